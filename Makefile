@@ -1,0 +1,31 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+# Both create .venv and install the project on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 8501
+
+.PHONY: run test bench sandbox clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/client.py
+	$(BIN)/python benchmarks/store.py
+	$(BIN)/python benchmarks/startup.py
+
+sandbox: $(STAMP)
+	$(BIN)/imagelab sandbox --port 8765
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,1050 @@
+"""THE client: every HTTP request Image Prompt Lab makes goes through here.
+
+``ImageClient.generate(request, on_event=...)`` runs one generation the way
+the design describes: pre-flight checks -> client-side limits -> an attempt
+row written as pending -> POST -> classify -> (poll a task) -> decode or
+download each image -> validate and keep it -> finish the row -> retry or
+fall back when the error allows -> an ``Outcome``.
+
+Retry policy is three small functions and one loop: ``should_retry``,
+``retry_delay`` and the loop in ``ImageClient.generate``. The clock and
+``sleep`` are injected, so tests never really wait; ``transport=`` is the
+seam for ``httpx.MockTransport``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shlex
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Protocol
+from urllib.parse import urljoin
+
+import httpx
+
+from lib import constants as C
+from lib import errors as E
+from lib.images import ImageInfo, ImageKeeper, SavedImage, decode_b64, validate
+from lib.providers import (
+    BACKGROUNDS,
+    MODERATIONS,
+    OUTPUT_FORMATS,
+    QUALITIES,
+    Endpoint,
+    Provider,
+    build_endpoint,
+    check_model,
+    check_size,
+    fallback_chain,
+    get_provider,
+)
+
+USER_AGENT = "image-prompt-lab/0.1"
+
+# --------------------------------------------------------------------------
+# Requests, settings, results
+
+
+@dataclass
+class GenerationRequest:
+    prompt: str
+    model: str = "gpt-image-2"
+    size: str = "auto"
+    n: int = 1
+    quality: str = "auto"
+    background: str = "auto"
+    output_format: str = "png"
+    output_compression: int | None = None
+    moderation: str = "auto"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def params(self) -> dict[str, Any]:
+        """The parameters as stored with each attempt (no prompt, no model)."""
+        out: dict[str, Any] = {
+            "size": self.size,
+            "n": self.n,
+            "quality": self.quality,
+            "background": self.background,
+            "output_format": self.output_format,
+            "moderation": self.moderation,
+        }
+        if self.output_compression is not None:
+            out["output_compression"] = self.output_compression
+        out.update(self.extra)
+        return out
+
+    def body(self, model: str | None = None) -> dict[str, Any]:
+        """The JSON body: defaults the API would assume anyway are left out,
+        which keeps strict gateways happy."""
+        body: dict[str, Any] = {"model": model or self.model, "prompt": self.prompt, "n": self.n, "size": self.size}
+        if self.quality != "auto":
+            body["quality"] = self.quality
+        if self.background != "auto":
+            body["background"] = self.background
+        if self.output_format != "png":
+            body["output_format"] = self.output_format
+        if self.output_compression is not None and self.output_format in ("jpeg", "webp"):
+            body["output_compression"] = self.output_compression
+        if self.moderation != "auto":
+            body["moderation"] = self.moderation
+        body.update(self.extra)
+        return body
+
+
+@dataclass
+class ClientSettings:
+    provider: str = "sandbox"
+    base_url: str | None = None  # None: the preset's
+    api_key: str = field(default="", repr=False)
+    key_source: str = ""  # "secrets", "environment", "typed", "" (none)
+    connect_timeout_s: float = C.DEFAULT_CONNECT_TIMEOUT_S
+    read_timeout_s: float = C.DEFAULT_READ_TIMEOUT_S
+    max_retries: int = C.DEFAULT_MAX_RETRIES
+    fallbacks: tuple[str, ...] | None = None  # None: the preset's chain
+    use_fallback: bool = True
+    rate_per_s: float = C.DEFAULT_RATE_PER_S
+    burst: int = C.DEFAULT_BURST
+    max_concurrency: int = C.DEFAULT_MAX_CONCURRENCY
+    task_deadline_s: float = C.DEFAULT_TASK_DEADLINE_S
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def preset(self) -> Provider:
+        return get_provider(self.provider)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return build_endpoint(self.base_url if self.base_url is not None else self.preset.base_url, preset=self.preset)
+
+    @property
+    def key_hint(self) -> str:
+        return key_hint(self.api_key)
+
+    def chain(self, model: str) -> list[str]:
+        if not self.use_fallback:
+            return [model]
+        return fallback_chain(model, self.fallbacks if self.fallbacks is not None else self.preset.fallbacks)
+
+
+def key_hint(key: str | None) -> str:
+    """At most the last four characters of a key, and none of a short one."""
+    key = (key or "").strip()
+    if len(key) < C.KEY_HINT_MIN_KEY_LEN:
+        return ""
+    return key[-C.KEY_HINT_CHARS :]
+
+
+@dataclass
+class Event:
+    kind: str  # started submitted waiting queued polling downloading saved retry fallback skipped failed succeeded
+    message: str
+    elapsed_s: float
+    model: str = ""
+    attempt_no: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ResultImage:
+    info: ImageInfo
+    source: str
+    source_url: str | None = None
+    path: str | None = None  # absolute path when kept on disk
+    rel_path: str | None = None
+    data: bytes | None = None  # kept in memory when there is no keeper
+
+
+@dataclass
+class AttemptSummary:
+    attempt_id: Any
+    attempt_no: int
+    model: str
+    status: str
+    error_type: str | None
+    http_status: int | None
+    latency_ms: int
+    fallback_from: str | None = None
+
+
+@dataclass
+class RequestPreview:
+    method: str
+    url: str
+    headers: dict[str, str]  # the key masked
+    body: dict[str, Any]
+    curl: str
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    run_id: str
+    requested_model: str
+    model: str  # the model of the last attempt (the one that succeeded, on success)
+    images: list[ResultImage]
+    attempts: list[AttemptSummary]
+    events: list[Event]
+    error: E.ImageLabError | None
+    latency_ms: int
+    usage: dict[str, Any] | None = None
+    revised_prompt: str | None = None
+    preview: RequestPreview | None = None
+    raw_response: str | None = None
+
+
+class Recorder(Protocol):
+    """Where attempts are reported. ``lib.store.Store`` is the SQLite one."""
+
+    def start_run(self, *, kind: str, label: str, settings: dict[str, Any]) -> str: ...
+
+    def attempt_started(self, row: dict[str, Any]) -> Any: ...
+
+    def attempt_finished(self, attempt_id: Any, fields: dict[str, Any]) -> None: ...
+
+    def image_saved(self, attempt_id: Any, saved: ResultImage) -> None: ...
+
+    def run_finished(self, run_id: str, fields: dict[str, Any]) -> None: ...
+
+
+class MemoryRecorder:
+    """A recorder that keeps everything in lists (tests, benchmarks, dry runs)."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.attempts: dict[int, dict[str, Any]] = {}
+        self.images: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._next = 0
+
+    def start_run(self, *, kind: str, label: str, settings: dict[str, Any]) -> str:
+        run_id = uuid.uuid4().hex
+        with self._lock:
+            self.runs[run_id] = {"id": run_id, "kind": kind, "label": label, "settings": settings}
+        return run_id
+
+    def attempt_started(self, row: dict[str, Any]) -> int:
+        with self._lock:
+            self._next += 1
+            self.attempts[self._next] = dict(row, id=self._next)
+            return self._next
+
+    def attempt_finished(self, attempt_id: int, fields: dict[str, Any]) -> None:
+        with self._lock:
+            self.attempts[attempt_id].update(fields)
+
+    def image_saved(self, attempt_id: int, saved: ResultImage) -> None:
+        with self._lock:
+            self.images.append({"attempt_id": attempt_id, "sha256": saved.info.sha256, "path": saved.rel_path})
+
+    def run_finished(self, run_id: str, fields: dict[str, Any]) -> None:
+        with self._lock:
+            self.runs[run_id].update(fields)
+
+
+# --------------------------------------------------------------------------
+# Retry policy: three small functions and the loop in ImageClient.generate
+
+
+def should_retry(err: E.ImageLabError, retries_done: int, max_retries: int) -> bool:
+    if retries_done >= max_retries or not E.is_retryable(err):
+        return False
+    if err.retry_after_s is not None and err.retry_after_s > C.MAX_RETRY_AFTER_S:
+        return False  # the provider asked for a longer wait than we are willing to block for
+    return True
+
+
+def retry_delay(retries_done: int, retry_after_s: float | None = None, *, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before retry number ``retries_done + 1``."""
+    if retry_after_s is not None and 0 <= retry_after_s <= C.MAX_RETRY_AFTER_S:
+        return retry_after_s
+    base = min(C.INITIAL_RETRY_DELAY_S * (2**retries_done), C.MAX_RETRY_DELAY_S)
+    return base * (1 - C.RETRY_JITTER_FRACTION * rand())
+
+
+def should_fall_back(err: E.ImageLabError) -> bool:
+    """Move to the next model: the model is unknown, or retries ran out on a retryable error."""
+    return err.error_type == "model_not_found" or E.is_retryable(err)
+
+
+# --------------------------------------------------------------------------
+# Client-side limits shared by every call to the same provider
+
+
+class ProviderLimiter:
+    """A token bucket, a concurrency cap and a cooldown after a 429."""
+
+    def __init__(
+        self,
+        *,
+        rate_per_s: float = C.DEFAULT_RATE_PER_S,
+        burst: int = C.DEFAULT_BURST,
+        max_concurrency: int = C.DEFAULT_MAX_CONCURRENCY,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate_per_s = max(rate_per_s, 0.001)
+        self.burst = max(int(burst), 1)
+        self.clock = clock
+        self.sleep = sleep
+        self._tokens = float(self.burst)
+        self._last = clock()
+        self._cooldown_until = 0.0
+        self._lock = threading.Lock()
+        self._max_concurrency = max(int(max_concurrency), 1)
+        self._slots = threading.BoundedSemaphore(self._max_concurrency)
+
+    def configure(self, *, rate_per_s: float, burst: int) -> None:
+        with self._lock:
+            self.rate_per_s = max(rate_per_s, 0.001)
+            self.burst = max(int(burst), 1)
+            self._tokens = min(self._tokens, self.burst)
+
+    def cooldown(self, seconds: float) -> None:
+        """Hold every request to this provider for ``seconds`` (after a 429)."""
+        with self._lock:
+            self._cooldown_until = max(self._cooldown_until, self.clock() + max(seconds, 0.0))
+
+    def cooldown_remaining(self) -> float:
+        with self._lock:
+            return max(0.0, self._cooldown_until - self.clock())
+
+    def _wait_for_token(self, on_wait: Callable[[str, float], None] | None) -> None:
+        while True:
+            with self._lock:
+                now = self.clock()
+                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate_per_s)
+                self._last = now
+                if self._cooldown_until > now:
+                    wait, why = self._cooldown_until - now, "cooldown"
+                elif self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                else:
+                    wait, why = (1 - self._tokens) / self.rate_per_s, "rate"
+            if on_wait:
+                on_wait(why, wait)
+            self.sleep(wait)
+
+    @contextmanager
+    def slot(self, on_wait: Callable[[str, float], None] | None = None) -> Iterator[None]:
+        if not self._slots.acquire(blocking=False):
+            if on_wait:
+                on_wait("concurrency", 0.0)
+            self._slots.acquire()
+        try:
+            self._wait_for_token(on_wait)
+            yield
+        finally:
+            self._slots.release()
+
+
+_LIMITERS: dict[tuple[str, str], ProviderLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def shared_limiter(settings: ClientSettings) -> ProviderLimiter:
+    """One limiter per (provider, host), shared by every client in this process."""
+    key = (settings.provider, settings.endpoint.root)
+    with _LIMITERS_LOCK:
+        limiter = _LIMITERS.get(key)
+        if limiter is None or limiter._max_concurrency != max(int(settings.max_concurrency), 1):
+            limiter = ProviderLimiter(rate_per_s=settings.rate_per_s, burst=settings.burst, max_concurrency=settings.max_concurrency)
+            _LIMITERS[key] = limiter
+        else:
+            limiter.configure(rate_per_s=settings.rate_per_s, burst=settings.burst)
+        return limiter
+
+
+# --------------------------------------------------------------------------
+# Reading answers
+
+_DONE = {"completed", "complete", "succeeded", "success", "succeed", "done", "finished"}
+_FAILED = {"failed", "failure", "error", "cancelled", "canceled", "expired", "rejected"}
+
+
+@dataclass
+class _Item:
+    kind: str  # "b64" or "url"
+    value: str
+
+
+def _items_from(obj: Any, out: list[_Item]) -> None:
+    if isinstance(obj, str):
+        if obj.startswith(("http://", "https://", "/")):
+            out.append(_Item("url", obj))
+        elif obj.startswith("data:image"):
+            out.append(_Item("b64", obj))
+        return
+    if isinstance(obj, list):
+        for x in obj:
+            _items_from(x, out)
+        return
+    if not isinstance(obj, dict):
+        return
+    for key in ("b64_json", "b64", "base64", "image_base64"):
+        if isinstance(obj.get(key), str):
+            out.append(_Item("b64", obj[key]))
+            return
+    for key in ("image_urls", "results", "images", "output", "data", "result"):
+        if key in obj and isinstance(obj[key], (list, dict)):
+            _items_from(obj[key], out)
+            if out:
+                return
+    for key in ("url", "image_url"):
+        value = obj.get(key)
+        if isinstance(value, str) and value:
+            out.append(_Item("b64" if value.startswith("data:") else "url", value))
+            return
+
+
+def extract_items(payload: Any) -> list[_Item]:
+    out: list[_Item] = []
+    _items_from(payload, out)
+    return out
+
+
+def describe_shape(payload: Any) -> str:
+    """A short description of an answer's keys, for bad_response messages."""
+    if isinstance(payload, dict):
+        parts = []
+        for k, v in list(payload.items())[:8]:
+            if isinstance(v, list) and v and isinstance(v[0], dict):
+                parts.append(f"{k}[0].{{{', '.join(list(v[0])[:6])}}}")
+            elif isinstance(v, dict):
+                parts.append(f"{k}.{{{', '.join(list(v)[:6])}}}")
+            else:
+                parts.append(k)
+        return "keys " + ", ".join(parts) if parts else "an empty object"
+    return f"a JSON {type(payload).__name__}"
+
+
+@dataclass
+class TaskState:
+    shape: str  # "a" ({"data": {"task_id"...}}) or "b" ({"id": "task-...", "object": ...})
+    task_id: str
+    status: str  # pending / completed / failed
+    raw_status: str
+    progress: float | None
+    payload: Any
+
+
+def read_task(payload: Any, shape_hint: str | None = None) -> TaskState | None:
+    """Recognise an async task answer (either shape), or None for anything else."""
+    if not isinstance(payload, dict):
+        return None
+    data = payload.get("data")
+    if isinstance(data, dict) and ("task_id" in data or (shape_hint == "a" and "status" in data)):
+        body = data
+        shape = "a"
+        task_id = str(data.get("task_id") or data.get("id") or "")
+    elif ("id" in payload and ("status" in payload or "task" in str(payload.get("object", "")))) and not isinstance(data, list):
+        body = payload
+        shape = "b"
+        task_id = str(payload.get("id") or "")
+    elif shape_hint and isinstance(payload.get("status"), str):
+        body, shape, task_id = payload, shape_hint, str(payload.get("id") or payload.get("task_id") or "")
+    else:
+        return None
+    raw_status = str(body.get("status") or body.get("state") or "pending").lower()
+    if raw_status in _DONE:
+        status = "completed"
+    elif raw_status in _FAILED:
+        status = "failed"
+    else:
+        status = "pending"
+    progress = body.get("progress")
+    try:
+        progress = float(progress) if progress is not None else None
+    except (TypeError, ValueError):
+        progress = None
+    return TaskState(shape, task_id, status, raw_status, progress, body)
+
+
+def elide_base64(payload: Any) -> Any:
+    """A copy of an answer with long base64 strings replaced by their length."""
+    if isinstance(payload, dict):
+        return {k: elide_base64(v) for k, v in payload.items()}
+    if isinstance(payload, list):
+        return [elide_base64(v) for v in payload]
+    if isinstance(payload, str) and len(payload) > 200 and re.fullmatch(r"(data:[^,]{0,40},)?[A-Za-z0-9+/=_\-\s]+", payload[:2000]):
+        return f"<base64, {len(payload):,} characters>"
+    return payload
+
+
+def raw_preview(status: int, content_type: str, body: bytes, payload: Any = None) -> str:
+    head = f"HTTP {status}  {content_type or '(no content type)'}\n"
+    if payload is not None:
+        text = json.dumps(elide_base64(payload), indent=2, ensure_ascii=False)
+    elif not body:
+        text = "(empty body)"
+    else:
+        text = body[: C.MAX_RAW_PREVIEW_CHARS].decode("utf-8", errors="replace")
+    if len(text) > C.MAX_RAW_PREVIEW_CHARS:
+        text = text[: C.MAX_RAW_PREVIEW_CHARS] + f"\n... ({len(text) - C.MAX_RAW_PREVIEW_CHARS:,} more characters)"
+    return head + text
+
+
+# --------------------------------------------------------------------------
+# Pre-flight
+
+_KEY_BAD = re.compile(r"[\s\"'`<>]")
+
+
+def check_key(key: str, provider: Provider) -> str | None:
+    """None when the key is fit to send, else what is wrong (never the key itself)."""
+    if not key:
+        if provider.needs_key:
+            return f"No API key: set {provider.key_env}, add it to .streamlit/secrets.toml, or type it in Settings."
+        return None
+    if key != key.strip():
+        return "The API key starts or ends with whitespace or a line break; remove it."
+    if "\n" in key or "\r" in key:
+        return "The API key contains a line break; it was probably pasted across two lines."
+    if _KEY_BAD.search(key):
+        return "The API key contains spaces, quotes or angle brackets; paste the bare key."
+    if not key.isascii():
+        return "The API key contains non-ASCII characters; it was probably mangled while copying."
+    if key.lower().startswith("bearer"):
+        return "The API key starts with 'Bearer'; give only the key, the app adds the prefix."
+    if "..." in key or "…" in key or "***" in key:
+        return "The API key looks masked or shortened (it contains '...' or '***'); copy the full key."
+    if provider.key_prefix and not key.startswith(provider.key_prefix):
+        return f"{provider.label} keys start with '{provider.key_prefix}'; this one does not."
+    if provider.key_prefix and len(key) < 40:
+        return f"The key is only {len(key)} characters long; {provider.label} keys are longer. It may be truncated."
+    return None
+
+
+def preflight(request: GenerationRequest, settings: ClientSettings) -> None:
+    """Raise InvalidInput for anything that cannot succeed, before sending."""
+
+    def bad(message: str, param: str) -> E.InvalidInput:
+        return E.InvalidInput(message, param=param, code="preflight")
+
+    if not request.prompt or not request.prompt.strip():
+        raise bad("The prompt is empty.", "prompt")
+    if len(request.prompt) > C.MAX_PROMPT_CHARS:
+        raise bad(f"The prompt is {len(request.prompt):,} characters; the limit is {C.MAX_PROMPT_CHARS:,}.", "prompt")
+    provider = settings.preset
+    problem = check_key(settings.api_key, provider)
+    if problem:
+        raise bad(problem, "api_key")
+    endpoint = settings.endpoint
+    if not endpoint.ok:
+        fails = [p.message for p in endpoint.problems if p.severity == "fail"] or ["No endpoint could be built."]
+        raise bad("Endpoint: " + " ".join(fails), "base_url")
+    mc = check_model(request.model, provider)
+    if not request.model.strip():
+        raise bad("No model is set.", "model")
+    if mc.near_miss:
+        raise bad(mc.message, "model")
+    if not isinstance(request.n, int) or not (C.MIN_N <= request.n <= C.MAX_N):
+        raise bad(f"n must be a whole number from {C.MIN_N} to {C.MAX_N}.", "n")
+    size_problem = check_size(request.size, request.model)
+    if size_problem:
+        raise bad(size_problem, "size")
+    for name, value, allowed in (
+        ("quality", request.quality, QUALITIES),
+        ("background", request.background, BACKGROUNDS),
+        ("output_format", request.output_format, OUTPUT_FORMATS),
+        ("moderation", request.moderation, MODERATIONS),
+    ):
+        if value not in allowed:
+            raise bad(f"{name} must be one of {', '.join(allowed)}; got '{value}'.", name)
+    if request.background == "transparent" and request.output_format == "jpeg":
+        raise bad("A transparent background needs png or webp output; jpeg has no alpha channel.", "background")
+    if request.output_compression is not None:
+        if request.output_format == "png":
+            raise bad("output_compression applies to jpeg and webp only.", "output_compression")
+        if not (0 <= request.output_compression <= 100):
+            raise bad("output_compression must be from 0 to 100.", "output_compression")
+    if "response_format" in request.extra and request.model.startswith("gpt-image"):
+        raise bad("gpt-image models reject response_format; they always answer with base64.", "response_format")
+
+
+# --------------------------------------------------------------------------
+# The client
+
+
+@dataclass
+class _AttemptResult:
+    ok: bool
+    images: list[ResultImage]
+    error: E.ImageLabError | None
+    usage: dict[str, Any] | None
+    revised_prompt: str | None
+    raw: str | None
+    summary: AttemptSummary
+
+
+class ImageClient:
+    """Runs generations against one provider configuration."""
+
+    def __init__(
+        self,
+        *,
+        settings: ClientSettings,
+        recorder: Recorder | None = None,
+        keeper: ImageKeeper | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+        limiter: ProviderLimiter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.recorder: Recorder = recorder or MemoryRecorder()
+        self.keeper = keeper
+        self.sleep = sleep
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.rand = rand
+        if limiter is None:
+            if sleep is time.sleep and clock is time.monotonic:
+                limiter = shared_limiter(settings)
+            else:
+                limiter = ProviderLimiter(rate_per_s=settings.rate_per_s, burst=settings.burst, max_concurrency=settings.max_concurrency, clock=clock, sleep=sleep)
+        self.limiter = limiter
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout_s,
+                read=settings.read_timeout_s,
+                write=settings.read_timeout_s,
+                pool=settings.read_timeout_s,
+            ),
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=False,
+        )
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "ImageClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- what would be sent ---------------------------------------------------
+
+    def _headers(self, *, masked: bool) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        key = self.settings.api_key
+        if key:
+            hint = key_hint(key)
+            headers["Authorization"] = f"Bearer ••••{hint}" if masked else f"Bearer {key}"
+        headers.update(self.settings.extra_headers)
+        return headers
+
+    def preview(self, request: GenerationRequest, model: str | None = None) -> RequestPreview:
+        url = self.settings.endpoint.url
+        body = request.body(model)
+        headers = self._headers(masked=True)
+        env = self.settings.preset.key_env
+        lines = [f"curl -sS -X POST {shlex.quote(url)}"]
+        if self.settings.api_key:
+            lines.append(f'-H "Authorization: Bearer ${env}"')
+        lines.append("-H 'Content-Type: application/json'")
+        for name, value in self.settings.extra_headers.items():
+            lines.append(f"-H {shlex.quote(f'{name}: {value}')}")
+        lines.append(f"-d {shlex.quote(json.dumps(body, ensure_ascii=False))}")
+        return RequestPreview("POST", url, headers, body, " \\\n  ".join(lines))
+
+    # -- events ----------------------------------------------------------------
+
+    def _emitter(self, t0: float, sink: list[Event], on_event: Callable[[Event], None] | None):
+        def emit(kind: str, message: str, *, model: str = "", attempt_no: int = 0, **data: Any) -> None:
+            event = Event(kind, message, round(self.clock() - t0, 2), model, attempt_no, data)
+            sink.append(event)
+            if on_event is not None:
+                try:
+                    on_event(event)
+                except Exception:  # a broken progress display must not break the generation
+                    pass
+
+        return emit
+
+    # -- the loop --------------------------------------------------------------
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        on_event: Callable[[Event], None] | None = None,
+        run_id: str | None = None,
+        kind: str = "generate",
+    ) -> Outcome:
+        t0 = self.clock()
+        events: list[Event] = []
+        emit = self._emitter(t0, events, on_event)
+        s = self.settings
+        if run_id is None:
+            run_id = self.recorder.start_run(kind=kind, label=request.prompt[:120], settings=self.describe_settings())
+        attempts: list[AttemptSummary] = []
+        last: _AttemptResult | None = None
+
+        try:
+            preflight(request, s)
+        except E.InvalidInput as err:
+            last = self._record_not_sent(request, run_id, err)
+            attempts.append(last.summary)
+            emit("failed", f"Stopped before sending: {err.message}", model=request.model, attempt_no=1)
+            return self._finish(run_id, request, last, attempts, events, t0, request.model)
+
+        chain = s.chain(request.model)
+        attempt_no = 0
+        model = request.model
+        previous: str | None = None
+        for hop, model in enumerate(chain):
+            if hop > 0:
+                size_problem = check_size(request.size, model)
+                if size_problem:
+                    emit("skipped", f"Skipping {model}: {size_problem}", model=model)
+                    continue
+                emit("fallback", f"Falling back to {model}", model=model, from_model=previous)
+            retries = 0
+            while True:
+                attempt_no += 1
+                last = self._attempt(request, model, run_id, attempt_no, previous if hop > 0 else None, emit)
+                attempts.append(last.summary)
+                if last.ok:
+                    return self._finish(run_id, request, last, attempts, events, t0, model)
+                err = last.error
+                assert err is not None
+                if not should_retry(err, retries, s.max_retries):
+                    break
+                delay = retry_delay(retries, err.retry_after_s, rand=self.rand)
+                why = f"{err.status}, Retry-After" if err.retry_after_s is not None else (str(err.status) if err.status else err.error_type)
+                emit("retry", f"Retrying in {delay:.1f} s ({why})", model=model, attempt_no=attempt_no, delay_s=delay, error_type=err.error_type)
+                self.sleep(delay)
+                retries += 1
+            assert last is not None and last.error is not None
+            if not should_fall_back(last.error):
+                break
+            previous = model
+        assert last is not None
+        return self._finish(run_id, request, last, attempts, events, t0, last.summary.model)
+
+    def _finish(self, run_id, request, last: _AttemptResult, attempts, events, t0, model) -> Outcome:
+        latency_ms = int((self.clock() - t0) * 1000)
+        err = last.error
+        if last.ok:
+            events.append(Event("succeeded", f"Done: {len(last.images)} image(s) from {model}", round(self.clock() - t0, 2), model))
+        try:
+            self.recorder.run_finished(
+                run_id,
+                {
+                    "status": "succeeded" if last.ok else "failed",
+                    "finished_at": self.wall_clock(),
+                    "error_type": err.error_type if err else None,
+                    "model": model,
+                    "attempts": len(attempts),
+                    "latency_ms": latency_ms,
+                },
+            )
+        except Exception:
+            pass
+        return Outcome(
+            ok=last.ok,
+            run_id=run_id,
+            requested_model=request.model,
+            model=model,
+            images=last.images,
+            attempts=attempts,
+            events=events,
+            error=err,
+            latency_ms=latency_ms,
+            usage=last.usage,
+            revised_prompt=last.revised_prompt,
+            preview=self.preview(request, model),
+            raw_response=last.raw,
+        )
+
+    def describe_settings(self) -> dict[str, Any]:
+        """Settings as recorded with a run: never the key, only its hint."""
+        s = self.settings
+        return {
+            "provider": s.provider,
+            "endpoint": s.endpoint.url,
+            "key_source": s.key_source,
+            "key_hint": s.key_hint,
+            "connect_timeout_s": s.connect_timeout_s,
+            "read_timeout_s": s.read_timeout_s,
+            "max_retries": s.max_retries,
+            "fallbacks": list(s.fallbacks) if s.fallbacks is not None else list(s.preset.fallbacks),
+            "use_fallback": s.use_fallback,
+            "rate_per_s": s.rate_per_s,
+            "burst": s.burst,
+            "max_concurrency": s.max_concurrency,
+        }
+
+    def _row(self, request: GenerationRequest, model: str, run_id: str, attempt_no: int, fallback_from: str | None) -> dict[str, Any]:
+        return {
+            "run_id": run_id,
+            "started_at": self.wall_clock(),
+            "provider": self.settings.provider,
+            "url": self.settings.endpoint.url,
+            "model": model,
+            "prompt": request.prompt,
+            "params": request.params(),
+            "attempt_no": attempt_no,
+            "fallback_from": fallback_from,
+            "status": "pending",
+            "key_hint": self.settings.key_hint,
+        }
+
+    def _record_not_sent(self, request: GenerationRequest, run_id: str, err: E.ImageLabError) -> _AttemptResult:
+        row = self._row(request, request.model, run_id, 1, None)
+        attempt_id = self.recorder.attempt_started(row)
+        self.recorder.attempt_finished(attempt_id, self._finish_fields(err, 0, 0, None))
+        summary = AttemptSummary(attempt_id, 1, request.model, "failed", err.error_type, None, 0)
+        return _AttemptResult(False, [], err, None, None, None, summary)
+
+    def _finish_fields(self, err: E.ImageLabError | None, latency_ms: int, image_count: int, task_id: str | None, http_status: int | None = None, request_id: str | None = None) -> dict[str, Any]:
+        return {
+            "finished_at": self.wall_clock(),
+            "latency_ms": latency_ms,
+            "status": "failed" if err else "succeeded",
+            "error_type": err.error_type if err else None,
+            "http_status": (err.status if err else None) or http_status,
+            "error_code": err.code if err else None,
+            "error_message": err.message[:2000] if err else None,
+            "retry_after_s": err.retry_after_s if err else None,
+            "task_id": task_id,
+            "request_id": (err.request_id if err else None) or request_id,
+            "image_count": image_count,
+        }
+
+    def _attempt(self, request, model, run_id, attempt_no, fallback_from, emit) -> _AttemptResult:
+        row = self._row(request, model, run_id, attempt_no, fallback_from)
+        attempt_id = self.recorder.attempt_started(row)
+        started = self.clock()
+        ctx: dict[str, Any] = {"task_id": None, "http_status": None, "request_id": None, "raw": None, "usage": None, "revised": None}
+        images: list[ResultImage] = []
+        err: E.ImageLabError | None = None
+        emit("started", f"Attempt {attempt_no}: {model}", model=model, attempt_no=attempt_no)
+        try:
+            images = self._exchange(request, model, attempt_no, attempt_id, ctx, emit)
+        except E.ImageLabError as e:
+            err = e
+        except httpx.HTTPError as exc:
+            err = E.classify_exception(exc)
+        except Exception as exc:  # never let an unexpected bug escape as a traceback
+            err = E.classify_exception(exc)
+        except BaseException:
+            # The script was stopped (Streamlit rerun, Ctrl-C): the row must not stay pending.
+            interrupted = E.Interrupted("The app stopped while this request was in flight.")
+            latency = int((self.clock() - started) * 1000)
+            self.recorder.attempt_finished(attempt_id, dict(self._finish_fields(interrupted, latency, len(images), ctx["task_id"]), status="interrupted"))
+            raise
+        latency_ms = int((self.clock() - started) * 1000)
+        if err is not None and err.error_type == "rate_limited":
+            self.limiter.cooldown(err.retry_after_s if err.retry_after_s is not None else C.COOLDOWN_AFTER_429_S)
+        self.recorder.attempt_finished(
+            attempt_id,
+            self._finish_fields(err, latency_ms, len(images), ctx["task_id"], ctx["http_status"], ctx["request_id"]),
+        )
+        if err is not None:
+            emit("failed", f"{err.info.title} ({err.error_type}{', HTTP ' + str(err.status) if err.status else ''})", model=model, attempt_no=attempt_no, error_type=err.error_type)
+        summary = AttemptSummary(
+            attempt_id, attempt_no, model, "failed" if err else "succeeded", err.error_type if err else None,
+            (err.status if err else None) or ctx["http_status"], latency_ms, fallback_from,
+        )
+        return _AttemptResult(err is None, images, err, ctx["usage"], ctx["revised"], ctx["raw"], summary)
+
+    def _exchange(self, request, model, attempt_no, attempt_id, ctx, emit) -> list[ResultImage]:
+        s = self.settings
+        endpoint = s.endpoint
+
+        def on_wait(why: str, seconds: float) -> None:
+            text = {
+                "cooldown": f"Waiting {seconds:.1f} s: the provider rate-limited us recently",
+                "rate": f"Waiting {seconds:.1f} s for the client-side rate limit",
+                "concurrency": "Waiting for a free slot (concurrency cap)",
+            }[why]
+            emit("waiting", text, model=model, attempt_no=attempt_no, why=why, seconds=seconds)
+
+        body = request.body(model)
+        with self.limiter.slot(on_wait):
+            emit("submitted", f"Sent to {endpoint.url}", model=model, attempt_no=attempt_no)
+            response = self._http.post(endpoint.url, json=body, headers=self._headers(masked=False))
+        payload = self._read(response, ctx)
+
+        task = read_task(payload)
+        if task is not None:
+            if task.status != "completed" or not extract_items(task.payload):
+                task = self._poll(task, endpoint, model, attempt_no, ctx, emit)
+            payload = task.payload
+        elif isinstance(payload, dict):
+            ctx["usage"] = payload.get("usage") if isinstance(payload.get("usage"), dict) else None
+
+        items = extract_items(payload)
+        if not items:
+            raise E.BadResponse(
+                f"The answer was a success but held no image: {describe_shape(payload)}. Expected data[].b64_json or data[].url.",
+                status=ctx["http_status"], code="no_image_field",
+            )
+        if isinstance(payload, dict):
+            data = payload.get("data")
+            if isinstance(data, list) and data and isinstance(data[0], dict):
+                ctx["revised"] = data[0].get("revised_prompt")
+        images: list[ResultImage] = []
+        for index, item in enumerate(items, start=1):
+            if item.kind == "b64":
+                data_bytes = decode_b64(item.value)
+                source_url = None
+            else:
+                url = urljoin(endpoint.root + "/", item.value)
+                emit("downloading", f"Downloading image {index} of {len(items)}", model=model, attempt_no=attempt_no, url=url)
+                data_bytes = self.download(url)
+                source_url = url
+            result = self._keep(data_bytes, item.kind, source_url)
+            self.recorder.image_saved(attempt_id, result)
+            images.append(result)
+            emit("saved", f"Saved image {index} ({result.info.width}x{result.info.height} {result.info.format})", model=model, attempt_no=attempt_no)
+        return images
+
+    def _keep(self, data: bytes, source: str, source_url: str | None) -> ResultImage:
+        if self.keeper is not None:
+            saved: SavedImage = self.keeper.save(data, source=source, source_url=source_url)
+            return ResultImage(saved.info, source, source_url, str(saved.path), saved.rel_path)
+        info = validate(data)
+        return ResultImage(info, source, source_url, data=data)
+
+    def _read(self, response: httpx.Response, ctx: dict[str, Any]) -> Any:
+        """JSON of a successful answer; raise the classified error otherwise."""
+        status = response.status_code
+        ctx["http_status"] = status
+        ctx["request_id"] = response.headers.get("x-request-id") or response.headers.get("request-id")
+        content = response.content
+        ctype = response.headers.get("content-type", "")
+        if 300 <= status < 400:
+            ctx["raw"] = raw_preview(status, ctype, content)
+            location = response.headers.get("location", "?")
+            raise E.EndpointNotFound(
+                f"The endpoint answered with a redirect to {location}; use that address as the base URL.",
+                status=status, code="redirect",
+            )
+        if status >= 400:
+            ctx["raw"] = raw_preview(status, ctype, content)
+            raise E.classify_response(status, content, headers=dict(response.headers), now=self.wall_clock())
+        try:
+            payload = json.loads(content) if content.strip() else None
+        except ValueError:
+            ctx["raw"] = raw_preview(status, ctype, content)
+            err = E.classify_response(status, content, headers=dict(response.headers))
+            if err.error_type == "bad_response":
+                err.message = f"The answer (HTTP {status}) is not valid JSON: {err.provider_message or 'empty'}"[:500]
+            raise err
+        ctx["raw"] = raw_preview(status, ctype, content, payload)
+        if payload is None:
+            raise E.BadResponse(f"The answer (HTTP {status}) was empty.", status=status, code="empty_body")
+        if isinstance(payload, dict) and "error" in payload and payload.get("error") and not payload.get("data"):
+            # A 200 that carries an error object: some gateways do this.
+            raise E.classify_response(400 if status < 400 else status, content, headers=dict(response.headers))
+        return payload
+
+    def _poll(self, task: TaskState, endpoint: Endpoint, model: str, attempt_no: int, ctx, emit) -> TaskState:
+        s = self.settings
+        ctx["task_id"] = task.task_id
+        if not task.task_id:
+            raise E.BadResponse("The answer looks like a task but carries no task id.", status=ctx["http_status"], code="no_task_id")
+        poll_url = endpoint.task_url_a(task.task_id) if task.shape == "a" else endpoint.task_url_b(task.task_id)
+        start = self.clock()
+        deadline = start + s.task_deadline_s
+        interval = C.TASK_POLL_INITIAL_S
+        transient = 0
+        emit("queued", f"Task {task.task_id} accepted ({task.raw_status}); polling {poll_url}", model=model, attempt_no=attempt_no, task_id=task.task_id)
+        while True:
+            if task.status == "completed":
+                if not extract_items(task.payload):
+                    raise E.BadResponse(f"The task completed but lists no image: {describe_shape(task.payload)}.", code="no_image_field")
+                return task
+            if task.status == "failed":
+                raise E.classify_task_failure(task.payload if task.payload.get("error") else task.raw_status, task_id=task.task_id)
+            if self.clock() + interval > deadline:
+                raise E.Timeout(
+                    f"The task was still '{task.raw_status}' after {s.task_deadline_s:.0f} s (the task deadline).",
+                    code="task_deadline", request_id=task.task_id,
+                )
+            self.sleep(interval)
+            interval = min(interval * C.TASK_POLL_BACKOFF, C.TASK_POLL_MAX_S)
+            try:
+                response = self._http.get(poll_url, headers=self._headers(masked=False))
+                payload = self._read(response, ctx)
+            except (E.ImageLabError, httpx.HTTPError) as exc:
+                err = E.classify_exception(exc)
+                transient += 1
+                if not E.is_retryable(err) or transient > C.TASK_POLL_TRANSIENT_FAILURES:
+                    raise err from exc if isinstance(exc, httpx.HTTPError) else None
+                emit("polling", f"Poll failed ({err.error_type}); trying again", model=model, attempt_no=attempt_no)
+                continue
+            new = read_task(payload, shape_hint=task.shape)
+            if new is None:
+                raise E.BadResponse(f"The task poll answered with an unknown shape: {describe_shape(payload)}.", code="unknown_task_shape")
+            new.task_id = new.task_id or task.task_id
+            task = new
+            progress = f", {task.progress:.0f}%" if task.progress is not None else ""
+            emit(
+                "polling",
+                f"Task {task.raw_status}{progress} ({self.clock() - start:.0f} s)",
+                model=model, attempt_no=attempt_no, status=task.raw_status, progress=task.progress,
+            )
+
+    # -- downloads ---------------------------------------------------------------
+
+    def download(self, url: str) -> bytes:
+        """Fetch a result URL at once, streamed, capped; network failures are retried."""
+        attempt = 0
+        while True:
+            try:
+                with self._http.stream("GET", url, timeout=C.DOWNLOAD_TIMEOUT_S, follow_redirects=True) as r:
+                    if r.status_code >= 400:
+                        gone = r.status_code in (403, 404, 410)
+                        raise E.ImageFetchFailed(
+                            f"Downloading the image failed with HTTP {r.status_code}"
+                            + (" (the link has expired or was never valid)." if gone else "."),
+                            status=r.status_code, code="expired" if gone else f"http_{r.status_code}",
+                        )
+                    declared = r.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > C.MAX_IMAGE_BYTES:
+                        raise E.ImageFetchFailed(
+                            f"The image is {int(declared):,} bytes, over the {C.MAX_IMAGE_BYTES:,} byte limit; not downloaded.",
+                            status=r.status_code, code="too_large",
+                        )
+                    chunks: list[bytes] = []
+                    total = 0
+                    for chunk in r.iter_bytes():
+                        total += len(chunk)
+                        if total > C.MAX_IMAGE_BYTES:
+                            raise E.ImageFetchFailed(
+                                f"The download passed the {C.MAX_IMAGE_BYTES:,} byte limit and was stopped.",
+                                status=r.status_code, code="too_large",
+                            )
+                        chunks.append(chunk)
+                    return b"".join(chunks)
+            except httpx.TransportError as exc:
+                attempt += 1
+                if attempt > C.DOWNLOAD_RETRIES:
+                    net = E.classify_exception(exc)
+                    raise E.ImageFetchFailed(f"Downloading the image failed: {net.message}", code=net.code) from exc
+                self.sleep(retry_delay(attempt - 1, rand=self.rand))
+
+    # -- probes (used by diagnostics) --------------------------------------------
+
+    def get(self, url: str, *, with_key: bool = True, timeout: float = C.PROBE_TIMEOUT_S) -> httpx.Response:
+        """A plain GET for live probes (e.g. the models list). Raises classified errors."""
+        try:
+            return self._http.get(url, headers=self._headers(masked=False) if with_key else {}, timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise E.classify_exception(exc) from exc

@@ -1,0 +1,707 @@
+"""The error vocabulary of Image Prompt Lab, and the classifier that maps
+whatever a provider (or the network) did onto it.
+
+Every failure the app can meet is one ``error_type``; the names are a
+contract (stored in SQLite, shown in the UI, read by exports). Each type
+knows, in ``ERROR_INFO``, whether it is retried, which checklist step it
+belongs to, and the fix in plain words.
+
+The exception tree::
+
+    ImageLabError                       error_type, status, code, param, message, request_id
+    ├── InvalidInput                    invalid_input       (never sent)
+    ├── ProviderError                   the provider answered with an error status
+    │   ├── AuthError                   auth
+    │   ├── PermissionDenied            permission
+    │   ├── EndpointNotFound            endpoint_not_found
+    │   ├── ModelNotFound               model_not_found
+    │   ├── BadRequest                  bad_request
+    │   ├── ContentPolicy               content_policy
+    │   ├── RateLimited                 rate_limited        (.retry_after_s)
+    │   ├── QuotaExceeded               quota_exceeded
+    │   └── ServerError                 server_error
+    ├── TransportError                  nothing usable came back over the wire
+    │   ├── Timeout                     timeout
+    │   └── NetworkError                network
+    ├── TaskFailed                      task_failed
+    ├── BadResponse                     bad_response
+    ├── InvalidImage                    invalid_image
+    ├── ImageFetchFailed                image_fetch_failed
+    └── Interrupted                     interrupted
+
+Conversion happens at the boundary (``lib/client.py``) with
+``raise classify_exception(err) from err``; nothing else in the app needs to
+know what httpx raises.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import httpx
+
+# --------------------------------------------------------------------------
+# The vocabulary
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    error_type: str
+    title: str  # the error in plain words, for a card heading
+    retryable: bool
+    step: int | None  # checklist step (see lib/diagnostics.py); None: no step
+    step_name: str
+    fix: str
+
+
+CHECKLIST_STEPS: dict[int, str] = {
+    1: "Key",
+    2: "Endpoint",
+    3: "Model",
+    4: "Delivery",
+    5: "Limits",
+    6: "Request and response shape",
+    7: "Decode and keep",
+    8: "Content policy",
+    9: "Latency",
+}
+
+
+def _info(error_type, title, retryable, step, fix, step_name=None):
+    return ErrorInfo(
+        error_type=error_type,
+        title=title,
+        retryable=retryable,
+        step=step,
+        step_name=step_name or (CHECKLIST_STEPS[step] if step else "-"),
+        fix=fix,
+    )
+
+
+ERROR_INFO: dict[str, ErrorInfo] = {
+    i.error_type: i
+    for i in (
+        _info("invalid_input", "The request was stopped before sending", False, 6,
+              "Correct the field named in the message; nothing was sent to the provider."),
+        _info("auth", "The provider did not accept the API key", False, 1,
+              "Check that the key belongs to this provider, is complete, and has no "
+              "spaces, quotes or line breaks. Create a new key if it was revoked."),
+        _info("permission", "The key is valid but lacks access", False, 1,
+              "The key works but this account may not use this model or endpoint. "
+              "For gpt-image models on OpenAI, verify the organization in the dashboard; "
+              "on gateways, enable the model for the key's group."),
+        _info("endpoint_not_found", "The endpoint URL does not exist", False, 2,
+              "Use the base URL ending in /v1 (or the full .../v1/images/generations). "
+              "Look for a doubled or missing /v1, a singular /image/generation, or a "
+              "model name inside the path."),
+        _info("model_not_found", "This provider does not know the model", False, 3,
+              "Use an exact model id that this provider serves (ids are case- and "
+              "dash-sensitive), or let the fallback chain pick another model."),
+        _info("bad_request", "The provider rejected a parameter", False, 6,
+              "Read the parameter named in the message: size, quality, background or "
+              "output format may not be supported by this model. Do not send "
+              "response_format to gpt-image models."),
+        _info("content_policy", "The safety system blocked the prompt or image", False, 8,
+              "Rephrase the prompt without the flagged content. Blocked requests are "
+              "never retried: repeating them can get a key restricted."),
+        _info("rate_limited", "Too many requests for now", True, 5,
+              "Wait for the time the provider asked for, lower the rate limit or "
+              "concurrency in Settings, or move to a higher usage tier."),
+        _info("quota_exceeded", "Out of credits or quota", False, 5,
+              "Add credits or raise the spending limit for this key's account; "
+              "retrying will not help until the balance is topped up."),
+        _info("server_error", "The provider had a server error", True, None,
+              "Usually temporary: the app retries on its own. If it persists, check "
+              "the provider's status page or fall back to another model.",
+              step_name="Provider"),
+        _info("timeout", "No answer before the timeout", True, 9,
+              "Image models can take two minutes or more: raise the read timeout to at "
+              "least 120 s (240 s for high quality or large sizes). For async gateways, "
+              "make sure the task is polled."),
+        _info("network", "The connection failed", True, 2,
+              "Check the host name, your network or proxy, and TLS settings. A reset in "
+              "the middle of an answer usually means a proxy in between gave up."),
+        _info("task_failed", "The provider's task failed", True, 4,
+              "The gateway's job failed on its side; the app submits a new task. If it "
+              "keeps failing, try another model or a simpler prompt."),
+        _info("bad_response", "The answer had no usable image", False, 6,
+              "The provider answered with success but in a shape the app cannot read. "
+              "Check the delivery setting (sync vs task) and the endpoint; see 'What "
+              "came back' for the raw answer."),
+        _info("invalid_image", "The returned bytes are not a valid image", False, 7,
+              "The provider sent data that does not decode as an image (bad base64, "
+              "truncated or oversized). Try again; report it to the provider if it "
+              "repeats."),
+        _info("image_fetch_failed", "Downloading the image failed", False, 7,
+              "Result URLs expire (often after 24 h) and the app downloads them at "
+              "once. A 403/404/410 means the link is gone: generate again."),
+        _info("interrupted", "The app stopped during the request", False, None,
+              "The app or its process stopped while this request was in flight. Run it "
+              "again; the provider may still have charged for it."),
+    )
+}
+
+ERROR_TYPES: tuple[str, ...] = tuple(ERROR_INFO)
+
+# --------------------------------------------------------------------------
+# The exception tree
+
+
+class ImageLabError(Exception):
+    """Base of every error the app reports. Carries the vocabulary fields."""
+
+    error_type: str = "bad_response"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        retry_after_s: float | None = None,
+        provider_message: str | None = None,
+        raw: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        if error_type is not None:
+            self.error_type = error_type
+        self.message = message
+        self.status = status
+        self.code = code
+        self.param = param
+        self.request_id = request_id
+        self.retry_after_s = retry_after_s
+        self.provider_message = provider_message
+        self.raw = raw
+
+    @property
+    def info(self) -> ErrorInfo:
+        return ERROR_INFO[self.error_type]
+
+    @property
+    def retryable(self) -> bool:
+        return is_retryable(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error_type": self.error_type,
+            "message": self.message,
+            "http_status": self.status,
+            "error_code": self.code,
+            "param": self.param,
+            "request_id": self.request_id,
+            "retry_after_s": self.retry_after_s,
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.error_type}, status={self.status}, {self.message!r})"
+
+
+class InvalidInput(ImageLabError):
+    error_type = "invalid_input"
+
+
+class ProviderError(ImageLabError):
+    error_type = "bad_request"
+
+
+class AuthError(ProviderError):
+    error_type = "auth"
+
+
+class PermissionDenied(ProviderError):
+    error_type = "permission"
+
+
+class EndpointNotFound(ProviderError):
+    error_type = "endpoint_not_found"
+
+
+class ModelNotFound(ProviderError):
+    error_type = "model_not_found"
+
+
+class BadRequest(ProviderError):
+    error_type = "bad_request"
+
+
+class ContentPolicy(ProviderError):
+    error_type = "content_policy"
+
+
+class RateLimited(ProviderError):
+    error_type = "rate_limited"
+
+
+class QuotaExceeded(ProviderError):
+    error_type = "quota_exceeded"
+
+
+class ServerError(ProviderError):
+    error_type = "server_error"
+
+
+class TransportError(ImageLabError):
+    error_type = "network"
+
+
+class Timeout(TransportError):
+    error_type = "timeout"
+
+
+class NetworkError(TransportError):
+    error_type = "network"
+
+
+class TaskFailed(ImageLabError):
+    error_type = "task_failed"
+
+
+class BadResponse(ImageLabError):
+    error_type = "bad_response"
+
+
+class InvalidImage(ImageLabError):
+    error_type = "invalid_image"
+
+
+class ImageFetchFailed(ImageLabError):
+    error_type = "image_fetch_failed"
+
+
+class Interrupted(ImageLabError):
+    error_type = "interrupted"
+
+
+_CLASS_FOR_TYPE: dict[str, type[ImageLabError]] = {
+    "invalid_input": InvalidInput,
+    "auth": AuthError,
+    "permission": PermissionDenied,
+    "endpoint_not_found": EndpointNotFound,
+    "model_not_found": ModelNotFound,
+    "bad_request": BadRequest,
+    "content_policy": ContentPolicy,
+    "rate_limited": RateLimited,
+    "quota_exceeded": QuotaExceeded,
+    "server_error": ServerError,
+    "timeout": Timeout,
+    "network": NetworkError,
+    "task_failed": TaskFailed,
+    "bad_response": BadResponse,
+    "invalid_image": InvalidImage,
+    "image_fetch_failed": ImageFetchFailed,
+    "interrupted": Interrupted,
+}
+assert set(_CLASS_FOR_TYPE) == set(ERROR_INFO)
+
+
+def make_error(error_type: str, message: str, **fields: Any) -> ImageLabError:
+    """Build the exception class that belongs to ``error_type``."""
+    return _CLASS_FOR_TYPE[error_type](message, **fields)
+
+
+def is_retryable(err: ImageLabError) -> bool:
+    """Whether the whole attempt is worth sending again.
+
+    image_fetch_failed is not: the download itself already retried network
+    failures (constants.DOWNLOAD_RETRIES), an expired link stays expired, and a
+    new generation would be charged again."""
+    return ERROR_INFO[err.error_type].retryable
+
+
+# --------------------------------------------------------------------------
+# Retry-After
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
+    """Seconds the provider asked us to wait, from ``retry-after-ms`` or
+    ``retry-after`` (seconds or an HTTP date). None when absent or unreadable."""
+    if not headers:
+        return None
+    lower = {k.lower(): v for k, v in headers.items()}
+    raw_ms = lower.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            value = float(raw_ms) / 1000.0
+            if value >= 0:
+                return value
+        except ValueError:
+            pass
+    raw = lower.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        value = float(raw)
+        return value if value >= 0 else None
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, parsed.timestamp() - current)
+
+
+# --------------------------------------------------------------------------
+# Reading error bodies
+
+
+@dataclass
+class ErrorFields:
+    message: str | None = None
+    code: str | None = None
+    type: str | None = None
+    param: str | None = None
+    is_json: bool = False
+    is_html: bool = False
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, bool)):
+        return str(value)
+    try:
+        return json.dumps(value, ensure_ascii=False)[:500]
+    except (TypeError, ValueError):
+        return str(value)[:500]
+
+
+def _fields_from_obj(obj: Any, out: ErrorFields) -> None:
+    """Fill ``out`` from the many error shapes seen in the wild."""
+    if isinstance(obj, list):
+        if obj:
+            _fields_from_obj(obj[0], out)
+        return
+    if isinstance(obj, str):
+        out.message = out.message or obj
+        return
+    if not isinstance(obj, dict):
+        return
+    inner = obj.get("error")
+    if isinstance(inner, (dict, list)):
+        _fields_from_obj(inner, out)
+    elif isinstance(inner, str):
+        # {"error": "content_policy_violation"} or {"error": "Invalid key"}
+        if re.fullmatch(r"[a-z0-9_.\-]+", inner):
+            out.code = out.code or inner
+        out.message = out.message or inner
+    if isinstance(obj.get("errors"), list):
+        _fields_from_obj(obj["errors"], out)
+    data = obj.get("data")
+    if isinstance(data, dict) and ("error" in data or "message" in data):
+        _fields_from_obj(data, out)
+    for key in ("message", "msg", "detail", "error_description", "error_message", "reason"):
+        if out.message is None and obj.get(key) is not None:
+            value = obj[key]
+            if isinstance(value, dict):
+                _fields_from_obj(value, out)
+            else:
+                out.message = _as_text(value)
+    for key in ("code", "error_code"):
+        if out.code is None and obj.get(key) not in (None, "", 0):
+            out.code = _as_text(obj[key])
+    if out.type is None and isinstance(obj.get("type"), str):
+        out.type = obj["type"]
+    if out.param is None and obj.get("param") is not None:
+        out.param = _as_text(obj["param"])
+
+
+_TAG = re.compile(r"<[^>]+>")
+_WS = re.compile(r"\s+")
+
+
+def _html_summary(text: str) -> str:
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+    if title and title.group(1).strip():
+        return _WS.sub(" ", title.group(1)).strip()[:200]
+    h1 = re.search(r"<h1[^>]*>(.*?)</h1>", text, re.I | re.S)
+    if h1:
+        return _WS.sub(" ", _TAG.sub("", h1.group(1))).strip()[:200]
+    return _WS.sub(" ", _TAG.sub(" ", text)).strip()[:200]
+
+
+def read_error_fields(body: bytes | str | None, content_type: str | None = None) -> ErrorFields:
+    out = ErrorFields()
+    if body is None:
+        return out
+    if isinstance(body, bytes):
+        text = body.decode("utf-8", errors="replace")
+    else:
+        text = body
+    stripped = text.strip()
+    if not stripped:
+        return out
+    ctype = (content_type or "").lower()
+    if stripped.startswith(("{", "[")) or "json" in ctype:
+        try:
+            obj = json.loads(stripped)
+        except ValueError:
+            obj = None
+        if obj is not None:
+            out.is_json = True
+            _fields_from_obj(obj, out)
+            if out.message is None and out.code is None:
+                out.message = stripped[:300]
+            return out
+    if "html" in ctype or stripped[:200].lower().lstrip().startswith(("<!doctype", "<html", "<head", "<body", "<center", "<h1")):
+        out.is_html = True
+        out.message = _html_summary(stripped)
+        return out
+    out.message = stripped[:300]
+    return out
+
+
+# --------------------------------------------------------------------------
+# Classification
+
+_POLICY_WORDS = (
+    "moderation_blocked",
+    "content_policy",
+    "content policy",
+    "safety system",
+    "safety_violation",
+    "content_filter",
+    "content filter",
+    "sensitive content",
+    "nsfw",
+    "image_generation_user_error",
+    "responsible ai",
+)
+_QUOTA_WORDS = (
+    "insufficient_quota",
+    "exceeded your current quota",
+    "quota exceeded",
+    "quota_exceeded",
+    "billing_hard_limit",
+    "billing hard limit",
+    "insufficient_balance",
+    "insufficient balance",
+    "insufficient credit",
+    "not enough credit",
+    "out of credit",
+    "credit balance",
+    "balance is not enough",
+    "payment required",
+    "余额不足",
+    "额度",
+)
+_MODEL_WORDS = (
+    "model_not_found",
+    "invalid_model",
+    "unknown model",
+    "model not found",
+    "model does not exist",
+    "no such model",
+    "unsupported model",
+    "model is not supported",
+    "model not supported",
+    "not support model",
+    "invalid model",
+    "no available channel",
+    "无可用渠道",
+)
+_AUTH_WORDS = (
+    "invalid_api_key",
+    "incorrect api key",
+    "invalid api key",
+    "invalid_authentication",
+    "api key not valid",
+    "missing bearer",
+    "no api key",
+    "unauthorized",
+    "invalid token",
+    "token is invalid",
+    "authentication",
+    "无效的令牌",
+)
+_PERMISSION_WORDS = (
+    "must be verified",
+    "organization_verification",
+    "not have access",
+    "permission",
+    "forbidden",
+    "not allowed",
+)
+_RATE_WORDS = ("rate_limit", "rate limit", "too many requests", "requests per")
+_ENDPOINT_WORDS = ("invalid url", "unknown url", "no route", "route not found", "not found")
+_OVERLOAD_WORDS = ("overloaded", "server_error", "internal error", "temporarily unavailable", "try again later")
+
+
+def _has(text: str, words: tuple[str, ...]) -> bool:
+    return any(w in text for w in words)
+
+
+def _mentions_model(fields: ErrorFields, text: str) -> bool:
+    if (fields.param or "").lower() in ("model", "model_id", "modelid"):
+        return True
+    if _has(text, _MODEL_WORDS):
+        return True
+    # "The model `gpt-image2` does not exist or you do not have access to it."
+    return bool(re.search(r"\bmodel\b[^.]{0,80}\b(does not exist|not (be )?found|unavailable|unknown)", text))
+
+
+def classify_response(
+    status: int,
+    body: bytes | str | None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    now: float | None = None,
+) -> ImageLabError:
+    """Classify an HTTP answer the caller has already judged to be an error
+    (a status >= 400, or a 2xx with nothing usable). Never raises."""
+    headers = headers or {}
+    lower_headers = {k.lower(): v for k, v in headers.items()}
+    ctype = lower_headers.get("content-type", "")
+    request_id = lower_headers.get("x-request-id") or lower_headers.get("request-id") or lower_headers.get("cf-ray")
+    f = read_error_fields(body, ctype)
+    text = " ".join(x for x in (f.code, f.type, f.param, f.message) if x).lower()
+    provider_message = f.message
+    retry_after = retry_after_seconds(lower_headers, now=now)
+
+    def build(error_type: str, summary: str) -> ImageLabError:
+        detail = provider_message or f"HTTP {status} with an empty body"
+        return make_error(
+            error_type,
+            f"{summary}: {detail}" if summary else detail,
+            status=status,
+            code=f.code or f.type,
+            param=f.param,
+            request_id=request_id,
+            retry_after_s=retry_after,
+            provider_message=provider_message,
+            raw=(body.decode("utf-8", "replace") if isinstance(body, bytes) else body or "")[:2000],
+        )
+
+    # Strong signals in the body win over the status code.
+    if _has(text, _POLICY_WORDS) or (f.code or "").lower() in ("content_policy_violation", "moderation_blocked"):
+        return build("content_policy", "Blocked by the safety system")
+    if status == 402 or _has(text, _QUOTA_WORDS):
+        return build("quota_exceeded", "Quota or credits exhausted")
+    if status in (400, 403, 404, 422) and _mentions_model(f, text):
+        return build("model_not_found", "Model not available")
+    if status == 429:
+        return build("rate_limited", "Rate limited")
+    if status == 401 or (status == 403 and _has(text, _AUTH_WORDS) and not _has(text, _PERMISSION_WORDS)):
+        return build("auth", "Key rejected")
+    if status == 403:
+        return build("permission", "Access denied")
+    if status in (404, 405):
+        return build("endpoint_not_found", "No such endpoint")
+    if status == 408:
+        return build("timeout", "The provider timed out")
+    if status in (400, 409, 413, 415, 422) or 400 <= status < 500:
+        if status == 409:
+            return build("server_error", "Conflict (a transient lock on the provider's side)")
+        if _has(text, _AUTH_WORDS) and "invalid_api_key" in text:
+            return build("auth", "Key rejected")
+        return build("bad_request", "Parameters rejected")
+    if status >= 500:
+        return build("server_error", "Server error" if not f.is_html else "Gateway error page")
+    # 2xx / 3xx that the caller could not use.
+    if f.is_html:
+        return build("bad_response", "An HTML page instead of JSON")
+    if f.is_json and f.code and _has(text, _RATE_WORDS):
+        return build("rate_limited", "Rate limited")
+    if f.is_json and (f.code or f.type) and _has(text, _OVERLOAD_WORDS):
+        return build("server_error", "Server error reported in a success answer")
+    return build("bad_response", "No usable image in the answer")
+
+
+def classify_task_failure(error: Any, *, task_id: str | None = None, status: int | None = None) -> ImageLabError:
+    """An async task that ended as ``failed``: policy blocks are content_policy,
+    a provider that ran out of quota is quota_exceeded, anything else task_failed."""
+    f = ErrorFields()
+    _fields_from_obj({"error": error} if not isinstance(error, dict) or "error" not in error else error, f)
+    text = " ".join(x for x in (f.code, f.type, f.message) if x).lower()
+    detail = f.message or f.code or "no reason given"
+    common = dict(status=status, code=f.code or f.type, param=f.param, provider_message=f.message, request_id=task_id)
+    if _has(text, _POLICY_WORDS) or "policy" in text:
+        return ContentPolicy(f"The task was blocked by the safety system: {detail}", **common)
+    if _has(text, _QUOTA_WORDS):
+        return QuotaExceeded(f"The task failed for lack of credits: {detail}", **common)
+    if _mentions_model(f, text):
+        return ModelNotFound(f"The task failed because of the model: {detail}", **common)
+    return TaskFailed(f"The provider's task failed: {detail}", **common)
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def classify_exception(exc: BaseException) -> ImageLabError:
+    """Map a transport (or any unexpected) exception onto the vocabulary."""
+    if isinstance(exc, ImageLabError):
+        return exc
+    text = " ".join(str(e) for e in _exception_chain(exc)).lower()
+    name = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        phase = {
+            "ConnectTimeout": "connecting",
+            "ReadTimeout": "waiting for the answer",
+            "WriteTimeout": "sending the request",
+            "PoolTimeout": "waiting for a free connection",
+        }.get(name, "waiting")
+        return Timeout(f"Timed out while {phase} ({name}).", code=name)
+    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
+        return InvalidInput(f"The endpoint URL cannot be used: {exc}", code=name, param="base_url")
+    if isinstance(exc, httpx.ConnectError):
+        if "name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text or "name resolution" in text:
+            why = "the host name could not be resolved (DNS)"
+        elif "certificate" in text or "ssl" in text or "tls" in text:
+            why = "the TLS handshake failed"
+        elif "refused" in text:
+            why = "the connection was refused (nothing listens on that port)"
+        else:
+            why = "could not connect"
+        return NetworkError(f"Network error: {why}. ({exc})", code=name)
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.CloseError)):
+        return NetworkError(f"The connection dropped in the middle of the answer ({name}: {exc}).", code=name)
+    if isinstance(exc, httpx.TransportError):
+        return NetworkError(f"Network error ({name}: {exc}).", code=name)
+    if isinstance(exc, (TimeoutError,)):
+        return Timeout(f"Timed out ({exc}).", code=name)
+    if isinstance(exc, (ConnectionError, OSError)):
+        return NetworkError(f"Network error ({name}: {exc}).", code=name)
+    if isinstance(exc, (ValueError, KeyError, TypeError, UnicodeError)):
+        return BadResponse(f"The answer could not be read ({name}: {exc}).", code=name)
+    return BadResponse(f"Unexpected error while handling the answer ({name}: {exc}).", code=name)
+
+
+def describe(err: ImageLabError) -> dict[str, Any]:
+    """Everything an error card needs, in one dict (no Streamlit here)."""
+    info = err.info
+    return {
+        "error_type": err.error_type,
+        "title": info.title,
+        "http_status": err.status,
+        "provider_message": err.provider_message or err.message,
+        "message": err.message,
+        "code": err.code,
+        "param": err.param,
+        "fix": info.fix,
+        "step": info.step,
+        "step_name": info.step_name,
+        "retryable": is_retryable(err),
+        "retry_after_s": err.retry_after_s,
+        "request_id": err.request_id,
+    }

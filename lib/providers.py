@@ -1,0 +1,318 @@
+"""Provider presets, endpoint building and model-name checks.
+
+A preset says where a provider lives, how it delivers images (``sync`` or
+``task``), which environment variable holds its key, which models it serves
+and the fallback chain to use. ``build_endpoint`` turns whatever a user pastes
+into the one final URL, and lists what looked wrong on the way.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+from lib import constants as C
+
+GENERATIONS_PATH = "/images/generations"
+DEFAULT_FALLBACKS = ("gpt-image-2", "gpt-image-1.5", "seedream-4-5")
+GPT_IMAGE_MODELS = ("gpt-image-2", "gpt-image-1.5", "gpt-image-1", "gpt-image-1-mini")
+GATEWAY_MODELS = ("seedream-4-5",)
+FIXED_SIZES = ("auto", "1024x1024", "1536x1024", "1024x1536")
+QUALITIES = ("auto", "low", "medium", "high")
+BACKGROUNDS = ("auto", "opaque", "transparent")
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
+MODERATIONS = ("auto", "low")
+DELIVERIES = ("sync", "task")
+
+
+@dataclass(frozen=True)
+class Provider:
+    id: str
+    label: str
+    base_url: str
+    key_env: str
+    delivery: str  # "sync" or "task": what the provider does; the client also reads the answer itself
+    models: tuple[str, ...]
+    fallbacks: tuple[str, ...] = DEFAULT_FALLBACKS
+    needs_key: bool = True
+    key_prefix: str | None = None  # e.g. "sk-" for OpenAI keys
+    note: str = ""
+
+    @property
+    def default_model(self) -> str:
+        return self.models[0] if self.models else "gpt-image-2"
+
+
+PRESETS: dict[str, Provider] = {
+    p.id: p
+    for p in (
+        Provider(
+            id="sandbox",
+            label="Sandbox (local, no key)",
+            base_url="",  # filled in with the local server's address when it starts
+            key_env="IMAGELAB_SANDBOX_KEY",
+            delivery="sync",
+            models=GPT_IMAGE_MODELS + GATEWAY_MODELS,
+            needs_key=False,
+            note="A local image API started by the app. Pick a behaviour below to rehearse any failure.",
+        ),
+        Provider(
+            id="openai",
+            label="OpenAI",
+            base_url="https://api.openai.com/v1",
+            key_env="OPENAI_API_KEY",
+            delivery="sync",
+            models=GPT_IMAGE_MODELS,
+            fallbacks=("gpt-image-2", "gpt-image-1.5", "gpt-image-1"),
+            key_prefix="sk-",
+            note="Synchronous; gpt-image models always answer with base64. New organizations must be verified.",
+        ),
+        Provider(
+            id="wisgate",
+            label="WisGate",
+            base_url="https://api.wisgate.ai/v1",
+            key_env="WISGATE_API_KEY",
+            delivery="sync",
+            models=GPT_IMAGE_MODELS + GATEWAY_MODELS,
+            note="OpenAI-compatible and synchronous; images come back as base64 or as a URL.",
+        ),
+        Provider(
+            id="evolink",
+            label="EvoLink",
+            base_url="https://api.evolink.ai/v1",
+            key_env="EVOLINK_API_KEY",
+            delivery="task",
+            models=GPT_IMAGE_MODELS + GATEWAY_MODELS,
+            note="Asynchronous: the answer is a task that is polled; result URLs expire after 24 hours.",
+        ),
+        Provider(
+            id="custom",
+            label="Custom (any OpenAI-compatible URL)",
+            base_url="",
+            key_env="IMAGELAB_API_KEY",
+            delivery="sync",
+            models=GPT_IMAGE_MODELS + GATEWAY_MODELS,
+            note="Any OpenAI-compatible base URL. Sync and task answers are both recognised.",
+        ),
+    )
+}
+
+KNOWN_MODELS: tuple[str, ...] = tuple(dict.fromkeys(m for p in PRESETS.values() for m in p.models))
+
+
+def get_provider(provider_id: str) -> Provider:
+    try:
+        return PRESETS[provider_id]
+    except KeyError:
+        raise ValueError(f"unknown provider {provider_id!r}; choose one of {', '.join(PRESETS)}") from None
+
+
+# --------------------------------------------------------------------------
+# Endpoints
+
+
+@dataclass
+class EndpointProblem:
+    severity: str  # "fail" or "warn" or "info"
+    message: str
+
+
+@dataclass
+class Endpoint:
+    url: str  # the final URL the POST goes to ("" when none could be built)
+    root: str  # scheme://host[:port]
+    api_base: str  # the URL before /images/generations (usually ending in /v1)
+    problems: list[EndpointProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.url) and not any(p.severity == "fail" for p in self.problems)
+
+    def task_url_a(self, task_id: str) -> str:
+        return f"{self.url}/{task_id}"
+
+    def task_url_b(self, task_id: str) -> str:
+        return f"{self.api_base}/tasks/{task_id}"
+
+    def models_url(self) -> str:
+        return f"{self.api_base}/models"
+
+
+_VERSION_SEG = re.compile(r"^v\d+[a-z0-9]*$", re.I)
+_SINGULAR = re.compile(r"/(image/generations?|images/generation|image/generate|images/generate)/?$", re.I)
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint:
+    """Turn whatever a user pasted into the final generations URL.
+
+    Accepts ``https://host``, ``https://host/``, ``https://host/v1``,
+    ``https://host/v1/``, or the full ``.../v1/images/generations``; collapses a
+    doubled ``/v1``; flags a singular ``/image/generation``, a model name in the
+    path, other endpoints pasted by mistake, plain http to a remote host and a
+    host that differs from the preset's.
+    """
+    problems: list[EndpointProblem] = []
+    raw = (base_url or "").strip()
+    if raw != (base_url or ""):
+        problems.append(EndpointProblem("info", "Leading or trailing spaces were removed from the URL."))
+    if not raw:
+        return Endpoint("", "", "", [EndpointProblem("fail", "No base URL is set.")])
+    if "://" not in raw:
+        raw = "https://" + raw
+        problems.append(EndpointProblem("info", "No scheme given; https:// was assumed."))
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return Endpoint("", "", "", [EndpointProblem("fail", f"'{base_url}' is not an http(s) URL with a host.")])
+    if parts.query or parts.fragment:
+        problems.append(EndpointProblem("warn", "The query string or fragment in the URL was dropped."))
+    root = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+    path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
+
+    # Doubled version segments: /v1/v1 -> /v1
+    doubled = re.search(r"/(v\d+)(/\1)+(?=/|$)", path)
+    if doubled:
+        path = path.replace(doubled.group(0), "/" + doubled.group(1), 1)
+        problems.append(EndpointProblem("warn", f"A doubled /{doubled.group(1)} was collapsed into one."))
+
+    lowered = path.lower()
+    for model in KNOWN_MODELS:
+        if f"/{model}" in lowered:
+            problems.append(
+                EndpointProblem("fail", f"The path contains the model name '{model}'; the model goes in the JSON body, not the URL.")
+            )
+            break
+    for wrong in ("/chat/completions", "/completions", "/responses", "/images/edits", "/images/variations", "/embeddings"):
+        if lowered.endswith(wrong):
+            problems.append(EndpointProblem("fail", f"This is the {wrong} endpoint; image generation uses {GENERATIONS_PATH}."))
+            path = path[: -len(wrong)]
+            lowered = path.lower()
+            break
+
+    if lowered.endswith(GENERATIONS_PATH):
+        api_base_path = path[: -len(GENERATIONS_PATH)]
+    elif _SINGULAR.search(path):
+        bad = _SINGULAR.search(path).group(1)
+        problems.append(
+            EndpointProblem("fail", f"The path ends in '/{bad}'; the route is '{GENERATIONS_PATH}' (plural, with an s on both words).")
+        )
+        api_base_path = path[: _SINGULAR.search(path).start()]
+    else:
+        api_base_path = path
+
+    segments = [s for s in api_base_path.split("/") if s]
+    if not segments or not _VERSION_SEG.match(segments[-1]):
+        if segments:
+            problems.append(EndpointProblem("info", f"The path '{api_base_path}' has no version segment; /v1 was added after it."))
+        api_base_path = api_base_path + "/v1"
+
+    api_base = root + api_base_path
+    url = api_base + GENERATIONS_PATH
+
+    host = parts.hostname or ""
+    if parts.scheme == "http" and host not in _LOOPBACK:
+        problems.append(EndpointProblem("warn", "Plain http to a remote host: the API key would travel unencrypted. Use https."))
+    if preset is not None and preset.base_url:
+        preset_host = urlsplit(preset.base_url).hostname
+        if preset_host and host != preset_host:
+            problems.append(
+                EndpointProblem("warn", f"The host '{host}' is not {preset.label}'s ({preset_host}); a key for one provider does not work on another.")
+            )
+    return Endpoint(url=url, root=root, api_base=api_base, problems=problems)
+
+
+# --------------------------------------------------------------------------
+# Models
+
+
+@dataclass
+class ModelCheck:
+    model: str
+    known: bool  # an exact id this provider lists
+    suggestion: str | None  # nearest known id, when the input is not exact
+    near_miss: bool  # the input is a spelling of a known id (case, separators)
+    message: str
+
+
+_ALIASES = {
+    "dall-e-4": "gpt-image-2",
+    "dalle-4": "gpt-image-2",
+    "gpt-image": "gpt-image-2",
+    "gpt-image-latest": "gpt-image-2",
+    "chatgpt-image": "gpt-image-2",
+}
+
+
+def _canonical(name: str) -> str:
+    s = name.strip().lower()
+    s = re.sub(r"[\s_./]+", "-", s)
+    s = re.sub(r"-{2,}", "-", s).strip("-")
+    s = re.sub(r"^chatgpt-", "gpt-", s)
+    s = re.sub(r"(?<=[a-z])(?=\d)", "-", s)  # image2 -> image-2
+    return s
+
+
+def check_model(model: str, provider: Provider | None = None) -> ModelCheck:
+    models = provider.models if provider else KNOWN_MODELS
+    name = model or ""
+    if not name.strip():
+        return ModelCheck(name, False, models[0] if models else None, False, "No model is set.")
+    if name in models:
+        return ModelCheck(name, True, None, False, f"'{name}' is a model this provider serves.")
+    canon = _canonical(name)
+    by_canon = {_canonical(m): m for m in models}
+    if canon in by_canon:
+        exact = by_canon[canon]
+        return ModelCheck(name, False, exact, True, f"'{name}' is not an exact model id. Did you mean '{exact}'?")
+    alias = _ALIASES.get(canon) or _ALIASES.get(name.strip().lower())
+    if alias and alias in models:
+        return ModelCheck(name, False, alias, True, f"'{name}' is not a model id. Did you mean '{alias}'?")
+    close = difflib.get_close_matches(canon, list(by_canon), n=1, cutoff=0.75)
+    if close:
+        guess = by_canon[close[0]]
+        return ModelCheck(name, False, guess, False, f"'{name}' is not a model this provider lists. Did you mean '{guess}'?")
+    return ModelCheck(name, False, None, False, f"'{name}' is not a model this provider lists; the provider will decide.")
+
+
+def fallback_chain(primary: str, chain: tuple[str, ...] | list[str] | None) -> list[str]:
+    """The models to try, in order: the primary, then the chain without repeats."""
+    out = [primary]
+    for m in chain or ():
+        if m and m not in out:
+            out.append(m)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Sizes
+
+
+def parse_size(size: str) -> tuple[int, int] | None:
+    m = re.fullmatch(r"\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*", size or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def check_size(size: str, model: str) -> str | None:
+    """None when the size suits the model, else the reason in plain words."""
+    if size in FIXED_SIZES:
+        return None
+    dims = parse_size(size)
+    if model == "gpt-image-2":
+        if dims is None:
+            return f"Size '{size}' is not 'auto' or WIDTHxHEIGHT (for example 1536x1024)."
+        w, h = dims
+        if w % C.SIZE_MULTIPLE_PX or h % C.SIZE_MULTIPLE_PX:
+            return f"Both sides must be divisible by {C.SIZE_MULTIPLE_PX}; {w}x{h} is not."
+        if max(w, h) / min(w, h) > C.MAX_ASPECT_RATIO:
+            return f"The aspect ratio of {w}x{h} is beyond 1:3 / 3:1."
+        if max(w, h) > C.MAX_EDGE_PX or w * h > C.MAX_TOTAL_PX:
+            return f"{w}x{h} is larger than the maximum of 3840x2160."
+        return None
+    if model in GPT_IMAGE_MODELS:
+        return f"{model} takes only {', '.join(FIXED_SIZES)}; custom sizes need gpt-image-2."
+    # Gateway models have sizes of their own ("2K", "2048x2048"): accept any plausible token.
+    if dims is not None or re.fullmatch(r"[0-9]{1,2}[kK]", size or ""):
+        return None
+    return f"Size '{size}' is not 'auto', WIDTHxHEIGHT, or a resolution such as 2K."

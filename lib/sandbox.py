@@ -1,0 +1,598 @@
+"""A local OpenAI-compatible image API that misbehaves on demand.
+
+It speaks the four delivery dialects (``b64``: OpenAI-style base64; ``url``:
+gateway-style URLs; ``task_a`` / ``task_b``: the two async task shapes) and
+draws real images with Pillow, different for every prompt.
+
+A fault is chosen, first match wins, by:
+1. the ``X-Sandbox-Scenario`` request header;
+2. a ``#scenario`` tag in the prompt (``a red fox #rate_limited``), or a
+   blocked word (``gore``) for content policy;
+3. the scenario set at run time (``POST /sandbox/config`` or
+   ``SandboxServer.configure``).
+
+Run it standalone with ``python -m lib.sandbox --port 8765`` or start it
+in-process on a free loopback port with ``SandboxServer().start()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import io
+import json
+import logging
+import math
+import random
+import re
+import socket
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
+from typing import Any
+
+import uvicorn
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from lib import constants as C
+from lib.providers import GATEWAY_MODELS, GPT_IMAGE_MODELS, check_size
+
+SANDBOX_MODELS = GPT_IMAGE_MODELS + GATEWAY_MODELS
+DIALECTS = {
+    "b64": "Sync, base64 in data[].b64_json (OpenAI style)",
+    "url": "Sync, a URL in data[].url (gateway style)",
+    "task_a": "Async task: {data: {task_id, status}} polled at /v1/images/generations/{id}",
+    "task_b": "Async task: {id, object, status, progress} polled at /v1/tasks/{id}",
+}
+SCENARIOS: dict[str, str] = {
+    "healthy": "Answers normally after the configured latency.",
+    "slow": f"Answers normally after about {C.SANDBOX_SLOW_LATENCY_S:.0f} s.",
+    "auth": "401: the key is rejected.",
+    "permission": "403: the organization must be verified to use the model.",
+    "endpoint_not_found": "404 as an nginx HTML page, as for a wrong route.",
+    "model_not_found": "404 model_not_found for every model.",
+    "fallback": "gpt-image-2 is unknown here; the other models work (shows the fallback chain).",
+    "bad_request": "400 invalid_value for the size parameter.",
+    "content_policy": "400 moderation_blocked (in a task dialect: the task fails with content_policy_violation).",
+    "rate_limited": "429 with Retry-After on every other request: recovers after one retry.",
+    "rate_limited_always": "429 with Retry-After on every request: retries run out.",
+    "quota_exceeded": "429 insufficient_quota: out of credits.",
+    "server_error": "502 Bad Gateway as an HTML page from a proxy.",
+    "timeout": f"Holds the answer for {C.SANDBOX_HANG_S:.0f} s, longer than the client's timeout.",
+    "network": "Drops the connection in the middle of the answer.",
+    "bad_response": "200 with malformed, truncated JSON.",
+    "invalid_image": "200 with base64 that decodes to something that is not an image.",
+    "image_fetch_failed": "A result URL that has already expired (410 on download).",
+    "task_failed": "An async task that fails on the provider's side.",
+}
+BLOCKED_WORDS = ("gore", "bloodbath")
+_TAG = re.compile(r"#([a-z_]+)")
+
+log = logging.getLogger("imagelab.sandbox")
+
+
+@dataclass
+class SandboxConfig:
+    dialect: str = "b64"
+    scenario: str = "healthy"
+    latency_s: tuple[float, float] = C.SANDBOX_DEFAULT_LATENCY_S
+    hang_s: float = C.SANDBOX_HANG_S
+    retry_after_s: float = 1.0
+    rate_limit_k: int | None = None  # when set: K requests per window, then 429
+    rate_window_s: float = C.SANDBOX_RATE_WINDOW_S
+    url_ttl_s: float = float(C.RESULT_URL_LIFETIME_S)
+    task_duration_s: float = C.SANDBOX_TASK_DURATION_S
+
+    def validate(self) -> None:
+        if self.dialect not in DIALECTS:
+            raise ValueError(f"unknown dialect {self.dialect!r}; one of {', '.join(DIALECTS)}")
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {self.scenario!r}; one of {', '.join(SCENARIOS)}")
+
+
+class _DropConnection(Exception):
+    """Raised inside a streamed body to cut the connection mid-answer."""
+
+
+class _QuietDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None:
+            if isinstance(exc, (_DropConnection, asyncio.CancelledError)):
+                return False  # deliberate drops, and hung answers cut short at shutdown
+            exc = exc.__cause__ or exc.__context__
+        return True
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+
+# --------------------------------------------------------------------------
+# Images
+
+
+def _parse_dims(size: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)x(\d+)", size or "")
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    m = re.fullmatch(r"(\d)[kK]", size or "")
+    if m:
+        side = 1024 * int(m.group(1))
+        return side, side
+    return 1024, 1024
+
+
+@lru_cache(maxsize=64)
+def render_image(prompt: str, width: int, height: int, fmt: str = "png", transparent: bool = False, index: int = 0, compression: int | None = None) -> bytes:
+    """A real picture, visibly different per prompt: two-colour gradient, shapes, and the prompt."""
+    digest = hashlib.sha256(f"{prompt}\x00{index}".encode()).digest()
+    c1 = tuple(digest[0:3])
+    c2 = tuple(255 - b for b in digest[3:6])
+    gradient = Image.linear_gradient("L").rotate(digest[6] % 360).resize((width, height))
+    img = ImageOps.colorize(gradient, c1, c2).convert("RGBA")
+    draw = ImageDraw.Draw(img, "RGBA")
+    scale = min(width, height)
+    for i in range(6):
+        b = digest[8 + i * 4 : 12 + i * 4]
+        cx, cy = b[0] / 255 * width, b[1] / 255 * height
+        r = (0.08 + b[2] / 255 * 0.22) * scale
+        colour = (b[3], 255 - b[2], b[1], 170)
+        if b[0] % 2:
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
+        else:
+            draw.rectangle((cx - r, cy - r * 0.7, cx + r, cy + r * 0.7), fill=colour)
+    font_size = max(12, scale // 20)
+    try:
+        font = ImageFont.load_default(size=font_size)
+    except TypeError:  # very old Pillow
+        font = ImageFont.load_default()
+    words, lines, line = prompt.split(), [], ""
+    max_chars = max(10, int(width / (font_size * 0.55)))
+    for word in words:
+        if len(line) + len(word) + 1 > max_chars:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+        if len(lines) >= 4:
+            break
+    if line and len(lines) < 5:
+        lines.append(line)
+    y = height - (len(lines) + 1) * font_size * 1.25
+    draw.rectangle((0, y - font_size * 0.4, width, height), fill=(0, 0, 0, 110))
+    for text in lines:
+        draw.text((font_size * 0.6, y), text, fill=(255, 255, 255, 255), font=font)
+        y += font_size * 1.25
+    draw.text((font_size * 0.6, font_size * 0.5), "sandbox", fill=(255, 255, 255, 200), font=font)
+    if transparent and fmt in ("png", "webp"):
+        alpha = Image.new("L", (width, height), 0)
+        ImageDraw.Draw(alpha).ellipse((width * 0.05, height * 0.05, width * 0.95, height * 0.95), fill=255)
+        img.putalpha(alpha)
+    elif fmt == "jpeg" or not transparent:
+        img = img.convert("RGB")
+    out = io.BytesIO()
+    if fmt == "jpeg":
+        img.save(out, "JPEG", quality=compression if compression is not None else 90)
+    elif fmt == "webp":
+        img.save(out, "WEBP", quality=compression if compression is not None else 90)
+    else:
+        img.save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------
+# Canned error answers (what real providers send)
+
+
+def _error(status: int, message: str, *, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": message, "type": type_, "param": param, "code": code}},
+        status_code=status,
+        headers={"x-request-id": "req_sandbox_" + uuid.uuid4().hex[:12], **(headers or {})},
+    )
+
+
+_NGINX_404 = """<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n</body>\r\n</html>\r\n"""
+_BAD_GATEWAY = """<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body><h1>Bad Gateway</h1><p>The proxy server received an invalid response from an upstream server.</p></body></html>\n"""
+
+
+# --------------------------------------------------------------------------
+# The app
+
+
+class Sandbox:
+    """State of one sandbox: its config, kept result files and tasks."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.config.validate()
+        self._lock = threading.Lock()
+        self._files: OrderedDict[str, tuple[bytes, str, float]] = OrderedDict()
+        self._tasks: dict[str, dict[str, Any]] = {}
+        self._counters: dict[str, int] = {}
+        self._window_start = 0.0
+        self._window_count = 0
+        self.requests = 0
+        self.app = self._build_app()
+
+    # -- config -----------------------------------------------------------------
+
+    def configure(self, **changes: Any) -> SandboxConfig:
+        if "latency_s" in changes and not isinstance(changes["latency_s"], tuple):
+            value = changes["latency_s"]
+            changes["latency_s"] = tuple(value) if isinstance(value, (list, tuple)) else (float(value), float(value))
+        new = replace(self.config, **changes)
+        new.validate()
+        with self._lock:
+            self.config = new
+            self._counters.clear()
+        return new
+
+    def _count(self, name: str) -> int:
+        with self._lock:
+            self._counters[name] = self._counters.get(name, 0) + 1
+            return self._counters[name]
+
+    def _rate_window(self, cfg: SandboxConfig) -> float | None:
+        """Seconds until the window reopens when over the K-per-window limit, else None."""
+        if cfg.rate_limit_k is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            if now - self._window_start >= cfg.rate_window_s:
+                self._window_start, self._window_count = now, 0
+            self._window_count += 1
+            if self._window_count > cfg.rate_limit_k:
+                return max(0.001, self._window_start + cfg.rate_window_s - now)
+        return None
+
+    def _keep_file(self, data: bytes, mime: str, ttl: float) -> str:
+        token = uuid.uuid4().hex
+        with self._lock:
+            self._files[token] = (data, mime, time.time() + ttl)
+            while len(self._files) > C.SANDBOX_KEPT_FILES:
+                self._files.popitem(last=False)
+        return token
+
+    # -- routes -----------------------------------------------------------------
+
+    def _build_app(self) -> Starlette:
+        routes = [
+            Route("/v1/images/generations", self.generate, methods=["POST"]),
+            Route("/v1/images/generations/{task_id}", self.task_a, methods=["GET"]),
+            Route("/v1/tasks/{task_id}", self.task_b, methods=["GET"]),
+            Route("/files/{token}", self.file, methods=["GET"]),
+            Route("/v1/models", self.models, methods=["GET"]),
+            Route("/sandbox/config", self.get_config, methods=["GET"]),
+            Route("/sandbox/config", self.set_config, methods=["POST"]),
+            Route("/health", self.health, methods=["GET"]),
+        ]
+
+        async def not_found(request: Request, exc: Exception) -> Response:
+            return HTMLResponse(_NGINX_404, status_code=404)
+
+        return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"ok": True, "requests": self.requests})
+
+    async def get_config(self, request: Request) -> Response:
+        return JSONResponse({**asdict(self.config), "scenarios": SCENARIOS, "dialects": DIALECTS})
+
+    async def set_config(self, request: Request) -> Response:
+        try:
+            changes = await request.json()
+            if not isinstance(changes, dict):
+                raise ValueError("send a JSON object")
+            cfg = self.configure(**changes)
+        except (ValueError, TypeError) as err:
+            return JSONResponse({"error": {"message": str(err), "type": "invalid_request_error"}}, status_code=400)
+        return JSONResponse(asdict(cfg))
+
+    async def models(self, request: Request) -> Response:
+        denied = self._auth_problem(request, self.config.scenario)
+        if denied is not None:
+            return denied
+        return JSONResponse({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "sandbox"} for m in SANDBOX_MODELS]})
+
+    def _auth_problem(self, request: Request, scenario: str) -> Response | None:
+        header = request.headers.get("authorization")
+        if scenario == "auth" or (header is not None and not re.fullmatch(r"Bearer \S+", header)):
+            return _error(401, "Incorrect API key provided. You can find your API key in your account settings.", code="invalid_api_key")
+        return None
+
+    def _scenario_for(self, request: Request, prompt: str) -> str:
+        header = request.headers.get("x-sandbox-scenario")
+        if header in SCENARIOS:
+            return header
+        for tag in _TAG.findall(prompt.lower()):
+            if tag in SCENARIOS:
+                return tag
+        if any(re.search(rf"\b{w}\b", prompt.lower()) for w in BLOCKED_WORDS):
+            return "content_policy"
+        return self.config.scenario
+
+    async def generate(self, request: Request) -> Response:
+        self.requests += 1
+        cfg = self.config
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "We could not parse the JSON body of your request.", code="invalid_json")
+        if not isinstance(body, dict):
+            return _error(400, "The request body must be a JSON object.", code="invalid_json")
+        prompt = body.get("prompt")
+        scenario = self._scenario_for(request, prompt if isinstance(prompt, str) else "")
+        dialect = request.headers.get("x-sandbox-dialect") or cfg.dialect
+        if dialect not in DIALECTS:
+            dialect = cfg.dialect
+        latency = request.headers.get("x-sandbox-latency")
+        try:
+            delay = float(latency) if latency is not None else random.uniform(*cfg.latency_s)
+        except ValueError:
+            delay = random.uniform(*cfg.latency_s)
+        if scenario == "slow":
+            delay = C.SANDBOX_SLOW_LATENCY_S
+
+        denied = self._auth_problem(request, scenario)
+        if denied is not None:
+            return denied
+        wait = self._rate_window(cfg)
+        if wait is not None:
+            return self._rate_limited(wait)
+        if scenario == "permission":
+            return _error(403, f"Your organization must be verified to use the model `{body.get('model')}`. Please go to the organization settings and verify it; access can take up to 15 minutes to propagate.")
+        if scenario == "endpoint_not_found":
+            return HTMLResponse(_NGINX_404, status_code=404)
+        if scenario == "quota_exceeded":
+            return _error(429, "You exceeded your current quota, please check your plan and billing details.", type_="insufficient_quota", code="insufficient_quota")
+        if scenario == "rate_limited" and self._count("rate_limited") % 2 == 1:
+            return self._rate_limited(cfg.retry_after_s)
+        if scenario == "rate_limited_always":
+            return self._rate_limited(cfg.retry_after_s)
+        if scenario == "server_error":
+            return HTMLResponse(_BAD_GATEWAY, status_code=502)
+
+        # Parameter checks, as the real API does them.
+        if not isinstance(prompt, str) or not prompt.strip():
+            return _error(400, "Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
+        model = body.get("model")
+        if model not in SANDBOX_MODELS or scenario == "model_not_found" or (scenario == "fallback" and model == "gpt-image-2"):
+            if scenario in ("model_not_found", "fallback"):
+                return _error(404, f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found")
+            return _error(400, f"Invalid value: '{model}'. Supported values are: {', '.join(repr(m) for m in SANDBOX_MODELS)}.", param="model", code="invalid_value")
+        if "response_format" in body and str(model).startswith("gpt-image"):
+            return _error(400, "Unknown parameter: 'response_format'.", param="response_format", code="unknown_parameter")
+        size = str(body.get("size") or "auto")
+        if scenario == "bad_request":
+            return _error(400, f"Invalid value: '{size}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'.", param="size", code="invalid_value")
+        if check_size(size, str(model)):
+            return _error(400, f"Invalid value: '{size}'. {check_size(size, str(model))}", param="size", code="invalid_value")
+        n = body.get("n", 1)
+        if not isinstance(n, int) or not 1 <= n <= 10:
+            return _error(400, f"Invalid value for 'n': {n!r}; it must be from 1 to 10.", param="n", code="invalid_value")
+        fmt = str(body.get("output_format") or "png")
+        if fmt not in ("png", "jpeg", "webp"):
+            return _error(400, f"Invalid value: '{fmt}'.", param="output_format", code="invalid_value")
+        transparent = body.get("background") == "transparent"
+        compression = body.get("output_compression") if isinstance(body.get("output_compression"), int) else None
+
+        if dialect in ("task_a", "task_b") or scenario == "task_failed":
+            if scenario == "task_failed" and dialect not in ("task_a", "task_b"):
+                dialect = "task_a"
+            if scenario in ("timeout", "network", "bad_response", "invalid_image"):
+                pass  # these faults act on the submission itself, below
+            else:
+                return self._new_task(dialect, scenario, prompt, size, fmt, transparent, compression, n, model)
+
+        if scenario == "content_policy":
+            await asyncio.sleep(delay)
+            return _error(400, "Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.", type_="image_generation_user_error", code="moderation_blocked")
+        if scenario == "timeout":
+            await asyncio.sleep(cfg.hang_s)
+        else:
+            await asyncio.sleep(delay)
+        if scenario == "network":
+            async def broken():
+                yield b'{"created": 1700000000, "data": [{"b64_json": "iVBORw0KGgoAAAANSUhEUgAA'
+                await asyncio.sleep(0.01)
+                raise _DropConnection("sandbox dropped the connection on purpose")
+            return StreamingResponse(broken(), media_type="application/json")
+        if scenario == "bad_response":
+            return Response(b'{"created": 1700000000, "data": [{"b64_json": "iVBORw0KGgo', media_type="application/json")
+        if scenario == "invalid_image":
+            junk = base64.b64encode(b"<html>this is certainly not an image</html>" * 4).decode()
+            return JSONResponse({"created": int(time.time()), "data": [{"b64_json": junk}]})
+
+        w, h = _parse_dims(size)
+        images = [render_image(prompt, w, h, fmt, transparent, i, compression) for i in range(n)]
+        usage = {"input_tokens": len(prompt.split()) + 8, "output_tokens": 1056 * n, "total_tokens": len(prompt.split()) + 8 + 1056 * n}
+        if dialect == "url" or scenario == "image_fetch_failed":
+            ttl = -1.0 if scenario == "image_fetch_failed" else cfg.url_ttl_s
+            mime = "image/jpeg" if fmt == "jpeg" else f"image/{fmt}"
+            base = str(request.base_url).rstrip("/")
+            data = [{"url": f"{base}/files/{self._keep_file(img, mime, ttl)}"} for img in images]
+        else:
+            data = [{"b64_json": base64.b64encode(img).decode("ascii"), "revised_prompt": None} for img in images]
+        return JSONResponse(
+            {"created": int(time.time()), "data": data, "usage": usage, "size": f"{w}x{h}", "output_format": fmt},
+            headers={"x-request-id": "req_sandbox_" + uuid.uuid4().hex[:12]},
+        )
+
+    def _rate_limited(self, wait: float) -> Response:
+        return _error(
+            429,
+            "Rate limit reached for images per minute (IPM): Limit 5, Used 5, Requested 1. Please try again shortly.",
+            type_="requests",
+            code="rate_limit_exceeded",
+            headers={"retry-after": str(max(1, math.ceil(wait))), "retry-after-ms": str(int(wait * 1000))},
+        )
+
+    # -- tasks ------------------------------------------------------------------
+
+    def _new_task(self, dialect, scenario, prompt, size, fmt, transparent, compression, n, model) -> Response:
+        task_id = ("task-" if dialect == "task_b" else "") + uuid.uuid4().hex[:20]
+        with self._lock:
+            self._tasks[task_id] = {
+                "created": time.monotonic(),
+                "duration": self.config.task_duration_s if scenario != "slow" else C.SANDBOX_SLOW_LATENCY_S,
+                "scenario": scenario,
+                "dialect": dialect,
+                "args": (prompt, size, fmt, transparent, compression, n),
+                "model": model,
+                "urls": None,
+            }
+        if dialect == "task_a":
+            return JSONResponse({"data": {"task_id": task_id, "status": "pending"}})
+        return JSONResponse({"id": task_id, "object": "image.generation.task", "status": "pending", "progress": 0, "model": model})
+
+    def _task_view(self, request: Request, task_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            task = self._tasks.get(task_id)
+        if task is None:
+            return None
+        elapsed = time.monotonic() - task["created"]
+        if elapsed < task["duration"]:
+            progress = min(99, int(elapsed / max(task["duration"], 1e-6) * 100))
+            return {"status": "pending" if progress < 20 else "processing", "progress": progress}
+        if task["scenario"] == "content_policy":
+            return {"status": "failed", "error": "content_policy_violation", "code": "content_policy_violation", "message": "The prompt was flagged by the content safety system."}
+        if task["scenario"] == "task_failed":
+            return {"status": "failed", "error": "internal_error", "code": "internal_error", "message": "The image worker crashed while generating."}
+        if task["urls"] is None:
+            prompt, size, fmt, transparent, compression, n = task["args"]
+            w, h = _parse_dims(size)
+            mime = "image/jpeg" if fmt == "jpeg" else f"image/{fmt}"
+            ttl = -1.0 if task["scenario"] == "image_fetch_failed" else self.config.url_ttl_s
+            base = str(request.base_url).rstrip("/")
+            task["urls"] = [
+                f"{base}/files/{self._keep_file(render_image(prompt, w, h, fmt, transparent, i, compression), mime, ttl)}" for i in range(n)
+            ]
+        return {"status": "completed", "progress": 100, "urls": task["urls"]}
+
+    async def task_a(self, request: Request) -> Response:
+        task_id = request.path_params["task_id"]
+        view = self._task_view(request, task_id)
+        if view is None:
+            return _error(404, f"Task {task_id} not found.", code="task_not_found")
+        data: dict[str, Any] = {"task_id": task_id, "status": view["status"], "progress": view["progress"] if "progress" in view else None}
+        if view["status"] == "completed":
+            urls = view["urls"]
+            if len(urls) == 1:
+                data["image_url"] = urls[0]
+            else:
+                data["image_urls"] = urls
+        elif view["status"] == "failed":
+            data["error"] = view["error"]
+        return JSONResponse({"data": data})
+
+    async def task_b(self, request: Request) -> Response:
+        task_id = request.path_params["task_id"]
+        view = self._task_view(request, task_id)
+        if view is None:
+            return _error(404, f"Task {task_id} not found.", code="task_not_found")
+        out: dict[str, Any] = {"id": task_id, "object": "image.generation.task", "status": view["status"], "progress": view.get("progress", 0)}
+        if view["status"] == "completed":
+            out["results"] = view["urls"]
+        elif view["status"] == "failed":
+            out["error"] = {"code": view["code"], "message": view["message"]}
+        return JSONResponse(out)
+
+    async def file(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        with self._lock:
+            entry = self._files.get(token)
+        if entry is None:
+            return HTMLResponse(_NGINX_404, status_code=404)
+        data, mime, expires = entry
+        if time.time() > expires:
+            return Response(b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>", status_code=410, media_type="application/xml")
+        return Response(data, media_type=mime)
+
+
+# --------------------------------------------------------------------------
+# Serving
+
+
+class SandboxServer:
+    """The sandbox served by uvicorn on loopback, in a background thread."""
+
+    def __init__(self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.sandbox = Sandbox(config)
+        self.host = host
+        self._requested_port = port
+        self.port: int | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    def configure(self, **changes: Any) -> SandboxConfig:
+        return self.sandbox.configure(**changes)
+
+    def start(self, timeout: float = 10.0) -> "SandboxServer":
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._requested_port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.sandbox.app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, name=f"sandbox:{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the sandbox server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "SandboxServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def serve(port: int, *, host: str = "127.0.0.1", scenario: str = "healthy", dialect: str = "b64", latency: float | None = None) -> None:
+    """Run the sandbox in the foreground until Ctrl-C."""
+    config = SandboxConfig(scenario=scenario, dialect=dialect)
+    if latency is not None:
+        config.latency_s = (latency, latency)
+    sandbox = Sandbox(config)
+    print(f"Image Prompt Lab sandbox on http://{host}:{port}/v1  (scenario: {scenario}, dialect: {dialect})", flush=True)
+    uvicorn.run(sandbox.app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m lib.sandbox", description="A local image API that misbehaves on demand.")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--scenario", default="healthy", choices=sorted(SCENARIOS))
+    parser.add_argument("--dialect", default="b64", choices=sorted(DIALECTS))
+    parser.add_argument("--latency", type=float, default=None, help="seconds per answer (default: 1-3 s at random)")
+    args = parser.parse_args(argv)
+    serve(args.port, host=args.host, scenario=args.scenario, dialect=args.dialect, latency=args.latency)
+
+
+if __name__ == "__main__":
+    main()
