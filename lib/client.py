@@ -23,6 +23,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Iterator, Protocol
 from urllib.parse import urljoin
 
@@ -120,7 +121,7 @@ class ClientSettings:
 
     @property
     def endpoint(self) -> Endpoint:
-        return build_endpoint(self.base_url if self.base_url is not None else self.preset.base_url, preset=self.preset)
+        return _endpoint(self.base_url if self.base_url is not None else self.preset.base_url, self.provider)
 
     @property
     def key_hint(self) -> str:
@@ -130,6 +131,11 @@ class ClientSettings:
         if not self.use_fallback:
             return [model]
         return fallback_chain(model, self.fallbacks if self.fallbacks is not None else self.preset.fallbacks)
+
+
+@lru_cache(maxsize=64)
+def _endpoint(base_url: str, provider_id: str) -> Endpoint:
+    return build_endpoint(base_url, preset=get_provider(provider_id))
 
 
 def key_hint(key: str | None) -> str:
@@ -277,7 +283,15 @@ def should_fall_back(err: E.ImageLabError) -> bool:
 
 
 class ProviderLimiter:
-    """A token bucket, a concurrency cap and a cooldown after a 429."""
+    """A token bucket, a concurrency cap and a cooldown after a 429.
+
+    After a 429 every request to the provider waits out the cooldown; then a
+    single request goes first as a probe (the others wait for its answer). The
+    bucket restarts empty and its rate is halved, then creeps back up to the
+    configured rate with each success (additive increase, multiplicative
+    decrease), so a burst of parallel requests settles at what the provider
+    really allows instead of hitting it again all at once.
+    """
 
     def __init__(
         self,
@@ -289,12 +303,15 @@ class ProviderLimiter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.rate_per_s = max(rate_per_s, 0.001)
+        self.effective_rate = self.rate_per_s
         self.burst = max(int(burst), 1)
         self.clock = clock
         self.sleep = sleep
         self._tokens = float(self.burst)
         self._last = clock()
         self._cooldown_until = 0.0
+        self._half_open = False
+        self._probe_out = False
         self._lock = threading.Lock()
         self._max_concurrency = max(int(max_concurrency), 1)
         self._slots = threading.BoundedSemaphore(self._max_concurrency)
@@ -302,6 +319,7 @@ class ProviderLimiter:
     def configure(self, *, rate_per_s: float, burst: int) -> None:
         with self._lock:
             self.rate_per_s = max(rate_per_s, 0.001)
+            self.effective_rate = min(self.effective_rate, self.rate_per_s)
             self.burst = max(int(burst), 1)
             self._tokens = min(self._tokens, self.burst)
 
@@ -309,37 +327,58 @@ class ProviderLimiter:
         """Hold every request to this provider for ``seconds`` (after a 429)."""
         with self._lock:
             self._cooldown_until = max(self._cooldown_until, self.clock() + max(seconds, 0.0))
+            self._half_open = True
+            self._tokens = 0.0
+            self.effective_rate = max(self.effective_rate * C.RATE_DECREASE_FACTOR, C.MIN_RATE_PER_S)
 
     def cooldown_remaining(self) -> float:
         with self._lock:
             return max(0.0, self._cooldown_until - self.clock())
 
-    def _wait_for_token(self, on_wait: Callable[[str, float], None] | None) -> None:
+    def _take(self, on_wait: Callable[[str, float], None] | None) -> bool:
+        """Wait for the right to send; True when this request is the probe."""
         while True:
             with self._lock:
                 now = self.clock()
-                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate_per_s)
+                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.effective_rate)
                 self._last = now
                 if self._cooldown_until > now:
                     wait, why = self._cooldown_until - now, "cooldown"
+                elif self._half_open and self._probe_out:
+                    wait, why = C.LIMITER_PROBE_WAIT_S, "probe"
+                elif self._half_open:
+                    self._probe_out = True
+                    return True
                 elif self._tokens >= 1:
                     self._tokens -= 1
-                    return
+                    return False
                 else:
-                    wait, why = (1 - self._tokens) / self.rate_per_s, "rate"
+                    wait, why = (1 - self._tokens) / self.effective_rate, "rate"
             if on_wait:
                 on_wait(why, wait)
             self.sleep(wait)
 
+    def report(self, probe: bool, *, rate_limited: bool) -> None:
+        """Tell the limiter how a request ended: a probe's answer closes or
+        reopens the cooldown; every success lets the rate recover a step."""
+        with self._lock:
+            if probe:
+                self._probe_out = False
+                if not rate_limited:
+                    self._half_open = False
+            if not rate_limited:
+                step = self.rate_per_s * C.RATE_RECOVERY_STEP
+                self.effective_rate = min(self.rate_per_s, self.effective_rate + step)
+
     @contextmanager
-    def slot(self, on_wait: Callable[[str, float], None] | None = None) -> Iterator[None]:
+    def slot(self, on_wait: Callable[[str, float], None] | None = None) -> Iterator[bool]:
+        """Hold a concurrency slot and a token; yields True when this request is the probe."""
         if not self._slots.acquire(blocking=False):
             if on_wait:
                 on_wait("concurrency", 0.0)
             self._slots.acquire()
         try:
-            self._wait_for_token(on_wait)
-            yield
+            yield self._take(on_wait)
         finally:
             self._slots.release()
 
@@ -829,7 +868,7 @@ class ImageClient:
         row = self._row(request, model, run_id, attempt_no, fallback_from)
         attempt_id = self.recorder.attempt_started(row)
         started = self.clock()
-        ctx: dict[str, Any] = {"task_id": None, "http_status": None, "request_id": None, "raw": None, "usage": None, "revised": None}
+        ctx: dict[str, Any] = {"task_id": None, "http_status": None, "request_id": None, "raw": None, "usage": None, "revised": None, "probe": False}
         images: list[ResultImage] = []
         err: E.ImageLabError | None = None
         emit("started", f"Attempt {attempt_no}: {model}", model=model, attempt_no=attempt_no)
@@ -843,13 +882,16 @@ class ImageClient:
             err = E.classify_exception(exc)
         except BaseException:
             # The script was stopped (Streamlit rerun, Ctrl-C): the row must not stay pending.
+            self.limiter.report(ctx["probe"], rate_limited=False)
             interrupted = E.Interrupted("The app stopped while this request was in flight.")
             latency = int((self.clock() - started) * 1000)
             self.recorder.attempt_finished(attempt_id, dict(self._finish_fields(interrupted, latency, len(images), ctx["task_id"]), status="interrupted"))
             raise
         latency_ms = int((self.clock() - started) * 1000)
-        if err is not None and err.error_type == "rate_limited":
+        rate_limited = err is not None and err.error_type == "rate_limited"
+        if rate_limited:
             self.limiter.cooldown(err.retry_after_s if err.retry_after_s is not None else C.COOLDOWN_AFTER_429_S)
+        self.limiter.report(ctx["probe"], rate_limited=rate_limited)
         self.recorder.attempt_finished(
             attempt_id,
             self._finish_fields(err, latency_ms, len(images), ctx["task_id"], ctx["http_status"], ctx["request_id"]),
@@ -871,11 +913,13 @@ class ImageClient:
                 "cooldown": f"Waiting {seconds:.1f} s: the provider rate-limited us recently",
                 "rate": f"Waiting {seconds:.1f} s for the client-side rate limit",
                 "concurrency": "Waiting for a free slot (concurrency cap)",
+                "probe": "Waiting: one request is checking whether the rate limit has passed",
             }[why]
             emit("waiting", text, model=model, attempt_no=attempt_no, why=why, seconds=seconds)
 
         body = request.body(model)
-        with self.limiter.slot(on_wait):
+        with self.limiter.slot(on_wait) as probe:
+            ctx["probe"] = probe
             emit("submitted", f"Sent to {endpoint.url}", model=model, attempt_no=attempt_no)
             response = self._http.post(endpoint.url, json=body, headers=self._headers(masked=False))
         payload = self._read(response, ctx)

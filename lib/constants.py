@@ -38,6 +38,10 @@ DEFAULT_RATE_PER_S = 2.0  # token bucket refill
 DEFAULT_BURST = 4  # token bucket size
 DEFAULT_MAX_CONCURRENCY = 4
 COOLDOWN_AFTER_429_S = 2.0  # used when a 429 names no Retry-After
+RATE_DECREASE_FACTOR = 0.5  # a 429 halves the client's own rate...
+RATE_RECOVERY_STEP = 0.1  # ...and each success gives back this fraction of the configured rate
+MIN_RATE_PER_S = 0.05
+LIMITER_PROBE_WAIT_S = 0.05  # how often requests check whether the post-429 probe has answered
 
 # --- Request limits of the gpt-image models -------------------------------
 MAX_PROMPT_CHARS = 32_000

@@ -75,18 +75,26 @@ def decode_b64(text: str | bytes) -> bytes:
             raise InvalidImage("The base64 field holds non-ASCII bytes.") from None
     if not isinstance(text, str):
         raise InvalidImage(f"The image field holds {type(text).__name__}, not a base64 string.")
-    body = _DATA_URL.sub("", text, count=1)
-    body = re.sub(r"\s+", "", body)
-    if not body:
+    body = text
+    if body[:5].lower() == "data:" or body[:6].lstrip()[:5].lower() == "data:":
+        body = _DATA_URL.sub("", body, count=1)
+    if not body.strip():
         raise InvalidImage("The base64 image field is empty.")
     if len(body) * 3 // 4 > C.MAX_IMAGE_BYTES:
         raise InvalidImage(f"The base64 image is larger than {C.MAX_IMAGE_BYTES // (1024 * 1024)} MB.")
+    try:  # the fast path: well-formed standard base64, as providers normally send
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    body = re.sub(r"\s+", "", body)
+    if not body:
+        raise InvalidImage("The base64 image field is empty.")
     urlsafe = "-" in body or "_" in body
     body = body.rstrip("=")
     body += "=" * (-len(body) % 4)
     try:
         if urlsafe:
-            return base64.urlsafe_b64decode(body)
+            return base64.b64decode(body, altchars=b"-_", validate=True)
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError) as err:
         raise InvalidImage(f"The image field is not valid base64 ({err}).") from err

@@ -1,0 +1,58 @@
+"""Shared fixtures: a real sandbox on loopback, fake clocks, a temporary data dir."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from lib.sandbox import SandboxConfig, SandboxServer  # noqa: E402
+
+FAST = dict(latency_s=(0.0, 0.0), task_duration_s=0.2, retry_after_s=0.05, hang_s=3.0)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    server = SandboxServer(SandboxConfig(**FAST)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    """The session's sandbox, reset to a fast, healthy configuration for each test."""
+    sandbox_server.configure(dialect="b64", scenario="healthy", rate_limit_k=None, url_ttl_s=3600.0, **FAST)
+    return sandbox_server
+
+
+class FakeClock:
+    """A monotonic clock that only moves when the code under test sleeps."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(seconds, 0.0)
+
+
+@pytest.fixture
+def fake_clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    path = tmp_path / "data"
+    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(path))
+    return path

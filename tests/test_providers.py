@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import pytest
+
+from lib.providers import PRESETS, build_endpoint, check_model, check_size, fallback_chain, get_provider
+
+FINAL = "https://api.example.com/v1/images/generations"
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "https://api.example.com",
+        "https://api.example.com/",
+        "https://api.example.com/v1",
+        "https://api.example.com/v1/",
+        "https://api.example.com/v1/images/generations",
+        "https://api.example.com/v1/images/generations/",
+        "https://api.example.com/v1/v1",
+        "https://api.example.com//v1//",
+        "  https://api.example.com/v1  ",
+        "api.example.com/v1",
+    ],
+)
+def test_endpoint_from_whatever_is_pasted(pasted):
+    ep = build_endpoint(pasted)
+    assert ep.url == FINAL
+    assert ep.ok
+    assert "/v1/v1" not in ep.url
+
+
+def test_doubled_v1_is_reported():
+    ep = build_endpoint("https://api.example.com/v1/v1/images/generations")
+    assert ep.url == FINAL
+    assert any("doubled" in p.message for p in ep.problems)
+
+
+def test_other_api_prefixes_are_kept():
+    assert build_endpoint("https://gw.example.com/api/v1").url == "https://gw.example.com/api/v1/images/generations"
+    assert build_endpoint("https://open.example.cn/api/paas/v4").url == "https://open.example.cn/api/paas/v4/images/generations"
+    ep = build_endpoint("https://gw.example.com/openai")
+    assert ep.url == "https://gw.example.com/openai/v1/images/generations"
+    assert any(p.severity == "info" for p in ep.problems)
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "https://api.example.com/v1/image/generation",
+        "https://api.example.com/v1/image/generations",
+        "https://api.example.com/v1/images/generation",
+    ],
+)
+def test_singular_route_is_flagged(pasted):
+    ep = build_endpoint(pasted)
+    assert not ep.ok
+    assert any("plural" in p.message for p in ep.problems)
+    assert ep.url == FINAL  # the suggestion
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    ["https://api.example.com/v1/models/gpt-image-2", "https://api.example.com/v1/images/generations/gpt-image-2", "https://api.example.com/gpt-image-1.5/v1"],
+)
+def test_model_in_path_is_flagged(pasted):
+    ep = build_endpoint(pasted)
+    assert not ep.ok
+    assert any("model name" in p.message for p in ep.problems)
+
+
+def test_wrong_endpoint_pasted():
+    ep = build_endpoint("https://api.example.com/v1/chat/completions")
+    assert not ep.ok
+    assert ep.url == FINAL
+
+
+def test_plain_http_remote_warns_but_loopback_does_not():
+    assert any("unencrypted" in p.message for p in build_endpoint("http://api.example.com/v1").problems)
+    assert not build_endpoint("http://127.0.0.1:8765/v1").problems
+
+
+def test_foreign_host_for_a_preset_warns():
+    ep = build_endpoint("https://api.other.com/v1", preset=PRESETS["openai"])
+    assert ep.ok
+    assert any("not OpenAI" in p.message for p in ep.problems)
+
+
+@pytest.mark.parametrize("pasted", ["", "   ", "ftp://x.com/v1", "https://"])
+def test_unusable_urls(pasted):
+    ep = build_endpoint(pasted)
+    assert not ep.ok and ep.url == ""
+
+
+def test_task_urls():
+    ep = build_endpoint("https://api.evolink.ai/v1")
+    assert ep.task_url_a("abc") == "https://api.evolink.ai/v1/images/generations/abc"
+    assert ep.task_url_b("task-1") == "https://api.evolink.ai/v1/tasks/task-1"
+
+
+@pytest.mark.parametrize(
+    "typed,suggestion",
+    [
+        ("gpt-image2", "gpt-image-2"),
+        ("gpt_image_2", "gpt-image-2"),
+        ("GPT-Image-2", "gpt-image-2"),
+        ("chatgpt-image-2", "gpt-image-2"),
+        ("dall-e-4", "gpt-image-2"),
+        ("gpt-image-1-5", "gpt-image-1.5"),
+        (" gpt-image-1 ", "gpt-image-1"),
+    ],
+)
+def test_near_misses_get_a_suggestion(typed, suggestion):
+    mc = check_model(typed, PRESETS["openai"])
+    assert not mc.known
+    assert mc.near_miss
+    assert mc.suggestion == suggestion
+    assert suggestion in mc.message
+
+
+def test_exact_and_unknown_models():
+    assert check_model("gpt-image-2", PRESETS["openai"]).known
+    unknown = check_model("flux-pro-ultra", PRESETS["custom"])
+    assert not unknown.known and not unknown.near_miss
+    close = check_model("gpt-imag-1-mini", PRESETS["openai"])
+    assert close.suggestion == "gpt-image-1-mini" and not close.near_miss
+
+
+@pytest.mark.parametrize(
+    "size,model,ok",
+    [
+        ("auto", "gpt-image-2", True),
+        ("1024x1024", "gpt-image-1", True),
+        ("2048x1152", "gpt-image-2", True),
+        ("3840x2160", "gpt-image-2", True),
+        ("3840x2176", "gpt-image-2", False),  # over 3840x2160 in pixels
+        ("1000x1000", "gpt-image-2", False),  # not divisible by 16
+        ("3200x1024", "gpt-image-2", False),  # ratio beyond 3:1
+        ("2048x1152", "gpt-image-1.5", False),  # custom sizes need gpt-image-2
+        ("big", "gpt-image-2", False),
+        ("2K", "seedream-4-5", True),
+        ("2048x2048", "seedream-4-5", True),
+        ("huge", "seedream-4-5", False),
+    ],
+)
+def test_sizes(size, model, ok):
+    assert (check_size(size, model) is None) is ok
+
+
+def test_fallback_chain_without_repeats():
+    assert fallback_chain("gpt-image-1.5", ("gpt-image-2", "gpt-image-1.5", "seedream-4-5")) == ["gpt-image-1.5", "gpt-image-2", "seedream-4-5"]
+    assert fallback_chain("x", None) == ["x"]
+
+
+def test_presets():
+    assert set(PRESETS) == {"openai", "wisgate", "evolink", "custom", "sandbox"}
+    assert PRESETS["evolink"].delivery == "task"
+    assert PRESETS["openai"].key_env == "OPENAI_API_KEY"
+    assert not PRESETS["sandbox"].needs_key
+    with pytest.raises(ValueError):
+        get_provider("nope")
