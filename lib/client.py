@@ -15,6 +15,7 @@ seam for ``httpx.MockTransport``.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import shlex
@@ -47,6 +48,7 @@ from lib.providers import (
 )
 
 USER_AGENT = "image-prompt-lab/0.1"
+log = logging.getLogger("imagelab.client")
 
 # --------------------------------------------------------------------------
 # Requests, settings, results
@@ -676,6 +678,13 @@ class ImageClient:
 
     # -- what would be sent ---------------------------------------------------
 
+    def redact(self, text: str | None) -> str | None:
+        """Replace the API key wherever a provider echoed it back."""
+        key = self.settings.api_key
+        if not text or not key or len(key) < 8 or key not in text:
+            return text
+        return text.replace(key, f"••••{key_hint(key)}")
+
     def _headers(self, *, masked: bool) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         key = self.settings.api_key
@@ -888,13 +897,22 @@ class ImageClient:
             self.recorder.attempt_finished(attempt_id, dict(self._finish_fields(interrupted, latency, len(images), ctx["task_id"]), status="interrupted"))
             raise
         latency_ms = int((self.clock() - started) * 1000)
+        if err is not None:
+            err.message = self.redact(err.message)
+            err.provider_message = self.redact(err.provider_message)
+            err.raw = self.redact(err.raw)
+        ctx["raw"] = self.redact(ctx["raw"])
         rate_limited = err is not None and err.error_type == "rate_limited"
         if rate_limited:
             self.limiter.cooldown(err.retry_after_s if err.retry_after_s is not None else C.COOLDOWN_AFTER_429_S)
         self.limiter.report(ctx["probe"], rate_limited=rate_limited)
-        self.recorder.attempt_finished(
-            attempt_id,
-            self._finish_fields(err, latency_ms, len(images), ctx["task_id"], ctx["http_status"], ctx["request_id"]),
+        fields = self._finish_fields(err, latency_ms, len(images), ctx["task_id"], ctx["http_status"], ctx["request_id"])
+        fields["usage"] = ctx["usage"]
+        self.recorder.attempt_finished(attempt_id, fields)
+        log.info(
+            "run %s attempt %d %s %s %s http=%s %dms",
+            run_id[:8], attempt_no, model, "failed" if err else "succeeded",
+            err.error_type if err else "-", (err.status if err else None) or ctx["http_status"], latency_ms,
         )
         if err is not None:
             emit("failed", f"{err.info.title} ({err.error_type}{', HTTP ' + str(err.status) if err.status else ''})", model=model, attempt_no=attempt_no, error_type=err.error_type)

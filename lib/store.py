@@ -1,0 +1,467 @@
+"""SQLite through sqlite-utils: every attempt recorded, every image kept.
+
+Threads: a sqlite3 connection belongs to the thread that opened it, so the
+store keeps one connection (and one sqlite-utils ``Database``) per thread.
+Writes from this process are serialised by one lock, so worker threads never
+meet "database is locked"; other processes (the CLI beside the app) are
+handled by WAL and a busy timeout.
+
+Write order: an attempt row is inserted as ``pending`` before its request is
+sent and updated when it ends. Each row names the process that wrote it; at
+start-up, rows still ``pending`` whose process is gone become ``interrupted``
+(a second process starting never steals the first one's rows in flight).
+
+Timestamps are Unix seconds (UTC, REAL). ``params``, ``settings`` and
+``usage`` are JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import math
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from lib import constants as C
+from lib.errors import ERROR_INFO, ERROR_TYPES
+from lib.images import ImageKeeper, data_dir as resolve_data_dir
+
+log = logging.getLogger("imagelab.store")
+
+ATTEMPT_STATUSES = ("pending", "succeeded", "failed", "interrupted")
+
+# --------------------------------------------------------------------------
+# Schema
+
+migrations = Migrations("imagelab")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["runs"].create(
+        {
+            "id": str, "kind": str, "label": str, "created_at": float, "finished_at": float,
+            "status": str, "settings": str, "model": str, "error_type": str, "attempts": int, "latency_ms": int,
+        },
+        pk="id",
+    )
+    db["attempts"].create(
+        {
+            "id": int, "run_id": str, "started_at": float, "finished_at": float, "latency_ms": int,
+            "provider": str, "url": str, "model": str, "prompt": str, "params": str,
+            "attempt_no": int, "fallback_from": str, "status": str, "error_type": str,
+            "http_status": int, "error_code": str, "error_message": str, "retry_after_s": float,
+            "task_id": str, "request_id": str, "key_hint": str, "image_count": int, "owner_pid": int,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["images"].create(
+        {
+            "id": int, "attempt_id": int, "sha256": str, "path": str, "width": int, "height": int,
+            "format": str, "byte_size": int, "source": str, "source_url": str, "created_at": float,
+        },
+        pk="id",
+        foreign_keys=[("attempt_id", "attempts", "id")],
+    )
+    db["reports"].create(
+        {"id": str, "created_at": float, "title": str, "provider": str, "model": str, "status": str, "body": str, "markdown": str},
+        pk="id",
+    )
+
+
+@migrations()
+def m002_usage_and_indexes(db: sqlite_utils.Database) -> None:
+    db["attempts"].add_column("usage", str)
+    attempts = db["attempts"]
+    attempts.create_index(["started_at"], if_not_exists=True)
+    attempts.create_index(["model", "started_at"], if_not_exists=True)
+    attempts.create_index(["provider", "started_at"], if_not_exists=True)
+    attempts.create_index(["status", "started_at"], if_not_exists=True)
+    attempts.create_index(["error_type", "started_at"], if_not_exists=True)
+    attempts.create_index(["run_id"], if_not_exists=True)
+    db["images"].create_index(["attempt_id"], if_not_exists=True)
+    db["images"].create_index(["sha256"], if_not_exists=True)
+    db["runs"].create_index(["created_at"], if_not_exists=True)
+    db["reports"].create_index(["created_at"], if_not_exists=True)
+
+
+@migrations()
+def m003_stats_indexes(db: sqlite_utils.Database) -> None:
+    # Covering indexes: per-model counts and latency percentiles read the index, not the table.
+    db["attempts"].create_index(["model", "status", "error_type", "latency_ms"], if_not_exists=True)
+    db["attempts"].create_index(["status", "model", "latency_ms"], if_not_exists=True)
+
+
+# --------------------------------------------------------------------------
+# Filters
+
+
+@dataclass
+class AttemptFilter:
+    models: list[str] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    error_types: list[str] = field(default_factory=list)
+    since: float | None = None
+    until: float | None = None
+    text: str = ""  # found anywhere in the prompt, case-insensitive
+    run_id: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, values in (("model", self.models), ("provider", self.providers), ("status", self.statuses), ("error_type", self.error_types)):
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                params.extend(values)
+        if self.since is not None:
+            clauses.append("started_at >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            clauses.append("started_at < ?")
+            params.append(self.until)
+        if self.text.strip():
+            clauses.append("instr(lower(prompt), ?) > 0")
+            params.append(self.text.strip().lower())
+        if self.run_id:
+            clauses.append("run_id = ?")
+            params.append(self.run_id)
+        return (" AND ".join(clauses) or "1 = 1"), params
+
+
+def _percentile(sorted_values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --------------------------------------------------------------------------
+# The store
+
+
+class Store:
+    """The SQLite record of runs, attempts, images and reports. Thread-safe."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, data_dir: str | os.PathLike | None = None) -> None:
+        if path is None:
+            root = resolve_data_dir(data_dir)
+            path = root / C.DB_FILENAME
+        else:
+            root = Path(path).resolve().parent
+            root.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path).resolve()
+        self.root = root
+        self.keeper = ImageKeeper(root)
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        with self._write_lock:
+            migrations.apply(self.db)
+        self.recovered = self.mark_interrupted()
+
+    # -- connections --------------------------------------------------------------
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's sqlite-utils Database (opened on first use)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(str(self.path), timeout=C.SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True)
+            conn.execute(f"PRAGMA busy_timeout = {C.SQLITE_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            db = sqlite_utils.Database(conn)
+            self._local.db = db
+            with self._connections_lock:
+                self._connections.append(conn)
+        return db
+
+    def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self._write_lock:
+            return self.db.execute(sql, list(params))
+
+    def close(self) -> None:
+        """Close this thread's connection (others close with their threads)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- recovery -----------------------------------------------------------------
+
+    def mark_interrupted(self) -> int:
+        """Rows left pending by a process that is gone become 'interrupted'."""
+        rows = self.db.execute("SELECT id, owner_pid FROM attempts WHERE status = 'pending'").fetchall()
+        dead = [row[0] for row in rows if not _pid_alive(row[1])]
+        if not dead:
+            return 0
+        now = time.time()
+        with self._write_lock, self.db.atomic():
+            for attempt_id in dead:
+                self.db.execute(
+                    "UPDATE attempts SET status = 'interrupted', error_type = 'interrupted', finished_at = ?, "
+                    "error_message = 'The app stopped while this request was in flight.' WHERE id = ? AND status = 'pending'",
+                    [now, attempt_id],
+                )
+            self.db.execute("UPDATE runs SET status = 'interrupted' WHERE status IS NULL AND id IN (SELECT run_id FROM attempts WHERE status = 'interrupted')")
+        log.warning("marked %d attempt(s) left pending by a stopped process as interrupted", len(dead))
+        return len(dead)
+
+    # -- the Recorder interface (see lib.client.Recorder) ---------------------------
+
+    def start_run(self, *, kind: str, label: str, settings: dict[str, Any]) -> str:
+        run_id = uuid.uuid4().hex
+        self._write(
+            "INSERT INTO runs (id, kind, label, created_at, settings) VALUES (?, ?, ?, ?, ?)",
+            [run_id, kind, label, time.time(), json.dumps(settings, ensure_ascii=False)],
+        )
+        return run_id
+
+    def attempt_started(self, row: dict[str, Any]) -> int:
+        hint = (row.get("key_hint") or "")[-C.KEY_HINT_CHARS :]
+        cursor = self._write(
+            "INSERT INTO attempts (run_id, started_at, provider, url, model, prompt, params, attempt_no, "
+            "fallback_from, status, key_hint, owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+            [
+                row.get("run_id"), row.get("started_at", time.time()), row.get("provider"), row.get("url"),
+                row.get("model"), row.get("prompt"), json.dumps(row.get("params") or {}, ensure_ascii=False),
+                row.get("attempt_no", 1), row.get("fallback_from"), hint, os.getpid(),
+            ],
+        )
+        return int(cursor.lastrowid)
+
+    _FINISH_COLUMNS = (
+        "finished_at", "latency_ms", "status", "error_type", "http_status", "error_code", "error_message",
+        "retry_after_s", "task_id", "request_id", "image_count", "usage",
+    )
+
+    def attempt_finished(self, attempt_id: int, fields: dict[str, Any]) -> None:
+        values = {k: fields.get(k) for k in self._FINISH_COLUMNS if k in fields}
+        if "usage" in values and values["usage"] is not None:
+            values["usage"] = json.dumps(values["usage"])
+        if values.get("status") not in (None, *ATTEMPT_STATUSES):
+            raise ValueError(f"unknown attempt status {values.get('status')!r}")
+        if values.get("error_type") not in (None, *ERROR_TYPES):
+            raise ValueError(f"unknown error_type {values.get('error_type')!r}")
+        sets = ", ".join(f"{k} = ?" for k in values)
+        self._write(f"UPDATE attempts SET {sets} WHERE id = ?", [*values.values(), attempt_id])
+
+    def image_saved(self, attempt_id: int, saved: Any) -> None:
+        info = saved.info
+        self._write(
+            "INSERT INTO images (attempt_id, sha256, path, width, height, format, byte_size, source, source_url, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [attempt_id, info.sha256, saved.rel_path, info.width, info.height, info.format, info.byte_size, saved.source, saved.source_url, time.time()],
+        )
+
+    def run_finished(self, run_id: str, fields: dict[str, Any]) -> None:
+        allowed = {k: fields[k] for k in ("finished_at", "status", "model", "error_type", "attempts", "latency_ms") if k in fields}
+        sets = ", ".join(f"{k} = ?" for k in allowed)
+        self._write(f"UPDATE runs SET {sets} WHERE id = ?", [*allowed.values(), run_id])
+
+    # -- reports ----------------------------------------------------------------------
+
+    def save_report(self, *, title: str, provider: str, model: str, status: str, body: dict[str, Any], markdown: str) -> str:
+        report_id = uuid.uuid4().hex[:16]
+        self._write(
+            "INSERT INTO reports (id, created_at, title, provider, model, status, body, markdown) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [report_id, time.time(), title, provider, model, status, json.dumps(body, ensure_ascii=False), markdown],
+        )
+        return report_id
+
+    def report(self, report_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM reports WHERE id = ?", [report_id]))
+        if not rows:
+            return None
+        row = rows[0]
+        row["body"] = json.loads(row["body"] or "{}")
+        return row
+
+    # -- reading ------------------------------------------------------------------------
+
+    @staticmethod
+    def _decode(row: dict[str, Any]) -> dict[str, Any]:
+        for key in ("params", "usage", "settings"):
+            if key in row and isinstance(row[key], str):
+                try:
+                    row[key] = json.loads(row[key])
+                except ValueError:
+                    pass
+        return row
+
+    def recent_attempts(self, flt: AttemptFilter | None = None, *, page: int = 0, page_size: int = C.DEFAULT_PAGE_SIZE) -> list[dict[str, Any]]:
+        """One page of attempts, newest first."""
+        where, params = (flt or AttemptFilter()).where()
+        sql = f"SELECT * FROM attempts WHERE {where} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?"
+        return [self._decode(r) for r in self.db.query(sql, [*params, page_size, page * page_size])]
+
+    def count_attempts(self, flt: AttemptFilter | None = None) -> int:
+        where, params = (flt or AttemptFilter()).where()
+        return self.db.execute(f"SELECT count(*) FROM attempts WHERE {where}", params).fetchone()[0]
+
+    def attempt(self, attempt_id: int) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM attempts WHERE id = ?", [attempt_id]))
+        if not rows:
+            return None
+        row = self._decode(rows[0])
+        row["images"] = self.images_for([attempt_id]).get(attempt_id, [])
+        return row
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
+        if not rows:
+            return None
+        run = self._decode(rows[0])
+        run["attempts"] = self.recent_attempts(AttemptFilter(run_id=run_id), page_size=1000)[::-1]
+        return run
+
+    def images_for(self, attempt_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+        ids = list(attempt_ids)
+        out: dict[int, list[dict[str, Any]]] = {}
+        if not ids:
+            return out
+        marks = ", ".join("?" for _ in ids)
+        for row in self.db.query(f"SELECT * FROM images WHERE attempt_id IN ({marks}) ORDER BY id", ids):
+            out.setdefault(row["attempt_id"], []).append(row)
+        return out
+
+    def distinct(self, column: str) -> list[str]:
+        if column not in ("model", "provider", "status", "error_type"):
+            raise ValueError(f"no distinct values for {column!r}")
+        return [r[0] for r in self.db.execute(f"SELECT DISTINCT {column} FROM attempts WHERE {column} IS NOT NULL ORDER BY 1")]
+
+    def model_stats(self, flt: AttemptFilter | None = None) -> list[dict[str, Any]]:
+        """Per model: attempts, successes, success rate, p50/p95 latency of
+        successful attempts (nearest rank), and the count of each error type."""
+        where, params = (flt or AttemptFilter()).where()
+        stats: dict[str, dict[str, Any]] = {}
+        timed: dict[str, int] = {}
+        for model, status, error_type, n, n_latency in self.db.execute(
+            f"SELECT model, status, error_type, count(*), count(latency_ms) FROM attempts WHERE {where} GROUP BY model, status, error_type",
+            params,
+        ):
+            s = stats.setdefault(model, {"model": model, "attempts": 0, "succeeded": 0, "failed": 0, "interrupted": 0, "pending": 0, "errors": {}})
+            s["attempts"] += n
+            s[status] = s.get(status, 0) + n
+            if error_type:
+                s["errors"][error_type] = s["errors"].get(error_type, 0) + n
+            if status == "succeeded":
+                timed[model] = timed.get(model, 0) + n_latency
+
+        def nth_latency(model: str, rank: int) -> int | None:
+            row = self.db.execute(
+                f"SELECT latency_ms FROM attempts WHERE {where} AND status = 'succeeded' AND model IS ? "
+                f"AND latency_ms IS NOT NULL ORDER BY latency_ms LIMIT 1 OFFSET ?",
+                [*params, model, rank - 1],
+            ).fetchone()
+            return row[0] if row else None
+
+        out = []
+        for model, s in stats.items():
+            finished = s["succeeded"] + s["failed"]
+            n = timed.get(model, 0)
+            s["success_rate"] = (s["succeeded"] / finished) if finished else None
+            s["p50_ms"] = nth_latency(model, max(1, math.ceil(0.50 * n))) if n else None
+            s["p95_ms"] = nth_latency(model, max(1, math.ceil(0.95 * n))) if n else None
+            out.append(s)
+        return sorted(out, key=lambda s: -s["attempts"])
+
+    def time_buckets(self, *, bucket_s: int = 3600, by: str = "status", flt: AttemptFilter | None = None) -> list[dict[str, Any]]:
+        """Counts per time bucket and ``by`` (status, error_type, model or provider), for charts."""
+        if by not in ("status", "error_type", "model", "provider"):
+            raise ValueError(f"cannot bucket by {by!r}")
+        where, params = (flt or AttemptFilter()).where()
+        sql = (
+            f"SELECT CAST(started_at / ? AS INTEGER) * ? AS bucket, coalesce({by}, 'none') AS key, count(*) AS n, "
+            f"avg(CASE WHEN status = 'succeeded' THEN latency_ms END) AS avg_latency_ms "
+            f"FROM attempts WHERE {where} GROUP BY bucket, key ORDER BY bucket"
+        )
+        return list(self.db.query(sql, [bucket_s, bucket_s, *params]))
+
+    def evidence(self, flt: AttemptFilter | None = None, *, examples: int = 3) -> dict[int, dict[str, Any]]:
+        """Recent evidence per checklist step: error counts, example attempts, and
+        for step 5 whether Retry-After was honoured, for step 9 latency percentiles."""
+        where, params = (flt or AttemptFilter()).where()
+        total = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where}", params).fetchone()[0]
+        out: dict[int, dict[str, Any]] = {step: {"total": total, "errors": {}, "examples": []} for step in range(1, 10)}
+        for error_type, n in self.db.execute(f"SELECT error_type, count(*) FROM attempts WHERE {where} AND error_type IS NOT NULL GROUP BY error_type", params):
+            step = ERROR_INFO[error_type].step if error_type in ERROR_INFO else None
+            if step:
+                out[step]["errors"][error_type] = n
+        for step, bucket in out.items():
+            types = list(bucket["errors"])
+            if types:
+                marks = ", ".join("?" for _ in types)
+                bucket["examples"] = list(
+                    self.db.query(
+                        f"SELECT id, started_at, model, error_type, http_status, error_message FROM attempts "
+                        f"WHERE {where} AND error_type IN ({marks}) ORDER BY started_at DESC LIMIT ?",
+                        [*params, *types, examples],
+                    )
+                )
+        # Step 5: after each 429 with a Retry-After, did the next attempt of the run wait long enough?
+        honoured = early = 0
+        for row in self.db.execute(
+            f"SELECT a.finished_at, a.retry_after_s, (SELECT min(b.started_at) FROM attempts b WHERE b.run_id = a.run_id AND b.attempt_no > a.attempt_no) "
+            f"FROM attempts a WHERE {where} AND a.error_type = 'rate_limited' AND a.retry_after_s IS NOT NULL",
+            params,
+        ):
+            finished, wait, next_start = row
+            if next_start is None or finished is None:
+                continue
+            if next_start + 0.05 >= finished + wait:
+                honoured += 1
+            else:
+                early += 1
+        out[5]["retry_after"] = {"honoured": honoured, "early": early}
+        lat = [r[0] for r in self.db.execute(f"SELECT latency_ms FROM attempts WHERE {where} AND status = 'succeeded' AND latency_ms IS NOT NULL ORDER BY latency_ms", params)]
+        out[9]["latency"] = {"count": len(lat), "p50_ms": _percentile(lat, 50), "p95_ms": _percentile(lat, 95), "max_ms": lat[-1] if lat else None}
+        return out
+
+
+# --------------------------------------------------------------------------
+# Logging
+
+
+def configure_logging(root: str | os.PathLike, level: int = logging.INFO) -> Path:
+    """Log Image Prompt Lab's own messages to ``<data>/logs/imagelab.log`` (rotated)."""
+    folder = Path(root) / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "imagelab.log"
+    logger = logging.getLogger("imagelab")
+    if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    return path
