@@ -9,7 +9,10 @@ into the one final URL, and lists what looked wrong on the way.
 from __future__ import annotations
 
 import difflib
+import os
 import re
+from collections.abc import Mapping
+from typing import Any
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -316,3 +319,37 @@ def check_size(size: str, model: str) -> str | None:
     if dims is not None or re.fullmatch(r"[0-9]{1,2}[kK]", size or ""):
         return None
     return f"Size '{size}' is not 'auto', WIDTHxHEIGHT, or a resolution such as 2K."
+
+
+# --------------------------------------------------------------------------
+# Keys
+
+
+KEY_SOURCES = {
+    "typed": "typed in this session",
+    "secrets": ".streamlit/secrets.toml",
+    "environment": "environment variable",
+    "": "no key",
+}
+
+
+def resolve_key(provider: Provider, *, typed: str = "", secrets: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The key to use and where it came from: typed > secrets.toml > environment.
+
+    secrets.toml may hold the variable name at top level (OPENAI_API_KEY = "...")
+    or a table ``[api_keys]`` with one entry per provider id (openai = "...").
+    """
+    if typed:
+        return typed, "typed"
+    secrets = secrets or {}
+    value = secrets.get(provider.key_env)
+    if not value:
+        table = secrets.get("api_keys")
+        if isinstance(table, Mapping):
+            value = table.get(provider.id)
+    if isinstance(value, str) and value:
+        return value, "secrets"
+    env_value = (environ if environ is not None else os.environ).get(provider.key_env, "")
+    if env_value:
+        return env_value, "environment"
+    return "", ""

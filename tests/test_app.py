@@ -1,0 +1,192 @@
+"""The app through streamlit.testing.v1.AppTest: widgets found by key."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib import ui
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
+    for name in ("OPENAI_API_KEY", "WISGATE_API_KEY", "EVOLINK_API_KEY", "IMAGELAB_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    ui.get_store.clear()  # a store on this test's data dir
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    assert not at.exception
+    at.sidebar.selectbox(key="sandbox_latency").set_value("none").run()
+    return at
+
+
+def generate(at: AppTest, prompt: str, *, wait_s: float = 40) -> AppTest:
+    at.text_area(key="prompt").set_value(prompt).run()
+    at.button(key="generate").click().run()
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        if at.session_state["generate_job"] is None:
+            break
+        time.sleep(0.1)
+        at.run()
+    assert at.session_state["generate_job"] is None, "the generation did not finish"
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def error_card_text(at: AppTest) -> str:
+    return " ".join(e.value for e in at.error)
+
+
+def all_rendered_text(at: AppTest, skip_keys=()) -> str:
+    parts = []
+
+    def walk(node):
+        if getattr(node, "key", None) in skip_keys:
+            return
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            parts.append(str(proto))
+        children = getattr(node, "children", None)
+        if isinstance(children, dict):
+            for child in children.values():
+                walk(child)
+
+    walk(at.main)
+    walk(at.sidebar)
+    return "\n".join(parts)
+
+
+def test_success_on_the_sandbox_shows_an_image(app):
+    generate(app, "a red fox in the snow")
+    assert len(app.get("image")) == 1
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Model used"] == "gpt-image-2" and metrics["Attempts"] == "1"
+    assert len(app.get("download_button")) == 1
+    assert not app.error
+    rows = ui.get_store().recent_attempts()
+    assert rows[0]["status"] == "succeeded" and rows[0]["prompt"] == "a red fox in the snow"
+
+
+SCENARIOS = [
+    # scenario, expected error_type, checklist text, extra widget settings
+    ("auth", "auth", "Checklist step 1: Key", {}),
+    ("model_not_found", "model_not_found", "Checklist step 3: Model", {}),
+    ("content_policy", "content_policy", "Checklist step 8: Content policy", {}),
+    ("timeout", "timeout", "Checklist step 9: Latency", {"read_timeout": 1.0, "max_retries": 0, "use_fallback": False}),
+    ("invalid_image", "invalid_image", "Checklist step 7: Decode and keep", {}),
+    ("quota_exceeded", "quota_exceeded", "Checklist step 5: Limits", {}),
+    ("server_error", "server_error", "Area: Provider", {"max_retries": 0, "use_fallback": False}),
+    ("permission", "permission", "Checklist step 1: Key", {}),
+]
+
+
+@pytest.mark.parametrize("scenario,error_type,step,extra", SCENARIOS, ids=[s[0] for s in SCENARIOS])
+def test_each_scenario_shows_the_right_error_card(app, scenario, error_type, step, extra):
+    for key, value in extra.items():
+        widget = app.sidebar.checkbox(key=key) if isinstance(value, bool) else app.sidebar.number_input(key=key)
+        widget.set_value(value)
+    app.sidebar.selectbox(key="sandbox_scenario").set_value(scenario).run()
+    generate(app, f"scenario {scenario}")
+    card = error_card_text(app)
+    assert f"`{error_type}`" in card and step in card
+    assert "How to fix it" in " ".join(m.value for m in app.markdown)
+    assert not app.get("image")
+    row = ui.get_store().recent_attempts()[0]
+    assert row["error_type"] == error_type
+
+
+def test_rate_limited_recovers_after_a_retry(app):
+    app.sidebar.selectbox(key="sandbox_scenario").set_value("rate_limited").run()
+    generate(app, "retry me please")
+    assert len(app.get("image")) == 1
+    assert {m.label: m.value for m in app.metric}["Attempts"] == "2"
+    events = " ".join(m.value for m in app.markdown)
+    assert "Retrying in" in events and "429, Retry-After" in events
+
+
+def test_fallback_is_shown(app):
+    app.sidebar.selectbox(key="sandbox_scenario").set_value("fallback").run()
+    generate(app, "fall back please")
+    assert {m.label: m.value for m in app.metric}["Model used"] == "gpt-image-1.5"
+    assert any("after falling back" in c.value for c in app.caption)
+
+
+def test_a_typed_key_never_appears_in_any_rendered_element(app):
+    key = "sk-typed-" + "Z" * 30 + "9f3q"
+    app.sidebar.text_input(key="typed_key__sandbox").set_value(key).run()
+    assert any("ends in `9f3q`" in c.value for c in app.sidebar.caption)
+    generate(app, "with a key")  # success, inspectors rendered
+    app.sidebar.selectbox(key="sandbox_scenario").set_value("auth").run()
+    generate(app, "with a rejected key")
+    text = all_rendered_text(app, skip_keys={"typed_key__sandbox"})
+    import json
+
+    shown = [json.loads(j.proto.body) for j in app.get("json")]
+    assert {"Authorization": "Bearer ••••9f3q"}.items() <= shown[0].items()  # the masked header is shown
+    assert key not in text and key[:-4] not in text
+
+
+def test_invalid_input_is_caught_before_sending(app):
+    app.sidebar.selectbox(key="model_choice").set_value("Other...").run()
+    app.sidebar.text_input(key="model_custom").set_value("gpt-image2").run()
+    assert "Did you mean 'gpt-image-2'" in " ".join(e.value for e in app.sidebar.error)
+    generate(app, "a typo in the model")
+    card = error_card_text(app)
+    assert "`invalid_input`" in card and "no HTTP status" in card
+
+
+def test_button_is_disabled_while_a_generation_runs(app):
+    app.sidebar.selectbox(key="sandbox_latency").set_value("5 s").run()
+    app.text_area(key="prompt").set_value("slow one").run()
+    app.button(key="generate").click().run()
+    assert app.button(key="generate").disabled
+    assert app.get("status")  # live progress is shown
+    app.session_state["generate_job"].wait(20)
+    app.run()
+    assert not app.button(key="generate").disabled
+
+
+def test_an_unexpected_exception_becomes_a_card_and_is_recorded(app, monkeypatch):
+    from lib.client import ImageClient
+
+    def explode(self, request, **kw):
+        raise RuntimeError("boom in a bug")
+
+    monkeypatch.setattr(ImageClient, "generate", explode)
+    generate(app, "trigger a bug")
+    assert not app.exception
+    card = error_card_text(app)
+    assert "`bad_response`" in card
+    assert "unexpected error" in " ".join(c.value for c in app.code)
+    row = ui.get_store().recent_attempts()[0]
+    assert row["status"] == "failed" and row["prompt"] == "trigger a bug"
+
+
+def test_session_history_lists_earlier_generations(app):
+    generate(app, "first picture")
+    generate(app, "second picture")
+    assert any("first picture" in m.value for m in app.markdown)
+
+
+def _nav_pages() -> list[str]:
+    import re
+
+    return re.findall(r'st\.Page\("([^"]+)"', (ROOT / "streamlit_app.py").read_text())
+
+
+def test_smoke_every_page_runs(app):
+    pages = _nav_pages()
+    assert pages and all((ROOT / p).is_file() for p in pages)
+    on_disk = {f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py")}
+    assert on_disk == set(pages), "every page file is in the navigation, and nothing else"
+    for page in pages:
+        app.switch_page(page).run()
+        assert not app.exception, (page, [e.value for e in app.exception])
