@@ -27,21 +27,22 @@ prompt = st.text_area("Prompt", key="prompt", height=110, placeholder="A lightho
 model = ui.current_model()
 
 c1, c2, c3, c4 = st.columns(4)
-size_choice = c1.selectbox("Size", [*FIXED_SIZES, "custom"], key="size_choice")
+size_choice = c1.selectbox("Size", [*FIXED_SIZES, "custom"], key="size_choice", help="Custom sizes: gpt-image-2 only, sides divisible by 16.")
+quality = c2.selectbox("Quality", QUALITIES, key="quality")
+output_format = c3.selectbox("Format", OUTPUT_FORMATS, key="output_format")
+n = c4.number_input("Images", min_value=1, max_value=10, value=1, key="n")
+d1, d2, d3, d4 = st.columns(4)
 if size_choice == "custom":
-    w = c1.number_input("Width", min_value=16, max_value=3840, value=2048, step=16, key="size_w")
-    h = c1.number_input("Height", min_value=16, max_value=3840, value=1152, step=16, key="size_h")
+    w = d1.number_input("Width", min_value=16, max_value=3840, value=2048, step=16, key="size_w")
+    h = d1.number_input("Height", min_value=16, max_value=3840, value=1152, step=16, key="size_h")
     size = f"{int(w)}x{int(h)}"
 else:
     size = size_choice
-quality = c2.selectbox("Quality", QUALITIES, key="quality")
-n = c2.number_input("Images", min_value=1, max_value=10, value=1, key="n")
-output_format = c3.selectbox("Format", OUTPUT_FORMATS, key="output_format")
-background = c3.selectbox("Background", BACKGROUNDS, key="background")
+background = d2.selectbox("Background", BACKGROUNDS, key="background")
+moderation = d3.selectbox("Moderation", MODERATIONS, key="moderation")
 compression = None
 if output_format in ("jpeg", "webp"):
-    compression = c4.slider("Compression", 0, 100, 90, key="compression")
-moderation = c4.selectbox("Moderation", MODERATIONS, key="moderation")
+    compression = d4.slider("Compression", 0, 100, 90, key="compression")
 
 size_problem = check_size(size, model)
 if size_problem:

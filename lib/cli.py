@@ -1,0 +1,146 @@
+"""The command line: ``imagelab generate`` and ``imagelab sandbox``.
+
+``imagelab generate`` records to the same database as the app. With ``--json``
+it prints one JSON object. Exit codes: 0 success, 1 the generation failed,
+2 bad arguments (including input the pre-flight checks refuse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+from lib import constants as C
+from lib.client import ClientSettings, GenerationRequest
+from lib.errors import describe
+from lib.jobs import run_generation
+from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, get_provider, resolve_key
+from lib.sandbox import DIALECTS, SCENARIOS
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # exit 2 with a short, clear message
+        self.print_usage(sys.stderr)
+        self.exit(2, f"imagelab: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="imagelab", description="Image Prompt Lab from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    g = sub.add_parser("generate", help="generate images from a prompt, recording every attempt")
+    g.add_argument("--prompt", required=True)
+    g.add_argument("--provider", default="sandbox", choices=list(PRESETS))
+    g.add_argument("--base-url", help="override the preset's base URL (sandbox: a running sandbox)")
+    g.add_argument("--api-key", help="the key (default: the provider's environment variable)")
+    g.add_argument("--model", default="gpt-image-2")
+    g.add_argument("--size", default="auto")
+    g.add_argument("--n", type=int, default=1)
+    g.add_argument("--quality", default="auto", choices=QUALITIES)
+    g.add_argument("--background", default="auto", choices=BACKGROUNDS)
+    g.add_argument("--output-format", default="png", choices=OUTPUT_FORMATS)
+    g.add_argument("--moderation", default="auto", choices=MODERATIONS)
+    g.add_argument("--data-dir", help=f"where the database and images live (default: ${C.DATA_DIR_ENV} or ./data)")
+    g.add_argument("--timeout", type=float, default=C.DEFAULT_READ_TIMEOUT_S, help="read timeout in seconds")
+    g.add_argument("--max-retries", type=int, default=C.DEFAULT_MAX_RETRIES)
+    g.add_argument("--no-fallback", action="store_true", help="do not try the fallback chain")
+    g.add_argument("--scenario", choices=list(SCENARIOS), help="sandbox only: the behaviour to rehearse")
+    g.add_argument("--json", action="store_true", help="print one JSON object")
+
+    s = sub.add_parser("sandbox", help="run the local sandbox image API in the foreground")
+    s.add_argument("--port", type=int, default=8765)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--scenario", default="healthy", choices=list(SCENARIOS))
+    s.add_argument("--dialect", default="b64", choices=list(DIALECTS))
+    s.add_argument("--latency", type=float, default=None, metavar="SECONDS")
+    return parser
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from lib.store import Store, configure_logging
+
+    preset = get_provider(args.provider)
+    key, source = resolve_key(preset, typed=args.api_key or "", environ=os.environ)
+    if args.api_key:
+        source = "argument"
+    sandbox = None
+    base_url = args.base_url
+    headers: dict[str, str] = {}
+    if args.provider == "sandbox":
+        if base_url is None:
+            from lib.sandbox import SandboxConfig, SandboxServer
+
+            sandbox = SandboxServer(SandboxConfig(latency_s=(0.2, 0.5))).start()
+            base_url = sandbox.base_url
+        if args.scenario:
+            headers["X-Sandbox-Scenario"] = args.scenario
+    elif args.scenario:
+        print("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
+        return 2
+
+    store = Store(data_dir=args.data_dir)
+    configure_logging(store.root)
+    settings = ClientSettings(
+        provider=args.provider, base_url=base_url, api_key=key, key_source=source, read_timeout_s=args.timeout,
+        max_retries=args.max_retries, use_fallback=not args.no_fallback, extra_headers=headers,
+    )
+    request = GenerationRequest(
+        prompt=args.prompt, model=args.model, size=args.size, n=args.n, quality=args.quality,
+        background=args.background, output_format=args.output_format, moderation=args.moderation,
+    )
+
+    def progress(event) -> None:
+        if not args.json:
+            print(f"  {event.elapsed_s:6.1f} s  {event.message}", file=sys.stderr)
+
+    try:
+        outcome = run_generation(settings, request, recorder=store, keeper=store.keeper, on_event=progress)
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+    err = outcome.error
+    result: dict[str, Any] = {
+        "ok": outcome.ok,
+        "error_type": err.error_type if err else None,
+        "http_status": err.status if err else None,
+        "model": outcome.model,
+        "attempts": len(outcome.attempts),
+        "run_id": outcome.run_id,
+        "images": [img.path for img in outcome.images if img.path],
+        "message": err.message if err else f"{len(outcome.images)} image(s) from {outcome.model} in {outcome.latency_ms / 1000:.1f} s",
+    }
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    elif outcome.ok:
+        print(result["message"])
+        for path in result["images"]:
+            print(path)
+    else:
+        card = describe(err)
+        status = f"HTTP {card['http_status']}" if card["http_status"] else "no HTTP status"
+        step = f"checklist step {card['step']} ({card['step_name']})" if card["step"] else card["step_name"]
+        print(f"{card['title']} [{card['error_type']}, {status}, {step}]", file=sys.stderr)
+        print(f"  said: {card['provider_message'] or card['message']}", file=sys.stderr)
+        print(f"  fix:  {card['fix']}", file=sys.stderr)
+    if outcome.ok:
+        return 0
+    return 2 if err and err.error_type == "invalid_input" else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "generate":
+        return _generate(args)
+    if args.command == "sandbox":
+        from lib.sandbox import serve
+
+        serve(args.port, host=args.host, scenario=args.scenario, dialect=args.dialect, latency=args.latency)
+        return 0
+    return 2  # unreachable: argparse requires a command
+
+
+if __name__ == "__main__":
+    sys.exit(main())
