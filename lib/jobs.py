@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib import errors as E
-from lib.client import ClientSettings, Event, GenerationRequest, ImageClient, Outcome, Recorder
+from lib.client import AttemptSummary, ClientSettings, Event, GenerationRequest, ImageClient, Outcome, Recorder
 from lib.images import ImageKeeper
 
 log = logging.getLogger("imagelab.jobs")
@@ -77,6 +77,7 @@ def run_generation(
                  "error_code": type(exc).__name__, "image_count": 0, "latency_ms": 0},
             )
             recorder.run_finished(run_id, {"status": "failed", "error_type": err.error_type, "model": request.model, "attempts": 1, "finished_at": time.time()})
+            attempts.append(AttemptSummary(attempt_id, 1, request.model, "failed", err.error_type, None, 0))
         except Exception:
             log.exception("could not record the failed generation either")
         return Outcome(

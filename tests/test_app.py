@@ -168,6 +168,7 @@ def test_an_unexpected_exception_becomes_a_card_and_is_recorded(app, monkeypatch
     assert "unexpected error" in " ".join(c.value for c in app.code)
     row = ui.get_store().recent_attempts()[0]
     assert row["status"] == "failed" and row["prompt"] == "trigger a bug"
+    assert app.session_state["generate_history"][0].outcome.attempts[0].attempt_id == row["id"]
 
 
 def test_session_history_lists_earlier_generations(app):
