@@ -58,6 +58,13 @@ DEFAULTS: dict[str, Any] = {
     "sandbox_dialect": "b64",
     "sandbox_latency": "1-3 s (like a provider)",
 }
+DIALECT_LABELS = {
+    "b64": "Sync, base64 (OpenAI)",
+    "url": "Sync, image URL",
+    "task_a": "Async task, shape A",
+    "task_b": "Async task, shape B",
+}
+assert set(DIALECT_LABELS) == set(DIALECTS)
 LATENCIES = {"1-3 s (like a provider)": None, "none": "0", "5 s": "5"}
 
 
@@ -182,7 +189,7 @@ def settings_sidebar() -> AppSettings:
         with sb.expander("Sandbox behaviour", expanded=True):
             scenario = st.selectbox("Scenario", list(SCENARIOS), format_func=SCENARIO_LABELS.get, key="sandbox_scenario")
             st.caption(SCENARIOS[scenario] + (" Lower the read timeout to see it sooner." if scenario == "timeout" else ""))
-            dialect = st.selectbox("Delivery", list(DIALECTS), format_func=lambda d: DIALECTS[d].split(":")[0].split(",")[0] + f" ({d})", key="sandbox_dialect")
+            dialect = st.selectbox("Delivery", list(DIALECTS), format_func=DIALECT_LABELS.get, key="sandbox_dialect", help="How the sandbox hands back images.  \n" + "  \n".join(f"**{DIALECT_LABELS[d]}**: {text}" for d, text in DIALECTS.items()))
             latency = st.selectbox("Latency", list(LATENCIES), key="sandbox_latency")
         headers = {"X-Sandbox-Scenario": scenario, "X-Sandbox-Dialect": dialect}
         if LATENCIES[latency] is not None:
@@ -246,9 +253,10 @@ def event_line(event: Event) -> str:
 
 
 def render_events(events: list[Event], *, label: str, state: str, expanded: bool) -> None:
-    with st.status(label, state=state, expanded=expanded):
-        for event in list(events):
-            st.markdown(event_line(event))
+    # Not a `with` block: leaving one would mark the status complete while the job still runs.
+    box = st.status(label, state=state, expanded=expanded)
+    for event in list(events):
+        box.markdown(event_line(event))
 
 
 def result_card(outcome: Outcome, *, key_prefix: str) -> None:

@@ -23,7 +23,7 @@ running = job is not None
 st.title("Generate")
 st.caption("One prompt in, images out. When it fails, the card below says why and what to change.")
 
-prompt = st.text_area("Prompt", key="prompt", height=110, placeholder="A lighthouse on a basalt cliff at dusk, long exposure, soft fog")
+prompt = st.text_area("Prompt", key="prompt", height=110, placeholder="Describe the image, e.g. a lighthouse on a basalt cliff at dusk, soft fog")
 model = ui.current_model()
 
 c1, c2, c3, c4 = st.columns(4)
