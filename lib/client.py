@@ -333,10 +333,6 @@ class ProviderLimiter:
             self._tokens = 0.0
             self.effective_rate = max(self.effective_rate * C.RATE_DECREASE_FACTOR, C.MIN_RATE_PER_S)
 
-    def cooldown_remaining(self) -> float:
-        with self._lock:
-            return max(0.0, self._cooldown_until - self.clock())
-
     def _take(self, on_wait: Callable[[str, float], None] | None) -> bool:
         """Wait for the right to send; True when this request is the probe."""
         while True:
@@ -557,7 +553,7 @@ def check_key(key: str, provider: Provider) -> str | None:
         return "The API key looks masked or shortened (it contains '...' or '***'); copy the full key."
     if provider.key_prefix and not key.startswith(provider.key_prefix):
         return f"{provider.label} keys start with '{provider.key_prefix}'; this one does not."
-    if provider.key_prefix and len(key) < 40:
+    if provider.key_prefix and len(key) < C.MIN_PREFIXED_KEY_LEN:
         return f"The key is only {len(key)} characters long; {provider.label} keys are longer. It may be truncated."
     return None
 
@@ -681,7 +677,7 @@ class ImageClient:
     def redact(self, text: str | None) -> str | None:
         """Replace the API key wherever a provider echoed it back."""
         key = self.settings.api_key
-        if not text or not key or len(key) < 8 or key not in text:
+        if not text or not key or len(key) < C.KEY_HINT_MIN_KEY_LEN or key not in text:
             return text
         return text.replace(key, f"••••{key_hint(key)}")
 
@@ -866,7 +862,7 @@ class ImageClient:
             "error_type": err.error_type if err else None,
             "http_status": (err.status if err else None) or http_status,
             "error_code": err.code if err else None,
-            "error_message": err.message[:2000] if err else None,
+            "error_message": err.message[: C.MAX_ERROR_MESSAGE_CHARS] if err else None,
             "retry_after_s": err.retry_after_s if err else None,
             "task_id": task_id,
             "request_id": (err.request_id if err else None) or request_id,
@@ -1011,9 +1007,9 @@ class ImageClient:
         ctx["raw"] = raw_preview(status, ctype, content, payload)
         if payload is None:
             raise E.BadResponse(f"The answer (HTTP {status}) was empty.", status=status, code="empty_body")
-        if isinstance(payload, dict) and "error" in payload and payload.get("error") and not payload.get("data"):
+        if isinstance(payload, dict) and payload.get("error") and not payload.get("data"):
             # A 200 that carries an error object: some gateways do this.
-            raise E.classify_response(400 if status < 400 else status, content, headers=dict(response.headers))
+            raise E.classify_response(status, content, headers=dict(response.headers), now=self.wall_clock())
         return payload
 
     def _poll(self, task: TaskState, endpoint: Endpoint, model: str, attempt_no: int, ctx, emit) -> TaskState:
@@ -1101,12 +1097,3 @@ class ImageClient:
                     net = E.classify_exception(exc)
                     raise E.ImageFetchFailed(f"Downloading the image failed: {net.message}", code=net.code) from exc
                 self.sleep(retry_delay(attempt - 1, rand=self.rand))
-
-    # -- probes (used by diagnostics) --------------------------------------------
-
-    def get(self, url: str, *, with_key: bool = True, timeout: float = C.PROBE_TIMEOUT_S) -> httpx.Response:
-        """A plain GET for live probes (e.g. the models list). Raises classified errors."""
-        try:
-            return self._http.get(url, headers=self._headers(masked=False) if with_key else {}, timeout=timeout)
-        except httpx.HTTPError as exc:
-            raise E.classify_exception(exc) from exc

@@ -62,8 +62,14 @@ DATA_DIR_ENV = "IMAGELAB_DATA_DIR"
 DEFAULT_DATA_DIR = "data"
 DB_FILENAME = "imagelab.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_LOCK_RETRY_S = 0.02  # between tries to switch a brand-new database to WAL
 KEY_HINT_CHARS = 4
-KEY_HINT_MIN_KEY_LEN = 12  # shorter keys get no hint at all
+KEY_HINT_MIN_KEY_LEN = 12  # shorter keys get no hint at all (and are not searched for in echoes)
+MIN_PREFIXED_KEY_LEN = 40  # an "sk-" key shorter than this was probably cut off
+MAX_ERROR_MESSAGE_CHARS = 2000  # kept per attempt
+LOG_MAX_BYTES = 2_000_000
+LOG_BACKUPS = 3
+JOB_WORKERS = 8  # generations running at once in one app process
 DEFAULT_PAGE_SIZE = 50
 
 # --- Sandbox -------------------------------------------------------------------

@@ -612,13 +612,21 @@ def classify_response(
         return build("bad_request", "Parameters rejected")
     if status >= 500:
         return build("server_error", "Server error" if not f.is_html else "Gateway error page")
-    # 2xx / 3xx that the caller could not use.
+    # A 2xx/3xx the caller could not use. Some gateways answer 200 with an
+    # error object: read it as the error it reports, keeping the real status.
     if f.is_html:
         return build("bad_response", "An HTML page instead of JSON")
-    if f.is_json and f.code and _has(text, _RATE_WORDS):
-        return build("rate_limited", "Rate limited")
-    if f.is_json and (f.code or f.type) and _has(text, _OVERLOAD_WORDS):
-        return build("server_error", "Server error reported in a success answer")
+    if f.is_json and (f.code or f.type or f.param):
+        if _mentions_model(f, text):
+            return build("model_not_found", "Model not available (reported in a success answer)")
+        if _has(text, _AUTH_WORDS):
+            return build("auth", "Key rejected (reported in a success answer)")
+        if _has(text, _RATE_WORDS):
+            return build("rate_limited", "Rate limited (reported in a success answer)")
+        if _has(text, _OVERLOAD_WORDS):
+            return build("server_error", "Server error reported in a success answer")
+        if f.param:
+            return build("bad_request", "Parameters rejected (reported in a success answer)")
     return build("bad_response", "No usable image in the answer")
 
 

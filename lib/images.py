@@ -198,8 +198,3 @@ class ImageKeeper:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
         return thumb
-
-
-def sniff_image_prefix(data: bytes) -> bool:
-    """Cheap check used for "what came back" previews: do these bytes start like an image?"""
-    return data[:8].startswith(b"\x89PNG") or data[:3] == b"\xff\xd8\xff" or (data[:4] == b"RIFF" and data[8:12] == b"WEBP") or data[:4] == b"GIF8"

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib import constants as C
 from lib import errors as E
 from lib.client import AttemptSummary, ClientSettings, Event, GenerationRequest, ImageClient, Outcome, Recorder
 from lib.images import ImageKeeper
@@ -73,7 +74,7 @@ def run_generation(
             )
             recorder.attempt_finished(
                 attempt_id,
-                {"finished_at": time.time(), "status": "failed", "error_type": err.error_type, "error_message": err.message[:2000],
+                {"finished_at": time.time(), "status": "failed", "error_type": err.error_type, "error_message": err.message[: C.MAX_ERROR_MESSAGE_CHARS],
                  "error_code": type(exc).__name__, "image_count": 0, "latency_ms": 0},
             )
             recorder.run_finished(run_id, {"status": "failed", "error_type": err.error_type, "model": request.model, "attempts": 1, "finished_at": time.time()})
@@ -89,7 +90,7 @@ def run_generation(
 class JobRunner:
     """A small pool of worker threads running generations."""
 
-    def __init__(self, max_workers: int = 4) -> None:
+    def __init__(self, max_workers: int = C.JOB_WORKERS) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="imagelab-job")
 
     def submit(self, settings: ClientSettings, request: GenerationRequest, *, recorder: Recorder, keeper: ImageKeeper | None) -> Job:

@@ -139,9 +139,6 @@ class Endpoint:
     def task_url_b(self, task_id: str) -> str:
         return f"{self.api_base}/tasks/{task_id}"
 
-    def models_url(self) -> str:
-        return f"{self.api_base}/models"
-
 
 _VERSION_SEG = re.compile(r"^v\d+[a-z0-9]*$", re.I)
 _SINGULAR = re.compile(r"/(image/generations?|images/generation|image/generate|images/generate)/?$", re.I)

@@ -184,8 +184,7 @@ class Store:
         self._write_lock = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        with self._write_lock:
-            migrations.apply(self.db)
+        self._migrate()
         self.recovered = self.mark_interrupted()
 
     # -- connections --------------------------------------------------------------
@@ -197,7 +196,7 @@ class Store:
         if db is None:
             conn = sqlite3.connect(str(self.path), timeout=C.SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True)
             conn.execute(f"PRAGMA busy_timeout = {C.SQLITE_BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             db = sqlite_utils.Database(conn)
@@ -205,6 +204,34 @@ class Store:
             with self._connections_lock:
                 self._connections.append(conn)
         return db
+
+    def _migrate(self) -> None:
+        """Apply pending migrations under SQLite's write lock, so that two
+        processes opening a fresh database at once (the app and the CLI) do
+        not both create the same tables."""
+        with self._write_lock:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")  # waits for another migrating process (busy timeout)
+            try:
+                migrations.apply(db)  # inside our transaction, sqlite-utils uses savepoints
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @staticmethod
+    def _enable_wal(conn: sqlite3.Connection) -> None:
+        """Switch to WAL. On a brand-new file another connection may be doing the
+        same, and SQLite does not wait on its busy timeout for this: retry."""
+        deadline = time.monotonic() + C.SQLITE_BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(C.SQLITE_LOCK_RETRY_S)
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self._write_lock:
@@ -460,7 +487,7 @@ def configure_logging(root: str | os.PathLike, level: int = logging.INFO) -> Pat
     path = folder / "imagelab.log"
     logger = logging.getLogger("imagelab")
     if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=C.LOG_MAX_BYTES, backupCount=C.LOG_BACKUPS, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(level)

@@ -87,7 +87,7 @@ def get_sandbox() -> SandboxServer:
 
 @st.cache_resource(show_spinner=False)
 def get_runner() -> JobRunner:
-    return JobRunner(max_workers=8)
+    return JobRunner()
 
 
 def _secrets() -> dict[str, Any]:
@@ -104,7 +104,6 @@ def _secrets() -> dict[str, Any]:
 @dataclass
 class AppSettings:
     client: ClientSettings
-    key_source: str
     scenario: str | None  # sandbox only
 
 
@@ -208,8 +207,7 @@ def settings_sidebar() -> AppSettings:
         max_concurrency=int(concurrency),
         extra_headers=headers,
     )
-    settings = AppSettings(client=client, key_source=source, scenario=scenario)
-    return settings
+    return AppSettings(client=client, scenario=scenario)
 
 
 def page_settings() -> AppSettings:

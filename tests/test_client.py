@@ -533,3 +533,12 @@ def test_others_wait_while_the_probe_is_out(fake_clock):
         assert second is False
     probe_cm.__exit__(None, None, None)
     assert waits[0] == "probe"
+
+
+def test_a_200_with_an_error_object_keeps_its_real_status(fake_clock):
+    rec = MemoryRecorder()
+    answer = httpx.Response(200, json={"error": {"message": "model gpt-image-2 not found", "code": "model_not_found"}})
+    with make_client(Script([answer], fake_clock), fake_clock, recorder=rec, use_fallback=False) as client:
+        out = client.generate(REQ)
+    assert out.error.error_type == "model_not_found" and out.error.status == 200
+    assert list(rec.attempts.values())[0]["http_status"] == 200

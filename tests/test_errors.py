@@ -60,6 +60,9 @@ ANSWERS = [
     ("gw-nsfw", 400, J, json.dumps({"error": {"message": "NSFW content detected in prompt", "code": "sensitive_content"}}), "content_policy"),
     ("gw-403-key-invalid", 403, J, json.dumps({"error": {"message": "API key not valid. Please pass a valid API key.", "code": 403}}), "auth"),
     ("gw-200-error-object", 200, J, json.dumps({"error": {"message": "upstream overloaded", "type": "server_error", "code": "upstream_error"}}), "server_error"),
+    ("gw-200-model", 200, J, json.dumps({"error": {"message": "model gpt-image-9 not found", "code": "model_not_found"}}), "model_not_found"),
+    ("gw-200-param", 200, J, json.dumps({"error": {"message": "size is invalid", "param": "size", "code": "invalid_value"}}), "bad_request"),
+    ("gw-200-rate", 200, J, json.dumps({"code": "rate_limit", "msg": "too many requests"}), "rate_limited"),
     ("gw-200-unknown-shape", 200, J, json.dumps({"created": 1, "output": {"weird": True}}), "bad_response"),
     # --- HTML pages and plain text
     ("nginx-404", 404, H, "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>", "endpoint_not_found"),

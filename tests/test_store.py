@@ -286,3 +286,26 @@ def test_sqlite_error_is_not_swallowed(tmp_path):
     s = Store(tmp_path / "y.db")
     with pytest.raises(sqlite3.OperationalError):
         s.db.execute("SELECT nope FROM attempts")
+
+
+def test_many_stores_opening_a_fresh_database_at_once(tmp_path):
+    """Like the app and the CLI starting together: migrations must not race."""
+    for round_ in range(15):
+        path = tmp_path / f"fresh-{round_}.db"
+        barrier = threading.Barrier(6)
+        errors = []
+
+        def open_store():
+            try:
+                barrier.wait()
+                Store(path)
+            except Exception as err:  # noqa: BLE001 - any error fails the test below
+                errors.append(err)
+
+        threads = [threading.Thread(target=open_store) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [], errors[:2]
+        assert [m.name for m in migrations.applied(Store(path).db)] == ["m001_initial", "m002_usage_and_indexes", "m003_stats_indexes"]
