@@ -762,6 +762,7 @@ class ImageClient:
                 last = self._attempt(request, model, run_id, attempt_no, previous if hop > 0 else None, emit)
                 attempts.append(last.summary)
                 if last.ok:
+                    emit("succeeded", f"Done: {len(last.images)} image(s) from {model}", model=model, attempt_no=attempt_no)
                     return self._finish(run_id, request, last, attempts, events, t0, model)
                 err = last.error
                 assert err is not None
@@ -782,8 +783,6 @@ class ImageClient:
     def _finish(self, run_id, request, last: _AttemptResult, attempts, events, t0, model) -> Outcome:
         latency_ms = int((self.clock() - t0) * 1000)
         err = last.error
-        if last.ok:
-            events.append(Event("succeeded", f"Done: {len(last.images)} image(s) from {model}", round(self.clock() - t0, 2), model))
         try:
             self.recorder.run_finished(
                 run_id,
@@ -796,8 +795,8 @@ class ImageClient:
                     "latency_ms": latency_ms,
                 },
             )
-        except Exception:
-            pass
+        except Exception:  # the record of the run is secondary to showing its outcome
+            log.exception("could not finish run %s", run_id)
         return Outcome(
             ok=last.ok,
             run_id=run_id,
@@ -1046,6 +1045,8 @@ class ImageClient:
                 if not E.is_retryable(err) or transient > C.TASK_POLL_TRANSIENT_FAILURES:
                     raise err from exc if isinstance(exc, httpx.HTTPError) else None
                 emit("polling", f"Poll failed ({err.error_type}); trying again", model=model, attempt_no=attempt_no)
+                if err.retry_after_s:
+                    self.sleep(min(err.retry_after_s, C.MAX_RETRY_AFTER_S))
                 continue
             new = read_task(payload, shape_hint=task.shape)
             if new is None:

@@ -542,3 +542,30 @@ def test_a_200_with_an_error_object_keeps_its_real_status(fake_clock):
         out = client.generate(REQ)
     assert out.error.error_type == "model_not_found" and out.error.status == 200
     assert list(rec.attempts.values())[0]["http_status"] == 200
+
+
+def test_on_event_sees_the_final_event(fake_clock):
+    seen = []
+    with make_client(Script([ok_json()], fake_clock), fake_clock) as client:
+        out = client.generate(REQ, on_event=seen.append)
+    assert seen[-1].kind == "succeeded" and [e.kind for e in seen] == [e.kind for e in out.events]
+
+
+def test_a_429_while_polling_honours_retry_after(fake_clock):
+    polls = iter([
+        err_json(429, "slow down", "rate_limit_exceeded", headers={"retry-after": "7"}),
+        httpx.Response(200, json={"data": {"status": "completed", "image_url": "https://cdn.example.com/x.png"}}),
+    ])
+
+    def handler(request):
+        if request.method == "POST":
+            return httpx.Response(200, json={"data": {"task_id": "t", "status": "pending"}})
+        if request.url.host == "cdn.example.com":
+            return _png_download(request)
+        return next(polls)
+
+    script = Script([handler], fake_clock)
+    with make_client(script, fake_clock) as client:
+        assert client.generate(REQ).ok
+    gets = [t for r, t in zip(script.requests, script.times) if r.url.path.startswith("/v1/images/generations/")]
+    assert gets[1] - gets[0] >= 7.0
