@@ -102,9 +102,9 @@ def _secrets() -> dict[str, Any]:
 
 
 @dataclass
-class AppSettings:
-    client: ClientSettings
-    scenario: str | None  # sandbox only
+class PageSettings:
+    client: ClientSettings  # where and how to send
+    model: str  # the model picked in the sidebar
 
 
 def init_state() -> None:
@@ -112,7 +112,7 @@ def init_state() -> None:
         st.session_state.setdefault(key, value)
 
 
-def settings_sidebar() -> AppSettings:
+def settings_sidebar() -> PageSettings:
     """The settings every page shares, in the sidebar; kept in session state."""
     init_state()
     sb = st.sidebar
@@ -162,7 +162,6 @@ def settings_sidebar() -> AppSettings:
     else:
         model = choice
     model = model or preset.default_model
-    st.session_state["model"] = model
     mc = check_model(model, preset)
     if not mc.known:
         (sb.error if mc.near_miss else sb.warning)(mc.message)
@@ -183,7 +182,6 @@ def settings_sidebar() -> AppSettings:
         concurrency = st.number_input("Parallel requests", min_value=1, max_value=16, step=1, key="max_concurrency")
 
     headers: dict[str, str] = {}
-    scenario = None
     if provider_id == "sandbox":
         with sb.expander("Sandbox behaviour", expanded=True):
             scenario = st.selectbox("Scenario", list(SCENARIOS), format_func=SCENARIO_LABELS.get, key="sandbox_scenario")
@@ -207,10 +205,10 @@ def settings_sidebar() -> AppSettings:
         max_concurrency=int(concurrency),
         extra_headers=headers,
     )
-    return AppSettings(client=client, scenario=scenario)
+    return PageSettings(client=client, model=model)
 
 
-def page_settings() -> AppSettings:
+def page_settings() -> PageSettings:
     """Every page starts here: the shared sidebar, or a clear message if it fails."""
     try:
         return settings_sidebar()
@@ -221,15 +219,11 @@ def page_settings() -> AppSettings:
         raise  # unreachable: st.stop() ends the script
 
 
-def current_model() -> str:
-    return st.session_state.get("model") or DEFAULTS["model_choice"]
-
-
 # --------------------------------------------------------------------------
 # Jobs
 
 
-def start_job(settings: AppSettings, request: GenerationRequest, slot: str) -> Job:
+def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> Job:
     store = get_store()
     job = get_runner().submit(settings.client, request, recorder=store, keeper=store.keeper)
     st.session_state[slot] = job

@@ -24,7 +24,7 @@ st.title("Generate")
 st.caption("One prompt in, images out. When it fails, the card below says why and what to change.")
 
 prompt = st.text_area("Prompt", key="prompt", height=110, placeholder="Describe the image, e.g. a lighthouse on a basalt cliff at dusk, soft fog")
-model = ui.current_model()
+model = settings.model
 
 c1, c2, c3, c4 = st.columns(4)
 size_choice = c1.selectbox("Size", [*FIXED_SIZES, "custom"], key="size_choice", help="Custom sizes: gpt-image-2 only, sides divisible by 16.")
@@ -78,12 +78,9 @@ try:
         outcome = last.outcome
         label = f"Done in {outcome.latency_ms / 1000:.1f} s" if outcome.ok else f"Failed: {outcome.error.info.title if outcome.error else 'unknown'}"
         ui.render_events(last.events, label=label, state="complete" if outcome.ok else "error", expanded=False)
-        if outcome.ok:
+        if outcome.images:  # also the images kept before a later one failed
             ui.result_card(outcome, key_prefix=f"res-{last.id}")
-        else:
-            if outcome.images:
-                ui.result_card(outcome, key_prefix=f"res-{last.id}")
-            ui.error_card(outcome)
+        ui.error_card(outcome)  # draws nothing on success
         ui.inspectors(outcome)
 
     if len(history) > 1 or (history and running):
