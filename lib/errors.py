@@ -148,6 +148,17 @@ ERROR_INFO: dict[str, ErrorInfo] = {
 
 ERROR_TYPES: tuple[str, ...] = tuple(ERROR_INFO)
 
+# A bug of the app itself has no error type of its own (the vocabulary is a
+# contract); it is stored as bad_response with this code, and its card says
+# what it really is.
+INTERNAL_ERROR_CODE = "imagelab_internal_error"
+_INTERNAL_TITLE = "Image Prompt Lab hit an unexpected error"
+_INTERNAL_FIX = (
+    "This is a bug in the app, not a problem with your request or the provider. The attempt was "
+    "recorded and the details are in logs/imagelab.log in the data directory. Try again; if it "
+    "repeats, report it with that log."
+)
+
 # --------------------------------------------------------------------------
 # The exception tree
 
@@ -698,17 +709,18 @@ def classify_exception(exc: BaseException) -> ImageLabError:
 def describe(err: ImageLabError) -> dict[str, Any]:
     """Everything an error card needs, in one dict (no Streamlit here)."""
     info = err.info
+    internal = err.code == INTERNAL_ERROR_CODE
     return {
         "error_type": err.error_type,
-        "title": info.title,
+        "title": _INTERNAL_TITLE if internal else info.title,
         "http_status": err.status,
         "provider_message": err.provider_message or err.message,
         "message": err.message,
         "code": err.code,
         "param": err.param,
-        "fix": info.fix,
-        "step": info.step,
-        "step_name": info.step_name,
+        "fix": _INTERNAL_FIX if internal else info.fix,
+        "step": None if internal else info.step,
+        "step_name": "App" if internal else info.step_name,
         "retryable": is_retryable(err),
         "retry_after_s": err.retry_after_s,
         "request_id": err.request_id,

@@ -62,8 +62,10 @@ def run_generation(
             return client.generate(request, on_event=on_event)
     except Exception as exc:  # a bug of ours: keep the record, show a card
         log.exception("unexpected error during a generation")
-        err = E.classify_exception(exc)
-        err.message = f"Image Prompt Lab hit an unexpected error ({type(exc).__name__}: {exc}). The attempt was recorded; details are in the log."
+        err = E.BadResponse(
+            f"Image Prompt Lab hit an unexpected error ({type(exc).__name__}: {exc}). The attempt was recorded; details are in the log.",
+            code=E.INTERNAL_ERROR_CODE,
+        )
         run_id = ""
         attempts = []
         try:
@@ -75,7 +77,7 @@ def run_generation(
             recorder.attempt_finished(
                 attempt_id,
                 {"finished_at": time.time(), "status": "failed", "error_type": err.error_type, "error_message": err.message[: C.MAX_ERROR_MESSAGE_CHARS],
-                 "error_code": type(exc).__name__, "image_count": 0, "latency_ms": 0},
+                 "error_code": err.code, "image_count": 0, "latency_ms": 0},
             )
             recorder.run_finished(run_id, {"status": "failed", "error_type": err.error_type, "model": request.model, "attempts": 1, "finished_at": time.time()})
             attempts.append(AttemptSummary(attempt_id, 1, request.model, "failed", err.error_type, None, 0))

@@ -351,6 +351,6 @@ def show_unexpected(exc: BaseException) -> None:
     """A last-resort card for a page that failed: never a raw traceback."""
     st.error(
         f"**Something went wrong on this page** ({type(exc).__name__}). Your data is safe; the details are in "
-        "data/logs/imagelab.log. Reload the page to continue.",
+        "logs/imagelab.log in the data directory. Reload the page to continue.",
         icon=":material/error:",
     )

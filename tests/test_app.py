@@ -165,6 +165,8 @@ def test_an_unexpected_exception_becomes_a_card_and_is_recorded(app, monkeypatch
     assert not app.exception
     card = error_card_text(app)
     assert "`bad_response`" in card
+    assert "Image Prompt Lab hit an unexpected error" in card  # not "the answer had no usable image"
+    assert "bug in the app" in " ".join(m.value for m in app.markdown)
     assert "unexpected error" in " ".join(c.value for c in app.code)
     row = ui.get_store().recent_attempts()[0]
     assert row["status"] == "failed" and row["prompt"] == "trigger a bug"

@@ -226,3 +226,10 @@ def test_describe_has_everything_a_card_needs():
     assert card["http_status"] == 429
     assert card["step"] == 5 and card["step_name"] == "Limits"
     assert "credits" in card["fix"]
+
+
+def test_a_provider_code_named_internal_error_is_not_mistaken_for_our_bug():
+    provider = E.classify_task_failure({"code": "internal_error", "message": "worker crashed"})
+    assert E.describe(provider)["title"] == E.ERROR_INFO["task_failed"].title
+    ours = E.BadResponse("boom", code=E.INTERNAL_ERROR_CODE)
+    assert "unexpected error" in E.describe(ours)["title"]
