@@ -17,7 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.client import ClientSettings, GenerationRequest, ImageClient, MemoryRecorder, ProviderLimiter  # noqa: E402
+from lib.client import ImageClient  # noqa: E402
+from lib.generation import ClientSettings, GenerationRequest  # noqa: E402
+from lib.limits import ProviderLimiter  # noqa: E402
+from tests.memory_recorder import MemoryRecorder  # noqa: E402
 from lib.images import ImageKeeper  # noqa: E402
 from lib.sandbox import SandboxConfig, SandboxServer  # noqa: E402
 

@@ -14,7 +14,7 @@ import sys
 from typing import Any, Sequence
 
 from lib import constants as C
-from lib.client import ClientSettings, GenerationRequest
+from lib.generation import ClientSettings, GenerationRequest
 from lib.errors import describe
 from lib.jobs import run_generation
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, get_provider, resolve_key

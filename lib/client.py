@@ -17,243 +17,35 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import shlex
-import threading
 import time
-import uuid
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Callable, Iterator, Protocol
+from dataclasses import dataclass
+from typing import Any, Callable
 from urllib.parse import urljoin
 
 import httpx
 
 from lib import constants as C
 from lib import errors as E
-from lib.images import ImageInfo, ImageKeeper, SavedImage, decode_b64, validate
-from lib.providers import (
-    BACKGROUNDS,
-    MODERATIONS,
-    OUTPUT_FORMATS,
-    QUALITIES,
-    Endpoint,
-    Provider,
-    build_endpoint,
-    check_model,
-    check_size,
-    fallback_chain,
-    get_provider,
+from lib.answers import TaskState, describe_shape, extract_items, raw_preview, read_task
+from lib.generation import (
+    AttemptSummary,
+    ClientSettings,
+    Event,
+    GenerationRequest,
+    Outcome,
+    Recorder,
+    RequestPreview,
+    ResultImage,
+    key_hint,
 )
+from lib.images import ImageKeeper, SavedImage, decode_b64, validate
+from lib.limits import ProviderLimiter, shared_limiter
+from lib.preflight import preflight
+from lib.providers import Endpoint, check_size
 
 USER_AGENT = "image-prompt-lab/0.1"
 log = logging.getLogger("imagelab.client")
-
-# --------------------------------------------------------------------------
-# Requests, settings, results
-
-
-@dataclass
-class GenerationRequest:
-    prompt: str
-    model: str = "gpt-image-2"
-    size: str = "auto"
-    n: int = 1
-    quality: str = "auto"
-    background: str = "auto"
-    output_format: str = "png"
-    output_compression: int | None = None
-    moderation: str = "auto"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def params(self) -> dict[str, Any]:
-        """The parameters as stored with each attempt (no prompt, no model)."""
-        out: dict[str, Any] = {
-            "size": self.size,
-            "n": self.n,
-            "quality": self.quality,
-            "background": self.background,
-            "output_format": self.output_format,
-            "moderation": self.moderation,
-        }
-        if self.output_compression is not None:
-            out["output_compression"] = self.output_compression
-        out.update(self.extra)
-        return out
-
-    def body(self, model: str | None = None) -> dict[str, Any]:
-        """The JSON body: defaults the API would assume anyway are left out,
-        which keeps strict gateways happy."""
-        body: dict[str, Any] = {"model": model or self.model, "prompt": self.prompt, "n": self.n, "size": self.size}
-        if self.quality != "auto":
-            body["quality"] = self.quality
-        if self.background != "auto":
-            body["background"] = self.background
-        if self.output_format != "png":
-            body["output_format"] = self.output_format
-        if self.output_compression is not None and self.output_format in ("jpeg", "webp"):
-            body["output_compression"] = self.output_compression
-        if self.moderation != "auto":
-            body["moderation"] = self.moderation
-        body.update(self.extra)
-        return body
-
-
-@dataclass
-class ClientSettings:
-    provider: str = "sandbox"
-    base_url: str | None = None  # None: the preset's
-    api_key: str = field(default="", repr=False)
-    key_source: str = ""  # "secrets", "environment", "typed", "" (none)
-    connect_timeout_s: float = C.DEFAULT_CONNECT_TIMEOUT_S
-    read_timeout_s: float = C.DEFAULT_READ_TIMEOUT_S
-    max_retries: int = C.DEFAULT_MAX_RETRIES
-    fallbacks: tuple[str, ...] | None = None  # None: the preset's chain
-    use_fallback: bool = True
-    rate_per_s: float = C.DEFAULT_RATE_PER_S
-    burst: int = C.DEFAULT_BURST
-    max_concurrency: int = C.DEFAULT_MAX_CONCURRENCY
-    task_deadline_s: float = C.DEFAULT_TASK_DEADLINE_S
-    extra_headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def preset(self) -> Provider:
-        return get_provider(self.provider)
-
-    @property
-    def endpoint(self) -> Endpoint:
-        return _endpoint(self.base_url if self.base_url is not None else self.preset.base_url, self.provider)
-
-    @property
-    def key_hint(self) -> str:
-        return key_hint(self.api_key)
-
-    def chain(self, model: str) -> list[str]:
-        if not self.use_fallback:
-            return [model]
-        return fallback_chain(model, self.fallbacks if self.fallbacks is not None else self.preset.fallbacks)
-
-
-@lru_cache(maxsize=64)
-def _endpoint(base_url: str, provider_id: str) -> Endpoint:
-    return build_endpoint(base_url, preset=get_provider(provider_id))
-
-
-def key_hint(key: str | None) -> str:
-    """At most the last four characters of a key, and none of a short one."""
-    key = (key or "").strip()
-    if len(key) < C.KEY_HINT_MIN_KEY_LEN:
-        return ""
-    return key[-C.KEY_HINT_CHARS :]
-
-
-@dataclass
-class Event:
-    kind: str  # started submitted waiting queued polling downloading saved retry fallback skipped failed succeeded
-    message: str
-    elapsed_s: float
-    model: str = ""
-    attempt_no: int = 0
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ResultImage:
-    info: ImageInfo
-    source: str
-    source_url: str | None = None
-    path: str | None = None  # absolute path when kept on disk
-    rel_path: str | None = None
-    data: bytes | None = None  # kept in memory when there is no keeper
-
-
-@dataclass
-class AttemptSummary:
-    attempt_id: Any
-    attempt_no: int
-    model: str
-    status: str
-    error_type: str | None
-    http_status: int | None
-    latency_ms: int
-    fallback_from: str | None = None
-
-
-@dataclass
-class RequestPreview:
-    method: str
-    url: str
-    headers: dict[str, str]  # the key masked
-    body: dict[str, Any]
-    curl: str
-
-
-@dataclass
-class Outcome:
-    ok: bool
-    run_id: str
-    requested_model: str
-    model: str  # the model of the last attempt (the one that succeeded, on success)
-    images: list[ResultImage]
-    attempts: list[AttemptSummary]
-    events: list[Event]
-    error: E.ImageLabError | None
-    latency_ms: int
-    usage: dict[str, Any] | None = None
-    revised_prompt: str | None = None
-    preview: RequestPreview | None = None
-    raw_response: str | None = None
-
-
-class Recorder(Protocol):
-    """Where attempts are reported. ``lib.store.Store`` is the SQLite one."""
-
-    def start_run(self, *, kind: str, label: str, settings: dict[str, Any]) -> str: ...
-
-    def attempt_started(self, row: dict[str, Any]) -> Any: ...
-
-    def attempt_finished(self, attempt_id: Any, fields: dict[str, Any]) -> None: ...
-
-    def image_saved(self, attempt_id: Any, saved: ResultImage) -> None: ...
-
-    def run_finished(self, run_id: str, fields: dict[str, Any]) -> None: ...
-
-
-class MemoryRecorder:
-    """A recorder that keeps everything in lists (tests, benchmarks, dry runs)."""
-
-    def __init__(self) -> None:
-        self.runs: dict[str, dict[str, Any]] = {}
-        self.attempts: dict[int, dict[str, Any]] = {}
-        self.images: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._next = 0
-
-    def start_run(self, *, kind: str, label: str, settings: dict[str, Any]) -> str:
-        run_id = uuid.uuid4().hex
-        with self._lock:
-            self.runs[run_id] = {"id": run_id, "kind": kind, "label": label, "settings": settings}
-        return run_id
-
-    def attempt_started(self, row: dict[str, Any]) -> int:
-        with self._lock:
-            self._next += 1
-            self.attempts[self._next] = dict(row, id=self._next)
-            return self._next
-
-    def attempt_finished(self, attempt_id: int, fields: dict[str, Any]) -> None:
-        with self._lock:
-            self.attempts[attempt_id].update(fields)
-
-    def image_saved(self, attempt_id: int, saved: ResultImage) -> None:
-        with self._lock:
-            self.images.append({"attempt_id": attempt_id, "sha256": saved.info.sha256, "path": saved.rel_path})
-
-    def run_finished(self, run_id: str, fields: dict[str, Any]) -> None:
-        with self._lock:
-            self.runs[run_id].update(fields)
-
 
 # --------------------------------------------------------------------------
 # Retry policy: three small functions and the loop in ImageClient.generate
@@ -281,331 +73,6 @@ def should_fall_back(err: E.ImageLabError) -> bool:
 
 
 # --------------------------------------------------------------------------
-# Client-side limits shared by every call to the same provider
-
-
-class ProviderLimiter:
-    """A token bucket, a concurrency cap and a cooldown after a 429.
-
-    After a 429 every request to the provider waits out the cooldown; then a
-    single request goes first as a probe (the others wait for its answer). The
-    bucket restarts empty and its rate is halved, then creeps back up to the
-    configured rate with each success (additive increase, multiplicative
-    decrease), so a burst of parallel requests settles at what the provider
-    really allows instead of hitting it again all at once.
-    """
-
-    def __init__(
-        self,
-        *,
-        rate_per_s: float = C.DEFAULT_RATE_PER_S,
-        burst: int = C.DEFAULT_BURST,
-        max_concurrency: int = C.DEFAULT_MAX_CONCURRENCY,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.rate_per_s = max(rate_per_s, 0.001)
-        self.effective_rate = self.rate_per_s
-        self.burst = max(int(burst), 1)
-        self.clock = clock
-        self.sleep = sleep
-        self._tokens = float(self.burst)
-        self._last = clock()
-        self._cooldown_until = 0.0
-        self._half_open = False
-        self._probe_out = False
-        self._lock = threading.Lock()
-        self._max_concurrency = max(int(max_concurrency), 1)
-        self._slots = threading.BoundedSemaphore(self._max_concurrency)
-
-    def configure(self, *, rate_per_s: float, burst: int) -> None:
-        with self._lock:
-            self.rate_per_s = max(rate_per_s, 0.001)
-            self.effective_rate = min(self.effective_rate, self.rate_per_s)
-            self.burst = max(int(burst), 1)
-            self._tokens = min(self._tokens, self.burst)
-
-    def cooldown(self, seconds: float) -> None:
-        """Hold every request to this provider for ``seconds`` (after a 429)."""
-        with self._lock:
-            self._cooldown_until = max(self._cooldown_until, self.clock() + max(seconds, 0.0))
-            self._half_open = True
-            self._tokens = 0.0
-            self.effective_rate = max(self.effective_rate * C.RATE_DECREASE_FACTOR, C.MIN_RATE_PER_S)
-
-    def _take(self, on_wait: Callable[[str, float], None] | None) -> bool:
-        """Wait for the right to send; True when this request is the probe."""
-        while True:
-            with self._lock:
-                now = self.clock()
-                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.effective_rate)
-                self._last = now
-                if self._cooldown_until > now:
-                    wait, why = self._cooldown_until - now, "cooldown"
-                elif self._half_open and self._probe_out:
-                    wait, why = C.LIMITER_PROBE_WAIT_S, "probe"
-                elif self._half_open:
-                    self._probe_out = True
-                    return True
-                elif self._tokens >= 1:
-                    self._tokens -= 1
-                    return False
-                else:
-                    wait, why = (1 - self._tokens) / self.effective_rate, "rate"
-            if on_wait:
-                on_wait(why, wait)
-            self.sleep(wait)
-
-    def report(self, probe: bool, *, rate_limited: bool) -> None:
-        """Tell the limiter how a request ended: a probe's answer closes or
-        reopens the cooldown; every success lets the rate recover a step."""
-        with self._lock:
-            if probe:
-                self._probe_out = False
-                if not rate_limited:
-                    self._half_open = False
-            if not rate_limited:
-                step = self.rate_per_s * C.RATE_RECOVERY_STEP
-                self.effective_rate = min(self.rate_per_s, self.effective_rate + step)
-
-    @contextmanager
-    def slot(self, on_wait: Callable[[str, float], None] | None = None) -> Iterator[bool]:
-        """Hold a concurrency slot and a token; yields True when this request is the probe."""
-        if not self._slots.acquire(blocking=False):
-            if on_wait:
-                on_wait("concurrency", 0.0)
-            self._slots.acquire()
-        try:
-            yield self._take(on_wait)
-        finally:
-            self._slots.release()
-
-
-_LIMITERS: dict[tuple[str, str], ProviderLimiter] = {}
-_LIMITERS_LOCK = threading.Lock()
-
-
-def shared_limiter(settings: ClientSettings) -> ProviderLimiter:
-    """One limiter per (provider, host), shared by every client in this process."""
-    key = (settings.provider, settings.endpoint.root)
-    with _LIMITERS_LOCK:
-        limiter = _LIMITERS.get(key)
-        if limiter is None or limiter._max_concurrency != max(int(settings.max_concurrency), 1):
-            limiter = ProviderLimiter(rate_per_s=settings.rate_per_s, burst=settings.burst, max_concurrency=settings.max_concurrency)
-            _LIMITERS[key] = limiter
-        else:
-            limiter.configure(rate_per_s=settings.rate_per_s, burst=settings.burst)
-        return limiter
-
-
-# --------------------------------------------------------------------------
-# Reading answers
-
-_DONE = {"completed", "complete", "succeeded", "success", "succeed", "done", "finished"}
-_FAILED = {"failed", "failure", "error", "cancelled", "canceled", "expired", "rejected"}
-
-
-@dataclass
-class _Item:
-    kind: str  # "b64" or "url"
-    value: str
-
-
-def _items_from(obj: Any, out: list[_Item]) -> None:
-    if isinstance(obj, str):
-        if obj.startswith(("http://", "https://", "/")):
-            out.append(_Item("url", obj))
-        elif obj.startswith("data:image"):
-            out.append(_Item("b64", obj))
-        return
-    if isinstance(obj, list):
-        for x in obj:
-            _items_from(x, out)
-        return
-    if not isinstance(obj, dict):
-        return
-    for key in ("b64_json", "b64", "base64", "image_base64"):
-        if isinstance(obj.get(key), str):
-            out.append(_Item("b64", obj[key]))
-            return
-    for key in ("image_urls", "results", "images", "output", "data", "result"):
-        if key in obj and isinstance(obj[key], (list, dict)):
-            _items_from(obj[key], out)
-            if out:
-                return
-    for key in ("url", "image_url"):
-        value = obj.get(key)
-        if isinstance(value, str) and value:
-            out.append(_Item("b64" if value.startswith("data:") else "url", value))
-            return
-
-
-def extract_items(payload: Any) -> list[_Item]:
-    out: list[_Item] = []
-    _items_from(payload, out)
-    return out
-
-
-def describe_shape(payload: Any) -> str:
-    """A short description of an answer's keys, for bad_response messages."""
-    if isinstance(payload, dict):
-        parts = []
-        for k, v in list(payload.items())[:8]:
-            if isinstance(v, list) and v and isinstance(v[0], dict):
-                parts.append(f"{k}[0].{{{', '.join(list(v[0])[:6])}}}")
-            elif isinstance(v, dict):
-                parts.append(f"{k}.{{{', '.join(list(v)[:6])}}}")
-            else:
-                parts.append(k)
-        return "keys " + ", ".join(parts) if parts else "an empty object"
-    return f"a JSON {type(payload).__name__}"
-
-
-@dataclass
-class TaskState:
-    shape: str  # "a" ({"data": {"task_id"...}}) or "b" ({"id": "task-...", "object": ...})
-    task_id: str
-    status: str  # pending / completed / failed
-    raw_status: str
-    progress: float | None
-    payload: Any
-
-
-def read_task(payload: Any, shape_hint: str | None = None) -> TaskState | None:
-    """Recognise an async task answer (either shape), or None for anything else."""
-    if not isinstance(payload, dict):
-        return None
-    data = payload.get("data")
-    if isinstance(data, dict) and ("task_id" in data or (shape_hint == "a" and "status" in data)):
-        body = data
-        shape = "a"
-        task_id = str(data.get("task_id") or data.get("id") or "")
-    elif ("id" in payload and ("status" in payload or "task" in str(payload.get("object", "")))) and not isinstance(data, list):
-        body = payload
-        shape = "b"
-        task_id = str(payload.get("id") or "")
-    elif shape_hint and isinstance(payload.get("status"), str):
-        body, shape, task_id = payload, shape_hint, str(payload.get("id") or payload.get("task_id") or "")
-    else:
-        return None
-    raw_status = str(body.get("status") or body.get("state") or "pending").lower()
-    if raw_status in _DONE:
-        status = "completed"
-    elif raw_status in _FAILED:
-        status = "failed"
-    else:
-        status = "pending"
-    progress = body.get("progress")
-    try:
-        progress = float(progress) if progress is not None else None
-    except (TypeError, ValueError):
-        progress = None
-    return TaskState(shape, task_id, status, raw_status, progress, body)
-
-
-def elide_base64(payload: Any) -> Any:
-    """A copy of an answer with long base64 strings replaced by their length."""
-    if isinstance(payload, dict):
-        return {k: elide_base64(v) for k, v in payload.items()}
-    if isinstance(payload, list):
-        return [elide_base64(v) for v in payload]
-    if isinstance(payload, str) and len(payload) > 200 and re.fullmatch(r"(data:[^,]{0,40},)?[A-Za-z0-9+/=_\-\s]+", payload[:2000]):
-        return f"<base64, {len(payload):,} characters>"
-    return payload
-
-
-def raw_preview(status: int, content_type: str, body: bytes, payload: Any = None) -> str:
-    head = f"HTTP {status}  {content_type or '(no content type)'}\n"
-    if payload is not None:
-        text = json.dumps(elide_base64(payload), indent=2, ensure_ascii=False)
-    elif not body:
-        text = "(empty body)"
-    else:
-        text = body[: C.MAX_RAW_PREVIEW_CHARS].decode("utf-8", errors="replace")
-    if len(text) > C.MAX_RAW_PREVIEW_CHARS:
-        text = text[: C.MAX_RAW_PREVIEW_CHARS] + f"\n... ({len(text) - C.MAX_RAW_PREVIEW_CHARS:,} more characters)"
-    return head + text
-
-
-# --------------------------------------------------------------------------
-# Pre-flight
-
-_KEY_BAD = re.compile(r"[\s\"'`<>]")
-
-
-def check_key(key: str, provider: Provider) -> str | None:
-    """None when the key is fit to send, else what is wrong (never the key itself)."""
-    if not key:
-        if provider.needs_key:
-            return f"No API key: set {provider.key_env}, add it to .streamlit/secrets.toml, or type it in Settings."
-        return None
-    if key != key.strip():
-        return "The API key starts or ends with whitespace or a line break; remove it."
-    if "\n" in key or "\r" in key:
-        return "The API key contains a line break; it was probably pasted across two lines."
-    if _KEY_BAD.search(key):
-        return "The API key contains spaces, quotes or angle brackets; paste the bare key."
-    if not key.isascii():
-        return "The API key contains non-ASCII characters; it was probably mangled while copying."
-    if key.lower().startswith("bearer"):
-        return "The API key starts with 'Bearer'; give only the key, the app adds the prefix."
-    if "..." in key or "…" in key or "***" in key:
-        return "The API key looks masked or shortened (it contains '...' or '***'); copy the full key."
-    if provider.key_prefix and not key.startswith(provider.key_prefix):
-        return f"{provider.label} keys start with '{provider.key_prefix}'; this one does not."
-    if provider.key_prefix and len(key) < C.MIN_PREFIXED_KEY_LEN:
-        return f"The key is only {len(key)} characters long; {provider.label} keys are longer. It may be truncated."
-    return None
-
-
-def preflight(request: GenerationRequest, settings: ClientSettings) -> None:
-    """Raise InvalidInput for anything that cannot succeed, before sending."""
-
-    def bad(message: str, param: str) -> E.InvalidInput:
-        return E.InvalidInput(message, param=param, code="preflight")
-
-    if not request.prompt or not request.prompt.strip():
-        raise bad("The prompt is empty.", "prompt")
-    if len(request.prompt) > C.MAX_PROMPT_CHARS:
-        raise bad(f"The prompt is {len(request.prompt):,} characters; the limit is {C.MAX_PROMPT_CHARS:,}.", "prompt")
-    provider = settings.preset
-    problem = check_key(settings.api_key, provider)
-    if problem:
-        raise bad(problem, "api_key")
-    endpoint = settings.endpoint
-    if not endpoint.ok:
-        fails = [p.message for p in endpoint.problems if p.severity == "fail"] or ["No endpoint could be built."]
-        raise bad("Endpoint: " + " ".join(fails), "base_url")
-    mc = check_model(request.model, provider)
-    if not request.model.strip():
-        raise bad("No model is set.", "model")
-    if mc.near_miss:
-        raise bad(mc.message, "model")
-    if not isinstance(request.n, int) or not (C.MIN_N <= request.n <= C.MAX_N):
-        raise bad(f"n must be a whole number from {C.MIN_N} to {C.MAX_N}.", "n")
-    size_problem = check_size(request.size, request.model)
-    if size_problem:
-        raise bad(size_problem, "size")
-    for name, value, allowed in (
-        ("quality", request.quality, QUALITIES),
-        ("background", request.background, BACKGROUNDS),
-        ("output_format", request.output_format, OUTPUT_FORMATS),
-        ("moderation", request.moderation, MODERATIONS),
-    ):
-        if value not in allowed:
-            raise bad(f"{name} must be one of {', '.join(allowed)}; got '{value}'.", name)
-    if request.background == "transparent" and request.output_format == "jpeg":
-        raise bad("A transparent background needs png or webp output; jpeg has no alpha channel.", "background")
-    if request.output_compression is not None:
-        if request.output_format == "png":
-            raise bad("output_compression applies to jpeg and webp only.", "output_compression")
-        if not (0 <= request.output_compression <= 100):
-            raise bad("output_compression must be from 0 to 100.", "output_compression")
-    if "response_format" in request.extra and request.model.startswith("gpt-image"):
-        raise bad("gpt-image models reject response_format; they always answer with base64.", "response_format")
-
-
-# --------------------------------------------------------------------------
 # The client
 
 
@@ -618,6 +85,25 @@ class _AttemptResult:
     revised_prompt: str | None
     raw: str | None
     summary: AttemptSummary
+
+
+class NullRecorder:
+    """Records nothing: for previews and dry runs where no store is wanted."""
+
+    def start_run(self, *, kind: str, label: str, settings: dict[str, Any]) -> str:
+        return ""
+
+    def attempt_started(self, row: dict[str, Any]) -> Any:
+        return None
+
+    def attempt_finished(self, attempt_id: Any, fields: dict[str, Any]) -> None:
+        pass
+
+    def image_saved(self, attempt_id: Any, saved: ResultImage) -> None:
+        pass
+
+    def run_finished(self, run_id: str, fields: dict[str, Any]) -> None:
+        pass
 
 
 class ImageClient:
@@ -637,7 +123,7 @@ class ImageClient:
         limiter: ProviderLimiter | None = None,
     ) -> None:
         self.settings = settings
-        self.recorder: Recorder = recorder or MemoryRecorder()
+        self.recorder: Recorder = recorder if recorder is not None else NullRecorder()
         self.keeper = keeper
         self.sleep = sleep
         self.clock = clock

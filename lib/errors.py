@@ -27,7 +27,8 @@ The exception tree::
     ├── BadResponse                     bad_response
     ├── InvalidImage                    invalid_image
     ├── ImageFetchFailed                image_fetch_failed
-    └── Interrupted                     interrupted
+    ├── Interrupted                     interrupted
+    └── AppError                        app_error           (a bug of Image Prompt Lab itself)
 
 Conversion happens at the boundary (``lib/client.py``) with
 ``raise classify_exception(err) from err``; nothing else in the app needs to
@@ -143,6 +144,11 @@ ERROR_INFO: dict[str, ErrorInfo] = {
         _info("interrupted", "The app stopped during the request", False, None,
               "The app or its process stopped while this request was in flight. Run it "
               "again; the provider may still have charged for it."),
+        _info("app_error", "Image Prompt Lab hit an unexpected error", False, None,
+              "This is a bug in the app, not a problem with your request or the provider. "
+              "The attempt was recorded and the details are in logs/imagelab.log in the "
+              "data directory. Try again; if it repeats, report it with that log.",
+              step_name="App"),
     )
 }
 
@@ -292,6 +298,10 @@ class Interrupted(ImageLabError):
     error_type = "interrupted"
 
 
+class AppError(ImageLabError):
+    error_type = "app_error"
+
+
 _CLASS_FOR_TYPE: dict[str, type[ImageLabError]] = {
     "invalid_input": InvalidInput,
     "auth": AuthError,
@@ -310,6 +320,7 @@ _CLASS_FOR_TYPE: dict[str, type[ImageLabError]] = {
     "invalid_image": InvalidImage,
     "image_fetch_failed": ImageFetchFailed,
     "interrupted": Interrupted,
+    "app_error": AppError,
 }
 assert set(_CLASS_FOR_TYPE) == set(ERROR_INFO)
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from lib import constants as C
 from lib import errors as E
-from lib.client import AttemptSummary, ClientSettings, Event, GenerationRequest, ImageClient, Outcome, Recorder
+from lib.client import ImageClient
+from lib.generation import AttemptSummary, ClientSettings, Event, GenerationRequest, Outcome, Recorder
 from lib.images import ImageKeeper
 
 log = logging.getLogger("imagelab.jobs")

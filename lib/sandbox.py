@@ -22,7 +22,6 @@ import asyncio
 import base64
 import hashlib
 import io
-import json
 import logging
 import math
 import random
@@ -32,7 +31,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Any
 

@@ -39,7 +39,8 @@ from lib.images import ImageKeeper, data_dir as resolve_data_dir
 
 log = logging.getLogger("imagelab.store")
 
-ATTEMPT_STATUSES = ("pending", "succeeded", "failed", "interrupted")
+ATTEMPT_STATUSES = ("pending", "succeeded", "failed", "interrupted", "cancelled")
+RUN_KINDS = ("generate", "compare", "rerun", "probe")
 
 # --------------------------------------------------------------------------
 # Schema
@@ -102,6 +103,44 @@ def m003_stats_indexes(db: sqlite_utils.Database) -> None:
     # Covering indexes: per-model counts and latency percentiles read the index, not the table.
     db["attempts"].create_index(["model", "status", "error_type", "latency_ms"], if_not_exists=True)
     db["attempts"].create_index(["status", "model", "latency_ms"], if_not_exists=True)
+
+
+@migrations()
+def m004_wave2(db: sqlite_utils.Database) -> None:
+    """What Compare, History, Diagnostics and the engine share (DESIGN.md, wave 2).
+
+    Later features add their own migrations after this one, each with its own name:
+    m005_history, m006_compare, m007_diagnostics, m008_media."""
+    runs = db["runs"]
+    runs.add_column("comparison_id", str)  # a cell of that comparison
+    runs.add_column("cell", str)  # JSON: the cell's coordinates in its comparison
+    runs.add_column("rerun_of", int)  # the attempt a 'rerun' came from
+    runs.add_column("provider", str)
+    runs.add_column("prompt", str)
+    runs.add_column("request", str)  # JSON: the GenerationRequest, so a run can be shown or sent again
+    runs.add_column("owner_pid", int)
+    runs.add_column("owner_token", str)  # which process owns it: survives PID reuse
+    runs.create_index(["comparison_id"], if_not_exists=True)
+    runs.create_index(["status", "created_at"], if_not_exists=True)
+    attempts = db["attempts"]
+    attempts.add_column("owner_token", str)
+    attempts.add_column("cost_usd", float)
+    attempts.add_column("cost_basis", str)  # 'usage' or 'size_quality'
+    attempts.add_column("first_partial_ms", int)  # streaming: latency to the first partial image
+    attempts.add_column("note", str)  # what else happened, e.g. "image 2 of 2 was not an image"
+    db["run_events"].create(
+        {"id": int, "run_id": str, "seq": int, "at": float, "elapsed_s": float, "kind": str, "message": str,
+         "model": str, "attempt_no": int, "data": str},
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["run_events"].create_index(["run_id", "seq"], if_not_exists=True)
+    db["comparisons"].create(
+        {"id": str, "title": str, "axes": str, "created_at": float, "finished_at": float, "status": str,
+         "settings": str},
+        pk="id",
+    )
+    db["comparisons"].create_index(["created_at"], if_not_exists=True)
 
 
 # --------------------------------------------------------------------------
@@ -290,9 +329,15 @@ class Store:
     _FINISH_COLUMNS = (
         "finished_at", "latency_ms", "status", "error_type", "http_status", "error_code", "error_message",
         "retry_after_s", "task_id", "request_id", "image_count", "usage",
+        "cost_usd", "cost_basis", "first_partial_ms", "note",
     )
 
+    def _with_cost(self, attempt_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """Add ``cost_usd`` and ``cost_basis`` to an attempt's finishing fields (lib/pricing.py)."""
+        return fields
+
     def attempt_finished(self, attempt_id: int, fields: dict[str, Any]) -> None:
+        fields = self._with_cost(attempt_id, fields)
         values = {k: fields.get(k) for k in self._FINISH_COLUMNS if k in fields}
         if "usage" in values and values["usage"] is not None:
             values["usage"] = json.dumps(values["usage"])

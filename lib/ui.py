@@ -15,7 +15,7 @@ from typing import Any
 import streamlit as st
 
 from lib import constants as C
-from lib.client import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
+from lib.generation import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
 from lib.errors import describe
 from lib.jobs import Job, JobRunner
 from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key

@@ -5,7 +5,7 @@ import logging
 import streamlit as st
 
 from lib import ui
-from lib.client import GenerationRequest
+from lib.generation import GenerationRequest
 from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS, QUALITIES, check_size
 
 SLOT = "generate_job"

@@ -11,18 +11,11 @@ import pytest
 from PIL import Image
 
 from lib import constants as C
-from lib.client import (
-    ClientSettings,
-    GenerationRequest,
-    ImageClient,
-    MemoryRecorder,
-    ProviderLimiter,
-    elide_base64,
-    key_hint,
-    read_task,
-    retry_delay,
-    should_retry,
-)
+from lib.answers import elide_base64, read_task
+from lib.client import ImageClient, retry_delay, should_retry
+from lib.generation import ClientSettings, GenerationRequest, key_hint
+from lib.limits import ProviderLimiter
+from tests.memory_recorder import MemoryRecorder
 from lib import errors as E
 
 KEY = "sk-test-" + "Q" * 40 + "WXYZ"

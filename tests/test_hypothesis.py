@@ -9,7 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lib import errors as E
-from lib.client import ClientSettings, GenerationRequest, ImageClient, MemoryRecorder, ProviderLimiter
+from lib.client import ImageClient
+from lib.generation import ClientSettings, GenerationRequest
+from lib.limits import ProviderLimiter
+from tests.memory_recorder import MemoryRecorder
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),

@@ -21,7 +21,9 @@ import pytest
 from PIL import Image
 
 from lib import constants as C
-from lib.client import ClientSettings, GenerationRequest, ImageClient, ProviderLimiter
+from lib.client import ImageClient
+from lib.generation import ClientSettings, GenerationRequest
+from lib.limits import ProviderLimiter
 from lib.store import Store, configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +36,8 @@ def test_sigkill_mid_request_leaves_a_row_that_becomes_interrupted(sandbox, tmp_
         f"""
         import sys
         sys.path.insert(0, {str(ROOT)!r})
-        from lib.client import ClientSettings, GenerationRequest, ImageClient
+        from lib.client import ImageClient
+        from lib.generation import ClientSettings, GenerationRequest
         from lib.store import Store
         store = Store(data_dir={str(data)!r})
         settings = ClientSettings(provider="sandbox", base_url={sandbox.base_url!r}, read_timeout_s=60, max_retries=0)
