@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -343,37 +344,52 @@ def is_retryable(err: ImageLabError) -> bool:
 # Retry-After
 
 
+RETRY_AFTER_UNBOUNDED_S = 1e10  # what an infinite or overflowing Retry-After is recorded as (~300 years)
+
+
+def _seconds(text: str, scale: float = 1.0) -> float | None:
+    """A non-negative number of seconds from a header value; None when unreadable.
+    Infinite or overflowing values become RETRY_AFTER_UNBOUNDED_S (never inf or nan)."""
+    try:
+        value = float(text.strip()) * scale
+    except (ValueError, OverflowError):
+        return None
+    if math.isnan(value) or value < 0:
+        return None
+    return min(value, RETRY_AFTER_UNBOUNDED_S)
+
+
 def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
     """Seconds the provider asked us to wait, from ``retry-after-ms`` or
-    ``retry-after`` (seconds or an HTTP date). None when absent or unreadable."""
+    ``retry-after`` (seconds or an HTTP date). None when absent or unreadable.
+
+    This is the provider's value, parsed safely (huge, infinite or far-future
+    values are kept, at most RETRY_AFTER_UNBOUNDED_S); the client caps what it
+    actually waits at ``C.MAX_RETRY_AFTER_S`` and fails the attempt as
+    ``rate_limited`` when asked for more."""
     if not headers:
         return None
     lower = {k.lower(): v for k, v in headers.items()}
     raw_ms = lower.get("retry-after-ms")
     if raw_ms is not None:
-        try:
-            value = float(raw_ms) / 1000.0
-            if value >= 0:
-                return value
-        except ValueError:
-            pass
+        value = _seconds(str(raw_ms), 0.001)
+        if value is not None:
+            return value
     raw = lower.get("retry-after")
     if raw is None:
         return None
-    raw = raw.strip()
-    try:
-        value = float(raw)
-        return value if value >= 0 else None
-    except ValueError:
-        pass
+    raw = str(raw).strip()
+    value = _seconds(raw)
+    if value is not None or re.fullmatch(r"[-+0-9.eE]+|inf(inity)?|nan", raw, re.I):
+        return value
     try:
         parsed = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
+        if parsed is None:
+            return None
+        current = time.time() if now is None else now
+        return min(max(0.0, parsed.timestamp() - current), RETRY_AFTER_UNBOUNDED_S)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if parsed is None:
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, parsed.timestamp() - current)
 
 
 # --------------------------------------------------------------------------

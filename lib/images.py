@@ -125,6 +125,11 @@ def validate(data: bytes) -> ImageInfo:
                     im.verify()  # reads every chunk and checks its CRC: catches truncation and corruption
                 else:
                     im.load()  # JPEG/WebP have no checksums: decode fully to catch truncation
+            if fmt == "PNG":
+                # verify() does not decompress: a PNG with intact CRCs but a short or broken
+                # IDAT passes it. Decode every pixel (within the pixel cap checked above).
+                with Image.open(io.BytesIO(data)) as im:
+                    im.load()
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
