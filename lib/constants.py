@@ -91,3 +91,8 @@ SANDBOX_HANG_S = 200.0  # longer than the default read timeout
 SANDBOX_TASK_DURATION_S = 3.0
 SANDBOX_RATE_WINDOW_S = 1.0
 SANDBOX_KEPT_FILES = 512
+
+# --- History: cost estimates, monitoring, the History page (lib/pricing.py, lib/monitoring.py) ---
+PRICING_AUTO_SIZE = "1024x1024"  # what an `auto` size is priced as
+PRICING_AUTO_QUALITY = "medium"  # what an `auto` quality is priced as
+PRICING_UNKNOWN_MODEL_AS = "gpt-image-2"  # a model with no row of its own is priced like this one

@@ -34,6 +34,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from lib import constants as C
+from lib import pricing
 from lib.errors import ERROR_INFO, ERROR_TYPES
 from lib.images import ImageKeeper, data_dir as resolve_data_dir
 
@@ -333,8 +334,23 @@ class Store:
     )
 
     def _with_cost(self, attempt_id: int, fields: dict[str, Any]) -> dict[str, Any]:
-        """Add ``cost_usd`` and ``cost_basis`` to an attempt's finishing fields (lib/pricing.py)."""
-        return fields
+        """Add ``cost_usd`` and ``cost_basis`` to an attempt's finishing fields (lib/pricing.py).
+        Succeeded: priced by usage, else by its images' size x quality. Failed, interrupted,
+        cancelled: 0 unless the provider returned usage. A cost already given is kept."""
+        if "cost_usd" in fields or fields.get("status") in (None, "pending"):
+            return fields
+        row = self.db.execute("SELECT model, params FROM attempts WHERE id = ?", [attempt_id]).fetchone()
+        if row is None:
+            return fields
+        try:
+            params = json.loads(row[1] or "{}")
+        except ValueError:
+            params = {}
+        try:
+            return {**fields, **pricing.cost_fields(row[0] or "", params if isinstance(params, dict) else {}, fields)}
+        except Exception:  # an estimate must never lose the attempt's record
+            log.exception("cost estimate failed for attempt %s", attempt_id)
+            return fields
 
     def attempt_finished(self, attempt_id: int, fields: dict[str, Any]) -> None:
         fields = self._with_cost(attempt_id, fields)
