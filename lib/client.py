@@ -252,6 +252,12 @@ def _read_capped(response: httpx.Response, cap: int, *, truncate: bool = False) 
     return bytes(body)
 
 
+def _scrub_error(err: E.ImageLabError) -> None:
+    """Mask every provider-controlled field of an error, in place."""
+    for name in ("message", "provider_message", "raw", "code", "param", "request_id"):
+        setattr(err, name, redact.scrub(getattr(err, name)))
+
+
 def _wait_text(seconds: float) -> str:
     if seconds >= E.RETRY_AFTER_UNBOUNDED_S:
         return "forever (an infinite or unreadable wait)"
@@ -453,11 +459,8 @@ class ImageClient:
     # -- what would be sent ---------------------------------------------------
 
     def redact(self, text: str | None) -> str | None:
-        """Replace the API key wherever a provider echoed it back."""
-        key = self.settings.api_key
-        if not text or not key or len(key) < C.KEY_HINT_MIN_KEY_LEN or key not in text:
-            return text
-        return text.replace(key, f"••••{key_hint(key)}")
+        """Mask the API key (any 8-character run of it, in any case) wherever a provider echoed it."""
+        return redact.scrub(text, extra=(self.settings.api_key,))
 
     def _headers(self, *, masked: bool, url: str | None = None) -> dict[str, str]:
         """Request headers. With ``masked=False`` the real key is attached, and only
@@ -492,7 +495,8 @@ class ImageClient:
 
     def _emitter(self, t0: float, sink: list[Event], on_event: Callable[[Event], None] | None):
         def emit(kind: str, message: str, *, model: str = "", attempt_no: int = 0, **data: Any) -> None:
-            event = Event(kind, message, round(self.clock() - t0, 2), model, attempt_no, data)
+            # Events quote task ids, statuses and URLs from the provider: masked before anyone sees them.
+            event = Event(kind, redact.scrub(message), round(self.clock() - t0, 2), redact.scrub(model), attempt_no, redact.scrub_obj(data))
             sink.append(event)
             if on_event is not None:
                 try:
@@ -645,7 +649,7 @@ class ImageClient:
             "error_type": err.error_type if err else None,
             "http_status": (err.status if err else None) or http_status,
             "error_code": err.code if err else None,
-            "error_message": err.message[: C.MAX_ERROR_MESSAGE_CHARS] if err else None,
+            "error_message": redact.scrub(err.message, limit=C.MAX_ERROR_MESSAGE_CHARS) if err else None,
             "retry_after_s": err.retry_after_s if err else None,
             "task_id": task_id,
             "request_id": (err.request_id if err else None) or request_id,
@@ -679,10 +683,11 @@ class ImageClient:
         if err is not None and err.retry_after_s is not None and err.retry_after_s > C.MAX_RETRY_AFTER_S:
             err.message = f"{err.message} (The provider asked to wait {_wait_text(err.retry_after_s)}; this app waits at most {C.MAX_RETRY_AFTER_S:.0f} s, so it was not retried.)"
         if err is not None:
-            err.message = self.redact(err.message)
-            err.provider_message = self.redact(err.provider_message)
-            err.raw = self.redact(err.raw)
-        ctx["raw"] = self.redact(ctx["raw"])
+            _scrub_error(err)
+        # Everything the provider controls is masked here, once, before it is recorded or shown.
+        for name in ("raw", "task_id", "request_id", "revised"):
+            ctx[name] = redact.scrub(ctx[name])
+        ctx["usage"] = redact.scrub_obj(ctx["usage"]) if ctx["usage"] is not None else None
         rate_limited = err is not None and err.error_type == "rate_limited"
         if rate_limited:
             self.limiter.cooldown(err.retry_after_s if err.retry_after_s is not None else C.COOLDOWN_AFTER_429_S)
@@ -750,7 +755,7 @@ class ImageClient:
                 url = urljoin(endpoint.root + "/", item.value)
                 emit("downloading", f"Downloading image {index} of {len(items)}", model=model, attempt_no=attempt_no, url=url)
                 data_bytes = self.download(url)
-                source_url = url
+                source_url = redact.scrub(url)  # a signed query string (token=, X-Amz-*) is cut
             result = self._keep(data_bytes, item.kind, source_url)
             self.recorder.image_saved(attempt_id, result)
             images.append(result)
@@ -787,7 +792,7 @@ class ImageClient:
             ctx["raw"] = raw_preview(status, ctype, content)
             err = E.classify_response(status, content, headers=dict(response.headers))
             if err.error_type == "bad_response":
-                err.message = f"The answer (HTTP {status}) is not valid JSON: {err.provider_message or 'empty'}"[:500]
+                err.message = redact.scrub(f"The answer (HTTP {status}) is not valid JSON: {err.provider_message or 'empty'}", limit=500)
             raise err
         ctx["raw"] = raw_preview(status, ctype, content, payload)
         if payload is None:

@@ -47,6 +47,8 @@ from typing import Any, Mapping
 
 import httpx
 
+from lib import redact
+
 # --------------------------------------------------------------------------
 # The vocabulary
 
@@ -414,9 +416,9 @@ def _as_text(value: Any) -> str | None:
     if isinstance(value, (int, float, bool)):
         return str(value)
     try:
-        return json.dumps(value, ensure_ascii=False)[:500]
+        return redact.scrub(json.dumps(value, ensure_ascii=False), limit=500)
     except (TypeError, ValueError):
-        return str(value)[:500]
+        return redact.scrub(str(value), limit=500)
 
 
 def _fields_from_obj(obj: Any, out: ErrorFields) -> None:
@@ -466,11 +468,11 @@ _WS = re.compile(r"\s+")
 def _html_summary(text: str) -> str:
     title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
     if title and title.group(1).strip():
-        return _WS.sub(" ", title.group(1)).strip()[:200]
+        return redact.scrub(_WS.sub(" ", title.group(1)).strip(), limit=200)
     h1 = re.search(r"<h1[^>]*>(.*?)</h1>", text, re.I | re.S)
     if h1:
-        return _WS.sub(" ", _TAG.sub("", h1.group(1))).strip()[:200]
-    return _WS.sub(" ", _TAG.sub(" ", text)).strip()[:200]
+        return redact.scrub(_WS.sub(" ", _TAG.sub("", h1.group(1))).strip(), limit=200)
+    return redact.scrub(_WS.sub(" ", _TAG.sub(" ", text)).strip(), limit=200)
 
 
 def read_error_fields(body: bytes | str | None, content_type: str | None = None) -> ErrorFields:
@@ -494,13 +496,13 @@ def read_error_fields(body: bytes | str | None, content_type: str | None = None)
             out.is_json = True
             _fields_from_obj(obj, out)
             if out.message is None and out.code is None:
-                out.message = stripped[:300]
+                out.message = redact.scrub(stripped, limit=300)
             return out
     if "html" in ctype or stripped[:200].lower().lstrip().startswith(("<!doctype", "<html", "<head", "<body", "<center", "<h1")):
         out.is_html = True
         out.message = _html_summary(stripped)
         return out
-    out.message = stripped[:300]
+    out.message = redact.scrub(stripped, limit=300)
     return out
 
 
@@ -622,7 +624,7 @@ def classify_response(
             request_id=request_id,
             retry_after_s=retry_after,
             provider_message=provider_message,
-            raw=(body.decode("utf-8", "replace") if isinstance(body, bytes) else body or "")[:2000],
+            raw=redact.scrub(body.decode("utf-8", "replace") if isinstance(body, bytes) else body or "", limit=2000),
         )
 
     # Strong signals in the body win over the status code.

@@ -24,6 +24,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from lib import constants as C
+from lib import redact
 from lib.errors import InvalidImage
 
 _EXT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
@@ -143,6 +144,16 @@ def validate(data: bytes) -> ImageInfo:
     return ImageInfo(fmt, width, height, len(data), hashlib.sha256(data).hexdigest())
 
 
+def _pixels_only(data: bytes, fmt: str) -> bytes:
+    """The same image re-encoded by Pillow with no metadata (text chunks, EXIF, comments)."""
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        out = io.BytesIO()
+        frame = im if fmt != "JPEG" or im.mode in ("RGB", "L", "CMYK") else im.convert("RGB")
+        frame.save(out, fmt)
+    return out.getvalue()
+
+
 class ImageKeeper:
     """Saves validated images content-addressed under ``<data>/images``."""
 
@@ -155,6 +166,13 @@ class ImageKeeper:
     def save(self, data: bytes, *, source: str, source_url: str | None = None) -> SavedImage:
         """Validate, then write once. Raises InvalidImage and writes nothing on bad bytes."""
         info = validate(data)
+        if redact.contains_secret(data):
+            # A provider hid (a piece of) the API key in the file, e.g. in a text chunk:
+            # keep the pixels only, re-encoded without any metadata.
+            data = _pixels_only(data, info.format)
+            info = validate(data)
+            if redact.contains_secret(data):
+                raise InvalidImage("The image carries text matching the API key, even re-encoded; it was not kept.")
         rel = self.rel_path_for(info)
         path = self.root / rel
         created = False
