@@ -204,6 +204,34 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 # --------------------------------------------------------------------------
+# A damaged database file (issue 8): a clear message, and nothing written over it
+
+_DAMAGE_WORDS = ("file is not a database", "malformed", "disk image", "file is encrypted", "not a database")
+
+
+def _is_damage(err: sqlite3.DatabaseError) -> bool:
+    return any(word in str(err).lower() for word in _DAMAGE_WORDS)
+
+
+class DamagedDatabase(Exception):
+    """The database file exists but SQLite cannot read it. Nothing was written to it."""
+
+    def __init__(self, path: Path, err: BaseException) -> None:
+        self.path = Path(path)
+        self.detail = str(err)
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return (
+            f"The database file {self.path} cannot be read ({self.detail}). Nothing was written to it. "
+            f"To start afresh, move it aside (for example rename it to {self.path.name}.damaged) and start again: "
+            f"a new, empty database is created. To keep your history, restore a backup of it, or try "
+            f"'sqlite3 {self.path} .recover' into a new file."
+        )
+
+
+# --------------------------------------------------------------------------
 # Redaction: nothing a provider echoes of a key reaches the database
 
 
@@ -239,8 +267,14 @@ class Store:
         self._write_lock = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._migrate()
-        self.recovered = self.mark_interrupted()
+        try:
+            self._migrate()
+            self.recovered = self.mark_interrupted()
+        except sqlite3.DatabaseError as err:
+            if not _is_damage(err):
+                raise
+            self.close()
+            raise DamagedDatabase(self.path, err) from err
 
     # -- connections --------------------------------------------------------------
 
