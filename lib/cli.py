@@ -17,7 +17,7 @@ from lib import constants as C
 from lib.generation import ClientSettings, GenerationRequest
 from lib.errors import describe
 from lib.jobs import run_generation
-from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, get_provider, resolve_key
+from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, get_provider, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS
 
 
@@ -63,7 +63,9 @@ def _generate(args: argparse.Namespace) -> int:
     from lib.store import Store, configure_logging
 
     preset = get_provider(args.provider)
-    key, source = resolve_key(preset, typed=args.api_key or "", environ=os.environ)
+    # A key from the environment is bound to the preset's host; --api-key goes where --base-url says.
+    resolved = resolve_key_for(preset, base_url=args.base_url, typed=args.api_key or "", environ=os.environ)
+    key, source, key_host = resolved.key, resolved.source, resolved.host
     if args.api_key:
         source = "argument"
     sandbox = None
@@ -84,7 +86,7 @@ def _generate(args: argparse.Namespace) -> int:
     store = Store(data_dir=args.data_dir)
     configure_logging(store.root)
     settings = ClientSettings(
-        provider=args.provider, base_url=base_url, api_key=key, key_source=source, read_timeout_s=args.timeout,
+        provider=args.provider, base_url=base_url, api_key=key, key_source=source, key_host=key_host, read_timeout_s=args.timeout,
         max_retries=args.max_retries, use_fallback=not args.no_fallback, extra_headers=headers,
     )
     request = GenerationRequest(

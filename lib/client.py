@@ -167,11 +167,17 @@ class ImageClient:
             return text
         return text.replace(key, f"••••{key_hint(key)}")
 
-    def _headers(self, *, masked: bool) -> dict[str, str]:
+    def _headers(self, *, masked: bool, url: str | None = None) -> dict[str, str]:
+        """Request headers. With ``masked=False`` the real key is attached, and only
+        when ``url`` is a place the key may go (the key-to-host rule)."""
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         key = self.settings.api_key
         if key:
             hint = key_hint(key)
+            if not masked:
+                problem = self.settings.key_problem(url or self.settings.endpoint.url)
+                if problem:
+                    raise E.InvalidInput(problem[1], param=problem[0], code="key_host")
             headers["Authorization"] = f"Bearer ••••{hint}" if masked else f"Bearer {key}"
         headers.update(self.settings.extra_headers)
         return headers
@@ -421,7 +427,7 @@ class ImageClient:
         with self.limiter.slot(on_wait) as probe:
             ctx["probe"] = probe
             emit("submitted", f"Sent to {endpoint.url}", model=model, attempt_no=attempt_no)
-            response = self._http.post(endpoint.url, json=body, headers=self._headers(masked=False))
+            response = self._http.post(endpoint.url, json=body, headers=self._headers(masked=False, url=endpoint.url))
         payload = self._read(response, ctx)
 
         task = read_task(payload)
@@ -524,7 +530,7 @@ class ImageClient:
             self.sleep(interval)
             interval = min(interval * C.TASK_POLL_BACKOFF, C.TASK_POLL_MAX_S)
             try:
-                response = self._http.get(poll_url, headers=self._headers(masked=False))
+                response = self._http.get(poll_url, headers=self._headers(masked=False, url=poll_url))
                 payload = self._read(response, ctx)
             except (E.ImageLabError, httpx.HTTPError) as exc:
                 err = E.classify_exception(exc)

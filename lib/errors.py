@@ -717,10 +717,17 @@ def classify_exception(exc: BaseException) -> ImageLabError:
     return BadResponse(f"Unexpected error while handling the answer ({name}: {exc}).", code=name)
 
 
+INPUT_PARAM_STEPS = {"api_key": 1, "base_url": 2, "model": 3}
+
+
 def describe(err: ImageLabError) -> dict[str, Any]:
     """Everything an error card needs, in one dict (no Streamlit here)."""
     info = err.info
     internal = err.code == INTERNAL_ERROR_CODE
+    if err.error_type == "invalid_input" and err.param in INPUT_PARAM_STEPS:
+        # Stopped before sending: the step of the field that failed (key 1, base URL 2, model 3).
+        step = INPUT_PARAM_STEPS[err.param]
+        info = ErrorInfo(info.error_type, info.title, info.retryable, step, CHECKLIST_STEPS[step], info.fix)
     return {
         "error_type": err.error_type,
         "title": _INTERNAL_TITLE if internal else info.title,

@@ -19,7 +19,7 @@ from lib import constants as C
 from lib.generation import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
 from lib.errors import describe
 from lib.jobs import Job, JobRunner
-from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key
+from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS, SandboxServer
 from lib.store import Store, configure_logging
 from lib.pricing import format_usd
@@ -149,10 +149,13 @@ def settings_sidebar() -> PageSettings:
         placeholder=f"from secrets or ${preset.key_env}" if preset.needs_key else "not needed",
         help=f"Kept in this browser session only, never written anywhere. Otherwise read from .streamlit/secrets.toml or ${preset.key_env}.",
     )
-    key, source = resolve_key(preset, typed=typed, secrets=_secrets(), environ=os.environ)
+    resolved = resolve_key_for(preset, base_url=base_url, typed=typed, secrets=_secrets(), environ=os.environ)
+    key, source = resolved.key, resolved.source
     if key:
         hint = key_hint(key)
         sb.caption(f"Key: {KEY_SOURCES[source]}" + (f" (ends in `{hint}`)" if hint else " (short key)"))
+        if resolved.withheld:
+            sb.error(resolved.withheld, icon=":material/key_off:")
     elif preset.needs_key:
         sb.warning(f"No key: type one, or set ${preset.key_env}.")
 
@@ -199,6 +202,7 @@ def settings_sidebar() -> PageSettings:
         base_url=base_url,
         api_key=key,
         key_source=source,
+        key_host=resolved.host,
         read_timeout_s=float(read_timeout),
         max_retries=int(max_retries),
         fallbacks=tuple(fallbacks),
