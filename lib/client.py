@@ -694,6 +694,7 @@ class ImageClient:
         self.limiter.report(ctx["probe"], rate_limited=rate_limited)
         fields = self._finish_fields(err, latency_ms, len(images), ctx["task_id"], ctx["http_status"], ctx["request_id"])
         fields["usage"] = ctx["usage"]
+        fields["raw_response"] = ctx["raw"]  # History's attempt detail (base64 elided, redacted above)
         self.recorder.attempt_finished(attempt_id, fields)
         log.info(
             "run %s attempt %d %s %s %s http=%s %dms",

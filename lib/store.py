@@ -144,6 +144,17 @@ def m004_wave2(db: sqlite_utils.Database) -> None:
     db["comparisons"].create_index(["created_at"], if_not_exists=True)
 
 
+@migrations()
+def m005_history(db: sqlite_utils.Database) -> None:
+    """History: the raw answer of each attempt (base64 elided, scrubbed), and the
+    indexes the History page's filters, stats and monitoring rules read."""
+    db["attempts"].add_column("raw_response", str)
+    db["runs"].create_index(["kind", "id"], if_not_exists=True)  # run-kind filters: run_id IN (runs of a kind)
+    # per provider, like m003's per model: counts and latency percentiles from the index alone
+    db["attempts"].create_index(["provider", "status", "error_type", "latency_ms"], if_not_exists=True)
+    db["attempts"].create_index(["status", "provider", "latency_ms"], if_not_exists=True)
+
+
 # --------------------------------------------------------------------------
 # Filters
 
@@ -158,6 +169,8 @@ class AttemptFilter:
     until: float | None = None
     text: str = ""  # found anywhere in the prompt, case-insensitive
     run_id: str | None = None
+    kinds: list[str] = field(default_factory=list)  # runs.kind of the attempt's run (History)
+    exclude_kinds: list[str] = field(default_factory=list)  # e.g. probes left out of success rates
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -178,6 +191,13 @@ class AttemptFilter:
         if self.run_id:
             clauses.append("run_id = ?")
             params.append(self.run_id)
+        if self.kinds:
+            clauses.append(f"run_id IN (SELECT id FROM runs WHERE kind IN ({', '.join('?' for _ in self.kinds)}))")
+            params.extend(self.kinds)
+        if self.exclude_kinds:
+            marks = ", ".join("?" for _ in self.exclude_kinds)
+            clauses.append(f"(run_id IS NULL OR run_id NOT IN (SELECT id FROM runs WHERE kind IN ({marks})))")
+            params.extend(self.exclude_kinds)
         return (" AND ".join(clauses) or "1 = 1"), params
 
 
@@ -380,7 +400,7 @@ class Store:
     _FINISH_COLUMNS = (
         "finished_at", "latency_ms", "status", "error_type", "http_status", "error_code", "error_message",
         "retry_after_s", "task_id", "request_id", "image_count", "usage",
-        "cost_usd", "cost_basis", "first_partial_ms", "note",
+        "cost_usd", "cost_basis", "first_partial_ms", "note", "raw_response",
     )
 
     def _with_cost(self, attempt_id: int, fields: dict[str, Any]) -> dict[str, Any]:
@@ -407,6 +427,8 @@ class Store:
         values = {k: fields.get(k) for k in self._FINISH_COLUMNS if k in fields}
         if "usage" in values and values["usage"] is not None:
             values["usage"] = json.dumps(values["usage"])
+        if values.get("raw_response") is not None:  # History: the answer as it came back, base64 already elided
+            values["raw_response"] = redact.scrub(str(values["raw_response"]), limit=C.MAX_RAW_PREVIEW_CHARS + 200)
         if values.get("status") not in (None, *ATTEMPT_STATUSES):
             raise ValueError(f"unknown attempt status {values.get('status')!r}")
         if values.get("error_type") not in (None, *ERROR_TYPES):
