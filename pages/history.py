@@ -205,9 +205,9 @@ def show_attempt(view: H.HistoryView) -> None:
     a = detail["attempt"]
     st.subheader(f"Attempt #{a['id']}")
     m = st.columns(5)
-    m[0].metric("Status", a["status"])
-    m[1].metric("Model", a["model"] or "-", help=f"Fell back from {a['fallback_from']}" if a["fallback_from"] else None)
-    m[2].metric("Provider", a["provider"] or "-")
+    m[0].metric("Status", ui.plain(a["status"]))
+    m[1].metric("Model", ui.plain(a["model"] or "-"), help=f"Fell back from {ui.plain(a['fallback_from'])}" if a["fallback_from"] else None)
+    m[2].metric("Provider", ui.plain(a["provider"] or "-"))
     m[3].metric("Latency", f"{a['latency_ms'] / 1000:.1f} s" if a["latency_ms"] is not None else "-")
     m[4].metric("Cost (estimate)", pricing.format_usd(a.get("cost_usd")),
                 help=f"Basis: {a.get('cost_basis') or '-'}. An estimate, not a bill.")

@@ -128,3 +128,16 @@ def test_events_of_a_task_render_literally(app, hostile):
 def test_no_key_fragment_is_rendered_whatever_the_provider_echoes(app, hostile, probe):
     generate(app, hostile, probe, f"probe {probe}")
     assert_no_key(app)
+
+
+def test_history_attempt_detail_renders_literally(app, hostile):
+    app.sidebar.selectbox(key="model_choice").set_value("Other...").run()
+    app.sidebar.text_input(key="model_custom").set_value("gpt-image-2 :red[x] `m`").run()
+    generate(app, hostile, "md_error", f"history {MARKUP}")
+    attempt_id = ui.get_store().recent_attempts()[0]["id"]
+    app.query_params["attempt"] = str(attempt_id)
+    app.switch_page("pages/history.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert any("bad_request" in e.value for e in app.error)
+    assert_markup_is_inert(app)
+    assert_no_key(app)
