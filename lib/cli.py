@@ -14,11 +14,17 @@ import sys
 from typing import Any, Sequence
 
 from lib import constants as C
+from lib import redact
 from lib.generation import ClientSettings, GenerationRequest
 from lib.errors import describe
 from lib.jobs import run_generation
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, get_provider, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS
+
+
+def _say(text: Any, file: Any = None) -> None:
+    """Print a line with every secret masked (providers echo keys into what we print)."""
+    print(redact.scrub(str(text)), file=file if file is not None else sys.stdout)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,7 +86,7 @@ def _generate(args: argparse.Namespace) -> int:
         if args.scenario:
             headers["X-Sandbox-Scenario"] = args.scenario
     elif args.scenario:
-        print("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
+        _say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
         return 2
 
     store = Store(data_dir=args.data_dir)
@@ -96,7 +102,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     def progress(event) -> None:
         if not args.json:
-            print(f"  {event.elapsed_s:6.1f} s  {event.message}", file=sys.stderr)
+            _say(f"  {event.elapsed_s:6.1f} s  {event.message}", file=sys.stderr)
 
     try:
         outcome = run_generation(settings, request, recorder=store, keeper=store.keeper, on_event=progress)
@@ -115,18 +121,18 @@ def _generate(args: argparse.Namespace) -> int:
         "message": err.message if err else f"{len(outcome.images)} image(s) from {outcome.model} in {outcome.latency_ms / 1000:.1f} s",
     }
     if args.json:
-        print(json.dumps(result, ensure_ascii=False))
+        _say(json.dumps(redact.scrub_obj(result), ensure_ascii=False))
     elif outcome.ok:
-        print(result["message"])
+        _say(result["message"])
         for path in result["images"]:
-            print(path)
+            _say(path)
     else:
         card = describe(err)
         status = f"HTTP {card['http_status']}" if card["http_status"] else "no HTTP status"
         step = f"checklist step {card['step']} ({card['step_name']})" if card["step"] else card["step_name"]
-        print(f"{card['title']} [{card['error_type']}, {status}, {step}]", file=sys.stderr)
-        print(f"  said: {card['provider_message'] or card['message']}", file=sys.stderr)
-        print(f"  fix:  {card['fix']}", file=sys.stderr)
+        _say(f"{card['title']} [{card['error_type']}, {status}, {step}]", file=sys.stderr)
+        _say(f"  said: {card['provider_message'] or card['message']}", file=sys.stderr)
+        _say(f"  fix:  {card['fix']}", file=sys.stderr)
     if outcome.ok:
         return 0
     return 2 if err and err.error_type == "invalid_input" else 1

@@ -73,6 +73,17 @@ LOG_BACKUPS = 3
 JOB_WORKERS = 8  # generations running at once in one app process
 DEFAULT_PAGE_SIZE = 50
 
+# --- Security and hard limits (issue 8) ---------------------------------------
+# The largest legitimate answer: n=10 images at 4K as base64 (a 3840x2160 PNG
+# from an image model is ~8-12 MB, so ~16 MB as base64) is ~160 MB. Reading
+# stops past this many decompressed bytes; JSON parsing then needs about twice
+# as much again, which keeps the process under ~600 MB whatever is sent.
+MAX_ANSWER_BYTES = 160 * 1024 * 1024
+MAX_ERROR_BODY_BYTES = 1024 * 1024  # of an error answer, only this much is read (enough to classify it)
+MIN_POLL_DEADLINE_S = 1.0
+MAX_DOWNLOAD_REDIRECTS = 5  # a result URL may redirect this often (each hop checked again)
+ALLOW_PRIVATE_IMAGES_VAR = "IMAGELAB_ALLOW_PRIVATE_IMAGES"  # =1: result URLs may point at private addresses  # the last poll before a task's deadline still gets this long
+
 # --- Sandbox -------------------------------------------------------------------
 SANDBOX_DEFAULT_LATENCY_S = (1.0, 3.0)
 SANDBOX_SLOW_LATENCY_S = 8.0

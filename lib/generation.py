@@ -84,6 +84,9 @@ class ClientSettings:
     # Security (issue 8): the host a configured key belongs to (providers.resolve_key_for);
     # "" for a secrets/environment key means the preset's own host.
     key_host: str = ""
+    # Result URLs on loopback/private/link-local hosts other than the provider's own are refused
+    # unless the operator allows a private image store (IMAGELAB_ALLOW_PRIVATE_IMAGES=1, --allow-private-images).
+    allow_private_images: bool = False
 
     def __post_init__(self) -> None:
         # Every key the process learns about is masked wherever a provider echoes it.

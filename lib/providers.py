@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from lib import constants as C
 
@@ -134,10 +134,19 @@ class Endpoint:
         return bool(self.url) and not any(p.severity == "fail" for p in self.problems)
 
     def task_url_a(self, task_id: str) -> str:
-        return f"{self.url}/{task_id}"
+        return f"{self.url}/{task_segment(task_id)}"
 
     def task_url_b(self, task_id: str) -> str:
-        return f"{self.api_base}/tasks/{task_id}"
+        return f"{self.api_base}/tasks/{task_segment(task_id)}"
+
+
+def task_segment(task_id: str) -> str:
+    """A provider's task id as exactly one encoded path segment: '/', '?', '#',
+    '%' and a bare '.' or '..' cannot change where the poll (and the key) goes."""
+    segment = quote(str(task_id), safe="-_.~")
+    if segment in (".", ".."):
+        segment = segment.replace(".", "%2E")
+    return segment
 
 
 _VERSION_SEG = re.compile(r"^v\d+[a-z0-9]*$", re.I)

@@ -284,6 +284,21 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 # --------------------------------------------------------------------------
+# Redaction: nothing a provider echoes of a key reaches the database
+
+
+def _scrub_row(values: Any) -> Any:
+    """Every text value of a row (a dict of column -> value, or a list of SQL
+    parameters) through ``redact.scrub``: registered keys and their fragments in
+    any case, secret-shaped tokens and signed query strings are masked. JSON
+    texts are scrubbed as text (masking keeps them valid JSON). Call it on the
+    values of every write, before the SQL is built."""
+    if isinstance(values, dict):
+        return {k: redact.scrub(v) if isinstance(v, str) else v for k, v in values.items()}
+    return [redact.scrub(v) if isinstance(v, str) else v for v in values]
+
+
+# --------------------------------------------------------------------------
 # The store
 
 
@@ -354,8 +369,9 @@ class Store:
                 time.sleep(C.SQLITE_LOCK_RETRY_S)
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        values = _scrub_row(list(params))  # the one redaction step of every write (issue 8)
         with self._write_lock:
-            return self.db.execute(sql, list(params))
+            return self.db.execute(sql, values)
 
     def close(self) -> None:
         """Close this thread's connection (others close with their threads)."""
@@ -632,6 +648,7 @@ def configure_logging(root: str | os.PathLike, level: int = logging.INFO) -> Pat
     if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
         handler = logging.handlers.RotatingFileHandler(path, maxBytes=C.LOG_MAX_BYTES, backupCount=C.LOG_BACKUPS, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(redact.ScrubFilter())  # keys and signed URLs never reach the log file
         logger.addHandler(handler)
     logger.setLevel(level)
     return path
