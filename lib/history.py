@@ -428,12 +428,14 @@ def errors_by_provider(store: Store, flt: AttemptFilter) -> list[dict[str, Any]]
 STATUS_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "interrupted": "#ef6c00", "cancelled": "#757575", "pending": "#1565c0"}
 
 
-def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int):
+def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int, start: float | None = None, end: float | None = None):
     import altair as alt
     import pandas as pd
 
     df = pd.DataFrame(rows)
     df["end"] = df["time"] + pd.Timedelta(seconds=bucket_s * 0.9)
+    # the whole time range asked for, not just the part with attempts
+    scale = alt.Scale(domain=[datetime.fromtimestamp(start, timezone.utc).isoformat(), datetime.fromtimestamp(end, timezone.utc).isoformat()]) if start and end else alt.Undefined
     title = "Attempts over time" + (" by status" if by == "status" else " by error type")
     if by == "status":
         keys = [k for k in STATUS_COLORS if k in set(df["key"])]
@@ -444,7 +446,7 @@ def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int):
         alt.Chart(df, title=title)
         .mark_bar()
         .encode(
-            x=alt.X("time:T", title=f"time (UTC, {_span_label(bucket_s)} buckets)"),
+            x=alt.X("time:T", title=f"time (UTC, {_span_label(bucket_s)} buckets)", scale=scale),
             x2="end:T",
             y=alt.Y("sum(n):Q", title="attempts", stack=True),
             color=color,
