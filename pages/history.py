@@ -6,6 +6,7 @@ back), so the URL is always a permalink: /history?model=gpt-image-2&since=7d,
 """
 
 import logging
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -171,7 +172,8 @@ def show_list(view: H.HistoryView) -> None:
     with tab_charts:
         timeline, bucket = H.timeline(store, stats_flt, by=view.chart_by)
         if timeline:
-            st.altair_chart(H.timeline_chart(timeline, by=view.chart_by, bucket_s=bucket), key="chart_timeline")
+            end = stats_flt.until or time.time()
+            st.altair_chart(H.timeline_chart(timeline, by=view.chart_by, bucket_s=bucket, start=stats_flt.since, end=end), key="chart_timeline")
         else:
             st.caption("No attempts over time for these filters.")
         read_timeout = settings.client.read_timeout_s
