@@ -68,6 +68,16 @@ def _png(w: int = 8, h: int = 8) -> bytes:
     return buf.getvalue()
 
 
+def _png_with_text(text: str) -> bytes:
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", text)
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (20, 160, 90)).save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
 def lying_png(width: int = 4000, height: int = 4000) -> bytes:
     """A small PNG whose header claims ``width``x``height`` and whose IDAT is broken
     (a valid zlib stream that ends long before the pixels do): passes verify()."""
@@ -218,6 +228,8 @@ class HostileProvider:
             )
         if probe == "echo_url":
             return JSONResponse({"data": [{"url": f"{origin}/{probe}/files/{v[1]}.png?token={v[0]}&X-Amz-Signature={v[3]}"}]}, headers=h)
+        if probe == "echo_png_text":
+            return JSONResponse({"data": [{"b64_json": base64.b64encode(_png_with_text(self._echo(key))).decode()}]}, headers=h)
         if probe in ("echo_task_a", "echo_task_b"):
             tid = f"task-{v[6]}-{v[1]}"
             if probe == "echo_task_a":
