@@ -252,6 +252,8 @@ class HostileProvider:
             return Response(self.bomb(), status_code=500, media_type="application/json", headers={"content-encoding": "gzip"})
         if probe == "huge_length":
             return StreamingResponse(self._endless(), media_type="application/json", headers={"content-length": str(5 * 1024**3)})
+        if probe == "near_cap":  # a well-formed answer just under the answer cap: the largest read that is allowed
+            return StreamingResponse(self._near_cap(), media_type="application/json")
         if probe == "endless_chunked":
             return StreamingResponse(self._endless(), media_type="application/json")
         if probe == "slow_body":
@@ -330,6 +332,19 @@ class HostileProvider:
             sent += len(chunk)
             chunk = b"A" * (1024 * 1024)
             await asyncio.sleep(0)
+
+    async def _near_cap(self):
+        from lib import constants as C
+
+        size = C.MAX_ANSWER_BYTES - 1024 * 1024
+        yield b'{"data": [{"b64_json": "'
+        block = b"QUFB" * (256 * 1024)
+        sent = 0
+        while sent + len(block) <= size:
+            yield block
+            sent += len(block)
+            await asyncio.sleep(0)
+        yield b'"}]}'
 
     async def _trickle(self):
         end = time.monotonic() + SLOW_MAX_S
