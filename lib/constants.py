@@ -122,3 +122,4 @@ MONITOR_LATENCY_FRACTION = 0.8  # ...at or above this fraction of the read timeo
 MONITOR_LATENCY_MIN_SAMPLES = 5  # successes needed per model
 MONITOR_QUOTA_WINDOW_S = 3600  # any quota error in this window
 MONITOR_CACHE_S = 15  # the banner re-checks at most this often
+HISTORY_LATENCY_RESOLUTION_MS = 100  # stats: p50/p95 exact to this

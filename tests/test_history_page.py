@@ -151,6 +151,7 @@ def test_rerun_prefills_generate_and_the_new_run_points_at_the_attempt(seeded):
     while at.session_state["generate_job"] is not None and time.time() < deadline:
         time.sleep(0.1)
         at.run()
+    assert any(c.value.startswith("Estimated cost: ~$") and "estimate" in c.value for c in at.caption)  # the result card
     runs = list(seeded.db.query("SELECT kind, rerun_of FROM runs ORDER BY created_at DESC LIMIT 1"))
     assert runs == [{"kind": "rerun", "rerun_of": failed["id"]}]
     latest = seeded.recent_attempts()[0]
