@@ -90,6 +90,9 @@ def test_odd_links_say_what_was_ignored_and_still_show_the_page(seeded):
     assert "Unknown filter 'utm_source' ignored" in texts
     assert len(at.dataframe) == 0 or len(table(at)) == 0  # the odd model matches nothing
     assert any("No attempts match" in i.value for i in at.info)
+    at.multiselect(key="hist_model").set_value([]).run()  # a filter change rewrites the link: the notes go
+    assert not at.text and dict(at.query_params) == {}
+    assert len(table(at)) == 3
 
 
 def test_attempt_detail_shows_the_error_card_and_the_raw_answer(seeded):
