@@ -139,3 +139,4 @@ DIAG_SPEND_PROMPT = "a small grey circle on a white background (Image Prompt Lab
 DIAG_THUMB_PX = 160  # inline thumbnails in a report
 DIAG_MAX_REPORT_BYTES = 5_000_000  # an uploaded report larger than this is refused
 PROMPT_HASH_CHARS = 10  # "hide prompts": length + this many hex characters of sha256
+HISTORY_LATENCY_RESOLUTION_MS = 100  # stats: p50/p95 exact to this

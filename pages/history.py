@@ -40,6 +40,7 @@ def set_url(view: H.HistoryView) -> None:
     params = H.params_from_view(view)
     ss[APPLIED] = H.as_lists(params)
     ss["hist_url_view"] = view
+    ss["hist_problems"] = []  # what a pasted link got wrong no longer applies
     st.query_params.from_dict(params)
 
 
@@ -296,8 +297,10 @@ try:
         ss["hist_problems"] = parsed.problems
     url_view: H.HistoryView = ss["hist_url_view"]
     st.title("History")
-    show_problems(ss.get("hist_problems", []))
+    notes = st.container()  # filled once the filters have had their say
     if url_view.attempt is not None:
+        with notes:
+            show_problems(ss.get("hist_problems", []))
         show_attempt(url_view)
     else:
         st.caption("Every attempt, retry and fallback hop. The address bar keeps the filters: copy it to share this view.")
@@ -306,6 +309,8 @@ try:
         view = filters(url_view)
         if H.params_from_view(view) != H.params_from_view(url_view):
             set_url(view)
+        with notes:
+            show_problems(ss.get("hist_problems", []))
         show_list(view)
 except Exception as exc:  # never a raw traceback
     logging.getLogger("imagelab.app").exception("history page failed")
