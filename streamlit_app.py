@@ -12,6 +12,7 @@ st.set_page_config(page_title="Image Prompt Lab", page_icon=":material/palette:"
 page = st.navigation(
     [
         st.Page("pages/generate.py", title="Generate", icon=":material/brush:", default=True),
+        st.Page("pages/history.py", title="History", icon=":material/history:", url_path="history"),
         st.Page("pages/diagnostics.py", title="Diagnostics", icon=":material/checklist:", url_path="diagnostics"),
     ]
 )

@@ -18,11 +18,17 @@ import sys
 from typing import Any, Sequence
 
 from lib import constants as C
+from lib import redact
 from lib.generation import ClientSettings, GenerationRequest
 from lib.errors import describe
 from lib.jobs import run_generation
-from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, get_provider, resolve_key
+from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, get_provider, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS
+
+
+def _say(text: Any, file: Any = None) -> None:
+    """Print a line with every secret masked (providers echo keys into what we print)."""
+    print(redact.scrub(str(text)), file=file if file is not None else sys.stdout)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,7 +89,9 @@ def _generate(args: argparse.Namespace) -> int:
     from lib.store import Store, configure_logging
 
     preset = get_provider(args.provider)
-    key, source = resolve_key(preset, typed=args.api_key or "", environ=os.environ)
+    # A key from the environment is bound to the preset's host; --api-key goes where --base-url says.
+    resolved = resolve_key_for(preset, base_url=args.base_url, typed=args.api_key or "", environ=os.environ)
+    key, source, key_host = resolved.key, resolved.source, resolved.host
     if args.api_key:
         source = "argument"
     sandbox = None
@@ -98,13 +106,13 @@ def _generate(args: argparse.Namespace) -> int:
         if args.scenario:
             headers["X-Sandbox-Scenario"] = args.scenario
     elif args.scenario:
-        print("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
+        _say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
         return 2
 
     store = Store(data_dir=args.data_dir)
     configure_logging(store.root)
     settings = ClientSettings(
-        provider=args.provider, base_url=base_url, api_key=key, key_source=source, read_timeout_s=args.timeout,
+        provider=args.provider, base_url=base_url, api_key=key, key_source=source, key_host=key_host, read_timeout_s=args.timeout,
         max_retries=args.max_retries, use_fallback=not args.no_fallback, extra_headers=headers,
     )
     request = GenerationRequest(
@@ -114,7 +122,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     def progress(event) -> None:
         if not args.json:
-            print(f"  {event.elapsed_s:6.1f} s  {event.message}", file=sys.stderr)
+            _say(f"  {event.elapsed_s:6.1f} s  {event.message}", file=sys.stderr)
 
     try:
         outcome = run_generation(settings, request, recorder=store, keeper=store.keeper, on_event=progress)
@@ -133,18 +141,18 @@ def _generate(args: argparse.Namespace) -> int:
         "message": err.message if err else f"{len(outcome.images)} image(s) from {outcome.model} in {outcome.latency_ms / 1000:.1f} s",
     }
     if args.json:
-        print(json.dumps(result, ensure_ascii=False))
+        _say(json.dumps(redact.scrub_obj(result), ensure_ascii=False))
     elif outcome.ok:
-        print(result["message"])
+        _say(result["message"])
         for path in result["images"]:
-            print(path)
+            _say(path)
     else:
         card = describe(err)
         status = f"HTTP {card['http_status']}" if card["http_status"] else "no HTTP status"
         step = f"checklist step {card['step']} ({card['step_name']})" if card["step"] else card["step_name"]
-        print(f"{card['title']} [{card['error_type']}, {status}, {step}]", file=sys.stderr)
-        print(f"  said: {card['provider_message'] or card['message']}", file=sys.stderr)
-        print(f"  fix:  {card['fix']}", file=sys.stderr)
+        _say(f"{card['title']} [{card['error_type']}, {status}, {step}]", file=sys.stderr)
+        _say(f"  said: {card['provider_message'] or card['message']}", file=sys.stderr)
+        _say(f"  fix:  {card['fix']}", file=sys.stderr)
     if outcome.ok:
         return 0
     return 2 if err and err.error_type == "invalid_input" else 1
@@ -155,13 +163,15 @@ def _doctor(args: argparse.Namespace) -> int:
     from lib.store import Store, configure_logging
 
     if args.scenario and args.provider != "sandbox":
-        print("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
+        _say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
         return 2
     if args.timeout <= 0:
-        print("imagelab: --timeout must be more than 0 seconds", file=sys.stderr)
+        _say("imagelab: --timeout must be more than 0 seconds", file=sys.stderr)
         return 2
     preset = get_provider(args.provider)
-    key, source = resolve_key(preset, typed=args.api_key or "", environ=os.environ)
+    # As for generate: a key from the environment is bound to the preset's host.
+    resolved = resolve_key_for(preset, base_url=args.base_url, typed=args.api_key or "", environ=os.environ)
+    key, source, key_host = resolved.key, resolved.source, resolved.host
     if args.api_key:
         source = "argument"
     sandbox = None
@@ -179,13 +189,13 @@ def _doctor(args: argparse.Namespace) -> int:
         store = Store(data_dir=args.data_dir)
         configure_logging(store.root)
         settings = ClientSettings(
-            provider=args.provider, base_url=base_url, api_key=key, key_source=source, read_timeout_s=args.timeout,
+            provider=args.provider, base_url=base_url, api_key=key, key_source=source, key_host=key_host, read_timeout_s=args.timeout,
             extra_headers=headers,
         )
 
         def progress(message: str) -> None:
             if not (args.json or args.markdown):
-                print(f"  {message}", file=sys.stderr)
+                _say(f"  {message}", file=sys.stderr)
 
         report = D.run_checks(settings, args.model, store=store, probe=not args.no_probe, spend=args.spend, on_progress=progress)
     finally:
@@ -196,22 +206,22 @@ def _doctor(args: argparse.Namespace) -> int:
     if args.save:
         report.report_id = D.save_report(store, report)
     if args.json:
-        print(D.report_to_json(report))
+        _say(D.report_to_json(report))
     elif args.markdown:
-        print(D.report_to_markdown(report))
+        _say(D.report_to_markdown(report))
     else:
         width = max(len(s.title) for s in report.steps)
         for step in report.steps:
-            print(f"{step.step} {step.title:<{width}}  {D.STATUS_LABELS[step.status].upper():<11}  {step.verdict}")
+            _say(f"{step.step} {step.title:<{width}}  {D.STATUS_LABELS[step.status].upper():<11}  {step.verdict}")
         fixes = [s for s in report.steps if s.status in ("fail", "warn")]
         if fixes:
-            print("\nWhat to fix:")
+            _say("\nWhat to fix:")
             for step in fixes:
-                print(f"  {step.step} {step.title}: {step.fix}")
+                _say(f"  {step.step} {step.title}: {step.fix}")
         counts = report.counts
-        print(f"\n{counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked.")
+        _say(f"\n{counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked.")
         if report.report_id:
-            print(f"Saved as report {report.report_id}: open /diagnostics?report={report.report_id} in the app.")
+            _say(f"Saved as report {report.report_id}: open /diagnostics?report={report.report_id} in the app.")
     return 1 if report.status == "fail" else 0
 
 

@@ -48,41 +48,52 @@ _CREDENTIAL_PARAM = re.compile(
 
 def register(secret: str | None) -> None:
     """Remember a secret so that ``scrub`` masks it (and its fragments) from now on."""
-    if not secret:
+    if not isinstance(secret, str) or not secret:
         return
     value = secret.strip().translate(_ASCII_LOWER)
     n = C.REDACT_MIN_FRAGMENT
     if len(value) < n:
         return
-    global _max_len
+    global _max_len, _pattern
     with _lock:
         if value in _secrets:
             return
         _secrets.add(value)
         _grams.update(value[i : i + n] for i in range(len(value) - n + 1))
         _max_len = max(_max_len, len(value))
+        _pattern = _compile(_grams)
+
+
+_pattern: re.Pattern[str] | None = None
+
+
+def _compile(grams: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex finding, in any case, every position where a fragment starts
+    (a lookahead, so overlapping fragments are all found)."""
+    grams = sorted(set(grams))
+    if not grams:
+        return None
+    return re.compile("(?=(" + "|".join(re.escape(g) for g in grams) + "))", re.IGNORECASE)
 
 
 def _mask_fragments(text: str, extra: Iterable[str] = ()) -> str:
     n = C.REDACT_MIN_FRAGMENT
-    grams = _grams
     extra_grams: set[str] = set()
     for secret in extra:
         s = (secret or "").strip().translate(_ASCII_LOWER)
         extra_grams.update(s[i : i + n] for i in range(len(s) - n + 1))
-    if (not grams and not extra_grams) or len(text) < n:
+    patterns = [p for p in (_pattern, _compile(extra_grams) if extra_grams else None) if p is not None]
+    if not patterns or len(text) < n:
         return text
-    low = text.translate(_ASCII_LOWER)
+    starts = sorted({m.start() for p in patterns for m in p.finditer(text)})
+    if not starts:
+        return text
     spans: list[list[int]] = []
-    for i in range(len(low) - n + 1):
-        gram = low[i : i + n]
-        if gram in grams or gram in extra_grams:
-            if spans and i <= spans[-1][1]:
-                spans[-1][1] = i + n
-            else:
-                spans.append([i, i + n])
-    if not spans:
-        return text
+    for i in starts:
+        if spans and i <= spans[-1][1]:
+            spans[-1][1] = i + n
+        else:
+            spans.append([i, i + n])
     out: list[str] = []
     pos = 0
     for start, end in spans:
@@ -91,6 +102,23 @@ def _mask_fragments(text: str, extra: Iterable[str] = ()) -> str:
         pos = end
     out.append(text[pos:])
     return "".join(out)
+
+
+def contains_secret(data: bytes | str) -> bool:
+    """True when ``data`` holds any ``REDACT_MIN_FRAGMENT``-long run of a
+    registered secret, in any (ASCII) case: for bytes that cannot be masked
+    in place, such as an image file a provider sent."""
+    grams = list(_grams)
+    if not grams or not data:
+        return False
+    if isinstance(data, str):
+        low = data.translate(_ASCII_LOWER)
+        return any(g in low for g in grams)
+    low_bytes = data.translate(_ASCII_LOWER_BYTES)
+    return any(g.encode("utf-8", "ignore") in low_bytes for g in grams)
+
+
+_ASCII_LOWER_BYTES = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 
 
 def strip_query(url: str) -> str:
@@ -148,6 +176,12 @@ class ScrubFilter(logging.Filter):
             message = str(record.msg)
         record.msg = scrub(message)
         record.args = None
+        if record.exc_info and not record.exc_text:
+            # Format the traceback now, so that its text (exception messages can
+            # quote a provider's answer) is scrubbed before any handler writes it.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
         return True

@@ -17,6 +17,7 @@ Timestamps are Unix seconds (UTC, REAL). ``params``, ``settings`` and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import logging.handlers
@@ -34,6 +35,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from lib import constants as C
+from lib import pricing, redact
 from lib.errors import ERROR_TYPES
 from lib.images import ImageKeeper, data_dir as resolve_data_dir
 
@@ -143,6 +145,17 @@ def m004_wave2(db: sqlite_utils.Database) -> None:
     db["comparisons"].create_index(["created_at"], if_not_exists=True)
 
 
+@migrations()
+def m005_history(db: sqlite_utils.Database) -> None:
+    """History: the raw answer of each attempt (base64 elided, scrubbed), and the
+    indexes the History page's filters, stats and monitoring rules read."""
+    db["attempts"].add_column("raw_response", str)
+    db["runs"].create_index(["kind", "id"], if_not_exists=True)  # run-kind filters: run_id IN (runs of a kind)
+    # per provider, like m003's per model: counts and latency percentiles from the index alone
+    db["attempts"].create_index(["provider", "status", "error_type", "latency_ms"], if_not_exists=True)
+    db["attempts"].create_index(["status", "provider", "latency_ms"], if_not_exists=True)
+
+
 # --------------------------------------------------------------------------
 # Filters
 
@@ -157,6 +170,8 @@ class AttemptFilter:
     until: float | None = None
     text: str = ""  # found anywhere in the prompt, case-insensitive
     run_id: str | None = None
+    kinds: list[str] = field(default_factory=list)  # runs.kind of the attempt's run (History)
+    exclude_kinds: list[str] = field(default_factory=list)  # e.g. probes left out of success rates
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -177,6 +192,13 @@ class AttemptFilter:
         if self.run_id:
             clauses.append("run_id = ?")
             params.append(self.run_id)
+        if self.kinds:
+            clauses.append(f"run_id IN (SELECT id FROM runs WHERE kind IN ({', '.join('?' for _ in self.kinds)}))")
+            params.extend(self.kinds)
+        if self.exclude_kinds:
+            marks = ", ".join("?" for _ in self.exclude_kinds)
+            clauses.append(f"(run_id IS NULL OR run_id NOT IN (SELECT id FROM runs WHERE kind IN ({marks})))")
+            params.extend(self.exclude_kinds)
         return (" AND ".join(clauses) or "1 = 1"), params
 
 
@@ -200,6 +222,21 @@ def _pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# --------------------------------------------------------------------------
+# Redaction: nothing a provider echoes of a key reaches the database
+
+
+def _scrub_row(values: Any) -> Any:
+    """Every text value of a row (a dict of column -> value, or a list of SQL
+    parameters) through ``redact.scrub``: registered keys and their fragments in
+    any case, secret-shaped tokens and signed query strings are masked. JSON
+    texts are scrubbed as text (masking keeps them valid JSON). Call it on the
+    values of every write, before the SQL is built."""
+    if isinstance(values, dict):
+        return {k: redact.scrub(v) if isinstance(v, str) else v for k, v in values.items()}
+    return [redact.scrub(v) if isinstance(v, str) else v for v in values]
 
 
 # --------------------------------------------------------------------------
@@ -273,8 +310,9 @@ class Store:
                 time.sleep(C.SQLITE_LOCK_RETRY_S)
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        values = _scrub_row(list(params))  # the one redaction step of every write (issue 8)
         with self._write_lock:
-            return self.db.execute(sql, list(params))
+            return self.db.execute(sql, values)
 
     def close(self) -> None:
         """Close this thread's connection (others close with their threads)."""
@@ -329,18 +367,35 @@ class Store:
     _FINISH_COLUMNS = (
         "finished_at", "latency_ms", "status", "error_type", "http_status", "error_code", "error_message",
         "retry_after_s", "task_id", "request_id", "image_count", "usage",
-        "cost_usd", "cost_basis", "first_partial_ms", "note",
+        "cost_usd", "cost_basis", "first_partial_ms", "note", "raw_response",
     )
 
     def _with_cost(self, attempt_id: int, fields: dict[str, Any]) -> dict[str, Any]:
-        """Add ``cost_usd`` and ``cost_basis`` to an attempt's finishing fields (lib/pricing.py)."""
-        return fields
+        """Add ``cost_usd`` and ``cost_basis`` to an attempt's finishing fields (lib/pricing.py).
+        Succeeded: priced by usage, else by its images' size x quality. Failed, interrupted,
+        cancelled: 0 unless the provider returned usage. A cost already given is kept."""
+        if "cost_usd" in fields or fields.get("status") in (None, "pending"):
+            return fields
+        row = self.db.execute("SELECT model, params FROM attempts WHERE id = ?", [attempt_id]).fetchone()
+        if row is None:
+            return fields
+        try:
+            params = json.loads(row[1] or "{}")
+        except ValueError:
+            params = {}
+        try:
+            return {**fields, **pricing.cost_fields(row[0] or "", params if isinstance(params, dict) else {}, fields)}
+        except Exception:  # an estimate must never lose the attempt's record
+            log.exception("cost estimate failed for attempt %s", attempt_id)
+            return fields
 
     def attempt_finished(self, attempt_id: int, fields: dict[str, Any]) -> None:
         fields = self._with_cost(attempt_id, fields)
         values = {k: fields.get(k) for k in self._FINISH_COLUMNS if k in fields}
         if "usage" in values and values["usage"] is not None:
             values["usage"] = json.dumps(values["usage"])
+        if values.get("raw_response") is not None:  # History: the answer as it came back, base64 already elided
+            values["raw_response"] = redact.scrub(str(values["raw_response"]), limit=C.MAX_RAW_PREVIEW_CHARS + 200)
         if values.get("status") not in (None, *ATTEMPT_STATUSES):
             raise ValueError(f"unknown attempt status {values.get('status')!r}")
         if values.get("error_type") not in (None, *ERROR_TYPES):
@@ -500,9 +555,10 @@ class Store:
         ``lib.diagnostics.step_for``."""
         if step_of is None:
             from lib.diagnostics import step_for as step_of
-        where, params = (flt or AttemptFilter()).where()
-        if not include_probes:
-            where = f"({where}) AND run_id NOT IN (SELECT id FROM runs WHERE kind = 'probe')"
+        flt = flt or AttemptFilter()
+        if not include_probes and "probe" not in flt.exclude_kinds:
+            flt = dataclasses.replace(flt, exclude_kinds=[*flt.exclude_kinds, "probe"])
+        where, params = flt.where()
         total = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where}", params).fetchone()[0]
         last_ok = self.db.execute(f"SELECT max(started_at) FROM attempts WHERE {where} AND status = 'succeeded'", params).fetchone()[0]
         out: dict[int, dict[str, Any]] = {
@@ -578,6 +634,7 @@ def configure_logging(root: str | os.PathLike, level: int = logging.INFO) -> Pat
     if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
         handler = logging.handlers.RotatingFileHandler(path, maxBytes=C.LOG_MAX_BYTES, backupCount=C.LOG_BACKUPS, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(redact.ScrubFilter())  # keys and signed URLs never reach the log file
         logger.addHandler(handler)
     logger.setLevel(level)
     return path

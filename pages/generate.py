@@ -9,6 +9,10 @@ from lib.generation import GenerationRequest
 from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS, QUALITIES, check_size
 
 SLOT = "generate_job"
+# --- History (issue 10): /?rerun=<attempt id> prefills the form; the monitoring banner ---
+ui.prefill_rerun()
+ui.alerts_banner()
+# --- end History ---
 settings = ui.page_settings()
 history = st.session_state.setdefault("generate_history", [])
 
