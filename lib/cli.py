@@ -172,12 +172,13 @@ def _doctor(args: argparse.Namespace) -> int:
     from lib.store import Store, configure_logging
 
     if args.scenario and args.provider != "sandbox":
-        print("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
+        _say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
         return 2
     if args.timeout <= 0:
-        print("imagelab: --timeout must be more than 0 seconds", file=sys.stderr)
+        _say("imagelab: --timeout must be more than 0 seconds", file=sys.stderr)
         return 2
     preset = get_provider(args.provider)
+    # As for generate: a key from the environment is bound to the preset's host.
     resolved = resolve_key_for(preset, base_url=args.base_url, typed=args.api_key or "", environ=os.environ)
     key, source, key_host = resolved.key, resolved.source, resolved.host
     if args.api_key:
@@ -203,7 +204,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
         def progress(message: str) -> None:
             if not (args.json or args.markdown):
-                print(f"  {message}", file=sys.stderr)
+                _say(f"  {message}", file=sys.stderr)
 
         report = D.run_checks(settings, args.model, store=store, probe=not args.no_probe, spend=args.spend, on_progress=progress)
     finally:
@@ -214,22 +215,22 @@ def _doctor(args: argparse.Namespace) -> int:
     if args.save:
         report.report_id = D.save_report(store, report)
     if args.json:
-        print(D.report_to_json(report))
+        _say(D.report_to_json(report))
     elif args.markdown:
-        print(D.report_to_markdown(report))
+        _say(D.report_to_markdown(report))
     else:
         width = max(len(s.title) for s in report.steps)
         for step in report.steps:
-            print(f"{step.step} {step.title:<{width}}  {D.STATUS_LABELS[step.status].upper():<11}  {step.verdict}")
+            _say(f"{step.step} {step.title:<{width}}  {D.STATUS_LABELS[step.status].upper():<11}  {step.verdict}")
         fixes = [s for s in report.steps if s.status in ("fail", "warn")]
         if fixes:
-            print("\nWhat to fix:")
+            _say("\nWhat to fix:")
             for step in fixes:
-                print(f"  {step.step} {step.title}: {step.fix}")
+                _say(f"  {step.step} {step.title}: {step.fix}")
         counts = report.counts
-        print(f"\n{counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked.")
+        _say(f"\n{counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked.")
         if report.report_id:
-            print(f"Saved as report {report.report_id}: open /diagnostics?report={report.report_id} in the app.")
+            _say(f"Saved as report {report.report_id}: open /diagnostics?report={report.report_id} in the app.")
     return 1 if report.status == "fail" else 0
 
 

@@ -1037,12 +1037,11 @@ class ImageClient:
         started = self.clock()
         result = ProbeResult(name=name, method=method, url=shown_url, attempt_id=attempt_id)
         try:
-            with self._http.stream(method, url, json=json_body, headers=self._headers(masked=False), timeout=C.PROBE_TIMEOUT_S) as response:
-                body = b""
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > C.PROBE_MAX_BYTES:
-                        break
+            kwargs: dict[str, Any] = {"headers": self._headers(masked=False, url=url)}
+            if json_body is not None:
+                kwargs["json"] = json_body
+            response = self._request(method, url, deadline_s=C.PROBE_TIMEOUT_S, cap=C.PROBE_MAX_BYTES, **kwargs)
+            body = response.content
             result.http_status = response.status_code
             result.content_type = response.headers.get("content-type", "")
             result.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
@@ -1054,6 +1053,8 @@ class ImageClient:
             result.body_preview = scrub(self.redact(body.decode("utf-8", "replace")), limit=C.PROBE_PREVIEW_CHARS)
             if response.status_code >= 300:
                 result.error = E.classify_response(response.status_code, body, headers=dict(response.headers), now=self.wall_clock())
+        except E.ImageLabError as exc:
+            result.error = exc
         except httpx.HTTPError as exc:
             result.error = E.classify_exception(exc)
         except Exception as exc:  # a bug while probing is recorded, never raised at the page
