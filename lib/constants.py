@@ -80,3 +80,11 @@ SANDBOX_HANG_S = 200.0  # longer than the default read timeout
 SANDBOX_TASK_DURATION_S = 3.0
 SANDBOX_RATE_WINDOW_S = 1.0
 SANDBOX_KEPT_FILES = 512
+
+# --- Media: streaming partial images and edits (issue 12) -------------------------
+MAX_PARTIAL_IMAGES = 3  # partial_images takes 0-3
+MAX_STREAM_BYTES = 200 * 1024 * 1024  # a streamed answer (partials + finals, base64) larger than this is cut off
+MAX_SSE_LINE_BYTES = 80 * 1024 * 1024  # one SSE line (a base64 image) longer than this is refused
+MAX_REFERENCE_IMAGES = 16  # /v1/images/edits takes up to 16 images
+MAX_REFERENCE_IMAGE_BYTES = 50 * 1024 * 1024  # each reference image: png, webp or jpg under 50 MB
+MAX_MASK_BYTES = 4 * 1024 * 1024  # the mask: a PNG under 4 MB

@@ -42,6 +42,7 @@ SCENARIO_LABELS = {
     "invalid_image": "Not an image",
     "image_fetch_failed": "Expired image URL",
     "task_failed": "Async task fails",
+    "stream_error": "Error event mid-stream",
 }
 assert set(SCENARIO_LABELS) == set(SCENARIOS)
 
