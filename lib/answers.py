@@ -288,7 +288,7 @@ def _guard(chunks):
             chunk = next(iterator)
         except StopIteration:
             return
-        except E.ImageLabError:
+        except (E.ImageLabError, StreamTooLarge):
             raise
         except Exception as exc:
             raise _StreamCut() from exc

@@ -14,11 +14,17 @@ import sys
 from typing import Any, Sequence
 
 from lib import constants as C
+from lib import redact
 from lib.generation import ClientSettings, GenerationRequest
 from lib.errors import describe
 from lib.jobs import run_generation
-from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, get_provider, resolve_key
+from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, get_provider, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS
+
+
+def _say(text: Any, file: Any = None) -> None:
+    """Print a line with every secret masked (providers echo keys into what we print)."""
+    print(redact.scrub(str(text)), file=file if file is not None else sys.stdout)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--no-fallback", action="store_true", help="do not try the fallback chain")
     g.add_argument("--scenario", choices=list(SCENARIOS), help="sandbox only: the behaviour to rehearse")
     g.add_argument("--json", action="store_true", help="print one JSON object")
+    g.add_argument("--allow-private-images", action="store_true",
+                   help=f"fetch result URLs on private/loopback addresses too (a self-hosted image store; also ${C.ALLOW_PRIVATE_IMAGES_VAR}=1)")
 
     s = sub.add_parser("sandbox", help="run the local sandbox image API in the foreground")
     s.add_argument("--port", type=int, default=8765)
@@ -60,10 +68,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from lib.store import Store, configure_logging
+    from lib.store import DamagedDatabase, Store, configure_logging
 
     preset = get_provider(args.provider)
-    key, source = resolve_key(preset, typed=args.api_key or "", environ=os.environ)
+    # A key from the environment is bound to the preset's host; --api-key goes where --base-url says.
+    resolved = resolve_key_for(preset, base_url=args.base_url, typed=args.api_key or "", environ=os.environ)
+    key, source, key_host = resolved.key, resolved.source, resolved.host
     if args.api_key:
         source = "argument"
     sandbox = None
@@ -78,13 +88,20 @@ def _generate(args: argparse.Namespace) -> int:
         if args.scenario:
             headers["X-Sandbox-Scenario"] = args.scenario
     elif args.scenario:
-        print("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
+        _say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
         return 2
 
-    store = Store(data_dir=args.data_dir)
+    try:
+        store = Store(data_dir=args.data_dir)
+    except DamagedDatabase as err:
+        if sandbox is not None:
+            sandbox.stop()
+        _say(f"imagelab: {err.message}", file=sys.stderr)
+        return 2
     configure_logging(store.root)
     settings = ClientSettings(
-        provider=args.provider, base_url=base_url, api_key=key, key_source=source, read_timeout_s=args.timeout,
+        provider=args.provider, base_url=base_url, api_key=key, key_source=source, key_host=key_host, read_timeout_s=args.timeout,
+        allow_private_images=args.allow_private_images or os.environ.get(C.ALLOW_PRIVATE_IMAGES_VAR, "").strip().lower() in ("1", "true", "yes", "on"),
         max_retries=args.max_retries, use_fallback=not args.no_fallback, extra_headers=headers,
     )
     request = GenerationRequest(
@@ -94,7 +111,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     def progress(event) -> None:
         if not args.json:
-            print(f"  {event.elapsed_s:6.1f} s  {event.message}", file=sys.stderr)
+            _say(f"  {event.elapsed_s:6.1f} s  {event.message}", file=sys.stderr)
 
     try:
         outcome = run_generation(settings, request, recorder=store, keeper=store.keeper, on_event=progress)
@@ -113,18 +130,18 @@ def _generate(args: argparse.Namespace) -> int:
         "message": err.message if err else f"{len(outcome.images)} image(s) from {outcome.model} in {outcome.latency_ms / 1000:.1f} s",
     }
     if args.json:
-        print(json.dumps(result, ensure_ascii=False))
+        _say(json.dumps(redact.scrub_obj(result), ensure_ascii=False))
     elif outcome.ok:
-        print(result["message"])
+        _say(result["message"])
         for path in result["images"]:
-            print(path)
+            _say(path)
     else:
         card = describe(err)
         status = f"HTTP {card['http_status']}" if card["http_status"] else "no HTTP status"
         step = f"checklist step {card['step']} ({card['step_name']})" if card["step"] else card["step_name"]
-        print(f"{card['title']} [{card['error_type']}, {status}, {step}]", file=sys.stderr)
-        print(f"  said: {card['provider_message'] or card['message']}", file=sys.stderr)
-        print(f"  fix:  {card['fix']}", file=sys.stderr)
+        _say(f"{card['title']} [{card['error_type']}, {status}, {step}]", file=sys.stderr)
+        _say(f"  said: {card['provider_message'] or card['message']}", file=sys.stderr)
+        _say(f"  fix:  {card['fix']}", file=sys.stderr)
     if outcome.ok:
         return 0
     return 2 if err and err.error_type == "invalid_input" else 1

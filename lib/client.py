@@ -14,20 +14,28 @@ seam for ``httpx.MockTransport``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import random
 import shlex
+import socket
+import threading
 import time
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
-from urllib.parse import urljoin
+from typing import Any, Callable, Iterator
+from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
+
+from lib import redact
 
 from lib import constants as C
 from lib import errors as E
-from lib.answers import StreamItem, TaskState, _Item, describe_shape, extract_items, looks_like_sse, raw_preview, read_image_stream, read_task
+from lib.answers import StreamItem, StreamTooLarge, TaskState, _Item, describe_shape, extract_items, looks_like_sse, raw_preview, read_image_stream, read_task
 from lib.edits import curl_form, edit_form, form_preview
 from lib.generation import (
     AttemptSummary,
@@ -47,6 +55,251 @@ from lib.providers import Endpoint, check_size
 
 USER_AGENT = "image-prompt-lab/0.1"
 log = logging.getLogger("imagelab.client")
+
+# --------------------------------------------------------------------------
+# Bounded reads and whole-request deadlines (issue 8)
+#
+# httpx's read timeout bounds each socket read, not the answer: a body that
+# trickles in one byte per second never times out, and ``response.content``
+# decompresses a gzip bomb whole. So every request of the app is sent
+# streamed, inside ``_deadline(seconds)``, and read with ``_read_capped``:
+#
+# - ``_deadline`` sets a per-thread deadline that the network layer
+#   (``_DeadlineBackend``, installed in the client's transport) applies to
+#   every connect, write and read: the timeout of each is cut to the time
+#   left, and past the deadline the request fails with a timeout. Headers
+#   and body together fit in the deadline.
+# - ``_iter_capped`` decodes the body itself (identity, gzip, deflate; any
+#   other Content-Encoding is refused), never inflating more than a chunk at
+#   a time, and stops past a cap on *decompressed* bytes.
+
+_deadline_state = threading.local()
+_DECODE_CHUNK = 256 * 1024
+_TEXT_ENCODINGS = ("", "identity")
+
+
+class AnswerTooLarge(Exception):
+    """The answer passed its byte cap; ``read`` bytes had arrived (decompressed)."""
+
+    def __init__(self, cap: int, read: int, declared: int | None = None) -> None:
+        super().__init__(f"answer over {cap} bytes")
+        self.cap, self.read, self.declared = cap, read, declared
+
+
+class BadEncoding(Exception):
+    """The answer's Content-Encoding is one this client does not decode (we ask for gzip or deflate)."""
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Every network operation of this thread inside the block ends by ``seconds`` from now."""
+    previous = getattr(_deadline_state, "at", None)
+    at = time.monotonic() + max(float(seconds), 0.0)
+    _deadline_state.at = at if previous is None else min(previous, at)
+    try:
+        yield
+    finally:
+        _deadline_state.at = previous
+
+
+def _time_left(timeout: float | None, exc: type[Exception]) -> float | None:
+    at = getattr(_deadline_state, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0.005:
+        raise exc("deadline: the whole request did not finish in time")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            return self._inner.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
+        except httpcore.ReadTimeout:
+            _time_left(None, httpcore.ReadTimeout)  # say "deadline" when that is what ran out
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        try:
+            self._inner.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
+        except httpcore.WriteTimeout:
+            _time_left(None, httpcore.WriteTimeout)
+            raise
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _time_left(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's network backend with the thread's deadline applied, and an
+    optional ``guard(host, port) -> address`` that vets (and pins) the address
+    of every connection before it is made: used for result URLs (SSRF rules)."""
+
+    def __init__(self, guard: Callable[[str, int], str] | None = None) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._guard = guard
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None) -> httpcore.NetworkStream:
+        address = self._guard(host, port) if self._guard is not None else host
+        stream = self._inner.connect_tcp(address, port, _time_left(timeout, httpcore.ConnectTimeout), local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("unix sockets are not used by Image Prompt Lab")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def _transport(guard: Callable[[str, int], str] | None = None) -> httpx.HTTPTransport:
+    """An httpx transport whose connections obey ``_deadline`` (and ``guard``)."""
+    transport = httpx.HTTPTransport()
+    pool = getattr(transport, "_pool", None)
+    if pool is None or not hasattr(pool, "_network_backend"):  # pragma: no cover - a different httpcore
+        raise RuntimeError("this httpcore has no network backend to install deadlines into")
+    pool._network_backend = _DeadlineBackend(guard)
+    return transport
+
+
+def _decoder(response: httpx.Response) -> Callable[[bytes, bool], Iterator[bytes]]:
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in _TEXT_ENCODINGS:
+        def identity(data: bytes, final: bool) -> Iterator[bytes]:
+            if data:
+                yield data
+        return identity
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        state: dict[str, Any] = {"z": zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding != "deflate" else None, "first": True}
+
+        def inflate(data: bytes, final: bool) -> Iterator[bytes]:
+            if state["z"] is None:  # deflate: zlib-wrapped or raw, as servers disagree
+                state["z"] = zlib.decompressobj() if data[:1] and (data[0] & 0x0F) == 8 else zlib.decompressobj(-zlib.MAX_WBITS)
+            z = state["z"]
+            try:
+                chunk = z.decompress(data, _DECODE_CHUNK)
+                while True:
+                    if chunk:
+                        yield chunk
+                    if not z.unconsumed_tail:
+                        break
+                    chunk = z.decompress(z.unconsumed_tail, _DECODE_CHUNK)
+                if final:
+                    tail = z.flush()
+                    if tail:
+                        yield tail
+            except zlib.error as err:
+                raise httpx.DecodingError(f"the {encoding} body could not be decompressed ({err})") from err
+        return inflate
+    raise BadEncoding(encoding)
+
+
+def _iter_capped(response: httpx.Response, cap: int) -> Iterator[bytes]:
+    """The decoded body of a response sent with ``stream=True``, chunk by chunk,
+    raising ``AnswerTooLarge`` as soon as more than ``cap`` decompressed bytes came.
+
+    Reusable for streaming (SSE) reads: iterate it inside ``_deadline(...)`` and
+    split the chunks into events; memory stays at one chunk (at most 256 KB
+    inflated at a time) plus what the caller keeps. A declared Content-Length
+    over the cap fails before any byte is read. Raises ``BadEncoding`` for a
+    Content-Encoding other than gzip or deflate (the only ones we ask for)."""
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > cap and response.headers.get("content-encoding", "").strip().lower() in _TEXT_ENCODINGS:
+        raise AnswerTooLarge(cap, 0, int(declared))
+    if response.is_stream_consumed and hasattr(response, "_content"):
+        # Already read and decoded in memory (an httpx.MockTransport answer built from bytes).
+        decode: Callable[[bytes, bool], Iterator[bytes]] = _decoder(httpx.Response(200))
+        raws: Iterator[bytes] = iter([response.content])
+    else:
+        decode = _decoder(response)
+        raws = response.iter_raw()
+    total = 0
+    for raw in raws:
+        for chunk in decode(raw, False):
+            total += len(chunk)
+            if total > cap:
+                yield chunk[: len(chunk) - (total - cap)]  # up to the cap exactly, then stop
+                raise AnswerTooLarge(cap, total)
+            yield chunk
+    for chunk in decode(b"", True):
+        total += len(chunk)
+        if total > cap:
+            yield chunk[: len(chunk) - (total - cap)]
+            raise AnswerTooLarge(cap, total)
+        yield chunk
+
+
+def _read_capped(response: httpx.Response, cap: int, *, truncate: bool = False) -> bytes:
+    """The whole decoded body, at most ``cap`` bytes: past it, ``AnswerTooLarge``
+    (or, with ``truncate=True``, the first ``cap`` bytes: enough to classify an
+    error page). See ``_iter_capped``."""
+    body = bytearray()
+    try:
+        for chunk in _iter_capped(response, cap):
+            body += chunk
+    except AnswerTooLarge:
+        if not truncate:
+            raise
+        del body[cap:]
+    return bytes(body)
+
+
+def _scrub_error(err: E.ImageLabError) -> None:
+    """Mask every provider-controlled field of an error, in place."""
+    for name in ("message", "provider_message", "raw", "code", "param", "request_id"):
+        setattr(err, name, redact.scrub(getattr(err, name)))
+
+
+def _wait_text(seconds: float) -> str:
+    if seconds >= E.RETRY_AFTER_UNBOUNDED_S:
+        return "forever (an infinite or unreadable wait)"
+    if seconds >= 2 * 86400:
+        return f"{seconds:,.0f} s (about {seconds / 86400:,.0f} days)"
+    return f"{seconds:,.0f} s"
+
+
+class _BlockedAddress(httpcore.ConnectError):
+    """A result URL's host resolved to an address the app does not fetch from."""
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A globally routable unicast address (not loopback, private, link-local, CGNAT, reserved...)."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    if address.is_loopback or address.is_private or address.is_link_local or address.is_reserved:
+        return False
+    if address.is_multicast or address.is_unspecified or not address.is_global:
+        return False
+    return not (isinstance(address, ipaddress.IPv6Address) and address.is_site_local)
+
+
+def _private_message(host: str, address: str | None = None) -> str:
+    where = f"'{host}'" + (f" ({address})" if address and address != host else "")
+    return (
+        f"The image URL points at {where}, a loopback, private or link-local address that is not the provider's own; "
+        "it was not fetched. A self-hosted gateway with a private image store can be allowed with "
+        f"{C.ALLOW_PRIVATE_IMAGES_VAR}=1."
+    )
+
+
+@dataclass
+class _Answer:
+    """A fully read (bounded) answer: what ``_read`` needs of an httpx.Response."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    url: str = ""
 
 # --------------------------------------------------------------------------
 # Retry policy: three small functions and the loop in ImageClient.generate
@@ -139,8 +392,10 @@ class ImageClient:
             else:
                 limiter = ProviderLimiter(rate_per_s=settings.rate_per_s, burst=settings.burst, max_concurrency=settings.max_concurrency, clock=clock, sleep=sleep)
         self.limiter = limiter
+        self._injected_transport = transport
+        self._fetch: httpx.Client | None = None  # result URLs: a client of its own (see download)
         self._http = httpx.Client(
-            transport=transport,
+            transport=transport if transport is not None else _transport(),
             timeout=httpx.Timeout(
                 connect=settings.connect_timeout_s,
                 read=settings.read_timeout_s,
@@ -155,6 +410,49 @@ class ImageClient:
 
     def close(self) -> None:
         self._http.close()
+        if self._fetch is not None:
+            self._fetch.close()
+
+    # -- bounded requests --------------------------------------------------------
+
+    def _request(self, method: str, url: str, *, deadline_s: float, cap: int = 0, **kwargs: Any) -> _Answer:
+        """Send one request and read its whole answer within ``deadline_s`` seconds
+        (connect, headers and body together), reading at most ``cap`` decompressed
+        bytes of a 2xx body (``C.MAX_ANSWER_BYTES`` by default) and the first
+        ``C.MAX_ERROR_BODY_BYTES`` of any other. Raises the classified error."""
+        cap = cap or C.MAX_ANSWER_BYTES
+        try:
+            with _deadline(deadline_s):
+                response = self._http.send(self._http.build_request(method, url, **kwargs), stream=True)
+                try:
+                    ok = 200 <= response.status_code < 300
+                    try:
+                        content = _read_capped(response, cap if ok else C.MAX_ERROR_BODY_BYTES, truncate=not ok)
+                    except BadEncoding as err:
+                        if ok:
+                            raise E.BadResponse(
+                                f"The answer uses Content-Encoding '{redact.scrub(str(err), limit=40)}', which was not asked for; only gzip and deflate are read.",
+                                status=response.status_code, code="bad_encoding",
+                            ) from None
+                        content = b""
+                    except httpx.DecodingError as err:
+                        raise E.BadResponse(f"The answer could not be decompressed ({err}).", status=response.status_code, code="bad_encoding") from None
+                    except AnswerTooLarge as err:
+                        size = f"declares {err.declared:,} bytes" if err.declared else f"passed {err.cap:,} bytes (decompressed)"
+                        raise E.BadResponse(
+                            f"The answer {size}, over the {err.cap // (1024 * 1024)} MB limit; reading stopped there.",
+                            status=response.status_code, code="answer_too_large",
+                        ) from None
+                    return _Answer(response.status_code, response.headers, content, str(response.url))
+                finally:
+                    response.close()
+        except httpx.TimeoutException as exc:
+            if "deadline" in str(exc):
+                raise E.Timeout(
+                    f"The answer was not complete within {deadline_s:.0f} s (the limit covers the headers and the whole body).",
+                    code="deadline",
+                ) from exc
+            raise
 
     def __enter__(self) -> "ImageClient":
         return self
@@ -165,17 +463,20 @@ class ImageClient:
     # -- what would be sent ---------------------------------------------------
 
     def redact(self, text: str | None) -> str | None:
-        """Replace the API key wherever a provider echoed it back."""
-        key = self.settings.api_key
-        if not text or not key or len(key) < C.KEY_HINT_MIN_KEY_LEN or key not in text:
-            return text
-        return text.replace(key, f"••••{key_hint(key)}")
+        """Mask the API key (any 8-character run of it, in any case) wherever a provider echoed it."""
+        return redact.scrub(text, extra=(self.settings.api_key,))
 
-    def _headers(self, *, masked: bool) -> dict[str, str]:
+    def _headers(self, *, masked: bool, url: str | None = None) -> dict[str, str]:
+        """Request headers. With ``masked=False`` the real key is attached, and only
+        when ``url`` is a place the key may go (the key-to-host rule)."""
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         key = self.settings.api_key
         if key:
             hint = key_hint(key)
+            if not masked:
+                problem = self.settings.key_problem(url or self.settings.endpoint.url)
+                if problem:
+                    raise E.InvalidInput(problem[1], param=problem[0], code="key_host")
             headers["Authorization"] = f"Bearer ••••{hint}" if masked else f"Bearer {key}"
         headers.update(self.settings.extra_headers)
         return headers
@@ -216,7 +517,9 @@ class ImageClient:
 
     def _emitter(self, t0: float, sink: list[Event], on_event: Callable[[Event], None] | None):
         def emit(kind: str, message: str, *, model: str = "", attempt_no: int = 0, image: bytes | None = None, **data: Any) -> None:
-            event = Event(kind, message, round(self.clock() - t0, 2), model, attempt_no, data, image)
+            # Events quote task ids, statuses and URLs from the provider: masked before anyone sees them.
+            # ``image``: a streamed partial image's bytes (memory only, issue 12).
+            event = Event(kind, redact.scrub(message), round(self.clock() - t0, 2), redact.scrub(model), attempt_no, redact.scrub_obj(data), image)
             sink.append(event)
             if on_event is not None:
                 try:
@@ -377,7 +680,7 @@ class ImageClient:
             "error_type": err.error_type if err else None,
             "http_status": (err.status if err else None) or http_status,
             "error_code": err.code if err else None,
-            "error_message": err.message[: C.MAX_ERROR_MESSAGE_CHARS] if err else None,
+            "error_message": redact.scrub(err.message, limit=C.MAX_ERROR_MESSAGE_CHARS) if err else None,
             "retry_after_s": err.retry_after_s if err else None,
             "task_id": task_id,
             "request_id": (err.request_id if err else None) or request_id,
@@ -413,17 +716,21 @@ class ImageClient:
             self.recorder.attempt_finished(attempt_id, dict(self._finish_fields(interrupted, latency, len(images), ctx["task_id"]), status="interrupted"))
             raise
         latency_ms = int((self.clock() - started) * 1000)
+        if err is not None and err.retry_after_s is not None and err.retry_after_s > C.MAX_RETRY_AFTER_S:
+            err.message = f"{err.message} (The provider asked to wait {_wait_text(err.retry_after_s)}; this app waits at most {C.MAX_RETRY_AFTER_S:.0f} s, so it was not retried.)"
         if err is not None:
-            err.message = self.redact(err.message)
-            err.provider_message = self.redact(err.provider_message)
-            err.raw = self.redact(err.raw)
-        ctx["raw"] = self.redact(ctx["raw"])
+            _scrub_error(err)
+        # Everything the provider controls is masked here, once, before it is recorded or shown.
+        for name in ("raw", "task_id", "request_id", "revised"):
+            ctx[name] = redact.scrub(ctx[name])
+        ctx["usage"] = redact.scrub_obj(ctx["usage"]) if ctx["usage"] is not None else None
         rate_limited = err is not None and err.error_type == "rate_limited"
         if rate_limited:
             self.limiter.cooldown(err.retry_after_s if err.retry_after_s is not None else C.COOLDOWN_AFTER_429_S)
         self.limiter.report(ctx["probe"], rate_limited=rate_limited)
         fields = self._finish_fields(err, latency_ms, len(images), ctx["task_id"], ctx["http_status"], ctx["request_id"])
         fields["usage"] = ctx["usage"]
+        fields["raw_response"] = ctx["raw"]  # History's attempt detail (base64 elided, redacted above)
         if request.stream:
             fields["first_partial_ms"] = ctx["first_partial_ms"]
             if ctx["partial_count"] and err is not None:
@@ -470,14 +777,13 @@ class ImageClient:
             }[why]
             emit("waiting", text, model=model, attempt_no=attempt_no, why=why, seconds=seconds)
 
-        headers = self._headers(masked=False)
+        url = endpoint.edits_url if request.is_edit else endpoint.url
+        headers = self._headers(masked=False, url=url)
         if request.is_edit:
-            url = endpoint.edits_url
             fields, files = edit_form(request, model)
             send: dict[str, Any] = {"data": fields, "files": files}
             headers.pop("Content-Type", None)  # httpx writes multipart/form-data with its boundary
         else:
-            url = endpoint.url
             send = {"json": request.body(model)}
         streamed: list[_Item] | None = None
         with self.limiter.slot(on_wait) as probe:
@@ -485,15 +791,11 @@ class ImageClient:
             emit("submitted", f"Sent to {url}" + (f" (streaming, {request.partial_images} partial image(s))" if request.stream else ""), model=model, attempt_no=attempt_no)
             if request.stream:
                 headers["Accept"] = "text/event-stream"
-                with self._http.stream("POST", url, headers=headers, **send) as response:
-                    streamed, payload = self._read_stream(response, request, model, attempt_no, ctx, emit)
+                streamed, payload = self._stream_exchange(url, headers, send, request, model, attempt_no, ctx, emit)
             else:
-                response = self._http.post(url, headers=headers, **send)
-                payload = None
+                payload = self._read(self._request("POST", url, deadline_s=s.read_timeout_s, headers=headers, **send), ctx)
         if streamed is not None:
             return self._keep_all(streamed, endpoint, model, attempt_no, attempt_id, emit)
-        if payload is None:
-            payload = self._read(response, ctx)
 
         task = read_task(payload)
         if task is not None:
@@ -515,13 +817,33 @@ class ImageClient:
                 ctx["revised"] = data[0].get("revised_prompt")
         return self._keep_all(items, endpoint, model, attempt_no, attempt_id, emit)
 
+    def _stream_exchange(self, url: str, headers: dict[str, str], send: dict[str, Any], request, model, attempt_no, ctx, emit) -> tuple[list[_Item] | None, Any]:
+        """Send with ``stream: true`` and read the events as they come, within the read
+        timeout as a whole-request deadline and the ``MAX_STREAM_BYTES`` cap."""
+        deadline_s = self.settings.read_timeout_s
+        try:
+            with _deadline(deadline_s):
+                response = self._http.send(self._http.build_request("POST", url, headers=headers, **send), stream=True)
+                try:
+                    return self._read_stream(response, request, model, attempt_no, ctx, emit)
+                finally:
+                    response.close()
+        except httpx.TimeoutException as exc:
+            if "deadline" in str(exc):
+                raise E.Timeout(f"The stream was not complete within {deadline_s:.0f} s (the read timeout covers the whole stream).", code="deadline") from exc
+            raise
+
     def _read_stream(self, response: httpx.Response, request, model, attempt_no, ctx, emit) -> tuple[list[_Item] | None, Any]:
         """Read a streamed answer: (final items, None); or (None, JSON payload) when the
         provider answered JSON instead (an error, or a gateway that ignored ``stream``)."""
         ctype = response.headers.get("content-type", "")
         if response.status_code >= 300 or not looks_like_sse(ctype):
-            response.read()
-            payload = self._read(response, ctx)
+            ok = 200 <= response.status_code < 300
+            try:
+                content = _read_capped(response, C.MAX_ANSWER_BYTES if ok else C.MAX_ERROR_BODY_BYTES, truncate=not ok)
+            except AnswerTooLarge as err:
+                raise E.BadResponse(f"The answer passed {err.cap:,} bytes; reading stopped there.", status=response.status_code, code="answer_too_large") from None
+            payload = self._read(_Answer(response.status_code, response.headers, content, str(response.url)), ctx)
             emit(
                 "note", "The provider ignored stream: true and answered with one JSON body; no partial images.",
                 model=model, attempt_no=attempt_no, ignored_stream=True,
@@ -552,7 +874,15 @@ class ImageClient:
                 model=model, attempt_no=attempt_no, image=image, index=item.index, count=ctx["partial_count"],
             )
 
-        result = read_image_stream(response.iter_bytes(), on_item=on_item)
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from _iter_capped(response, C.MAX_STREAM_BYTES)
+            except AnswerTooLarge as err:
+                raise StreamTooLarge(f"The stream passed the {err.cap:,} byte limit and was stopped.") from None
+            except BadEncoding as err:
+                raise E.BadResponse(f"The stream uses Content-Encoding '{redact.scrub(str(err), limit=40)}', which was not asked for.", status=response.status_code, code="bad_encoding") from None
+
+        result = read_image_stream(chunks(), on_item=on_item)
         ctx["usage"] = result.usage
         ctx["raw"] = (
             f"HTTP {response.status_code}  {ctype}\n(server-sent events: {result.events} event(s), "
@@ -571,7 +901,7 @@ class ImageClient:
                 url = urljoin(endpoint.root + "/", item.value)
                 emit("downloading", f"Downloading image {index} of {len(items)}", model=model, attempt_no=attempt_no, url=url)
                 data_bytes = self.download(url)
-                source_url = url
+                source_url = redact.scrub(url)  # a signed query string (token=, X-Amz-*) is cut
             result = self._keep(data_bytes, item.kind, source_url)
             self.recorder.image_saved(attempt_id, result)
             images.append(result)
@@ -585,7 +915,7 @@ class ImageClient:
         info = validate(data)
         return ResultImage(info, source, source_url, data=data)
 
-    def _read(self, response: httpx.Response, ctx: dict[str, Any]) -> Any:
+    def _read(self, response: _Answer, ctx: dict[str, Any]) -> Any:
         """JSON of a successful answer; raise the classified error otherwise."""
         status = response.status_code
         ctx["http_status"] = status
@@ -608,7 +938,7 @@ class ImageClient:
             ctx["raw"] = raw_preview(status, ctype, content)
             err = E.classify_response(status, content, headers=dict(response.headers))
             if err.error_type == "bad_response":
-                err.message = f"The answer (HTTP {status}) is not valid JSON: {err.provider_message or 'empty'}"[:500]
+                err.message = redact.scrub(f"The answer (HTTP {status}) is not valid JSON: {err.provider_message or 'empty'}", limit=500)
             raise err
         ctx["raw"] = raw_preview(status, ctype, content, payload)
         if payload is None:
@@ -644,7 +974,9 @@ class ImageClient:
             self.sleep(interval)
             interval = min(interval * C.TASK_POLL_BACKOFF, C.TASK_POLL_MAX_S)
             try:
-                response = self._http.get(poll_url, headers=self._headers(masked=False))
+                # Each poll has a deadline of its own: the read timeout, and never past the task's deadline.
+                poll_deadline = max(min(s.read_timeout_s, deadline - self.clock()), C.MIN_POLL_DEADLINE_S)
+                response = self._request("GET", poll_url, deadline_s=poll_deadline, headers=self._headers(masked=False, url=poll_url))
                 payload = self._read(response, ctx)
             except (E.ImageLabError, httpx.HTTPError) as exc:
                 err = E.classify_exception(exc)
@@ -653,7 +985,9 @@ class ImageClient:
                     raise err from exc if isinstance(exc, httpx.HTTPError) else None
                 emit("polling", f"Poll failed ({err.error_type}); trying again", model=model, attempt_no=attempt_no)
                 if err.retry_after_s:
-                    self.sleep(min(err.retry_after_s, C.MAX_RETRY_AFTER_S))
+                    if err.retry_after_s > C.MAX_RETRY_AFTER_S:
+                        raise err
+                    self.sleep(max(0.0, min(err.retry_after_s, deadline - self.clock())))
                 continue
             new = read_task(payload, shape_hint=task.shape)
             if new is None:
@@ -670,38 +1004,134 @@ class ImageClient:
     # -- downloads ---------------------------------------------------------------
 
     def download(self, url: str) -> bytes:
-        """Fetch a result URL at once, streamed, capped; network failures are retried."""
+        """Fetch a result URL at once: streamed, capped at ``C.MAX_IMAGE_BYTES``,
+        within ``C.DOWNLOAD_TIMEOUT_S`` in all (redirects and retries included).
+
+        Result URLs come from the provider, so they are fetched only over http(s)
+        and never from loopback, private or link-local addresses unless they are
+        the provider's own origin or the operator allowed a private image store
+        (``ClientSettings.allow_private_images``). Redirects are followed by hand,
+        each hop checked again; the connection itself re-checks every resolved
+        address (``_guard_address``), so a name cannot resolve to a private
+        address behind our back. Network failures are retried; a redirect loop
+        is ``image_fetch_failed``."""
         attempt = 0
+        started = time.monotonic()
+        try:
+            with _deadline(C.DOWNLOAD_TIMEOUT_S):
+                while True:
+                    try:
+                        return self._download_once(url)
+                    except httpx.TransportError as exc:
+                        if isinstance(exc, httpx.TimeoutException) and "deadline" in str(exc):
+                            raise
+                        if isinstance(exc.__cause__, _BlockedAddress):
+                            raise E.ImageFetchFailed(str(exc.__cause__), code="blocked_url") from None
+                        attempt += 1
+                        if attempt > C.DOWNLOAD_RETRIES:
+                            net = E.classify_exception(exc)
+                            raise E.ImageFetchFailed(f"Downloading the image failed: {net.message}", code=net.code) from exc
+                        self.sleep(retry_delay(attempt - 1, rand=self.rand))
+        except httpx.TimeoutException as exc:
+            raise E.ImageFetchFailed(
+                f"Downloading the image did not finish within {C.DOWNLOAD_TIMEOUT_S:.0f} s "
+                f"(stopped after {time.monotonic() - started:.0f} s).",
+                code="deadline",
+            ) from exc
+
+    def _fetch_client(self) -> httpx.Client:
+        if self._fetch is None:
+            transport = self._injected_transport if self._injected_transport is not None else _transport(guard=self._guard_address)
+            self._fetch = httpx.Client(
+                transport=transport,
+                timeout=httpx.Timeout(C.DOWNLOAD_TIMEOUT_S, connect=self.settings.connect_timeout_s),
+                headers={"User-Agent": USER_AGENT},
+                follow_redirects=False,
+            )
+        return self._fetch
+
+    def _download_once(self, url: str) -> bytes:
+        seen: list[str] = []
+        current = url
         while True:
-            try:
-                with self._http.stream("GET", url, timeout=C.DOWNLOAD_TIMEOUT_S, follow_redirects=True) as r:
-                    if r.status_code >= 400:
-                        gone = r.status_code in (403, 404, 410)
+            self._check_result_url(current)
+            seen.append(current)
+            with self._fetch_client().stream("GET", current) as r:
+                if r.status_code in (301, 302, 303, 307, 308) and r.headers.get("location"):
+                    nxt = urljoin(current, r.headers["location"].strip())
+                    if nxt in seen:
                         raise E.ImageFetchFailed(
-                            f"Downloading the image failed with HTTP {r.status_code}"
-                            + (" (the link has expired or was never valid)." if gone else "."),
-                            status=r.status_code, code="expired" if gone else f"http_{r.status_code}",
+                            f"Downloading the image went round in a redirect loop ({len(seen)} hops).",
+                            status=r.status_code, code="redirect_loop",
                         )
-                    declared = r.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > C.MAX_IMAGE_BYTES:
+                    if len(seen) > C.MAX_DOWNLOAD_REDIRECTS:
                         raise E.ImageFetchFailed(
-                            f"The image is {int(declared):,} bytes, over the {C.MAX_IMAGE_BYTES:,} byte limit; not downloaded.",
-                            status=r.status_code, code="too_large",
+                            f"Downloading the image was redirected more than {C.MAX_DOWNLOAD_REDIRECTS} times.",
+                            status=r.status_code, code="too_many_redirects",
                         )
-                    chunks: list[bytes] = []
-                    total = 0
-                    for chunk in r.iter_bytes():
-                        total += len(chunk)
-                        if total > C.MAX_IMAGE_BYTES:
-                            raise E.ImageFetchFailed(
-                                f"The download passed the {C.MAX_IMAGE_BYTES:,} byte limit and was stopped.",
-                                status=r.status_code, code="too_large",
-                            )
-                        chunks.append(chunk)
-                    return b"".join(chunks)
-            except httpx.TransportError as exc:
-                attempt += 1
-                if attempt > C.DOWNLOAD_RETRIES:
-                    net = E.classify_exception(exc)
-                    raise E.ImageFetchFailed(f"Downloading the image failed: {net.message}", code=net.code) from exc
-                self.sleep(retry_delay(attempt - 1, rand=self.rand))
+                    current = nxt
+                    continue
+                if r.status_code >= 300:
+                    gone = r.status_code in (403, 404, 410)
+                    raise E.ImageFetchFailed(
+                        f"Downloading the image failed with HTTP {r.status_code}"
+                        + (" (the link has expired or was never valid)." if gone else "."),
+                        status=r.status_code, code="expired" if gone else f"http_{r.status_code}",
+                    )
+                try:
+                    return _read_capped(r, C.MAX_IMAGE_BYTES)
+                except AnswerTooLarge as err:
+                    what = f"is {err.declared:,} bytes" if err.declared else "passed"
+                    raise E.ImageFetchFailed(
+                        f"The image {what} over the {C.MAX_IMAGE_BYTES:,} byte limit; the download was stopped.",
+                        status=r.status_code, code="too_large",
+                    ) from None
+                except (BadEncoding, httpx.DecodingError) as err:
+                    raise E.ImageFetchFailed(f"The image download could not be decoded ({redact.scrub(str(err), limit=80)}).", status=r.status_code, code="bad_encoding") from None
+
+    # -- where result URLs may point (SSRF rules) ---------------------------------
+
+    def _provider_origin(self) -> tuple[str, int] | None:
+        root = self.settings.endpoint.root
+        if not root:
+            return None
+        parts = urlsplit(root)
+        return ((parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80))
+
+    def _check_result_url(self, url: str) -> None:
+        """Refuse a result URL that is not http(s) or names a non-public address
+        literally (names are resolved and checked when connecting)."""
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise E.ImageFetchFailed("The image URL cannot be read.", code="blocked_url") from None
+        if parts.scheme not in ("http", "https") or not host:
+            raise E.ImageFetchFailed(f"The image URL is not an http(s) URL with a host ({redact.scrub(parts.scheme, limit=20) or 'no scheme'}); not fetched.", code="blocked_url")
+        if self.settings.allow_private_images or (host, port) == self._provider_origin():
+            return
+        if host == "localhost" or host.endswith(".localhost"):
+            raise E.ImageFetchFailed(_private_message(host), code="blocked_url")
+        try:
+            address = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return  # a name: checked once resolved, in _guard_address
+        if not _is_public(address):
+            raise E.ImageFetchFailed(_private_message(host), code="blocked_url")
+
+    def _guard_address(self, host: str, port: int) -> str:
+        """At connect time: resolve ``host`` and refuse if any address is not public
+        (unless provider origin / allowed); connect to the address that was checked."""
+        host = host.lower()
+        if self.settings.allow_private_images or (host, port) == self._provider_origin():
+            return host
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as err:
+            raise httpcore.ConnectError(f"the host name could not be resolved (DNS): {err}") from err
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        bad = [a for a in addresses if not _is_public(a)]
+        if bad or not addresses:
+            raise _BlockedAddress(_private_message(host, str(bad[0]) if bad else None))
+        return str(addresses[0])

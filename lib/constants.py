@@ -73,6 +73,20 @@ LOG_BACKUPS = 3
 JOB_WORKERS = 8  # generations running at once in one app process
 DEFAULT_PAGE_SIZE = 50
 
+# --- Security and hard limits (issue 8) ---------------------------------------
+# The largest legitimate answer: n=10 images at 4K as base64 (a 3840x2160 PNG
+# from an image model is ~8-12 MB, so ~16 MB as base64) is ~160 MB. Reading
+# stops past this many decompressed bytes; JSON parsing then needs about twice
+# as much again, which keeps the process under ~600 MB whatever is sent.
+MAX_ANSWER_BYTES = 160 * 1024 * 1024
+MAX_ERROR_BODY_BYTES = 1024 * 1024  # of an error answer, only this much is read (enough to classify it)
+MIN_POLL_DEADLINE_S = 1.0  # the last poll before a task's deadline still gets this long
+MAX_DOWNLOAD_REDIRECTS = 5  # a result URL may redirect this often (each hop checked again)
+ALLOW_PRIVATE_IMAGES_VAR = "IMAGELAB_ALLOW_PRIVATE_IMAGES"  # =1 (or allow_private_images = true in secrets): private image stores
+PASSWORD_ENV = "IMAGELAB_PASSWORD"  # or app_password in secrets.toml: guards every page
+PASSWORD_FAIL_DELAY_S = 1.0  # a wrong password answers this much later (slows guessing)
+DEFAULT_SERVER_ADDRESS = "127.0.0.1"  # `make run` listens on loopback only unless ADDRESS=... is given
+
 # --- Sandbox -------------------------------------------------------------------
 SANDBOX_DEFAULT_LATENCY_S = (1.0, 3.0)
 SANDBOX_SLOW_LATENCY_S = 8.0
@@ -80,6 +94,37 @@ SANDBOX_HANG_S = 200.0  # longer than the default read timeout
 SANDBOX_TASK_DURATION_S = 3.0
 SANDBOX_RATE_WINDOW_S = 1.0
 SANDBOX_KEPT_FILES = 512
+
+# --- History: cost estimates, monitoring, the History page (lib/pricing.py, lib/monitoring.py) ---
+PRICING_AUTO_SIZE = "1024x1024"  # what an `auto` size is priced as
+PRICING_AUTO_QUALITY = "medium"  # what an `auto` quality is priced as
+PRICING_UNKNOWN_MODEL_AS = "gpt-image-2"  # a model with no row of its own is priced like this one
+HISTORY_DEFAULT_SINCE = "7d"  # the time range of /history without `since`
+HISTORY_MAX_PARAM_CHARS = 200  # a URL value longer than this is ignored
+HISTORY_MAX_PARAM_VALUES = 20  # values per multi-value filter
+HISTORY_PROMPT_PREVIEW_CHARS = 300  # prompt shown in a table row
+HISTORY_THUMB_PX = 64  # thumbnails in the table (data URLs)
+HISTORY_EXPORT_MAX_ROWS = 50_000  # CSV / JSON download
+HISTORY_LATENCY_BINS = 30  # latency histogram: the read timeout split into this many bins
+HISTORY_LATENCY_MAX_MODELS = 8  # latency panels drawn
+# timeline bucket by the span shown: up to 2 h -> 5 min, 2 days -> 1 h, 14 days -> 6 h, else 1 day
+HISTORY_TIMELINE_BUCKETS = ((2 * 3600, 300), (2 * 86400, 3600), (14 * 86400, 6 * 3600), (float("inf"), 86400))
+# Monitoring (lib/monitoring.py): the banner on History and Generate
+MONITOR_429_COUNT = 3  # this many rate-limit errors...
+MONITOR_429_WINDOW_S = 600  # ...within this window, for one provider
+MONITOR_FAILURE_WINDOW_S = 3600  # the recent failure rate: the last hour...
+MONITOR_FAILURE_BASELINE_S = 7 * 86400  # ...against the 7 days before it
+MONITOR_FAILURE_MIN_ATTEMPTS = 5  # finished attempts in the last hour before the rule speaks
+MONITOR_FAILURE_MIN_BASELINE = 20  # finished attempts needed for a baseline
+MONITOR_FAILURE_FACTOR = 2.0  # recent rate at least this times the baseline...
+MONITOR_FAILURE_MIN_DELTA = 0.10  # ...and at least this much higher
+MONITOR_FAILURE_NO_BASELINE_RATE = 0.5  # without a baseline: alert at this failure rate
+MONITOR_DOWNLOAD_WINDOW_S = 86400  # any failed result download in this window
+MONITOR_LATENCY_WINDOW_S = 86400  # p95 latency of succeeded attempts over this window...
+MONITOR_LATENCY_FRACTION = 0.8  # ...at or above this fraction of the read timeout
+MONITOR_LATENCY_MIN_SAMPLES = 5  # successes needed per model
+MONITOR_QUOTA_WINDOW_S = 3600  # any quota error in this window
+MONITOR_CACHE_S = 15  # the banner re-checks at most this often
 
 # --- Media: streaming partial images and edits (issue 12) -------------------------
 MAX_PARTIAL_IMAGES = 3  # partial_images takes 0-3

@@ -34,6 +34,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from lib import constants as C
+from lib import pricing, redact
 from lib.errors import ERROR_INFO, ERROR_TYPES
 from lib.images import ImageKeeper, data_dir as resolve_data_dir
 
@@ -46,6 +47,19 @@ RUN_KINDS = ("generate", "compare", "rerun", "probe")
 # Schema
 
 migrations = Migrations("imagelab")
+
+
+def _has_fts_trigram() -> bool:
+    """SQLite 3.34+ with FTS5: History's text filter uses a trigram index (else a scan)."""
+    try:
+        with sqlite3.connect(":memory:") as conn:
+            conn.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='trigram')")
+        return True
+    except sqlite3.Error:
+        return False
+
+
+FTS_TRIGRAM = _has_fts_trigram()
 
 
 @migrations()
@@ -144,6 +158,61 @@ def m004_wave2(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m005_history(db: sqlite_utils.Database) -> None:
+    """History: the raw answer of each attempt (base64 elided, scrubbed), and the
+    indexes the History page's filters, stats and monitoring rules read."""
+    db["attempts"].add_column("raw_response", str)
+    db["runs"].create_index(["kind", "id"], if_not_exists=True)  # run-kind filters: run_id IN (runs of a kind)
+    # per provider, like m003's per model: counts and latency percentiles from the index alone
+    db["attempts"].create_index(["provider", "status", "error_type", "latency_ms"], if_not_exists=True)
+    db["attempts"].create_index(["status", "provider", "latency_ms"], if_not_exists=True)
+
+
+@migrations()
+def m005b_history_speed(db: sqlite_utils.Database) -> None:
+    """History at 100,000 attempts (benchmarks/history.py). A follow-up to m005_history,
+    which had already landed; it depends on nothing after m005."""
+    attempts = db["attempts"]
+    # The run's kind, copied onto each attempt by triggers (whoever writes the rows), so that
+    # run-kind filters (probes left out of stats) read an index instead of joining runs.
+    attempts.add_column("run_kind", str)
+    db.execute("UPDATE attempts SET run_kind = (SELECT kind FROM runs WHERE runs.id = attempts.run_id)")
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS attempts_run_kind AFTER INSERT ON attempts WHEN NEW.run_kind IS NULL "
+        "BEGIN UPDATE attempts SET run_kind = (SELECT kind FROM runs WHERE runs.id = NEW.run_id) WHERE id = NEW.id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS runs_kind_to_attempts AFTER UPDATE OF kind ON runs "
+        "BEGIN UPDATE attempts SET run_kind = NEW.kind WHERE run_id = NEW.id; END"
+    )
+    # One covering index for History's stats, charts and monitoring over a time range.
+    attempts.create_index(
+        ["started_at", "status", "model", "provider", "error_type", "latency_ms", "image_count", "cost_usd", "run_kind"],
+        index_name="idx_attempts_history", if_not_exists=True,
+    )
+    attempts.create_index(["run_kind", "started_at"], if_not_exists=True)
+    # Text in the prompt: a trigram full-text index (substring, case-insensitive), kept by triggers.
+    if FTS_TRIGRAM:
+        db.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS attempts_fts USING fts5(prompt, content='attempts', content_rowid='id', tokenize='trigram')"
+        )
+        db.execute("INSERT INTO attempts_fts(attempts_fts) VALUES ('rebuild')")
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_insert AFTER INSERT ON attempts "
+            "BEGIN INSERT INTO attempts_fts(rowid, prompt) VALUES (NEW.id, NEW.prompt); END"
+        )
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_delete AFTER DELETE ON attempts "
+            "BEGIN INSERT INTO attempts_fts(attempts_fts, rowid, prompt) VALUES ('delete', OLD.id, OLD.prompt); END"
+        )
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_update AFTER UPDATE OF prompt ON attempts "
+            "BEGIN INSERT INTO attempts_fts(attempts_fts, rowid, prompt) VALUES ('delete', OLD.id, OLD.prompt); "
+            "INSERT INTO attempts_fts(rowid, prompt) VALUES (NEW.id, NEW.prompt); END"
+        )
+
+
+@migrations()
 def m008_media(db: sqlite_utils.Database) -> None:
     """Issue 12: the reference images and mask sent with an edit, kept content-addressed like results."""
     db["attempt_inputs"].create(
@@ -169,6 +238,8 @@ class AttemptFilter:
     until: float | None = None
     text: str = ""  # found anywhere in the prompt, case-insensitive
     run_id: str | None = None
+    kinds: list[str] = field(default_factory=list)  # runs.kind of the attempt's run (History)
+    exclude_kinds: list[str] = field(default_factory=list)  # e.g. probes left out of success rates
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -183,12 +254,22 @@ class AttemptFilter:
         if self.until is not None:
             clauses.append("started_at < ?")
             params.append(self.until)
-        if self.text.strip():
+        text = self.text.strip()
+        if text and FTS_TRIGRAM and len(text) >= 3:  # m005b_history_speed: a trigram index, the same substring match
+            clauses.append("id IN (SELECT rowid FROM attempts_fts WHERE attempts_fts MATCH ?)")
+            params.append('"' + text.replace('"', '""') + '"')
+        elif text:
             clauses.append("instr(lower(prompt), ?) > 0")
-            params.append(self.text.strip().lower())
+            params.append(text.lower())
         if self.run_id:
             clauses.append("run_id = ?")
             params.append(self.run_id)
+        if self.kinds:  # attempts.run_kind is the run's kind (m005b_history_speed keeps it in step)
+            clauses.append(f"run_kind IN ({', '.join('?' for _ in self.kinds)})")
+            params.extend(self.kinds)
+        if self.exclude_kinds:
+            clauses.append(f"(run_kind IS NULL OR run_kind NOT IN ({', '.join('?' for _ in self.exclude_kinds)}))")
+            params.extend(self.exclude_kinds)
         return (" AND ".join(clauses) or "1 = 1"), params
 
 
@@ -215,6 +296,49 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 # --------------------------------------------------------------------------
+# A damaged database file (issue 8): a clear message, and nothing written over it
+
+_DAMAGE_WORDS = ("file is not a database", "malformed", "disk image", "file is encrypted", "not a database")
+
+
+def _is_damage(err: sqlite3.DatabaseError) -> bool:
+    return any(word in str(err).lower() for word in _DAMAGE_WORDS)
+
+
+class DamagedDatabase(Exception):
+    """The database file exists but SQLite cannot read it. Nothing was written to it."""
+
+    def __init__(self, path: Path, err: BaseException) -> None:
+        self.path = Path(path)
+        self.detail = str(err)
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return (
+            f"The database file {self.path} cannot be read ({self.detail}). Nothing was written to it. "
+            f"To start afresh, move it aside (for example rename it to {self.path.name}.damaged) and start again: "
+            f"a new, empty database is created. To keep your history, restore a backup of it, or try "
+            f"'sqlite3 {self.path} .recover' into a new file."
+        )
+
+
+# --------------------------------------------------------------------------
+# Redaction: nothing a provider echoes of a key reaches the database
+
+
+def _scrub_row(values: Any) -> Any:
+    """Every text value of a row (a dict of column -> value, or a list of SQL
+    parameters) through ``redact.scrub``: registered keys and their fragments in
+    any case, secret-shaped tokens and signed query strings are masked. JSON
+    texts are scrubbed as text (masking keeps them valid JSON). Call it on the
+    values of every write, before the SQL is built."""
+    if isinstance(values, dict):
+        return {k: redact.scrub(v) if isinstance(v, str) else v for k, v in values.items()}
+    return [redact.scrub(v) if isinstance(v, str) else v for v in values]
+
+
+# --------------------------------------------------------------------------
 # The store
 
 
@@ -235,8 +359,14 @@ class Store:
         self._write_lock = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._migrate()
-        self.recovered = self.mark_interrupted()
+        try:
+            self._migrate()
+            self.recovered = self.mark_interrupted()
+        except sqlite3.DatabaseError as err:
+            if not _is_damage(err):
+                raise
+            self.close()
+            raise DamagedDatabase(self.path, err) from err
 
     # -- connections --------------------------------------------------------------
 
@@ -285,8 +415,9 @@ class Store:
                 time.sleep(C.SQLITE_LOCK_RETRY_S)
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        values = _scrub_row(list(params))  # the one redaction step of every write (issue 8)
         with self._write_lock:
-            return self.db.execute(sql, list(params))
+            return self.db.execute(sql, values)
 
     def close(self) -> None:
         """Close this thread's connection (others close with their threads)."""
@@ -341,18 +472,35 @@ class Store:
     _FINISH_COLUMNS = (
         "finished_at", "latency_ms", "status", "error_type", "http_status", "error_code", "error_message",
         "retry_after_s", "task_id", "request_id", "image_count", "usage",
-        "cost_usd", "cost_basis", "first_partial_ms", "note",
+        "cost_usd", "cost_basis", "first_partial_ms", "note", "raw_response",
     )
 
     def _with_cost(self, attempt_id: int, fields: dict[str, Any]) -> dict[str, Any]:
-        """Add ``cost_usd`` and ``cost_basis`` to an attempt's finishing fields (lib/pricing.py)."""
-        return fields
+        """Add ``cost_usd`` and ``cost_basis`` to an attempt's finishing fields (lib/pricing.py).
+        Succeeded: priced by usage, else by its images' size x quality. Failed, interrupted,
+        cancelled: 0 unless the provider returned usage. A cost already given is kept."""
+        if "cost_usd" in fields or fields.get("status") in (None, "pending"):
+            return fields
+        row = self.db.execute("SELECT model, params FROM attempts WHERE id = ?", [attempt_id]).fetchone()
+        if row is None:
+            return fields
+        try:
+            params = json.loads(row[1] or "{}")
+        except ValueError:
+            params = {}
+        try:
+            return {**fields, **pricing.cost_fields(row[0] or "", params if isinstance(params, dict) else {}, fields)}
+        except Exception:  # an estimate must never lose the attempt's record
+            log.exception("cost estimate failed for attempt %s", attempt_id)
+            return fields
 
     def attempt_finished(self, attempt_id: int, fields: dict[str, Any]) -> None:
         fields = self._with_cost(attempt_id, fields)
         values = {k: fields.get(k) for k in self._FINISH_COLUMNS if k in fields}
         if "usage" in values and values["usage"] is not None:
             values["usage"] = json.dumps(values["usage"])
+        if values.get("raw_response") is not None:  # History: the answer as it came back, base64 already elided
+            values["raw_response"] = redact.scrub(str(values["raw_response"]), limit=C.MAX_RAW_PREVIEW_CHARS + 200)
         if values.get("status") not in (None, *ATTEMPT_STATUSES):
             raise ValueError(f"unknown attempt status {values.get('status')!r}")
         if values.get("error_type") not in (None, *ERROR_TYPES):
@@ -600,6 +748,7 @@ def configure_logging(root: str | os.PathLike, level: int = logging.INFO) -> Pat
     if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
         handler = logging.handlers.RotatingFileHandler(path, maxBytes=C.LOG_MAX_BYTES, backupCount=C.LOG_BACKUPS, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(redact.ScrubFilter())  # keys and signed URLs never reach the log file
         logger.addHandler(handler)
     logger.setLevel(level)
     return path
