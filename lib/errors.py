@@ -73,7 +73,7 @@ CHECKLIST_STEPS: dict[int, str] = {
 }
 
 
-def _info(error_type, title, retryable, step, fix, step_name=None):
+def _info(*, error_type: str, title: str, retryable: bool, step: int | None, fix: str, step_name: str | None = None) -> ErrorInfo:
     return ErrorInfo(
         error_type=error_type,
         title=title,
@@ -87,83 +87,197 @@ def _info(error_type, title, retryable, step, fix, step_name=None):
 ERROR_INFO: dict[str, ErrorInfo] = {
     i.error_type: i
     for i in (
-        _info("invalid_input", "The request was stopped before sending", False, 6,
-              "Correct the field named in the message; nothing was sent to the provider."),
-        _info("auth", "The provider did not accept the API key", False, 1,
-              "Check that the key belongs to this provider, is complete, and has no "
-              "spaces, quotes or line breaks. Create a new key if it was revoked."),
-        _info("permission", "The key is valid but lacks access", False, 1,
-              "The key works but this account may not use this model or endpoint. "
-              "For gpt-image models on OpenAI, verify the organization in the dashboard; "
-              "on gateways, enable the model for the key's group."),
-        _info("endpoint_not_found", "The endpoint URL does not exist", False, 2,
-              "Use the base URL ending in /v1 (or the full .../v1/images/generations). "
-              "Look for a doubled or missing /v1, a singular /image/generation, or a "
-              "model name inside the path."),
-        _info("model_not_found", "This provider does not know the model", False, 3,
-              "Use an exact model id that this provider serves (ids are case- and "
-              "dash-sensitive), or let the fallback chain pick another model."),
-        _info("bad_request", "The provider rejected a parameter", False, 6,
-              "Read the parameter named in the message: size, quality, background or "
-              "output format may not be supported by this model. Do not send "
-              "response_format to gpt-image models."),
-        _info("content_policy", "The safety system blocked the prompt or image", False, 8,
-              "Rephrase the prompt without the flagged content. Blocked requests are "
-              "never retried: repeating them can get a key restricted."),
-        _info("rate_limited", "Too many requests for now", True, 5,
-              "Wait for the time the provider asked for, lower the rate limit or "
-              "concurrency in Settings, or move to a higher usage tier."),
-        _info("quota_exceeded", "Out of credits or quota", False, 5,
-              "Add credits or raise the spending limit for this key's account; "
-              "retrying will not help until the balance is topped up."),
-        _info("server_error", "The provider had a server error", True, None,
-              "Usually temporary: the app retries on its own. If it persists, check "
-              "the provider's status page or fall back to another model.",
-              step_name="Provider"),
-        _info("timeout", "No answer before the timeout", True, 9,
-              "Image models can take two minutes or more: raise the read timeout to at "
-              "least 120 s (240 s for high quality or large sizes). For async gateways, "
-              "make sure the task is polled."),
-        _info("network", "The connection failed", True, 2,
-              "Check the host name, your network or proxy, and TLS settings. A reset in "
-              "the middle of an answer usually means a proxy in between gave up."),
-        _info("task_failed", "The provider's task failed", True, 4,
-              "The gateway's job failed on its side; the app submits a new task. If it "
-              "keeps failing, try another model or a simpler prompt."),
-        _info("bad_response", "The answer had no usable image", False, 6,
-              "The provider answered with success but in a shape the app cannot read. "
-              "Check the delivery setting (sync vs task) and the endpoint; see 'What "
-              "came back' for the raw answer."),
-        _info("invalid_image", "The returned bytes are not a valid image", False, 7,
-              "The provider sent data that does not decode as an image (bad base64, "
-              "truncated or oversized). Try again; report it to the provider if it "
-              "repeats."),
-        _info("image_fetch_failed", "Downloading the image failed", False, 7,
-              "Result URLs expire (often after 24 h) and the app downloads them at "
-              "once. A 403/404/410 means the link is gone: generate again."),
-        _info("interrupted", "The app stopped during the request", False, None,
-              "The app or its process stopped while this request was in flight. Run it "
-              "again; the provider may still have charged for it."),
-        _info("app_error", "Image Prompt Lab hit an unexpected error", False, None,
-              "This is a bug in the app, not a problem with your request or the provider. "
-              "The attempt was recorded and the details are in logs/imagelab.log in the "
-              "data directory. Try again; if it repeats, report it with that log.",
-              step_name="App"),
+        _info(
+            error_type="invalid_input",
+            title="The request was stopped before sending",
+            retryable=False,
+            step=6,
+            fix=(
+                "Correct the field named in the message; nothing was sent to the provider."
+            ),
+        ),
+        _info(
+            error_type="auth",
+            title="The provider did not accept the API key",
+            retryable=False,
+            step=1,
+            fix=(
+                "Check that the key belongs to this provider, is complete, and has no spaces, "
+                "quotes or line breaks. Create a new key if it was revoked."
+            ),
+        ),
+        _info(
+            error_type="permission",
+            title="The key is valid but lacks access",
+            retryable=False,
+            step=1,
+            fix=(
+                "The key works but this account may not use this model or endpoint. For gpt-image "
+                "models on OpenAI, verify the organization in the dashboard; on gateways, enable "
+                "the model for the key's group."
+            ),
+        ),
+        _info(
+            error_type="endpoint_not_found",
+            title="The endpoint URL does not exist",
+            retryable=False,
+            step=2,
+            fix=(
+                "Use the base URL ending in /v1 (or the full .../v1/images/generations). Look for "
+                "a doubled or missing /v1, a singular /image/generation, or a model name inside "
+                "the path."
+            ),
+        ),
+        _info(
+            error_type="model_not_found",
+            title="This provider does not know the model",
+            retryable=False,
+            step=3,
+            fix=(
+                "Use an exact model id that this provider serves (ids are case- and "
+                "dash-sensitive), or let the fallback chain pick another model."
+            ),
+        ),
+        _info(
+            error_type="bad_request",
+            title="The provider rejected a parameter",
+            retryable=False,
+            step=6,
+            fix=(
+                "Read the parameter named in the message: size, quality, background or output "
+                "format may not be supported by this model. Do not send response_format to "
+                "gpt-image models."
+            ),
+        ),
+        _info(
+            error_type="content_policy",
+            title="The safety system blocked the prompt or image",
+            retryable=False,
+            step=8,
+            fix=(
+                "Rephrase the prompt without the flagged content. Blocked requests are never "
+                "retried: repeating them can get a key restricted."
+            ),
+        ),
+        _info(
+            error_type="rate_limited",
+            title="Too many requests for now",
+            retryable=True,
+            step=5,
+            fix=(
+                "Wait for the time the provider asked for, lower the rate limit or concurrency in "
+                "Settings, or move to a higher usage tier."
+            ),
+        ),
+        _info(
+            error_type="quota_exceeded",
+            title="Out of credits or quota",
+            retryable=False,
+            step=5,
+            fix=(
+                "Add credits or raise the spending limit for this key's account; retrying will "
+                "not help until the balance is topped up."
+            ),
+        ),
+        _info(
+            error_type="server_error",
+            title="The provider had a server error",
+            retryable=True,
+            step=None,
+            step_name="Provider",
+            fix=(
+                "Usually temporary: the app retries on its own. If it persists, check the "
+                "provider's status page or fall back to another model."
+            ),
+        ),
+        _info(
+            error_type="timeout",
+            title="No answer before the timeout",
+            retryable=True,
+            step=9,
+            fix=(
+                "Image models can take two minutes or more: raise the read timeout to at least "
+                "120 s (240 s for high quality or large sizes). For async gateways, make sure the "
+                "task is polled."
+            ),
+        ),
+        _info(
+            error_type="network",
+            title="The connection failed",
+            retryable=True,
+            step=2,
+            fix=(
+                "Check the host name, your network or proxy, and TLS settings. A reset in the "
+                "middle of an answer usually means a proxy in between gave up."
+            ),
+        ),
+        _info(
+            error_type="task_failed",
+            title="The provider's task failed",
+            retryable=True,
+            step=4,
+            fix=(
+                "The gateway's job failed on its side; the app submits a new task. If it keeps "
+                "failing, try another model or a simpler prompt."
+            ),
+        ),
+        _info(
+            error_type="bad_response",
+            title="The answer had no usable image",
+            retryable=False,
+            step=6,
+            fix=(
+                "The provider answered with success but in a shape the app cannot read. Check the "
+                "delivery setting (sync vs task) and the endpoint; see 'What came back' for the "
+                "raw answer."
+            ),
+        ),
+        _info(
+            error_type="invalid_image",
+            title="The returned bytes are not a valid image",
+            retryable=False,
+            step=7,
+            fix=(
+                "The provider sent data that does not decode as an image (bad base64, truncated "
+                "or oversized). Try again; report it to the provider if it repeats."
+            ),
+        ),
+        _info(
+            error_type="image_fetch_failed",
+            title="Downloading the image failed",
+            retryable=False,
+            step=7,
+            fix=(
+                "Result URLs expire (often after 24 h) and the app downloads them at once. A "
+                "403/404/410 means the link is gone: generate again."
+            ),
+        ),
+        _info(
+            error_type="interrupted",
+            title="The app stopped during the request",
+            retryable=False,
+            step=None,
+            fix=(
+                "The app or its process stopped while this request was in flight. Run it again; "
+                "the provider may still have charged for it."
+            ),
+        ),
+        _info(
+            error_type="app_error",
+            title="Image Prompt Lab hit an unexpected error",
+            retryable=False,
+            step=None,
+            step_name="App",
+            fix=(
+                "This is a bug in the app, not a problem with your request or the provider. The "
+                "attempt was recorded and the details are in logs/imagelab.log in the data "
+                "directory. Try again; if it repeats, report it with that log."
+            ),
+        ),
     )
 }
 
 ERROR_TYPES: tuple[str, ...] = tuple(ERROR_INFO)
-
-# A bug of the app itself has no error type of its own (the vocabulary is a
-# contract); it is stored as bad_response with this code, and its card says
-# what it really is.
-INTERNAL_ERROR_CODE = "imagelab_internal_error"
-_INTERNAL_TITLE = "Image Prompt Lab hit an unexpected error"
-_INTERNAL_FIX = (
-    "This is a bug in the app, not a problem with your request or the provider. The attempt was "
-    "recorded and the details are in logs/imagelab.log in the data directory. Try again; if it "
-    "repeats, report it with that log."
-)
 
 # --------------------------------------------------------------------------
 # The exception tree
@@ -302,25 +416,31 @@ class AppError(ImageLabError):
     error_type = "app_error"
 
 
+class Cancelled(Exception):
+    """A generation was stopped on purpose: not an error of the vocabulary.
+
+    ``reason`` is ``cancelled`` (the user: rows end ``cancelled`` with no
+    error_type), ``interrupted`` (the app shut down: rows end ``interrupted``)
+    or ``deadline`` (the run's total deadline: the attempt ends as ``timeout``)."""
+
+    def __init__(self, reason: str = "cancelled") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _leaf_classes(base: type[ImageLabError]) -> list[type[ImageLabError]]:
+    out = [base]
+    for sub in base.__subclasses__():
+        out.extend(_leaf_classes(sub))
+    return out
+
+
+# Each error type's own class: the one whose name-giving attribute is set on it directly
+# (ProviderError and TransportError are groups, not types of their own).
 _CLASS_FOR_TYPE: dict[str, type[ImageLabError]] = {
-    "invalid_input": InvalidInput,
-    "auth": AuthError,
-    "permission": PermissionDenied,
-    "endpoint_not_found": EndpointNotFound,
-    "model_not_found": ModelNotFound,
-    "bad_request": BadRequest,
-    "content_policy": ContentPolicy,
-    "rate_limited": RateLimited,
-    "quota_exceeded": QuotaExceeded,
-    "server_error": ServerError,
-    "timeout": Timeout,
-    "network": NetworkError,
-    "task_failed": TaskFailed,
-    "bad_response": BadResponse,
-    "invalid_image": InvalidImage,
-    "image_fetch_failed": ImageFetchFailed,
-    "interrupted": Interrupted,
-    "app_error": AppError,
+    cls.error_type: cls
+    for cls in _leaf_classes(ImageLabError)
+    if cls not in (ImageLabError, ProviderError, TransportError) and "error_type" in vars(cls)
 }
 assert set(_CLASS_FOR_TYPE) == set(ERROR_INFO)
 
@@ -669,6 +789,10 @@ def classify_task_failure(error: Any, *, task_id: str | None = None, status: int
     return TaskFailed(f"The provider's task failed: {detail}", **common)
 
 
+# Network failures that no other model on the same host can fix: no fallback walk.
+UNREACHABLE_CODES = ("dns_failure", "tls_failure", "connection_refused")
+
+
 def _exception_chain(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
     current: BaseException | None = exc
@@ -695,15 +819,16 @@ def classify_exception(exc: BaseException) -> ImageLabError:
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return InvalidInput(f"The endpoint URL cannot be used: {exc}", code=name, param="base_url")
     if isinstance(exc, httpx.ConnectError):
+        code = name
         if "name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text or "name resolution" in text:
-            why = "the host name could not be resolved (DNS)"
+            why, code = "the host name could not be resolved (DNS)", "dns_failure"
         elif "certificate" in text or "ssl" in text or "tls" in text:
-            why = "the TLS handshake failed"
+            why, code = "the TLS handshake failed", "tls_failure"
         elif "refused" in text:
-            why = "the connection was refused (nothing listens on that port)"
+            why, code = "the connection was refused (nothing listens on that port)", "connection_refused"
         else:
             why = "could not connect"
-        return NetworkError(f"Network error: {why}. ({exc})", code=name)
+        return NetworkError(f"Network error: {why}. ({exc})", code=code)
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.CloseError)):
         return NetworkError(f"The connection dropped in the middle of the answer ({name}: {exc}).", code=name)
     if isinstance(exc, httpx.TransportError):
@@ -712,26 +837,26 @@ def classify_exception(exc: BaseException) -> ImageLabError:
         return Timeout(f"Timed out ({exc}).", code=name)
     if isinstance(exc, (ConnectionError, OSError)):
         return NetworkError(f"Network error ({name}: {exc}).", code=name)
-    if isinstance(exc, (ValueError, KeyError, TypeError, UnicodeError)):
-        return BadResponse(f"The answer could not be read ({name}: {exc}).", code=name)
-    return BadResponse(f"Unexpected error while handling the answer ({name}: {exc}).", code=name)
+    if isinstance(exc, json.JSONDecodeError):
+        return BadResponse(f"The answer is not valid JSON ({exc}).", code="invalid_json")
+    # Not the provider's fault and not the network's: a bug of Image Prompt Lab.
+    return AppError(f"Image Prompt Lab failed while handling this request ({name}: {exc}).", code=name)
 
 
 def describe(err: ImageLabError) -> dict[str, Any]:
     """Everything an error card needs, in one dict (no Streamlit here)."""
     info = err.info
-    internal = err.code == INTERNAL_ERROR_CODE
     return {
         "error_type": err.error_type,
-        "title": _INTERNAL_TITLE if internal else info.title,
+        "title": info.title,
         "http_status": err.status,
         "provider_message": err.provider_message or err.message,
         "message": err.message,
         "code": err.code,
         "param": err.param,
-        "fix": _INTERNAL_FIX if internal else info.fix,
-        "step": None if internal else info.step,
-        "step_name": "App" if internal else info.step_name,
+        "fix": info.fix,
+        "step": info.step,
+        "step_name": info.step_name,
         "retryable": is_retryable(err),
         "retry_after_s": err.retry_after_s,
         "request_id": err.request_id,

@@ -17,7 +17,7 @@ import streamlit as st
 from lib import constants as C
 from lib.generation import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
 from lib.errors import describe
-from lib.jobs import Job, JobRunner
+from lib.jobs import Job, JobRunner, JobSpec, install_shutdown
 from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key
 from lib.sandbox import DIALECTS, SCENARIOS, SandboxServer
 from lib.store import Store, configure_logging
@@ -85,9 +85,17 @@ def get_sandbox() -> SandboxServer:
     return SandboxServer().start()
 
 
-@st.cache_resource(show_spinner=False)
 def get_runner() -> JobRunner:
-    return JobRunner()
+    """One runner (and one set of provider limiters) per server process and database."""
+    return _runner_for(str(get_store().path))
+
+
+@st.cache_resource(show_spinner=False)
+def _runner_for(db_path: str) -> JobRunner:
+    store = get_store()
+    runner = JobRunner(recorder=store, keeper=store.keeper)
+    install_shutdown(runner)
+    return runner
 
 
 def _secrets() -> dict[str, Any]:
@@ -224,8 +232,7 @@ def page_settings() -> PageSettings:
 
 
 def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> Job:
-    store = get_store()
-    job = get_runner().submit(settings.client, request, recorder=store, keeper=store.keeper)
+    job = get_runner().submit(JobSpec(settings=settings.client, request=request))
     st.session_state[slot] = job
     return job
 
