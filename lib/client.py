@@ -14,6 +14,7 @@ seam for ``httpx.MockTransport``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import random
@@ -22,12 +23,16 @@ import socket
 import threading
 import time
 import weakref
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
-from urllib.parse import urljoin
+from typing import Any, Callable, Iterator
+from urllib.parse import urljoin, urlsplit
 
 import httpcore
 import httpx
+
+from lib import redact
 
 from lib import constants as C
 from lib import errors as E
@@ -51,6 +56,255 @@ from lib.providers import Endpoint, check_size
 
 USER_AGENT = "image-prompt-lab/0.1"
 log = logging.getLogger("imagelab.client")
+
+# --------------------------------------------------------------------------
+# Bounded reads and whole-request deadlines (issue 8)
+#
+# httpx's read timeout bounds each socket read, not the answer: a body that
+# trickles in one byte per second never times out, and ``response.content``
+# decompresses a gzip bomb whole. So every request of the app is sent
+# streamed, inside ``_deadline(seconds)``, and read with ``_read_capped``:
+#
+# - ``_deadline`` sets a per-thread deadline that the network layer
+#   (``_DeadlineBackend``, installed in the client's transport) applies to
+#   every connect, write and read: the timeout of each is cut to the time
+#   left, and past the deadline the request fails with a timeout. Headers
+#   and body together fit in the deadline.
+# - ``_iter_capped`` decodes the body itself (identity, gzip, deflate; any
+#   other Content-Encoding is refused), never inflating more than a chunk at
+#   a time, and stops past a cap on *decompressed* bytes.
+
+_deadline_state = threading.local()
+_DECODE_CHUNK = 256 * 1024
+_TEXT_ENCODINGS = ("", "identity")
+
+
+class AnswerTooLarge(Exception):
+    """The answer passed its byte cap; ``read`` bytes had arrived (decompressed)."""
+
+    def __init__(self, cap: int, read: int, declared: int | None = None) -> None:
+        super().__init__(f"answer over {cap} bytes")
+        self.cap, self.read, self.declared = cap, read, declared
+
+
+class BadEncoding(Exception):
+    """The answer's Content-Encoding is one this client does not decode (we ask for gzip or deflate)."""
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Every network operation of this thread inside the block ends by ``seconds`` from now."""
+    previous = getattr(_deadline_state, "at", None)
+    at = time.monotonic() + max(float(seconds), 0.0)
+    _deadline_state.at = at if previous is None else min(previous, at)
+    try:
+        yield
+    finally:
+        _deadline_state.at = previous
+
+
+def _time_left(timeout: float | None, exc: type[Exception]) -> float | None:
+    at = getattr(_deadline_state, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0.005:
+        raise exc("deadline: the whole request did not finish in time")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            return self._inner.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
+        except httpcore.ReadTimeout:
+            _time_left(None, httpcore.ReadTimeout)  # say "deadline" when that is what ran out
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        try:
+            self._inner.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
+        except httpcore.WriteTimeout:
+            _time_left(None, httpcore.WriteTimeout)
+            raise
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _time_left(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's network backend with the thread's deadline applied, and an
+    optional ``guard(host, port) -> address`` that vets (and pins) the address
+    of every connection before it is made: used for result URLs (SSRF rules)."""
+
+    def __init__(self, guard: Callable[[str, int], str] | None = None, tracker: "_SocketTracker | None" = None) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._guard = guard
+        self._tracker = tracker
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None) -> httpcore.NetworkStream:
+        address = self._guard(host, port) if self._guard is not None else host
+        stream = self._inner.connect_tcp(address, port, _time_left(timeout, httpcore.ConnectTimeout), local_address, socket_options)
+        if self._tracker is not None:
+            self._tracker.register(stream)  # a cancel can shut it from another thread
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("unix sockets are not used by Image Prompt Lab")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def _transport(guard: Callable[[str, int], str] | None = None, tracker: "_SocketTracker | None" = None) -> httpx.HTTPTransport:
+    """An httpx transport whose connections obey ``_deadline`` (and ``guard``),
+    and can be shut by a cancel (``tracker``)."""
+    transport = httpx.HTTPTransport()
+    pool = getattr(transport, "_pool", None)
+    if pool is None or not hasattr(pool, "_network_backend"):  # pragma: no cover - a different httpcore
+        raise RuntimeError("this httpcore has no network backend to install deadlines into")
+    pool._network_backend = _DeadlineBackend(guard, tracker)
+    return transport
+
+
+def _decoder(response: httpx.Response) -> Callable[[bytes, bool], Iterator[bytes]]:
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in _TEXT_ENCODINGS:
+        def identity(data: bytes, final: bool) -> Iterator[bytes]:
+            if data:
+                yield data
+        return identity
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        state: dict[str, Any] = {"z": zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding != "deflate" else None, "first": True}
+
+        def inflate(data: bytes, final: bool) -> Iterator[bytes]:
+            if state["z"] is None:  # deflate: zlib-wrapped or raw, as servers disagree
+                state["z"] = zlib.decompressobj() if data[:1] and (data[0] & 0x0F) == 8 else zlib.decompressobj(-zlib.MAX_WBITS)
+            z = state["z"]
+            try:
+                chunk = z.decompress(data, _DECODE_CHUNK)
+                while True:
+                    if chunk:
+                        yield chunk
+                    if not z.unconsumed_tail:
+                        break
+                    chunk = z.decompress(z.unconsumed_tail, _DECODE_CHUNK)
+                if final:
+                    tail = z.flush()
+                    if tail:
+                        yield tail
+            except zlib.error as err:
+                raise httpx.DecodingError(f"the {encoding} body could not be decompressed ({err})") from err
+        return inflate
+    raise BadEncoding(encoding)
+
+
+def _iter_capped(response: httpx.Response, cap: int) -> Iterator[bytes]:
+    """The decoded body of a response sent with ``stream=True``, chunk by chunk,
+    raising ``AnswerTooLarge`` as soon as more than ``cap`` decompressed bytes came.
+
+    Reusable for streaming (SSE) reads: iterate it inside ``_deadline(...)`` and
+    split the chunks into events; memory stays at one chunk (at most 256 KB
+    inflated at a time) plus what the caller keeps. A declared Content-Length
+    over the cap fails before any byte is read. Raises ``BadEncoding`` for a
+    Content-Encoding other than gzip or deflate (the only ones we ask for)."""
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > cap and response.headers.get("content-encoding", "").strip().lower() in _TEXT_ENCODINGS:
+        raise AnswerTooLarge(cap, 0, int(declared))
+    if response.is_stream_consumed and hasattr(response, "_content"):
+        # Already read and decoded in memory (an httpx.MockTransport answer built from bytes).
+        decode: Callable[[bytes, bool], Iterator[bytes]] = _decoder(httpx.Response(200))
+        raws: Iterator[bytes] = iter([response.content])
+    else:
+        decode = _decoder(response)
+        raws = response.iter_raw()
+    total = 0
+    for raw in raws:
+        for chunk in decode(raw, False):
+            total += len(chunk)
+            if total > cap:
+                yield chunk[: len(chunk) - (total - cap)]  # up to the cap exactly, then stop
+                raise AnswerTooLarge(cap, total)
+            yield chunk
+    for chunk in decode(b"", True):
+        total += len(chunk)
+        if total > cap:
+            yield chunk[: len(chunk) - (total - cap)]
+            raise AnswerTooLarge(cap, total)
+        yield chunk
+
+
+def _read_capped(response: httpx.Response, cap: int, *, truncate: bool = False) -> bytes:
+    """The whole decoded body, at most ``cap`` bytes: past it, ``AnswerTooLarge``
+    (or, with ``truncate=True``, the first ``cap`` bytes: enough to classify an
+    error page). See ``_iter_capped``."""
+    body = bytearray()
+    try:
+        for chunk in _iter_capped(response, cap):
+            body += chunk
+    except AnswerTooLarge:
+        if not truncate:
+            raise
+        del body[cap:]
+    return bytes(body)
+
+
+def _scrub_error(err: E.ImageLabError) -> None:
+    """Mask every provider-controlled field of an error, in place."""
+    for name in ("message", "provider_message", "raw", "code", "param", "request_id"):
+        setattr(err, name, redact.scrub(getattr(err, name)))
+
+
+def _wait_text(seconds: float) -> str:
+    if seconds >= E.RETRY_AFTER_UNBOUNDED_S:
+        return "forever (an infinite or unreadable wait)"
+    if seconds >= 2 * 86400:
+        return f"{seconds:,.0f} s (about {seconds / 86400:,.0f} days)"
+    return f"{seconds:,.0f} s"
+
+
+class _BlockedAddress(httpcore.ConnectError):
+    """A result URL's host resolved to an address the app does not fetch from."""
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A globally routable unicast address (not loopback, private, link-local, CGNAT, reserved...)."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    if address.is_loopback or address.is_private or address.is_link_local or address.is_reserved:
+        return False
+    if address.is_multicast or address.is_unspecified or not address.is_global:
+        return False
+    return not (isinstance(address, ipaddress.IPv6Address) and address.is_site_local)
+
+
+def _private_message(host: str, address: str | None = None) -> str:
+    where = f"'{host}'" + (f" ({address})" if address and address != host else "")
+    return (
+        f"The image URL points at {where}, a loopback, private or link-local address that is not the provider's own; "
+        "it was not fetched. A self-hosted gateway with a private image store can be allowed with "
+        f"{C.ALLOW_PRIVATE_IMAGES_VAR}=1."
+    )
+
+
+@dataclass
+class _Answer:
+    """A fully read (bounded) answer: what ``_read`` needs of an httpx.Response."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    url: str = ""
 
 # --------------------------------------------------------------------------
 # Retry policy: three small functions and the loop in ImageClient.generate
@@ -172,26 +426,25 @@ class NullRecorder:
         pass
 
 
-class _SocketTracker(httpcore.SyncBackend):
-    """The network backend of the client's own transport: it remembers the
-    sockets it opened, so a cancel from another thread can shut them down and
-    wake a request blocked on a read (closing a socket alone does not)."""
+class _SocketTracker:
+    """Remembers the sockets a client's transports opened, so that a cancel from
+    another thread can shut them down and wake a request blocked on a read
+    (closing a socket alone does not)."""
 
     def __init__(self) -> None:
         self._sockets: "weakref.WeakSet[socket.socket]" = weakref.WeakSet()
         self._lock = threading.Lock()
         self.aborted = False  # set by abort(); a connection opened afterwards is shut at once
 
-    def connect_tcp(self, *args: Any, **kwargs: Any):
-        stream = super().connect_tcp(*args, **kwargs)
+    def register(self, stream: httpcore.NetworkStream) -> None:
         sock = stream.get_extra_info("socket")
-        if sock is not None:
-            with self._lock:
-                self._sockets.add(sock)
-                aborted = self.aborted
-            if aborted:  # the cancel came while this connection was being opened
-                self._shut(sock)
-        return stream
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.add(sock)
+            aborted = self.aborted
+        if aborted:  # the cancel came while this connection was being opened
+            self._shut(sock)
 
     def abort(self) -> None:
         with self._lock:
@@ -206,12 +459,6 @@ class _SocketTracker(httpcore.SyncBackend):
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:  # already closed
             pass
-
-
-def _transport(tracker: _SocketTracker) -> httpx.HTTPTransport:
-    transport = httpx.HTTPTransport()
-    transport._pool._network_backend = tracker  # httpx 0.28: the pool opens every connection through this
-    return transport
 
 
 class ImageClient:
@@ -253,12 +500,11 @@ class ImageClient:
                 limiter = ProviderLimiter(rate_per_s=settings.rate_per_s, burst=settings.burst, max_concurrency=settings.max_concurrency, clock=clock, sleep=sleep)
         self.limiter = limiter
         self.cancel_token = cancel if cancel is not None else CancelToken()
-        self._tracker: _SocketTracker | None = None
-        if transport is None:
-            self._tracker = _SocketTracker()
-            transport = _transport(self._tracker)
+        self._tracker: _SocketTracker | None = _SocketTracker() if transport is None else None
+        self._injected_transport = transport
+        self._fetch: httpx.Client | None = None  # result URLs: a client of its own (see download)
         self._http = httpx.Client(
-            transport=transport,
+            transport=transport if transport is not None else _transport(tracker=self._tracker),
             timeout=httpx.Timeout(
                 connect=settings.connect_timeout_s,
                 read=settings.read_timeout_s,
@@ -274,6 +520,49 @@ class ImageClient:
 
     def close(self) -> None:
         self._http.close()
+        if self._fetch is not None:
+            self._fetch.close()
+
+    # -- bounded requests --------------------------------------------------------
+
+    def _request(self, method: str, url: str, *, deadline_s: float, cap: int = 0, **kwargs: Any) -> _Answer:
+        """Send one request and read its whole answer within ``deadline_s`` seconds
+        (connect, headers and body together), reading at most ``cap`` decompressed
+        bytes of a 2xx body (``C.MAX_ANSWER_BYTES`` by default) and the first
+        ``C.MAX_ERROR_BODY_BYTES`` of any other. Raises the classified error."""
+        cap = cap or C.MAX_ANSWER_BYTES
+        try:
+            with _deadline(deadline_s):
+                response = self._http.send(self._http.build_request(method, url, **kwargs), stream=True)
+                try:
+                    ok = 200 <= response.status_code < 300
+                    try:
+                        content = _read_capped(response, cap if ok else C.MAX_ERROR_BODY_BYTES, truncate=not ok)
+                    except BadEncoding as err:
+                        if ok:
+                            raise E.BadResponse(
+                                f"The answer uses Content-Encoding '{redact.scrub(str(err), limit=40)}', which was not asked for; only gzip and deflate are read.",
+                                status=response.status_code, code="bad_encoding",
+                            ) from None
+                        content = b""
+                    except httpx.DecodingError as err:
+                        raise E.BadResponse(f"The answer could not be decompressed ({err}).", status=response.status_code, code="bad_encoding") from None
+                    except AnswerTooLarge as err:
+                        size = f"declares {err.declared:,} bytes" if err.declared else f"passed {err.cap:,} bytes (decompressed)"
+                        raise E.BadResponse(
+                            f"The answer {size}, over the {err.cap // (1024 * 1024)} MB limit; reading stopped there.",
+                            status=response.status_code, code="answer_too_large",
+                        ) from None
+                    return _Answer(response.status_code, response.headers, content, str(response.url))
+                finally:
+                    response.close()
+        except httpx.TimeoutException as exc:
+            if "deadline" in str(exc):
+                raise E.Timeout(
+                    f"The answer was not complete within {deadline_s:.0f} s (the limit covers the headers and the whole body).",
+                    code="deadline",
+                ) from exc
+            raise
 
     def __enter__(self) -> "ImageClient":
         return self
@@ -298,17 +587,20 @@ class ImageClient:
     # -- what would be sent ---------------------------------------------------
 
     def redact(self, text: str | None) -> str | None:
-        """Replace the API key wherever a provider echoed it back."""
-        key = self.settings.api_key
-        if not text or not key or len(key) < C.KEY_HINT_MIN_KEY_LEN or key not in text:
-            return text
-        return text.replace(key, f"••••{key_hint(key)}")
+        """Mask the API key (any 8-character run of it, in any case) wherever a provider echoed it."""
+        return redact.scrub(text, extra=(self.settings.api_key,))
 
-    def _headers(self, *, masked: bool) -> dict[str, str]:
+    def _headers(self, *, masked: bool, url: str | None = None) -> dict[str, str]:
+        """Request headers. With ``masked=False`` the real key is attached, and only
+        when ``url`` is a place the key may go (the key-to-host rule)."""
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         key = self.settings.api_key
         if key:
             hint = key_hint(key)
+            if not masked:
+                problem = self.settings.key_problem(url or self.settings.endpoint.url)
+                if problem:
+                    raise E.InvalidInput(problem[1], param=problem[0], code="key_host")
             headers["Authorization"] = f"Bearer ••••{hint}" if masked else f"Bearer {key}"
         headers.update(self.settings.extra_headers)
         return headers
@@ -333,7 +625,8 @@ class ImageClient:
         seq = [0]
 
         def emit(kind: str, message: str, *, model: str = "", attempt_no: int = 0, **data: Any) -> None:
-            event = Event(kind, message, round(self.clock() - t0, 2), model, attempt_no, data)
+            # Events quote task ids, statuses and URLs from the provider: masked before anyone sees them.
+            event = Event(kind, redact.scrub(message), round(self.clock() - t0, 2), redact.scrub(model), attempt_no, redact.scrub_obj(data))
             sink.append(event)
             seq[0] += 1
             if run_id:
@@ -533,7 +826,7 @@ class ImageClient:
             "error_type": err.error_type if err else None,
             "http_status": (err.status if err else None) or http_status,
             "error_code": err.code if err else None,
-            "error_message": err.message[: C.MAX_ERROR_MESSAGE_CHARS] if err else None,
+            "error_message": redact.scrub(err.message, limit=C.MAX_ERROR_MESSAGE_CHARS) if err else None,
             "retry_after_s": err.retry_after_s if err else None,
             "task_id": task_id,
             "request_id": (err.request_id if err else None) or request_id,
@@ -582,31 +875,35 @@ class ImageClient:
                 )
             else:
                 status = "cancelled" if stop.reason == "cancelled" else "interrupted"
-                fields = self._finish_fields(None, latency_ms, len(images), ctx["task_id"], ctx["http_status"], ctx["request_id"])
+                fields = self._finish_fields(None, latency_ms, len(images), redact.scrub(ctx["task_id"]), ctx["http_status"], redact.scrub(ctx["request_id"]))
                 fields.update(status=status, error_type=None if status == "cancelled" else "interrupted",
                               error_message="Cancelled by the user." if status == "cancelled" else "The app shut down while this request was in flight.")
                 if ctx["notes"]:
-                    fields["note"] = "; ".join(ctx["notes"])
+                    fields["note"] = redact.scrub("; ".join(ctx["notes"]), limit=C.MAX_ERROR_MESSAGE_CHARS)
                 self._finish_attempt(attempt_id, fields, images)
                 emit("cancelled" if status == "cancelled" else "interrupted",
                      "Cancelled" if status == "cancelled" else "Stopped: the app is shutting down", model=model, attempt_no=attempt_no)
                 raise stop
+        if err is not None and err.retry_after_s is not None and err.retry_after_s > C.MAX_RETRY_AFTER_S:
+            err.message = f"{err.message} (The provider asked to wait {_wait_text(err.retry_after_s)}; this app waits at most {C.MAX_RETRY_AFTER_S:.0f} s, so it was not retried.)"
         if err is not None:
-            err.message = self.redact(err.message)
-            err.provider_message = self.redact(err.provider_message)
-            err.raw = self.redact(err.raw)
+            _scrub_error(err)
             if images:  # an error after some images were kept (e.g. a later download failed): keep them
                 ctx["notes"].append(f"stopped after {len(images)} image(s): {err.error_type}: {err.message}")
                 err = None
-        ctx["raw"] = self.redact(ctx["raw"])
+        # Everything the provider controls is masked here, once, before it is recorded or shown.
+        for name in ("raw", "task_id", "request_id", "revised"):
+            ctx[name] = redact.scrub(ctx[name])
+        ctx["usage"] = redact.scrub_obj(ctx["usage"]) if ctx["usage"] is not None else None
         rate_limited = err is not None and err.error_type == "rate_limited"
         if rate_limited and not ctx.get("cooled"):
             self.limiter.cooldown(err.retry_after_s if err.retry_after_s is not None else C.COOLDOWN_AFTER_429_S)
         self._report_probe(ctx, rate_limited=rate_limited)
         fields = self._finish_fields(err, latency_ms, len(images), ctx["task_id"], ctx["http_status"], ctx["request_id"])
         fields["usage"] = ctx["usage"]
+        fields["raw_response"] = ctx["raw"]  # History's attempt detail (base64 elided, redacted above)
         if ctx["notes"]:
-            fields["note"] = "; ".join(ctx["notes"])[: C.MAX_ERROR_MESSAGE_CHARS]
+            fields["note"] = redact.scrub("; ".join(ctx["notes"]), limit=C.MAX_ERROR_MESSAGE_CHARS)
         self._finish_attempt(attempt_id, fields, images)
         log.info(
             "run %s attempt %d %s %s %s http=%s %dms",
@@ -661,7 +958,7 @@ class ImageClient:
             self._token.check()
             emit("submitted", f"Sent to {endpoint.url}", model=model, attempt_no=attempt_no)
             try:
-                response = self._http.post(endpoint.url, json=body, headers=self._headers(masked=False))
+                response = self._request("POST", endpoint.url, deadline_s=self.settings.read_timeout_s, json=body, headers=self._headers(masked=False, url=endpoint.url))
                 payload = self._read(response, ctx)
             except E.ImageLabError as err:
                 self._report_probe(ctx, rate_limited=err.error_type == "rate_limited")
@@ -701,7 +998,7 @@ class ImageClient:
                     url = urljoin(endpoint.root + "/", item.value)
                     emit("downloading", f"Downloading image {index} of {len(items)}", model=model, attempt_no=attempt_no, url=url)
                     data_bytes = self.download(url)
-                    source_url = url
+                    source_url = redact.scrub(url)  # a signed query string (token=, X-Amz-*) is cut
                 result = self._keep(data_bytes, item.kind, source_url)
             except (E.InvalidImage, E.ImageFetchFailed) as err:
                 # One bad image of several: keep the good ones and say what happened to this one.
@@ -722,7 +1019,7 @@ class ImageClient:
         info = validate(data)
         return ResultImage(info, source, source_url, data=data)
 
-    def _read(self, response: httpx.Response, ctx: dict[str, Any]) -> Any:
+    def _read(self, response: _Answer, ctx: dict[str, Any]) -> Any:
         """JSON of a successful answer; raise the classified error otherwise."""
         status = response.status_code
         ctx["http_status"] = status
@@ -745,7 +1042,7 @@ class ImageClient:
             ctx["raw"] = raw_preview(status, ctype, content)
             err = E.classify_response(status, content, headers=dict(response.headers))
             if err.error_type == "bad_response":
-                err.message = f"The answer (HTTP {status}) is not valid JSON: {err.provider_message or 'empty'}"[:500]
+                err.message = redact.scrub(f"The answer (HTTP {status}) is not valid JSON: {err.provider_message or 'empty'}", limit=500)
             raise err
         ctx["raw"] = raw_preview(status, ctype, content, payload)
         if payload is None:
@@ -784,7 +1081,9 @@ class ImageClient:
             try:
                 self.limiter.token(cancel=self._token)
                 polls += 1
-                response = self._http.get(poll_url, headers=self._headers(masked=False))
+                # Each poll has a deadline of its own: the read timeout, and never past the task's deadline.
+                poll_deadline = max(min(s.read_timeout_s, deadline - self.clock()), C.MIN_POLL_DEADLINE_S)
+                response = self._request("GET", poll_url, deadline_s=poll_deadline, headers=self._headers(masked=False, url=poll_url))
                 payload = self._read(response, ctx)
             except (E.ImageLabError, httpx.HTTPError) as exc:
                 if self._token.cancelled:
@@ -795,7 +1094,9 @@ class ImageClient:
                     raise err from exc if isinstance(exc, httpx.HTTPError) else None
                 emit("polling", f"Poll failed ({err.error_type}); trying again", model=model, attempt_no=attempt_no)
                 if err.retry_after_s:
-                    self._pause(min(err.retry_after_s, C.MAX_RETRY_AFTER_S))
+                    if err.retry_after_s > C.MAX_RETRY_AFTER_S:
+                        raise err
+                    self._pause(max(0.0, min(err.retry_after_s, deadline - self.clock())))
                 continue
             new = read_task(payload, shape_hint=task.shape)
             if new is None:
@@ -812,38 +1113,288 @@ class ImageClient:
     # -- downloads ---------------------------------------------------------------
 
     def download(self, url: str) -> bytes:
-        """Fetch a result URL at once, streamed, capped; network failures are retried."""
+        """Fetch a result URL at once: streamed, capped at ``C.MAX_IMAGE_BYTES``,
+        within ``C.DOWNLOAD_TIMEOUT_S`` in all (redirects and retries included).
+
+        Result URLs come from the provider, so they are fetched only over http(s)
+        and never from loopback, private or link-local addresses unless they are
+        the provider's own origin or the operator allowed a private image store
+        (``ClientSettings.allow_private_images``). Redirects are followed by hand,
+        each hop checked again; the connection itself re-checks every resolved
+        address (``_guard_address``), so a name cannot resolve to a private
+        address behind our back. Network failures are retried; a redirect loop
+        is ``image_fetch_failed``."""
         attempt = 0
+        started = time.monotonic()
+        try:
+            with _deadline(C.DOWNLOAD_TIMEOUT_S):
+                while True:
+                    try:
+                        return self._download_once(url)
+                    except httpx.TransportError as exc:
+                        if isinstance(exc, httpx.TimeoutException) and "deadline" in str(exc):
+                            raise
+                        if isinstance(exc.__cause__, _BlockedAddress):
+                            raise E.ImageFetchFailed(str(exc.__cause__), code="blocked_url") from None
+                        attempt += 1
+                        if attempt > C.DOWNLOAD_RETRIES:
+                            net = E.classify_exception(exc)
+                            raise E.ImageFetchFailed(f"Downloading the image failed: {net.message}", code=net.code) from exc
+                        self._pause(retry_delay(attempt - 1, rand=self.rand))
+        except httpx.TimeoutException as exc:
+            raise E.ImageFetchFailed(
+                f"Downloading the image did not finish within {C.DOWNLOAD_TIMEOUT_S:.0f} s "
+                f"(stopped after {time.monotonic() - started:.0f} s).",
+                code="deadline",
+            ) from exc
+
+    def _fetch_client(self) -> httpx.Client:
+        if self._fetch is None:
+            transport = self._injected_transport if self._injected_transport is not None else _transport(guard=self._guard_address, tracker=self._tracker)
+            self._fetch = httpx.Client(
+                transport=transport,
+                timeout=httpx.Timeout(C.DOWNLOAD_TIMEOUT_S, connect=self.settings.connect_timeout_s),
+                headers={"User-Agent": USER_AGENT},
+                follow_redirects=False,
+            )
+        return self._fetch
+
+    def _download_once(self, url: str) -> bytes:
+        seen: list[str] = []
+        current = url
         while True:
+            self._check_result_url(current)
+            seen.append(current)
+            with self._fetch_client().stream("GET", current) as r:
+                if r.status_code in (301, 302, 303, 307, 308) and r.headers.get("location"):
+                    nxt = urljoin(current, r.headers["location"].strip())
+                    if nxt in seen:
+                        raise E.ImageFetchFailed(
+                            f"Downloading the image went round in a redirect loop ({len(seen)} hops).",
+                            status=r.status_code, code="redirect_loop",
+                        )
+                    if len(seen) > C.MAX_DOWNLOAD_REDIRECTS:
+                        raise E.ImageFetchFailed(
+                            f"Downloading the image was redirected more than {C.MAX_DOWNLOAD_REDIRECTS} times.",
+                            status=r.status_code, code="too_many_redirects",
+                        )
+                    current = nxt
+                    continue
+                if r.status_code >= 300:
+                    gone = r.status_code in (403, 404, 410)
+                    raise E.ImageFetchFailed(
+                        f"Downloading the image failed with HTTP {r.status_code}"
+                        + (" (the link has expired or was never valid)." if gone else "."),
+                        status=r.status_code, code="expired" if gone else f"http_{r.status_code}",
+                    )
+                try:
+                    return _read_capped(r, C.MAX_IMAGE_BYTES)
+                except AnswerTooLarge as err:
+                    what = f"is {err.declared:,} bytes" if err.declared else "passed"
+                    raise E.ImageFetchFailed(
+                        f"The image {what} over the {C.MAX_IMAGE_BYTES:,} byte limit; the download was stopped.",
+                        status=r.status_code, code="too_large",
+                    ) from None
+                except (BadEncoding, httpx.DecodingError) as err:
+                    raise E.ImageFetchFailed(f"The image download could not be decoded ({redact.scrub(str(err), limit=80)}).", status=r.status_code, code="bad_encoding") from None
+
+    # -- where result URLs may point (SSRF rules) ---------------------------------
+
+    def _provider_origin(self) -> tuple[str, int] | None:
+        root = self.settings.endpoint.root
+        if not root:
+            return None
+        parts = urlsplit(root)
+        return ((parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80))
+
+    def _check_result_url(self, url: str) -> None:
+        """Refuse a result URL that is not http(s) or names a non-public address
+        literally (names are resolved and checked when connecting)."""
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise E.ImageFetchFailed("The image URL cannot be read.", code="blocked_url") from None
+        if parts.scheme not in ("http", "https") or not host:
+            raise E.ImageFetchFailed(f"The image URL is not an http(s) URL with a host ({redact.scrub(parts.scheme, limit=20) or 'no scheme'}); not fetched.", code="blocked_url")
+        if self.settings.allow_private_images or (host, port) == self._provider_origin():
+            return
+        if host == "localhost" or host.endswith(".localhost"):
+            raise E.ImageFetchFailed(_private_message(host), code="blocked_url")
+        try:
+            address = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return  # a name: checked once resolved, in _guard_address
+        if not _is_public(address):
+            raise E.ImageFetchFailed(_private_message(host), code="blocked_url")
+
+    def _guard_address(self, host: str, port: int) -> str:
+        """At connect time: resolve ``host`` and refuse if any address is not public
+        (unless provider origin / allowed); connect to the address that was checked."""
+        host = host.lower()
+        if self.settings.allow_private_images or (host, port) == self._provider_origin():
+            return host
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as err:
+            raise httpcore.ConnectError(f"the host name could not be resolved (DNS): {err}") from err
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        bad = [a for a in addresses if not _is_public(a)]
+        if bad or not addresses:
+            raise _BlockedAddress(_private_message(host, str(bad[0]) if bad else None))
+        return str(addresses[0])
+
+    # -- probes (diagnostics): cheap requests that generate nothing ---------------
+    # Each probe is recorded as one attempt of the caller's run (runs.kind =
+    # 'probe'); its status says whether the answer was the one a healthy set-up
+    # gives, and `note` says what the answer proves.
+
+    def probe_models(self, *, run_id: str = "", attempt_no: int = 1, model: str = "", api_base: str | None = None) -> "ProbeResult":
+        """GET {api_base}/models with the key: is the key accepted, is the host
+        and /v1 right, and which model ids are listed."""
+        base = api_base if api_base is not None else self.settings.endpoint.api_base
+        return self._probe("models", "GET", base.rstrip("/") + "/models", run_id=run_id, attempt_no=attempt_no, model=model, expect=_expect_models)
+
+    def probe_route(self, model: str, *, run_id: str = "", attempt_no: int = 1, url: str | None = None) -> "ProbeResult":
+        """POST the generations route a body without a prompt. Real APIs check the
+        key first (401), then the route (404, or 405 for a URL that takes no
+        POST), then the body (400 missing prompt): nothing is generated."""
+        target = url or self.settings.endpoint.url
+        return self._probe("route", "POST", target, json_body={"model": model}, run_id=run_id, attempt_no=attempt_no, model=model, expect=_expect_route)
+
+    def probe_task_poll(self, *, run_id: str = "", attempt_no: int = 1, model: str = "", shape: str = "a") -> "ProbeResult":
+        """GET the task poll URL for a task id that cannot exist: a JSON 'task not
+        found' proves the poll route is there; an HTML 404 says it is not."""
+        endpoint = self.settings.endpoint
+        fake = PROBE_TASK_ID if shape == "a" else "task-" + PROBE_TASK_ID
+        url = endpoint.task_url_a(fake) if shape == "a" else endpoint.task_url_b(fake)
+        return self._probe(f"task_poll_{shape}", "GET", url, run_id=run_id, attempt_no=attempt_no, model=model, expect=_expect_task_route)
+
+    def _probe(self, name: str, method: str, url: str, *, run_id: str, attempt_no: int, model: str, expect, json_body: Any = None) -> "ProbeResult":
+        from lib.redact import scrub, strip_query
+
+        shown_url = strip_query(url)
+        attempt_id = self.recorder.attempt_started({
+            "run_id": run_id, "started_at": self.wall_clock(), "provider": self.settings.provider, "url": shown_url,
+            "model": model, "prompt": f"(diagnostics probe) {method} {shown_url}", "params": {"probe": name, "method": method},
+            "attempt_no": attempt_no, "status": "pending", "key_hint": self.settings.key_hint,
+        })
+        started = self.clock()
+        result = ProbeResult(name=name, method=method, url=shown_url, attempt_id=attempt_id)
+        try:
+            with self._http.stream(method, url, json=json_body, headers=self._headers(masked=False), timeout=C.PROBE_TIMEOUT_S) as response:
+                body = b""
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > C.PROBE_MAX_BYTES:
+                        break
+            result.http_status = response.status_code
+            result.content_type = response.headers.get("content-type", "")
+            result.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
             try:
-                with self._http.stream("GET", url, timeout=C.DOWNLOAD_TIMEOUT_S, follow_redirects=True) as r:
-                    if r.status_code >= 400:
-                        gone = r.status_code in (403, 404, 410)
-                        raise E.ImageFetchFailed(
-                            f"Downloading the image failed with HTTP {r.status_code}"
-                            + (" (the link has expired or was never valid)." if gone else "."),
-                            status=r.status_code, code="expired" if gone else f"http_{r.status_code}",
-                        )
-                    declared = r.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > C.MAX_IMAGE_BYTES:
-                        raise E.ImageFetchFailed(
-                            f"The image is {int(declared):,} bytes, over the {C.MAX_IMAGE_BYTES:,} byte limit; not downloaded.",
-                            status=r.status_code, code="too_large",
-                        )
-                    chunks: list[bytes] = []
-                    total = 0
-                    for chunk in r.iter_bytes():
-                        total += len(chunk)
-                        if total > C.MAX_IMAGE_BYTES:
-                            raise E.ImageFetchFailed(
-                                f"The download passed the {C.MAX_IMAGE_BYTES:,} byte limit and was stopped.",
-                                status=r.status_code, code="too_large",
-                            )
-                        chunks.append(chunk)
-                    return b"".join(chunks)
-            except httpx.TransportError as exc:
-                attempt += 1
-                if attempt > C.DOWNLOAD_RETRIES:
-                    net = E.classify_exception(exc)
-                    raise E.ImageFetchFailed(f"Downloading the image failed: {net.message}", code=net.code) from exc
-                self._pause(retry_delay(attempt - 1, rand=self.rand))
+                result.payload = json.loads(body) if body.strip() else None
+                result.is_json = body.strip() != b""
+            except ValueError:
+                result.payload = None
+            result.body_preview = scrub(self.redact(body.decode("utf-8", "replace")), limit=C.PROBE_PREVIEW_CHARS)
+            if response.status_code >= 300:
+                result.error = E.classify_response(response.status_code, body, headers=dict(response.headers), now=self.wall_clock())
+        except httpx.HTTPError as exc:
+            result.error = E.classify_exception(exc)
+        except Exception as exc:  # a bug while probing is recorded, never raised at the page
+            log.exception("probe %s failed", name)
+            result.error = E.classify_exception(exc)
+        result.latency_ms = int((self.clock() - started) * 1000)
+        if result.error is not None:
+            result.error.message = scrub(self.redact(result.error.message), limit=C.MAX_ERROR_MESSAGE_CHARS)
+            result.error.provider_message = scrub(self.redact(result.error.provider_message))
+            result.retry_after_s = result.error.retry_after_s
+        result.note = expect(result)
+        result.ok = result.note is not None
+        if result.ok:
+            status, error_type = "succeeded", None
+        else:
+            status = "failed"
+            error_type = result.error.error_type if result.error is not None else "bad_response"
+            result.note = _probe_problem(result)
+        err = result.error
+        self.recorder.attempt_finished(attempt_id, {
+            "finished_at": self.wall_clock(), "latency_ms": result.latency_ms, "status": status, "error_type": error_type,
+            "http_status": result.http_status, "error_code": err.code if err else None,
+            "error_message": (err.message if err else None) if not result.ok else None,
+            "retry_after_s": result.retry_after_s, "request_id": result.request_id, "image_count": 0,
+            "note": scrub(result.note, limit=C.MAX_ERROR_MESSAGE_CHARS),
+        })
+        return result
+
+
+# --------------------------------------------------------------------------
+# Probe results (read by lib/diagnostics.py)
+
+PROBE_TASK_ID = "imagelab-probe-0000000000"
+
+
+@dataclass
+class ProbeResult:
+    name: str  # models | route | task_poll_a | task_poll_b
+    method: str
+    url: str  # signed query strings cut
+    attempt_id: Any = None
+    http_status: int | None = None
+    content_type: str = ""
+    is_json: bool = False
+    payload: Any = None
+    body_preview: str = ""  # scrubbed, cut
+    request_id: str | None = None
+    error: E.ImageLabError | None = None  # the classified answer, when it was an error
+    retry_after_s: float | None = None
+    latency_ms: int = 0
+    ok: bool = False  # the answer a healthy set-up gives
+    note: str = ""  # what the answer proves, in plain words
+
+    @property
+    def model_ids(self) -> list[str] | None:
+        """The ids a /models answer lists (None when it listed nothing readable)."""
+        data = self.payload.get("data") if isinstance(self.payload, dict) else self.payload
+        if not isinstance(data, list):
+            return None
+        ids = [str(m.get("id")) for m in data if isinstance(m, dict) and m.get("id")]
+        return ids if ids or data == [] else None
+
+
+def _expect_models(r: ProbeResult) -> str | None:
+    if r.http_status == 200 and r.model_ids is not None:
+        return f"The key was accepted and the API answered with {len(r.model_ids)} model id(s)."
+    return None
+
+
+def _expect_route(r: ProbeResult) -> str | None:
+    if r.http_status in (400, 422) and r.error is not None and r.error.error_type in ("bad_request", "invalid_input"):
+        return f"HTTP {r.http_status} for a body without a prompt: the route exists and the key was accepted."
+    return None
+
+
+def _expect_task_route(r: ProbeResult) -> str | None:
+    if r.http_status in (400, 404, 422) and r.is_json:
+        return f"HTTP {r.http_status} in JSON for a task that cannot exist: the poll route is there."
+    if r.http_status == 200 and r.is_json:
+        return "The poll route answered 200 for a task that cannot exist; it is there."
+    return None
+
+
+def _probe_problem(r: ProbeResult) -> str:
+    err = r.error
+    if r.http_status is None:
+        return f"No answer: {err.message if err else 'the request failed'}"
+    if r.http_status in (401, 403):
+        return f"HTTP {r.http_status}: {err.info.title if err else 'refused'}."
+    if r.http_status == 405:
+        return "HTTP 405: this URL exists but does not take this method; it is not the API route."
+    if r.http_status == 404:
+        return "HTTP 404: " + ("the provider says the route or item does not exist." if r.is_json else "an HTML 'not found' page: this route does not exist on the host.")
+    if 300 <= r.http_status < 400:
+        return f"HTTP {r.http_status}: a redirect; the API does not live at this address."
+    if err is not None:
+        return f"HTTP {r.http_status}: {err.info.title} ({err.error_type})."
+    return f"HTTP {r.http_status}, but not the answer expected from this route."

@@ -72,6 +72,20 @@ LOG_BACKUPS = 3
 JOB_WORKERS = 8  # generations running at once in one app process
 DEFAULT_PAGE_SIZE = 50
 
+# --- Security and hard limits (issue 8) ---------------------------------------
+# The largest legitimate answer: n=10 images at 4K as base64 (a 3840x2160 PNG
+# from an image model is ~8-12 MB, so ~16 MB as base64) is ~160 MB. Reading
+# stops past this many decompressed bytes; JSON parsing then needs about twice
+# as much again, which keeps the process under ~600 MB whatever is sent.
+MAX_ANSWER_BYTES = 160 * 1024 * 1024
+MAX_ERROR_BODY_BYTES = 1024 * 1024  # of an error answer, only this much is read (enough to classify it)
+MIN_POLL_DEADLINE_S = 1.0  # the last poll before a task's deadline still gets this long
+MAX_DOWNLOAD_REDIRECTS = 5  # a result URL may redirect this often (each hop checked again)
+ALLOW_PRIVATE_IMAGES_VAR = "IMAGELAB_ALLOW_PRIVATE_IMAGES"  # =1 (or allow_private_images = true in secrets): private image stores
+PASSWORD_ENV = "IMAGELAB_PASSWORD"  # or app_password in secrets.toml: guards every page
+PASSWORD_FAIL_DELAY_S = 1.0  # a wrong password answers this much later (slows guessing)
+DEFAULT_SERVER_ADDRESS = "127.0.0.1"  # `make run` listens on loopback only unless ADDRESS=... is given
+
 # --- Sandbox -------------------------------------------------------------------
 SANDBOX_DEFAULT_LATENCY_S = (1.0, 3.0)
 SANDBOX_SLOW_LATENCY_S = 8.0
@@ -87,3 +101,47 @@ SHUTDOWN_GRACE_S = 5.0  # how long shutdown waits for in-flight generations to s
 STORE_WRITE_RETRIES = 3  # a write that fails (e.g. a lock held past the busy timeout) is tried again...
 STORE_WRITE_RETRY_DELAY_S = 0.2  # ...after this delay, doubling; then it is kept and replayed later
 RECENT_RUNS = 20  # "recent generations" on the Generate page
+# --- History: cost estimates, monitoring, the History page (lib/pricing.py, lib/monitoring.py) ---
+PRICING_AUTO_SIZE = "1024x1024"  # what an `auto` size is priced as
+PRICING_AUTO_QUALITY = "medium"  # what an `auto` quality is priced as
+PRICING_UNKNOWN_MODEL_AS = "gpt-image-2"  # a model with no row of its own is priced like this one
+HISTORY_DEFAULT_SINCE = "7d"  # the time range of /history without `since`
+HISTORY_MAX_PARAM_CHARS = 200  # a URL value longer than this is ignored
+HISTORY_MAX_PARAM_VALUES = 20  # values per multi-value filter
+HISTORY_PROMPT_PREVIEW_CHARS = 300  # prompt shown in a table row
+HISTORY_THUMB_PX = 64  # thumbnails in the table (data URLs)
+HISTORY_EXPORT_MAX_ROWS = 50_000  # CSV / JSON download
+HISTORY_LATENCY_BINS = 30  # latency histogram: the read timeout split into this many bins
+HISTORY_LATENCY_MAX_MODELS = 8  # latency panels drawn
+# timeline bucket by the span shown: up to 2 h -> 5 min, 2 days -> 1 h, 14 days -> 6 h, else 1 day
+HISTORY_TIMELINE_BUCKETS = ((2 * 3600, 300), (2 * 86400, 3600), (14 * 86400, 6 * 3600), (float("inf"), 86400))
+# Monitoring (lib/monitoring.py): the banner on History and Generate
+MONITOR_429_COUNT = 3  # this many rate-limit errors...
+MONITOR_429_WINDOW_S = 600  # ...within this window, for one provider
+MONITOR_FAILURE_WINDOW_S = 3600  # the recent failure rate: the last hour...
+MONITOR_FAILURE_BASELINE_S = 7 * 86400  # ...against the 7 days before it
+MONITOR_FAILURE_MIN_ATTEMPTS = 5  # finished attempts in the last hour before the rule speaks
+MONITOR_FAILURE_MIN_BASELINE = 20  # finished attempts needed for a baseline
+MONITOR_FAILURE_FACTOR = 2.0  # recent rate at least this times the baseline...
+MONITOR_FAILURE_MIN_DELTA = 0.10  # ...and at least this much higher
+MONITOR_FAILURE_NO_BASELINE_RATE = 0.5  # without a baseline: alert at this failure rate
+MONITOR_DOWNLOAD_WINDOW_S = 86400  # any failed result download in this window
+MONITOR_LATENCY_WINDOW_S = 86400  # p95 latency of succeeded attempts over this window...
+MONITOR_LATENCY_FRACTION = 0.8  # ...at or above this fraction of the read timeout
+MONITOR_LATENCY_MIN_SAMPLES = 5  # successes needed per model
+MONITOR_QUOTA_WINDOW_S = 3600  # any quota error in this window
+MONITOR_CACHE_S = 15  # the banner re-checks at most this often
+# --- Diagnostics (checklist, probes, reports) --------------------------------
+PROBE_MAX_BYTES = 256_000  # a probe reads at most this much of an answer
+PROBE_PREVIEW_CHARS = 400  # of a probe's answer kept as evidence
+DIAG_HISTORY_WINDOW_S = 7 * 86400  # history evidence looks back this far...
+DIAG_HISTORY_WINDOW_LABEL = "7d"  # ...and links to History with this `since`
+DIAG_EXAMPLES = 3  # example attempts per step
+DIAG_LATENCY_WARN_FRACTION = 0.8  # p95 latency above this share of the read timeout warns
+DIAG_MIN_TASK_DEADLINE_S = 120.0  # a task deadline below this warns
+DIAG_SPEND_SIZE = "1024x1024"  # the opt-in "spend one image" probe: the cheapest request
+DIAG_SPEND_QUALITY = "low"
+DIAG_SPEND_PROMPT = "a small grey circle on a white background (Image Prompt Lab diagnostics)"
+DIAG_THUMB_PX = 160  # inline thumbnails in a report
+DIAG_MAX_REPORT_BYTES = 5_000_000  # an uploaded report larger than this is refused
+PROMPT_HASH_CHARS = 10  # "hide prompts": length + this many hex characters of sha256

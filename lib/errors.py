@@ -39,12 +39,15 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import httpx
+
+from lib import redact
 
 # --------------------------------------------------------------------------
 # The vocabulary
@@ -463,37 +466,52 @@ def is_retryable(err: ImageLabError) -> bool:
 # Retry-After
 
 
+RETRY_AFTER_UNBOUNDED_S = 1e10  # what an infinite or overflowing Retry-After is recorded as (~300 years)
+
+
+def _seconds(text: str, scale: float = 1.0) -> float | None:
+    """A non-negative number of seconds from a header value; None when unreadable.
+    Infinite or overflowing values become RETRY_AFTER_UNBOUNDED_S (never inf or nan)."""
+    try:
+        value = float(text.strip()) * scale
+    except (ValueError, OverflowError):
+        return None
+    if math.isnan(value) or value < 0:
+        return None
+    return min(value, RETRY_AFTER_UNBOUNDED_S)
+
+
 def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
     """Seconds the provider asked us to wait, from ``retry-after-ms`` or
-    ``retry-after`` (seconds or an HTTP date). None when absent or unreadable."""
+    ``retry-after`` (seconds or an HTTP date). None when absent or unreadable.
+
+    This is the provider's value, parsed safely (huge, infinite or far-future
+    values are kept, at most RETRY_AFTER_UNBOUNDED_S); the client caps what it
+    actually waits at ``C.MAX_RETRY_AFTER_S`` and fails the attempt as
+    ``rate_limited`` when asked for more."""
     if not headers:
         return None
     lower = {k.lower(): v for k, v in headers.items()}
     raw_ms = lower.get("retry-after-ms")
     if raw_ms is not None:
-        try:
-            value = float(raw_ms) / 1000.0
-            if value >= 0:
-                return value
-        except ValueError:
-            pass
+        value = _seconds(str(raw_ms), 0.001)
+        if value is not None:
+            return value
     raw = lower.get("retry-after")
     if raw is None:
         return None
-    raw = raw.strip()
-    try:
-        value = float(raw)
-        return value if value >= 0 else None
-    except ValueError:
-        pass
+    raw = str(raw).strip()
+    value = _seconds(raw)
+    if value is not None or re.fullmatch(r"[-+0-9.eE]+|inf(inity)?|nan", raw, re.I):
+        return value
     try:
         parsed = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
+        if parsed is None:
+            return None
+        current = time.time() if now is None else now
+        return min(max(0.0, parsed.timestamp() - current), RETRY_AFTER_UNBOUNDED_S)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if parsed is None:
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, parsed.timestamp() - current)
 
 
 # --------------------------------------------------------------------------
@@ -518,9 +536,9 @@ def _as_text(value: Any) -> str | None:
     if isinstance(value, (int, float, bool)):
         return str(value)
     try:
-        return json.dumps(value, ensure_ascii=False)[:500]
+        return redact.scrub(json.dumps(value, ensure_ascii=False), limit=500)
     except (TypeError, ValueError):
-        return str(value)[:500]
+        return redact.scrub(str(value), limit=500)
 
 
 def _fields_from_obj(obj: Any, out: ErrorFields) -> None:
@@ -570,11 +588,11 @@ _WS = re.compile(r"\s+")
 def _html_summary(text: str) -> str:
     title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
     if title and title.group(1).strip():
-        return _WS.sub(" ", title.group(1)).strip()[:200]
+        return redact.scrub(_WS.sub(" ", title.group(1)).strip(), limit=200)
     h1 = re.search(r"<h1[^>]*>(.*?)</h1>", text, re.I | re.S)
     if h1:
-        return _WS.sub(" ", _TAG.sub("", h1.group(1))).strip()[:200]
-    return _WS.sub(" ", _TAG.sub(" ", text)).strip()[:200]
+        return redact.scrub(_WS.sub(" ", _TAG.sub("", h1.group(1))).strip(), limit=200)
+    return redact.scrub(_WS.sub(" ", _TAG.sub(" ", text)).strip(), limit=200)
 
 
 def read_error_fields(body: bytes | str | None, content_type: str | None = None) -> ErrorFields:
@@ -598,13 +616,13 @@ def read_error_fields(body: bytes | str | None, content_type: str | None = None)
             out.is_json = True
             _fields_from_obj(obj, out)
             if out.message is None and out.code is None:
-                out.message = stripped[:300]
+                out.message = redact.scrub(stripped, limit=300)
             return out
     if "html" in ctype or stripped[:200].lower().lstrip().startswith(("<!doctype", "<html", "<head", "<body", "<center", "<h1")):
         out.is_html = True
         out.message = _html_summary(stripped)
         return out
-    out.message = stripped[:300]
+    out.message = redact.scrub(stripped, limit=300)
     return out
 
 
@@ -726,7 +744,7 @@ def classify_response(
             request_id=request_id,
             retry_after_s=retry_after,
             provider_message=provider_message,
-            raw=(body.decode("utf-8", "replace") if isinstance(body, bytes) else body or "")[:2000],
+            raw=redact.scrub(body.decode("utf-8", "replace") if isinstance(body, bytes) else body or "", limit=2000),
         )
 
     # Strong signals in the body win over the status code.
@@ -843,9 +861,16 @@ def classify_exception(exc: BaseException) -> ImageLabError:
     return AppError(f"Image Prompt Lab failed while handling this request ({name}: {exc}).", code=name)
 
 
+INPUT_PARAM_STEPS = {"api_key": 1, "base_url": 2, "model": 3}
+
+
 def describe(err: ImageLabError) -> dict[str, Any]:
     """Everything an error card needs, in one dict (no Streamlit here)."""
     info = err.info
+    if err.error_type == "invalid_input" and err.param in INPUT_PARAM_STEPS:
+        # Stopped before sending: the step of the field that failed (key 1, base URL 2, model 3).
+        step = INPUT_PARAM_STEPS[err.param]
+        info = ErrorInfo(info.error_type, info.title, info.retryable, step, CHECKLIST_STEPS[step], info.fix)
     return {
         "error_type": err.error_type,
         "title": info.title,

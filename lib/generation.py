@@ -16,8 +16,9 @@ from typing import Any, Callable, Protocol
 
 from lib import constants as C
 from lib import errors as E
+from lib import redact
 from lib.images import ImageInfo
-from lib.providers import Endpoint, Provider, build_endpoint, fallback_chain, get_provider
+from lib.providers import Endpoint, Provider, bound_host, build_endpoint, fallback_chain, get_provider, key_destination_problem
 
 @dataclass
 class GenerationRequest:
@@ -87,7 +88,7 @@ class ClientSettings:
     provider: str = "sandbox"
     base_url: str | None = None  # None: the preset's
     api_key: str = field(default="", repr=False)
-    key_source: str = ""  # "secrets", "environment", "typed", "" (none)
+    key_source: str = ""  # "secrets", "environment", "host_keys", "typed", "argument", "" (none)
     connect_timeout_s: float = C.DEFAULT_CONNECT_TIMEOUT_S
     read_timeout_s: float = C.DEFAULT_READ_TIMEOUT_S
     max_retries: int = C.DEFAULT_MAX_RETRIES
@@ -99,6 +100,21 @@ class ClientSettings:
     task_deadline_s: float = C.DEFAULT_TASK_DEADLINE_S
     run_deadline_s: float = C.DEFAULT_RUN_DEADLINE_S  # the whole generation: every retry and fallback hop
     extra_headers: dict[str, str] = field(default_factory=dict)
+    # Security (issue 8): the host a configured key belongs to (providers.resolve_key_for);
+    # "" for a secrets/environment key means the preset's own host.
+    key_host: str = ""
+    # Result URLs on loopback/private/link-local hosts other than the provider's own are refused
+    # unless the operator allows a private image store (IMAGELAB_ALLOW_PRIVATE_IMAGES=1, --allow-private-images).
+    allow_private_images: bool = False
+
+    def __post_init__(self) -> None:
+        # Every key the process learns about is masked wherever a provider echoes it.
+        redact.register(self.api_key)
+
+    def key_problem(self, url: str) -> tuple[str, str] | None:
+        """None when the key may be sent to ``url``; else (param, reason). See providers.key_destination_problem."""
+        host = self.key_host or (bound_host(self.preset) if self.key_source in ("secrets", "environment") else "")
+        return key_destination_problem(self.api_key, self.key_source, host, url)
 
     @property
     def preset(self) -> Provider:

@@ -24,6 +24,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from lib import constants as C
+from lib import redact
 from lib.errors import InvalidImage
 
 _EXT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
@@ -125,6 +126,11 @@ def validate(data: bytes) -> ImageInfo:
                     im.verify()  # reads every chunk and checks its CRC: catches truncation and corruption
                 else:
                     im.load()  # JPEG/WebP have no checksums: decode fully to catch truncation
+            if fmt == "PNG":
+                # verify() does not decompress: a PNG with intact CRCs but a short or broken
+                # IDAT passes it. Decode every pixel (within the pixel cap checked above).
+                with Image.open(io.BytesIO(data)) as im:
+                    im.load()
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -136,6 +142,16 @@ def validate(data: bytes) -> ImageInfo:
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise InvalidImage(f"The image is damaged or truncated ({err}).") from err
     return ImageInfo(fmt, width, height, len(data), hashlib.sha256(data).hexdigest())
+
+
+def _pixels_only(data: bytes, fmt: str) -> bytes:
+    """The same image re-encoded by Pillow with no metadata (text chunks, EXIF, comments)."""
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        out = io.BytesIO()
+        frame = im if fmt != "JPEG" or im.mode in ("RGB", "L", "CMYK") else im.convert("RGB")
+        frame.save(out, fmt)
+    return out.getvalue()
 
 
 class ImageKeeper:
@@ -150,6 +166,13 @@ class ImageKeeper:
     def save(self, data: bytes, *, source: str, source_url: str | None = None) -> SavedImage:
         """Validate, then write once. Raises InvalidImage and writes nothing on bad bytes."""
         info = validate(data)
+        if redact.contains_secret(data):
+            # A provider hid (a piece of) the API key in the file, e.g. in a text chunk:
+            # keep the pixels only, re-encoded without any metadata.
+            data = _pixels_only(data, info.format)
+            info = validate(data)
+            if redact.contains_secret(data):
+                raise InvalidImage("The image carries text matching the API key, even re-encoded; it was not kept.")
         rel = self.rel_path_for(info)
         path = self.root / rel
         created = False

@@ -58,6 +58,9 @@ def preflight(request: GenerationRequest, settings: ClientSettings) -> None:
     if not endpoint.ok:
         fails = [p.message for p in endpoint.problems if p.severity == "fail"] or ["No endpoint could be built."]
         raise bad("Endpoint: " + " ".join(fails), "base_url")
+    destination = settings.key_problem(endpoint.url)  # a configured key goes only to its own host
+    if destination:
+        raise E.InvalidInput(destination[1], param=destination[0], code="key_host")
     mc = check_model(request.model, provider)
     if not request.model.strip():
         raise bad("No model is set.", "model")

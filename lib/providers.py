@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from lib import constants as C
 
@@ -134,10 +134,19 @@ class Endpoint:
         return bool(self.url) and not any(p.severity == "fail" for p in self.problems)
 
     def task_url_a(self, task_id: str) -> str:
-        return f"{self.url}/{task_id}"
+        return f"{self.url}/{task_segment(task_id)}"
 
     def task_url_b(self, task_id: str) -> str:
-        return f"{self.api_base}/tasks/{task_id}"
+        return f"{self.api_base}/tasks/{task_segment(task_id)}"
+
+
+def task_segment(task_id: str) -> str:
+    """A provider's task id as exactly one encoded path segment: '/', '?', '#',
+    '%' and a bare '.' or '..' cannot change where the poll (and the key) goes."""
+    segment = quote(str(task_id), safe="-_.~")
+    if segment in (".", ".."):
+        segment = segment.replace(".", "%2E")
+    return segment
 
 
 _VERSION_SEG = re.compile(r"^v\d+[a-z0-9]*$", re.I)
@@ -350,3 +359,133 @@ def resolve_key(provider: Provider, *, typed: str = "", secrets: Mapping[str, An
     if env_value:
         return env_value, "environment"
     return "", ""
+
+
+# --------------------------------------------------------------------------
+# Security: which host a key may be sent to (issue 8)
+#
+# A key typed by the user (sidebar, --api-key) goes wherever the user points
+# it. A key the operator configured (secrets.toml, the environment) is bound to
+# a host and is sent only there, over https (or to loopback for the sandbox):
+# otherwise anyone who reaches the app could point a preset at their own
+# server and receive the operator's key.
+#
+# - a preset's key (OPENAI_API_KEY, [api_keys] openai = ...) belongs to the
+#   preset's host (api.openai.com);
+# - the Custom preset has no host: its key (IMAGELAB_API_KEY) belongs to the
+#   host named by IMAGELAB_API_HOST (environment or secrets.toml), else nowhere;
+# - ``[host_keys]`` in secrets.toml gives a key per host, for any preset:
+#   ``"gateway.example.com" = "..."``.
+
+TYPED_KEY_SOURCES = ("typed", "argument")  # the user gave this key for this request
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+LOOPBACK = "loopback"  # the bound "host" of the sandbox's key
+CUSTOM_KEY_HOST_VAR = "IMAGELAB_API_HOST"
+HOST_KEYS_TABLE = "host_keys"
+KEY_SOURCES["host_keys"] = "[host_keys] in .streamlit/secrets.toml"
+KEY_SOURCES["argument"] = "--api-key"
+
+
+def host_of(url: str | None) -> str:
+    """The lower-cased host name of a URL ("" when there is none)."""
+    raw = (url or "").strip()
+    if raw and "://" not in raw:
+        raw = "https://" + raw
+    try:
+        return (urlsplit(raw).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+@dataclass(frozen=True)
+class ResolvedKey:
+    key: str = field(repr=False)
+    source: str  # a KEY_SOURCES key
+    host: str  # where this key may go: a host name, LOOPBACK, or "" (a typed key: anywhere)
+    withheld: str = ""  # why this configured key will not be sent to this base URL (never the key)
+
+
+def bound_host(provider: Provider, *, secrets: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The host a configured key of this preset belongs to ("" for none)."""
+    if provider.id == "sandbox":
+        return LOOPBACK
+    if provider.base_url:
+        return host_of(provider.base_url)
+    secrets = secrets or {}
+    value = secrets.get(CUSTOM_KEY_HOST_VAR) or (environ if environ is not None else os.environ).get(CUSTOM_KEY_HOST_VAR, "")
+    return host_of(value) if isinstance(value, str) else ""
+
+
+def _host_key(secrets: Mapping[str, Any], host: str) -> str:
+    table = secrets.get(HOST_KEYS_TABLE)
+    if not host or not isinstance(table, Mapping):
+        return ""
+    for name, value in table.items():
+        if isinstance(name, str) and host_of(name) == host and isinstance(value, str):
+            return value
+    return ""
+
+
+def resolve_key_for(
+    provider: Provider,
+    *,
+    base_url: str | None = None,
+    typed: str = "",
+    secrets: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ResolvedKey:
+    """The key to send to ``base_url`` (default: the preset's), with the host it is bound to.
+
+    typed > ``[host_keys]`` for that host > the preset's configured key, and the
+    latter only goes to the preset's own host: for another host ``withheld``
+    says why it will not be sent (pre-flight refuses it with that reason)."""
+    if typed:
+        return ResolvedKey(typed, "typed", "")
+    secrets = secrets or {}
+    host = host_of(base_url if base_url is not None else provider.base_url)
+    value = _host_key(secrets, host)
+    if value:
+        return ResolvedKey(value, "host_keys", host)
+    key, source = resolve_key(provider, secrets=secrets, environ=environ)
+    if not key:
+        return ResolvedKey("", "", "")
+    bound = bound_host(provider, secrets=secrets, environ=environ)
+    problem = key_destination_problem(key, source, bound, base_url if base_url is not None else provider.base_url)
+    # Withheld keys are still returned with their binding: ClientSettings refuses to
+    # send them (pre-flight and at the send itself), with ``withheld`` as the reason.
+    return ResolvedKey(key, source, bound, withheld=problem[1] if problem else "")
+
+
+def key_destination_problem(key: str, source: str, key_host: str, url: str) -> tuple[str, str] | None:
+    """None when ``key`` may be sent to ``url``; else (param, reason) in plain words.
+
+    The reason names hosts and where the key came from, never the key."""
+    if not key or source in TYPED_KEY_SOURCES or not source:
+        return None
+    where = KEY_SOURCES.get(source, source)
+    try:
+        parts = urlsplit((url or "").strip())
+        host = (parts.hostname or "").lower()
+        scheme = parts.scheme.lower()
+    except ValueError:
+        return ("base_url", "The endpoint URL cannot be read, so the configured key is not sent.")
+    if key_host == LOOPBACK:
+        if host in LOOPBACK_HOSTS:
+            return None
+        return ("api_key", f"The sandbox's key (from {where}) is only sent to this machine (loopback), not to '{host}'.")
+    if not key_host:
+        return (
+            "api_key",
+            f"The key from {where} is not tied to any host, so it is not sent to '{host}'. Type a key for this host in "
+            f"Settings, set {CUSTOM_KEY_HOST_VAR} to the host it belongs to, or add it under [{HOST_KEYS_TABLE}] in "
+            ".streamlit/secrets.toml.",
+        )
+    if host != key_host:
+        return (
+            "api_key",
+            f"The key from {where} belongs to '{key_host}' and is only sent there, not to '{host}'. Type a key for "
+            f"'{host}' in Settings (or pass --api-key), or add one under [{HOST_KEYS_TABLE}] in .streamlit/secrets.toml.",
+        )
+    if scheme != "https" and host not in LOOPBACK_HOSTS:
+        return ("base_url", f"The key from {where} is only sent over https; this base URL uses {scheme or 'no scheme'}.")
+    return None

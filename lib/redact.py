@@ -48,41 +48,52 @@ _CREDENTIAL_PARAM = re.compile(
 
 def register(secret: str | None) -> None:
     """Remember a secret so that ``scrub`` masks it (and its fragments) from now on."""
-    if not secret:
+    if not isinstance(secret, str) or not secret:
         return
     value = secret.strip().translate(_ASCII_LOWER)
     n = C.REDACT_MIN_FRAGMENT
     if len(value) < n:
         return
-    global _max_len
+    global _max_len, _pattern
     with _lock:
         if value in _secrets:
             return
         _secrets.add(value)
         _grams.update(value[i : i + n] for i in range(len(value) - n + 1))
         _max_len = max(_max_len, len(value))
+        _pattern = _compile(_grams)
+
+
+_pattern: re.Pattern[str] | None = None
+
+
+def _compile(grams: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex finding, in any case, every position where a fragment starts
+    (a lookahead, so overlapping fragments are all found)."""
+    grams = sorted(set(grams))
+    if not grams:
+        return None
+    return re.compile("(?=(" + "|".join(re.escape(g) for g in grams) + "))", re.IGNORECASE)
 
 
 def _mask_fragments(text: str, extra: Iterable[str] = ()) -> str:
     n = C.REDACT_MIN_FRAGMENT
-    grams = _grams
     extra_grams: set[str] = set()
     for secret in extra:
         s = (secret or "").strip().translate(_ASCII_LOWER)
         extra_grams.update(s[i : i + n] for i in range(len(s) - n + 1))
-    if (not grams and not extra_grams) or len(text) < n:
+    patterns = [p for p in (_pattern, _compile(extra_grams) if extra_grams else None) if p is not None]
+    if not patterns or len(text) < n:
         return text
-    low = text.translate(_ASCII_LOWER)
+    starts = sorted({m.start() for p in patterns for m in p.finditer(text)})
+    if not starts:
+        return text
     spans: list[list[int]] = []
-    for i in range(len(low) - n + 1):
-        gram = low[i : i + n]
-        if gram in grams or gram in extra_grams:
-            if spans and i <= spans[-1][1]:
-                spans[-1][1] = i + n
-            else:
-                spans.append([i, i + n])
-    if not spans:
-        return text
+    for i in starts:
+        if spans and i <= spans[-1][1]:
+            spans[-1][1] = i + n
+        else:
+            spans.append([i, i + n])
     out: list[str] = []
     pos = 0
     for start, end in spans:
@@ -91,6 +102,23 @@ def _mask_fragments(text: str, extra: Iterable[str] = ()) -> str:
         pos = end
     out.append(text[pos:])
     return "".join(out)
+
+
+def contains_secret(data: bytes | str) -> bool:
+    """True when ``data`` holds any ``REDACT_MIN_FRAGMENT``-long run of a
+    registered secret, in any (ASCII) case: for bytes that cannot be masked
+    in place, such as an image file a provider sent."""
+    grams = list(_grams)
+    if not grams or not data:
+        return False
+    if isinstance(data, str):
+        low = data.translate(_ASCII_LOWER)
+        return any(g in low for g in grams)
+    low_bytes = data.translate(_ASCII_LOWER_BYTES)
+    return any(g.encode("utf-8", "ignore") in low_bytes for g in grams)
+
+
+_ASCII_LOWER_BYTES = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 
 
 def strip_query(url: str) -> str:
@@ -148,6 +176,41 @@ class ScrubFilter(logging.Filter):
             message = str(record.msg)
         record.msg = scrub(message)
         record.args = None
+        if record.exc_info and not record.exc_text:
+            # Format the traceback now, so that its text (exception messages can
+            # quote a provider's answer) is scrubbed before any handler writes it.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
         return True
+
+
+# --------------------------------------------------------------------------
+# Text that must render literally inside Markdown (lib/ui.plain; lib/history.md_plain)
+
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>$~|&])")  # inline Markdown, LaTeX, HTML and entities
+_MD_LINE_START = re.compile(r"(?m)^(\s*)(?:([-+=#>])|(\d+)([.)]))")  # lists, headings, quotes, setext lines
+_WORD_JOINER = "\u2060"  # invisible; breaks autolinks, emoji and icon shortcodes and :color[...] directives
+_BREAK_AFTER = re.compile(r"([:@])(?=\S)")
+_WWW = re.compile(r"(?i)(w)(ww)")
+
+
+def markdown_literal(text: Any, *, limit: int | None = None) -> str:
+    """Text from a provider or a user, made safe to place inside Markdown (st.markdown,
+    captions, st.error/warning, labels, metric values, help): secrets masked
+    (``redact.scrub``), Markdown, LaTeX and HTML characters escaped, and autolinks
+    (``http://``, ``www.``, e-mail), emoji and icon shortcodes and ``:red[...]``
+    directives broken with an invisible word joiner. It renders as the literal
+    text: no images load, no links appear. Plain words come through unchanged
+    (``gpt-image-1.5``, ``Attempt 1: ok``). For long text prefer ``st.text`` or
+    ``st.code(..., language=None)``, which are literal already."""
+    if text is None:
+        return ""
+    value = scrub(str(text), limit=limit)
+    value = _MD_INLINE.sub(r"\\\1", value)
+    value = _MD_LINE_START.sub(lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2) else m.group(3) + "\\" + m.group(4)), value)
+    value = _BREAK_AFTER.sub(lambda m: m.group(1) + _WORD_JOINER, value)
+    value = _WWW.sub(lambda m: m.group(1) + _WORD_JOINER + m.group(2), value)
+    return value.replace("\r", "").replace("\n", "  \n")

@@ -29,13 +29,14 @@ import uuid
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from lib import constants as C
-from lib.errors import ERROR_INFO, ERROR_TYPES
+from lib import pricing, redact
+from lib.errors import ERROR_TYPES
 from lib.images import ImageKeeper, data_dir as resolve_data_dir
 
 log = logging.getLogger("imagelab.store")
@@ -47,6 +48,19 @@ RUN_KINDS = ("generate", "compare", "rerun", "probe")
 # Schema
 
 migrations = Migrations("imagelab")
+
+
+def _has_fts_trigram() -> bool:
+    """SQLite 3.34+ with FTS5: History's text filter uses a trigram index (else a scan)."""
+    try:
+        with sqlite3.connect(":memory:") as conn:
+            conn.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='trigram')")
+        return True
+    except sqlite3.Error:
+        return False
+
+
+FTS_TRIGRAM = _has_fts_trigram()
 
 
 @migrations()
@@ -144,6 +158,61 @@ def m004_wave2(db: sqlite_utils.Database) -> None:
     db["comparisons"].create_index(["created_at"], if_not_exists=True)
 
 
+@migrations()
+def m005_history(db: sqlite_utils.Database) -> None:
+    """History: the raw answer of each attempt (base64 elided, scrubbed), and the
+    indexes the History page's filters, stats and monitoring rules read."""
+    db["attempts"].add_column("raw_response", str)
+    db["runs"].create_index(["kind", "id"], if_not_exists=True)  # run-kind filters: run_id IN (runs of a kind)
+    # per provider, like m003's per model: counts and latency percentiles from the index alone
+    db["attempts"].create_index(["provider", "status", "error_type", "latency_ms"], if_not_exists=True)
+    db["attempts"].create_index(["status", "provider", "latency_ms"], if_not_exists=True)
+
+
+@migrations()
+def m005b_history_speed(db: sqlite_utils.Database) -> None:
+    """History at 100,000 attempts (benchmarks/history.py). A follow-up to m005_history,
+    which had already landed; it depends on nothing after m005."""
+    attempts = db["attempts"]
+    # The run's kind, copied onto each attempt by triggers (whoever writes the rows), so that
+    # run-kind filters (probes left out of stats) read an index instead of joining runs.
+    attempts.add_column("run_kind", str)
+    db.execute("UPDATE attempts SET run_kind = (SELECT kind FROM runs WHERE runs.id = attempts.run_id)")
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS attempts_run_kind AFTER INSERT ON attempts WHEN NEW.run_kind IS NULL "
+        "BEGIN UPDATE attempts SET run_kind = (SELECT kind FROM runs WHERE runs.id = NEW.run_id) WHERE id = NEW.id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS runs_kind_to_attempts AFTER UPDATE OF kind ON runs "
+        "BEGIN UPDATE attempts SET run_kind = NEW.kind WHERE run_id = NEW.id; END"
+    )
+    # One covering index for History's stats, charts and monitoring over a time range.
+    attempts.create_index(
+        ["started_at", "status", "model", "provider", "error_type", "latency_ms", "image_count", "cost_usd", "run_kind"],
+        index_name="idx_attempts_history", if_not_exists=True,
+    )
+    attempts.create_index(["run_kind", "started_at"], if_not_exists=True)
+    # Text in the prompt: a trigram full-text index (substring, case-insensitive), kept by triggers.
+    if FTS_TRIGRAM:
+        db.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS attempts_fts USING fts5(prompt, content='attempts', content_rowid='id', tokenize='trigram')"
+        )
+        db.execute("INSERT INTO attempts_fts(attempts_fts) VALUES ('rebuild')")
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_insert AFTER INSERT ON attempts "
+            "BEGIN INSERT INTO attempts_fts(rowid, prompt) VALUES (NEW.id, NEW.prompt); END"
+        )
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_delete AFTER DELETE ON attempts "
+            "BEGIN INSERT INTO attempts_fts(attempts_fts, rowid, prompt) VALUES ('delete', OLD.id, OLD.prompt); END"
+        )
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_update AFTER UPDATE OF prompt ON attempts "
+            "BEGIN INSERT INTO attempts_fts(attempts_fts, rowid, prompt) VALUES ('delete', OLD.id, OLD.prompt); "
+            "INSERT INTO attempts_fts(rowid, prompt) VALUES (NEW.id, NEW.prompt); END"
+        )
+
+
 # --------------------------------------------------------------------------
 # Filters
 
@@ -158,6 +227,8 @@ class AttemptFilter:
     until: float | None = None
     text: str = ""  # found anywhere in the prompt, case-insensitive
     run_id: str | None = None
+    kinds: list[str] = field(default_factory=list)  # runs.kind of the attempt's run (History)
+    exclude_kinds: list[str] = field(default_factory=list)  # e.g. probes left out of success rates
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -172,12 +243,22 @@ class AttemptFilter:
         if self.until is not None:
             clauses.append("started_at < ?")
             params.append(self.until)
-        if self.text.strip():
+        text = self.text.strip()
+        if text and FTS_TRIGRAM and len(text) >= 3:  # m005b_history_speed: a trigram index, the same substring match
+            clauses.append("id IN (SELECT rowid FROM attempts_fts WHERE attempts_fts MATCH ?)")
+            params.append('"' + text.replace('"', '""') + '"')
+        elif text:
             clauses.append("instr(lower(prompt), ?) > 0")
-            params.append(self.text.strip().lower())
+            params.append(text.lower())
         if self.run_id:
             clauses.append("run_id = ?")
             params.append(self.run_id)
+        if self.kinds:  # attempts.run_kind is the run's kind (m005b_history_speed keeps it in step)
+            clauses.append(f"run_kind IN ({', '.join('?' for _ in self.kinds)})")
+            params.extend(self.kinds)
+        if self.exclude_kinds:
+            clauses.append(f"(run_kind IS NULL OR run_kind NOT IN ({', '.join('?' for _ in self.exclude_kinds)}))")
+            params.extend(self.exclude_kinds)
         return (" AND ".join(clauses) or "1 = 1"), params
 
 
@@ -276,6 +357,49 @@ def _close_connection(conn: sqlite3.Connection, registry: dict[int, sqlite3.Conn
 
 
 # --------------------------------------------------------------------------
+# A damaged database file (issue 8): a clear message, and nothing written over it
+
+_DAMAGE_WORDS = ("file is not a database", "malformed", "disk image", "file is encrypted", "not a database")
+
+
+def _is_damage(err: sqlite3.DatabaseError) -> bool:
+    return any(word in str(err).lower() for word in _DAMAGE_WORDS)
+
+
+class DamagedDatabase(Exception):
+    """The database file exists but SQLite cannot read it. Nothing was written to it."""
+
+    def __init__(self, path: Path, err: BaseException) -> None:
+        self.path = Path(path)
+        self.detail = str(err)
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return (
+            f"The database file {self.path} cannot be read ({self.detail}). Nothing was written to it. "
+            f"To start afresh, move it aside (for example rename it to {self.path.name}.damaged) and start again: "
+            f"a new, empty database is created. To keep your history, restore a backup of it, or try "
+            f"'sqlite3 {self.path} .recover' into a new file."
+        )
+
+
+# --------------------------------------------------------------------------
+# Redaction: nothing a provider echoes of a key reaches the database
+
+
+def _scrub_row(values: Any) -> Any:
+    """Every text value of a row (a dict of column -> value, or a list of SQL
+    parameters) through ``redact.scrub``: registered keys and their fragments in
+    any case, secret-shaped tokens and signed query strings are masked. JSON
+    texts are scrubbed as text (masking keeps them valid JSON). Call it on the
+    values of every write, before the SQL is built."""
+    if isinstance(values, dict):
+        return {k: redact.scrub(v) if isinstance(v, str) else v for k, v in values.items()}
+    return [redact.scrub(v) if isinstance(v, str) else v for v in values]
+
+
+# --------------------------------------------------------------------------
 # The store
 
 
@@ -296,9 +420,15 @@ class Store:
         self._write_lock = threading.RLock()
         self._connections: dict[int, sqlite3.Connection] = {}  # open connections, closed with their thread
         self._connections_lock = threading.Lock()
-        self._deferred: list[tuple[str, list[Any]]] = []  # writes that failed, replayed before the next one
-        self._migrate()
-        self.recovered = self.mark_interrupted()
+        self._deferred: list[list[tuple[str, list[Any]]]] = []  # writes that failed, replayed before the next one
+        try:
+            self._migrate()
+            self.recovered = self.mark_interrupted()
+        except sqlite3.DatabaseError as err:
+            if not _is_damage(err):
+                raise
+            self.close()
+            raise DamagedDatabase(self.path, err) from err
 
     # -- connections --------------------------------------------------------------
 
@@ -365,6 +495,8 @@ class Store:
         the busy timeout) is retried; if it still fails, the statements are kept
         and replayed before the next write (``flush``), and the error is raised
         to the caller, who logs it."""
+        # The one redaction step of every write (issue 8).
+        statements = [(sql, _scrub_row(list(params))) for sql, params in statements]
         with self._write_lock:
             self._replay_deferred()
             delay = C.STORE_WRITE_RETRY_DELAY_S
@@ -504,24 +636,41 @@ class Store:
     _FINISH_COLUMNS = (
         "finished_at", "latency_ms", "status", "error_type", "http_status", "error_code", "error_message",
         "retry_after_s", "task_id", "request_id", "image_count", "usage",
-        "cost_usd", "cost_basis", "first_partial_ms", "note",
+        "cost_usd", "cost_basis", "first_partial_ms", "note", "raw_response",
     )
 
     def _with_cost(self, attempt_id: int, fields: dict[str, Any]) -> dict[str, Any]:
-        """Add ``cost_usd`` and ``cost_basis`` to an attempt's finishing fields (lib/pricing.py)."""
-        return fields
+        """Add ``cost_usd`` and ``cost_basis`` to an attempt's finishing fields (lib/pricing.py).
+        Succeeded: priced by usage, else by its images' size x quality. Failed, interrupted,
+        cancelled: 0 unless the provider returned usage. A cost already given is kept."""
+        if "cost_usd" in fields or fields.get("status") in (None, "pending"):
+            return fields
+        row = self.db.execute("SELECT model, params FROM attempts WHERE id = ?", [attempt_id]).fetchone()
+        if row is None:
+            return fields
+        try:
+            params = json.loads(row[1] or "{}")
+        except ValueError:
+            params = {}
+        try:
+            return {**fields, **pricing.cost_fields(row[0] or "", params if isinstance(params, dict) else {}, fields)}
+        except Exception:  # an estimate must never lose the attempt's record
+            log.exception("cost estimate failed for attempt %s", attempt_id)
+            return fields
 
     def attempt_finished(self, attempt_id: int, fields: dict[str, Any], images: Iterable[Any] = ()) -> None:
         """The end of an attempt and its image rows, in one transaction:
         ``image_count`` is the number of image rows written with it."""
         images = list(images)
         fields = dict(fields)
-        if images or "image_count" in fields:
+        if images:
             fields["image_count"] = len(images)
         fields = self._with_cost(attempt_id, fields)
         values = {k: fields.get(k) for k in self._FINISH_COLUMNS if k in fields}
         if "usage" in values and values["usage"] is not None:
             values["usage"] = json.dumps(values["usage"])
+        if values.get("raw_response") is not None:  # History: the answer as it came back, base64 already elided
+            values["raw_response"] = redact.scrub(str(values["raw_response"]), limit=C.MAX_RAW_PREVIEW_CHARS + 200)
         if values.get("status") not in (None, *ATTEMPT_STATUSES):
             raise ValueError(f"unknown attempt status {values.get('status')!r}")
         if values.get("error_type") not in (None, *ERROR_TYPES):
@@ -706,27 +855,54 @@ class Store:
         )
         return list(self.db.query(sql, [bucket_s, bucket_s, *params]))
 
-    def evidence(self, flt: AttemptFilter | None = None, *, examples: int = 3) -> dict[int, dict[str, Any]]:
-        """Recent evidence per checklist step: error counts, example attempts, and
-        for step 5 whether Retry-After was honoured, for step 9 latency percentiles."""
+    def evidence(
+        self,
+        flt: AttemptFilter | None = None,
+        *,
+        examples: int = C.DIAG_EXAMPLES,
+        include_probes: bool = False,
+        step_of: Callable[..., int | None] | None = None,
+    ) -> dict[int, dict[str, Any]]:
+        """Recent evidence per checklist step (1-9; 0 holds errors of no step, such
+        as server_error): error counts, example attempts (newest first), and for
+        step 4 tasks seen, step 5 whether Retry-After was honoured and how runs
+        ended, step 7 where images came from and whether their files exist, step 9
+        latency percentiles. Attempts of diagnostics probe runs are left out unless
+        ``include_probes``.
+
+        Which step an error belongs to is the checklist's business:
+        ``step_of(error_type, error_code, error_message)``, by default
+        ``lib.diagnostics.step_for``."""
+        if step_of is None:
+            from lib.diagnostics import step_for as step_of
         where, params = (flt or AttemptFilter()).where()
+        if not include_probes:
+            where = f"({where}) AND run_id NOT IN (SELECT id FROM runs WHERE kind = 'probe')"
         total = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where}", params).fetchone()[0]
-        out: dict[int, dict[str, Any]] = {step: {"total": total, "errors": {}, "examples": []} for step in range(1, 10)}
-        for error_type, n in self.db.execute(f"SELECT error_type, count(*) FROM attempts WHERE {where} AND error_type IS NOT NULL GROUP BY error_type", params):
-            step = ERROR_INFO[error_type].step if error_type in ERROR_INFO else None
-            if step:
-                out[step]["errors"][error_type] = n
-        for step, bucket in out.items():
-            types = list(bucket["errors"])
-            if types:
-                marks = ", ".join("?" for _ in types)
-                bucket["examples"] = list(
-                    self.db.query(
-                        f"SELECT id, started_at, model, error_type, http_status, error_message FROM attempts "
-                        f"WHERE {where} AND error_type IN ({marks}) ORDER BY started_at DESC LIMIT ?",
-                        [*params, *types, examples],
-                    )
-                )
+        last_ok = self.db.execute(f"SELECT max(started_at) FROM attempts WHERE {where} AND status = 'succeeded'", params).fetchone()[0]
+        out: dict[int, dict[str, Any]] = {
+            step: {"total": total, "last_success_at": last_ok, "errors": {}, "examples": []} for step in range(0, 10)
+        }
+        for error_type, code, message, n in self.db.execute(
+            f"SELECT error_type, error_code, CASE WHEN error_type = 'invalid_input' THEN error_message END, count(*) "
+            f"FROM attempts WHERE {where} AND error_type IS NOT NULL GROUP BY 1, 2, 3",
+            params,
+        ):
+            step = step_of(error_type, code, message) or 0
+            out[step]["errors"][error_type] = out[step]["errors"].get(error_type, 0) + n
+        if any(bucket["errors"] for bucket in out.values()):
+            # Newest failures first, each to its step, until every step has its examples.
+            for row in self.db.query(
+                f"SELECT id, run_id, started_at, model, prompt, status, error_type, error_code, http_status, error_message, "
+                f"retry_after_s, latency_ms FROM attempts WHERE {where} AND error_type IS NOT NULL "
+                f"ORDER BY started_at DESC, id DESC LIMIT ?",
+                [*params, max(200, examples * 40)],
+            ):
+                bucket = out[step_of(row["error_type"], row["error_code"], row["error_message"]) or 0]
+                if len(bucket["examples"]) < examples:
+                    bucket["examples"].append(row)
+        # Step 4: attempts that went through an async task.
+        out[4]["tasks"] = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where} AND task_id IS NOT NULL", params).fetchone()[0]
         # Step 5: after each 429 with a Retry-After, did the next attempt of the run wait long enough?
         honoured = early = 0
         for row in self.db.execute(
@@ -742,6 +918,23 @@ class Store:
             else:
                 early += 1
         out[5]["retry_after"] = {"honoured": honoured, "early": early}
+        out[5]["runs_ended"] = {
+            (status or "running"): n
+            for status, n in self.db.execute(
+                f"SELECT status, count(*) FROM runs WHERE id IN (SELECT run_id FROM attempts WHERE {where} AND error_type = 'rate_limited') GROUP BY status",
+                params,
+            )
+        }
+        # Step 7: where recent images came from, and whether their files are still there.
+        images = list(self.db.query(
+            f"SELECT source, path FROM images WHERE attempt_id IN (SELECT id FROM attempts WHERE {where}) ORDER BY id DESC LIMIT 500",
+            params,
+        ))
+        sources: dict[str, int] = {}
+        for image in images:
+            sources[image["source"] or "?"] = sources.get(image["source"] or "?", 0) + 1
+        missing = sum(1 for image in images if not image["path"] or not (self.root / image["path"]).is_file())
+        out[7]["images"] = {"count": len(images), "sources": sources, "missing_files": missing}
         lat = [r[0] for r in self.db.execute(f"SELECT latency_ms FROM attempts WHERE {where} AND status = 'succeeded' AND latency_ms IS NOT NULL ORDER BY latency_ms", params)]
         out[9]["latency"] = {"count": len(lat), "p50_ms": _percentile(lat, 50), "p95_ms": _percentile(lat, 95), "max_ms": lat[-1] if lat else None}
         return out
@@ -760,6 +953,7 @@ def configure_logging(root: str | os.PathLike, level: int = logging.INFO) -> Pat
     if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
         handler = logging.handlers.RotatingFileHandler(path, maxBytes=C.LOG_MAX_BYTES, backupCount=C.LOG_BACKUPS, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(redact.ScrubFilter())  # keys and signed URLs never reach the log file
         logger.addHandler(handler)
     logger.setLevel(level)
     return path

@@ -6,8 +6,11 @@ from lib/ objects; it holds no SQL, no HTTP and no image decoding.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,12 +18,14 @@ from typing import Any
 import streamlit as st
 
 from lib import constants as C
+from lib import redact
 from lib.generation import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
 from lib.errors import describe
 from lib.jobs import Job, JobRunner, JobSpec, install_shutdown
-from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key
+from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS, SandboxServer
-from lib.store import Store, configure_logging
+from lib.store import DamagedDatabase, Store, configure_logging
+from lib.pricing import format_usd
 
 SCENARIO_LABELS = {
     "healthy": "Healthy",
@@ -145,7 +150,7 @@ def settings_sidebar() -> PageSettings:
     sb.caption("Requests go to")
     sb.code(endpoint.url or "(no endpoint yet)", language=None, wrap_lines=True)
     for problem in endpoint.problems:
-        (sb.error if problem.severity == "fail" else sb.warning if problem.severity == "warn" else sb.caption)(problem.message)
+        (sb.error if problem.severity == "fail" else sb.warning if problem.severity == "warn" else sb.caption)(plain(problem.message))
 
     # Key: typed (session only) > secrets.toml > environment
     typed = sb.text_input(
@@ -155,10 +160,13 @@ def settings_sidebar() -> PageSettings:
         placeholder=f"from secrets or ${preset.key_env}" if preset.needs_key else "not needed",
         help=f"Kept in this browser session only, never written anywhere. Otherwise read from .streamlit/secrets.toml or ${preset.key_env}.",
     )
-    key, source = resolve_key(preset, typed=typed, secrets=_secrets(), environ=os.environ)
+    resolved = resolve_key_for(preset, base_url=base_url, typed=typed, secrets=_secrets(), environ=os.environ)
+    key, source = resolved.key, resolved.source
     if key:
         hint = key_hint(key)
         sb.caption(f"Key: {KEY_SOURCES[source]}" + (f" (ends in `{hint}`)" if hint else " (short key)"))
+        if resolved.withheld:
+            sb.error(plain(resolved.withheld), icon=":material/key_off:")
     elif preset.needs_key:
         sb.warning(f"No key: type one, or set ${preset.key_env}.")
 
@@ -172,7 +180,7 @@ def settings_sidebar() -> PageSettings:
     model = model or preset.default_model
     mc = check_model(model, preset)
     if not mc.known:
-        (sb.error if mc.near_miss else sb.warning)(mc.message)
+        (sb.error if mc.near_miss else sb.warning)(plain(mc.message))
 
     with sb.expander("Reliability", expanded=False):
         use_fallback = st.checkbox("Fall back to other models", key="use_fallback")
@@ -205,6 +213,7 @@ def settings_sidebar() -> PageSettings:
         base_url=base_url,
         api_key=key,
         key_source=source,
+        key_host=resolved.host,
         read_timeout_s=float(read_timeout),
         max_retries=int(max_retries),
         fallbacks=tuple(fallbacks),
@@ -212,12 +221,41 @@ def settings_sidebar() -> PageSettings:
         rate_per_s=float(rate),
         max_concurrency=int(concurrency),
         extra_headers=headers,
+        allow_private_images=allow_private_images(),
     )
     return PageSettings(client=client, model=model)
 
 
+def leave_pages_folder_mode() -> None:
+    """A permalink to a page other than the default one, opened first after the server
+    starts, is run by Streamlit as an old-style ``pages/`` folder app: streamlit_app.py
+    (page config, st.navigation) never runs and the sidebar lists file names. Streamlit
+    decides this before any script of ours runs, so the page switches it off and reruns:
+    the rerun goes through st.navigation and lands on the same page (History, issue 10)."""
+    global _left_pages_folder_mode
+    if _left_pages_folder_mode:  # once per process is enough: st.navigation keeps it off from then on
+        return
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without it has no such mode
+        return
+    _left_pages_folder_mode = True
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_left_pages_folder_mode = False
+
+
 def page_settings() -> PageSettings:
     """Every page starts here: the shared sidebar, or a clear message if it fails."""
+    leave_pages_folder_mode()
+    try:
+        get_store()
+    except DamagedDatabase as err:  # a card naming the file and what to do; nothing written over it
+        damaged_database_card(err)
+        st.stop()
     try:
         return settings_sidebar()
     except Exception as exc:  # never a raw traceback
@@ -232,7 +270,10 @@ def page_settings() -> PageSettings:
 
 
 def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> Job:
-    job = get_runner().submit(JobSpec(settings=settings.client, request=request))
+    rerun_of = st.session_state.pop("rerun_of", None)  # History: the first run after a re-run link
+    spec = JobSpec(settings=settings.client, request=request, kind="rerun" if rerun_of is not None else "generate",
+                   rerun_of=int(rerun_of) if rerun_of is not None else None)
+    job = get_runner().submit(spec)
     st.session_state[slot] = job
     return job
 
@@ -248,12 +289,12 @@ def event_line(event: Event) -> str:
         "saved": ":material/check:", "retry": ":material/replay:", "fallback": ":material/alt_route:",
         "skipped": ":material/skip_next:", "failed": ":material/error:", "succeeded": ":material/task_alt:",
     }.get(event.kind, ":material/info:")
-    return f"{icon} `{event.elapsed_s:6.1f} s` {event.message}"
+    return f"{icon} `{event.elapsed_s:6.1f} s` {plain(event.message)}"
 
 
 def render_events(events: list[Event], *, label: str, state: str, expanded: bool) -> None:
     # Not a `with` block: leaving one would mark the status complete while the job still runs.
-    box = st.status(label, state=state, expanded=expanded)
+    box = st.status(plain(label), state=state, expanded=expanded)
     for event in list(events):
         box.markdown(event_line(event))
 
@@ -262,15 +303,19 @@ def result_card(outcome: Outcome, *, key_prefix: str) -> None:
     o = outcome
     hops = f" (asked for {o.requested_model})" if o.model != o.requested_model else ""
     cols = st.columns(4)
-    cols[0].metric("Model used", o.model, help=f"Requested: {o.requested_model}")
+    cols[0].metric("Model used", plain(o.model), help=f"Requested: {plain(o.requested_model)}")
     cols[1].metric("Latency", f"{o.latency_ms / 1000:.1f} s")
     cols[2].metric("Attempts", len(o.attempts))
     tokens = (o.usage or {}).get("total_tokens")
     cols[3].metric("Tokens", f"{tokens:,}" if isinstance(tokens, int) else "-", help="Usage as reported by the provider")
+    cost, basis = run_cost(o)  # History (issue 10): every attempt's stored estimate
+    if cost is not None:
+        st.caption(f"Estimated cost: {format_usd(cost)} ({basis}, an estimate, not a bill)")
     if hops:
-        st.caption(f"Generated by {o.model}{hops}, after falling back.")
+        st.caption(f"Generated by {plain(o.model)}{plain(hops)}, after falling back.")
     if o.revised_prompt:
-        st.caption(f"Revised prompt: {o.revised_prompt}")
+        st.caption("Revised prompt (as the provider rewrote it):")
+        st.text(redact.scrub(str(o.revised_prompt)))
     count = len(o.images)
     columns = st.columns([3, 2]) if count == 1 else st.columns(min(count, 3))
     if count == 1:
@@ -300,19 +345,20 @@ def error_card(outcome: Outcome) -> None:
         status = f"HTTP {card['http_status']}" if card["http_status"] else "no HTTP status"
         st.error(f"**{card['title']}**  \n`{card['error_type']}` · {status} · {step}", icon=":material/error:")
         st.markdown("**What the provider said**" if card["http_status"] else "**What happened**")
-        st.code(card["provider_message"] or card["message"], language=None, wrap_lines=True)
+        st.code(redact.scrub(card["provider_message"] or card["message"]), language=None, wrap_lines=True)
         st.markdown(f"**How to fix it**  \n{card['fix']}")
         notes = []
         if card["param"]:
-            notes.append(f"parameter: `{card['param']}`")
+            notes.append(f"parameter: {plain(card['param'])}")
         if card["code"]:
-            notes.append(f"code: `{card['code']}`")
+            notes.append(f"code: {plain(card['code'])}")
         if card["retry_after_s"] is not None:
             notes.append(f"provider asked to wait {card['retry_after_s']:.1f} s")
         if card["request_id"]:
-            notes.append(f"request id: `{card['request_id']}`")
+            notes.append(f"request id: {plain(card['request_id'])}")
         notes.append("retried automatically" if card["retryable"] else "not retried (it would fail the same way)")
         st.caption(" · ".join(notes))
+        checklist_link(err)
     if len(outcome.attempts) > 1:
         attempts_table(outcome)
 
@@ -332,7 +378,7 @@ def inspectors(outcome: Outcome) -> None:
     preview: RequestPreview | None = outcome.preview
     if preview is not None:
         with st.expander("What was sent", icon=":material/upload:"):
-            st.markdown(f"`{preview.method}` `{preview.url}`")
+            st.code(f"{preview.method} {redact.scrub(preview.url)}", language=None, wrap_lines=True)
             st.caption("Headers (the key is masked)")
             st.json(preview.headers)
             st.caption("JSON body")
@@ -342,7 +388,8 @@ def inspectors(outcome: Outcome) -> None:
     if outcome.raw_response:
         with st.expander("What came back", icon=":material/download:"):
             st.caption("The last answer, with base64 shortened to its length")
-            st.code(outcome.raw_response, language="json" if "{" in outcome.raw_response[:200] else None, wrap_lines=True)
+            raw = redact.scrub(outcome.raw_response)
+            st.code(raw, language="json" if "{" in raw[:200] else None, wrap_lines=True)
 
 
 def thumbnail_path(rel_path: str | None) -> str | None:
@@ -361,3 +408,217 @@ def show_unexpected(exc: BaseException) -> None:
         "logs/imagelab.log in the data directory. Reload the page to continue.",
         icon=":material/error:",
     )
+
+
+# --------------------------------------------------------------------------
+# Provider and user text is data, never markup (issue 8)
+
+def plain(text: Any, *, limit: int | None = None) -> str:
+    """Text from a provider or a user, made safe to place inside Markdown (st.markdown,
+    captions, st.error/warning, labels, metric values, help): see
+    ``redact.markdown_literal``. It renders as the literal text: no images load,
+    no links appear, secrets are masked. For long text prefer ``st.text`` or
+    ``st.code(..., language=None)``, which are literal already."""
+    return redact.markdown_literal(text, limit=limit)
+
+
+# --------------------------------------------------------------------------
+# Operator settings and guards (issue 8, issue 11)
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def allow_private_images() -> bool:
+    """Operator setting (environment or secrets.toml, never a widget): result URLs may
+    point at loopback/private addresses, for a self-hosted gateway's image store."""
+    return _truthy(os.environ.get(C.ALLOW_PRIVATE_IMAGES_VAR, "")) or _truthy(_secrets().get("allow_private_images", ""))
+
+
+def app_password() -> str:
+    """The optional password that guards every page: ``app_password`` in
+    secrets.toml, else $IMAGELAB_PASSWORD; "" for none."""
+    value = _secrets().get("app_password") or os.environ.get(C.PASSWORD_ENV, "")
+    value = value if isinstance(value, str) else ""
+    redact.register(value)  # never logged or shown
+    return value
+
+
+def password_gate() -> bool:
+    """True when the visitor may use the app. With a password set, shows a sign-in
+    form until it is given (compared in constant time), once per browser session."""
+    expected = app_password()
+    if not expected:
+        return True
+    token = hashlib.sha256(("imagelab:" + expected).encode()).hexdigest()
+    if hmac.compare_digest(str(st.session_state.get("_imagelab_signed_in", "")), token):
+        return True
+    st.title("Image Prompt Lab")
+    st.caption("This deployment is protected by a password. Ask the person who runs it.")
+    with st.form("sign_in"):
+        given = st.text_input("Password", type="password", key="app_password_input")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        if hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+            st.session_state["_imagelab_signed_in"] = token
+            st.session_state.pop("app_password_input", None)
+            st.rerun()
+        time.sleep(C.PASSWORD_FAIL_DELAY_S)
+        st.error("That is not the password.")
+    return False
+
+
+def damaged_database_card(err: DamagedDatabase) -> None:
+    with st.container(border=True, key="damaged_database"):
+        st.error("**The database cannot be opened**", icon=":material/database:")
+        st.text(err.message)
+
+
+# --------------------------------------------------------------------------
+# History (issue 10): the monitoring banner, re-run prefill, cost on the result card
+
+_alerts_cache: dict[tuple[str, float], tuple[float, list[Any]]] = {}
+
+
+def alerts_banner(read_timeout_s: float | None = None) -> None:
+    """A banner per alert rule that holds (lib/monitoring.py), each linking to the History view showing why."""
+    from lib import monitoring
+    from lib.history import md_plain
+
+    if read_timeout_s is None:
+        read_timeout_s = float(st.session_state.get("read_timeout", C.DEFAULT_READ_TIMEOUT_S))
+    try:
+        store = get_store()
+        key = (str(store.path), float(read_timeout_s))
+        cached = _alerts_cache.get(key)
+        now = time.time()
+        if cached and now - cached[0] < C.MONITOR_CACHE_S:
+            alerts = cached[1]
+        else:
+            alerts = monitoring.check(store, read_timeout_s=read_timeout_s, now=now)
+            _alerts_cache[key] = (now, alerts)
+    except Exception:  # the banner must never take a page down
+        logging.getLogger("imagelab.app").exception("monitoring check failed")
+        return
+    for i, alert in enumerate(alerts):
+        box = st.container(key=f"alert-{alert.rule}-{i}")
+        (box.error if alert.severity == "error" else box.warning)(
+            f"**{md_plain(alert.title)}**  \n{md_plain(alert.message)}", icon=":material/notifications_active:"
+        )
+        box.page_link("pages/history.py", label="Show these attempts in History", icon=":material/manage_search:", query_params=alert.params)
+
+
+def prefill_rerun() -> int | None:
+    """Generate: ``/?rerun=<attempt id>`` fills the form and the sidebar with that attempt's
+    prompt, parameters, provider and model (once), and remembers which attempt it came from."""
+    from lib.history import rerun_request
+    from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS, QUALITIES
+
+    raw = st.query_params.get("rerun")
+    if raw is None:
+        return st.session_state.get("rerun_of")
+    del st.query_params["rerun"]
+    found = rerun_request(get_store(), int(raw)) if raw.isdigit() and len(raw) < 13 else None
+    if found is None:
+        st.warning("The re-run link does not point at a recorded attempt; the form was left as it was.")
+        return None
+    request, ss, skipped = found["request"], st.session_state, []
+    ss["prompt"] = request.prompt
+    if request.size in FIXED_SIZES:
+        ss["size_choice"] = request.size
+    else:
+        try:
+            w, h = (int(v) for v in request.size.lower().split("x"))
+            ss["size_choice"], ss["size_w"], ss["size_h"] = "custom", max(16, min(w, C.MAX_EDGE_PX)), max(16, min(h, C.MAX_EDGE_PX))
+        except ValueError:
+            skipped.append("size")
+    for key, value, allowed in (
+        ("quality", request.quality, QUALITIES), ("output_format", request.output_format, OUTPUT_FORMATS),
+        ("background", request.background, BACKGROUNDS), ("moderation", request.moderation, MODERATIONS),
+    ):
+        if value in allowed:
+            ss[key] = value
+        else:
+            skipped.append(key)
+    ss["n"] = max(C.MIN_N, min(int(request.n), C.MAX_N))
+    if request.output_compression is not None:
+        ss["compression"] = max(0, min(int(request.output_compression), 100))
+    provider = found["provider"]
+    if provider in PRESETS:
+        ss["provider"] = provider
+        models = list(dict.fromkeys([*PRESETS[provider].models, *KNOWN_MODELS]))
+        if request.model in models:
+            ss["model_choice"] = request.model
+        else:
+            ss["model_choice"], ss["model_custom"] = OTHER_MODEL, request.model
+    else:
+        skipped.append("provider")
+    ss["rerun_of"] = found["attempt_id"]
+    st.info(
+        f"Re-running attempt #{found['attempt_id']}: its prompt, parameters, provider and model are filled in below."
+        + (f" Not restored: {', '.join(skipped)}." if skipped else ""),
+        icon=":material/replay:",
+    )
+    return found["attempt_id"]
+
+
+def run_cost(outcome: Outcome) -> tuple[float | None, str]:
+    """The stored estimate of a run's attempts (lib/pricing.py), summed, and its basis."""
+    store = get_store()
+    total, bases = 0.0, set()
+    found = False
+    for a in outcome.attempts:
+        try:
+            row = store.attempt(int(a.attempt_id))
+        except (TypeError, ValueError):
+            row = None
+        if row and row.get("cost_usd") is not None:
+            found = True
+            total += row["cost_usd"]
+            bases.add(row.get("cost_basis") or "")
+    basis = "from usage" if bases == {"usage"} else "from size x quality" if bases == {"size_quality"} else "mixed"
+    return (total if found else None), basis
+# Diagnostics
+
+
+def checklist_link(err) -> None:
+    """A link from an error card to its step of the diagnostics checklist."""
+    from lib.diagnostics import step_for_error, step_link
+
+    step = step_for_error(err)
+    if step:
+        st.markdown(f"[Open checklist step {step} in Diagnostics]({step_link(step)})")
+
+
+def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
+    """The sidebar's settings moved to another provider: its base URL and key as
+    the sidebar would resolve them (typed in this session > secrets > environment)."""
+    from dataclasses import replace
+
+    if provider_id == page.client.provider:
+        return page.client
+    preset = PRESETS[provider_id]
+    if provider_id == "sandbox":
+        base_url = get_sandbox().base_url
+    else:
+        base_url = st.session_state.get(f"base_url__{provider_id}", preset.base_url)
+    typed = st.session_state.get(f"typed_key__{provider_id}", "")
+    resolved = resolve_key_for(preset, base_url=base_url, typed=typed, secrets=_secrets(), environ=os.environ)
+    headers = {k: v for k, v in page.client.extra_headers.items() if not k.startswith("X-Sandbox-")}
+    return replace(
+        page.client, provider=provider_id, base_url=base_url, api_key=resolved.key, key_source=resolved.source,
+        key_host=resolved.host, extra_headers=headers, fallbacks=None,
+    )
+
+
+def app_base_url() -> str:
+    """The address this app is reached at (for absolute links in exports), or ''."""
+    try:
+        url = getattr(st.context, "url", None) or ""
+    except Exception:
+        return ""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""

@@ -1,0 +1,776 @@
+"""History: every attempt, filtered, counted, charted, exported; one attempt in full.
+
+The page (``pages/history.py``) is thin: its filters live in the URL, and this
+module turns query parameters into a ``HistoryView`` and back (so the address
+bar is always a permalink), runs the stats and chart queries for a view, and
+gathers everything about one attempt. Nothing here imports Streamlit.
+
+URL parameters (all optional; repeated keys or commas give several values)::
+
+    since     1h | 24h | 7d | 30d | all | custom      (default 7d)
+    from, to  YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)    with since=custom; a date-only "to" includes that day
+    provider, model, status, error_type, kind         filters (kind: generate, compare, rerun, probe)
+    q         text found in the prompt (case-insensitive)
+    page      1, 2, ... of the table
+    by        status | error_type                     how the timeline is stacked
+    attempt   an attempt id: show that attempt in full
+
+Odd URLs never fail: an unknown value, a bad number or an unknown key is
+ignored and reported in plain words (``ParsedView.problems``).
+
+Rates: ``finished`` attempts are succeeded + failed + interrupted. Success rate
+and each error type's rate are shares of ``finished``; ``cancelled`` (the
+user stopped it) and ``pending`` count in no rate. Latency percentiles are of
+succeeded attempts (nearest rank). Probe runs (Diagnostics) are left out of
+stats unless the run-kind filter asks for them.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+
+from lib import constants as C
+from lib import redact
+from lib.errors import ERROR_INFO, ERROR_TYPES, make_error
+from lib.generation import GenerationRequest
+from lib.store import ATTEMPT_STATUSES, RUN_KINDS, AttemptFilter, Store
+
+SINCE_SECONDS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
+SINCE_LABELS = {
+    "1h": "Last hour", "24h": "Last day", "7d": "Last 7 days", "30d": "Last 30 days", "all": "All time", "custom": "Custom range",
+}
+CHART_BY = ("status", "error_type")
+LIST_KEYS = {"provider": "providers", "model": "models", "status": "statuses", "error_type": "error_types", "kind": "kinds"}
+SINGLE_KEYS = ("since", "from", "to", "q", "page", "by", "attempt")
+IGNORED_KEYS = ("embed", "embed_options")  # Streamlit's own
+ALLOWED = {"status": ATTEMPT_STATUSES, "error_type": ERROR_TYPES, "kind": RUN_KINDS}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# --------------------------------------------------------------------------
+# The view: what the URL says
+
+
+@dataclass
+class HistoryView:
+    since: str = C.HISTORY_DEFAULT_SINCE
+    date_from: str | None = None  # ISO, UTC, with since=custom
+    date_to: str | None = None
+    providers: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    error_types: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    text: str = ""
+    page: int = 1
+    chart_by: str = "status"
+    attempt: int | None = None
+
+    def time_range(self, now: float) -> tuple[float | None, float | None]:
+        if self.since in SINCE_SECONDS:
+            return now - SINCE_SECONDS[self.since], None
+        if self.since == "custom":
+            start = _parse_when(self.date_from, end=False) if self.date_from else None
+            end = _parse_when(self.date_to, end=True) if self.date_to else None
+            return start, end
+        return None, None
+
+    def to_filter(self, now: float | None = None) -> AttemptFilter:
+        """The store filter for the table and exports."""
+        since, until = self.time_range(time.time() if now is None else now)
+        return AttemptFilter(
+            models=list(self.models), providers=list(self.providers), statuses=list(self.statuses),
+            error_types=list(self.error_types), since=since, until=until, text=self.text, kinds=list(self.kinds),
+        )
+
+    def stats_filter(self, now: float | None = None) -> AttemptFilter:
+        """The filter for stats and charts: probes are left out unless asked for."""
+        flt = self.to_filter(now)
+        if not self.kinds:
+            flt.exclude_kinds = ["probe"]
+        return flt
+
+    def without_attempt(self) -> "HistoryView":
+        return replace(self, attempt=None)
+
+
+@dataclass
+class ParsedView:
+    view: HistoryView
+    problems: list[str]
+
+
+def _parse_when(text: str, *, end: bool) -> float:
+    """ISO date or date-time (UTC) -> Unix seconds. A date-only end includes that whole day."""
+    value = text.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        return (day + timedelta(days=1) if end else day).timestamp()
+    for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            continue
+    raise ValueError(value)
+
+
+def _values(raw: Any) -> list[str]:
+    if raw is None:
+        return []
+    if isinstance(raw, (list, tuple)):
+        return [str(v) for v in raw]
+    return [str(raw)]
+
+
+def _shown(value: str) -> str:
+    """A value from a URL, safe to repeat in a message (cut, control characters visible)."""
+    return repr(_CONTROL.sub("?", value)[: C.HISTORY_MAX_PARAM_CHARS])
+
+
+def parse_view(params: Mapping[str, Any]) -> ParsedView:
+    """Query parameters (``{key: value or [values]}``) -> a view, plus what was ignored and why."""
+    view = HistoryView()
+    problems: list[str] = []
+    for key in params:
+        if key in IGNORED_KEYS:
+            continue
+        if key not in LIST_KEYS and key not in SINGLE_KEYS:
+            problems.append(f"Unknown filter {_shown(str(key))} ignored.")
+    for key, attr in LIST_KEYS.items():
+        seen: list[str] = []
+        for raw in _values(params.get(key)):
+            for part in raw.split(","):
+                value = part.strip()
+                if not value:
+                    continue
+                if _CONTROL.search(value) or len(value) > C.HISTORY_MAX_PARAM_CHARS:
+                    problems.append(f"{key} {_shown(value)} is not a usable value; ignored.")
+                    continue
+                if key in ALLOWED and value not in ALLOWED[key]:
+                    problems.append(f"{key} {_shown(value)} is not one of: {', '.join(ALLOWED[key])}; ignored.")
+                    continue
+                if value not in seen:
+                    seen.append(value)
+        if len(seen) > C.HISTORY_MAX_PARAM_VALUES:
+            problems.append(f"Only the first {C.HISTORY_MAX_PARAM_VALUES} values of {key} are used.")
+            seen = seen[: C.HISTORY_MAX_PARAM_VALUES]
+        setattr(view, attr, seen)
+
+    def single(key: str) -> str | None:
+        values = [v for v in _values(params.get(key)) if v.strip() != ""]
+        if len(values) > 1:
+            problems.append(f"{key} was given {len(values)} times; the last one is used.")
+        return values[-1].strip() if values else None
+
+    since = single("since")
+    if since is not None:
+        if since in SINCE_LABELS:
+            view.since = since
+        else:
+            problems.append(f"since {_shown(since)} is not one of: {', '.join(SINCE_LABELS)}; showing {SINCE_LABELS[view.since].lower()}.")
+    for key, attr in (("from", "date_from"), ("to", "date_to")):
+        value = single(key)
+        if value is None:
+            continue
+        try:
+            _parse_when(value, end=key == "to")
+        except ValueError:
+            problems.append(f"{key} {_shown(value)} is not a date (use YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC); ignored.")
+            continue
+        setattr(view, attr, value)
+        if "since" not in params:
+            view.since = "custom"
+    if view.since == "custom" and view.date_from and view.date_to:
+        if _parse_when(view.date_from, end=False) >= _parse_when(view.date_to, end=True):
+            problems.append("The custom range ends before it starts; the end is ignored.")
+            view.date_to = None
+    text = single("q")
+    if text is not None:
+        cleaned = _CONTROL.sub(" ", text)[: C.HISTORY_MAX_PARAM_CHARS]
+        if cleaned != text:
+            problems.append("The search text was cut or cleaned of control characters.")
+        view.text = cleaned.strip()
+    page = single("page")
+    if page is not None:
+        if re.fullmatch(r"\d{1,7}", page) and int(page) >= 1:
+            view.page = int(page)
+        else:
+            problems.append(f"page {_shown(page)} is not a page number; showing page 1.")
+    by = single("by")
+    if by is not None:
+        if by in CHART_BY:
+            view.chart_by = by
+        else:
+            problems.append(f"by {_shown(by)} is not one of: {', '.join(CHART_BY)}; ignored.")
+    attempt = single("attempt")
+    if attempt is not None:
+        if re.fullmatch(r"\d{1,12}", attempt) and int(attempt) >= 1:
+            view.attempt = int(attempt)
+        else:
+            problems.append(f"attempt {_shown(attempt)} is not an attempt number; showing the list.")
+    return ParsedView(view, problems)
+
+
+def params_from_view(view: HistoryView) -> dict[str, str | list[str]]:
+    """The query parameters of a view (defaults left out, so links stay short)."""
+    out: dict[str, str | list[str]] = {}
+    if view.attempt is not None:
+        out["attempt"] = str(view.attempt)
+    if view.since != C.HISTORY_DEFAULT_SINCE:
+        out["since"] = view.since
+    if view.since == "custom":
+        if view.date_from:
+            out["from"] = view.date_from
+        if view.date_to:
+            out["to"] = view.date_to
+    for key, attr in LIST_KEYS.items():
+        values = getattr(view, attr)
+        if values:
+            out[key] = values[0] if len(values) == 1 else list(values)
+    if view.text:
+        out["q"] = view.text
+    if view.page != 1:
+        out["page"] = str(view.page)
+    if view.chart_by != "status":
+        out["by"] = view.chart_by
+    return out
+
+
+def filter_from_params(params: Mapping[str, Any], now: float | None = None) -> AttemptFilter:
+    """Query parameters -> the store filter (problems dropped; see ``parse_view``)."""
+    return parse_view(params).view.to_filter(now)
+
+
+def params_from_filter(flt: AttemptFilter) -> dict[str, str | list[str]]:
+    """A store filter -> query parameters (absolute times become a custom range)."""
+    view = HistoryView(
+        providers=list(flt.providers), models=list(flt.models), statuses=list(flt.statuses),
+        error_types=list(flt.error_types), kinds=list(flt.kinds), text=flt.text,
+    )
+    if flt.since is not None or flt.until is not None:
+        view.since = "custom"
+        fmt = "%Y-%m-%dT%H:%M:%S"
+        if flt.since is not None:
+            view.date_from = datetime.fromtimestamp(flt.since, timezone.utc).strftime(fmt)
+        if flt.until is not None:
+            view.date_to = datetime.fromtimestamp(flt.until, timezone.utc).strftime(fmt)
+    else:
+        view.since = "all"
+    return params_from_view(view)
+
+
+def query_string(params: Mapping[str, str | list[str]]) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode([(k, v) for k, vals in params.items() for v in ([vals] if isinstance(vals, str) else vals)])
+
+
+# --------------------------------------------------------------------------
+# Stats
+#
+# Query shape: the unary + on status, model, provider and error_type terms keeps SQLite from
+# walking the per-model indexes to avoid a sort; it reads idx_attempts_history (covering,
+# by time) instead, which is what a time-range filter wants (benchmarks/history.py).
+
+
+def _nearest_rank(sorted_values: list[int], p: float) -> int | None:
+    if not sorted_values:
+        return None
+    return sorted_values[max(1, math.ceil(p / 100 * len(sorted_values))) - 1]
+
+
+def group_stats(store: Store, flt: AttemptFilter, by: str) -> list[dict[str, Any]]:
+    """Per model or per provider: attempts, success rate, p50/p95 latency,
+    error rate per error type, images, total and per-image cost."""
+    if by not in ("model", "provider"):
+        raise ValueError(f"no stats by {by!r}")
+    where, params = flt.where()
+    groups: dict[str, dict[str, Any]] = {}
+    for key, status, error_type, n, images, cost in store.db.execute(
+        f"SELECT {by}, status, error_type, count(*), total(image_count), total(cost_usd) "
+        f"FROM attempts WHERE {where} GROUP BY +{by}, +status, +error_type",
+        params,
+    ):
+        g = groups.setdefault(key or "(none)", {
+            by: key or "(none)", "attempts": 0, "succeeded": 0, "failed": 0, "interrupted": 0, "cancelled": 0,
+            "pending": 0, "errors": {}, "images": 0, "cost_usd": 0.0,
+        })
+        g["attempts"] += n
+        g[status if status in ATTEMPT_STATUSES else "failed"] += n
+        g["images"] += int(images)
+        g["cost_usd"] += cost
+        if error_type and status != "cancelled":
+            g["errors"][error_type] = g["errors"].get(error_type, 0) + n
+    latencies: dict[str, list[int]] = {}
+    for key, latency in store.db.execute(
+        f"SELECT {by}, latency_ms FROM attempts WHERE {where} AND +status = 'succeeded' AND latency_ms IS NOT NULL "
+        f"ORDER BY +{by}, latency_ms",
+        params,
+    ):
+        latencies.setdefault(key or "(none)", []).append(latency)
+    out = []
+    for key, g in groups.items():
+        finished = g["succeeded"] + g["failed"] + g["interrupted"]
+        g["finished"] = finished
+        g["success_rate"] = g["succeeded"] / finished if finished else None
+        g["error_rates"] = {t: n / finished for t, n in sorted(g["errors"].items(), key=lambda kv: -kv[1])} if finished else {}
+        lat = latencies.get(key, [])
+        g["p50_ms"] = _nearest_rank(lat, 50)
+        g["p95_ms"] = _nearest_rank(lat, 95)
+        g["cost_per_image"] = g["cost_usd"] / g["images"] if g["images"] else None
+        out.append(g)
+    return sorted(out, key=lambda g: -g["attempts"])
+
+
+def stats_table(stats: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
+    """Rows for a dataframe: one per model or provider, costs labelled as estimates."""
+    rows = []
+    for g in stats:
+        top = ", ".join(f"{t} {r:.0%}" for t, r in list(g["error_rates"].items())[:4])
+        rows.append({
+            by: g[by],
+            "attempts": g["attempts"],
+            "success rate": g["success_rate"],
+            "p50 (s)": g["p50_ms"] / 1000 if g["p50_ms"] is not None else None,
+            "p95 (s)": g["p95_ms"] / 1000 if g["p95_ms"] is not None else None,
+            "error rates": top,
+            "images": g["images"],
+            "cost (est.)": round(g["cost_usd"], 4),
+            "per image (est.)": round(g["cost_per_image"], 4) if g["cost_per_image"] is not None else None,
+        })
+    return rows
+
+
+def totals(stats: list[dict[str, Any]]) -> dict[str, Any]:
+    attempts = sum(g["attempts"] for g in stats)
+    finished = sum(g["finished"] for g in stats)
+    succeeded = sum(g["succeeded"] for g in stats)
+    images = sum(g["images"] for g in stats)
+    cost = sum(g["cost_usd"] for g in stats)
+    return {
+        "attempts": attempts, "finished": finished, "succeeded": succeeded,
+        "success_rate": succeeded / finished if finished else None,
+        "images": images, "cost_usd": cost, "cost_per_image": cost / images if images else None,
+    }
+
+
+# --------------------------------------------------------------------------
+# Charts
+
+
+def bucket_seconds(span_s: float) -> int:
+    for limit, bucket in C.HISTORY_TIMELINE_BUCKETS:
+        if span_s <= limit:
+            return bucket
+    return C.HISTORY_TIMELINE_BUCKETS[-1][1]
+
+
+def timeline(store: Store, flt: AttemptFilter, *, by: str = "status", now: float | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Attempts per time bucket, by status or error type; and the bucket size in seconds."""
+    if by not in CHART_BY:
+        raise ValueError(f"cannot stack by {by!r}")
+    now = time.time() if now is None else now
+    where, params = flt.where()
+    start = flt.since
+    if start is None:
+        first = store.db.execute(f"SELECT min(started_at) FROM attempts WHERE {where}", params).fetchone()[0]
+        start = first if first is not None else now
+    span = max((flt.until or now) - start, 60)
+    bucket = bucket_seconds(span)
+    label = "coalesce(error_type, 'none')" if by == "error_type" else "status"
+    cond = " AND error_type IS NOT NULL" if by == "error_type" else ""
+    rows = [
+        {"time": datetime.fromtimestamp(b * bucket, timezone.utc), "key": key, "n": n}
+        for b, key, n in store.db.execute(
+            f"SELECT CAST(started_at / ? AS INTEGER) AS b, {label}, count(*) FROM attempts WHERE {where}{cond} GROUP BY b, 2 ORDER BY b",
+            [bucket, *params],
+        )
+    ]
+    return rows, bucket
+
+
+def latency_bins(store: Store, flt: AttemptFilter, *, read_timeout_s: float) -> tuple[list[dict[str, Any]], float]:
+    """Counts of finished attempts per latency bin and model (failures included:
+    timeouts pile up at the read timeout); and the bin width in seconds."""
+    width_s = max(1.0, math.ceil(read_timeout_s / C.HISTORY_LATENCY_BINS))
+    where, params = flt.where()
+    rows = [
+        {"model": model or "(none)", "latency_s": b * width_s, "n": n, "outcome": outcome}
+        for model, b, outcome, n in store.db.execute(
+            f"SELECT model, CAST(latency_ms / ? AS INTEGER) AS b, CASE WHEN status = 'succeeded' THEN 'succeeded' ELSE 'failed' END, count(*) "
+            f"FROM attempts WHERE {where} AND +status IN ('succeeded', 'failed') AND latency_ms IS NOT NULL GROUP BY +model, b, 3",
+            [width_s * 1000, *params],
+        )
+    ]
+    return rows, width_s
+
+
+def errors_by_provider(store: Store, flt: AttemptFilter) -> list[dict[str, Any]]:
+    where, params = flt.where()
+    return [
+        {"provider": provider or "(none)", "error_type": error_type, "n": n}
+        for provider, error_type, n in store.db.execute(
+            f"SELECT provider, error_type, count(*) FROM attempts WHERE {where} AND +error_type IS NOT NULL GROUP BY +provider, +error_type",
+            params,
+        )
+    ]
+
+
+STATUS_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "interrupted": "#ef6c00", "cancelled": "#757575", "pending": "#1565c0"}
+
+
+def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int, start: float | None = None, end: float | None = None):
+    import altair as alt
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    df["end"] = df["time"] + pd.Timedelta(seconds=bucket_s * 0.9)
+    # the whole time range asked for, not just the part with attempts
+    scale = alt.Scale(domain=[datetime.fromtimestamp(start, timezone.utc).isoformat(), datetime.fromtimestamp(end, timezone.utc).isoformat()]) if start and end else alt.Undefined
+    title = "Attempts over time" + (" by status" if by == "status" else " by error type")
+    if by == "status":
+        keys = [k for k in STATUS_COLORS if k in set(df["key"])]
+        color = alt.Color("key:N", title="status", scale=alt.Scale(domain=keys, range=[STATUS_COLORS[k] for k in keys]))
+    else:
+        color = alt.Color("key:N", title="error type")
+    return (
+        alt.Chart(df, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("time:T", title=f"time (UTC, {_span_label(bucket_s)} buckets)", scale=scale),
+            x2="end:T",
+            y=alt.Y("sum(n):Q", title="attempts", stack=True),
+            color=color,
+            tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), alt.Tooltip("key:N", title=by), alt.Tooltip("sum(n):Q", title="attempts")],
+        )
+    )
+
+
+def latency_chart(rows: list[dict[str, Any]], *, width_s: float, read_timeout_s: float):
+    import altair as alt
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    df["latency_end"] = df["latency_s"] + width_s
+    bars = (
+        alt.Chart(df)
+        .mark_bar(opacity=0.8)
+        .encode(
+            x=alt.X("latency_s:Q", title="latency (s)", bin=alt.Bin(binned=True, step=width_s)),
+            x2="latency_end:Q",
+            y=alt.Y("sum(n):Q", title="attempts"),
+            color=alt.Color("outcome:N", scale=alt.Scale(domain=["succeeded", "failed"], range=[STATUS_COLORS["succeeded"], STATUS_COLORS["failed"]])),
+            tooltip=["model:N", "outcome:N", alt.Tooltip("latency_s:Q", title="from (s)"), alt.Tooltip("sum(n):Q", title="attempts")],
+        )
+    )
+    rule = alt.Chart(pd.DataFrame({"timeout": [read_timeout_s]})).mark_rule(color="#c62828", strokeDash=[6, 3], size=2).encode(
+        x="timeout:Q", tooltip=[alt.Tooltip("timeout:Q", title="read timeout (s)")]
+    )
+    models = sorted(df["model"].unique())[: C.HISTORY_LATENCY_MAX_MODELS]
+    panels = [alt.layer(bars.transform_filter(alt.datum.model == m), rule).properties(title=str(m), height=110) for m in models]
+    return alt.vconcat(*panels).properties(title=f"Latency per model (dashed line: the read timeout, {read_timeout_s:.0f} s)")
+
+
+def errors_chart(rows: list[dict[str, Any]]):
+    import altair as alt
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    return (
+        alt.Chart(df, title="Error types per provider")
+        .mark_bar()
+        .encode(
+            y=alt.Y("provider:N", title=None),
+            x=alt.X("sum(n):Q", title="attempts"),
+            color=alt.Color("error_type:N", title="error type"),
+            tooltip=["provider:N", "error_type:N", alt.Tooltip("sum(n):Q", title="attempts")],
+        )
+    )
+
+
+def _span_label(seconds: int) -> str:
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400} d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min"
+
+
+# --------------------------------------------------------------------------
+# The table
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def thumbnail_data_url(store: Store, rel_path: str | None) -> str | None:
+    """A small WebP of a stored image as a data URL (ImageColumn shows data URLs)."""
+    if not rel_path:
+        return None
+    try:
+        thumb = store.keeper.thumbnail(rel_path, size=C.HISTORY_THUMB_PX)
+        return "data:image/webp;base64," + base64.b64encode(thumb.read_bytes()).decode("ascii")
+    except Exception:  # a missing or unreadable file: no thumbnail, never a failed page
+        return None
+
+
+def table_page(store: Store, flt: AttemptFilter, *, page: int, page_size: int = C.DEFAULT_PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
+    """One page (1-based) of the table, newest first, and the number of matching attempts."""
+    total = store.count_attempts(flt)
+    last = max(1, math.ceil(total / page_size))
+    page = min(max(page, 1), last)
+    rows = store.recent_attempts(flt, page=page - 1, page_size=page_size)
+    images = store.images_for(r["id"] for r in rows)
+    out = []
+    for r in rows:
+        first = (images.get(r["id"]) or [None])[0]
+        out.append({
+            "image": thumbnail_data_url(store, first["path"]) if first else None,
+            "id": r["id"],
+            "time (UTC)": when(r["started_at"]),
+            "provider": r["provider"] or "",
+            "model": r["model"] or "",
+            "fell back from": r["fallback_from"] or "",
+            "status": r["status"],
+            "error type": r["error_type"] or "",
+            "HTTP": r["http_status"],
+            "latency (s)": r["latency_ms"] / 1000 if r["latency_ms"] is not None else None,
+            "attempt": r["attempt_no"],
+            "cost (est.)": r.get("cost_usd"),
+            "prompt": redact.scrub(r["prompt"] or "", limit=C.HISTORY_PROMPT_PREVIEW_CHARS),
+        })
+    return out, total
+
+
+# --------------------------------------------------------------------------
+# Export
+
+EXPORT_COLUMNS = (
+    "id", "run_id", "started_at", "finished_at", "latency_ms", "provider", "url", "model", "prompt", "params",
+    "attempt_no", "fallback_from", "status", "error_type", "http_status", "error_code", "error_message",
+    "retry_after_s", "task_id", "request_id", "image_count", "usage", "cost_usd", "cost_basis", "kind",
+)
+
+
+def export_rows(store: Store, flt: AttemptFilter, *, limit: int = C.HISTORY_EXPORT_MAX_ROWS) -> list[dict[str, Any]]:
+    """The filtered attempts for download: never the key (no key hint either), provider text scrubbed."""
+    where, params = flt.where()
+    out = []
+    for r in store.db.query(
+        f"SELECT a.*, a.run_kind AS kind FROM attempts a WHERE {where} "
+        f"ORDER BY started_at DESC, id DESC LIMIT ?",
+        [*params, limit],
+    ):
+        row = {k: r.get(k) for k in EXPORT_COLUMNS}
+        for key in ("params", "usage"):
+            if isinstance(row[key], str):
+                try:
+                    row[key] = json.loads(row[key])
+                except ValueError:
+                    pass
+        row["url"] = redact.strip_query(row["url"]) if row["url"] else row["url"]
+        for key in ("prompt", "error_message", "error_code", "request_id", "task_id"):
+            if row[key] is not None:
+                row[key] = redact.scrub(str(row[key]))
+        row["params"] = redact.scrub_obj(row["params"])
+        row["started_at_utc"] = when(row["started_at"])
+        out.append(row)
+    return out
+
+
+def to_json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps({"format": "imagelab-attempts/1", "count": len(rows), "cost_note": "cost_usd is an estimate", "attempts": rows}, indent=1, ensure_ascii=False)
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    columns = ["started_at_utc", *EXPORT_COLUMNS]
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        flat = {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v for k, v in row.items()}
+        # a cell starting with = + - @ is a formula to a spreadsheet: quote it as text
+        for k, v in flat.items():
+            if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                flat[k] = "'" + v
+        writer.writerow(flat)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------
+# One attempt
+
+
+def run_events(store: Store, run_id: str | None) -> list[dict[str, Any]]:
+    """A run's progress events in order (the run_events table)."""
+    if not run_id:
+        return []
+    getter = getattr(store, "run_events", None)
+    if callable(getter):
+        try:
+            return list(getter(run_id))
+        except Exception:  # fall back to reading the table ourselves
+            pass
+    rows = list(store.db.query("SELECT * FROM run_events WHERE run_id = ? ORDER BY seq, id", [run_id]))
+    for row in rows:
+        if isinstance(row.get("data"), str):
+            try:
+                row["data"] = json.loads(row["data"])
+            except ValueError:
+                pass
+    return rows
+
+
+def request_of(row: dict[str, Any]) -> GenerationRequest:
+    """The GenerationRequest an attempt was made from (prompt, model and stored params)."""
+    params = dict(row.get("params") or {}) if isinstance(row.get("params"), dict) else {}
+    known = {k: params.pop(k) for k in ("size", "n", "quality", "background", "output_format", "output_compression", "moderation") if k in params}
+    try:
+        known["n"] = int(known.get("n", 1))
+    except (TypeError, ValueError):
+        known["n"] = 1
+    return GenerationRequest(prompt=row.get("prompt") or "", model=row.get("model") or "gpt-image-2", extra=params, **known)
+
+
+def request_as_sent(row: dict[str, Any]) -> dict[str, Any]:
+    """The request of an attempt, rebuilt from what was stored: the final URL, the
+    headers with the key masked (only its last four characters, if stored), the body."""
+    request = request_of(row)
+    hint = row.get("key_hint") or ""
+    return {
+        "method": "POST",
+        "url": redact.scrub(redact.strip_query(row.get("url") or "")),
+        "headers": {
+            "Authorization": f"Bearer {redact.MASK}{hint}" if hint else f"Bearer {redact.MASK} (or no key)",
+            "Content-Type": "application/json",
+        },
+        "body": redact.scrub_obj(request.body(row.get("model"))),
+    }
+
+
+def stored_error(row: dict[str, Any]):
+    """The error of a stored attempt, rebuilt for the error card (None if it did not fail)."""
+    error_type = row.get("error_type")
+    if not error_type or error_type not in ERROR_INFO:
+        return None
+    return make_error(
+        error_type,
+        redact.scrub(row.get("error_message") or ERROR_INFO[error_type].title),
+        status=row.get("http_status"),
+        code=row.get("error_code"),
+        request_id=row.get("request_id"),
+        retry_after_s=row.get("retry_after_s"),
+    )
+
+
+def attempt_detail(store: Store, attempt_id: int) -> dict[str, Any] | None:
+    row = store.attempt(attempt_id)
+    if row is None:
+        return None
+    run = None
+    siblings: list[dict[str, Any]] = []
+    if row.get("run_id"):
+        runs = list(store.db.query("SELECT * FROM runs WHERE id = ?", [row["run_id"]]))
+        run = Store._decode(runs[0]) if runs else None
+        siblings = list(store.db.query(
+            "SELECT id, attempt_no, model, fallback_from, status, error_type, http_status, latency_ms, cost_usd, started_at "
+            "FROM attempts WHERE run_id = ? ORDER BY attempt_no, started_at, id",
+            [row["run_id"]],
+        ))
+    for image in row.get("images", []):
+        try:
+            image["abs_path"] = str(store.keeper.resolve(image["path"]))
+        except ValueError:
+            image["abs_path"] = None
+    return {
+        "attempt": row,
+        "run": run,
+        "siblings": siblings,
+        "events": run_events(store, row.get("run_id")),
+        "request": request_as_sent(row),
+        "raw_response": row.get("raw_response"),
+        "error": stored_error(row),
+    }
+
+
+def rerun_request(store: Store, attempt_id: int) -> dict[str, Any] | None:
+    """What Generate needs to send an attempt again: prompt, params, provider, model."""
+    row = store.attempt(attempt_id)
+    if row is None:
+        return None
+    request = request_of(row)
+    return {"attempt_id": attempt_id, "provider": row.get("provider") or "", "model": request.model, "request": request}
+
+
+def md_plain(text: Any) -> str:
+    """Text shown literally inside Streamlit Markdown: every ASCII punctuation mark
+    backslash-escaped (no bold, links, HTML, colour directives or math), line breaks flattened."""
+    value = re.sub(r"[\r\n]+", " ", str(text))
+    # Security (issue 8): escaping alone leaves autolinks and :emoji: shortcodes live; the shared helper breaks them too.
+    return redact.markdown_literal(value)
+
+
+def mark_rerun(store: Store, run_id: str, attempt_id: int) -> None:
+    """A run started from History's re-run button: kind 'rerun', pointing at its attempt."""
+    store._write("UPDATE runs SET kind = 'rerun', rerun_of = ? WHERE id = ?", [attempt_id, run_id])
+
+
+class RerunRecorder:
+    """A recorder for a generation started from History's re-run: its run is
+    created with kind 'rerun' and ``rerun_of`` = the attempt it came from;
+    everything else goes to the store unchanged."""
+
+    def __init__(self, store: Store, attempt_id: int) -> None:
+        self._store = store
+        self.attempt_id = int(attempt_id)
+
+    def start_run(self, *, kind: str, label: str, settings: dict[str, Any]) -> str:
+        run_id = self._store.start_run(kind="rerun", label=label, settings=settings)
+        mark_rerun(self._store, run_id, self.attempt_id)
+        return run_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def replace_view(view: HistoryView, **changes: Any) -> HistoryView:
+    return replace(view, **changes)
+
+
+def without_page(view: HistoryView) -> HistoryView:
+    return replace(view, page=1)
+
+
+def date_of(value: str | None):
+    """The date part of a URL's from/to value (for a date widget), or None."""
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value[:10], "%Y-%m-%d").date()
+    except ValueError:
+        return None
+
+
+def keep_when(original: str | None, chosen) -> str | None:
+    """A date picked in a widget, keeping the URL's time of day when the day is unchanged."""
+    if chosen is None:
+        return None
+    day = chosen.isoformat()
+    return original if original and original[:10] == day else day
+
+
+def as_lists(params: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Query parameters with every value as a list (how the address bar gives them back)."""
+    return {k: ([v] if isinstance(v, str) else [str(x) for x in v]) for k, v in params.items()}

@@ -1,0 +1,312 @@
+"""History: every attempt, filtered by the URL, counted, charted, exported; one attempt in full.
+
+The filters live in the address bar (lib/history.py turns them into a view and
+back), so the URL is always a permalink: /history?model=gpt-image-2&since=7d,
+/history?attempt=42.
+"""
+
+import logging
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from lib import history as H
+from lib import pricing, ui
+from lib import constants as C
+from lib.errors import ERROR_INFO, ERROR_TYPES
+from lib.generation import Outcome
+from lib.store import ATTEMPT_STATUSES, RUN_KINDS
+
+settings = ui.page_settings()
+ui.alerts_banner(settings.client.read_timeout_s)
+store = ui.get_store()
+ss = st.session_state
+
+APPLIED = "history_applied_params"  # the URL this session's widgets were last set from / wrote
+WIDGETS = {
+    "since": "hist_since", "from": "hist_from", "to": "hist_to", "provider": "hist_provider", "model": "hist_model",
+    "status": "hist_status", "error_type": "hist_error_type", "kind": "hist_kind", "q": "hist_q", "page": "hist_page",
+    "by": "hist_by",
+}
+
+
+def url_params() -> dict:
+    return {key: st.query_params.get_all(key) for key in st.query_params}
+
+
+def set_url(view: H.HistoryView) -> None:
+    """Write a view to the address bar (and remember it, so it is not parsed back)."""
+    params = H.params_from_view(view)
+    ss[APPLIED] = H.as_lists(params)
+    ss["hist_url_view"] = view
+    st.query_params.from_dict(params)
+
+
+def widgets_from_view(view: H.HistoryView) -> None:
+    """Put a view (from the URL) into the filter widgets."""
+    ss[WIDGETS["since"]] = view.since
+    ss[WIDGETS["from"]] = H.date_of(view.date_from)
+    ss[WIDGETS["to"]] = H.date_of(view.date_to)
+    ss[WIDGETS["provider"]] = list(view.providers)
+    ss[WIDGETS["model"]] = list(view.models)
+    ss[WIDGETS["status"]] = list(view.statuses)
+    ss[WIDGETS["error_type"]] = list(view.error_types)
+    ss[WIDGETS["kind"]] = list(view.kinds)
+    ss[WIDGETS["q"]] = view.text
+    ss[WIDGETS["page"]] = view.page
+    ss[WIDGETS["by"]] = view.chart_by
+    ss["hist_url_view"] = view
+
+
+def filters(view: H.HistoryView) -> H.HistoryView:
+    """The filter widgets; returns the view they describe."""
+    providers = sorted(set(store.distinct("provider")) | set(view.providers))
+    models = sorted(set(store.distinct("model")) | set(view.models))
+    with st.container(border=True, key="history_filters"):
+        c = st.columns([1.2, 1, 1, 1])
+        since = c[0].selectbox("Time range", list(H.SINCE_LABELS), format_func=H.SINCE_LABELS.get, key=WIDGETS["since"])
+        provider = c[1].multiselect("Provider", providers, key=WIDGETS["provider"], placeholder="any")
+        model = c[2].multiselect("Model", models, key=WIDGETS["model"], placeholder="any")
+        status = c[3].multiselect("Status", list(ATTEMPT_STATUSES), key=WIDGETS["status"], placeholder="any")
+        d = st.columns([1.2, 1, 1, 1])
+        text = d[0].text_input("Text in the prompt", key=WIDGETS["q"], placeholder="e.g. lighthouse", max_chars=C.HISTORY_MAX_PARAM_CHARS)
+        error_type = d[1].multiselect("Error type", list(ERROR_TYPES), key=WIDGETS["error_type"], placeholder="any")
+        kind = d[2].multiselect("Run kind", list(RUN_KINDS), key=WIDGETS["kind"], placeholder="any",
+                                help="Probe runs (Diagnostics) are left out of the stats unless you pick them here.")
+        by = d[3].selectbox("Stack the timeline by", list(H.CHART_BY), key=WIDGETS["by"], format_func=lambda b: b.replace("_", " "))
+        date_from = date_to = None
+        if since == "custom":
+            e = st.columns(4)
+            ss.setdefault(WIDGETS["from"], None)
+            ss.setdefault(WIDGETS["to"], None)
+            date_from = e[0].date_input("From (UTC)", key=WIDGETS["from"])
+            date_to = e[1].date_input("To (UTC, included)", key=WIDGETS["to"])
+    url_view: H.HistoryView = ss.get("hist_url_view", view)
+    new = H.HistoryView(
+        since=since, providers=list(provider), models=list(model), statuses=list(status), error_types=list(error_type),
+        kinds=list(kind), text=text.strip(), chart_by=by,
+        date_from=H.keep_when(url_view.date_from, date_from), date_to=H.keep_when(url_view.date_to, date_to),
+    )
+    if since != "custom":
+        new.date_from = new.date_to = None
+    # the page number survives only while the filters stay the same
+    same = H.params_from_view(H.without_page(new)) == H.params_from_view(H.without_page(view.without_attempt()))
+    new.page = int(ss.get(WIDGETS["page"], 1)) if same else 1
+    return new
+
+
+def show_problems(problems: list[str]) -> None:
+    if problems:
+        with st.container(border=True, key="history_link_problems"):
+            st.warning("Parts of this link could not be used; they were ignored.", icon=":material/link_off:")
+            for problem in problems:
+                st.text(problem)
+
+
+def show_list(view: H.HistoryView) -> None:
+    flt = view.to_filter()
+    stats_flt = view.stats_filter()
+    rows, total = H.table_page(store, flt, page=view.page)
+    pages = max(1, -(-total // C.DEFAULT_PAGE_SIZE))
+    st.caption(
+        f"{total:,} attempts match. Newest first; times in UTC. Costs are estimates from the price table "
+        f"checked {H.md_plain(pricing.prices_checked())} (usage when the provider sent it, else size x quality)."
+    )
+    tab_table, tab_stats, tab_charts, tab_export = st.tabs(["Attempts", "Stats", "Charts", "Export"])
+    with tab_table:
+        if not rows:
+            st.info("No attempts match these filters. Widen the time range or clear a filter.", icon=":material/search_off:")
+        else:
+            event = st.dataframe(
+                rows, key="history_table", hide_index=True, on_select="rerun", selection_mode="single-row",
+                column_config={
+                    "image": st.column_config.ImageColumn("image", width="small"),
+                    "id": st.column_config.NumberColumn("id", format="%d"),
+                    "HTTP": st.column_config.NumberColumn("HTTP", format="%d"),
+                    "latency (s)": st.column_config.NumberColumn("latency (s)", format="%.1f"),
+                    "cost (est.)": st.column_config.NumberColumn("cost (est.)", format="$%.4f", help="An estimate, not a bill"),
+                    "prompt": st.column_config.TextColumn("prompt", width="large"),
+                },
+            )
+            st.caption("Select a row to open that attempt.")
+            chosen = getattr(getattr(event, "selection", None), "rows", None)
+            if chosen:
+                set_url(H.replace_view(view, attempt=rows[chosen[0]]["id"]))
+                st.rerun()
+        c = st.columns([1, 1, 4])
+        ss[WIDGETS["page"]] = min(max(view.page, 1), pages)
+        c[0].number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=WIDGETS["page"])
+        open_id = c[1].number_input("Open attempt #", min_value=0, step=1, value=0, key="hist_open_id")
+        if open_id:
+            set_url(H.replace_view(view, attempt=int(open_id)))
+            st.rerun()
+    with tab_stats:
+        for by, title in (("model", "Per model"), ("provider", "Per provider")):
+            stats = H.group_stats(store, stats_flt, by)
+            st.subheader(title)
+            if not stats:
+                st.caption("Nothing to count yet.")
+                continue
+            if by == "model":
+                t = H.totals(stats)
+                m = st.columns(4)
+                m[0].metric("Attempts", f"{t['attempts']:,}")
+                m[1].metric("Success rate", f"{t['success_rate']:.0%}" if t["success_rate"] is not None else "-",
+                            help="Succeeded out of finished attempts (cancelled and pending count in no rate).")
+                m[2].metric("Images", f"{t['images']:,}")
+                m[3].metric("Cost (estimate)", pricing.format_usd(t["cost_usd"]),
+                            help=f"Per image: {pricing.format_usd(t['cost_per_image'])}. An estimate, not a bill.")
+            st.dataframe(
+                H.stats_table(stats, by), hide_index=True, key=f"history_stats_{by}",
+                column_config={
+                    "success rate": st.column_config.ProgressColumn("success rate", min_value=0.0, max_value=1.0, format="percent"),
+                    "p50 (s)": st.column_config.NumberColumn("p50 (s)", format="%.1f"),
+                    "p95 (s)": st.column_config.NumberColumn("p95 (s)", format="%.1f"),
+                    "cost (est.)": st.column_config.NumberColumn("cost (est.)", format="$%.4f"),
+                    "per image (est.)": st.column_config.NumberColumn("per image (est.)", format="$%.4f"),
+                },
+            )
+        if not view.kinds:
+            st.caption("Probe runs from Diagnostics are left out of these numbers; pick the run kind 'probe' to see them.")
+    with tab_charts:
+        timeline, bucket = H.timeline(store, stats_flt, by=view.chart_by)
+        if timeline:
+            end = stats_flt.until or time.time()
+            st.altair_chart(H.timeline_chart(timeline, by=view.chart_by, bucket_s=bucket, start=stats_flt.since, end=end), key="chart_timeline")
+        else:
+            st.caption("No attempts over time for these filters.")
+        read_timeout = settings.client.read_timeout_s
+        bins, width = H.latency_bins(store, stats_flt, read_timeout_s=read_timeout)
+        if bins:
+            st.altair_chart(H.latency_chart(bins, width_s=width, read_timeout_s=read_timeout), key="chart_latency")
+        errors = H.errors_by_provider(store, stats_flt)
+        if errors:
+            st.altair_chart(H.errors_chart(errors), key="chart_errors")
+        elif timeline:
+            st.caption("No errors for these filters.")
+    with tab_export:
+        st.caption(
+            f"The filtered attempts (up to {C.HISTORY_EXPORT_MAX_ROWS:,}), newest first. No key and no key hint; "
+            "provider text is scrubbed; costs are estimates."
+        )
+        c = st.columns(4)
+        c[0].download_button("Download CSV", data=lambda: H.to_csv(H.export_rows(store, flt)), file_name="imagelab-attempts.csv",
+                             mime="text/csv", key="export_csv", icon=":material/download:", on_click="ignore")
+        c[1].download_button("Download JSON", data=lambda: H.to_json(H.export_rows(store, flt)), file_name="imagelab-attempts.json",
+                             mime="application/json", key="export_json", icon=":material/download:", on_click="ignore")
+
+
+def show_attempt(view: H.HistoryView) -> None:
+    detail = H.attempt_detail(store, view.attempt)
+    back = H.params_from_view(view.without_attempt())
+    st.page_link("pages/history.py", label="Back to the list", icon=":material/arrow_back:", query_params=back)
+    if detail is None:
+        st.warning(f"There is no attempt #{view.attempt} in this database.", icon=":material/search_off:")
+        return
+    a = detail["attempt"]
+    st.subheader(f"Attempt #{a['id']}")
+    m = st.columns(5)
+    m[0].metric("Status", ui.plain(a["status"]))
+    m[1].metric("Model", ui.plain(a["model"] or "-"), help=f"Fell back from {ui.plain(a['fallback_from'])}" if a["fallback_from"] else None)
+    m[2].metric("Provider", ui.plain(a["provider"] or "-"))
+    m[3].metric("Latency", f"{a['latency_ms'] / 1000:.1f} s" if a["latency_ms"] is not None else "-")
+    m[4].metric("Cost (estimate)", pricing.format_usd(a.get("cost_usd")),
+                help=f"Basis: {a.get('cost_basis') or '-'}. An estimate, not a bill.")
+    st.caption(f"Started {H.when(a['started_at'])} UTC · attempt {a['attempt_no']} of its run"
+               + (f" · fell back from {H.md_plain(a['fallback_from'])}" if a["fallback_from"] else "")
+               + (" · " + str(a["image_count"]) + " image(s)" if a["image_count"] else ""))
+    if st.button("Re-run in Generate", key="rerun", icon=":material/replay:", type="primary",
+                 help="Opens Generate with this prompt, these parameters, this provider and model."):
+        st.switch_page("pages/generate.py", query_params={"rerun": str(a["id"])})
+    st.markdown("**Prompt**")
+    st.code(a["prompt"] or "(empty)", language=None, wrap_lines=True)
+    err = detail["error"]
+    if err is not None:
+        ui.error_card(Outcome(ok=False, run_id=a["run_id"] or "", requested_model=a["model"] or "", model=a["model"] or "",
+                              images=[], attempts=[], events=[], error=err, latency_ms=a["latency_ms"] or 0))
+        step = ERROR_INFO[err.error_type].step
+        diagnostics = Path(__file__).with_name("diagnostics.py")
+        if step and diagnostics.exists():
+            try:
+                st.page_link("pages/diagnostics.py", label=f"Open checklist step {step} in Diagnostics",
+                             icon=":material/checklist:", query_params={"step": str(step)})
+            except Exception:  # the page is not in the navigation yet
+                pass
+    images = [i for i in a.get("images", []) if i.get("abs_path") and Path(i["abs_path"]).is_file()]
+    if images:
+        st.markdown("**Images**")
+        cols = st.columns(min(len(images), 2))
+        for n, image in enumerate(images):
+            with cols[n % len(cols)]:
+                st.image(image["abs_path"], width="stretch")
+                st.caption(f"{image['width']}x{image['height']} {image['format']}, {(image['byte_size'] or 0) / 1024:,.0f} KB")
+                st.download_button("Download", data=Path(image["abs_path"]).read_bytes(), file_name=Path(image["abs_path"]).name,
+                                   key=f"img-dl-{n}", icon=":material/download:", on_click="ignore")
+    with st.expander("Parameters", icon=":material/tune:", expanded=True):
+        st.json(a.get("params") or {})
+    with st.expander("The request as sent (the key masked)", icon=":material/upload:"):
+        req = detail["request"]
+        st.code(f"{req['method']} {req['url']}", language=None, wrap_lines=True)
+        st.caption("Headers the app sends (provider-specific extra headers are not stored)")
+        st.json(req["headers"])
+        st.caption("JSON body")
+        st.json(req["body"])
+    with st.expander("The raw answer (base64 shortened)", icon=":material/download:", expanded=err is not None):
+        if detail["raw_response"]:
+            st.code(detail["raw_response"], language=None, wrap_lines=True)
+        else:
+            st.caption("Not recorded for this attempt (nothing came back, or it was recorded before answers were kept).")
+    if a.get("usage"):
+        with st.expander("Usage reported by the provider", icon=":material/data_usage:"):
+            st.json(a["usage"])
+    siblings = detail["siblings"]
+    if len(siblings) > 1:
+        st.markdown("**This run's attempts, in order** (retries and fallback hops)")
+        st.dataframe(
+            [{"this": "▶" if s["id"] == a["id"] else "", "id": s["id"], "#": s["attempt_no"], "model": s["model"],
+              "fell back from": s["fallback_from"] or "", "status": s["status"], "error type": s["error_type"] or "",
+              "HTTP": s["http_status"], "latency (s)": (s["latency_ms"] or 0) / 1000, "cost (est.)": s["cost_usd"]}
+             for s in siblings],
+            hide_index=True, key="history_siblings",
+            column_config={"cost (est.)": st.column_config.NumberColumn("cost (est.)", format="$%.4f")},
+        )
+    run = detail["run"]
+    if run:
+        st.caption(f"Run {run['id'][:12]} · kind {run.get('kind') or '-'}"
+                   + (f" · re-run of attempt #{run['rerun_of']}" if run.get("rerun_of") else ""))
+    events = detail["events"]
+    st.markdown("**Progress events of the run**")
+    if events:
+        st.dataframe(
+            [{"s": e.get("elapsed_s"), "event": e.get("kind"), "message": e.get("message"), "model": e.get("model"),
+              "attempt": e.get("attempt_no")} for e in events],
+            hide_index=True, key="history_events",
+        )
+    else:
+        st.caption("No progress events were stored for this run.")
+
+
+try:
+    params = url_params()
+    if ss.get(APPLIED) != params or "hist_url_view" not in ss:  # a new link, or the first visit: the URL wins
+        parsed = H.parse_view(params)
+        widgets_from_view(parsed.view)
+        ss[APPLIED] = params
+        ss["hist_problems"] = parsed.problems
+    url_view: H.HistoryView = ss["hist_url_view"]
+    st.title("History")
+    show_problems(ss.get("hist_problems", []))
+    if url_view.attempt is not None:
+        show_attempt(url_view)
+    else:
+        st.caption("Every attempt, retry and fallback hop. The address bar keeps the filters: copy it to share this view.")
+        if WIDGETS["since"] not in ss:  # back from an attempt: the widgets were cleared
+            widgets_from_view(url_view)
+        view = filters(url_view)
+        if H.params_from_view(view) != H.params_from_view(url_view):
+            set_url(view)
+        show_list(view)
+except Exception as exc:  # never a raw traceback
+    logging.getLogger("imagelab.app").exception("history page failed")
+    ui.show_unexpected(exc)
