@@ -36,7 +36,7 @@ from lib import redact
 
 from lib import constants as C
 from lib import errors as E
-from lib.answers import TaskState, describe_shape, extract_items, raw_preview, read_task
+from lib.answers import TaskState, describe_shape, error_envelope, extract_items, raw_preview, read_task
 from lib.generation import (
     AttemptSummary,
     CancelToken,
@@ -1047,8 +1047,8 @@ class ImageClient:
         ctx["raw"] = raw_preview(status, ctype, content, payload)
         if payload is None:
             raise E.BadResponse(f"The answer (HTTP {status}) was empty.", status=status, code="empty_body")
-        if isinstance(payload, dict) and payload.get("error") and not payload.get("data"):
-            # A 200 that carries an error object: some gateways do this.
+        if read_task(payload) is None and error_envelope(payload):
+            # A 200 that carries an error of its own: {"error": ...}, {"code": 429, "msg": ...}, {"success": false}.
             raise E.classify_response(status, content, headers=dict(response.headers), now=self.wall_clock())
         return payload
 

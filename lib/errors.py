@@ -303,8 +303,10 @@ class ImageLabError(Exception):
         provider_message: str | None = None,
         raw: str | None = None,
         error_type: str | None = None,
+        provider_code: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.provider_code = provider_code  # the code the provider's answer gave, if any (never a type or ours)
         if error_type is not None:
             self.error_type = error_type
         self.message = message
@@ -637,6 +639,9 @@ _POLICY_WORDS = (
     "safety_violation",
     "content_filter",
     "content filter",
+    "contentfilter",
+    "responsibleaipolicyviolation",
+    "content management policy",
     "sensitive content",
     "nsfw",
     "image_generation_user_error",
@@ -702,6 +707,22 @@ _ENDPOINT_WORDS = ("invalid url", "unknown url", "no route", "route not found", 
 _OVERLOAD_WORDS = ("overloaded", "server_error", "internal error", "temporarily unavailable", "try again later")
 
 
+# Azure OpenAI content filters: the inner error and the per-category results.
+_POLICY_MARKERS = ("responsibleaipolicyviolation", "content_filter_result", "\"contentfilter\"", "content management policy")
+_MODEL_CODES = ("model_not_found", "invalid_model", "model_not_available", "model_not_supported")
+_QUOTA_RE = re.compile(
+    r"insufficient[ _-]*(?:user[ _-]*|account[ _-]*)?(?:quota|balance|credits?|funds)"
+    r"|(?:quota|credits?|balance)[ _-]*(?:exceeded|exhausted|used up|depleted|too low)"
+    r"|not enough (?:credits?|balance|quota|funds)"
+    r"|balance is (?:not enough|insufficient|too low)"
+    r"|余额不足|额度不足|额度已用尽|余额|额度|残高不足"
+)
+
+
+def _is_quota(text: str) -> bool:
+    return _has(text, _QUOTA_WORDS) or bool(_QUOTA_RE.search(text))
+
+
 def _has(text: str, words: tuple[str, ...]) -> bool:
     return any(w in text for w in words)
 
@@ -730,6 +751,11 @@ def classify_response(
     request_id = lower_headers.get("x-request-id") or lower_headers.get("request-id") or lower_headers.get("cf-ray")
     f = read_error_fields(body, ctype)
     text = " ".join(x for x in (f.code, f.type, f.param, f.message) if x).lower()
+    raw_lower = (body.decode("utf-8", "replace") if isinstance(body, bytes) else body or "")[:20_000].lower()
+    real_status = status
+    if 200 <= status < 300 and f.code and f.code.strip().lstrip("-").isdigit() and 400 <= int(f.code) < 600:
+        # A gateway's own envelope in a 200 ({"code": 429, "msg": ...}): read it by the code it reports.
+        status = int(f.code)
     provider_message = f.message
     retry_after = retry_after_seconds(lower_headers, now=now)
 
@@ -738,21 +764,25 @@ def classify_response(
         return make_error(
             error_type,
             f"{summary}: {detail}" if summary else detail,
-            status=status,
+            status=real_status,
             code=f.code or f.type,
             param=f.param,
             request_id=request_id,
             retry_after_s=retry_after,
             provider_message=provider_message,
+            provider_code=f.code,
             raw=redact.scrub(body.decode("utf-8", "replace") if isinstance(body, bytes) else body or "", limit=2000),
         )
 
     # Strong signals in the body win over the status code.
-    if _has(text, _POLICY_WORDS) or (f.code or "").lower() in ("content_policy_violation", "moderation_blocked"):
+    if _has(text, _POLICY_WORDS) or _has(raw_lower, _POLICY_MARKERS) or (f.code or "").lower() in ("content_policy_violation", "moderation_blocked"):
         return build("content_policy", "Blocked by the safety system")
-    if status == 402 or _has(text, _QUOTA_WORDS):
+    if status == 402 or _is_quota(text):
         return build("quota_exceeded", "Quota or credits exhausted")
     if status in (400, 403, 404, 422) and _mentions_model(f, text):
+        return build("model_not_found", "Model not available")
+    if (f.code or "").lower() in _MODEL_CODES:
+        # one-api / new-api answer 503 (or 403) with code model_not_found: the code is right, the status is not.
         return build("model_not_found", "Model not available")
     if status == 429:
         return build("rate_limited", "Rate limited")
@@ -776,7 +806,7 @@ def classify_response(
     # error object: read it as the error it reports, keeping the real status.
     if f.is_html:
         return build("bad_response", "An HTML page instead of JSON")
-    if f.is_json and (f.code or f.type or f.param):
+    if f.is_json and (f.code or f.type or f.param or f.message):
         if _mentions_model(f, text):
             return build("model_not_found", "Model not available (reported in a success answer)")
         if _has(text, _AUTH_WORDS):
@@ -794,13 +824,23 @@ def classify_task_failure(error: Any, *, task_id: str | None = None, status: int
     """An async task that ended as ``failed``: policy blocks are content_policy,
     a provider that ran out of quota is quota_exceeded, anything else task_failed."""
     f = ErrorFields()
-    _fields_from_obj({"error": error} if not isinstance(error, dict) or "error" not in error else error, f)
+    if isinstance(error, dict) and isinstance(error.get("data"), dict) and "error" not in error:
+        error = error["data"]  # {"data": {"status": "failed", ...}}: the task is inside
+    if isinstance(error, dict):
+        # A whole task answer: read its error (object or string), or its reason fields.
+        reason = {k: error[k] for k in ("error", "message", "msg", "reason", "error_message", "code", "error_code") if error.get(k) not in (None, "")}
+        for key in ("fail_reason", "failure_reason", "failed_reason"):
+            if error.get(key) not in (None, "") and "message" not in reason:
+                reason["message"] = error[key]
+        _fields_from_obj(reason if reason else {"error": error.get("status") or "failed"}, f)
+    else:
+        _fields_from_obj({"error": error}, f)
     text = " ".join(x for x in (f.code, f.type, f.message) if x).lower()
     detail = f.message or f.code or "no reason given"
-    common = dict(status=status, code=f.code or f.type, param=f.param, provider_message=f.message, request_id=task_id)
-    if _has(text, _POLICY_WORDS) or "policy" in text:
+    common = dict(status=status, code=f.code or f.type, param=f.param, provider_message=f.message, request_id=task_id, provider_code=f.code)
+    if _has(text, _POLICY_WORDS) or "policy" in text or "safety" in text:
         return ContentPolicy(f"The task was blocked by the safety system: {detail}", **common)
-    if _has(text, _QUOTA_WORDS):
+    if _is_quota(text):
         return QuotaExceeded(f"The task failed for lack of credits: {detail}", **common)
     if _mentions_model(f, text):
         return ModelNotFound(f"The task failed because of the model: {detail}", **common)
@@ -862,15 +902,27 @@ def classify_exception(exc: BaseException) -> ImageLabError:
 
 
 INPUT_PARAM_STEPS = {"api_key": 1, "base_url": 2, "model": 3}
+TASK_TIMEOUT_CODES = ("task_deadline",)  # a task past its deadline: step 4, not 9
+
+
+def checklist_step(error_type: str, *, code: str | None = None, param: str | None = None) -> int | None:
+    """DESIGN.md's step for an error: the vocabulary's step, except invalid_input
+    (the field that failed: key 1, base URL 2, model 3, anything else 6) and
+    timeout (a task past its deadline 4, no answer in time 9)."""
+    if error_type == "invalid_input":
+        return INPUT_PARAM_STEPS.get(param or "", 6)
+    if error_type == "timeout":
+        return 4 if code in TASK_TIMEOUT_CODES else 9
+    info = ERROR_INFO.get(error_type)
+    return info.step if info else None
 
 
 def describe(err: ImageLabError) -> dict[str, Any]:
     """Everything an error card needs, in one dict (no Streamlit here)."""
     info = err.info
-    if err.error_type == "invalid_input" and err.param in INPUT_PARAM_STEPS:
-        # Stopped before sending: the step of the field that failed (key 1, base URL 2, model 3).
-        step = INPUT_PARAM_STEPS[err.param]
-        info = ErrorInfo(info.error_type, info.title, info.retryable, step, CHECKLIST_STEPS[step], info.fix)
+    step = checklist_step(err.error_type, code=err.code, param=err.param)
+    if step != info.step:
+        info = ErrorInfo(info.error_type, info.title, info.retryable, step, CHECKLIST_STEPS[step] if step else info.step_name, info.fix)
     return {
         "error_type": err.error_type,
         "title": info.title,
@@ -878,6 +930,7 @@ def describe(err: ImageLabError) -> dict[str, Any]:
         "provider_message": err.provider_message or err.message,
         "message": err.message,
         "code": err.code,
+        "provider_code": err.provider_code,  # shown on cards as "code:": the provider's own, never a type
         "param": err.param,
         "fix": info.fix,
         "step": info.step,
