@@ -806,8 +806,9 @@ class ImageClient:
         ctx["raw"] = raw_preview(status, ctype, b"", payload)
         if payload is None:
             raise E.BadResponse(f"The answer (HTTP {status}) was empty.", status=status, code="empty_body")
-        if isinstance(payload, dict) and payload.get("error") and not payload.get("data"):
-            # A 200 that carries an error object: some gateways do this.
+        if isinstance(payload, dict) and payload.get("error") and not payload.get("data") and read_task(payload) is None:
+            # A 200 that carries an error object: some gateways do this. (A task that ended
+            # "failed" with an error object is not one: the task reader classifies it.)
             raise E.classify_response(status, json.dumps(payload, ensure_ascii=False), headers=dict(response.headers), now=self.wall_clock())
         return payload
 
