@@ -17,6 +17,7 @@ Timestamps are Unix seconds (UTC, REAL). ``params``, ``settings`` and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import logging.handlers
@@ -28,14 +29,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from lib import constants as C
 from lib import pricing, redact
-from lib.errors import ERROR_INFO, ERROR_TYPES
+from lib.errors import ERROR_TYPES
 from lib.images import ImageKeeper, data_dir as resolve_data_dir
 
 log = logging.getLogger("imagelab.store")
@@ -47,6 +48,19 @@ RUN_KINDS = ("generate", "compare", "rerun", "probe")
 # Schema
 
 migrations = Migrations("imagelab")
+
+
+def _has_fts_trigram() -> bool:
+    """SQLite 3.34+ with FTS5: History's text filter uses a trigram index (else a scan)."""
+    try:
+        with sqlite3.connect(":memory:") as conn:
+            conn.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='trigram')")
+        return True
+    except sqlite3.Error:
+        return False
+
+
+FTS_TRIGRAM = _has_fts_trigram()
 
 
 @migrations()
@@ -155,6 +169,62 @@ def m005_history(db: sqlite_utils.Database) -> None:
     db["attempts"].create_index(["status", "provider", "latency_ms"], if_not_exists=True)
 
 
+@migrations()
+def m005b_history_speed(db: sqlite_utils.Database) -> None:
+    """History at 100,000 attempts (benchmarks/history.py). A follow-up to m005_history,
+    which had already landed; it depends on nothing after m005."""
+    attempts = db["attempts"]
+    # The run's kind, copied onto each attempt by triggers (whoever writes the rows), so that
+    # run-kind filters (probes left out of stats) read an index instead of joining runs.
+    attempts.add_column("run_kind", str)
+    db.execute("UPDATE attempts SET run_kind = (SELECT kind FROM runs WHERE runs.id = attempts.run_id)")
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS attempts_run_kind AFTER INSERT ON attempts WHEN NEW.run_kind IS NULL "
+        "BEGIN UPDATE attempts SET run_kind = (SELECT kind FROM runs WHERE runs.id = NEW.run_id) WHERE id = NEW.id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS runs_kind_to_attempts AFTER UPDATE OF kind ON runs "
+        "BEGIN UPDATE attempts SET run_kind = NEW.kind WHERE run_id = NEW.id; END"
+    )
+    # One covering index for History's stats, charts and monitoring over a time range.
+    attempts.create_index(
+        ["started_at", "status", "model", "provider", "error_type", "latency_ms", "image_count", "cost_usd", "run_kind"],
+        index_name="idx_attempts_history", if_not_exists=True,
+    )
+    attempts.create_index(["run_kind", "started_at"], if_not_exists=True)
+    # Text in the prompt: a trigram full-text index (substring, case-insensitive), kept by triggers.
+    if FTS_TRIGRAM:
+        db.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS attempts_fts USING fts5(prompt, content='attempts', content_rowid='id', tokenize='trigram')"
+        )
+        db.execute("INSERT INTO attempts_fts(attempts_fts) VALUES ('rebuild')")
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_insert AFTER INSERT ON attempts "
+            "BEGIN INSERT INTO attempts_fts(rowid, prompt) VALUES (NEW.id, NEW.prompt); END"
+        )
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_delete AFTER DELETE ON attempts "
+            "BEGIN INSERT INTO attempts_fts(attempts_fts, rowid, prompt) VALUES ('delete', OLD.id, OLD.prompt); END"
+        )
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_update AFTER UPDATE OF prompt ON attempts "
+            "BEGIN INSERT INTO attempts_fts(attempts_fts, rowid, prompt) VALUES ('delete', OLD.id, OLD.prompt); "
+            "INSERT INTO attempts_fts(rowid, prompt) VALUES (NEW.id, NEW.prompt); END"
+        )
+
+
+@migrations()
+def m008_media(db: sqlite_utils.Database) -> None:
+    """Issue 12: the reference images and mask sent with an edit, kept content-addressed like results."""
+    db["attempt_inputs"].create(
+        {"id": int, "attempt_id": int, "role": str, "position": int, "sha256": str, "path": str,
+         "filename": str, "byte_size": int, "width": int, "height": int, "format": str, "created_at": float},
+        pk="id",
+        foreign_keys=[("attempt_id", "attempts", "id")],
+    )
+    db["attempt_inputs"].create_index(["attempt_id", "role", "position"], if_not_exists=True)
+
+
 # --------------------------------------------------------------------------
 # Filters
 
@@ -185,18 +255,21 @@ class AttemptFilter:
         if self.until is not None:
             clauses.append("started_at < ?")
             params.append(self.until)
-        if self.text.strip():
+        text = self.text.strip()
+        if text and FTS_TRIGRAM and len(text) >= 3:  # m005b_history_speed: a trigram index, the same substring match
+            clauses.append("id IN (SELECT rowid FROM attempts_fts WHERE attempts_fts MATCH ?)")
+            params.append('"' + text.replace('"', '""') + '"')
+        elif text:
             clauses.append("instr(lower(prompt), ?) > 0")
-            params.append(self.text.strip().lower())
+            params.append(text.lower())
         if self.run_id:
             clauses.append("run_id = ?")
             params.append(self.run_id)
-        if self.kinds:
-            clauses.append(f"run_id IN (SELECT id FROM runs WHERE kind IN ({', '.join('?' for _ in self.kinds)}))")
+        if self.kinds:  # attempts.run_kind is the run's kind (m005b_history_speed keeps it in step)
+            clauses.append(f"run_kind IN ({', '.join('?' for _ in self.kinds)})")
             params.extend(self.kinds)
         if self.exclude_kinds:
-            marks = ", ".join("?" for _ in self.exclude_kinds)
-            clauses.append(f"(run_id IS NULL OR run_id NOT IN (SELECT id FROM runs WHERE kind IN ({marks})))")
+            clauses.append(f"(run_kind IS NULL OR run_kind NOT IN ({', '.join('?' for _ in self.exclude_kinds)}))")
             params.extend(self.exclude_kinds)
         return (" AND ".join(clauses) or "1 = 1"), params
 
@@ -444,6 +517,59 @@ class Store:
             [attempt_id, info.sha256, saved.rel_path, info.width, info.height, info.format, info.byte_size, saved.source, saved.source_url, time.time()],
         )
 
+    # -- media (issue 12): reference images and masks of edits -------------------------
+
+    def inputs_saved(self, attempt_id: int, inputs: list[Any]) -> list[dict[str, Any]]:
+        """Keep each reference image / mask (``lib.generation.ReferenceImage``) content-addressed
+        and link it to the attempt, in order; the same file is stored once however often it is sent."""
+        rows = []
+        positions: dict[str, int] = {}
+        for ref in inputs:
+            saved = self.keeper.save(ref.data, source="input")
+            info = saved.info
+            position = positions.get(ref.role, 0)
+            positions[ref.role] = position + 1
+            filename = str(ref.filename or "")[:200]
+            rows.append(
+                {"attempt_id": attempt_id, "role": ref.role, "position": position, "sha256": info.sha256, "path": saved.rel_path,
+                 "filename": filename, "byte_size": info.byte_size, "width": info.width, "height": info.height,
+                 "format": info.format, "created_at": time.time()}
+            )
+        with self._write_lock, self.db.atomic():
+            for row in rows:
+                self.db.execute(
+                    f"INSERT INTO attempt_inputs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values())
+                )
+        return rows
+
+    def attempt_inputs(self, attempt_id: int) -> list[dict[str, Any]]:
+        """The reference images (role 'image') then the mask (role 'mask') of an attempt, in the order sent."""
+        return list(
+            self.db.query(
+                "SELECT * FROM attempt_inputs WHERE attempt_id = ? ORDER BY role = 'mask', position, id", [attempt_id]
+            )
+        )
+
+    def reference_images(self, attempt_id: int) -> tuple[list[Any], Any]:
+        """(images, mask) of an attempt as ``ReferenceImage``s read back from disk, so a re-run sends them again.
+
+        Raises FileNotFoundError naming the file when a kept image has been deleted."""
+        from lib.edits import sniff
+        from lib.generation import ReferenceImage
+
+        images, mask = [], None
+        for row in self.attempt_inputs(attempt_id):
+            path = self.keeper.resolve(row["path"])
+            if not path.is_file():
+                raise FileNotFoundError(f"The reference image '{row['filename']}' ({row['path']}) is no longer in the data directory.")
+            data = path.read_bytes()
+            ref = ReferenceImage(row["filename"] or path.name, data, row["role"], sniff(data) or "")
+            if row["role"] == "mask":
+                mask = ref
+            else:
+                images.append(ref)
+        return images, mask
+
     def run_finished(self, run_id: str, fields: dict[str, Any]) -> None:
         allowed = {k: fields[k] for k in ("finished_at", "status", "model", "error_type", "attempts", "latency_ms") if k in fields}
         sets = ", ".join(f"{k} = ?" for k in allowed)
@@ -495,6 +621,7 @@ class Store:
             return None
         row = self._decode(rows[0])
         row["images"] = self.images_for([attempt_id]).get(attempt_id, [])
+        row["inputs"] = self.attempt_inputs(attempt_id)  # issue 12: reference images and mask of an edit
         return row
 
     def run(self, run_id: str) -> dict[str, Any] | None:
@@ -568,27 +695,55 @@ class Store:
         )
         return list(self.db.query(sql, [bucket_s, bucket_s, *params]))
 
-    def evidence(self, flt: AttemptFilter | None = None, *, examples: int = 3) -> dict[int, dict[str, Any]]:
-        """Recent evidence per checklist step: error counts, example attempts, and
-        for step 5 whether Retry-After was honoured, for step 9 latency percentiles."""
-        where, params = (flt or AttemptFilter()).where()
+    def evidence(
+        self,
+        flt: AttemptFilter | None = None,
+        *,
+        examples: int = C.DIAG_EXAMPLES,
+        include_probes: bool = False,
+        step_of: Callable[..., int | None] | None = None,
+    ) -> dict[int, dict[str, Any]]:
+        """Recent evidence per checklist step (1-9; 0 holds errors of no step, such
+        as server_error): error counts, example attempts (newest first), and for
+        step 4 tasks seen, step 5 whether Retry-After was honoured and how runs
+        ended, step 7 where images came from and whether their files exist, step 9
+        latency percentiles. Attempts of diagnostics probe runs are left out unless
+        ``include_probes``.
+
+        Which step an error belongs to is the checklist's business:
+        ``step_of(error_type, error_code, error_message)``, by default
+        ``lib.diagnostics.step_for``."""
+        if step_of is None:
+            from lib.diagnostics import step_for as step_of
+        flt = flt or AttemptFilter()
+        if not include_probes and "probe" not in flt.exclude_kinds:
+            flt = dataclasses.replace(flt, exclude_kinds=[*flt.exclude_kinds, "probe"])
+        where, params = flt.where()
         total = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where}", params).fetchone()[0]
-        out: dict[int, dict[str, Any]] = {step: {"total": total, "errors": {}, "examples": []} for step in range(1, 10)}
-        for error_type, n in self.db.execute(f"SELECT error_type, count(*) FROM attempts WHERE {where} AND error_type IS NOT NULL GROUP BY error_type", params):
-            step = ERROR_INFO[error_type].step if error_type in ERROR_INFO else None
-            if step:
-                out[step]["errors"][error_type] = n
-        for step, bucket in out.items():
-            types = list(bucket["errors"])
-            if types:
-                marks = ", ".join("?" for _ in types)
-                bucket["examples"] = list(
-                    self.db.query(
-                        f"SELECT id, started_at, model, error_type, http_status, error_message FROM attempts "
-                        f"WHERE {where} AND error_type IN ({marks}) ORDER BY started_at DESC LIMIT ?",
-                        [*params, *types, examples],
-                    )
-                )
+        last_ok = self.db.execute(f"SELECT max(started_at) FROM attempts WHERE {where} AND status = 'succeeded'", params).fetchone()[0]
+        out: dict[int, dict[str, Any]] = {
+            step: {"total": total, "last_success_at": last_ok, "errors": {}, "examples": []} for step in range(0, 10)
+        }
+        for error_type, code, message, n in self.db.execute(
+            f"SELECT error_type, error_code, CASE WHEN error_type = 'invalid_input' THEN error_message END, count(*) "
+            f"FROM attempts WHERE {where} AND error_type IS NOT NULL GROUP BY 1, 2, 3",
+            params,
+        ):
+            step = step_of(error_type, code, message) or 0
+            out[step]["errors"][error_type] = out[step]["errors"].get(error_type, 0) + n
+        if any(bucket["errors"] for bucket in out.values()):
+            # Newest failures first, each to its step, until every step has its examples.
+            for row in self.db.query(
+                f"SELECT id, run_id, started_at, model, prompt, status, error_type, error_code, http_status, error_message, "
+                f"retry_after_s, latency_ms FROM attempts WHERE {where} AND error_type IS NOT NULL "
+                f"ORDER BY started_at DESC, id DESC LIMIT ?",
+                [*params, max(200, examples * 40)],
+            ):
+                bucket = out[step_of(row["error_type"], row["error_code"], row["error_message"]) or 0]
+                if len(bucket["examples"]) < examples:
+                    bucket["examples"].append(row)
+        # Step 4: attempts that went through an async task.
+        out[4]["tasks"] = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where} AND task_id IS NOT NULL", params).fetchone()[0]
         # Step 5: after each 429 with a Retry-After, did the next attempt of the run wait long enough?
         honoured = early = 0
         for row in self.db.execute(
@@ -604,6 +759,23 @@ class Store:
             else:
                 early += 1
         out[5]["retry_after"] = {"honoured": honoured, "early": early}
+        out[5]["runs_ended"] = {
+            (status or "running"): n
+            for status, n in self.db.execute(
+                f"SELECT status, count(*) FROM runs WHERE id IN (SELECT run_id FROM attempts WHERE {where} AND error_type = 'rate_limited') GROUP BY status",
+                params,
+            )
+        }
+        # Step 7: where recent images came from, and whether their files are still there.
+        images = list(self.db.query(
+            f"SELECT source, path FROM images WHERE attempt_id IN (SELECT id FROM attempts WHERE {where}) ORDER BY id DESC LIMIT 500",
+            params,
+        ))
+        sources: dict[str, int] = {}
+        for image in images:
+            sources[image["source"] or "?"] = sources.get(image["source"] or "?", 0) + 1
+        missing = sum(1 for image in images if not image["path"] or not (self.root / image["path"]).is_file())
+        out[7]["images"] = {"count": len(images), "sources": sources, "missing_files": missing}
         lat = [r[0] for r in self.db.execute(f"SELECT latency_ms FROM attempts WHERE {where} AND status = 'succeeded' AND latency_ms IS NOT NULL ORDER BY latency_ms", params)]
         out[9]["latency"] = {"count": len(lat), "p50_ms": _percentile(lat, 50), "p95_ms": _percentile(lat, 95), "max_ms": lat[-1] if lat else None}
         return out
