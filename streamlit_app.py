@@ -9,10 +9,16 @@ import streamlit as st
 
 st.set_page_config(page_title="Image Prompt Lab", page_icon=":material/palette:", layout="wide")
 
+from lib import ui  # noqa: E402
+
+if not ui.password_gate():  # optional app password (app_password / IMAGELAB_PASSWORD): guards every page
+    st.stop()
+
 page = st.navigation(
     [
         st.Page("pages/generate.py", title="Generate", icon=":material/brush:", default=True),
         st.Page("pages/history.py", title="History", icon=":material/history:", url_path="history"),
+        st.Page("pages/diagnostics.py", title="Diagnostics", icon=":material/checklist:", url_path="diagnostics"),
     ]
 )
 page.run()

@@ -80,9 +80,12 @@ DEFAULT_PAGE_SIZE = 50
 # as much again, which keeps the process under ~600 MB whatever is sent.
 MAX_ANSWER_BYTES = 160 * 1024 * 1024
 MAX_ERROR_BODY_BYTES = 1024 * 1024  # of an error answer, only this much is read (enough to classify it)
-MIN_POLL_DEADLINE_S = 1.0
+MIN_POLL_DEADLINE_S = 1.0  # the last poll before a task's deadline still gets this long
 MAX_DOWNLOAD_REDIRECTS = 5  # a result URL may redirect this often (each hop checked again)
-ALLOW_PRIVATE_IMAGES_VAR = "IMAGELAB_ALLOW_PRIVATE_IMAGES"  # =1: result URLs may point at private addresses  # the last poll before a task's deadline still gets this long
+ALLOW_PRIVATE_IMAGES_VAR = "IMAGELAB_ALLOW_PRIVATE_IMAGES"  # =1 (or allow_private_images = true in secrets): private image stores
+PASSWORD_ENV = "IMAGELAB_PASSWORD"  # or app_password in secrets.toml: guards every page
+PASSWORD_FAIL_DELAY_S = 1.0  # a wrong password answers this much later (slows guessing)
+DEFAULT_SERVER_ADDRESS = "127.0.0.1"  # `make run` listens on loopback only unless ADDRESS=... is given
 
 # --- Sandbox -------------------------------------------------------------------
 SANDBOX_DEFAULT_LATENCY_S = (1.0, 3.0)
@@ -123,3 +126,18 @@ MONITOR_LATENCY_MIN_SAMPLES = 5  # successes needed per model
 MONITOR_QUOTA_WINDOW_S = 3600  # any quota error in this window
 MONITOR_CACHE_S = 15  # the banner re-checks at most this often
 HISTORY_LATENCY_RESOLUTION_MS = 100  # stats: p50/p95 exact to this
+
+# --- Diagnostics (checklist, probes, reports) --------------------------------
+PROBE_MAX_BYTES = 256_000  # a probe reads at most this much of an answer
+PROBE_PREVIEW_CHARS = 400  # of a probe's answer kept as evidence
+DIAG_HISTORY_WINDOW_S = 7 * 86400  # history evidence looks back this far...
+DIAG_HISTORY_WINDOW_LABEL = "7d"  # ...and links to History with this `since`
+DIAG_EXAMPLES = 3  # example attempts per step
+DIAG_LATENCY_WARN_FRACTION = 0.8  # p95 latency above this share of the read timeout warns
+DIAG_MIN_TASK_DEADLINE_S = 120.0  # a task deadline below this warns
+DIAG_SPEND_SIZE = "1024x1024"  # the opt-in "spend one image" probe: the cheapest request
+DIAG_SPEND_QUALITY = "low"
+DIAG_SPEND_PROMPT = "a small grey circle on a white background (Image Prompt Lab diagnostics)"
+DIAG_THUMB_PX = 160  # inline thumbnails in a report
+DIAG_MAX_REPORT_BYTES = 5_000_000  # an uploaded report larger than this is refused
+PROMPT_HASH_CHARS = 10  # "hide prompts": length + this many hex characters of sha256

@@ -36,7 +36,7 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from lib import constants as C
 from lib import redact
@@ -728,7 +728,8 @@ def md_plain(text: Any) -> str:
     """Text shown literally inside Streamlit Markdown: every ASCII punctuation mark
     backslash-escaped (no bold, links, HTML, colour directives or math), line breaks flattened."""
     value = re.sub(r"[\r\n]+", " ", str(text))
-    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", value)
+    # Security (issue 8): escaping alone leaves autolinks and :emoji: shortcodes live; the shared helper breaks them too.
+    return redact.markdown_literal(value)
 
 
 def mark_rerun(store: Store, run_id: str, attempt_id: int) -> None:

@@ -14,7 +14,7 @@ import streamlit as st
 from lib import history as H
 from lib import pricing, ui
 from lib import constants as C
-from lib.errors import ERROR_INFO, ERROR_TYPES
+from lib.errors import ERROR_TYPES
 from lib.generation import Outcome
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS
 
@@ -208,9 +208,9 @@ def show_attempt(view: H.HistoryView) -> None:
     a = detail["attempt"]
     st.subheader(f"Attempt #{a['id']}")
     m = st.columns(5)
-    m[0].metric("Status", a["status"])
-    m[1].metric("Model", a["model"] or "-", help=f"Fell back from {a['fallback_from']}" if a["fallback_from"] else None)
-    m[2].metric("Provider", a["provider"] or "-")
+    m[0].metric("Status", ui.plain(a["status"]))
+    m[1].metric("Model", ui.plain(a["model"] or "-"), help=f"Fell back from {ui.plain(a['fallback_from'])}" if a["fallback_from"] else None)
+    m[2].metric("Provider", ui.plain(a["provider"] or "-"))
     m[3].metric("Latency", f"{a['latency_ms'] / 1000:.1f} s" if a["latency_ms"] is not None else "-")
     m[4].metric("Cost (estimate)", pricing.format_usd(a.get("cost_usd")),
                 help=f"Basis: {a.get('cost_basis') or '-'}. An estimate, not a bill.")
@@ -226,14 +226,7 @@ def show_attempt(view: H.HistoryView) -> None:
     if err is not None:
         ui.error_card(Outcome(ok=False, run_id=a["run_id"] or "", requested_model=a["model"] or "", model=a["model"] or "",
                               images=[], attempts=[], events=[], error=err, latency_ms=a["latency_ms"] or 0))
-        step = ERROR_INFO[err.error_type].step
-        diagnostics = Path(__file__).with_name("diagnostics.py")
-        if step and diagnostics.exists():
-            try:
-                st.page_link("pages/diagnostics.py", label=f"Open checklist step {step} in Diagnostics",
-                             icon=":material/checklist:", query_params={"step": str(step)})
-            except Exception:  # the page is not in the navigation yet
-                pass
+        # the card links to its Diagnostics checklist step itself (ui.checklist_link)
     images = [i for i in a.get("images", []) if i.get("abs_path") and Path(i["abs_path"]).is_file()]
     if images:
         st.markdown("**Images**")
