@@ -651,6 +651,13 @@ def request_of(row: dict[str, Any]) -> GenerationRequest:
         known["n"] = int(known.get("n", 1))
     except (TypeError, ValueError):
         known["n"] = 1
+    # Media (issue 12): streaming settings are request fields; the reference images are
+    # in attempt_inputs (Store.reference_images), not parameters to send.
+    for key in ("stream", "partial_images", "input_fidelity"):
+        if key in params:
+            known[key] = params.pop(key)
+    params.pop("reference_images", None)
+    params.pop("mask", None)
     return GenerationRequest(prompt=row.get("prompt") or "", model=row.get("model") or "gpt-image-2", extra=params, **known)
 
 

@@ -226,7 +226,7 @@ def show_attempt(view: H.HistoryView) -> None:
     if err is not None:
         ui.error_card(Outcome(ok=False, run_id=a["run_id"] or "", requested_model=a["model"] or "", model=a["model"] or "",
                               images=[], attempts=[], events=[], error=err, latency_ms=a["latency_ms"] or 0))
-        # the card links to its Diagnostics checklist step itself (ui.checklist_link)
+        # ui.error_card links to the checklist step itself.
     images = [i for i in a.get("images", []) if i.get("abs_path") and Path(i["abs_path"]).is_file()]
     if images:
         st.markdown("**Images**")
