@@ -59,6 +59,17 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--no-fallback", action="store_true", help="do not try the fallback chain")
     g.add_argument("--scenario", choices=list(SCENARIOS), help="sandbox only: the behaviour to rehearse")
     g.add_argument("--json", action="store_true", help="print one JSON object")
+    g.add_argument("--allow-private-images", action="store_true",
+                   help=f"fetch result URLs on private/loopback addresses too (a self-hosted image store; also ${C.ALLOW_PRIVATE_IMAGES_VAR}=1)")
+
+    # Media (issue 12): streaming partial images, edits with reference images
+    g.add_argument("--stream", action="store_true", help="stream partial images while the image forms (stream: true)")
+    g.add_argument("--partial-images", type=int, default=2, choices=range(0, C.MAX_PARTIAL_IMAGES + 1), metavar="0-3",
+                   help="how many partial images to ask for with --stream (default 2)")
+    g.add_argument("--image", action="append", default=[], metavar="FILE",
+                   help=f"a reference image (png, webp or jpg); repeat for up to {C.MAX_REFERENCE_IMAGES}: the request becomes an edit")
+    g.add_argument("--mask", metavar="FILE", help="a PNG mask with transparency, the size of the first --image")
+    g.add_argument("--input-fidelity", choices=("low", "high"), help="edits: how closely to keep the reference images' features")
 
     d = sub.add_parser("doctor", help="run the diagnostics checklist: one line per step, then the fixes")
     d.add_argument("--provider", default="sandbox", choices=list(PRESETS))
@@ -85,8 +96,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _read_file(path: str, flag: str) -> bytes:
+    """The bytes of a file named on the command line, capped; ValueError with a clear message."""
+    try:
+        size = os.path.getsize(path)
+        if size > C.MAX_REFERENCE_IMAGE_BYTES:
+            raise ValueError(f"{flag} {path} is {size / 1048576:.1f} MB; the limit is {C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB")
+        with open(path, "rb") as fh:
+            return fh.read(C.MAX_REFERENCE_IMAGE_BYTES + 1)
+    except OSError as err:
+        raise ValueError(f"cannot read {flag} {path}: {err.strerror or err}") from None
+
+
 def _generate(args: argparse.Namespace) -> int:
-    from lib.store import Store, configure_logging
+    from lib.store import DamagedDatabase, Store, configure_logging
+
+    from lib.generation import ReferenceImage
+
+    refs: list[ReferenceImage] = []
+    mask = None
+    try:  # media (issue 12): the files are read before anything starts
+        refs = [ReferenceImage(os.path.basename(path), _read_file(path, "--image")) for path in args.image]
+        if args.mask:
+            mask = ReferenceImage(os.path.basename(args.mask), _read_file(args.mask, "--mask"), "mask")
+    except ValueError as err:
+        _say(f"imagelab: {err}", file=sys.stderr)
+        return 2
+    if mask is not None and not refs:
+        _say("imagelab: --mask needs at least one --image to apply to", file=sys.stderr)
+        return 2
 
     preset = get_provider(args.provider)
     # A key from the environment is bound to the preset's host; --api-key goes where --base-url says.
@@ -109,15 +147,23 @@ def _generate(args: argparse.Namespace) -> int:
         _say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
         return 2
 
-    store = Store(data_dir=args.data_dir)
+    try:
+        store = Store(data_dir=args.data_dir)
+    except DamagedDatabase as err:
+        if sandbox is not None:
+            sandbox.stop()
+        _say(f"imagelab: {err.message}", file=sys.stderr)
+        return 2
     configure_logging(store.root)
     settings = ClientSettings(
         provider=args.provider, base_url=base_url, api_key=key, key_source=source, key_host=key_host, read_timeout_s=args.timeout,
+        allow_private_images=args.allow_private_images or os.environ.get(C.ALLOW_PRIVATE_IMAGES_VAR, "").strip().lower() in ("1", "true", "yes", "on"),
         max_retries=args.max_retries, use_fallback=not args.no_fallback, extra_headers=headers,
     )
     request = GenerationRequest(
         prompt=args.prompt, model=args.model, size=args.size, n=args.n, quality=args.quality,
         background=args.background, output_format=args.output_format, moderation=args.moderation,
+        stream=args.stream, partial_images=args.partial_images, images=refs, mask=mask, input_fidelity=args.input_fidelity,
     )
 
     def progress(event) -> None:
@@ -140,6 +186,9 @@ def _generate(args: argparse.Namespace) -> int:
         "images": [img.path for img in outcome.images if img.path],
         "message": err.message if err else f"{len(outcome.images)} image(s) from {outcome.model} in {outcome.latency_ms / 1000:.1f} s",
     }
+    if args.stream:  # media (issue 12)
+        result["partials"] = outcome.partial_count
+        result["first_partial_ms"] = outcome.first_partial_ms
     if args.json:
         _say(json.dumps(redact.scrub_obj(result), ensure_ascii=False))
     elif outcome.ok:

@@ -80,9 +80,12 @@ DEFAULT_PAGE_SIZE = 50
 # as much again, which keeps the process under ~600 MB whatever is sent.
 MAX_ANSWER_BYTES = 160 * 1024 * 1024
 MAX_ERROR_BODY_BYTES = 1024 * 1024  # of an error answer, only this much is read (enough to classify it)
-MIN_POLL_DEADLINE_S = 1.0
+MIN_POLL_DEADLINE_S = 1.0  # the last poll before a task's deadline still gets this long
 MAX_DOWNLOAD_REDIRECTS = 5  # a result URL may redirect this often (each hop checked again)
-ALLOW_PRIVATE_IMAGES_VAR = "IMAGELAB_ALLOW_PRIVATE_IMAGES"  # =1: result URLs may point at private addresses  # the last poll before a task's deadline still gets this long
+ALLOW_PRIVATE_IMAGES_VAR = "IMAGELAB_ALLOW_PRIVATE_IMAGES"  # =1 (or allow_private_images = true in secrets): private image stores
+PASSWORD_ENV = "IMAGELAB_PASSWORD"  # or app_password in secrets.toml: guards every page
+PASSWORD_FAIL_DELAY_S = 1.0  # a wrong password answers this much later (slows guessing)
+DEFAULT_SERVER_ADDRESS = "127.0.0.1"  # `make run` listens on loopback only unless ADDRESS=... is given
 
 # --- Sandbox -------------------------------------------------------------------
 SANDBOX_DEFAULT_LATENCY_S = (1.0, 3.0)
@@ -138,3 +141,12 @@ MONITOR_LATENCY_FRACTION = 0.8  # ...at or above this fraction of the read timeo
 MONITOR_LATENCY_MIN_SAMPLES = 5  # successes needed per model
 MONITOR_QUOTA_WINDOW_S = 3600  # any quota error in this window
 MONITOR_CACHE_S = 15  # the banner re-checks at most this often
+HISTORY_LATENCY_RESOLUTION_MS = 100  # stats: p50/p95 exact to this
+
+# --- Media: streaming partial images and edits (issue 12) -------------------------
+MAX_PARTIAL_IMAGES = 3  # partial_images takes 0-3
+MAX_STREAM_BYTES = 200 * 1024 * 1024  # a streamed answer (partials + finals, base64) larger than this is cut off
+MAX_SSE_LINE_BYTES = 80 * 1024 * 1024  # one SSE line (a base64 image) longer than this is refused
+MAX_REFERENCE_IMAGES = 16  # /v1/images/edits takes up to 16 images
+MAX_REFERENCE_IMAGE_BYTES = 50 * 1024 * 1024  # each reference image: png, webp or jpg under 50 MB
+MAX_MASK_BYTES = 4 * 1024 * 1024  # the mask: a PNG under 4 MB

@@ -47,7 +47,7 @@ from lib import errors as E
 from lib.errors import CHECKLIST_STEPS, ERROR_INFO
 from lib.generation import ClientSettings, GenerationRequest, Outcome
 from lib.preflight import check_key as preflight_key
-from lib.providers import KEY_SOURCES, build_endpoint, check_model
+from lib.providers import KEY_SOURCES, check_model
 from lib.redact import MASK, register, scrub, scrub_obj, strip_query
 
 REPORT_FORMAT = "imagelab-report/1"
@@ -386,7 +386,7 @@ def check_key(ctx: CheckContext) -> Step:
     if s.api_key:
         hint = s.key_hint
         items.append(_ev("static", f"Key from {source}" + (f", ending in {hint}." if hint else " (too short to show any of it).")
-                         + f" Sent as 'Authorization: Bearer <key>'."))
+                         + " Sent as 'Authorization: Bearer <key>'."))
     else:
         items.append(_ev("static", f"No key is set (looked in the sidebar, .streamlit/secrets.toml and ${preset.key_env})."))
     problem = preflight_key(s.api_key, preset)

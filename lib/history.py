@@ -21,7 +21,7 @@ ignored and reported in plain words (``ParsedView.problems``).
 Rates: ``finished`` attempts are succeeded + failed + interrupted. Success rate
 and each error type's rate are shares of ``finished``; ``cancelled`` (the
 user stopped it) and ``pending`` count in no rate. Latency percentiles are of
-succeeded attempts (nearest rank). Probe runs (Diagnostics) are left out of
+succeeded attempts (nearest rank, to 0.1 s). Probe runs (Diagnostics) are left out of
 stats unless the run-kind filter asks for them.
 """
 
@@ -36,7 +36,7 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from lib import constants as C
 from lib import redact
@@ -276,28 +276,33 @@ def query_string(params: Mapping[str, str | list[str]]) -> str:
 
 # --------------------------------------------------------------------------
 # Stats
-
-
-def _nearest_rank(sorted_values: list[int], p: float) -> int | None:
-    if not sorted_values:
-        return None
-    return sorted_values[max(1, math.ceil(p / 100 * len(sorted_values))) - 1]
+#
+# Query shape: the unary + on status, model, provider and error_type terms keeps SQLite from
+# walking the per-model indexes to avoid a sort; it reads idx_attempts_history (covering,
+# by time) instead, which is what a time-range filter wants (benchmarks/history.py).
 
 
 def group_stats(store: Store, flt: AttemptFilter, by: str) -> list[dict[str, Any]]:
     """Per model or per provider: attempts, success rate, p50/p95 latency,
-    error rate per error type, images, total and per-image cost."""
+    error rate per error type, images, total and per-image cost.
+
+    One pass over the rows: counts are grouped by latency bins of
+    HISTORY_LATENCY_RESOLUTION_MS as well, and each percentile is the largest
+    latency in the bin holding its nearest rank (exact to that resolution)."""
     if by not in ("model", "provider"):
         raise ValueError(f"no stats by {by!r}")
     where, params = flt.where()
+    res = C.HISTORY_LATENCY_RESOLUTION_MS
     groups: dict[str, dict[str, Any]] = {}
-    for key, status, error_type, n, images, cost in store.db.execute(
-        f"SELECT {by}, status, error_type, count(*), total(image_count), total(cost_usd) "
-        f"FROM attempts WHERE {where} GROUP BY {by}, status, error_type",
-        params,
+    bins: dict[str, list[tuple[int, int, int]]] = {}
+    for key, status, error_type, b, n, images, cost, slowest in store.db.execute(
+        f"SELECT {by}, status, error_type, CAST(latency_ms / ? AS INTEGER) AS b, count(*), total(image_count), total(cost_usd), "
+        f"max(latency_ms) FROM attempts WHERE {where} GROUP BY +{by}, +status, +error_type, b",
+        [res, *params],
     ):
-        g = groups.setdefault(key or "(none)", {
-            by: key or "(none)", "attempts": 0, "succeeded": 0, "failed": 0, "interrupted": 0, "cancelled": 0,
+        name = key or "(none)"
+        g = groups.setdefault(name, {
+            by: name, "attempts": 0, "succeeded": 0, "failed": 0, "interrupted": 0, "cancelled": 0,
             "pending": 0, "errors": {}, "images": 0, "cost_usd": 0.0,
         })
         g["attempts"] += n
@@ -306,25 +311,34 @@ def group_stats(store: Store, flt: AttemptFilter, by: str) -> list[dict[str, Any
         g["cost_usd"] += cost
         if error_type and status != "cancelled":
             g["errors"][error_type] = g["errors"].get(error_type, 0) + n
-    latencies: dict[str, list[int]] = {}
-    for key, latency in store.db.execute(
-        f"SELECT {by}, latency_ms FROM attempts WHERE {where} AND status = 'succeeded' AND latency_ms IS NOT NULL "
-        f"ORDER BY {by}, latency_ms",
-        params,
-    ):
-        latencies.setdefault(key or "(none)", []).append(latency)
+        if status == "succeeded" and b is not None:
+            bins.setdefault(name, []).append((b, n, slowest))
     out = []
     for key, g in groups.items():
         finished = g["succeeded"] + g["failed"] + g["interrupted"]
         g["finished"] = finished
         g["success_rate"] = g["succeeded"] / finished if finished else None
         g["error_rates"] = {t: n / finished for t, n in sorted(g["errors"].items(), key=lambda kv: -kv[1])} if finished else {}
-        lat = latencies.get(key, [])
-        g["p50_ms"] = _nearest_rank(lat, 50)
-        g["p95_ms"] = _nearest_rank(lat, 95)
+        g["p50_ms"], g["p95_ms"] = _binned_ranks(sorted(bins.get(key, [])), (50, 95))
         g["cost_per_image"] = g["cost_usd"] / g["images"] if g["images"] else None
         out.append(g)
     return sorted(out, key=lambda g: -g["attempts"])
+
+
+def _binned_ranks(bins: list[tuple[int, int, int]], percentiles: tuple[float, ...]) -> tuple[int | None, ...]:
+    """Nearest-rank percentiles from ascending (bin, count, largest value) triples."""
+    total = sum(n for _, n, _ in bins)
+    if not total:
+        return tuple(None for _ in percentiles)
+    out = []
+    for p in percentiles:
+        rank, seen = max(1, math.ceil(p / 100 * total)), 0
+        for _, n, slowest in bins:
+            seen += n
+            if seen >= rank:
+                out.append(slowest)
+                break
+    return tuple(out)
 
 
 def stats_table(stats: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
@@ -403,7 +417,7 @@ def latency_bins(store: Store, flt: AttemptFilter, *, read_timeout_s: float) -> 
         {"model": model or "(none)", "latency_s": b * width_s, "n": n, "outcome": outcome}
         for model, b, outcome, n in store.db.execute(
             f"SELECT model, CAST(latency_ms / ? AS INTEGER) AS b, CASE WHEN status = 'succeeded' THEN 'succeeded' ELSE 'failed' END, count(*) "
-            f"FROM attempts WHERE {where} AND status IN ('succeeded', 'failed') AND latency_ms IS NOT NULL GROUP BY model, b, 3",
+            f"FROM attempts WHERE {where} AND +status IN ('succeeded', 'failed') AND latency_ms IS NOT NULL GROUP BY +model, b, 3",
             [width_s * 1000, *params],
         )
     ]
@@ -415,7 +429,7 @@ def errors_by_provider(store: Store, flt: AttemptFilter) -> list[dict[str, Any]]
     return [
         {"provider": provider or "(none)", "error_type": error_type, "n": n}
         for provider, error_type, n in store.db.execute(
-            f"SELECT provider, error_type, count(*) FROM attempts WHERE {where} AND error_type IS NOT NULL GROUP BY 1, 2",
+            f"SELECT provider, error_type, count(*) FROM attempts WHERE {where} AND +error_type IS NOT NULL GROUP BY +provider, +error_type",
             params,
         )
     ]
@@ -424,12 +438,14 @@ def errors_by_provider(store: Store, flt: AttemptFilter) -> list[dict[str, Any]]
 STATUS_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "interrupted": "#ef6c00", "cancelled": "#757575", "pending": "#1565c0"}
 
 
-def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int):
+def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int, start: float | None = None, end: float | None = None):
     import altair as alt
     import pandas as pd
 
     df = pd.DataFrame(rows)
     df["end"] = df["time"] + pd.Timedelta(seconds=bucket_s * 0.9)
+    # the whole time range asked for, not just the part with attempts
+    scale = alt.Scale(domain=[datetime.fromtimestamp(start, timezone.utc).isoformat(), datetime.fromtimestamp(end, timezone.utc).isoformat()]) if start and end else alt.Undefined
     title = "Attempts over time" + (" by status" if by == "status" else " by error type")
     if by == "status":
         keys = [k for k in STATUS_COLORS if k in set(df["key"])]
@@ -440,7 +456,7 @@ def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int):
         alt.Chart(df, title=title)
         .mark_bar()
         .encode(
-            x=alt.X("time:T", title=f"time (UTC, {_span_label(bucket_s)} buckets)"),
+            x=alt.X("time:T", title=f"time (UTC, {_span_label(bucket_s)} buckets)", scale=scale),
             x2="end:T",
             y=alt.Y("sum(n):Q", title="attempts", stack=True),
             color=color,
@@ -563,7 +579,7 @@ def export_rows(store: Store, flt: AttemptFilter, *, limit: int = C.HISTORY_EXPO
     where, params = flt.where()
     out = []
     for r in store.db.query(
-        f"SELECT a.*, (SELECT kind FROM runs WHERE runs.id = a.run_id) AS kind FROM attempts a WHERE {where} "
+        f"SELECT a.*, a.run_kind AS kind FROM attempts a WHERE {where} "
         f"ORDER BY started_at DESC, id DESC LIMIT ?",
         [*params, limit],
     ):
@@ -635,6 +651,13 @@ def request_of(row: dict[str, Any]) -> GenerationRequest:
         known["n"] = int(known.get("n", 1))
     except (TypeError, ValueError):
         known["n"] = 1
+    # Media (issue 12): streaming settings are request fields; the reference images are
+    # in attempt_inputs (Store.reference_images), not parameters to send.
+    for key in ("stream", "partial_images", "input_fidelity"):
+        if key in params:
+            known[key] = params.pop(key)
+    params.pop("reference_images", None)
+    params.pop("mask", None)
     return GenerationRequest(prompt=row.get("prompt") or "", model=row.get("model") or "gpt-image-2", extra=params, **known)
 
 
@@ -712,7 +735,8 @@ def md_plain(text: Any) -> str:
     """Text shown literally inside Streamlit Markdown: every ASCII punctuation mark
     backslash-escaped (no bold, links, HTML, colour directives or math), line breaks flattened."""
     value = re.sub(r"[\r\n]+", " ", str(text))
-    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", value)
+    # Security (issue 8): escaping alone leaves autolinks and :emoji: shortcodes live; the shared helper breaks them too.
+    return redact.markdown_literal(value)
 
 
 def mark_rerun(store: Store, run_id: str, attempt_id: int) -> None:

@@ -50,6 +50,19 @@ RUN_KINDS = ("generate", "compare", "rerun", "probe")
 migrations = Migrations("imagelab")
 
 
+def _has_fts_trigram() -> bool:
+    """SQLite 3.34+ with FTS5: History's text filter uses a trigram index (else a scan)."""
+    try:
+        with sqlite3.connect(":memory:") as conn:
+            conn.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='trigram')")
+        return True
+    except sqlite3.Error:
+        return False
+
+
+FTS_TRIGRAM = _has_fts_trigram()
+
+
 @migrations()
 def m001_initial(db: sqlite_utils.Database) -> None:
     db["runs"].create(
@@ -156,6 +169,62 @@ def m005_history(db: sqlite_utils.Database) -> None:
     db["attempts"].create_index(["status", "provider", "latency_ms"], if_not_exists=True)
 
 
+@migrations()
+def m005b_history_speed(db: sqlite_utils.Database) -> None:
+    """History at 100,000 attempts (benchmarks/history.py). A follow-up to m005_history,
+    which had already landed; it depends on nothing after m005."""
+    attempts = db["attempts"]
+    # The run's kind, copied onto each attempt by triggers (whoever writes the rows), so that
+    # run-kind filters (probes left out of stats) read an index instead of joining runs.
+    attempts.add_column("run_kind", str)
+    db.execute("UPDATE attempts SET run_kind = (SELECT kind FROM runs WHERE runs.id = attempts.run_id)")
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS attempts_run_kind AFTER INSERT ON attempts WHEN NEW.run_kind IS NULL "
+        "BEGIN UPDATE attempts SET run_kind = (SELECT kind FROM runs WHERE runs.id = NEW.run_id) WHERE id = NEW.id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS runs_kind_to_attempts AFTER UPDATE OF kind ON runs "
+        "BEGIN UPDATE attempts SET run_kind = NEW.kind WHERE run_id = NEW.id; END"
+    )
+    # One covering index for History's stats, charts and monitoring over a time range.
+    attempts.create_index(
+        ["started_at", "status", "model", "provider", "error_type", "latency_ms", "image_count", "cost_usd", "run_kind"],
+        index_name="idx_attempts_history", if_not_exists=True,
+    )
+    attempts.create_index(["run_kind", "started_at"], if_not_exists=True)
+    # Text in the prompt: a trigram full-text index (substring, case-insensitive), kept by triggers.
+    if FTS_TRIGRAM:
+        db.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS attempts_fts USING fts5(prompt, content='attempts', content_rowid='id', tokenize='trigram')"
+        )
+        db.execute("INSERT INTO attempts_fts(attempts_fts) VALUES ('rebuild')")
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_insert AFTER INSERT ON attempts "
+            "BEGIN INSERT INTO attempts_fts(rowid, prompt) VALUES (NEW.id, NEW.prompt); END"
+        )
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_delete AFTER DELETE ON attempts "
+            "BEGIN INSERT INTO attempts_fts(attempts_fts, rowid, prompt) VALUES ('delete', OLD.id, OLD.prompt); END"
+        )
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_update AFTER UPDATE OF prompt ON attempts "
+            "BEGIN INSERT INTO attempts_fts(attempts_fts, rowid, prompt) VALUES ('delete', OLD.id, OLD.prompt); "
+            "INSERT INTO attempts_fts(rowid, prompt) VALUES (NEW.id, NEW.prompt); END"
+        )
+
+
+@migrations()
+def m008_media(db: sqlite_utils.Database) -> None:
+    """Issue 12: the reference images and mask sent with an edit, kept content-addressed like results."""
+    db["attempt_inputs"].create(
+        {"id": int, "attempt_id": int, "role": str, "position": int, "sha256": str, "path": str,
+         "filename": str, "byte_size": int, "width": int, "height": int, "format": str, "created_at": float},
+        pk="id",
+        foreign_keys=[("attempt_id", "attempts", "id")],
+    )
+    db["attempt_inputs"].create_index(["attempt_id", "role", "position"], if_not_exists=True)
+
+
 # --------------------------------------------------------------------------
 # Filters
 
@@ -186,18 +255,21 @@ class AttemptFilter:
         if self.until is not None:
             clauses.append("started_at < ?")
             params.append(self.until)
-        if self.text.strip():
+        text = self.text.strip()
+        if text and FTS_TRIGRAM and len(text) >= 3:  # m005b_history_speed: a trigram index, the same substring match
+            clauses.append("id IN (SELECT rowid FROM attempts_fts WHERE attempts_fts MATCH ?)")
+            params.append('"' + text.replace('"', '""') + '"')
+        elif text:
             clauses.append("instr(lower(prompt), ?) > 0")
-            params.append(self.text.strip().lower())
+            params.append(text.lower())
         if self.run_id:
             clauses.append("run_id = ?")
             params.append(self.run_id)
-        if self.kinds:
-            clauses.append(f"run_id IN (SELECT id FROM runs WHERE kind IN ({', '.join('?' for _ in self.kinds)}))")
+        if self.kinds:  # attempts.run_kind is the run's kind (m005b_history_speed keeps it in step)
+            clauses.append(f"run_kind IN ({', '.join('?' for _ in self.kinds)})")
             params.extend(self.kinds)
         if self.exclude_kinds:
-            marks = ", ".join("?" for _ in self.exclude_kinds)
-            clauses.append(f"(run_id IS NULL OR run_id NOT IN (SELECT id FROM runs WHERE kind IN ({marks})))")
+            clauses.append(f"(run_kind IS NULL OR run_kind NOT IN ({', '.join('?' for _ in self.exclude_kinds)}))")
             params.extend(self.exclude_kinds)
         return (" AND ".join(clauses) or "1 = 1"), params
 
@@ -222,6 +294,34 @@ def _pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# --------------------------------------------------------------------------
+# A damaged database file (issue 8): a clear message, and nothing written over it
+
+_DAMAGE_WORDS = ("file is not a database", "malformed", "disk image", "file is encrypted", "not a database")
+
+
+def _is_damage(err: sqlite3.DatabaseError) -> bool:
+    return any(word in str(err).lower() for word in _DAMAGE_WORDS)
+
+
+class DamagedDatabase(Exception):
+    """The database file exists but SQLite cannot read it. Nothing was written to it."""
+
+    def __init__(self, path: Path, err: BaseException) -> None:
+        self.path = Path(path)
+        self.detail = str(err)
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return (
+            f"The database file {self.path} cannot be read ({self.detail}). Nothing was written to it. "
+            f"To start afresh, move it aside (for example rename it to {self.path.name}.damaged) and start again: "
+            f"a new, empty database is created. To keep your history, restore a backup of it, or try "
+            f"'sqlite3 {self.path} .recover' into a new file."
+        )
 
 
 # --------------------------------------------------------------------------
@@ -260,8 +360,14 @@ class Store:
         self._write_lock = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._migrate()
-        self.recovered = self.mark_interrupted()
+        try:
+            self._migrate()
+            self.recovered = self.mark_interrupted()
+        except sqlite3.DatabaseError as err:
+            if not _is_damage(err):
+                raise
+            self.close()
+            raise DamagedDatabase(self.path, err) from err
 
     # -- connections --------------------------------------------------------------
 
@@ -411,6 +517,59 @@ class Store:
             [attempt_id, info.sha256, saved.rel_path, info.width, info.height, info.format, info.byte_size, saved.source, saved.source_url, time.time()],
         )
 
+    # -- media (issue 12): reference images and masks of edits -------------------------
+
+    def inputs_saved(self, attempt_id: int, inputs: list[Any]) -> list[dict[str, Any]]:
+        """Keep each reference image / mask (``lib.generation.ReferenceImage``) content-addressed
+        and link it to the attempt, in order; the same file is stored once however often it is sent."""
+        rows = []
+        positions: dict[str, int] = {}
+        for ref in inputs:
+            saved = self.keeper.save(ref.data, source="input")
+            info = saved.info
+            position = positions.get(ref.role, 0)
+            positions[ref.role] = position + 1
+            filename = str(ref.filename or "")[:200]
+            rows.append(
+                {"attempt_id": attempt_id, "role": ref.role, "position": position, "sha256": info.sha256, "path": saved.rel_path,
+                 "filename": filename, "byte_size": info.byte_size, "width": info.width, "height": info.height,
+                 "format": info.format, "created_at": time.time()}
+            )
+        with self._write_lock, self.db.atomic():
+            for row in rows:
+                self.db.execute(
+                    f"INSERT INTO attempt_inputs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values())
+                )
+        return rows
+
+    def attempt_inputs(self, attempt_id: int) -> list[dict[str, Any]]:
+        """The reference images (role 'image') then the mask (role 'mask') of an attempt, in the order sent."""
+        return list(
+            self.db.query(
+                "SELECT * FROM attempt_inputs WHERE attempt_id = ? ORDER BY role = 'mask', position, id", [attempt_id]
+            )
+        )
+
+    def reference_images(self, attempt_id: int) -> tuple[list[Any], Any]:
+        """(images, mask) of an attempt as ``ReferenceImage``s read back from disk, so a re-run sends them again.
+
+        Raises FileNotFoundError naming the file when a kept image has been deleted."""
+        from lib.edits import sniff
+        from lib.generation import ReferenceImage
+
+        images, mask = [], None
+        for row in self.attempt_inputs(attempt_id):
+            path = self.keeper.resolve(row["path"])
+            if not path.is_file():
+                raise FileNotFoundError(f"The reference image '{row['filename']}' ({row['path']}) is no longer in the data directory.")
+            data = path.read_bytes()
+            ref = ReferenceImage(row["filename"] or path.name, data, row["role"], sniff(data) or "")
+            if row["role"] == "mask":
+                mask = ref
+            else:
+                images.append(ref)
+        return images, mask
+
     def run_finished(self, run_id: str, fields: dict[str, Any]) -> None:
         allowed = {k: fields[k] for k in ("finished_at", "status", "model", "error_type", "attempts", "latency_ms") if k in fields}
         sets = ", ".join(f"{k} = ?" for k in allowed)
@@ -462,6 +621,7 @@ class Store:
             return None
         row = self._decode(rows[0])
         row["images"] = self.images_for([attempt_id]).get(attempt_id, [])
+        row["inputs"] = self.attempt_inputs(attempt_id)  # issue 12: reference images and mask of an edit
         return row
 
     def run(self, run_id: str) -> dict[str, Any] | None:

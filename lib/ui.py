@@ -6,6 +6,8 @@ from lib/ objects; it holds no SQL, no HTTP and no image decoding.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import time
@@ -16,12 +18,13 @@ from typing import Any
 import streamlit as st
 
 from lib import constants as C
+from lib import redact
 from lib.generation import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
 from lib.errors import CHECKLIST_STEPS, describe
 from lib.jobs import Job, JobRunner
 from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS, SandboxServer
-from lib.store import Store, configure_logging
+from lib.store import DamagedDatabase, Store, configure_logging
 from lib.pricing import format_usd
 
 SCENARIO_LABELS = {
@@ -44,6 +47,7 @@ SCENARIO_LABELS = {
     "invalid_image": "Not an image",
     "image_fetch_failed": "Expired image URL",
     "task_failed": "Async task fails",
+    "stream_error": "Error event mid-stream",
 }
 assert set(SCENARIO_LABELS) == set(SCENARIOS)
 
@@ -139,7 +143,7 @@ def settings_sidebar() -> PageSettings:
     sb.caption("Requests go to")
     sb.code(endpoint.url or "(no endpoint yet)", language=None, wrap_lines=True)
     for problem in endpoint.problems:
-        (sb.error if problem.severity == "fail" else sb.warning if problem.severity == "warn" else sb.caption)(problem.message)
+        (sb.error if problem.severity == "fail" else sb.warning if problem.severity == "warn" else sb.caption)(plain(problem.message))
 
     # Key: typed (session only) > secrets.toml > environment
     typed = sb.text_input(
@@ -155,7 +159,7 @@ def settings_sidebar() -> PageSettings:
         hint = key_hint(key)
         sb.caption(f"Key: {KEY_SOURCES[source]}" + (f" (ends in `{hint}`)" if hint else " (short key)"))
         if resolved.withheld:
-            sb.error(resolved.withheld, icon=":material/key_off:")
+            sb.error(plain(resolved.withheld), icon=":material/key_off:")
     elif preset.needs_key:
         sb.warning(f"No key: type one, or set ${preset.key_env}.")
 
@@ -169,7 +173,7 @@ def settings_sidebar() -> PageSettings:
     model = model or preset.default_model
     mc = check_model(model, preset)
     if not mc.known:
-        (sb.error if mc.near_miss else sb.warning)(mc.message)
+        (sb.error if mc.near_miss else sb.warning)(plain(mc.message))
 
     with sb.expander("Reliability", expanded=False):
         use_fallback = st.checkbox("Fall back to other models", key="use_fallback")
@@ -210,6 +214,7 @@ def settings_sidebar() -> PageSettings:
         rate_per_s=float(rate),
         max_concurrency=int(concurrency),
         extra_headers=headers,
+        allow_private_images=allow_private_images(),
     )
     return PageSettings(client=client, model=model)
 
@@ -239,6 +244,11 @@ _left_pages_folder_mode = False
 def page_settings() -> PageSettings:
     """Every page starts here: the shared sidebar, or a clear message if it fails."""
     leave_pages_folder_mode()
+    try:
+        get_store()
+    except DamagedDatabase as err:  # a card naming the file and what to do; nothing written over it
+        damaged_database_card(err)
+        st.stop()
     try:
         return settings_sidebar()
     except Exception as exc:  # never a raw traceback
@@ -275,13 +285,14 @@ def event_line(event: Event) -> str:
         "queued": ":material/schedule:", "polling": ":material/sync:", "downloading": ":material/download:",
         "saved": ":material/check:", "retry": ":material/replay:", "fallback": ":material/alt_route:",
         "skipped": ":material/skip_next:", "failed": ":material/error:", "succeeded": ":material/task_alt:",
+        "partial": ":material/blur_on:", "streamed": ":material/image:", "note": ":material/info:",
     }.get(event.kind, ":material/info:")
-    return f"{icon} `{event.elapsed_s:6.1f} s` {event.message}"
+    return f"{icon} `{event.elapsed_s:6.1f} s` {plain(event.message)}"
 
 
 def render_events(events: list[Event], *, label: str, state: str, expanded: bool) -> None:
     # Not a `with` block: leaving one would mark the status complete while the job still runs.
-    box = st.status(label, state=state, expanded=expanded)
+    box = st.status(plain(label), state=state, expanded=expanded)
     for event in list(events):
         box.markdown(event_line(event))
 
@@ -290,7 +301,7 @@ def result_card(outcome: Outcome, *, key_prefix: str) -> None:
     o = outcome
     hops = f" (asked for {o.requested_model})" if o.model != o.requested_model else ""
     cols = st.columns(4)
-    cols[0].metric("Model used", o.model, help=f"Requested: {o.requested_model}")
+    cols[0].metric("Model used", plain(o.model), help=f"Requested: {plain(o.requested_model)}")
     cols[1].metric("Latency", f"{o.latency_ms / 1000:.1f} s")
     cols[2].metric("Attempts", len(o.attempts))
     tokens = (o.usage or {}).get("total_tokens")
@@ -299,9 +310,10 @@ def result_card(outcome: Outcome, *, key_prefix: str) -> None:
     if cost is not None:
         st.caption(f"Estimated cost: {format_usd(cost)} ({basis}, an estimate, not a bill)")
     if hops:
-        st.caption(f"Generated by {o.model}{hops}, after falling back.")
+        st.caption(f"Generated by {plain(o.model)}{plain(hops)}, after falling back.")
     if o.revised_prompt:
-        st.caption(f"Revised prompt: {o.revised_prompt}")
+        st.caption("Revised prompt (as the provider rewrote it):")
+        st.text(redact.scrub(str(o.revised_prompt)))
     count = len(o.images)
     columns = st.columns([3, 2]) if count == 1 else st.columns(min(count, 3))
     if count == 1:
@@ -332,17 +344,17 @@ def error_card(outcome: Outcome) -> None:
         status = f"HTTP {card['http_status']}" if card["http_status"] else "no HTTP status"
         st.error(f"**{card['title']}**  \n`{card['error_type']}` · {status} · {step}", icon=":material/error:")
         st.markdown("**What the provider said**" if card["http_status"] else "**What happened**")
-        st.code(card["provider_message"] or card["message"], language=None, wrap_lines=True)
+        st.code(redact.scrub(card["provider_message"] or card["message"]), language=None, wrap_lines=True)
         st.markdown(f"**How to fix it**  \n{card['fix']}")
         notes = []
         if card["param"]:
-            notes.append(f"parameter: `{card['param']}`")
+            notes.append(f"parameter: {plain(card['param'])}")
         if card["code"]:
-            notes.append(f"code: `{card['code']}`")
+            notes.append(f"code: {plain(card['code'])}")
         if card["retry_after_s"] is not None:
             notes.append(f"provider asked to wait {card['retry_after_s']:.1f} s")
         if card["request_id"]:
-            notes.append(f"request id: `{card['request_id']}`")
+            notes.append(f"request id: {plain(card['request_id'])}")
         notes.append("retried automatically" if card["retryable"] else "not retried (it would fail the same way)")
         st.caption(" · ".join(notes))
         checklist_link(err)
@@ -365,17 +377,22 @@ def inspectors(outcome: Outcome) -> None:
     preview: RequestPreview | None = outcome.preview
     if preview is not None:
         with st.expander("What was sent", icon=":material/upload:"):
-            st.markdown(f"`{preview.method}` `{preview.url}`")
+            st.code(f"{preview.method} {redact.scrub(preview.url)}", language=None, wrap_lines=True)
             st.caption("Headers (the key is masked)")
             st.json(preview.headers)
-            st.caption("JSON body")
-            st.json(preview.body)
+            if preview.form is not None:  # an edit (issue 12): files by name and size, never the bytes
+                st.caption("Multipart form (files by name and size)")
+                st.dataframe(preview.form, hide_index=True, width="stretch")
+            else:
+                st.caption("JSON body")
+                st.json(preview.body)
             st.caption("The same request with curl (reads the key from your environment)")
             st.code(preview.curl, language="bash", wrap_lines=True)
     if outcome.raw_response:
         with st.expander("What came back", icon=":material/download:"):
             st.caption("The last answer, with base64 shortened to its length")
-            st.code(outcome.raw_response, language="json" if "{" in outcome.raw_response[:200] else None, wrap_lines=True)
+            raw = redact.scrub(outcome.raw_response)
+            st.code(raw, language="json" if "{" in raw[:200] else None, wrap_lines=True)
 
 
 def thumbnail_path(rel_path: str | None) -> str | None:
@@ -394,6 +411,71 @@ def show_unexpected(exc: BaseException) -> None:
         "logs/imagelab.log in the data directory. Reload the page to continue.",
         icon=":material/error:",
     )
+
+
+# --------------------------------------------------------------------------
+# Provider and user text is data, never markup (issue 8)
+
+def plain(text: Any, *, limit: int | None = None) -> str:
+    """Text from a provider or a user, made safe to place inside Markdown (st.markdown,
+    captions, st.error/warning, labels, metric values, help): see
+    ``redact.markdown_literal``. It renders as the literal text: no images load,
+    no links appear, secrets are masked. For long text prefer ``st.text`` or
+    ``st.code(..., language=None)``, which are literal already."""
+    return redact.markdown_literal(text, limit=limit)
+
+
+# --------------------------------------------------------------------------
+# Operator settings and guards (issue 8, issue 11)
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def allow_private_images() -> bool:
+    """Operator setting (environment or secrets.toml, never a widget): result URLs may
+    point at loopback/private addresses, for a self-hosted gateway's image store."""
+    return _truthy(os.environ.get(C.ALLOW_PRIVATE_IMAGES_VAR, "")) or _truthy(_secrets().get("allow_private_images", ""))
+
+
+def app_password() -> str:
+    """The optional password that guards every page: ``app_password`` in
+    secrets.toml, else $IMAGELAB_PASSWORD; "" for none."""
+    value = _secrets().get("app_password") or os.environ.get(C.PASSWORD_ENV, "")
+    value = value if isinstance(value, str) else ""
+    redact.register(value)  # never logged or shown
+    return value
+
+
+def password_gate() -> bool:
+    """True when the visitor may use the app. With a password set, shows a sign-in
+    form until it is given (compared in constant time), once per browser session."""
+    expected = app_password()
+    if not expected:
+        return True
+    token = hashlib.sha256(("imagelab:" + expected).encode()).hexdigest()
+    if hmac.compare_digest(str(st.session_state.get("_imagelab_signed_in", "")), token):
+        return True
+    st.title("Image Prompt Lab")
+    st.caption("This deployment is protected by a password. Ask the person who runs it.")
+    with st.form("sign_in"):
+        given = st.text_input("Password", type="password", key="app_password_input")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        if hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+            st.session_state["_imagelab_signed_in"] = token
+            st.session_state.pop("app_password_input", None)
+            st.rerun()
+        time.sleep(C.PASSWORD_FAIL_DELAY_S)
+        st.error("That is not the password.")
+    return False
+
+
+def damaged_database_card(err: DamagedDatabase) -> None:
+    with st.container(border=True, key="damaged_database"):
+        st.error("**The database cannot be opened**", icon=":material/database:")
+        st.text(err.message)
 
 
 # --------------------------------------------------------------------------
@@ -530,6 +612,21 @@ def prefill_rerun() -> int | None:
     else:
         skipped.append("provider")
     ss["rerun_of"] = found["attempt_id"]
+    # --- Media (issue 12): a re-run of an edit sends its kept reference images again ---
+    ss["stream"] = bool(request.stream)
+    if request.stream and isinstance(request.partial_images, int):
+        ss["partial_images"] = max(0, min(request.partial_images, C.MAX_PARTIAL_IMAGES))
+    from lib.providers import capabilities
+
+    if request.input_fidelity and request.input_fidelity in capabilities(request.model).input_fidelity:
+        ss["input_fidelity"] = request.input_fidelity
+    try:
+        images, mask = get_store().reference_images(found["attempt_id"])
+        ss["media_rerun_refs"] = (images, mask) if images else None
+    except (OSError, ValueError) as err:
+        ss["media_rerun_refs"] = None
+        skipped.append(f"reference images ({err})")
+    # --- end Media ---
     st.info(
         f"Re-running attempt #{found['attempt_id']}: its prompt, parameters, provider and model are filled in below."
         + (f" Not restored: {', '.join(skipped)}." if skipped else ""),
@@ -554,3 +651,135 @@ def run_cost(outcome: Outcome) -> tuple[float | None, str]:
             bases.add(row.get("cost_basis") or "")
     basis = "from usage" if bases == {"usage"} else "from size x quality" if bases == {"size_quality"} else "mixed"
     return (total if found else None), basis
+
+
+# --------------------------------------------------------------------------
+# Media (issue 12): streaming partial images, reference images and a mask
+
+MEDIA_UPLOAD_TYPES = ["png", "webp", "jpg", "jpeg"]
+NO_FIDELITY = "leave out"
+
+
+def media_controls(model: str) -> dict[str, Any]:
+    """The streaming toggle, the reference-image and mask uploaders and input_fidelity,
+    offered as far as ``model`` takes them (lib/providers.py capabilities). Returns the
+    GenerationRequest fields: stream, partial_images, images, mask, input_fidelity."""
+    from lib.generation import ReferenceImage
+    from lib.providers import capabilities, edit_models, stream_models
+
+    cap = capabilities(model)
+    out: dict[str, Any] = {"stream": False, "partial_images": 2, "images": [], "mask": None, "input_fidelity": None}
+    s1, s2 = st.columns([1, 1])
+    streams = s1.toggle(
+        "Stream partial images", key="stream", disabled=not cap.streams,
+        help="Ask for rough previews while the image forms (stream: true). They are shown as they arrive and "
+        "kept in memory only; the final image replaces them and is the only one saved.",
+    )
+    if not cap.streams:
+        s1.caption(f"{plain(model)} does not stream. Models that do: {plain(', '.join(stream_models()))}.")
+    if streams and cap.streams:
+        out["stream"] = True
+        out["partial_images"] = int(s2.slider("Partial images", 0, C.MAX_PARTIAL_IMAGES, 2, key="partial_images", help="0-3 previews; a fast image may come with fewer."))
+
+    with st.expander("Reference images (edit)", icon=":material/photo_library:", expanded=bool(st.session_state.get("ref_images"))):
+        if not cap.edits:
+            st.caption(f"{plain(model)} cannot edit images. Models that can: {plain(', '.join(edit_models()))}.")
+        uploads = st.file_uploader(
+            f"Reference images (png, webp or jpg; up to {min(cap.max_reference_images, C.MAX_REFERENCE_IMAGES)}, each under {C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB)",
+            type=MEDIA_UPLOAD_TYPES, accept_multiple_files=True, key="ref_images",
+            help="With reference images the request goes to /v1/images/edits; the result is derived from them, the first one above all.",
+        ) or []
+        rerun_refs = st.session_state.get("media_rerun_refs")
+        if not uploads and rerun_refs:
+            images, mask = rerun_refs
+            st.caption(f"From the attempt being re-run: {plain(', '.join(r.filename for r in images))}" + (f", mask {plain(mask.filename)}" if mask else ""))
+            if st.button("Don't send these", key="ref_clear_rerun"):
+                st.session_state["media_rerun_refs"] = None
+                st.rerun()
+            out["images"], out["mask"] = list(images), mask
+        else:
+            out["images"] = [ReferenceImage(u.name, u.getvalue()) for u in uploads]
+        if out["images"] or uploads:
+            mask_file = st.file_uploader(
+                f"Mask (optional: a PNG with transparency, the size of the first image, under {C.MAX_MASK_BYTES // 1048576} MB)",
+                type=["png"], key="ref_mask", disabled=not cap.mask,
+                help="Fully transparent pixels mark where the first image may change.",
+            )
+            if mask_file is not None:
+                out["mask"] = ReferenceImage(mask_file.name, mask_file.getvalue(), "mask")
+            if cap.input_fidelity:
+                choice = st.selectbox(
+                    "Input fidelity", [NO_FIDELITY, *cap.input_fidelity], key="input_fidelity",
+                    help="How closely to keep the features (faces, logos) of the reference images.",
+                )
+                out["input_fidelity"] = None if choice == NO_FIDELITY else choice
+            else:
+                st.caption(f"{plain(model)} takes no input_fidelity; it is left out.")
+    return out
+
+
+def latest_partial(events: list[Event]) -> Event | None:
+    """The newest streamed partial image among a job's events (None before the first)."""
+    for event in reversed(list(events)):
+        if event.kind == "partial" and event.image:
+            return event
+    return None
+
+
+def render_partial(events: list[Event]) -> None:
+    """The live view of a streamed generation: the latest partial image, replaced by the final one."""
+    event = latest_partial(events)
+    if event is None:
+        return
+    with st.container(key="partial_preview"):
+        cols = st.columns([3, 2])
+        cols[0].image(event.image, width="stretch", caption=f"{plain(event.message)}: a rough preview, the final image replaces it")
+
+
+def release_partials(events: list[Event], *, keep: bool) -> None:
+    """Drop the partial images' bytes once a job is over, unless the user asked to keep them."""
+    if keep:
+        return
+    for event in events:
+        if event.image is not None:
+            event.image = None
+
+
+def media_summary(outcome: Outcome, request: GenerationRequest) -> None:
+    """Under the result: what streaming and the reference images did."""
+    notes = []
+    if request.stream:
+        first = f", the first after {outcome.first_partial_ms / 1000:.1f} s" if outcome.first_partial_ms is not None else ""
+        notes.append(f"Streamed: {outcome.partial_count} partial image(s){first}.")
+    if request.images:
+        names = ", ".join(r.filename for r in request.images)
+        notes.append(f"Edited from {len(request.images)} reference image(s): {names}" + (f"; mask {request.mask.filename}" if request.mask else "") + ".")
+    if notes:
+        st.caption(plain(" ".join(notes)))
+    if outcome.partials:
+        with st.expander(f"Partial images kept ({len(outcome.partials)})"):
+            cols = st.columns(min(len(outcome.partials), 4))
+            for i, data in enumerate(outcome.partials):
+                cols[i % len(cols)].image(data, width="stretch", caption=f"partial {i + 1}")
+
+
+def attempt_media(attempt: dict[str, Any]) -> None:
+    """For History's attempt detail: first-partial latency and the reference images sent (issue 12).
+
+    ``attempt`` is a row from ``Store.attempt`` (it carries ``inputs``)."""
+    if attempt.get("first_partial_ms") is not None:
+        st.caption(f"First partial image after {attempt['first_partial_ms'] / 1000:.2f} s (whole request {((attempt.get('latency_ms') or 0) / 1000):.2f} s).")
+    inputs = attempt.get("inputs")
+    if inputs is None and attempt.get("id") is not None:
+        inputs = get_store().attempt_inputs(attempt["id"])
+    if not inputs:
+        return
+    st.caption("Reference images sent with this edit")
+    cols = st.columns(min(len(inputs), 6))
+    for i, row in enumerate(inputs):
+        thumb = thumbnail_path(row["path"])
+        with cols[i % len(cols)]:
+            if thumb:
+                st.image(thumb, width="stretch")
+            label = "mask" if row["role"] == "mask" else f"image {row['position'] + 1}"
+            st.caption(plain(f"{label}: {row['filename']} ({row['width']}x{row['height']}, {row['byte_size'] / 1024:,.0f} KB)"))

@@ -6,6 +6,7 @@ back), so the URL is always a permalink: /history?model=gpt-image-2&since=7d,
 """
 
 import logging
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -39,6 +40,7 @@ def set_url(view: H.HistoryView) -> None:
     params = H.params_from_view(view)
     ss[APPLIED] = H.as_lists(params)
     ss["hist_url_view"] = view
+    ss["hist_problems"] = []  # what a pasted link got wrong no longer applies
     st.query_params.from_dict(params)
 
 
@@ -171,7 +173,8 @@ def show_list(view: H.HistoryView) -> None:
     with tab_charts:
         timeline, bucket = H.timeline(store, stats_flt, by=view.chart_by)
         if timeline:
-            st.altair_chart(H.timeline_chart(timeline, by=view.chart_by, bucket_s=bucket), key="chart_timeline")
+            end = stats_flt.until or time.time()
+            st.altair_chart(H.timeline_chart(timeline, by=view.chart_by, bucket_s=bucket, start=stats_flt.since, end=end), key="chart_timeline")
         else:
             st.caption("No attempts over time for these filters.")
         read_timeout = settings.client.read_timeout_s
@@ -205,9 +208,9 @@ def show_attempt(view: H.HistoryView) -> None:
     a = detail["attempt"]
     st.subheader(f"Attempt #{a['id']}")
     m = st.columns(5)
-    m[0].metric("Status", a["status"])
-    m[1].metric("Model", a["model"] or "-", help=f"Fell back from {a['fallback_from']}" if a["fallback_from"] else None)
-    m[2].metric("Provider", a["provider"] or "-")
+    m[0].metric("Status", ui.plain(a["status"]))
+    m[1].metric("Model", ui.plain(a["model"] or "-"), help=f"Fell back from {ui.plain(a['fallback_from'])}" if a["fallback_from"] else None)
+    m[2].metric("Provider", ui.plain(a["provider"] or "-"))
     m[3].metric("Latency", f"{a['latency_ms'] / 1000:.1f} s" if a["latency_ms"] is not None else "-")
     m[4].metric("Cost (estimate)", pricing.format_usd(a.get("cost_usd")),
                 help=f"Basis: {a.get('cost_basis') or '-'}. An estimate, not a bill.")
@@ -287,8 +290,10 @@ try:
         ss["hist_problems"] = parsed.problems
     url_view: H.HistoryView = ss["hist_url_view"]
     st.title("History")
-    show_problems(ss.get("hist_problems", []))
+    notes = st.container()  # filled once the filters have had their say
     if url_view.attempt is not None:
+        with notes:
+            show_problems(ss.get("hist_problems", []))
         show_attempt(url_view)
     else:
         st.caption("Every attempt, retry and fallback hop. The address bar keeps the filters: copy it to share this view.")
@@ -297,6 +302,8 @@ try:
         view = filters(url_view)
         if H.params_from_view(view) != H.params_from_view(url_view):
             set_url(view)
+        with notes:
+            show_problems(ss.get("hist_problems", []))
         show_list(view)
 except Exception as exc:  # never a raw traceback
     logging.getLogger("imagelab.app").exception("history page failed")

@@ -39,6 +39,11 @@ ENDLESS_MAX_BYTES = 1024 * 1024 * 1024  # an "endless" body stops after 1 GB
 BOMB_INFLATED_BYTES = 256 * 1024 * 1024  # the tests' gzip bomb inflates to 256 MB (~260 KB sent); the benchmark's to 4 GB
 
 
+# Markdown, LaTeX, directives and HTML that must render literally wherever they are shown.
+MARKUP = "![x](http://127.0.0.1:9/px.png) `tick` $E=mc^2$ :red[RED] <img src=http://127.0.0.1:9/h.png>"
+MARKUP_MARKERS = ("![x](", "`tick`", "$E=mc^2$", ":red[", "<img")
+
+
 def key_variants(key: str) -> list[str]:
     """The key and what a provider might echo of it: cut, re-cased, fragmented."""
     half = len(key) // 2
@@ -60,6 +65,16 @@ def _png(w: int = 8, h: int = 8) -> bytes:
 
     buf = io.BytesIO()
     Image.new("RGB", (w, h), (90, 20, 160)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _png_with_text(text: str) -> bytes:
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", text)
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (20, 160, 90)).save(buf, "PNG", pnginfo=info)
     return buf.getvalue()
 
 
@@ -213,6 +228,8 @@ class HostileProvider:
             )
         if probe == "echo_url":
             return JSONResponse({"data": [{"url": f"{origin}/{probe}/files/{v[1]}.png?token={v[0]}&X-Amz-Signature={v[3]}"}]}, headers=h)
+        if probe == "echo_png_text":
+            return JSONResponse({"data": [{"b64_json": base64.b64encode(_png_with_text(self._echo(key))).decode()}]}, headers=h)
         if probe in ("echo_task_a", "echo_task_b"):
             tid = f"task-{v[6]}-{v[1]}"
             if probe == "echo_task_a":
@@ -220,6 +237,14 @@ class HostileProvider:
             return JSONResponse({"id": tid, "object": "image.generation.task", "status": v[5], "progress": 0}, headers=h)
         if probe == "echo_task_ok":
             return JSONResponse({"id": f"t-{v[6]}", "object": "image.generation.task", "status": "pending", "progress": 0}, headers=h)
+        # --- markup in every field ---
+        if probe == "md_error":
+            body = {"error": {"message": f"bad {MARKUP} {self._echo(key)}", "type": MARKUP, "param": MARKUP, "code": MARKUP}}
+            return JSONResponse(body, status_code=400, headers={"x-request-id": MARKUP + " " + v[0]})
+        if probe == "md_usage":
+            return JSONResponse({"data": [{"b64_json": b64, "revised_prompt": f"{MARKUP} {self._echo(key)}"}], "usage": {"total_tokens": 3, "note": MARKUP}})
+        if probe == "md_task":
+            return JSONResponse({"id": f"{MARKUP} {v[0]}", "object": "image.generation.task", "status": f"{MARKUP} {v[3]}", "progress": 0})
         # --- limits ---
         if probe == "gzip_bomb":
             return Response(self.bomb(), status_code=200, media_type="application/json", headers={"content-encoding": "gzip"})
@@ -227,6 +252,8 @@ class HostileProvider:
             return Response(self.bomb(), status_code=500, media_type="application/json", headers={"content-encoding": "gzip"})
         if probe == "huge_length":
             return StreamingResponse(self._endless(), media_type="application/json", headers={"content-length": str(5 * 1024**3)})
+        if probe == "near_cap":  # a well-formed answer just under the answer cap: the largest read that is allowed
+            return StreamingResponse(self._near_cap(), media_type="application/json")
         if probe == "endless_chunked":
             return StreamingResponse(self._endless(), media_type="application/json")
         if probe == "slow_body":
@@ -275,6 +302,8 @@ class HostileProvider:
             return JSONResponse({"id": v[0], "status": "completed", "results": [f"{self.origin}/{probe}/files/{v[3]}.png?signature={v[0]}"]}, headers=h)
         if probe == "task_traversal":
             return JSONResponse({"id": "x", "status": "failed", "error": {"message": "no such task"}})
+        if probe == "md_task":
+            return JSONResponse({"id": "x", "status": "failed", "error": {"message": f"{MARKUP} {self._echo(key)}", "code": MARKUP}})
         return JSONResponse({"error": {"message": "no task"}}, status_code=404)
 
     async def file(self, request: Request) -> Response:
@@ -303,6 +332,19 @@ class HostileProvider:
             sent += len(chunk)
             chunk = b"A" * (1024 * 1024)
             await asyncio.sleep(0)
+
+    async def _near_cap(self):
+        from lib import constants as C
+
+        size = C.MAX_ANSWER_BYTES - 1024 * 1024
+        yield b'{"data": [{"b64_json": "'
+        block = b"QUFB" * (256 * 1024)
+        sent = 0
+        while sent + len(block) <= size:
+            yield block
+            sent += len(block)
+            await asyncio.sleep(0)
+        yield b'"}]}'
 
     async def _trickle(self):
         end = time.monotonic() + SLOW_MAX_S
