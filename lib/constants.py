@@ -108,6 +108,7 @@ DIAG_SPEND_PROMPT = "a small grey circle on a white background (Image Prompt Lab
 DIAG_THUMB_PX = 160  # inline thumbnails in a report
 DIAG_MAX_REPORT_BYTES = 5_000_000  # an uploaded report larger than this is refused
 PROMPT_HASH_CHARS = 10  # "hide prompts": length + this many hex characters of sha256
+DIAG_PAGE_CACHE_S = 20.0  # the page re-reads history at most this often between runs of the checks
 
 # --- Engine (issue 7): jobs, cancel, deadlines, store writes ------------------
 DEFAULT_RUN_DEADLINE_S = 600.0  # a whole generation (retries and fallback hops) stops here

@@ -971,10 +971,12 @@ class Store:
                     bucket["examples"].append(row)
         # Step 4: attempts that went through an async task.
         out[4]["tasks"] = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where} AND task_id IS NOT NULL", params).fetchone()[0]
-        # Step 5: after each 429 with a Retry-After, did the next attempt of the run wait long enough?
+        # Step 5: after each 429 with a Retry-After, did the retry (the run's next attempt of the
+        # same model; a fallback hop is another request) wait long enough?
         honoured = early = 0
         for row in self.db.execute(
-            f"SELECT a.finished_at, a.retry_after_s, (SELECT min(b.started_at) FROM attempts b WHERE b.run_id = a.run_id AND b.attempt_no > a.attempt_no) "
+            f"SELECT a.finished_at, a.retry_after_s, (SELECT min(b.started_at) FROM attempts b WHERE b.run_id = a.run_id "
+            f"AND b.attempt_no > a.attempt_no AND b.model IS a.model) "
             f"FROM attempts a WHERE {where} AND a.error_type = 'rate_limited' AND a.retry_after_s IS NOT NULL",
             params,
         ):
