@@ -122,3 +122,20 @@ MONITOR_LATENCY_FRACTION = 0.8  # ...at or above this fraction of the read timeo
 MONITOR_LATENCY_MIN_SAMPLES = 5  # successes needed per model
 MONITOR_QUOTA_WINDOW_S = 3600  # any quota error in this window
 MONITOR_CACHE_S = 15  # the banner re-checks at most this often
+
+# --- Compare (issue 9): grids of prompts x targets (lib/compare.py, pages/compare.py) ---
+COMPARE_MAX_ROWS = 50  # prompts (or template combinations) in one grid
+COMPARE_MAX_TARGETS = 8  # columns: provider + model pairs
+COMPARE_MAX_VARIANTS = 4  # values of the optional third axis (one parameter)
+COMPARE_MAX_CELLS = 200  # rows x targets x variants
+COMPARE_MAX_VARIABLES = 6  # template variables
+COMPARE_DEFAULT_N = 1  # images per cell unless the user asks for more
+COMPARE_REFRESH_S = 1.0  # the grid re-reads its cells this often while it runs
+COMPARE_LIST_SIZE = 30  # past comparisons listed
+COMPARE_NOTE_MAX_CHARS = 1000  # a note on one cell
+COMPARE_CHIP_TITLE_CHARS = 48  # the short title on an error chip
+COMPARE_SHEET_CELL_PX = 256  # contact sheet: one cell's square
+COMPARE_SHEET_LABEL_PX = 260  # contact sheet: width of the row-label column
+COMPARE_SHEET_HEADER_PX = 64  # contact sheet: height of the column-label row
+COMPARE_SHEET_PAD_PX = 8
+COMPARE_SHEET_FONT_PX = 15
