@@ -9,6 +9,11 @@ import streamlit as st
 
 st.set_page_config(page_title="Image Prompt Lab", page_icon=":material/palette:", layout="wide")
 
+from lib import ui  # noqa: E402
+
+if not ui.password_gate():  # optional app password (app_password / IMAGELAB_PASSWORD): guards every page
+    st.stop()
+
 page = st.navigation(
     [
         st.Page("pages/generate.py", title="Generate", icon=":material/brush:", default=True),

@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--no-fallback", action="store_true", help="do not try the fallback chain")
     g.add_argument("--scenario", choices=list(SCENARIOS), help="sandbox only: the behaviour to rehearse")
     g.add_argument("--json", action="store_true", help="print one JSON object")
+    g.add_argument("--allow-private-images", action="store_true",
+                   help=f"fetch result URLs on private/loopback addresses too (a self-hosted image store; also ${C.ALLOW_PRIVATE_IMAGES_VAR}=1)")
 
     s = sub.add_parser("sandbox", help="run the local sandbox image API in the foreground")
     s.add_argument("--port", type=int, default=8765)
@@ -66,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from lib.store import Store, configure_logging
+    from lib.store import DamagedDatabase, Store, configure_logging
 
     preset = get_provider(args.provider)
     # A key from the environment is bound to the preset's host; --api-key goes where --base-url says.
@@ -89,10 +91,17 @@ def _generate(args: argparse.Namespace) -> int:
         _say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
         return 2
 
-    store = Store(data_dir=args.data_dir)
+    try:
+        store = Store(data_dir=args.data_dir)
+    except DamagedDatabase as err:
+        if sandbox is not None:
+            sandbox.stop()
+        _say(f"imagelab: {err.message}", file=sys.stderr)
+        return 2
     configure_logging(store.root)
     settings = ClientSettings(
         provider=args.provider, base_url=base_url, api_key=key, key_source=source, key_host=key_host, read_timeout_s=args.timeout,
+        allow_private_images=args.allow_private_images or os.environ.get(C.ALLOW_PRIVATE_IMAGES_VAR, "").strip().lower() in ("1", "true", "yes", "on"),
         max_retries=args.max_retries, use_fallback=not args.no_fallback, extra_headers=headers,
     )
     request = GenerationRequest(

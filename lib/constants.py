@@ -80,9 +80,12 @@ DEFAULT_PAGE_SIZE = 50
 # as much again, which keeps the process under ~600 MB whatever is sent.
 MAX_ANSWER_BYTES = 160 * 1024 * 1024
 MAX_ERROR_BODY_BYTES = 1024 * 1024  # of an error answer, only this much is read (enough to classify it)
-MIN_POLL_DEADLINE_S = 1.0
+MIN_POLL_DEADLINE_S = 1.0  # the last poll before a task's deadline still gets this long
 MAX_DOWNLOAD_REDIRECTS = 5  # a result URL may redirect this often (each hop checked again)
-ALLOW_PRIVATE_IMAGES_VAR = "IMAGELAB_ALLOW_PRIVATE_IMAGES"  # =1: result URLs may point at private addresses  # the last poll before a task's deadline still gets this long
+ALLOW_PRIVATE_IMAGES_VAR = "IMAGELAB_ALLOW_PRIVATE_IMAGES"  # =1 (or allow_private_images = true in secrets): private image stores
+PASSWORD_ENV = "IMAGELAB_PASSWORD"  # or app_password in secrets.toml: guards every page
+PASSWORD_FAIL_DELAY_S = 1.0  # a wrong password answers this much later (slows guessing)
+DEFAULT_SERVER_ADDRESS = "127.0.0.1"  # `make run` listens on loopback only unless ADDRESS=... is given
 
 # --- Sandbox -------------------------------------------------------------------
 SANDBOX_DEFAULT_LATENCY_S = (1.0, 3.0)

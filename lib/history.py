@@ -276,6 +276,10 @@ def query_string(params: Mapping[str, str | list[str]]) -> str:
 
 # --------------------------------------------------------------------------
 # Stats
+#
+# Query shape: the unary + on status, model, provider and error_type terms keeps SQLite from
+# walking the per-model indexes to avoid a sort; it reads idx_attempts_history (covering,
+# by time) instead, which is what a time-range filter wants (benchmarks/history.py).
 
 
 def _nearest_rank(sorted_values: list[int], p: float) -> int | None:
@@ -293,7 +297,7 @@ def group_stats(store: Store, flt: AttemptFilter, by: str) -> list[dict[str, Any
     groups: dict[str, dict[str, Any]] = {}
     for key, status, error_type, n, images, cost in store.db.execute(
         f"SELECT {by}, status, error_type, count(*), total(image_count), total(cost_usd) "
-        f"FROM attempts WHERE {where} GROUP BY {by}, status, error_type",
+        f"FROM attempts WHERE {where} GROUP BY +{by}, +status, +error_type",
         params,
     ):
         g = groups.setdefault(key or "(none)", {
@@ -308,8 +312,8 @@ def group_stats(store: Store, flt: AttemptFilter, by: str) -> list[dict[str, Any
             g["errors"][error_type] = g["errors"].get(error_type, 0) + n
     latencies: dict[str, list[int]] = {}
     for key, latency in store.db.execute(
-        f"SELECT {by}, latency_ms FROM attempts WHERE {where} AND status = 'succeeded' AND latency_ms IS NOT NULL "
-        f"ORDER BY {by}, latency_ms",
+        f"SELECT {by}, latency_ms FROM attempts WHERE {where} AND +status = 'succeeded' AND latency_ms IS NOT NULL "
+        f"ORDER BY +{by}, latency_ms",
         params,
     ):
         latencies.setdefault(key or "(none)", []).append(latency)
@@ -403,7 +407,7 @@ def latency_bins(store: Store, flt: AttemptFilter, *, read_timeout_s: float) -> 
         {"model": model or "(none)", "latency_s": b * width_s, "n": n, "outcome": outcome}
         for model, b, outcome, n in store.db.execute(
             f"SELECT model, CAST(latency_ms / ? AS INTEGER) AS b, CASE WHEN status = 'succeeded' THEN 'succeeded' ELSE 'failed' END, count(*) "
-            f"FROM attempts WHERE {where} AND status IN ('succeeded', 'failed') AND latency_ms IS NOT NULL GROUP BY model, b, 3",
+            f"FROM attempts WHERE {where} AND +status IN ('succeeded', 'failed') AND latency_ms IS NOT NULL GROUP BY +model, b, 3",
             [width_s * 1000, *params],
         )
     ]
@@ -415,7 +419,7 @@ def errors_by_provider(store: Store, flt: AttemptFilter) -> list[dict[str, Any]]
     return [
         {"provider": provider or "(none)", "error_type": error_type, "n": n}
         for provider, error_type, n in store.db.execute(
-            f"SELECT provider, error_type, count(*) FROM attempts WHERE {where} AND error_type IS NOT NULL GROUP BY 1, 2",
+            f"SELECT provider, error_type, count(*) FROM attempts WHERE {where} AND +error_type IS NOT NULL GROUP BY +provider, +error_type",
             params,
         )
     ]
@@ -424,12 +428,14 @@ def errors_by_provider(store: Store, flt: AttemptFilter) -> list[dict[str, Any]]
 STATUS_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "interrupted": "#ef6c00", "cancelled": "#757575", "pending": "#1565c0"}
 
 
-def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int):
+def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int, start: float | None = None, end: float | None = None):
     import altair as alt
     import pandas as pd
 
     df = pd.DataFrame(rows)
     df["end"] = df["time"] + pd.Timedelta(seconds=bucket_s * 0.9)
+    # the whole time range asked for, not just the part with attempts
+    scale = alt.Scale(domain=[datetime.fromtimestamp(start, timezone.utc).isoformat(), datetime.fromtimestamp(end, timezone.utc).isoformat()]) if start and end else alt.Undefined
     title = "Attempts over time" + (" by status" if by == "status" else " by error type")
     if by == "status":
         keys = [k for k in STATUS_COLORS if k in set(df["key"])]
@@ -440,7 +446,7 @@ def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int):
         alt.Chart(df, title=title)
         .mark_bar()
         .encode(
-            x=alt.X("time:T", title=f"time (UTC, {_span_label(bucket_s)} buckets)"),
+            x=alt.X("time:T", title=f"time (UTC, {_span_label(bucket_s)} buckets)", scale=scale),
             x2="end:T",
             y=alt.Y("sum(n):Q", title="attempts", stack=True),
             color=color,
@@ -563,7 +569,7 @@ def export_rows(store: Store, flt: AttemptFilter, *, limit: int = C.HISTORY_EXPO
     where, params = flt.where()
     out = []
     for r in store.db.query(
-        f"SELECT a.*, (SELECT kind FROM runs WHERE runs.id = a.run_id) AS kind FROM attempts a WHERE {where} "
+        f"SELECT a.*, a.run_kind AS kind FROM attempts a WHERE {where} "
         f"ORDER BY started_at DESC, id DESC LIMIT ?",
         [*params, limit],
     ):
@@ -712,7 +718,8 @@ def md_plain(text: Any) -> str:
     """Text shown literally inside Streamlit Markdown: every ASCII punctuation mark
     backslash-escaped (no bold, links, HTML, colour directives or math), line breaks flattened."""
     value = re.sub(r"[\r\n]+", " ", str(text))
-    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", value)
+    # Security (issue 8): escaping alone leaves autolinks and :emoji: shortcodes live; the shared helper breaks them too.
+    return redact.markdown_literal(value)
 
 
 def mark_rerun(store: Store, run_id: str, attempt_id: int) -> None:

@@ -30,7 +30,7 @@ from lib import constants as C
 from lib.store import Store
 
 RULES = ("rate_limited", "failure_rate", "downloads", "latency", "quota")
-_NOT_PROBE = "(run_id IS NULL OR run_id NOT IN (SELECT id FROM runs WHERE kind = 'probe'))"
+_NOT_PROBE = "(run_kind IS NULL OR run_kind <> 'probe')"  # attempts.run_kind: see m005b_history_speed
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,8 @@ def failure_rate(store: Store, now: float) -> list[Alert]:
     rows = store.db.execute(
         "SELECT provider, started_at >= ? AS recent, "
         "sum(CASE WHEN status = 'succeeded' THEN 0 ELSE 1 END), count(*) "
-        f"FROM attempts WHERE started_at >= ? AND status IN ('succeeded', 'failed', 'interrupted') AND {_NOT_PROBE} "
-        "GROUP BY provider, recent",
+        f"FROM attempts WHERE started_at >= ? AND +status IN ('succeeded', 'failed', 'interrupted') AND {_NOT_PROBE} "
+        "GROUP BY +provider, recent",
         [recent_start, base_start],
     ).fetchall()
     by_provider: dict[str, dict[int, tuple[int, int]]] = {}
@@ -132,19 +132,18 @@ def downloads(store: Store, now: float) -> list[Alert]:
 def latency(store: Store, now: float, read_timeout_s: float) -> list[Alert]:
     window = C.MONITOR_LATENCY_WINDOW_S
     limit_ms = C.MONITOR_LATENCY_FRACTION * read_timeout_s * 1000
-    counts = store.db.execute(
-        f"SELECT model, count(*) FROM attempts WHERE status = 'succeeded' AND latency_ms IS NOT NULL AND started_at >= ? AND {_NOT_PROBE} "
-        "GROUP BY model HAVING count(*) >= ?",
-        [now - window, C.MONITOR_LATENCY_MIN_SAMPLES],
-    ).fetchall()
+    by_model: dict[str, list[int]] = {}
+    for model, latency_ms in store.db.execute(
+        f"SELECT model, latency_ms FROM attempts WHERE started_at >= ? AND +status = 'succeeded' AND latency_ms IS NOT NULL "
+        f"AND {_NOT_PROBE} ORDER BY +model, latency_ms",
+        [now - window],
+    ):
+        by_model.setdefault(model, []).append(latency_ms)
     alerts = []
-    for model, n in counts:
-        rank = max(1, math.ceil(0.95 * n))
-        p95 = store.db.execute(
-            f"SELECT latency_ms FROM attempts WHERE status = 'succeeded' AND latency_ms IS NOT NULL AND started_at >= ? AND {_NOT_PROBE} "
-            "AND model IS ? ORDER BY latency_ms LIMIT 1 OFFSET ?",
-            [now - window, model, rank - 1],
-        ).fetchone()[0]
+    for model, values in by_model.items():
+        if len(values) < C.MONITOR_LATENCY_MIN_SAMPLES:
+            continue
+        p95 = values[max(1, math.ceil(0.95 * len(values))) - 1]
         if p95 >= limit_ms:
             alerts.append(Alert(
                 "latency", "warning", f"{model} is close to the read timeout",

@@ -49,6 +49,19 @@ RUN_KINDS = ("generate", "compare", "rerun", "probe")
 migrations = Migrations("imagelab")
 
 
+def _has_fts_trigram() -> bool:
+    """SQLite 3.34+ with FTS5: History's text filter uses a trigram index (else a scan)."""
+    try:
+        with sqlite3.connect(":memory:") as conn:
+            conn.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='trigram')")
+        return True
+    except sqlite3.Error:
+        return False
+
+
+FTS_TRIGRAM = _has_fts_trigram()
+
+
 @migrations()
 def m001_initial(db: sqlite_utils.Database) -> None:
     db["runs"].create(
@@ -156,6 +169,50 @@ def m005_history(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m005b_history_speed(db: sqlite_utils.Database) -> None:
+    """History at 100,000 attempts (benchmarks/history.py). A follow-up to m005_history,
+    which had already landed; it depends on nothing after m005."""
+    attempts = db["attempts"]
+    # The run's kind, copied onto each attempt by triggers (whoever writes the rows), so that
+    # run-kind filters (probes left out of stats) read an index instead of joining runs.
+    attempts.add_column("run_kind", str)
+    db.execute("UPDATE attempts SET run_kind = (SELECT kind FROM runs WHERE runs.id = attempts.run_id)")
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS attempts_run_kind AFTER INSERT ON attempts WHEN NEW.run_kind IS NULL "
+        "BEGIN UPDATE attempts SET run_kind = (SELECT kind FROM runs WHERE runs.id = NEW.run_id) WHERE id = NEW.id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS runs_kind_to_attempts AFTER UPDATE OF kind ON runs "
+        "BEGIN UPDATE attempts SET run_kind = NEW.kind WHERE run_id = NEW.id; END"
+    )
+    # One covering index for History's stats, charts and monitoring over a time range.
+    attempts.create_index(
+        ["started_at", "status", "model", "provider", "error_type", "latency_ms", "image_count", "cost_usd", "run_kind"],
+        index_name="idx_attempts_history", if_not_exists=True,
+    )
+    attempts.create_index(["run_kind", "started_at"], if_not_exists=True)
+    # Text in the prompt: a trigram full-text index (substring, case-insensitive), kept by triggers.
+    if FTS_TRIGRAM:
+        db.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS attempts_fts USING fts5(prompt, content='attempts', content_rowid='id', tokenize='trigram')"
+        )
+        db.execute("INSERT INTO attempts_fts(attempts_fts) VALUES ('rebuild')")
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_insert AFTER INSERT ON attempts "
+            "BEGIN INSERT INTO attempts_fts(rowid, prompt) VALUES (NEW.id, NEW.prompt); END"
+        )
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_delete AFTER DELETE ON attempts "
+            "BEGIN INSERT INTO attempts_fts(attempts_fts, rowid, prompt) VALUES ('delete', OLD.id, OLD.prompt); END"
+        )
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_update AFTER UPDATE OF prompt ON attempts "
+            "BEGIN INSERT INTO attempts_fts(attempts_fts, rowid, prompt) VALUES ('delete', OLD.id, OLD.prompt); "
+            "INSERT INTO attempts_fts(rowid, prompt) VALUES (NEW.id, NEW.prompt); END"
+        )
+
+
+@migrations()
 def m006_compare(db: sqlite_utils.Database) -> None:
     """Compare (issue 9): judging a grid. One row per judged cell of a comparison: thumbs
     (+1/-1), a note, and the row's winner star (one per row and value of the third axis;
@@ -200,18 +257,21 @@ class AttemptFilter:
         if self.until is not None:
             clauses.append("started_at < ?")
             params.append(self.until)
-        if self.text.strip():
+        text = self.text.strip()
+        if text and FTS_TRIGRAM and len(text) >= 3:  # m005b_history_speed: a trigram index, the same substring match
+            clauses.append("id IN (SELECT rowid FROM attempts_fts WHERE attempts_fts MATCH ?)")
+            params.append('"' + text.replace('"', '""') + '"')
+        elif text:
             clauses.append("instr(lower(prompt), ?) > 0")
-            params.append(self.text.strip().lower())
+            params.append(text.lower())
         if self.run_id:
             clauses.append("run_id = ?")
             params.append(self.run_id)
-        if self.kinds:
-            clauses.append(f"run_id IN (SELECT id FROM runs WHERE kind IN ({', '.join('?' for _ in self.kinds)}))")
+        if self.kinds:  # attempts.run_kind is the run's kind (m005b_history_speed keeps it in step)
+            clauses.append(f"run_kind IN ({', '.join('?' for _ in self.kinds)})")
             params.extend(self.kinds)
         if self.exclude_kinds:
-            marks = ", ".join("?" for _ in self.exclude_kinds)
-            clauses.append(f"(run_id IS NULL OR run_id NOT IN (SELECT id FROM runs WHERE kind IN ({marks})))")
+            clauses.append(f"(run_kind IS NULL OR run_kind NOT IN ({', '.join('?' for _ in self.exclude_kinds)}))")
             params.extend(self.exclude_kinds)
         return (" AND ".join(clauses) or "1 = 1"), params
 
@@ -236,6 +296,34 @@ def _pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# --------------------------------------------------------------------------
+# A damaged database file (issue 8): a clear message, and nothing written over it
+
+_DAMAGE_WORDS = ("file is not a database", "malformed", "disk image", "file is encrypted", "not a database")
+
+
+def _is_damage(err: sqlite3.DatabaseError) -> bool:
+    return any(word in str(err).lower() for word in _DAMAGE_WORDS)
+
+
+class DamagedDatabase(Exception):
+    """The database file exists but SQLite cannot read it. Nothing was written to it."""
+
+    def __init__(self, path: Path, err: BaseException) -> None:
+        self.path = Path(path)
+        self.detail = str(err)
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return (
+            f"The database file {self.path} cannot be read ({self.detail}). Nothing was written to it. "
+            f"To start afresh, move it aside (for example rename it to {self.path.name}.damaged) and start again: "
+            f"a new, empty database is created. To keep your history, restore a backup of it, or try "
+            f"'sqlite3 {self.path} .recover' into a new file."
+        )
 
 
 # --------------------------------------------------------------------------
@@ -274,8 +362,14 @@ class Store:
         self._write_lock = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._migrate()
-        self.recovered = self.mark_interrupted()
+        try:
+            self._migrate()
+            self.recovered = self.mark_interrupted()
+        except sqlite3.DatabaseError as err:
+            if not _is_damage(err):
+                raise
+            self.close()
+            raise DamagedDatabase(self.path, err) from err
 
     # -- connections --------------------------------------------------------------
 

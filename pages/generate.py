@@ -97,7 +97,8 @@ try:
                 if thumb:
                     cols[0].image(thumb, width="stretch")
                 verdict = f":green[ok] in {o.latency_ms / 1000:.1f} s" if o.ok else f":red[{o.error.error_type if o.error else 'failed'}]"
-                cols[1].markdown(f"**{past.request.prompt[:140] or '(empty prompt)'}**  \n{o.model} · {past.request.size} · {verdict} · {len(o.attempts)} attempt(s)")
+                shown = ui.plain(past.request.prompt, limit=140) or "(empty prompt)"  # user text: never markup
+                cols[1].markdown(f"**{shown}**  \n{ui.plain(o.model)} · {ui.plain(past.request.size)} · {verdict} · {len(o.attempts)} attempt(s)")
 except Exception as exc:  # never a raw traceback
     logging.getLogger("imagelab.app").exception("generate page failed")
     ui.show_unexpected(exc)

@@ -6,6 +6,7 @@ back), so the URL is always a permalink: /history?model=gpt-image-2&since=7d,
 """
 
 import logging
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -171,7 +172,8 @@ def show_list(view: H.HistoryView) -> None:
     with tab_charts:
         timeline, bucket = H.timeline(store, stats_flt, by=view.chart_by)
         if timeline:
-            st.altair_chart(H.timeline_chart(timeline, by=view.chart_by, bucket_s=bucket), key="chart_timeline")
+            end = stats_flt.until or time.time()
+            st.altair_chart(H.timeline_chart(timeline, by=view.chart_by, bucket_s=bucket, start=stats_flt.since, end=end), key="chart_timeline")
         else:
             st.caption("No attempts over time for these filters.")
         read_timeout = settings.client.read_timeout_s
@@ -205,9 +207,9 @@ def show_attempt(view: H.HistoryView) -> None:
     a = detail["attempt"]
     st.subheader(f"Attempt #{a['id']}")
     m = st.columns(5)
-    m[0].metric("Status", a["status"])
-    m[1].metric("Model", a["model"] or "-", help=f"Fell back from {a['fallback_from']}" if a["fallback_from"] else None)
-    m[2].metric("Provider", a["provider"] or "-")
+    m[0].metric("Status", ui.plain(a["status"]))
+    m[1].metric("Model", ui.plain(a["model"] or "-"), help=f"Fell back from {ui.plain(a['fallback_from'])}" if a["fallback_from"] else None)
+    m[2].metric("Provider", ui.plain(a["provider"] or "-"))
     m[3].metric("Latency", f"{a['latency_ms'] / 1000:.1f} s" if a["latency_ms"] is not None else "-")
     m[4].metric("Cost (estimate)", pricing.format_usd(a.get("cost_usd")),
                 help=f"Basis: {a.get('cost_basis') or '-'}. An estimate, not a bill.")

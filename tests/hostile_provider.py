@@ -39,6 +39,11 @@ ENDLESS_MAX_BYTES = 1024 * 1024 * 1024  # an "endless" body stops after 1 GB
 BOMB_INFLATED_BYTES = 256 * 1024 * 1024  # the tests' gzip bomb inflates to 256 MB (~260 KB sent); the benchmark's to 4 GB
 
 
+# Markdown, LaTeX, directives and HTML that must render literally wherever they are shown.
+MARKUP = "![x](http://127.0.0.1:9/px.png) `tick` $E=mc^2$ :red[RED] <img src=http://127.0.0.1:9/h.png>"
+MARKUP_MARKERS = ("![x](", "`tick`", "$E=mc^2$", ":red[", "<img")
+
+
 def key_variants(key: str) -> list[str]:
     """The key and what a provider might echo of it: cut, re-cased, fragmented."""
     half = len(key) // 2
@@ -220,6 +225,14 @@ class HostileProvider:
             return JSONResponse({"id": tid, "object": "image.generation.task", "status": v[5], "progress": 0}, headers=h)
         if probe == "echo_task_ok":
             return JSONResponse({"id": f"t-{v[6]}", "object": "image.generation.task", "status": "pending", "progress": 0}, headers=h)
+        # --- markup in every field ---
+        if probe == "md_error":
+            body = {"error": {"message": f"bad {MARKUP} {self._echo(key)}", "type": MARKUP, "param": MARKUP, "code": MARKUP}}
+            return JSONResponse(body, status_code=400, headers={"x-request-id": MARKUP + " " + v[0]})
+        if probe == "md_usage":
+            return JSONResponse({"data": [{"b64_json": b64, "revised_prompt": f"{MARKUP} {self._echo(key)}"}], "usage": {"total_tokens": 3, "note": MARKUP}})
+        if probe == "md_task":
+            return JSONResponse({"id": f"{MARKUP} {v[0]}", "object": "image.generation.task", "status": f"{MARKUP} {v[3]}", "progress": 0})
         # --- limits ---
         if probe == "gzip_bomb":
             return Response(self.bomb(), status_code=200, media_type="application/json", headers={"content-encoding": "gzip"})
@@ -275,6 +288,8 @@ class HostileProvider:
             return JSONResponse({"id": v[0], "status": "completed", "results": [f"{self.origin}/{probe}/files/{v[3]}.png?signature={v[0]}"]}, headers=h)
         if probe == "task_traversal":
             return JSONResponse({"id": "x", "status": "failed", "error": {"message": "no such task"}})
+        if probe == "md_task":
+            return JSONResponse({"id": "x", "status": "failed", "error": {"message": f"{MARKUP} {self._echo(key)}", "code": MARKUP}})
         return JSONResponse({"error": {"message": "no task"}}, status_code=404)
 
     async def file(self, request: Request) -> Response:

@@ -305,3 +305,36 @@ def test_run_events_are_read_from_the_table(store):
 def test_request_of_keeps_unknown_params_as_extra():
     req = H.request_of({"prompt": "p", "model": "m", "params": {"size": "2048x1152", "n": "2", "quality": "high", "style": "vivid"}})
     assert (req.size, req.n, req.quality, req.extra) == ("2048x1152", 2, "high", {"style": "vivid"})
+
+
+def test_run_kind_follows_the_run_by_trigger(store):
+    aid = add(store, at=NOW, kind="generate")
+    run_id = store.attempt(aid)["run_id"]
+    assert store.attempt(aid)["run_kind"] == "generate"
+    H.mark_rerun(store, run_id, 7)
+    assert store.attempt(aid)["run_kind"] == "rerun"
+    assert store.count_attempts(AttemptFilter(kinds=["rerun"])) == 1
+    assert store.count_attempts(AttemptFilter(exclude_kinds=["rerun"])) == 0
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("ox", 2), ("FOX", 2), ('say "hi"', 1), ("50%", 1), ("don't", 1), ("renard", 1), ("*", 0), ("fox OR owl", 0),
+])
+def test_text_filter_is_a_plain_substring_match(store, text, expected):
+    for prompt in ("a red fox", "A FOX again", 'they say "hi"', "50% off", "don't panic", "le renard rusé"):
+        add(store, at=NOW, prompt=prompt)
+    assert store.count_attempts(AttemptFilter(text=text)) == expected
+
+
+def test_timeline_chart_spans_the_range_asked_for(store):
+    add(store, at=NOW - 60)
+    flt = H.HistoryView(since="24h").stats_filter(NOW)
+    rows, bucket = H.timeline(store, flt, now=NOW)
+    spec = H.timeline_chart(rows, by="status", bucket_s=bucket, start=flt.since, end=NOW).to_dict()
+    assert spec["encoding"]["x"]["scale"]["domain"][0].startswith(datetime_utc(NOW - 86400)[:13])
+
+
+def datetime_utc(ts):
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat()

@@ -1,0 +1,189 @@
+"""History figures: every stats and chart query, and the page in Chromium after a filter change.
+Prints a table; asserts nothing. Targets (issue 10): each query <= 150 ms at 100,000 attempts;
+the page rendered after a filter change <= 1.5 s; the page at 1,000,000 attempts is reported.
+
+    .venv/bin/python benchmarks/history.py [--sizes 100000,1000000] [--no-browser]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lib import history as H  # noqa: E402
+from lib import monitoring  # noqa: E402
+from lib.store import Store  # noqa: E402
+
+QUERY_TARGET_MS = 150
+PAGE_TARGET_S = 1.5
+PROVIDERS = ["openai", "wisgate", "evolink", "custom", "sandbox"]
+MODELS = ["gpt-image-2", "gpt-image-1.5", "gpt-image-1", "gpt-image-1-mini", "seedream-4-5"]
+ERRORS = ["rate_limited", "timeout", "server_error", "content_policy", "model_not_found", "quota_exceeded", "image_fetch_failed"]
+WORDS = "fox owl lantern harbour neon desert forest teapot robot city paper boat lighthouse".split()
+
+
+def seed(store: Store, rows: int, now: float, days: int = 30) -> None:
+    """``rows`` attempts over ``days`` days, one run per 1-3 attempts, some runs probes or re-runs."""
+    rng = random.Random(11)
+    conn = store.db.conn
+    runs, attempts = [], []
+    i = 0
+    while i < len(range(rows)):
+        run_id = uuid.uuid4().hex
+        start = now - rng.random() * days * 86400
+        kind = rng.choices(["generate", "compare", "rerun", "probe"], [70, 15, 5, 10])[0]
+        runs.append((run_id, kind, "bench", start, "{}"))
+        hops = min(rng.choice([1, 1, 1, 2, 3]), rows - i)
+        provider = rng.choice(PROVIDERS)
+        for hop in range(hops):
+            model = MODELS[(MODELS.index(rng.choice(MODELS)) + hop) % len(MODELS)]
+            r = rng.random()
+            if r < 0.78:
+                status, err, latency = "succeeded", None, int(rng.lognormvariate(10.2, 0.5))
+            elif r < 0.80:
+                status, err, latency = "cancelled", None, rng.randint(100, 20000)
+            else:
+                err = rng.choice(ERRORS)
+                status, latency = "failed", (180_000 if err == "timeout" else rng.randint(200, 5000))
+            images = 1 if status == "succeeded" else 0
+            attempts.append((
+                run_id, start + hop * 5, start + hop * 5 + latency / 1000, latency, provider, "https://x.example/v1/images/generations",
+                model, f"{rng.choice(WORDS)} {rng.choice(WORDS)} {i}", '{"size": "1024x1024", "quality": "low", "n": 1}',
+                hop + 1, None if hop == 0 else "gpt-image-2", status, err, 429 if err == "rate_limited" else None,
+                images, 0.006 * images, "size_quality",
+            ))
+            i += 1
+    with store._write_lock:
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO runs (id, kind, label, created_at, settings) VALUES (?, ?, ?, ?, ?)", runs)
+        conn.executemany(
+            "INSERT INTO attempts (run_id, started_at, finished_at, latency_ms, provider, url, model, prompt, params, attempt_no, "
+            "fallback_from, status, error_type, http_status, image_count, cost_usd, cost_basis) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            attempts,
+        )
+        conn.execute("COMMIT")
+        conn.execute("ANALYZE")
+    # the covering index of m005_history is what the queries read; the stats table tells SQLite so
+
+
+def timed(fn, repeat: int = 3) -> float:
+    """Median wall time of ``fn`` in milliseconds."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def queries(store: Store, now: float) -> list[tuple[str, float]]:
+    views = {
+        "7 days": H.HistoryView(since="7d"),
+        "30 days, one model + error type": H.HistoryView(since="30d", models=["gpt-image-2"], error_types=["rate_limited"]),
+        "30 days, text in prompt": H.HistoryView(since="30d", text="lighthouse"),
+        "all time": H.HistoryView(since="all"),
+    }
+    out = []
+    for name, view in views.items():
+        flt, sflt = view.to_filter(now), view.stats_filter(now)
+        out += [
+            (f"{name}: table page + count", timed(lambda: H.table_page(store, flt, page=1))),
+            (f"{name}: stats per model", timed(lambda: H.group_stats(store, sflt, "model"))),
+            (f"{name}: stats per provider", timed(lambda: H.group_stats(store, sflt, "provider"))),
+            (f"{name}: timeline by status", timed(lambda: H.timeline(store, sflt, by="status", now=now))),
+            (f"{name}: timeline by error type", timed(lambda: H.timeline(store, sflt, by="error_type", now=now))),
+            (f"{name}: latency bins", timed(lambda: H.latency_bins(store, sflt, read_timeout_s=180))),
+            (f"{name}: errors per provider", timed(lambda: H.errors_by_provider(store, sflt))),
+        ]
+    out.append(("monitoring: all five rules", timed(lambda: monitoring.check(store, now=now))))
+    return out
+
+
+def page_after_filter_change(data: Path) -> tuple[float, float]:
+    """Seconds from opening /history?since=7d to idle, and from picking a status filter to idle again."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e_support import APP_IDLE, launch_browser, running_app, wait_for_http
+
+    with running_app(data) as (url, proc):
+        wait_for_http(url, proc, timeout=120)
+        with sync_playwright() as p:
+            browser = launch_browser(p)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            t0 = time.perf_counter()
+            page.goto(url + "/history?since=7d")
+            page.wait_for_selector(APP_IDLE, timeout=120_000)
+            page.get_by_text("attempts match").wait_for(timeout=120_000)
+            first = time.perf_counter() - t0
+            changes = []
+            for status in ("failed", "succeeded", "cancelled"):
+                box = page.locator("[data-testid='stMultiSelect']").filter(has_text="Status")
+                box.click()
+                option = page.get_by_role("option").filter(has_text=status).first
+                option.wait_for()
+                t0 = time.perf_counter()
+                option.click()
+                page.wait_for_selector("[data-testid='stApp'][data-test-script-state='running']", timeout=10_000)
+                page.wait_for_selector(APP_IDLE, timeout=120_000)
+                changes.append(time.perf_counter() - t0)
+                page.keyboard.press("Escape")
+                page.locator(f"[data-testid='stMultiSelect'] [data-baseweb='tag']").filter(has_text=status).locator("[role='presentation']").first.click()
+                page.wait_for_selector(APP_IDLE, timeout=120_000)
+            browser.close()
+    return first, statistics.median(changes)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", default="100000,1000000")
+    ap.add_argument("--no-browser", action="store_true")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    rows_out = []
+    for size in sizes:
+        tmp = Path(tempfile.mkdtemp(prefix="imagelab-history-bench-"))
+        try:
+            store = Store(data_dir=tmp)
+            now = time.time()
+            t0 = time.perf_counter()
+            seed(store, size, now)
+            seeded_s = time.perf_counter() - t0
+            print(f"\n{size:,} attempts seeded in {seeded_s:.1f} s", flush=True)
+            results = queries(store, now)
+            width = max(len(n) for n, _ in results)
+            print(f"{'query'.ljust(width)}  median ms  target {QUERY_TARGET_MS} ms")
+            for name, ms in results:
+                flag = "ok" if ms <= QUERY_TARGET_MS else "SLOW"
+                print(f"{name.ljust(width)}  {ms:9.1f}  {flag}")
+            worst = max(ms for _, ms in results)
+            page = None
+            if not args.no_browser:
+                store.close()
+                try:
+                    page = page_after_filter_change(tmp)
+                    print(f"page in Chromium: first load {page[0]:.2f} s; after a filter change {page[1]:.2f} s (target {PAGE_TARGET_S} s)")
+                except Exception as exc:  # report, do not crash the benchmark
+                    print(f"page in Chromium: not measured ({type(exc).__name__}: {exc})")
+            rows_out.append((size, worst, page))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print("\nsummary")
+    for size, worst, page in rows_out:
+        page_text = f"page after a filter change {page[1]:.2f} s (first load {page[0]:.2f} s)" if page else "page not measured"
+        print(f"  {size:>9,} attempts: slowest query {worst:.0f} ms; {page_text}")
+
+
+if __name__ == "__main__":
+    main()

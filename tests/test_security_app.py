@@ -1,0 +1,143 @@
+"""Provider and user text is data, never markup; the key never reaches the page (issue 8).
+
+The app runs in AppTest against the hostile provider over loopback. Every
+Markdown-rendering element (markdown, captions, alerts, metrics, labels, help)
+must hold the hostile markup only in escaped form; text and code elements show
+it literally. No 8-character run of the key, in any case, is rendered.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib import ui
+from tests.hostile_provider import MARKUP, MARKUP_MARKERS, HostileProvider
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+KEY = "sk-apptest-" + "Hq7" * 12 + "Lm2P"
+LITERAL_TYPES = {"text", "code", "json", "arrow_data_frame", "text_input", "text_area"}
+_UNESCAPED = [re.compile(r"(?<!\\)" + re.escape(m)) for m in MARKUP_MARKERS]
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    server = HostileProvider(bomb_inflated=4 * 1024 * 1024).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch, hostile):
+    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
+    for name in ("OPENAI_API_KEY", "WISGATE_API_KEY", "EVOLINK_API_KEY", "IMAGELAB_API_KEY", "IMAGELAB_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    ui.get_store.clear()
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.sidebar.selectbox(key="provider").set_value("custom").run()
+    at.sidebar.text_input(key="typed_key__custom").set_value(KEY).run()
+    at.sidebar.checkbox(key="use_fallback").uncheck().run()
+    at.sidebar.number_input(key="max_retries").set_value(0).run()
+    return at
+
+
+def generate(at: AppTest, hostile: HostileProvider, probe: str, prompt: str) -> AppTest:
+    at.sidebar.text_input(key="base_url__custom").set_value(hostile.base_url(probe)).run()
+    at.text_area(key="prompt").set_value(prompt).run()
+    at.button(key="generate").click().run()
+    deadline = time.time() + 40
+    while time.time() < deadline and at.session_state["generate_job"] is not None:
+        time.sleep(0.1)
+        at.run()
+    assert at.session_state["generate_job"] is None, "the generation did not finish"
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def elements(at: AppTest):
+    """(type, proto text) of every element, main and sidebar, expanders and statuses included."""
+    out = []
+
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            out.append((getattr(node, "type", type(node).__name__), str(proto)))
+        children = getattr(node, "children", None)
+        if isinstance(children, dict):
+            for child in children.values():
+                walk(child)
+
+    walk(at.main)
+    walk(at.sidebar)
+    return out
+
+
+def assert_markup_is_inert(at: AppTest) -> None:
+    shown_literally = False
+    for kind, text in elements(at):
+        if kind in LITERAL_TYPES:
+            shown_literally |= "![x](" in text
+            continue
+        for pattern in _UNESCAPED:
+            assert not pattern.search(text), f"{kind} renders provider/user markup: {pattern.pattern} in {text[:300]}"
+    assert shown_literally or any("\\\\[x\\\\]" in t for _, t in elements(at)), "the hostile text should still be shown"
+
+
+def assert_no_key(at: AppTest) -> None:
+    low = KEY.lower()
+    fragments = {low[i : i + 8] for i in range(len(low) - 7)}
+    for kind, text in elements(at):
+        if kind == "text_input":  # the key's own (password) field
+            continue
+        found = [f for f in fragments if f in text.lower()]
+        assert not found, f"a fragment of the key is rendered in a {kind}: {found[:3]}"
+
+
+def test_error_card_fields_render_literally(app, hostile):
+    generate(app, hostile, "md_error", f"a prompt with {MARKUP}")
+    card = " ".join(e.value for e in app.error)
+    assert "bad_request" in card
+    assert_markup_is_inert(app)
+    assert_no_key(app)
+
+
+def test_result_card_and_history_list_render_literally(app, hostile):
+    app.sidebar.selectbox(key="model_choice").set_value("Other...").run()
+    app.sidebar.text_input(key="model_custom").set_value("gpt-image-2 :red[x] `m`").run()
+    generate(app, hostile, "md_usage", f"first {MARKUP}")
+    assert len(app.get("image")) == 1
+    assert any(MARKUP in t.value for t in app.get("text")), "the revised prompt is shown as plain text"
+    generate(app, hostile, "md_usage", f"second {MARKUP}")  # the first one moves to the session list
+    assert_markup_is_inert(app)
+    assert_no_key(app)
+
+
+def test_events_of_a_task_render_literally(app, hostile):
+    generate(app, hostile, "md_task", "a task")
+    assert_markup_is_inert(app)
+    assert_no_key(app)
+
+
+@pytest.mark.parametrize("probe", ["echo_400", "echo_401", "echo_html", "echo_text", "echo_malformed", "echo_200_error", "echo_usage", "echo_url", "echo_task_a", "echo_task_b"])
+def test_no_key_fragment_is_rendered_whatever_the_provider_echoes(app, hostile, probe):
+    generate(app, hostile, probe, f"probe {probe}")
+    assert_no_key(app)
+
+
+def test_history_attempt_detail_renders_literally(app, hostile):
+    app.sidebar.selectbox(key="model_choice").set_value("Other...").run()
+    app.sidebar.text_input(key="model_custom").set_value("gpt-image-2 :red[x] `m`").run()
+    generate(app, hostile, "md_error", f"history {MARKUP}")
+    attempt_id = ui.get_store().recent_attempts()[0]["id"]
+    app.query_params["attempt"] = str(attempt_id)
+    app.switch_page("pages/history.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert any("bad_request" in e.value for e in app.error)
+    assert_markup_is_inert(app)
+    assert_no_key(app)
