@@ -20,6 +20,25 @@ from lib.images import ImageInfo
 from lib.providers import Endpoint, Provider, bound_host, build_endpoint, fallback_chain, get_provider, key_destination_problem
 
 @dataclass
+class ReferenceImage:
+    """A file sent to /v1/images/edits: a reference image or the mask (issue 12).
+
+    The bytes stay in memory; ``describe()`` is what may be shown or stored."""
+
+    filename: str
+    data: bytes = field(repr=False)
+    role: str = "image"  # "image" or "mask"
+    content_type: str = ""  # filled in by pre-flight from the bytes, never from the name
+
+    @property
+    def byte_size(self) -> int:
+        return len(self.data)
+
+    def describe(self) -> dict[str, Any]:
+        return {"role": self.role, "filename": self.filename, "byte_size": self.byte_size, "content_type": self.content_type}
+
+
+@dataclass
 class GenerationRequest:
     prompt: str
     model: str = "gpt-image-2"
@@ -31,6 +50,17 @@ class GenerationRequest:
     output_compression: int | None = None
     moderation: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
+    # --- media (issue 12): streaming partial images, edits with reference images
+    stream: bool = False
+    partial_images: int = 2  # 0-3, sent only when stream is on
+    keep_partials: bool = False  # keep the decoded partials on the Outcome (memory only; never saved)
+    images: list[ReferenceImage] = field(default_factory=list)  # non-empty: an edit (/v1/images/edits)
+    mask: ReferenceImage | None = None
+    input_fidelity: str | None = None  # "low" / "high", only for models that take it
+
+    @property
+    def is_edit(self) -> bool:
+        return bool(self.images)
 
     def params(self) -> dict[str, Any]:
         """The parameters as stored with each attempt (no prompt, no model)."""
@@ -44,6 +74,14 @@ class GenerationRequest:
         }
         if self.output_compression is not None:
             out["output_compression"] = self.output_compression
+        if self.stream:
+            out["stream"] = True
+            out["partial_images"] = self.partial_images
+        if self.input_fidelity:
+            out["input_fidelity"] = self.input_fidelity
+        if self.images:
+            out["reference_images"] = len(self.images)
+            out["mask"] = self.mask is not None
         out.update(self.extra)
         return out
 
@@ -61,6 +99,11 @@ class GenerationRequest:
             body["output_compression"] = self.output_compression
         if self.moderation != "auto":
             body["moderation"] = self.moderation
+        if self.stream:
+            body["stream"] = True
+            body["partial_images"] = self.partial_images
+        if self.input_fidelity:
+            body["input_fidelity"] = self.input_fidelity
         body.update(self.extra)
         return body
 
@@ -136,6 +179,7 @@ class Event:
     model: str = ""
     attempt_no: int = 0
     data: dict[str, Any] = field(default_factory=dict)
+    image: bytes | None = field(default=None, repr=False)  # a "partial" event's decoded image: memory only, never stored
 
 
 @dataclass
@@ -167,6 +211,7 @@ class RequestPreview:
     headers: dict[str, str]  # the key masked
     body: dict[str, Any]
     curl: str
+    form: list[dict[str, Any]] | None = None  # an edit's multipart fields: files by name and size, never bytes
 
 
 @dataclass
@@ -184,6 +229,9 @@ class Outcome:
     revised_prompt: str | None = None
     preview: RequestPreview | None = None
     raw_response: str | None = None
+    partials: list[bytes] = field(default_factory=list)  # streamed partial images, kept only when asked
+    partial_count: int = 0  # partial images received by the attempt that produced the outcome
+    first_partial_ms: int | None = None
 
 
 class Recorder(Protocol):

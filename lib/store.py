@@ -17,6 +17,7 @@ Timestamps are Unix seconds (UTC, REAL). ``params``, ``settings`` and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import logging.handlers
@@ -225,6 +226,18 @@ def m006_compare(db: sqlite_utils.Database) -> None:
         foreign_keys=[("comparison_id", "comparisons", "id")],
     )
     db["comparisons"].create_index(["status", "created_at"], if_not_exists=True)
+
+
+@migrations()
+def m008_media(db: sqlite_utils.Database) -> None:
+    """Issue 12: the reference images and mask sent with an edit, kept content-addressed like results."""
+    db["attempt_inputs"].create(
+        {"id": int, "attempt_id": int, "role": str, "position": int, "sha256": str, "path": str,
+         "filename": str, "byte_size": int, "width": int, "height": int, "format": str, "created_at": float},
+        pk="id",
+        foreign_keys=[("attempt_id", "attempts", "id")],
+    )
+    db["attempt_inputs"].create_index(["attempt_id", "role", "position"], if_not_exists=True)
 
 
 # --------------------------------------------------------------------------
@@ -519,6 +532,59 @@ class Store:
             [attempt_id, info.sha256, saved.rel_path, info.width, info.height, info.format, info.byte_size, saved.source, saved.source_url, time.time()],
         )
 
+    # -- media (issue 12): reference images and masks of edits -------------------------
+
+    def inputs_saved(self, attempt_id: int, inputs: list[Any]) -> list[dict[str, Any]]:
+        """Keep each reference image / mask (``lib.generation.ReferenceImage``) content-addressed
+        and link it to the attempt, in order; the same file is stored once however often it is sent."""
+        rows = []
+        positions: dict[str, int] = {}
+        for ref in inputs:
+            saved = self.keeper.save(ref.data, source="input")
+            info = saved.info
+            position = positions.get(ref.role, 0)
+            positions[ref.role] = position + 1
+            filename = str(ref.filename or "")[:200]
+            rows.append(
+                {"attempt_id": attempt_id, "role": ref.role, "position": position, "sha256": info.sha256, "path": saved.rel_path,
+                 "filename": filename, "byte_size": info.byte_size, "width": info.width, "height": info.height,
+                 "format": info.format, "created_at": time.time()}
+            )
+        with self._write_lock, self.db.atomic():
+            for row in rows:
+                self.db.execute(
+                    f"INSERT INTO attempt_inputs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values())
+                )
+        return rows
+
+    def attempt_inputs(self, attempt_id: int) -> list[dict[str, Any]]:
+        """The reference images (role 'image') then the mask (role 'mask') of an attempt, in the order sent."""
+        return list(
+            self.db.query(
+                "SELECT * FROM attempt_inputs WHERE attempt_id = ? ORDER BY role = 'mask', position, id", [attempt_id]
+            )
+        )
+
+    def reference_images(self, attempt_id: int) -> tuple[list[Any], Any]:
+        """(images, mask) of an attempt as ``ReferenceImage``s read back from disk, so a re-run sends them again.
+
+        Raises FileNotFoundError naming the file when a kept image has been deleted."""
+        from lib.edits import sniff
+        from lib.generation import ReferenceImage
+
+        images, mask = [], None
+        for row in self.attempt_inputs(attempt_id):
+            path = self.keeper.resolve(row["path"])
+            if not path.is_file():
+                raise FileNotFoundError(f"The reference image '{row['filename']}' ({row['path']}) is no longer in the data directory.")
+            data = path.read_bytes()
+            ref = ReferenceImage(row["filename"] or path.name, data, row["role"], sniff(data) or "")
+            if row["role"] == "mask":
+                mask = ref
+            else:
+                images.append(ref)
+        return images, mask
+
     def run_finished(self, run_id: str, fields: dict[str, Any]) -> None:
         allowed = {k: fields[k] for k in ("finished_at", "status", "model", "error_type", "attempts", "latency_ms") if k in fields}
         sets = ", ".join(f"{k} = ?" for k in allowed)
@@ -570,6 +636,7 @@ class Store:
             return None
         row = self._decode(rows[0])
         row["images"] = self.images_for([attempt_id]).get(attempt_id, [])
+        row["inputs"] = self.attempt_inputs(attempt_id)  # issue 12: reference images and mask of an edit
         return row
 
     def run(self, run_id: str) -> dict[str, Any] | None:
@@ -663,9 +730,10 @@ class Store:
         ``lib.diagnostics.step_for``."""
         if step_of is None:
             from lib.diagnostics import step_for as step_of
-        where, params = (flt or AttemptFilter()).where()
-        if not include_probes:
-            where = f"({where}) AND run_id NOT IN (SELECT id FROM runs WHERE kind = 'probe')"
+        flt = flt or AttemptFilter()
+        if not include_probes and "probe" not in flt.exclude_kinds:
+            flt = dataclasses.replace(flt, exclude_kinds=[*flt.exclude_kinds, "probe"])
+        where, params = flt.where()
         total = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where}", params).fetchone()[0]
         last_ok = self.db.execute(f"SELECT max(started_at) FROM attempts WHERE {where} AND status = 'succeeded'", params).fetchone()[0]
         out: dict[int, dict[str, Any]] = {

@@ -19,6 +19,7 @@ history = st.session_state.setdefault("generate_history", [])
 # A finished job moves from the running slot into this session's history.
 job = st.session_state.get(SLOT)
 if job is not None and job.done:
+    ui.release_partials(job.events, keep=job.request.keep_partials)  # media (issue 12): partials live in memory only while shown
     history.insert(0, job)
     st.session_state[SLOT] = None
     job = None
@@ -54,9 +55,13 @@ if size_problem:
 if background == "transparent" and output_format == "jpeg":
     st.warning("A transparent background needs png or webp.")
 
+# --- Media (issue 12): streaming partial images, reference images, mask, input_fidelity ---
+media = ui.media_controls(model)
+# --- end Media ---
+
 request = GenerationRequest(
     prompt=prompt, model=model, size=size, n=int(n), quality=quality, background=background,
-    output_format=output_format, output_compression=compression, moderation=moderation,
+    output_format=output_format, output_compression=compression, moderation=moderation, **media,
 )
 
 if st.button("Generate", type="primary", key="generate", disabled=running, icon=":material/brush:"):
@@ -71,6 +76,7 @@ def live_progress() -> None:
         return
     if current.done:
         st.rerun()  # the whole page, to show the result
+    ui.render_partial(current.events)  # media (issue 12): the latest partial image while streaming
     ui.render_events(current.events, label=f"Generating with {current.request.model}... {current.elapsed_s:.0f} s", state="running", expanded=True)
 
 
@@ -84,6 +90,7 @@ try:
         ui.render_events(last.events, label=label, state="complete" if outcome.ok else "error", expanded=False)
         if outcome.images:  # also the images kept before a later one failed
             ui.result_card(outcome, key_prefix=f"res-{last.id}")
+        ui.media_summary(outcome, last.request)  # media (issue 12): partials received, reference images sent
         ui.error_card(outcome)  # draws nothing on success
         ui.inspectors(outcome)
 
