@@ -171,3 +171,20 @@ MAX_SSE_LINE_BYTES = 80 * 1024 * 1024  # one SSE line (a base64 image) longer th
 MAX_REFERENCE_IMAGES = 16  # /v1/images/edits takes up to 16 images
 MAX_REFERENCE_IMAGE_BYTES = 50 * 1024 * 1024  # each reference image: png, webp or jpg under 50 MB
 MAX_MASK_BYTES = 4 * 1024 * 1024  # the mask: a PNG under 4 MB
+
+# --- Compare (issue 9): grids of prompts x targets (lib/compare.py, pages/compare.py) ---
+COMPARE_MAX_ROWS = 50  # prompts (or template combinations) in one grid
+COMPARE_MAX_TARGETS = 8  # columns: provider + model pairs
+COMPARE_MAX_VARIANTS = 4  # values of the optional third axis (one parameter)
+COMPARE_MAX_CELLS = 200  # rows x targets x variants
+COMPARE_MAX_VARIABLES = 6  # template variables
+COMPARE_DEFAULT_N = 1  # images per cell unless the user asks for more
+COMPARE_REFRESH_S = 1.0  # the grid re-reads its cells this often while it runs
+COMPARE_LIST_SIZE = 30  # past comparisons listed
+COMPARE_NOTE_MAX_CHARS = 1000  # a note on one cell
+COMPARE_CHIP_TITLE_CHARS = 48  # the short title on an error chip
+COMPARE_SHEET_CELL_PX = 256  # contact sheet: one cell's square
+COMPARE_SHEET_LABEL_PX = 260  # contact sheet: width of the row-label column
+COMPARE_SHEET_HEADER_PX = 64  # contact sheet: height of the column-label row
+COMPARE_SHEET_PAD_PX = 8
+COMPARE_SHEET_FONT_PX = 15

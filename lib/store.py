@@ -215,6 +215,21 @@ def m005b_history_speed(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m006_compare(db: sqlite_utils.Database) -> None:
+    """Compare (issue 9): judging a grid. One row per judged cell of a comparison: thumbs
+    (+1/-1), a note, and the row's winner star (one per row and value of the third axis;
+    ``variant`` is -1 for a grid without one). Cells are found by their key (``r0c1``, ``r0c1v2``)
+    so a retried cell keeps its judging."""
+    db["cell_ratings"].create(
+        {"comparison_id": str, "cell_key": str, "row": int, "variant": int, "thumb": int, "note": str, "winner": int,
+         "updated_at": float},
+        pk=("comparison_id", "cell_key"),
+        foreign_keys=[("comparison_id", "comparisons", "id")],
+    )
+    db["comparisons"].create_index(["status", "created_at"], if_not_exists=True)
+
+
+@migrations()
 def m008_media(db: sqlite_utils.Database) -> None:
     """Issue 12: the reference images and mask sent with an edit, kept content-addressed like results."""
     db["attempt_inputs"].create(
