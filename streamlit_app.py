@@ -18,6 +18,7 @@ page = st.navigation(
     [
         st.Page("pages/generate.py", title="Generate", icon=":material/brush:", default=True),
         st.Page("pages/history.py", title="History", icon=":material/history:", url_path="history"),
+        st.Page("pages/diagnostics.py", title="Diagnostics", icon=":material/checklist:", url_path="diagnostics"),
     ]
 )
 page.run()

@@ -1,8 +1,12 @@
-"""The command line: ``imagelab generate`` and ``imagelab sandbox``.
+"""The command line: ``imagelab generate``, ``imagelab doctor`` and ``imagelab sandbox``.
 
 ``imagelab generate`` records to the same database as the app. With ``--json``
 it prints one JSON object. Exit codes: 0 success, 1 the generation failed,
 2 bad arguments (including input the pre-flight checks refuse).
+
+``imagelab doctor`` runs the diagnostics checklist (lib/diagnostics.py): one
+line per step, then the fixes; ``--json`` prints the report format. Exit
+codes: 0 no step fails, 1 a step fails, 2 bad arguments. Usable in CI.
 """
 
 from __future__ import annotations
@@ -66,6 +70,21 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"a reference image (png, webp or jpg); repeat for up to {C.MAX_REFERENCE_IMAGES}: the request becomes an edit")
     g.add_argument("--mask", metavar="FILE", help="a PNG mask with transparency, the size of the first --image")
     g.add_argument("--input-fidelity", choices=("low", "high"), help="edits: how closely to keep the reference images' features")
+    d = sub.add_parser("doctor", help="run the diagnostics checklist: one line per step, then the fixes")
+    d.add_argument("--provider", default="sandbox", choices=list(PRESETS))
+    d.add_argument("--base-url", help="override the preset's base URL (sandbox: a running sandbox)")
+    d.add_argument("--api-key", help="the key (default: the provider's environment variable)")
+    d.add_argument("--model", default="gpt-image-2")
+    d.add_argument("--data-dir", help=f"the database to read history from and record probes to (default: ${C.DATA_DIR_ENV} or ./data)")
+    d.add_argument("--timeout", type=float, default=C.DEFAULT_READ_TIMEOUT_S, help="the read timeout to judge (seconds)")
+    d.add_argument("--no-probe", action="store_true", help="no requests at all: static checks and history only")
+    d.add_argument("--spend", action="store_true", help="also generate one image at the lowest quality (costs money)")
+    d.add_argument("--save", action="store_true", help="save the report; its id is printed (the app's /diagnostics?report=<id>)")
+    d.add_argument("--hide-prompts", action="store_true", help="replace prompts with their length and a short hash")
+    d.add_argument("--scenario", choices=list(SCENARIOS), help="sandbox only: the behaviour to rehearse")
+    out = d.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the report as JSON (imagelab-report/1)")
+    out.add_argument("--markdown", action="store_true", help="print the report as Markdown")
 
     s = sub.add_parser("sandbox", help="run the local sandbox image API in the foreground")
     s.add_argument("--port", type=int, default=8765)
@@ -187,10 +206,78 @@ def _generate(args: argparse.Namespace) -> int:
     return 2 if err and err.error_type == "invalid_input" else 1
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from lib import diagnostics as D
+    from lib.store import Store, configure_logging
+
+    if args.scenario and args.provider != "sandbox":
+        print("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
+        return 2
+    if args.timeout <= 0:
+        print("imagelab: --timeout must be more than 0 seconds", file=sys.stderr)
+        return 2
+    preset = get_provider(args.provider)
+    resolved = resolve_key_for(preset, base_url=args.base_url, typed=args.api_key or "", environ=os.environ)
+    key, source, key_host = resolved.key, resolved.source, resolved.host
+    if args.api_key:
+        source = "argument"
+    sandbox = None
+    base_url = args.base_url
+    headers: dict[str, str] = {}
+    if args.provider == "sandbox":
+        if base_url is None:
+            from lib.sandbox import SandboxConfig, SandboxServer
+
+            sandbox = SandboxServer(SandboxConfig(latency_s=(0.2, 0.5))).start()
+            base_url = sandbox.base_url
+        if args.scenario:
+            headers["X-Sandbox-Scenario"] = args.scenario
+    try:
+        store = Store(data_dir=args.data_dir)
+        configure_logging(store.root)
+        settings = ClientSettings(
+            provider=args.provider, base_url=base_url, api_key=key, key_source=source, key_host=key_host, read_timeout_s=args.timeout,
+            extra_headers=headers,
+        )
+
+        def progress(message: str) -> None:
+            if not (args.json or args.markdown):
+                print(f"  {message}", file=sys.stderr)
+
+        report = D.run_checks(settings, args.model, store=store, probe=not args.no_probe, spend=args.spend, on_progress=progress)
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+    if args.hide_prompts:
+        report = D.hide_prompts(report)
+    if args.save:
+        report.report_id = D.save_report(store, report)
+    if args.json:
+        print(D.report_to_json(report))
+    elif args.markdown:
+        print(D.report_to_markdown(report))
+    else:
+        width = max(len(s.title) for s in report.steps)
+        for step in report.steps:
+            print(f"{step.step} {step.title:<{width}}  {D.STATUS_LABELS[step.status].upper():<11}  {step.verdict}")
+        fixes = [s for s in report.steps if s.status in ("fail", "warn")]
+        if fixes:
+            print("\nWhat to fix:")
+            for step in fixes:
+                print(f"  {step.step} {step.title}: {step.fix}")
+        counts = report.counts
+        print(f"\n{counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked.")
+        if report.report_id:
+            print(f"Saved as report {report.report_id}: open /diagnostics?report={report.report_id} in the app.")
+    return 1 if report.status == "fail" else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "generate":
         return _generate(args)
+    if args.command == "doctor":
+        return _doctor(args)
     if args.command == "sandbox":
         from lib.sandbox import serve
 

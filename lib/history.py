@@ -36,7 +36,7 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from lib import constants as C
 from lib import redact

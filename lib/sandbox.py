@@ -258,6 +258,7 @@ def _error(status: int, message: str, *, type_: str = "invalid_request_error", p
 
 
 _NGINX_404 = """<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n</body>\r\n</html>\r\n"""
+_NGINX_405 = """<html>\r\n<head><title>405 Not Allowed</title></head>\r\n<body>\r\n<center><h1>405 Not Allowed</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n</body>\r\n</html>\r\n"""
 _BAD_GATEWAY = """<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body><h1>Bad Gateway</h1><p>The proxy server received an invalid response from an upstream server.</p></body></html>\n"""
 
 
@@ -337,7 +338,11 @@ class Sandbox:
         async def not_found(request: Request, exc: Exception) -> Response:
             return HTMLResponse(_NGINX_404, status_code=404)
 
-        return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+        async def not_allowed(request: Request, exc: Exception) -> Response:
+            # As nginx answers a method a location does not take (diagnostics tells 405 from 404).
+            return HTMLResponse(_NGINX_405, status_code=405)
+
+        return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"ok": True, "requests": self.requests})
@@ -356,10 +361,23 @@ class Sandbox:
         return JSONResponse(asdict(cfg))
 
     async def models(self, request: Request) -> Response:
-        denied = self._auth_problem(request, self.config.scenario)
+        """GET /v1/models, honouring the scenario as a real provider would for the
+        same fault (diagnostics probes it): a rejected key, a wrong route, a
+        proxy error page, or a list that lacks the models the scenario hides."""
+        scenario = self._scenario_for(request, "")
+        denied = self._auth_problem(request, scenario)
         if denied is not None:
             return denied
-        return JSONResponse({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "sandbox"} for m in SANDBOX_MODELS]})
+        if scenario == "endpoint_not_found":
+            return HTMLResponse(_NGINX_404, status_code=404)
+        if scenario == "server_error":
+            return HTMLResponse(_BAD_GATEWAY, status_code=502)
+        models = SANDBOX_MODELS
+        if scenario == "model_not_found":
+            models = ("text-embedding-3-small", "whisper-1")  # the key works; no image model is served
+        elif scenario == "fallback":
+            models = tuple(m for m in SANDBOX_MODELS if m != "gpt-image-2")
+        return JSONResponse({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "sandbox"} for m in models]})
 
     def _auth_problem(self, request: Request, scenario: str) -> Response | None:
         header = request.headers.get("authorization")

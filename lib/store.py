@@ -28,14 +28,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from lib import constants as C
 from lib import pricing, redact
-from lib.errors import ERROR_INFO, ERROR_TYPES
+from lib.errors import ERROR_TYPES
 from lib.images import ImageKeeper, data_dir as resolve_data_dir
 
 log = logging.getLogger("imagelab.store")
@@ -694,27 +694,54 @@ class Store:
         )
         return list(self.db.query(sql, [bucket_s, bucket_s, *params]))
 
-    def evidence(self, flt: AttemptFilter | None = None, *, examples: int = 3) -> dict[int, dict[str, Any]]:
-        """Recent evidence per checklist step: error counts, example attempts, and
-        for step 5 whether Retry-After was honoured, for step 9 latency percentiles."""
+    def evidence(
+        self,
+        flt: AttemptFilter | None = None,
+        *,
+        examples: int = C.DIAG_EXAMPLES,
+        include_probes: bool = False,
+        step_of: Callable[..., int | None] | None = None,
+    ) -> dict[int, dict[str, Any]]:
+        """Recent evidence per checklist step (1-9; 0 holds errors of no step, such
+        as server_error): error counts, example attempts (newest first), and for
+        step 4 tasks seen, step 5 whether Retry-After was honoured and how runs
+        ended, step 7 where images came from and whether their files exist, step 9
+        latency percentiles. Attempts of diagnostics probe runs are left out unless
+        ``include_probes``.
+
+        Which step an error belongs to is the checklist's business:
+        ``step_of(error_type, error_code, error_message)``, by default
+        ``lib.diagnostics.step_for``."""
+        if step_of is None:
+            from lib.diagnostics import step_for as step_of
         where, params = (flt or AttemptFilter()).where()
+        if not include_probes:
+            where = f"({where}) AND run_id NOT IN (SELECT id FROM runs WHERE kind = 'probe')"
         total = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where}", params).fetchone()[0]
-        out: dict[int, dict[str, Any]] = {step: {"total": total, "errors": {}, "examples": []} for step in range(1, 10)}
-        for error_type, n in self.db.execute(f"SELECT error_type, count(*) FROM attempts WHERE {where} AND error_type IS NOT NULL GROUP BY error_type", params):
-            step = ERROR_INFO[error_type].step if error_type in ERROR_INFO else None
-            if step:
-                out[step]["errors"][error_type] = n
-        for step, bucket in out.items():
-            types = list(bucket["errors"])
-            if types:
-                marks = ", ".join("?" for _ in types)
-                bucket["examples"] = list(
-                    self.db.query(
-                        f"SELECT id, started_at, model, error_type, http_status, error_message FROM attempts "
-                        f"WHERE {where} AND error_type IN ({marks}) ORDER BY started_at DESC LIMIT ?",
-                        [*params, *types, examples],
-                    )
-                )
+        last_ok = self.db.execute(f"SELECT max(started_at) FROM attempts WHERE {where} AND status = 'succeeded'", params).fetchone()[0]
+        out: dict[int, dict[str, Any]] = {
+            step: {"total": total, "last_success_at": last_ok, "errors": {}, "examples": []} for step in range(0, 10)
+        }
+        for error_type, code, message, n in self.db.execute(
+            f"SELECT error_type, error_code, CASE WHEN error_type = 'invalid_input' THEN error_message END, count(*) "
+            f"FROM attempts WHERE {where} AND error_type IS NOT NULL GROUP BY 1, 2, 3",
+            params,
+        ):
+            step = step_of(error_type, code, message) or 0
+            out[step]["errors"][error_type] = out[step]["errors"].get(error_type, 0) + n
+        if any(bucket["errors"] for bucket in out.values()):
+            # Newest failures first, each to its step, until every step has its examples.
+            for row in self.db.query(
+                f"SELECT id, run_id, started_at, model, prompt, status, error_type, error_code, http_status, error_message, "
+                f"retry_after_s, latency_ms FROM attempts WHERE {where} AND error_type IS NOT NULL "
+                f"ORDER BY started_at DESC, id DESC LIMIT ?",
+                [*params, max(200, examples * 40)],
+            ):
+                bucket = out[step_of(row["error_type"], row["error_code"], row["error_message"]) or 0]
+                if len(bucket["examples"]) < examples:
+                    bucket["examples"].append(row)
+        # Step 4: attempts that went through an async task.
+        out[4]["tasks"] = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where} AND task_id IS NOT NULL", params).fetchone()[0]
         # Step 5: after each 429 with a Retry-After, did the next attempt of the run wait long enough?
         honoured = early = 0
         for row in self.db.execute(
@@ -730,6 +757,23 @@ class Store:
             else:
                 early += 1
         out[5]["retry_after"] = {"honoured": honoured, "early": early}
+        out[5]["runs_ended"] = {
+            (status or "running"): n
+            for status, n in self.db.execute(
+                f"SELECT status, count(*) FROM runs WHERE id IN (SELECT run_id FROM attempts WHERE {where} AND error_type = 'rate_limited') GROUP BY status",
+                params,
+            )
+        }
+        # Step 7: where recent images came from, and whether their files are still there.
+        images = list(self.db.query(
+            f"SELECT source, path FROM images WHERE attempt_id IN (SELECT id FROM attempts WHERE {where}) ORDER BY id DESC LIMIT 500",
+            params,
+        ))
+        sources: dict[str, int] = {}
+        for image in images:
+            sources[image["source"] or "?"] = sources.get(image["source"] or "?", 0) + 1
+        missing = sum(1 for image in images if not image["path"] or not (self.root / image["path"]).is_file())
+        out[7]["images"] = {"count": len(images), "sources": sources, "missing_files": missing}
         lat = [r[0] for r in self.db.execute(f"SELECT latency_ms FROM attempts WHERE {where} AND status = 'succeeded' AND latency_ms IS NOT NULL ORDER BY latency_ms", params)]
         out[9]["latency"] = {"count": len(lat), "p50_ms": _percentile(lat, 50), "p95_ms": _percentile(lat, 95), "max_ms": lat[-1] if lat else None}
         return out

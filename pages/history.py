@@ -233,6 +233,9 @@ def show_attempt(view: H.HistoryView) -> None:
                              icon=":material/checklist:", query_params={"step": str(step)})
             except Exception:  # the page is not in the navigation yet
                 pass
+    # --- Media (issue 12): first-partial latency and the reference images of an edit ---
+    ui.attempt_media(a)
+    # --- end Media ---
     images = [i for i in a.get("images", []) if i.get("abs_path") and Path(i["abs_path"]).is_file()]
     if images:
         st.markdown("**Images**")

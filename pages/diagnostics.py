@@ -1,0 +1,184 @@
+"""Diagnostics: the nine-step checklist, live probes, evidence from history, shareable snapshots.
+
+`?step=N` opens with that step expanded; `?report=<id>` shows a saved snapshot
+read-only (no settings, no probes); an uploaded report JSON is shown the same way.
+"""
+
+import base64
+import logging
+
+import streamlit as st
+
+from lib import constants as C
+from lib import diagnostics as D
+from lib import ui
+from lib.providers import KNOWN_MODELS, PRESETS
+
+log = logging.getLogger("imagelab.app")
+KIND_LABELS = {"static": "Static check", "probe": "Live probe", "history": "From history"}
+ICONS = {
+    "pass": ":green[:material/check_circle:]",
+    "warn": ":orange[:material/warning:]",
+    "fail": ":red[:material/cancel:]",
+    "not_checked": ":gray[:material/remove_circle_outline:]",
+}
+
+
+def _step_param() -> int | None:
+    raw = st.query_params.get("step")
+    try:
+        step = int(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return step if step in D.STEP_NAMES else None
+
+
+def _image_bytes(data_url: str) -> bytes | None:
+    try:
+        return base64.b64decode(data_url.split(",", 1)[1], validate=True)
+    except (ValueError, IndexError):
+        return None
+
+
+def render_report(report: D.Report, *, key: str, expanded_step: int | None) -> None:
+    """The nine steps top to bottom: icon, title and status, the verdict, and an
+    expander with the evidence, the fix and links. Every report text is plain text."""
+    counts = report.counts
+    st.markdown(
+        f"**Result: {ICONS[report.status]} {D.STATUS_LABELS[report.status]}** · {counts['fail']} fail · "
+        f"{counts['warn']} warning · {counts['pass']} pass · {counts['not_checked']} not checked"
+    )
+    s = report.settings
+    st.caption("Checked")
+    st.text(f"{s.get('provider_label', report.provider)} · {report.model} · {s.get('endpoint', '')} · {report.created_at}")
+    for step in report.steps:
+        with st.container(border=True, key=f"{key}-step-{step.step}"):
+            st.markdown(f"{ICONS[step.status]} **{step.step}. {step.title}** · {D.STATUS_LABELS[step.status]}")
+            st.text(step.verdict)
+            with st.expander(f"Evidence and fix for step {step.step}", expanded=step.step == expanded_step):
+                if not step.evidence:
+                    st.caption("No evidence for this step.")
+                for e in step.evidence:
+                    st.caption(KIND_LABELS.get(e.kind, e.kind))
+                    st.text(e.text)
+                    if e.prompt is not None:
+                        st.text(f"Prompt: {e.prompt}")
+                    if e.image:
+                        data = _image_bytes(e.image)
+                        if data:
+                            st.image(data, width=C.DIAG_THUMB_PX)
+                    if e.links:
+                        st.markdown(" · ".join(f"[{D.md_escape(link.label)}]({link.url})" for link in e.links))
+                st.markdown("**How to fix it**")
+                st.text(step.fix)
+                # --- Media (issue 12): what each model takes (stream, edits, input_fidelity, backgrounds, sizes) ---
+                if step.step == 6:
+                    ui.capability_table()
+                # --- end Media ---
+
+
+def downloads(report: D.Report, *, key: str) -> None:
+    base = ui.app_base_url()
+    name = f"imagelab-diagnostics-{report.provider}-{report.created_at.replace(':', '').replace('-', '')}"
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Download Markdown", D.report_to_markdown(report, base_url=base), file_name=f"{name}.md", mime="text/markdown", key=f"{key}-dl-md", icon=":material/description:")
+    c2.download_button("Download JSON", D.report_to_json(report), file_name=f"{name}.json", mime="application/json", key=f"{key}-dl-json", icon=":material/data_object:")
+    c3.download_button("Download HTML", D.report_to_html(report, base_url=base), file_name=f"{name}.html", mime="text/html", key=f"{key}-dl-html", icon=":material/html:")
+
+
+def read_only(report: D.Report, *, key: str, note: str) -> None:
+    st.info(note, icon=":material/visibility:")
+    render_report(report, key=key, expanded_step=_step_param())
+    st.divider()
+    st.caption("Export this snapshot")
+    downloads(report, key=key)
+
+
+def saved_report_view(report_id: str) -> None:
+    st.title("Diagnostics snapshot")
+    try:
+        report = D.load_report(ui.get_store(), report_id)
+    except D.ReportError as err:
+        st.error(f"This saved report cannot be read: {err}")
+        return
+    if report is None:
+        st.warning("There is no saved report with this id on this deployment. Reports are kept in the database of the deployment that made them.")
+        st.page_link("pages/diagnostics.py", label="Open Diagnostics", icon=":material/checklist:")
+        return
+    read_only(report, key="saved", note="A saved snapshot, read-only. It shows what was checked when it was saved; nothing is run again.")
+
+
+def live_view() -> None:
+    settings = ui.page_settings()
+    st.title("Diagnostics")
+    st.caption("Nine checks in the order requests usually fail. Static checks and your recent attempts are read at once; "
+               "live probes send a few cheap requests that generate nothing.")
+
+    with st.expander("Open a teammate's report (JSON)", icon=":material/upload_file:"):
+        upload = st.file_uploader("Report JSON", type=["json"], key="diag_upload", label_visibility="collapsed")
+    if upload is not None:
+        try:
+            report = D.report_from_json(upload.getvalue())
+        except D.ReportError as err:
+            st.error(f"This file cannot be opened as a report: {err}")
+        else:
+            read_only(report, key="uploaded", note="An uploaded report, read-only. Nothing is run; remove the file above to go back to your own checks.")
+            return
+
+    pid = settings.client.provider
+    ids = list(PRESETS)
+    c1, c2 = st.columns(2)
+    provider = c1.selectbox("Provider to check", ids, index=ids.index(pid), format_func=lambda p: PRESETS[p].label, key=f"diag_provider__{pid}")
+    models = list(dict.fromkeys([settings.model, *PRESETS[provider].models, *KNOWN_MODELS]))
+    model = c2.selectbox("Model to check", models, index=0, key=f"diag_model__{pid}__{settings.model}", accept_new_options=True) or settings.model
+    client = ui.client_settings_for(settings, provider)
+
+    usd, note = D.estimate_spend(model)
+    cost = f"about ${usd:.3f}" if usd is not None else f"cost estimate unavailable: {note}"
+    o1, o2 = st.columns(2)
+    probe = o1.checkbox("Live probes (generate nothing)", value=True, key="diag_probe",
+                        help="GET /models, a prompt-less POST to the generations route, and the task poll route for task providers.")
+    spend = o2.checkbox("Spend one image", value=False, key="diag_spend",
+                        help="Runs the whole path once: request, answer, decode and keep. The provider charges for it.")
+    o2.caption(f"{C.DIAG_SPEND_SIZE}, quality {C.DIAG_SPEND_QUALITY}, {cost}".replace("$", "\\$"))
+    store = ui.get_store()
+    target = (provider, model, client.endpoint.url, client.key_hint, client.read_timeout_s, tuple(sorted(client.extra_headers.items())))
+    if st.button("Run checks", type="primary", key="diag_run", icon=":material/play_arrow:"):
+        with st.status("Running the checks...", expanded=True) as box:
+            report = D.run_checks(client, model, store=store, probe=probe, spend=spend, on_progress=box.text)
+            box.update(label="Checks done", state="complete", expanded=False)
+        st.session_state["diag_report"] = (target, report)
+        st.session_state.pop("diag_saved_id", None)
+    kept = st.session_state.get("diag_report")
+    if kept is not None and kept[0] == target:
+        report = kept[1]
+    else:  # static checks and history need no button
+        report = D.run_checks(client, model, store=store, probe=False)
+        st.caption("Static checks and recent history only. Press Run checks for the live probes.")
+
+    hide = st.checkbox("Hide prompts (length and a short hash instead), for sharing outside the team", key="diag_hide")
+    shown = D.hide_prompts(report) if hide else report
+    render_report(shown, key="live", expanded_step=_step_param())
+
+    st.divider()
+    st.subheader("Share")
+    if st.button("Save snapshot", key="diag_save", icon=":material/bookmark:"):
+        st.session_state["diag_saved_id"] = D.save_report(store, shown)
+    saved = st.session_state.get("diag_saved_id")
+    if saved:
+        link = D.report_link(saved)
+        st.success("Saved. Anyone who can open this app can open the snapshot read-only at:", icon=":material/link:")
+        st.code(ui.app_base_url() + link, language=None)
+        st.markdown(f"[Open the snapshot]({link})")
+    downloads(shown, key="live")
+
+
+try:
+    report_id = st.query_params.get("report")
+    if report_id:
+        saved_report_view(report_id)
+    else:
+        live_view()
+except Exception as exc:  # never a raw traceback
+    log.exception("diagnostics page failed")
+    ui.show_unexpected(exc)

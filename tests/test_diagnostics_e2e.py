@@ -1,0 +1,74 @@
+"""Diagnostics in real Chromium: a report permalink, and the HTML export opened from disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lib import diagnostics as D
+from lib.generation import ClientSettings, GenerationRequest
+from lib.client import ImageClient
+from lib.store import Store
+from tests.e2e_support import APP_IDLE, CHROMIUM, ROOT, launch_browser, running_app, wait_for_http
+
+pytestmark = pytest.mark.e2e
+ARTIFACTS = ROOT / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is required in CI and was not found at {CHROMIUM}")
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = launch_browser(p)
+        yield b
+        b.close()
+
+
+def test_report_permalink_and_html_export(browser, sandbox, tmp_path):
+    data = tmp_path / "data"
+    store = Store(data_dir=data)
+    settings = ClientSettings(provider="sandbox", base_url=sandbox.base_url, extra_headers={"X-Sandbox-Scenario": "rate_limited_always"}, max_retries=1)
+    with ImageClient(settings=settings, recorder=store, keeper=store.keeper) as client:
+        client.generate(GenerationRequest(prompt="a lighthouse <b>in</b> the rain"))
+    healthy = ClientSettings(provider="sandbox", base_url=sandbox.base_url)
+    report = D.run_checks(healthy, "gpt-image-2", store=store, spend=True)
+    report_id = D.save_report(store, report)
+    store.close()
+
+    with running_app(data) as (url, proc):
+        wait_for_http(url, proc)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000}, accept_downloads=True)
+        page.goto(f"{url}/diagnostics?report={report_id}&step=5")
+        page.wait_for_selector(APP_IDLE, timeout=30_000)
+        page.get_by_role("heading", name="Diagnostics snapshot").wait_for(timeout=30_000)
+        body = page.locator("[data-testid='stMain']").inner_text()
+        assert "read-only" in body and "5. Limits" in body and "run(s) failed after running out of retries" in body
+        assert page.get_by_role("button", name="Run checks").count() == 0
+        assert page.locator("[data-testid='stException']").count() == 0
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "e2e-diagnostics-report.png"), full_page=True)
+
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Download HTML").click()
+        exported = tmp_path / "report.html"
+        info.value.save_as(exported)
+        page.close()
+
+    # The export opens offline, from disk, with nothing fetched from anywhere.
+    offline = browser.new_page(viewport={"width": 1100, "height": 900})
+    requests: list[str] = []
+    offline.on("request", lambda r: requests.append(r.url))
+    offline.goto(exported.as_uri())
+    assert offline.title().startswith("Diagnostics: Sandbox")
+    text = offline.locator("body").inner_text()
+    assert "5. Limits" in text and "Fix:" in text and "a lighthouse <b>in</b> the rain" in text
+    assert offline.locator("img.thumb").count() == 1 and offline.locator("img.thumb").evaluate("i => i.naturalWidth") > 0
+    assert [r for r in requests if not r.startswith(("file:", "data:"))] == []
+    offline.screenshot(path=str(ARTIFACTS / "e2e-diagnostics-export.png"), full_page=True)
+    offline.close()

@@ -1,0 +1,124 @@
+"""The Diagnostics page through AppTest: run checks on the sandbox, save, open ?report=<id> read-only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib import diagnostics as D
+from lib import ui
+from tests.test_app import APP, all_rendered_text
+
+PAGE = "pages/diagnostics.py"
+
+
+@pytest.fixture
+def at(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
+    for name in ("OPENAI_API_KEY", "WISGATE_API_KEY", "EVOLINK_API_KEY", "IMAGELAB_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    ui.get_store.clear()
+    app = AppTest.from_file(APP, default_timeout=30)
+    app.run()
+    app.switch_page(PAGE).run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def step_texts(app: AppTest) -> str:
+    return " ".join(t.value for t in app.text)
+
+
+def test_static_and_history_checks_show_at_once(at):
+    assert at.title[0].value == "Diagnostics"
+    titles = " ".join(m.value for m in at.markdown)
+    for n, title in D.CHECKLIST_STEPS.items():
+        assert f"**{n}. {title}**" in titles
+    assert len(at.expander) >= 9
+    assert "Press Run checks" in " ".join(c.value for c in at.caption)
+
+
+def test_run_checks_on_the_sandbox_then_save_and_open_read_only(at):
+    at.sidebar.selectbox(key="sandbox_scenario").set_value("auth").run()
+    at.button(key="diag_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    markdown = " ".join(m.value for m in at.markdown)
+    assert "**1. Key** · fail" in markdown
+    assert "The provider refused the key (401)." in step_texts(at)
+    probe_runs = list(ui.get_store().db.query("SELECT kind FROM runs"))
+    assert [r["kind"] for r in probe_runs] == ["probe"]
+
+    at.button(key="diag_save").click().run()
+    report_id = at.session_state["diag_saved_id"]
+    assert any(D.report_link(report_id) in c.value for c in at.code)
+
+    # A teammate opens the permalink: read-only, no settings, no probes.
+    viewer = AppTest.from_file(APP, default_timeout=30)
+    viewer.query_params["report"] = report_id
+    viewer.run()
+    viewer.switch_page(PAGE)
+    viewer.query_params["report"] = report_id
+    viewer.run()
+    assert not viewer.exception, [e.value for e in viewer.exception]
+    assert viewer.title[0].value == "Diagnostics snapshot"
+    assert "read-only" in viewer.info[0].value
+    assert "The provider refused the key (401)." in " ".join(t.value for t in viewer.text)
+    assert not viewer.sidebar.selectbox and not viewer.button  # no settings, no Run checks
+    assert len(viewer.get("download_button")) == 3
+    assert ui.get_store().db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1  # nothing ran again
+
+
+def test_step_param_opens_that_step(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
+    ui.get_store.clear()
+    app = AppTest.from_file(APP, default_timeout=30)
+    app.run()
+    app.switch_page(PAGE)
+    app.query_params["step"] = "5"
+    app.run()
+    assert not app.exception
+    expanded = [e.label for e in app.main.expander if e.proto.expanded]
+    assert expanded == ["Evidence and fix for step 5"]
+
+
+def test_unknown_report_id_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
+    ui.get_store.clear()
+    app = AppTest.from_file(APP, default_timeout=30)
+    app.run()
+    app.switch_page(PAGE)
+    app.query_params["report"] = "doesnotexist"
+    app.run()
+    assert not app.exception
+    assert "no saved report with this id" in app.warning[0].value
+
+
+def test_a_typed_key_is_not_rendered_or_saved(at):
+    key = "sk-diagpage-" + "W" * 30 + "7h2k"
+    at.sidebar.text_input(key="typed_key__sandbox").set_value(key).run()
+    at.sidebar.selectbox(key="sandbox_scenario").set_value("auth").run()
+    at.button(key="diag_run").click().run()
+    at.button(key="diag_save").click().run()
+    text = all_rendered_text(at, skip_keys={"typed_key__sandbox"})
+    assert key not in text and key[:-4] not in text and "7h2k" in text
+    row = ui.get_store().report(at.session_state["diag_saved_id"])
+    assert key[:-4] not in json.dumps(row["body"]) + row["markdown"]
+
+
+def test_error_cards_link_to_their_checklist_step(tmp_path, monkeypatch):
+    from tests.test_app import generate
+
+    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
+    ui.get_store.clear()
+    app = AppTest.from_file(APP, default_timeout=30)
+    app.run()
+    app.sidebar.selectbox(key="sandbox_latency").set_value("none").run()
+    app.sidebar.selectbox(key="sandbox_scenario").set_value("quota_exceeded").run()
+    generate(app, "out of credits")
+    assert "[Open checklist step 5 in Diagnostics](/diagnostics?step=5)" in [m.value for m in app.markdown]
+    # A pre-flight stop on the key goes to step 1, not 6.
+    app.sidebar.selectbox(key="provider").set_value("openai").run()
+    generate(app, "no key here")
+    assert "[Open checklist step 1 in Diagnostics](/diagnostics?step=1)" in [m.value for m in app.markdown]
