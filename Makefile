@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/client.py
 	$(BIN)/python benchmarks/store.py
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/diagnostics.py
 	$(BIN)/python benchmarks/media.py
 
 sandbox: $(STAMP)

@@ -129,17 +129,21 @@ def page_after_filter_change(data: Path) -> tuple[float, float]:
             first = time.perf_counter() - t0
             changes = []
             for status in ("failed", "succeeded", "cancelled"):
-                box = page.locator("[data-testid='stMultiSelect']").filter(has_text="Status")
-                box.click()
-                option = page.get_by_role("option").filter(has_text=status).first
+                page.get_by_role("combobox", name="Status").click()
+                option = page.get_by_role("option", name=status, exact=True)
                 option.wait_for()
                 t0 = time.perf_counter()
                 option.click()
-                page.wait_for_selector("[data-testid='stApp'][data-test-script-state='running']", timeout=10_000)
+                page.wait_for_function("() => new URL(location.href).searchParams.getAll('status').length > 0")
                 page.wait_for_selector(APP_IDLE, timeout=120_000)
                 changes.append(time.perf_counter() - t0)
                 page.keyboard.press("Escape")
-                page.locator(f"[data-testid='stMultiSelect'] [data-baseweb='tag']").filter(has_text=status).locator("[role='presentation']").first.click()
+                remove = page.get_by_role("button", name=f"Delete {status}")
+                if remove.count():
+                    remove.first.click()
+                else:
+                    page.locator("[data-testid='stMultiSelect']").filter(has_text="Status").get_by_role("button").first.click()
+                page.wait_for_function("() => new URL(location.href).searchParams.getAll('status').length == 0")
                 page.wait_for_selector(APP_IDLE, timeout=120_000)
             browser.close()
     return first, statistics.median(changes)

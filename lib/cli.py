@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"a reference image (png, webp or jpg); repeat for up to {C.MAX_REFERENCE_IMAGES}: the request becomes an edit")
     g.add_argument("--mask", metavar="FILE", help="a PNG mask with transparency, the size of the first --image")
     g.add_argument("--input-fidelity", choices=("low", "high"), help="edits: how closely to keep the reference images' features")
+
     d = sub.add_parser("doctor", help="run the diagnostics checklist: one line per step, then the fixes")
     d.add_argument("--provider", default="sandbox", choices=list(PRESETS))
     d.add_argument("--base-url", help="override the preset's base URL (sandbox: a running sandbox)")
@@ -211,12 +212,13 @@ def _doctor(args: argparse.Namespace) -> int:
     from lib.store import Store, configure_logging
 
     if args.scenario and args.provider != "sandbox":
-        print("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
+        _say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
         return 2
     if args.timeout <= 0:
-        print("imagelab: --timeout must be more than 0 seconds", file=sys.stderr)
+        _say("imagelab: --timeout must be more than 0 seconds", file=sys.stderr)
         return 2
     preset = get_provider(args.provider)
+    # As for generate: a key from the environment is bound to the preset's host.
     resolved = resolve_key_for(preset, base_url=args.base_url, typed=args.api_key or "", environ=os.environ)
     key, source, key_host = resolved.key, resolved.source, resolved.host
     if args.api_key:
@@ -242,7 +244,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
         def progress(message: str) -> None:
             if not (args.json or args.markdown):
-                print(f"  {message}", file=sys.stderr)
+                _say(f"  {message}", file=sys.stderr)
 
         report = D.run_checks(settings, args.model, store=store, probe=not args.no_probe, spend=args.spend, on_progress=progress)
     finally:
@@ -253,22 +255,22 @@ def _doctor(args: argparse.Namespace) -> int:
     if args.save:
         report.report_id = D.save_report(store, report)
     if args.json:
-        print(D.report_to_json(report))
+        _say(D.report_to_json(report))
     elif args.markdown:
-        print(D.report_to_markdown(report))
+        _say(D.report_to_markdown(report))
     else:
         width = max(len(s.title) for s in report.steps)
         for step in report.steps:
-            print(f"{step.step} {step.title:<{width}}  {D.STATUS_LABELS[step.status].upper():<11}  {step.verdict}")
+            _say(f"{step.step} {step.title:<{width}}  {D.STATUS_LABELS[step.status].upper():<11}  {step.verdict}")
         fixes = [s for s in report.steps if s.status in ("fail", "warn")]
         if fixes:
-            print("\nWhat to fix:")
+            _say("\nWhat to fix:")
             for step in fixes:
-                print(f"  {step.step} {step.title}: {step.fix}")
+                _say(f"  {step.step} {step.title}: {step.fix}")
         counts = report.counts
-        print(f"\n{counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked.")
+        _say(f"\n{counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked.")
         if report.report_id:
-            print(f"Saved as report {report.report_id}: open /diagnostics?report={report.report_id} in the app.")
+            _say(f"Saved as report {report.report_id}: open /diagnostics?report={report.report_id} in the app.")
     return 1 if report.status == "fail" else 0
 
 

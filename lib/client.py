@@ -18,6 +18,7 @@ import ipaddress
 import json
 import logging
 import random
+import re
 import shlex
 import socket
 import threading
@@ -74,6 +75,7 @@ log = logging.getLogger("imagelab.client")
 #   a time, and stops past a cap on *decompressed* bytes.
 
 _deadline_state = threading.local()
+_NON_SPACE_TEXT = re.compile(r"\S")
 _DECODE_CHUNK = 256 * 1024
 _TEXT_ENCODINGS = ("", "identity")
 
@@ -932,20 +934,26 @@ class ImageClient:
         if status >= 400:
             ctx["raw"] = raw_preview(status, ctype, content)
             raise E.classify_response(status, content, headers=dict(response.headers), now=self.wall_clock())
+        # Parse from text, dropping the bytes first: a large answer is never held three times over.
+        text = content.decode("utf-8", "replace") if isinstance(content, (bytes, bytearray)) else str(content)
+        if isinstance(response, _Answer):
+            response.content = b""
+        del content
         try:
-            payload = json.loads(content) if content.strip() else None
+            payload = json.loads(text) if _NON_SPACE_TEXT.search(text) else None
         except ValueError:
-            ctx["raw"] = raw_preview(status, ctype, content)
-            err = E.classify_response(status, content, headers=dict(response.headers))
+            ctx["raw"] = raw_preview(status, ctype, text[: C.MAX_RAW_PREVIEW_CHARS].encode("utf-8"))
+            err = E.classify_response(status, text[: C.MAX_ERROR_BODY_BYTES], headers=dict(response.headers))
             if err.error_type == "bad_response":
                 err.message = redact.scrub(f"The answer (HTTP {status}) is not valid JSON: {err.provider_message or 'empty'}", limit=500)
             raise err
-        ctx["raw"] = raw_preview(status, ctype, content, payload)
+        del text
+        ctx["raw"] = raw_preview(status, ctype, b"", payload)
         if payload is None:
             raise E.BadResponse(f"The answer (HTTP {status}) was empty.", status=status, code="empty_body")
         if isinstance(payload, dict) and payload.get("error") and not payload.get("data"):
             # A 200 that carries an error object: some gateways do this.
-            raise E.classify_response(status, content, headers=dict(response.headers), now=self.wall_clock())
+            raise E.classify_response(status, json.dumps(payload, ensure_ascii=False), headers=dict(response.headers), now=self.wall_clock())
         return payload
 
     def _poll(self, task: TaskState, endpoint: Endpoint, model: str, attempt_no: int, ctx, emit) -> TaskState:
@@ -1174,12 +1182,11 @@ class ImageClient:
         started = self.clock()
         result = ProbeResult(name=name, method=method, url=shown_url, attempt_id=attempt_id)
         try:
-            with self._http.stream(method, url, json=json_body, headers=self._headers(masked=False), timeout=C.PROBE_TIMEOUT_S) as response:
-                body = b""
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > C.PROBE_MAX_BYTES:
-                        break
+            kwargs: dict[str, Any] = {"headers": self._headers(masked=False, url=url)}
+            if json_body is not None:
+                kwargs["json"] = json_body
+            response = self._request(method, url, deadline_s=C.PROBE_TIMEOUT_S, cap=C.PROBE_MAX_BYTES, **kwargs)
+            body = response.content
             result.http_status = response.status_code
             result.content_type = response.headers.get("content-type", "")
             result.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
@@ -1191,6 +1198,8 @@ class ImageClient:
             result.body_preview = scrub(self.redact(body.decode("utf-8", "replace")), limit=C.PROBE_PREVIEW_CHARS)
             if response.status_code >= 300:
                 result.error = E.classify_response(response.status_code, body, headers=dict(response.headers), now=self.wall_clock())
+        except E.ImageLabError as exc:
+            result.error = exc
         except httpx.HTTPError as exc:
             result.error = E.classify_exception(exc)
         except Exception as exc:  # a bug while probing is recorded, never raised at the page

@@ -95,6 +95,21 @@ SANDBOX_TASK_DURATION_S = 3.0
 SANDBOX_RATE_WINDOW_S = 1.0
 SANDBOX_KEPT_FILES = 512
 
+# --- Diagnostics (checklist, probes, reports) --------------------------------
+PROBE_MAX_BYTES = 256_000  # a probe reads at most this much of an answer
+PROBE_PREVIEW_CHARS = 400  # of a probe's answer kept as evidence
+DIAG_HISTORY_WINDOW_S = 7 * 86400  # history evidence looks back this far...
+DIAG_HISTORY_WINDOW_LABEL = "7d"  # ...and links to History with this `since`
+DIAG_EXAMPLES = 3  # example attempts per step
+DIAG_LATENCY_WARN_FRACTION = 0.8  # p95 latency above this share of the read timeout warns
+DIAG_MIN_TASK_DEADLINE_S = 120.0  # a task deadline below this warns
+DIAG_SPEND_SIZE = "1024x1024"  # the opt-in "spend one image" probe: the cheapest request
+DIAG_SPEND_QUALITY = "low"
+DIAG_SPEND_PROMPT = "a small grey circle on a white background (Image Prompt Lab diagnostics)"
+DIAG_THUMB_PX = 160  # inline thumbnails in a report
+DIAG_MAX_REPORT_BYTES = 5_000_000  # an uploaded report larger than this is refused
+PROMPT_HASH_CHARS = 10  # "hide prompts": length + this many hex characters of sha256
+
 # --- History: cost estimates, monitoring, the History page (lib/pricing.py, lib/monitoring.py) ---
 PRICING_AUTO_SIZE = "1024x1024"  # what an `auto` size is priced as
 PRICING_AUTO_QUALITY = "medium"  # what an `auto` quality is priced as
@@ -125,6 +140,7 @@ MONITOR_LATENCY_FRACTION = 0.8  # ...at or above this fraction of the read timeo
 MONITOR_LATENCY_MIN_SAMPLES = 5  # successes needed per model
 MONITOR_QUOTA_WINDOW_S = 3600  # any quota error in this window
 MONITOR_CACHE_S = 15  # the banner re-checks at most this often
+HISTORY_LATENCY_RESOLUTION_MS = 100  # stats: p50/p95 exact to this
 
 # --- Media: streaming partial images and edits (issue 12) -------------------------
 MAX_PARTIAL_IMAGES = 3  # partial_images takes 0-3
@@ -133,18 +149,3 @@ MAX_SSE_LINE_BYTES = 80 * 1024 * 1024  # one SSE line (a base64 image) longer th
 MAX_REFERENCE_IMAGES = 16  # /v1/images/edits takes up to 16 images
 MAX_REFERENCE_IMAGE_BYTES = 50 * 1024 * 1024  # each reference image: png, webp or jpg under 50 MB
 MAX_MASK_BYTES = 4 * 1024 * 1024  # the mask: a PNG under 4 MB
-
-# --- Diagnostics (checklist, probes, reports) --------------------------------
-PROBE_MAX_BYTES = 256_000  # a probe reads at most this much of an answer
-PROBE_PREVIEW_CHARS = 400  # of a probe's answer kept as evidence
-DIAG_HISTORY_WINDOW_S = 7 * 86400  # history evidence looks back this far...
-DIAG_HISTORY_WINDOW_LABEL = "7d"  # ...and links to History with this `since`
-DIAG_EXAMPLES = 3  # example attempts per step
-DIAG_LATENCY_WARN_FRACTION = 0.8  # p95 latency above this share of the read timeout warns
-DIAG_MIN_TASK_DEADLINE_S = 120.0  # a task deadline below this warns
-DIAG_SPEND_SIZE = "1024x1024"  # the opt-in "spend one image" probe: the cheapest request
-DIAG_SPEND_QUALITY = "low"
-DIAG_SPEND_PROMPT = "a small grey circle on a white background (Image Prompt Lab diagnostics)"
-DIAG_THUMB_PX = 160  # inline thumbnails in a report
-DIAG_MAX_REPORT_BYTES = 5_000_000  # an uploaded report larger than this is refused
-PROMPT_HASH_CHARS = 10  # "hide prompts": length + this many hex characters of sha256

@@ -17,6 +17,7 @@ Timestamps are Unix seconds (UTC, REAL). ``params``, ``settings`` and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import logging.handlers
@@ -714,9 +715,10 @@ class Store:
         ``lib.diagnostics.step_for``."""
         if step_of is None:
             from lib.diagnostics import step_for as step_of
-        where, params = (flt or AttemptFilter()).where()
-        if not include_probes:
-            where = f"({where}) AND run_id NOT IN (SELECT id FROM runs WHERE kind = 'probe')"
+        flt = flt or AttemptFilter()
+        if not include_probes and "probe" not in flt.exclude_kinds:
+            flt = dataclasses.replace(flt, exclude_kinds=[*flt.exclude_kinds, "probe"])
+        where, params = flt.where()
         total = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where}", params).fetchone()[0]
         last_ok = self.db.execute(f"SELECT max(started_at) FROM attempts WHERE {where} AND status = 'succeeded'", params).fetchone()[0]
         out: dict[int, dict[str, Any]] = {

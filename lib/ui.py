@@ -478,6 +478,54 @@ def damaged_database_card(err: DamagedDatabase) -> None:
 
 
 # --------------------------------------------------------------------------
+# Diagnostics
+
+
+def checklist_link(err) -> None:
+    """A link from an error card to its step of the diagnostics checklist."""
+    from lib.diagnostics import step_for_error, step_link
+
+    step = step_for_error(err)
+    if step:
+        try:
+            st.page_link("pages/diagnostics.py", label=f"Open checklist step {step} in Diagnostics",
+                         icon=":material/checklist:", query_params={"step": str(step)})
+        except Exception:  # a script run outside the app's navigation
+            st.markdown(f"[Open checklist step {step} in Diagnostics]({step_link(step)})")
+
+
+def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
+    """The sidebar's settings moved to another provider: its base URL and key as
+    the sidebar would resolve them (typed in this session > secrets > environment)."""
+    from dataclasses import replace
+
+    if provider_id == page.client.provider:
+        return page.client
+    preset = PRESETS[provider_id]
+    if provider_id == "sandbox":
+        base_url = get_sandbox().base_url
+    else:
+        base_url = st.session_state.get(f"base_url__{provider_id}", preset.base_url)
+    typed = st.session_state.get(f"typed_key__{provider_id}", "")
+    resolved = resolve_key_for(preset, base_url=base_url, typed=typed, secrets=_secrets(), environ=os.environ)
+    headers = {k: v for k, v in page.client.extra_headers.items() if not k.startswith("X-Sandbox-")}
+    return replace(page.client, provider=provider_id, base_url=base_url, api_key=resolved.key, key_source=resolved.source,
+                   key_host=resolved.host, extra_headers=headers, fallbacks=None)
+
+
+def app_base_url() -> str:
+    """The address this app is reached at (for absolute links in exports), or ''."""
+    try:
+        url = getattr(st.context, "url", None) or ""
+    except Exception:
+        return ""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+# --------------------------------------------------------------------------
 # History (issue 10): the monitoring banner, re-run prefill, cost on the result card
 
 _alerts_cache: dict[tuple[str, float], tuple[float, list[Any]]] = {}
@@ -728,50 +776,6 @@ def attempt_media(attempt: dict[str, Any]) -> None:
                 st.image(thumb, width="stretch")
             label = "mask" if row["role"] == "mask" else f"image {row['position'] + 1}"
             st.caption(plain(f"{label}: {row['filename']} ({row['width']}x{row['height']}, {row['byte_size'] / 1024:,.0f} KB)"))
-
-# Diagnostics
-
-
-def checklist_link(err) -> None:
-    """A link from an error card to its step of the diagnostics checklist."""
-    from lib.diagnostics import step_for_error, step_link
-
-    step = step_for_error(err)
-    if step:
-        st.markdown(f"[Open checklist step {step} in Diagnostics]({step_link(step)})")
-
-
-def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
-    """The sidebar's settings moved to another provider: its base URL and key as
-    the sidebar would resolve them (typed in this session > secrets > environment)."""
-    from dataclasses import replace
-
-    if provider_id == page.client.provider:
-        return page.client
-    preset = PRESETS[provider_id]
-    if provider_id == "sandbox":
-        base_url = get_sandbox().base_url
-    else:
-        base_url = st.session_state.get(f"base_url__{provider_id}", preset.base_url)
-    typed = st.session_state.get(f"typed_key__{provider_id}", "")
-    resolved = resolve_key_for(preset, base_url=base_url, typed=typed, secrets=_secrets(), environ=os.environ)
-    headers = {k: v for k, v in page.client.extra_headers.items() if not k.startswith("X-Sandbox-")}
-    return replace(
-        page.client, provider=provider_id, base_url=base_url, api_key=resolved.key, key_source=resolved.source,
-        key_host=resolved.host, extra_headers=headers, fallbacks=None,
-    )
-
-
-def app_base_url() -> str:
-    """The address this app is reached at (for absolute links in exports), or ''."""
-    try:
-        url = getattr(st.context, "url", None) or ""
-    except Exception:
-        return ""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
 def capability_table() -> None:

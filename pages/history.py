@@ -14,7 +14,7 @@ import streamlit as st
 from lib import history as H
 from lib import pricing, ui
 from lib import constants as C
-from lib.errors import ERROR_INFO, ERROR_TYPES
+from lib.errors import ERROR_TYPES
 from lib.generation import Outcome
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS
 
@@ -40,6 +40,7 @@ def set_url(view: H.HistoryView) -> None:
     params = H.params_from_view(view)
     ss[APPLIED] = H.as_lists(params)
     ss["hist_url_view"] = view
+    ss["hist_problems"] = []  # what a pasted link got wrong no longer applies
     st.query_params.from_dict(params)
 
 
@@ -225,14 +226,7 @@ def show_attempt(view: H.HistoryView) -> None:
     if err is not None:
         ui.error_card(Outcome(ok=False, run_id=a["run_id"] or "", requested_model=a["model"] or "", model=a["model"] or "",
                               images=[], attempts=[], events=[], error=err, latency_ms=a["latency_ms"] or 0))
-        step = ERROR_INFO[err.error_type].step
-        diagnostics = Path(__file__).with_name("diagnostics.py")
-        if step and diagnostics.exists():
-            try:
-                st.page_link("pages/diagnostics.py", label=f"Open checklist step {step} in Diagnostics",
-                             icon=":material/checklist:", query_params={"step": str(step)})
-            except Exception:  # the page is not in the navigation yet
-                pass
+        # ui.error_card links to the checklist step itself.
     # --- Media (issue 12): first-partial latency and the reference images of an edit ---
     ui.attempt_media(a)
     # --- end Media ---
@@ -299,8 +293,10 @@ try:
         ss["hist_problems"] = parsed.problems
     url_view: H.HistoryView = ss["hist_url_view"]
     st.title("History")
-    show_problems(ss.get("hist_problems", []))
+    notes = st.container()  # filled once the filters have had their say
     if url_view.attempt is not None:
+        with notes:
+            show_problems(ss.get("hist_problems", []))
         show_attempt(url_view)
     else:
         st.caption("Every attempt, retry and fallback hop. The address bar keeps the filters: copy it to share this view.")
@@ -309,6 +305,8 @@ try:
         view = filters(url_view)
         if H.params_from_view(view) != H.params_from_view(url_view):
             set_url(view)
+        with notes:
+            show_problems(ss.get("hist_problems", []))
         show_list(view)
 except Exception as exc:  # never a raw traceback
     logging.getLogger("imagelab.app").exception("history page failed")
