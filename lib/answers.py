@@ -55,6 +55,24 @@ def extract_items(payload: Any) -> list[_Item]:
     return out
 
 
+def error_envelope(payload: Any) -> bool:
+    """Whether a 2xx answer is really an error wrapped by a gateway: an ``error``
+    object with no data, a ``success: false``, or a numeric ``code`` that is not a
+    success (``{"code": 429, "msg": "..."}``). Task answers are read elsewhere."""
+    if not isinstance(payload, dict) or extract_items(payload):
+        return False
+    if payload.get("error") and not payload.get("data"):
+        return True
+    if payload.get("success") is False or payload.get("ok") is False:
+        return True
+    code = payload.get("code", payload.get("status_code"))
+    if isinstance(code, str) and code.strip().isdigit():
+        code = int(code.strip())
+    if isinstance(code, int) and not isinstance(code, bool) and code not in (0, 200):
+        return bool(payload.get("msg") or payload.get("message") or payload.get("error"))
+    return False
+
+
 def describe_shape(payload: Any) -> str:
     """A short description of an answer's keys, for bad_response messages."""
     if isinstance(payload, dict):

@@ -26,9 +26,9 @@ MAX_RETRY_AFTER_S = 120.0  # a Retry-After longer than this is not waited for
 DOWNLOAD_RETRIES = 2  # network failures while fetching a result URL
 
 # --- Async tasks --------------------------------------------------------------
-TASK_POLL_INITIAL_S = 1.0
-TASK_POLL_MAX_S = 5.0
-TASK_POLL_BACKOFF = 1.5
+TASK_POLL_INITIAL_S = 0.5
+TASK_POLL_MAX_S = 1.5  # a finished task is noticed within this (plus one request): median lag under 1 s
+TASK_POLL_BACKOFF = 1.2
 DEFAULT_TASK_DEADLINE_S = 300.0
 TASK_POLL_TRANSIENT_FAILURES = 3  # poll errors tolerated before giving up
 RESULT_URL_LIFETIME_S = 24 * 3600  # gateways expire result URLs after a day
@@ -41,7 +41,6 @@ COOLDOWN_AFTER_429_S = 2.0  # used when a 429 names no Retry-After
 RATE_DECREASE_FACTOR = 0.5  # a 429 halves the client's own rate...
 RATE_RECOVERY_STEP = 0.1  # ...and each success gives back this fraction of the configured rate
 MIN_RATE_PER_S = 0.05
-LIMITER_PROBE_WAIT_S = 0.05  # how often requests check whether the post-429 probe has answered
 
 # --- Request limits of the gpt-image models -------------------------------
 MAX_PROMPT_CHARS = 32_000
@@ -110,6 +109,13 @@ DIAG_THUMB_PX = 160  # inline thumbnails in a report
 DIAG_MAX_REPORT_BYTES = 5_000_000  # an uploaded report larger than this is refused
 PROMPT_HASH_CHARS = 10  # "hide prompts": length + this many hex characters of sha256
 
+# --- Engine (issue 7): jobs, cancel, deadlines, store writes ------------------
+DEFAULT_RUN_DEADLINE_S = 600.0  # a whole generation (retries and fallback hops) stops here
+JOB_DONE_KEEP = 200  # finished jobs a runner keeps for reattach (the store has the rest)
+SHUTDOWN_GRACE_S = 5.0  # how long shutdown waits for in-flight generations to stop
+STORE_WRITE_RETRIES = 3  # a write that fails (e.g. a lock held past the busy timeout) is tried again...
+STORE_WRITE_RETRY_DELAY_S = 0.2  # ...after this delay, doubling; then it is kept and replayed later
+RECENT_RUNS = 20  # "recent generations" on the Generate page
 # --- History: cost estimates, monitoring, the History page (lib/pricing.py, lib/monitoring.py) ---
 PRICING_AUTO_SIZE = "1024x1024"  # what an `auto` size is priced as
 PRICING_AUTO_QUALITY = "medium"  # what an `auto` quality is priced as
