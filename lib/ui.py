@@ -787,3 +787,11 @@ def attempt_media(attempt: dict[str, Any]) -> None:
                 st.image(thumb, width="stretch")
             label = "mask" if row["role"] == "mask" else f"image {row['position'] + 1}"
             st.caption(plain(f"{label}: {row['filename']} ({row['width']}x{row['height']}, {row['byte_size'] / 1024:,.0f} KB)"))
+
+
+def capability_table() -> None:
+    """Media (issue 12): the model capability table, for Diagnostics step 6 and anywhere it helps."""
+    from lib.providers import capability_rows
+
+    st.caption("What each model takes (lib/providers.py). Pre-flight refuses a combination a model does not take.")
+    st.dataframe(capability_rows(), hide_index=True, width="stretch")
