@@ -15,3 +15,9 @@ def test_uniform_pixel_runs_are_not_a_key():
     assert not redact.contains_secret(b"\x89PNG" + b"Q" * 64 + b"q" * 64 + b"\x00" * 64)
     # text is still masked in full, runs included
     assert "Q" * 8 not in redact.scrub("echo: " + KEY)
+
+
+def test_gradients_are_not_a_key():
+    redact.register("sk-compare-secret-0123456789abcdefghijklmnopqrstuvwxyz")
+    assert not redact.contains_secret(bytes(range(256)))
+    assert redact.contains_secret(b"\x00\x01SK-COMPARE-SECRET\x00")
