@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib import constants as C
+from lib import errors as E
 
 _DONE = {"completed", "complete", "succeeded", "success", "succeed", "done", "finished"}
 _FAILED = {"failed", "failure", "error", "cancelled", "canceled", "expired", "rejected"}
@@ -151,3 +152,242 @@ def raw_preview(status: int, content_type: str, body: bytes, payload: Any = None
     if len(text) > C.MAX_RAW_PREVIEW_CHARS:
         text = text[: C.MAX_RAW_PREVIEW_CHARS] + f"\n... ({len(text) - C.MAX_RAW_PREVIEW_CHARS:,} more characters)"
     return head + text
+
+
+# --------------------------------------------------------------------------
+# Image streams (issue 12): server-sent events from stream: true
+#
+# The Images API streams ``image_generation.partial_image`` events (``b64_json``,
+# ``partial_image_index``) and one ``image_generation.completed`` event per image
+# (``b64_json``, ``usage``); edits use ``image_edit.partial_image`` and
+# ``image_edit.completed``. A final image may come before all partials. An
+# ``error`` event (or any event whose data holds an ``error`` object) ends the
+# stream with that error. Everything here is pure: it reads an iterator of
+# bytes (chunks or lines) and never touches the network.
+
+PARTIAL_TYPES = ("image_generation.partial_image", "image_edit.partial_image")
+COMPLETED_TYPES = ("image_generation.completed", "image_edit.completed")
+
+
+@dataclass
+class SSEMessage:
+    event: str  # the ``event:`` field, "" when absent (the type is then read from the data)
+    data: str
+
+
+class StreamTooLarge(Exception):
+    """The stream passed the byte cap (``MAX_STREAM_BYTES``) or one line passed ``MAX_SSE_LINE_BYTES``."""
+
+
+def looks_like_sse(content_type: str, head: bytes = b"") -> bool:
+    """True for an event stream; False for a JSON answer (a gateway that ignored ``stream``)."""
+    ctype = (content_type or "").lower()
+    if "text/event-stream" in ctype:
+        return True
+    if "json" in ctype:
+        return False
+    start = head.lstrip()[:6]
+    return start.startswith((b"event:", b"data:", b":", b"id:", b"retry:"))
+
+
+def iter_sse(chunks, *, max_bytes: int = C.MAX_STREAM_BYTES, max_line: int = C.MAX_SSE_LINE_BYTES):
+    """Server-sent events from an iterator of byte chunks (any split), bounded.
+
+    Raises ``StreamTooLarge`` past the caps. Exceptions of the iterator itself
+    (a connection cut) pass through unchanged, after the events already complete."""
+    total = 0
+    event, data_lines = "", []
+
+    def flush():
+        nonlocal event, data_lines
+        message = SSEMessage(event, "\n".join(data_lines)) if (data_lines or event) else None
+        event, data_lines = "", []
+        return message
+
+    def handle(line: bytes):
+        nonlocal event
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if not line:
+            return flush()
+        if line.startswith(b":"):
+            return None  # a comment / keep-alive
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        text = value.decode("utf-8", errors="replace")
+        if name == b"event":
+            event = text
+        elif name == b"data":
+            data_lines.append(text)
+        return None  # id:, retry: and unknown fields are ignored, as the spec says
+
+    pending: list[bytes] = []  # pieces of the line not yet ended (only new bytes are searched: linear time)
+    pending_len = 0
+    for chunk in chunks:
+        if isinstance(chunk, str):
+            chunk = chunk.encode("utf-8")
+        total += len(chunk)
+        if total > max_bytes:
+            raise StreamTooLarge(f"The stream passed the {max_bytes:,} byte limit and was stopped.")
+        start = 0
+        while True:
+            cut = chunk.find(b"\n", start)
+            if cut < 0:
+                break
+            line = chunk[start:cut]
+            if pending:
+                line = b"".join(pending) + line
+                pending, pending_len = [], 0
+            start = cut + 1
+            message = handle(line)
+            if message is not None:
+                yield message
+        if start < len(chunk):
+            pending.append(chunk[start:])
+            pending_len += len(chunk) - start
+        if pending_len > max_line:
+            raise StreamTooLarge(f"One event of the stream is longer than {max_line:,} bytes.")
+    buffer = b"".join(pending)
+    if buffer:
+        message = handle(buffer)
+        if message is not None:
+            yield message
+    message = flush()
+    if message is not None and message.data:
+        yield message
+
+
+@dataclass
+class StreamItem:
+    kind: str  # "partial", "completed", "error", "other"
+    event_type: str
+    index: int | None = None  # partial_image_index
+    b64: str | None = None
+    usage: dict[str, Any] | None = None
+    payload: Any = None
+
+
+def read_stream_item(message: SSEMessage) -> StreamItem:
+    """One SSE message as a partial image, a completed image, an error, or other.
+
+    Raises ``ValueError`` when the data is not JSON."""
+    if message.data.strip() == "[DONE]":
+        return StreamItem("other", "done")
+    payload = json.loads(message.data)
+    kind_name = message.event or (payload.get("type") if isinstance(payload, dict) else "") or ""
+    if isinstance(payload, dict):
+        kind_name = str(payload.get("type") or kind_name)
+    if kind_name == "error" or message.event == "error" or (isinstance(payload, dict) and isinstance(payload.get("error"), (dict, str))):
+        return StreamItem("error", kind_name or "error", payload=payload)
+    if not isinstance(payload, dict):
+        return StreamItem("other", kind_name, payload=payload)
+    b64 = payload.get("b64_json") if isinstance(payload.get("b64_json"), str) else None
+    if kind_name in PARTIAL_TYPES or kind_name.endswith(".partial_image"):
+        index = payload.get("partial_image_index")
+        return StreamItem("partial", kind_name, index if isinstance(index, int) else None, b64, None, payload)
+    if kind_name in COMPLETED_TYPES or kind_name.endswith(".completed"):
+        usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else None
+        return StreamItem("completed", kind_name, None, b64, usage, payload)
+    return StreamItem("other", kind_name, payload=payload)
+
+
+def stream_error_body(payload: Any) -> bytes:
+    """An error event's data as the ``{"error": {...}}`` body the classifier reads."""
+    if isinstance(payload, dict) and "error" in payload:
+        error = payload["error"]
+        body = {"error": error if isinstance(error, dict) else {"message": str(error)}}
+    elif isinstance(payload, dict):
+        body = {"error": {k: v for k, v in payload.items() if k in ("message", "type", "code", "param")}}
+    else:
+        body = {"error": {"message": str(payload)}}
+    return json.dumps(body).encode()
+
+
+class _StreamCut(Exception):
+    """The chunk iterator itself failed (the connection was cut)."""
+
+
+def _guard(chunks):
+    iterator = iter(chunks)
+    while True:
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            return
+        except (E.ImageLabError, StreamTooLarge):
+            raise
+        except Exception as exc:
+            raise _StreamCut() from exc
+        yield chunk
+
+
+@dataclass
+class StreamResult:
+    partials: list[StreamItem]  # in arrival order (which need not be index order)
+    finals: list[StreamItem]  # one completed event per image
+    usage: dict[str, Any] | None
+    events: int  # SSE messages read
+    notes: list[str]
+
+
+def read_image_stream(chunks, *, on_item=None, max_bytes: int = C.MAX_STREAM_BYTES, max_line: int = C.MAX_SSE_LINE_BYTES) -> StreamResult:
+    """Read a whole image stream; ``on_item(item)`` sees each partial and completed image as it arrives.
+
+    Raises, keeping the vocabulary: an ``error`` event -> its classified error;
+    a connection cut -> ``network`` (``timeout`` for a read timeout) naming the
+    partials received; no completed event by the end -> ``bad_response``; over
+    the byte cap or an event that is not JSON -> ``bad_response``."""
+    result = StreamResult([], [], None, 0, [])
+
+    def counted() -> str:
+        n, f = len(result.partials), len(result.finals)
+        return f"{n} partial image(s)" + (f" and {f} final image(s)" if f else "") + " had arrived"
+
+    try:
+        for message in iter_sse(_guard(chunks), max_bytes=max_bytes, max_line=max_line):
+            result.events += 1
+            try:
+                item = read_stream_item(message)
+            except ValueError as err:
+                raise E.BadResponse(
+                    f"Event {result.events} of the stream is not JSON ({err}); {counted()}.", status=200, code="bad_stream_event",
+                ) from err
+            if item.kind == "error":
+                err = E.classify_response(200, stream_error_body(item.payload))
+                err.message = f"{err.message} (an error event in the stream; {counted()})"
+                err.code = err.code or "stream_error"
+                raise err
+            if item.kind == "partial":
+                result.partials.append(item)
+            elif item.kind == "completed":
+                if not item.b64:
+                    raise E.BadResponse(
+                        f"The stream's {item.event_type} event holds no b64_json image: {describe_shape(item.payload)}.",
+                        status=200, code="no_image_field",
+                    )
+                result.finals.append(item)
+                if item.usage:
+                    result.usage = item.usage
+            else:
+                if item.event_type not in ("done", ""):
+                    result.notes.append(f"ignored a '{item.event_type}' event")
+                continue
+            if on_item is not None:
+                on_item(item)
+    except _StreamCut as cut:
+        cause = cut.__cause__ or cut
+        net = E.classify_exception(cause)
+        kind = E.Timeout if net.error_type == "timeout" else E.NetworkError
+        raise kind(
+            f"The stream was cut off after {counted()} ({type(cause).__name__}: {cause}).",
+            code="stream_cut", status=200,
+        ) from cause
+    except StreamTooLarge as err:
+        raise E.BadResponse(f"{err} {counted().capitalize()}.", status=200, code="stream_too_large") from err
+    if not result.finals:
+        raise E.BadResponse(
+            f"The stream ended without a completed event: {counted()}, {result.events} event(s) in all.",
+            status=200, code="stream_incomplete",
+        )
+    return result

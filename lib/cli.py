@@ -69,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--allow-private-images", action="store_true",
                    help=f"fetch result URLs on private/loopback addresses too (a self-hosted image store; also ${C.ALLOW_PRIVATE_IMAGES_VAR}=1)")
 
+    # Media (issue 12): streaming partial images, edits with reference images
+    g.add_argument("--stream", action="store_true", help="stream partial images while the image forms (stream: true)")
+    g.add_argument("--partial-images", type=int, default=2, choices=range(0, C.MAX_PARTIAL_IMAGES + 1), metavar="0-3",
+                   help="how many partial images to ask for with --stream (default 2)")
+    g.add_argument("--image", action="append", default=[], metavar="FILE",
+                   help=f"a reference image (png, webp or jpg); repeat for up to {C.MAX_REFERENCE_IMAGES}: the request becomes an edit")
+    g.add_argument("--mask", metavar="FILE", help="a PNG mask with transparency, the size of the first --image")
+    g.add_argument("--input-fidelity", choices=("low", "high"), help="edits: how closely to keep the reference images' features")
+
     d = sub.add_parser("doctor", help="run the diagnostics checklist: one line per step, then the fixes")
     d.add_argument("--provider", default="sandbox", choices=list(PRESETS))
     d.add_argument("--base-url", help="override the preset's base URL (sandbox: a running sandbox)")
@@ -94,8 +103,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _read_file(path: str, flag: str) -> bytes:
+    """The bytes of a file named on the command line, capped; ValueError with a clear message."""
+    try:
+        size = os.path.getsize(path)
+        if size > C.MAX_REFERENCE_IMAGE_BYTES:
+            raise ValueError(f"{flag} {path} is {size / 1048576:.1f} MB; the limit is {C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB")
+        with open(path, "rb") as fh:
+            return fh.read(C.MAX_REFERENCE_IMAGE_BYTES + 1)
+    except OSError as err:
+        raise ValueError(f"cannot read {flag} {path}: {err.strerror or err}") from None
+
+
 def _generate(args: argparse.Namespace) -> int:
     from lib.store import DamagedDatabase, Store, configure_logging
+
+    from lib.generation import ReferenceImage
+
+    refs: list[ReferenceImage] = []
+    mask = None
+    try:  # media (issue 12): the files are read before anything starts
+        refs = [ReferenceImage(os.path.basename(path), _read_file(path, "--image")) for path in args.image]
+        if args.mask:
+            mask = ReferenceImage(os.path.basename(args.mask), _read_file(args.mask, "--mask"), "mask")
+    except ValueError as err:
+        _say(f"imagelab: {err}", file=sys.stderr)
+        return 2
+    if mask is not None and not refs:
+        _say("imagelab: --mask needs at least one --image to apply to", file=sys.stderr)
+        return 2
 
     preset = get_provider(args.provider)
     # A key from the environment is bound to the preset's host; --api-key goes where --base-url says.
@@ -139,6 +175,7 @@ def _generate(args: argparse.Namespace) -> int:
     request = GenerationRequest(
         prompt=args.prompt, model=args.model, size=args.size, n=args.n, quality=args.quality,
         background=args.background, output_format=args.output_format, moderation=args.moderation,
+        stream=args.stream, partial_images=args.partial_images, images=refs, mask=mask, input_fidelity=args.input_fidelity,
     )
 
     def progress(event) -> None:
@@ -170,6 +207,9 @@ def _generate(args: argparse.Namespace) -> int:
         "images": [img.path for img in outcome.images if img.path],
         "message": err.message if err else f"{len(outcome.images)} image(s) from {outcome.model} in {outcome.latency_ms / 1000:.1f} s",
     }
+    if args.stream:  # media (issue 12)
+        result["partials"] = outcome.partial_count
+        result["first_partial_ms"] = outcome.first_partial_ms
     if args.json:
         _say(json.dumps(redact.scrub_obj(result), ensure_ascii=False))
     elif outcome.ok:
@@ -193,12 +233,13 @@ def _doctor(args: argparse.Namespace) -> int:
     from lib.store import Store, configure_logging
 
     if args.scenario and args.provider != "sandbox":
-        print("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
+        _say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
         return 2
     if args.timeout <= 0:
-        print("imagelab: --timeout must be more than 0 seconds", file=sys.stderr)
+        _say("imagelab: --timeout must be more than 0 seconds", file=sys.stderr)
         return 2
     preset = get_provider(args.provider)
+    # As for generate: a key from the environment is bound to the preset's host.
     resolved = resolve_key_for(preset, base_url=args.base_url, typed=args.api_key or "", environ=os.environ)
     key, source, key_host = resolved.key, resolved.source, resolved.host
     if args.api_key:
@@ -224,7 +265,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
         def progress(message: str) -> None:
             if not (args.json or args.markdown):
-                print(f"  {message}", file=sys.stderr)
+                _say(f"  {message}", file=sys.stderr)
 
         report = D.run_checks(settings, args.model, store=store, probe=not args.no_probe, spend=args.spend, on_progress=progress)
     finally:
@@ -235,22 +276,22 @@ def _doctor(args: argparse.Namespace) -> int:
     if args.save:
         report.report_id = D.save_report(store, report)
     if args.json:
-        print(D.report_to_json(report))
+        _say(D.report_to_json(report))
     elif args.markdown:
-        print(D.report_to_markdown(report))
+        _say(D.report_to_markdown(report))
     else:
         width = max(len(s.title) for s in report.steps)
         for step in report.steps:
-            print(f"{step.step} {step.title:<{width}}  {D.STATUS_LABELS[step.status].upper():<11}  {step.verdict}")
+            _say(f"{step.step} {step.title:<{width}}  {D.STATUS_LABELS[step.status].upper():<11}  {step.verdict}")
         fixes = [s for s in report.steps if s.status in ("fail", "warn")]
         if fixes:
-            print("\nWhat to fix:")
+            _say("\nWhat to fix:")
             for step in fixes:
-                print(f"  {step.step} {step.title}: {step.fix}")
+                _say(f"  {step.step} {step.title}: {step.fix}")
         counts = report.counts
-        print(f"\n{counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked.")
+        _say(f"\n{counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked.")
         if report.report_id:
-            print(f"Saved as report {report.report_id}: open /diagnostics?report={report.report_id} in the app.")
+            _say(f"Saved as report {report.report_id}: open /diagnostics?report={report.report_id} in the app.")
     return 1 if report.status == "fail" else 0
 
 

@@ -18,6 +18,7 @@ import ipaddress
 import json
 import logging
 import random
+import re
 import shlex
 import socket
 import threading
@@ -36,7 +37,20 @@ from lib import redact
 
 from lib import constants as C
 from lib import errors as E
-from lib.answers import TaskState, describe_shape, error_envelope, extract_items, raw_preview, read_task
+from lib.answers import (
+    StreamItem,
+    StreamTooLarge,
+    TaskState,
+    _Item,
+    describe_shape,
+    error_envelope,
+    extract_items,
+    looks_like_sse,
+    raw_preview,
+    read_image_stream,
+    read_task,
+)
+from lib.edits import curl_form, edit_form, form_preview
 from lib.generation import (
     AttemptSummary,
     CancelToken,
@@ -51,7 +65,7 @@ from lib.generation import (
 )
 from lib.images import ImageKeeper, SavedImage, decode_b64, validate
 from lib.limits import LimiterRegistry, ProviderLimiter
-from lib.preflight import preflight
+from lib.preflight import check_media, preflight
 from lib.providers import Endpoint, check_size
 
 USER_AGENT = "image-prompt-lab/0.1"
@@ -75,6 +89,7 @@ log = logging.getLogger("imagelab.client")
 #   a time, and stops past a cap on *decompressed* bytes.
 
 _deadline_state = threading.local()
+_NON_SPACE_TEXT = re.compile(r"\S")
 _DECODE_CHUNK = 256 * 1024
 _TEXT_ENCODINGS = ("", "identity")
 
@@ -368,6 +383,9 @@ class _AttemptResult:
     revised_prompt: str | None
     raw: str | None
     summary: AttemptSummary
+    partials: list[bytes] | None = None
+    partial_count: int = 0
+    first_partial_ms: int | None = None
     note: str | None = None
 
 
@@ -386,6 +404,9 @@ class _RunState:
     model: str | None = None
     note: str | None = None
     sent: bool = True
+    partials: list[bytes] = field(default_factory=list)
+    partial_count: int = 0
+    first_partial_ms: int | None = None
 
     def take(self, result: _AttemptResult) -> None:
         self.attempts.append(result.summary)
@@ -399,6 +420,9 @@ class _RunState:
         self.raw = result.raw
         self.model = result.summary.model
         self.note = result.note
+        self.partials = result.partials or []
+        self.partial_count = result.partial_count
+        self.first_partial_ms = result.first_partial_ms
 
     def models_tried(self) -> int:
         return len({a.model for a in self.attempts})
@@ -606,6 +630,8 @@ class ImageClient:
         return headers
 
     def preview(self, request: GenerationRequest, model: str | None = None) -> RequestPreview:
+        if request.is_edit:
+            return self._edit_preview(request, model)
         url = self.settings.endpoint.url
         body = request.body(model)
         headers = self._headers(masked=True)
@@ -619,14 +645,31 @@ class ImageClient:
         lines.append(f"-d {shlex.quote(json.dumps(body, ensure_ascii=False))}")
         return RequestPreview("POST", url, headers, body, " \\\n  ".join(lines))
 
+    def _edit_preview(self, request: GenerationRequest, model: str | None) -> RequestPreview:
+        """An edit as sent: multipart fields with file names and sizes, never the bytes; curl with -F."""
+        url = self.settings.endpoint.edits_url
+        fields, files = edit_form(request, model)
+        headers = self._headers(masked=True)
+        headers["Content-Type"] = "multipart/form-data; boundary=..."
+        body: dict[str, Any] = dict(fields)
+        for name, (filename, data, ctype) in files:
+            entry = f"{filename} ({ctype}, {len(data):,} bytes)"
+            if name == "image[]":
+                body.setdefault(name, []).append(entry)
+            else:
+                body[name] = entry
+        curl = curl_form(url, fields, files, key_env=self.settings.preset.key_env if self.settings.api_key else None, extra_headers=self.settings.extra_headers)
+        return RequestPreview("POST", url, headers, body, curl, form=form_preview(fields, files))
+
     # -- events ----------------------------------------------------------------
 
     def _emitter(self, t0: float, sink: list[Event], on_event: Callable[[Event], None] | None, run_id: str = ""):
         seq = [0]
 
-        def emit(kind: str, message: str, *, model: str = "", attempt_no: int = 0, **data: Any) -> None:
+        def emit(kind: str, message: str, *, model: str = "", attempt_no: int = 0, image: bytes | None = None, **data: Any) -> None:
             # Events quote task ids, statuses and URLs from the provider: masked before anyone sees them.
-            event = Event(kind, redact.scrub(message), round(self.clock() - t0, 2), redact.scrub(model), attempt_no, redact.scrub_obj(data))
+            # ``image``: a streamed partial image's bytes (memory only, issue 12).
+            event = Event(kind, redact.scrub(message), round(self.clock() - t0, 2), redact.scrub(model), attempt_no, redact.scrub_obj(data), image)
             sink.append(event)
             seq[0] += 1
             if run_id:
@@ -711,6 +754,11 @@ class ImageClient:
                 if size_problem:
                     emit("skipped", f"Skipping {model}: {size_problem}", model=model)
                     continue
+                try:
+                    check_media(request, s, model)  # issue 12: can this model stream / edit / take these files?
+                except E.InvalidInput as err:
+                    emit("skipped", f"Skipping {model}: {err.message}", model=model)
+                    continue
                 emit("fallback", f"Falling back to {model} (after {state.error.error_type if state.error else 'an error'} from {previous})", model=model, from_model=previous)
             retries = 0
             while True:
@@ -790,6 +838,9 @@ class ImageClient:
             first_error=first if state.models_tried() > 1 else None,
             sent=state.sent,
             note=state.note,
+            partials=state.partials,
+            partial_count=state.partial_count,
+            first_partial_ms=state.first_partial_ms,
         )
 
     def describe_settings(self) -> dict[str, Any]:
@@ -801,7 +852,7 @@ class ImageClient:
             "run_id": run_id,
             "started_at": self.wall_clock(),
             "provider": self.settings.provider,
-            "url": self.settings.endpoint.url,
+            "url": self.settings.endpoint.edits_url if request.is_edit else self.settings.endpoint.url,
             "model": model,
             "prompt": request.prompt,
             "params": request.params(),
@@ -840,7 +891,10 @@ class ImageClient:
         ctx: dict[str, Any] = {
             "task_id": None, "http_status": None, "request_id": None, "raw": None, "usage": None, "revised": None,
             "probe": None, "images": [], "notes": [],
+            "started": started, "partials": [], "partial_count": 0, "first_partial_ms": None,  # streaming (issue 12)
         }
+        if request.is_edit:
+            self._record_inputs(attempt_id, request)
         err: E.ImageLabError | None = None
         stop: E.Cancelled | None = None
         emit("started", f"Attempt {attempt_no}: {model}", model=model, attempt_no=attempt_no)
@@ -902,6 +956,10 @@ class ImageClient:
         fields = self._finish_fields(err, latency_ms, len(images), ctx["task_id"], ctx["http_status"], ctx["request_id"])
         fields["usage"] = ctx["usage"]
         fields["raw_response"] = ctx["raw"]  # History's attempt detail (base64 elided, redacted above)
+        if request.stream:
+            fields["first_partial_ms"] = ctx["first_partial_ms"]
+            if ctx["partial_count"] and err is not None:
+                ctx["notes"].append(f"{ctx['partial_count']} partial image(s) received before the failure")
         if ctx["notes"]:
             fields["note"] = redact.scrub("; ".join(ctx["notes"]), limit=C.MAX_ERROR_MESSAGE_CHARS)
         self._finish_attempt(attempt_id, fields, images)
@@ -917,9 +975,22 @@ class ImageClient:
             (err.status if err else None) or ctx["http_status"], latency_ms, fallback_from,
             error_message=err.message if err else None, error_code=err.code if err else None,
         )
-        result = _AttemptResult(err is None, images, err, ctx["usage"], ctx["revised"], ctx["raw"], summary)
+        result = _AttemptResult(
+            err is None, images, err, ctx["usage"], ctx["revised"], ctx["raw"], summary,
+            ctx["partials"] if request.keep_partials else None, ctx["partial_count"], ctx["first_partial_ms"],
+        )
         result.note = "; ".join(ctx["notes"]) or None
         return result
+
+    def _record_inputs(self, attempt_id: Any, request: GenerationRequest) -> None:
+        """Reference images and mask, kept content-addressed and linked to the attempt (if the recorder can)."""
+        keep = getattr(self.recorder, "inputs_saved", None)
+        if keep is None:
+            return
+        try:
+            keep(attempt_id, [*request.images, *([request.mask] if request.mask is not None else [])])
+        except Exception:  # the record of the inputs is secondary to the edit itself
+            log.exception("could not keep the reference images of attempt %s", attempt_id)
 
     def _finish_attempt(self, attempt_id: Any, fields: dict[str, Any], images: list[ResultImage]) -> None:
         """One write for the finish and the image rows. A store that cannot write
@@ -951,15 +1022,27 @@ class ImageClient:
         return on_wait
 
     def _exchange(self, request, model, attempt_no, attempt_id, ctx, emit) -> None:
-        endpoint = self.settings.endpoint
-        body = request.body(model)
+        s = self.settings
+        endpoint = s.endpoint
+        url = endpoint.edits_url if request.is_edit else endpoint.url
+        headers = self._headers(masked=False, url=url)
+        if request.is_edit:
+            fields, files = edit_form(request, model)
+            send: dict[str, Any] = {"data": fields, "files": files}
+            headers.pop("Content-Type", None)  # httpx writes multipart/form-data with its boundary
+        else:
+            send = {"json": request.body(model)}
+        streamed: list[_Item] | None = None
         with self.limiter.slot(self._on_wait(model, attempt_no, emit), cancel=self._token) as probe:
             ctx["probe"] = probe
             self._token.check()
-            emit("submitted", f"Sent to {endpoint.url}", model=model, attempt_no=attempt_no)
+            emit("submitted", f"Sent to {url}" + (f" (streaming, {request.partial_images} partial image(s))" if request.stream else ""), model=model, attempt_no=attempt_no)
             try:
-                response = self._request("POST", endpoint.url, deadline_s=self.settings.read_timeout_s, json=body, headers=self._headers(masked=False, url=endpoint.url))
-                payload = self._read(response, ctx)
+                if request.stream:
+                    headers["Accept"] = "text/event-stream"
+                    streamed, payload = self._stream_exchange(url, headers, send, request, model, attempt_no, ctx, emit)
+                else:
+                    payload = self._read(self._request("POST", url, deadline_s=s.read_timeout_s, headers=headers, **send), ctx)
             except E.ImageLabError as err:
                 self._report_probe(ctx, rate_limited=err.error_type == "rate_limited")
                 if err.error_type == "rate_limited":
@@ -968,6 +1051,8 @@ class ImageClient:
                 raise
         self._report_probe(ctx, rate_limited=False)  # answered: the others may go now, before the task and downloads
         self._token.check()
+        if streamed is not None:
+            return self._keep_all(streamed, endpoint, model, attempt_no, ctx, emit)
 
         task = read_task(payload)
         if task is not None:
@@ -987,6 +1072,84 @@ class ImageClient:
             data = payload.get("data")
             if isinstance(data, list) and data and isinstance(data[0], dict):
                 ctx["revised"] = data[0].get("revised_prompt")
+        return self._keep_all(items, endpoint, model, attempt_no, ctx, emit)
+
+    def _stream_exchange(self, url: str, headers: dict[str, str], send: dict[str, Any], request, model, attempt_no, ctx, emit) -> tuple[list[_Item] | None, Any]:
+        """Send with ``stream: true`` and read the events as they come, within the read
+        timeout as a whole-request deadline and the ``MAX_STREAM_BYTES`` cap."""
+        deadline_s = self.settings.read_timeout_s
+        try:
+            with _deadline(deadline_s):
+                response = self._http.send(self._http.build_request("POST", url, headers=headers, **send), stream=True)
+                try:
+                    return self._read_stream(response, request, model, attempt_no, ctx, emit)
+                finally:
+                    response.close()
+        except httpx.TimeoutException as exc:
+            if "deadline" in str(exc):
+                raise E.Timeout(f"The stream was not complete within {deadline_s:.0f} s (the read timeout covers the whole stream).", code="deadline") from exc
+            raise
+
+    def _read_stream(self, response: httpx.Response, request, model, attempt_no, ctx, emit) -> tuple[list[_Item] | None, Any]:
+        """Read a streamed answer: (final items, None); or (None, JSON payload) when the
+        provider answered JSON instead (an error, or a gateway that ignored ``stream``)."""
+        ctype = response.headers.get("content-type", "")
+        if response.status_code >= 300 or not looks_like_sse(ctype):
+            ok = 200 <= response.status_code < 300
+            try:
+                content = _read_capped(response, C.MAX_ANSWER_BYTES if ok else C.MAX_ERROR_BODY_BYTES, truncate=not ok)
+            except AnswerTooLarge as err:
+                raise E.BadResponse(f"The answer passed {err.cap:,} bytes; reading stopped there.", status=response.status_code, code="answer_too_large") from None
+            payload = self._read(_Answer(response.status_code, response.headers, content, str(response.url)), ctx)
+            emit(
+                "note", "The provider ignored stream: true and answered with one JSON body; no partial images.",
+                model=model, attempt_no=attempt_no, ignored_stream=True,
+            )
+            ctx["notes"].append("stream requested; the provider answered JSON (no partial images)")
+            return None, payload
+        ctx["http_status"] = response.status_code
+        ctx["request_id"] = response.headers.get("x-request-id") or response.headers.get("request-id")
+
+        def on_item(item: StreamItem) -> None:
+            if item.kind != "partial":
+                emit("streamed", f"Final image received from the stream ({item.event_type})", model=model, attempt_no=attempt_no)
+                return
+            ctx["partial_count"] += 1
+            if ctx["first_partial_ms"] is None:
+                ctx["first_partial_ms"] = int((self.clock() - ctx["started"]) * 1000)
+            try:
+                image = decode_b64(item.b64 or "")
+                validate(image)
+            except E.ImageLabError as err:  # a broken preview is noted, the final image still counts
+                emit("partial", f"Partial image {ctx['partial_count']} could not be shown: {err.message}", model=model, attempt_no=attempt_no, index=item.index)
+                return
+            if request.keep_partials:
+                ctx["partials"].append(image)
+            number = (item.index + 1) if isinstance(item.index, int) else ctx["partial_count"]
+            emit(
+                "partial", f"Partial image {number} of {request.partial_images} ({len(image) / 1024:,.0f} KB)",
+                model=model, attempt_no=attempt_no, image=image, index=item.index, count=ctx["partial_count"],
+            )
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from _iter_capped(response, C.MAX_STREAM_BYTES)
+            except AnswerTooLarge as err:
+                raise StreamTooLarge(f"The stream passed the {err.cap:,} byte limit and was stopped.") from None
+            except BadEncoding as err:
+                raise E.BadResponse(f"The stream uses Content-Encoding '{redact.scrub(str(err), limit=40)}', which was not asked for.", status=response.status_code, code="bad_encoding") from None
+
+        result = read_image_stream(chunks(), on_item=on_item)
+        ctx["usage"] = result.usage
+        ctx["raw"] = (
+            f"HTTP {response.status_code}  {ctype}\n(server-sent events: {result.events} event(s), "
+            f"{len(result.partials)} partial image(s), {len(result.finals)} final image(s); base64 not shown)"
+            + (f"\nusage: {result.usage}" if result.usage else "")
+        )
+        return [_Item("b64", f.b64 or "") for f in result.finals], None
+
+    def _keep_all(self, items: list[_Item], endpoint: Endpoint, model: str, attempt_no: int, ctx: dict[str, Any], emit) -> None:
+        """Decode or download each image and keep it; one bad image of several is noted, not fatal."""
         first_error: E.ImageLabError | None = None
         for index, item in enumerate(items, start=1):
             self._token.check()
@@ -1036,20 +1199,26 @@ class ImageClient:
         if status >= 400:
             ctx["raw"] = raw_preview(status, ctype, content)
             raise E.classify_response(status, content, headers=dict(response.headers), now=self.wall_clock())
+        # Parse from text, dropping the bytes first: a large answer is never held three times over.
+        text = content.decode("utf-8", "replace") if isinstance(content, (bytes, bytearray)) else str(content)
+        if isinstance(response, _Answer):
+            response.content = b""
+        del content
         try:
-            payload = json.loads(content) if content.strip() else None
+            payload = json.loads(text) if _NON_SPACE_TEXT.search(text) else None
         except ValueError:
-            ctx["raw"] = raw_preview(status, ctype, content)
-            err = E.classify_response(status, content, headers=dict(response.headers))
+            ctx["raw"] = raw_preview(status, ctype, text[: C.MAX_RAW_PREVIEW_CHARS].encode("utf-8"))
+            err = E.classify_response(status, text[: C.MAX_ERROR_BODY_BYTES], headers=dict(response.headers))
             if err.error_type == "bad_response":
                 err.message = redact.scrub(f"The answer (HTTP {status}) is not valid JSON: {err.provider_message or 'empty'}", limit=500)
             raise err
-        ctx["raw"] = raw_preview(status, ctype, content, payload)
+        del text
+        ctx["raw"] = raw_preview(status, ctype, b"", payload)
         if payload is None:
             raise E.BadResponse(f"The answer (HTTP {status}) was empty.", status=status, code="empty_body")
         if read_task(payload) is None and error_envelope(payload):
             # A 200 that carries an error of its own: {"error": ...}, {"code": 429, "msg": ...}, {"success": false}.
-            raise E.classify_response(status, content, headers=dict(response.headers), now=self.wall_clock())
+            raise E.classify_response(status, json.dumps(payload, ensure_ascii=False), headers=dict(response.headers), now=self.wall_clock())
         return payload
 
     def _poll(self, task: TaskState, endpoint: Endpoint, model: str, attempt_no: int, ctx, emit) -> TaskState:
@@ -1289,12 +1458,11 @@ class ImageClient:
         started = self.clock()
         result = ProbeResult(name=name, method=method, url=shown_url, attempt_id=attempt_id)
         try:
-            with self._http.stream(method, url, json=json_body, headers=self._headers(masked=False), timeout=C.PROBE_TIMEOUT_S) as response:
-                body = b""
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > C.PROBE_MAX_BYTES:
-                        break
+            kwargs: dict[str, Any] = {"headers": self._headers(masked=False, url=url)}
+            if json_body is not None:
+                kwargs["json"] = json_body
+            response = self._request(method, url, deadline_s=C.PROBE_TIMEOUT_S, cap=C.PROBE_MAX_BYTES, **kwargs)
+            body = response.content
             result.http_status = response.status_code
             result.content_type = response.headers.get("content-type", "")
             result.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
@@ -1306,6 +1474,8 @@ class ImageClient:
             result.body_preview = scrub(self.redact(body.decode("utf-8", "replace")), limit=C.PROBE_PREVIEW_CHARS)
             if response.status_code >= 300:
                 result.error = E.classify_response(response.status_code, body, headers=dict(response.headers), now=self.wall_clock())
+        except E.ImageLabError as exc:
+            result.error = exc
         except httpx.HTTPError as exc:
             result.error = E.classify_exception(exc)
         except Exception as exc:  # a bug while probing is recorded, never raised at the page

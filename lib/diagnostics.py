@@ -390,6 +390,9 @@ def check_key(ctx: CheckContext) -> Step:
     else:
         items.append(_ev("static", f"No key is set (looked in the sidebar, .streamlit/secrets.toml and ${preset.key_env})."))
     problem = preflight_key(s.api_key, preset)
+    if not problem and s.api_key and s.endpoint.url:
+        destination = s.key_problem(s.endpoint.url)  # a configured key goes only to its own host
+        problem = destination[1] if destination else None
     if problem:
         items.append(_ev("static", problem))
         statuses.append("fail")

@@ -9,6 +9,8 @@ Nothing here does I/O.
 
 from __future__ import annotations
 
+import hashlib
+
 import threading
 from dataclasses import dataclass, field, fields as dc_fields
 from functools import lru_cache
@@ -19,6 +21,29 @@ from lib import errors as E
 from lib import redact
 from lib.images import ImageInfo
 from lib.providers import Endpoint, Provider, bound_host, build_endpoint, fallback_chain, get_provider, key_destination_problem
+
+@dataclass
+class ReferenceImage:
+    """A file sent to /v1/images/edits: a reference image or the mask (issue 12).
+
+    The bytes stay in memory; ``describe()`` is what may be shown or stored."""
+
+    filename: str
+    data: bytes = field(repr=False)
+    role: str = "image"  # "image" or "mask"
+    content_type: str = ""  # filled in by pre-flight from the bytes, never from the name
+
+    @property
+    def byte_size(self) -> int:
+        return len(self.data)
+
+    def describe(self) -> dict[str, Any]:
+        return {"role": self.role, "filename": self.filename, "byte_size": self.byte_size, "content_type": self.content_type}
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a stored request keeps of this file: its description and sha256, never the bytes."""
+        return {**self.describe(), "sha256": hashlib.sha256(self.data).hexdigest()}
+
 
 @dataclass
 class GenerationRequest:
@@ -32,6 +57,17 @@ class GenerationRequest:
     output_compression: int | None = None
     moderation: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
+    # --- media (issue 12): streaming partial images, edits with reference images
+    stream: bool = False
+    partial_images: int = 2  # 0-3, sent only when stream is on
+    keep_partials: bool = False  # keep the decoded partials on the Outcome (memory only; never saved)
+    images: list[ReferenceImage] = field(default_factory=list)  # non-empty: an edit (/v1/images/edits)
+    mask: ReferenceImage | None = None
+    input_fidelity: str | None = None  # "low" / "high", only for models that take it
+
+    @property
+    def is_edit(self) -> bool:
+        return bool(self.images)
 
     def params(self) -> dict[str, Any]:
         """The parameters as stored with each attempt (no prompt, no model)."""
@@ -45,6 +81,14 @@ class GenerationRequest:
         }
         if self.output_compression is not None:
             out["output_compression"] = self.output_compression
+        if self.stream:
+            out["stream"] = True
+            out["partial_images"] = self.partial_images
+        if self.input_fidelity:
+            out["input_fidelity"] = self.input_fidelity
+        if self.images:
+            out["reference_images"] = len(self.images)
+            out["mask"] = self.mask is not None
         out.update(self.extra)
         return out
 
@@ -62,16 +106,39 @@ class GenerationRequest:
             body["output_compression"] = self.output_compression
         if self.moderation != "auto":
             body["moderation"] = self.moderation
+        if self.stream:
+            body["stream"] = True
+            body["partial_images"] = self.partial_images
+        if self.input_fidelity:
+            body["input_fidelity"] = self.input_fidelity
         body.update(self.extra)
         return body
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data, stored as runs.request so a run can be sent again."""
-        return {f.name: (dict(getattr(self, f.name)) if f.name == "extra" else getattr(self, f.name)) for f in dc_fields(self)}
+        """Plain JSON-able data, stored as runs.request so a run can be sent again.
+
+        Reference images and the mask are described (name, role, type, size,
+        sha256), never inlined: their bytes are kept content-addressed with the
+        attempt (``Store.inputs_saved``) and loaded back through ``from_dict(load=...)``."""
+        out: dict[str, Any] = {}
+        for f in dc_fields(self):
+            value = getattr(self, f.name)
+            if f.name == "extra":
+                value = dict(value)
+            elif f.name == "images":
+                value = [ref.to_dict() for ref in value]
+            elif f.name == "mask":
+                value = value.to_dict() if value is not None else None
+            out[f.name] = value
+        return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GenerationRequest":
-        """The inverse of ``to_dict``; unknown keys are ignored, missing ones take their defaults."""
+    def from_dict(cls, data: dict[str, Any], *, load: Callable[[str], bytes | None] | None = None) -> "GenerationRequest":
+        """The inverse of ``to_dict``; unknown keys are ignored, missing ones take their defaults.
+
+        ``load(sha256)`` gives back the bytes of a kept reference image; without it,
+        or when a file is gone, a request that had reference images is refused
+        with a clear message rather than silently sent as a plain generation."""
         if not isinstance(data, dict):
             raise ValueError("a stored request must be a JSON object")
         known = {f.name for f in dc_fields(cls)}
@@ -80,6 +147,18 @@ class GenerationRequest:
             raise ValueError("a stored request has no prompt")
         if values.get("extra") is None:
             values.pop("extra", None)
+
+        def ref(entry: Any) -> ReferenceImage:
+            if not isinstance(entry, dict):
+                raise ValueError("a stored reference image is not an object")
+            sha = str(entry.get("sha256") or "")
+            blob = load(sha) if (load is not None and sha) else None
+            if blob is None:
+                raise ValueError(f"the reference image '{entry.get('filename', '?')}' of this request is no longer available")
+            return ReferenceImage(str(entry.get("filename") or "image"), blob, str(entry.get("role") or "image"), str(entry.get("content_type") or ""))
+
+        values["images"] = [ref(e) for e in (values.get("images") or [])]
+        values["mask"] = ref(values["mask"]) if values.get("mask") else None
         return cls(**values)
 
 
@@ -212,6 +291,7 @@ class Event:
     model: str = ""
     attempt_no: int = 0
     data: dict[str, Any] = field(default_factory=dict)
+    image: bytes | None = field(default=None, repr=False)  # a "partial" event's decoded image: memory only, never stored
 
 
 @dataclass
@@ -245,6 +325,7 @@ class RequestPreview:
     headers: dict[str, str]  # the key masked
     body: dict[str, Any]
     curl: str
+    form: list[dict[str, Any]] | None = None  # an edit's multipart fields: files by name and size, never bytes
 
 
 @dataclass
@@ -262,6 +343,9 @@ class Outcome:
     revised_prompt: str | None = None
     preview: RequestPreview | None = None
     raw_response: str | None = None
+    partials: list[bytes] = field(default_factory=list)  # streamed partial images, kept only when asked
+    partial_count: int = 0  # partial images received by the attempt that produced the outcome
+    first_partial_ms: int | None = None
     status: str = ""  # succeeded | failed | cancelled | interrupted (set by the client)
     first_error: E.ImageLabError | None = None  # the first model's error, kept visible after a fallback
     sent: bool = True  # False: pre-flight stopped it, nothing went out

@@ -21,7 +21,7 @@ ignored and reported in plain words (``ParsedView.problems``).
 Rates: ``finished`` attempts are succeeded + failed + interrupted. Success rate
 and each error type's rate are shares of ``finished``; ``cancelled`` (the
 user stopped it) and ``pending`` count in no rate. Latency percentiles are of
-succeeded attempts (nearest rank). Probe runs (Diagnostics) are left out of
+succeeded attempts (nearest rank, to 0.1 s). Probe runs (Diagnostics) are left out of
 stats unless the run-kind filter asks for them.
 """
 
@@ -282,26 +282,27 @@ def query_string(params: Mapping[str, str | list[str]]) -> str:
 # by time) instead, which is what a time-range filter wants (benchmarks/history.py).
 
 
-def _nearest_rank(sorted_values: list[int], p: float) -> int | None:
-    if not sorted_values:
-        return None
-    return sorted_values[max(1, math.ceil(p / 100 * len(sorted_values))) - 1]
-
-
 def group_stats(store: Store, flt: AttemptFilter, by: str) -> list[dict[str, Any]]:
     """Per model or per provider: attempts, success rate, p50/p95 latency,
-    error rate per error type, images, total and per-image cost."""
+    error rate per error type, images, total and per-image cost.
+
+    One pass over the rows: counts are grouped by latency bins of
+    HISTORY_LATENCY_RESOLUTION_MS as well, and each percentile is the largest
+    latency in the bin holding its nearest rank (exact to that resolution)."""
     if by not in ("model", "provider"):
         raise ValueError(f"no stats by {by!r}")
     where, params = flt.where()
+    res = C.HISTORY_LATENCY_RESOLUTION_MS
     groups: dict[str, dict[str, Any]] = {}
-    for key, status, error_type, n, images, cost in store.db.execute(
-        f"SELECT {by}, status, error_type, count(*), total(image_count), total(cost_usd) "
-        f"FROM attempts WHERE {where} GROUP BY +{by}, +status, +error_type",
-        params,
+    bins: dict[str, list[tuple[int, int, int]]] = {}
+    for key, status, error_type, b, n, images, cost, slowest in store.db.execute(
+        f"SELECT {by}, status, error_type, CAST(latency_ms / ? AS INTEGER) AS b, count(*), total(image_count), total(cost_usd), "
+        f"max(latency_ms) FROM attempts WHERE {where} GROUP BY +{by}, +status, +error_type, b",
+        [res, *params],
     ):
-        g = groups.setdefault(key or "(none)", {
-            by: key or "(none)", "attempts": 0, "succeeded": 0, "failed": 0, "interrupted": 0, "cancelled": 0,
+        name = key or "(none)"
+        g = groups.setdefault(name, {
+            by: name, "attempts": 0, "succeeded": 0, "failed": 0, "interrupted": 0, "cancelled": 0,
             "pending": 0, "errors": {}, "images": 0, "cost_usd": 0.0,
         })
         g["attempts"] += n
@@ -310,25 +311,34 @@ def group_stats(store: Store, flt: AttemptFilter, by: str) -> list[dict[str, Any
         g["cost_usd"] += cost
         if error_type and status != "cancelled":
             g["errors"][error_type] = g["errors"].get(error_type, 0) + n
-    latencies: dict[str, list[int]] = {}
-    for key, latency in store.db.execute(
-        f"SELECT {by}, latency_ms FROM attempts WHERE {where} AND +status = 'succeeded' AND latency_ms IS NOT NULL "
-        f"ORDER BY +{by}, latency_ms",
-        params,
-    ):
-        latencies.setdefault(key or "(none)", []).append(latency)
+        if status == "succeeded" and b is not None:
+            bins.setdefault(name, []).append((b, n, slowest))
     out = []
     for key, g in groups.items():
         finished = g["succeeded"] + g["failed"] + g["interrupted"]
         g["finished"] = finished
         g["success_rate"] = g["succeeded"] / finished if finished else None
         g["error_rates"] = {t: n / finished for t, n in sorted(g["errors"].items(), key=lambda kv: -kv[1])} if finished else {}
-        lat = latencies.get(key, [])
-        g["p50_ms"] = _nearest_rank(lat, 50)
-        g["p95_ms"] = _nearest_rank(lat, 95)
+        g["p50_ms"], g["p95_ms"] = _binned_ranks(sorted(bins.get(key, [])), (50, 95))
         g["cost_per_image"] = g["cost_usd"] / g["images"] if g["images"] else None
         out.append(g)
     return sorted(out, key=lambda g: -g["attempts"])
+
+
+def _binned_ranks(bins: list[tuple[int, int, int]], percentiles: tuple[float, ...]) -> tuple[int | None, ...]:
+    """Nearest-rank percentiles from ascending (bin, count, largest value) triples."""
+    total = sum(n for _, n, _ in bins)
+    if not total:
+        return tuple(None for _ in percentiles)
+    out = []
+    for p in percentiles:
+        rank, seen = max(1, math.ceil(p / 100 * total)), 0
+        for _, n, slowest in bins:
+            seen += n
+            if seen >= rank:
+                out.append(slowest)
+                break
+    return tuple(out)
 
 
 def stats_table(stats: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
@@ -641,6 +651,13 @@ def request_of(row: dict[str, Any]) -> GenerationRequest:
         known["n"] = int(known.get("n", 1))
     except (TypeError, ValueError):
         known["n"] = 1
+    # Media (issue 12): streaming settings are request fields; the reference images are
+    # in attempt_inputs (Store.reference_images), not parameters to send.
+    for key in ("stream", "partial_images", "input_fidelity"):
+        if key in params:
+            known[key] = params.pop(key)
+    params.pop("reference_images", None)
+    params.pop("mask", None)
     return GenerationRequest(prompt=row.get("prompt") or "", model=row.get("model") or "gpt-image-2", extra=params, **known)
 
 

@@ -88,3 +88,97 @@ def preflight(request: GenerationRequest, settings: ClientSettings) -> None:
             raise bad("output_compression must be from 0 to 100.", "output_compression")
     if "response_format" in request.extra and request.model.startswith("gpt-image"):
         raise bad("gpt-image models reject response_format; they always answer with base64.", "response_format")
+    check_media(request, settings)  # issue 12: streaming, reference images, mask
+
+
+# --------------------------------------------------------------------------
+# Media (issue 12): streaming, reference images and the mask
+
+
+def _did_you_mean(models: list[str], what: str) -> str:
+    return f" Did you mean {models[0]}? Models that {what}: {', '.join(models)}." if models else ""
+
+
+def check_media(request: GenerationRequest, settings: ClientSettings | None = None, model: str | None = None) -> None:
+    """Raise InvalidInput for a streaming or edit request the model (or the files) cannot take.
+
+    Each failure names the field, and for a file the file's name."""
+    import io
+
+    from PIL import Image
+
+    from lib.edits import EDIT_TYPES, sniff
+    from lib.errors import InvalidImage
+    from lib.images import validate
+    from lib.providers import capabilities, edit_models, stream_models
+
+    model = model or request.model
+    provider = settings.preset if settings is not None else None
+    cap = capabilities(model)
+
+    def bad(message: str, param: str) -> E.InvalidInput:
+        return E.InvalidInput(message, param=param, code="preflight")
+
+    if request.stream:
+        if not isinstance(request.partial_images, int) or not 0 <= request.partial_images <= C.MAX_PARTIAL_IMAGES:
+            raise bad(f"partial_images must be a whole number from 0 to {C.MAX_PARTIAL_IMAGES}.", "partial_images")
+        if not cap.streams:
+            raise bad(f"{model} does not stream partial images." + _did_you_mean(stream_models(provider), "stream"), "stream")
+    if request.background not in cap.backgrounds:
+        raise bad(f"{model} does not take background '{request.background}'; it takes {', '.join(cap.backgrounds)}.", "background")
+    if request.input_fidelity:
+        if request.input_fidelity not in cap.input_fidelity:
+            takes = f"it takes {', '.join(cap.input_fidelity)}" if cap.input_fidelity else "leave it out"
+            raise bad(f"{model} does not take input_fidelity '{request.input_fidelity}'; {takes}.", "input_fidelity")
+        if not request.images:
+            raise bad("input_fidelity applies to edits: add a reference image, or leave it out.", "input_fidelity")
+    if request.mask is not None and not request.images:
+        raise bad(f"The mask '{request.mask.filename}' needs a reference image to apply to.", "mask")
+    if not request.images:
+        return
+    if not cap.edits:
+        raise bad(f"{model} cannot edit images." + _did_you_mean(edit_models(provider), "edit"), "model")
+    if len(request.images) > cap.max_reference_images:
+        raise bad(f"{len(request.images)} reference images: {model} takes at most {cap.max_reference_images}.", "image")
+    first_size: tuple[int, int] | None = None
+    for position, ref in enumerate(request.images, start=1):
+        name = f"'{ref.filename or f'image {position}'}'"
+        if ref.byte_size == 0:
+            raise bad(f"Reference image {name} is empty.", "image")
+        if ref.byte_size > C.MAX_REFERENCE_IMAGE_BYTES:
+            raise bad(f"Reference image {name} is {ref.byte_size / 1048576:.1f} MB; each image must be under {C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB.", "image")
+        kind = sniff(ref.data)
+        if kind not in EDIT_TYPES:
+            found = kind.split("/")[1].upper() if kind else "not an image"
+            raise bad(f"Reference image {name} is {'a ' + found + ' file' if kind else found} by its content; use PNG, WebP or JPEG.", "image")
+        try:
+            info = validate(ref.data)
+        except InvalidImage as err:
+            raise bad(f"Reference image {name} cannot be read: {err.message}", "image") from None
+        ref.content_type = kind
+        if first_size is None:
+            first_size = (info.width, info.height)
+    mask = request.mask
+    if mask is not None:
+        name = f"'{mask.filename or 'mask'}'"
+        if not cap.mask:
+            raise bad(f"{model} does not take a mask; leave {name} out.", "mask")
+        if mask.byte_size > C.MAX_MASK_BYTES:
+            raise bad(f"The mask {name} is {mask.byte_size / 1048576:.1f} MB; it must be under {C.MAX_MASK_BYTES // 1048576} MB.", "mask")
+        if sniff(mask.data) != "image/png":
+            raise bad(f"The mask {name} is not a PNG file (by its content); the mask must be a PNG with transparency.", "mask")
+        try:
+            info = validate(mask.data)
+            with Image.open(io.BytesIO(mask.data)) as im:
+                has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode in ("P", "RGB", "L") and "transparency" in im.info)
+        except InvalidImage as err:
+            raise bad(f"The mask {name} cannot be read: {err.message}", "mask") from None
+        if not has_alpha:
+            raise bad(f"The mask {name} has no alpha channel; its fully transparent pixels mark where to edit.", "mask")
+        if first_size is not None and (info.width, info.height) != first_size:
+            first = request.images[0].filename or "the first image"
+            raise bad(
+                f"The mask {name} is {info.width}x{info.height}; it must be the size of '{first}', {first_size[0]}x{first_size[1]}.",
+                "mask",
+            )
+        mask.content_type = "image/png"

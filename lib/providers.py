@@ -140,6 +140,11 @@ class Endpoint:
     def task_url_b(self, task_id: str) -> str:
         return f"{self.api_base}/tasks/{task_segment(task_id)}"
 
+    @property
+    def edits_url(self) -> str:
+        """The edits route beside the generations route (same API base): issue 12."""
+        return f"{self.api_base}/images/edits" if self.api_base else ""
+
 
 def task_segment(task_id: str) -> str:
     """A provider's task id as exactly one encoded path segment: '/', '?', '#',
@@ -512,3 +517,104 @@ def key_destination_problem(key: str, source: str, key_host: str, url: str) -> t
     if scheme != "https" and host not in LOOPBACK_HOSTS:
         return ("base_url", f"The key from {where} is only sent over https; this base URL uses {scheme or 'no scheme'}.")
     return None
+
+
+# --------------------------------------------------------------------------
+# Model capabilities (issue 12): read by pre-flight, the UI and Diagnostics step 6
+
+EDITS_PATH = "/images/edits"
+INPUT_FIDELITIES = ("low", "high")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    model: str
+    known: bool  # False: a model this table does not list; nothing is refused, the provider decides
+    streams: bool  # takes stream: true with partial_images 0-3
+    edits: bool  # takes POST /v1/images/edits with reference images
+    max_reference_images: int
+    mask: bool
+    input_fidelity: tuple[str, ...]  # values it takes; () means "leave the parameter out"
+    backgrounds: tuple[str, ...]
+    preview_backgrounds: tuple[str, ...]  # offered by the provider as a preview: allowed, with a warning
+    size_rule: str
+    source: str  # where the facts come from, and what could not be confirmed
+
+
+_OPENAI_SDK = "openai-python 3.54 Images API reference (images.edit / images.generate docstrings)"
+CAPABILITIES: dict[str, Capabilities] = {
+    c.model: c
+    for c in (
+        Capabilities(
+            "gpt-image-2", True, streams=True, edits=True, max_reference_images=C.MAX_REFERENCE_IMAGES, mask=True,
+            input_fidelity=(), backgrounds=("auto", "opaque", "transparent"), preview_backgrounds=("transparent",),
+            size_rule="auto, the three fixed sizes, or any WxH: sides divisible by 16, ratio within 1:3-3:1, at most 3840x2160",
+            source=f"{_OPENAI_SDK}: input_fidelity must be omitted; transparent is a preview. Gateways reported "
+            "'Transparent background is not supported for this model' from late 2026: not confirmed by OpenAI.",
+        ),
+        Capabilities(
+            "gpt-image-1.5", True, streams=True, edits=True, max_reference_images=C.MAX_REFERENCE_IMAGES, mask=True,
+            input_fidelity=("low", "high"), backgrounds=BACKGROUNDS, preview_backgrounds=(),
+            size_rule="auto, 1024x1024, 1536x1024, 1024x1536",
+            source=f"{_OPENAI_SDK}. Streaming: the image guide and gateways stream it, the model page said 'not supported'.",
+        ),
+        Capabilities(
+            "gpt-image-1", True, streams=True, edits=True, max_reference_images=C.MAX_REFERENCE_IMAGES, mask=True,
+            input_fidelity=("low", "high"), backgrounds=BACKGROUNDS, preview_backgrounds=(),
+            size_rule="auto, 1024x1024, 1536x1024, 1024x1536",
+            source=f"{_OPENAI_SDK}: OpenAI shut gpt-image-1 down on 2026-10-23; gateways may still serve it.",
+        ),
+        Capabilities(
+            "gpt-image-1-mini", True, streams=True, edits=True, max_reference_images=C.MAX_REFERENCE_IMAGES, mask=True,
+            input_fidelity=("low",), backgrounds=BACKGROUNDS, preview_backgrounds=(),
+            size_rule="auto, 1024x1024, 1536x1024, 1024x1536",
+            source=f"{_OPENAI_SDK}: input_fidelity 'low' only. Streaming for mini: not confirmed model by model.",
+        ),
+        Capabilities(
+            "seedream-4-5", True, streams=False, edits=True, max_reference_images=14, mask=False,
+            input_fidelity=(), backgrounds=("auto",), preview_backgrounds=(),
+            size_rule="auto, WxH, or a resolution such as 2K / 4K (gateway specific)",
+            source="Gateway documentation (Runware, Cloudflare): up to 14 reference images, no mask, no background "
+            "parameter. Whether a gateway accepts multipart /images/edits or streams seedream is not confirmed.",
+        ),
+    )
+}
+
+
+def capabilities(model: str) -> Capabilities:
+    """What ``model`` can do; a model outside the table may do anything (the provider decides)."""
+    found = CAPABILITIES.get(model)
+    if found is not None:
+        return found
+    return Capabilities(
+        model, False, streams=True, edits=True, max_reference_images=C.MAX_REFERENCE_IMAGES, mask=True,
+        input_fidelity=INPUT_FIDELITIES, backgrounds=BACKGROUNDS, preview_backgrounds=(),
+        size_rule="unknown: the provider decides", source="not in the table",
+    )
+
+
+def capability_rows() -> list[dict[str, Any]]:
+    """The table as rows for display (Diagnostics step 6, the Generate page's help)."""
+    rows = []
+    for c in CAPABILITIES.values():
+        rows.append(
+            {
+                "model": c.model,
+                "streams": "yes (partial_images 0-3)" if c.streams else "no",
+                "edits": f"yes, up to {c.max_reference_images} images" if c.edits else "no",
+                "mask": "yes" if c.mask else "no",
+                "input_fidelity": ", ".join(c.input_fidelity) if c.input_fidelity else "not taken",
+                "backgrounds": ", ".join(b + (" (preview)" if b in c.preview_backgrounds else "") for b in c.backgrounds),
+                "sizes": c.size_rule,
+                "source": c.source,
+            }
+        )
+    return rows
+
+
+def edit_models(provider: Provider | None = None) -> list[str]:
+    return [m for m in (provider.models if provider else KNOWN_MODELS) if capabilities(m).edits]
+
+
+def stream_models(provider: Provider | None = None) -> list[str]:
+    return [m for m in (provider.models if provider else KNOWN_MODELS) if capabilities(m).streams]

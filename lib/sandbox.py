@@ -22,6 +22,7 @@ import asyncio
 import base64
 import hashlib
 import io
+import json
 import logging
 import math
 import random
@@ -43,6 +44,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from lib import constants as C
+from lib.edits import sniff as _sniff
 from lib.providers import GATEWAY_MODELS, GPT_IMAGE_MODELS, check_size
 
 SANDBOX_MODELS = GPT_IMAGE_MODELS + GATEWAY_MODELS
@@ -72,6 +74,7 @@ SCENARIOS: dict[str, str] = {
     "invalid_image": "200 with base64 that decodes to something that is not an image.",
     "image_fetch_failed": "A result URL that has already expired (410 on download).",
     "task_failed": "An async task that fails on the provider's side.",
+    "stream_error": "Streaming only: an error event arrives after the first partial image.",
 }
 BLOCKED_WORDS = ("gore", "bloodbath")
 _TAG = re.compile(r"#([a-z_]+)")
@@ -187,6 +190,61 @@ def render_image(prompt: str, width: int, height: int, fmt: str = "png", transpa
     return out.getvalue()
 
 
+def _usage(prompt: str, n: int, image_tokens: int = 0) -> dict[str, Any]:
+    text = len(prompt.split()) + 8
+    return {
+        "input_tokens": text + image_tokens, "output_tokens": 1056 * n, "total_tokens": text + image_tokens + 1056 * n,
+        "input_tokens_details": {"text_tokens": text, "image_tokens": image_tokens},
+    }
+
+
+def _encode(img: Image.Image, fmt: str, compression: int | None = None) -> bytes:
+    out = io.BytesIO()
+    if fmt == "jpeg":
+        img.convert("RGB").save(out, "JPEG", quality=compression if compression is not None else 90)
+    elif fmt == "webp":
+        img.save(out, "WEBP", quality=compression if compression is not None else 90)
+    else:
+        img.save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+def coarse_version(final: bytes, index: int, count: int, fmt: str = "png") -> bytes:
+    """Partial image ``index`` of ``count``: the final image pixelated, in blocks that halve with each index."""
+    with Image.open(io.BytesIO(final)) as im:
+        im.load()
+        w, h = im.size
+        block = max(2, min(w, h) // (6 * 2 ** (index + 1)))
+        small = im.resize((max(1, w // block), max(1, h // block)), Image.Resampling.BILINEAR)
+        return _encode(small.resize((w, h), Image.Resampling.NEAREST), fmt)
+
+
+def derive_edit(first: bytes, prompt: str, width: int | None, height: int | None, fmt: str, mask: bytes | None = None, compression: int | None = None) -> bytes:
+    """The sandbox's "edit": the first reference image, resized, recoloured and captioned with the prompt;
+    with a mask, only its transparent pixels change."""
+    digest = hashlib.sha256(prompt.encode()).digest()
+    with Image.open(io.BytesIO(first)) as src:
+        src = ImageOps.exif_transpose(src).convert("RGBA")
+    size = (width or src.width, height or src.height)
+    base = src.resize(size, Image.Resampling.LANCZOS) if src.size != size else src
+    tint = ImageOps.colorize(ImageOps.grayscale(base), tuple(digest[0:3]), tuple(255 - b for b in digest[3:6])).convert("RGBA")
+    edited = Image.blend(base, tint, 0.6)
+    draw = ImageDraw.Draw(edited, "RGBA")
+    font_size = max(12, min(size) // 20)
+    try:
+        font = ImageFont.load_default(size=font_size)
+    except TypeError:
+        font = ImageFont.load_default()
+    draw.rectangle((0, size[1] - font_size * 2, size[0], size[1]), fill=(0, 0, 0, 120))
+    draw.text((font_size * 0.6, size[1] - font_size * 1.6), ("edit: " + prompt)[:80], fill=(255, 255, 255, 255), font=font)
+    if mask is not None:
+        with Image.open(io.BytesIO(mask)) as m:
+            alpha = m.convert("RGBA").getchannel("A").resize(size)
+        keep = alpha.point(lambda a: 255 if a > 0 else 0)  # opaque mask pixels keep the original
+        edited = Image.composite(base, edited, keep)
+    return _encode(edited if fmt != "jpeg" else edited.convert("RGB"), fmt, compression)
+
+
 # --------------------------------------------------------------------------
 # Canned error answers (what real providers send)
 
@@ -268,6 +326,7 @@ class Sandbox:
         routes = [
             Route("/v1/images/generations", self.generate, methods=["POST"]),
             Route("/v1/images/generations/{task_id}", self.task_a, methods=["GET"]),
+            Route("/v1/images/edits", self.edit, methods=["POST"]),
             Route("/v1/tasks/{task_id}", self.task_b, methods=["GET"]),
             Route("/files/{token}", self.file, methods=["GET"]),
             Route("/v1/models", self.models, methods=["GET"]),
@@ -359,24 +418,9 @@ class Sandbox:
         if scenario == "slow":
             delay = C.SANDBOX_SLOW_LATENCY_S
 
-        denied = self._auth_problem(request, scenario)
-        if denied is not None:
-            return denied
-        wait = self._rate_window(cfg)
-        if wait is not None:
-            return self._rate_limited(wait)
-        if scenario == "permission":
-            return _error(403, f"Your organization must be verified to use the model `{body.get('model')}`. Please go to the organization settings and verify it; access can take up to 15 minutes to propagate.")
-        if scenario == "endpoint_not_found":
-            return HTMLResponse(_NGINX_404, status_code=404)
-        if scenario == "quota_exceeded":
-            return _error(429, "You exceeded your current quota, please check your plan and billing details.", type_="insufficient_quota", code="insufficient_quota")
-        if scenario == "rate_limited" and self._count("rate_limited") % 2 == 1:
-            return self._rate_limited(cfg.retry_after_s)
-        if scenario == "rate_limited_always":
-            return self._rate_limited(cfg.retry_after_s)
-        if scenario == "server_error":
-            return HTMLResponse(_BAD_GATEWAY, status_code=502)
+        early = self._early_faults(request, scenario, body.get("model"))
+        if early is not None:
+            return early
 
         # Parameter checks, as the real API does them.
         if not isinstance(prompt, str) or not prompt.strip():
@@ -410,6 +454,16 @@ class Sandbox:
             else:
                 return self._new_task(dialect, scenario, prompt, size, fmt, transparent, compression, n, model)
 
+        if body.get("stream") is True and dialect == "b64" and scenario not in ("content_policy", "timeout"):
+            # Other dialects ignore `stream`, as some gateways do, and answer JSON.
+            partials = body.get("partial_images", 0)
+            if not isinstance(partials, int) or isinstance(partials, bool) or not 0 <= partials <= C.MAX_PARTIAL_IMAGES:
+                return _error(400, f"Invalid 'partial_images': {partials!r}. Expected an integer between 0 and {C.MAX_PARTIAL_IMAGES}.", param="partial_images", code="invalid_value")
+            w, h = _parse_dims(size)
+            finals = [render_image(prompt, w, h, fmt, transparent, i, compression) for i in range(n)]
+            meta = {"size": f"{w}x{h}", "quality": str(body.get("quality") or "auto"), "background": str(body.get("background") or "auto"), "output_format": fmt}
+            return self._stream("image_generation", finals, partials, delay, scenario, meta, _usage(prompt, n))
+
         if scenario == "content_policy":
             await asyncio.sleep(delay)
             return _error(400, "Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.", type_="image_generation_user_error", code="moderation_blocked")
@@ -431,7 +485,7 @@ class Sandbox:
 
         w, h = _parse_dims(size)
         images = [render_image(prompt, w, h, fmt, transparent, i, compression) for i in range(n)]
-        usage = {"input_tokens": len(prompt.split()) + 8, "output_tokens": 1056 * n, "total_tokens": len(prompt.split()) + 8 + 1056 * n}
+        usage = _usage(prompt, n)
         if dialect == "url" or scenario == "image_fetch_failed":
             ttl = -1.0 if scenario == "image_fetch_failed" else cfg.url_ttl_s
             mime = "image/jpeg" if fmt == "jpeg" else f"image/{fmt}"
@@ -443,6 +497,155 @@ class Sandbox:
             {"created": int(time.time()), "data": data, "usage": usage, "size": f"{w}x{h}", "output_format": fmt},
             headers={"x-request-id": "req_sandbox_" + uuid.uuid4().hex[:12]},
         )
+
+    # -- streaming and edits (issue 12) ---------------------------------------------
+
+    def _stream(self, kind: str, finals: list[bytes], partials: int, delay: float, scenario: str, meta: dict[str, Any], usage: dict[str, Any]) -> Response:
+        """Server-sent events: ``partials`` coarse versions of the first image, then one completed event per image.
+
+        ``network`` cuts the connection after the partials; ``bad_response`` ends
+        the stream with no completed event; ``invalid_image`` completes with bytes
+        that are no image; ``stream_error`` sends an error event."""
+        gap = delay / (partials + 1)
+        fmt = meta["output_format"]
+
+        def sse(event_type: str, payload: dict[str, Any]) -> bytes:
+            return f"event: {event_type}\ndata: {json.dumps({'type': event_type, **payload})}\n\n".encode()
+
+        async def events():
+            for index in range(partials):
+                await asyncio.sleep(gap)
+                b64 = base64.b64encode(coarse_version(finals[0], index, partials, fmt)).decode("ascii")
+                yield sse(f"{kind}.partial_image", {"b64_json": b64, "partial_image_index": index, "created_at": int(time.time()), **meta})
+                if scenario == "stream_error":
+                    yield sse("error", {"error": {"type": "server_error", "code": "server_error", "message": "The image worker failed while streaming. Please retry.", "param": None}})
+                    return
+            if scenario == "network":
+                await asyncio.sleep(0.01)
+                raise _DropConnection("sandbox cut the stream on purpose")
+            await asyncio.sleep(gap)
+            if scenario == "bad_response":
+                return  # the stream just ends: no completed event
+            if scenario == "invalid_image":
+                junk = base64.b64encode(b"<html>this is certainly not an image</html>" * 4).decode()
+                yield sse(f"{kind}.completed", {"b64_json": junk, "created_at": int(time.time()), "usage": usage, **meta})
+                return
+            for image in finals:
+                b64 = base64.b64encode(image).decode("ascii")
+                yield sse(f"{kind}.completed", {"b64_json": b64, "created_at": int(time.time()), "usage": usage, **meta})
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"x-request-id": "req_sandbox_" + uuid.uuid4().hex[:12], "cache-control": "no-cache"})
+
+    async def edit(self, request: Request) -> Response:
+        """POST /v1/images/edits: multipart with image (or image[]), optional mask, and the usual fields."""
+        self.requests += 1
+        cfg = self.config
+        try:
+            form = await request.form(max_files=64, max_fields=64)
+        except Exception as err:  # not multipart, or a malformed form
+            return _error(400, f"Could not parse the multipart form ({type(err).__name__}). Send multipart/form-data with an image.", code="invalid_multipart")
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        uploads = [(k, v) for k, v in form.multi_items() if not isinstance(v, str)]
+        prompt = fields.get("prompt", "")
+        scenario = self._scenario_for(request, prompt)
+        model = fields.get("model") or "gpt-image-1.5"
+        early = self._early_faults(request, scenario, model)
+        if early is not None:
+            return early
+        if not prompt.strip():
+            return _error(400, "Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
+        if model not in SANDBOX_MODELS or scenario == "model_not_found":
+            if scenario == "model_not_found":
+                return _error(404, f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found")
+            return _error(400, f"Invalid value: '{model}'. Supported values are: {', '.join(repr(m) for m in SANDBOX_MODELS)}.", param="model", code="invalid_value")
+        images = [(await f.read(), f.filename or "image", f.content_type or "") for k, f in uploads if k in ("image", "image[]")]
+        masks = [(await f.read(), f.filename or "mask", f.content_type or "") for k, f in uploads if k == "mask"]
+        if not images:
+            return _error(400, "Missing required parameter: 'image'.", param="image", code="missing_required_parameter")
+        if len(images) > C.MAX_REFERENCE_IMAGES:
+            return _error(400, f"Too many images: {len(images)} were provided, at most {C.MAX_REFERENCE_IMAGES} are allowed.", param="image", code="too_many_images")
+        for data, filename, _ctype in images:
+            kind = _sniff(data)
+            if kind not in ("image/png", "image/jpeg", "image/webp"):
+                return _error(400, f"Invalid file '{filename}': unsupported mimetype ('{kind or 'application/octet-stream'}'). Supported file formats are 'image/jpeg', 'image/png', and 'image/webp'.", param="image", code="unsupported_file_mimetype")
+        try:
+            with Image.open(io.BytesIO(images[0][0])) as im:
+                first_size = im.size
+        except Exception:
+            return _error(400, f"Invalid image file '{images[0][1]}': the file could not be decoded.", param="image", code="invalid_image")
+        mask = masks[0][0] if masks else None
+        if mask is not None:
+            if _sniff(mask) != "image/png":
+                return _error(400, f"Invalid file '{masks[0][1]}': the mask must be a PNG image.", param="mask", code="unsupported_file_mimetype")
+            with Image.open(io.BytesIO(mask)) as m:
+                mask_size, mask_mode = m.size, m.mode
+            if mask_size != first_size:
+                return _error(400, f"Invalid mask image: the mask ({mask_size[0]}x{mask_size[1]}) and the image ({first_size[0]}x{first_size[1]}) must have the same dimensions.", param="mask", code="invalid_mask_dimensions")
+            if mask_mode not in ("RGBA", "LA", "PA"):
+                return _error(400, f"Invalid mask image: it must have an alpha channel; got mode {mask_mode}.", param="mask", code="invalid_mask")
+        fidelity = fields.get("input_fidelity")
+        if fidelity is not None and (model == "gpt-image-2" or fidelity not in ("low", "high")):
+            return _error(400, f"Invalid value for 'input_fidelity': {fidelity!r} is not supported with model {model}.", param="input_fidelity", code="invalid_value")
+        size = fields.get("size") or "auto"
+        if check_size(size, model):
+            return _error(400, f"Invalid value: '{size}'. {check_size(size, model)}", param="size", code="invalid_value")
+        try:
+            n = int(fields.get("n") or 1)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= 10:
+            return _error(400, f"Invalid value for 'n': {fields.get('n')!r}; it must be from 1 to 10.", param="n", code="invalid_value")
+        fmt = fields.get("output_format") or "png"
+        if fmt not in ("png", "jpeg", "webp"):
+            return _error(400, f"Invalid value: '{fmt}'.", param="output_format", code="invalid_value")
+        compression = int(fields["output_compression"]) if (fields.get("output_compression") or "").isdigit() else None
+        latency = request.headers.get("x-sandbox-latency")
+        try:
+            delay = float(latency) if latency is not None else random.uniform(*cfg.latency_s)
+        except ValueError:
+            delay = random.uniform(*cfg.latency_s)
+        if scenario == "content_policy":
+            return _error(400, "Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.", type_="image_generation_user_error", code="moderation_blocked")
+        w, h = _parse_dims(size) if size != "auto" else first_size
+        results = [derive_edit(images[0][0], f"{prompt} #{i + 1}" if i else prompt, w, h, fmt, mask, compression) for i in range(n)]
+        usage = _usage(prompt, n, image_tokens=194 * len(images))
+        if fields.get("stream") == "true":
+            try:
+                partials = int(fields.get("partial_images") or 0)
+            except ValueError:
+                partials = -1
+            if not 0 <= partials <= C.MAX_PARTIAL_IMAGES:
+                return _error(400, f"Invalid 'partial_images': {fields.get('partial_images')!r}. Expected an integer between 0 and {C.MAX_PARTIAL_IMAGES}.", param="partial_images", code="invalid_value")
+            meta = {"size": f"{w}x{h}", "quality": fields.get("quality") or "auto", "background": fields.get("background") or "auto", "output_format": fmt}
+            return self._stream("image_edit", results, partials, delay, scenario, meta, usage)
+        await asyncio.sleep(delay)
+        return JSONResponse(
+            {"created": int(time.time()), "data": [{"b64_json": base64.b64encode(r).decode("ascii")} for r in results], "usage": usage, "size": f"{w}x{h}", "output_format": fmt},
+            headers={"x-request-id": "req_sandbox_" + uuid.uuid4().hex[:12]},
+        )
+
+    def _early_faults(self, request: Request, scenario: str, model: Any) -> Response | None:
+        """Faults answered before the parameters are even read (shared by generations and edits)."""
+        cfg = self.config
+        denied = self._auth_problem(request, scenario)
+        if denied is not None:
+            return denied
+        wait = self._rate_window(cfg)
+        if wait is not None:
+            return self._rate_limited(wait)
+        if scenario == "permission":
+            return _error(403, f"Your organization must be verified to use the model `{model}`. Please go to the organization settings and verify it; access can take up to 15 minutes to propagate.")
+        if scenario == "endpoint_not_found":
+            return HTMLResponse(_NGINX_404, status_code=404)
+        if scenario == "quota_exceeded":
+            return _error(429, "You exceeded your current quota, please check your plan and billing details.", type_="insufficient_quota", code="insufficient_quota")
+        if scenario == "rate_limited" and self._count("rate_limited") % 2 == 1:
+            return self._rate_limited(cfg.retry_after_s)
+        if scenario == "rate_limited_always":
+            return self._rate_limited(cfg.retry_after_s)
+        if scenario == "server_error":
+            return HTMLResponse(_BAD_GATEWAY, status_code=502)
+        return None
 
     def _rate_limited(self, wait: float) -> Response:
         return _error(

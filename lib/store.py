@@ -17,6 +17,7 @@ Timestamps are Unix seconds (UTC, REAL). ``params``, ``settings`` and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import logging.handlers
@@ -213,6 +214,33 @@ def m005b_history_speed(db: sqlite_utils.Database) -> None:
         )
 
 
+@migrations()
+def m006_compare(db: sqlite_utils.Database) -> None:
+    """Compare (issue 9): judging a grid. One row per judged cell of a comparison: thumbs
+    (+1/-1), a note, and the row's winner star (one per row and value of the third axis;
+    ``variant`` is -1 for a grid without one). Cells are found by their key (``r0c1``, ``r0c1v2``)
+    so a retried cell keeps its judging."""
+    db["cell_ratings"].create(
+        {"comparison_id": str, "cell_key": str, "row": int, "variant": int, "thumb": int, "note": str, "winner": int,
+         "updated_at": float},
+        pk=("comparison_id", "cell_key"),
+        foreign_keys=[("comparison_id", "comparisons", "id")],
+    )
+    db["comparisons"].create_index(["status", "created_at"], if_not_exists=True)
+
+
+@migrations()
+def m008_media(db: sqlite_utils.Database) -> None:
+    """Issue 12: the reference images and mask sent with an edit, kept content-addressed like results."""
+    db["attempt_inputs"].create(
+        {"id": int, "attempt_id": int, "role": str, "position": int, "sha256": str, "path": str,
+         "filename": str, "byte_size": int, "width": int, "height": int, "format": str, "created_at": float},
+        pk="id",
+        foreign_keys=[("attempt_id", "attempts", "id")],
+    )
+    db["attempt_inputs"].create_index(["attempt_id", "role", "position"], if_not_exists=True)
+
+
 # --------------------------------------------------------------------------
 # Filters
 
@@ -262,11 +290,16 @@ class AttemptFilter:
         return (" AND ".join(clauses) or "1 = 1"), params
 
 
+def percentile_rank(count: int, p: float) -> int:
+    """The 1-based nearest rank of percentile ``p`` among ``count`` sorted values."""
+    return max(1, math.ceil(p / 100 * count))
+
+
 def _percentile(sorted_values: list[float], p: float) -> float | None:
     """Nearest-rank percentile of an ascending list."""
     if not sorted_values:
         return None
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    rank = percentile_rank(len(sorted_values), p)
     return sorted_values[rank - 1]
 
 
@@ -706,6 +739,59 @@ class Store:
             defer=True,
         )
 
+    # -- media (issue 12): reference images and masks of edits -------------------------
+
+    def inputs_saved(self, attempt_id: int, inputs: list[Any]) -> list[dict[str, Any]]:
+        """Keep each reference image / mask (``lib.generation.ReferenceImage``) content-addressed
+        and link it to the attempt, in order; the same file is stored once however often it is sent."""
+        rows = []
+        positions: dict[str, int] = {}
+        for ref in inputs:
+            saved = self.keeper.save(ref.data, source="input")
+            info = saved.info
+            position = positions.get(ref.role, 0)
+            positions[ref.role] = position + 1
+            filename = str(ref.filename or "")[:200]
+            rows.append(
+                {"attempt_id": attempt_id, "role": ref.role, "position": position, "sha256": info.sha256, "path": saved.rel_path,
+                 "filename": filename, "byte_size": info.byte_size, "width": info.width, "height": info.height,
+                 "format": info.format, "created_at": time.time()}
+            )
+        with self._write_lock, self.db.atomic():
+            for row in rows:
+                self.db.execute(
+                    f"INSERT INTO attempt_inputs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values())
+                )
+        return rows
+
+    def attempt_inputs(self, attempt_id: int) -> list[dict[str, Any]]:
+        """The reference images (role 'image') then the mask (role 'mask') of an attempt, in the order sent."""
+        return list(
+            self.db.query(
+                "SELECT * FROM attempt_inputs WHERE attempt_id = ? ORDER BY role = 'mask', position, id", [attempt_id]
+            )
+        )
+
+    def reference_images(self, attempt_id: int) -> tuple[list[Any], Any]:
+        """(images, mask) of an attempt as ``ReferenceImage``s read back from disk, so a re-run sends them again.
+
+        Raises FileNotFoundError naming the file when a kept image has been deleted."""
+        from lib.edits import sniff
+        from lib.generation import ReferenceImage
+
+        images, mask = [], None
+        for row in self.attempt_inputs(attempt_id):
+            path = self.keeper.resolve(row["path"])
+            if not path.is_file():
+                raise FileNotFoundError(f"The reference image '{row['filename']}' ({row['path']}) is no longer in the data directory.")
+            data = path.read_bytes()
+            ref = ReferenceImage(row["filename"] or path.name, data, row["role"], sniff(data) or "")
+            if row["role"] == "mask":
+                mask = ref
+            else:
+                images.append(ref)
+        return images, mask
+
     def run_finished(self, run_id: str, fields: dict[str, Any]) -> None:
         allowed = {k: fields[k] for k in ("finished_at", "status", "model", "error_type", "attempts", "latency_ms") if k in fields}
         sets = ", ".join(f"{k} = ?" for k in allowed)
@@ -757,6 +843,7 @@ class Store:
             return None
         row = self._decode(rows[0])
         row["images"] = self.images_for([attempt_id]).get(attempt_id, [])
+        row["inputs"] = self.attempt_inputs(attempt_id)  # issue 12: reference images and mask of an edit
         return row
 
     def run(self, run_id: str) -> dict[str, Any] | None:
@@ -838,8 +925,8 @@ class Store:
             finished = s["succeeded"] + s["failed"]
             n = timed.get(model, 0)
             s["success_rate"] = (s["succeeded"] / finished) if finished else None
-            s["p50_ms"] = nth_latency(model, max(1, math.ceil(0.50 * n))) if n else None
-            s["p95_ms"] = nth_latency(model, max(1, math.ceil(0.95 * n))) if n else None
+            s["p50_ms"] = nth_latency(model, percentile_rank(n, 50)) if n else None
+            s["p95_ms"] = nth_latency(model, percentile_rank(n, 95)) if n else None
             out.append(s)
         return sorted(out, key=lambda s: -s["attempts"])
 
@@ -875,9 +962,10 @@ class Store:
         ``lib.diagnostics.step_for``."""
         if step_of is None:
             from lib.diagnostics import step_for as step_of
-        where, params = (flt or AttemptFilter()).where()
-        if not include_probes:
-            where = f"({where}) AND run_id NOT IN (SELECT id FROM runs WHERE kind = 'probe')"
+        flt = flt or AttemptFilter()
+        if not include_probes and "probe" not in flt.exclude_kinds:
+            flt = dataclasses.replace(flt, exclude_kinds=[*flt.exclude_kinds, "probe"])
+        where, params = flt.where()
         total = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where}", params).fetchone()[0]
         last_ok = self.db.execute(f"SELECT max(started_at) FROM attempts WHERE {where} AND status = 'succeeded'", params).fetchone()[0]
         out: dict[int, dict[str, Any]] = {
@@ -903,10 +991,12 @@ class Store:
                     bucket["examples"].append(row)
         # Step 4: attempts that went through an async task.
         out[4]["tasks"] = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where} AND task_id IS NOT NULL", params).fetchone()[0]
-        # Step 5: after each 429 with a Retry-After, did the next attempt of the run wait long enough?
+        # Step 5: after each 429 with a Retry-After, did the retry (the run's next attempt of the
+        # same model; a fallback hop is another request) wait long enough?
         honoured = early = 0
         for row in self.db.execute(
-            f"SELECT a.finished_at, a.retry_after_s, (SELECT min(b.started_at) FROM attempts b WHERE b.run_id = a.run_id AND b.attempt_no > a.attempt_no) "
+            f"SELECT a.finished_at, a.retry_after_s, (SELECT min(b.started_at) FROM attempts b WHERE b.run_id = a.run_id "
+            f"AND b.attempt_no > a.attempt_no AND b.model IS a.model) "
             f"FROM attempts a WHERE {where} AND a.error_type = 'rate_limited' AND a.retry_after_s IS NOT NULL",
             params,
         ):

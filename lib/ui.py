@@ -20,7 +20,7 @@ import streamlit as st
 from lib import constants as C
 from lib import redact
 from lib.generation import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
-from lib.errors import describe
+from lib.errors import CHECKLIST_STEPS, describe
 from lib.jobs import Job, JobRunner, JobSpec, install_shutdown, outcome_from_record
 from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS, SandboxServer
@@ -47,6 +47,7 @@ SCENARIO_LABELS = {
     "invalid_image": "Not an image",
     "image_fetch_failed": "Expired image URL",
     "task_failed": "Async task fails",
+    "stream_error": "Error event mid-stream",
 }
 assert set(SCENARIO_LABELS) == set(SCENARIOS)
 
@@ -324,7 +325,7 @@ def live_label(job: Job) -> str:
     return f"Generating with {job.model_now}... {job.elapsed_s:.0f} s"
 
 
-def show_outcome(outcome: Outcome, *, key_prefix: str, prompt: str = "") -> None:
+def show_outcome(outcome: Outcome, *, key_prefix: str, prompt: str = "", request: GenerationRequest | None = None) -> None:
     """A finished run: its prompt, events, images, error card and inspectors."""
     o = outcome
     if prompt:
@@ -343,6 +344,8 @@ def show_outcome(outcome: Outcome, *, key_prefix: str, prompt: str = "") -> None
         st.info("You cancelled this generation. Nothing more was sent after that; the attempts so far are recorded.", icon=":material/cancel:")
     if o.images:  # also the images kept before a later one failed
         result_card(o, key_prefix=key_prefix)
+    if request is not None:
+        media_summary(o, request)  # media (issue 12): partials received, reference images sent
     error_card(o)  # draws nothing on success or cancel
     inspectors(o)
 
@@ -378,6 +381,7 @@ def event_line(event: Event) -> str:
         "saved": ":material/check:", "retry": ":material/replay:", "fallback": ":material/alt_route:",
         "skipped": ":material/skip_next:", "failed": ":material/error:", "succeeded": ":material/task_alt:",
         "accepted": ":material/schedule:", "cancelled": ":material/cancel:", "interrupted": ":material/power_settings_new:",
+        "partial": ":material/blur_on:", "streamed": ":material/image:", "note": ":material/info:",
     }.get(event.kind, ":material/info:")
     return f"{icon} `{event.elapsed_s:6.1f} s` {plain(event.message)}"
 
@@ -435,7 +439,8 @@ def error_card(outcome: Outcome) -> None:
     if err is None:
         return
     card = describe(err)
-    step = f"Checklist step {card['step']}: {card['step_name']}" if card["step"] else f"Area: {card['step_name']}"
+    step_no = _checklist_step(err)  # DESIGN.md's mapping (a missing key is step 1, not 6)
+    step = f"Checklist step {step_no}: {CHECKLIST_STEPS[step_no]}" if step_no else f"Area: {card['step_name']}"
     with st.container(border=True, key="error_card"):
         status = f"HTTP {card['http_status']}" if card["http_status"] else "no HTTP status"
         st.error(f"**{card['title']}**  \n`{card['error_type']}` · {status} · {step}", icon=":material/error:")
@@ -492,8 +497,12 @@ def inspectors(outcome: Outcome) -> None:
             st.code(f"{preview.method} {redact.scrub(preview.url)}", language=None, wrap_lines=True)
             st.caption("Headers (the key is masked)")
             st.json(preview.headers)
-            st.caption("JSON body")
-            st.json(preview.body)
+            if preview.form is not None:  # an edit (issue 12): files by name and size, never the bytes
+                st.caption("Multipart form (files by name and size)")
+                st.dataframe(preview.form, hide_index=True, width="stretch")
+            else:
+                st.caption("JSON body")
+                st.json(preview.body)
             st.caption("The same request with curl (reads the key from your environment)")
             st.code(preview.curl, language="bash", wrap_lines=True)
     if outcome.raw_response:
@@ -587,6 +596,60 @@ def damaged_database_card(err: DamagedDatabase) -> None:
 
 
 # --------------------------------------------------------------------------
+# Diagnostics
+
+
+def _checklist_step(err) -> int | None:
+    from lib.diagnostics import step_for_error
+
+    return step_for_error(err)
+
+
+def checklist_link(err) -> None:
+    """A link from an error card to its step of the diagnostics checklist."""
+    from lib.diagnostics import step_for_error, step_link
+
+    step = step_for_error(err)
+    if step:
+        try:
+            st.page_link("pages/diagnostics.py", label=f"Open checklist step {step} in Diagnostics",
+                         icon=":material/checklist:", query_params={"step": str(step)})
+        except Exception:  # a script run outside the app's navigation
+            st.markdown(f"[Open checklist step {step} in Diagnostics]({step_link(step)})")
+
+
+def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
+    """The sidebar's settings moved to another provider: its base URL and key as
+    the sidebar would resolve them (typed in this session > secrets > environment)."""
+    from dataclasses import replace
+
+    if provider_id == page.client.provider:
+        return page.client
+    preset = PRESETS[provider_id]
+    if provider_id == "sandbox":
+        base_url = get_sandbox().base_url
+    else:
+        base_url = st.session_state.get(f"base_url__{provider_id}", preset.base_url)
+    typed = st.session_state.get(f"typed_key__{provider_id}", "")
+    resolved = resolve_key_for(preset, base_url=base_url, typed=typed, secrets=_secrets(), environ=os.environ)
+    headers = {k: v for k, v in page.client.extra_headers.items() if not k.startswith("X-Sandbox-")}
+    return replace(page.client, provider=provider_id, base_url=base_url, api_key=resolved.key, key_source=resolved.source,
+                   key_host=resolved.host, extra_headers=headers, fallbacks=None)
+
+
+def app_base_url() -> str:
+    """The address this app is reached at (for absolute links in exports), or ''."""
+    try:
+        url = getattr(st.context, "url", None) or ""
+    except Exception:
+        return ""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+# --------------------------------------------------------------------------
 # History (issue 10): the monitoring banner, re-run prefill, cost on the result card
 
 _alerts_cache: dict[tuple[str, float], tuple[float, list[Any]]] = {}
@@ -666,6 +729,21 @@ def prefill_rerun() -> int | None:
     else:
         skipped.append("provider")
     ss["rerun_of"] = found["attempt_id"]
+    # --- Media (issue 12): a re-run of an edit sends its kept reference images again ---
+    ss["stream"] = bool(request.stream)
+    if request.stream and isinstance(request.partial_images, int):
+        ss["partial_images"] = max(0, min(request.partial_images, C.MAX_PARTIAL_IMAGES))
+    from lib.providers import capabilities
+
+    if request.input_fidelity and request.input_fidelity in capabilities(request.model).input_fidelity:
+        ss["input_fidelity"] = request.input_fidelity
+    try:
+        images, mask = get_store().reference_images(found["attempt_id"])
+        ss["media_rerun_refs"] = (images, mask) if images else None
+    except (OSError, ValueError) as err:
+        ss["media_rerun_refs"] = None
+        skipped.append(f"reference images ({err})")
+    # --- end Media ---
     st.info(
         f"Re-running attempt #{found['attempt_id']}: its prompt, parameters, provider and model are filled in below."
         + (f" Not restored: {', '.join(skipped)}." if skipped else ""),
@@ -690,46 +768,143 @@ def run_cost(outcome: Outcome) -> tuple[float | None, str]:
             bases.add(row.get("cost_basis") or "")
     basis = "from usage" if bases == {"usage"} else "from size x quality" if bases == {"size_quality"} else "mixed"
     return (total if found else None), basis
-# Diagnostics
 
 
-def checklist_link(err) -> None:
-    """A link from an error card to its step of the diagnostics checklist."""
-    from lib.diagnostics import step_for_error, step_link
+# --------------------------------------------------------------------------
+# Media (issue 12): streaming partial images, reference images and a mask
 
-    step = step_for_error(err)
-    if step:
-        st.markdown(f"[Open checklist step {step} in Diagnostics]({step_link(step)})")
+MEDIA_UPLOAD_TYPES = ["png", "webp", "jpg", "jpeg"]
+NO_FIDELITY = "leave out"
 
 
-def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
-    """The sidebar's settings moved to another provider: its base URL and key as
-    the sidebar would resolve them (typed in this session > secrets > environment)."""
-    from dataclasses import replace
+def media_controls(model: str) -> dict[str, Any]:
+    """The streaming toggle, the reference-image and mask uploaders and input_fidelity,
+    offered as far as ``model`` takes them (lib/providers.py capabilities). Returns the
+    GenerationRequest fields: stream, partial_images, images, mask, input_fidelity."""
+    from lib.generation import ReferenceImage
+    from lib.providers import capabilities, edit_models, stream_models
 
-    if provider_id == page.client.provider:
-        return page.client
-    preset = PRESETS[provider_id]
-    if provider_id == "sandbox":
-        base_url = get_sandbox().base_url
-    else:
-        base_url = st.session_state.get(f"base_url__{provider_id}", preset.base_url)
-    typed = st.session_state.get(f"typed_key__{provider_id}", "")
-    resolved = resolve_key_for(preset, base_url=base_url, typed=typed, secrets=_secrets(), environ=os.environ)
-    headers = {k: v for k, v in page.client.extra_headers.items() if not k.startswith("X-Sandbox-")}
-    return replace(
-        page.client, provider=provider_id, base_url=base_url, api_key=resolved.key, key_source=resolved.source,
-        key_host=resolved.host, extra_headers=headers, fallbacks=None,
+    cap = capabilities(model)
+    out: dict[str, Any] = {"stream": False, "partial_images": 2, "images": [], "mask": None, "input_fidelity": None}
+    s1, s2 = st.columns([1, 1])
+    streams = s1.toggle(
+        "Stream partial images", key="stream", disabled=not cap.streams,
+        help="Ask for rough previews while the image forms (stream: true). They are shown as they arrive and "
+        "kept in memory only; the final image replaces them and is the only one saved.",
     )
+    if not cap.streams:
+        s1.caption(f"{plain(model)} does not stream. Models that do: {plain(', '.join(stream_models()))}.")
+    if streams and cap.streams:
+        out["stream"] = True
+        out["partial_images"] = int(s2.slider("Partial images", 0, C.MAX_PARTIAL_IMAGES, 2, key="partial_images", help="0-3 previews; a fast image may come with fewer."))
+
+    with st.expander("Reference images (edit)", icon=":material/photo_library:", expanded=bool(st.session_state.get("ref_images"))):
+        if not cap.edits:
+            st.caption(f"{plain(model)} cannot edit images. Models that can: {plain(', '.join(edit_models()))}.")
+        uploads = st.file_uploader(
+            f"Reference images (png, webp or jpg; up to {min(cap.max_reference_images, C.MAX_REFERENCE_IMAGES)}, each under {C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB)",
+            type=MEDIA_UPLOAD_TYPES, accept_multiple_files=True, key="ref_images",
+            help="With reference images the request goes to /v1/images/edits; the result is derived from them, the first one above all.",
+        ) or []
+        rerun_refs = st.session_state.get("media_rerun_refs")
+        if not uploads and rerun_refs:
+            images, mask = rerun_refs
+            st.caption(f"From the attempt being re-run: {plain(', '.join(r.filename for r in images))}" + (f", mask {plain(mask.filename)}" if mask else ""))
+            if st.button("Don't send these", key="ref_clear_rerun"):
+                st.session_state["media_rerun_refs"] = None
+                st.rerun()
+            out["images"], out["mask"] = list(images), mask
+        else:
+            out["images"] = [ReferenceImage(u.name, u.getvalue()) for u in uploads]
+        if out["images"] or uploads:
+            mask_file = st.file_uploader(
+                f"Mask (optional: a PNG with transparency, the size of the first image, under {C.MAX_MASK_BYTES // 1048576} MB)",
+                type=["png"], key="ref_mask", disabled=not cap.mask,
+                help="Fully transparent pixels mark where the first image may change.",
+            )
+            if mask_file is not None:
+                out["mask"] = ReferenceImage(mask_file.name, mask_file.getvalue(), "mask")
+            if cap.input_fidelity:
+                choice = st.selectbox(
+                    "Input fidelity", [NO_FIDELITY, *cap.input_fidelity], key="input_fidelity",
+                    help="How closely to keep the features (faces, logos) of the reference images.",
+                )
+                out["input_fidelity"] = None if choice == NO_FIDELITY else choice
+            else:
+                st.caption(f"{plain(model)} takes no input_fidelity; it is left out.")
+    return out
 
 
-def app_base_url() -> str:
-    """The address this app is reached at (for absolute links in exports), or ''."""
-    try:
-        url = getattr(st.context, "url", None) or ""
-    except Exception:
-        return ""
-    from urllib.parse import urlsplit
+def latest_partial(events: list[Event]) -> Event | None:
+    """The newest streamed partial image among a job's events (None before the first)."""
+    for event in reversed(list(events)):
+        if event.kind == "partial" and event.image:
+            return event
+    return None
 
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+def render_partial(events: list[Event]) -> None:
+    """The live view of a streamed generation: the latest partial image, replaced by the final one."""
+    event = latest_partial(events)
+    if event is None:
+        return
+    with st.container(key="partial_preview"):
+        cols = st.columns([3, 2])
+        cols[0].image(event.image, width="stretch", caption=f"{plain(event.message)}: a rough preview, the final image replaces it")
+
+
+def release_partials(events: list[Event], *, keep: bool) -> None:
+    """Drop the partial images' bytes once a job is over, unless the user asked to keep them."""
+    if keep:
+        return
+    for event in events:
+        if event.image is not None:
+            event.image = None
+
+
+def media_summary(outcome: Outcome, request: GenerationRequest) -> None:
+    """Under the result: what streaming and the reference images did."""
+    notes = []
+    if request.stream:
+        first = f", the first after {outcome.first_partial_ms / 1000:.1f} s" if outcome.first_partial_ms is not None else ""
+        notes.append(f"Streamed: {outcome.partial_count} partial image(s){first}.")
+    if request.images:
+        names = ", ".join(r.filename for r in request.images)
+        notes.append(f"Edited from {len(request.images)} reference image(s): {names}" + (f"; mask {request.mask.filename}" if request.mask else "") + ".")
+    if notes:
+        st.caption(plain(" ".join(notes)))
+    if outcome.partials:
+        with st.expander(f"Partial images kept ({len(outcome.partials)})"):
+            cols = st.columns(min(len(outcome.partials), 4))
+            for i, data in enumerate(outcome.partials):
+                cols[i % len(cols)].image(data, width="stretch", caption=f"partial {i + 1}")
+
+
+def attempt_media(attempt: dict[str, Any]) -> None:
+    """For History's attempt detail: first-partial latency and the reference images sent (issue 12).
+
+    ``attempt`` is a row from ``Store.attempt`` (it carries ``inputs``)."""
+    if attempt.get("first_partial_ms") is not None:
+        st.caption(f"First partial image after {attempt['first_partial_ms'] / 1000:.2f} s (whole request {((attempt.get('latency_ms') or 0) / 1000):.2f} s).")
+    inputs = attempt.get("inputs")
+    if inputs is None and attempt.get("id") is not None:
+        inputs = get_store().attempt_inputs(attempt["id"])
+    if not inputs:
+        return
+    st.caption("Reference images sent with this edit")
+    cols = st.columns(min(len(inputs), 6))
+    for i, row in enumerate(inputs):
+        thumb = thumbnail_path(row["path"])
+        with cols[i % len(cols)]:
+            if thumb:
+                st.image(thumb, width="stretch")
+            label = "mask" if row["role"] == "mask" else f"image {row['position'] + 1}"
+            st.caption(plain(f"{label}: {row['filename']} ({row['width']}x{row['height']}, {row['byte_size'] / 1024:,.0f} KB)"))
+
+
+def capability_table() -> None:
+    """Media (issue 12): the model capability table, for Diagnostics step 6 and anywhere it helps."""
+    from lib.providers import capability_rows
+
+    st.caption("What each model takes (lib/providers.py). Pre-flight refuses a combination a model does not take.")
+    st.dataframe(capability_rows(), hide_index=True, width="stretch")

@@ -25,6 +25,7 @@ if job is None and linked:
     if found is not None and not found.done:
         job = st.session_state[SLOT] = found  # reattach
 if job is not None and job.done:
+    ui.release_partials(job.events, keep=job.request.keep_partials)  # media (issue 12): partials live in memory only while shown
     st.session_state[SLOT] = None
     job = None
 running = job is not None
@@ -60,17 +61,21 @@ if size_problem:
 if background == "transparent" and output_format == "jpeg":
     st.warning("A transparent background needs png or webp.")
 
+# --- Media (issue 12): streaming partial images, reference images, mask, input_fidelity ---
+media = ui.media_controls(model)
+# --- end Media ---
+
 request = GenerationRequest(
     prompt=prompt, model=model, size=size, n=int(n), quality=quality, background=background,
-    output_format=output_format, output_compression=compression, moderation=moderation,
+    output_format=output_format, output_compression=compression, moderation=moderation, **media,
 )
 
-buttons = st.columns([1, 1, 4])
-if buttons[0].button("Generate", type="primary", key="generate", disabled=running, icon=":material/brush:"):
+buttons = st.container(horizontal=True)  # buttons side by side, never squeezed into narrow columns
+if buttons.button("Generate", type="primary", key="generate", disabled=running, icon=":material/brush:"):
     started = ui.start_job(settings, request, SLOT)
     st.query_params[ui.RUN_PARAM] = started.run_id
     st.rerun()
-if running and buttons[1].button("Cancel", key="cancel", icon=":material/cancel:"):
+if running and buttons.button("Cancel", key="cancel", icon=":material/cancel:"):
     job.cancel()
     job.wait(C.SHUTDOWN_GRACE_S)
     st.rerun()
@@ -83,6 +88,7 @@ def live_progress() -> None:
         return
     if current.done:
         st.rerun()  # the whole page, to show the result
+    ui.render_partial(current.events)  # media (issue 12): the latest partial image while streaming
     ui.render_events(current.events, label=ui.live_label(current), state="running", expanded=True)
 
 
@@ -92,7 +98,7 @@ try:
     elif shown:
         found, outcome, shown_prompt = ui.find_run(shown)
         if outcome is not None:
-            ui.show_outcome(outcome, key_prefix=f"res-{shown}", prompt=shown_prompt)
+            ui.show_outcome(outcome, key_prefix=f"res-{shown}", prompt=shown_prompt, request=found.request if found is not None else None)
         elif found is None:
             st.info("No generation with this link was found in this app's database.", icon=":material/link_off:")
     opened = ui.recent_generations(shown)

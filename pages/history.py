@@ -14,7 +14,7 @@ import streamlit as st
 from lib import history as H
 from lib import pricing, ui
 from lib import constants as C
-from lib.errors import ERROR_INFO, ERROR_TYPES
+from lib.errors import ERROR_TYPES
 from lib.generation import Outcome
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS
 
@@ -40,6 +40,7 @@ def set_url(view: H.HistoryView) -> None:
     params = H.params_from_view(view)
     ss[APPLIED] = H.as_lists(params)
     ss["hist_url_view"] = view
+    ss["hist_problems"] = []  # what a pasted link got wrong no longer applies
     st.query_params.from_dict(params)
 
 
@@ -206,7 +207,7 @@ def show_attempt(view: H.HistoryView) -> None:
         return
     a = detail["attempt"]
     st.subheader(f"Attempt #{a['id']}")
-    m = st.columns(5)
+    m = st.columns([0.9, 2.1, 1.3, 0.9, 1.2])  # model ids are long
     m[0].metric("Status", ui.plain(a["status"]))
     m[1].metric("Model", ui.plain(a["model"] or "-"), help=f"Fell back from {ui.plain(a['fallback_from'])}" if a["fallback_from"] else None)
     m[2].metric("Provider", ui.plain(a["provider"] or "-"))
@@ -225,14 +226,10 @@ def show_attempt(view: H.HistoryView) -> None:
     if err is not None:
         ui.error_card(Outcome(ok=False, run_id=a["run_id"] or "", requested_model=a["model"] or "", model=a["model"] or "",
                               images=[], attempts=[], events=[], error=err, latency_ms=a["latency_ms"] or 0))
-        step = ERROR_INFO[err.error_type].step
-        diagnostics = Path(__file__).with_name("diagnostics.py")
-        if step and diagnostics.exists():
-            try:
-                st.page_link("pages/diagnostics.py", label=f"Open checklist step {step} in Diagnostics",
-                             icon=":material/checklist:", query_params={"step": str(step)})
-            except Exception:  # the page is not in the navigation yet
-                pass
+        # ui.error_card links to the checklist step itself.
+    # --- Media (issue 12): first-partial latency and the reference images of an edit ---
+    ui.attempt_media(a)
+    # --- end Media ---
     images = [i for i in a.get("images", []) if i.get("abs_path") and Path(i["abs_path"]).is_file()]
     if images:
         st.markdown("**Images**")
@@ -296,8 +293,10 @@ try:
         ss["hist_problems"] = parsed.problems
     url_view: H.HistoryView = ss["hist_url_view"]
     st.title("History")
-    show_problems(ss.get("hist_problems", []))
+    notes = st.container()  # filled once the filters have had their say
     if url_view.attempt is not None:
+        with notes:
+            show_problems(ss.get("hist_problems", []))
         show_attempt(url_view)
     else:
         st.caption("Every attempt, retry and fallback hop. The address bar keeps the filters: copy it to share this view.")
@@ -306,6 +305,8 @@ try:
         view = filters(url_view)
         if H.params_from_view(view) != H.params_from_view(url_view):
             set_url(view)
+        with notes:
+            show_problems(ss.get("hist_problems", []))
         show_list(view)
 except Exception as exc:  # never a raw traceback
     logging.getLogger("imagelab.app").exception("history page failed")

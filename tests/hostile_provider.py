@@ -68,6 +68,16 @@ def _png(w: int = 8, h: int = 8) -> bytes:
     return buf.getvalue()
 
 
+def _png_with_text(text: str) -> bytes:
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", text)
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (20, 160, 90)).save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
 def lying_png(width: int = 4000, height: int = 4000) -> bytes:
     """A small PNG whose header claims ``width``x``height`` and whose IDAT is broken
     (a valid zlib stream that ends long before the pixels do): passes verify()."""
@@ -218,6 +228,8 @@ class HostileProvider:
             )
         if probe == "echo_url":
             return JSONResponse({"data": [{"url": f"{origin}/{probe}/files/{v[1]}.png?token={v[0]}&X-Amz-Signature={v[3]}"}]}, headers=h)
+        if probe == "echo_png_text":
+            return JSONResponse({"data": [{"b64_json": base64.b64encode(_png_with_text(self._echo(key))).decode()}]}, headers=h)
         if probe in ("echo_task_a", "echo_task_b"):
             tid = f"task-{v[6]}-{v[1]}"
             if probe == "echo_task_a":
@@ -240,6 +252,8 @@ class HostileProvider:
             return Response(self.bomb(), status_code=500, media_type="application/json", headers={"content-encoding": "gzip"})
         if probe == "huge_length":
             return StreamingResponse(self._endless(), media_type="application/json", headers={"content-length": str(5 * 1024**3)})
+        if probe == "near_cap":  # a well-formed answer just under the answer cap: the largest read that is allowed
+            return StreamingResponse(self._near_cap(), media_type="application/json")
         if probe == "endless_chunked":
             return StreamingResponse(self._endless(), media_type="application/json")
         if probe == "slow_body":
@@ -318,6 +332,19 @@ class HostileProvider:
             sent += len(chunk)
             chunk = b"A" * (1024 * 1024)
             await asyncio.sleep(0)
+
+    async def _near_cap(self):
+        from lib import constants as C
+
+        size = C.MAX_ANSWER_BYTES - 1024 * 1024
+        yield b'{"data": [{"b64_json": "'
+        block = b"QUFB" * (256 * 1024)
+        sent = 0
+        while sent + len(block) <= size:
+            yield block
+            sent += len(block)
+            await asyncio.sleep(0)
+        yield b'"}]}'
 
     async def _trickle(self):
         end = time.monotonic() + SLOW_MAX_S

@@ -6,7 +6,7 @@ import threading
 import uuid
 from typing import Any
 
-from lib.generation import Event, ResultImage
+from lib.generation import Event
 
 
 class MemoryRecorder:

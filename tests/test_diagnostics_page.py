@@ -117,8 +117,17 @@ def test_error_cards_link_to_their_checklist_step(tmp_path, monkeypatch):
     app.sidebar.selectbox(key="sandbox_latency").set_value("none").run()
     app.sidebar.selectbox(key="sandbox_scenario").set_value("quota_exceeded").run()
     generate(app, "out of credits")
-    assert "[Open checklist step 5 in Diagnostics](/diagnostics?step=5)" in [m.value for m in app.markdown]
+    assert checklist_links(app) == [("Open checklist step 5 in Diagnostics", "5")]
     # A pre-flight stop on the key goes to step 1, not 6.
     app.sidebar.selectbox(key="provider").set_value("openai").run()
     generate(app, "no key here")
-    assert "[Open checklist step 1 in Diagnostics](/diagnostics?step=1)" in [m.value for m in app.markdown]
+    assert checklist_links(app) == [("Open checklist step 1 in Diagnostics", "1")]
+    assert "Checklist step 1: Key" in " ".join(e.value for e in app.error)
+
+
+def checklist_links(app: AppTest) -> list[tuple[str, str]]:
+    links = []
+    for link in app.get("page_link"):
+        if "checklist step" in link.proto.label:
+            links.append((link.proto.label, dict(link.proto.query_string and [kv.split("=") for kv in link.proto.query_string.split("&")] or []).get("step", "")))
+    return links

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lib import constants as C
 from lib import history as H
 from lib import redact
 from lib.client import ImageClient
@@ -337,3 +338,18 @@ def datetime_utc(ts):
     from datetime import datetime, timezone
 
     return datetime.fromtimestamp(ts, timezone.utc).isoformat()
+
+
+def test_binned_percentiles_match_nearest_rank_to_the_resolution(store):
+    import math
+    import random
+
+    rng = random.Random(3)
+    values = [rng.randint(300, 200_000) for _ in range(257)]
+    for v in values:
+        add(store, at=NOW - 60, latency_ms=v)
+    g = H.group_stats(store, H.HistoryView(since="1h").stats_filter(NOW), "model")[0]
+    ordered = sorted(values)
+    for p, got in ((50, g["p50_ms"]), (95, g["p95_ms"])):
+        exact = ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
+        assert exact <= got < exact + C.HISTORY_LATENCY_RESOLUTION_MS and got in values

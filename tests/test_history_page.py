@@ -90,6 +90,9 @@ def test_odd_links_say_what_was_ignored_and_still_show_the_page(seeded):
     assert "Unknown filter 'utm_source' ignored" in texts
     assert len(at.dataframe) == 0 or len(table(at)) == 0  # the odd model matches nothing
     assert any("No attempts match" in i.value for i in at.info)
+    at.multiselect(key="hist_model").set_value([]).run()  # a filter change rewrites the link: the notes go
+    assert not at.text and dict(at.query_params) == {}
+    assert len(table(at)) == 3
 
 
 def test_attempt_detail_shows_the_error_card_and_the_raw_answer(seeded):
@@ -151,6 +154,7 @@ def test_rerun_prefills_generate_and_the_new_run_points_at_the_attempt(seeded):
     while at.session_state["generate_job"] is not None and time.time() < deadline:
         time.sleep(0.1)
         at.run()
+    assert any(c.value.startswith("Estimated cost: ~$") and "estimate" in c.value for c in at.caption)  # the result card
     runs = list(seeded.db.query("SELECT kind, rerun_of FROM runs ORDER BY created_at DESC LIMIT 1"))
     assert runs == [{"kind": "rerun", "rerun_of": failed["id"]}]
     latest = seeded.recent_attempts()[0]

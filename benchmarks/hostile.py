@@ -1,0 +1,166 @@
+"""The hostile provider, probe by probe: time and peak memory against the targets.
+
+Each probe runs in a fresh subprocess (its own peak RSS, read with
+``resource.getrusage``) against the hostile provider served over loopback by
+this process (tests/hostile_provider.py). Limits are configured low so that
+slow probes end soon: read timeout 5 s (the whole answer), download deadline
+5 s, task deadline 5 s. Targets (issue 8):
+
+- every probe ends in under 2x its configured limit;
+- peak memory under 600 MB, whatever the provider sends;
+- no attempt row left pending;
+- no 8-character run of the key, in any case, in the data directory (DB, WAL,
+  logs, images) or in what the child printed.
+
+Prints a table; asserts nothing (exit 0 either way).
+
+    .venv/bin/python benchmarks/hostile.py [--probe NAME ...] [--bomb-gb 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+KEY = "sk-bench-" + "Wq3" * 13 + "Zx7K"
+READ_TIMEOUT_S = 5.0
+DOWNLOAD_TIMEOUT_S = 5.0
+TASK_DEADLINE_S = 5.0
+MEMORY_TARGET_MB = 600
+# One attempt per probe (its limit is then the limit of one request), except where
+# retries are the point: an absurd Retry-After must be neither waited for nor retried.
+RETRIES = {"retry_after_huge": 3, "retry_after_inf": 3, "retry_after_date": 3}
+
+# probe -> (what it does, the configured limit that bounds it)
+PROBES: dict[str, tuple[str, float]] = {
+    "healthy": ("a normal answer (baseline)", READ_TIMEOUT_S),
+    "near_cap": ("a valid answer just under the answer cap", READ_TIMEOUT_S),
+    "gzip_bomb": ("gzip body inflating to gigabytes", READ_TIMEOUT_S),
+    "gzip_bomb_error": ("gzip bomb as a 500 page", READ_TIMEOUT_S),
+    "huge_length": ("Content-Length: 5 GB, endless body", READ_TIMEOUT_S),
+    "endless_chunked": ("endless chunked body", READ_TIMEOUT_S),
+    "slow_body": ("body at 4 bytes/s, for 30 s", READ_TIMEOUT_S),
+    "slow_download": ("result URL trickling 4 bytes/s", DOWNLOAD_TIMEOUT_S),
+    "retry_after_huge": ("429 Retry-After: 999999", READ_TIMEOUT_S),
+    "retry_after_inf": ("429 Retry-After: inf, retry-after-ms: 1e400", READ_TIMEOUT_S),
+    "retry_after_date": ("429 Retry-After: a date in 2100", READ_TIMEOUT_S),
+    "internal_url": ("result URL on another loopback port", READ_TIMEOUT_S),
+    "internal_relative": ("protocol-relative //127.0.0.1 URL", READ_TIMEOUT_S),
+    "internal_redirect": ("redirect to an internal URL", READ_TIMEOUT_S),
+    "file_scheme": ("file:///etc/passwd as result URL", READ_TIMEOUT_S),
+    "redirect_loop": ("result URL redirecting in a loop", DOWNLOAD_TIMEOUT_S),
+    "task_traversal": ("task id ../../../admin", TASK_DEADLINE_S),
+    "lying_png": ("227-byte PNG claiming 4000x4000", READ_TIMEOUT_S),
+    "garbage_5xx": ("503 with binary garbage", READ_TIMEOUT_S),
+    "echo_400": ("key echoed in error JSON and headers", READ_TIMEOUT_S),
+    "echo_401": ("key echoed in a 401", READ_TIMEOUT_S),
+    "echo_429": ("key echoed in a 429", READ_TIMEOUT_S),
+    "echo_html": ("key echoed in an HTML page", READ_TIMEOUT_S),
+    "echo_text": ("key echoed in a text page", READ_TIMEOUT_S),
+    "echo_malformed": ("key echoed in malformed JSON", READ_TIMEOUT_S),
+    "echo_200_error": ("key echoed in a 200 error object", READ_TIMEOUT_S),
+    "echo_usage": ("key echoed in usage and revised prompt", READ_TIMEOUT_S),
+    "echo_url": ("key in result URL path and ?token=", READ_TIMEOUT_S),
+    "echo_png_text": ("key in a PNG text chunk", READ_TIMEOUT_S),
+    "echo_task_a": ("key as task id and status (shape A)", TASK_DEADLINE_S),
+    "echo_task_b": ("key as task id and status (shape B)", TASK_DEADLINE_S),
+    "echo_task_ok": ("key in task id and signed result URL", TASK_DEADLINE_S),
+    "md_error": ("markup and key in every error field", READ_TIMEOUT_S),
+}
+
+
+def child(probe: str, base_url: str) -> None:
+    """Run one probe in this (fresh) process and print one JSON line."""
+    from lib import constants as C
+
+    C.DOWNLOAD_TIMEOUT_S = DOWNLOAD_TIMEOUT_S
+    from lib.client import ImageClient
+    from lib.generation import ClientSettings, GenerationRequest
+    from lib.limits import ProviderLimiter
+    from lib.store import Store, configure_logging
+
+    with tempfile.TemporaryDirectory(prefix="imagelab-hostile-") as tmp:
+        data = Path(tmp)
+        store = Store(data_dir=data)
+        configure_logging(data)
+        settings = ClientSettings(
+            provider="custom", base_url=base_url, api_key=KEY, key_source="typed", read_timeout_s=READ_TIMEOUT_S,
+            max_retries=RETRIES.get(probe, 0), use_fallback=False, task_deadline_s=TASK_DEADLINE_S,
+        )
+        t0 = time.monotonic()
+        with ImageClient(settings=settings, recorder=store, keeper=store.keeper, limiter=ProviderLimiter(rate_per_s=1000, burst=1000)) as client:
+            out = client.generate(GenerationRequest(prompt=f"hostile {probe}"))
+        elapsed = time.monotonic() - t0
+        pending = store.db.execute("SELECT count(*) FROM attempts WHERE status = 'pending'").fetchone()[0]
+        printed = json.dumps({"error": out.error.to_dict() if out.error else None, "events": [e.message for e in out.events]})
+        blobs = [p.read_bytes() for p in data.rglob("*") if p.is_file()] + [printed.encode()]
+        low_key = KEY.lower().encode()
+        grams = {low_key[i : i + 8] for i in range(len(low_key) - 7)}
+        leaked = sum(1 for blob in blobs for g in grams if g in blob.lower())
+        store.close()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({
+        "probe": probe, "elapsed_s": round(elapsed, 2), "peak_mb": round(peak_mb, 1), "pending": pending, "leaks": leaked,
+        "outcome": "ok" if out.ok else f"{out.error.error_type}/{out.error.code}",
+    }))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--probe", action="append", help="run only these probes")
+    parser.add_argument("--bomb-gb", type=float, default=4.0, help="how far the gzip bomb inflates (GB)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.base_url)
+        return 0
+
+    from tests.hostile_provider import HostileProvider
+
+    t = time.monotonic()
+    server = HostileProvider(bomb_inflated=int(args.bomb_gb * 1024**3)).start()
+    print(f"hostile provider on {server.origin} (gzip bomb: {len(server.bomb()) / 1024 / 1024:.1f} MB sent, "
+          f"{args.bomb_gb:g} GB inflated; made in {time.monotonic() - t:.0f} s)")
+    print(f"limits: read timeout {READ_TIMEOUT_S:g} s (whole answer), download {DOWNLOAD_TIMEOUT_S:g} s, task deadline {TASK_DEADLINE_S:g} s\n")
+    header = f"{'probe':<18} {'what the provider does':<44} {'outcome':<34} {'time s':>7} {'limit':>6} {'peak MB':>8} {'pending':>7} {'leaks':>5}  verdict"
+    print(header)
+    print("-" * len(header))
+    failures = 0
+    try:
+        for probe in args.probe or list(PROBES):
+            what, limit = PROBES[probe]
+            wall = time.monotonic()
+            p = subprocess.run(
+                [sys.executable, __file__, "--child", probe, "--base-url", server.base_url(probe)],
+                capture_output=True, text=True, timeout=max(60, 4 * limit), cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            )
+            lines = [line for line in p.stdout.splitlines() if line.startswith("{")]
+            if p.returncode != 0 or not lines:
+                failures += 1
+                print(f"{probe:<18} {what:<44} child failed ({p.returncode}): {p.stderr.strip().splitlines()[-1:] }")
+                continue
+            r = json.loads(lines[-1])
+            ok = r["elapsed_s"] < 2 * limit and r["peak_mb"] < MEMORY_TARGET_MB and r["pending"] == 0 and r["leaks"] == 0
+            failures += not ok
+            print(f"{probe:<18} {what:<44} {r['outcome']:<34} {r['elapsed_s']:>7.2f} {limit:>6.0f} {r['peak_mb']:>8.0f} {r['pending']:>7} {r['leaks']:>5}  "
+                  f"{'meets targets' if ok else 'MISSES A TARGET'}  (process {time.monotonic() - wall:.1f} s)")
+    finally:
+        server.stop()
+    print(f"\n{len(args.probe or PROBES) - failures} of {len(args.probe or PROBES)} probes meet every target "
+          f"(time < 2x limit, peak < {MEMORY_TARGET_MB} MB, nothing pending, no key fragment).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
