@@ -685,7 +685,7 @@ class CellState:
         et = self.error_type
         if not et:
             return ""
-        return ERROR_INFO[et].title if et in ERROR_INFO else et
+        return ERROR_INFO[et].title if et in ERROR_INFO else et  # app_error has its own title now
 
     def error(self):
         """The error as an ImageLabError, for the full error card."""
