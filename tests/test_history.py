@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lib import constants as C
 from lib import history as H
 from lib import redact
 from lib.client import ImageClient
