@@ -8,7 +8,6 @@ the page rendered after a filter change <= 1.5 s; the page at 1,000,000 attempts
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
 import statistics
