@@ -382,7 +382,9 @@ def check_key(ctx: CheckContext) -> Step:
     items: list[Evidence] = []
     statuses: list[str] = []
     fix = ""
-    source = KEY_SOURCES.get(s.key_source, s.key_source or "no key")
+    source = KEY_SOURCES.get(s.key_source, s.key_source) if s.key_source else "the settings"
+    if s.key_source == "argument":
+        source = "the --api-key argument"
     if s.api_key:
         hint = s.key_hint
         items.append(_ev("static", f"Key from {source}" + (f", ending in {hint}." if hint else " (too short to show any of it).")
@@ -852,7 +854,7 @@ def settings_summary(settings: ClientSettings, model: str) -> dict[str, Any]:
         "provider_label": s.preset.label,
         "model": model,
         "endpoint": strip_query(s.endpoint.url),
-        "key_source": KEY_SOURCES.get(s.key_source, s.key_source) if s.api_key else "no key",
+        "key_source": (KEY_SOURCES.get(s.key_source, s.key_source) if s.key_source else "given directly") if s.api_key else "no key",
         "key_hint": s.key_hint,
         "key_env": s.preset.key_env,
         "delivery": s.preset.delivery,
