@@ -38,7 +38,7 @@ def record(store: Store, run: str, n: int, tag: str) -> None:
 
 def recording_rate(tmp: Path, threads: int, per_thread: int) -> float:
     store = Store(tmp / f"rate-{threads}.db")
-    run = store.start_run(kind="bench", label="bench", settings={})
+    run = store.start_run(kind="generate", label="bench", settings={})
     workers = [threading.Thread(target=record, args=(store, run, per_thread, f"t{t}")) for t in range(threads)]
     start = time.perf_counter()
     for w in workers:
@@ -53,7 +53,7 @@ def recording_rate(tmp: Path, threads: int, per_thread: int) -> float:
 def synthetic(store: Store, rows: int) -> None:
     rng = random.Random(7)
     now = time.time()
-    run = store.start_run(kind="bench", label="synthetic", settings={})
+    run = store.start_run(kind="generate", label="synthetic", settings={})
     words = "fox owl lantern harbour neon desert forest teapot robot city".split()
     batch = []
     for i in range(rows):

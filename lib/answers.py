@@ -55,6 +55,24 @@ def extract_items(payload: Any) -> list[_Item]:
     return out
 
 
+def error_envelope(payload: Any) -> bool:
+    """Whether a 2xx answer is really an error wrapped by a gateway: an ``error``
+    object with no data, a ``success: false``, or a numeric ``code`` that is not a
+    success (``{"code": 429, "msg": "..."}``). Task answers are read elsewhere."""
+    if not isinstance(payload, dict) or extract_items(payload):
+        return False
+    if payload.get("error") and not payload.get("data"):
+        return True
+    if payload.get("success") is False or payload.get("ok") is False:
+        return True
+    code = payload.get("code", payload.get("status_code"))
+    if isinstance(code, str) and code.strip().isdigit():
+        code = int(code.strip())
+    if isinstance(code, int) and not isinstance(code, bool) and code not in (0, 200):
+        return bool(payload.get("msg") or payload.get("message") or payload.get("error"))
+    return False
+
+
 def describe_shape(payload: Any) -> str:
     """A short description of an answer's keys, for bad_response messages."""
     if isinstance(payload, dict):
@@ -178,7 +196,6 @@ def iter_sse(chunks, *, max_bytes: int = C.MAX_STREAM_BYTES, max_line: int = C.M
     Raises ``StreamTooLarge`` past the caps. Exceptions of the iterator itself
     (a connection cut) pass through unchanged, after the events already complete."""
     total = 0
-    buffer = b""
     event, data_lines = "", []
 
     def flush():
@@ -205,23 +222,33 @@ def iter_sse(chunks, *, max_bytes: int = C.MAX_STREAM_BYTES, max_line: int = C.M
             data_lines.append(text)
         return None  # id:, retry: and unknown fields are ignored, as the spec says
 
+    pending: list[bytes] = []  # pieces of the line not yet ended (only new bytes are searched: linear time)
+    pending_len = 0
     for chunk in chunks:
         if isinstance(chunk, str):
             chunk = chunk.encode("utf-8")
         total += len(chunk)
         if total > max_bytes:
             raise StreamTooLarge(f"The stream passed the {max_bytes:,} byte limit and was stopped.")
-        buffer += chunk
+        start = 0
         while True:
-            cut = buffer.find(b"\n")
+            cut = chunk.find(b"\n", start)
             if cut < 0:
                 break
-            line, buffer = buffer[:cut], buffer[cut + 1 :]
+            line = chunk[start:cut]
+            if pending:
+                line = b"".join(pending) + line
+                pending, pending_len = [], 0
+            start = cut + 1
             message = handle(line)
             if message is not None:
                 yield message
-        if len(buffer) > max_line:
+        if start < len(chunk):
+            pending.append(chunk[start:])
+            pending_len += len(chunk) - start
+        if pending_len > max_line:
             raise StreamTooLarge(f"One event of the stream is longer than {max_line:,} bytes.")
+    buffer = b"".join(pending)
     if buffer:
         message = handle(buffer)
         if message is not None:

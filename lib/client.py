@@ -23,9 +23,10 @@ import shlex
 import socket
 import threading
 import time
+import weakref
 import zlib
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 from urllib.parse import urljoin, urlsplit
 
@@ -36,10 +37,23 @@ from lib import redact
 
 from lib import constants as C
 from lib import errors as E
-from lib.answers import StreamItem, StreamTooLarge, TaskState, _Item, describe_shape, extract_items, looks_like_sse, raw_preview, read_image_stream, read_task
+from lib.answers import (
+    StreamItem,
+    StreamTooLarge,
+    TaskState,
+    _Item,
+    describe_shape,
+    error_envelope,
+    extract_items,
+    looks_like_sse,
+    raw_preview,
+    read_image_stream,
+    read_task,
+)
 from lib.edits import curl_form, edit_form, form_preview
 from lib.generation import (
     AttemptSummary,
+    CancelToken,
     ClientSettings,
     Event,
     GenerationRequest,
@@ -50,7 +64,7 @@ from lib.generation import (
     key_hint,
 )
 from lib.images import ImageKeeper, SavedImage, decode_b64, validate
-from lib.limits import ProviderLimiter, shared_limiter
+from lib.limits import LimiterRegistry, ProviderLimiter
 from lib.preflight import check_media, preflight
 from lib.providers import Endpoint, check_size
 
@@ -147,13 +161,16 @@ class _DeadlineBackend(httpcore.NetworkBackend):
     optional ``guard(host, port) -> address`` that vets (and pins) the address
     of every connection before it is made: used for result URLs (SSRF rules)."""
 
-    def __init__(self, guard: Callable[[str, int], str] | None = None) -> None:
+    def __init__(self, guard: Callable[[str, int], str] | None = None, tracker: "_SocketTracker | None" = None) -> None:
         self._inner = httpcore.SyncBackend()
         self._guard = guard
+        self._tracker = tracker
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None) -> httpcore.NetworkStream:
         address = self._guard(host, port) if self._guard is not None else host
         stream = self._inner.connect_tcp(address, port, _time_left(timeout, httpcore.ConnectTimeout), local_address, socket_options)
+        if self._tracker is not None:
+            self._tracker.register(stream)  # a cancel can shut it from another thread
         return _DeadlineStream(stream)
 
     def connect_unix_socket(self, path, timeout=None, socket_options=None) -> httpcore.NetworkStream:
@@ -163,13 +180,14 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
-def _transport(guard: Callable[[str, int], str] | None = None) -> httpx.HTTPTransport:
-    """An httpx transport whose connections obey ``_deadline`` (and ``guard``)."""
+def _transport(guard: Callable[[str, int], str] | None = None, tracker: "_SocketTracker | None" = None) -> httpx.HTTPTransport:
+    """An httpx transport whose connections obey ``_deadline`` (and ``guard``),
+    and can be shut by a cancel (``tracker``)."""
     transport = httpx.HTTPTransport()
     pool = getattr(transport, "_pool", None)
     if pool is None or not hasattr(pool, "_network_backend"):  # pragma: no cover - a different httpcore
         raise RuntimeError("this httpcore has no network backend to install deadlines into")
-    pool._network_backend = _DeadlineBackend(guard)
+    pool._network_backend = _DeadlineBackend(guard, tracker)
     return transport
 
 
@@ -324,12 +342,36 @@ def retry_delay(retries_done: int, retry_after_s: float | None = None, *, rand: 
 
 
 def should_fall_back(err: E.ImageLabError) -> bool:
-    """Move to the next model: the model is unknown, or retries ran out on a retryable error."""
+    """Move to the next model: the model is unknown, or retries ran out on a
+    retryable error. Not when the host itself cannot be reached (DNS, refused,
+    TLS): another model on the same host would fail the same way."""
+    if err.error_type == "network" and err.code in E.UNREACHABLE_CODES:
+        return False
     return err.error_type == "model_not_found" or E.is_retryable(err)
 
 
 # --------------------------------------------------------------------------
 # The client
+
+
+def describe_settings(s: ClientSettings) -> dict[str, Any]:
+    """Settings as recorded with a run: never the key, only its hint."""
+    return {
+        "provider": s.provider,
+        "endpoint": s.endpoint.url,
+        "key_source": s.key_source,
+        "key_hint": s.key_hint,
+        "connect_timeout_s": s.connect_timeout_s,
+        "read_timeout_s": s.read_timeout_s,
+        "task_deadline_s": s.task_deadline_s,
+        "run_deadline_s": s.run_deadline_s,
+        "max_retries": s.max_retries,
+        "fallbacks": list(s.fallbacks) if s.fallbacks is not None else list(s.preset.fallbacks),
+        "use_fallback": s.use_fallback,
+        "rate_per_s": s.rate_per_s,
+        "burst": s.burst,
+        "max_concurrency": s.max_concurrency,
+    }
 
 
 @dataclass
@@ -344,29 +386,114 @@ class _AttemptResult:
     partials: list[bytes] | None = None
     partial_count: int = 0
     first_partial_ms: int | None = None
+    note: str | None = None
+
+
+@dataclass
+class _RunState:
+    """What a run has gathered so far: the last attempt's result and the first error."""
+
+    attempts: list[AttemptSummary] = field(default_factory=list)
+    ok: bool = False
+    error: E.ImageLabError | None = None
+    first_error: E.ImageLabError | None = None
+    images: list[ResultImage] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    revised: str | None = None
+    raw: str | None = None
+    model: str | None = None
+    note: str | None = None
+    sent: bool = True
+    partials: list[bytes] = field(default_factory=list)
+    partial_count: int = 0
+    first_partial_ms: int | None = None
+
+    def take(self, result: _AttemptResult) -> None:
+        self.attempts.append(result.summary)
+        self.ok = result.ok
+        self.error = result.error
+        if self.first_error is None and result.error is not None:
+            self.first_error = result.error
+        self.images = result.images
+        self.usage = result.usage
+        self.revised = result.revised_prompt
+        self.raw = result.raw
+        self.model = result.summary.model
+        self.note = result.note
+        self.partials = result.partials or []
+        self.partial_count = result.partial_count
+        self.first_partial_ms = result.first_partial_ms
+
+    def models_tried(self) -> int:
+        return len({a.model for a in self.attempts})
 
 
 class NullRecorder:
     """Records nothing: for previews and dry runs where no store is wanted."""
 
-    def start_run(self, *, kind: str, label: str, settings: dict[str, Any]) -> str:
+    def start_run(self, *, kind: str, label: str, settings: dict[str, Any], **fields: Any) -> str:
         return ""
+
+    def run_started(self, run_id: str) -> None:
+        pass
 
     def attempt_started(self, row: dict[str, Any]) -> Any:
         return None
 
-    def attempt_finished(self, attempt_id: Any, fields: dict[str, Any]) -> None:
+    def attempt_finished(self, attempt_id: Any, fields: dict[str, Any], images: list[ResultImage] | tuple = ()) -> None:
         pass
 
-    def image_saved(self, attempt_id: Any, saved: ResultImage) -> None:
+    def run_event(self, run_id: str, seq: int, event: Event) -> None:
         pass
 
     def run_finished(self, run_id: str, fields: dict[str, Any]) -> None:
         pass
 
 
+class _SocketTracker:
+    """Remembers the sockets a client's transports opened, so that a cancel from
+    another thread can shut them down and wake a request blocked on a read
+    (closing a socket alone does not)."""
+
+    def __init__(self) -> None:
+        self._sockets: "weakref.WeakSet[socket.socket]" = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self.aborted = False  # set by abort(); a connection opened afterwards is shut at once
+
+    def register(self, stream: httpcore.NetworkStream) -> None:
+        sock = stream.get_extra_info("socket")
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.add(sock)
+            aborted = self.aborted
+        if aborted:  # the cancel came while this connection was being opened
+            self._shut(sock)
+
+    def abort(self) -> None:
+        with self._lock:
+            self.aborted = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already closed
+            pass
+
+
 class ImageClient:
-    """Runs generations against one provider configuration."""
+    """Runs generations against one provider configuration.
+
+    ``limiter`` (one limiter) or ``limiters`` (a ``LimiterRegistry``) are passed
+    in; with neither, the client has a limiter of its own. ``cancel`` stops a
+    generation between steps, in a wait, or in the middle of a request.
+    ``sleep`` is injected by tests (a fake clock); by default waits sleep on the
+    cancel token, so a cancel ends them at once.
+    """
 
     def __init__(
         self,
@@ -375,11 +502,13 @@ class ImageClient:
         recorder: Recorder | None = None,
         keeper: ImageKeeper | None = None,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
         limiter: ProviderLimiter | None = None,
+        limiters: LimiterRegistry | None = None,
+        cancel: CancelToken | None = None,
     ) -> None:
         self.settings = settings
         self.recorder: Recorder = recorder if recorder is not None else NullRecorder()
@@ -389,15 +518,17 @@ class ImageClient:
         self.wall_clock = wall_clock
         self.rand = rand
         if limiter is None:
-            if sleep is time.sleep and clock is time.monotonic:
-                limiter = shared_limiter(settings)
+            if limiters is not None:
+                limiter = limiters.get(settings)
             else:
                 limiter = ProviderLimiter(rate_per_s=settings.rate_per_s, burst=settings.burst, max_concurrency=settings.max_concurrency, clock=clock, sleep=sleep)
         self.limiter = limiter
+        self.cancel_token = cancel if cancel is not None else CancelToken()
+        self._tracker: _SocketTracker | None = _SocketTracker() if transport is None else None
         self._injected_transport = transport
         self._fetch: httpx.Client | None = None  # result URLs: a client of its own (see download)
         self._http = httpx.Client(
-            transport=transport if transport is not None else _transport(),
+            transport=transport if transport is not None else _transport(tracker=self._tracker),
             timeout=httpx.Timeout(
                 connect=settings.connect_timeout_s,
                 read=settings.read_timeout_s,
@@ -407,6 +538,7 @@ class ImageClient:
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
         )
+        self._token = self.cancel_token  # the token of the generation in progress (see generate)
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -461,6 +593,20 @@ class ImageClient:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    def _abort_in_flight(self) -> None:
+        """Called from the cancelling thread: end the request in progress now."""
+        if self._tracker is not None:
+            self._tracker.abort()
+
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` unless cancelled first (then raise ``Cancelled``)."""
+        if self.sleep is not None:
+            self._token.check()
+            self.sleep(seconds)
+        else:
+            self._token.wait(seconds)
+        self._token.check()
 
     # -- what would be sent ---------------------------------------------------
 
@@ -517,12 +663,20 @@ class ImageClient:
 
     # -- events ----------------------------------------------------------------
 
-    def _emitter(self, t0: float, sink: list[Event], on_event: Callable[[Event], None] | None):
+    def _emitter(self, t0: float, sink: list[Event], on_event: Callable[[Event], None] | None, run_id: str = ""):
+        seq = [0]
+
         def emit(kind: str, message: str, *, model: str = "", attempt_no: int = 0, image: bytes | None = None, **data: Any) -> None:
             # Events quote task ids, statuses and URLs from the provider: masked before anyone sees them.
             # ``image``: a streamed partial image's bytes (memory only, issue 12).
             event = Event(kind, redact.scrub(message), round(self.clock() - t0, 2), redact.scrub(model), attempt_no, redact.scrub_obj(data), image)
             sink.append(event)
+            seq[0] += 1
+            if run_id:
+                try:
+                    self.recorder.run_event(run_id, seq[0], event)
+                except Exception:  # the event log is secondary to the generation itself
+                    log.warning("could not record an event of run %s", run_id[:8], exc_info=True)
             if on_event is not None:
                 try:
                     on_event(event)
@@ -541,26 +695,58 @@ class ImageClient:
         run_id: str | None = None,
         kind: str = "generate",
     ) -> Outcome:
+        """Run one generation to its end and return its Outcome; never raises
+        for anything the provider, the network or our own code does."""
         t0 = self.clock()
-        events: list[Event] = []
-        emit = self._emitter(t0, events, on_event)
-        s = self.settings
         if run_id is None:
-            run_id = self.recorder.start_run(kind=kind, label=request.prompt[:120], settings=self.describe_settings())
-        attempts: list[AttemptSummary] = []
-        last: _AttemptResult | None = None
+            run_id = self.recorder.start_run(
+                kind=kind, label=request.prompt[:120], settings=self.describe_settings(),
+                provider=self.settings.provider, prompt=request.prompt, request=request.to_dict(),
+            )
+        events: list[Event] = []
+        emit = self._emitter(t0, events, on_event, run_id)
+        state = _RunState()
+        # The run's own token: the caller's cancel, plus the run deadline.
+        token = CancelToken()
+        self._token = token
+        if self._tracker is not None:
+            self._tracker.aborted = False
+        removers = [self.cancel_token.on_cancel(lambda: token.cancel(self.cancel_token.reason or "cancelled")), token.on_cancel(self._abort_in_flight)]
+        deadline_s = self.settings.run_deadline_s
+        timer = threading.Timer(max(deadline_s, 0.0), token.cancel, kwargs={"reason": "deadline"})
+        timer.daemon = True
+        timer.start()
+        try:
+            return self._run(request, run_id, emit, events, t0, state)
+        except E.Cancelled as stop:
+            return self._finish(run_id, request, state, events, t0, status=stop.reason)
+        except Exception as exc:  # a bug of ours: the run is still finished and shown
+            log.exception("unexpected error in run %s", run_id[:8])
+            err = E.AppError(f"Image Prompt Lab failed during this generation ({type(exc).__name__}: {exc}).", code=type(exc).__name__)
+            state.error = err
+            state.ok = False
+            return self._finish(run_id, request, state, events, t0)
+        finally:
+            timer.cancel()
+            for remove in removers:
+                remove()
+            self._token = self.cancel_token
 
+    def _run(self, request: GenerationRequest, run_id: str, emit, events: list[Event], t0: float, state: "_RunState") -> Outcome:
+        s = self.settings
+        self._token.check()
         try:
             preflight(request, s)
         except E.InvalidInput as err:
             last = self._record_not_sent(request, run_id, err)
-            attempts.append(last.summary)
+            state.take(last)
+            state.sent = False
             emit("failed", f"Stopped before sending: {err.message}", model=request.model, attempt_no=1)
-            return self._finish(run_id, request, last, attempts, events, t0, request.model)
+            return self._finish(run_id, request, state, events, t0)
 
+        deadline = t0 + s.run_deadline_s
         chain = s.chain(request.model)
         attempt_no = 0
-        model = request.model
         previous: str | None = None
         for hop, model in enumerate(chain):
             if hop > 0:
@@ -573,84 +759,93 @@ class ImageClient:
                 except E.InvalidInput as err:
                     emit("skipped", f"Skipping {model}: {err.message}", model=model)
                     continue
-                emit("fallback", f"Falling back to {model}", model=model, from_model=previous)
+                emit("fallback", f"Falling back to {model} (after {state.error.error_type if state.error else 'an error'} from {previous})", model=model, from_model=previous)
             retries = 0
             while True:
+                if self.clock() >= deadline:
+                    self._token.cancel("deadline")
+                self._token.check()
                 attempt_no += 1
                 last = self._attempt(request, model, run_id, attempt_no, previous if hop > 0 else None, emit)
-                attempts.append(last.summary)
+                state.take(last)
                 if last.ok:
                     emit("succeeded", f"Done: {len(last.images)} image(s) from {model}", model=model, attempt_no=attempt_no)
-                    return self._finish(run_id, request, last, attempts, events, t0, model)
+                    return self._finish(run_id, request, state, events, t0)
                 err = last.error
                 assert err is not None
+                if err.code == "run_deadline":
+                    return self._finish(run_id, request, state, events, t0)
                 if not should_retry(err, retries, s.max_retries):
                     break
                 delay = retry_delay(retries, err.retry_after_s, rand=self.rand)
+                if self.clock() + delay >= deadline:
+                    emit("failed", f"No retry: the run deadline ({s.run_deadline_s:.0f} s) would pass first", model=model, attempt_no=attempt_no)
+                    return self._finish(run_id, request, state, events, t0)
                 why = f"{err.status}, Retry-After" if err.retry_after_s is not None else (str(err.status) if err.status else err.error_type)
                 emit("retry", f"Retrying in {delay:.1f} s ({why})", model=model, attempt_no=attempt_no, delay_s=delay, error_type=err.error_type)
-                self.sleep(delay)
+                self._pause(delay)
                 retries += 1
-            assert last is not None and last.error is not None
-            if not should_fall_back(last.error):
+            assert state.error is not None
+            if not should_fall_back(state.error):
                 break
             previous = model
-        assert last is not None
-        return self._finish(run_id, request, last, attempts, events, t0, last.summary.model)
+        return self._finish(run_id, request, state, events, t0)
 
-    def _finish(self, run_id, request, last: _AttemptResult, attempts, events, t0, model) -> Outcome:
+    def _finish(self, run_id: str, request: GenerationRequest, state: "_RunState", events: list[Event], t0: float, *, status: str | None = None) -> Outcome:
         latency_ms = int((self.clock() - t0) * 1000)
-        err = last.error
+        if status == "deadline":  # stopped between attempts by the run deadline
+            status = None
+            state.ok = False
+            state.error = E.Timeout(
+                f"The generation reached its run deadline ({self.settings.run_deadline_s:.0f} s) and was stopped.",
+                code="run_deadline",
+            )
+        status = status or ("succeeded" if state.ok else "failed")
+        err = state.error if status in ("succeeded", "failed") else (E.Interrupted("The app stopped while this generation was running.") if status == "interrupted" else None)
+        if status == "succeeded":
+            err = None
+        model = state.model or request.model
         try:
             self.recorder.run_finished(
                 run_id,
                 {
-                    "status": "succeeded" if last.ok else "failed",
+                    "status": status,
                     "finished_at": self.wall_clock(),
                     "error_type": err.error_type if err else None,
                     "model": model,
-                    "attempts": len(attempts),
+                    "attempts": len(state.attempts),
                     "latency_ms": latency_ms,
                 },
             )
         except Exception:  # the record of the run is secondary to showing its outcome
             log.exception("could not finish run %s", run_id)
+        first = state.first_error
         return Outcome(
-            ok=last.ok,
+            ok=status == "succeeded",
             run_id=run_id,
             requested_model=request.model,
             model=model,
-            images=last.images,
-            attempts=attempts,
+            images=state.images,
+            attempts=state.attempts,
             events=events,
             error=err,
             latency_ms=latency_ms,
-            usage=last.usage,
-            revised_prompt=last.revised_prompt,
+            usage=state.usage,
+            revised_prompt=state.revised,
             preview=self.preview(request, model),
-            raw_response=last.raw,
-            partials=last.partials or [],
-            partial_count=last.partial_count,
-            first_partial_ms=last.first_partial_ms,
+            raw_response=state.raw,
+            status=status,
+            first_error=first if state.models_tried() > 1 else None,
+            sent=state.sent,
+            note=state.note,
+            partials=state.partials,
+            partial_count=state.partial_count,
+            first_partial_ms=state.first_partial_ms,
         )
 
     def describe_settings(self) -> dict[str, Any]:
         """Settings as recorded with a run: never the key, only its hint."""
-        s = self.settings
-        return {
-            "provider": s.provider,
-            "endpoint": s.endpoint.url,
-            "key_source": s.key_source,
-            "key_hint": s.key_hint,
-            "connect_timeout_s": s.connect_timeout_s,
-            "read_timeout_s": s.read_timeout_s,
-            "max_retries": s.max_retries,
-            "fallbacks": list(s.fallbacks) if s.fallbacks is not None else list(s.preset.fallbacks),
-            "use_fallback": s.use_fallback,
-            "rate_per_s": s.rate_per_s,
-            "burst": s.burst,
-            "max_concurrency": s.max_concurrency,
-        }
+        return describe_settings(self.settings)
 
     def _row(self, request: GenerationRequest, model: str, run_id: str, attempt_no: int, fallback_from: str | None) -> dict[str, Any]:
         return {
@@ -671,7 +866,7 @@ class ImageClient:
         row = self._row(request, request.model, run_id, 1, None)
         attempt_id = self.recorder.attempt_started(row)
         self.recorder.attempt_finished(attempt_id, self._finish_fields(err, 0, 0, None))
-        summary = AttemptSummary(attempt_id, 1, request.model, "failed", err.error_type, None, 0)
+        summary = AttemptSummary(attempt_id, 1, request.model, "failed", err.error_type, None, 0, error_message=err.message, error_code=err.code)
         return _AttemptResult(False, [], err, None, None, None, summary)
 
     def _finish_fields(self, err: E.ImageLabError | None, latency_ms: int, image_count: int, task_id: str | None, http_status: int | None = None, request_id: str | None = None) -> dict[str, Any]:
@@ -694,52 +889,80 @@ class ImageClient:
         attempt_id = self.recorder.attempt_started(row)
         started = self.clock()
         ctx: dict[str, Any] = {
-            "task_id": None, "http_status": None, "request_id": None, "raw": None, "usage": None, "revised": None, "probe": False,
-            "started": started, "partials": [], "partial_count": 0, "first_partial_ms": None, "note": None,
+            "task_id": None, "http_status": None, "request_id": None, "raw": None, "usage": None, "revised": None,
+            "probe": None, "images": [], "notes": [],
+            "started": started, "partials": [], "partial_count": 0, "first_partial_ms": None,  # streaming (issue 12)
         }
         if request.is_edit:
             self._record_inputs(attempt_id, request)
-        images: list[ResultImage] = []
         err: E.ImageLabError | None = None
+        stop: E.Cancelled | None = None
         emit("started", f"Attempt {attempt_no}: {model}", model=model, attempt_no=attempt_no)
         try:
-            images = self._exchange(request, model, attempt_no, attempt_id, ctx, emit)
+            self._exchange(request, model, attempt_no, attempt_id, ctx, emit)
+        except E.Cancelled as c:
+            stop = c
         except E.ImageLabError as e:
             err = e
         except httpx.HTTPError as exc:
             err = E.classify_exception(exc)
         except Exception as exc:  # never let an unexpected bug escape as a traceback
+            log.exception("unexpected error in attempt %s of run %s", attempt_no, run_id[:8])
             err = E.classify_exception(exc)
         except BaseException:
-            # The script was stopped (Streamlit rerun, Ctrl-C): the row must not stay pending.
-            self.limiter.report(ctx["probe"], rate_limited=False)
+            # The thread was stopped (Ctrl-C, SystemExit): the row must not stay pending.
+            self._report_probe(ctx, rate_limited=False)
             interrupted = E.Interrupted("The app stopped while this request was in flight.")
             latency = int((self.clock() - started) * 1000)
-            self.recorder.attempt_finished(attempt_id, dict(self._finish_fields(interrupted, latency, len(images), ctx["task_id"]), status="interrupted"))
+            self._finish_attempt(attempt_id, dict(self._finish_fields(interrupted, latency, len(ctx["images"]), ctx["task_id"]), status="interrupted"), ctx["images"])
             raise
+        if stop is None and self._token.cancelled and (err is None or err.error_type in ("network", "timeout", "app_error", "image_fetch_failed")):
+            stop = E.Cancelled(self._token.reason or "cancelled")  # the request was closed under us by the cancel
         latency_ms = int((self.clock() - started) * 1000)
+        images: list[ResultImage] = ctx["images"]
+        if stop is not None:
+            self._report_probe(ctx, rate_limited=False)
+            if stop.reason == "deadline":
+                err = E.Timeout(
+                    f"The generation reached its run deadline ({self.settings.run_deadline_s:.0f} s) during this attempt and was stopped.",
+                    code="run_deadline",
+                )
+            else:
+                status = "cancelled" if stop.reason == "cancelled" else "interrupted"
+                fields = self._finish_fields(None, latency_ms, len(images), redact.scrub(ctx["task_id"]), ctx["http_status"], redact.scrub(ctx["request_id"]))
+                fields.update(status=status, error_type=None if status == "cancelled" else "interrupted",
+                              error_message="Cancelled by the user." if status == "cancelled" else "The app shut down while this request was in flight.")
+                if ctx["notes"]:
+                    fields["note"] = redact.scrub("; ".join(ctx["notes"]), limit=C.MAX_ERROR_MESSAGE_CHARS)
+                self._finish_attempt(attempt_id, fields, images)
+                emit("cancelled" if status == "cancelled" else "interrupted",
+                     "Cancelled" if status == "cancelled" else "Stopped: the app is shutting down", model=model, attempt_no=attempt_no)
+                raise stop
         if err is not None and err.retry_after_s is not None and err.retry_after_s > C.MAX_RETRY_AFTER_S:
             err.message = f"{err.message} (The provider asked to wait {_wait_text(err.retry_after_s)}; this app waits at most {C.MAX_RETRY_AFTER_S:.0f} s, so it was not retried.)"
         if err is not None:
             _scrub_error(err)
+            if images:  # an error after some images were kept (e.g. a later download failed): keep them
+                ctx["notes"].append(f"stopped after {len(images)} image(s): {err.error_type}: {err.message}")
+                err = None
         # Everything the provider controls is masked here, once, before it is recorded or shown.
         for name in ("raw", "task_id", "request_id", "revised"):
             ctx[name] = redact.scrub(ctx[name])
         ctx["usage"] = redact.scrub_obj(ctx["usage"]) if ctx["usage"] is not None else None
         rate_limited = err is not None and err.error_type == "rate_limited"
-        if rate_limited:
+        if rate_limited and not ctx.get("cooled"):
             self.limiter.cooldown(err.retry_after_s if err.retry_after_s is not None else C.COOLDOWN_AFTER_429_S)
-        self.limiter.report(ctx["probe"], rate_limited=rate_limited)
+        self._report_probe(ctx, rate_limited=rate_limited)
         fields = self._finish_fields(err, latency_ms, len(images), ctx["task_id"], ctx["http_status"], ctx["request_id"])
         fields["usage"] = ctx["usage"]
         fields["raw_response"] = ctx["raw"]  # History's attempt detail (base64 elided, redacted above)
         if request.stream:
             fields["first_partial_ms"] = ctx["first_partial_ms"]
             if ctx["partial_count"] and err is not None:
-                ctx["note"] = f"{ctx['partial_count']} partial image(s) received before the failure"
-        if ctx["note"]:
-            fields["note"] = ctx["note"]
-        self.recorder.attempt_finished(attempt_id, fields)
+                ctx["notes"].append(f"{ctx['partial_count']} partial image(s) received before the failure")
+        if ctx["notes"]:
+            fields["note"] = redact.scrub("; ".join(ctx["notes"]), limit=C.MAX_ERROR_MESSAGE_CHARS)
+        self._finish_attempt(attempt_id, fields, images)
         log.info(
             "run %s attempt %d %s %s %s http=%s %dms",
             run_id[:8], attempt_no, model, "failed" if err else "succeeded",
@@ -750,11 +973,14 @@ class ImageClient:
         summary = AttemptSummary(
             attempt_id, attempt_no, model, "failed" if err else "succeeded", err.error_type if err else None,
             (err.status if err else None) or ctx["http_status"], latency_ms, fallback_from,
+            error_message=err.message if err else None, error_code=err.code if err else None,
         )
-        return _AttemptResult(
+        result = _AttemptResult(
             err is None, images, err, ctx["usage"], ctx["revised"], ctx["raw"], summary,
             ctx["partials"] if request.keep_partials else None, ctx["partial_count"], ctx["first_partial_ms"],
         )
+        result.note = "; ".join(ctx["notes"]) or None
+        return result
 
     def _record_inputs(self, attempt_id: Any, request: GenerationRequest) -> None:
         """Reference images and mask, kept content-addressed and linked to the attempt (if the recorder can)."""
@@ -766,19 +992,38 @@ class ImageClient:
         except Exception:  # the record of the inputs is secondary to the edit itself
             log.exception("could not keep the reference images of attempt %s", attempt_id)
 
-    def _exchange(self, request, model, attempt_no, attempt_id, ctx, emit) -> list[ResultImage]:
+    def _finish_attempt(self, attempt_id: Any, fields: dict[str, Any], images: list[ResultImage]) -> None:
+        """One write for the finish and the image rows. A store that cannot write
+        keeps trying on its own (see Store); here a failure is logged, never raised:
+        the generation's outcome is still shown."""
+        try:
+            self.recorder.attempt_finished(attempt_id, fields, images)
+        except Exception:
+            log.exception("could not record the end of attempt %s", attempt_id)
+
+    def _report_probe(self, ctx: dict[str, Any], *, rate_limited: bool) -> None:
+        """Tell the limiter how the POST went, once (the probe is answered by the POST, not the task)."""
+        probe = ctx.get("probe")
+        if probe is None:
+            return
+        ctx["probe"] = None
+        self.limiter.report(probe, rate_limited=rate_limited)
+
+    def _on_wait(self, model: str, attempt_no: int, emit):
+        def on_wait(why: str, seconds: float, ahead: int) -> None:
+            text = {
+                "cooldown": f"Queued: the provider rate-limited us recently; about {seconds:.1f} s to wait",
+                "rate": f"Queued: the client-side rate limit allows the next request in {seconds:.1f} s",
+                "concurrency": f"Queued: {ahead} request(s) ahead of this one (parallel requests cap)" if ahead else "Queued: next in line for a free slot (parallel requests cap)",
+                "probe": "Queued: one request is checking whether the rate limit has passed",
+            }[why]
+            emit("queued", text, model=model, attempt_no=attempt_no, why=why, seconds=round(seconds, 2), ahead=ahead)
+
+        return on_wait
+
+    def _exchange(self, request, model, attempt_no, attempt_id, ctx, emit) -> None:
         s = self.settings
         endpoint = s.endpoint
-
-        def on_wait(why: str, seconds: float) -> None:
-            text = {
-                "cooldown": f"Waiting {seconds:.1f} s: the provider rate-limited us recently",
-                "rate": f"Waiting {seconds:.1f} s for the client-side rate limit",
-                "concurrency": "Waiting for a free slot (concurrency cap)",
-                "probe": "Waiting: one request is checking whether the rate limit has passed",
-            }[why]
-            emit("waiting", text, model=model, attempt_no=attempt_no, why=why, seconds=seconds)
-
         url = endpoint.edits_url if request.is_edit else endpoint.url
         headers = self._headers(masked=False, url=url)
         if request.is_edit:
@@ -788,16 +1033,26 @@ class ImageClient:
         else:
             send = {"json": request.body(model)}
         streamed: list[_Item] | None = None
-        with self.limiter.slot(on_wait) as probe:
+        with self.limiter.slot(self._on_wait(model, attempt_no, emit), cancel=self._token) as probe:
             ctx["probe"] = probe
+            self._token.check()
             emit("submitted", f"Sent to {url}" + (f" (streaming, {request.partial_images} partial image(s))" if request.stream else ""), model=model, attempt_no=attempt_no)
-            if request.stream:
-                headers["Accept"] = "text/event-stream"
-                streamed, payload = self._stream_exchange(url, headers, send, request, model, attempt_no, ctx, emit)
-            else:
-                payload = self._read(self._request("POST", url, deadline_s=s.read_timeout_s, headers=headers, **send), ctx)
+            try:
+                if request.stream:
+                    headers["Accept"] = "text/event-stream"
+                    streamed, payload = self._stream_exchange(url, headers, send, request, model, attempt_no, ctx, emit)
+                else:
+                    payload = self._read(self._request("POST", url, deadline_s=s.read_timeout_s, headers=headers, **send), ctx)
+            except E.ImageLabError as err:
+                self._report_probe(ctx, rate_limited=err.error_type == "rate_limited")
+                if err.error_type == "rate_limited":
+                    self.limiter.cooldown(err.retry_after_s if err.retry_after_s is not None else C.COOLDOWN_AFTER_429_S)
+                    ctx["cooled"] = True
+                raise
+        self._report_probe(ctx, rate_limited=False)  # answered: the others may go now, before the task and downloads
+        self._token.check()
         if streamed is not None:
-            return self._keep_all(streamed, endpoint, model, attempt_no, attempt_id, emit)
+            return self._keep_all(streamed, endpoint, model, attempt_no, ctx, emit)
 
         task = read_task(payload)
         if task is not None:
@@ -817,7 +1072,7 @@ class ImageClient:
             data = payload.get("data")
             if isinstance(data, list) and data and isinstance(data[0], dict):
                 ctx["revised"] = data[0].get("revised_prompt")
-        return self._keep_all(items, endpoint, model, attempt_no, attempt_id, emit)
+        return self._keep_all(items, endpoint, model, attempt_no, ctx, emit)
 
     def _stream_exchange(self, url: str, headers: dict[str, str], send: dict[str, Any], request, model, attempt_no, ctx, emit) -> tuple[list[_Item] | None, Any]:
         """Send with ``stream: true`` and read the events as they come, within the read
@@ -850,7 +1105,7 @@ class ImageClient:
                 "note", "The provider ignored stream: true and answered with one JSON body; no partial images.",
                 model=model, attempt_no=attempt_no, ignored_stream=True,
             )
-            ctx["note"] = "stream requested; the provider answered JSON (no partial images)"
+            ctx["notes"].append("stream requested; the provider answered JSON (no partial images)")
             return None, payload
         ctx["http_status"] = response.status_code
         ctx["request_id"] = response.headers.get("x-request-id") or response.headers.get("request-id")
@@ -893,22 +1148,32 @@ class ImageClient:
         )
         return [_Item("b64", f.b64 or "") for f in result.finals], None
 
-    def _keep_all(self, items: list[_Item], endpoint: Endpoint, model: str, attempt_no: int, attempt_id: Any, emit) -> list[ResultImage]:
-        images: list[ResultImage] = []
+    def _keep_all(self, items: list[_Item], endpoint: Endpoint, model: str, attempt_no: int, ctx: dict[str, Any], emit) -> None:
+        """Decode or download each image and keep it; one bad image of several is noted, not fatal."""
+        first_error: E.ImageLabError | None = None
         for index, item in enumerate(items, start=1):
-            if item.kind == "b64":
-                data_bytes = decode_b64(item.value)
-                source_url = None
-            else:
-                url = urljoin(endpoint.root + "/", item.value)
-                emit("downloading", f"Downloading image {index} of {len(items)}", model=model, attempt_no=attempt_no, url=url)
-                data_bytes = self.download(url)
-                source_url = redact.scrub(url)  # a signed query string (token=, X-Amz-*) is cut
-            result = self._keep(data_bytes, item.kind, source_url)
-            self.recorder.image_saved(attempt_id, result)
-            images.append(result)
+            self._token.check()
+            try:
+                if item.kind == "b64":
+                    data_bytes = decode_b64(item.value)
+                    source_url = None
+                else:
+                    url = urljoin(endpoint.root + "/", item.value)
+                    emit("downloading", f"Downloading image {index} of {len(items)}", model=model, attempt_no=attempt_no, url=url)
+                    data_bytes = self.download(url)
+                    source_url = redact.scrub(url)  # a signed query string (token=, X-Amz-*) is cut
+                result = self._keep(data_bytes, item.kind, source_url)
+            except (E.InvalidImage, E.ImageFetchFailed) as err:
+                # One bad image of several: keep the good ones and say what happened to this one.
+                first_error = first_error or err
+                ctx["notes"].append(f"image {index} of {len(items)} not kept: {err.error_type}: {err.message}"[:500])
+                emit("failed", f"Image {index} of {len(items)} could not be kept ({err.error_type})", model=model, attempt_no=attempt_no)
+                continue
+            ctx["images"].append(result)
             emit("saved", f"Saved image {index} ({result.info.width}x{result.info.height} {result.info.format})", model=model, attempt_no=attempt_no)
-        return images
+        if not ctx["images"] and first_error is not None:
+            ctx["notes"].clear()
+            raise first_error
 
     def _keep(self, data: bytes, source: str, source_url: str | None) -> ResultImage:
         if self.keeper is not None:
@@ -951,8 +1216,8 @@ class ImageClient:
         ctx["raw"] = raw_preview(status, ctype, b"", payload)
         if payload is None:
             raise E.BadResponse(f"The answer (HTTP {status}) was empty.", status=status, code="empty_body")
-        if isinstance(payload, dict) and payload.get("error") and not payload.get("data"):
-            # A 200 that carries an error object: some gateways do this.
+        if read_task(payload) is None and error_envelope(payload):
+            # A 200 that carries an error of its own: {"error": ...}, {"code": 429, "msg": ...}, {"success": false}.
             raise E.classify_response(status, json.dumps(payload, ensure_ascii=False), headers=dict(response.headers), now=self.wall_clock())
         return payload
 
@@ -966,27 +1231,32 @@ class ImageClient:
         deadline = start + s.task_deadline_s
         interval = C.TASK_POLL_INITIAL_S
         transient = 0
-        emit("queued", f"Task {task.task_id} accepted ({task.raw_status}); polling {poll_url}", model=model, attempt_no=attempt_no, task_id=task.task_id)
+        polls = 0
+        emit("accepted", f"Task {task.task_id} accepted ({task.raw_status}); polling {poll_url}", model=model, attempt_no=attempt_no, task_id=task.task_id)
         while True:
             if task.status == "completed":
                 if not extract_items(task.payload):
                     raise E.BadResponse(f"The task completed but lists no image: {describe_shape(task.payload)}.", code="no_image_field")
                 return task
             if task.status == "failed":
-                raise E.classify_task_failure(task.payload if task.payload.get("error") else task.raw_status, task_id=task.task_id)
-            if self.clock() + interval > deadline:
+                raise E.classify_task_failure(task.payload, task_id=task.task_id, status=ctx["http_status"])
+            if self.clock() >= deadline:
                 raise E.Timeout(
                     f"The task was still '{task.raw_status}' after {s.task_deadline_s:.0f} s (the task deadline).",
                     code="task_deadline", request_id=task.task_id,
                 )
-            self.sleep(interval)
+            self._pause(max(0.0, min(interval, deadline - self.clock())))
             interval = min(interval * C.TASK_POLL_BACKOFF, C.TASK_POLL_MAX_S)
             try:
+                self.limiter.token(cancel=self._token)
+                polls += 1
                 # Each poll has a deadline of its own: the read timeout, and never past the task's deadline.
                 poll_deadline = max(min(s.read_timeout_s, deadline - self.clock()), C.MIN_POLL_DEADLINE_S)
                 response = self._request("GET", poll_url, deadline_s=poll_deadline, headers=self._headers(masked=False, url=poll_url))
                 payload = self._read(response, ctx)
             except (E.ImageLabError, httpx.HTTPError) as exc:
+                if self._token.cancelled:
+                    raise E.Cancelled(self._token.reason or "cancelled") from None
                 err = E.classify_exception(exc)
                 transient += 1
                 if not E.is_retryable(err) or transient > C.TASK_POLL_TRANSIENT_FAILURES:
@@ -995,7 +1265,7 @@ class ImageClient:
                 if err.retry_after_s:
                     if err.retry_after_s > C.MAX_RETRY_AFTER_S:
                         raise err
-                    self.sleep(max(0.0, min(err.retry_after_s, deadline - self.clock())))
+                    self._pause(max(0.0, min(err.retry_after_s, deadline - self.clock())))
                 continue
             new = read_task(payload, shape_hint=task.shape)
             if new is None:
@@ -1006,7 +1276,7 @@ class ImageClient:
             emit(
                 "polling",
                 f"Task {task.raw_status}{progress} ({self.clock() - start:.0f} s)",
-                model=model, attempt_no=attempt_no, status=task.raw_status, progress=task.progress,
+                model=model, attempt_no=attempt_no, status=task.raw_status, progress=task.progress, polls=polls,
             )
 
     # -- downloads ---------------------------------------------------------------
@@ -1039,7 +1309,7 @@ class ImageClient:
                         if attempt > C.DOWNLOAD_RETRIES:
                             net = E.classify_exception(exc)
                             raise E.ImageFetchFailed(f"Downloading the image failed: {net.message}", code=net.code) from exc
-                        self.sleep(retry_delay(attempt - 1, rand=self.rand))
+                        self._pause(retry_delay(attempt - 1, rand=self.rand))
         except httpx.TimeoutException as exc:
             raise E.ImageFetchFailed(
                 f"Downloading the image did not finish within {C.DOWNLOAD_TIMEOUT_S:.0f} s "
@@ -1049,7 +1319,7 @@ class ImageClient:
 
     def _fetch_client(self) -> httpx.Client:
         if self._fetch is None:
-            transport = self._injected_transport if self._injected_transport is not None else _transport(guard=self._guard_address)
+            transport = self._injected_transport if self._injected_transport is not None else _transport(guard=self._guard_address, tracker=self._tracker)
             self._fetch = httpx.Client(
                 transport=transport,
                 timeout=httpx.Timeout(C.DOWNLOAD_TIMEOUT_S, connect=self.settings.connect_timeout_s),

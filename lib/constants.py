@@ -26,9 +26,9 @@ MAX_RETRY_AFTER_S = 120.0  # a Retry-After longer than this is not waited for
 DOWNLOAD_RETRIES = 2  # network failures while fetching a result URL
 
 # --- Async tasks --------------------------------------------------------------
-TASK_POLL_INITIAL_S = 1.0
-TASK_POLL_MAX_S = 5.0
-TASK_POLL_BACKOFF = 1.5
+TASK_POLL_INITIAL_S = 0.5
+TASK_POLL_MAX_S = 1.5  # a finished task is noticed within this (plus one request): median lag under 1 s
+TASK_POLL_BACKOFF = 1.2
 DEFAULT_TASK_DEADLINE_S = 300.0
 TASK_POLL_TRANSIENT_FAILURES = 3  # poll errors tolerated before giving up
 RESULT_URL_LIFETIME_S = 24 * 3600  # gateways expire result URLs after a day
@@ -41,7 +41,6 @@ COOLDOWN_AFTER_429_S = 2.0  # used when a 429 names no Retry-After
 RATE_DECREASE_FACTOR = 0.5  # a 429 halves the client's own rate...
 RATE_RECOVERY_STEP = 0.1  # ...and each success gives back this fraction of the configured rate
 MIN_RATE_PER_S = 0.05
-LIMITER_PROBE_WAIT_S = 0.05  # how often requests check whether the post-429 probe has answered
 
 # --- Request limits of the gpt-image models -------------------------------
 MAX_PROMPT_CHARS = 32_000
@@ -111,6 +110,13 @@ DIAG_MAX_REPORT_BYTES = 5_000_000  # an uploaded report larger than this is refu
 PROMPT_HASH_CHARS = 10  # "hide prompts": length + this many hex characters of sha256
 DIAG_PAGE_CACHE_S = 20.0  # the page re-reads history at most this often between runs of the checks
 
+# --- Engine (issue 7): jobs, cancel, deadlines, store writes ------------------
+DEFAULT_RUN_DEADLINE_S = 600.0  # a whole generation (retries and fallback hops) stops here
+JOB_DONE_KEEP = 200  # finished jobs a runner keeps for reattach (the store has the rest)
+SHUTDOWN_GRACE_S = 5.0  # how long shutdown waits for in-flight generations to stop
+STORE_WRITE_RETRIES = 3  # a write that fails (e.g. a lock held past the busy timeout) is tried again...
+STORE_WRITE_RETRY_DELAY_S = 0.2  # ...after this delay, doubling; then it is kept and replayed later
+RECENT_RUNS = 20  # "recent generations" on the Generate page
 # --- History: cost estimates, monitoring, the History page (lib/pricing.py, lib/monitoring.py) ---
 PRICING_AUTO_SIZE = "1024x1024"  # what an `auto` size is priced as
 PRICING_AUTO_QUALITY = "medium"  # what an `auto` quality is priced as
@@ -143,6 +149,21 @@ MONITOR_QUOTA_WINDOW_S = 3600  # any quota error in this window
 MONITOR_CACHE_S = 15  # the banner re-checks at most this often
 HISTORY_LATENCY_RESOLUTION_MS = 100  # stats: p50/p95 exact to this
 
+# --- Diagnostics (checklist, probes, reports) --------------------------------
+PROBE_MAX_BYTES = 256_000  # a probe reads at most this much of an answer
+PROBE_PREVIEW_CHARS = 400  # of a probe's answer kept as evidence
+DIAG_HISTORY_WINDOW_S = 7 * 86400  # history evidence looks back this far...
+DIAG_HISTORY_WINDOW_LABEL = "7d"  # ...and links to History with this `since`
+DIAG_EXAMPLES = 3  # example attempts per step
+DIAG_LATENCY_WARN_FRACTION = 0.8  # p95 latency above this share of the read timeout warns
+DIAG_MIN_TASK_DEADLINE_S = 120.0  # a task deadline below this warns
+DIAG_SPEND_SIZE = "1024x1024"  # the opt-in "spend one image" probe: the cheapest request
+DIAG_SPEND_QUALITY = "low"
+DIAG_SPEND_PROMPT = "a small grey circle on a white background (Image Prompt Lab diagnostics)"
+DIAG_THUMB_PX = 160  # inline thumbnails in a report
+DIAG_MAX_REPORT_BYTES = 5_000_000  # an uploaded report larger than this is refused
+PROMPT_HASH_CHARS = 10  # "hide prompts": length + this many hex characters of sha256
+
 # --- Media: streaming partial images and edits (issue 12) -------------------------
 MAX_PARTIAL_IMAGES = 3  # partial_images takes 0-3
 MAX_STREAM_BYTES = 200 * 1024 * 1024  # a streamed answer (partials + finals, base64) larger than this is cut off
@@ -150,3 +171,20 @@ MAX_SSE_LINE_BYTES = 80 * 1024 * 1024  # one SSE line (a base64 image) longer th
 MAX_REFERENCE_IMAGES = 16  # /v1/images/edits takes up to 16 images
 MAX_REFERENCE_IMAGE_BYTES = 50 * 1024 * 1024  # each reference image: png, webp or jpg under 50 MB
 MAX_MASK_BYTES = 4 * 1024 * 1024  # the mask: a PNG under 4 MB
+
+# --- Compare (issue 9): grids of prompts x targets (lib/compare.py, pages/compare.py) ---
+COMPARE_MAX_ROWS = 50  # prompts (or template combinations) in one grid
+COMPARE_MAX_TARGETS = 8  # columns: provider + model pairs
+COMPARE_MAX_VARIANTS = 4  # values of the optional third axis (one parameter)
+COMPARE_MAX_CELLS = 200  # rows x targets x variants
+COMPARE_MAX_VARIABLES = 6  # template variables
+COMPARE_DEFAULT_N = 1  # images per cell unless the user asks for more
+COMPARE_REFRESH_S = 1.0  # the grid re-reads its cells this often while it runs
+COMPARE_LIST_SIZE = 30  # past comparisons listed
+COMPARE_NOTE_MAX_CHARS = 1000  # a note on one cell
+COMPARE_CHIP_TITLE_CHARS = 48  # the short title on an error chip
+COMPARE_SHEET_CELL_PX = 256  # contact sheet: one cell's square
+COMPARE_SHEET_LABEL_PX = 260  # contact sheet: width of the row-label column
+COMPARE_SHEET_HEADER_PX = 64  # contact sheet: height of the column-label row
+COMPARE_SHEET_PAD_PX = 8
+COMPARE_SHEET_FONT_PX = 15

@@ -121,7 +121,7 @@ def step_for(error_type: str | None, code: str | None = None, message: str | Non
 
 def step_for_error(err: E.ImageLabError) -> int | None:
     """``step_for`` of a live error (its param is known)."""
-    if err.code == E.INTERNAL_ERROR_CODE:
+    if err.error_type == "app_error":
         return None
     return step_for(err.error_type, err.code, err.message, err.param)
 
@@ -613,7 +613,7 @@ def check_delivery(ctx: CheckContext) -> Step:
             fixes.append("Check that the base URL is the gateway's API base; tasks are polled under it.")
     spend = ctx.spend
     if spend is not None and spend.outcome is not None:
-        task_seen = any(ev.kind == "queued" for ev in spend.outcome.events)
+        task_seen = any(ev.kind == "accepted" for ev in spend.outcome.events)  # the engine's "task accepted" event
         items.append(_ev("probe", f"The test image came back {'through an async task' if task_seen else 'in the answer itself (sync)'}."))
         err = spend.outcome.error
         if err is not None and step_for_error(err) == 4:

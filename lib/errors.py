@@ -76,7 +76,7 @@ CHECKLIST_STEPS: dict[int, str] = {
 }
 
 
-def _info(error_type, title, retryable, step, fix, step_name=None):
+def _info(*, error_type: str, title: str, retryable: bool, step: int | None, fix: str, step_name: str | None = None) -> ErrorInfo:
     return ErrorInfo(
         error_type=error_type,
         title=title,
@@ -90,83 +90,197 @@ def _info(error_type, title, retryable, step, fix, step_name=None):
 ERROR_INFO: dict[str, ErrorInfo] = {
     i.error_type: i
     for i in (
-        _info("invalid_input", "The request was stopped before sending", False, 6,
-              "Correct the field named in the message; nothing was sent to the provider."),
-        _info("auth", "The provider did not accept the API key", False, 1,
-              "Check that the key belongs to this provider, is complete, and has no "
-              "spaces, quotes or line breaks. Create a new key if it was revoked."),
-        _info("permission", "The key is valid but lacks access", False, 1,
-              "The key works but this account may not use this model or endpoint. "
-              "For gpt-image models on OpenAI, verify the organization in the dashboard; "
-              "on gateways, enable the model for the key's group."),
-        _info("endpoint_not_found", "The endpoint URL does not exist", False, 2,
-              "Use the base URL ending in /v1 (or the full .../v1/images/generations). "
-              "Look for a doubled or missing /v1, a singular /image/generation, or a "
-              "model name inside the path."),
-        _info("model_not_found", "This provider does not know the model", False, 3,
-              "Use an exact model id that this provider serves (ids are case- and "
-              "dash-sensitive), or let the fallback chain pick another model."),
-        _info("bad_request", "The provider rejected a parameter", False, 6,
-              "Read the parameter named in the message: size, quality, background or "
-              "output format may not be supported by this model. Do not send "
-              "response_format to gpt-image models."),
-        _info("content_policy", "The safety system blocked the prompt or image", False, 8,
-              "Rephrase the prompt without the flagged content. Blocked requests are "
-              "never retried: repeating them can get a key restricted."),
-        _info("rate_limited", "Too many requests for now", True, 5,
-              "Wait for the time the provider asked for, lower the rate limit or "
-              "concurrency in Settings, or move to a higher usage tier."),
-        _info("quota_exceeded", "Out of credits or quota", False, 5,
-              "Add credits or raise the spending limit for this key's account; "
-              "retrying will not help until the balance is topped up."),
-        _info("server_error", "The provider had a server error", True, None,
-              "Usually temporary: the app retries on its own. If it persists, check "
-              "the provider's status page or fall back to another model.",
-              step_name="Provider"),
-        _info("timeout", "No answer before the timeout", True, 9,
-              "Image models can take two minutes or more: raise the read timeout to at "
-              "least 120 s (240 s for high quality or large sizes). For async gateways, "
-              "make sure the task is polled."),
-        _info("network", "The connection failed", True, 2,
-              "Check the host name, your network or proxy, and TLS settings. A reset in "
-              "the middle of an answer usually means a proxy in between gave up."),
-        _info("task_failed", "The provider's task failed", True, 4,
-              "The gateway's job failed on its side; the app submits a new task. If it "
-              "keeps failing, try another model or a simpler prompt."),
-        _info("bad_response", "The answer had no usable image", False, 6,
-              "The provider answered with success but in a shape the app cannot read. "
-              "Check the delivery setting (sync vs task) and the endpoint; see 'What "
-              "came back' for the raw answer."),
-        _info("invalid_image", "The returned bytes are not a valid image", False, 7,
-              "The provider sent data that does not decode as an image (bad base64, "
-              "truncated or oversized). Try again; report it to the provider if it "
-              "repeats."),
-        _info("image_fetch_failed", "Downloading the image failed", False, 7,
-              "Result URLs expire (often after 24 h) and the app downloads them at "
-              "once. A 403/404/410 means the link is gone: generate again."),
-        _info("interrupted", "The app stopped during the request", False, None,
-              "The app or its process stopped while this request was in flight. Run it "
-              "again; the provider may still have charged for it."),
-        _info("app_error", "Image Prompt Lab hit an unexpected error", False, None,
-              "This is a bug in the app, not a problem with your request or the provider. "
-              "The attempt was recorded and the details are in logs/imagelab.log in the "
-              "data directory. Try again; if it repeats, report it with that log.",
-              step_name="App"),
+        _info(
+            error_type="invalid_input",
+            title="The request was stopped before sending",
+            retryable=False,
+            step=6,
+            fix=(
+                "Correct the field named in the message; nothing was sent to the provider."
+            ),
+        ),
+        _info(
+            error_type="auth",
+            title="The provider did not accept the API key",
+            retryable=False,
+            step=1,
+            fix=(
+                "Check that the key belongs to this provider, is complete, and has no spaces, "
+                "quotes or line breaks. Create a new key if it was revoked."
+            ),
+        ),
+        _info(
+            error_type="permission",
+            title="The key is valid but lacks access",
+            retryable=False,
+            step=1,
+            fix=(
+                "The key works but this account may not use this model or endpoint. For gpt-image "
+                "models on OpenAI, verify the organization in the dashboard; on gateways, enable "
+                "the model for the key's group."
+            ),
+        ),
+        _info(
+            error_type="endpoint_not_found",
+            title="The endpoint URL does not exist",
+            retryable=False,
+            step=2,
+            fix=(
+                "Use the base URL ending in /v1 (or the full .../v1/images/generations). Look for "
+                "a doubled or missing /v1, a singular /image/generation, or a model name inside "
+                "the path."
+            ),
+        ),
+        _info(
+            error_type="model_not_found",
+            title="This provider does not know the model",
+            retryable=False,
+            step=3,
+            fix=(
+                "Use an exact model id that this provider serves (ids are case- and "
+                "dash-sensitive), or let the fallback chain pick another model."
+            ),
+        ),
+        _info(
+            error_type="bad_request",
+            title="The provider rejected a parameter",
+            retryable=False,
+            step=6,
+            fix=(
+                "Read the parameter named in the message: size, quality, background or output "
+                "format may not be supported by this model. Do not send response_format to "
+                "gpt-image models."
+            ),
+        ),
+        _info(
+            error_type="content_policy",
+            title="The safety system blocked the prompt or image",
+            retryable=False,
+            step=8,
+            fix=(
+                "Rephrase the prompt without the flagged content. Blocked requests are never "
+                "retried: repeating them can get a key restricted."
+            ),
+        ),
+        _info(
+            error_type="rate_limited",
+            title="Too many requests for now",
+            retryable=True,
+            step=5,
+            fix=(
+                "Wait for the time the provider asked for, lower the rate limit or concurrency in "
+                "Settings, or move to a higher usage tier."
+            ),
+        ),
+        _info(
+            error_type="quota_exceeded",
+            title="Out of credits or quota",
+            retryable=False,
+            step=5,
+            fix=(
+                "Add credits or raise the spending limit for this key's account; retrying will "
+                "not help until the balance is topped up."
+            ),
+        ),
+        _info(
+            error_type="server_error",
+            title="The provider had a server error",
+            retryable=True,
+            step=None,
+            step_name="Provider",
+            fix=(
+                "Usually temporary: the app retries on its own. If it persists, check the "
+                "provider's status page or fall back to another model."
+            ),
+        ),
+        _info(
+            error_type="timeout",
+            title="No answer before the timeout",
+            retryable=True,
+            step=9,
+            fix=(
+                "Image models can take two minutes or more: raise the read timeout to at least "
+                "120 s (240 s for high quality or large sizes). For async gateways, make sure the "
+                "task is polled."
+            ),
+        ),
+        _info(
+            error_type="network",
+            title="The connection failed",
+            retryable=True,
+            step=2,
+            fix=(
+                "Check the host name, your network or proxy, and TLS settings. A reset in the "
+                "middle of an answer usually means a proxy in between gave up."
+            ),
+        ),
+        _info(
+            error_type="task_failed",
+            title="The provider's task failed",
+            retryable=True,
+            step=4,
+            fix=(
+                "The gateway's job failed on its side; the app submits a new task. If it keeps "
+                "failing, try another model or a simpler prompt."
+            ),
+        ),
+        _info(
+            error_type="bad_response",
+            title="The answer had no usable image",
+            retryable=False,
+            step=6,
+            fix=(
+                "The provider answered with success but in a shape the app cannot read. Check the "
+                "delivery setting (sync vs task) and the endpoint; see 'What came back' for the "
+                "raw answer."
+            ),
+        ),
+        _info(
+            error_type="invalid_image",
+            title="The returned bytes are not a valid image",
+            retryable=False,
+            step=7,
+            fix=(
+                "The provider sent data that does not decode as an image (bad base64, truncated "
+                "or oversized). Try again; report it to the provider if it repeats."
+            ),
+        ),
+        _info(
+            error_type="image_fetch_failed",
+            title="Downloading the image failed",
+            retryable=False,
+            step=7,
+            fix=(
+                "Result URLs expire (often after 24 h) and the app downloads them at once. A "
+                "403/404/410 means the link is gone: generate again."
+            ),
+        ),
+        _info(
+            error_type="interrupted",
+            title="The app stopped during the request",
+            retryable=False,
+            step=None,
+            fix=(
+                "The app or its process stopped while this request was in flight. Run it again; "
+                "the provider may still have charged for it."
+            ),
+        ),
+        _info(
+            error_type="app_error",
+            title="Image Prompt Lab hit an unexpected error",
+            retryable=False,
+            step=None,
+            step_name="App",
+            fix=(
+                "This is a bug in the app, not a problem with your request or the provider. The "
+                "attempt was recorded and the details are in logs/imagelab.log in the data "
+                "directory. Try again; if it repeats, report it with that log."
+            ),
+        ),
     )
 }
 
 ERROR_TYPES: tuple[str, ...] = tuple(ERROR_INFO)
-
-# A bug of the app itself has no error type of its own (the vocabulary is a
-# contract); it is stored as bad_response with this code, and its card says
-# what it really is.
-INTERNAL_ERROR_CODE = "imagelab_internal_error"
-_INTERNAL_TITLE = "Image Prompt Lab hit an unexpected error"
-_INTERNAL_FIX = (
-    "This is a bug in the app, not a problem with your request or the provider. The attempt was "
-    "recorded and the details are in logs/imagelab.log in the data directory. Try again; if it "
-    "repeats, report it with that log."
-)
 
 # --------------------------------------------------------------------------
 # The exception tree
@@ -189,8 +303,10 @@ class ImageLabError(Exception):
         provider_message: str | None = None,
         raw: str | None = None,
         error_type: str | None = None,
+        provider_code: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.provider_code = provider_code  # the code the provider's answer gave, if any (never a type or ours)
         if error_type is not None:
             self.error_type = error_type
         self.message = message
@@ -305,25 +421,31 @@ class AppError(ImageLabError):
     error_type = "app_error"
 
 
+class Cancelled(Exception):
+    """A generation was stopped on purpose: not an error of the vocabulary.
+
+    ``reason`` is ``cancelled`` (the user: rows end ``cancelled`` with no
+    error_type), ``interrupted`` (the app shut down: rows end ``interrupted``)
+    or ``deadline`` (the run's total deadline: the attempt ends as ``timeout``)."""
+
+    def __init__(self, reason: str = "cancelled") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _leaf_classes(base: type[ImageLabError]) -> list[type[ImageLabError]]:
+    out = [base]
+    for sub in base.__subclasses__():
+        out.extend(_leaf_classes(sub))
+    return out
+
+
+# Each error type's own class: the one whose name-giving attribute is set on it directly
+# (ProviderError and TransportError are groups, not types of their own).
 _CLASS_FOR_TYPE: dict[str, type[ImageLabError]] = {
-    "invalid_input": InvalidInput,
-    "auth": AuthError,
-    "permission": PermissionDenied,
-    "endpoint_not_found": EndpointNotFound,
-    "model_not_found": ModelNotFound,
-    "bad_request": BadRequest,
-    "content_policy": ContentPolicy,
-    "rate_limited": RateLimited,
-    "quota_exceeded": QuotaExceeded,
-    "server_error": ServerError,
-    "timeout": Timeout,
-    "network": NetworkError,
-    "task_failed": TaskFailed,
-    "bad_response": BadResponse,
-    "invalid_image": InvalidImage,
-    "image_fetch_failed": ImageFetchFailed,
-    "interrupted": Interrupted,
-    "app_error": AppError,
+    cls.error_type: cls
+    for cls in _leaf_classes(ImageLabError)
+    if cls not in (ImageLabError, ProviderError, TransportError) and "error_type" in vars(cls)
 }
 assert set(_CLASS_FOR_TYPE) == set(ERROR_INFO)
 
@@ -517,6 +639,9 @@ _POLICY_WORDS = (
     "safety_violation",
     "content_filter",
     "content filter",
+    "contentfilter",
+    "responsibleaipolicyviolation",
+    "content management policy",
     "sensitive content",
     "nsfw",
     "image_generation_user_error",
@@ -582,6 +707,22 @@ _ENDPOINT_WORDS = ("invalid url", "unknown url", "no route", "route not found", 
 _OVERLOAD_WORDS = ("overloaded", "server_error", "internal error", "temporarily unavailable", "try again later")
 
 
+# Azure OpenAI content filters: the inner error and the per-category results.
+_POLICY_MARKERS = ("responsibleaipolicyviolation", "content_filter_result", "\"contentfilter\"", "content management policy")
+_MODEL_CODES = ("model_not_found", "invalid_model", "model_not_available", "model_not_supported")
+_QUOTA_RE = re.compile(
+    r"insufficient[ _-]*(?:user[ _-]*|account[ _-]*)?(?:quota|balance|credits?|funds)"
+    r"|(?:quota|credits?|balance)[ _-]*(?:exceeded|exhausted|used up|depleted|too low)"
+    r"|not enough (?:credits?|balance|quota|funds)"
+    r"|balance is (?:not enough|insufficient|too low)"
+    r"|余额不足|额度不足|额度已用尽|余额|额度|残高不足"
+)
+
+
+def _is_quota(text: str) -> bool:
+    return _has(text, _QUOTA_WORDS) or bool(_QUOTA_RE.search(text))
+
+
 def _has(text: str, words: tuple[str, ...]) -> bool:
     return any(w in text for w in words)
 
@@ -610,6 +751,11 @@ def classify_response(
     request_id = lower_headers.get("x-request-id") or lower_headers.get("request-id") or lower_headers.get("cf-ray")
     f = read_error_fields(body, ctype)
     text = " ".join(x for x in (f.code, f.type, f.param, f.message) if x).lower()
+    raw_lower = (body.decode("utf-8", "replace") if isinstance(body, bytes) else body or "")[:20_000].lower()
+    real_status = status
+    if 200 <= status < 300 and f.code and f.code.strip().lstrip("-").isdigit() and 400 <= int(f.code) < 600:
+        # A gateway's own envelope in a 200 ({"code": 429, "msg": ...}): read it by the code it reports.
+        status = int(f.code)
     provider_message = f.message
     retry_after = retry_after_seconds(lower_headers, now=now)
 
@@ -618,21 +764,25 @@ def classify_response(
         return make_error(
             error_type,
             f"{summary}: {detail}" if summary else detail,
-            status=status,
+            status=real_status,
             code=f.code or f.type,
             param=f.param,
             request_id=request_id,
             retry_after_s=retry_after,
             provider_message=provider_message,
+            provider_code=f.code,
             raw=redact.scrub(body.decode("utf-8", "replace") if isinstance(body, bytes) else body or "", limit=2000),
         )
 
     # Strong signals in the body win over the status code.
-    if _has(text, _POLICY_WORDS) or (f.code or "").lower() in ("content_policy_violation", "moderation_blocked"):
+    if _has(text, _POLICY_WORDS) or _has(raw_lower, _POLICY_MARKERS) or (f.code or "").lower() in ("content_policy_violation", "moderation_blocked"):
         return build("content_policy", "Blocked by the safety system")
-    if status == 402 or _has(text, _QUOTA_WORDS):
+    if status == 402 or _is_quota(text):
         return build("quota_exceeded", "Quota or credits exhausted")
     if status in (400, 403, 404, 422) and _mentions_model(f, text):
+        return build("model_not_found", "Model not available")
+    if (f.code or "").lower() in _MODEL_CODES:
+        # one-api / new-api answer 503 (or 403) with code model_not_found: the code is right, the status is not.
         return build("model_not_found", "Model not available")
     if status == 429:
         return build("rate_limited", "Rate limited")
@@ -656,7 +806,7 @@ def classify_response(
     # error object: read it as the error it reports, keeping the real status.
     if f.is_html:
         return build("bad_response", "An HTML page instead of JSON")
-    if f.is_json and (f.code or f.type or f.param):
+    if f.is_json and (f.code or f.type or f.param or f.message):
         if _mentions_model(f, text):
             return build("model_not_found", "Model not available (reported in a success answer)")
         if _has(text, _AUTH_WORDS):
@@ -674,17 +824,31 @@ def classify_task_failure(error: Any, *, task_id: str | None = None, status: int
     """An async task that ended as ``failed``: policy blocks are content_policy,
     a provider that ran out of quota is quota_exceeded, anything else task_failed."""
     f = ErrorFields()
-    _fields_from_obj({"error": error} if not isinstance(error, dict) or "error" not in error else error, f)
+    if isinstance(error, dict) and isinstance(error.get("data"), dict) and "error" not in error:
+        error = error["data"]  # {"data": {"status": "failed", ...}}: the task is inside
+    if isinstance(error, dict):
+        # A whole task answer: read its error (object or string), or its reason fields.
+        reason = {k: error[k] for k in ("error", "message", "msg", "reason", "error_message", "code", "error_code") if error.get(k) not in (None, "")}
+        for key in ("fail_reason", "failure_reason", "failed_reason"):
+            if error.get(key) not in (None, "") and "message" not in reason:
+                reason["message"] = error[key]
+        _fields_from_obj(reason if reason else {"error": error.get("status") or "failed"}, f)
+    else:
+        _fields_from_obj({"error": error}, f)
     text = " ".join(x for x in (f.code, f.type, f.message) if x).lower()
     detail = f.message or f.code or "no reason given"
-    common = dict(status=status, code=f.code or f.type, param=f.param, provider_message=f.message, request_id=task_id)
-    if _has(text, _POLICY_WORDS) or "policy" in text:
+    common = dict(status=status, code=f.code or f.type, param=f.param, provider_message=f.message, request_id=task_id, provider_code=f.code)
+    if _has(text, _POLICY_WORDS) or "policy" in text or "safety" in text:
         return ContentPolicy(f"The task was blocked by the safety system: {detail}", **common)
-    if _has(text, _QUOTA_WORDS):
+    if _is_quota(text):
         return QuotaExceeded(f"The task failed for lack of credits: {detail}", **common)
     if _mentions_model(f, text):
         return ModelNotFound(f"The task failed because of the model: {detail}", **common)
     return TaskFailed(f"The provider's task failed: {detail}", **common)
+
+
+# Network failures that no other model on the same host can fix: no fallback walk.
+UNREACHABLE_CODES = ("dns_failure", "tls_failure", "connection_refused")
 
 
 def _exception_chain(exc: BaseException) -> list[BaseException]:
@@ -713,15 +877,16 @@ def classify_exception(exc: BaseException) -> ImageLabError:
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return InvalidInput(f"The endpoint URL cannot be used: {exc}", code=name, param="base_url")
     if isinstance(exc, httpx.ConnectError):
+        code = name
         if "name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text or "name resolution" in text:
-            why = "the host name could not be resolved (DNS)"
+            why, code = "the host name could not be resolved (DNS)", "dns_failure"
         elif "certificate" in text or "ssl" in text or "tls" in text:
-            why = "the TLS handshake failed"
+            why, code = "the TLS handshake failed", "tls_failure"
         elif "refused" in text:
-            why = "the connection was refused (nothing listens on that port)"
+            why, code = "the connection was refused (nothing listens on that port)", "connection_refused"
         else:
             why = "could not connect"
-        return NetworkError(f"Network error: {why}. ({exc})", code=name)
+        return NetworkError(f"Network error: {why}. ({exc})", code=code)
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.CloseError)):
         return NetworkError(f"The connection dropped in the middle of the answer ({name}: {exc}).", code=name)
     if isinstance(exc, httpx.TransportError):
@@ -730,33 +895,46 @@ def classify_exception(exc: BaseException) -> ImageLabError:
         return Timeout(f"Timed out ({exc}).", code=name)
     if isinstance(exc, (ConnectionError, OSError)):
         return NetworkError(f"Network error ({name}: {exc}).", code=name)
-    if isinstance(exc, (ValueError, KeyError, TypeError, UnicodeError)):
-        return BadResponse(f"The answer could not be read ({name}: {exc}).", code=name)
-    return BadResponse(f"Unexpected error while handling the answer ({name}: {exc}).", code=name)
+    if isinstance(exc, json.JSONDecodeError):
+        return BadResponse(f"The answer is not valid JSON ({exc}).", code="invalid_json")
+    # Not the provider's fault and not the network's: a bug of Image Prompt Lab.
+    return AppError(f"Image Prompt Lab failed while handling this request ({name}: {exc}).", code=name)
 
 
 INPUT_PARAM_STEPS = {"api_key": 1, "base_url": 2, "model": 3}
+TASK_TIMEOUT_CODES = ("task_deadline",)  # a task past its deadline: step 4, not 9
+
+
+def checklist_step(error_type: str, *, code: str | None = None, param: str | None = None) -> int | None:
+    """DESIGN.md's step for an error: the vocabulary's step, except invalid_input
+    (the field that failed: key 1, base URL 2, model 3, anything else 6) and
+    timeout (a task past its deadline 4, no answer in time 9)."""
+    if error_type == "invalid_input":
+        return INPUT_PARAM_STEPS.get(param or "", 6)
+    if error_type == "timeout":
+        return 4 if code in TASK_TIMEOUT_CODES else 9
+    info = ERROR_INFO.get(error_type)
+    return info.step if info else None
 
 
 def describe(err: ImageLabError) -> dict[str, Any]:
     """Everything an error card needs, in one dict (no Streamlit here)."""
     info = err.info
-    internal = err.code == INTERNAL_ERROR_CODE
-    if err.error_type == "invalid_input" and err.param in INPUT_PARAM_STEPS:
-        # Stopped before sending: the step of the field that failed (key 1, base URL 2, model 3).
-        step = INPUT_PARAM_STEPS[err.param]
-        info = ErrorInfo(info.error_type, info.title, info.retryable, step, CHECKLIST_STEPS[step], info.fix)
+    step = checklist_step(err.error_type, code=err.code, param=err.param)
+    if step != info.step:
+        info = ErrorInfo(info.error_type, info.title, info.retryable, step, CHECKLIST_STEPS[step] if step else info.step_name, info.fix)
     return {
         "error_type": err.error_type,
-        "title": _INTERNAL_TITLE if internal else info.title,
+        "title": info.title,
         "http_status": err.status,
         "provider_message": err.provider_message or err.message,
         "message": err.message,
         "code": err.code,
+        "provider_code": err.provider_code,  # shown on cards as "code:": the provider's own, never a type
         "param": err.param,
-        "fix": _INTERNAL_FIX if internal else info.fix,
-        "step": None if internal else info.step,
-        "step_name": "App" if internal else info.step_name,
+        "fix": info.fix,
+        "step": info.step,
+        "step_name": info.step_name,
         "retryable": is_retryable(err),
         "retry_after_s": err.retry_after_s,
         "request_id": err.request_id,

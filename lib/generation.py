@@ -9,9 +9,12 @@ Nothing here does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+
+import threading
+from dataclasses import dataclass, field, fields as dc_fields
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from lib import constants as C
 from lib import errors as E
@@ -36,6 +39,10 @@ class ReferenceImage:
 
     def describe(self) -> dict[str, Any]:
         return {"role": self.role, "filename": self.filename, "byte_size": self.byte_size, "content_type": self.content_type}
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a stored request keeps of this file: its description and sha256, never the bytes."""
+        return {**self.describe(), "sha256": hashlib.sha256(self.data).hexdigest()}
 
 
 @dataclass
@@ -107,6 +114,53 @@ class GenerationRequest:
         body.update(self.extra)
         return body
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data, stored as runs.request so a run can be sent again.
+
+        Reference images and the mask are described (name, role, type, size,
+        sha256), never inlined: their bytes are kept content-addressed with the
+        attempt (``Store.inputs_saved``) and loaded back through ``from_dict(load=...)``."""
+        out: dict[str, Any] = {}
+        for f in dc_fields(self):
+            value = getattr(self, f.name)
+            if f.name == "extra":
+                value = dict(value)
+            elif f.name == "images":
+                value = [ref.to_dict() for ref in value]
+            elif f.name == "mask":
+                value = value.to_dict() if value is not None else None
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, load: Callable[[str], bytes | None] | None = None) -> "GenerationRequest":
+        """The inverse of ``to_dict``; unknown keys are ignored, missing ones take their defaults.
+
+        ``load(sha256)`` gives back the bytes of a kept reference image; without it,
+        or when a file is gone, a request that had reference images is refused
+        with a clear message rather than silently sent as a plain generation."""
+        if not isinstance(data, dict):
+            raise ValueError("a stored request must be a JSON object")
+        known = {f.name for f in dc_fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "prompt" not in values:
+            raise ValueError("a stored request has no prompt")
+        if values.get("extra") is None:
+            values.pop("extra", None)
+
+        def ref(entry: Any) -> ReferenceImage:
+            if not isinstance(entry, dict):
+                raise ValueError("a stored reference image is not an object")
+            sha = str(entry.get("sha256") or "")
+            blob = load(sha) if (load is not None and sha) else None
+            if blob is None:
+                raise ValueError(f"the reference image '{entry.get('filename', '?')}' of this request is no longer available")
+            return ReferenceImage(str(entry.get("filename") or "image"), blob, str(entry.get("role") or "image"), str(entry.get("content_type") or ""))
+
+        values["images"] = [ref(e) for e in (values.get("images") or [])]
+        values["mask"] = ref(values["mask"]) if values.get("mask") else None
+        return cls(**values)
+
 
 @dataclass
 class ClientSettings:
@@ -123,6 +177,7 @@ class ClientSettings:
     burst: int = C.DEFAULT_BURST
     max_concurrency: int = C.DEFAULT_MAX_CONCURRENCY
     task_deadline_s: float = C.DEFAULT_TASK_DEADLINE_S
+    run_deadline_s: float = C.DEFAULT_RUN_DEADLINE_S  # the whole generation: every retry and fallback hop
     extra_headers: dict[str, str] = field(default_factory=dict)
     # Security (issue 8): the host a configured key belongs to (providers.resolve_key_for);
     # "" for a secrets/environment key means the preset's own host.
@@ -171,6 +226,63 @@ def key_hint(key: str | None) -> str:
     return key[-C.KEY_HINT_CHARS :]
 
 
+class CancelToken:
+    """A cancel signal shared between the thread that runs a generation and the
+    ones that may stop it. ``wait`` sleeps until the time passes or a cancel
+    comes (no polling); ``on_cancel`` callbacks run in the cancelling thread, so
+    they can close an in-flight connection or wake a limiter wait.
+
+    ``reason`` is ``cancelled`` (the user), ``interrupted`` (the app is shutting
+    down) or ``deadline`` (the run's total deadline passed)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._next = 0
+        self.reason: str | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        with self._lock:
+            if self.reason is not None:
+                return
+            self.reason = reason
+            self._event.set()
+            callbacks = list(self._callbacks.values())
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # one failing closer must not stop the others
+                pass
+
+    def wait(self, seconds: float | None) -> bool:
+        """Sleep up to ``seconds``; True when cancelled (at once if already)."""
+        return self._event.wait(None if seconds is None else max(seconds, 0.0))
+
+    def check(self) -> None:
+        """Raise ``errors.Cancelled`` when a cancel has come."""
+        if self._event.is_set():
+            raise E.Cancelled(self.reason or "cancelled")
+
+    def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Run ``callback`` when cancelled (now, if already); returns a remover."""
+        with self._lock:
+            if self.reason is None:
+                self._next += 1
+                handle = self._next
+                self._callbacks[handle] = callback
+                return lambda: self._callbacks.pop(handle, None)
+        try:
+            callback()
+        except Exception:
+            pass
+        return lambda: None
+
+
 @dataclass
 class Event:
     kind: str  # started submitted waiting queued polling downloading saved retry fallback skipped failed succeeded
@@ -202,6 +314,8 @@ class AttemptSummary:
     http_status: int | None
     latency_ms: int
     fallback_from: str | None = None
+    error_message: str | None = None
+    error_code: str | None = None
 
 
 @dataclass
@@ -232,17 +346,39 @@ class Outcome:
     partials: list[bytes] = field(default_factory=list)  # streamed partial images, kept only when asked
     partial_count: int = 0  # partial images received by the attempt that produced the outcome
     first_partial_ms: int | None = None
+    status: str = ""  # succeeded | failed | cancelled | interrupted (set by the client)
+    first_error: E.ImageLabError | None = None  # the first model's error, kept visible after a fallback
+    sent: bool = True  # False: pre-flight stopped it, nothing went out
+    note: str | None = None  # e.g. what happened to an image that could not be kept
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            self.status = "succeeded" if self.ok else "failed"
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == "cancelled"
 
 
 class Recorder(Protocol):
-    """Where attempts are reported. ``lib.store.Store`` is the SQLite one."""
+    """Where attempts are reported. ``lib.store.Store`` is the SQLite one.
 
-    def start_run(self, *, kind: str, label: str, settings: dict[str, Any]) -> str: ...
+    The client is the one writer of an attempt's fields: it builds the row, and
+    ``attempt_finished`` writes the finish and the attempt's image rows together
+    (one transaction in the store), so ``image_count`` always equals its rows."""
+
+    def start_run(
+        self, *, kind: str, label: str, settings: dict[str, Any], comparison_id: str | None = None,
+        cell: dict[str, Any] | None = None, rerun_of: int | None = None, provider: str | None = None,
+        prompt: str | None = None, request: dict[str, Any] | None = None, status: str | None = None,
+    ) -> str: ...
+
+    def run_started(self, run_id: str) -> None: ...
 
     def attempt_started(self, row: dict[str, Any]) -> Any: ...
 
-    def attempt_finished(self, attempt_id: Any, fields: dict[str, Any]) -> None: ...
+    def attempt_finished(self, attempt_id: Any, fields: dict[str, Any], images: list[ResultImage] | tuple = ()) -> None: ...
 
-    def image_saved(self, attempt_id: Any, saved: ResultImage) -> None: ...
+    def run_event(self, run_id: str, seq: int, event: Event) -> None: ...
 
     def run_finished(self, run_id: str, fields: dict[str, Any]) -> None: ...

@@ -504,7 +504,8 @@ class Sandbox:
         """Server-sent events: ``partials`` coarse versions of the first image, then one completed event per image.
 
         ``network`` cuts the connection after the partials; ``bad_response`` ends
-        the stream with no completed event; ``stream_error`` sends an error event."""
+        the stream with no completed event; ``invalid_image`` completes with bytes
+        that are no image; ``stream_error`` sends an error event."""
         gap = delay / (partials + 1)
         fmt = meta["output_format"]
 
@@ -523,8 +524,12 @@ class Sandbox:
                 await asyncio.sleep(0.01)
                 raise _DropConnection("sandbox cut the stream on purpose")
             await asyncio.sleep(gap)
-            if scenario in ("bad_response", "invalid_image"):
+            if scenario == "bad_response":
                 return  # the stream just ends: no completed event
+            if scenario == "invalid_image":
+                junk = base64.b64encode(b"<html>this is certainly not an image</html>" * 4).decode()
+                yield sse(f"{kind}.completed", {"b64_json": junk, "created_at": int(time.time()), "usage": usage, **meta})
+                return
             for image in finals:
                 b64 = base64.b64encode(image).decode("ascii")
                 yield sse(f"{kind}.completed", {"b64_json": b64, "created_at": int(time.time()), "usage": usage, **meta})

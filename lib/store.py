@@ -27,6 +27,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -214,6 +215,21 @@ def m005b_history_speed(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m006_compare(db: sqlite_utils.Database) -> None:
+    """Compare (issue 9): judging a grid. One row per judged cell of a comparison: thumbs
+    (+1/-1), a note, and the row's winner star (one per row and value of the third axis;
+    ``variant`` is -1 for a grid without one). Cells are found by their key (``r0c1``, ``r0c1v2``)
+    so a retried cell keeps its judging."""
+    db["cell_ratings"].create(
+        {"comparison_id": str, "cell_key": str, "row": int, "variant": int, "thumb": int, "note": str, "winner": int,
+         "updated_at": float},
+        pk=("comparison_id", "cell_key"),
+        foreign_keys=[("comparison_id", "comparisons", "id")],
+    )
+    db["comparisons"].create_index(["status", "created_at"], if_not_exists=True)
+
+
+@migrations()
 def m008_media(db: sqlite_utils.Database) -> None:
     """Issue 12: the reference images and mask sent with an edit, kept content-addressed like results."""
     db["attempt_inputs"].create(
@@ -296,6 +312,78 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+def process_start_time(pid: int) -> str | None:
+    """The start time of a process in clock ticks since boot (/proc/<pid>/stat
+    field 22), or None where /proc cannot tell. A PID reused by a new process
+    has another start time."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    rest = stat.rsplit(")", 1)[-1].split()
+    return rest[19] if len(rest) > 19 else None  # field 22 = index 19 after pid and comm
+
+
+def _make_owner_token() -> str:
+    pid = os.getpid()
+    return f"{pid}:{process_start_time(pid) or '-'}:{uuid.uuid4().hex[:12]}"
+
+
+_OWNER: dict[int, str] = {}
+
+
+def owner_token() -> str:
+    """This process's token: pid, start time, a random part (recomputed after a fork)."""
+    pid = os.getpid()
+    token = _OWNER.get(pid)
+    if token is None:
+        token = _OWNER.setdefault(pid, _make_owner_token())
+    return token
+
+
+def _owner_alive(token: str | None, pid: int | None) -> bool:
+    """Whether the process that wrote a row is still running (and is the same process)."""
+    if token:
+        if token == owner_token():
+            return True
+        parts = token.split(":")
+        try:
+            owner_pid = int(parts[0])
+        except (ValueError, IndexError):
+            return False
+        started = parts[1] if len(parts) > 1 else "-"
+        if owner_pid == os.getpid():
+            return False  # our PID, but not our token: an earlier process that had this PID
+        if not _pid_alive(owner_pid):
+            return False
+        if started != "-":
+            now = process_start_time(owner_pid)
+            if now is not None and now != started:
+                return False  # the PID now belongs to another process
+        return True
+    return _pid_alive(pid)
+
+
+class _ConnectionHolder:
+    """Holds a thread's Database in its thread-local; when the thread ends the
+    holder is collected and a finalizer closes the connection."""
+
+    __slots__ = ("db", "__weakref__")
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db: sqlite_utils.Database | None = db
+
+
+def _close_connection(conn: sqlite3.Connection, registry: dict[int, sqlite3.Connection], lock: threading.Lock, key: int) -> None:
+    with lock:
+        registry.pop(key, None)
+    try:
+        conn.close()
+    except Exception:  # closing at interpreter exit or twice: nothing to do
+        pass
+
+
 # --------------------------------------------------------------------------
 # A damaged database file (issue 8): a clear message, and nothing written over it
 
@@ -358,8 +446,9 @@ class Store:
         self.keeper = ImageKeeper(root)
         self._local = threading.local()
         self._write_lock = threading.RLock()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: dict[int, sqlite3.Connection] = {}  # open connections, closed with their thread
         self._connections_lock = threading.Lock()
+        self._deferred: list[list[tuple[str, list[Any]]]] = []  # writes that failed, replayed before the next one
         try:
             self._migrate()
             self.recovered = self.mark_interrupted()
@@ -373,19 +462,30 @@ class Store:
 
     @property
     def db(self) -> sqlite_utils.Database:
-        """This thread's sqlite-utils Database (opened on first use)."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            conn = sqlite3.connect(str(self.path), timeout=C.SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True)
+        """This thread's sqlite-utils Database (opened on first use, closed when the thread ends)."""
+        holder = getattr(self._local, "holder", None)
+        if holder is None or holder.db is None:
+            conn = sqlite3.connect(str(self.path), timeout=C.SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {C.SQLITE_BUSY_TIMEOUT_MS}")
             self._enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             db = sqlite_utils.Database(conn)
-            self._local.db = db
+            db._imagelab_store = self  # type: ignore[attr-defined]  # a Database handed out keeps its store (and connection) alive
+            holder = _ConnectionHolder(db)
+            key = id(holder)
             with self._connections_lock:
-                self._connections.append(conn)
-        return db
+                self._connections[key] = conn
+            # Streamlit runs every rerun on a new thread: when the thread ends, its
+            # thread-local holder goes away and this closes the connection.
+            weakref.finalize(holder, _close_connection, conn, self._connections, self._connections_lock, key)
+            self._local.holder = holder
+        return holder.db
+
+    @property
+    def open_connections(self) -> int:
+        with self._connections_lock:
+            return len(self._connections)
 
     def _migrate(self) -> None:
         """Apply pending migrations under SQLite's write lock, so that two
@@ -415,57 +515,148 @@ class Store:
                     raise
                 time.sleep(C.SQLITE_LOCK_RETRY_S)
 
-    def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
-        values = _scrub_row(list(params))  # the one redaction step of every write (issue 8)
+    def _write(self, sql: str, params: Iterable[Any] = (), *, defer: bool = False) -> sqlite3.Cursor:
+        return self._transaction([(sql, list(params))], defer=defer)
+
+    def _transaction(self, statements: list[tuple[str, list[Any]]], *, defer: bool = False) -> sqlite3.Cursor:
+        """Run statements in one transaction. A failure (e.g. a lock held past
+        the busy timeout) is retried; if it still fails, the statements are kept
+        and replayed before the next write (``flush``), and the error is raised
+        to the caller, who logs it."""
+        # The one redaction step of every write (issue 8).
+        statements = [(sql, _scrub_row(list(params))) for sql, params in statements]
         with self._write_lock:
-            return self.db.execute(sql, values)
+            self._replay_deferred()
+            delay = C.STORE_WRITE_RETRY_DELAY_S
+            for attempt in range(C.STORE_WRITE_RETRIES + 1):
+                try:
+                    return self._run_statements(statements)
+                except sqlite3.OperationalError as err:
+                    if attempt == C.STORE_WRITE_RETRIES:
+                        if defer:
+                            log.error("a database write failed %d times (%s); kept to replay later", attempt + 1, err)
+                            self._deferred.append(statements)
+                        else:
+                            log.error("a database write failed %d times (%s)", attempt + 1, err)
+                        raise
+                    log.warning("a database write failed (%s); trying again in %.1f s", err, delay)
+                    time.sleep(delay)
+                    delay *= 2
+        raise AssertionError("unreachable")
+
+    def _run_statements(self, statements: list[tuple[str, list[Any]]]) -> sqlite3.Cursor:
+        db = self.db
+        if len(statements) == 1:
+            return db.execute(*statements[0])
+        cursor = None
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, params in statements:
+                cursor = db.execute(sql, params)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        assert cursor is not None
+        return cursor
+
+    def _replay_deferred(self) -> None:
+        while self._deferred:
+            statements = self._deferred[0]
+            try:
+                self._run_statements(statements)  # type: ignore[arg-type]
+            except sqlite3.OperationalError:
+                return  # still failing: keep it for the next write
+            self._deferred.pop(0)
+            log.info("a database write that had failed was written")
+
+    def flush(self) -> int:
+        """Replay writes that failed earlier; returns how many are still waiting."""
+        with self._write_lock:
+            self._replay_deferred()
+            return len(self._deferred)
 
     def close(self) -> None:
         """Close this thread's connection (others close with their threads)."""
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        holder = getattr(self._local, "holder", None)
+        if holder is not None and holder.db is not None:
+            holder.db.close()
+            holder.db = None
+            self._local.holder = None
 
     # -- recovery -----------------------------------------------------------------
 
     def mark_interrupted(self) -> int:
-        """Rows left pending by a process that is gone become 'interrupted'."""
-        rows = self.db.execute("SELECT id, owner_pid FROM attempts WHERE status = 'pending'").fetchall()
-        dead = [row[0] for row in rows if not _pid_alive(row[1])]
-        if not dead:
+        """Rows left pending (attempts) or unfinished (runs) by a process that is
+        gone become 'interrupted'. The owner is known by its token (pid, start
+        time, random part), so a new process that got an old PID still recovers
+        the old rows, and a second live process never steals the first one's."""
+        attempts = [
+            row[0] for row in self.db.execute("SELECT id, owner_token, owner_pid FROM attempts WHERE status = 'pending'").fetchall()
+            if not _owner_alive(row[1], row[2])
+        ]
+        runs = [
+            row[0] for row in self.db.execute(
+                "SELECT id, owner_token, owner_pid FROM runs WHERE status IS NULL OR status IN ('queued', 'running')"
+            ).fetchall()
+            if not _owner_alive(row[1], row[2])
+        ]
+        if not attempts and not runs:
             return 0
         now = time.time()
-        with self._write_lock, self.db.atomic():
-            for attempt_id in dead:
-                self.db.execute(
-                    "UPDATE attempts SET status = 'interrupted', error_type = 'interrupted', finished_at = ?, "
-                    "error_message = 'The app stopped while this request was in flight.' WHERE id = ? AND status = 'pending'",
-                    [now, attempt_id],
-                )
-            self.db.execute("UPDATE runs SET status = 'interrupted' WHERE status IS NULL AND id IN (SELECT run_id FROM attempts WHERE status = 'interrupted')")
-        log.warning("marked %d attempt(s) left pending by a stopped process as interrupted", len(dead))
-        return len(dead)
+        statements: list[tuple[str, list[Any]]] = []
+        for attempt_id in attempts:
+            statements.append((
+                "UPDATE attempts SET status = 'interrupted', error_type = 'interrupted', finished_at = ?, "
+                "error_message = 'The app stopped while this request was in flight.' WHERE id = ? AND status = 'pending'",
+                [now, attempt_id],
+            ))
+        for run_id in runs:
+            statements.append((
+                "UPDATE runs SET status = 'interrupted', error_type = 'interrupted', finished_at = coalesce(finished_at, ?), "
+                "attempts = (SELECT count(*) FROM attempts WHERE run_id = ?) WHERE id = ? AND (status IS NULL OR status IN ('queued', 'running'))",
+                [now, run_id, run_id],
+            ))
+        self._transaction(statements)
+        log.warning("marked %d attempt(s) and %d run(s) left by a stopped process as interrupted", len(attempts), len(runs))
+        return len(attempts)
 
     # -- the Recorder interface (see lib.client.Recorder) ---------------------------
 
-    def start_run(self, *, kind: str, label: str, settings: dict[str, Any]) -> str:
+    def start_run(
+        self, *, kind: str, label: str, settings: dict[str, Any], comparison_id: str | None = None,
+        cell: dict[str, Any] | None = None, rerun_of: int | None = None, provider: str | None = None,
+        prompt: str | None = None, request: dict[str, Any] | None = None, status: str | None = None,
+    ) -> str:
+        if kind not in RUN_KINDS:
+            raise ValueError(f"unknown run kind {kind!r}")
         run_id = uuid.uuid4().hex
         self._write(
-            "INSERT INTO runs (id, kind, label, created_at, settings) VALUES (?, ?, ?, ?, ?)",
-            [run_id, kind, label, time.time(), json.dumps(settings, ensure_ascii=False)],
+            "INSERT INTO runs (id, kind, label, created_at, settings, comparison_id, cell, rerun_of, provider, prompt, "
+            "request, status, owner_pid, owner_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id, kind, label, time.time(), json.dumps(settings, ensure_ascii=False), comparison_id,
+                json.dumps(cell, ensure_ascii=False) if cell is not None else None, rerun_of, provider, prompt,
+                json.dumps(request, ensure_ascii=False) if request is not None else None, status or "running",
+                os.getpid(), owner_token(),
+            ],
         )
         return run_id
+
+    def run_started(self, run_id: str) -> None:
+        """A queued run got its worker."""
+        self._write("UPDATE runs SET status = 'running', owner_pid = ?, owner_token = ? WHERE id = ? AND status = 'queued'",
+                    [os.getpid(), owner_token(), run_id], defer=True)
 
     def attempt_started(self, row: dict[str, Any]) -> int:
         hint = (row.get("key_hint") or "")[-C.KEY_HINT_CHARS :]
         cursor = self._write(
             "INSERT INTO attempts (run_id, started_at, provider, url, model, prompt, params, attempt_no, "
-            "fallback_from, status, key_hint, owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+            "fallback_from, status, key_hint, owner_pid, owner_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
             [
                 row.get("run_id"), row.get("started_at", time.time()), row.get("provider"), row.get("url"),
                 row.get("model"), row.get("prompt"), json.dumps(row.get("params") or {}, ensure_ascii=False),
-                row.get("attempt_no", 1), row.get("fallback_from"), hint, os.getpid(),
+                row.get("attempt_no", 1), row.get("fallback_from"), hint, os.getpid(), owner_token(),
             ],
         )
         return int(cursor.lastrowid)
@@ -495,7 +686,13 @@ class Store:
             log.exception("cost estimate failed for attempt %s", attempt_id)
             return fields
 
-    def attempt_finished(self, attempt_id: int, fields: dict[str, Any]) -> None:
+    def attempt_finished(self, attempt_id: int, fields: dict[str, Any], images: Iterable[Any] = ()) -> None:
+        """The end of an attempt and its image rows, in one transaction:
+        ``image_count`` is the number of image rows written with it."""
+        images = list(images)
+        fields = dict(fields)
+        if images:
+            fields["image_count"] = len(images)
         fields = self._with_cost(attempt_id, fields)
         values = {k: fields.get(k) for k in self._FINISH_COLUMNS if k in fields}
         if "usage" in values and values["usage"] is not None:
@@ -507,14 +704,34 @@ class Store:
         if values.get("error_type") not in (None, *ERROR_TYPES):
             raise ValueError(f"unknown error_type {values.get('error_type')!r}")
         sets = ", ".join(f"{k} = ?" for k in values)
-        self._write(f"UPDATE attempts SET {sets} WHERE id = ?", [*values.values(), attempt_id])
+        statements: list[tuple[str, list[Any]]] = [(f"UPDATE attempts SET {sets} WHERE id = ?", [*values.values(), attempt_id])]
+        now = time.time()
+        for saved in images:
+            info = saved.info
+            statements.append((
+                "INSERT INTO images (attempt_id, sha256, path, width, height, format, byte_size, source, source_url, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [attempt_id, info.sha256, saved.rel_path, info.width, info.height, info.format, info.byte_size, saved.source, saved.source_url, now],
+            ))
+        self._transaction(statements, defer=True)
 
     def image_saved(self, attempt_id: int, saved: Any) -> None:
+        """One image row on its own (imports and tools); the client writes images with ``attempt_finished``."""
         info = saved.info
+        self._transaction([
+            ("INSERT INTO images (attempt_id, sha256, path, width, height, format, byte_size, source, source_url, created_at) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             [attempt_id, info.sha256, saved.rel_path, info.width, info.height, info.format, info.byte_size, saved.source, saved.source_url, time.time()]),
+            ("UPDATE attempts SET image_count = (SELECT count(*) FROM images WHERE attempt_id = ?) WHERE id = ?", [attempt_id, attempt_id]),
+        ])
+
+    def run_event(self, run_id: str, seq: int, event: Any) -> None:
+        data = getattr(event, "data", None) or {}
         self._write(
-            "INSERT INTO images (attempt_id, sha256, path, width, height, format, byte_size, source, source_url, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [attempt_id, info.sha256, saved.rel_path, info.width, info.height, info.format, info.byte_size, saved.source, saved.source_url, time.time()],
+            "INSERT INTO run_events (run_id, seq, at, elapsed_s, kind, message, model, attempt_no, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, seq, time.time(), event.elapsed_s, event.kind, event.message, event.model or None, event.attempt_no or None,
+             json.dumps(data, ensure_ascii=False, default=str) if data else None],
+            defer=True,
         )
 
     # -- media (issue 12): reference images and masks of edits -------------------------
@@ -573,7 +790,7 @@ class Store:
     def run_finished(self, run_id: str, fields: dict[str, Any]) -> None:
         allowed = {k: fields[k] for k in ("finished_at", "status", "model", "error_type", "attempts", "latency_ms") if k in fields}
         sets = ", ".join(f"{k} = ?" for k in allowed)
-        self._write(f"UPDATE runs SET {sets} WHERE id = ?", [*allowed.values(), run_id])
+        self._write(f"UPDATE runs SET {sets} WHERE id = ?", [*allowed.values(), run_id], defer=True)
 
     # -- reports ----------------------------------------------------------------------
 
@@ -597,7 +814,7 @@ class Store:
 
     @staticmethod
     def _decode(row: dict[str, Any]) -> dict[str, Any]:
-        for key in ("params", "usage", "settings"):
+        for key in ("params", "usage", "settings", "cell", "request"):
             if key in row and isinstance(row[key], str):
                 try:
                     row[key] = json.loads(row[key])
@@ -625,12 +842,37 @@ class Store:
         return row
 
     def run(self, run_id: str) -> dict[str, Any] | None:
+        """A run row, its attempts in order (each with its images), its events, and all its images."""
         rows = list(self.db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
         if not rows:
             return None
         run = self._decode(rows[0])
-        run["attempts"] = self.recent_attempts(AttemptFilter(run_id=run_id), page_size=1000)[::-1]
+        attempts = [self._decode(r) for r in self.db.query("SELECT * FROM attempts WHERE run_id = ? ORDER BY attempt_no, id", [run_id])]
+        images = self.images_for([a["id"] for a in attempts])
+        for attempt in attempts:
+            attempt["images"] = images.get(attempt["id"], [])
+        run["attempts"] = attempts
+        run["images"] = [img for a in attempts for img in a["images"]]
+        run["events"] = self.run_events(run_id)
         return run
+
+    def run_events(self, run_id: str) -> list[dict[str, Any]]:
+        """The events of a run, in the order they happened."""
+        out = []
+        for row in self.db.query("SELECT * FROM run_events WHERE run_id = ? ORDER BY seq, id", [run_id]):
+            row["data"] = json.loads(row["data"]) if row.get("data") else {}
+            out.append(row)
+        return out
+
+    def recent_runs(self, kind: str | None = None, limit: int = C.RECENT_RUNS) -> list[dict[str, Any]]:
+        """The newest runs (optionally of one kind), each with its first image's path and its attempt count."""
+        where, params = ("WHERE r.kind = ?", [kind]) if kind else ("", [])
+        sql = (
+            "SELECT r.*, (SELECT i.path FROM images i JOIN attempts a ON a.id = i.attempt_id WHERE a.run_id = r.id ORDER BY i.id LIMIT 1) AS thumb, "
+            "(SELECT count(*) FROM images i JOIN attempts a ON a.id = i.attempt_id WHERE a.run_id = r.id) AS image_count "
+            f"FROM runs r {where} ORDER BY r.created_at DESC LIMIT ?"
+        )
+        return [self._decode(r) for r in self.db.query(sql, [*params, limit])]
 
     def images_for(self, attempt_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
         ids = list(attempt_ids)

@@ -21,7 +21,7 @@ from lib import constants as C
 from lib import redact
 from lib.generation import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
 from lib.errors import CHECKLIST_STEPS, describe
-from lib.jobs import Job, JobRunner
+from lib.jobs import Job, JobRunner, JobSpec, install_shutdown
 from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS, SandboxServer
 from lib.store import DamagedDatabase, Store, configure_logging
@@ -91,9 +91,17 @@ def get_sandbox() -> SandboxServer:
     return SandboxServer().start()
 
 
-@st.cache_resource(show_spinner=False)
 def get_runner() -> JobRunner:
-    return JobRunner()
+    """One runner (and one set of provider limiters) per server process and database."""
+    return _runner_for(str(get_store().path))
+
+
+@st.cache_resource(show_spinner=False)
+def _runner_for(db_path: str) -> JobRunner:
+    store = get_store()
+    runner = JobRunner(recorder=store, keeper=store.keeper)
+    install_shutdown(runner)
+    return runner
 
 
 def _secrets() -> dict[str, Any]:
@@ -263,14 +271,10 @@ def page_settings() -> PageSettings:
 
 
 def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> Job:
-    store = get_store()
-    recorder: Any = store
     rerun_of = st.session_state.pop("rerun_of", None)  # History: the first run after a re-run link
-    if rerun_of is not None:
-        from lib.history import RerunRecorder
-
-        recorder = RerunRecorder(store, rerun_of)
-    job = get_runner().submit(settings.client, request, recorder=recorder, keeper=store.keeper)
+    spec = JobSpec(settings=settings.client, request=request, kind="rerun" if rerun_of is not None else "generate",
+                   rerun_of=int(rerun_of) if rerun_of is not None else None)
+    job = get_runner().submit(spec)
     st.session_state[slot] = job
     return job
 
@@ -783,3 +787,11 @@ def attempt_media(attempt: dict[str, Any]) -> None:
                 st.image(thumb, width="stretch")
             label = "mask" if row["role"] == "mask" else f"image {row['position'] + 1}"
             st.caption(plain(f"{label}: {row['filename']} ({row['width']}x{row['height']}, {row['byte_size'] / 1024:,.0f} KB)"))
+
+
+def capability_table() -> None:
+    """Media (issue 12): the model capability table, for Diagnostics step 6 and anywhere it helps."""
+    from lib.providers import capability_rows
+
+    st.caption("What each model takes (lib/providers.py). Pre-flight refuses a combination a model does not take.")
+    st.dataframe(capability_rows(), hide_index=True, width="stretch")

@@ -89,7 +89,7 @@ try:
         label = f"Done in {outcome.latency_ms / 1000:.1f} s" if outcome.ok else f"Failed: {outcome.error.info.title if outcome.error else 'unknown'}"
         ui.render_events(last.events, label=label, state="complete" if outcome.ok else "error", expanded=False)
         if outcome.images:  # also the images kept before a later one failed
-            ui.result_card(outcome, key_prefix=f"res-{last.id}")
+            ui.result_card(outcome, key_prefix=f"res-{last.run_id}")
         ui.media_summary(outcome, last.request)  # media (issue 12): partials received, reference images sent
         ui.error_card(outcome)  # draws nothing on success
         ui.inspectors(outcome)

@@ -207,7 +207,7 @@ def show_attempt(view: H.HistoryView) -> None:
         return
     a = detail["attempt"]
     st.subheader(f"Attempt #{a['id']}")
-    m = st.columns(5)
+    m = st.columns([0.9, 2.1, 1.3, 0.9, 1.2])  # model ids are long
     m[0].metric("Status", ui.plain(a["status"]))
     m[1].metric("Model", ui.plain(a["model"] or "-"), help=f"Fell back from {ui.plain(a['fallback_from'])}" if a["fallback_from"] else None)
     m[2].metric("Provider", ui.plain(a["provider"] or "-"))
@@ -227,6 +227,9 @@ def show_attempt(view: H.HistoryView) -> None:
         ui.error_card(Outcome(ok=False, run_id=a["run_id"] or "", requested_model=a["model"] or "", model=a["model"] or "",
                               images=[], attempts=[], events=[], error=err, latency_ms=a["latency_ms"] or 0))
         # ui.error_card links to the checklist step itself.
+    # --- Media (issue 12): first-partial latency and the reference images of an edit ---
+    ui.attempt_media(a)
+    # --- end Media ---
     images = [i for i in a.get("images", []) if i.get("abs_path") and Path(i["abs_path"]).is_file()]
     if images:
         st.markdown("**Images**")

@@ -155,22 +155,39 @@ def test_button_is_disabled_while_a_generation_runs(app):
 
 
 def test_an_unexpected_exception_becomes_a_card_and_is_recorded(app, monkeypatch):
+    """A bug of ours inside an attempt: the attempt is recorded as app_error, the card blames the app."""
+    from lib.client import ImageClient
+
+    def explode(self, data, source, source_url):
+        raise RuntimeError("boom in a bug")
+
+    monkeypatch.setattr(ImageClient, "_keep", explode)
+    generate(app, "trigger a bug")
+    assert not app.exception
+    card = error_card_text(app)
+    assert "`app_error`" in card
+    assert "Image Prompt Lab hit an unexpected error" in card  # not "the answer had no usable image"
+    assert "bug in the app" in " ".join(m.value for m in app.markdown)
+    assert "boom in a bug" in " ".join(c.value for c in app.code)
+    row = ui.get_store().recent_attempts()[0]
+    assert row["status"] == "failed" and row["error_type"] == "app_error" and row["prompt"] == "trigger a bug"
+    assert ui.get_store().count_attempts() == 1  # not retried, no fallback: it would fail the same way
+
+
+def test_a_bug_outside_any_attempt_finishes_the_run_without_a_made_up_attempt(app, monkeypatch):
     from lib.client import ImageClient
 
     def explode(self, request, **kw):
-        raise RuntimeError("boom in a bug")
+        raise RuntimeError("boom before any attempt")
 
     monkeypatch.setattr(ImageClient, "generate", explode)
     generate(app, "trigger a bug")
     assert not app.exception
-    card = error_card_text(app)
-    assert "`bad_response`" in card
-    assert "Image Prompt Lab hit an unexpected error" in card  # not "the answer had no usable image"
-    assert "bug in the app" in " ".join(m.value for m in app.markdown)
-    assert "unexpected error" in " ".join(c.value for c in app.code)
-    row = ui.get_store().recent_attempts()[0]
-    assert row["status"] == "failed" and row["prompt"] == "trigger a bug"
-    assert app.session_state["generate_history"][0].outcome.attempts[0].attempt_id == row["id"]
+    assert "`app_error`" in error_card_text(app)
+    store = ui.get_store()
+    assert store.count_attempts() == 0
+    runs = store.recent_runs()
+    assert len(runs) == 1 and runs[0]["status"] == "failed" and runs[0]["error_type"] == "app_error"
 
 
 def test_session_history_lists_earlier_generations(app):

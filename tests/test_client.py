@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import threading
 
 import httpx
 import pytest
@@ -312,7 +313,7 @@ def test_task_deadline_is_a_timeout(fake_clock):
     with make_client(Script([handler], fake_clock), fake_clock, task_deadline_s=20, max_retries=0, use_fallback=False) as client:
         out = client.generate(REQ)
     assert not out.ok and out.error.error_type == "timeout" and out.error.code == "task_deadline"
-    assert sum(fake_clock.sleeps) <= 20
+    assert sum(fake_clock.sleeps) == pytest.approx(20)  # polled up to the deadline, not past it
 
 
 def test_failed_task_is_resubmitted_as_a_new_task(fake_clock):
@@ -448,7 +449,7 @@ def test_unexpected_exception_becomes_an_error_and_is_recorded(fake_clock):
     script = Script([RuntimeError("transport exploded")], fake_clock)
     with make_client(script, fake_clock, recorder=rec, use_fallback=False) as client:
         out = client.generate(REQ)
-    assert not out.ok and out.error.error_type == "bad_response"
+    assert not out.ok and out.error.error_type == "app_error"
     assert all(r["status"] == "failed" for r in rec.attempts.values())
 
 
@@ -476,7 +477,7 @@ def test_cooldown_after_429_holds_other_clients(fake_clock):
     t_429 = first.times[0]
     assert b.generate(REQ, on_event=events.append).ok
     assert second.times[0] - t_429 >= 5.0
-    assert any(e.kind == "waiting" and "rate-limited" in e.message for e in events)
+    assert any(e.kind == "queued" and "rate-limited" in e.message for e in events)
 
 
 def test_interrupt_marks_the_row(fake_clock):
@@ -507,25 +508,34 @@ def test_a_429_halves_the_rate_and_successes_restore_it(fake_clock):
     assert limiter.effective_rate == 4.0
 
 
-def test_others_wait_while_the_probe_is_out(fake_clock):
-    limiter = ProviderLimiter(rate_per_s=100, burst=10, max_concurrency=4, clock=fake_clock, sleep=fake_clock.sleep)
+def test_others_wait_while_the_probe_is_out():
+    """The second request sleeps on the limiter's condition until the probe is answered: no polling."""
+    limiter = ProviderLimiter(rate_per_s=100, burst=10, max_concurrency=4)
     limiter.cooldown(0.0)
     waits = []
+    waiting = threading.Event()
     probe_cm = limiter.slot()
     assert probe_cm.__enter__() is True
-    # A second request must wait for the probe's answer: let the "answer" arrive during its wait.
-    real_sleep = fake_clock.sleep
+    result = {}
 
-    def sleep_then_answer(seconds):
-        real_sleep(seconds)
-        if len(fake_clock.sleeps) == 1:
-            limiter.report(True, rate_limited=False)
+    def second():
+        def on_wait(why, seconds, ahead):
+            waits.append(why)
+            waiting.set()
 
-    limiter.sleep = sleep_then_answer
-    with limiter.slot(on_wait=lambda why, s: waits.append(why)) as second:
-        assert second is False
+        with limiter.slot(on_wait=on_wait) as probe:
+            result["probe"] = probe
+
+    t = threading.Thread(target=second)
+    t.start()
+    assert waiting.wait(5)
+    t.join(0.2)
+    assert t.is_alive() and "probe" not in result  # still held back by the unanswered probe
+    limiter.report(True, rate_limited=False)  # the probe's answer wakes it at once
+    t.join(5)
     probe_cm.__exit__(None, None, None)
-    assert waits[0] == "probe"
+    assert result == {"probe": False}
+    assert waits == ["probe"]  # one event for the whole wait
 
 
 def test_a_200_with_an_error_object_keeps_its_real_status(fake_clock):

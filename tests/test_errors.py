@@ -166,8 +166,8 @@ def _req():
         (TimeoutError("timed out"), "timeout"),
         (ssl.SSLError("bad handshake"), "network"),
         (json.JSONDecodeError("Expecting value", "", 0), "bad_response"),
-        (KeyError("data"), "bad_response"),
-        (RuntimeError("something odd"), "bad_response"),
+        (KeyError("data"), "app_error"),  # our own code tripped: not the provider's fault
+        (RuntimeError("something odd"), "app_error"),
     ],
 )
 def test_classify_exception(exc, expected):
@@ -231,5 +231,8 @@ def test_describe_has_everything_a_card_needs():
 def test_a_provider_code_named_internal_error_is_not_mistaken_for_our_bug():
     provider = E.classify_task_failure({"code": "internal_error", "message": "worker crashed"})
     assert E.describe(provider)["title"] == E.ERROR_INFO["task_failed"].title
-    ours = E.BadResponse("boom", code=E.INTERNAL_ERROR_CODE)
-    assert "unexpected error" in E.describe(ours)["title"]
+    ours = E.classify_exception(AttributeError("'NoneType' object has no attribute 'get'"))
+    card = E.describe(ours)
+    assert ours.error_type == "app_error" and "Image Prompt Lab" in card["title"]
+    assert card["step"] is None and card["step_name"] == "App"
+    assert not E.is_retryable(ours)

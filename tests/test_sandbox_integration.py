@@ -153,7 +153,7 @@ def test_task_progress_events(sandbox):
         out = client.generate(REQ, on_event=events.append)
     assert out.ok
     kinds = [e.kind for e in events]
-    assert "queued" in kinds and "polling" in kinds and "downloading" in kinds and "saved" in kinds
+    assert "accepted" in kinds and "polling" in kinds and "downloading" in kinds and "saved" in kinds
 
 
 def test_url_expires_after_its_ttl(sandbox):

@@ -21,7 +21,7 @@ from tests.hostile_provider import MARKUP, MARKUP_MARKERS, HostileProvider
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 KEY = "sk-apptest-" + "Hq7" * 12 + "Lm2P"
-LITERAL_TYPES = {"text", "code", "json", "arrow_data_frame", "text_input", "text_area"}
+LITERAL_TYPES = {"text", "code", "json", "arrow_data_frame", "dataframe", "text_input", "text_area"}  # dataframe cells are plain text
 _UNESCAPED = [re.compile(r"(?<!\\)" + re.escape(m)) for m in MARKUP_MARKERS]
 
 

@@ -227,7 +227,7 @@ def test_a_second_process_does_not_steal_rows_in_flight(store):
 def test_pending_rows_of_a_dead_process_become_interrupted(store):
     run = store.start_run(kind="generate", label="x", settings={})
     aid = store.attempt_started({"run_id": run, "model": "m", "prompt": "orphan"})
-    store.db.execute("UPDATE attempts SET owner_pid = ? WHERE id = ?", [2**22 + 12345, aid])  # no such process
+    store.db.execute("UPDATE attempts SET owner_pid = ?, owner_token = ? WHERE id = ?", [2**22 + 12345, f"{2**22 + 12345}:1:x", aid])  # no such process
     again = Store(store.path)
     assert again.recovered == 1
     row = again.attempt(aid)
