@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable
 
 from lib import constants as C
 from lib import redact
-from lib.errors import ERROR_INFO, INTERNAL_ERROR_CODE, make_error
+from lib.errors import ERROR_INFO, make_error
 from lib.generation import ClientSettings, GenerationRequest
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, check_size, parse_size
 
@@ -685,9 +685,6 @@ class CellState:
         et = self.error_type
         if not et:
             return ""
-        err = self.last_error
-        if err is not None and err.error_code == INTERNAL_ERROR_CODE:
-            return "Image Prompt Lab hit an unexpected error"
         return ERROR_INFO[et].title if et in ERROR_INFO else et
 
     def error(self):
