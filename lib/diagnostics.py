@@ -502,8 +502,10 @@ def check_endpoint(ctx: CheckContext) -> Step:
             statuses.append("warn")
             verdict = f"The host answered with a server error ({route.http_status}); the route could not be confirmed."
             fix = ERROR_INFO["server_error"].fix
-        else:
-            statuses.append("pass")  # 401/403/429: the host answered as an API; the key or limits are other steps
+        else:  # 401/403/429: the host answered as an API; the key or limits are other steps
+            statuses.append("pass")
+            if not any(st in ("warn", "fail") for st in statuses):
+                verdict = f"The host answers like an image API (HTTP {route.http_status} to the probe; see the key and limits steps)."
     hist, count, unresolved = _history_items(ctx, 2, model=False)
     items.extend(hist)
     if count:

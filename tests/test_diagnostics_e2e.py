@@ -90,7 +90,7 @@ def test_a_permalink_survives_the_app_password(browser, tmp_path, monkeypatch):
     """With a password set, the permalink asks for it first, then shows the same snapshot."""
     data = tmp_path / "data"
     store = Store(data_dir=data)
-    report = D.run_checks(ClientSettings(provider="openai", api_key="sk-" + "p" * 45, read_timeout_s=30.0), "gpt-image-2", store=store, probe=False)
+    report = D.run_checks(ClientSettings(provider="openai", api_key="sk-permalinkKey3Gh7Jk1Lm9Nb2Vc5Xz8Qw4Er6Ty0Ui", read_timeout_s=30.0), "gpt-image-2", store=store, probe=False)
     report_id = D.save_report(store, report)
     store.close()
     monkeypatch.setenv("IMAGELAB_PASSWORD", "correct horse battery")
