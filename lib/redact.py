@@ -115,7 +115,10 @@ def contains_secret(data: bytes | str) -> bool:
         low = data.translate(_ASCII_LOWER)
         return any(g in low for g in grams)
     low_bytes = data.translate(_ASCII_LOWER_BYTES)
-    return any(g.encode("utf-8", "ignore") in low_bytes for g in grams)
+    # Binary data is full of runs such as b"QQQQQQQQ" or b"\0\0\0...": a piece of a key
+    # with few distinct characters would match pixels, not a hidden key. Real keys are
+    # random, so their diverse pieces still catch a key hidden in a file.
+    return any(g.encode("utf-8", "ignore") in low_bytes for g in grams if len(set(g)) >= C.REDACT_MIN_DISTINCT_IN_BINARY)
 
 
 _ASCII_LOWER_BYTES = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
