@@ -1,4 +1,4 @@
-"""The command line: ``imagelab generate``, ``imagelab doctor`` and ``imagelab sandbox``.
+"""The command line: ``imagelab generate``, ``imagelab doctor``, ``imagelab compare`` and ``imagelab sandbox``.
 
 ``imagelab generate`` records to the same database as the app. With ``--json``
 it prints one JSON object. Exit codes: 0 success, 1 the generation failed,
@@ -93,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     out = d.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the report as JSON (imagelab-report/1)")
     out.add_argument("--markdown", action="store_true", help="print the report as Markdown")
+
+    from lib.compare_cli import add_parser as add_compare_parser  # Compare (issue 9)
+
+    add_compare_parser(sub)
 
     s = sub.add_parser("sandbox", help="run the local sandbox image API in the foreground")
     s.add_argument("--port", type=int, default=8765)
@@ -301,6 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _generate(args)
     if args.command == "doctor":
         return _doctor(args)
+    if args.command == "compare":  # Compare (issue 9)
+        from lib.compare_cli import run as run_compare
+
+        return run_compare(args)
     if args.command == "sandbox":
         from lib.sandbox import serve
 

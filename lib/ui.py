@@ -126,6 +126,12 @@ class PageSettings:
 def init_state() -> None:
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    # Streamlit resets a widget's value when the same key is drawn on another page (a new widget),
+    # so moving from Generate to Compare put every number in the sidebar at its minimum (a 1 s read
+    # timeout). Writing the values back makes them the session's own and they survive page changes.
+    for key in list(st.session_state.keys()):
+        if key in DEFAULTS or key == "model_custom" or str(key).startswith(("typed_key__", "fallbacks__")):
+            st.session_state[key] = st.session_state[key]
 
 
 def settings_sidebar() -> PageSettings:
@@ -156,6 +162,7 @@ def settings_sidebar() -> PageSettings:
         (sb.error if problem.severity == "fail" else sb.warning if problem.severity == "warn" else sb.caption)(plain(problem.message))
 
     # Key: typed (session only) > secrets.toml > environment
+    _keep_provider_entry(provider_id, f"typed_key__{provider_id}", "typed")  # Compare: typed keys of every provider stay
     typed = sb.text_input(
         "API key",
         type="password",
@@ -164,6 +171,7 @@ def settings_sidebar() -> PageSettings:
         help=f"Kept in this browser session only, never written anywhere. Otherwise read from .streamlit/secrets.toml or ${preset.key_env}.",
     )
     resolved = resolve_key_for(preset, base_url=base_url, typed=typed, secrets=_secrets(), environ=os.environ)
+    st.session_state.setdefault("provider_entries", {})[provider_id] = {"typed": typed, "base_url": base_url}
     key, source = resolved.key, resolved.source
     if key:
         hint = key_hint(key)
@@ -628,6 +636,19 @@ def checklist_link(err) -> None:
             st.markdown(f"[Open checklist step {step} in Diagnostics]({step_link(step)})")
 
 
+def _provider_entry(provider_id: str) -> dict[str, str]:
+    """What the sidebar last resolved for a provider (Compare, issue 9): Streamlit forgets a widget's
+    value once it is not drawn, i.e. as soon as another provider is picked in the sidebar."""
+    return st.session_state.get("provider_entries", {}).get(provider_id, {})
+
+
+def _keep_provider_entry(provider_id: str, widget_key: str, field: str) -> None:
+    """Put back what was typed for this provider when the sidebar shows it again."""
+    value = _provider_entry(provider_id).get(field)
+    if value and widget_key not in st.session_state:
+        st.session_state[widget_key] = value
+
+
 def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
     """The sidebar's settings moved to another provider: its base URL and key as
     the sidebar would resolve them (typed in this session > secrets > environment)."""
@@ -639,8 +660,8 @@ def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
     if provider_id == "sandbox":
         base_url = get_sandbox().base_url
     else:
-        base_url = st.session_state.get(f"base_url__{provider_id}", preset.base_url)
-    typed = st.session_state.get(f"typed_key__{provider_id}", "")
+        base_url = st.session_state.get(f"base_url__{provider_id}") or _provider_entry(provider_id).get("base_url") or preset.base_url
+    typed = st.session_state.get(f"typed_key__{provider_id}") or _provider_entry(provider_id).get("typed", "")
     resolved = resolve_key_for(preset, base_url=base_url, typed=typed, secrets=_secrets(), environ=os.environ)
     headers = {k: v for k, v in page.client.extra_headers.items() if not k.startswith("X-Sandbox-")}
     return replace(page.client, provider=provider_id, base_url=base_url, api_key=resolved.key, key_source=resolved.source,
