@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/store.py
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/diagnostics.py
+	$(BIN)/python benchmarks/history.py --sizes 100000
 	$(BIN)/python benchmarks/media.py
 
 sandbox: $(STAMP)

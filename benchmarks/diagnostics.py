@@ -26,9 +26,11 @@ ERRORS = [None] * 10 + ["rate_limited", "timeout", "server_error", "content_poli
 def seed(store: Store, rows: int) -> None:
     now = time.time()
     db = store.db
-    run = store.start_run(kind="generate", label="bench", settings={})
     with db.conn:
         for i in range(rows):
+            if i % 3 == 0:  # a run is one generation: an attempt and its retries
+                run = f"bench-{i // 3}"
+                db.execute("INSERT INTO runs (id, kind, label, created_at, status) VALUES (?, 'generate', 'bench', ?, 'failed')", [run, now - i * 5])
             error = ERRORS[i % len(ERRORS)]
             db.execute(
                 "INSERT INTO attempts (run_id, started_at, finished_at, latency_ms, provider, model, prompt, params, attempt_no, status, "

@@ -125,6 +125,8 @@ def page_after_filter_change(data: Path) -> tuple[float, float]:
             page.goto(url + "/history?since=7d")
             page.wait_for_selector(APP_IDLE, timeout=120_000)
             page.get_by_text("attempts match").wait_for(timeout=120_000)
+            page.wait_for_selector("[data-testid='stVegaLiteChart']", state="attached", timeout=120_000)  # the last tab drawn
+            page.wait_for_selector(APP_IDLE, timeout=120_000)
             first = time.perf_counter() - t0
             changes = []
             for status in ("failed", "succeeded", "cancelled"):
@@ -152,25 +154,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--no-queries", action="store_true", help="only the page in Chromium")
+    ap.add_argument("--keep", metavar="DIR", help="seed into DIR/<size> once and reuse it on later runs")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rows_out = []
     for size in sizes:
-        tmp = Path(tempfile.mkdtemp(prefix="imagelab-history-bench-"))
+        tmp = Path(args.keep) / str(size) if args.keep else Path(tempfile.mkdtemp(prefix="imagelab-history-bench-"))
         try:
             store = Store(data_dir=tmp)
             now = time.time()
-            t0 = time.perf_counter()
-            seed(store, size, now)
-            seeded_s = time.perf_counter() - t0
-            print(f"\n{size:,} attempts seeded in {seeded_s:.1f} s", flush=True)
-            results = queries(store, now)
-            width = max(len(n) for n, _ in results)
-            print(f"{'query'.ljust(width)}  median ms  target {QUERY_TARGET_MS} ms")
-            for name, ms in results:
-                flag = "ok" if ms <= QUERY_TARGET_MS else "SLOW"
-                print(f"{name.ljust(width)}  {ms:9.1f}  {flag}")
-            worst = max(ms for _, ms in results)
+            if store.count_attempts() == 0:
+                t0 = time.perf_counter()
+                seed(store, size, now)
+                print(f"\n{size:,} attempts seeded in {time.perf_counter() - t0:.1f} s", flush=True)
+            else:
+                now = store.db.execute("SELECT max(started_at) FROM attempts").fetchone()[0]
+                print(f"\n{size:,} attempts (reused from {tmp})", flush=True)
+            results = [] if args.no_queries else queries(store, now)
+            if results:
+                width = max(len(n) for n, _ in results)
+                print(f"{'query'.ljust(width)}  median ms  target {QUERY_TARGET_MS} ms")
+                for name, ms in results:
+                    flag = "ok" if ms <= QUERY_TARGET_MS else "SLOW"
+                    print(f"{name.ljust(width)}  {ms:9.1f}  {flag}")
+            worst = max((ms for _, ms in results), default=0.0)
             page = None
             if not args.no_browser:
                 store.close()
@@ -181,7 +189,8 @@ def main() -> None:
                     print(f"page in Chromium: not measured ({type(exc).__name__}: {exc})")
             rows_out.append((size, worst, page))
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(tmp, ignore_errors=True)
     print("\nsummary")
     for size, worst, page in rows_out:
         page_text = f"page after a filter change {page[1]:.2f} s (first load {page[0]:.2f} s)" if page else "page not measured"

@@ -108,6 +108,7 @@ DIAG_SPEND_PROMPT = "a small grey circle on a white background (Image Prompt Lab
 DIAG_THUMB_PX = 160  # inline thumbnails in a report
 DIAG_MAX_REPORT_BYTES = 5_000_000  # an uploaded report larger than this is refused
 PROMPT_HASH_CHARS = 10  # "hide prompts": length + this many hex characters of sha256
+DIAG_PAGE_CACHE_S = 20.0  # the page re-reads history at most this often between runs of the checks
 
 # --- Engine (issue 7): jobs, cancel, deadlines, store writes ------------------
 DEFAULT_RUN_DEADLINE_S = 600.0  # a whole generation (retries and fallback hops) stops here
@@ -148,6 +149,21 @@ MONITOR_QUOTA_WINDOW_S = 3600  # any quota error in this window
 MONITOR_CACHE_S = 15  # the banner re-checks at most this often
 HISTORY_LATENCY_RESOLUTION_MS = 100  # stats: p50/p95 exact to this
 
+# --- Diagnostics (checklist, probes, reports) --------------------------------
+PROBE_MAX_BYTES = 256_000  # a probe reads at most this much of an answer
+PROBE_PREVIEW_CHARS = 400  # of a probe's answer kept as evidence
+DIAG_HISTORY_WINDOW_S = 7 * 86400  # history evidence looks back this far...
+DIAG_HISTORY_WINDOW_LABEL = "7d"  # ...and links to History with this `since`
+DIAG_EXAMPLES = 3  # example attempts per step
+DIAG_LATENCY_WARN_FRACTION = 0.8  # p95 latency above this share of the read timeout warns
+DIAG_MIN_TASK_DEADLINE_S = 120.0  # a task deadline below this warns
+DIAG_SPEND_SIZE = "1024x1024"  # the opt-in "spend one image" probe: the cheapest request
+DIAG_SPEND_QUALITY = "low"
+DIAG_SPEND_PROMPT = "a small grey circle on a white background (Image Prompt Lab diagnostics)"
+DIAG_THUMB_PX = 160  # inline thumbnails in a report
+DIAG_MAX_REPORT_BYTES = 5_000_000  # an uploaded report larger than this is refused
+PROMPT_HASH_CHARS = 10  # "hide prompts": length + this many hex characters of sha256
+
 # --- Media: streaming partial images and edits (issue 12) -------------------------
 MAX_PARTIAL_IMAGES = 3  # partial_images takes 0-3
 MAX_STREAM_BYTES = 200 * 1024 * 1024  # a streamed answer (partials + finals, base64) larger than this is cut off
@@ -155,3 +171,20 @@ MAX_SSE_LINE_BYTES = 80 * 1024 * 1024  # one SSE line (a base64 image) longer th
 MAX_REFERENCE_IMAGES = 16  # /v1/images/edits takes up to 16 images
 MAX_REFERENCE_IMAGE_BYTES = 50 * 1024 * 1024  # each reference image: png, webp or jpg under 50 MB
 MAX_MASK_BYTES = 4 * 1024 * 1024  # the mask: a PNG under 4 MB
+
+# --- Compare (issue 9): grids of prompts x targets (lib/compare.py, pages/compare.py) ---
+COMPARE_MAX_ROWS = 50  # prompts (or template combinations) in one grid
+COMPARE_MAX_TARGETS = 8  # columns: provider + model pairs
+COMPARE_MAX_VARIANTS = 4  # values of the optional third axis (one parameter)
+COMPARE_MAX_CELLS = 200  # rows x targets x variants
+COMPARE_MAX_VARIABLES = 6  # template variables
+COMPARE_DEFAULT_N = 1  # images per cell unless the user asks for more
+COMPARE_REFRESH_S = 1.0  # the grid re-reads its cells this often while it runs
+COMPARE_LIST_SIZE = 30  # past comparisons listed
+COMPARE_NOTE_MAX_CHARS = 1000  # a note on one cell
+COMPARE_CHIP_TITLE_CHARS = 48  # the short title on an error chip
+COMPARE_SHEET_CELL_PX = 256  # contact sheet: one cell's square
+COMPARE_SHEET_LABEL_PX = 260  # contact sheet: width of the row-label column
+COMPARE_SHEET_HEADER_PX = 64  # contact sheet: height of the column-label row
+COMPARE_SHEET_PAD_PX = 8
+COMPARE_SHEET_FONT_PX = 15

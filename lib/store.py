@@ -215,6 +215,21 @@ def m005b_history_speed(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m006_compare(db: sqlite_utils.Database) -> None:
+    """Compare (issue 9): judging a grid. One row per judged cell of a comparison: thumbs
+    (+1/-1), a note, and the row's winner star (one per row and value of the third axis;
+    ``variant`` is -1 for a grid without one). Cells are found by their key (``r0c1``, ``r0c1v2``)
+    so a retried cell keeps its judging."""
+    db["cell_ratings"].create(
+        {"comparison_id": str, "cell_key": str, "row": int, "variant": int, "thumb": int, "note": str, "winner": int,
+         "updated_at": float},
+        pk=("comparison_id", "cell_key"),
+        foreign_keys=[("comparison_id", "comparisons", "id")],
+    )
+    db["comparisons"].create_index(["status", "created_at"], if_not_exists=True)
+
+
+@migrations()
 def m008_media(db: sqlite_utils.Database) -> None:
     """Issue 12: the reference images and mask sent with an edit, kept content-addressed like results."""
     db["attempt_inputs"].create(
@@ -971,10 +986,12 @@ class Store:
                     bucket["examples"].append(row)
         # Step 4: attempts that went through an async task.
         out[4]["tasks"] = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where} AND task_id IS NOT NULL", params).fetchone()[0]
-        # Step 5: after each 429 with a Retry-After, did the next attempt of the run wait long enough?
+        # Step 5: after each 429 with a Retry-After, did the retry (the run's next attempt of the
+        # same model; a fallback hop is another request) wait long enough?
         honoured = early = 0
         for row in self.db.execute(
-            f"SELECT a.finished_at, a.retry_after_s, (SELECT min(b.started_at) FROM attempts b WHERE b.run_id = a.run_id AND b.attempt_no > a.attempt_no) "
+            f"SELECT a.finished_at, a.retry_after_s, (SELECT min(b.started_at) FROM attempts b WHERE b.run_id = a.run_id "
+            f"AND b.attempt_no > a.attempt_no AND b.model IS a.model) "
             f"FROM attempts a WHERE {where} AND a.error_type = 'rate_limited' AND a.retry_after_s IS NOT NULL",
             params,
         ):

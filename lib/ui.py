@@ -20,7 +20,7 @@ import streamlit as st
 from lib import constants as C
 from lib import redact
 from lib.generation import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
-from lib.errors import describe
+from lib.errors import CHECKLIST_STEPS, describe
 from lib.jobs import Job, JobRunner, JobSpec, install_shutdown
 from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS, SandboxServer
@@ -342,7 +342,8 @@ def error_card(outcome: Outcome) -> None:
     if err is None:
         return
     card = describe(err)
-    step = f"Checklist step {card['step']}: {card['step_name']}" if card["step"] else f"Area: {card['step_name']}"
+    step_no = _checklist_step(err)  # DESIGN.md's mapping (a missing key is step 1, not 6)
+    step = f"Checklist step {step_no}: {CHECKLIST_STEPS[step_no]}" if step_no else f"Area: {card['step_name']}"
     with st.container(border=True, key="error_card"):
         status = f"HTTP {card['http_status']}" if card["http_status"] else "no HTTP status"
         st.error(f"**{card['title']}**  \n`{card['error_type']}` · {status} · {step}", icon=":material/error:")
@@ -483,6 +484,12 @@ def damaged_database_card(err: DamagedDatabase) -> None:
 
 # --------------------------------------------------------------------------
 # Diagnostics
+
+
+def _checklist_step(err) -> int | None:
+    from lib.diagnostics import step_for_error
+
+    return step_for_error(err)
 
 
 def checklist_link(err) -> None:

@@ -6,6 +6,7 @@ read-only (no settings, no probes); an uploaded report JSON is shown the same wa
 
 import base64
 import logging
+import time
 
 import streamlit as st
 
@@ -152,8 +153,13 @@ def live_view() -> None:
     kept = st.session_state.get("diag_report")
     if kept is not None and kept[0] == target:
         report = kept[1]
-    else:  # static checks and history need no button
-        report = D.run_checks(client, model, store=store, probe=False)
+    else:  # static checks and history need no button (kept briefly: the history queries are not free)
+        cached = st.session_state.get("diag_static")
+        if cached is not None and cached[0] == target and time.time() - cached[1] < C.DIAG_PAGE_CACHE_S:
+            report = cached[2]
+        else:
+            report = D.run_checks(client, model, store=store, probe=False)
+            st.session_state["diag_static"] = (target, time.time(), report)
         st.caption("Static checks and recent history only. Press Run checks for the live probes.")
 
     hide = st.checkbox("Hide prompts (length and a short hash instead), for sharing outside the team", key="diag_hide")

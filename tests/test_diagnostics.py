@@ -377,3 +377,27 @@ def test_save_and_load_a_report(sandbox, store):
     row = store.report(report_id)
     assert row["status"] == report.status and row["provider"] == "sandbox" and row["markdown"].startswith("## ")
     assert D.load_report(store, "nope") is None and D.load_report(store, "../../etc") is None
+
+
+def test_a_retry_before_retry_after_fails_step_5_but_a_fallback_hop_does_not_count(store):
+    now = time.time()
+
+    def attempt(run, i, model, error_type, start, retry_after=None):
+        aid = store.attempt_started({"run_id": run, "started_at": start, "provider": "wisgate", "model": model, "prompt": "p", "attempt_no": i})
+        store.attempt_finished(aid, {"status": "failed" if error_type else "succeeded", "error_type": error_type, "http_status": 429 if error_type else 200,
+                                     "retry_after_s": retry_after, "finished_at": start + 0.2, "latency_ms": 200})
+
+    hop = store.start_run(kind="generate", label="fallback right after a 429", settings={})
+    attempt(hop, 1, MODEL, "rate_limited", now - 50, retry_after=10.0)
+    attempt(hop, 2, "gpt-image-1.5", None, now - 49)  # another model at once: a fallback hop, not a retry
+    store.run_finished(hop, {"status": "succeeded"})
+    settings = ClientSettings(provider="wisgate", api_key="wg-" + "k" * 30)
+    step = D.run_checks(settings, MODEL, store=store, probe=False, now=now).step(5)
+    assert step.status == "warn", step.verdict
+
+    early = store.start_run(kind="generate", label="retried too soon", settings={})
+    attempt(early, 1, MODEL, "rate_limited", now - 30, retry_after=10.0)
+    attempt(early, 2, MODEL, None, now - 28)  # 1.8 s after, though 10 s were asked for
+    store.run_finished(early, {"status": "succeeded"})
+    step = D.run_checks(settings, MODEL, store=store, probe=False, now=now).step(5)
+    assert step.status == "fail" and "before the Retry-After" in step.verdict

@@ -58,6 +58,18 @@ def test_report_permalink_and_html_export(browser, sandbox, tmp_path):
             page.get_by_role("button", name="Download HTML").click()
         exported = tmp_path / "report.html"
         info.value.save_as(exported)
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Download JSON").click()
+        as_json = tmp_path / "report.json"
+        info.value.save_as(as_json)
+
+        # A teammate uploads the JSON on their Diagnostics page: the same view, read-only.
+        page.goto(f"{url}/diagnostics")
+        page.wait_for_selector(APP_IDLE, timeout=30_000)
+        page.get_by_text("Open a teammate's report (JSON)").click()
+        page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(as_json))
+        page.get_by_text("An uploaded report, read-only").wait_for(timeout=30_000)
+        assert "run(s) failed after running out of retries" in page.locator("[data-testid='stMain']").inner_text()
         page.close()
 
     # The export opens offline, from disk, with nothing fetched from anywhere.

@@ -122,6 +122,7 @@ def test_error_cards_link_to_their_checklist_step(tmp_path, monkeypatch):
     app.sidebar.selectbox(key="provider").set_value("openai").run()
     generate(app, "no key here")
     assert checklist_links(app) == [("Open checklist step 1 in Diagnostics", "1")]
+    assert "Checklist step 1: Key" in " ".join(e.value for e in app.error)
 
 
 def checklist_links(app: AppTest) -> list[tuple[str, str]]:

@@ -45,7 +45,8 @@ def test_a_filtered_permalink_shows_the_table_and_a_chart(browser, tmp_path):
         try:
             page.goto(url + "/history?provider=openai&status=succeeded&since=24h")  # the first page this server sees
             page.wait_for_selector(APP_IDLE, timeout=30_000)
-            assert page.get_by_role("heading", name="History").is_visible()
+            # the first "notRunning" can come before the script ran: wait for the page itself
+            page.get_by_role("heading", name="History").wait_for(timeout=30_000)
             page.get_by_text("9 attempts match").wait_for(timeout=15_000)
             # the filter widgets say what the link said, and the sidebar is the app's own navigation
             assert page.locator("[data-testid='stSidebarNav']").get_by_text("Generate").is_visible()

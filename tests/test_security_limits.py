@@ -244,3 +244,9 @@ def test_a_png_that_lies_about_its_pixels_is_invalid(hostile):
 def test_an_unparseable_5xx_is_a_server_error(hostile):
     out, _, _ = run(hostile, "garbage_5xx")
     assert out.error.error_type == "server_error" and out.error.status == 503
+
+
+def test_a_failed_task_with_an_error_object_is_task_failed(hostile):
+    """A poll answering {"id", "status": "failed", "error": {...}} is the task's failure, not a 200 error page."""
+    out, _, _ = run(hostile, "echo_task_b")
+    assert out.error.error_type == "task_failed", out.error

@@ -150,3 +150,28 @@ def test_plain_keeps_ordinary_words_and_masks_secrets():
 
     redact.register("sk-plain-" + "Yy8" * 12)
     assert "Yy8Yy8Yy8" not in ui.plain("echo sk-plain-" + "Yy8" * 12)
+
+
+def test_the_sidebar_and_the_card_refuse_an_operator_key_for_another_host(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv(C.PASSWORD_ENV, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-operator-" + "Jk2" * 12)
+    ui.get_store.clear()
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at.sidebar.selectbox(key="provider").set_value("openai").run()
+    assert not [e for e in at.sidebar.error if "belongs to" in e.value]  # its own host: fine
+    at.sidebar.text_input(key="base_url__openai").set_value("https://collector.example.net/v1").run()
+    assert any("belongs to" in e.value and "collector.example.net" in e.value for e in at.sidebar.error)
+    at.text_area(key="prompt").set_value("steal my key").run()
+    at.button(key="generate").click().run()
+    import time
+
+    deadline = time.time() + 20
+    while time.time() < deadline and at.session_state["generate_job"] is not None:
+        time.sleep(0.1)
+        at.run()
+    card = " ".join(e.value for e in at.error)
+    assert "invalid_input" in card and "Checklist step 1" in card
+    row = ui.get_store().recent_attempts()[0]
+    assert row["error_type"] == "invalid_input" and "belongs to" in row["error_message"]
+    ui.get_store.clear()
