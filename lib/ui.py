@@ -816,7 +816,7 @@ def media_controls(model: str) -> dict[str, Any]:
     from lib.providers import capabilities, edit_models, stream_models
 
     cap = capabilities(model)
-    out: dict[str, Any] = {"stream": False, "partial_images": 2, "images": [], "mask": None, "input_fidelity": None}
+    out: dict[str, Any] = {"stream": False, "partial_images": 2, "keep_partials": False, "images": [], "mask": None, "input_fidelity": None}
     s1, s2 = st.columns([1, 1])
     streams = s1.toggle(
         "Stream partial images", key="stream", disabled=not cap.streams,
@@ -828,10 +828,15 @@ def media_controls(model: str) -> dict[str, Any]:
     if streams and cap.streams:
         out["stream"] = True
         out["partial_images"] = int(s2.slider("Partial images", 0, C.MAX_PARTIAL_IMAGES, 2, key="partial_images", help="0-3 previews; a fast image may come with fewer."))
+        out["keep_partials"] = bool(s1.checkbox(
+            "Keep the partial images", key="keep_partials",
+            help="Show them under the result for this session (in memory; they are never written to disk).",
+        ))
 
     with st.expander("Reference images (edit)", icon=":material/photo_library:", expanded=bool(st.session_state.get("ref_images"))):
         if not cap.edits:
             st.caption(f"{plain(model)} cannot edit images. Models that can: {plain(', '.join(edit_models()))}.")
+        st.caption("With reference images the request goes to the edits route, beside the generations route: .../v1/images/edits.")
         uploads = st.file_uploader(
             f"Reference images (png, webp or jpg; up to {min(cap.max_reference_images, C.MAX_REFERENCE_IMAGES)}, each under {C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB)",
             type=MEDIA_UPLOAD_TYPES, accept_multiple_files=True, key="ref_images",
