@@ -31,7 +31,6 @@ from typing import Any, Callable, Iterable
 
 from lib import constants as C
 from lib import redact
-from lib import errors as E
 from lib.errors import ERROR_INFO, make_error
 from lib.generation import ClientSettings, GenerationRequest
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, check_size, parse_size
@@ -694,10 +693,7 @@ class CellState:
         et = self.error_type
         if not et:
             return ""
-        err = self.last_error
-        if err is not None and err.error_code and err.error_code == getattr(E, "INTERNAL_ERROR_CODE", None):  # before app_error existed
-            return "Image Prompt Lab hit an unexpected error"
-        return ERROR_INFO[et].title if et in ERROR_INFO else et
+        return ERROR_INFO[et].title if et in ERROR_INFO else et  # app_error has its own title now
 
     def error(self):
         """The error as an ImageLabError, for the full error card."""
