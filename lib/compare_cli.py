@@ -90,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
     except K.CompareInputError as err:
         _say(f"imagelab compare: {err}", file=sys.stderr)
         return 2
+    if not args.json:
+        for problem in plan.problems():  # the cells will be refused before sending; the grid still runs
+            _say(f"warning: {problem}", file=sys.stderr)
     providers = list(dict.fromkeys(t.provider for t in plan.targets))
     if args.base_url and not {"sandbox", "custom"} & set(providers):
         _say("imagelab compare: --base-url is for custom targets or a running sandbox; no target uses either.", file=sys.stderr)

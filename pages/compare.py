@@ -208,7 +208,7 @@ def _toggle_star(comparison_id: str, key: str, starred: bool) -> None:
     K.set_winner(store, comparison_id, key, not starred)
 
 
-def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner) -> None:
+def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner, *, judge: bool = True) -> None:
     cid = view.id
     box = st.container(border=True, key=f"cell-{key}")
     if cell is None:
@@ -243,6 +243,8 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
     else:
         box.caption(f"{STATUS_ICONS.get(cell.status, '')} {cell.status}")
         return
+    if not judge:  # judging comes when the grid is done: a running grid redraws itself every few seconds
+        return
     starred = bool(rating.get("winner"))
     j1, j2 = box.columns([1, 1])
     j1.button("Winner" if starred else "Star", key=f"star-{key}", icon=":material/star:" if starred else ":material/star_outline:",
@@ -271,7 +273,7 @@ def draw_grid(view: K.ComparisonView, variant: int | None, runner) -> None:
         for j, column in enumerate(columns):
             with cols[j + 1]:
                 key = K.cell_key(row.index, column.col, variant)
-                draw_cell(view, view.cells.get(key), key, runner)
+                draw_cell(view, view.cells.get(key), key, runner, judge=not view.running)
 
 
 def counts_line(view: K.ComparisonView) -> str:
@@ -314,7 +316,9 @@ def show_comparison(comparison_id: str) -> None:
         st.query_params["comparison"] = new_id
         st.rerun()
 
-    @st.fragment(run_every=C.COMPARE_REFRESH_S if running else None)
+    refresh_s = max(C.COMPARE_REFRESH_S, view.plan.n_cells / C.COMPARE_REFRESH_CELLS_PER_S)  # big grids redraw less often
+
+    @st.fragment(run_every=refresh_s if running else None)
     def live_grid() -> None:
         current = K.load(store, comparison_id)
         if current is None:
@@ -323,8 +327,11 @@ def show_comparison(comparison_id: str) -> None:
             st.rerun(scope="app")  # finished: the whole page, to stop refreshing and offer the exports
         st.caption(counts_line(current))
         if current.plan.vary:
-            tabs = st.tabs([current.plan.vary.label(v) for v in current.plan.vary.values], key=f"compare_tabs_{comparison_id}")
+            tabs = st.tabs([current.plan.vary.label(v) for v in current.plan.vary.values], key=f"compare_tabs_{comparison_id}",
+                           on_change="rerun")
             for variant, tab in enumerate(tabs):
+                if tab.open is False:  # only the tab on screen is drawn
+                    continue
                 with tab:
                     draw_grid(current, variant, runner)
         else:
