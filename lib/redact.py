@@ -29,6 +29,8 @@ from lib import constants as C
 MASK = "••••"
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
+_KEYLIKE = re.compile(r"[!-~]+")  # printable ASCII, no whitespace
+_IMAGE_GRAM = re.compile(r"[a-z0-9_\-]{8,}")  # fragments looked for in binary files: key characters only
 _lock = threading.Lock()
 _secrets: set[str] = set()  # lower-cased
 _grams: set[str] = set()  # every REDACT_MIN_FRAGMENT-long piece of every secret, lower-cased
@@ -52,14 +54,16 @@ def register(secret: str | None) -> None:
         return
     value = secret.strip().translate(_ASCII_LOWER)
     n = C.REDACT_MIN_FRAGMENT
-    if len(value) < n:
-        return
+    if len(value) < n or not _KEYLIKE.fullmatch(value):
+        return  # API keys are printable ASCII without spaces; anything else is refused before sending
     global _max_len, _pattern
     with _lock:
         if value in _secrets:
             return
         _secrets.add(value)
-        _grams.update(value[i : i + n] for i in range(len(value) - n + 1))
+        # A fragment of fewer than 3 distinct characters ("kkkkkkkk") is not a secret's
+        # fingerprint: it would mask ordinary text and flag ordinary image bytes.
+        _grams.update(g for g in (value[i : i + n] for i in range(len(value) - n + 1)) if len(set(g)) >= C.REDACT_MIN_DISTINCT)
         _max_len = max(_max_len, len(value))
         _pattern = _compile(_grams)
 
@@ -115,7 +119,13 @@ def contains_secret(data: bytes | str) -> bool:
         low = data.translate(_ASCII_LOWER)
         return any(g in low for g in grams)
     low_bytes = data.translate(_ASCII_LOWER_BYTES)
-    return any(g.encode("utf-8", "ignore") in low_bytes for g in grams)
+    return any(g.encode("ascii") in low_bytes for g in grams if _IMAGE_GRAM.fullmatch(g) and not _ascending(g))
+
+
+def _ascending(gram: str) -> bool:
+    """'stuvwxyz', '23456789': JPEG's standard Huffman tables hold such runs, so in
+    binary files they would match any key that happens to contain one."""
+    return all(ord(b) - ord(a) == 1 for a, b in zip(gram, gram[1:]))
 
 
 _ASCII_LOWER_BYTES = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
