@@ -66,3 +66,12 @@ def test_streaming_is_offered_only_where_the_model_streams(app):  # noqa: F811
     app.sidebar.selectbox(key="model_choice").set_value("seedream-4-5").run()
     assert app.toggle(key="stream").disabled
     assert any("does not stream" in c.value for c in app.caption)
+
+
+def test_keep_partials_shows_them_under_the_result(app):  # noqa: F811
+    app.toggle(key="stream").set_value(True).run()
+    app.slider(key="partial_images").set_value(3).run()
+    app.checkbox(key="keep_partials").set_value(True).run()
+    generate(app, "a copper kettle")
+    assert any("Partial images kept (3)" in e.label for e in app.expander)
+    assert len(app.get("image")) == 4  # the final image and the three kept partials
