@@ -66,6 +66,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_LOCK_RETRY_S = 0.02  # between tries to switch a brand-new database to WAL
 KEY_HINT_CHARS = 4
 REDACT_MIN_FRAGMENT = 8  # any run this long of a key is masked, in any case
+REDACT_MIN_DISTINCT = 3  # ...unless it has fewer distinct characters than this ("kkkkkkkk" is nobody's fingerprint)
 REDACT_MIN_DISTINCT_IN_BINARY = 4  # in image bytes, only key pieces with this many distinct characters count
 KEY_HINT_MIN_KEY_LEN = 12  # shorter keys get no hint at all (and are not searched for in echoes)
 MIN_PREFIXED_KEY_LEN = 40  # an "sk-" key shorter than this was probably cut off

@@ -29,6 +29,8 @@ from lib import constants as C
 MASK = "••••"
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
+_KEYLIKE = re.compile(r"[!-~]+")  # printable ASCII, no whitespace
+_IMAGE_GRAM = re.compile(r"[a-z0-9_\-]{8,}")  # fragments looked for in binary files: key characters only
 _lock = threading.Lock()
 _secrets: set[str] = set()  # lower-cased
 _grams: set[str] = set()  # every REDACT_MIN_FRAGMENT-long piece of every secret, lower-cased
@@ -52,14 +54,16 @@ def register(secret: str | None) -> None:
         return
     value = secret.strip().translate(_ASCII_LOWER)
     n = C.REDACT_MIN_FRAGMENT
-    if len(value) < n:
-        return
+    if len(value) < n or not _KEYLIKE.fullmatch(value):
+        return  # API keys are printable ASCII without spaces; anything else is refused before sending
     global _max_len, _pattern
     with _lock:
         if value in _secrets:
             return
         _secrets.add(value)
-        _grams.update(value[i : i + n] for i in range(len(value) - n + 1))
+        # A fragment of fewer than 3 distinct characters ("kkkkkkkk") is not a secret's
+        # fingerprint: it would mask ordinary text and flag ordinary image bytes.
+        _grams.update(g for g in (value[i : i + n] for i in range(len(value) - n + 1)) if len(set(g)) >= C.REDACT_MIN_DISTINCT)
         _max_len = max(_max_len, len(value))
         _pattern = _compile(_grams)
 
@@ -119,7 +123,7 @@ def contains_secret(data: bytes | str) -> bool:
     # a piece of a key that is a run or a steady sequence would match pixels, not a
     # hidden key. Real keys are random, so their other pieces still catch a key hidden
     # in a file.
-    return any(g.encode("utf-8", "ignore") in low_bytes for g in grams if _distinctive(g))
+    return any(g.encode("ascii") in low_bytes for g in grams if _IMAGE_GRAM.fullmatch(g) and _distinctive(g))
 
 
 def _distinctive(gram: str) -> bool:
