@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/diagnostics.py
 	$(BIN)/python benchmarks/history.py --sizes 100000
 	$(BIN)/python benchmarks/media.py
+	$(BIN)/python benchmarks/compare.py
 
 sandbox: $(STAMP)
 	$(BIN)/imagelab sandbox --port 8765

@@ -17,6 +17,7 @@ if not ui.password_gate():  # optional app password (app_password / IMAGELAB_PAS
 page = st.navigation(
     [
         st.Page("pages/generate.py", title="Generate", icon=":material/brush:", default=True),
+        st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:", url_path="compare"),
         st.Page("pages/history.py", title="History", icon=":material/history:", url_path="history"),
         st.Page("pages/diagnostics.py", title="Diagnostics", icon=":material/checklist:", url_path="diagnostics"),
     ]

@@ -1,4 +1,4 @@
-"""The command line: ``imagelab generate``, ``imagelab doctor`` and ``imagelab sandbox``.
+"""The command line: ``imagelab generate``, ``imagelab doctor``, ``imagelab compare`` and ``imagelab sandbox``.
 
 ``imagelab generate`` records to the same database as the app. With ``--json``
 it prints one JSON object. Exit codes: 0 success, 1 the generation failed,
@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import threading
 import sys
 from typing import Any, Sequence
 
@@ -21,6 +23,7 @@ from lib import constants as C
 from lib import redact
 from lib.generation import ClientSettings, GenerationRequest
 from lib.errors import describe
+from lib.generation import CancelToken
 from lib.jobs import run_generation
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, get_provider, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS
@@ -55,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--moderation", default="auto", choices=MODERATIONS)
     g.add_argument("--data-dir", help=f"where the database and images live (default: ${C.DATA_DIR_ENV} or ./data)")
     g.add_argument("--timeout", type=float, default=C.DEFAULT_READ_TIMEOUT_S, help="read timeout in seconds")
+    g.add_argument("--task-deadline", type=float, default=C.DEFAULT_TASK_DEADLINE_S, metavar="SECONDS",
+                   help="async gateways: a task not finished by then ends as a timeout")
+    g.add_argument("--run-deadline", type=float, default=C.DEFAULT_RUN_DEADLINE_S, metavar="SECONDS",
+                   help="the whole generation (retries and fallbacks included) stops by then")
     g.add_argument("--max-retries", type=int, default=C.DEFAULT_MAX_RETRIES)
     g.add_argument("--no-fallback", action="store_true", help="do not try the fallback chain")
     g.add_argument("--scenario", choices=list(SCENARIOS), help="sandbox only: the behaviour to rehearse")
@@ -86,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     out = d.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the report as JSON (imagelab-report/1)")
     out.add_argument("--markdown", action="store_true", help="print the report as Markdown")
+
+    from lib.compare_cli import add_parser as add_compare_parser  # Compare (issue 9)
+
+    add_compare_parser(sub)
 
     s = sub.add_parser("sandbox", help="run the local sandbox image API in the foreground")
     s.add_argument("--port", type=int, default=8765)
@@ -128,6 +139,10 @@ def _generate(args: argparse.Namespace) -> int:
 
     preset = get_provider(args.provider)
     # A key from the environment is bound to the preset's host; --api-key goes where --base-url says.
+    for flag, value in (("--task-deadline", args.task_deadline), ("--run-deadline", args.run_deadline)):
+        if not value > 0:
+            _say(f"imagelab: {flag} must be more than 0 seconds", file=sys.stderr)
+            return 2
     resolved = resolve_key_for(preset, base_url=args.base_url, typed=args.api_key or "", environ=os.environ)
     key, source, key_host = resolved.key, resolved.source, resolved.host
     if args.api_key:
@@ -159,6 +174,7 @@ def _generate(args: argparse.Namespace) -> int:
         provider=args.provider, base_url=base_url, api_key=key, key_source=source, key_host=key_host, read_timeout_s=args.timeout,
         allow_private_images=args.allow_private_images or os.environ.get(C.ALLOW_PRIVATE_IMAGES_VAR, "").strip().lower() in ("1", "true", "yes", "on"),
         max_retries=args.max_retries, use_fallback=not args.no_fallback, extra_headers=headers,
+        task_deadline_s=args.task_deadline, run_deadline_s=args.run_deadline,
     )
     request = GenerationRequest(
         prompt=args.prompt, model=args.model, size=args.size, n=args.n, quality=args.quality,
@@ -170,11 +186,20 @@ def _generate(args: argparse.Namespace) -> int:
         if not args.json:
             _say(f"  {event.elapsed_s:6.1f} s  {event.message}", file=sys.stderr)
 
+    # SIGTERM stops the generation within moments: the request in flight is closed,
+    # its rows end 'interrupted', and no new attempt starts.
+    stop = CancelToken()
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: stop.cancel("interrupted"))
     try:
-        outcome = run_generation(settings, request, recorder=store, keeper=store.keeper, on_event=progress)
+        outcome = run_generation(settings, request, recorder=store, keeper=store.keeper, on_event=progress, cancel=stop)
     finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
         if sandbox is not None:
             sandbox.stop()
+        store.flush()
     err = outcome.error
     result: dict[str, Any] = {
         "ok": outcome.ok,
@@ -280,6 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _generate(args)
     if args.command == "doctor":
         return _doctor(args)
+    if args.command == "compare":  # Compare (issue 9)
+        from lib.compare_cli import run as run_compare
+
+        return run_compare(args)
     if args.command == "sandbox":
         from lib.sandbox import serve
 

@@ -180,10 +180,23 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+_SSL_CONTEXT: list[Any] = []  # one per process: loading the CA bundle costs ~0.1 s of CPU (Compare, issue 9)
+_SSL_LOCK = threading.Lock()
+
+
+def _ssl_context():
+    """httpx's own default TLS context (certifi, SSL_CERT_FILE/DIR honoured), built once and shared:
+    a new one per client made every generation of a parallel grid spend ~0.1 s of CPU on it."""
+    with _SSL_LOCK:
+        if not _SSL_CONTEXT:
+            _SSL_CONTEXT.append(httpx.create_ssl_context())
+        return _SSL_CONTEXT[0]
+
+
 def _transport(guard: Callable[[str, int], str] | None = None, tracker: "_SocketTracker | None" = None) -> httpx.HTTPTransport:
     """An httpx transport whose connections obey ``_deadline`` (and ``guard``),
     and can be shut by a cancel (``tracker``)."""
-    transport = httpx.HTTPTransport()
+    transport = httpx.HTTPTransport(verify=_ssl_context())
     pool = getattr(transport, "_pool", None)
     if pool is None or not hasattr(pool, "_network_backend"):  # pragma: no cover - a different httpcore
         raise RuntimeError("this httpcore has no network backend to install deadlines into")
@@ -1245,7 +1258,13 @@ class ImageClient:
                     f"The task was still '{task.raw_status}' after {s.task_deadline_s:.0f} s (the task deadline).",
                     code="task_deadline", request_id=task.task_id,
                 )
-            self._pause(max(0.0, min(interval, deadline - self.clock())))
+            wait = interval
+            if task.progress is not None and 0 < task.progress < 100:
+                # The progress predicts the finish: poll just after it rather than up to a whole interval late.
+                elapsed = self.clock() - start
+                eta = elapsed * (100 - task.progress) / task.progress
+                wait = min(interval, max(C.TASK_POLL_MIN_S, eta + C.TASK_POLL_ETA_MARGIN_S))
+            self._pause(max(0.0, min(wait, deadline - self.clock())))
             interval = min(interval * C.TASK_POLL_BACKOFF, C.TASK_POLL_MAX_S)
             try:
                 self.limiter.token(cancel=self._token)

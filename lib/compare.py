@@ -403,6 +403,8 @@ class GridPlan:
         return f"{first} ({self.shape()})"
 
     def request_for(self, row: Row, target: Target, value: str | None) -> GenerationRequest:
+        # The seam for Media (issue 12): reference images (edits) and streaming partials per cell
+        # would be more GenerationRequest fields set here (and kept in axes()); not built yet.
         params = dict(self.shared)
         if self.vary and value is not None:
             params[self.vary.param] = value
@@ -540,8 +542,14 @@ def settings_summary(settings: ClientSettings) -> dict[str, Any]:
 
 def cell_settings(settings: ClientSettings, plan: GridPlan) -> ClientSettings:
     """A provider's settings as a grid uses them: fallback as the grid says (off by default), and a
-    token bucket at least as deep as the parallel requests allowed, so N cells may start together."""
-    return replace(settings, use_fallback=plan.use_fallback, burst=max(int(settings.burst), int(settings.max_concurrency)))
+    token bucket at least as deep as the parallel requests allowed, so N cells may start together.
+    A sandbox told to be 'healthy' gets no scenario header, so a #tag in a row's prompt still
+    chooses that row's fault."""
+    headers = dict(settings.extra_headers)
+    if settings.provider == "sandbox" and headers.get("X-Sandbox-Scenario") == "healthy":
+        del headers["X-Sandbox-Scenario"]
+    return replace(settings, use_fallback=plan.use_fallback, burst=max(int(settings.burst), int(settings.max_concurrency)),
+                   extra_headers=headers)
 
 
 def create_comparison(store: Any, plan: GridPlan, settings: dict[str, ClientSettings] | None = None) -> str:
@@ -719,7 +727,7 @@ class CellState:
         et = self.error_type
         if not et:
             return ""
-        return ERROR_INFO[et].title if et in ERROR_INFO else et
+        return ERROR_INFO[et].title if et in ERROR_INFO else et  # app_error has its own title now
 
     def error(self):
         """The error as an ImageLabError, for the full error card."""
@@ -932,7 +940,7 @@ def load(store: Any, comparison_id: str) -> ComparisonView | None:
         return None
     cells = cell_states(store, comparison_id)
     status = refresh_status(store, comparison_id, cells) or row["status"]
-    if status != row["status"]:
+    if status != row["status"] or row["finished_at"] is None:
         row = comparison_row(store, comparison_id) or row
     return ComparisonView(
         id=row["id"], title=row["title"] or "", created_at=row["created_at"] or 0.0, finished_at=row["finished_at"],
@@ -996,7 +1004,7 @@ def live_note(job: Any) -> str:
     provider = provider_name(job.spec.settings.provider) if getattr(job, "spec", None) is not None else ""
     ahead = getattr(job, "queue_position", None)
     if status == "queued" or ahead is not None:
-        return f"queued: {int(ahead or 0)} ahead on {provider}"
+        return f"queued: {int(ahead)} ahead on {provider}" if ahead else f"queued: next on {provider}"
     if status == "running":
         return f"running {job.elapsed_s:.0f} s"
     return status

@@ -382,7 +382,9 @@ def check_key(ctx: CheckContext) -> Step:
     items: list[Evidence] = []
     statuses: list[str] = []
     fix = ""
-    source = KEY_SOURCES.get(s.key_source, s.key_source or "no key")
+    source = KEY_SOURCES.get(s.key_source, s.key_source) if s.key_source else "the settings"
+    if s.key_source == "argument":
+        source = "the --api-key argument"
     if s.api_key:
         hint = s.key_hint
         items.append(_ev("static", f"Key from {source}" + (f", ending in {hint}." if hint else " (too short to show any of it).")
@@ -500,8 +502,10 @@ def check_endpoint(ctx: CheckContext) -> Step:
             statuses.append("warn")
             verdict = f"The host answered with a server error ({route.http_status}); the route could not be confirmed."
             fix = ERROR_INFO["server_error"].fix
-        else:
-            statuses.append("pass")  # 401/403/429: the host answered as an API; the key or limits are other steps
+        else:  # 401/403/429: the host answered as an API; the key or limits are other steps
+            statuses.append("pass")
+            if not any(st in ("warn", "fail") for st in statuses):
+                verdict = f"The host answers like an image API (HTTP {route.http_status} to the probe; see the key and limits steps)."
     hist, count, unresolved = _history_items(ctx, 2, model=False)
     items.extend(hist)
     if count:
@@ -852,7 +856,7 @@ def settings_summary(settings: ClientSettings, model: str) -> dict[str, Any]:
         "provider_label": s.preset.label,
         "model": model,
         "endpoint": strip_query(s.endpoint.url),
-        "key_source": KEY_SOURCES.get(s.key_source, s.key_source) if s.api_key else "no key",
+        "key_source": (KEY_SOURCES.get(s.key_source, s.key_source) if s.key_source else "given directly") if s.api_key else "no key",
         "key_hint": s.key_hint,
         "key_env": s.preset.key_env,
         "delivery": s.preset.delivery,

@@ -422,3 +422,66 @@ def install_shutdown(runner: JobRunner, *, grace_s: float = C.SHUTDOWN_GRACE_S) 
             raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_term)
+
+
+def outcome_from_record(run: dict[str, Any], root: Any) -> Outcome:
+    """An Outcome rebuilt from a stored run (``Store.run``), for a run that is no
+    longer in this process: a reload after a restart, or a link opened later."""
+    from pathlib import Path
+
+    from lib.generation import AttemptSummary, ResultImage
+    from lib.images import ImageInfo
+
+    attempts = run.get("attempts") or []
+    summaries = [
+        AttemptSummary(
+            a["id"], a.get("attempt_no") or 0, a.get("model") or "", a.get("status") or "", a.get("error_type"),
+            a.get("http_status"), a.get("latency_ms") or 0, a.get("fallback_from"),
+            error_message=a.get("error_message"), error_code=a.get("error_code"),
+        )
+        for a in attempts
+    ]
+
+    def error_of(a: dict[str, Any]) -> E.ImageLabError | None:
+        if not a.get("error_type"):
+            return None
+        return E.make_error(
+            a["error_type"], a.get("error_message") or "", status=a.get("http_status"), code=a.get("error_code"),
+            request_id=a.get("request_id"), retry_after_s=a.get("retry_after_s"), provider_message=a.get("error_message"),
+            provider_code=a.get("error_code") if a.get("http_status") and a.get("error_code") and not str(a.get("error_code")).startswith(("http_", "no_")) else None,
+        )
+
+    last = attempts[-1] if attempts else {}
+    images = []
+    for row in last.get("images") or []:
+        info = ImageInfo(format=row["format"], width=row["width"], height=row["height"], byte_size=row["byte_size"], sha256=row["sha256"])
+        path = str(Path(root) / row["path"]) if row.get("path") else None
+        images.append(ResultImage(info, row.get("source") or "b64", row.get("source_url"), path, row.get("path")))
+    status = run.get("status") or "running"
+    err = error_of(last) if last else None
+    if status == "failed" and err is None and run.get("error_type"):
+        err = E.make_error(run["error_type"], "The generation failed before any attempt was recorded.")
+    first = error_of(attempts[0]) if attempts else None
+    models = {a.get("model") for a in attempts}
+    events = [
+        Event(e["kind"], e["message"], e.get("elapsed_s") or 0.0, e.get("model") or "", e.get("attempt_no") or 0, e.get("data") or {})
+        for e in run.get("events") or []
+    ]
+    request = run.get("request") if isinstance(run.get("request"), dict) else {}
+    return Outcome(
+        ok=status == "succeeded",
+        run_id=run["id"],
+        requested_model=request.get("model") or (attempts[0].get("model") if attempts else run.get("model") or ""),
+        model=run.get("model") or (last.get("model") if last else ""),
+        images=images,
+        attempts=summaries,
+        events=events,
+        error=err if status in ("failed", "interrupted") else None,
+        latency_ms=run.get("latency_ms") or 0,
+        usage=last.get("usage") if isinstance(last.get("usage"), dict) else None,
+        raw_response=last.get("raw_response"),
+        status=status if status in ("succeeded", "failed", "cancelled", "interrupted") else "failed",
+        first_error=first if len(models) > 1 else None,
+        sent=not (len(attempts) == 1 and attempts[0].get("error_type") == "invalid_input"),
+        note=last.get("note"),
+    )

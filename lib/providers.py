@@ -95,6 +95,7 @@ PRESETS: dict[str, Provider] = {
             label="Custom (any OpenAI-compatible URL)",
             base_url="",
             key_env="IMAGELAB_API_KEY",
+            needs_key=False,  # local and private gateways often take none; a key is sent when there is one
             delivery="sync",
             models=GPT_IMAGE_MODELS + GATEWAY_MODELS,
             note="Any OpenAI-compatible base URL. Sync and task answers are both recognised.",
@@ -159,6 +160,20 @@ _SINGULAR = re.compile(r"/(image/generations?|images/generation|image/generate|i
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
+def _is_local_host(host: str) -> bool:
+    """A loopback, private or link-local address, or a name that is local by convention."""
+    import ipaddress
+
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal", ".lan")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
 def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint:
     """Turn whatever a user pasted into the final generations URL.
 
@@ -176,7 +191,15 @@ def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint
         return Endpoint("", "", "", [EndpointProblem("fail", "No base URL is set.")])
     if "://" not in raw:
         raw = "https://" + raw
-        problems.append(EndpointProblem("info", "No scheme given; https:// was assumed."))
+        host = urlsplit(raw).hostname or ""
+        if _is_local_host(host):
+            problems.append(EndpointProblem(
+                "warn",
+                f"No scheme given, so https:// was assumed; but {host} is a loopback or private address, which "
+                f"usually serves plain http. If so, write it as http://{raw[len('https://'):]}",
+            ))
+        else:
+            problems.append(EndpointProblem("info", "No scheme given; https:// was assumed."))
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return Endpoint("", "", "", [EndpointProblem("fail", f"'{base_url}' is not an http(s) URL with a host.")])

@@ -115,7 +115,16 @@ def contains_secret(data: bytes | str) -> bool:
         low = data.translate(_ASCII_LOWER)
         return any(g in low for g in grams)
     low_bytes = data.translate(_ASCII_LOWER_BYTES)
-    return any(g.encode("utf-8", "ignore") in low_bytes for g in grams)
+    # Binary data is full of runs such as b"QQQQQQQQ" and gradients such as b"cdefghij":
+    # a piece of a key that is a run or a steady sequence would match pixels, not a
+    # hidden key. Real keys are random, so their other pieces still catch a key hidden
+    # in a file.
+    return any(g.encode("utf-8", "ignore") in low_bytes for g in grams if _distinctive(g))
+
+
+def _distinctive(gram: str) -> bool:
+    steps = {ord(b) - ord(a) for a, b in zip(gram, gram[1:])}
+    return len(set(gram)) >= C.REDACT_MIN_DISTINCT_IN_BINARY and len(steps) > 1
 
 
 _ASCII_LOWER_BYTES = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")

@@ -290,11 +290,16 @@ class AttemptFilter:
         return (" AND ".join(clauses) or "1 = 1"), params
 
 
+def percentile_rank(count: int, p: float) -> int:
+    """The 1-based nearest rank of percentile ``p`` among ``count`` sorted values."""
+    return max(1, math.ceil(p / 100 * count))
+
+
 def _percentile(sorted_values: list[float], p: float) -> float | None:
     """Nearest-rank percentile of an ascending list."""
     if not sorted_values:
         return None
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    rank = percentile_rank(len(sorted_values), p)
     return sorted_values[rank - 1]
 
 
@@ -930,8 +935,8 @@ class Store:
             finished = s["succeeded"] + s["failed"]
             n = timed.get(model, 0)
             s["success_rate"] = (s["succeeded"] / finished) if finished else None
-            s["p50_ms"] = nth_latency(model, max(1, math.ceil(0.50 * n))) if n else None
-            s["p95_ms"] = nth_latency(model, max(1, math.ceil(0.95 * n))) if n else None
+            s["p50_ms"] = nth_latency(model, percentile_rank(n, 50)) if n else None
+            s["p95_ms"] = nth_latency(model, percentile_rank(n, 95)) if n else None
             out.append(s)
         return sorted(out, key=lambda s: -s["attempts"])
 

@@ -21,7 +21,7 @@ from lib import constants as C
 from lib import redact
 from lib.generation import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
 from lib.errors import CHECKLIST_STEPS, describe
-from lib.jobs import Job, JobRunner, JobSpec, install_shutdown
+from lib.jobs import Job, JobRunner, JobSpec, install_shutdown, outcome_from_record
 from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS, SandboxServer
 from lib.store import DamagedDatabase, Store, configure_logging
@@ -58,6 +58,8 @@ DEFAULTS: dict[str, Any] = {
     "use_fallback": True,
     "read_timeout": C.DEFAULT_READ_TIMEOUT_S,
     "max_retries": C.DEFAULT_MAX_RETRIES,
+    "task_deadline": C.DEFAULT_TASK_DEADLINE_S,
+    "run_deadline": C.DEFAULT_RUN_DEADLINE_S,
     "rate_per_s": C.DEFAULT_RATE_PER_S,
     "max_concurrency": C.DEFAULT_MAX_CONCURRENCY,
     "sandbox_scenario": "healthy",
@@ -124,6 +126,12 @@ class PageSettings:
 def init_state() -> None:
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    # Streamlit resets a widget's value when the same key is drawn on another page (a new widget),
+    # so moving from Generate to Compare put every number in the sidebar at its minimum (a 1 s read
+    # timeout). Writing the values back makes them the session's own and they survive page changes.
+    for key in list(st.session_state.keys()):
+        if key in DEFAULTS or key == "model_custom" or str(key).startswith(("typed_key__", "fallbacks__")):
+            st.session_state[key] = st.session_state[key]
 
 
 def settings_sidebar() -> PageSettings:
@@ -154,6 +162,7 @@ def settings_sidebar() -> PageSettings:
         (sb.error if problem.severity == "fail" else sb.warning if problem.severity == "warn" else sb.caption)(plain(problem.message))
 
     # Key: typed (session only) > secrets.toml > environment
+    _keep_provider_entry(provider_id, f"typed_key__{provider_id}", "typed")  # Compare: typed keys of every provider stay
     typed = sb.text_input(
         "API key",
         type="password",
@@ -162,6 +171,7 @@ def settings_sidebar() -> PageSettings:
         help=f"Kept in this browser session only, never written anywhere. Otherwise read from .streamlit/secrets.toml or ${preset.key_env}.",
     )
     resolved = resolve_key_for(preset, base_url=base_url, typed=typed, secrets=_secrets(), environ=os.environ)
+    st.session_state.setdefault("provider_entries", {})[provider_id] = {"typed": typed, "base_url": base_url}
     key, source = resolved.key, resolved.source
     if key:
         hint = key_hint(key)
@@ -194,6 +204,14 @@ def settings_sidebar() -> PageSettings:
         )
         if read_timeout < C.MIN_RECOMMENDED_READ_TIMEOUT_S:
             st.caption(f"Below {C.MIN_RECOMMENDED_READ_TIMEOUT_S:.0f} s, slow prompts will time out.")
+        task_deadline = st.number_input(
+            "Task deadline (s)", min_value=10.0, max_value=3600.0, step=30.0, key="task_deadline",
+            help="Async gateways: a task still unfinished after this long ends as a timeout.",
+        )
+        run_deadline = st.number_input(
+            "Run deadline (s)", min_value=10.0, max_value=7200.0, step=60.0, key="run_deadline",
+            help="The whole generation, every retry and fallback included, stops here.",
+        )
         max_retries = st.number_input("Retries", min_value=0, max_value=6, step=1, key="max_retries")
         rate = st.number_input("Rate limit (requests/s)", min_value=0.1, max_value=50.0, step=0.5, key="rate_per_s")
         concurrency = st.number_input("Parallel requests", min_value=1, max_value=16, step=1, key="max_concurrency")
@@ -205,7 +223,10 @@ def settings_sidebar() -> PageSettings:
             st.caption(SCENARIOS[scenario] + (" Lower the read timeout to see it sooner." if scenario == "timeout" else ""))
             dialect = st.selectbox("Delivery", list(DIALECTS), format_func=DIALECT_LABELS.get, key="sandbox_dialect", help="How the sandbox hands back images.  \n" + "  \n".join(f"**{DIALECT_LABELS[d]}**: {text}" for d, text in DIALECTS.items()))
             latency = st.selectbox("Latency", list(LATENCIES), key="sandbox_latency")
-        headers = {"X-Sandbox-Scenario": scenario, "X-Sandbox-Dialect": dialect}
+        # The scenario header wins over #tags in the prompt: send it only for a scenario other than Healthy.
+        headers = {"X-Sandbox-Dialect": dialect}
+        if scenario != "healthy":
+            headers["X-Sandbox-Scenario"] = scenario
         if LATENCIES[latency] is not None:
             headers["X-Sandbox-Latency"] = LATENCIES[latency]
 
@@ -216,6 +237,8 @@ def settings_sidebar() -> PageSettings:
         key_source=source,
         key_host=resolved.host,
         read_timeout_s=float(read_timeout),
+        task_deadline_s=float(task_deadline),
+        run_deadline_s=float(run_deadline),
         max_retries=int(max_retries),
         fallbacks=tuple(fallbacks),
         use_fallback=bool(use_fallback),
@@ -283,12 +306,89 @@ def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> 
 # Rendering
 
 
+# --------------------------------------------------------------------------
+# Generate: reattach, finished runs from the store, recent generations (engine, issue 7)
+
+RUN_PARAM = "run"  # /?run=<run_id>: Generate, reattached to that run
+
+
+def find_run(run_id: str) -> tuple[Job | None, Outcome | None, str]:
+    """A run to show: a job of this process (running or recently done), else the
+    stored record; with its prompt. (None, None, "") when there is no such run."""
+    job = get_runner().get(run_id)
+    if job is not None:
+        return job, job.outcome, job.request.prompt
+    store = get_store()
+    run = store.run(run_id)
+    if run is None:
+        return None, None, ""
+    return None, outcome_from_record(run, store.root), run.get("prompt") or run.get("label") or ""
+
+
+def live_label(job: Job) -> str:
+    ahead = job.queue_position
+    if job.status == "queued" or ahead is not None:
+        where = f"{ahead} ahead" if ahead else "next in line"
+        return f"Queued ({where}) for {job.model_now}... {job.elapsed_s:.0f} s"
+    return f"Generating with {job.model_now}... {job.elapsed_s:.0f} s"
+
+
+def show_outcome(outcome: Outcome, *, key_prefix: str, prompt: str = "", request: GenerationRequest | None = None) -> None:
+    """A finished run: its prompt, events, images, error card and inspectors."""
+    o = outcome
+    if prompt:
+        st.caption("Prompt of this generation")
+        st.text(redact.scrub(prompt, limit=2000))
+    if o.status == "succeeded":
+        label, state = f"Done in {o.latency_ms / 1000:.1f} s", "complete"
+    elif o.status == "cancelled":
+        label, state = "Cancelled", "error"
+    elif o.status == "interrupted":
+        label, state = "Interrupted: the app stopped during this generation", "error"
+    else:
+        label, state = f"Failed: {o.error.info.title if o.error else 'unknown'}", "error"
+    render_events(o.events, label=label, state=state, expanded=False)
+    if o.status == "cancelled":
+        st.info("You cancelled this generation. Nothing more was sent after that; the attempts so far are recorded.", icon=":material/cancel:")
+    if o.images:  # also the images kept before a later one failed
+        result_card(o, key_prefix=key_prefix)
+    if request is not None:
+        media_summary(o, request)  # media (issue 12): partials received, reference images sent
+    error_card(o)  # draws nothing on success or cancel
+    inspectors(o)
+
+
+def recent_generations(current: str | None) -> str | None:
+    """Recent generations from the store (not session state): a reload loses nothing.
+    Returns the run id the user chose to open, if any."""
+    runs = [r for r in get_store().recent_runs(limit=C.RECENT_RUNS + 1) if r.get("kind") in ("generate", "rerun") and r["id"] != current]
+    if not runs:
+        return None
+    st.subheader("Recent generations")
+    chosen = None
+    for r in runs[: C.RECENT_RUNS]:
+        with st.container(border=True):
+            cols = st.columns([1, 5, 1])
+            thumb = thumbnail_path(r.get("thumb"))
+            if thumb:
+                cols[0].image(thumb, width="stretch")
+            cols[1].text(redact.scrub(r.get("prompt") or r.get("label") or "(empty prompt)", limit=160))
+            status = r.get("status") or "running"
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.get("created_at") or 0))
+            detail = " · ".join(x for x in (status, r.get("error_type") or "", r.get("model") or "", f"{r.get('image_count') or 0} image(s)", when) if x)
+            cols[1].caption(plain(detail))
+            if cols[2].button("Open", key=f"open-{r['id']}", icon=":material/open_in_new:"):
+                chosen = r["id"]
+    return chosen
+
+
 def event_line(event: Event) -> str:
     icon = {
         "started": ":material/send:", "submitted": ":material/upload:", "waiting": ":material/hourglass_top:",
         "queued": ":material/schedule:", "polling": ":material/sync:", "downloading": ":material/download:",
         "saved": ":material/check:", "retry": ":material/replay:", "fallback": ":material/alt_route:",
         "skipped": ":material/skip_next:", "failed": ":material/error:", "succeeded": ":material/task_alt:",
+        "accepted": ":material/schedule:", "cancelled": ":material/cancel:", "interrupted": ":material/power_settings_new:",
         "partial": ":material/blur_on:", "streamed": ":material/image:", "note": ":material/info:",
     }.get(event.kind, ":material/info:")
     return f"{icon} `{event.elapsed_s:6.1f} s` {plain(event.message)}"
@@ -304,12 +404,17 @@ def render_events(events: list[Event], *, label: str, state: str, expanded: bool
 def result_card(outcome: Outcome, *, key_prefix: str) -> None:
     o = outcome
     hops = f" (asked for {o.requested_model})" if o.model != o.requested_model else ""
-    cols = st.columns(4)
-    cols[0].metric("Model used", plain(o.model), help=f"Requested: {plain(o.requested_model)}")
-    cols[1].metric("Latency", f"{o.latency_ms / 1000:.1f} s")
-    cols[2].metric("Attempts", len(o.attempts))
+    # Two rows of two: a model id like gpt-image-1.5 stays readable on a narrow screen.
+    top, bottom = st.columns([3, 2]), st.columns([3, 2])
+    top[0].metric("Model used", plain(o.model), help=f"Requested: {plain(o.requested_model)}")
+    top[1].metric("Latency", f"{o.latency_ms / 1000:.1f} s")
     tokens = (o.usage or {}).get("total_tokens")
-    cols[3].metric("Tokens", f"{tokens:,}" if isinstance(tokens, int) else "-", help="Usage as reported by the provider")
+    bottom[0].metric("Tokens", f"{tokens:,}" if isinstance(tokens, int) else "-", help="Usage as reported by the provider")
+    bottom[1].metric("Attempts", len(o.attempts))
+    first_error_note(o)
+    if o.note:
+        st.caption("Not everything came back:")
+        st.text(redact.scrub(o.note, limit=600))
     cost, basis = run_cost(o)  # History (issue 10): every attempt's stored estimate
     if cost is not None:
         st.caption(f"Estimated cost: {format_usd(cost)} ({basis}, an estimate, not a bill)")
@@ -353,8 +458,8 @@ def error_card(outcome: Outcome) -> None:
         notes = []
         if card["param"]:
             notes.append(f"parameter: {plain(card['param'])}")
-        if card["code"]:
-            notes.append(f"code: {plain(card['code'])}")
+        if card.get("provider_code"):
+            notes.append(f"code: {plain(card['provider_code'])}")
         if card["retry_after_s"] is not None:
             notes.append(f"provider asked to wait {card['retry_after_s']:.1f} s")
         if card["request_id"]:
@@ -362,8 +467,23 @@ def error_card(outcome: Outcome) -> None:
         notes.append("retried automatically" if card["retryable"] else "not retried (it would fail the same way)")
         st.caption(" · ".join(notes))
         checklist_link(err)
+        first_error_note(outcome)
     if len(outcome.attempts) > 1:
         attempts_table(outcome)
+
+
+def first_error_note(outcome: Outcome) -> None:
+    """After a fallback, the first model's error stays visible: it is usually the real cause."""
+    first = outcome.first_error
+    if first is None or not outcome.attempts:
+        return
+    model = outcome.attempts[0].model
+    st.warning(
+        f"First tried {plain(model)}: {first.info.title} ({first.error_type}"
+        + (f", HTTP {first.status}" if first.status else "") + "). The app then fell back to another model.",
+        icon=":material/alt_route:",
+    )
+    st.code(redact.scrub(first.provider_message or first.message, limit=1000), language=None, wrap_lines=True)
 
 
 def attempts_table(outcome: Outcome) -> None:
@@ -380,7 +500,8 @@ def attempts_table(outcome: Outcome) -> None:
 def inspectors(outcome: Outcome) -> None:
     preview: RequestPreview | None = outcome.preview
     if preview is not None:
-        with st.expander("What was sent", icon=":material/upload:"):
+        title = "What was sent" if outcome.sent else "What would have been sent (pre-flight stopped it: nothing went out)"
+        with st.expander(title, icon=":material/upload:"):
             st.code(f"{preview.method} {redact.scrub(preview.url)}", language=None, wrap_lines=True)
             st.caption("Headers (the key is masked)")
             st.json(preview.headers)
@@ -453,26 +574,36 @@ def app_password() -> str:
 
 
 def password_gate() -> bool:
-    """True when the visitor may use the app. With a password set, shows a sign-in
-    form until it is given (compared in constant time), once per browser session."""
+    """True when the visitor may use the app. With a password set, and until it is
+    given (compared in constant time, once per browser session), the only page is a
+    sign-in form: ``st.navigation`` is still called, with that one page, so Streamlit
+    never falls back to listing (and running) the files in pages/."""
     expected = app_password()
     if not expected:
         return True
     token = hashlib.sha256(("imagelab:" + expected).encode()).hexdigest()
     if hmac.compare_digest(str(st.session_state.get("_imagelab_signed_in", "")), token):
         return True
-    st.title("Image Prompt Lab")
-    st.caption("This deployment is protected by a password. Ask the person who runs it.")
-    with st.form("sign_in"):
-        given = st.text_input("Password", type="password", key="app_password_input")
-        submitted = st.form_submit_button("Sign in", type="primary")
-    if submitted:
-        if hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
-            st.session_state["_imagelab_signed_in"] = token
-            st.session_state.pop("app_password_input", None)
-            st.rerun()
-        time.sleep(C.PASSWORD_FAIL_DELAY_S)
-        st.error("That is not the password.")
+
+    def sign_in() -> None:
+        st.title("Image Prompt Lab")
+        st.caption("This deployment is protected by a password. Ask the person who runs it.")
+        with st.form("sign_in"):
+            given = st.text_input("Password", type="password", key="app_password_input")
+            submitted = st.form_submit_button("Sign in", type="primary")
+        if submitted:
+            if hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+                st.session_state["_imagelab_signed_in"] = token
+                st.rerun()
+            time.sleep(C.PASSWORD_FAIL_DELAY_S)
+            st.error("That is not the password.")
+
+    # The sign-in form answers at every page's address, so a shared permalink
+    # (/history?attempt=12) opens its page right after sign-in.
+    stems = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "pages").glob("*.py") if p.stem.isidentifier())
+    pages = [st.Page(sign_in, title="Sign in", icon=":material/lock:", url_path="sign-in", default=True)]
+    pages += [st.Page(sign_in, title="Sign in", url_path=stem) for stem in stems]
+    st.navigation(pages, position="hidden").run()
     return False
 
 
@@ -505,6 +636,19 @@ def checklist_link(err) -> None:
             st.markdown(f"[Open checklist step {step} in Diagnostics]({step_link(step)})")
 
 
+def _provider_entry(provider_id: str) -> dict[str, str]:
+    """What the sidebar last resolved for a provider (Compare, issue 9): Streamlit forgets a widget's
+    value once it is not drawn, i.e. as soon as another provider is picked in the sidebar."""
+    return st.session_state.get("provider_entries", {}).get(provider_id, {})
+
+
+def _keep_provider_entry(provider_id: str, widget_key: str, field: str) -> None:
+    """Put back what was typed for this provider when the sidebar shows it again."""
+    value = _provider_entry(provider_id).get(field)
+    if value and widget_key not in st.session_state:
+        st.session_state[widget_key] = value
+
+
 def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
     """The sidebar's settings moved to another provider: its base URL and key as
     the sidebar would resolve them (typed in this session > secrets > environment)."""
@@ -516,8 +660,8 @@ def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
     if provider_id == "sandbox":
         base_url = get_sandbox().base_url
     else:
-        base_url = st.session_state.get(f"base_url__{provider_id}", preset.base_url)
-    typed = st.session_state.get(f"typed_key__{provider_id}", "")
+        base_url = st.session_state.get(f"base_url__{provider_id}") or _provider_entry(provider_id).get("base_url") or preset.base_url
+    typed = st.session_state.get(f"typed_key__{provider_id}") or _provider_entry(provider_id).get("typed", "")
     resolved = resolve_key_for(preset, base_url=base_url, typed=typed, secrets=_secrets(), environ=os.environ)
     headers = {k: v for k, v in page.client.extra_headers.items() if not k.startswith("X-Sandbox-")}
     return replace(page.client, provider=provider_id, base_url=base_url, api_key=resolved.key, key_source=resolved.source,

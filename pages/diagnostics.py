@@ -179,6 +179,10 @@ def live_view() -> None:
     downloads(shown, key="live")
 
 
+# A permalink opened first after the server starts must still go through streamlit_app.py
+# (navigation, and the app password when one is set): the read-only view draws no sidebar,
+# so it does not get this from ui.page_settings().
+ui.leave_pages_folder_mode()
 try:
     report_id = st.query_params.get("report")
     if report_id:

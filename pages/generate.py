@@ -4,6 +4,7 @@ import logging
 
 import streamlit as st
 
+from lib import constants as C
 from lib import ui
 from lib.generation import GenerationRequest
 from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS, QUALITIES, check_size
@@ -14,16 +15,21 @@ ui.prefill_rerun()
 ui.alerts_banner()
 # --- end History ---
 settings = ui.page_settings()
-history = st.session_state.setdefault("generate_history", [])
 
-# A finished job moves from the running slot into this session's history.
+# The running job lives in session state and, for a reload or a shared link, in the
+# URL (/?run=<run_id>): a reload reattaches to it, or shows its finished result.
+linked = st.query_params.get(ui.RUN_PARAM)
 job = st.session_state.get(SLOT)
+if job is None and linked:
+    found = ui.get_runner().get(linked)
+    if found is not None and not found.done:
+        job = st.session_state[SLOT] = found  # reattach
 if job is not None and job.done:
     ui.release_partials(job.events, keep=job.request.keep_partials)  # media (issue 12): partials live in memory only while shown
-    history.insert(0, job)
     st.session_state[SLOT] = None
     job = None
 running = job is not None
+shown = job.run_id if running else linked
 
 st.title("Generate")
 st.caption("One prompt in, images out. When it fails, the card below says why and what to change.")
@@ -36,18 +42,18 @@ size_choice = c1.selectbox("Size", [*FIXED_SIZES, "custom"], key="size_choice", 
 quality = c2.selectbox("Quality", QUALITIES, key="quality")
 output_format = c3.selectbox("Format", OUTPUT_FORMATS, key="output_format")
 n = c4.number_input("Images", min_value=1, max_value=10, value=1, key="n")
-d1, d2, d3, d4 = st.columns(4)
 if size_choice == "custom":
-    w = d1.number_input("Width", min_value=16, max_value=3840, value=2048, step=16, key="size_w")
-    h = d1.number_input("Height", min_value=16, max_value=3840, value=1152, step=16, key="size_h")
+    w_col, h_col = st.columns(2)
+    w = w_col.number_input("Width", min_value=16, max_value=3840, value=2048, step=16, key="size_w")
+    h = h_col.number_input("Height", min_value=16, max_value=3840, value=1152, step=16, key="size_h")
     size = f"{int(w)}x{int(h)}"
 else:
     size = size_choice
-background = d2.selectbox("Background", BACKGROUNDS, key="background")
-moderation = d3.selectbox("Moderation", MODERATIONS, key="moderation")
-compression = None
-if output_format in ("jpeg", "webp"):
-    compression = d4.slider("Compression", 0, 100, 90, key="compression")
+with_compression = output_format in ("jpeg", "webp")
+d = st.columns(3 if with_compression else 2)
+background = d[0].selectbox("Background", BACKGROUNDS, key="background")
+moderation = d[1].selectbox("Moderation", MODERATIONS, key="moderation")
+compression = d[2].slider("Compression", 0, 100, 90, key="compression") if with_compression else None
 
 size_problem = check_size(size, model)
 if size_problem:
@@ -64,8 +70,14 @@ request = GenerationRequest(
     output_format=output_format, output_compression=compression, moderation=moderation, **media,
 )
 
-if st.button("Generate", type="primary", key="generate", disabled=running, icon=":material/brush:"):
-    ui.start_job(settings, request, SLOT)
+buttons = st.container(horizontal=True)  # buttons side by side, never squeezed into narrow columns
+if buttons.button("Generate", type="primary", key="generate", disabled=running, icon=":material/brush:"):
+    started = ui.start_job(settings, request, SLOT)
+    st.query_params[ui.RUN_PARAM] = started.run_id
+    st.rerun()
+if running and buttons.button("Cancel", key="cancel", icon=":material/cancel:"):
+    job.cancel()
+    job.wait(C.SHUTDOWN_GRACE_S)
     st.rerun()
 
 
@@ -77,35 +89,22 @@ def live_progress() -> None:
     if current.done:
         st.rerun()  # the whole page, to show the result
     ui.render_partial(current.events)  # media (issue 12): the latest partial image while streaming
-    ui.render_events(current.events, label=f"Generating with {current.request.model}... {current.elapsed_s:.0f} s", state="running", expanded=True)
+    ui.render_events(current.events, label=ui.live_label(current), state="running", expanded=True)
 
 
 try:
     if running:
         live_progress()
-    elif history:
-        last = history[0]
-        outcome = last.outcome
-        label = f"Done in {outcome.latency_ms / 1000:.1f} s" if outcome.ok else f"Failed: {outcome.error.info.title if outcome.error else 'unknown'}"
-        ui.render_events(last.events, label=label, state="complete" if outcome.ok else "error", expanded=False)
-        if outcome.images:  # also the images kept before a later one failed
-            ui.result_card(outcome, key_prefix=f"res-{last.run_id}")
-        ui.media_summary(outcome, last.request)  # media (issue 12): partials received, reference images sent
-        ui.error_card(outcome)  # draws nothing on success
-        ui.inspectors(outcome)
-
-    if len(history) > 1 or (history and running):
-        st.subheader("Earlier in this session")
-        for past in history[1:] if not running else history:
-            o = past.outcome
-            with st.container(border=True):
-                cols = st.columns([1, 5])
-                thumb = ui.thumbnail_path(o.images[0].rel_path) if o.images else None
-                if thumb:
-                    cols[0].image(thumb, width="stretch")
-                verdict = f":green[ok] in {o.latency_ms / 1000:.1f} s" if o.ok else f":red[{o.error.error_type if o.error else 'failed'}]"
-                shown = ui.plain(past.request.prompt, limit=140) or "(empty prompt)"  # user text: never markup
-                cols[1].markdown(f"**{shown}**  \n{ui.plain(o.model)} · {ui.plain(past.request.size)} · {verdict} · {len(o.attempts)} attempt(s)")
+    elif shown:
+        found, outcome, shown_prompt = ui.find_run(shown)
+        if outcome is not None:
+            ui.show_outcome(outcome, key_prefix=f"res-{shown}", prompt=shown_prompt, request=found.request if found is not None else None)
+        elif found is None:
+            st.info("No generation with this link was found in this app's database.", icon=":material/link_off:")
+    opened = ui.recent_generations(shown)
+    if opened:
+        st.query_params[ui.RUN_PARAM] = opened
+        st.rerun()
 except Exception as exc:  # never a raw traceback
     logging.getLogger("imagelab.app").exception("generate page failed")
     ui.show_unexpected(exc)

@@ -55,3 +55,22 @@ def data_dir(tmp_path, monkeypatch):
     path = tmp_path / "data"
     monkeypatch.setenv("IMAGELAB_DATA_DIR", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_secrets():
+    """Keys registered for redaction by one test do not leak into the next: a test key
+    like 'sk-test-kkkk...' would otherwise make any image with a run of 'k' bytes
+    look like it carries the key (lib.images.ImageKeeper.save)."""
+    from lib import redact
+
+    with redact._lock:
+        saved = (set(redact._secrets), set(redact._grams), redact._max_len, redact._pattern)
+    yield
+    with redact._lock:
+        redact._secrets.clear()
+        redact._secrets.update(saved[0])
+        redact._grams.clear()
+        redact._grams.update(saved[1])
+        redact._max_len = saved[2]
+        redact._pattern = saved[3]

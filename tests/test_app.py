@@ -190,10 +190,80 @@ def test_a_bug_outside_any_attempt_finishes_the_run_without_a_made_up_attempt(ap
     assert len(runs) == 1 and runs[0]["status"] == "failed" and runs[0]["error_type"] == "app_error"
 
 
-def test_session_history_lists_earlier_generations(app):
+def test_recent_generations_come_from_the_store_and_can_be_opened(app):
     generate(app, "first picture")
+    first_run = app.query_params["run"]
     generate(app, "second picture")
-    assert any("first picture" in m.value for m in app.markdown)
+    assert app.query_params["run"] != first_run
+    assert any("first picture" in t.value for t in app.text)  # listed from the store, as plain text
+    app.button(key=f"open-{first_run}").click().run()
+    assert app.query_params["run"] == first_run
+    assert any("first picture" in t.value for t in app.text)
+    assert app.get("image")  # the stored run's image is shown again
+
+
+def test_a_new_session_with_the_link_shows_the_finished_run_from_the_store(app):
+    generate(app, "a link to share")
+    run_id = app.query_params["run"]
+    fresh = AppTest.from_file(APP, default_timeout=30)
+    fresh.query_params["run"] = run_id
+    fresh.run()
+    assert not fresh.exception
+    assert fresh.session_state["generate_job"] is None if "generate_job" in fresh.session_state else True
+    assert {m.label: m.value for m in fresh.metric}["Model used"] == "gpt-image-2"
+    assert len(fresh.get("image")) >= 1
+    assert any("Done in" in s.proto.label for s in fresh.get("status")) if fresh.get("status") else True
+
+
+def test_a_reload_reattaches_to_the_running_job_and_cancel_stops_it(app):
+    app.sidebar.selectbox(key="sandbox_scenario").set_value("timeout").run()
+    app.sidebar.number_input(key="read_timeout").set_value(120.0).run()
+    app.text_area(key="prompt").set_value("a slow one").run()
+    app.button(key="generate").click().run()
+    job = app.session_state["generate_job"]
+    run_id = app.query_params["run"]
+    assert job is not None and job.run_id == run_id and not job.done
+    # A reload: a new session with only the link.
+    reloaded = AppTest.from_file(APP, default_timeout=30)
+    reloaded.query_params["run"] = run_id
+    reloaded.run()
+    assert not reloaded.exception
+    assert reloaded.session_state["generate_job"] is job  # reattached to the same job
+    assert reloaded.button(key="generate").disabled
+    reloaded.button(key="cancel").click().run()
+    assert job.done and job.status == "cancelled"
+    assert not reloaded.button(key="generate").disabled
+    assert any("cancelled" in i.value for i in reloaded.info)
+    run = ui.get_store().run(run_id)
+    assert run["status"] == "cancelled" and run["attempts"][-1]["status"] == "cancelled" and run["attempts"][-1]["error_type"] is None
+
+
+def test_a_link_to_an_unknown_run_says_so(app):
+    app.query_params["run"] = "no-such-run"
+    app.run()
+    assert not app.exception
+    assert any("No generation with this link" in i.value for i in app.info)
+
+
+def test_the_sandbox_scenario_header_is_sent_only_when_not_healthy(app):
+    generate(app, "a plain prompt")
+    healthy = ui.get_runner().get(app.query_params["run"]).spec.settings.extra_headers
+    assert "X-Sandbox-Scenario" not in healthy and healthy["X-Sandbox-Dialect"] == "b64"
+    # With Healthy picked, the prompt's own #tags drive the sandbox (the header no longer wins).
+    generate(app, "a prompt that asks #content_policy")
+    assert "`content_policy`" in error_card_text(app)
+    app.sidebar.selectbox(key="sandbox_scenario").set_value("bad_request").run()
+    generate(app, "an ordinary prompt")
+    assert ui.get_runner().get(app.query_params["run"]).spec.settings.extra_headers["X-Sandbox-Scenario"] == "bad_request"
+
+
+def test_preflight_stops_show_what_would_have_been_sent(app):
+    app.sidebar.selectbox(key="model_choice").set_value("Other...").run()
+    app.sidebar.text_input(key="model_custom").set_value("gpt-image2").run()
+    generate(app, "a near miss model")
+    assert any("would have been sent" in e.label for e in app.expander)
+    card = error_card_text(app)
+    assert "invalid_input" in card and "Checklist step 3" in card  # a model problem is step 3, not 6
 
 
 def _nav_pages() -> list[str]:

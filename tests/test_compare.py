@@ -177,7 +177,7 @@ def test_a_comparison_is_recorded_without_the_key(store):
     from lib.generation import ClientSettings
 
     plan = K.build_plan(template="a {animal}", variables={"animal": ["fox", "owl"]}, targets=[Target("openai", "gpt-image-2")])
-    secret = "sk-compare-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+    secret = "sk-cmpREC-q7Xw2Lr9Vt4Nb8Ks3Jd6Hf1Gy5Mc0PaZe"
     cid = K.create_comparison(store, plan, {"openai": ClientSettings(provider="openai", api_key=secret, key_source="typed")})
     row = K.comparison_row(store, cid)
     assert row["status"] == "running" and row["axes"]["rows"][1]["prompt"] == "a owl"

@@ -244,7 +244,7 @@ def test_history_evidence_from_seeded_attempts(store):
         store.attempt_finished(aid, {"status": outcome, "error_type": error_type, "http_status": status, "retry_after_s": retry_after,
                                      "finished_at": now - 100 + i * 10 + 0.5, "latency_ms": 40_000, "error_message": "x"})
     store.run_finished(run, {"status": "failed"})
-    settings = ClientSettings(provider="openai", api_key="sk-" + "a" * 45)
+    settings = ClientSettings(provider="openai", api_key="sk-seededHistoryKey4f8Q2m9Zx7Lr3Vb6Np1Tw5Hc0Jd8Ks")
     report = D.run_checks(settings, MODEL, store=store, probe=False, now=now)
     limits = report.step(5)
     assert limits.status == "fail"  # the second retry went out after 9.5 s: honoured; the run failed anyway
@@ -343,7 +343,7 @@ def test_signed_query_strings_are_cut(sandbox):
 
 def test_a_distinctive_key_appears_in_no_report(tmp_path):
     """Even when the provider echoes the key back, no report form holds it."""
-    key = "sk-DIAGZZuniq" + "Q7w" * 12 + "k9X2"
+    key = "sk-DIAGZZuniq" + "Q7wE4rT1yU8iO3pA6sD9fG2hJ5kL0zX" + "k9X2"
 
     def echo(request: httpx.Request) -> httpx.Response:
         sent = request.headers.get("authorization", "")
@@ -391,7 +391,7 @@ def test_a_retry_before_retry_after_fails_step_5_but_a_fallback_hop_does_not_cou
     attempt(hop, 1, MODEL, "rate_limited", now - 50, retry_after=10.0)
     attempt(hop, 2, "gpt-image-1.5", None, now - 49)  # another model at once: a fallback hop, not a retry
     store.run_finished(hop, {"status": "succeeded"})
-    settings = ClientSettings(provider="wisgate", api_key="wg-" + "k" * 30)
+    settings = ClientSettings(provider="wisgate", api_key="wg-retryAfter7Hq2Wm5Zc8Xv3Bn6")
     step = D.run_checks(settings, MODEL, store=store, probe=False, now=now).step(5)
     assert step.status == "warn", step.verdict
 

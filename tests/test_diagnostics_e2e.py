@@ -84,3 +84,25 @@ def test_report_permalink_and_html_export(browser, sandbox, tmp_path):
     assert [r for r in requests if not r.startswith(("file:", "data:"))] == []
     offline.screenshot(path=str(ARTIFACTS / "e2e-diagnostics-export.png"), full_page=True)
     offline.close()
+
+
+def test_a_permalink_survives_the_app_password(browser, tmp_path, monkeypatch):
+    """With a password set, the permalink asks for it first, then shows the same snapshot."""
+    data = tmp_path / "data"
+    store = Store(data_dir=data)
+    report = D.run_checks(ClientSettings(provider="openai", api_key="sk-permalinkKey3Gh7Jk1Lm9Nb2Vc5Xz8Qw4Er6Ty0Ui", read_timeout_s=30.0), "gpt-image-2", store=store, probe=False)
+    report_id = D.save_report(store, report)
+    store.close()
+    monkeypatch.setenv("IMAGELAB_PASSWORD", "correct horse battery")
+    with running_app(data) as (url, proc):
+        wait_for_http(url, proc)
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(f"{url}/diagnostics?report={report_id}")  # the first page the server is asked for
+        page.get_by_label("Password", exact=True).wait_for(timeout=30_000)
+        assert page.get_by_text("Diagnostics snapshot").count() == 0  # nothing of the report before the password
+        page.get_by_label("Password", exact=True).fill("correct horse battery")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Diagnostics snapshot").wait_for(timeout=30_000)
+        page.get_by_text("30 s is too short").first.wait_for(timeout=30_000)
+        assert "read-only" in page.locator("[data-testid='stMain']").inner_text()
+        page.close()

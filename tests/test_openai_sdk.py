@@ -13,7 +13,8 @@ from lib.images import validate  # noqa: E402
 
 @pytest.fixture
 def sdk(sandbox):
-    return openai.OpenAI(base_url=sandbox.base_url, api_key="sk-sandbox-test", max_retries=0, timeout=0.5)
+    # Under the sandbox's hang (3 s in tests) for the timeout case, with room for a busy machine otherwise.
+    return openai.OpenAI(base_url=sandbox.base_url, api_key="sk-sandbox-test", max_retries=0, timeout=2.0)
 
 
 def test_images_generate_returns_decodable_b64(sdk):

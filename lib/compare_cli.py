@@ -1,0 +1,203 @@
+"""``imagelab compare``: a grid of prompts x targets from the command line (issue 9).
+
+Records to the same database as the app (the grid opens at ``/compare?comparison=<id>``).
+With ``--json`` it prints one object:
+``{"comparison_id", "wall_s", "cells": [{"row", "target", "ok", "error_type", "model", "latency_ms", "cost_usd", "images"}]}``.
+Exit codes: 0 every cell succeeded, 1 any cell failed (or was stopped), 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lib import compare as K
+from lib import constants as C
+from lib import redact
+from lib.generation import ClientSettings
+from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, resolve_key_for
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("compare", help="run a grid of prompts x targets at once, recording every cell",
+                       description="Rows: --prompt (repeatable) or --template with --var. Columns: --target PROVIDER:MODEL (repeatable).")
+    rows = p.add_mutually_exclusive_group(required=True)
+    rows.add_argument("--prompt", action="append", help="a row of the grid (repeatable)")
+    rows.add_argument("--template", help="a prompt with {variables}, e.g. 'a {animal} in {style} style'")
+    p.add_argument("--var", action="append", default=[], metavar="NAME=V1,V2", help="values of a template variable (repeatable)")
+    p.add_argument("--target", action="append", default=[], metavar="PROVIDER:MODEL", help="a column of the grid (repeatable)")
+    p.add_argument("--provider", help="shorthand: with --model, adds the targets PROVIDER:MODEL")
+    p.add_argument("--model", action="append", default=[], help="shorthand: a model at --provider (repeatable)")
+    p.add_argument("--vary", metavar="PARAM=V1,V2", help=f"an optional third axis: one of {', '.join(K.VARY_PARAMS)} with several values")
+    p.add_argument("--size", default="auto")
+    p.add_argument("--quality", default="auto", choices=QUALITIES)
+    p.add_argument("--output-format", default="png", choices=OUTPUT_FORMATS)
+    p.add_argument("--background", default="auto", choices=BACKGROUNDS)
+    p.add_argument("--moderation", default="auto", choices=MODERATIONS)
+    p.add_argument("--n", type=int, default=C.COMPARE_DEFAULT_N, help="images per cell")
+    p.add_argument("--fallback", action="store_true", help="let a cell fall back to another model (off by default)")
+    p.add_argument("--max-concurrency", type=int, default=C.DEFAULT_MAX_CONCURRENCY, metavar="N", help="parallel requests per provider")
+    p.add_argument("--rate", type=float, default=C.DEFAULT_RATE_PER_S, metavar="R", help="requests per second per provider")
+    p.add_argument("--base-url", help="for custom targets, or a running sandbox")
+    p.add_argument("--data-dir", help=f"where the database and images live (default: ${C.DATA_DIR_ENV} or ./data)")
+    p.add_argument("--timeout", type=float, default=C.DEFAULT_READ_TIMEOUT_S, help="read timeout in seconds")
+    p.add_argument("--max-retries", type=int, default=C.DEFAULT_MAX_RETRIES)
+    p.add_argument("--title")
+    p.add_argument("--contact-sheet", metavar="OUT.png", help="write the grid as one PNG")
+    p.add_argument("--zip", metavar="OUT.zip", help="write the images and comparison.json as one ZIP")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _say(text: Any, file: Any = None) -> None:
+    print(redact.scrub(str(text)), file=file if file is not None else sys.stdout)
+
+
+def _plan(args: argparse.Namespace) -> K.GridPlan:
+    targets = [K.parse_target(t) for t in args.target]
+    if args.model and not args.provider:
+        raise K.CompareInputError("--model needs --provider (or write --target PROVIDER:MODEL).")
+    if args.provider:
+        if args.provider not in PRESETS:
+            raise K.CompareInputError(f"--provider {args.provider} is not known; choose one of {', '.join(PRESETS)}.")
+        targets += [K.Target(args.provider, m) for m in (args.model or [PRESETS[args.provider].default_model])]
+    vary = None
+    if args.vary:
+        param, values = K.parse_var(args.vary)
+        vary = K.make_vary(param, values)
+    shared = {"size": args.size, "quality": args.quality, "output_format": args.output_format, "background": args.background,
+              "moderation": args.moderation, "n": args.n}
+    if args.template is not None:
+        return K.build_plan(template=args.template, variables=K.parse_vars(args.var), targets=targets, vary=vary, shared=shared,
+                            use_fallback=args.fallback, title=args.title or "")
+    if args.var:
+        raise K.CompareInputError("--var gives values to a --template; with --prompt there is nothing to fill in.")
+    return K.build_plan(prompts=list(args.prompt), targets=targets, vary=vary, shared=shared, use_fallback=args.fallback, title=args.title or "")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lib.jobs import JobRunner
+    from lib.store import DamagedDatabase, Store, configure_logging
+
+    try:
+        plan = _plan(args)
+        if args.max_concurrency < 1 or args.rate <= 0:
+            raise K.CompareInputError("--max-concurrency must be at least 1 and --rate above 0.")
+    except K.CompareInputError as err:
+        _say(f"imagelab compare: {err}", file=sys.stderr)
+        return 2
+    if not args.json:
+        for problem in plan.problems():  # the cells will be refused before sending; the grid still runs
+            _say(f"warning: {problem}", file=sys.stderr)
+    providers = list(dict.fromkeys(t.provider for t in plan.targets))
+    if args.base_url and not {"sandbox", "custom"} & set(providers):
+        _say("imagelab compare: --base-url is for custom targets or a running sandbox; no target uses either.", file=sys.stderr)
+        return 2
+    if "custom" in providers and not args.base_url:
+        _say("imagelab compare: custom targets need --base-url (the gateway's address).", file=sys.stderr)
+        return 2
+
+    try:
+        store = Store(data_dir=args.data_dir)
+    except DamagedDatabase as err:
+        _say(f"imagelab compare: {err.message}", file=sys.stderr)
+        return 2
+    configure_logging(store.root)
+    allow_private = os.environ.get(C.ALLOW_PRIVATE_IMAGES_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+    sandbox = None
+    settings: dict[str, ClientSettings] = {}
+    for pid in providers:
+        preset = PRESETS[pid]
+        base_url = args.base_url if pid in ("sandbox", "custom") else None
+        if pid == "sandbox" and base_url is None:
+            if sandbox is None:
+                from lib.sandbox import SandboxConfig, SandboxServer
+
+                sandbox = SandboxServer(SandboxConfig(latency_s=(0.2, 0.5))).start()
+            base_url = sandbox.base_url
+        resolved = resolve_key_for(preset, base_url=base_url, environ=os.environ)
+        if preset.needs_key and not resolved.key:
+            _say(f"imagelab compare: {K.provider_name(pid)} has no key: set ${preset.key_env}.", file=sys.stderr)
+            if sandbox is not None:
+                sandbox.stop()
+            return 2
+        settings[pid] = ClientSettings(
+            provider=pid, base_url=base_url, api_key=resolved.key, key_source=resolved.source, key_host=resolved.host,
+            read_timeout_s=args.timeout, max_retries=args.max_retries, rate_per_s=args.rate, max_concurrency=args.max_concurrency,
+            allow_private_images=allow_private,
+        )
+
+    workers = max(1, min(plan.n_cells, args.max_concurrency * len(providers)))
+    runner = JobRunner(recorder=store, keeper=store.keeper, max_workers=workers)
+    started = time.monotonic()
+    comparison_id = ""
+    try:
+        comparison_id, batch = K.start(store, runner, plan, lambda pid: settings[pid])
+        if not args.json:
+            _say(f"Comparison {comparison_id}: {plan.shape()}", file=sys.stderr)
+        pending = list(batch.jobs)
+        finished = 0
+        try:
+            while pending:
+                pending[0].wait(0.2)
+                still = []
+                for job in pending:
+                    if job.done:
+                        finished += 1
+                        if not args.json:
+                            cell = job.spec.cell or {}
+                            out = job.outcome
+                            what = (f"ok, {out.model} in {out.latency_ms / 1000:.1f} s" if out and out.ok
+                                    else job.status if out is None or out.error is None else f"{out.error.error_type}: {out.error.info.title}")
+                            _say(f"  [{finished}/{len(batch.jobs)}] row {cell.get('row', 0) + 1} · {cell.get('target')}"
+                                 + (f" · {cell.get('param')} {cell.get('value')}" if cell.get("param") else "") + f": {what}", file=sys.stderr)
+                    else:
+                        still.append(job)
+                pending = still
+        except KeyboardInterrupt:
+            _say("Stopping the grid...", file=sys.stderr)
+            batch.cancel()
+            batch.wait(C.DEFAULT_CONNECT_TIMEOUT_S)
+        wall_s = time.monotonic() - started
+        view = K.load(store, comparison_id)
+        assert view is not None
+        if args.contact_sheet:
+            Path(args.contact_sheet).write_bytes(K.contact_sheet_png(store, view))
+        if args.zip:
+            Path(args.zip).write_bytes(K.export_zip(store, view))
+    finally:
+        runner.shutdown(C.DEFAULT_CONNECT_TIMEOUT_S)
+        if sandbox is not None:
+            sandbox.stop()
+
+    cells = []
+    for cp in plan.cells():
+        c = view.cells.get(cp.key)
+        entry: dict[str, Any] = {
+            "row": cp.row + 1, "target": cp.target.label, "ok": bool(c and c.ok), "error_type": c.error_type if c else None,
+            "model": c.model_used if c else cp.target.model, "latency_ms": c.latency_ms if c else None,
+            "cost_usd": round(c.cost_usd, 6) if c and c.cost_usd is not None else None,
+            "images": [str(store.keeper.resolve(img["path"])) for img in c.images] if c else [],
+        }
+        if cp.param:
+            entry["variant"] = {cp.param: cp.value}
+        if c is not None and not c.ok and not c.error_type:
+            entry["status"] = c.status  # cancelled or interrupted: not a provider error
+        cells.append(entry)
+    all_ok = all(cell["ok"] for cell in cells)
+    if args.json:
+        _say(json.dumps(redact.scrub_obj({"comparison_id": comparison_id, "wall_s": round(wall_s, 3), "cells": cells}), ensure_ascii=False))
+    else:
+        for s in K.summary(view):
+            _say(s.line())
+        _say(f"{sum(c['ok'] for c in cells)}/{len(cells)} cells succeeded in {wall_s:.1f} s. "
+             f"In the app: /compare?comparison={comparison_id}")
+        if args.contact_sheet:
+            _say(f"Contact sheet: {args.contact_sheet}")
+        if args.zip:
+            _say(f"ZIP: {args.zip}")
+    return 0 if all_ok else 1

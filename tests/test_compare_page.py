@@ -1,0 +1,101 @@
+"""The Compare page through AppTest (issue 9): a 2x2 grid on the sandbox with one failing cell."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib import compare as K
+from lib.errors import ERROR_INFO
+from lib import ui
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
+    for name in ("OPENAI_API_KEY", "WISGATE_API_KEY", "EVOLINK_API_KEY", "IMAGELAB_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    ui.get_store.clear()
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.sidebar.selectbox(key="sandbox_latency").set_value("none").run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def wait_done(comparison_id: str, timeout: float = 30) -> K.ComparisonView:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        view = K.load(ui.get_store(), comparison_id)
+        if view is not None and view.cells and not view.running:
+            return view
+        time.sleep(0.1)
+    raise AssertionError("the grid did not finish")
+
+
+def chips(at: AppTest):
+    return [b for b in at.button if str(b.key or "").startswith("chip-")]
+
+
+def test_a_2x2_grid_shows_three_images_and_one_error_chip(app):
+    at = app
+    at.text_area(key="compare_prompts").set_value("a red fox in the snow\nan owl at night #fallback").run()
+    assert at.multiselect(key="compare_targets").value == ["gpt-image-2 @ Sandbox", "gpt-image-1.5 @ Sandbox"]
+    assert any("2 rows x 2 targets = 4 cells" in i.value for i in at.info)
+    at.button(key="compare_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    cid = at.query_params["comparison"]
+    cid = cid[0] if isinstance(cid, list) else cid
+    view = wait_done(cid)
+    assert view.status == "done"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("image")) == 3
+    found = chips(at)
+    assert len(found) == 1 and found[0].key == "chip-r1c0"
+    assert found[0].label.startswith("model_not_found") and ERROR_INFO["model_not_found"].title[:20] in found[0].label
+    assert any("1/2 succeeded" in t.value for t in at.text) and any("2/2 succeeded" in t.value for t in at.text)
+
+    # judging is stored
+    at.button(key="star-r0c1").click().run()
+    assert K.load(ui.get_store(), cid).winners() == {(0, -1): "r0c1"}
+    at.text_input(key=f"note-{cid}-r0c1").set_value("crisp fur").run()
+    assert K.load(ui.get_store(), cid).ratings["r0c1"]["note"] == "crisp fur"
+
+    # the permalink shows the same grid in a fresh session
+    again = AppTest.from_file(APP, default_timeout=30)
+    again.run()
+    again.switch_page("pages/compare.py")
+    again.query_params["comparison"] = cid
+    again.run()
+    assert not again.exception, [e.value for e in again.exception]
+    assert len(again.get("image")) == 3 and len(chips(again)) == 1
+    assert again.button(key="star-r0c1").label == "Winner"
+
+
+def test_a_malformed_template_is_explained_and_nothing_runs(app):
+    at = app
+    at.radio(key="compare_rows_mode").set_value("Template").run()
+    at.text_input(key="compare_template").set_value("a {animal in {style}").run()
+    assert any("never closed" in e.value for e in at.error)
+    assert at.button(key="compare_run").disabled
+    at.text_input(key="compare_template").set_value("a {animal} in {style} style").run()
+    at.text_area(key="compare_vars").set_value("animal = fox, owl").run()
+    assert any("no values were given for it" in e.value for e in at.error)
+    at.text_area(key="compare_vars").set_value("animal = fox, owl\nstyle = ink, oil, pixel").run()
+    assert any("6 rows x 2 targets = 12 cells" in i.value for i in at.info)
+    assert not at.button(key="compare_run").disabled
+
+
+def test_an_unknown_comparison_link_is_explained(app):
+    at = app
+    at.query_params["comparison"] = "nope"
+    at.run()
+    assert not at.exception and any("no such comparison" in w.value for w in at.warning)
