@@ -374,6 +374,13 @@ class GridPlan:
     title: str = ""
     template: str | None = None
     variables: dict[str, list[str]] | None = None
+    # --- Media (issue 12): reference images for the whole grid, streaming partials in cells ---
+    references: list[Any] = field(default_factory=list)  # lib.generation.ReferenceImage, sent with every cell
+    reference_mask: Any = None
+    stream: bool = False
+    partial_images: int = 2
+    reference_entries: list[dict[str, Any]] = field(default_factory=list)  # described only: a plan read without its files
+    # --- end Media ---
 
     @property
     def n_variants(self) -> int:
@@ -404,6 +411,7 @@ class GridPlan:
         return GenerationRequest(
             prompt=row.prompt, model=target.model, size=params["size"], n=int(params["n"]), quality=params["quality"],
             background=params["background"], output_format=params["output_format"], moderation=params["moderation"],
+            images=list(self.references), mask=self.reference_mask, stream=self.stream, partial_images=self.partial_images,  # media (issue 12)
         )
 
     def cells(self) -> list[CellPlan]:
@@ -430,6 +438,17 @@ class GridPlan:
         formats = list(self.vary.values) if self.vary and self.vary.param == "output_format" else [self.shared["output_format"]]
         if "transparent" in backgrounds and "jpeg" in formats:
             out.append("A transparent background needs png or webp; jpeg cells will be refused.")
+        # Media (issue 12): what each target's model takes (lib/providers.py capabilities)
+        from lib.providers import capabilities
+
+        for target in self.targets:
+            cap = capabilities(target.model)
+            if self.references and not cap.edits:
+                out.append(f"{target.label}: {target.model} cannot edit images; its cells will be refused.")
+            if self.stream and not cap.streams:
+                out.append(f"{target.label}: {target.model} does not stream partial images; its cells will be refused.")
+            if self.reference_mask is not None and not cap.mask:
+                out.append(f"{target.label}: {target.model} takes no mask; its cells will be refused.")
         return list(dict.fromkeys(out))
 
     def check(self) -> "GridPlan":
@@ -451,12 +470,27 @@ class GridPlan:
             "vary": self.vary.to_dict() if self.vary else None,
             "shared": self.shared,
             "use_fallback": self.use_fallback,
+            # media (issue 12): files described by name, size and sha256, never the bytes
+            "references": [r.to_dict() for r in self.references] or self.reference_entries,
+            "reference_mask": self.reference_mask.to_dict() if self.reference_mask is not None else None,
+            "stream": self.stream,
+            "partial_images": self.partial_images,
         }
 
     @classmethod
-    def from_axes(cls, axes: dict[str, Any], *, title: str = "") -> "GridPlan":
+    def from_axes(cls, axes: dict[str, Any], *, title: str = "", load: Callable[[str], bytes | None] | None = None) -> "GridPlan":
+        """``load(sha256)`` gives back a kept reference image (``Store.input_bytes``); without it
+        the plan lists its reference images but carries no files (fit to show, not to send)."""
         vary = axes.get("vary")
+        entries = [e for e in (axes.get("references") or []) if isinstance(e, dict)]
+        mask_entry = axes.get("reference_mask") if isinstance(axes.get("reference_mask"), dict) else None
+        references, mask = [], None
+        if load is not None and (entries or mask_entry):
+            stored = GenerationRequest.from_dict({"prompt": "-", "images": entries, "mask": mask_entry}, load=load)  # raises naming a lost file
+            references, mask = stored.images, stored.mask
         return cls(
+            references=references, reference_mask=mask, reference_entries=entries,
+            stream=bool(axes.get("stream")), partial_images=int(axes.get("partial_images", 2) or 0),
             rows=[Row(int(r["index"]), r["prompt"], dict(r.get("vars") or {})) for r in axes.get("rows", [])],
             targets=[Target(t["provider"], t["model"]) for t in axes.get("targets", [])],
             vary=VaryAxis(vary["param"], tuple(vary["values"])) if vary else None,
@@ -558,7 +592,7 @@ def load_plan(store: Any, comparison_id: str) -> GridPlan | None:
     row = comparison_row(store, comparison_id)
     if row is None:
         return None
-    return GridPlan.from_axes(row["axes"], title=row["title"] or "")
+    return GridPlan.from_axes(row["axes"], title=row["title"] or "", load=getattr(store, "input_bytes", None))  # media: files back
 
 
 def retry_cells(store: Any, runner: Any, comparison_id: str, settings_for: SettingsFor, *, keys: Iterable[str] | None = None) -> Any | None:

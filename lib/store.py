@@ -772,6 +772,16 @@ class Store:
             )
         )
 
+    def input_bytes(self, sha256: str) -> bytes | None:
+        """The bytes of a kept reference image or mask by its sha256 (None when unknown or deleted)."""
+        for row in self.db.query("SELECT path FROM attempt_inputs WHERE sha256 = ? ORDER BY id DESC LIMIT 1", [sha256]):
+            try:
+                path = self.keeper.resolve(row["path"])
+                return path.read_bytes() if path.is_file() else None
+            except (OSError, ValueError):
+                return None
+        return None
+
     def reference_images(self, attempt_id: int) -> tuple[list[Any], Any]:
         """(images, mask) of an attempt as ``ReferenceImage``s read back from disk, so a re-run sends them again.
 
