@@ -395,7 +395,7 @@ def usage_cost(row: dict[str, Any], tokens: dict[str, int]) -> tuple[float | Non
 
 
 def _lookup(model: str) -> tuple[str | None, dict[str, Any] | None, list[str]]:
-    table = price_table()
+    table = _load(secrets_paths())[0]  # the cached table itself, read only: no copy per attempt
     key, row = find_row(model, table)
     if row is not None:
         notes = [f"priced as {key}"] if _norm(key) != _norm(model) else []

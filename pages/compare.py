@@ -16,7 +16,6 @@ import streamlit as st
 from lib import compare as K
 from lib import constants as C
 from lib import ui
-from lib.errors import ERROR_INFO
 from lib.generation import AttemptSummary, Outcome
 from lib.history import attempt_detail, when
 from lib.pricing import format_usd
