@@ -670,6 +670,14 @@ class Sandbox:
                 "model": model,
                 "urls": None,
             }
+        if scenario not in ("content_policy", "task_failed"):
+            # Like a real provider, the image is made while the task runs, so the poll
+            # that sees "completed" can hand it over at once (render_image is cached).
+            w, h = _parse_dims(size)
+            threading.Thread(
+                target=lambda: [render_image(prompt, w, h, fmt, transparent, i, compression) for i in range(n)],
+                name="sandbox-task-render", daemon=True,
+            ).start()
         if dialect == "task_a":
             return JSONResponse({"data": {"task_id": task_id, "status": "pending"}})
         return JSONResponse({"id": task_id, "object": "image.generation.task", "status": "pending", "progress": 0, "model": model})
