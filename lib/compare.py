@@ -403,8 +403,7 @@ class GridPlan:
         return f"{first} ({self.shape()})"
 
     def request_for(self, row: Row, target: Target, value: str | None) -> GenerationRequest:
-        # The seam for Media (issue 12): reference images (edits) and streaming partials per cell
-        # would be more GenerationRequest fields set here (and kept in axes()); not built yet.
+        # Media (issue 12): the grid's reference images (an edit) and streaming go with every cell.
         params = dict(self.shared)
         if self.vary and value is not None:
             params[self.vary.param] = value

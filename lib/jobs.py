@@ -186,6 +186,9 @@ class Job:
         self.events.append(event)
 
     def _finish(self, outcome: Outcome | None, status: str) -> None:
+        if not getattr(self.spec.request, "keep_partials", False):
+            for event in self.events:  # streamed previews live only while the job runs (issue 12)
+                event.image = None
         self.outcome = outcome
         self._status = status
         self._waiting = None

@@ -871,6 +871,38 @@ def media_controls(model: str) -> dict[str, Any]:
     return out
 
 
+def compare_media_controls() -> dict[str, Any]:
+    """Compare's grid-wide media options (issue 12): streaming partials in every cell, and
+    reference images (plus an optional mask) sent with every cell as an edit. Returns the
+    GridPlan fields: stream, partial_images, references, reference_mask."""
+    from lib.generation import ReferenceImage
+    from lib.providers import edit_models, stream_models
+
+    out: dict[str, Any] = {"stream": False, "partial_images": 2, "references": [], "reference_mask": None}
+    with st.expander("Streaming and reference images (every cell)", icon=":material/photo_library:",
+                     expanded=bool(st.session_state.get("compare_ref_images") or st.session_state.get("compare_stream"))):
+        s1, s2 = st.columns(2)
+        if s1.toggle("Stream partial images", key="compare_stream",
+                     help=f"Cells show rough previews while their image forms. Models that stream: {', '.join(stream_models())}."):
+            out["stream"] = True
+            out["partial_images"] = int(s2.slider("Partial images", 0, C.MAX_PARTIAL_IMAGES, 2, key="compare_partial_images"))
+        uploads = st.file_uploader(
+            f"Reference images for every cell (png, webp or jpg; up to {C.MAX_REFERENCE_IMAGES}, each under "
+            f"{C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB)",
+            type=MEDIA_UPLOAD_TYPES, accept_multiple_files=True, key="compare_ref_images",
+            help=f"With reference images every cell is an edit (/v1/images/edits). Models that edit: {', '.join(edit_models())}.",
+        ) or []
+        out["references"] = [ReferenceImage(u.name, u.getvalue()) for u in uploads]
+        if uploads:
+            mask_file = st.file_uploader(
+                f"Mask (optional: a PNG with transparency, the size of the first image, under {C.MAX_MASK_BYTES // 1048576} MB)",
+                type=["png"], key="compare_ref_mask",
+            )
+            if mask_file is not None:
+                out["reference_mask"] = ReferenceImage(mask_file.name, mask_file.getvalue(), "mask")
+    return out
+
+
 def latest_partial(events: list[Event]) -> Event | None:
     """The newest streamed partial image among a job's events (None before the first)."""
     for event in reversed(list(events)):

@@ -55,8 +55,13 @@ def read_plan() -> K.GridPlan:
     vary = K.make_vary(vary_param, ss.get("compare_vary_values", [])) if vary_param and vary_param != NONE else None
     shared = {"size": ss.get("compare_size"), "quality": ss.get("compare_quality"), "output_format": ss.get("compare_format"),
               "background": ss.get("compare_background"), "moderation": ss.get("compare_moderation"), "n": ss.get("compare_n")}
-    return K.build_plan(**rows, targets=targets, vary=vary, shared=shared, use_fallback=bool(ss.get("compare_fallback")),
+    plan = K.build_plan(**rows, targets=targets, vary=vary, shared=shared, use_fallback=bool(ss.get("compare_fallback")),
                         title=ss.get("compare_title", ""))
+    # --- Media (issue 12): the grid-wide streaming and reference images chosen in the builder ---
+    media = ss.get("compare_media") or {}
+    plan.stream, plan.partial_images = bool(media.get("stream")), int(media.get("partial_images", 2))
+    plan.references, plan.reference_mask = list(media.get("references") or []), media.get("reference_mask")
+    return plan
 
 
 def builder() -> None:
@@ -98,6 +103,7 @@ def builder() -> None:
                     help="Off by default: a fallback would put another model in the cell. When on, the cell says which model answered.")
         st.text_input("Title (optional)", key="compare_title", placeholder="named after the first prompt and the grid size")
 
+    ss["compare_media"] = ui.compare_media_controls()  # media (issue 12): read by read_plan()
     plan = None
     blank = not (ss.get("compare_template") if ss.get("compare_rows_mode") == "Template" else ss.get("compare_prompts") or "").strip()
     try:
@@ -214,7 +220,11 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
         box.caption("not started")
         return
     if not cell.done:
-        note = K.live_note(runner.get(cell.run_id)) or cell.status
+        job = runner.get(cell.run_id)
+        note = K.live_note(job) or cell.status
+        partial = ui.latest_partial(job.events) if job is not None else None  # media (issue 12): the cell's latest preview
+        if partial is not None:
+            box.image(partial.image, width="stretch", caption="partial preview")
         box.markdown(f"{STATUS_ICONS.get(cell.status, '')} {ui.plain(note)}")
         box.button("Cancel", key=f"cancel-{key}", icon=":material/close:", type="tertiary",
                    on_click=lambda: K.cancel(store, runner, cid, keys=[key]))
@@ -347,7 +357,6 @@ def show_comparison(comparison_id: str) -> None:
                            file_name=f"comparison-{comparison_id}.png", mime="image/png", key="compare_sheet", icon=":material/image:")
         e2.download_button("Images and comparison.json (ZIP)", data=lambda: K.export_zip(store, K.load(store, comparison_id)),
                            file_name=f"comparison-{comparison_id}.zip", mime="application/zip", key="compare_zip", icon=":material/folder_zip:")
-    # The MEDIA helper adds reference images (edits) and streaming partials to cells here.
 
 
 try:

@@ -99,3 +99,31 @@ def test_an_unknown_comparison_link_is_explained(app):
     at.query_params["comparison"] = "nope"
     at.run()
     assert not at.exception and any("no such comparison" in w.value for w in at.warning)
+
+
+def test_reference_images_and_streaming_apply_to_every_cell(app):
+    """Issue 12 on Compare: the grid's reference image goes with every cell as an edit, streamed."""
+    from tests.media_support import image_bytes
+
+    at = app
+    ref = image_bytes((96, 64), colour=(200, 120, 40))
+    at.text_area(key="compare_prompts").set_value("the same scene at noon").run()
+    at.toggle(key="compare_stream").set_value(True).run()
+    at.file_uploader(key="compare_ref_images").set_value([("scene.png", ref, "image/png")]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="compare_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    cid = at.query_params["comparison"]
+    cid = cid[0] if isinstance(cid, list) else cid
+    view = wait_done(cid)
+    assert view.status == "done" and len(view.cells) == 2
+    store = ui.get_store()
+    for cell in view.cells.values():
+        assert cell.ok, cell.error_type
+        run = store.run(cell.run_id)
+        assert run["request"]["stream"] is True
+        assert [i["filename"] for i in run["request"]["images"]] == ["scene.png"]
+        inputs = store.attempt_inputs(run["attempts"][-1]["id"])
+        assert [(r["role"], r["filename"]) for r in inputs] == [("image", "scene.png")]
+    at.run()
+    assert len(at.get("image")) == 2 and not at.exception
