@@ -153,21 +153,6 @@ MONITOR_QUOTA_WINDOW_S = 3600  # any quota error in this window
 MONITOR_CACHE_S = 15  # the banner re-checks at most this often
 HISTORY_LATENCY_RESOLUTION_MS = 100  # stats: p50/p95 exact to this
 
-# --- Diagnostics (checklist, probes, reports) --------------------------------
-PROBE_MAX_BYTES = 256_000  # a probe reads at most this much of an answer
-PROBE_PREVIEW_CHARS = 400  # of a probe's answer kept as evidence
-DIAG_HISTORY_WINDOW_S = 7 * 86400  # history evidence looks back this far...
-DIAG_HISTORY_WINDOW_LABEL = "7d"  # ...and links to History with this `since`
-DIAG_EXAMPLES = 3  # example attempts per step
-DIAG_LATENCY_WARN_FRACTION = 0.8  # p95 latency above this share of the read timeout warns
-DIAG_MIN_TASK_DEADLINE_S = 120.0  # a task deadline below this warns
-DIAG_SPEND_SIZE = "1024x1024"  # the opt-in "spend one image" probe: the cheapest request
-DIAG_SPEND_QUALITY = "low"
-DIAG_SPEND_PROMPT = "a small grey circle on a white background (Image Prompt Lab diagnostics)"
-DIAG_THUMB_PX = 160  # inline thumbnails in a report
-DIAG_MAX_REPORT_BYTES = 5_000_000  # an uploaded report larger than this is refused
-PROMPT_HASH_CHARS = 10  # "hide prompts": length + this many hex characters of sha256
-
 # --- Media: streaming partial images and edits (issue 12) -------------------------
 MAX_PARTIAL_IMAGES = 3  # partial_images takes 0-3
 MAX_STREAM_BYTES = 200 * 1024 * 1024  # a streamed answer (partials + finals, base64) larger than this is cut off

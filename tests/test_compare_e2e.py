@@ -4,31 +4,16 @@ Custom gateway, with its own base URL and key typed in the sidebar."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
 from lib.sandbox import SandboxConfig, SandboxServer
-from tests.e2e_support import APP_IDLE, CHROMIUM, ROOT, launch_browser, running_app, wait_for_http
+from tests.e2e_support import APP_IDLE, ROOT, running_app, wait_for_http
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = ROOT / "artifacts"
 SLOW_S = 6.0
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium is required in CI and was not found at {CHROMIUM}")
-        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = launch_browser(p)
-        yield b
-        b.close()
 
 
 def settle(page) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
@@ -11,23 +9,10 @@ from lib import diagnostics as D
 from lib.generation import ClientSettings, GenerationRequest
 from lib.client import ImageClient
 from lib.store import Store
-from tests.e2e_support import APP_IDLE, CHROMIUM, ROOT, launch_browser, running_app, wait_for_http
+from tests.e2e_support import APP_IDLE, ROOT, running_app, wait_for_http
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = ROOT / "artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium is required in CI and was not found at {CHROMIUM}")
-        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = launch_browser(p)
-        yield b
-        b.close()
 
 
 def test_report_permalink_and_html_export(browser, sandbox, tmp_path):

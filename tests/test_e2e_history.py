@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 
 from lib.store import Store
-from tests.e2e_support import APP_IDLE, CHROMIUM, launch_browser, running_app, wait_for_http
+from tests.e2e_support import APP_IDLE, running_app, wait_for_http
 from tests.history_seed import add
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium is required in CI and was not found at {CHROMIUM}")
-        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = launch_browser(p)
-        yield b
-        b.close()
 
 
 def test_a_filtered_permalink_shows_the_table_and_a_chart(browser, tmp_path):
