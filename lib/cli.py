@@ -119,6 +119,28 @@ def _read_file(path: str, flag: str) -> bytes:
         raise ValueError(f"cannot read {flag} {path}: {err.strerror or err}") from None
 
 
+def _target(args: argparse.Namespace, preset) -> tuple[str, str, str, str | None, dict[str, str], Any]:
+    """Where a command sends and with which key: (key, source, key_host, base_url, headers, sandbox).
+
+    A key from the environment is bound to the preset's host; --api-key goes where
+    --base-url says. The sandbox provider without --base-url starts its own sandbox
+    for the one command (the caller stops it)."""
+    resolved = resolve_key_for(preset, base_url=args.base_url, typed=args.api_key or "", environ=os.environ)
+    source = "argument" if args.api_key else resolved.source
+    sandbox = None
+    base_url = args.base_url
+    headers: dict[str, str] = {}
+    if args.provider == "sandbox":
+        if base_url is None:
+            from lib.sandbox import SandboxConfig, SandboxServer
+
+            sandbox = SandboxServer(SandboxConfig(latency_s=C.CLI_SANDBOX_LATENCY_S)).start()
+            base_url = sandbox.base_url
+        if args.scenario:
+            headers["X-Sandbox-Scenario"] = args.scenario
+    return resolved.key, source, resolved.host, base_url, headers, sandbox
+
+
 def _generate(args: argparse.Namespace) -> int:
     from lib.store import DamagedDatabase, Store, configure_logging
 
@@ -138,29 +160,14 @@ def _generate(args: argparse.Namespace) -> int:
         return 2
 
     preset = get_provider(args.provider)
-    # A key from the environment is bound to the preset's host; --api-key goes where --base-url says.
     for flag, value in (("--task-deadline", args.task_deadline), ("--run-deadline", args.run_deadline)):
         if not value > 0:
             _say(f"imagelab: {flag} must be more than 0 seconds", file=sys.stderr)
             return 2
-    resolved = resolve_key_for(preset, base_url=args.base_url, typed=args.api_key or "", environ=os.environ)
-    key, source, key_host = resolved.key, resolved.source, resolved.host
-    if args.api_key:
-        source = "argument"
-    sandbox = None
-    base_url = args.base_url
-    headers: dict[str, str] = {}
-    if args.provider == "sandbox":
-        if base_url is None:
-            from lib.sandbox import SandboxConfig, SandboxServer
-
-            sandbox = SandboxServer(SandboxConfig(latency_s=(0.2, 0.5))).start()
-            base_url = sandbox.base_url
-        if args.scenario:
-            headers["X-Sandbox-Scenario"] = args.scenario
-    elif args.scenario:
+    if args.scenario and args.provider != "sandbox":
         _say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
         return 2
+    key, source, key_host, base_url, headers, sandbox = _target(args, preset)
 
     try:
         store = Store(data_dir=args.data_dir)
@@ -243,22 +250,7 @@ def _doctor(args: argparse.Namespace) -> int:
         _say("imagelab: --timeout must be more than 0 seconds", file=sys.stderr)
         return 2
     preset = get_provider(args.provider)
-    # As for generate: a key from the environment is bound to the preset's host.
-    resolved = resolve_key_for(preset, base_url=args.base_url, typed=args.api_key or "", environ=os.environ)
-    key, source, key_host = resolved.key, resolved.source, resolved.host
-    if args.api_key:
-        source = "argument"
-    sandbox = None
-    base_url = args.base_url
-    headers: dict[str, str] = {}
-    if args.provider == "sandbox":
-        if base_url is None:
-            from lib.sandbox import SandboxConfig, SandboxServer
-
-            sandbox = SandboxServer(SandboxConfig(latency_s=(0.2, 0.5))).start()
-            base_url = sandbox.base_url
-        if args.scenario:
-            headers["X-Sandbox-Scenario"] = args.scenario
+    key, source, key_host, base_url, headers, sandbox = _target(args, preset)
     try:
         store = Store(data_dir=args.data_dir)
         configure_logging(store.root)

@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             if sandbox is None:
                 from lib.sandbox import SandboxConfig, SandboxServer
 
-                sandbox = SandboxServer(SandboxConfig(latency_s=(0.2, 0.5))).start()
+                sandbox = SandboxServer(SandboxConfig(latency_s=C.CLI_SANDBOX_LATENCY_S)).start()
             base_url = sandbox.base_url
         resolved = resolve_key_for(preset, base_url=base_url, environ=os.environ)
         if preset.needs_key and not resolved.key:

@@ -97,6 +97,7 @@ SANDBOX_HANG_S = 200.0  # longer than the default read timeout
 SANDBOX_TASK_DURATION_S = 3.0
 SANDBOX_RATE_WINDOW_S = 1.0
 SANDBOX_KEPT_FILES = 512
+CLI_SANDBOX_LATENCY_S = (0.2, 0.5)  # the sandbox a CLI command starts for itself answers this fast
 
 # --- Diagnostics (checklist, probes, reports) --------------------------------
 PROBE_MAX_BYTES = 256_000  # a probe reads at most this much of an answer
