@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lib.client import ImageClient  # noqa: E402
 from lib.generation import ClientSettings, GenerationRequest  # noqa: E402
-from lib.limits import ProviderLimiter  # noqa: E402
-from tests.memory_recorder import MemoryRecorder  # noqa: E402
 from lib.images import ImageKeeper  # noqa: E402
+from lib.limits import ProviderLimiter  # noqa: E402
 from lib.sandbox import SandboxConfig, SandboxServer  # noqa: E402
+from tests.memory_recorder import MemoryRecorder  # noqa: E402
 
 PROMPT = "a benchmark lighthouse on a cliff"
 
@@ -68,7 +68,9 @@ def main() -> None:
     args = parser.parse_args()
     with SandboxServer(SandboxConfig(latency_s=(0.0, 0.0))) as server:
         rows = {
-            "ours (decode + validate)": [], "ours (+ save to disk)": [], "openai SDK (+ b64 decode)": [],
+            "ours (decode + validate)": [],
+            "ours (+ save to disk)": [],
+            "openai SDK (+ b64 decode)": [],
             "openai SDK (+ b64 + pixel decode)": [],
         }
         with tempfile.TemporaryDirectory() as tmp:

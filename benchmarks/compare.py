@@ -38,8 +38,7 @@ def grid_wall(store: Store, server, cells: int, parallel: int, size: str = "1024
     runner = JobRunner(recorder=store, keeper=store.keeper, max_workers=max(parallel, 1))
     try:
         plan = K.build_plan(prompts=[f"benchmark cell {i}" for i in range(cells)], targets=[TARGET], shared={"size": size})
-        settings = ClientSettings(provider="sandbox", base_url=server.base_url, max_retries=0, rate_per_s=1000.0,
-                                  max_concurrency=parallel)
+        settings = ClientSettings(provider="sandbox", base_url=server.base_url, max_retries=0, rate_per_s=1000.0, max_concurrency=parallel)
         start = time.perf_counter()
         cid, batch = K.start(store, runner, plan, lambda pid: settings)
         batch.wait()
@@ -117,7 +116,9 @@ def page_responsiveness(rounds: int) -> None:
         seen.append(counts())
         browser.close()
     print("page while 64 cells run (app sandbox at 5 s, 4 parallel); cells at each round: " + " | ".join(seen))
-    print(f"  switch tabs of the grid:      median {statistics.median(tab_ms):7.0f} ms   max {max(tab_ms):7.0f} ms   ({len(tab_ms)} switches)")
+    print(
+        f"  switch tabs of the grid:      median {statistics.median(tab_ms):7.0f} ms   max {max(tab_ms):7.0f} ms   ({len(tab_ms)} switches)"
+    )
     print(f"  switch to History:            median {statistics.median(page_ms):7.0f} ms   max {max(page_ms):7.0f} ms")
     print(f"  reopen the grid by permalink: median {statistics.median(reattach_ms):7.0f} ms   max {max(reattach_ms):7.0f} ms")
 
@@ -132,8 +133,12 @@ def main() -> None:
     # The sandbox runs in a process of its own, as a provider would: drawing its images must not
     # compete with the client for this process's interpreter lock.
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "lib.sandbox", "--port", str(port), "--latency", str(args.latency)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lib.sandbox", "--port", str(port), "--latency", str(args.latency)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     server = SimpleNamespace(base_url=f"http://127.0.0.1:{port}/v1")
     try:
         deadline = time.time() + 30
@@ -156,7 +161,9 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
-    print(f"sandbox latency fixed at {args.latency:.1f} s (sandbox in its own process); load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"sandbox latency fixed at {args.latency:.1f} s (sandbox in its own process); load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     for size, (one, eight, sixteen) in results.items():
         print(f"{size} images:")
         print(f"  one generation alone:      {one:6.2f} s   (median of 3)")

@@ -1,6 +1,6 @@
 """Diagnostics figures: how long the checklist takes, and how big its reports are. Prints; asserts nothing.
 
-    .venv/bin/python benchmarks/diagnostics.py [--rows 50000]
+.venv/bin/python benchmarks/diagnostics.py [--rows 50000]
 """
 
 from __future__ import annotations
@@ -20,7 +20,16 @@ from lib.sandbox import SandboxConfig, SandboxServer  # noqa: E402
 from lib.store import Store  # noqa: E402
 
 MODELS = ["gpt-image-2", "gpt-image-1.5", "gpt-image-1", "seedream-4-5"]
-ERRORS = [None] * 10 + ["rate_limited", "timeout", "server_error", "content_policy", "model_not_found", "auth", "image_fetch_failed", "bad_request"]
+ERRORS = [None] * 10 + [
+    "rate_limited",
+    "timeout",
+    "server_error",
+    "content_policy",
+    "model_not_found",
+    "auth",
+    "image_fetch_failed",
+    "bad_request",
+]
 
 
 def seed(store: Store, rows: int) -> None:
@@ -30,14 +39,28 @@ def seed(store: Store, rows: int) -> None:
         for i in range(rows):
             if i % 3 == 0:  # a run is one generation: an attempt and its retries
                 run = f"bench-{i // 3}"
-                db.execute("INSERT INTO runs (id, kind, label, created_at, status) VALUES (?, 'generate', 'bench', ?, 'failed')", [run, now - i * 5])
+                db.execute(
+                    "INSERT INTO runs (id, kind, label, created_at, status) VALUES (?, 'generate', 'bench', ?, 'failed')",
+                    [run, now - i * 5],
+                )
             error = ERRORS[i % len(ERRORS)]
             db.execute(
                 "INSERT INTO attempts (run_id, started_at, finished_at, latency_ms, provider, model, prompt, params, attempt_no, status, "
                 "error_type, http_status, retry_after_s, error_message) VALUES (?, ?, ?, ?, 'sandbox', ?, ?, '{}', ?, ?, ?, ?, ?, ?)",
-                [run, now - i * 5, now - i * 5 + 2, 20_000 + (i * 37) % 90_000, MODELS[i % len(MODELS)], f"prompt {i}", 1 + i % 3,
-                 "failed" if error else "succeeded", error, 429 if error == "rate_limited" else (200 if not error else 400),
-                 1.0 if error == "rate_limited" else None, "x" if error else None],
+                [
+                    run,
+                    now - i * 5,
+                    now - i * 5 + 2,
+                    20_000 + (i * 37) % 90_000,
+                    MODELS[i % len(MODELS)],
+                    f"prompt {i}",
+                    1 + i % 3,
+                    "failed" if error else "succeeded",
+                    error,
+                    429 if error == "rate_limited" else (200 if not error else 400),
+                    1.0 if error == "rate_limited" else None,
+                    "x" if error else None,
+                ],
             )
 
 

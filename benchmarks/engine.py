@@ -67,8 +67,10 @@ def limiter_events(requests: int = 12) -> None:
     for t in threads:
         t.join()
     waits = limiter.waits
-    print(f"{requests} requests, 1 in flight at a time, one cooldown: {waits} waits, {len(events)} queued events "
-          f"({len(events) / max(waits, 1):.2f} per wait; by reason {dict((w, events.count(w)) for w in sorted(set(events)))})")
+    print(
+        f"{requests} requests, 1 in flight at a time, one cooldown: {waits} waits, {len(events)} queued events "
+        f"({len(events) / max(waits, 1):.2f} per wait; by reason {dict((w, events.count(w)) for w in sorted(set(events)))})"
+    )
 
 
 if __name__ == "__main__":

@@ -56,12 +56,27 @@ def seed(store: Store, rows: int, now: float, days: int = 30) -> None:
                 err = rng.choice(ERRORS)
                 status, latency = "failed", (180_000 if err == "timeout" else rng.randint(200, 5000))
             images = 1 if status == "succeeded" else 0
-            attempts.append((
-                run_id, start + hop * 5, start + hop * 5 + latency / 1000, latency, provider, "https://x.example/v1/images/generations",
-                model, f"{rng.choice(WORDS)} {rng.choice(WORDS)} {i}", '{"size": "1024x1024", "quality": "low", "n": 1}',
-                hop + 1, None if hop == 0 else "gpt-image-2", status, err, 429 if err == "rate_limited" else None,
-                images, 0.006 * images, "size_quality",
-            ))
+            attempts.append(
+                (
+                    run_id,
+                    start + hop * 5,
+                    start + hop * 5 + latency / 1000,
+                    latency,
+                    provider,
+                    "https://x.example/v1/images/generations",
+                    model,
+                    f"{rng.choice(WORDS)} {rng.choice(WORDS)} {i}",
+                    '{"size": "1024x1024", "quality": "low", "n": 1}',
+                    hop + 1,
+                    None if hop == 0 else "gpt-image-2",
+                    status,
+                    err,
+                    429 if err == "rate_limited" else None,
+                    images,
+                    0.006 * images,
+                    "size_quality",
+                )
+            )
             i += 1
     with store._write_lock:
         conn.execute("BEGIN")

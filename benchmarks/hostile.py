@@ -94,11 +94,19 @@ def child(probe: str, base_url: str) -> None:
         store = Store(data_dir=data)
         configure_logging(data)
         settings = ClientSettings(
-            provider="custom", base_url=base_url, api_key=KEY, key_source="typed", read_timeout_s=READ_TIMEOUT_S,
-            max_retries=RETRIES.get(probe, 0), use_fallback=False, task_deadline_s=TASK_DEADLINE_S,
+            provider="custom",
+            base_url=base_url,
+            api_key=KEY,
+            key_source="typed",
+            read_timeout_s=READ_TIMEOUT_S,
+            max_retries=RETRIES.get(probe, 0),
+            use_fallback=False,
+            task_deadline_s=TASK_DEADLINE_S,
         )
         t0 = time.monotonic()
-        with ImageClient(settings=settings, recorder=store, keeper=store.keeper, limiter=ProviderLimiter(rate_per_s=1000, burst=1000)) as client:
+        with ImageClient(
+            settings=settings, recorder=store, keeper=store.keeper, limiter=ProviderLimiter(rate_per_s=1000, burst=1000)
+        ) as client:
             out = client.generate(GenerationRequest(prompt=f"hostile {probe}"))
         elapsed = time.monotonic() - t0
         pending = store.db.execute("SELECT count(*) FROM attempts WHERE status = 'pending'").fetchone()[0]
@@ -109,10 +117,18 @@ def child(probe: str, base_url: str) -> None:
         leaked = sum(1 for blob in blobs for g in grams if g in blob.lower())
         store.close()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({
-        "probe": probe, "elapsed_s": round(elapsed, 2), "peak_mb": round(peak_mb, 1), "pending": pending, "leaks": leaked,
-        "outcome": "ok" if out.ok else f"{out.error.error_type}/{out.error.code}",
-    }))
+    print(
+        json.dumps(
+            {
+                "probe": probe,
+                "elapsed_s": round(elapsed, 2),
+                "peak_mb": round(peak_mb, 1),
+                "pending": pending,
+                "leaks": leaked,
+                "outcome": "ok" if out.ok else f"{out.error.error_type}/{out.error.code}",
+            }
+        )
+    )
 
 
 def main() -> int:
@@ -130,9 +146,13 @@ def main() -> int:
 
     t = time.monotonic()
     server = HostileProvider(bomb_inflated=int(args.bomb_gb * 1024**3)).start()
-    print(f"hostile provider on {server.origin} (gzip bomb: {len(server.bomb()) / 1024 / 1024:.1f} MB sent, "
-          f"{args.bomb_gb:g} GB inflated; made in {time.monotonic() - t:.0f} s)")
-    print(f"limits: read timeout {READ_TIMEOUT_S:g} s (whole answer), download {DOWNLOAD_TIMEOUT_S:g} s, task deadline {TASK_DEADLINE_S:g} s\n")
+    print(
+        f"hostile provider on {server.origin} (gzip bomb: {len(server.bomb()) / 1024 / 1024:.1f} MB sent, "
+        f"{args.bomb_gb:g} GB inflated; made in {time.monotonic() - t:.0f} s)"
+    )
+    print(
+        f"limits: read timeout {READ_TIMEOUT_S:g} s (whole answer), download {DOWNLOAD_TIMEOUT_S:g} s, task deadline {TASK_DEADLINE_S:g} s\n"
+    )
     header = f"{'probe':<18} {'what the provider does':<44} {'outcome':<34} {'time s':>7} {'limit':>6} {'peak MB':>8} {'pending':>7} {'leaks':>5}  verdict"
     print(header)
     print("-" * len(header))
@@ -143,22 +163,30 @@ def main() -> int:
             wall = time.monotonic()
             p = subprocess.run(
                 [sys.executable, __file__, "--child", probe, "--base-url", server.base_url(probe)],
-                capture_output=True, text=True, timeout=max(60, 4 * limit), cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                capture_output=True,
+                text=True,
+                timeout=max(60, 4 * limit),
+                cwd=ROOT,
+                env=dict(os.environ, PYTHONPATH=str(ROOT)),
             )
             lines = [line for line in p.stdout.splitlines() if line.startswith("{")]
             if p.returncode != 0 or not lines:
                 failures += 1
-                print(f"{probe:<18} {what:<44} child failed ({p.returncode}): {p.stderr.strip().splitlines()[-1:] }")
+                print(f"{probe:<18} {what:<44} child failed ({p.returncode}): {p.stderr.strip().splitlines()[-1:]}")
                 continue
             r = json.loads(lines[-1])
             ok = r["elapsed_s"] < 2 * limit and r["peak_mb"] < MEMORY_TARGET_MB and r["pending"] == 0 and r["leaks"] == 0
             failures += not ok
-            print(f"{probe:<18} {what:<44} {r['outcome']:<34} {r['elapsed_s']:>7.2f} {limit:>6.0f} {r['peak_mb']:>8.0f} {r['pending']:>7} {r['leaks']:>5}  "
-                  f"{'meets targets' if ok else 'MISSES A TARGET'}  (process {time.monotonic() - wall:.1f} s)")
+            print(
+                f"{probe:<18} {what:<44} {r['outcome']:<34} {r['elapsed_s']:>7.2f} {limit:>6.0f} {r['peak_mb']:>8.0f} {r['pending']:>7} {r['leaks']:>5}  "
+                f"{'meets targets' if ok else 'MISSES A TARGET'}  (process {time.monotonic() - wall:.1f} s)"
+            )
     finally:
         server.stop()
-    print(f"\n{len(args.probe or PROBES) - failures} of {len(args.probe or PROBES)} probes meet every target "
-          f"(time < 2x limit, peak < {MEMORY_TARGET_MB} MB, nothing pending, no key fragment).")
+    print(
+        f"\n{len(args.probe or PROBES) - failures} of {len(args.probe or PROBES)} probes meet every target "
+        f"(time < 2x limit, peak < {MEMORY_TARGET_MB} MB, nothing pending, no key fragment)."
+    )
     return 0
 
 

@@ -36,8 +36,13 @@ def noisy_png(size=1024) -> bytes:
 
 
 def sse_stream(b64: str, partials: int = 3) -> bytes:
-    parts = [f'event: image_generation.partial_image\ndata: {{"type":"image_generation.partial_image","b64_json":"{b64}","partial_image_index":{i}}}\n\n' for i in range(partials)]
-    parts.append(f'event: image_generation.completed\ndata: {{"type":"image_generation.completed","b64_json":"{b64}","usage":{{"total_tokens":1}}}}\n\n')
+    parts = [
+        f'event: image_generation.partial_image\ndata: {{"type":"image_generation.partial_image","b64_json":"{b64}","partial_image_index":{i}}}\n\n'
+        for i in range(partials)
+    ]
+    parts.append(
+        f'event: image_generation.completed\ndata: {{"type":"image_generation.completed","b64_json":"{b64}","usage":{{"total_tokens":1}}}}\n\n'
+    )
     return "".join(parts).encode()
 
 
@@ -53,8 +58,10 @@ def parse_speed(rounds: int) -> None:
             times.append(time.perf_counter() - start)
             assert len(result.partials) == 3 and len(result.finals) == 1
         best = min(times)
-        print(f"SSE parse: {len(data) / 1e6:.1f} MB stream (3 partials + final, noisy 1024x1024 PNG), {chunk // 1024} KB chunks: "
-              f"{best * 1000:.0f} ms best of {rounds} = {len(data) / 1e6 / best:.0f} MB/s")
+        print(
+            f"SSE parse: {len(data) / 1e6:.1f} MB stream (3 partials + final, noisy 1024x1024 PNG), {chunk // 1024} KB chunks: "
+            f"{best * 1000:.0f} ms best of {rounds} = {len(data) / 1e6 / best:.0f} MB/s"
+        )
 
 
 def streamed(server, runs: int) -> None:
@@ -69,8 +76,10 @@ def streamed(server, runs: int) -> None:
             assert out.ok and out.partial_count == 2, out.error
             firsts.append(out.first_partial_ms)
             totals.append(out.latency_ms)
-    print(f"Streamed generation, ours (2 partials, 1024x1024, zero-latency sandbox, {runs} runs): "
-          f"first partial median {statistics.median(firsts):.0f} ms, whole request median {statistics.median(totals):.0f} ms")
+    print(
+        f"Streamed generation, ours (2 partials, 1024x1024, zero-latency sandbox, {runs} runs): "
+        f"first partial median {statistics.median(firsts):.0f} ms, whole request median {statistics.median(totals):.0f} ms"
+    )
     try:
         import openai
     except ImportError:
@@ -86,8 +95,10 @@ def streamed(server, runs: int) -> None:
             base64.b64decode(event.b64_json)
         firsts.append(first * 1000)
         totals.append((time.perf_counter() - start) * 1000)
-    print(f"Streamed generation, openai SDK (decode only, no validation): first partial median {statistics.median(firsts):.0f} ms, "
-          f"whole request median {statistics.median(totals):.0f} ms")
+    print(
+        f"Streamed generation, openai SDK (decode only, no validation): first partial median {statistics.median(firsts):.0f} ms, "
+        f"whole request median {statistics.median(totals):.0f} ms"
+    )
 
 
 def edit16(server, runs: int) -> None:
@@ -105,8 +116,10 @@ def edit16(server, runs: int) -> None:
             out = client.generate(req)
             assert out.ok, out.error
             totals.append(out.latency_ms)
-    print(f"Edit with 16 reference images (noisy 512x512 PNG, {size / 1e6:.1f} MB in all): pre-flight {pre * 1000:.0f} ms; "
-          f"whole request (multipart upload, derive, answer) median {statistics.median(totals):.0f} ms over {runs} runs")
+    print(
+        f"Edit with 16 reference images (noisy 512x512 PNG, {size / 1e6:.1f} MB in all): pre-flight {pre * 1000:.0f} ms; "
+        f"whole request (multipart upload, derive, answer) median {statistics.median(totals):.0f} ms over {runs} runs"
+    )
 
 
 def main() -> None:

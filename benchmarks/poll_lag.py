@@ -28,8 +28,16 @@ from tests.memory_recorder import MemoryRecorder  # noqa: E402
 
 
 def one(server, dialect: str, duration: float, out: list) -> None:
-    settings = ClientSettings(provider="sandbox", base_url=server.base_url, max_retries=0, use_fallback=False,
-                              rate_per_s=1000, burst=1000, max_concurrency=64, extra_headers={"X-Sandbox-Dialect": dialect})
+    settings = ClientSettings(
+        provider="sandbox",
+        base_url=server.base_url,
+        max_retries=0,
+        use_fallback=False,
+        rate_per_s=1000,
+        burst=1000,
+        max_concurrency=64,
+        extra_headers={"X-Sandbox-Dialect": dialect},
+    )
     events = []
     with ImageClient(settings=settings, recorder=MemoryRecorder(), limiters=REGISTRY) as client:
         result = client.generate(GenerationRequest(prompt="poll lag", size="1024x1024"), on_event=events.append)
@@ -56,8 +64,10 @@ def run(duration: float, tasks: int) -> None:
         server.stop()
     lags = sorted(r[0] for r in results)
     polls = [r[1] for r in results]
-    print(f"task {duration:>5.1f} s  x{tasks}: median lag {statistics.median(lags):.2f} s, worst {lags[-1]:.2f} s, "
-          f"polls per task {statistics.mean(polls):.1f} (max {max(polls)})")
+    print(
+        f"task {duration:>5.1f} s  x{tasks}: median lag {statistics.median(lags):.2f} s, worst {lags[-1]:.2f} s, "
+        f"polls per task {statistics.mean(polls):.1f} (max {max(polls)})"
+    )
 
 
 def main() -> None:
@@ -65,15 +75,19 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=6)
     ap.add_argument("--long", type=float, default=30.0, help="the long task's duration in seconds (default 30)")
     args = ap.parse_args()
-    print(f"polling: first after {C.TASK_POLL_INITIAL_S} s, x{C.TASK_POLL_BACKOFF} per poll, at most every {C.TASK_POLL_MAX_S} s, "
-          f"and just after the finish the task's progress predicts")
+    print(
+        f"polling: first after {C.TASK_POLL_INITIAL_S} s, x{C.TASK_POLL_BACKOFF} per poll, at most every {C.TASK_POLL_MAX_S} s, "
+        f"and just after the finish the task's progress predicts"
+    )
     import time
 
     from lib.sandbox import render_image
 
     t0 = time.perf_counter()
     render_image("poll lag", 1024, 1024, "png", False, 0, None)
-    print(f"(the lag includes the sandbox rendering the image on the completing poll, about {time.perf_counter() - t0:.2f} s here, and the download)")
+    print(
+        f"(the lag includes the sandbox rendering the image on the completing poll, about {time.perf_counter() - t0:.2f} s here, and the download)"
+    )
     run(3.0, args.tasks)
     run(args.long, args.tasks)
 

@@ -33,9 +33,9 @@ def one_start(browser) -> tuple[float, float]:
                 break
             except Exception:
                 if proc.poll() is not None:
-                    raise RuntimeError("the app exited during start-up")
+                    raise RuntimeError("the app exited during start-up") from None
                 if time.perf_counter() - start > 60:
-                    raise TimeoutError("no answer in 60 s")
+                    raise TimeoutError("no answer in 60 s") from None
                 time.sleep(0.02)
         page.wait_for_selector(APP_IDLE, timeout=60_000)
         page.get_by_role("heading", name="Generate").wait_for()
@@ -57,7 +57,11 @@ def main() -> None:
     rendered = [r[1] for r in results]
     print(f"cold start over {args.rounds} rounds (make run -> Generate page rendered in Chromium)")
     print("  server answering : " + ", ".join(f"{s:.2f}" for s in served) + f" s  (median {statistics.median(served):.2f} s)")
-    print("  page rendered    : " + ", ".join(f"{s:.2f}" for s in rendered) + f" s  (median {statistics.median(rendered):.2f} s, target <= 4 s)")
+    print(
+        "  page rendered    : "
+        + ", ".join(f"{s:.2f}" for s in rendered)
+        + f" s  (median {statistics.median(rendered):.2f} s, target <= 4 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Store and image-pipeline figures. Prints; asserts nothing.
 
-    .venv/bin/python benchmarks/store.py [--rows 100000]
+.venv/bin/python benchmarks/store.py [--rows 100000]
 """
 
 from __future__ import annotations
@@ -32,8 +32,22 @@ ERRORS = [None] * 8 + ["rate_limited", "timeout", "server_error", "content_polic
 
 def record(store: Store, run: str, n: int, tag: str) -> None:
     for i in range(n):
-        aid = store.attempt_started({"run_id": run, "started_at": time.time(), "provider": "sandbox", "url": "http://x/v1/images/generations", "model": MODELS[i % 5], "prompt": f"{tag} {i}", "params": {"size": "1024x1024"}, "attempt_no": 1, "key_hint": "abcd"})
-        store.attempt_finished(aid, {"finished_at": time.time(), "latency_ms": 1000 + i % 500, "status": "succeeded", "image_count": 1, "http_status": 200})
+        aid = store.attempt_started(
+            {
+                "run_id": run,
+                "started_at": time.time(),
+                "provider": "sandbox",
+                "url": "http://x/v1/images/generations",
+                "model": MODELS[i % 5],
+                "prompt": f"{tag} {i}",
+                "params": {"size": "1024x1024"},
+                "attempt_no": 1,
+                "key_hint": "abcd",
+            }
+        )
+        store.attempt_finished(
+            aid, {"finished_at": time.time(), "latency_ms": 1000 + i % 500, "status": "succeeded", "image_count": 1, "http_status": 200}
+        )
 
 
 def recording_rate(tmp: Path, threads: int, per_thread: int) -> float:
@@ -56,13 +70,28 @@ def synthetic(store: Store, rows: int) -> None:
     run = store.start_run(kind="generate", label="synthetic", settings={})
     words = "fox owl lantern harbour neon desert forest teapot robot city".split()
     batch = []
-    for i in range(rows):
+    for _i in range(rows):
         err = rng.choice(ERRORS)
-        batch.append((
-            run, now - rng.random() * 30 * 86400, now, rng.randint(800, 120000), rng.choice(["openai", "evolink", "sandbox"]),
-            "u", rng.choice(MODELS), " ".join(rng.choices(words, k=6)), json.dumps({"size": "1024x1024"}), 1, None,
-            "failed" if err else "succeeded", err, 429 if err == "rate_limited" else (None if err else 200), "abcd", 0 if err else 1,
-        ))
+        batch.append(
+            (
+                run,
+                now - rng.random() * 30 * 86400,
+                now,
+                rng.randint(800, 120000),
+                rng.choice(["openai", "evolink", "sandbox"]),
+                "u",
+                rng.choice(MODELS),
+                " ".join(rng.choices(words, k=6)),
+                json.dumps({"size": "1024x1024"}),
+                1,
+                None,
+                "failed" if err else "succeeded",
+                err,
+                429 if err == "rate_limited" else (None if err else 200),
+                "abcd",
+                0 if err else 1,
+            )
+        )
     with store.db.atomic():
         store.db.conn.executemany(
             "INSERT INTO attempts (run_id, started_at, finished_at, latency_ms, provider, url, model, prompt, params, attempt_no, fallback_from, status, error_type, http_status, key_hint, image_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",

@@ -351,7 +351,9 @@ def read_image_stream(chunks, *, on_item=None, max_bytes: int = C.MAX_STREAM_BYT
                 item = read_stream_item(message)
             except ValueError as err:
                 raise E.BadResponse(
-                    f"Event {result.events} of the stream is not JSON ({err}); {counted()}.", status=200, code="bad_stream_event",
+                    f"Event {result.events} of the stream is not JSON ({err}); {counted()}.",
+                    status=200,
+                    code="bad_stream_event",
                 ) from err
             if item.kind == "error":
                 err = E.classify_response(200, stream_error_body(item.payload))
@@ -364,7 +366,8 @@ def read_image_stream(chunks, *, on_item=None, max_bytes: int = C.MAX_STREAM_BYT
                 if not item.b64:
                     raise E.BadResponse(
                         f"The stream's {item.event_type} event holds no b64_json image: {describe_shape(item.payload)}.",
-                        status=200, code="no_image_field",
+                        status=200,
+                        code="no_image_field",
                     )
                 result.finals.append(item)
                 if item.usage:
@@ -381,13 +384,15 @@ def read_image_stream(chunks, *, on_item=None, max_bytes: int = C.MAX_STREAM_BYT
         kind = E.Timeout if net.error_type == "timeout" else E.NetworkError
         raise kind(
             f"The stream was cut off after {counted()} ({type(cause).__name__}: {cause}).",
-            code="stream_cut", status=200,
+            code="stream_cut",
+            status=200,
         ) from cause
     except StreamTooLarge as err:
         raise E.BadResponse(f"{err} {counted().capitalize()}.", status=200, code="stream_too_large") from err
     if not result.finals:
         raise E.BadResponse(
             f"The stream ended without a completed event: {counted()}, {result.events} event(s) in all.",
-            status=200, code="stream_incomplete",
+            status=200,
+            code="stream_incomplete",
         )
     return result

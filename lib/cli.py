@@ -15,15 +15,15 @@ import argparse
 import json
 import os
 import signal
-import threading
 import sys
-from typing import Any, Sequence
+import threading
+from collections.abc import Sequence
+from typing import Any
 
 from lib import constants as C
 from lib import redact
-from lib.generation import ClientSettings, GenerationRequest
 from lib.errors import describe
-from lib.generation import CancelToken
+from lib.generation import CancelToken, ClientSettings, GenerationRequest
 from lib.jobs import run_generation
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, get_provider, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS
@@ -58,23 +58,47 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--moderation", default="auto", choices=MODERATIONS)
     g.add_argument("--data-dir", help=f"where the database and images live (default: ${C.DATA_DIR_ENV} or ./data)")
     g.add_argument("--timeout", type=float, default=C.DEFAULT_READ_TIMEOUT_S, help="read timeout in seconds")
-    g.add_argument("--task-deadline", type=float, default=C.DEFAULT_TASK_DEADLINE_S, metavar="SECONDS",
-                   help="async gateways: a task not finished by then ends as a timeout")
-    g.add_argument("--run-deadline", type=float, default=C.DEFAULT_RUN_DEADLINE_S, metavar="SECONDS",
-                   help="the whole generation (retries and fallbacks included) stops by then")
+    g.add_argument(
+        "--task-deadline",
+        type=float,
+        default=C.DEFAULT_TASK_DEADLINE_S,
+        metavar="SECONDS",
+        help="async gateways: a task not finished by then ends as a timeout",
+    )
+    g.add_argument(
+        "--run-deadline",
+        type=float,
+        default=C.DEFAULT_RUN_DEADLINE_S,
+        metavar="SECONDS",
+        help="the whole generation (retries and fallbacks included) stops by then",
+    )
     g.add_argument("--max-retries", type=int, default=C.DEFAULT_MAX_RETRIES)
     g.add_argument("--no-fallback", action="store_true", help="do not try the fallback chain")
     g.add_argument("--scenario", choices=list(SCENARIOS), help="sandbox only: the behaviour to rehearse")
     g.add_argument("--json", action="store_true", help="print one JSON object")
-    g.add_argument("--allow-private-images", action="store_true",
-                   help=f"fetch result URLs on private/loopback addresses too (a self-hosted image store; also ${C.ALLOW_PRIVATE_IMAGES_VAR}=1)")
+    g.add_argument(
+        "--allow-private-images",
+        action="store_true",
+        help=f"fetch result URLs on private/loopback addresses too (a self-hosted image store; also ${C.ALLOW_PRIVATE_IMAGES_VAR}=1)",
+    )
 
     # Media (issue 12): streaming partial images, edits with reference images
     g.add_argument("--stream", action="store_true", help="stream partial images while the image forms (stream: true)")
-    g.add_argument("--partial-images", type=int, default=2, choices=range(0, C.MAX_PARTIAL_IMAGES + 1), metavar="0-3",
-                   help="how many partial images to ask for with --stream (default 2)")
-    g.add_argument("--image", action="append", default=[], metavar="FILE",
-                   help=f"a reference image (png, webp or jpg); repeat for up to {C.MAX_REFERENCE_IMAGES}: the request becomes an edit")
+    g.add_argument(
+        "--partial-images",
+        type=int,
+        default=2,
+        choices=range(0, C.MAX_PARTIAL_IMAGES + 1),
+        metavar="0-3",
+        help="how many partial images to ask for with --stream (default 2)",
+    )
+    g.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=f"a reference image (png, webp or jpg); repeat for up to {C.MAX_REFERENCE_IMAGES}: the request becomes an edit",
+    )
     g.add_argument("--mask", metavar="FILE", help="a PNG mask with transparency, the size of the first --image")
     g.add_argument("--input-fidelity", choices=("low", "high"), help="edits: how closely to keep the reference images' features")
 
@@ -142,9 +166,8 @@ def _target(args: argparse.Namespace, preset) -> tuple[str, str, str, str | None
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from lib.store import DamagedDatabase, Store, configure_logging
-
     from lib.generation import ReferenceImage
+    from lib.store import DamagedDatabase, Store, configure_logging
 
     refs: list[ReferenceImage] = []
     mask = None
@@ -178,15 +201,34 @@ def _generate(args: argparse.Namespace) -> int:
         return 2
     configure_logging(store.root)
     settings = ClientSettings(
-        provider=args.provider, base_url=base_url, api_key=key, key_source=source, key_host=key_host, read_timeout_s=args.timeout,
-        allow_private_images=args.allow_private_images or os.environ.get(C.ALLOW_PRIVATE_IMAGES_VAR, "").strip().lower() in ("1", "true", "yes", "on"),
-        max_retries=args.max_retries, use_fallback=not args.no_fallback, extra_headers=headers,
-        task_deadline_s=args.task_deadline, run_deadline_s=args.run_deadline,
+        provider=args.provider,
+        base_url=base_url,
+        api_key=key,
+        key_source=source,
+        key_host=key_host,
+        read_timeout_s=args.timeout,
+        allow_private_images=args.allow_private_images
+        or os.environ.get(C.ALLOW_PRIVATE_IMAGES_VAR, "").strip().lower() in ("1", "true", "yes", "on"),
+        max_retries=args.max_retries,
+        use_fallback=not args.no_fallback,
+        extra_headers=headers,
+        task_deadline_s=args.task_deadline,
+        run_deadline_s=args.run_deadline,
     )
     request = GenerationRequest(
-        prompt=args.prompt, model=args.model, size=args.size, n=args.n, quality=args.quality,
-        background=args.background, output_format=args.output_format, moderation=args.moderation,
-        stream=args.stream, partial_images=args.partial_images, images=refs, mask=mask, input_fidelity=args.input_fidelity,
+        prompt=args.prompt,
+        model=args.model,
+        size=args.size,
+        n=args.n,
+        quality=args.quality,
+        background=args.background,
+        output_format=args.output_format,
+        moderation=args.moderation,
+        stream=args.stream,
+        partial_images=args.partial_images,
+        images=refs,
+        mask=mask,
+        input_fidelity=args.input_fidelity,
     )
 
     def progress(event) -> None:
@@ -255,7 +297,12 @@ def _doctor(args: argparse.Namespace) -> int:
         store = Store(data_dir=args.data_dir)
         configure_logging(store.root)
         settings = ClientSettings(
-            provider=args.provider, base_url=base_url, api_key=key, key_source=source, key_host=key_host, read_timeout_s=args.timeout,
+            provider=args.provider,
+            base_url=base_url,
+            api_key=key,
+            key_source=source,
+            key_host=key_host,
+            read_timeout_s=args.timeout,
             extra_headers=headers,
         )
 

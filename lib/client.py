@@ -25,18 +25,18 @@ import threading
 import time
 import weakref
 import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
 import httpx
 
-from lib import redact
-
 from lib import constants as C
 from lib import errors as E
+from lib import redact
 from lib.answers import (
     StreamItem,
     StreamTooLarge,
@@ -161,7 +161,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
     optional ``guard(host, port) -> address`` that vets (and pins) the address
     of every connection before it is made: used for result URLs (SSRF rules)."""
 
-    def __init__(self, guard: Callable[[str, int], str] | None = None, tracker: "_SocketTracker | None" = None) -> None:
+    def __init__(self, guard: Callable[[str, int], str] | None = None, tracker: _SocketTracker | None = None) -> None:
         self._inner = httpcore.SyncBackend()
         self._guard = guard
         self._tracker = tracker
@@ -193,7 +193,7 @@ def _ssl_context():
         return _SSL_CONTEXT[0]
 
 
-def _transport(guard: Callable[[str, int], str] | None = None, tracker: "_SocketTracker | None" = None) -> httpx.HTTPTransport:
+def _transport(guard: Callable[[str, int], str] | None = None, tracker: _SocketTracker | None = None) -> httpx.HTTPTransport:
     """An httpx transport whose connections obey ``_deadline`` (and ``guard``),
     and can be shut by a cancel (``tracker``)."""
     transport = httpx.HTTPTransport(verify=_ssl_context())
@@ -207,9 +207,11 @@ def _transport(guard: Callable[[str, int], str] | None = None, tracker: "_Socket
 def _decoder(response: httpx.Response) -> Callable[[bytes, bool], Iterator[bytes]]:
     encoding = response.headers.get("content-encoding", "").strip().lower()
     if encoding in _TEXT_ENCODINGS:
+
         def identity(data: bytes, final: bool) -> Iterator[bytes]:
             if data:
                 yield data
+
         return identity
     if encoding in ("gzip", "x-gzip", "deflate"):
         state: dict[str, Any] = {"z": zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding != "deflate" else None, "first": True}
@@ -232,6 +234,7 @@ def _decoder(response: httpx.Response) -> Callable[[bytes, bool], Iterator[bytes
                         yield tail
             except zlib.error as err:
                 raise httpx.DecodingError(f"the {encoding} body could not be decompressed ({err})") from err
+
         return inflate
     raise BadEncoding(encoding)
 
@@ -333,6 +336,7 @@ class _Answer:
     headers: httpx.Headers
     content: bytes
     url: str = ""
+
 
 # --------------------------------------------------------------------------
 # Retry policy: three small functions and the loop in ImageClient.generate
@@ -469,7 +473,7 @@ class _SocketTracker:
     (closing a socket alone does not)."""
 
     def __init__(self) -> None:
-        self._sockets: "weakref.WeakSet[socket.socket]" = weakref.WeakSet()
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         self._lock = threading.Lock()
         self.aborted = False  # set by abort(); a connection opened afterwards is shut at once
 
@@ -534,7 +538,9 @@ class ImageClient:
             if limiters is not None:
                 limiter = limiters.get(settings)
             else:
-                limiter = ProviderLimiter(rate_per_s=settings.rate_per_s, burst=settings.burst, max_concurrency=settings.max_concurrency, clock=clock, sleep=sleep)
+                limiter = ProviderLimiter(
+                    rate_per_s=settings.rate_per_s, burst=settings.burst, max_concurrency=settings.max_concurrency, clock=clock, sleep=sleep
+                )
         self.limiter = limiter
         self.cancel_token = cancel if cancel is not None else CancelToken()
         self._tracker: _SocketTracker | None = _SocketTracker() if transport is None else None
@@ -579,16 +585,20 @@ class ImageClient:
                         if ok:
                             raise E.BadResponse(
                                 f"The answer uses Content-Encoding '{redact.scrub(str(err), limit=40)}', which was not asked for; only gzip and deflate are read.",
-                                status=response.status_code, code="bad_encoding",
+                                status=response.status_code,
+                                code="bad_encoding",
                             ) from None
                         content = b""
                     except httpx.DecodingError as err:
-                        raise E.BadResponse(f"The answer could not be decompressed ({err}).", status=response.status_code, code="bad_encoding") from None
+                        raise E.BadResponse(
+                            f"The answer could not be decompressed ({err}).", status=response.status_code, code="bad_encoding"
+                        ) from None
                     except AnswerTooLarge as err:
                         size = f"declares {err.declared:,} bytes" if err.declared else f"passed {err.cap:,} bytes (decompressed)"
                         raise E.BadResponse(
                             f"The answer {size}, over the {err.cap // (1024 * 1024)} MB limit; reading stopped there.",
-                            status=response.status_code, code="answer_too_large",
+                            status=response.status_code,
+                            code="answer_too_large",
                         ) from None
                     return _Answer(response.status_code, response.headers, content, str(response.url))
                 finally:
@@ -601,7 +611,7 @@ class ImageClient:
                 ) from exc
             raise
 
-    def __enter__(self) -> "ImageClient":
+    def __enter__(self) -> ImageClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -671,7 +681,13 @@ class ImageClient:
                 body.setdefault(name, []).append(entry)
             else:
                 body[name] = entry
-        curl = curl_form(url, fields, files, key_env=self.settings.preset.key_env if self.settings.api_key else None, extra_headers=self.settings.extra_headers)
+        curl = curl_form(
+            url,
+            fields,
+            files,
+            key_env=self.settings.preset.key_env if self.settings.api_key else None,
+            extra_headers=self.settings.extra_headers,
+        )
         return RequestPreview("POST", url, headers, body, curl, form=form_preview(fields, files))
 
     # -- events ----------------------------------------------------------------
@@ -682,7 +698,9 @@ class ImageClient:
         def emit(kind: str, message: str, *, model: str = "", attempt_no: int = 0, image: bytes | None = None, **data: Any) -> None:
             # Events quote task ids, statuses and URLs from the provider: masked before anyone sees them.
             # ``image``: a streamed partial image's bytes (memory only, issue 12).
-            event = Event(kind, redact.scrub(message), round(self.clock() - t0, 2), redact.scrub(model), attempt_no, redact.scrub_obj(data), image)
+            event = Event(
+                kind, redact.scrub(message), round(self.clock() - t0, 2), redact.scrub(model), attempt_no, redact.scrub_obj(data), image
+            )
             sink.append(event)
             seq[0] += 1
             if run_id:
@@ -713,8 +731,12 @@ class ImageClient:
         t0 = self.clock()
         if run_id is None:
             run_id = self.recorder.start_run(
-                kind=kind, label=request.prompt[:120], settings=self.describe_settings(),
-                provider=self.settings.provider, prompt=request.prompt, request=request.to_dict(),
+                kind=kind,
+                label=request.prompt[:120],
+                settings=self.describe_settings(),
+                provider=self.settings.provider,
+                prompt=request.prompt,
+                request=request.to_dict(),
             )
         events: list[Event] = []
         emit = self._emitter(t0, events, on_event, run_id)
@@ -724,7 +746,10 @@ class ImageClient:
         self._token = token
         if self._tracker is not None:
             self._tracker.aborted = False
-        removers = [self.cancel_token.on_cancel(lambda: token.cancel(self.cancel_token.reason or "cancelled")), token.on_cancel(self._abort_in_flight)]
+        removers = [
+            self.cancel_token.on_cancel(lambda: token.cancel(self.cancel_token.reason or "cancelled")),
+            token.on_cancel(self._abort_in_flight),
+        ]
         deadline_s = self.settings.run_deadline_s
         timer = threading.Timer(max(deadline_s, 0.0), token.cancel, kwargs={"reason": "deadline"})
         timer.daemon = True
@@ -745,7 +770,7 @@ class ImageClient:
                 remove()
             self._token = self.cancel_token
 
-    def _run(self, request: GenerationRequest, run_id: str, emit, events: list[Event], t0: float, state: "_RunState") -> Outcome:
+    def _run(self, request: GenerationRequest, run_id: str, emit, events: list[Event], t0: float, state: _RunState) -> Outcome:
         s = self.settings
         self._token.check()
         try:
@@ -772,7 +797,12 @@ class ImageClient:
                 except E.InvalidInput as err:
                     emit("skipped", f"Skipping {model}: {err.message}", model=model)
                     continue
-                emit("fallback", f"Falling back to {model} (after {state.error.error_type if state.error else 'an error'} from {previous})", model=model, from_model=previous)
+                emit(
+                    "fallback",
+                    f"Falling back to {model} (after {state.error.error_type if state.error else 'an error'} from {previous})",
+                    model=model,
+                    from_model=previous,
+                )
             retries = 0
             while True:
                 if self.clock() >= deadline:
@@ -792,10 +822,22 @@ class ImageClient:
                     break
                 delay = retry_delay(retries, err.retry_after_s, rand=self.rand)
                 if self.clock() + delay >= deadline:
-                    emit("failed", f"No retry: the run deadline ({s.run_deadline_s:.0f} s) would pass first", model=model, attempt_no=attempt_no)
+                    emit(
+                        "failed",
+                        f"No retry: the run deadline ({s.run_deadline_s:.0f} s) would pass first",
+                        model=model,
+                        attempt_no=attempt_no,
+                    )
                     return self._finish(run_id, request, state, events, t0)
                 why = f"{err.status}, Retry-After" if err.retry_after_s is not None else (str(err.status) if err.status else err.error_type)
-                emit("retry", f"Retrying in {delay:.1f} s ({why})", model=model, attempt_no=attempt_no, delay_s=delay, error_type=err.error_type)
+                emit(
+                    "retry",
+                    f"Retrying in {delay:.1f} s ({why})",
+                    model=model,
+                    attempt_no=attempt_no,
+                    delay_s=delay,
+                    error_type=err.error_type,
+                )
                 self._pause(delay)
                 retries += 1
             assert state.error is not None
@@ -804,7 +846,9 @@ class ImageClient:
             previous = model
         return self._finish(run_id, request, state, events, t0)
 
-    def _finish(self, run_id: str, request: GenerationRequest, state: "_RunState", events: list[Event], t0: float, *, status: str | None = None) -> Outcome:
+    def _finish(
+        self, run_id: str, request: GenerationRequest, state: _RunState, events: list[Event], t0: float, *, status: str | None = None
+    ) -> Outcome:
         latency_ms = int((self.clock() - t0) * 1000)
         if status == "deadline":  # stopped between attempts by the run deadline
             status = None
@@ -814,7 +858,11 @@ class ImageClient:
                 code="run_deadline",
             )
         status = status or ("succeeded" if state.ok else "failed")
-        err = state.error if status in ("succeeded", "failed") else (E.Interrupted("The app stopped while this generation was running.") if status == "interrupted" else None)
+        err = (
+            state.error
+            if status in ("succeeded", "failed")
+            else (E.Interrupted("The app stopped while this generation was running.") if status == "interrupted" else None)
+        )
         if status == "succeeded":
             err = None
         model = state.model or request.model
@@ -879,10 +927,20 @@ class ImageClient:
         row = self._row(request, request.model, run_id, 1, None)
         attempt_id = self.recorder.attempt_started(row)
         self.recorder.attempt_finished(attempt_id, self._finish_fields(err, 0, 0, None))
-        summary = AttemptSummary(attempt_id, 1, request.model, "failed", err.error_type, None, 0, error_message=err.message, error_code=err.code)
+        summary = AttemptSummary(
+            attempt_id, 1, request.model, "failed", err.error_type, None, 0, error_message=err.message, error_code=err.code
+        )
         return _AttemptResult(False, [], err, None, None, None, summary)
 
-    def _finish_fields(self, err: E.ImageLabError | None, latency_ms: int, image_count: int, task_id: str | None, http_status: int | None = None, request_id: str | None = None) -> dict[str, Any]:
+    def _finish_fields(
+        self,
+        err: E.ImageLabError | None,
+        latency_ms: int,
+        image_count: int,
+        task_id: str | None,
+        http_status: int | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
         return {
             "finished_at": self.wall_clock(),
             "latency_ms": latency_ms,
@@ -902,9 +960,19 @@ class ImageClient:
         attempt_id = self.recorder.attempt_started(row)
         started = self.clock()
         ctx: dict[str, Any] = {
-            "task_id": None, "http_status": None, "request_id": None, "raw": None, "usage": None, "revised": None,
-            "probe": None, "images": [], "notes": [],
-            "started": started, "partials": [], "partial_count": 0, "first_partial_ms": None,  # streaming (issue 12)
+            "task_id": None,
+            "http_status": None,
+            "request_id": None,
+            "raw": None,
+            "usage": None,
+            "revised": None,
+            "probe": None,
+            "images": [],
+            "notes": [],
+            "started": started,
+            "partials": [],
+            "partial_count": 0,
+            "first_partial_ms": None,  # streaming (issue 12)
         }
         if request.is_edit:
             self._record_inputs(attempt_id, request)
@@ -927,9 +995,17 @@ class ImageClient:
             self._report_probe(ctx, rate_limited=False)
             interrupted = E.Interrupted("The app stopped while this request was in flight.")
             latency = int((self.clock() - started) * 1000)
-            self._finish_attempt(attempt_id, dict(self._finish_fields(interrupted, latency, len(ctx["images"]), ctx["task_id"]), status="interrupted"), ctx["images"])
+            self._finish_attempt(
+                attempt_id,
+                dict(self._finish_fields(interrupted, latency, len(ctx["images"]), ctx["task_id"]), status="interrupted"),
+                ctx["images"],
+            )
             raise
-        if stop is None and self._token.cancelled and (err is None or err.error_type in ("network", "timeout", "app_error", "image_fetch_failed")):
+        if (
+            stop is None
+            and self._token.cancelled
+            and (err is None or err.error_type in ("network", "timeout", "app_error", "image_fetch_failed"))
+        ):
             stop = E.Cancelled(self._token.reason or "cancelled")  # the request was closed under us by the cancel
         latency_ms = int((self.clock() - started) * 1000)
         images: list[ResultImage] = ctx["images"]
@@ -942,14 +1018,25 @@ class ImageClient:
                 )
             else:
                 status = "cancelled" if stop.reason == "cancelled" else "interrupted"
-                fields = self._finish_fields(None, latency_ms, len(images), redact.scrub(ctx["task_id"]), ctx["http_status"], redact.scrub(ctx["request_id"]))
-                fields.update(status=status, error_type=None if status == "cancelled" else "interrupted",
-                              error_message="Cancelled by the user." if status == "cancelled" else "The app shut down while this request was in flight.")
+                fields = self._finish_fields(
+                    None, latency_ms, len(images), redact.scrub(ctx["task_id"]), ctx["http_status"], redact.scrub(ctx["request_id"])
+                )
+                fields.update(
+                    status=status,
+                    error_type=None if status == "cancelled" else "interrupted",
+                    error_message="Cancelled by the user."
+                    if status == "cancelled"
+                    else "The app shut down while this request was in flight.",
+                )
                 if ctx["notes"]:
                     fields["note"] = redact.scrub("; ".join(ctx["notes"]), limit=C.MAX_ERROR_MESSAGE_CHARS)
                 self._finish_attempt(attempt_id, fields, images)
-                emit("cancelled" if status == "cancelled" else "interrupted",
-                     "Cancelled" if status == "cancelled" else "Stopped: the app is shutting down", model=model, attempt_no=attempt_no)
+                emit(
+                    "cancelled" if status == "cancelled" else "interrupted",
+                    "Cancelled" if status == "cancelled" else "Stopped: the app is shutting down",
+                    model=model,
+                    attempt_no=attempt_no,
+                )
                 raise stop
         if err is not None and err.retry_after_s is not None and err.retry_after_s > C.MAX_RETRY_AFTER_S:
             err.message = f"{err.message} (The provider asked to wait {_wait_text(err.retry_after_s)}; this app waits at most {C.MAX_RETRY_AFTER_S:.0f} s, so it was not retried.)"
@@ -978,19 +1065,45 @@ class ImageClient:
         self._finish_attempt(attempt_id, fields, images)
         log.info(
             "run %s attempt %d %s %s %s http=%s %dms",
-            run_id[:8], attempt_no, model, "failed" if err else "succeeded",
-            err.error_type if err else "-", (err.status if err else None) or ctx["http_status"], latency_ms,
+            run_id[:8],
+            attempt_no,
+            model,
+            "failed" if err else "succeeded",
+            err.error_type if err else "-",
+            (err.status if err else None) or ctx["http_status"],
+            latency_ms,
         )
         if err is not None:
-            emit("failed", f"{err.info.title} ({err.error_type}{', HTTP ' + str(err.status) if err.status else ''})", model=model, attempt_no=attempt_no, error_type=err.error_type)
+            emit(
+                "failed",
+                f"{err.info.title} ({err.error_type}{', HTTP ' + str(err.status) if err.status else ''})",
+                model=model,
+                attempt_no=attempt_no,
+                error_type=err.error_type,
+            )
         summary = AttemptSummary(
-            attempt_id, attempt_no, model, "failed" if err else "succeeded", err.error_type if err else None,
-            (err.status if err else None) or ctx["http_status"], latency_ms, fallback_from,
-            error_message=err.message if err else None, error_code=err.code if err else None,
+            attempt_id,
+            attempt_no,
+            model,
+            "failed" if err else "succeeded",
+            err.error_type if err else None,
+            (err.status if err else None) or ctx["http_status"],
+            latency_ms,
+            fallback_from,
+            error_message=err.message if err else None,
+            error_code=err.code if err else None,
         )
         result = _AttemptResult(
-            err is None, images, err, ctx["usage"], ctx["revised"], ctx["raw"], summary,
-            ctx["partials"] if request.keep_partials else None, ctx["partial_count"], ctx["first_partial_ms"],
+            err is None,
+            images,
+            err,
+            ctx["usage"],
+            ctx["revised"],
+            ctx["raw"],
+            summary,
+            ctx["partials"] if request.keep_partials else None,
+            ctx["partial_count"],
+            ctx["first_partial_ms"],
         )
         result.note = "; ".join(ctx["notes"]) or None
         return result
@@ -1027,7 +1140,9 @@ class ImageClient:
             text = {
                 "cooldown": f"Queued: the provider rate-limited us recently; about {seconds:.1f} s to wait",
                 "rate": f"Queued: the client-side rate limit allows the next request in {seconds:.1f} s",
-                "concurrency": f"Queued: {ahead} request(s) ahead of this one (parallel requests cap)" if ahead else "Queued: next in line for a free slot (parallel requests cap)",
+                "concurrency": f"Queued: {ahead} request(s) ahead of this one (parallel requests cap)"
+                if ahead
+                else "Queued: next in line for a free slot (parallel requests cap)",
                 "probe": "Queued: one request is checking whether the rate limit has passed",
             }[why]
             emit("queued", text, model=model, attempt_no=attempt_no, why=why, seconds=round(seconds, 2), ahead=ahead)
@@ -1049,7 +1164,12 @@ class ImageClient:
         with self.limiter.slot(self._on_wait(model, attempt_no, emit), cancel=self._token) as probe:
             ctx["probe"] = probe
             self._token.check()
-            emit("submitted", f"Sent to {url}" + (f" (streaming, {request.partial_images} partial image(s))" if request.stream else ""), model=model, attempt_no=attempt_no)
+            emit(
+                "submitted",
+                f"Sent to {url}" + (f" (streaming, {request.partial_images} partial image(s))" if request.stream else ""),
+                model=model,
+                attempt_no=attempt_no,
+            )
             try:
                 if request.stream:
                     headers["Accept"] = "text/event-stream"
@@ -1079,7 +1199,8 @@ class ImageClient:
         if not items:
             raise E.BadResponse(
                 f"The answer was a success but held no image: {describe_shape(payload)}. Expected data[].b64_json or data[].url.",
-                status=ctx["http_status"], code="no_image_field",
+                status=ctx["http_status"],
+                code="no_image_field",
             )
         if isinstance(payload, dict):
             data = payload.get("data")
@@ -1087,7 +1208,9 @@ class ImageClient:
                 ctx["revised"] = data[0].get("revised_prompt")
         return self._keep_all(items, endpoint, model, attempt_no, ctx, emit)
 
-    def _stream_exchange(self, url: str, headers: dict[str, str], send: dict[str, Any], request, model, attempt_no, ctx, emit) -> tuple[list[_Item] | None, Any]:
+    def _stream_exchange(
+        self, url: str, headers: dict[str, str], send: dict[str, Any], request, model, attempt_no, ctx, emit
+    ) -> tuple[list[_Item] | None, Any]:
         """Send with ``stream: true`` and read the events as they come, within the read
         timeout as a whole-request deadline and the ``MAX_STREAM_BYTES`` cap."""
         deadline_s = self.settings.read_timeout_s
@@ -1100,7 +1223,9 @@ class ImageClient:
                     response.close()
         except httpx.TimeoutException as exc:
             if "deadline" in str(exc):
-                raise E.Timeout(f"The stream was not complete within {deadline_s:.0f} s (the read timeout covers the whole stream).", code="deadline") from exc
+                raise E.Timeout(
+                    f"The stream was not complete within {deadline_s:.0f} s (the read timeout covers the whole stream).", code="deadline"
+                ) from exc
             raise
 
     def _read_stream(self, response: httpx.Response, request, model, attempt_no, ctx, emit) -> tuple[list[_Item] | None, Any]:
@@ -1112,11 +1237,16 @@ class ImageClient:
             try:
                 content = _read_capped(response, C.MAX_ANSWER_BYTES if ok else C.MAX_ERROR_BODY_BYTES, truncate=not ok)
             except AnswerTooLarge as err:
-                raise E.BadResponse(f"The answer passed {err.cap:,} bytes; reading stopped there.", status=response.status_code, code="answer_too_large") from None
+                raise E.BadResponse(
+                    f"The answer passed {err.cap:,} bytes; reading stopped there.", status=response.status_code, code="answer_too_large"
+                ) from None
             payload = self._read(_Answer(response.status_code, response.headers, content, str(response.url)), ctx)
             emit(
-                "note", "The provider ignored stream: true and answered with one JSON body; no partial images.",
-                model=model, attempt_no=attempt_no, ignored_stream=True,
+                "note",
+                "The provider ignored stream: true and answered with one JSON body; no partial images.",
+                model=model,
+                attempt_no=attempt_no,
+                ignored_stream=True,
             )
             ctx["notes"].append("stream requested; the provider answered JSON (no partial images)")
             return None, payload
@@ -1134,14 +1264,25 @@ class ImageClient:
                 image = decode_b64(item.b64 or "")
                 validate(image)
             except E.ImageLabError as err:  # a broken preview is noted, the final image still counts
-                emit("partial", f"Partial image {ctx['partial_count']} could not be shown: {err.message}", model=model, attempt_no=attempt_no, index=item.index)
+                emit(
+                    "partial",
+                    f"Partial image {ctx['partial_count']} could not be shown: {err.message}",
+                    model=model,
+                    attempt_no=attempt_no,
+                    index=item.index,
+                )
                 return
             if request.keep_partials:
                 ctx["partials"].append(image)
             number = (item.index + 1) if isinstance(item.index, int) else ctx["partial_count"]
             emit(
-                "partial", f"Partial image {number} of {request.partial_images} ({len(image) / 1024:,.0f} KB)",
-                model=model, attempt_no=attempt_no, image=image, index=item.index, count=ctx["partial_count"],
+                "partial",
+                f"Partial image {number} of {request.partial_images} ({len(image) / 1024:,.0f} KB)",
+                model=model,
+                attempt_no=attempt_no,
+                image=image,
+                index=item.index,
+                count=ctx["partial_count"],
             )
 
         def chunks() -> Iterator[bytes]:
@@ -1150,7 +1291,11 @@ class ImageClient:
             except AnswerTooLarge as err:
                 raise StreamTooLarge(f"The stream passed the {err.cap:,} byte limit and was stopped.") from None
             except BadEncoding as err:
-                raise E.BadResponse(f"The stream uses Content-Encoding '{redact.scrub(str(err), limit=40)}', which was not asked for.", status=response.status_code, code="bad_encoding") from None
+                raise E.BadResponse(
+                    f"The stream uses Content-Encoding '{redact.scrub(str(err), limit=40)}', which was not asked for.",
+                    status=response.status_code,
+                    code="bad_encoding",
+                ) from None
 
         result = read_image_stream(chunks(), on_item=on_item)
         ctx["usage"] = result.usage
@@ -1183,7 +1328,12 @@ class ImageClient:
                 emit("failed", f"Image {index} of {len(items)} could not be kept ({err.error_type})", model=model, attempt_no=attempt_no)
                 continue
             ctx["images"].append(result)
-            emit("saved", f"Saved image {index} ({result.info.width}x{result.info.height} {result.info.format})", model=model, attempt_no=attempt_no)
+            emit(
+                "saved",
+                f"Saved image {index} ({result.info.width}x{result.info.height} {result.info.format})",
+                model=model,
+                attempt_no=attempt_no,
+            )
         if not ctx["images"] and first_error is not None:
             ctx["notes"].clear()
             raise first_error
@@ -1207,7 +1357,8 @@ class ImageClient:
             location = response.headers.get("location", "?")
             raise E.EndpointNotFound(
                 f"The endpoint answered with a redirect to {location}; use that address as the base URL.",
-                status=status, code="redirect",
+                status=status,
+                code="redirect",
             )
         if status >= 400:
             ctx["raw"] = raw_preview(status, ctype, content)
@@ -1224,14 +1375,16 @@ class ImageClient:
             err = E.classify_response(status, text[: C.MAX_ERROR_BODY_BYTES], headers=dict(response.headers))
             if err.error_type == "bad_response":
                 err.message = redact.scrub(f"The answer (HTTP {status}) is not valid JSON: {err.provider_message or 'empty'}", limit=500)
-            raise err
+            raise err from None
         del text
         ctx["raw"] = raw_preview(status, ctype, b"", payload)
         if payload is None:
             raise E.BadResponse(f"The answer (HTTP {status}) was empty.", status=status, code="empty_body")
         if read_task(payload) is None and error_envelope(payload):
             # A 200 that carries an error of its own: {"error": ...}, {"code": 429, "msg": ...}, {"success": false}.
-            raise E.classify_response(status, json.dumps(payload, ensure_ascii=False), headers=dict(response.headers), now=self.wall_clock())
+            raise E.classify_response(
+                status, json.dumps(payload, ensure_ascii=False), headers=dict(response.headers), now=self.wall_clock()
+            )
         return payload
 
     def _poll(self, task: TaskState, endpoint: Endpoint, model: str, attempt_no: int, ctx, emit) -> TaskState:
@@ -1245,7 +1398,13 @@ class ImageClient:
         interval = C.TASK_POLL_INITIAL_S
         transient = 0
         polls = 0
-        emit("accepted", f"Task {task.task_id} accepted ({task.raw_status}); polling {poll_url}", model=model, attempt_no=attempt_no, task_id=task.task_id)
+        emit(
+            "accepted",
+            f"Task {task.task_id} accepted ({task.raw_status}); polling {poll_url}",
+            model=model,
+            attempt_no=attempt_no,
+            task_id=task.task_id,
+        )
         while True:
             if task.status == "completed":
                 if not extract_items(task.payload):
@@ -1256,7 +1415,8 @@ class ImageClient:
             if self.clock() >= deadline:
                 raise E.Timeout(
                     f"The task was still '{task.raw_status}' after {s.task_deadline_s:.0f} s (the task deadline).",
-                    code="task_deadline", request_id=task.task_id,
+                    code="task_deadline",
+                    request_id=task.task_id,
                 )
             wait = interval
             if task.progress is not None and 0 < task.progress < 100:
@@ -1283,7 +1443,7 @@ class ImageClient:
                 emit("polling", f"Poll failed ({err.error_type}); trying again", model=model, attempt_no=attempt_no)
                 if err.retry_after_s:
                     if err.retry_after_s > C.MAX_RETRY_AFTER_S:
-                        raise err
+                        raise err from None
                     self._pause(max(0.0, min(err.retry_after_s, deadline - self.clock())))
                 continue
             new = read_task(payload, shape_hint=task.shape)
@@ -1295,7 +1455,11 @@ class ImageClient:
             emit(
                 "polling",
                 f"Task {task.raw_status}{progress} ({self.clock() - start:.0f} s)",
-                model=model, attempt_no=attempt_no, status=task.raw_status, progress=task.progress, polls=polls,
+                model=model,
+                attempt_no=attempt_no,
+                status=task.raw_status,
+                progress=task.progress,
+                polls=polls,
             )
 
     # -- downloads ---------------------------------------------------------------
@@ -1338,7 +1502,11 @@ class ImageClient:
 
     def _fetch_client(self) -> httpx.Client:
         if self._fetch is None:
-            transport = self._injected_transport if self._injected_transport is not None else _transport(guard=self._guard_address, tracker=self._tracker)
+            transport = (
+                self._injected_transport
+                if self._injected_transport is not None
+                else _transport(guard=self._guard_address, tracker=self._tracker)
+            )
             self._fetch = httpx.Client(
                 transport=transport,
                 timeout=httpx.Timeout(C.DOWNLOAD_TIMEOUT_S, connect=self.settings.connect_timeout_s),
@@ -1359,12 +1527,14 @@ class ImageClient:
                     if nxt in seen:
                         raise E.ImageFetchFailed(
                             f"Downloading the image went round in a redirect loop ({len(seen)} hops).",
-                            status=r.status_code, code="redirect_loop",
+                            status=r.status_code,
+                            code="redirect_loop",
                         )
                     if len(seen) > C.MAX_DOWNLOAD_REDIRECTS:
                         raise E.ImageFetchFailed(
                             f"Downloading the image was redirected more than {C.MAX_DOWNLOAD_REDIRECTS} times.",
-                            status=r.status_code, code="too_many_redirects",
+                            status=r.status_code,
+                            code="too_many_redirects",
                         )
                     current = nxt
                     continue
@@ -1373,7 +1543,8 @@ class ImageClient:
                     raise E.ImageFetchFailed(
                         f"Downloading the image failed with HTTP {r.status_code}"
                         + (" (the link has expired or was never valid)." if gone else "."),
-                        status=r.status_code, code="expired" if gone else f"http_{r.status_code}",
+                        status=r.status_code,
+                        code="expired" if gone else f"http_{r.status_code}",
                     )
                 try:
                     return _read_capped(r, C.MAX_IMAGE_BYTES)
@@ -1381,10 +1552,15 @@ class ImageClient:
                     what = f"is {err.declared:,} bytes" if err.declared else "passed"
                     raise E.ImageFetchFailed(
                         f"The image {what} over the {C.MAX_IMAGE_BYTES:,} byte limit; the download was stopped.",
-                        status=r.status_code, code="too_large",
+                        status=r.status_code,
+                        code="too_large",
                     ) from None
                 except (BadEncoding, httpx.DecodingError) as err:
-                    raise E.ImageFetchFailed(f"The image download could not be decoded ({redact.scrub(str(err), limit=80)}).", status=r.status_code, code="bad_encoding") from None
+                    raise E.ImageFetchFailed(
+                        f"The image download could not be decoded ({redact.scrub(str(err), limit=80)}).",
+                        status=r.status_code,
+                        code="bad_encoding",
+                    ) from None
 
     # -- where result URLs may point (SSRF rules) ---------------------------------
 
@@ -1405,7 +1581,10 @@ class ImageClient:
         except ValueError:
             raise E.ImageFetchFailed("The image URL cannot be read.", code="blocked_url") from None
         if parts.scheme not in ("http", "https") or not host:
-            raise E.ImageFetchFailed(f"The image URL is not an http(s) URL with a host ({redact.scrub(parts.scheme, limit=20) or 'no scheme'}); not fetched.", code="blocked_url")
+            raise E.ImageFetchFailed(
+                f"The image URL is not an http(s) URL with a host ({redact.scrub(parts.scheme, limit=20) or 'no scheme'}); not fetched.",
+                code="blocked_url",
+            )
         if self.settings.allow_private_images or (host, port) == self._provider_origin():
             return
         if host == "localhost" or host.endswith(".localhost"):
@@ -1438,20 +1617,24 @@ class ImageClient:
     # 'probe'); its status says whether the answer was the one a healthy set-up
     # gives, and `note` says what the answer proves.
 
-    def probe_models(self, *, run_id: str = "", attempt_no: int = 1, model: str = "", api_base: str | None = None) -> "ProbeResult":
+    def probe_models(self, *, run_id: str = "", attempt_no: int = 1, model: str = "", api_base: str | None = None) -> ProbeResult:
         """GET {api_base}/models with the key: is the key accepted, is the host
         and /v1 right, and which model ids are listed."""
         base = api_base if api_base is not None else self.settings.endpoint.api_base
-        return self._probe("models", "GET", base.rstrip("/") + "/models", run_id=run_id, attempt_no=attempt_no, model=model, expect=_expect_models)
+        return self._probe(
+            "models", "GET", base.rstrip("/") + "/models", run_id=run_id, attempt_no=attempt_no, model=model, expect=_expect_models
+        )
 
-    def probe_route(self, model: str, *, run_id: str = "", attempt_no: int = 1, url: str | None = None) -> "ProbeResult":
+    def probe_route(self, model: str, *, run_id: str = "", attempt_no: int = 1, url: str | None = None) -> ProbeResult:
         """POST the generations route a body without a prompt. Real APIs check the
         key first (401), then the route (404, or 405 for a URL that takes no
         POST), then the body (400 missing prompt): nothing is generated."""
         target = url or self.settings.endpoint.url
-        return self._probe("route", "POST", target, json_body={"model": model}, run_id=run_id, attempt_no=attempt_no, model=model, expect=_expect_route)
+        return self._probe(
+            "route", "POST", target, json_body={"model": model}, run_id=run_id, attempt_no=attempt_no, model=model, expect=_expect_route
+        )
 
-    def probe_task_poll(self, *, run_id: str = "", attempt_no: int = 1, model: str = "", shape: str = "a") -> "ProbeResult":
+    def probe_task_poll(self, *, run_id: str = "", attempt_no: int = 1, model: str = "", shape: str = "a") -> ProbeResult:
         """GET the task poll URL for a task id that cannot exist: a JSON 'task not
         found' proves the poll route is there; an HTML 404 says it is not."""
         endpoint = self.settings.endpoint
@@ -1459,15 +1642,26 @@ class ImageClient:
         url = endpoint.task_url_a(fake) if shape == "a" else endpoint.task_url_b(fake)
         return self._probe(f"task_poll_{shape}", "GET", url, run_id=run_id, attempt_no=attempt_no, model=model, expect=_expect_task_route)
 
-    def _probe(self, name: str, method: str, url: str, *, run_id: str, attempt_no: int, model: str, expect, json_body: Any = None) -> "ProbeResult":
+    def _probe(
+        self, name: str, method: str, url: str, *, run_id: str, attempt_no: int, model: str, expect, json_body: Any = None
+    ) -> ProbeResult:
         from lib.redact import scrub, strip_query
 
         shown_url = strip_query(url)
-        attempt_id = self.recorder.attempt_started({
-            "run_id": run_id, "started_at": self.wall_clock(), "provider": self.settings.provider, "url": shown_url,
-            "model": model, "prompt": f"(diagnostics probe) {method} {shown_url}", "params": {"probe": name, "method": method},
-            "attempt_no": attempt_no, "status": "pending", "key_hint": self.settings.key_hint,
-        })
+        attempt_id = self.recorder.attempt_started(
+            {
+                "run_id": run_id,
+                "started_at": self.wall_clock(),
+                "provider": self.settings.provider,
+                "url": shown_url,
+                "model": model,
+                "prompt": f"(diagnostics probe) {method} {shown_url}",
+                "params": {"probe": name, "method": method},
+                "attempt_no": attempt_no,
+                "status": "pending",
+                "key_hint": self.settings.key_hint,
+            }
+        )
         started = self.clock()
         result = ProbeResult(name=name, method=method, url=shown_url, attempt_id=attempt_id)
         try:
@@ -1508,13 +1702,22 @@ class ImageClient:
             error_type = result.error.error_type if result.error is not None else "bad_response"
             result.note = _probe_problem(result)
         err = result.error
-        self.recorder.attempt_finished(attempt_id, {
-            "finished_at": self.wall_clock(), "latency_ms": result.latency_ms, "status": status, "error_type": error_type,
-            "http_status": result.http_status, "error_code": err.code if err else None,
-            "error_message": (err.message if err else None) if not result.ok else None,
-            "retry_after_s": result.retry_after_s, "request_id": result.request_id, "image_count": 0,
-            "note": scrub(result.note, limit=C.MAX_ERROR_MESSAGE_CHARS),
-        })
+        self.recorder.attempt_finished(
+            attempt_id,
+            {
+                "finished_at": self.wall_clock(),
+                "latency_ms": result.latency_ms,
+                "status": status,
+                "error_type": error_type,
+                "http_status": result.http_status,
+                "error_code": err.code if err else None,
+                "error_message": (err.message if err else None) if not result.ok else None,
+                "retry_after_s": result.retry_after_s,
+                "request_id": result.request_id,
+                "image_count": 0,
+                "note": scrub(result.note, limit=C.MAX_ERROR_MESSAGE_CHARS),
+            },
+        )
         return result
 
 
@@ -1581,7 +1784,11 @@ def _probe_problem(r: ProbeResult) -> str:
     if r.http_status == 405:
         return "HTTP 405: this URL exists but does not take this method; it is not the API route."
     if r.http_status == 404:
-        return "HTTP 404: " + ("the provider says the route or item does not exist." if r.is_json else "an HTML 'not found' page: this route does not exist on the host.")
+        return "HTTP 404: " + (
+            "the provider says the route or item does not exist."
+            if r.is_json
+            else "an HTML 'not found' page: this route does not exist on the host."
+        )
     if 300 <= r.http_status < 400:
         return f"HTTP {r.http_status}: a redirect; the API does not live at this address."
     if err is not None:

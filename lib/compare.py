@@ -25,9 +25,10 @@ import statistics
 import time
 import uuid
 import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from lib import constants as C
 from lib import redact
@@ -50,7 +51,11 @@ VARY_PARAMS: dict[str, tuple[str, ...] | None] = {
 }
 VARY_LABELS = {"quality": "Quality", "size": "Size", "output_format": "Format", "background": "Background", "moderation": "Moderation"}
 SHARED_DEFAULTS: dict[str, Any] = {
-    "size": "auto", "quality": "auto", "output_format": "png", "background": "auto", "moderation": "auto",
+    "size": "auto",
+    "quality": "auto",
+    "output_format": "png",
+    "background": "auto",
+    "moderation": "auto",
     "n": C.COMPARE_DEFAULT_N,
 }
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -119,7 +124,9 @@ def _tokens(template: str) -> list[tuple[str, str]]:
                 )
             name = template[i + 1 : end].strip()
             if not name:
-                raise CompareInputError(f"The template has an empty {{}} at character {i + 1}: put a variable name inside, e.g. {{animal}}.")
+                raise CompareInputError(
+                    f"The template has an empty {{}} at character {i + 1}: put a variable name inside, e.g. {{animal}}."
+                )
             if not _NAME.match(name):
                 raise CompareInputError(
                     f"'{{{name}}}' in the template is not a variable name: use letters, digits and _ (e.g. {{art_style}})."
@@ -130,9 +137,7 @@ def _tokens(template: str) -> list[tuple[str, str]]:
             out.append(("var", name))
             i = end + 1
         elif ch == "}":
-            raise CompareInputError(
-                f"The template has a '}}' at character {i + 1} with no '{{' before it. For a literal brace write }}}}."
-            )
+            raise CompareInputError(f"The template has a '}}' at character {i + 1} with no '{{' before it. For a literal brace write }}}}.")
         else:
             buf.append(ch)
             i += 1
@@ -147,7 +152,9 @@ def template_variables(template: str) -> list[str]:
         raise CompareInputError("Write a template, e.g. a {animal} in {style} style.")
     names = list(dict.fromkeys(name for kind, name in _tokens(template) if kind == "var"))
     if not names:
-        raise CompareInputError("The template has no variables. Put each one in braces, e.g. a {animal} in {style} style; or switch to one prompt per line.")
+        raise CompareInputError(
+            "The template has no variables. Put each one in braces, e.g. a {animal} in {style} style; or switch to one prompt per line."
+        )
     if len(names) > C.COMPARE_MAX_VARIABLES:
         raise CompareInputError(f"The template has {len(names)} variables; a grid allows at most {C.COMPARE_MAX_VARIABLES}.")
     return names
@@ -213,7 +220,7 @@ def expand_template(template: str, values: dict[str, list[str]], *, cap: int = C
     tokens = _tokens(template)
     rows = []
     for i, combo in enumerate(itertools.product(*(values[n] for n in names))):
-        chosen = dict(zip(names, combo))
+        chosen = dict(zip(names, combo, strict=False))
         prompt = "".join(chosen[text] if kind == "var" else text for kind, text in tokens).strip()
         _check_prompt(prompt, f"Row {i + 1}")
         if not prompt:
@@ -312,7 +319,9 @@ def make_vary(param: str | None, values: Iterable[str]) -> VaryAxis | None:
     if len(vals) < 2:
         raise CompareInputError(f"Give {VARY_LABELS[param].lower()} at least two values to compare, or vary nothing.")
     if len(vals) > C.COMPARE_MAX_VARIANTS:
-        raise CompareInputError(f"{len(vals)} values of {VARY_LABELS[param].lower()} is more than the {C.COMPARE_MAX_VARIANTS} a grid allows.")
+        raise CompareInputError(
+            f"{len(vals)} values of {VARY_LABELS[param].lower()} is more than the {C.COMPARE_MAX_VARIANTS} a grid allows."
+        )
     allowed = VARY_PARAMS[param]
     for v in vals:
         if allowed is not None and v not in allowed:
@@ -358,9 +367,15 @@ class CellPlan:
     def cell(self) -> dict[str, Any]:
         """What ``runs.cell`` holds."""
         return {
-            "key": self.key, "row": self.row, "col": self.col, "variant": self.variant,
-            "target": self.target.label, "provider": self.target.provider, "model": self.target.model,
-            "param": self.param, "value": self.value,
+            "key": self.key,
+            "row": self.row,
+            "col": self.col,
+            "variant": self.variant,
+            "target": self.target.label,
+            "provider": self.target.provider,
+            "model": self.target.model,
+            "param": self.param,
+            "value": self.value,
         }
 
 
@@ -392,7 +407,10 @@ class GridPlan:
 
     def shape(self) -> str:
         """'3 rows x 2 targets x 2 qualities = 12 cells'."""
-        parts = [f"{len(self.rows)} row{'s' if len(self.rows) != 1 else ''}", f"{len(self.targets)} target{'s' if len(self.targets) != 1 else ''}"]
+        parts = [
+            f"{len(self.rows)} row{'s' if len(self.rows) != 1 else ''}",
+            f"{len(self.targets)} target{'s' if len(self.targets) != 1 else ''}",
+        ]
         if self.vary:
             parts.append(f"{len(self.vary.values)} {VARY_LABELS[self.vary.param].lower()} values")
         return " x ".join(parts) + f" = {self.n_cells} cell{'s' if self.n_cells != 1 else ''}"
@@ -408,9 +426,18 @@ class GridPlan:
         if self.vary and value is not None:
             params[self.vary.param] = value
         return GenerationRequest(
-            prompt=row.prompt, model=target.model, size=params["size"], n=int(params["n"]), quality=params["quality"],
-            background=params["background"], output_format=params["output_format"], moderation=params["moderation"],
-            images=list(self.references), mask=self.reference_mask, stream=self.stream, partial_images=self.partial_images,  # media (issue 12)
+            prompt=row.prompt,
+            model=target.model,
+            size=params["size"],
+            n=int(params["n"]),
+            quality=params["quality"],
+            background=params["background"],
+            output_format=params["output_format"],
+            moderation=params["moderation"],
+            images=list(self.references),
+            mask=self.reference_mask,
+            stream=self.stream,
+            partial_images=self.partial_images,  # media (issue 12)
         )
 
     def cells(self) -> list[CellPlan]:
@@ -421,7 +448,18 @@ class GridPlan:
         for row in self.rows:
             for variant, value in values:
                 for col, target in enumerate(self.targets):
-                    out.append(CellPlan(row.index, col, variant, row.prompt, target, self.vary.param if self.vary else None, value, self.request_for(row, target, value)))
+                    out.append(
+                        CellPlan(
+                            row.index,
+                            col,
+                            variant,
+                            row.prompt,
+                            target,
+                            self.vary.param if self.vary else None,
+                            value,
+                            self.request_for(row, target, value),
+                        )
+                    )
         return out
 
     def problems(self) -> list[str]:
@@ -450,13 +488,15 @@ class GridPlan:
                 out.append(f"{target.label}: {target.model} takes no mask; its cells will be refused.")
         return list(dict.fromkeys(out))
 
-    def check(self) -> "GridPlan":
+    def check(self) -> GridPlan:
         check_targets(self.targets)
         if not self.rows:
             raise CompareInputError("The grid has no rows: write at least one prompt.")
         _check_row_count(len(self.rows), C.COMPARE_MAX_ROWS)
         if self.n_cells > C.COMPARE_MAX_CELLS:
-            raise CompareInputError(f"{self.shape()}: more than the {C.COMPARE_MAX_CELLS} cells one grid allows. Remove rows, targets or values.")
+            raise CompareInputError(
+                f"{self.shape()}: more than the {C.COMPARE_MAX_CELLS} cells one grid allows. Remove rows, targets or values."
+            )
         return self
 
     def axes(self) -> dict[str, Any]:
@@ -477,7 +517,7 @@ class GridPlan:
         }
 
     @classmethod
-    def from_axes(cls, axes: dict[str, Any], *, title: str = "", load: Callable[[str], bytes | None] | None = None) -> "GridPlan":
+    def from_axes(cls, axes: dict[str, Any], *, title: str = "", load: Callable[[str], bytes | None] | None = None) -> GridPlan:
         """``load(sha256)`` gives back a kept reference image (``Store.input_bytes``); without it
         the plan lists its reference images but carries no files (fit to show, not to send)."""
         vary = axes.get("vary")
@@ -485,11 +525,16 @@ class GridPlan:
         mask_entry = axes.get("reference_mask") if isinstance(axes.get("reference_mask"), dict) else None
         references, mask = [], None
         if load is not None and (entries or mask_entry):
-            stored = GenerationRequest.from_dict({"prompt": "-", "images": entries, "mask": mask_entry}, load=load)  # raises naming a lost file
+            stored = GenerationRequest.from_dict(
+                {"prompt": "-", "images": entries, "mask": mask_entry}, load=load
+            )  # raises naming a lost file
             references, mask = stored.images, stored.mask
         return cls(
-            references=references, reference_mask=mask, reference_entries=entries,
-            stream=bool(axes.get("stream")), partial_images=int(axes.get("partial_images", 2) or 0),
+            references=references,
+            reference_mask=mask,
+            reference_entries=entries,
+            stream=bool(axes.get("stream")),
+            partial_images=int(axes.get("partial_images", 2) or 0),
             rows=[Row(int(r["index"]), r["prompt"], dict(r.get("vars") or {})) for r in axes.get("rows", [])],
             targets=[Target(t["provider"], t["model"]) for t in axes.get("targets", [])],
             vary=VaryAxis(vary["param"], tuple(vary["values"])) if vary else None,
@@ -521,8 +566,16 @@ def build_plan(
         text = "\n".join(prompts) if isinstance(prompts, list) else (prompts or "")
         rows = prompts_from_lines(text)
         template = None
-    plan = GridPlan(rows=rows, targets=list(targets), vary=vary, shared=shared_params(**(shared or {})), use_fallback=use_fallback,
-                    title=title.strip(), template=template, variables=variables if template else None)
+    plan = GridPlan(
+        rows=rows,
+        targets=list(targets),
+        vary=vary,
+        shared=shared_params(**(shared or {})),
+        use_fallback=use_fallback,
+        title=title.strip(),
+        template=template,
+        variables=variables if template else None,
+    )
     return plan.check()
 
 
@@ -533,9 +586,13 @@ def build_plan(
 def settings_summary(settings: ClientSettings) -> dict[str, Any]:
     """A target's settings as stored with the comparison: never the key (its last four at most are elsewhere)."""
     return {
-        "provider": settings.provider, "base_url": redact.strip_query(settings.base_url or settings.preset.base_url or ""),
-        "read_timeout_s": settings.read_timeout_s, "max_retries": settings.max_retries, "rate_per_s": settings.rate_per_s,
-        "max_concurrency": settings.max_concurrency, "use_fallback": settings.use_fallback,
+        "provider": settings.provider,
+        "base_url": redact.strip_query(settings.base_url or settings.preset.base_url or ""),
+        "read_timeout_s": settings.read_timeout_s,
+        "max_retries": settings.max_retries,
+        "rate_per_s": settings.rate_per_s,
+        "max_concurrency": settings.max_concurrency,
+        "use_fallback": settings.use_fallback,
     }
 
 
@@ -547,8 +604,9 @@ def cell_settings(settings: ClientSettings, plan: GridPlan) -> ClientSettings:
     headers = dict(settings.extra_headers)
     if settings.provider == "sandbox" and headers.get("X-Sandbox-Scenario") == "healthy":
         del headers["X-Sandbox-Scenario"]
-    return replace(settings, use_fallback=plan.use_fallback, burst=max(int(settings.burst), int(settings.max_concurrency)),
-                   extra_headers=headers)
+    return replace(
+        settings, use_fallback=plan.use_fallback, burst=max(int(settings.burst), int(settings.max_concurrency)), extra_headers=headers
+    )
 
 
 def create_comparison(store: Any, plan: GridPlan, settings: dict[str, ClientSettings] | None = None) -> str:
@@ -556,8 +614,13 @@ def create_comparison(store: Any, plan: GridPlan, settings: dict[str, ClientSett
     summary = {"targets": {pid: settings_summary(s) for pid, s in (settings or {}).items()}, "use_fallback": plan.use_fallback}
     store._write(
         "INSERT INTO comparisons (id, title, axes, created_at, status, settings) VALUES (?, ?, ?, ?, 'running', ?)",
-        [comparison_id, plan.title or plan.default_title(), json.dumps(plan.axes(), ensure_ascii=False), time.time(),
-         json.dumps(summary, ensure_ascii=False)],
+        [
+            comparison_id,
+            plan.title or plan.default_title(),
+            json.dumps(plan.axes(), ensure_ascii=False),
+            time.time(),
+            json.dumps(summary, ensure_ascii=False),
+        ],
     )
     return comparison_id
 
@@ -574,8 +637,16 @@ def _specs(comparison_id: str, cells: list[CellPlan], plan: GridPlan, settings_f
         pid = cell.target.provider
         if pid not in cache:
             cache[pid] = cell_settings(settings_for(pid), plan)
-        specs.append(JobSpec(settings=cache[pid], request=cell.request, kind="compare", comparison_id=comparison_id,
-                             cell=cell.cell(), label=f"{cell.target.label}: {cell.prompt[:100]}"))
+        specs.append(
+            JobSpec(
+                settings=cache[pid],
+                request=cell.request,
+                kind="compare",
+                comparison_id=comparison_id,
+                cell=cell.cell(),
+                label=f"{cell.target.label}: {cell.prompt[:100]}",
+            )
+        )
     return specs
 
 
@@ -736,8 +807,14 @@ class CellState:
         a = self.last_error
         if a is None:
             return make_error(et, "The run ended without an attempt (it never reached the provider).")
-        return make_error(et, a.error_message or ERROR_INFO[et].title, status=a.http_status, code=a.error_code,
-                          retry_after_s=a.retry_after_s, request_id=a.request_id)
+        return make_error(
+            et,
+            a.error_message or ERROR_INFO[et].title,
+            status=a.http_status,
+            code=a.error_code,
+            retry_after_s=a.retry_after_s,
+            request_id=a.request_id,
+        )
 
 
 def _status_of(run_status: str | None) -> str:
@@ -748,9 +825,13 @@ def _status_of(run_status: str | None) -> str:
 
 def cell_states(store: Any, comparison_id: str) -> dict[str, CellState]:
     """The current state of each cell: its latest run (retries replace it), with attempts and images."""
-    runs = list(store.db.query(
-        "SELECT id, status, cell, model, error_type, latency_ms, created_at, finished_at FROM runs "
-        "WHERE comparison_id = ? ORDER BY created_at, rowid", [comparison_id]))
+    runs = list(
+        store.db.query(
+            "SELECT id, status, cell, model, error_type, latency_ms, created_at, finished_at FROM runs "
+            "WHERE comparison_id = ? ORDER BY created_at, rowid",
+            [comparison_id],
+        )
+    )
     if not runs:
         return {}
     marks = ", ".join("?" for _ in runs)
@@ -780,10 +861,20 @@ def cell_states(store: Any, comparison_id: str) -> dict[str, CellState]:
         if r["id"] in costs:
             spent[key] = (spent.get(key) or 0.0) + costs[r["id"]]
         out[key] = CellState(
-            key=key, row=int(cell.get("row", 0)), col=int(cell.get("col", 0)), variant=cell.get("variant"),
-            target=cell.get("target", ""), provider=cell.get("provider", ""), model=cell.get("model", r["model"] or ""),
-            run_id=r["id"], status=_status_of(r["status"]), created_at=r["created_at"] or 0.0, finished_at=r["finished_at"],
-            latency_ms=r["latency_ms"], attempts=attempts.get(r["id"], []), run_error_type=r["error_type"],
+            key=key,
+            row=int(cell.get("row", 0)),
+            col=int(cell.get("col", 0)),
+            variant=cell.get("variant"),
+            target=cell.get("target", ""),
+            provider=cell.get("provider", ""),
+            model=cell.get("model", r["model"] or ""),
+            run_id=r["id"],
+            status=_status_of(r["status"]),
+            created_at=r["created_at"] or 0.0,
+            finished_at=r["finished_at"],
+            latency_ms=r["latency_ms"],
+            attempts=attempts.get(r["id"], []),
+            run_error_type=r["error_type"],
         )
     images = store.images_for([a.id for c in out.values() for a in c.attempts if a.status == "succeeded"])
     for key, c in out.items():
@@ -818,7 +909,9 @@ def refresh_status(store: Any, comparison_id: str, cells: dict[str, CellState] |
 
 def list_comparisons(store: Any, limit: int = C.COMPARE_LIST_SIZE) -> list[dict[str, Any]]:
     """The newest comparisons: title, date, grid size, status counts of their cells."""
-    rows = list(store.db.query("SELECT id, title, axes, created_at, finished_at, status FROM comparisons ORDER BY created_at DESC LIMIT ?", [limit]))
+    rows = list(
+        store.db.query("SELECT id, title, axes, created_at, finished_at, status FROM comparisons ORDER BY created_at DESC LIMIT ?", [limit])
+    )
     out = []
     for row in rows:
         try:
@@ -827,8 +920,18 @@ def list_comparisons(store: Any, limit: int = C.COMPARE_LIST_SIZE) -> list[dict[
         except (ValueError, KeyError, TypeError):
             shape, n_cells = "?", 0
         counts = status_counts(cell_states(store, row["id"]).values())
-        out.append({"id": row["id"], "title": row["title"], "created_at": row["created_at"], "finished_at": row["finished_at"],
-                    "status": row["status"], "shape": shape, "cells": n_cells, "counts": counts})
+        out.append(
+            {
+                "id": row["id"],
+                "title": row["title"],
+                "created_at": row["created_at"],
+                "finished_at": row["finished_at"],
+                "status": row["status"],
+                "shape": shape,
+                "cells": n_cells,
+                "counts": counts,
+            }
+        )
     return out
 
 
@@ -855,13 +958,18 @@ def set_thumb(store: Any, comparison_id: str, key: str, thumb: int | None) -> No
     if thumb not in (None, 1, -1):
         raise ValueError("thumb is +1, -1 or None")
     _ensure_rating(store, comparison_id, key)
-    store._write("UPDATE cell_ratings SET thumb = ?, updated_at = ? WHERE comparison_id = ? AND cell_key = ?", [thumb, time.time(), comparison_id, key])
+    store._write(
+        "UPDATE cell_ratings SET thumb = ?, updated_at = ? WHERE comparison_id = ? AND cell_key = ?",
+        [thumb, time.time(), comparison_id, key],
+    )
 
 
 def set_note(store: Any, comparison_id: str, key: str, note: str) -> None:
     _ensure_rating(store, comparison_id, key)
     text = redact.scrub(note or "", limit=C.COMPARE_NOTE_MAX_CHARS).strip() or None
-    store._write("UPDATE cell_ratings SET note = ?, updated_at = ? WHERE comparison_id = ? AND cell_key = ?", [text, time.time(), comparison_id, key])
+    store._write(
+        "UPDATE cell_ratings SET note = ?, updated_at = ? WHERE comparison_id = ? AND cell_key = ?", [text, time.time(), comparison_id, key]
+    )
 
 
 def set_winner(store: Any, comparison_id: str, key: str, winner: bool = True) -> None:
@@ -870,9 +978,14 @@ def set_winner(store: Any, comparison_id: str, key: str, winner: bool = True) ->
     row = list(store.db.query("SELECT row, variant FROM cell_ratings WHERE comparison_id = ? AND cell_key = ?", [comparison_id, key]))[0]
     now = time.time()
     if winner:
-        store._write("UPDATE cell_ratings SET winner = 0, updated_at = ? WHERE comparison_id = ? AND row = ? AND variant = ? AND winner = 1",
-                     [now, comparison_id, row["row"], row["variant"]])
-    store._write("UPDATE cell_ratings SET winner = ?, updated_at = ? WHERE comparison_id = ? AND cell_key = ?", [1 if winner else 0, now, comparison_id, key])
+        store._write(
+            "UPDATE cell_ratings SET winner = 0, updated_at = ? WHERE comparison_id = ? AND row = ? AND variant = ? AND winner = 1",
+            [now, comparison_id, row["row"], row["variant"]],
+        )
+    store._write(
+        "UPDATE cell_ratings SET winner = ?, updated_at = ? WHERE comparison_id = ? AND cell_key = ?",
+        [1 if winner else 0, now, comparison_id, key],
+    )
 
 
 # --------------------------------------------------------------------------
@@ -942,9 +1055,15 @@ def load(store: Any, comparison_id: str) -> ComparisonView | None:
     if status != row["status"] or row["finished_at"] is None:
         row = comparison_row(store, comparison_id) or row
     return ComparisonView(
-        id=row["id"], title=row["title"] or "", created_at=row["created_at"] or 0.0, finished_at=row["finished_at"],
-        status=status, plan=GridPlan.from_axes(row["axes"], title=row["title"] or ""), cells=cells,
-        ratings=ratings(store, comparison_id), settings=row["settings"] or {},
+        id=row["id"],
+        title=row["title"] or "",
+        created_at=row["created_at"] or 0.0,
+        finished_at=row["finished_at"],
+        status=status,
+        plan=GridPlan.from_axes(row["axes"], title=row["title"] or ""),
+        cells=cells,
+        ratings=ratings(store, comparison_id),
+        settings=row["settings"] or {},
     )
 
 
@@ -966,8 +1085,10 @@ class ColumnSummary:
 
         head = self.label + (f" ({self.sub_label})" if self.sub_label else "")
         latency = f"median {self.median_latency_ms / 1000:.1f} s" if self.median_latency_ms is not None else "no latency yet"
-        return (f"{head}: {self.succeeded}/{self.cells} succeeded, {latency}, {format_usd(self.cost_usd)} estimated, "
-                f"{self.winners} win{'s' if self.winners != 1 else ''}")
+        return (
+            f"{head}: {self.succeeded}/{self.cells} succeeded, {latency}, {format_usd(self.cost_usd)} estimated, "
+            f"{self.winners} win{'s' if self.winners != 1 else ''}"
+        )
 
 
 def summary(view: ComparisonView) -> list[ColumnSummary]:
@@ -984,14 +1105,20 @@ def summary(view: ComparisonView) -> list[ColumnSummary]:
         for c in present:
             if c.error_type:
                 errors[c.error_type] = errors.get(c.error_type, 0) + 1
-        out.append(ColumnSummary(
-            label=column.label, sub_label=column.sub_label(view.plan.vary), cells=len(cells), succeeded=len(ok),
-            failed=sum(1 for c in present if c.status in ("failed", "interrupted")),
-            unfinished=sum(1 for c in cells if c is None or not c.done),
-            median_latency_ms=statistics.median(latencies) if latencies else None,
-            cost_usd=sum(costs) if costs else None,
-            winners=sum(1 for c in present if c.key in winners), error_types=errors,
-        ))
+        out.append(
+            ColumnSummary(
+                label=column.label,
+                sub_label=column.sub_label(view.plan.vary),
+                cells=len(cells),
+                succeeded=len(ok),
+                failed=sum(1 for c in present if c.status in ("failed", "interrupted")),
+                unfinished=sum(1 for c in cells if c is None or not c.done),
+                median_latency_ms=statistics.median(latencies) if latencies else None,
+                cost_usd=sum(costs) if costs else None,
+                winners=sum(1 for c in present if c.key in winners),
+                error_types=errors,
+            )
+        )
     return out
 
 
@@ -1014,13 +1141,17 @@ def live_note(job: Any) -> str:
 
 
 def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds") if ts else None
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="seconds") if ts else None
 
 
 def _image_name(c: CellState, i: int, fmt: str) -> str:
     model = re.sub(r"[^A-Za-z0-9._-]+", "-", c.model_used)
     ext = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get((fmt or "").upper(), (fmt or "bin").lower())
-    return f"images/row{c.row + 1:02d}-col{c.col + 1:02d}" + (f"-v{c.variant + 1}" if c.variant is not None else "") + f"-{model}-{i + 1}.{ext}"
+    return (
+        f"images/row{c.row + 1:02d}-col{c.col + 1:02d}"
+        + (f"-v{c.variant + 1}" if c.variant is not None else "")
+        + f"-{model}-{i + 1}.{ext}"
+    )
 
 
 def export_dict(view: ComparisonView) -> dict[str, Any]:
@@ -1031,33 +1162,64 @@ def export_dict(view: ComparisonView) -> dict[str, Any]:
         c = view.cells.get(cp.key)
         rating = view.ratings.get(cp.key, {})
         entry: dict[str, Any] = {
-            "cell": cp.key, "row": cp.row + 1, "prompt": cp.prompt, "target": cp.target.label, "provider": cp.target.provider,
-            "model_requested": cp.target.model, "variant": {"param": cp.param, "value": cp.value} if cp.param else None,
-            "status": c.status if c else "not started", "ok": bool(c and c.ok),
+            "cell": cp.key,
+            "row": cp.row + 1,
+            "prompt": cp.prompt,
+            "target": cp.target.label,
+            "provider": cp.target.provider,
+            "model_requested": cp.target.model,
+            "variant": {"param": cp.param, "value": cp.value} if cp.param else None,
+            "status": c.status if c else "not started",
+            "ok": bool(c and c.ok),
             "model_used": c.model_used if c and c.attempts else None,
-            "error_type": c.error_type if c else None, "error_title": c.error_title if c else "",
+            "error_type": c.error_type if c else None,
+            "error_title": c.error_title if c else "",
             "http_status": c.last_error.http_status if c and c.last_error and c.error_type else None,
             "error_message": redact.scrub(c.last_error.error_message or "", limit=500) if c and c.last_error and c.error_type else None,
-            "latency_ms": c.latency_ms if c else None, "attempts": len(c.attempts) if c else 0, "tries": c.tries if c else 0,
+            "latency_ms": c.latency_ms if c else None,
+            "attempts": len(c.attempts) if c else 0,
+            "tries": c.tries if c else 0,
             "cost_usd": round(c.cost_usd, 6) if c and c.cost_usd is not None else None,
             "images": [_image_name(c, i, img.get("format") or "") for i, img in enumerate(c.images)] if c else [],
-            "winner": bool(rating.get("winner")), "thumb": rating.get("thumb"), "note": rating.get("note"),
+            "winner": bool(rating.get("winner")),
+            "thumb": rating.get("thumb"),
+            "note": rating.get("note"),
         }
         cells.append(entry)
     winners = []
     for (row, variant), key in sorted(view.winners().items()):
         c = view.cells.get(key)
-        winners.append({"row": row + 1, "variant": plan.vary.values[variant] if plan.vary and variant >= 0 else None,
-                        "cell": key, "target": c.target if c else None})
+        winners.append(
+            {
+                "row": row + 1,
+                "variant": plan.vary.values[variant] if plan.vary and variant >= 0 else None,
+                "cell": key,
+                "target": c.target if c else None,
+            }
+        )
     used = sorted({c.model_used for c in view.cells.values() if c.ok})
     data = {
-        "format": FORMAT, "id": view.id, "title": view.title, "created_at": _iso(view.created_at), "finished_at": _iso(view.finished_at),
-        "status": view.status, "shape": plan.shape(),
-        "axes": {"rows": [r.prompt for r in plan.rows], "template": plan.template, "variables": plan.variables,
-                 "targets": [t.label for t in plan.targets], "vary": plan.vary.to_dict() if plan.vary else None},
-        "shared_params": plan.shared, "use_fallback": plan.use_fallback, "models_used": used,
-        "settings": view.settings, "cells": cells,
-        "summary": [s.__dict__ for s in summary(view)], "winners": winners,
+        "format": FORMAT,
+        "id": view.id,
+        "title": view.title,
+        "created_at": _iso(view.created_at),
+        "finished_at": _iso(view.finished_at),
+        "status": view.status,
+        "shape": plan.shape(),
+        "axes": {
+            "rows": [r.prompt for r in plan.rows],
+            "template": plan.template,
+            "variables": plan.variables,
+            "targets": [t.label for t in plan.targets],
+            "vary": plan.vary.to_dict() if plan.vary else None,
+        },
+        "shared_params": plan.shared,
+        "use_fallback": plan.use_fallback,
+        "models_used": used,
+        "settings": view.settings,
+        "cells": cells,
+        "summary": [s.__dict__ for s in summary(view)],
+        "winners": winners,
     }
     return redact.scrub_obj(data)
 

@@ -24,8 +24,11 @@ from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUA
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("compare", help="run a grid of prompts x targets at once, recording every cell",
-                       description="Rows: --prompt (repeatable) or --template with --var. Columns: --target PROVIDER:MODEL (repeatable).")
+    p = sub.add_parser(
+        "compare",
+        help="run a grid of prompts x targets at once, recording every cell",
+        description="Rows: --prompt (repeatable) or --template with --var. Columns: --target PROVIDER:MODEL (repeatable).",
+    )
     rows = p.add_mutually_exclusive_group(required=True)
     rows.add_argument("--prompt", action="append", help="a row of the grid (repeatable)")
     rows.add_argument("--template", help="a prompt with {variables}, e.g. 'a {animal} in {style} style'")
@@ -69,14 +72,29 @@ def _plan(args: argparse.Namespace) -> K.GridPlan:
     if args.vary:
         param, values = K.parse_var(args.vary)
         vary = K.make_vary(param, values)
-    shared = {"size": args.size, "quality": args.quality, "output_format": args.output_format, "background": args.background,
-              "moderation": args.moderation, "n": args.n}
+    shared = {
+        "size": args.size,
+        "quality": args.quality,
+        "output_format": args.output_format,
+        "background": args.background,
+        "moderation": args.moderation,
+        "n": args.n,
+    }
     if args.template is not None:
-        return K.build_plan(template=args.template, variables=K.parse_vars(args.var), targets=targets, vary=vary, shared=shared,
-                            use_fallback=args.fallback, title=args.title or "")
+        return K.build_plan(
+            template=args.template,
+            variables=K.parse_vars(args.var),
+            targets=targets,
+            vary=vary,
+            shared=shared,
+            use_fallback=args.fallback,
+            title=args.title or "",
+        )
     if args.var:
         raise K.CompareInputError("--var gives values to a --template; with --prompt there is nothing to fill in.")
-    return K.build_plan(prompts=list(args.prompt), targets=targets, vary=vary, shared=shared, use_fallback=args.fallback, title=args.title or "")
+    return K.build_plan(
+        prompts=list(args.prompt), targets=targets, vary=vary, shared=shared, use_fallback=args.fallback, title=args.title or ""
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,8 +144,15 @@ def run(args: argparse.Namespace) -> int:
                 sandbox.stop()
             return 2
         settings[pid] = ClientSettings(
-            provider=pid, base_url=base_url, api_key=resolved.key, key_source=resolved.source, key_host=resolved.host,
-            read_timeout_s=args.timeout, max_retries=args.max_retries, rate_per_s=args.rate, max_concurrency=args.max_concurrency,
+            provider=pid,
+            base_url=base_url,
+            api_key=resolved.key,
+            key_source=resolved.source,
+            key_host=resolved.host,
+            read_timeout_s=args.timeout,
+            max_retries=args.max_retries,
+            rate_per_s=args.rate,
+            max_concurrency=args.max_concurrency,
             allow_private_images=allow_private,
         )
 
@@ -151,10 +176,19 @@ def run(args: argparse.Namespace) -> int:
                         if not args.json:
                             cell = job.spec.cell or {}
                             out = job.outcome
-                            what = (f"ok, {out.model} in {out.latency_ms / 1000:.1f} s" if out and out.ok
-                                    else job.status if out is None or out.error is None else f"{out.error.error_type}: {out.error.info.title}")
-                            _say(f"  [{finished}/{len(batch.jobs)}] row {cell.get('row', 0) + 1} · {cell.get('target')}"
-                                 + (f" · {cell.get('param')} {cell.get('value')}" if cell.get("param") else "") + f": {what}", file=sys.stderr)
+                            what = (
+                                f"ok, {out.model} in {out.latency_ms / 1000:.1f} s"
+                                if out and out.ok
+                                else job.status
+                                if out is None or out.error is None
+                                else f"{out.error.error_type}: {out.error.info.title}"
+                            )
+                            _say(
+                                f"  [{finished}/{len(batch.jobs)}] row {cell.get('row', 0) + 1} · {cell.get('target')}"
+                                + (f" · {cell.get('param')} {cell.get('value')}" if cell.get("param") else "")
+                                + f": {what}",
+                                file=sys.stderr,
+                            )
                     else:
                         still.append(job)
                 pending = still
@@ -178,8 +212,12 @@ def run(args: argparse.Namespace) -> int:
     for cp in plan.cells():
         c = view.cells.get(cp.key)
         entry: dict[str, Any] = {
-            "row": cp.row + 1, "target": cp.target.label, "ok": bool(c and c.ok), "error_type": c.error_type if c else None,
-            "model": c.model_used if c else cp.target.model, "latency_ms": c.latency_ms if c else None,
+            "row": cp.row + 1,
+            "target": cp.target.label,
+            "ok": bool(c and c.ok),
+            "error_type": c.error_type if c else None,
+            "model": c.model_used if c else cp.target.model,
+            "latency_ms": c.latency_ms if c else None,
             "cost_usd": round(c.cost_usd, 6) if c and c.cost_usd is not None else None,
             "images": [str(store.keeper.resolve(img["path"])) for img in c.images] if c else [],
         }
@@ -194,8 +232,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         for s in K.summary(view):
             _say(s.line())
-        _say(f"{sum(c['ok'] for c in cells)}/{len(cells)} cells succeeded in {wall_s:.1f} s. "
-             f"In the app: /compare?comparison={comparison_id}")
+        _say(
+            f"{sum(c['ok'] for c in cells)}/{len(cells)} cells succeeded in {wall_s:.1f} s. In the app: /compare?comparison={comparison_id}"
+        )
         if args.contact_sheet:
             _say(f"Contact sheet: {args.contact_sheet}")
         if args.zip:

@@ -37,9 +37,10 @@ import io
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from lib import constants as C
@@ -195,8 +196,12 @@ class Report:
             "settings": self.settings,
             "steps": [
                 {
-                    "step": s.step, "name": s.name, "status": s.status, "verdict": s.verdict,
-                    "evidence": [_evidence_dict(e) for e in s.evidence], "fix": s.fix,
+                    "step": s.step,
+                    "name": s.name,
+                    "status": s.status,
+                    "verdict": s.verdict,
+                    "evidence": [_evidence_dict(e) for e in s.evidence],
+                    "fix": s.fix,
                 }
                 for s in self.steps
             ],
@@ -207,7 +212,7 @@ class Report:
 
 
 def _evidence_dict(e: Evidence) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": e.kind, "text": e.text, "links": [{"label": l.label, "url": l.url} for l in e.links]}
+    out: dict[str, Any] = {"kind": e.kind, "text": e.text, "links": [{"label": link.label, "url": link.url} for link in e.links]}
     if e.prompt is not None:
         out["prompt"] = e.prompt
     if e.image is not None:
@@ -219,7 +224,9 @@ def _evidence_dict(e: Evidence) -> dict[str, Any]:
 # Links to History
 
 
-def history_link(*, provider: str | None = None, model: str | None = None, error_type: str | None = None, since: str | None = C.DIAG_HISTORY_WINDOW_LABEL) -> str:
+def history_link(
+    *, provider: str | None = None, model: str | None = None, error_type: str | None = None, since: str | None = C.DIAG_HISTORY_WINDOW_LABEL
+) -> str:
     query = {k: v for k, v in (("provider", provider), ("model", model), ("error_type", error_type), ("since", since)) if v}
     return "/history" + ("?" + urlencode(query, quote_via=quote) if query else "")
 
@@ -255,7 +262,9 @@ def hide_prompts(report: Report) -> Report:
     if report.hide_prompts:
         return report
     steps = [
-        dataclasses.replace(s, evidence=[dataclasses.replace(e, prompt=prompt_digest(e.prompt) if e.prompt is not None else None) for e in s.evidence])
+        dataclasses.replace(
+            s, evidence=[dataclasses.replace(e, prompt=prompt_digest(e.prompt) if e.prompt is not None else None) for e in s.evidence]
+        )
         for s in report.steps
     ]
     return dataclasses.replace(report, steps=steps, hide_prompts=True)
@@ -305,7 +314,9 @@ class CheckContext:
         return scrub(str(value), limit=limit, extra=[self.settings.api_key] if self.settings.api_key else [])
 
     def link(self, error_type: str | None = None, *, model: bool = True) -> str:
-        return history_link(provider=self.provider, model=self.model if model else None, error_type=error_type, since=self.history_window_label)
+        return history_link(
+            provider=self.provider, model=self.model if model else None, error_type=error_type, since=self.history_window_label
+        )
 
     def history(self, step: int, *, model: bool = True) -> dict[str, Any] | None:
         source = self.model_history if model else self.provider_history
@@ -345,17 +356,24 @@ def _history_items(ctx: CheckContext, step: int, *, model: bool = True) -> tuple
     scope = f"{ctx.provider} / {ctx.model}" if model else ctx.provider
     if count:
         parts = ", ".join(f"{n} {t}" for t, n in sorted(errors.items(), key=lambda kv: -kv[1]))
-        items.append(_ev("history", f"{parts} among {bucket['total']} attempt(s) for {scope} in the last {ctx.history_window_label}.",
-                         [Link(f"History: {t}", ctx.link(t, model=model)) for t in errors]))
+        items.append(
+            _ev(
+                "history",
+                f"{parts} among {bucket['total']} attempt(s) for {scope} in the last {ctx.history_window_label}.",
+                [Link(f"History: {t}", ctx.link(t, model=model)) for t in errors],
+            )
+        )
         for row in bucket["examples"]:
             status = f"HTTP {row['http_status']}" if row.get("http_status") else "no HTTP status"
             message = ctx.text(row.get("error_message") or "", limit=240)
-            items.append(_ev(
-                "history",
-                f"Attempt #{row['id']}, {_ago(ctx, row.get('started_at'))}, {row.get('model')}: {row['error_type']} ({status}). {message}".strip(),
-                [Link(f"Attempt #{row['id']}", attempt_link(row["id"]))],
-                prompt=ctx.text(row.get("prompt") or "", limit=300) if row.get("prompt") else None,
-            ))
+            items.append(
+                _ev(
+                    "history",
+                    f"Attempt #{row['id']}, {_ago(ctx, row.get('started_at'))}, {row.get('model')}: {row['error_type']} ({status}). {message}".strip(),
+                    [Link(f"Attempt #{row['id']}", attempt_link(row["id"]))],
+                    prompt=ctx.text(row.get("prompt") or "", limit=300) if row.get("prompt") else None,
+                )
+            )
     newest = max((r.get("started_at") or 0 for r in bucket["examples"]), default=0)
     unresolved = bool(count) and newest > (bucket.get("last_success_at") or 0)
     return items, count, unresolved
@@ -387,8 +405,14 @@ def check_key(ctx: CheckContext) -> Step:
         source = "the --api-key argument"
     if s.api_key:
         hint = s.key_hint
-        items.append(_ev("static", f"Key from {source}" + (f", ending in {hint}." if hint else " (too short to show any of it).")
-                         + " Sent as 'Authorization: Bearer <key>'."))
+        items.append(
+            _ev(
+                "static",
+                f"Key from {source}"
+                + (f", ending in {hint}." if hint else " (too short to show any of it).")
+                + " Sent as 'Authorization: Bearer <key>'.",
+            )
+        )
     else:
         items.append(_ev("static", f"No key is set (looked in the sidebar, .streamlit/secrets.toml and ${preset.key_env})."))
     problem = preflight_key(s.api_key, preset)
@@ -398,7 +422,9 @@ def check_key(ctx: CheckContext) -> Step:
     if problem:
         items.append(_ev("static", problem))
         statuses.append("fail")
-        fix = problem if s.api_key else f"Set {preset.key_env} in the environment or .streamlit/secrets.toml, or type the key in the sidebar."
+        fix = (
+            problem if s.api_key else f"Set {preset.key_env} in the environment or .streamlit/secrets.toml, or type the key in the sidebar."
+        )
         verdict = "The key cannot be sent as it is."
     else:
         statuses.append("pass")
@@ -411,8 +437,11 @@ def check_key(ctx: CheckContext) -> Step:
         if result.http_status in (401, 403) and result.error is not None:
             statuses.append("fail")
             kind = result.error.error_type
-            verdict = ("The provider refused the key (401)." if result.http_status == 401
-                       else "The key was accepted, but this account may not use it here (403).")
+            verdict = (
+                "The provider refused the key (401)."
+                if result.http_status == 401
+                else "The key was accepted, but this account may not use it here (403)."
+            )
             said = ctx.text(result.error.provider_message or result.error.message, limit=300)
             items.append(_ev("probe", f"The provider said: {said}"))
             fix = ERROR_INFO[kind].fix
@@ -495,9 +524,10 @@ def check_endpoint(ctx: CheckContext) -> Step:
                 items.append(_ev("probe", ctx.text(err.message, limit=300)))
         elif route.http_status in (404, 405) or 300 <= route.http_status < 400:
             statuses.append("fail")
-            verdict = {404: "The generations route does not exist at this address (404).",
-                       405: "This URL exists but does not take POST (405): it is not the API route."}.get(
-                route.http_status, f"The address redirects ({route.http_status}); the API is elsewhere.")
+            verdict = {
+                404: "The generations route does not exist at this address (404).",
+                405: "This URL exists but does not take POST (405): it is not the API route.",
+            }.get(route.http_status, f"The address redirects ({route.http_status}); the API is elsewhere.")
         elif route.http_status >= 500:
             statuses.append("warn")
             verdict = f"The host answered with a server error ({route.http_status}); the route could not be confirmed."
@@ -549,8 +579,13 @@ def check_model_step(ctx: CheckContext) -> Step:
     if listing is not None and listing.ok and listing.model_ids is not None:
         ids = listing.model_ids
         shown = ", ".join(ids[:12]) + (f" and {len(ids) - 12} more" if len(ids) > 12 else "")
-        items.append(_ev("probe", ctx.text(f"The provider lists {len(ids)} model(s): {shown or 'none'}."),
-                         [Link(f"Probe attempt #{listing.attempt_id}", attempt_link(listing.attempt_id))] if listing.attempt_id else []))
+        items.append(
+            _ev(
+                "probe",
+                ctx.text(f"The provider lists {len(ids)} model(s): {shown or 'none'}."),
+                [Link(f"Probe attempt #{listing.attempt_id}", attempt_link(listing.attempt_id))] if listing.attempt_id else [],
+            )
+        )
         if ctx.model in ids:
             status = "pass" if not mc.near_miss else status
             verdict = f"{ctx.text(ctx.model)} is listed by the provider."
@@ -569,7 +604,9 @@ def check_model_step(ctx: CheckContext) -> Step:
             else:
                 status = "fail"
                 verdict = f"{ctx.text(ctx.model)} is not among the models this provider lists.{hint}"
-                fix = (f"Use '{close[0]}'." if close else "Pick a model id from the provider's list.") + " Model ids are case- and dash-sensitive."
+                fix = (
+                    f"Use '{close[0]}'." if close else "Pick a model id from the provider's list."
+                ) + " Model ids are case- and dash-sensitive."
     hist, count, unresolved = _history_items(ctx, 3)
     items.extend(hist)
     if count and status == "pass":
@@ -589,13 +626,20 @@ def check_delivery(ctx: CheckContext) -> Step:
     statuses: list[str] = ["pass"]
     fixes: list[str] = []
     delivery = ctx.delivery
-    items.append(_ev("static", f"{s.preset.label} delivers images {'as an async task that is polled' if delivery == 'task' else 'in the answer itself (sync)'}; "
-                               f"the client reads both shapes either way. Read timeout {s.read_timeout_s:.0f} s, task deadline {s.task_deadline_s:.0f} s."))
+    items.append(
+        _ev(
+            "static",
+            f"{s.preset.label} delivers images {'as an async task that is polled' if delivery == 'task' else 'in the answer itself (sync)'}; "
+            f"the client reads both shapes either way. Read timeout {s.read_timeout_s:.0f} s, task deadline {s.task_deadline_s:.0f} s.",
+        )
+    )
     verdict = "Delivery and timeouts suit this provider."
     if s.read_timeout_s < C.MIN_RECOMMENDED_READ_TIMEOUT_S:
         statuses.append("warn")
         verdict = f"A read timeout of {s.read_timeout_s:.0f} s is too short for image models (allow {C.MIN_RECOMMENDED_READ_TIMEOUT_S:.0f} s or more)."
-        fixes.append(f"Raise the read timeout to at least {C.MIN_RECOMMENDED_READ_TIMEOUT_S:.0f} s ({C.HIGH_QUALITY_RECOMMENDED_READ_TIMEOUT_S:.0f} s for high quality).")
+        fixes.append(
+            f"Raise the read timeout to at least {C.MIN_RECOMMENDED_READ_TIMEOUT_S:.0f} s ({C.HIGH_QUALITY_RECOMMENDED_READ_TIMEOUT_S:.0f} s for high quality)."
+        )
         items.append(_ev("static", verdict))
     if delivery == "task" and s.task_deadline_s < C.DIAG_MIN_TASK_DEADLINE_S:
         statuses.append("warn")
@@ -637,7 +681,12 @@ def check_delivery(ctx: CheckContext) -> Step:
 
 def check_limits(ctx: CheckContext) -> Step:
     s = ctx.settings
-    items: list[Evidence] = [_ev("static", f"Client-side limits: {s.rate_per_s:g} request(s)/s, {s.max_concurrency} in parallel, {s.max_retries} retries honouring Retry-After up to {C.MAX_RETRY_AFTER_S:.0f} s.")]
+    items: list[Evidence] = [
+        _ev(
+            "static",
+            f"Client-side limits: {s.rate_per_s:g} request(s)/s, {s.max_concurrency} in parallel, {s.max_retries} retries honouring Retry-After up to {C.MAX_RETRY_AFTER_S:.0f} s.",
+        )
+    ]
     statuses: list[str] = []
     verdict = "No rate limit or quota problem seen."
     fix = "Nothing to fix."
@@ -671,8 +720,11 @@ def check_limits(ctx: CheckContext) -> Step:
             recovered = route is not None and route.ok
             statuses.append("warn" if recovered else "fail")
             if "fail" not in statuses[:-1]:
-                verdict = ("Earlier requests ran out of quota; the provider accepts requests now." if recovered
-                           else f"{errors['quota_exceeded']} recent request(s) ran out of credits or quota.")
+                verdict = (
+                    "Earlier requests ran out of quota; the provider accepts requests now."
+                    if recovered
+                    else f"{errors['quota_exceeded']} recent request(s) ran out of credits or quota."
+                )
                 fix = ERROR_INFO["quota_exceeded"].fix
         if errors.get("rate_limited"):
             failed_runs = ended.get("failed", 0)
@@ -691,11 +743,22 @@ def check_limits(ctx: CheckContext) -> Step:
                     fix = ERROR_INFO["rate_limited"].fix
         if not errors:
             statuses.append("pass")
-            items.append(_ev("history", f"No 429 among {bucket['total']} attempt(s) in the last {ctx.history_window_label}.",
-                             [Link("History: rate limited", ctx.link("rate_limited", model=False))]))
+            items.append(
+                _ev(
+                    "history",
+                    f"No 429 among {bucket['total']} attempt(s) in the last {ctx.history_window_label}.",
+                    [Link("History: rate limited", ctx.link("rate_limited", model=False))],
+                )
+            )
     if not statuses:
-        return Step(5, STEP_NAMES[5], "not_checked", "No probe and no recent attempts to judge limits by.", items,
-                    "Run the checks with probes, or generate a few images first.")
+        return Step(
+            5,
+            STEP_NAMES[5],
+            "not_checked",
+            "No probe and no recent attempts to judge limits by.",
+            items,
+            "Run the checks with probes, or generate a few images first.",
+        )
     status = _worst(*statuses)
     if status == "pass":
         fix = "Nothing to fix."
@@ -713,7 +776,9 @@ def check_shape(ctx: CheckContext) -> Step:
         if o.ok:
             source = o.images[0].source if o.images else "?"
             statuses.append("pass")
-            items.append(_ev("probe", f"The test request was accepted; the image came back as {'data[].b64_json' if source == 'b64' else 'a URL'}."))
+            items.append(
+                _ev("probe", f"The test request was accepted; the image came back as {'data[].b64_json' if source == 'b64' else 'a URL'}.")
+            )
         elif o.error is not None and step_for_error(o.error) == 6:
             statuses.append("fail")
             verdict = f"The test request failed: {o.error.info.title}."
@@ -724,7 +789,14 @@ def check_shape(ctx: CheckContext) -> Step:
     bucket = ctx.history(6)
     images = (ctx.history(7) or {}).get("images", {})
     if images.get("sources"):
-        items.append(_ev("history", "Recent images came back as " + ", ".join(f"{'base64' if k == 'b64' else k} ({n})" for k, n in images["sources"].items()) + "."))
+        items.append(
+            _ev(
+                "history",
+                "Recent images came back as "
+                + ", ".join(f"{'base64' if k == 'b64' else k} ({n})" for k, n in images["sources"].items())
+                + ".",
+            )
+        )
     if count:
         statuses.append("fail" if unresolved else "warn")
         verdict = f"{count} recent request(s) were rejected or answered in an unreadable shape."
@@ -733,8 +805,14 @@ def check_shape(ctx: CheckContext) -> Step:
         statuses.append("pass")
         items.append(_ev("history", f"No rejected parameter or unreadable answer among {bucket['total']} attempt(s)."))
     if not statuses:
-        return Step(6, STEP_NAMES[6], "not_checked", "No recent attempts for this model, and no test image was made.", items,
-                    "Generate an image, or run the checks with 'spend one image'.")
+        return Step(
+            6,
+            STEP_NAMES[6],
+            "not_checked",
+            "No recent attempts for this model, and no test image was made.",
+            items,
+            "Generate an image, or run the checks with 'spend one image'.",
+        )
     status = _worst(*statuses)
     return Step(6, STEP_NAMES[6], status, verdict, items, fix if status != "pass" else "Nothing to fix.")
 
@@ -750,8 +828,13 @@ def check_decode(ctx: CheckContext) -> Step:
         if o.ok and o.images:
             img = o.images[0]
             statuses.append("pass")
-            items.append(_ev("probe", f"The test image decoded: {img.info.width}x{img.info.height} {img.info.format}, {img.info.byte_size:,} bytes, kept locally.",
-                             image=spend.thumbnail))
+            items.append(
+                _ev(
+                    "probe",
+                    f"The test image decoded: {img.info.width}x{img.info.height} {img.info.format}, {img.info.byte_size:,} bytes, kept locally.",
+                    image=spend.thumbnail,
+                )
+            )
         elif o.error is not None and step_for_error(o.error) == 7:
             statuses.append("fail")
             verdict = f"The test image could not be kept: {o.error.info.title}."
@@ -761,7 +844,9 @@ def check_decode(ctx: CheckContext) -> Step:
     bucket = ctx.history(7)
     images = (bucket or {}).get("images", {})
     if images.get("count"):
-        items.append(_ev("history", f"{images['count']} recent image(s) stored; {images['missing_files']} file(s) missing from the data directory."))
+        items.append(
+            _ev("history", f"{images['count']} recent image(s) stored; {images['missing_files']} file(s) missing from the data directory.")
+        )
         if images["missing_files"]:
             statuses.append("warn")
             verdict = f"{images['missing_files']} stored image file(s) are missing from the data directory."
@@ -773,8 +858,14 @@ def check_decode(ctx: CheckContext) -> Step:
     elif bucket is not None and bucket["total"] and "pass" not in statuses:
         statuses.append("pass")
     if not statuses:
-        return Step(7, STEP_NAMES[7], "not_checked", "No recent images for this model, and no test image was made.", items,
-                    "Generate an image, or run the checks with 'spend one image'.")
+        return Step(
+            7,
+            STEP_NAMES[7],
+            "not_checked",
+            "No recent images for this model, and no test image was made.",
+            items,
+            "Generate an image, or run the checks with 'spend one image'.",
+        )
     status = _worst(*statuses)
     return Step(7, STEP_NAMES[7], status, verdict, items, fix if status != "pass" else "Nothing to fix.")
 
@@ -785,30 +876,59 @@ def check_content(ctx: CheckContext) -> Step:
     items.extend(hist)
     bucket = ctx.history(8)
     spend = ctx.spend
-    blocked_probe = spend is not None and spend.outcome is not None and spend.outcome.error is not None and spend.outcome.error.error_type == "content_policy"
+    blocked_probe = (
+        spend is not None
+        and spend.outcome is not None
+        and spend.outcome.error is not None
+        and spend.outcome.error.error_type == "content_policy"
+    )
     if blocked_probe:
         items.append(_ev("probe", "The harmless test prompt was blocked by the content policy."))
     if count or blocked_probe:
-        return Step(8, STEP_NAMES[8], "warn", f"{count} recent request(s) were blocked by the safety system; blocked requests are never retried.",
-                    items, ERROR_INFO["content_policy"].fix)
+        return Step(
+            8,
+            STEP_NAMES[8],
+            "warn",
+            f"{count} recent request(s) were blocked by the safety system; blocked requests are never retried.",
+            items,
+            ERROR_INFO["content_policy"].fix,
+        )
     if bucket is None or not bucket["total"]:
-        return Step(8, STEP_NAMES[8], "not_checked", "No recent attempts for this model to look for blocks in.", items,
-                    "Generate a few images; blocks show up here.")
-    items.append(_ev("history", f"No content-policy block among {bucket['total']} attempt(s) in the last {ctx.history_window_label}.",
-                     [Link("History: content policy", ctx.link("content_policy"))]))
+        return Step(
+            8,
+            STEP_NAMES[8],
+            "not_checked",
+            "No recent attempts for this model to look for blocks in.",
+            items,
+            "Generate a few images; blocks show up here.",
+        )
+    items.append(
+        _ev(
+            "history",
+            f"No content-policy block among {bucket['total']} attempt(s) in the last {ctx.history_window_label}.",
+            [Link("History: content policy", ctx.link("content_policy"))],
+        )
+    )
     return Step(8, STEP_NAMES[8], "pass", "No recent content-policy blocks.", items, "Nothing to fix.")
 
 
 def check_latency(ctx: CheckContext) -> Step:
     s = ctx.settings
     timeout_ms = s.read_timeout_s * 1000
-    items: list[Evidence] = [_ev("static", f"Read timeout: {s.read_timeout_s:.0f} s (recommended: {C.MIN_RECOMMENDED_READ_TIMEOUT_S:.0f} s or more, {C.HIGH_QUALITY_RECOMMENDED_READ_TIMEOUT_S:.0f} s for high quality).")]
+    items: list[Evidence] = [
+        _ev(
+            "static",
+            f"Read timeout: {s.read_timeout_s:.0f} s (recommended: {C.MIN_RECOMMENDED_READ_TIMEOUT_S:.0f} s or more, {C.HIGH_QUALITY_RECOMMENDED_READ_TIMEOUT_S:.0f} s for high quality).",
+        )
+    ]
     statuses: list[str] = []
     verdict = "Answers come well within the timeout."
     fix = "Nothing to fix."
     if s.read_timeout_s < C.MIN_RECOMMENDED_READ_TIMEOUT_S:
         statuses.append("warn")
-        verdict = f"The read timeout of {s.read_timeout_s:.0f} s is below {C.MIN_RECOMMENDED_READ_TIMEOUT_S:.0f} s: slow prompts will time out."
+        verdict = (
+            f"The read timeout of {s.read_timeout_s:.0f} s is below {C.MIN_RECOMMENDED_READ_TIMEOUT_S:.0f} s: slow prompts will time out."
+        )
         fix = ERROR_INFO["timeout"].fix
     spend = ctx.spend
     if spend is not None and spend.outcome is not None and spend.outcome.ok:
@@ -818,8 +938,13 @@ def check_latency(ctx: CheckContext) -> Step:
     lat = (bucket or {}).get("latency", {})
     if lat.get("count"):
         p95 = lat["p95_ms"]
-        items.append(_ev("history", f"Successful attempts: {lat['count']}, p50 {lat['p50_ms'] / 1000:.1f} s, p95 {p95 / 1000:.1f} s, slowest {lat['max_ms'] / 1000:.1f} s.",
-                         [Link("History", ctx.link())]))
+        items.append(
+            _ev(
+                "history",
+                f"Successful attempts: {lat['count']}, p50 {lat['p50_ms'] / 1000:.1f} s, p95 {p95 / 1000:.1f} s, slowest {lat['max_ms'] / 1000:.1f} s.",
+                [Link("History", ctx.link())],
+            )
+        )
         if p95 >= timeout_ms * C.DIAG_LATENCY_WARN_FRACTION:
             statuses.append("warn")
             verdict = f"p95 latency ({p95 / 1000:.1f} s) is close to the {s.read_timeout_s:.0f} s read timeout."
@@ -833,14 +958,28 @@ def check_latency(ctx: CheckContext) -> Step:
         verdict = f"{count} recent request(s) got no answer within the read timeout."
         fix = ERROR_INFO["timeout"].fix
     if not statuses:
-        return Step(9, STEP_NAMES[9], "not_checked", "No successful attempts to measure latency by.", items,
-                    "Generate a few images, or run the checks with 'spend one image'.")
+        return Step(
+            9,
+            STEP_NAMES[9],
+            "not_checked",
+            "No successful attempts to measure latency by.",
+            items,
+            "Generate a few images, or run the checks with 'spend one image'.",
+        )
     status = _worst(*statuses)
     return Step(9, STEP_NAMES[9], status, verdict, items, fix if status != "pass" else "Nothing to fix.")
 
 
 CHECKS: tuple[Callable[[CheckContext], Step], ...] = (
-    check_key, check_endpoint, check_model_step, check_delivery, check_limits, check_shape, check_decode, check_content, check_latency,
+    check_key,
+    check_endpoint,
+    check_model_step,
+    check_delivery,
+    check_limits,
+    check_shape,
+    check_decode,
+    check_content,
+    check_latency,
 )
 
 
@@ -869,7 +1008,7 @@ def settings_summary(settings: ClientSettings, model: str) -> dict[str, Any]:
         "rate_per_s": s.rate_per_s,
         "max_concurrency": s.max_concurrency,
     }
-    sandbox = {k[len("X-Sandbox-"):].lower(): v for k, v in s.extra_headers.items() if k.startswith("X-Sandbox-")}
+    sandbox = {k[len("X-Sandbox-") :].lower(): v for k, v in s.extra_headers.items() if k.startswith("X-Sandbox-")}
     if sandbox:
         summary["sandbox"] = sandbox
     others = sorted(k for k in s.extra_headers if not k.startswith("X-Sandbox-"))
@@ -961,9 +1100,13 @@ def run_checks(
             if ctx.delivery == "task":
                 plan.append(("task_poll_a", lambda n: client.probe_task_poll(run_id=run_id, attempt_no=n, model=model, shape="a")))
                 plan.append(("task_poll_b", lambda n: client.probe_task_poll(run_id=run_id, attempt_no=n, model=model, shape="b")))
-            labels = {"models": "GET /models (key, host, model list)", "route": "the generations route",
-                      "typed_models": "the base URL as typed", "task_poll_a": "the task poll route (shape A)",
-                      "task_poll_b": "the task poll route (shape B)"}
+            labels = {
+                "models": "GET /models (key, host, model list)",
+                "route": "the generations route",
+                "typed_models": "the base URL as typed",
+                "task_poll_a": "the task poll route (shape A)",
+                "task_poll_b": "the task poll route (shape B)",
+            }
             for name, do in plan:
                 attempt_no += 1
                 progress(f"Probing {labels[name]}...")
@@ -975,11 +1118,17 @@ def run_checks(
                     if n in ctx.probes and not ctx.probes[n].ok:
                         del ctx.probes[n]
             failed = [p for p in ctx.probes.values() if not p.ok]
-            recorder.run_finished(run_id, {
-                "finished_at": time.time(), "status": "failed" if failed else "succeeded", "model": model,
-                "error_type": failed[0].error.error_type if failed and failed[0].error else ("bad_response" if failed else None),
-                "attempts": attempt_no, "latency_ms": int((time.time() - started) * 1000),
-            })
+            recorder.run_finished(
+                run_id,
+                {
+                    "finished_at": time.time(),
+                    "status": "failed" if failed else "succeeded",
+                    "model": model,
+                    "error_type": failed[0].error.error_type if failed and failed[0].error else ("bad_response" if failed else None),
+                    "attempts": attempt_no,
+                    "latency_ms": int((time.time() - started) * 1000),
+                },
+            )
         finally:
             client.close()
         ctx.probed = True
@@ -1009,18 +1158,38 @@ def run_checks(
 
             logging.getLogger("imagelab.diagnostics").exception("check %s failed", check.__name__)
             number = CHECKS.index(check) + 1
-            steps.append(Step(number, STEP_NAMES[number], "not_checked", f"This check hit a bug in Image Prompt Lab ({type(exc).__name__}).",
-                              [], "Report it with logs/imagelab.log from the data directory."))
+            steps.append(
+                Step(
+                    number,
+                    STEP_NAMES[number],
+                    "not_checked",
+                    f"This check hit a bug in Image Prompt Lab ({type(exc).__name__}).",
+                    [],
+                    "Report it with logs/imagelab.log from the data directory.",
+                )
+            )
     if ctx.spend is not None and ctx.spend.outcome is not None:
         o = ctx.spend.outcome
-        cost = f"estimated ${ctx.spend.estimate_usd:.3f}" if ctx.spend.estimate_usd is not None else f"cost unknown: {ctx.spend.estimate_note}"
-        steps[5].evidence.insert(0, _ev("probe", f"Spent one image ({C.DIAG_SPEND_SIZE}, quality {C.DIAG_SPEND_QUALITY}, {cost}): "
-                                                 + ("succeeded." if o.ok else f"failed with {o.error.error_type if o.error else 'an error'}."),
-                                        [Link("The test run", f"/?run={quote(o.run_id, safe='')}")] if o.run_id else [],
-                                        prompt=C.DIAG_SPEND_PROMPT))
-    created = datetime.fromtimestamp(ctx.now, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cost = (
+            f"estimated ${ctx.spend.estimate_usd:.3f}" if ctx.spend.estimate_usd is not None else f"cost unknown: {ctx.spend.estimate_note}"
+        )
+        steps[5].evidence.insert(
+            0,
+            _ev(
+                "probe",
+                f"Spent one image ({C.DIAG_SPEND_SIZE}, quality {C.DIAG_SPEND_QUALITY}, {cost}): "
+                + ("succeeded." if o.ok else f"failed with {o.error.error_type if o.error else 'an error'}."),
+                [Link("The test run", f"/?run={quote(o.run_id, safe='')}")] if o.run_id else [],
+                prompt=C.DIAG_SPEND_PROMPT,
+            ),
+        )
+    created = datetime.fromtimestamp(ctx.now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     report = Report(
-        provider=settings.provider, model=model, steps=steps, settings=settings_summary(settings, model), created_at=created,
+        provider=settings.provider,
+        model=model,
+        steps=steps,
+        settings=settings_summary(settings, model),
+        created_at=created,
         title=title or f"Diagnostics: {settings.preset.label} / {model}",
     )
     return _scrub_report(report, settings.api_key)
@@ -1035,12 +1204,19 @@ def _scrub_report(report: Report, key: str = "") -> Report:
 
     steps = [
         dataclasses.replace(
-            st, verdict=s(st.verdict), fix=s(st.fix),
-            evidence=[dataclasses.replace(e, text=s(e.text), prompt=s(e.prompt), links=[Link(s(l.label), l.url) for l in e.links]) for e in st.evidence],
+            st,
+            verdict=s(st.verdict),
+            fix=s(st.fix),
+            evidence=[
+                dataclasses.replace(e, text=s(e.text), prompt=s(e.prompt), links=[Link(s(link.label), link.url) for link in e.links])
+                for e in st.evidence
+            ],
         )
         for st in report.steps
     ]
-    return dataclasses.replace(report, steps=steps, title=s(report.title), model=s(report.model), settings=scrub_obj(report.settings, extra=extra))
+    return dataclasses.replace(
+        report, steps=steps, title=s(report.title), model=s(report.model), settings=scrub_obj(report.settings, extra=extra)
+    )
 
 
 # --------------------------------------------------------------------------
@@ -1054,8 +1230,12 @@ def save_report(store: Any, report: Report, *, hide: bool = False) -> str:
     report = _scrub_report(report)
     body = report.to_dict()
     report_id = store.save_report(
-        title=report.title, provider=report.provider, model=report.model, status=report.status,
-        body=body, markdown=report_to_markdown(report),
+        title=report.title,
+        provider=report.provider,
+        model=report.model,
+        status=report.status,
+        body=body,
+        markdown=report_to_markdown(report),
     )
     return report_id
 
@@ -1114,7 +1294,7 @@ def report_from_json(data: str | bytes | dict[str, Any]) -> Report:
     if fmt != REPORT_FORMAT:
         if isinstance(fmt, str) and fmt.startswith("imagelab-report/"):
             raise ReportError(f"This report is in format '{scrub(fmt, limit=40)}'; this version reads {REPORT_FORMAT}.")
-        raise ReportError(f"This JSON is not an Image Prompt Lab report (no \"format\": \"{REPORT_FORMAT}\").")
+        raise ReportError(f'This JSON is not an Image Prompt Lab report (no "format": "{REPORT_FORMAT}").')
     provider = _need(obj, "provider", str, "the report")
     model = _need(obj, "model", str, "the report")
     raw_steps = _need(obj, "steps", list, "the report")
@@ -1163,7 +1343,10 @@ def report_from_json(data: str | bytes | dict[str, Any]) -> Report:
     steps.sort(key=lambda s: s.step)
     created = obj.get("created_at", "")
     report = Report(
-        provider=provider, model=model, steps=steps, settings=settings,
+        provider=provider,
+        model=model,
+        steps=steps,
+        settings=settings,
         created_at=created if isinstance(created, str) else "",
         title=obj.get("title") if isinstance(obj.get("title"), str) else "",
         hide_prompts=bool(obj.get("hide_prompts", False)),
@@ -1194,27 +1377,33 @@ def report_to_markdown(report: Report, *, base_url: str = "") -> str:
     s = r.settings
     out = [f"## Image Prompt Lab diagnostics: {md_escape(s.get('provider_label', r.provider))} / {md_escape(r.model)}", ""]
     counts = r.counts
-    out.append(f"**Result: {STATUS_LABELS[r.status]}** ({counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked), "
-               f"{md_escape(r.created_at)}" + (f", report {md_escape(r.report_id)}" if r.report_id else ""))
+    out.append(
+        f"**Result: {STATUS_LABELS[r.status]}** ({counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked), "
+        f"{md_escape(r.created_at)}" + (f", report {md_escape(r.report_id)}" if r.report_id else "")
+    )
     out.append("")
     out.append(f"- Endpoint: `{_code(s.get('endpoint', ''))}`")
     out.append(f"- Key: {md_escape(s.get('key_source', ''))}" + (f", ending in `{_code(s['key_hint'])}`" if s.get("key_hint") else ""))
     if "read_timeout_s" in s:
-        out.append(f"- Read timeout: {md_escape(s.get('read_timeout_s'))} s; retries: {md_escape(s.get('max_retries'))}; fallbacks: {md_escape(', '.join(map(str, s.get('fallbacks') or [])) or 'none')}")
+        out.append(
+            f"- Read timeout: {md_escape(s.get('read_timeout_s'))} s; retries: {md_escape(s.get('max_retries'))}; fallbacks: {md_escape(', '.join(map(str, s.get('fallbacks') or [])) or 'none')}"
+        )
     if r.hide_prompts:
         out.append("- Prompts are hidden (length and a short hash).")
     if r.report_id and base_url:
         out.append(f"- Permalink: {_abs(report_link(r.report_id), base_url)}")
     out += ["", "| # | Step | Status | Verdict |", "|---|---|---|---|"]
     for st in r.steps:
-        out.append(f"| {st.step} | {md_escape(st.title)} | {STATUS_ICONS[st.status]} {STATUS_LABELS[st.status]} | {md_escape(st.verdict)} |")
+        out.append(
+            f"| {st.step} | {md_escape(st.title)} | {STATUS_ICONS[st.status]} {STATUS_LABELS[st.status]} | {md_escape(st.verdict)} |"
+        )
     for st in r.steps:
         out += ["", f"### {st.step}. {md_escape(st.title)}: {STATUS_LABELS[st.status]}", "", md_escape(st.verdict), ""]
         for e in st.evidence:
             line = f"- *{e.kind}*: {md_escape(e.text)}"
             if e.prompt is not None:
                 line += f" Prompt: {md_escape(e.prompt)}"
-            links = [f"[{md_escape(l.label)}]({_abs(l.url, base_url)})" for l in e.links]
+            links = [f"[{md_escape(link.label)}]({_abs(link.url, base_url)})" for link in e.links]
             if links:
                 line += " (" + ", ".join(links) + ")"
             out.append(line)
@@ -1256,18 +1445,26 @@ def report_to_html(report: Report, *, base_url: str = "") -> str:
     def badge(status: str) -> str:
         return f'<span class="badge {esc(status)}">{esc(STATUS_LABELS[status])}</span>'
 
-    def link(l: Link) -> str:
+    def render_link(item: Link) -> str:
         if base_url:
-            return f'<a href="{esc(_abs(l.url, base_url))}">{esc(l.label)}</a>'
-        return f'{esc(l.label)} <code>{esc(l.url)}</code>'
+            return f'<a href="{esc(_abs(item.url, base_url))}">{esc(item.label)}</a>'
+        return f"{esc(item.label)} <code>{esc(item.url)}</code>"
 
     rows = "".join(
-        f"<tr><td>{st.step}</td><td><a href=\"#step-{st.step}\">{esc(st.title)}</a></td><td>{badge(st.status)}</td><td>{esc(st.verdict)}</td></tr>"
+        f'<tr><td>{st.step}</td><td><a href="#step-{st.step}">{esc(st.title)}</a></td><td>{badge(st.status)}</td><td>{esc(st.verdict)}</td></tr>'
         for st in r.steps
     )
     settings_rows = []
-    for label, key in (("Provider", "provider_label"), ("Model", "model"), ("Endpoint", "endpoint"), ("Key", "key_source"),
-                       ("Delivery", "delivery"), ("Read timeout (s)", "read_timeout_s"), ("Retries", "max_retries"), ("Fallbacks", "fallbacks")):
+    for label, key in (
+        ("Provider", "provider_label"),
+        ("Model", "model"),
+        ("Endpoint", "endpoint"),
+        ("Key", "key_source"),
+        ("Delivery", "delivery"),
+        ("Read timeout (s)", "read_timeout_s"),
+        ("Retries", "max_retries"),
+        ("Fallbacks", "fallbacks"),
+    ):
         if key in s:
             value = s[key]
             if key == "key_source" and s.get("key_hint"):
@@ -1285,11 +1482,12 @@ def report_to_html(report: Report, *, base_url: str = "") -> str:
             if e.image and _SAFE_IMAGE.match(e.image):
                 parts.append(f'<img class="thumb" alt="test image" src="{esc(e.image)}">')
             if e.links:
-                parts.append("<div>" + " · ".join(link(l) for l in e.links) + "</div>")
+                parts.append("<div>" + " · ".join(render_link(item) for item in e.links) + "</div>")
             items.append("<li>" + "".join(parts) + "</li>")
         sections.append(
             f'<section class="step" id="step-{st.step}"><h2>{st.step}. {esc(st.title)} {badge(st.status)}</h2>'
-            f"<p>{esc(st.verdict)}</p>" + (f"<ul>{''.join(items)}</ul>" if items else "<p class=\"meta\">No evidence.</p>")
+            f"<p>{esc(st.verdict)}</p>"
+            + (f"<ul>{''.join(items)}</ul>" if items else '<p class="meta">No evidence.</p>')
             + f'<p class="fix"><strong>Fix:</strong> {esc(st.fix)}</p></section>'
         )
     counts = r.counts
@@ -1299,12 +1497,12 @@ def report_to_html(report: Report, *, base_url: str = "") -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-<title>{esc(r.title or 'Image Prompt Lab diagnostics')}</title><style>{_CSS}</style></head>
-<body><h1>{esc(r.title or 'Image Prompt Lab diagnostics')}</h1>
-<p class="meta">Result: {badge(r.status)} ({counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked) · {esc(r.created_at)}{permalink}{hidden}{note}</p>
-<dl class="settings">{''.join(settings_rows)}</dl>
+<title>{esc(r.title or "Image Prompt Lab diagnostics")}</title><style>{_CSS}</style></head>
+<body><h1>{esc(r.title or "Image Prompt Lab diagnostics")}</h1>
+<p class="meta">Result: {badge(r.status)} ({counts["fail"]} fail, {counts["warn"]} warning, {counts["pass"]} pass, {counts["not_checked"]} not checked) · {esc(r.created_at)}{permalink}{hidden}{note}</p>
+<dl class="settings">{"".join(settings_rows)}</dl>
 <table><thead><tr><th>#</th><th>Step</th><th>Status</th><th>Verdict</th></tr></thead><tbody>{rows}</tbody></table>
-{''.join(sections)}
+{"".join(sections)}
 <footer>Made with Image Prompt Lab. The API key is never included ({esc(MASK)} marks anything masked); signed URL query strings are cut.</footer>
 </body></html>
 """

@@ -78,7 +78,14 @@ def form_preview(fields: dict[str, str], files: list[tuple[str, tuple[str, bytes
     return rows
 
 
-def curl_form(url: str, fields: dict[str, str], files: list[tuple[str, tuple[str, bytes, str]]], *, key_env: str | None, extra_headers: dict[str, str] | None = None) -> str:
+def curl_form(
+    url: str,
+    fields: dict[str, str],
+    files: list[tuple[str, tuple[str, bytes, str]]],
+    *,
+    key_env: str | None,
+    extra_headers: dict[str, str] | None = None,
+) -> str:
     """The same request as curl with -F: files by name (the user has them), the key from the environment."""
     lines = [f"curl -sS -X POST {shlex.quote(url)}"]
     if key_env:

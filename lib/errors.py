@@ -42,8 +42,9 @@ import json
 import math
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import httpx
 
@@ -95,9 +96,7 @@ ERROR_INFO: dict[str, ErrorInfo] = {
             title="The request was stopped before sending",
             retryable=False,
             step=6,
-            fix=(
-                "Correct the field named in the message; nothing was sent to the provider."
-            ),
+            fix=("Correct the field named in the message; nothing was sent to the provider."),
         ),
         _info(
             error_type="auth",
@@ -168,8 +167,7 @@ ERROR_INFO: dict[str, ErrorInfo] = {
             retryable=True,
             step=5,
             fix=(
-                "Wait for the time the provider asked for, lower the rate limit or concurrency in "
-                "Settings, or move to a higher usage tier."
+                "Wait for the time the provider asked for, lower the rate limit or concurrency in Settings, or move to a higher usage tier."
             ),
         ),
         _info(
@@ -177,10 +175,7 @@ ERROR_INFO: dict[str, ErrorInfo] = {
             title="Out of credits or quota",
             retryable=False,
             step=5,
-            fix=(
-                "Add credits or raise the spending limit for this key's account; retrying will "
-                "not help until the balance is topped up."
-            ),
+            fix=("Add credits or raise the spending limit for this key's account; retrying will not help until the balance is topped up."),
         ),
         _info(
             error_type="server_error",
@@ -261,8 +256,7 @@ ERROR_INFO: dict[str, ErrorInfo] = {
             retryable=False,
             step=None,
             fix=(
-                "The app or its process stopped while this request was in flight. Run it again; "
-                "the provider may still have charged for it."
+                "The app or its process stopped while this request was in flight. Run it again; the provider may still have charged for it."
             ),
         ),
         _info(
@@ -708,7 +702,7 @@ _OVERLOAD_WORDS = ("overloaded", "server_error", "internal error", "temporarily 
 
 
 # Azure OpenAI content filters: the inner error and the per-category results.
-_POLICY_MARKERS = ("responsibleaipolicyviolation", "content_filter_result", "\"contentfilter\"", "content management policy")
+_POLICY_MARKERS = ("responsibleaipolicyviolation", "content_filter_result", '"contentfilter"', "content management policy")
 _MODEL_CODES = ("model_not_found", "invalid_model", "model_not_available", "model_not_supported")
 _QUOTA_RE = re.compile(
     r"insufficient[ _-]*(?:user[ _-]*|account[ _-]*)?(?:quota|balance|credits?|funds)"
@@ -775,7 +769,11 @@ def classify_response(
         )
 
     # Strong signals in the body win over the status code.
-    if _has(text, _POLICY_WORDS) or _has(raw_lower, _POLICY_MARKERS) or (f.code or "").lower() in ("content_policy_violation", "moderation_blocked"):
+    if (
+        _has(text, _POLICY_WORDS)
+        or _has(raw_lower, _POLICY_MARKERS)
+        or (f.code or "").lower() in ("content_policy_violation", "moderation_blocked")
+    ):
         return build("content_policy", "Blocked by the safety system")
     if status == 402 or _is_quota(text):
         return build("quota_exceeded", "Quota or credits exhausted")
@@ -828,7 +826,11 @@ def classify_task_failure(error: Any, *, task_id: str | None = None, status: int
         error = error["data"]  # {"data": {"status": "failed", ...}}: the task is inside
     if isinstance(error, dict):
         # A whole task answer: read its error (object or string), or its reason fields.
-        reason = {k: error[k] for k in ("error", "message", "msg", "reason", "error_message", "code", "error_code") if error.get(k) not in (None, "")}
+        reason = {
+            k: error[k]
+            for k in ("error", "message", "msg", "reason", "error_message", "code", "error_code")
+            if error.get(k) not in (None, "")
+        }
         for key in ("fail_reason", "failure_reason", "failed_reason"):
             if error.get(key) not in (None, "") and "message" not in reason:
                 reason["message"] = error[key]

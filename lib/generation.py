@@ -10,17 +10,19 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import hashlib
-
 import threading
-from dataclasses import dataclass, field, fields as dc_fields
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from dataclasses import fields as dc_fields
 from functools import lru_cache
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from lib import constants as C
 from lib import errors as E
 from lib import redact
 from lib.images import ImageInfo
 from lib.providers import Endpoint, Provider, bound_host, build_endpoint, fallback_chain, get_provider, key_destination_problem
+
 
 @dataclass
 class ReferenceImage:
@@ -133,7 +135,7 @@ class GenerationRequest:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, load: Callable[[str], bytes | None] | None = None) -> "GenerationRequest":
+    def from_dict(cls, data: dict[str, Any], *, load: Callable[[str], bytes | None] | None = None) -> GenerationRequest:
         """The inverse of ``to_dict``; unknown keys are ignored, missing ones take their defaults.
 
         ``load(sha256)`` gives back the bytes of a kept reference image; without it,
@@ -155,7 +157,9 @@ class GenerationRequest:
             blob = load(sha) if (load is not None and sha) else None
             if blob is None:
                 raise ValueError(f"the reference image '{entry.get('filename', '?')}' of this request is no longer available")
-            return ReferenceImage(str(entry.get("filename") or "image"), blob, str(entry.get("role") or "image"), str(entry.get("content_type") or ""))
+            return ReferenceImage(
+                str(entry.get("filename") or "image"), blob, str(entry.get("role") or "image"), str(entry.get("content_type") or "")
+            )
 
         values["images"] = [ref(e) for e in (values.get("images") or [])]
         values["mask"] = ref(values["mask"]) if values.get("mask") else None
@@ -368,9 +372,18 @@ class Recorder(Protocol):
     (one transaction in the store), so ``image_count`` always equals its rows."""
 
     def start_run(
-        self, *, kind: str, label: str, settings: dict[str, Any], comparison_id: str | None = None,
-        cell: dict[str, Any] | None = None, rerun_of: int | None = None, provider: str | None = None,
-        prompt: str | None = None, request: dict[str, Any] | None = None, status: str | None = None,
+        self,
+        *,
+        kind: str,
+        label: str,
+        settings: dict[str, Any],
+        comparison_id: str | None = None,
+        cell: dict[str, Any] | None = None,
+        rerun_of: int | None = None,
+        provider: str | None = None,
+        prompt: str | None = None,
+        request: dict[str, Any] | None = None,
+        status: str | None = None,
     ) -> str: ...
 
     def run_started(self, run_id: str) -> None: ...

@@ -34,9 +34,10 @@ import json
 import math
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from lib import constants as C
 from lib import redact
@@ -46,7 +47,12 @@ from lib.store import ATTEMPT_STATUSES, RUN_KINDS, AttemptFilter, Store
 
 SINCE_SECONDS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
 SINCE_LABELS = {
-    "1h": "Last hour", "24h": "Last day", "7d": "Last 7 days", "30d": "Last 30 days", "all": "All time", "custom": "Custom range",
+    "1h": "Last hour",
+    "24h": "Last day",
+    "7d": "Last 7 days",
+    "30d": "Last 30 days",
+    "all": "All time",
+    "custom": "Custom range",
 }
 CHART_BY = ("status", "error_type")
 LIST_KEYS = {"provider": "providers", "model": "models", "status": "statuses", "error_type": "error_types", "kind": "kinds"}
@@ -88,8 +94,14 @@ class HistoryView:
         """The store filter for the table and exports."""
         since, until = self.time_range(time.time() if now is None else now)
         return AttemptFilter(
-            models=list(self.models), providers=list(self.providers), statuses=list(self.statuses),
-            error_types=list(self.error_types), since=since, until=until, text=self.text, kinds=list(self.kinds),
+            models=list(self.models),
+            providers=list(self.providers),
+            statuses=list(self.statuses),
+            error_types=list(self.error_types),
+            since=since,
+            until=until,
+            text=self.text,
+            kinds=list(self.kinds),
         )
 
     def stats_filter(self, now: float | None = None) -> AttemptFilter:
@@ -99,7 +111,7 @@ class HistoryView:
             flt.exclude_kinds = ["probe"]
         return flt
 
-    def without_attempt(self) -> "HistoryView":
+    def without_attempt(self) -> HistoryView:
         return replace(self, attempt=None)
 
 
@@ -113,11 +125,11 @@ def _parse_when(text: str, *, end: bool) -> float:
     """ISO date or date-time (UTC) -> Unix seconds. A date-only end includes that whole day."""
     value = text.strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
         return (day + timedelta(days=1) if end else day).timestamp()
     for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
         try:
-            return datetime.strptime(value, fmt).replace(tzinfo=timezone.utc).timestamp()
+            return datetime.strptime(value, fmt).replace(tzinfo=UTC).timestamp()
         except ValueError:
             continue
     raise ValueError(value)
@@ -253,16 +265,20 @@ def filter_from_params(params: Mapping[str, Any], now: float | None = None) -> A
 def params_from_filter(flt: AttemptFilter) -> dict[str, str | list[str]]:
     """A store filter -> query parameters (absolute times become a custom range)."""
     view = HistoryView(
-        providers=list(flt.providers), models=list(flt.models), statuses=list(flt.statuses),
-        error_types=list(flt.error_types), kinds=list(flt.kinds), text=flt.text,
+        providers=list(flt.providers),
+        models=list(flt.models),
+        statuses=list(flt.statuses),
+        error_types=list(flt.error_types),
+        kinds=list(flt.kinds),
+        text=flt.text,
     )
     if flt.since is not None or flt.until is not None:
         view.since = "custom"
         fmt = "%Y-%m-%dT%H:%M:%S"
         if flt.since is not None:
-            view.date_from = datetime.fromtimestamp(flt.since, timezone.utc).strftime(fmt)
+            view.date_from = datetime.fromtimestamp(flt.since, UTC).strftime(fmt)
         if flt.until is not None:
-            view.date_to = datetime.fromtimestamp(flt.until, timezone.utc).strftime(fmt)
+            view.date_to = datetime.fromtimestamp(flt.until, UTC).strftime(fmt)
     else:
         view.since = "all"
     return params_from_view(view)
@@ -301,10 +317,21 @@ def group_stats(store: Store, flt: AttemptFilter, by: str) -> list[dict[str, Any
         [res, *params],
     ):
         name = key or "(none)"
-        g = groups.setdefault(name, {
-            by: name, "attempts": 0, "succeeded": 0, "failed": 0, "interrupted": 0, "cancelled": 0,
-            "pending": 0, "errors": {}, "images": 0, "cost_usd": 0.0,
-        })
+        g = groups.setdefault(
+            name,
+            {
+                by: name,
+                "attempts": 0,
+                "succeeded": 0,
+                "failed": 0,
+                "interrupted": 0,
+                "cancelled": 0,
+                "pending": 0,
+                "errors": {},
+                "images": 0,
+                "cost_usd": 0.0,
+            },
+        )
         g["attempts"] += n
         g[status if status in ATTEMPT_STATUSES else "failed"] += n
         g["images"] += int(images)
@@ -346,17 +373,19 @@ def stats_table(stats: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
     rows = []
     for g in stats:
         top = ", ".join(f"{t} {r:.0%}" for t, r in list(g["error_rates"].items())[:4])
-        rows.append({
-            by: g[by],
-            "attempts": g["attempts"],
-            "success rate": g["success_rate"],
-            "p50 (s)": g["p50_ms"] / 1000 if g["p50_ms"] is not None else None,
-            "p95 (s)": g["p95_ms"] / 1000 if g["p95_ms"] is not None else None,
-            "error rates": top,
-            "images": g["images"],
-            "cost (est.)": round(g["cost_usd"], 4),
-            "per image (est.)": round(g["cost_per_image"], 4) if g["cost_per_image"] is not None else None,
-        })
+        rows.append(
+            {
+                by: g[by],
+                "attempts": g["attempts"],
+                "success rate": g["success_rate"],
+                "p50 (s)": g["p50_ms"] / 1000 if g["p50_ms"] is not None else None,
+                "p95 (s)": g["p95_ms"] / 1000 if g["p95_ms"] is not None else None,
+                "error rates": top,
+                "images": g["images"],
+                "cost (est.)": round(g["cost_usd"], 4),
+                "per image (est.)": round(g["cost_per_image"], 4) if g["cost_per_image"] is not None else None,
+            }
+        )
     return rows
 
 
@@ -367,9 +396,13 @@ def totals(stats: list[dict[str, Any]]) -> dict[str, Any]:
     images = sum(g["images"] for g in stats)
     cost = sum(g["cost_usd"] for g in stats)
     return {
-        "attempts": attempts, "finished": finished, "succeeded": succeeded,
+        "attempts": attempts,
+        "finished": finished,
+        "succeeded": succeeded,
         "success_rate": succeeded / finished if finished else None,
-        "images": images, "cost_usd": cost, "cost_per_image": cost / images if images else None,
+        "images": images,
+        "cost_usd": cost,
+        "cost_per_image": cost / images if images else None,
     }
 
 
@@ -399,7 +432,7 @@ def timeline(store: Store, flt: AttemptFilter, *, by: str = "status", now: float
     label = "coalesce(error_type, 'none')" if by == "error_type" else "status"
     cond = " AND error_type IS NOT NULL" if by == "error_type" else ""
     rows = [
-        {"time": datetime.fromtimestamp(b * bucket, timezone.utc), "key": key, "n": n}
+        {"time": datetime.fromtimestamp(b * bucket, UTC), "key": key, "n": n}
         for b, key, n in store.db.execute(
             f"SELECT CAST(started_at / ? AS INTEGER) AS b, {label}, count(*) FROM attempts WHERE {where}{cond} GROUP BY b, 2 ORDER BY b",
             [bucket, *params],
@@ -445,7 +478,11 @@ def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int, start:
     df = pd.DataFrame(rows)
     df["end"] = df["time"] + pd.Timedelta(seconds=bucket_s * 0.9)
     # the whole time range asked for, not just the part with attempts
-    scale = alt.Scale(domain=[datetime.fromtimestamp(start, timezone.utc).isoformat(), datetime.fromtimestamp(end, timezone.utc).isoformat()]) if start and end else alt.Undefined
+    scale = (
+        alt.Scale(domain=[datetime.fromtimestamp(start, UTC).isoformat(), datetime.fromtimestamp(end, UTC).isoformat()])
+        if start and end
+        else alt.Undefined
+    )
     title = "Attempts over time" + (" by status" if by == "status" else " by error type")
     if by == "status":
         keys = [k for k in STATUS_COLORS if k in set(df["key"])]
@@ -460,7 +497,11 @@ def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int, start:
             x2="end:T",
             y=alt.Y("sum(n):Q", title="attempts", stack=True),
             color=color,
-            tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), alt.Tooltip("key:N", title=by), alt.Tooltip("sum(n):Q", title="attempts")],
+            tooltip=[
+                alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"),
+                alt.Tooltip("key:N", title=by),
+                alt.Tooltip("sum(n):Q", title="attempts"),
+            ],
         )
     )
 
@@ -478,12 +519,16 @@ def latency_chart(rows: list[dict[str, Any]], *, width_s: float, read_timeout_s:
             x=alt.X("latency_s:Q", title="latency (s)", bin=alt.Bin(binned=True, step=width_s)),
             x2="latency_end:Q",
             y=alt.Y("sum(n):Q", title="attempts"),
-            color=alt.Color("outcome:N", scale=alt.Scale(domain=["succeeded", "failed"], range=[STATUS_COLORS["succeeded"], STATUS_COLORS["failed"]])),
+            color=alt.Color(
+                "outcome:N", scale=alt.Scale(domain=["succeeded", "failed"], range=[STATUS_COLORS["succeeded"], STATUS_COLORS["failed"]])
+            ),
             tooltip=["model:N", "outcome:N", alt.Tooltip("latency_s:Q", title="from (s)"), alt.Tooltip("sum(n):Q", title="attempts")],
         )
     )
-    rule = alt.Chart(pd.DataFrame({"timeout": [read_timeout_s]})).mark_rule(color="#c62828", strokeDash=[6, 3], size=2).encode(
-        x="timeout:Q", tooltip=[alt.Tooltip("timeout:Q", title="read timeout (s)")]
+    rule = (
+        alt.Chart(pd.DataFrame({"timeout": [read_timeout_s]}))
+        .mark_rule(color="#c62828", strokeDash=[6, 3], size=2)
+        .encode(x="timeout:Q", tooltip=[alt.Tooltip("timeout:Q", title="read timeout (s)")])
     )
     models = sorted(df["model"].unique())[: C.HISTORY_LATENCY_MAX_MODELS]
     panels = [alt.layer(bars.transform_filter(alt.datum.model == m), rule).properties(title=str(m), height=110) for m in models]
@@ -522,7 +567,7 @@ def _span_label(seconds: int) -> str:
 def when(ts: float | None) -> str:
     if ts is None:
         return ""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def thumbnail_data_url(store: Store, rel_path: str | None) -> str | None:
@@ -546,21 +591,23 @@ def table_page(store: Store, flt: AttemptFilter, *, page: int, page_size: int = 
     out = []
     for r in rows:
         first = (images.get(r["id"]) or [None])[0]
-        out.append({
-            "image": thumbnail_data_url(store, first["path"]) if first else None,
-            "id": r["id"],
-            "time (UTC)": when(r["started_at"]),
-            "provider": r["provider"] or "",
-            "model": r["model"] or "",
-            "fell back from": r["fallback_from"] or "",
-            "status": r["status"],
-            "error type": r["error_type"] or "",
-            "HTTP": r["http_status"],
-            "latency (s)": r["latency_ms"] / 1000 if r["latency_ms"] is not None else None,
-            "attempt": r["attempt_no"],
-            "cost (est.)": r.get("cost_usd"),
-            "prompt": redact.scrub(r["prompt"] or "", limit=C.HISTORY_PROMPT_PREVIEW_CHARS),
-        })
+        out.append(
+            {
+                "image": thumbnail_data_url(store, first["path"]) if first else None,
+                "id": r["id"],
+                "time (UTC)": when(r["started_at"]),
+                "provider": r["provider"] or "",
+                "model": r["model"] or "",
+                "fell back from": r["fallback_from"] or "",
+                "status": r["status"],
+                "error type": r["error_type"] or "",
+                "HTTP": r["http_status"],
+                "latency (s)": r["latency_ms"] / 1000 if r["latency_ms"] is not None else None,
+                "attempt": r["attempt_no"],
+                "cost (est.)": r.get("cost_usd"),
+                "prompt": redact.scrub(r["prompt"] or "", limit=C.HISTORY_PROMPT_PREVIEW_CHARS),
+            }
+        )
     return out, total
 
 
@@ -568,9 +615,31 @@ def table_page(store: Store, flt: AttemptFilter, *, page: int, page_size: int = 
 # Export
 
 EXPORT_COLUMNS = (
-    "id", "run_id", "started_at", "finished_at", "latency_ms", "provider", "url", "model", "prompt", "params",
-    "attempt_no", "fallback_from", "status", "error_type", "http_status", "error_code", "error_message",
-    "retry_after_s", "task_id", "request_id", "image_count", "usage", "cost_usd", "cost_basis", "kind",
+    "id",
+    "run_id",
+    "started_at",
+    "finished_at",
+    "latency_ms",
+    "provider",
+    "url",
+    "model",
+    "prompt",
+    "params",
+    "attempt_no",
+    "fallback_from",
+    "status",
+    "error_type",
+    "http_status",
+    "error_code",
+    "error_message",
+    "retry_after_s",
+    "task_id",
+    "request_id",
+    "image_count",
+    "usage",
+    "cost_usd",
+    "cost_basis",
+    "kind",
 )
 
 
@@ -579,8 +648,7 @@ def export_rows(store: Store, flt: AttemptFilter, *, limit: int = C.HISTORY_EXPO
     where, params = flt.where()
     out = []
     for r in store.db.query(
-        f"SELECT a.*, a.run_kind AS kind FROM attempts a WHERE {where} "
-        f"ORDER BY started_at DESC, id DESC LIMIT ?",
+        f"SELECT a.*, a.run_kind AS kind FROM attempts a WHERE {where} ORDER BY started_at DESC, id DESC LIMIT ?",
         [*params, limit],
     ):
         row = {k: r.get(k) for k in EXPORT_COLUMNS}
@@ -601,7 +669,11 @@ def export_rows(store: Store, flt: AttemptFilter, *, limit: int = C.HISTORY_EXPO
 
 
 def to_json(rows: list[dict[str, Any]]) -> str:
-    return json.dumps({"format": "imagelab-attempts/1", "count": len(rows), "cost_note": "cost_usd is an estimate", "attempts": rows}, indent=1, ensure_ascii=False)
+    return json.dumps(
+        {"format": "imagelab-attempts/1", "count": len(rows), "cost_note": "cost_usd is an estimate", "attempts": rows},
+        indent=1,
+        ensure_ascii=False,
+    )
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
@@ -646,7 +718,9 @@ def run_events(store: Store, run_id: str | None) -> list[dict[str, Any]]:
 def request_of(row: dict[str, Any]) -> GenerationRequest:
     """The GenerationRequest an attempt was made from (prompt, model and stored params)."""
     params = dict(row.get("params") or {}) if isinstance(row.get("params"), dict) else {}
-    known = {k: params.pop(k) for k in ("size", "n", "quality", "background", "output_format", "output_compression", "moderation") if k in params}
+    known = {
+        k: params.pop(k) for k in ("size", "n", "quality", "background", "output_format", "output_compression", "moderation") if k in params
+    }
     try:
         known["n"] = int(known.get("n", 1))
     except (TypeError, ValueError):
@@ -701,11 +775,13 @@ def attempt_detail(store: Store, attempt_id: int) -> dict[str, Any] | None:
     if row.get("run_id"):
         runs = list(store.db.query("SELECT * FROM runs WHERE id = ?", [row["run_id"]]))
         run = Store._decode(runs[0]) if runs else None
-        siblings = list(store.db.query(
-            "SELECT id, attempt_no, model, fallback_from, status, error_type, http_status, latency_ms, cost_usd, started_at "
-            "FROM attempts WHERE run_id = ? ORDER BY attempt_no, started_at, id",
-            [row["run_id"]],
-        ))
+        siblings = list(
+            store.db.query(
+                "SELECT id, attempt_no, model, fallback_from, status, error_type, http_status, latency_ms, cost_usd, started_at "
+                "FROM attempts WHERE run_id = ? ORDER BY attempt_no, started_at, id",
+                [row["run_id"]],
+            )
+        )
     for image in row.get("images", []):
         try:
             image["abs_path"] = str(store.keeper.resolve(image["path"]))

@@ -21,8 +21,9 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from lib import constants as C
 from lib import errors as E
@@ -99,19 +100,29 @@ def run_generation(
         )
         if run_id:
             try:
-                recorder.run_finished(run_id, {"status": "failed", "error_type": err.error_type, "model": request.model, "attempts": 0, "finished_at": time.time()})
+                recorder.run_finished(
+                    run_id,
+                    {"status": "failed", "error_type": err.error_type, "model": request.model, "attempts": 0, "finished_at": time.time()},
+                )
             except Exception:
                 log.exception("could not finish run %s", run_id)
         return Outcome(
-            ok=False, run_id=run_id or "", requested_model=request.model, model=request.model, images=[], attempts=[],
-            events=[], error=err, latency_ms=0,
+            ok=False,
+            run_id=run_id or "",
+            requested_model=request.model,
+            model=request.model,
+            images=[],
+            attempts=[],
+            events=[],
+            error=err,
+            latency_ms=0,
         )
 
 
 class Job:
     """One generation handed to a runner. Thread-safe to read from any thread."""
 
-    def __init__(self, runner: "JobRunner", spec: JobSpec, run_id: str, batch_id: str | None = None) -> None:
+    def __init__(self, runner: JobRunner, spec: JobSpec, run_id: str, batch_id: str | None = None) -> None:
         self._runner = runner
         self.spec = spec
         self.run_id = run_id
@@ -320,14 +331,26 @@ class JobRunner:
         try:
             self.recorder.run_finished(
                 job.run_id,
-                {"status": status, "finished_at": time.time(), "attempts": 0, "model": job.spec.request.model,
-                 "error_type": "interrupted" if status == "interrupted" else None},
+                {
+                    "status": status,
+                    "finished_at": time.time(),
+                    "attempts": 0,
+                    "model": job.spec.request.model,
+                    "error_type": "interrupted" if status == "interrupted" else None,
+                },
             )
         except Exception:
             log.exception("could not finish run %s", job.run_id)
         outcome = Outcome(
-            ok=False, run_id=job.run_id, requested_model=job.spec.request.model, model=job.spec.request.model,
-            images=[], attempts=[], events=list(job.events), status=status, latency_ms=0,
+            ok=False,
+            run_id=job.run_id,
+            requested_model=job.spec.request.model,
+            model=job.spec.request.model,
+            images=[],
+            attempts=[],
+            events=list(job.events),
+            status=status,
+            latency_ms=0,
             error=E.Interrupted("The app shut down before this generation started.") if status == "interrupted" else None,
         )
         self._retire(job, outcome, status)
@@ -394,9 +417,16 @@ class JobRunner:
             except Exception:
                 log.warning("could not mark run %s as running", job.run_id[:8], exc_info=True)
             outcome = run_generation(
-                job.spec.settings, job.spec.request, recorder=self.recorder, keeper=self.keeper,
-                on_event=job._on_event, client_kwargs=self.client_kwargs, run_id=job.run_id, cancel=job.token,
-                limiters=self.limiters, kind=job.spec.kind,
+                job.spec.settings,
+                job.spec.request,
+                recorder=self.recorder,
+                keeper=self.keeper,
+                on_event=job._on_event,
+                client_kwargs=self.client_kwargs,
+                run_id=job.run_id,
+                cancel=job.token,
+                limiters=self.limiters,
+                kind=job.spec.kind,
             )
             status = outcome.status
         except BaseException:  # run_generation never raises; this keeps a worker alive if it somehow does
@@ -438,9 +468,16 @@ def outcome_from_record(run: dict[str, Any], root: Any) -> Outcome:
     attempts = run.get("attempts") or []
     summaries = [
         AttemptSummary(
-            a["id"], a.get("attempt_no") or 0, a.get("model") or "", a.get("status") or "", a.get("error_type"),
-            a.get("http_status"), a.get("latency_ms") or 0, a.get("fallback_from"),
-            error_message=a.get("error_message"), error_code=a.get("error_code"),
+            a["id"],
+            a.get("attempt_no") or 0,
+            a.get("model") or "",
+            a.get("status") or "",
+            a.get("error_type"),
+            a.get("http_status"),
+            a.get("latency_ms") or 0,
+            a.get("fallback_from"),
+            error_message=a.get("error_message"),
+            error_code=a.get("error_code"),
         )
         for a in attempts
     ]
@@ -449,9 +486,16 @@ def outcome_from_record(run: dict[str, Any], root: Any) -> Outcome:
         if not a.get("error_type"):
             return None
         return E.make_error(
-            a["error_type"], a.get("error_message") or "", status=a.get("http_status"), code=a.get("error_code"),
-            request_id=a.get("request_id"), retry_after_s=a.get("retry_after_s"), provider_message=a.get("error_message"),
-            provider_code=a.get("error_code") if a.get("http_status") and a.get("error_code") and not str(a.get("error_code")).startswith(("http_", "no_")) else None,
+            a["error_type"],
+            a.get("error_message") or "",
+            status=a.get("http_status"),
+            code=a.get("error_code"),
+            request_id=a.get("request_id"),
+            retry_after_s=a.get("retry_after_s"),
+            provider_message=a.get("error_message"),
+            provider_code=a.get("error_code")
+            if a.get("http_status") and a.get("error_code") and not str(a.get("error_code")).startswith(("http_", "no_"))
+            else None,
         )
 
     last = attempts[-1] if attempts else {}

@@ -15,8 +15,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 from lib import constants as C
 from lib import errors as E
@@ -257,8 +257,11 @@ class LimiterRegistry:
             limiter = self._limiters.get(key)
             if limiter is None:
                 limiter = ProviderLimiter(
-                    rate_per_s=settings.rate_per_s, burst=settings.burst, max_concurrency=settings.max_concurrency,
-                    clock=self.clock, sleep=self.sleep,
+                    rate_per_s=settings.rate_per_s,
+                    burst=settings.burst,
+                    max_concurrency=settings.max_concurrency,
+                    clock=self.clock,
+                    sleep=self.sleep,
                 )
                 self._limiters[key] = limiter
             else:

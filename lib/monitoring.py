@@ -63,7 +63,9 @@ def rate_limited(store: Store, now: float) -> list[Alert]:
     ).fetchall()
     return [
         Alert(
-            "rate_limited", "warning", f"Sustained rate limiting on {provider}",
+            "rate_limited",
+            "warning",
+            f"Sustained rate limiting on {provider}",
             f"{n} requests to {provider} were rate-limited (429) in the last {_minutes(window)}. "
             "Lower the rate limit or parallel requests in the sidebar, or wait.",
             {"provider": provider, "error_type": "rate_limited", "since": _since_label(window)},
@@ -100,11 +102,15 @@ def failure_rate(store: Store, now: float) -> list[Alert]:
             above = rate >= C.MONITOR_FAILURE_NO_BASELINE_RATE
             compared = "with too little history for a baseline"
         if above:
-            alerts.append(Alert(
-                "failure_rate", "error", f"Failures on {provider} are up",
-                f"{failed} of {total} attempts on {provider} failed in the last hour ({rate:.0%}), {compared}.",
-                {"provider": provider, "status": "failed", "since": _since_label(C.MONITOR_FAILURE_WINDOW_S)},
-            ))
+            alerts.append(
+                Alert(
+                    "failure_rate",
+                    "error",
+                    f"Failures on {provider} are up",
+                    f"{failed} of {total} attempts on {provider} failed in the last hour ({rate:.0%}), {compared}.",
+                    {"provider": provider, "status": "failed", "since": _since_label(C.MONITOR_FAILURE_WINDOW_S)},
+                )
+            )
     return alerts
 
 
@@ -120,13 +126,17 @@ def downloads(store: Store, now: float) -> list[Alert]:
         "SELECT count(DISTINCT attempt_id) FROM images WHERE source = 'url' AND created_at >= ?", [now - window]
     ).fetchone()[0]
     total = failed + fetched
-    return [Alert(
-        "downloads", "warning", "Some result images could not be downloaded",
-        f"Image downloads succeeded for {fetched} of {total} attempts with URL results in the last {_minutes(window)} "
-        f"({fetched / total:.0%}). Result URLs expire: the app downloads them at once, so this usually means an "
-        "unreachable or already-expired URL.",
-        {"error_type": "image_fetch_failed", "since": _since_label(window)},
-    )]
+    return [
+        Alert(
+            "downloads",
+            "warning",
+            "Some result images could not be downloaded",
+            f"Image downloads succeeded for {fetched} of {total} attempts with URL results in the last {_minutes(window)} "
+            f"({fetched / total:.0%}). Result URLs expire: the app downloads them at once, so this usually means an "
+            "unreachable or already-expired URL.",
+            {"error_type": "image_fetch_failed", "since": _since_label(window)},
+        )
+    ]
 
 
 def latency(store: Store, now: float, read_timeout_s: float) -> list[Alert]:
@@ -145,13 +155,17 @@ def latency(store: Store, now: float, read_timeout_s: float) -> list[Alert]:
             continue
         p95 = values[max(1, math.ceil(0.95 * len(values))) - 1]
         if p95 >= limit_ms:
-            alerts.append(Alert(
-                "latency", "warning", f"{model} is close to the read timeout",
-                f"p95 latency of {model} is {p95 / 1000:.0f} s over the last {_minutes(window)}, "
-                f"{p95 / 1000 / read_timeout_s:.0%} of the {read_timeout_s:.0f} s read timeout. "
-                "Raise the read timeout in the sidebar before requests start timing out.",
-                {"model": model, "status": "succeeded", "since": _since_label(window)},
-            ))
+            alerts.append(
+                Alert(
+                    "latency",
+                    "warning",
+                    f"{model} is close to the read timeout",
+                    f"p95 latency of {model} is {p95 / 1000:.0f} s over the last {_minutes(window)}, "
+                    f"{p95 / 1000 / read_timeout_s:.0%} of the {read_timeout_s:.0f} s read timeout. "
+                    "Raise the read timeout in the sidebar before requests start timing out.",
+                    {"model": model, "status": "succeeded", "since": _since_label(window)},
+                )
+            )
     return alerts
 
 
@@ -163,7 +177,9 @@ def quota(store: Store, now: float) -> list[Alert]:
     ).fetchall()
     return [
         Alert(
-            "quota", "error", f"Out of quota on {provider}",
+            "quota",
+            "error",
+            f"Out of quota on {provider}",
             f"{provider} answered with a quota or credit error {n} time(s) in the last {_minutes(window)}. "
             "Top up or raise the spending limit; retrying will not help.",
             {"provider": provider, "error_type": "quota_exceeded", "since": _since_label(window)},
@@ -176,7 +192,10 @@ def check(store: Store, *, read_timeout_s: float = C.DEFAULT_READ_TIMEOUT_S, now
     """Every rule that holds now, errors first."""
     now = time.time() if now is None else now
     alerts = [
-        *quota(store, now), *failure_rate(store, now), *rate_limited(store, now),
-        *downloads(store, now), *latency(store, now, read_timeout_s),
+        *quota(store, now),
+        *failure_rate(store, now),
+        *rate_limited(store, now),
+        *downloads(store, now),
+        *latency(store, now, read_timeout_s),
     ]
     return sorted(alerts, key=lambda a: 0 if a.severity == "error" else 1)

@@ -146,11 +146,16 @@ def check_media(request: GenerationRequest, settings: ClientSettings | None = No
         if ref.byte_size == 0:
             raise bad(f"Reference image {name} is empty.", "image")
         if ref.byte_size > C.MAX_REFERENCE_IMAGE_BYTES:
-            raise bad(f"Reference image {name} is {ref.byte_size / 1048576:.1f} MB; each image must be under {C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB.", "image")
+            raise bad(
+                f"Reference image {name} is {ref.byte_size / 1048576:.1f} MB; each image must be under {C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB.",
+                "image",
+            )
         kind = sniff(ref.data)
         if kind not in EDIT_TYPES:
             found = kind.split("/")[1].upper() if kind else "not an image"
-            raise bad(f"Reference image {name} is {'a ' + found + ' file' if kind else found} by its content; use PNG, WebP or JPEG.", "image")
+            raise bad(
+                f"Reference image {name} is {'a ' + found + ' file' if kind else found} by its content; use PNG, WebP or JPEG.", "image"
+            )
         try:
             info = validate(ref.data)
         except InvalidImage as err:

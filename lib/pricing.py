@@ -50,9 +50,10 @@ import math
 import re
 import threading
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from lib import constants as C
 
@@ -83,7 +84,10 @@ SQUARE, PORTRAIT, LANDSCAPE = "1024x1024", "1024x1536", "1536x1024"
 #   pages (Vercel, fal, OpenRouter); BytePlus and Replicate list $0.045. No token rates.
 DEFAULT_PRICES: dict[str, dict[str, Any]] = {
     "gpt-image-2": {
-        "text_input": 5.00, "image_input": 8.00, "image_output": 30.00, "text_output": 10.00,
+        "text_input": 5.00,
+        "image_input": 8.00,
+        "image_output": 30.00,
+        "text_output": 10.00,
         "per_image": {
             "low": {SQUARE: 0.006, PORTRAIT: 0.005, LANDSCAPE: 0.005},
             "medium": {SQUARE: 0.053, PORTRAIT: 0.041, LANDSCAPE: 0.041},
@@ -92,7 +96,10 @@ DEFAULT_PRICES: dict[str, dict[str, Any]] = {
         "source": "OpenAI pricing page and image generation guide (as quoted by gateways)",
     },
     "gpt-image-1.5": {
-        "text_input": 5.00, "image_input": 8.00, "image_output": 32.00, "text_output": 10.00,
+        "text_input": 5.00,
+        "image_input": 8.00,
+        "image_output": 32.00,
+        "text_output": 10.00,
         "per_image": {
             "low": {SQUARE: 0.009, PORTRAIT: 0.013, LANDSCAPE: 0.013},
             "medium": {SQUARE: 0.034, PORTRAIT: 0.050, LANDSCAPE: 0.050},
@@ -102,7 +109,9 @@ DEFAULT_PRICES: dict[str, dict[str, Any]] = {
         "source": "gateway pages quoting OpenAI (per image); token rates partly unconfirmed",
     },
     "gpt-image-1": {
-        "text_input": 5.00, "image_input": 10.00, "image_output": 40.00,
+        "text_input": 5.00,
+        "image_input": 10.00,
+        "image_output": 40.00,
         "per_image": {
             "low": {SQUARE: 0.011, PORTRAIT: 0.016, LANDSCAPE: 0.016},
             "medium": {SQUARE: 0.042, PORTRAIT: 0.063, LANDSCAPE: 0.063},
@@ -111,7 +120,9 @@ DEFAULT_PRICES: dict[str, dict[str, Any]] = {
         "source": "OpenAI model page for gpt-image-1",
     },
     "gpt-image-1-mini": {
-        "text_input": 2.00, "image_input": 2.50, "image_output": 8.00,
+        "text_input": 2.00,
+        "image_input": 2.50,
+        "image_output": 8.00,
         "per_image": {
             "low": {SQUARE: 0.005, PORTRAIT: 0.006, LANDSCAPE: 0.006},
             "medium": {SQUARE: 0.011, PORTRAIT: 0.015, LANDSCAPE: 0.015},
@@ -465,7 +476,20 @@ def reset_cache() -> None:
 
 
 __all__ = [
-    "BASES", "Cost", "DEFAULT_PRICES", "PRICES_CHECKED", "cost_fields", "estimate", "estimate_request",
-    "find_row", "format_usd", "merge_overrides", "per_image_price", "price_table", "prices_checked",
-    "reset_cache", "split_usage", "table_problems",
+    "BASES",
+    "Cost",
+    "DEFAULT_PRICES",
+    "PRICES_CHECKED",
+    "cost_fields",
+    "estimate",
+    "estimate_request",
+    "find_row",
+    "format_usd",
+    "merge_overrides",
+    "per_image_price",
+    "price_table",
+    "prices_checked",
+    "reset_cache",
+    "split_usage",
+    "table_problems",
 ]

@@ -12,8 +12,8 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from lib import constants as C
@@ -193,11 +193,13 @@ def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint
         raw = "https://" + raw
         host = urlsplit(raw).hostname or ""
         if _is_local_host(host):
-            problems.append(EndpointProblem(
-                "warn",
-                f"No scheme given, so https:// was assumed; but {host} is a loopback or private address, which "
-                f"usually serves plain http. If so, write it as http://{raw[len('https://'):]}",
-            ))
+            problems.append(
+                EndpointProblem(
+                    "warn",
+                    f"No scheme given, so https:// was assumed; but {host} is a loopback or private address, which "
+                    f"usually serves plain http. If so, write it as http://{raw[len('https://') :]}",
+                )
+            )
         else:
             problems.append(EndpointProblem("info", "No scheme given; https:// was assumed."))
     parts = urlsplit(raw)
@@ -255,7 +257,9 @@ def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint
         preset_host = urlsplit(preset.base_url).hostname
         if preset_host and host != preset_host:
             problems.append(
-                EndpointProblem("warn", f"The host '{host}' is not {preset.label}'s ({preset_host}); a key for one provider does not work on another.")
+                EndpointProblem(
+                    "warn", f"The host '{host}' is not {preset.label}'s ({preset_host}); a key for one provider does not work on another."
+                )
             )
     return Endpoint(url=url, root=root, api_base=api_base, problems=problems)
 
@@ -367,7 +371,9 @@ KEY_SOURCES = {
 }
 
 
-def resolve_key(provider: Provider, *, typed: str = "", secrets: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+def resolve_key(
+    provider: Provider, *, typed: str = "", secrets: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[str, str]:
     """The key to use and where it came from: typed > secrets.toml > environment.
 
     secrets.toml may hold the variable name at top level (OPENAI_API_KEY = "...")
@@ -546,33 +552,68 @@ CAPABILITIES: dict[str, Capabilities] = {
     c.model: c
     for c in (
         Capabilities(
-            "gpt-image-2", True, streams=True, edits=True, max_reference_images=C.MAX_REFERENCE_IMAGES, mask=True,
-            input_fidelity=(), backgrounds=("auto", "opaque", "transparent"), preview_backgrounds=("transparent",),
+            "gpt-image-2",
+            True,
+            streams=True,
+            edits=True,
+            max_reference_images=C.MAX_REFERENCE_IMAGES,
+            mask=True,
+            input_fidelity=(),
+            backgrounds=("auto", "opaque", "transparent"),
+            preview_backgrounds=("transparent",),
             size_rule="auto, the three fixed sizes, or any WxH: sides divisible by 16, ratio within 1:3-3:1, at most 3840x2160",
             source=f"{_OPENAI_SDK}: input_fidelity must be omitted; transparent is a preview. Gateways reported "
             "'Transparent background is not supported for this model' from late 2026: not confirmed by OpenAI.",
         ),
         Capabilities(
-            "gpt-image-1.5", True, streams=True, edits=True, max_reference_images=C.MAX_REFERENCE_IMAGES, mask=True,
-            input_fidelity=("low", "high"), backgrounds=BACKGROUNDS, preview_backgrounds=(),
+            "gpt-image-1.5",
+            True,
+            streams=True,
+            edits=True,
+            max_reference_images=C.MAX_REFERENCE_IMAGES,
+            mask=True,
+            input_fidelity=("low", "high"),
+            backgrounds=BACKGROUNDS,
+            preview_backgrounds=(),
             size_rule="auto, 1024x1024, 1536x1024, 1024x1536",
             source=f"{_OPENAI_SDK}. Streaming: the image guide and gateways stream it, the model page said 'not supported'.",
         ),
         Capabilities(
-            "gpt-image-1", True, streams=True, edits=True, max_reference_images=C.MAX_REFERENCE_IMAGES, mask=True,
-            input_fidelity=("low", "high"), backgrounds=BACKGROUNDS, preview_backgrounds=(),
+            "gpt-image-1",
+            True,
+            streams=True,
+            edits=True,
+            max_reference_images=C.MAX_REFERENCE_IMAGES,
+            mask=True,
+            input_fidelity=("low", "high"),
+            backgrounds=BACKGROUNDS,
+            preview_backgrounds=(),
             size_rule="auto, 1024x1024, 1536x1024, 1024x1536",
             source=f"{_OPENAI_SDK}: OpenAI shut gpt-image-1 down on 2026-10-23; gateways may still serve it.",
         ),
         Capabilities(
-            "gpt-image-1-mini", True, streams=True, edits=True, max_reference_images=C.MAX_REFERENCE_IMAGES, mask=True,
-            input_fidelity=("low",), backgrounds=BACKGROUNDS, preview_backgrounds=(),
+            "gpt-image-1-mini",
+            True,
+            streams=True,
+            edits=True,
+            max_reference_images=C.MAX_REFERENCE_IMAGES,
+            mask=True,
+            input_fidelity=("low",),
+            backgrounds=BACKGROUNDS,
+            preview_backgrounds=(),
             size_rule="auto, 1024x1024, 1536x1024, 1024x1536",
             source=f"{_OPENAI_SDK}: input_fidelity 'low' only. Streaming for mini: not confirmed model by model.",
         ),
         Capabilities(
-            "seedream-4-5", True, streams=False, edits=True, max_reference_images=14, mask=False,
-            input_fidelity=(), backgrounds=("auto",), preview_backgrounds=(),
+            "seedream-4-5",
+            True,
+            streams=False,
+            edits=True,
+            max_reference_images=14,
+            mask=False,
+            input_fidelity=(),
+            backgrounds=("auto",),
+            preview_backgrounds=(),
             size_rule="auto, WxH, or a resolution such as 2K / 4K (gateway specific)",
             source="Gateway documentation (Runware, Cloudflare): up to 14 reference images, no mask, no background "
             "parameter. Whether a gateway accepts multipart /images/edits or streams seedream is not confirmed.",
@@ -587,9 +628,17 @@ def capabilities(model: str) -> Capabilities:
     if found is not None:
         return found
     return Capabilities(
-        model, False, streams=True, edits=True, max_reference_images=C.MAX_REFERENCE_IMAGES, mask=True,
-        input_fidelity=INPUT_FIDELITIES, backgrounds=BACKGROUNDS, preview_backgrounds=(),
-        size_rule="unknown: the provider decides", source="not in the table",
+        model,
+        False,
+        streams=True,
+        edits=True,
+        max_reference_images=C.MAX_REFERENCE_IMAGES,
+        mask=True,
+        input_fidelity=INPUT_FIDELITIES,
+        backgrounds=BACKGROUNDS,
+        preview_backgrounds=(),
+        size_rule="unknown: the provider decides",
+        source="not in the table",
     )
 
 

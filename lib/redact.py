@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from lib import constants as C
@@ -127,7 +128,7 @@ def contains_secret(data: bytes | str) -> bool:
 
 
 def _distinctive(gram: str) -> bool:
-    steps = {ord(b) - ord(a) for a, b in zip(gram, gram[1:])}
+    steps = {ord(b) - ord(a) for a, b in zip(gram, gram[1:], strict=False)}
     return len(set(gram)) >= C.REDACT_MIN_DISTINCT_IN_BINARY and len(steps) > 1
 
 

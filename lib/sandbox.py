@@ -133,7 +133,9 @@ def _parse_dims(size: str) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=64)
-def render_image(prompt: str, width: int, height: int, fmt: str = "png", transparent: bool = False, index: int = 0, compression: int | None = None) -> bytes:
+def render_image(
+    prompt: str, width: int, height: int, fmt: str = "png", transparent: bool = False, index: int = 0, compression: int | None = None
+) -> bytes:
     """A real picture, visibly different per prompt: two-colour gradient, shapes, and the prompt."""
     digest = hashlib.sha256(f"{prompt}\x00{index}".encode()).digest()
     c1 = tuple(digest[0:3])
@@ -193,7 +195,9 @@ def render_image(prompt: str, width: int, height: int, fmt: str = "png", transpa
 def _usage(prompt: str, n: int, image_tokens: int = 0) -> dict[str, Any]:
     text = len(prompt.split()) + 8
     return {
-        "input_tokens": text + image_tokens, "output_tokens": 1056 * n, "total_tokens": text + image_tokens + 1056 * n,
+        "input_tokens": text + image_tokens,
+        "output_tokens": 1056 * n,
+        "total_tokens": text + image_tokens + 1056 * n,
         "input_tokens_details": {"text_tokens": text, "image_tokens": image_tokens},
     }
 
@@ -219,7 +223,9 @@ def coarse_version(final: bytes, index: int, count: int, fmt: str = "png") -> by
         return _encode(small.resize((w, h), Image.Resampling.NEAREST), fmt)
 
 
-def derive_edit(first: bytes, prompt: str, width: int | None, height: int | None, fmt: str, mask: bytes | None = None, compression: int | None = None) -> bytes:
+def derive_edit(
+    first: bytes, prompt: str, width: int | None, height: int | None, fmt: str, mask: bytes | None = None, compression: int | None = None
+) -> bytes:
     """The sandbox's "edit": the first reference image, resized, recoloured and captioned with the prompt;
     with a mask, only its transparent pixels change."""
     digest = hashlib.sha256(prompt.encode()).digest()
@@ -249,7 +255,15 @@ def derive_edit(first: bytes, prompt: str, width: int | None, height: int | None
 # Canned error answers (what real providers send)
 
 
-def _error(status: int, message: str, *, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None, headers: dict | None = None) -> JSONResponse:
+def _error(
+    status: int,
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict | None = None,
+) -> JSONResponse:
     return JSONResponse(
         {"error": {"message": message, "type": type_, "param": param, "code": code}},
         status_code=status,
@@ -429,12 +443,22 @@ class Sandbox:
         if model not in SANDBOX_MODELS or scenario == "model_not_found" or (scenario == "fallback" and model == "gpt-image-2"):
             if scenario in ("model_not_found", "fallback"):
                 return _error(404, f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found")
-            return _error(400, f"Invalid value: '{model}'. Supported values are: {', '.join(repr(m) for m in SANDBOX_MODELS)}.", param="model", code="invalid_value")
+            return _error(
+                400,
+                f"Invalid value: '{model}'. Supported values are: {', '.join(repr(m) for m in SANDBOX_MODELS)}.",
+                param="model",
+                code="invalid_value",
+            )
         if "response_format" in body and str(model).startswith("gpt-image"):
             return _error(400, "Unknown parameter: 'response_format'.", param="response_format", code="unknown_parameter")
         size = str(body.get("size") or "auto")
         if scenario == "bad_request":
-            return _error(400, f"Invalid value: '{size}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'.", param="size", code="invalid_value")
+            return _error(
+                400,
+                f"Invalid value: '{size}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'.",
+                param="size",
+                code="invalid_value",
+            )
         if check_size(size, str(model)):
             return _error(400, f"Invalid value: '{size}'. {check_size(size, str(model))}", param="size", code="invalid_value")
         n = body.get("n", 1)
@@ -458,24 +482,41 @@ class Sandbox:
             # Other dialects ignore `stream`, as some gateways do, and answer JSON.
             partials = body.get("partial_images", 0)
             if not isinstance(partials, int) or isinstance(partials, bool) or not 0 <= partials <= C.MAX_PARTIAL_IMAGES:
-                return _error(400, f"Invalid 'partial_images': {partials!r}. Expected an integer between 0 and {C.MAX_PARTIAL_IMAGES}.", param="partial_images", code="invalid_value")
+                return _error(
+                    400,
+                    f"Invalid 'partial_images': {partials!r}. Expected an integer between 0 and {C.MAX_PARTIAL_IMAGES}.",
+                    param="partial_images",
+                    code="invalid_value",
+                )
             w, h = _parse_dims(size)
             finals = [render_image(prompt, w, h, fmt, transparent, i, compression) for i in range(n)]
-            meta = {"size": f"{w}x{h}", "quality": str(body.get("quality") or "auto"), "background": str(body.get("background") or "auto"), "output_format": fmt}
+            meta = {
+                "size": f"{w}x{h}",
+                "quality": str(body.get("quality") or "auto"),
+                "background": str(body.get("background") or "auto"),
+                "output_format": fmt,
+            }
             return self._stream("image_generation", finals, partials, delay, scenario, meta, _usage(prompt, n))
 
         if scenario == "content_policy":
             await asyncio.sleep(delay)
-            return _error(400, "Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.", type_="image_generation_user_error", code="moderation_blocked")
+            return _error(
+                400,
+                "Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.",
+                type_="image_generation_user_error",
+                code="moderation_blocked",
+            )
         if scenario == "timeout":
             await asyncio.sleep(cfg.hang_s)
         else:
             await asyncio.sleep(delay)
         if scenario == "network":
+
             async def broken():
                 yield b'{"created": 1700000000, "data": [{"b64_json": "iVBORw0KGgoAAAANSUhEUgAA'
                 await asyncio.sleep(0.01)
                 raise _DropConnection("sandbox dropped the connection on purpose")
+
             return StreamingResponse(broken(), media_type="application/json")
         if scenario == "bad_response":
             return Response(b'{"created": 1700000000, "data": [{"b64_json": "iVBORw0KGgo', media_type="application/json")
@@ -500,7 +541,9 @@ class Sandbox:
 
     # -- streaming and edits (issue 12) ---------------------------------------------
 
-    def _stream(self, kind: str, finals: list[bytes], partials: int, delay: float, scenario: str, meta: dict[str, Any], usage: dict[str, Any]) -> Response:
+    def _stream(
+        self, kind: str, finals: list[bytes], partials: int, delay: float, scenario: str, meta: dict[str, Any], usage: dict[str, Any]
+    ) -> Response:
         """Server-sent events: ``partials`` coarse versions of the first image, then one completed event per image.
 
         ``network`` cuts the connection after the partials; ``bad_response`` ends
@@ -518,7 +561,17 @@ class Sandbox:
                 b64 = base64.b64encode(coarse_version(finals[0], index, partials, fmt)).decode("ascii")
                 yield sse(f"{kind}.partial_image", {"b64_json": b64, "partial_image_index": index, "created_at": int(time.time()), **meta})
                 if scenario == "stream_error":
-                    yield sse("error", {"error": {"type": "server_error", "code": "server_error", "message": "The image worker failed while streaming. Please retry.", "param": None}})
+                    yield sse(
+                        "error",
+                        {
+                            "error": {
+                                "type": "server_error",
+                                "code": "server_error",
+                                "message": "The image worker failed while streaming. Please retry.",
+                                "param": None,
+                            }
+                        },
+                    )
                     return
             if scenario == "network":
                 await asyncio.sleep(0.01)
@@ -534,7 +587,11 @@ class Sandbox:
                 b64 = base64.b64encode(image).decode("ascii")
                 yield sse(f"{kind}.completed", {"b64_json": b64, "created_at": int(time.time()), "usage": usage, **meta})
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers={"x-request-id": "req_sandbox_" + uuid.uuid4().hex[:12], "cache-control": "no-cache"})
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"x-request-id": "req_sandbox_" + uuid.uuid4().hex[:12], "cache-control": "no-cache"},
+        )
 
     async def edit(self, request: Request) -> Response:
         """POST /v1/images/edits: multipart with image (or image[]), optional mask, and the usual fields."""
@@ -543,7 +600,11 @@ class Sandbox:
         try:
             form = await request.form(max_files=64, max_fields=64)
         except Exception as err:  # not multipart, or a malformed form
-            return _error(400, f"Could not parse the multipart form ({type(err).__name__}). Send multipart/form-data with an image.", code="invalid_multipart")
+            return _error(
+                400,
+                f"Could not parse the multipart form ({type(err).__name__}). Send multipart/form-data with an image.",
+                code="invalid_multipart",
+            )
         fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
         uploads = [(k, v) for k, v in form.multi_items() if not isinstance(v, str)]
         prompt = fields.get("prompt", "")
@@ -557,17 +618,32 @@ class Sandbox:
         if model not in SANDBOX_MODELS or scenario == "model_not_found":
             if scenario == "model_not_found":
                 return _error(404, f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found")
-            return _error(400, f"Invalid value: '{model}'. Supported values are: {', '.join(repr(m) for m in SANDBOX_MODELS)}.", param="model", code="invalid_value")
+            return _error(
+                400,
+                f"Invalid value: '{model}'. Supported values are: {', '.join(repr(m) for m in SANDBOX_MODELS)}.",
+                param="model",
+                code="invalid_value",
+            )
         images = [(await f.read(), f.filename or "image", f.content_type or "") for k, f in uploads if k in ("image", "image[]")]
         masks = [(await f.read(), f.filename or "mask", f.content_type or "") for k, f in uploads if k == "mask"]
         if not images:
             return _error(400, "Missing required parameter: 'image'.", param="image", code="missing_required_parameter")
         if len(images) > C.MAX_REFERENCE_IMAGES:
-            return _error(400, f"Too many images: {len(images)} were provided, at most {C.MAX_REFERENCE_IMAGES} are allowed.", param="image", code="too_many_images")
+            return _error(
+                400,
+                f"Too many images: {len(images)} were provided, at most {C.MAX_REFERENCE_IMAGES} are allowed.",
+                param="image",
+                code="too_many_images",
+            )
         for data, filename, _ctype in images:
             kind = _sniff(data)
             if kind not in ("image/png", "image/jpeg", "image/webp"):
-                return _error(400, f"Invalid file '{filename}': unsupported mimetype ('{kind or 'application/octet-stream'}'). Supported file formats are 'image/jpeg', 'image/png', and 'image/webp'.", param="image", code="unsupported_file_mimetype")
+                return _error(
+                    400,
+                    f"Invalid file '{filename}': unsupported mimetype ('{kind or 'application/octet-stream'}'). Supported file formats are 'image/jpeg', 'image/png', and 'image/webp'.",
+                    param="image",
+                    code="unsupported_file_mimetype",
+                )
         try:
             with Image.open(io.BytesIO(images[0][0])) as im:
                 first_size = im.size
@@ -576,16 +652,30 @@ class Sandbox:
         mask = masks[0][0] if masks else None
         if mask is not None:
             if _sniff(mask) != "image/png":
-                return _error(400, f"Invalid file '{masks[0][1]}': the mask must be a PNG image.", param="mask", code="unsupported_file_mimetype")
+                return _error(
+                    400, f"Invalid file '{masks[0][1]}': the mask must be a PNG image.", param="mask", code="unsupported_file_mimetype"
+                )
             with Image.open(io.BytesIO(mask)) as m:
                 mask_size, mask_mode = m.size, m.mode
             if mask_size != first_size:
-                return _error(400, f"Invalid mask image: the mask ({mask_size[0]}x{mask_size[1]}) and the image ({first_size[0]}x{first_size[1]}) must have the same dimensions.", param="mask", code="invalid_mask_dimensions")
+                return _error(
+                    400,
+                    f"Invalid mask image: the mask ({mask_size[0]}x{mask_size[1]}) and the image ({first_size[0]}x{first_size[1]}) must have the same dimensions.",
+                    param="mask",
+                    code="invalid_mask_dimensions",
+                )
             if mask_mode not in ("RGBA", "LA", "PA"):
-                return _error(400, f"Invalid mask image: it must have an alpha channel; got mode {mask_mode}.", param="mask", code="invalid_mask")
+                return _error(
+                    400, f"Invalid mask image: it must have an alpha channel; got mode {mask_mode}.", param="mask", code="invalid_mask"
+                )
         fidelity = fields.get("input_fidelity")
         if fidelity is not None and (model == "gpt-image-2" or fidelity not in ("low", "high")):
-            return _error(400, f"Invalid value for 'input_fidelity': {fidelity!r} is not supported with model {model}.", param="input_fidelity", code="invalid_value")
+            return _error(
+                400,
+                f"Invalid value for 'input_fidelity': {fidelity!r} is not supported with model {model}.",
+                param="input_fidelity",
+                code="invalid_value",
+            )
         size = fields.get("size") or "auto"
         if check_size(size, model):
             return _error(400, f"Invalid value: '{size}'. {check_size(size, model)}", param="size", code="invalid_value")
@@ -605,7 +695,12 @@ class Sandbox:
         except ValueError:
             delay = random.uniform(*cfg.latency_s)
         if scenario == "content_policy":
-            return _error(400, "Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.", type_="image_generation_user_error", code="moderation_blocked")
+            return _error(
+                400,
+                "Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.",
+                type_="image_generation_user_error",
+                code="moderation_blocked",
+            )
         w, h = _parse_dims(size) if size != "auto" else first_size
         results = [derive_edit(images[0][0], f"{prompt} #{i + 1}" if i else prompt, w, h, fmt, mask, compression) for i in range(n)]
         usage = _usage(prompt, n, image_tokens=194 * len(images))
@@ -615,12 +710,28 @@ class Sandbox:
             except ValueError:
                 partials = -1
             if not 0 <= partials <= C.MAX_PARTIAL_IMAGES:
-                return _error(400, f"Invalid 'partial_images': {fields.get('partial_images')!r}. Expected an integer between 0 and {C.MAX_PARTIAL_IMAGES}.", param="partial_images", code="invalid_value")
-            meta = {"size": f"{w}x{h}", "quality": fields.get("quality") or "auto", "background": fields.get("background") or "auto", "output_format": fmt}
+                return _error(
+                    400,
+                    f"Invalid 'partial_images': {fields.get('partial_images')!r}. Expected an integer between 0 and {C.MAX_PARTIAL_IMAGES}.",
+                    param="partial_images",
+                    code="invalid_value",
+                )
+            meta = {
+                "size": f"{w}x{h}",
+                "quality": fields.get("quality") or "auto",
+                "background": fields.get("background") or "auto",
+                "output_format": fmt,
+            }
             return self._stream("image_edit", results, partials, delay, scenario, meta, usage)
         await asyncio.sleep(delay)
         return JSONResponse(
-            {"created": int(time.time()), "data": [{"b64_json": base64.b64encode(r).decode("ascii")} for r in results], "usage": usage, "size": f"{w}x{h}", "output_format": fmt},
+            {
+                "created": int(time.time()),
+                "data": [{"b64_json": base64.b64encode(r).decode("ascii")} for r in results],
+                "usage": usage,
+                "size": f"{w}x{h}",
+                "output_format": fmt,
+            },
             headers={"x-request-id": "req_sandbox_" + uuid.uuid4().hex[:12]},
         )
 
@@ -634,11 +745,19 @@ class Sandbox:
         if wait is not None:
             return self._rate_limited(wait)
         if scenario == "permission":
-            return _error(403, f"Your organization must be verified to use the model `{model}`. Please go to the organization settings and verify it; access can take up to 15 minutes to propagate.")
+            return _error(
+                403,
+                f"Your organization must be verified to use the model `{model}`. Please go to the organization settings and verify it; access can take up to 15 minutes to propagate.",
+            )
         if scenario == "endpoint_not_found":
             return HTMLResponse(_NGINX_404, status_code=404)
         if scenario == "quota_exceeded":
-            return _error(429, "You exceeded your current quota, please check your plan and billing details.", type_="insufficient_quota", code="insufficient_quota")
+            return _error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details.",
+                type_="insufficient_quota",
+                code="insufficient_quota",
+            )
         if scenario == "rate_limited" and self._count("rate_limited") % 2 == 1:
             return self._rate_limited(cfg.retry_after_s)
         if scenario == "rate_limited_always":
@@ -676,7 +795,8 @@ class Sandbox:
             w, h = _parse_dims(size)
             threading.Thread(
                 target=lambda: [render_image(prompt, w, h, fmt, transparent, i, compression) for i in range(n)],
-                name="sandbox-task-render", daemon=True,
+                name="sandbox-task-render",
+                daemon=True,
             ).start()
         if dialect == "task_a":
             return JSONResponse({"data": {"task_id": task_id, "status": "pending"}})
@@ -692,9 +812,19 @@ class Sandbox:
             progress = min(99, int(elapsed / max(task["duration"], 1e-6) * 100))
             return {"status": "pending" if progress < 20 else "processing", "progress": progress}
         if task["scenario"] == "content_policy":
-            return {"status": "failed", "error": "content_policy_violation", "code": "content_policy_violation", "message": "The prompt was flagged by the content safety system."}
+            return {
+                "status": "failed",
+                "error": "content_policy_violation",
+                "code": "content_policy_violation",
+                "message": "The prompt was flagged by the content safety system.",
+            }
         if task["scenario"] == "task_failed":
-            return {"status": "failed", "error": "internal_error", "code": "internal_error", "message": "The image worker crashed while generating."}
+            return {
+                "status": "failed",
+                "error": "internal_error",
+                "code": "internal_error",
+                "message": "The image worker crashed while generating.",
+            }
         if task["urls"] is None:
             prompt, size, fmt, transparent, compression, n = task["args"]
             w, h = _parse_dims(size)
@@ -727,7 +857,12 @@ class Sandbox:
         view = self._task_view(request, task_id)
         if view is None:
             return _error(404, f"Task {task_id} not found.", code="task_not_found")
-        out: dict[str, Any] = {"id": task_id, "object": "image.generation.task", "status": view["status"], "progress": view.get("progress", 0)}
+        out: dict[str, Any] = {
+            "id": task_id,
+            "object": "image.generation.task",
+            "status": view["status"],
+            "progress": view.get("progress", 0),
+        }
         if view["status"] == "completed":
             out["results"] = view["urls"]
         elif view["status"] == "failed":
@@ -742,7 +877,11 @@ class Sandbox:
             return HTMLResponse(_NGINX_404, status_code=404)
         data, mime, expires = entry
         if time.time() > expires:
-            return Response(b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>", status_code=410, media_type="application/xml")
+            return Response(
+                b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+                status_code=410,
+                media_type="application/xml",
+            )
         return Response(data, media_type=mime)
 
 
@@ -772,7 +911,7 @@ class SandboxServer:
     def configure(self, **changes: Any) -> SandboxConfig:
         return self.sandbox.configure(**changes)
 
-    def start(self, timeout: float = 10.0) -> "SandboxServer":
+    def start(self, timeout: float = 10.0) -> SandboxServer:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._requested_port))
@@ -794,7 +933,7 @@ class SandboxServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

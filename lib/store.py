@@ -28,9 +28,10 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -38,7 +39,8 @@ from sqlite_utils.migrations import Migrations
 from lib import constants as C
 from lib import pricing, redact
 from lib.errors import ERROR_TYPES
-from lib.images import ImageKeeper, data_dir as resolve_data_dir
+from lib.images import ImageKeeper
+from lib.images import data_dir as resolve_data_dir
 
 log = logging.getLogger("imagelab.store")
 
@@ -68,26 +70,62 @@ FTS_TRIGRAM = _has_fts_trigram()
 def m001_initial(db: sqlite_utils.Database) -> None:
     db["runs"].create(
         {
-            "id": str, "kind": str, "label": str, "created_at": float, "finished_at": float,
-            "status": str, "settings": str, "model": str, "error_type": str, "attempts": int, "latency_ms": int,
+            "id": str,
+            "kind": str,
+            "label": str,
+            "created_at": float,
+            "finished_at": float,
+            "status": str,
+            "settings": str,
+            "model": str,
+            "error_type": str,
+            "attempts": int,
+            "latency_ms": int,
         },
         pk="id",
     )
     db["attempts"].create(
         {
-            "id": int, "run_id": str, "started_at": float, "finished_at": float, "latency_ms": int,
-            "provider": str, "url": str, "model": str, "prompt": str, "params": str,
-            "attempt_no": int, "fallback_from": str, "status": str, "error_type": str,
-            "http_status": int, "error_code": str, "error_message": str, "retry_after_s": float,
-            "task_id": str, "request_id": str, "key_hint": str, "image_count": int, "owner_pid": int,
+            "id": int,
+            "run_id": str,
+            "started_at": float,
+            "finished_at": float,
+            "latency_ms": int,
+            "provider": str,
+            "url": str,
+            "model": str,
+            "prompt": str,
+            "params": str,
+            "attempt_no": int,
+            "fallback_from": str,
+            "status": str,
+            "error_type": str,
+            "http_status": int,
+            "error_code": str,
+            "error_message": str,
+            "retry_after_s": float,
+            "task_id": str,
+            "request_id": str,
+            "key_hint": str,
+            "image_count": int,
+            "owner_pid": int,
         },
         pk="id",
         foreign_keys=[("run_id", "runs", "id")],
     )
     db["images"].create(
         {
-            "id": int, "attempt_id": int, "sha256": str, "path": str, "width": int, "height": int,
-            "format": str, "byte_size": int, "source": str, "source_url": str, "created_at": float,
+            "id": int,
+            "attempt_id": int,
+            "sha256": str,
+            "path": str,
+            "width": int,
+            "height": int,
+            "format": str,
+            "byte_size": int,
+            "source": str,
+            "source_url": str,
+            "created_at": float,
         },
         pk="id",
         foreign_keys=[("attempt_id", "attempts", "id")],
@@ -145,15 +183,24 @@ def m004_wave2(db: sqlite_utils.Database) -> None:
     attempts.add_column("first_partial_ms", int)  # streaming: latency to the first partial image
     attempts.add_column("note", str)  # what else happened, e.g. "image 2 of 2 was not an image"
     db["run_events"].create(
-        {"id": int, "run_id": str, "seq": int, "at": float, "elapsed_s": float, "kind": str, "message": str,
-         "model": str, "attempt_no": int, "data": str},
+        {
+            "id": int,
+            "run_id": str,
+            "seq": int,
+            "at": float,
+            "elapsed_s": float,
+            "kind": str,
+            "message": str,
+            "model": str,
+            "attempt_no": int,
+            "data": str,
+        },
         pk="id",
         foreign_keys=[("run_id", "runs", "id")],
     )
     db["run_events"].create_index(["run_id", "seq"], if_not_exists=True)
     db["comparisons"].create(
-        {"id": str, "title": str, "axes": str, "created_at": float, "finished_at": float, "status": str,
-         "settings": str},
+        {"id": str, "title": str, "axes": str, "created_at": float, "finished_at": float, "status": str, "settings": str},
         pk="id",
     )
     db["comparisons"].create_index(["created_at"], if_not_exists=True)
@@ -190,7 +237,8 @@ def m005b_history_speed(db: sqlite_utils.Database) -> None:
     # One covering index for History's stats, charts and monitoring over a time range.
     attempts.create_index(
         ["started_at", "status", "model", "provider", "error_type", "latency_ms", "image_count", "cost_usd", "run_kind"],
-        index_name="idx_attempts_history", if_not_exists=True,
+        index_name="idx_attempts_history",
+        if_not_exists=True,
     )
     attempts.create_index(["run_kind", "started_at"], if_not_exists=True)
     # Text in the prompt: a trigram full-text index (substring, case-insensitive), kept by triggers.
@@ -221,8 +269,7 @@ def m006_compare(db: sqlite_utils.Database) -> None:
     ``variant`` is -1 for a grid without one). Cells are found by their key (``r0c1``, ``r0c1v2``)
     so a retried cell keeps its judging."""
     db["cell_ratings"].create(
-        {"comparison_id": str, "cell_key": str, "row": int, "variant": int, "thumb": int, "note": str, "winner": int,
-         "updated_at": float},
+        {"comparison_id": str, "cell_key": str, "row": int, "variant": int, "thumb": int, "note": str, "winner": int, "updated_at": float},
         pk=("comparison_id", "cell_key"),
         foreign_keys=[("comparison_id", "comparisons", "id")],
     )
@@ -233,8 +280,20 @@ def m006_compare(db: sqlite_utils.Database) -> None:
 def m008_media(db: sqlite_utils.Database) -> None:
     """Issue 12: the reference images and mask sent with an edit, kept content-addressed like results."""
     db["attempt_inputs"].create(
-        {"id": int, "attempt_id": int, "role": str, "position": int, "sha256": str, "path": str,
-         "filename": str, "byte_size": int, "width": int, "height": int, "format": str, "created_at": float},
+        {
+            "id": int,
+            "attempt_id": int,
+            "role": str,
+            "position": int,
+            "sha256": str,
+            "path": str,
+            "filename": str,
+            "byte_size": int,
+            "width": int,
+            "height": int,
+            "format": str,
+            "created_at": float,
+        },
         pk="id",
         foreign_keys=[("attempt_id", "attempts", "id")],
     )
@@ -261,7 +320,12 @@ class AttemptFilter:
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
-        for column, values in (("model", self.models), ("provider", self.providers), ("status", self.statuses), ("error_type", self.error_types)):
+        for column, values in (
+            ("model", self.models),
+            ("provider", self.providers),
+            ("status", self.statuses),
+            ("error_type", self.error_types),
+        ):
             if values:
                 clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
                 params.extend(values)
@@ -597,11 +661,13 @@ class Store:
         time, random part), so a new process that got an old PID still recovers
         the old rows, and a second live process never steals the first one's."""
         attempts = [
-            row[0] for row in self.db.execute("SELECT id, owner_token, owner_pid FROM attempts WHERE status = 'pending'").fetchall()
+            row[0]
+            for row in self.db.execute("SELECT id, owner_token, owner_pid FROM attempts WHERE status = 'pending'").fetchall()
             if not _owner_alive(row[1], row[2])
         ]
         runs = [
-            row[0] for row in self.db.execute(
+            row[0]
+            for row in self.db.execute(
                 "SELECT id, owner_token, owner_pid FROM runs WHERE status IS NULL OR status IN ('queued', 'running')"
             ).fetchall()
             if not _owner_alive(row[1], row[2])
@@ -611,17 +677,21 @@ class Store:
         now = time.time()
         statements: list[tuple[str, list[Any]]] = []
         for attempt_id in attempts:
-            statements.append((
-                "UPDATE attempts SET status = 'interrupted', error_type = 'interrupted', finished_at = ?, "
-                "error_message = 'The app stopped while this request was in flight.' WHERE id = ? AND status = 'pending'",
-                [now, attempt_id],
-            ))
+            statements.append(
+                (
+                    "UPDATE attempts SET status = 'interrupted', error_type = 'interrupted', finished_at = ?, "
+                    "error_message = 'The app stopped while this request was in flight.' WHERE id = ? AND status = 'pending'",
+                    [now, attempt_id],
+                )
+            )
         for run_id in runs:
-            statements.append((
-                "UPDATE runs SET status = 'interrupted', error_type = 'interrupted', finished_at = coalesce(finished_at, ?), "
-                "attempts = (SELECT count(*) FROM attempts WHERE run_id = ?) WHERE id = ? AND (status IS NULL OR status IN ('queued', 'running'))",
-                [now, run_id, run_id],
-            ))
+            statements.append(
+                (
+                    "UPDATE runs SET status = 'interrupted', error_type = 'interrupted', finished_at = coalesce(finished_at, ?), "
+                    "attempts = (SELECT count(*) FROM attempts WHERE run_id = ?) WHERE id = ? AND (status IS NULL OR status IN ('queued', 'running'))",
+                    [now, run_id, run_id],
+                )
+            )
         self._transaction(statements)
         log.warning("marked %d attempt(s) and %d run(s) left by a stopped process as interrupted", len(attempts), len(runs))
         return len(attempts)
@@ -629,9 +699,18 @@ class Store:
     # -- the Recorder interface (see lib.client.Recorder) ---------------------------
 
     def start_run(
-        self, *, kind: str, label: str, settings: dict[str, Any], comparison_id: str | None = None,
-        cell: dict[str, Any] | None = None, rerun_of: int | None = None, provider: str | None = None,
-        prompt: str | None = None, request: dict[str, Any] | None = None, status: str | None = None,
+        self,
+        *,
+        kind: str,
+        label: str,
+        settings: dict[str, Any],
+        comparison_id: str | None = None,
+        cell: dict[str, Any] | None = None,
+        rerun_of: int | None = None,
+        provider: str | None = None,
+        prompt: str | None = None,
+        request: dict[str, Any] | None = None,
+        status: str | None = None,
     ) -> str:
         if kind not in RUN_KINDS:
             raise ValueError(f"unknown run kind {kind!r}")
@@ -640,18 +719,31 @@ class Store:
             "INSERT INTO runs (id, kind, label, created_at, settings, comparison_id, cell, rerun_of, provider, prompt, "
             "request, status, owner_pid, owner_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                run_id, kind, label, time.time(), json.dumps(settings, ensure_ascii=False), comparison_id,
-                json.dumps(cell, ensure_ascii=False) if cell is not None else None, rerun_of, provider, prompt,
-                json.dumps(request, ensure_ascii=False) if request is not None else None, status or "running",
-                os.getpid(), owner_token(),
+                run_id,
+                kind,
+                label,
+                time.time(),
+                json.dumps(settings, ensure_ascii=False),
+                comparison_id,
+                json.dumps(cell, ensure_ascii=False) if cell is not None else None,
+                rerun_of,
+                provider,
+                prompt,
+                json.dumps(request, ensure_ascii=False) if request is not None else None,
+                status or "running",
+                os.getpid(),
+                owner_token(),
             ],
         )
         return run_id
 
     def run_started(self, run_id: str) -> None:
         """A queued run got its worker."""
-        self._write("UPDATE runs SET status = 'running', owner_pid = ?, owner_token = ? WHERE id = ? AND status = 'queued'",
-                    [os.getpid(), owner_token(), run_id], defer=True)
+        self._write(
+            "UPDATE runs SET status = 'running', owner_pid = ?, owner_token = ? WHERE id = ? AND status = 'queued'",
+            [os.getpid(), owner_token(), run_id],
+            defer=True,
+        )
 
     def attempt_started(self, row: dict[str, Any]) -> int:
         hint = (row.get("key_hint") or "")[-C.KEY_HINT_CHARS :]
@@ -659,17 +751,40 @@ class Store:
             "INSERT INTO attempts (run_id, started_at, provider, url, model, prompt, params, attempt_no, "
             "fallback_from, status, key_hint, owner_pid, owner_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
             [
-                row.get("run_id"), row.get("started_at", time.time()), row.get("provider"), row.get("url"),
-                row.get("model"), row.get("prompt"), json.dumps(row.get("params") or {}, ensure_ascii=False),
-                row.get("attempt_no", 1), row.get("fallback_from"), hint, os.getpid(), owner_token(),
+                row.get("run_id"),
+                row.get("started_at", time.time()),
+                row.get("provider"),
+                row.get("url"),
+                row.get("model"),
+                row.get("prompt"),
+                json.dumps(row.get("params") or {}, ensure_ascii=False),
+                row.get("attempt_no", 1),
+                row.get("fallback_from"),
+                hint,
+                os.getpid(),
+                owner_token(),
             ],
         )
         return int(cursor.lastrowid)
 
     _FINISH_COLUMNS = (
-        "finished_at", "latency_ms", "status", "error_type", "http_status", "error_code", "error_message",
-        "retry_after_s", "task_id", "request_id", "image_count", "usage",
-        "cost_usd", "cost_basis", "first_partial_ms", "note", "raw_response",
+        "finished_at",
+        "latency_ms",
+        "status",
+        "error_type",
+        "http_status",
+        "error_code",
+        "error_message",
+        "retry_after_s",
+        "task_id",
+        "request_id",
+        "image_count",
+        "usage",
+        "cost_usd",
+        "cost_basis",
+        "first_partial_ms",
+        "note",
+        "raw_response",
     )
 
     def _with_cost(self, attempt_id: int, fields: dict[str, Any]) -> dict[str, Any]:
@@ -713,29 +828,69 @@ class Store:
         now = time.time()
         for saved in images:
             info = saved.info
-            statements.append((
-                "INSERT INTO images (attempt_id, sha256, path, width, height, format, byte_size, source, source_url, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [attempt_id, info.sha256, saved.rel_path, info.width, info.height, info.format, info.byte_size, saved.source, saved.source_url, now],
-            ))
+            statements.append(
+                (
+                    "INSERT INTO images (attempt_id, sha256, path, width, height, format, byte_size, source, source_url, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        attempt_id,
+                        info.sha256,
+                        saved.rel_path,
+                        info.width,
+                        info.height,
+                        info.format,
+                        info.byte_size,
+                        saved.source,
+                        saved.source_url,
+                        now,
+                    ],
+                )
+            )
         self._transaction(statements, defer=True)
 
     def image_saved(self, attempt_id: int, saved: Any) -> None:
         """One image row on its own (imports and tools); the client writes images with ``attempt_finished``."""
         info = saved.info
-        self._transaction([
-            ("INSERT INTO images (attempt_id, sha256, path, width, height, format, byte_size, source, source_url, created_at) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             [attempt_id, info.sha256, saved.rel_path, info.width, info.height, info.format, info.byte_size, saved.source, saved.source_url, time.time()]),
-            ("UPDATE attempts SET image_count = (SELECT count(*) FROM images WHERE attempt_id = ?) WHERE id = ?", [attempt_id, attempt_id]),
-        ])
+        self._transaction(
+            [
+                (
+                    "INSERT INTO images (attempt_id, sha256, path, width, height, format, byte_size, source, source_url, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        attempt_id,
+                        info.sha256,
+                        saved.rel_path,
+                        info.width,
+                        info.height,
+                        info.format,
+                        info.byte_size,
+                        saved.source,
+                        saved.source_url,
+                        time.time(),
+                    ],
+                ),
+                (
+                    "UPDATE attempts SET image_count = (SELECT count(*) FROM images WHERE attempt_id = ?) WHERE id = ?",
+                    [attempt_id, attempt_id],
+                ),
+            ]
+        )
 
     def run_event(self, run_id: str, seq: int, event: Any) -> None:
         data = getattr(event, "data", None) or {}
         self._write(
             "INSERT INTO run_events (run_id, seq, at, elapsed_s, kind, message, model, attempt_no, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, seq, time.time(), event.elapsed_s, event.kind, event.message, event.model or None, event.attempt_no or None,
-             json.dumps(data, ensure_ascii=False, default=str) if data else None],
+            [
+                run_id,
+                seq,
+                time.time(),
+                event.elapsed_s,
+                event.kind,
+                event.message,
+                event.model or None,
+                event.attempt_no or None,
+                json.dumps(data, ensure_ascii=False, default=str) if data else None,
+            ],
             defer=True,
         )
 
@@ -753,24 +908,28 @@ class Store:
             positions[ref.role] = position + 1
             filename = str(ref.filename or "")[:200]
             rows.append(
-                {"attempt_id": attempt_id, "role": ref.role, "position": position, "sha256": info.sha256, "path": saved.rel_path,
-                 "filename": filename, "byte_size": info.byte_size, "width": info.width, "height": info.height,
-                 "format": info.format, "created_at": time.time()}
+                {
+                    "attempt_id": attempt_id,
+                    "role": ref.role,
+                    "position": position,
+                    "sha256": info.sha256,
+                    "path": saved.rel_path,
+                    "filename": filename,
+                    "byte_size": info.byte_size,
+                    "width": info.width,
+                    "height": info.height,
+                    "format": info.format,
+                    "created_at": time.time(),
+                }
             )
         with self._write_lock, self.db.atomic():
             for row in rows:
-                self.db.execute(
-                    f"INSERT INTO attempt_inputs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values())
-                )
+                self.db.execute(f"INSERT INTO attempt_inputs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
         return rows
 
     def attempt_inputs(self, attempt_id: int) -> list[dict[str, Any]]:
         """The reference images (role 'image') then the mask (role 'mask') of an attempt, in the order sent."""
-        return list(
-            self.db.query(
-                "SELECT * FROM attempt_inputs WHERE attempt_id = ? ORDER BY role = 'mask', position, id", [attempt_id]
-            )
-        )
+        return list(self.db.query("SELECT * FROM attempt_inputs WHERE attempt_id = ? ORDER BY role = 'mask', position, id", [attempt_id]))
 
     def input_bytes(self, sha256: str) -> bytes | None:
         """The bytes of a kept reference image or mask by its sha256 (None when unknown or deleted)."""
@@ -837,7 +996,9 @@ class Store:
                     pass
         return row
 
-    def recent_attempts(self, flt: AttemptFilter | None = None, *, page: int = 0, page_size: int = C.DEFAULT_PAGE_SIZE) -> list[dict[str, Any]]:
+    def recent_attempts(
+        self, flt: AttemptFilter | None = None, *, page: int = 0, page_size: int = C.DEFAULT_PAGE_SIZE
+    ) -> list[dict[str, Any]]:
         """One page of attempts, newest first."""
         where, params = (flt or AttemptFilter()).where()
         sql = f"SELECT * FROM attempts WHERE {where} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?"
@@ -914,7 +1075,9 @@ class Store:
             f"SELECT model, status, error_type, count(*), count(latency_ms) FROM attempts WHERE {where} GROUP BY model, status, error_type",
             params,
         ):
-            s = stats.setdefault(model, {"model": model, "attempts": 0, "succeeded": 0, "failed": 0, "interrupted": 0, "pending": 0, "errors": {}})
+            s = stats.setdefault(
+                model, {"model": model, "attempts": 0, "succeeded": 0, "failed": 0, "interrupted": 0, "pending": 0, "errors": {}}
+            )
             s["attempts"] += n
             s[status] = s.get(status, 0) + n
             if error_type:
@@ -1026,17 +1189,30 @@ class Store:
             )
         }
         # Step 7: where recent images came from, and whether their files are still there.
-        images = list(self.db.query(
-            f"SELECT source, path FROM images WHERE attempt_id IN (SELECT id FROM attempts WHERE {where}) ORDER BY id DESC LIMIT 500",
-            params,
-        ))
+        images = list(
+            self.db.query(
+                f"SELECT source, path FROM images WHERE attempt_id IN (SELECT id FROM attempts WHERE {where}) ORDER BY id DESC LIMIT 500",
+                params,
+            )
+        )
         sources: dict[str, int] = {}
         for image in images:
             sources[image["source"] or "?"] = sources.get(image["source"] or "?", 0) + 1
         missing = sum(1 for image in images if not image["path"] or not (self.root / image["path"]).is_file())
         out[7]["images"] = {"count": len(images), "sources": sources, "missing_files": missing}
-        lat = [r[0] for r in self.db.execute(f"SELECT latency_ms FROM attempts WHERE {where} AND status = 'succeeded' AND latency_ms IS NOT NULL ORDER BY latency_ms", params)]
-        out[9]["latency"] = {"count": len(lat), "p50_ms": _percentile(lat, 50), "p95_ms": _percentile(lat, 95), "max_ms": lat[-1] if lat else None}
+        lat = [
+            r[0]
+            for r in self.db.execute(
+                f"SELECT latency_ms FROM attempts WHERE {where} AND status = 'succeeded' AND latency_ms IS NOT NULL ORDER BY latency_ms",
+                params,
+            )
+        ]
+        out[9]["latency"] = {
+            "count": len(lat),
+            "p50_ms": _percentile(lat, 50),
+            "p95_ms": _percentile(lat, 95),
+            "max_ms": lat[-1] if lat else None,
+        }
         return out
 
 

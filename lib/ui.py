@@ -19,13 +19,13 @@ import streamlit as st
 
 from lib import constants as C
 from lib import redact
-from lib.generation import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
 from lib.errors import CHECKLIST_STEPS, describe
+from lib.generation import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
 from lib.jobs import Job, JobRunner, JobSpec, install_shutdown, outcome_from_record
+from lib.pricing import format_usd
 from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS, SandboxServer
 from lib.store import DamagedDatabase, Store, configure_logging
-from lib.pricing import format_usd
 
 SCENARIO_LABELS = {
     "healthy": "Healthy",
@@ -199,17 +199,29 @@ def settings_sidebar() -> PageSettings:
         st.session_state.setdefault(chain_key, [m for m in preset.fallbacks if m != model])
         fallbacks = st.multiselect("Fallback chain", models, key=chain_key, disabled=not use_fallback, accept_new_options=True)
         read_timeout = st.number_input(
-            "Read timeout (s)", min_value=1.0, max_value=900.0, step=10.0, key="read_timeout",
+            "Read timeout (s)",
+            min_value=1.0,
+            max_value=900.0,
+            step=10.0,
+            key="read_timeout",
             help="Image models often take 1-2 minutes; below 120 s, timeouts are likely.",
         )
         if read_timeout < C.MIN_RECOMMENDED_READ_TIMEOUT_S:
             st.caption(f"Below {C.MIN_RECOMMENDED_READ_TIMEOUT_S:.0f} s, slow prompts will time out.")
         task_deadline = st.number_input(
-            "Task deadline (s)", min_value=10.0, max_value=3600.0, step=30.0, key="task_deadline",
+            "Task deadline (s)",
+            min_value=10.0,
+            max_value=3600.0,
+            step=30.0,
+            key="task_deadline",
             help="Async gateways: a task still unfinished after this long ends as a timeout.",
         )
         run_deadline = st.number_input(
-            "Run deadline (s)", min_value=10.0, max_value=7200.0, step=60.0, key="run_deadline",
+            "Run deadline (s)",
+            min_value=10.0,
+            max_value=7200.0,
+            step=60.0,
+            key="run_deadline",
             help="The whole generation, every retry and fallback included, stops here.",
         )
         max_retries = st.number_input("Retries", min_value=0, max_value=6, step=1, key="max_retries")
@@ -221,7 +233,14 @@ def settings_sidebar() -> PageSettings:
         with sb.expander("Sandbox behaviour", expanded=True):
             scenario = st.selectbox("Scenario", list(SCENARIOS), format_func=SCENARIO_LABELS.get, key="sandbox_scenario")
             st.caption(SCENARIOS[scenario] + (" Lower the read timeout to see it sooner." if scenario == "timeout" else ""))
-            dialect = st.selectbox("Delivery", list(DIALECTS), format_func=DIALECT_LABELS.get, key="sandbox_dialect", help="How the sandbox hands back images.  \n" + "  \n".join(f"**{DIALECT_LABELS[d]}**: {text}" for d, text in DIALECTS.items()))
+            dialect = st.selectbox(
+                "Delivery",
+                list(DIALECTS),
+                format_func=DIALECT_LABELS.get,
+                key="sandbox_dialect",
+                help="How the sandbox hands back images.  \n"
+                + "  \n".join(f"**{DIALECT_LABELS[d]}**: {text}" for d, text in DIALECTS.items()),
+            )
             latency = st.selectbox("Latency", list(LATENCIES), key="sandbox_latency")
         # The scenario header wins over #tags in the prompt: send it only for a scenario other than Healthy.
         headers = {"X-Sandbox-Dialect": dialect}
@@ -295,8 +314,12 @@ def page_settings() -> PageSettings:
 
 def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> Job:
     rerun_of = st.session_state.pop("rerun_of", None)  # History: the first run after a re-run link
-    spec = JobSpec(settings=settings.client, request=request, kind="rerun" if rerun_of is not None else "generate",
-                   rerun_of=int(rerun_of) if rerun_of is not None else None)
+    spec = JobSpec(
+        settings=settings.client,
+        request=request,
+        kind="rerun" if rerun_of is not None else "generate",
+        rerun_of=int(rerun_of) if rerun_of is not None else None,
+    )
     job = get_runner().submit(spec)
     st.session_state[slot] = job
     return job
@@ -349,7 +372,9 @@ def show_outcome(outcome: Outcome, *, key_prefix: str, prompt: str = "", request
         label, state = f"Failed: {o.error.info.title if o.error else 'unknown'}", "error"
     render_events(o.events, label=label, state=state, expanded=False)
     if o.status == "cancelled":
-        st.info("You cancelled this generation. Nothing more was sent after that; the attempts so far are recorded.", icon=":material/cancel:")
+        st.info(
+            "You cancelled this generation. Nothing more was sent after that; the attempts so far are recorded.", icon=":material/cancel:"
+        )
     if o.images:  # also the images kept before a later one failed
         result_card(o, key_prefix=key_prefix)
     if request is not None:
@@ -375,7 +400,9 @@ def recent_generations(current: str | None) -> str | None:
             cols[1].text(redact.scrub(r.get("prompt") or r.get("label") or "(empty prompt)", limit=160))
             status = r.get("status") or "running"
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.get("created_at") or 0))
-            detail = " · ".join(x for x in (status, r.get("error_type") or "", r.get("model") or "", f"{r.get('image_count') or 0} image(s)", when) if x)
+            detail = " · ".join(
+                x for x in (status, r.get("error_type") or "", r.get("model") or "", f"{r.get('image_count') or 0} image(s)", when) if x
+            )
             cols[1].caption(plain(detail))
             if cols[2].button("Open", key=f"open-{r['id']}", icon=":material/open_in_new:"):
                 chosen = r["id"]
@@ -384,12 +411,24 @@ def recent_generations(current: str | None) -> str | None:
 
 def event_line(event: Event) -> str:
     icon = {
-        "started": ":material/send:", "submitted": ":material/upload:", "waiting": ":material/hourglass_top:",
-        "queued": ":material/schedule:", "polling": ":material/sync:", "downloading": ":material/download:",
-        "saved": ":material/check:", "retry": ":material/replay:", "fallback": ":material/alt_route:",
-        "skipped": ":material/skip_next:", "failed": ":material/error:", "succeeded": ":material/task_alt:",
-        "accepted": ":material/schedule:", "cancelled": ":material/cancel:", "interrupted": ":material/power_settings_new:",
-        "partial": ":material/blur_on:", "streamed": ":material/image:", "note": ":material/info:",
+        "started": ":material/send:",
+        "submitted": ":material/upload:",
+        "waiting": ":material/hourglass_top:",
+        "queued": ":material/schedule:",
+        "polling": ":material/sync:",
+        "downloading": ":material/download:",
+        "saved": ":material/check:",
+        "retry": ":material/replay:",
+        "fallback": ":material/alt_route:",
+        "skipped": ":material/skip_next:",
+        "failed": ":material/error:",
+        "succeeded": ":material/task_alt:",
+        "accepted": ":material/schedule:",
+        "cancelled": ":material/cancel:",
+        "interrupted": ":material/power_settings_new:",
+        "partial": ":material/blur_on:",
+        "streamed": ":material/image:",
+        "note": ":material/info:",
     }.get(event.kind, ":material/info:")
     return f"{icon} `{event.elapsed_s:6.1f} s` {plain(event.message)}"
 
@@ -437,8 +476,12 @@ def result_card(outcome: Outcome, *, key_prefix: str) -> None:
                 st.image(data, width="stretch")
             st.caption(f"{image.info.width}x{image.info.height} {image.info.format}, {image.info.byte_size / 1024:,.0f} KB")
             st.download_button(
-                "Download", data=data, file_name=f"{o.model}-{image.info.sha256[:10]}.{image.info.ext}",
-                mime=image.info.mime, key=f"{key_prefix}-dl-{i}", icon=":material/download:",
+                "Download",
+                data=data,
+                file_name=f"{o.model}-{image.info.sha256[:10]}.{image.info.ext}",
+                mime=image.info.mime,
+                key=f"{key_prefix}-dl-{i}",
+                icon=":material/download:",
             )
 
 
@@ -480,7 +523,8 @@ def first_error_note(outcome: Outcome) -> None:
     model = outcome.attempts[0].model
     st.warning(
         f"First tried {plain(model)}: {first.info.title} ({first.error_type}"
-        + (f", HTTP {first.status}" if first.status else "") + "). The app then fell back to another model.",
+        + (f", HTTP {first.status}" if first.status else "")
+        + "). The app then fell back to another model.",
         icon=":material/alt_route:",
     )
     st.code(redact.scrub(first.provider_message or first.message, limit=1000), language=None, wrap_lines=True)
@@ -489,8 +533,13 @@ def first_error_note(outcome: Outcome) -> None:
 def attempts_table(outcome: Outcome) -> None:
     rows = [
         {
-            "#": a.attempt_no, "model": a.model, "status": a.status, "error": a.error_type or "",
-            "HTTP": a.http_status or "", "latency (s)": round(a.latency_ms / 1000, 2), "fell back from": a.fallback_from or "",
+            "#": a.attempt_no,
+            "model": a.model,
+            "status": a.status,
+            "error": a.error_type or "",
+            "HTTP": a.http_status or "",
+            "latency (s)": round(a.latency_ms / 1000, 2),
+            "fell back from": a.fallback_from or "",
         }
         for a in outcome.attempts
     ]
@@ -540,6 +589,7 @@ def show_unexpected(exc: BaseException) -> None:
 
 # --------------------------------------------------------------------------
 # Provider and user text is data, never markup (issue 8)
+
 
 def plain(text: Any, *, limit: int | None = None) -> str:
     """Text from a provider or a user, made safe to place inside Markdown (st.markdown,
@@ -630,8 +680,12 @@ def checklist_link(err) -> None:
     step = step_for_error(err)
     if step:
         try:
-            st.page_link("pages/diagnostics.py", label=f"Open checklist step {step} in Diagnostics",
-                         icon=":material/checklist:", query_params={"step": str(step)})
+            st.page_link(
+                "pages/diagnostics.py",
+                label=f"Open checklist step {step} in Diagnostics",
+                icon=":material/checklist:",
+                query_params={"step": str(step)},
+            )
         except Exception:  # a script run outside the app's navigation
             st.markdown(f"[Open checklist step {step} in Diagnostics]({step_link(step)})")
 
@@ -664,8 +718,16 @@ def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
     typed = st.session_state.get(f"typed_key__{provider_id}") or _provider_entry(provider_id).get("typed", "")
     resolved = resolve_key_for(preset, base_url=base_url, typed=typed, secrets=_secrets(), environ=os.environ)
     headers = {k: v for k, v in page.client.extra_headers.items() if not k.startswith("X-Sandbox-")}
-    return replace(page.client, provider=provider_id, base_url=base_url, api_key=resolved.key, key_source=resolved.source,
-                   key_host=resolved.host, extra_headers=headers, fallbacks=None)
+    return replace(
+        page.client,
+        provider=provider_id,
+        base_url=base_url,
+        api_key=resolved.key,
+        key_source=resolved.source,
+        key_host=resolved.host,
+        extra_headers=headers,
+        fallbacks=None,
+    )
 
 
 def app_base_url() -> str:
@@ -711,7 +773,9 @@ def alerts_banner(read_timeout_s: float | None = None) -> None:
         (box.error if alert.severity == "error" else box.warning)(
             f"**{md_plain(alert.title)}**  \n{md_plain(alert.message)}", icon=":material/notifications_active:"
         )
-        box.page_link("pages/history.py", label="Show these attempts in History", icon=":material/manage_search:", query_params=alert.params)
+        box.page_link(
+            "pages/history.py", label="Show these attempts in History", icon=":material/manage_search:", query_params=alert.params
+        )
 
 
 def prefill_rerun() -> int | None:
@@ -739,8 +803,10 @@ def prefill_rerun() -> int | None:
         except ValueError:
             skipped.append("size")
     for key, value, allowed in (
-        ("quality", request.quality, QUALITIES), ("output_format", request.output_format, OUTPUT_FORMATS),
-        ("background", request.background, BACKGROUNDS), ("moderation", request.moderation, MODERATIONS),
+        ("quality", request.quality, QUALITIES),
+        ("output_format", request.output_format, OUTPUT_FORMATS),
+        ("background", request.background, BACKGROUNDS),
+        ("moderation", request.moderation, MODERATIONS),
     ):
         if value in allowed:
             ss[key] = value
@@ -819,7 +885,9 @@ def media_controls(model: str) -> dict[str, Any]:
     out: dict[str, Any] = {"stream": False, "partial_images": 2, "keep_partials": False, "images": [], "mask": None, "input_fidelity": None}
     s1, s2 = st.columns([1, 1])
     streams = s1.toggle(
-        "Stream partial images", key="stream", disabled=not cap.streams,
+        "Stream partial images",
+        key="stream",
+        disabled=not cap.streams,
         help="Ask for rough previews while the image forms (stream: true). They are shown as they arrive and "
         "kept in memory only; the final image replaces them and is the only one saved.",
     )
@@ -827,25 +895,40 @@ def media_controls(model: str) -> dict[str, Any]:
         s1.caption(f"{plain(model)} does not stream. Models that do: {plain(', '.join(stream_models()))}.")
     if streams and cap.streams:
         out["stream"] = True
-        out["partial_images"] = int(s2.slider("Partial images", 0, C.MAX_PARTIAL_IMAGES, 2, key="partial_images", help="0-3 previews; a fast image may come with fewer."))
-        out["keep_partials"] = bool(s1.checkbox(
-            "Keep the partial images", key="keep_partials",
-            help="Show them under the result for this session (in memory; they are never written to disk).",
-        ))
+        out["partial_images"] = int(
+            s2.slider(
+                "Partial images", 0, C.MAX_PARTIAL_IMAGES, 2, key="partial_images", help="0-3 previews; a fast image may come with fewer."
+            )
+        )
+        out["keep_partials"] = bool(
+            s1.checkbox(
+                "Keep the partial images",
+                key="keep_partials",
+                help="Show them under the result for this session (in memory; they are never written to disk).",
+            )
+        )
 
     with st.expander("Reference images (edit)", icon=":material/photo_library:", expanded=bool(st.session_state.get("ref_images"))):
         if not cap.edits:
             st.caption(f"{plain(model)} cannot edit images. Models that can: {plain(', '.join(edit_models()))}.")
         st.caption("With reference images the request goes to the edits route, beside the generations route: .../v1/images/edits.")
-        uploads = st.file_uploader(
-            f"Reference images (png, webp or jpg; up to {min(cap.max_reference_images, C.MAX_REFERENCE_IMAGES)}, each under {C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB)",
-            type=MEDIA_UPLOAD_TYPES, accept_multiple_files=True, key="ref_images",
-            help="With reference images the request goes to /v1/images/edits; the result is derived from them, the first one above all.",
-        ) or []
+        uploads = (
+            st.file_uploader(
+                f"Reference images (png, webp or jpg; up to {min(cap.max_reference_images, C.MAX_REFERENCE_IMAGES)}, each under {C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB)",
+                type=MEDIA_UPLOAD_TYPES,
+                accept_multiple_files=True,
+                key="ref_images",
+                help="With reference images the request goes to /v1/images/edits; the result is derived from them, the first one above all.",
+            )
+            or []
+        )
         rerun_refs = st.session_state.get("media_rerun_refs")
         if not uploads and rerun_refs:
             images, mask = rerun_refs
-            st.caption(f"From the attempt being re-run: {plain(', '.join(r.filename for r in images))}" + (f", mask {plain(mask.filename)}" if mask else ""))
+            st.caption(
+                f"From the attempt being re-run: {plain(', '.join(r.filename for r in images))}"
+                + (f", mask {plain(mask.filename)}" if mask else "")
+            )
             if st.button("Don't send these", key="ref_clear_rerun"):
                 st.session_state["media_rerun_refs"] = None
                 st.rerun()
@@ -855,14 +938,18 @@ def media_controls(model: str) -> dict[str, Any]:
         if out["images"] or uploads:
             mask_file = st.file_uploader(
                 f"Mask (optional: a PNG with transparency, the size of the first image, under {C.MAX_MASK_BYTES // 1048576} MB)",
-                type=["png"], key="ref_mask", disabled=not cap.mask,
+                type=["png"],
+                key="ref_mask",
+                disabled=not cap.mask,
                 help="Fully transparent pixels mark where the first image may change.",
             )
             if mask_file is not None:
                 out["mask"] = ReferenceImage(mask_file.name, mask_file.getvalue(), "mask")
             if cap.input_fidelity:
                 choice = st.selectbox(
-                    "Input fidelity", [NO_FIDELITY, *cap.input_fidelity], key="input_fidelity",
+                    "Input fidelity",
+                    [NO_FIDELITY, *cap.input_fidelity],
+                    key="input_fidelity",
                     help="How closely to keep the features (faces, logos) of the reference images.",
                 )
                 out["input_fidelity"] = None if choice == NO_FIDELITY else choice
@@ -879,24 +966,36 @@ def compare_media_controls() -> dict[str, Any]:
     from lib.providers import edit_models, stream_models
 
     out: dict[str, Any] = {"stream": False, "partial_images": 2, "references": [], "reference_mask": None}
-    with st.expander("Streaming and reference images (every cell)", icon=":material/photo_library:",
-                     expanded=bool(st.session_state.get("compare_ref_images") or st.session_state.get("compare_stream"))):
+    with st.expander(
+        "Streaming and reference images (every cell)",
+        icon=":material/photo_library:",
+        expanded=bool(st.session_state.get("compare_ref_images") or st.session_state.get("compare_stream")),
+    ):
         s1, s2 = st.columns(2)
-        if s1.toggle("Stream partial images", key="compare_stream",
-                     help=f"Cells show rough previews while their image forms. Models that stream: {', '.join(stream_models())}."):
+        if s1.toggle(
+            "Stream partial images",
+            key="compare_stream",
+            help=f"Cells show rough previews while their image forms. Models that stream: {', '.join(stream_models())}.",
+        ):
             out["stream"] = True
             out["partial_images"] = int(s2.slider("Partial images", 0, C.MAX_PARTIAL_IMAGES, 2, key="compare_partial_images"))
-        uploads = st.file_uploader(
-            f"Reference images for every cell (png, webp or jpg; up to {C.MAX_REFERENCE_IMAGES}, each under "
-            f"{C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB)",
-            type=MEDIA_UPLOAD_TYPES, accept_multiple_files=True, key="compare_ref_images",
-            help=f"With reference images every cell is an edit (/v1/images/edits). Models that edit: {', '.join(edit_models())}.",
-        ) or []
+        uploads = (
+            st.file_uploader(
+                f"Reference images for every cell (png, webp or jpg; up to {C.MAX_REFERENCE_IMAGES}, each under "
+                f"{C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB)",
+                type=MEDIA_UPLOAD_TYPES,
+                accept_multiple_files=True,
+                key="compare_ref_images",
+                help=f"With reference images every cell is an edit (/v1/images/edits). Models that edit: {', '.join(edit_models())}.",
+            )
+            or []
+        )
         out["references"] = [ReferenceImage(u.name, u.getvalue()) for u in uploads]
         if uploads:
             mask_file = st.file_uploader(
                 f"Mask (optional: a PNG with transparency, the size of the first image, under {C.MAX_MASK_BYTES // 1048576} MB)",
-                type=["png"], key="compare_ref_mask",
+                type=["png"],
+                key="compare_ref_mask",
             )
             if mask_file is not None:
                 out["reference_mask"] = ReferenceImage(mask_file.name, mask_file.getvalue(), "mask")
@@ -938,7 +1037,11 @@ def media_summary(outcome: Outcome, request: GenerationRequest) -> None:
         notes.append(f"Streamed: {outcome.partial_count} partial image(s){first}.")
     if request.images:
         names = ", ".join(r.filename for r in request.images)
-        notes.append(f"Edited from {len(request.images)} reference image(s): {names}" + (f"; mask {request.mask.filename}" if request.mask else "") + ".")
+        notes.append(
+            f"Edited from {len(request.images)} reference image(s): {names}"
+            + (f"; mask {request.mask.filename}" if request.mask else "")
+            + "."
+        )
     if notes:
         st.caption(plain(" ".join(notes)))
     if outcome.partials:
@@ -953,7 +1056,9 @@ def attempt_media(attempt: dict[str, Any]) -> None:
 
     ``attempt`` is a row from ``Store.attempt`` (it carries ``inputs``)."""
     if attempt.get("first_partial_ms") is not None:
-        st.caption(f"First partial image after {attempt['first_partial_ms'] / 1000:.2f} s (whole request {((attempt.get('latency_ms') or 0) / 1000):.2f} s).")
+        st.caption(
+            f"First partial image after {attempt['first_partial_ms'] / 1000:.2f} s (whole request {((attempt.get('latency_ms') or 0) / 1000):.2f} s)."
+        )
     inputs = attempt.get("inputs")
     if inputs is None and attempt.get("id") is not None:
         inputs = get_store().attempt_inputs(attempt["id"])

@@ -34,8 +34,14 @@ def settings_for(provider_id: str):
 ss = st.session_state
 NONE = "(nothing)"
 GRID_MIN_COLUMNS = 4  # fewer targets than this: cells keep this fraction of the width
-STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/progress_activity:", "succeeded": ":material/check_circle:",
-                "failed": ":material/error:", "cancelled": ":material/block:", "interrupted": ":material/power_off:"}
+STATUS_ICONS = {
+    "queued": ":material/schedule:",
+    "running": ":material/progress_activity:",
+    "succeeded": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/block:",
+    "interrupted": ":material/power_off:",
+}
 
 
 # --------------------------------------------------------------------------
@@ -53,10 +59,17 @@ def read_plan() -> K.GridPlan:
     targets = [K.parse_target(label) for label in ss.get("compare_targets", [])]
     vary_param = ss.get("compare_vary")
     vary = K.make_vary(vary_param, ss.get("compare_vary_values", [])) if vary_param and vary_param != NONE else None
-    shared = {"size": ss.get("compare_size"), "quality": ss.get("compare_quality"), "output_format": ss.get("compare_format"),
-              "background": ss.get("compare_background"), "moderation": ss.get("compare_moderation"), "n": ss.get("compare_n")}
-    plan = K.build_plan(**rows, targets=targets, vary=vary, shared=shared, use_fallback=bool(ss.get("compare_fallback")),
-                        title=ss.get("compare_title", ""))
+    shared = {
+        "size": ss.get("compare_size"),
+        "quality": ss.get("compare_quality"),
+        "output_format": ss.get("compare_format"),
+        "background": ss.get("compare_background"),
+        "moderation": ss.get("compare_moderation"),
+        "n": ss.get("compare_n"),
+    }
+    plan = K.build_plan(
+        **rows, targets=targets, vary=vary, shared=shared, use_fallback=bool(ss.get("compare_fallback")), title=ss.get("compare_title", "")
+    )
     # --- Media (issue 12): the grid-wide streaming and reference images chosen in the builder ---
     media = ss.get("compare_media") or {}
     plan.stream, plan.partial_images = bool(media.get("stream")), int(media.get("partial_images", 2))
@@ -66,30 +79,51 @@ def read_plan() -> K.GridPlan:
 
 def builder() -> None:
     st.title("Compare")
-    st.caption("Put several prompts against several models or gateways and watch the grid fill in. "
-               "Every cell is a recorded run; the link in the address bar brings the grid back.")
-    st.radio("Rows", ["One prompt per line", "Template"], key="compare_rows_mode", horizontal=True,
-             help="A template like 'a {animal} in {style} style' makes one row per combination of the values you list.")
+    st.caption(
+        "Put several prompts against several models or gateways and watch the grid fill in. "
+        "Every cell is a recorded run; the link in the address bar brings the grid back."
+    )
+    st.radio(
+        "Rows",
+        ["One prompt per line", "Template"],
+        key="compare_rows_mode",
+        horizontal=True,
+        help="A template like 'a {animal} in {style} style' makes one row per combination of the values you list.",
+    )
     if ss.get("compare_rows_mode") == "Template":
         st.text_input("Template", key="compare_template", placeholder="a {animal} in {style} style")
-        st.text_area("Values, one variable per line", key="compare_vars", height=90, placeholder="animal = fox, owl\nstyle = ink, oil painting")
+        st.text_area(
+            "Values, one variable per line", key="compare_vars", height=90, placeholder="animal = fox, owl\nstyle = ink, oil painting"
+        )
     else:
-        st.text_area("Prompts, one per line", key="compare_prompts", height=110,
-                     placeholder="a lighthouse on a basalt cliff at dusk\na lighthouse on a basalt cliff at dusk, watercolour")
+        st.text_area(
+            "Prompts, one per line",
+            key="compare_prompts",
+            height=110,
+            placeholder="a lighthouse on a basalt cliff at dusk\na lighthouse on a basalt cliff at dusk, watercolour",
+        )
     st.multiselect(
-        "Targets (columns)", K.target_options(), key="compare_targets", accept_new_options=True,
+        "Targets (columns)",
+        K.target_options(),
+        key="compare_targets",
+        accept_new_options=True,
         default=["gpt-image-2 @ Sandbox", "gpt-image-1.5 @ Sandbox"],
         help="A model at a provider. Each provider uses its own key and settings from the sidebar. "
-             "Type 'model @ Provider' for a model that is not listed.",
+        "Type 'model @ Provider' for a model that is not listed.",
     )
     c1, c2 = st.columns(2)
-    vary = c1.selectbox("Also vary (optional)", [NONE, *K.VARY_PARAMS], key="compare_vary",
-                        format_func=lambda p: p if p == NONE else K.VARY_LABELS[p],
-                        help="One parameter with several values: each value gets its own tab of the grid.")
+    vary = c1.selectbox(
+        "Also vary (optional)",
+        [NONE, *K.VARY_PARAMS],
+        key="compare_vary",
+        format_func=lambda p: p if p == NONE else K.VARY_LABELS[p],
+        help="One parameter with several values: each value gets its own tab of the grid.",
+    )
     if vary != NONE:
         options = list(K.VARY_PARAMS[vary] or FIXED_SIZES)
-        c2.multiselect("Values to compare", options, key="compare_vary_values", accept_new_options=vary == "size",
-                       placeholder="pick two or more")
+        c2.multiselect(
+            "Values to compare", options, key="compare_vary_values", accept_new_options=vary == "size", placeholder="pick two or more"
+        )
     s1, s2, s3, s4 = st.columns(4)
     s1.selectbox("Size", FIXED_SIZES, key="compare_size")
     s2.selectbox("Quality", QUALITIES, key="compare_quality")
@@ -99,8 +133,12 @@ def builder() -> None:
         m1, m2 = st.columns(2)
         m1.selectbox("Background", BACKGROUNDS, key="compare_background")
         m2.selectbox("Moderation", MODERATIONS, key="compare_moderation")
-        st.checkbox("Let a cell fall back to another model", key="compare_fallback", value=False,
-                    help="Off by default: a fallback would put another model in the cell. When on, the cell says which model answered.")
+        st.checkbox(
+            "Let a cell fall back to another model",
+            key="compare_fallback",
+            value=False,
+            help="Off by default: a fallback would put another model in the cell. When on, the cell says which model answered.",
+        )
         st.text_input("Title (optional)", key="compare_title", placeholder="named after the first prompt and the grid size")
 
     ss["compare_media"] = ui.compare_media_controls()  # media (issue 12): read by read_plan()
@@ -114,15 +152,20 @@ def builder() -> None:
         else:
             st.error(str(err), icon=":material/edit_note:")
     if plan is not None:
-        st.info(f"**{plan.shape()}**, run in parallel within each provider's limits (sidebar: Parallel requests, Rate limit).",
-                icon=":material/grid_view:")
+        st.info(
+            f"**{plan.shape()}**, run in parallel within each provider's limits (sidebar: Parallel requests, Rate limit).",
+            icon=":material/grid_view:",
+        )
         for problem in plan.problems():
             st.warning(problem)
         for pid in dict.fromkeys(t.provider for t in plan.targets):
             preset = PRESETS[pid]
             if preset.needs_key and not settings_for(pid).api_key:
-                st.warning(f"{K.provider_name(pid)} has no key: its cells will stop before sending. Pick {K.provider_name(pid)} in "
-                           f"the sidebar and type one, or set ${preset.key_env}.", icon=":material/key_off:")
+                st.warning(
+                    f"{K.provider_name(pid)} has no key: its cells will stop before sending. Pick {K.provider_name(pid)} in "
+                    f"the sidebar and type one, or set ${preset.key_env}.",
+                    icon=":material/key_off:",
+                )
     if st.button("Run the grid", type="primary", key="compare_run", disabled=plan is None, icon=":material/play_arrow:"):
         comparison_id, _ = K.start(store, ui.get_runner(), plan, settings_for)
         st.query_params["comparison"] = comparison_id
@@ -141,8 +184,12 @@ def past_comparisons() -> None:
         parts = [f"{n} {s}" for s, n in counts.items() if n]
         with st.container(border=True, key=f"past-{item['id']}"):
             c1, c2 = st.columns([4, 1])
-            c1.page_link("pages/compare.py", label=ui.plain(item["title"] or item["id"]), query_params={"comparison": item["id"]},
-                         icon=":material/grid_view:")
+            c1.page_link(
+                "pages/compare.py",
+                label=ui.plain(item["title"] or item["id"]),
+                query_params={"comparison": item["id"]},
+                icon=":material/grid_view:",
+            )
             c1.caption(f"{when(item['created_at'])} UTC · {item['shape']} · {item['status']} · " + (", ".join(parts) or "no cells"))
 
 
@@ -151,10 +198,21 @@ def past_comparisons() -> None:
 
 
 def cell_outcome(cell: K.CellState) -> Outcome:
-    attempts = [AttemptSummary(a.id, a.attempt_no, a.model, a.status, a.error_type, a.http_status, a.latency_ms or 0, a.fallback_from)
-                for a in cell.attempts]
-    return Outcome(ok=cell.ok, run_id=cell.run_id, requested_model=cell.model, model=cell.model_used, images=[], attempts=attempts,
-                   events=[], error=cell.error(), latency_ms=cell.latency_ms or 0)
+    attempts = [
+        AttemptSummary(a.id, a.attempt_no, a.model, a.status, a.error_type, a.http_status, a.latency_ms or 0, a.fallback_from)
+        for a in cell.attempts
+    ]
+    return Outcome(
+        ok=cell.ok,
+        run_id=cell.run_id,
+        requested_model=cell.model,
+        model=cell.model_used,
+        images=[],
+        attempts=attempts,
+        events=[],
+        error=cell.error(),
+        latency_ms=cell.latency_ms or 0,
+    )
 
 
 @st.dialog("Cell", width="large")
@@ -165,8 +223,10 @@ def cell_dialog(comparison_id: str, key: str) -> None:
         st.warning("This cell has not started.")
         return
     plan_cell = next((c for c in view.plan.cells() if c.key == key), None)
-    st.markdown(f"**{ui.plain(cell.target)}** · row {cell.row + 1} · {cell.status}"
-                + (f" · answered by {ui.plain(cell.model_used)}" if cell.fell_back else ""))
+    st.markdown(
+        f"**{ui.plain(cell.target)}** · row {cell.row + 1} · {cell.status}"
+        + (f" · answered by {ui.plain(cell.model_used)}" if cell.fell_back else "")
+    )
     st.caption("Prompt")
     st.code(plan_cell.prompt if plan_cell else "", language=None, wrap_lines=True)
     for img in cell.images:
@@ -193,11 +253,29 @@ def cell_dialog(comparison_id: str, key: str) -> None:
                 st.caption("Nothing was recorded (no answer came back).")
     if cell.attempts:
         st.markdown("**Attempts**")
-        st.dataframe([{"#": a.attempt_no, "model": a.model, "status": a.status, "error": a.error_type or "", "HTTP": a.http_status or "",
-                       "latency (s)": round((a.latency_ms or 0) / 1000, 2), "cost": format_usd(a.cost_usd), "fell back from": a.fallback_from or ""}
-                      for a in cell.attempts], hide_index=True, width="stretch")
-        st.page_link("pages/history.py", label="Open the attempt in History", icon=":material/manage_search:",
-                     query_params={"attempt": str(cell.attempts[-1].id)})
+        st.dataframe(
+            [
+                {
+                    "#": a.attempt_no,
+                    "model": a.model,
+                    "status": a.status,
+                    "error": a.error_type or "",
+                    "HTTP": a.http_status or "",
+                    "latency (s)": round((a.latency_ms or 0) / 1000, 2),
+                    "cost": format_usd(a.cost_usd),
+                    "fell back from": a.fallback_from or "",
+                }
+                for a in cell.attempts
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+        st.page_link(
+            "pages/history.py",
+            label="Open the attempt in History",
+            icon=":material/manage_search:",
+            query_params={"attempt": str(cell.attempts[-1].id)},
+        )
 
 
 def _save_thumb(comparison_id: str, key: str) -> None:
@@ -226,8 +304,13 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
         if partial is not None:
             box.image(partial.image, width="stretch", caption="partial preview")
         box.markdown(f"{STATUS_ICONS.get(cell.status, '')} {ui.plain(note)}")
-        box.button("Cancel", key=f"cancel-{key}", icon=":material/close:", type="tertiary",
-                   on_click=lambda: K.cancel(store, runner, cid, keys=[key]))
+        box.button(
+            "Cancel",
+            key=f"cancel-{key}",
+            icon=":material/close:",
+            type="tertiary",
+            on_click=lambda: K.cancel(store, runner, cid, keys=[key]),
+        )
         return
     rating = view.ratings.get(key, {})
     if cell.ok and cell.images:
@@ -236,18 +319,22 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
             box.image(thumb, width="stretch")
         cost = format_usd(cell.cost_usd) if cell.cost_usd is not None else "-"
         extra = f" · {len(cell.images)} images" if len(cell.images) > 1 else ""
-        box.caption(f"{(cell.latency_ms or 0) / 1000:.1f} s · {len(cell.attempts)} attempt{'s' if len(cell.attempts) != 1 else ''} · {cost}{extra}")
+        box.caption(
+            f"{(cell.latency_ms or 0) / 1000:.1f} s · {len(cell.attempts)} attempt{'s' if len(cell.attempts) != 1 else ''} · {cost}{extra}"
+        )
         if cell.fell_back:
             box.caption(f":material/alt_route: answered by {ui.plain(cell.model_used)}")
         if box.button("Full size", key=f"open-{key}", icon=":material/open_in_full:", type="tertiary"):
             cell_dialog(cid, key)
     elif cell.error_type:
         title = cell.error_title[: C.COMPARE_CHIP_TITLE_CHARS]
-        if box.button(f"{cell.error_type} · {title}", key=f"chip-{key}", icon=":material/error:", type="secondary",
-                      help="Open the full error card"):
+        if box.button(
+            f"{cell.error_type} · {title}", key=f"chip-{key}", icon=":material/error:", type="secondary", help="Open the full error card"
+        ):
             cell_dialog(cid, key)
-        box.caption(f"{len(cell.attempts)} attempt{'s' if len(cell.attempts) != 1 else ''}"
-                    + (f" · try {cell.tries}" if cell.tries > 1 else ""))
+        box.caption(
+            f"{len(cell.attempts)} attempt{'s' if len(cell.attempts) != 1 else ''}" + (f" · try {cell.tries}" if cell.tries > 1 else "")
+        )
         return
     else:
         box.caption(f"{STATUS_ICONS.get(cell.status, '')} {cell.status}")
@@ -256,14 +343,28 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
         return
     starred = bool(rating.get("winner"))
     j1, j2 = box.columns([1, 1])
-    j1.button("Winner" if starred else "Star", key=f"star-{key}", icon=":material/star:" if starred else ":material/star_outline:",
-              type="primary" if starred else "tertiary", on_click=_toggle_star, args=(cid, key, starred),
-              help="The best cell of this row (one per row)")
+    j1.button(
+        "Winner" if starred else "Star",
+        key=f"star-{key}",
+        icon=":material/star:" if starred else ":material/star_outline:",
+        type="primary" if starred else "tertiary",
+        on_click=_toggle_star,
+        args=(cid, key, starred),
+        help="The best cell of this row (one per row)",
+    )
     with j2:
         default = None if rating.get("thumb") is None else (1 if rating["thumb"] > 0 else 0)
         st.feedback("thumbs", key=f"thumb-{cid}-{key}", default=default, on_change=_save_thumb, args=(cid, key))
-    box.text_input("Note", value=rating.get("note") or "", key=f"note-{cid}-{key}", label_visibility="collapsed",
-                   placeholder="note", max_chars=C.COMPARE_NOTE_MAX_CHARS, on_change=_save_note, args=(cid, key))
+    box.text_input(
+        "Note",
+        value=rating.get("note") or "",
+        key=f"note-{cid}-{key}",
+        label_visibility="collapsed",
+        placeholder="note",
+        max_chars=C.COMPARE_NOTE_MAX_CHARS,
+        on_change=_save_note,
+        args=(cid, key),
+    )
 
 
 def draw_grid(view: K.ComparisonView, variant: int | None, runner) -> None:
@@ -296,8 +397,10 @@ def show_comparison(comparison_id: str) -> None:
     view = K.load(store, comparison_id)
     if view is None:
         st.title("Compare")
-        st.warning("There is no such comparison in this database. Start a new one, or open one of the past ones below.",
-                   icon=":material/search_off:")
+        st.warning(
+            "There is no such comparison in this database. Start a new one, or open one of the past ones below.",
+            icon=":material/search_off:",
+        )
         if st.button("New comparison", key="compare_new", icon=":material/add:"):
             del st.query_params["comparison"]
             st.rerun()
@@ -315,12 +418,21 @@ def show_comparison(comparison_id: str) -> None:
         K.cancel(store, runner, view.id)
         st.rerun()
     retryable = [c for c in view.cells.values() if c.status in ("failed", "cancelled", "interrupted")]
-    if b[2].button(f"Retry failed cells ({len(retryable)})", key="compare_retry", icon=":material/replay:", disabled=not retryable,
-                   help="Runs again the cells that failed, were cancelled or interrupted; finished cells keep their images."):
+    if b[2].button(
+        f"Retry failed cells ({len(retryable)})",
+        key="compare_retry",
+        icon=":material/replay:",
+        disabled=not retryable,
+        help="Runs again the cells that failed, were cancelled or interrupted; finished cells keep their images.",
+    ):
         K.retry_cells(store, runner, view.id, settings_for)
         st.rerun()
-    if b[3].button("Re-run the grid", key="compare_rerun", icon=":material/restart_alt:",
-                   help="The same rows, targets and parameters again, as a new comparison (this one stays as it is)."):
+    if b[3].button(
+        "Re-run the grid",
+        key="compare_rerun",
+        icon=":material/restart_alt:",
+        help="The same rows, targets and parameters again, as a new comparison (this one stays as it is).",
+    ):
         new_id, _ = K.rerun(store, runner, view.id, settings_for)
         st.query_params["comparison"] = new_id
         st.rerun()
@@ -336,8 +448,9 @@ def show_comparison(comparison_id: str) -> None:
             st.rerun(scope="app")  # finished: the whole page, to stop refreshing and offer the exports
         st.caption(counts_line(current))
         if current.plan.vary:
-            tabs = st.tabs([current.plan.vary.label(v) for v in current.plan.vary.values], key=f"compare_tabs_{comparison_id}",
-                           on_change="rerun")
+            tabs = st.tabs(
+                [current.plan.vary.label(v) for v in current.plan.vary.values], key=f"compare_tabs_{comparison_id}", on_change="rerun"
+            )
             for variant, tab in enumerate(tabs):
                 if tab.open is False:  # only the tab on screen is drawn
                     continue
@@ -353,10 +466,22 @@ def show_comparison(comparison_id: str) -> None:
     if not running:
         st.markdown("**Export**")
         e1, e2 = st.columns(2)
-        e1.download_button("Contact sheet (PNG)", data=lambda: K.contact_sheet_png(store, K.load(store, comparison_id)),
-                           file_name=f"comparison-{comparison_id}.png", mime="image/png", key="compare_sheet", icon=":material/image:")
-        e2.download_button("Images and comparison.json (ZIP)", data=lambda: K.export_zip(store, K.load(store, comparison_id)),
-                           file_name=f"comparison-{comparison_id}.zip", mime="application/zip", key="compare_zip", icon=":material/folder_zip:")
+        e1.download_button(
+            "Contact sheet (PNG)",
+            data=lambda: K.contact_sheet_png(store, K.load(store, comparison_id)),
+            file_name=f"comparison-{comparison_id}.png",
+            mime="image/png",
+            key="compare_sheet",
+            icon=":material/image:",
+        )
+        e2.download_button(
+            "Images and comparison.json (ZIP)",
+            data=lambda: K.export_zip(store, K.load(store, comparison_id)),
+            file_name=f"comparison-{comparison_id}.zip",
+            mime="application/zip",
+            key="compare_zip",
+            icon=":material/folder_zip:",
+        )
 
 
 try:

@@ -82,9 +82,30 @@ def downloads(report: D.Report, *, key: str) -> None:
     base = ui.app_base_url()
     name = f"imagelab-diagnostics-{report.provider}-{report.created_at.replace(':', '').replace('-', '')}"
     c1, c2, c3 = st.columns(3)
-    c1.download_button("Download Markdown", D.report_to_markdown(report, base_url=base), file_name=f"{name}.md", mime="text/markdown", key=f"{key}-dl-md", icon=":material/description:")
-    c2.download_button("Download JSON", D.report_to_json(report), file_name=f"{name}.json", mime="application/json", key=f"{key}-dl-json", icon=":material/data_object:")
-    c3.download_button("Download HTML", D.report_to_html(report, base_url=base), file_name=f"{name}.html", mime="text/html", key=f"{key}-dl-html", icon=":material/html:")
+    c1.download_button(
+        "Download Markdown",
+        D.report_to_markdown(report, base_url=base),
+        file_name=f"{name}.md",
+        mime="text/markdown",
+        key=f"{key}-dl-md",
+        icon=":material/description:",
+    )
+    c2.download_button(
+        "Download JSON",
+        D.report_to_json(report),
+        file_name=f"{name}.json",
+        mime="application/json",
+        key=f"{key}-dl-json",
+        icon=":material/data_object:",
+    )
+    c3.download_button(
+        "Download HTML",
+        D.report_to_html(report, base_url=base),
+        file_name=f"{name}.html",
+        mime="text/html",
+        key=f"{key}-dl-html",
+        icon=":material/html:",
+    )
 
 
 def read_only(report: D.Report, *, key: str, note: str) -> None:
@@ -103,7 +124,9 @@ def saved_report_view(report_id: str) -> None:
         st.error(f"This saved report cannot be read: {err}")
         return
     if report is None:
-        st.warning("There is no saved report with this id on this deployment. Reports are kept in the database of the deployment that made them.")
+        st.warning(
+            "There is no saved report with this id on this deployment. Reports are kept in the database of the deployment that made them."
+        )
         st.page_link("pages/diagnostics.py", label="Open Diagnostics", icon=":material/checklist:")
         return
     read_only(report, key="saved", note="A saved snapshot, read-only. It shows what was checked when it was saved; nothing is run again.")
@@ -112,8 +135,10 @@ def saved_report_view(report_id: str) -> None:
 def live_view() -> None:
     settings = ui.page_settings()
     st.title("Diagnostics")
-    st.caption("Nine checks in the order requests usually fail. Static checks and your recent attempts are read at once; "
-               "live probes send a few cheap requests that generate nothing.")
+    st.caption(
+        "Nine checks in the order requests usually fail. Static checks and your recent attempts are read at once; "
+        "live probes send a few cheap requests that generate nothing."
+    )
 
     with st.expander("Open a teammate's report (JSON)", icon=":material/upload_file:"):
         upload = st.file_uploader("Report JSON", type=["json"], key="diag_upload", label_visibility="collapsed")
@@ -123,24 +148,41 @@ def live_view() -> None:
         except D.ReportError as err:
             st.error(f"This file cannot be opened as a report: {err}")
         else:
-            read_only(report, key="uploaded", note="An uploaded report, read-only. Nothing is run; remove the file above to go back to your own checks.")
+            read_only(
+                report,
+                key="uploaded",
+                note="An uploaded report, read-only. Nothing is run; remove the file above to go back to your own checks.",
+            )
             return
 
     pid = settings.client.provider
     ids = list(PRESETS)
     c1, c2 = st.columns(2)
-    provider = c1.selectbox("Provider to check", ids, index=ids.index(pid), format_func=lambda p: PRESETS[p].label, key=f"diag_provider__{pid}")
+    provider = c1.selectbox(
+        "Provider to check", ids, index=ids.index(pid), format_func=lambda p: PRESETS[p].label, key=f"diag_provider__{pid}"
+    )
     models = list(dict.fromkeys([settings.model, *PRESETS[provider].models, *KNOWN_MODELS]))
-    model = c2.selectbox("Model to check", models, index=0, key=f"diag_model__{pid}__{settings.model}", accept_new_options=True) or settings.model
+    model = (
+        c2.selectbox("Model to check", models, index=0, key=f"diag_model__{pid}__{settings.model}", accept_new_options=True)
+        or settings.model
+    )
     client = ui.client_settings_for(settings, provider)
 
     usd, note = D.estimate_spend(model)
     cost = f"about ${usd:.3f}" if usd is not None else f"cost estimate unavailable: {note}"
     o1, o2 = st.columns(2)
-    probe = o1.checkbox("Live probes (generate nothing)", value=True, key="diag_probe",
-                        help="GET /models, a prompt-less POST to the generations route, and the task poll route for task providers.")
-    spend = o2.checkbox("Spend one image", value=False, key="diag_spend",
-                        help="Runs the whole path once: request, answer, decode and keep. The provider charges for it.")
+    probe = o1.checkbox(
+        "Live probes (generate nothing)",
+        value=True,
+        key="diag_probe",
+        help="GET /models, a prompt-less POST to the generations route, and the task poll route for task providers.",
+    )
+    spend = o2.checkbox(
+        "Spend one image",
+        value=False,
+        key="diag_spend",
+        help="Runs the whole path once: request, answer, decode and keep. The provider charges for it.",
+    )
     o2.caption(f"{C.DIAG_SPEND_SIZE}, quality {C.DIAG_SPEND_QUALITY}, {cost}".replace("$", "\\$"))
     store = ui.get_store()
     target = (provider, model, client.endpoint.url, client.key_hint, client.read_timeout_s, tuple(sorted(client.extra_headers.items())))

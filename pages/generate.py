@@ -34,11 +34,15 @@ shown = job.run_id if running else linked
 st.title("Generate")
 st.caption("One prompt in, images out. When it fails, the card below says why and what to change.")
 
-prompt = st.text_area("Prompt", key="prompt", height=110, placeholder="Describe the image, e.g. a lighthouse on a basalt cliff at dusk, soft fog")
+prompt = st.text_area(
+    "Prompt", key="prompt", height=110, placeholder="Describe the image, e.g. a lighthouse on a basalt cliff at dusk, soft fog"
+)
 model = settings.model
 
 c1, c2, c3, c4 = st.columns(4)
-size_choice = c1.selectbox("Size", [*FIXED_SIZES, "custom"], key="size_choice", help="Custom sizes: gpt-image-2 only, sides divisible by 16.")
+size_choice = c1.selectbox(
+    "Size", [*FIXED_SIZES, "custom"], key="size_choice", help="Custom sizes: gpt-image-2 only, sides divisible by 16."
+)
 quality = c2.selectbox("Quality", QUALITIES, key="quality")
 output_format = c3.selectbox("Format", OUTPUT_FORMATS, key="output_format")
 n = c4.number_input("Images", min_value=1, max_value=10, value=1, key="n")
@@ -66,8 +70,16 @@ media = ui.media_controls(model)
 # --- end Media ---
 
 request = GenerationRequest(
-    prompt=prompt, model=model, size=size, n=int(n), quality=quality, background=background,
-    output_format=output_format, output_compression=compression, moderation=moderation, **media,
+    prompt=prompt,
+    model=model,
+    size=size,
+    n=int(n),
+    quality=quality,
+    background=background,
+    output_format=output_format,
+    output_compression=compression,
+    moderation=moderation,
+    **media,
 )
 
 buttons = st.container(horizontal=True)  # buttons side by side, never squeezed into narrow columns

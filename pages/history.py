@@ -11,9 +11,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from lib import constants as C
 from lib import history as H
 from lib import pricing, ui
-from lib import constants as C
 from lib.errors import ERROR_TYPES
 from lib.generation import Outcome
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS
@@ -25,8 +25,16 @@ ss = st.session_state
 
 APPLIED = "history_applied_params"  # the URL this session's widgets were last set from / wrote
 WIDGETS = {
-    "since": "hist_since", "from": "hist_from", "to": "hist_to", "provider": "hist_provider", "model": "hist_model",
-    "status": "hist_status", "error_type": "hist_error_type", "kind": "hist_kind", "q": "hist_q", "page": "hist_page",
+    "since": "hist_since",
+    "from": "hist_from",
+    "to": "hist_to",
+    "provider": "hist_provider",
+    "model": "hist_model",
+    "status": "hist_status",
+    "error_type": "hist_error_type",
+    "kind": "hist_kind",
+    "q": "hist_q",
+    "page": "hist_page",
     "by": "hist_by",
 }
 
@@ -73,8 +81,13 @@ def filters(view: H.HistoryView) -> H.HistoryView:
         d = st.columns([1.2, 1, 1, 1])
         text = d[0].text_input("Text in the prompt", key=WIDGETS["q"], placeholder="e.g. lighthouse", max_chars=C.HISTORY_MAX_PARAM_CHARS)
         error_type = d[1].multiselect("Error type", list(ERROR_TYPES), key=WIDGETS["error_type"], placeholder="any")
-        kind = d[2].multiselect("Run kind", list(RUN_KINDS), key=WIDGETS["kind"], placeholder="any",
-                                help="Probe runs (Diagnostics) are left out of the stats unless you pick them here.")
+        kind = d[2].multiselect(
+            "Run kind",
+            list(RUN_KINDS),
+            key=WIDGETS["kind"],
+            placeholder="any",
+            help="Probe runs (Diagnostics) are left out of the stats unless you pick them here.",
+        )
         by = d[3].selectbox("Stack the timeline by", list(H.CHART_BY), key=WIDGETS["by"], format_func=lambda b: b.replace("_", " "))
         date_from = date_to = None
         if since == "custom":
@@ -85,9 +98,16 @@ def filters(view: H.HistoryView) -> H.HistoryView:
             date_to = e[1].date_input("To (UTC, included)", key=WIDGETS["to"])
     url_view: H.HistoryView = ss.get("hist_url_view", view)
     new = H.HistoryView(
-        since=since, providers=list(provider), models=list(model), statuses=list(status), error_types=list(error_type),
-        kinds=list(kind), text=text.strip(), chart_by=by,
-        date_from=H.keep_when(url_view.date_from, date_from), date_to=H.keep_when(url_view.date_to, date_to),
+        since=since,
+        providers=list(provider),
+        models=list(model),
+        statuses=list(status),
+        error_types=list(error_type),
+        kinds=list(kind),
+        text=text.strip(),
+        chart_by=by,
+        date_from=H.keep_when(url_view.date_from, date_from),
+        date_to=H.keep_when(url_view.date_to, date_to),
     )
     if since != "custom":
         new.date_from = new.date_to = None
@@ -120,7 +140,11 @@ def show_list(view: H.HistoryView) -> None:
             st.info("No attempts match these filters. Widen the time range or clear a filter.", icon=":material/search_off:")
         else:
             event = st.dataframe(
-                rows, key="history_table", hide_index=True, on_select="rerun", selection_mode="single-row",
+                rows,
+                key="history_table",
+                hide_index=True,
+                on_select="rerun",
+                selection_mode="single-row",
                 column_config={
                     "image": st.column_config.ImageColumn("image", width="small"),
                     "id": st.column_config.NumberColumn("id", format="%d"),
@@ -153,13 +177,21 @@ def show_list(view: H.HistoryView) -> None:
                 t = H.totals(stats)
                 m = st.columns(4)
                 m[0].metric("Attempts", f"{t['attempts']:,}")
-                m[1].metric("Success rate", f"{t['success_rate']:.0%}" if t["success_rate"] is not None else "-",
-                            help="Succeeded out of finished attempts (cancelled and pending count in no rate).")
+                m[1].metric(
+                    "Success rate",
+                    f"{t['success_rate']:.0%}" if t["success_rate"] is not None else "-",
+                    help="Succeeded out of finished attempts (cancelled and pending count in no rate).",
+                )
                 m[2].metric("Images", f"{t['images']:,}")
-                m[3].metric("Cost (estimate)", pricing.format_usd(t["cost_usd"]),
-                            help=f"Per image: {pricing.format_usd(t['cost_per_image'])}. An estimate, not a bill.")
+                m[3].metric(
+                    "Cost (estimate)",
+                    pricing.format_usd(t["cost_usd"]),
+                    help=f"Per image: {pricing.format_usd(t['cost_per_image'])}. An estimate, not a bill.",
+                )
             st.dataframe(
-                H.stats_table(stats, by), hide_index=True, key=f"history_stats_{by}",
+                H.stats_table(stats, by),
+                hide_index=True,
+                key=f"history_stats_{by}",
                 column_config={
                     "success rate": st.column_config.ProgressColumn("success rate", min_value=0.0, max_value=1.0, format="percent"),
                     "p50 (s)": st.column_config.NumberColumn("p50 (s)", format="%.1f"),
@@ -174,7 +206,9 @@ def show_list(view: H.HistoryView) -> None:
         timeline, bucket = H.timeline(store, stats_flt, by=view.chart_by)
         if timeline:
             end = stats_flt.until or time.time()
-            st.altair_chart(H.timeline_chart(timeline, by=view.chart_by, bucket_s=bucket, start=stats_flt.since, end=end), key="chart_timeline")
+            st.altair_chart(
+                H.timeline_chart(timeline, by=view.chart_by, bucket_s=bucket, start=stats_flt.since, end=end), key="chart_timeline"
+            )
         else:
             st.caption("No attempts over time for these filters.")
         read_timeout = settings.client.read_timeout_s
@@ -192,10 +226,24 @@ def show_list(view: H.HistoryView) -> None:
             "provider text is scrubbed; costs are estimates."
         )
         c = st.columns(4)
-        c[0].download_button("Download CSV", data=lambda: H.to_csv(H.export_rows(store, flt)), file_name="imagelab-attempts.csv",
-                             mime="text/csv", key="export_csv", icon=":material/download:", on_click="ignore")
-        c[1].download_button("Download JSON", data=lambda: H.to_json(H.export_rows(store, flt)), file_name="imagelab-attempts.json",
-                             mime="application/json", key="export_json", icon=":material/download:", on_click="ignore")
+        c[0].download_button(
+            "Download CSV",
+            data=lambda: H.to_csv(H.export_rows(store, flt)),
+            file_name="imagelab-attempts.csv",
+            mime="text/csv",
+            key="export_csv",
+            icon=":material/download:",
+            on_click="ignore",
+        )
+        c[1].download_button(
+            "Download JSON",
+            data=lambda: H.to_json(H.export_rows(store, flt)),
+            file_name="imagelab-attempts.json",
+            mime="application/json",
+            key="export_json",
+            icon=":material/download:",
+            on_click="ignore",
+        )
 
 
 def show_attempt(view: H.HistoryView) -> None:
@@ -212,20 +260,39 @@ def show_attempt(view: H.HistoryView) -> None:
     m[1].metric("Model", ui.plain(a["model"] or "-"), help=f"Fell back from {ui.plain(a['fallback_from'])}" if a["fallback_from"] else None)
     m[2].metric("Provider", ui.plain(a["provider"] or "-"))
     m[3].metric("Latency", f"{a['latency_ms'] / 1000:.1f} s" if a["latency_ms"] is not None else "-")
-    m[4].metric("Cost (estimate)", pricing.format_usd(a.get("cost_usd")),
-                help=f"Basis: {a.get('cost_basis') or '-'}. An estimate, not a bill.")
-    st.caption(f"Started {H.when(a['started_at'])} UTC · attempt {a['attempt_no']} of its run"
-               + (f" · fell back from {H.md_plain(a['fallback_from'])}" if a["fallback_from"] else "")
-               + (" · " + str(a["image_count"]) + " image(s)" if a["image_count"] else ""))
-    if st.button("Re-run in Generate", key="rerun", icon=":material/replay:", type="primary",
-                 help="Opens Generate with this prompt, these parameters, this provider and model."):
+    m[4].metric(
+        "Cost (estimate)", pricing.format_usd(a.get("cost_usd")), help=f"Basis: {a.get('cost_basis') or '-'}. An estimate, not a bill."
+    )
+    st.caption(
+        f"Started {H.when(a['started_at'])} UTC · attempt {a['attempt_no']} of its run"
+        + (f" · fell back from {H.md_plain(a['fallback_from'])}" if a["fallback_from"] else "")
+        + (" · " + str(a["image_count"]) + " image(s)" if a["image_count"] else "")
+    )
+    if st.button(
+        "Re-run in Generate",
+        key="rerun",
+        icon=":material/replay:",
+        type="primary",
+        help="Opens Generate with this prompt, these parameters, this provider and model.",
+    ):
         st.switch_page("pages/generate.py", query_params={"rerun": str(a["id"])})
     st.markdown("**Prompt**")
     st.code(a["prompt"] or "(empty)", language=None, wrap_lines=True)
     err = detail["error"]
     if err is not None:
-        ui.error_card(Outcome(ok=False, run_id=a["run_id"] or "", requested_model=a["model"] or "", model=a["model"] or "",
-                              images=[], attempts=[], events=[], error=err, latency_ms=a["latency_ms"] or 0))
+        ui.error_card(
+            Outcome(
+                ok=False,
+                run_id=a["run_id"] or "",
+                requested_model=a["model"] or "",
+                model=a["model"] or "",
+                images=[],
+                attempts=[],
+                events=[],
+                error=err,
+                latency_ms=a["latency_ms"] or 0,
+            )
+        )
         # ui.error_card links to the checklist step itself.
     # --- Media (issue 12): first-partial latency and the reference images of an edit ---
     ui.attempt_media(a)
@@ -238,8 +305,14 @@ def show_attempt(view: H.HistoryView) -> None:
             with cols[n % len(cols)]:
                 st.image(image["abs_path"], width="stretch")
                 st.caption(f"{image['width']}x{image['height']} {image['format']}, {(image['byte_size'] or 0) / 1024:,.0f} KB")
-                st.download_button("Download", data=Path(image["abs_path"]).read_bytes(), file_name=Path(image["abs_path"]).name,
-                                   key=f"img-dl-{n}", icon=":material/download:", on_click="ignore")
+                st.download_button(
+                    "Download",
+                    data=Path(image["abs_path"]).read_bytes(),
+                    file_name=Path(image["abs_path"]).name,
+                    key=f"img-dl-{n}",
+                    icon=":material/download:",
+                    on_click="ignore",
+                )
     with st.expander("Parameters", icon=":material/tune:", expanded=True):
         st.json(a.get("params") or {})
     with st.expander("The request as sent (the key masked)", icon=":material/upload:"):
@@ -261,24 +334,47 @@ def show_attempt(view: H.HistoryView) -> None:
     if len(siblings) > 1:
         st.markdown("**This run's attempts, in order** (retries and fallback hops)")
         st.dataframe(
-            [{"this": "▶" if s["id"] == a["id"] else "", "id": s["id"], "#": s["attempt_no"], "model": s["model"],
-              "fell back from": s["fallback_from"] or "", "status": s["status"], "error type": s["error_type"] or "",
-              "HTTP": s["http_status"], "latency (s)": (s["latency_ms"] or 0) / 1000, "cost (est.)": s["cost_usd"]}
-             for s in siblings],
-            hide_index=True, key="history_siblings",
+            [
+                {
+                    "this": "▶" if s["id"] == a["id"] else "",
+                    "id": s["id"],
+                    "#": s["attempt_no"],
+                    "model": s["model"],
+                    "fell back from": s["fallback_from"] or "",
+                    "status": s["status"],
+                    "error type": s["error_type"] or "",
+                    "HTTP": s["http_status"],
+                    "latency (s)": (s["latency_ms"] or 0) / 1000,
+                    "cost (est.)": s["cost_usd"],
+                }
+                for s in siblings
+            ],
+            hide_index=True,
+            key="history_siblings",
             column_config={"cost (est.)": st.column_config.NumberColumn("cost (est.)", format="$%.4f")},
         )
     run = detail["run"]
     if run:
-        st.caption(f"Run {run['id'][:12]} · kind {run.get('kind') or '-'}"
-                   + (f" · re-run of attempt #{run['rerun_of']}" if run.get("rerun_of") else ""))
+        st.caption(
+            f"Run {run['id'][:12]} · kind {run.get('kind') or '-'}"
+            + (f" · re-run of attempt #{run['rerun_of']}" if run.get("rerun_of") else "")
+        )
     events = detail["events"]
     st.markdown("**Progress events of the run**")
     if events:
         st.dataframe(
-            [{"s": e.get("elapsed_s"), "event": e.get("kind"), "message": e.get("message"), "model": e.get("model"),
-              "attempt": e.get("attempt_no")} for e in events],
-            hide_index=True, key="history_events",
+            [
+                {
+                    "s": e.get("elapsed_s"),
+                    "event": e.get("kind"),
+                    "message": e.get("message"),
+                    "model": e.get("model"),
+                    "attempt": e.get("attempt_no"),
+                }
+                for e in events
+            ],
+            hide_index=True,
+            key="history_events",
         )
     else:
         st.caption("No progress events were stored for this run.")

@@ -7,22 +7,51 @@ from typing import Any
 from lib.store import Store
 
 
-def add(store: Store, *, at: float, model: str = "gpt-image-2", provider: str = "sandbox", status: str = "succeeded",
-        error_type: str | None = None, latency_ms: int | None = 20_000, kind: str = "generate", prompt: str = "a red fox",
-        images: int | None = None, run_id: str | None = None, attempt_no: int = 1, fallback_from: str | None = None,
-        params: dict[str, Any] | None = None, **finish: Any) -> int:
+def add(
+    store: Store,
+    *,
+    at: float,
+    model: str = "gpt-image-2",
+    provider: str = "sandbox",
+    status: str = "succeeded",
+    error_type: str | None = None,
+    latency_ms: int | None = 20_000,
+    kind: str = "generate",
+    prompt: str = "a red fox",
+    images: int | None = None,
+    run_id: str | None = None,
+    attempt_no: int = 1,
+    fallback_from: str | None = None,
+    params: dict[str, Any] | None = None,
+    **finish: Any,
+) -> int:
     """One finished attempt in its own run (or in ``run_id``); returns the attempt id."""
     if run_id is None:
         run_id = store.start_run(kind=kind, label=prompt[:40], settings={})
-    aid = store.attempt_started({
-        "run_id": run_id, "started_at": at, "provider": provider, "url": "http://127.0.0.1:1/v1/images/generations",
-        "model": model, "prompt": prompt, "params": params or {"size": "1024x1024", "quality": "low", "n": 1},
-        "attempt_no": attempt_no, "fallback_from": fallback_from,
-    })
+    aid = store.attempt_started(
+        {
+            "run_id": run_id,
+            "started_at": at,
+            "provider": provider,
+            "url": "http://127.0.0.1:1/v1/images/generations",
+            "model": model,
+            "prompt": prompt,
+            "params": params or {"size": "1024x1024", "quality": "low", "n": 1},
+            "attempt_no": attempt_no,
+            "fallback_from": fallback_from,
+        }
+    )
     if images is None:
         images = 1 if status == "succeeded" else 0
-    store.attempt_finished(aid, {
-        "finished_at": at + (latency_ms or 0) / 1000, "latency_ms": latency_ms, "status": status,
-        "error_type": error_type, "image_count": images, **finish,
-    })
+    store.attempt_finished(
+        aid,
+        {
+            "finished_at": at + (latency_ms or 0) / 1000,
+            "latency_ms": latency_ms,
+            "status": status,
+            "error_type": error_type,
+            "image_count": images,
+            **finish,
+        },
+    )
     return aid

@@ -127,7 +127,7 @@ class HostileProvider:
 
     # -- serving -----------------------------------------------------------------
 
-    def start(self) -> "HostileProvider":
+    def start(self) -> HostileProvider:
         self.internal = ThreadingHTTPServer(("127.0.0.1", 0), _Internal)
         self.internal_url = f"http://127.0.0.1:{self.internal.server_address[1]}"
         threading.Thread(target=self.internal.serve_forever, daemon=True, name="hostile-internal").start()
@@ -217,13 +217,17 @@ class HostileProvider:
         if probe == "echo_text":
             return Response(f"upstream said: {self._echo(key)}", status_code=503, media_type="text/plain", headers=h)
         if probe == "echo_malformed":
-            return Response(f'{{"data": [{{"b64_json": "{v[0]}", "note": "{self._echo(key)}"', status_code=200, media_type="application/json", headers=h)
+            return Response(
+                f'{{"data": [{{"b64_json": "{v[0]}", "note": "{self._echo(key)}"', status_code=200, media_type="application/json", headers=h
+            )
         if probe == "echo_200_error":
             return JSONResponse(self._error_body(key), status_code=200, headers=h)
         if probe == "echo_usage":
             return JSONResponse(
-                {"data": [{"b64_json": b64, "revised_prompt": f"![x](http://{v[6]}.example/p.png) {self._echo(key)}"}],
-                 "usage": {"total_tokens": 7, v[0]: v[3], "note": self._echo(key)}},
+                {
+                    "data": [{"b64_json": b64, "revised_prompt": f"![x](http://{v[6]}.example/p.png) {self._echo(key)}"}],
+                    "usage": {"total_tokens": 7, v[0]: v[3], "note": self._echo(key)},
+                },
                 headers=h,
             )
         if probe == "echo_url":
@@ -242,7 +246,9 @@ class HostileProvider:
             body = {"error": {"message": f"bad {MARKUP} {self._echo(key)}", "type": MARKUP, "param": MARKUP, "code": MARKUP}}
             return JSONResponse(body, status_code=400, headers={"x-request-id": MARKUP + " " + v[0]})
         if probe == "md_usage":
-            return JSONResponse({"data": [{"b64_json": b64, "revised_prompt": f"{MARKUP} {self._echo(key)}"}], "usage": {"total_tokens": 3, "note": MARKUP}})
+            return JSONResponse(
+                {"data": [{"b64_json": b64, "revised_prompt": f"{MARKUP} {self._echo(key)}"}], "usage": {"total_tokens": 3, "note": MARKUP}}
+            )
         if probe == "md_task":
             return JSONResponse({"id": f"{MARKUP} {v[0]}", "object": "image.generation.task", "status": f"{MARKUP} {v[3]}", "progress": 0})
         # --- limits ---
@@ -261,11 +267,17 @@ class HostileProvider:
         if probe == "slow_download":
             return JSONResponse({"data": [{"url": f"{origin}/{probe}/files/slow.png"}]})
         if probe == "retry_after_huge":
-            return JSONResponse({"error": {"message": "slow down", "code": "rate_limit_exceeded"}}, status_code=429, headers={"retry-after": "999999"})
+            return JSONResponse(
+                {"error": {"message": "slow down", "code": "rate_limit_exceeded"}}, status_code=429, headers={"retry-after": "999999"}
+            )
         if probe == "retry_after_inf":
-            return JSONResponse({"error": {"message": "slow down"}}, status_code=429, headers={"retry-after": "inf", "retry-after-ms": "1e400"})
+            return JSONResponse(
+                {"error": {"message": "slow down"}}, status_code=429, headers={"retry-after": "inf", "retry-after-ms": "1e400"}
+            )
         if probe == "retry_after_date":
-            return JSONResponse({"error": {"message": "slow down"}}, status_code=429, headers={"retry-after": "Fri, 01 Jan 2100 00:00:00 GMT"})
+            return JSONResponse(
+                {"error": {"message": "slow down"}}, status_code=429, headers={"retry-after": "Fri, 01 Jan 2100 00:00:00 GMT"}
+            )
         if probe == "retry_after_nan":
             return JSONResponse({"error": {"message": "slow down"}}, status_code=503, headers={"retry-after": "nan"})
         if probe == "internal_url":
@@ -295,11 +307,17 @@ class HostileProvider:
         v = key_variants(key)
         h = self._headers(key)
         if probe == "echo_task_a":
-            return JSONResponse({"data": {"task_id": v[0], "status": "failed", "error": {"message": self._echo(key), "code": v[3]}}}, headers=h)
+            return JSONResponse(
+                {"data": {"task_id": v[0], "status": "failed", "error": {"message": self._echo(key), "code": v[3]}}}, headers=h
+            )
         if probe == "echo_task_b":
-            return JSONResponse({"id": v[0], "status": "failed", "error": {"message": self._echo(key), "code": v[1], "type": v[4]}}, headers=h)
+            return JSONResponse(
+                {"id": v[0], "status": "failed", "error": {"message": self._echo(key), "code": v[1], "type": v[4]}}, headers=h
+            )
         if probe == "echo_task_ok":
-            return JSONResponse({"id": v[0], "status": "completed", "results": [f"{self.origin}/{probe}/files/{v[3]}.png?signature={v[0]}"]}, headers=h)
+            return JSONResponse(
+                {"id": v[0], "status": "completed", "results": [f"{self.origin}/{probe}/files/{v[3]}.png?signature={v[0]}"]}, headers=h
+            )
         if probe == "task_traversal":
             return JSONResponse({"id": "x", "status": "failed", "error": {"message": "no such task"}})
         if probe == "md_task":

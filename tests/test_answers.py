@@ -37,17 +37,90 @@ FAMILIES = [
     ("200-code-500", 200, {"code": 500, "msg": "upstream error"}, "server_error"),
     ("200-success-false-balance", 200, {"success": False, "message": "Insufficient account balance"}, "quota_exceeded"),
     ("200-success-false-model", 200, {"success": False, "message": "model gpt-image-2 not found"}, "model_not_found"),
-    ("200-error-object-quota", 200, {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota"}}, "quota_exceeded"),
+    (
+        "200-error-object-quota",
+        200,
+        {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota"}},
+        "quota_exceeded",
+    ),
     # --- gateway codes that contradict the HTTP status (one-api / new-api) -------------
-    ("newapi-503-model-not-found", 503, {"error": {"message": "当前分组 default 下对于模型 gpt-image-2 无可用渠道", "type": "new_api_error", "code": "model_not_found"}}, "model_not_found"),
-    ("oneapi-403-user-quota", 403, {"error": {"message": "用户额度不足，剩余额度为: $0.000000", "type": "one_api_error", "param": "", "code": "insufficient_user_quota"}}, "quota_exceeded"),
-    ("newapi-403-pre-consume", 403, {"error": {"message": "预扣费额度失败, 用户剩余额度: 0, 需要预扣费额度: 4000", "type": "new_api_error", "code": "insufficient_user_quota"}}, "quota_exceeded"),
+    (
+        "newapi-503-model-not-found",
+        503,
+        {"error": {"message": "当前分组 default 下对于模型 gpt-image-2 无可用渠道", "type": "new_api_error", "code": "model_not_found"}},
+        "model_not_found",
+    ),
+    (
+        "oneapi-403-user-quota",
+        403,
+        {
+            "error": {
+                "message": "用户额度不足，剩余额度为: $0.000000",
+                "type": "one_api_error",
+                "param": "",
+                "code": "insufficient_user_quota",
+            }
+        },
+        "quota_exceeded",
+    ),
+    (
+        "newapi-403-pre-consume",
+        403,
+        {
+            "error": {
+                "message": "预扣费额度失败, 用户剩余额度: 0, 需要预扣费额度: 4000",
+                "type": "new_api_error",
+                "code": "insufficient_user_quota",
+            }
+        },
+        "quota_exceeded",
+    ),
     ("newapi-401-token", 401, {"error": {"message": "无效的令牌", "type": "new_api_error", "code": "invalid_api_key"}}, "auth"),
-    ("oneapi-503-no-channel", 503, {"error": {"message": "No available channel for model gpt-image-2 under group default", "type": "one_api_error", "code": "model_not_found"}}, "model_not_found"),
+    (
+        "oneapi-503-no-channel",
+        503,
+        {
+            "error": {
+                "message": "No available channel for model gpt-image-2 under group default",
+                "type": "one_api_error",
+                "code": "model_not_found",
+            }
+        },
+        "model_not_found",
+    ),
     # --- Azure OpenAI content filters ------------------------------------------------------
-    ("azure-400-content-filter", 400, {"error": {"code": "content_filter", "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.", "param": "prompt", "status": 400, "innererror": {"code": "ResponsibleAIPolicyViolation", "content_filter_result": {"sexual": {"filtered": True, "severity": "high"}, "violence": {"filtered": False, "severity": "safe"}}}}}, "content_policy"),
-    ("azure-400-contentFilter-images", 400, {"error": {"code": "contentFilter", "message": "Your task failed as a result of our safety system."}}, "content_policy"),
-    ("azure-innererror-only", 400, {"error": {"code": "BadRequest", "message": "Request blocked", "innererror": {"code": "ResponsibleAIPolicyViolation"}}}, "content_policy"),
+    (
+        "azure-400-content-filter",
+        400,
+        {
+            "error": {
+                "code": "content_filter",
+                "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
+                "param": "prompt",
+                "status": 400,
+                "innererror": {
+                    "code": "ResponsibleAIPolicyViolation",
+                    "content_filter_result": {
+                        "sexual": {"filtered": True, "severity": "high"},
+                        "violence": {"filtered": False, "severity": "safe"},
+                    },
+                },
+            }
+        },
+        "content_policy",
+    ),
+    (
+        "azure-400-contentFilter-images",
+        400,
+        {"error": {"code": "contentFilter", "message": "Your task failed as a result of our safety system."}},
+        "content_policy",
+    ),
+    (
+        "azure-innererror-only",
+        400,
+        {"error": {"code": "BadRequest", "message": "Request blocked", "innererror": {"code": "ResponsibleAIPolicyViolation"}}},
+        "content_policy",
+    ),
     # --- quota in a flat 429 body ---------------------------------------------------------
     ("flat-429-insufficient-balance", 429, {"message": "insufficient balance"}, "quota_exceeded"),
     ("flat-429-account-balance", 429, {"msg": "Insufficient account balance, please top up"}, "quota_exceeded"),
@@ -66,11 +139,42 @@ def test_answer_families_are_classified(name, status, body, expected):
 
 TASK_FAILURES = [
     ("a-error-string-policy", {"data": {"task_id": "t1", "status": "failed", "error": "content_policy_violation"}}, "content_policy"),
-    ("a-error-object", {"data": {"task_id": "t1", "status": "failed", "error": {"code": "generation_failed", "message": "worker crashed"}}}, "task_failed"),
+    (
+        "a-error-object",
+        {"data": {"task_id": "t1", "status": "failed", "error": {"code": "generation_failed", "message": "worker crashed"}}},
+        "task_failed",
+    ),
     ("a-fail-reason-quota", {"data": {"task_id": "t1", "status": "failed", "fail_reason": "insufficient balance"}}, "quota_exceeded"),
-    ("b-error-object", {"id": "task-1", "object": "image.generation.task", "status": "failed", "error": {"code": "internal_error", "message": "upstream failed"}}, "task_failed"),
-    ("b-error-object-policy", {"id": "task-1", "object": "image.generation.task", "status": "failed", "error": {"code": "moderation_blocked", "message": "Your request was rejected by the safety system"}}, "content_policy"),
-    ("b-error-object-quota", {"id": "task-1", "object": "image.generation.task", "status": "failed", "error": {"code": "insufficient_quota", "message": "You exceeded your current quota"}}, "quota_exceeded"),
+    (
+        "b-error-object",
+        {
+            "id": "task-1",
+            "object": "image.generation.task",
+            "status": "failed",
+            "error": {"code": "internal_error", "message": "upstream failed"},
+        },
+        "task_failed",
+    ),
+    (
+        "b-error-object-policy",
+        {
+            "id": "task-1",
+            "object": "image.generation.task",
+            "status": "failed",
+            "error": {"code": "moderation_blocked", "message": "Your request was rejected by the safety system"},
+        },
+        "content_policy",
+    ),
+    (
+        "b-error-object-quota",
+        {
+            "id": "task-1",
+            "object": "image.generation.task",
+            "status": "failed",
+            "error": {"code": "insufficient_quota", "message": "You exceeded your current quota"},
+        },
+        "quota_exceeded",
+    ),
     ("b-no-reason", {"id": "task-1", "object": "image.generation.task", "status": "failed"}, "task_failed"),
 ]
 
@@ -84,7 +188,10 @@ def _png() -> str:
 def _client(handler) -> ImageClient:
     settings = ClientSettings(provider="sandbox", base_url="http://127.0.0.1:9/v1", max_retries=0, use_fallback=False)
     return ImageClient(
-        settings=settings, recorder=MemoryRecorder(), transport=httpx.MockTransport(handler), sleep=lambda s: None,
+        settings=settings,
+        recorder=MemoryRecorder(),
+        transport=httpx.MockTransport(handler),
+        sleep=lambda s: None,
         limiter=ProviderLimiter(rate_per_s=1e6, burst=10**6, sleep=lambda s: None),
     )
 

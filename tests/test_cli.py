@@ -29,7 +29,20 @@ def test_the_console_script_is_installed():
 
 def test_generate_json_success_records_to_the_database(sandbox, tmp_path):
     data = tmp_path / "data"
-    p = run("generate", "--prompt", "a cli owl", "--base-url", sandbox.base_url, "--size", "1024x1536", "--n", "2", "--data-dir", str(data), "--json")
+    p = run(
+        "generate",
+        "--prompt",
+        "a cli owl",
+        "--base-url",
+        sandbox.base_url,
+        "--size",
+        "1024x1536",
+        "--n",
+        "2",
+        "--data-dir",
+        str(data),
+        "--json",
+    )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert set(out) == {"ok", "error_type", "http_status", "model", "attempts", "run_id", "images", "message"}
@@ -40,7 +53,9 @@ def test_generate_json_success_records_to_the_database(sandbox, tmp_path):
 
 
 def test_generate_failure_exits_1_with_the_error(sandbox, tmp_path):
-    p = run("generate", "--prompt", "x", "--base-url", sandbox.base_url, "--scenario", "quota_exceeded", "--data-dir", str(tmp_path), "--json")
+    p = run(
+        "generate", "--prompt", "x", "--base-url", sandbox.base_url, "--scenario", "quota_exceeded", "--data-dir", str(tmp_path), "--json"
+    )
     assert p.returncode == 1
     out = json.loads(p.stdout)
     assert out["ok"] is False and out["error_type"] == "quota_exceeded" and out["http_status"] == 429

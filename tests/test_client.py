@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from lib import constants as C
+from lib import errors as E
 from lib.answers import elide_base64, read_task
 from lib.client import ImageClient, retry_delay, should_retry
 from lib.generation import ClientSettings, GenerationRequest, key_hint
 from lib.limits import ProviderLimiter
 from tests.memory_recorder import MemoryRecorder
-from lib import errors as E
 
 KEY = "sk-test-" + "Q" * 40 + "WXYZ"
 BASE = "https://api.example.com/v1"
@@ -137,7 +137,9 @@ def test_429_retry_after_ms_is_honoured_exactly(fake_clock):
 
 def test_retry_after_http_date(fake_clock):
     wall = 1445412480.0  # 07:28:00 GMT
-    script = Script([err_json(429, "slow down", "rate_limit_exceeded", headers={"retry-after": "Wed, 21 Oct 2015 07:28:04 GMT"}), ok_json()], fake_clock)
+    script = Script(
+        [err_json(429, "slow down", "rate_limit_exceeded", headers={"retry-after": "Wed, 21 Oct 2015 07:28:04 GMT"}), ok_json()], fake_clock
+    )
     client = make_client(script, fake_clock)
     client.wall_clock = lambda: wall
     assert client.generate(REQ).ok
@@ -145,7 +147,10 @@ def test_retry_after_http_date(fake_clock):
 
 
 def test_server_errors_back_off_then_fall_back(fake_clock):
-    script = Script([httpx.Response(502, text="<html><title>502 Bad Gateway</title></html>", headers={"content-type": "text/html"})] * 3 + [ok_json()], fake_clock)
+    script = Script(
+        [httpx.Response(502, text="<html><title>502 Bad Gateway</title></html>", headers={"content-type": "text/html"})] * 3 + [ok_json()],
+        fake_clock,
+    )
     rec = MemoryRecorder()
     events = []
     with make_client(script, fake_clock, recorder=rec, max_retries=2) as client:
@@ -235,7 +240,7 @@ def test_preflight_stops_before_sending(fake_clock, request_, key, param):
 
 def test_preview_masks_the_key_and_curl_reads_the_environment(fake_clock):
     client = make_client(Script([ok_json()], fake_clock), fake_clock)
-    preview = client.preview(GenerationRequest(prompt="it's a \"test\"", quality="high"))
+    preview = client.preview(GenerationRequest(prompt='it\'s a "test"', quality="high"))
     assert preview.url == URL
     assert preview.headers["Authorization"] == "Bearer ••••WXYZ"
     assert KEY not in json.dumps(preview.__dict__)
@@ -298,7 +303,9 @@ def test_task_shape_b_failed_for_policy(fake_clock):
         if request.method == "POST":
             return httpx.Response(200, json={"id": "task-1", "object": "image.generation.task", "status": "pending", "progress": 0})
         assert request.url.path == "/v1/tasks/task-1"
-        return httpx.Response(200, json={"id": "task-1", "status": "failed", "error": {"code": "content_policy_violation", "message": "flagged"}})
+        return httpx.Response(
+            200, json={"id": "task-1", "status": "failed", "error": {"code": "content_policy_violation", "message": "flagged"}}
+        )
 
     with make_client(Script([handler], fake_clock), fake_clock) as client:
         out = client.generate(REQ)
@@ -462,7 +469,7 @@ def test_token_bucket_spaces_requests(fake_clock):
     with make_client(script, fake_clock, limiter=limiter) as client:
         for _ in range(3):
             assert client.generate(REQ).ok
-    gaps = [b - a for a, b in zip(script.times, script.times[1:])]
+    gaps = [b - a for a, b in zip(script.times, script.times[1:], strict=False)]
     assert all(g >= 0.5 - 1e-9 for g in gaps)
 
 
@@ -555,10 +562,12 @@ def test_on_event_sees_the_final_event(fake_clock):
 
 
 def test_a_429_while_polling_honours_retry_after(fake_clock):
-    polls = iter([
-        err_json(429, "slow down", "rate_limit_exceeded", headers={"retry-after": "7"}),
-        httpx.Response(200, json={"data": {"status": "completed", "image_url": "https://cdn.example.com/x.png"}}),
-    ])
+    polls = iter(
+        [
+            err_json(429, "slow down", "rate_limit_exceeded", headers={"retry-after": "7"}),
+            httpx.Response(200, json={"data": {"status": "completed", "image_url": "https://cdn.example.com/x.png"}}),
+        ]
+    )
 
     def handler(request):
         if request.method == "POST":
@@ -570,5 +579,5 @@ def test_a_429_while_polling_honours_retry_after(fake_clock):
     script = Script([handler], fake_clock)
     with make_client(script, fake_clock) as client:
         assert client.generate(REQ).ok
-    gets = [t for r, t in zip(script.requests, script.times) if r.url.path.startswith("/v1/images/generations/")]
+    gets = [t for r, t in zip(script.requests, script.times, strict=False) if r.url.path.startswith("/v1/images/generations/")]
     assert gets[1] - gets[0] >= 7.0

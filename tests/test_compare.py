@@ -8,7 +8,6 @@ from lib import compare as K
 from lib import constants as C
 from lib.compare import CompareInputError, Target
 
-
 # --------------------------------------------------------------------------
 # Templates
 
@@ -16,8 +15,12 @@ from lib.compare import CompareInputError, Target
 def test_template_expands_to_every_combination_last_variable_fastest():
     rows = K.expand_template("a {animal} in {style} style", {"animal": ["fox", "owl"], "style": ["ink", "oil", "pixel"]})
     assert [r.prompt for r in rows] == [
-        "a fox in ink style", "a fox in oil style", "a fox in pixel style",
-        "a owl in ink style", "a owl in oil style", "a owl in pixel style",
+        "a fox in ink style",
+        "a fox in oil style",
+        "a fox in pixel style",
+        "a owl in ink style",
+        "a owl in oil style",
+        "a owl in pixel style",
     ]
     assert [r.index for r in rows] == list(range(6))
     assert rows[4].vars == {"animal": "owl", "style": "oil"}
@@ -63,14 +66,19 @@ def test_the_row_cap_is_a_named_constant_with_a_clear_message():
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("animal=fox,owl", ("animal", ["fox", "owl"])), (" style : ink , oil ,, ink", ("style", ["ink", "oil"])),
-     ("x = a big one, small", ("x", ["a big one", "small"]))],
+    [
+        ("animal=fox,owl", ("animal", ["fox", "owl"])),
+        (" style : ink , oil ,, ink", ("style", ["ink", "oil"])),
+        ("x = a big one, small", ("x", ["a big one", "small"])),
+    ],
 )
 def test_value_lists(text, expected):
     assert K.parse_var(text) == expected
 
 
-@pytest.mark.parametrize("text, words", [("animal", "not a value list"), ("2x=a", "not a variable name"), ("a=", "no values"), ("a= , ,", "no values")])
+@pytest.mark.parametrize(
+    "text, words", [("animal", "not a value list"), ("2x=a", "not a variable name"), ("a=", "no values"), ("a= , ,", "no values")]
+)
 def test_bad_value_lists(text, words):
     with pytest.raises(CompareInputError, match=words):
         K.parse_var(text)
@@ -96,8 +104,12 @@ def test_prompts_one_per_line_blank_lines_skipped():
 
 @pytest.mark.parametrize(
     "text, target",
-    [("openai:gpt-image-2", Target("openai", "gpt-image-2")), ("gpt-image-2 @ WisGate", Target("wisgate", "gpt-image-2")),
-     ("seedream-4-5 @ evolink", Target("evolink", "seedream-4-5")), ("sandbox:m1", Target("sandbox", "m1"))],
+    [
+        ("openai:gpt-image-2", Target("openai", "gpt-image-2")),
+        ("gpt-image-2 @ WisGate", Target("wisgate", "gpt-image-2")),
+        ("seedream-4-5 @ evolink", Target("evolink", "seedream-4-5")),
+        ("sandbox:m1", Target("sandbox", "m1")),
+    ],
 )
 def test_targets_parse_from_cli_and_page_labels(text, target):
     assert K.parse_target(text) == target
@@ -110,7 +122,9 @@ def test_target_labels():
     assert "gpt-image-2 @ EvoLink" in K.target_options()
 
 
-@pytest.mark.parametrize("text, words", [("nowhere:gpt-image-2", "no known provider"), ("openai:", "names no model"), ("gpt-image-2", "not a target")])
+@pytest.mark.parametrize(
+    "text, words", [("nowhere:gpt-image-2", "no known provider"), ("openai:", "names no model"), ("gpt-image-2", "not a target")]
+)
 def test_bad_targets(text, words):
     with pytest.raises(CompareInputError, match=words):
         K.parse_target(text)
@@ -132,8 +146,10 @@ def test_vary_axis_checks_its_values():
 
 def test_plan_cells_requests_and_keys():
     plan = K.build_plan(
-        prompts="a fox\nan owl", targets=[Target("sandbox", "gpt-image-2"), Target("openai", "gpt-image-1.5")],
-        vary=K.make_vary("quality", ["low", "high"]), shared={"size": "1024x1024"},
+        prompts="a fox\nan owl",
+        targets=[Target("sandbox", "gpt-image-2"), Target("openai", "gpt-image-1.5")],
+        vary=K.make_vary("quality", ["low", "high"]),
+        shared={"size": "1024x1024"},
     )
     assert plan.n_cells == 8 and plan.shape() == "2 rows x 2 targets x 2 quality values = 8 cells"
     cells = plan.cells()
@@ -142,8 +158,17 @@ def test_plan_cells_requests_and_keys():
     assert first.key == "r0c0v0" and first.request.model == "gpt-image-2" and first.request.quality == "low"
     assert first.request.size == "1024x1024" and first.request.n == 1 and not plan.use_fallback
     assert cells[1].target == Target("openai", "gpt-image-1.5")  # row by row, target by target
-    assert first.cell() == {"key": "r0c0v0", "row": 0, "col": 0, "variant": 0, "target": "gpt-image-2 @ Sandbox",
-                            "provider": "sandbox", "model": "gpt-image-2", "param": "quality", "value": "low"}
+    assert first.cell() == {
+        "key": "r0c0v0",
+        "row": 0,
+        "col": 0,
+        "variant": 0,
+        "target": "gpt-image-2 @ Sandbox",
+        "provider": "sandbox",
+        "model": "gpt-image-2",
+        "param": "quality",
+        "value": "low",
+    }
     again = K.GridPlan.from_axes(plan.axes())
     assert [(c.key, c.request) for c in again.cells()] == [(c.key, c.request) for c in cells]
 

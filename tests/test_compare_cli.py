@@ -23,9 +23,26 @@ def run(capsys, *args):
 def test_json_shape_exit_1_when_a_cell_fails_and_a_contact_sheet(capsys, sandbox, tmp_path):
     sheet = tmp_path / "sheet.png"
     code, out, err = run(
-        capsys, "--prompt", "a red fox", "--prompt", "an owl #fallback", "--target", "sandbox:gpt-image-2",
-        "--target", "sandbox:gpt-image-1.5", "--base-url", sandbox.base_url, "--data-dir", str(tmp_path / "d"),
-        "--max-concurrency", "4", "--rate", "50", "--contact-sheet", str(sheet), "--json",
+        capsys,
+        "--prompt",
+        "a red fox",
+        "--prompt",
+        "an owl #fallback",
+        "--target",
+        "sandbox:gpt-image-2",
+        "--target",
+        "sandbox:gpt-image-1.5",
+        "--base-url",
+        sandbox.base_url,
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--max-concurrency",
+        "4",
+        "--rate",
+        "50",
+        "--contact-sheet",
+        str(sheet),
+        "--json",
     )
     assert code == 1, err
     doc = json.loads(out)
@@ -46,9 +63,26 @@ def test_json_shape_exit_1_when_a_cell_fails_and_a_contact_sheet(capsys, sandbox
 
 def test_template_vars_and_exit_0_when_every_cell_succeeds(capsys, sandbox, tmp_path):
     code, out, err = run(
-        capsys, "--template", "a {animal} in {style} style", "--var", "animal=fox,owl", "--var", "style=ink",
-        "--provider", "sandbox", "--model", "gpt-image-2", "--base-url", sandbox.base_url, "--data-dir", str(tmp_path / "d"),
-        "--quality", "low", "--size", "1024x1024", "--json",
+        capsys,
+        "--template",
+        "a {animal} in {style} style",
+        "--var",
+        "animal=fox,owl",
+        "--var",
+        "style=ink",
+        "--provider",
+        "sandbox",
+        "--model",
+        "gpt-image-2",
+        "--base-url",
+        sandbox.base_url,
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--quality",
+        "low",
+        "--size",
+        "1024x1024",
+        "--json",
     )
     assert code == 0, err
     doc = json.loads(out)
@@ -60,8 +94,19 @@ def test_template_vars_and_exit_0_when_every_cell_succeeds(capsys, sandbox, tmp_
 
 
 def test_text_output_says_where_to_open_it(capsys, sandbox, tmp_path):
-    code, out, err = run(capsys, "--prompt", "a fox", "--target", "sandbox:gpt-image-2", "--vary", "quality=low,high",
-                         "--base-url", sandbox.base_url, "--data-dir", str(tmp_path / "d"))
+    code, out, err = run(
+        capsys,
+        "--prompt",
+        "a fox",
+        "--target",
+        "sandbox:gpt-image-2",
+        "--vary",
+        "quality=low,high",
+        "--base-url",
+        sandbox.base_url,
+        "--data-dir",
+        str(tmp_path / "d"),
+    )
     assert code == 0, err
     assert "2/2 cells succeeded" in out and "/compare?comparison=" in out
     assert "gpt-image-2 @ Sandbox (quality low): 1/1 succeeded" in out and "[2/2]" in err

@@ -9,8 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import compare as K
-from lib.errors import ERROR_INFO
 from lib import ui
+from lib.errors import ERROR_INFO
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from lib import compare as K
-from lib.errors import ERROR_INFO
 from lib import constants as C
 from lib.compare import Target
+from lib.errors import ERROR_INFO
 from lib.generation import ClientSettings
 
 GPT2, GPT15 = Target("sandbox", "gpt-image-2"), Target("sandbox", "gpt-image-1.5")
@@ -126,8 +126,14 @@ def test_rerun_makes_a_new_comparison_with_the_same_axes(store, runner, sandbox)
 
 def test_cancel_leaves_every_cell_cancelled_not_pending(store, runner, sandbox):
     plan = K.build_plan(prompts="one\ntwo\nthree", targets=[GPT2, GPT15])
-    cid, batch = K.start(store, runner, plan, lambda pid: ClientSettings(
-        provider="sandbox", base_url=sandbox.base_url, max_concurrency=1, rate_per_s=100.0, extra_headers={"X-Sandbox-Latency": "20"}))
+    cid, batch = K.start(
+        store,
+        runner,
+        plan,
+        lambda pid: ClientSettings(
+            provider="sandbox", base_url=sandbox.base_url, max_concurrency=1, rate_per_s=100.0, extra_headers={"X-Sandbox-Latency": "20"}
+        ),
+    )
     deadline = time.time() + 10
     while time.time() < deadline and not any(job.status == "running" and job.events for job in batch.jobs):
         time.sleep(0.02)
@@ -139,7 +145,9 @@ def test_cancel_leaves_every_cell_cancelled_not_pending(store, runner, sandbox):
     view = K.load(store, cid)
     assert {c.status for c in view.cells.values()} == {"cancelled"}
     assert all(c.error_type is None for c in view.cells.values())
-    rows = list(store.db.query("SELECT status, error_type FROM attempts WHERE run_id IN (SELECT id FROM runs WHERE comparison_id = ?)", [cid]))
+    rows = list(
+        store.db.query("SELECT status, error_type FROM attempts WHERE run_id IN (SELECT id FROM runs WHERE comparison_id = ?)", [cid])
+    )
     assert rows and all(r["status"] == "cancelled" and r["error_type"] is None for r in rows)
     assert not list(store.db.query("SELECT id FROM runs WHERE comparison_id = ? AND status NOT IN ('cancelled')", [cid]))
     assert view.status == "cancelled" and view.finished_at is not None
@@ -148,8 +156,14 @@ def test_cancel_leaves_every_cell_cancelled_not_pending(store, runner, sandbox):
 
 def test_one_cell_can_be_cancelled_alone(store, runner, sandbox):
     plan = K.build_plan(prompts="one\ntwo", targets=[GPT2])
-    cid, batch = K.start(store, runner, plan, lambda pid: ClientSettings(
-        provider="sandbox", base_url=sandbox.base_url, max_concurrency=1, rate_per_s=100.0, extra_headers={"X-Sandbox-Latency": "0.5"}))
+    cid, batch = K.start(
+        store,
+        runner,
+        plan,
+        lambda pid: ClientSettings(
+            provider="sandbox", base_url=sandbox.base_url, max_concurrency=1, rate_per_s=100.0, extra_headers={"X-Sandbox-Latency": "0.5"}
+        ),
+    )
     assert K.cancel(store, runner, cid, keys=["r1c0"]) == 1
     assert batch.wait(15)
     view = K.load(store, cid)
@@ -158,8 +172,14 @@ def test_one_cell_can_be_cancelled_alone(store, runner, sandbox):
 
 def test_queued_cells_say_how_many_wait_ahead_on_which_provider(store, runner, sandbox):
     plan = K.build_plan(prompts="\n".join(f"p{i}" for i in range(4)), targets=[GPT2])
-    cid, batch = K.start(store, runner, plan, lambda pid: ClientSettings(
-        provider="sandbox", base_url=sandbox.base_url, max_concurrency=1, rate_per_s=100.0, extra_headers={"X-Sandbox-Latency": "2"}))
+    cid, batch = K.start(
+        store,
+        runner,
+        plan,
+        lambda pid: ClientSettings(
+            provider="sandbox", base_url=sandbox.base_url, max_concurrency=1, rate_per_s=100.0, extra_headers={"X-Sandbox-Latency": "2"}
+        ),
+    )
     try:
         deadline = time.time() + 5
         notes: list[str] = []

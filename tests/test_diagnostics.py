@@ -47,12 +47,24 @@ def kinds(step: D.Step) -> set[str]:
 @pytest.mark.parametrize(
     "error_type,code,message,step",
     [
-        ("auth", None, None, 1), ("permission", None, None, 1), ("endpoint_not_found", None, None, 2), ("network", None, None, 2),
-        ("model_not_found", None, None, 3), ("task_failed", None, None, 4), ("timeout", "task_deadline", None, 4),
-        ("timeout", "ReadTimeout", None, 9), ("rate_limited", None, None, 5), ("quota_exceeded", None, None, 5),
-        ("bad_request", None, None, 6), ("bad_response", None, None, 6), ("invalid_image", None, None, 7),
-        ("image_fetch_failed", None, None, 7), ("content_policy", None, None, 8), ("server_error", None, None, None),
-        ("interrupted", None, None, None), ("app_error", None, None, None),
+        ("auth", None, None, 1),
+        ("permission", None, None, 1),
+        ("endpoint_not_found", None, None, 2),
+        ("network", None, None, 2),
+        ("model_not_found", None, None, 3),
+        ("task_failed", None, None, 4),
+        ("timeout", "task_deadline", None, 4),
+        ("timeout", "ReadTimeout", None, 9),
+        ("rate_limited", None, None, 5),
+        ("quota_exceeded", None, None, 5),
+        ("bad_request", None, None, 6),
+        ("bad_response", None, None, 6),
+        ("invalid_image", None, None, 7),
+        ("image_fetch_failed", None, None, 7),
+        ("content_policy", None, None, 8),
+        ("server_error", None, None, None),
+        ("interrupted", None, None, None),
+        ("app_error", None, None, None),
         ("invalid_input", "preflight", "No API key: set OPENAI_API_KEY, ...", 1),
         ("invalid_input", "preflight", "Endpoint: No base URL is set.", 2),
         ("invalid_input", "preflight", "'gpt-image2' is not an exact model id. Did you mean 'gpt-image-2'?", 3),
@@ -190,7 +202,7 @@ def test_failing_tasks_fail_step_4(sandbox, store):
     generate(settings, store)
     step = D.run_checks(settings, MODEL, store=store, probe=False).step(4)
     assert step.status == "fail" and "task" in step.verdict
-    assert any(l.url.startswith("/history?attempt=") for e in step.evidence for l in e.links)
+    assert any(link.url.startswith("/history?attempt=") for e in step.evidence for link in e.links)
 
 
 @pytest.mark.parametrize(
@@ -236,20 +248,35 @@ def test_history_evidence_from_seeded_attempts(store):
     now = time.time()
     run = store.start_run(kind="generate", label="seed", settings={})
     rows = [
-        ("rate_limited", 429, 1.0, "failed"), ("rate_limited", 429, 1.0, "failed"), (None, 200, None, "succeeded"),
-        ("timeout", None, None, "failed"), ("content_policy", 400, None, "failed"),
+        ("rate_limited", 429, 1.0, "failed"),
+        ("rate_limited", 429, 1.0, "failed"),
+        (None, 200, None, "succeeded"),
+        ("timeout", None, None, "failed"),
+        ("content_policy", 400, None, "failed"),
     ]
     for i, (error_type, status, retry_after, outcome) in enumerate(rows):
-        aid = store.attempt_started({"run_id": run, "started_at": now - 100 + i * 10, "provider": "openai", "model": MODEL, "prompt": f"p{i}", "attempt_no": i + 1})
-        store.attempt_finished(aid, {"status": outcome, "error_type": error_type, "http_status": status, "retry_after_s": retry_after,
-                                     "finished_at": now - 100 + i * 10 + 0.5, "latency_ms": 40_000, "error_message": "x"})
+        aid = store.attempt_started(
+            {"run_id": run, "started_at": now - 100 + i * 10, "provider": "openai", "model": MODEL, "prompt": f"p{i}", "attempt_no": i + 1}
+        )
+        store.attempt_finished(
+            aid,
+            {
+                "status": outcome,
+                "error_type": error_type,
+                "http_status": status,
+                "retry_after_s": retry_after,
+                "finished_at": now - 100 + i * 10 + 0.5,
+                "latency_ms": 40_000,
+                "error_message": "x",
+            },
+        )
     store.run_finished(run, {"status": "failed"})
     settings = ClientSettings(provider="openai", api_key="sk-seededHistoryKey4f8Q2m9Zx7Lr3Vb6Np1Tw5Hc0Jd8Ks")
     report = D.run_checks(settings, MODEL, store=store, probe=False, now=now)
     limits = report.step(5)
     assert limits.status == "fail"  # the second retry went out after 9.5 s: honoured; the run failed anyway
     assert any("Retry-After honoured 2 time(s)" in e.text for e in limits.evidence)
-    urls = [l.url for e in limits.evidence for l in e.links]
+    urls = [link.url for e in limits.evidence for link in e.links]
     assert "/history?provider=openai&error_type=rate_limited&since=7d" in urls
     assert report.step(9).status == "fail" and report.step(8).status == "warn"
     examples = [e for e in report.step(8).evidence if e.prompt]
@@ -291,8 +318,27 @@ def test_json_round_trip(sandbox, store):
         (lambda b: {**b, "steps": [{**b["steps"][0], "step": "1"}] + b["steps"][1:]}, "wrong type"),
         (lambda b: {**b, "provider": None}, "wrong type"),
         (lambda b: {k: v for k, v in b.items() if k != "model"}, "missing 'model'"),
-        (lambda b: {**b, "steps": [{**b["steps"][0], "evidence": [{"kind": "static", "text": "x", "links": [{"label": "a", "url": "javascript:alert(1)"}]}]}] + b["steps"][1:]}, "inside the app"),
-        (lambda b: {**b, "steps": [{**b["steps"][0], "evidence": [{"kind": "static", "text": "x", "image": "https://evil.example/x.png"}]}] + b["steps"][1:]}, "inline"),
+        (
+            lambda b: {
+                **b,
+                "steps": [
+                    {
+                        **b["steps"][0],
+                        "evidence": [{"kind": "static", "text": "x", "links": [{"label": "a", "url": "javascript:alert(1)"}]}],
+                    }
+                ]
+                + b["steps"][1:],
+            },
+            "inside the app",
+        ),
+        (
+            lambda b: {
+                **b,
+                "steps": [{**b["steps"][0], "evidence": [{"kind": "static", "text": "x", "image": "https://evil.example/x.png"}]}]
+                + b["steps"][1:],
+            },
+            "inline",
+        ),
         (lambda b: {**b, "steps": [{**b["steps"][0], "evidence": [{"kind": "rumour", "text": "x"}]}] + b["steps"][1:]}, "kind 'rumour'"),
     ],
 )
@@ -335,7 +381,9 @@ def test_hide_prompts_replaces_them_with_length_and_hash(sandbox, store):
 
 def test_signed_query_strings_are_cut(sandbox):
     report = D.run_checks(settings_for(sandbox), MODEL, probe=False)
-    report.steps[6].evidence.append(D.Evidence("history", "Downloading https://cdn.example.com/img.png?X-Amz-Signature=abcdef0123456789&X-Amz-Expires=60 failed"))
+    report.steps[6].evidence.append(
+        D.Evidence("history", "Downloading https://cdn.example.com/img.png?X-Amz-Signature=abcdef0123456789&X-Amz-Expires=60 failed")
+    )
     again = D.report_from_json(D.report_to_json(report))
     text = again.steps[6].evidence[-1].text
     assert "X-Amz-Signature" not in text and "abcdef0123456789" not in text and "https://cdn.example.com/img.png?" in text
@@ -347,7 +395,13 @@ def test_a_distinctive_key_appears_in_no_report(tmp_path):
 
     def echo(request: httpx.Request) -> httpx.Response:
         sent = request.headers.get("authorization", "")
-        body = {"error": {"message": f"Incorrect API key provided: {sent}. Also {sent.lower()} and {sent[7:-1]}", "type": "invalid_request_error", "code": "invalid_api_key"}}
+        body = {
+            "error": {
+                "message": f"Incorrect API key provided: {sent}. Also {sent.lower()} and {sent[7:-1]}",
+                "type": "invalid_request_error",
+                "code": "invalid_api_key",
+            }
+        }
         return httpx.Response(401, json=body)
 
     store = Store(data_dir=tmp_path / "data")
@@ -357,8 +411,11 @@ def test_a_distinctive_key_appears_in_no_report(tmp_path):
     report_id = D.save_report(store, report)
     row = store.report(report_id)
     forms = {
-        "json": D.report_to_json(report), "markdown": D.report_to_markdown(report), "html": D.report_to_html(report),
-        "db body": json.dumps(row["body"]), "db markdown": row["markdown"],
+        "json": D.report_to_json(report),
+        "markdown": D.report_to_markdown(report),
+        "html": D.report_to_html(report),
+        "db body": json.dumps(row["body"]),
+        "db markdown": row["markdown"],
         "db attempts": json.dumps([dict(r) for r in store.db.query("SELECT * FROM attempts")]),
         "db runs": json.dumps([dict(r) for r in store.db.query("SELECT * FROM runs")]),
     }
@@ -383,9 +440,20 @@ def test_a_retry_before_retry_after_fails_step_5_but_a_fallback_hop_does_not_cou
     now = time.time()
 
     def attempt(run, i, model, error_type, start, retry_after=None):
-        aid = store.attempt_started({"run_id": run, "started_at": start, "provider": "wisgate", "model": model, "prompt": "p", "attempt_no": i})
-        store.attempt_finished(aid, {"status": "failed" if error_type else "succeeded", "error_type": error_type, "http_status": 429 if error_type else 200,
-                                     "retry_after_s": retry_after, "finished_at": start + 0.2, "latency_ms": 200})
+        aid = store.attempt_started(
+            {"run_id": run, "started_at": start, "provider": "wisgate", "model": model, "prompt": "p", "attempt_no": i}
+        )
+        store.attempt_finished(
+            aid,
+            {
+                "status": "failed" if error_type else "succeeded",
+                "error_type": error_type,
+                "http_status": 429 if error_type else 200,
+                "retry_after_s": retry_after,
+                "finished_at": start + 0.2,
+                "latency_ms": 200,
+            },
+        )
 
     hop = store.start_run(kind="generate", label="fallback right after a 429", settings={})
     attempt(hop, 1, MODEL, "rate_limited", now - 50, retry_after=10.0)

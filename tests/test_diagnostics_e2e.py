@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from lib import diagnostics as D
-from lib.generation import ClientSettings, GenerationRequest
 from lib.client import ImageClient
+from lib.generation import ClientSettings, GenerationRequest
 from lib.store import Store
 from tests.e2e_support import APP_IDLE, ROOT, running_app, wait_for_http
 
@@ -18,7 +17,9 @@ ARTIFACTS = ROOT / "artifacts"
 def test_report_permalink_and_html_export(browser, sandbox, tmp_path):
     data = tmp_path / "data"
     store = Store(data_dir=data)
-    settings = ClientSettings(provider="sandbox", base_url=sandbox.base_url, extra_headers={"X-Sandbox-Scenario": "rate_limited_always"}, max_retries=1)
+    settings = ClientSettings(
+        provider="sandbox", base_url=sandbox.base_url, extra_headers={"X-Sandbox-Scenario": "rate_limited_always"}, max_retries=1
+    )
     with ImageClient(settings=settings, recorder=store, keeper=store.keeper) as client:
         client.generate(GenerationRequest(prompt="a lighthouse <b>in</b> the rain"))
     healthy = ClientSettings(provider="sandbox", base_url=sandbox.base_url)
@@ -75,7 +76,12 @@ def test_a_permalink_survives_the_app_password(browser, tmp_path, monkeypatch):
     """With a password set, the permalink asks for it first, then shows the same snapshot."""
     data = tmp_path / "data"
     store = Store(data_dir=data)
-    report = D.run_checks(ClientSettings(provider="openai", api_key="sk-permalinkKey3Gh7Jk1Lm9Nb2Vc5Xz8Qw4Er6Ty0Ui", read_timeout_s=30.0), "gpt-image-2", store=store, probe=False)
+    report = D.run_checks(
+        ClientSettings(provider="openai", api_key="sk-permalinkKey3Gh7Jk1Lm9Nb2Vc5Xz8Qw4Er6Ty0Ui", read_timeout_s=30.0),
+        "gpt-image-2",
+        store=store,
+        probe=False,
+    )
     report_id = D.save_report(store, report)
     store.close()
     monkeypatch.setenv("IMAGELAB_PASSWORD", "correct horse battery")

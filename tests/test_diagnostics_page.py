@@ -129,5 +129,10 @@ def checklist_links(app: AppTest) -> list[tuple[str, str]]:
     links = []
     for link in app.get("page_link"):
         if "checklist step" in link.proto.label:
-            links.append((link.proto.label, dict(link.proto.query_string and [kv.split("=") for kv in link.proto.query_string.split("&")] or []).get("step", "")))
+            links.append(
+                (
+                    link.proto.label,
+                    dict(link.proto.query_string and [kv.split("=") for kv in link.proto.query_string.split("&")] or []).get("step", ""),
+                )
+            )
     return links

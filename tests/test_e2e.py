@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from tests.e2e_support import APP_IDLE, ROOT, running_app, wait_for_http

@@ -18,8 +18,15 @@ def test_a_filtered_permalink_shows_the_table_and_a_chart(browser, tmp_path):
     store = Store(data_dir=data)
     now = time.time()
     for i in range(12):
-        add(store, at=now - 600 * i, provider="openai", model="gpt-image-2", prompt=f"openai prompt {i}",
-            status="failed" if i % 4 == 0 else "succeeded", error_type="rate_limited" if i % 4 == 0 else None)
+        add(
+            store,
+            at=now - 600 * i,
+            provider="openai",
+            model="gpt-image-2",
+            prompt=f"openai prompt {i}",
+            status="failed" if i % 4 == 0 else "succeeded",
+            error_type="rate_limited" if i % 4 == 0 else None,
+        )
     for i in range(5):
         add(store, at=now - 700 * i, provider="wisgate", model="gpt-image-1.5", prompt=f"wisgate prompt {i}")
     store.close()

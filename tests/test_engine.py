@@ -42,8 +42,14 @@ def client(store, handler, **settings) -> ImageClient:
     settings.setdefault("max_retries", 0)
     settings.setdefault("use_fallback", False)
     s = ClientSettings(provider="sandbox", base_url="http://127.0.0.1:9/v1", **settings)
-    return ImageClient(settings=s, recorder=store, keeper=store.keeper, transport=httpx.MockTransport(handler),
-                       sleep=lambda s: None, limiter=ProviderLimiter(rate_per_s=1e6, burst=10**6, sleep=lambda s: None))
+    return ImageClient(
+        settings=s,
+        recorder=store,
+        keeper=store.keeper,
+        transport=httpx.MockTransport(handler),
+        sleep=lambda s: None,
+        limiter=ProviderLimiter(rate_per_s=1e6, burst=10**6, sleep=lambda s: None),
+    )
 
 
 # --- one writer, partial results ------------------------------------------------------------

@@ -23,52 +23,252 @@ ANSWERS = [
     # --- OpenAI error bodies
     ("openai-401-bad-key", 401, J, oa("Incorrect API key provided: sk-abc***xyz.", code="invalid_api_key"), "auth"),
     ("openai-401-no-key", 401, J, oa("You didn't provide an API key.", code=None), "auth"),
-    ("openai-403-verify-org", 403, J, oa("Your organization must be verified to use the model `gpt-image-1`. Please go to: https://platform.openai.com/settings/organization/general and click on Verify Organization."), "permission"),
-    ("openai-403-region", 403, J, oa("Country, region, or territory not supported", code="unsupported_country_region_territory", type_="request_forbidden"), "permission"),
+    (
+        "openai-403-verify-org",
+        403,
+        J,
+        oa(
+            "Your organization must be verified to use the model `gpt-image-1`. Please go to: https://platform.openai.com/settings/organization/general and click on Verify Organization."
+        ),
+        "permission",
+    ),
+    (
+        "openai-403-region",
+        403,
+        J,
+        oa("Country, region, or territory not supported", code="unsupported_country_region_territory", type_="request_forbidden"),
+        "permission",
+    ),
     ("openai-404-invalid-url", 404, J, oa("Invalid URL (POST /v1/image/generation)"), "endpoint_not_found"),
-    ("openai-404-model", 404, J, oa("The model `gpt-image-9` does not exist or you do not have access to it.", code="model_not_found"), "model_not_found"),
-    ("openai-400-param-model", 400, J, oa("Invalid value: 'gpt-image2'. Supported values are: 'gpt-image-1' and 'gpt-image-2'.", param="model", code="invalid_value"), "model_not_found"),
-    ("openai-400-response-format", 400, J, oa("Unknown parameter: 'response_format'.", param="response_format", code="unknown_parameter"), "bad_request"),
-    ("openai-400-size", 400, J, oa("Invalid value: '999x999'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'.", param="size", code="invalid_value"), "bad_request"),
-    ("openai-400-moderation", 400, J, oa("Your request was rejected as a result of our safety system.", type_="image_generation_user_error", code="moderation_blocked"), "content_policy"),
-    ("openai-400-policy-violation", 400, J, oa("Your request was rejected by the content policy.", code="content_policy_violation"), "content_policy"),
+    (
+        "openai-404-model",
+        404,
+        J,
+        oa("The model `gpt-image-9` does not exist or you do not have access to it.", code="model_not_found"),
+        "model_not_found",
+    ),
+    (
+        "openai-400-param-model",
+        400,
+        J,
+        oa("Invalid value: 'gpt-image2'. Supported values are: 'gpt-image-1' and 'gpt-image-2'.", param="model", code="invalid_value"),
+        "model_not_found",
+    ),
+    (
+        "openai-400-response-format",
+        400,
+        J,
+        oa("Unknown parameter: 'response_format'.", param="response_format", code="unknown_parameter"),
+        "bad_request",
+    ),
+    (
+        "openai-400-size",
+        400,
+        J,
+        oa(
+            "Invalid value: '999x999'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'.",
+            param="size",
+            code="invalid_value",
+        ),
+        "bad_request",
+    ),
+    (
+        "openai-400-moderation",
+        400,
+        J,
+        oa("Your request was rejected as a result of our safety system.", type_="image_generation_user_error", code="moderation_blocked"),
+        "content_policy",
+    ),
+    (
+        "openai-400-policy-violation",
+        400,
+        J,
+        oa("Your request was rejected by the content policy.", code="content_policy_violation"),
+        "content_policy",
+    ),
     ("openai-400-safety-type-only", 400, J, oa("Request blocked.", type_="image_generation_user_error"), "content_policy"),
-    ("openai-400-transparent-jpeg", 400, J, oa("Transparent background requires output_format png or webp.", param="background", code="invalid_value"), "bad_request"),
-    ("openai-413-prompt-too-long", 413, J, oa("The prompt is too long. Maximum length is 32000 characters.", param="prompt"), "bad_request"),
+    (
+        "openai-400-transparent-jpeg",
+        400,
+        J,
+        oa("Transparent background requires output_format png or webp.", param="background", code="invalid_value"),
+        "bad_request",
+    ),
+    (
+        "openai-413-prompt-too-long",
+        413,
+        J,
+        oa("The prompt is too long. Maximum length is 32000 characters.", param="prompt"),
+        "bad_request",
+    ),
     ("openai-422", 422, J, oa("Unprocessable entity: 'n' must be <= 10", param="n"), "bad_request"),
-    ("openai-429-rate", 429, J, oa("Rate limit reached for gpt-image-1 in organization org-x on images per minute (IPM): Limit 5, Used 5.", type_="requests", code="rate_limit_exceeded"), "rate_limited"),
-    ("openai-429-quota", 429, J, oa("You exceeded your current quota, please check your plan and billing details.", type_="insufficient_quota", code="insufficient_quota"), "quota_exceeded"),
-    ("openai-400-billing-limit", 400, J, oa("Billing hard limit has been reached", type_="billing_limit_user_error", code="billing_hard_limit_reached"), "quota_exceeded"),
-    ("openai-500", 500, J, oa("The server had an error while processing your request. Sorry about that!", type_="server_error"), "server_error"),
-    ("openai-503-overloaded", 503, J, oa("The engine is currently overloaded, please try again later", type_="server_error"), "server_error"),
+    (
+        "openai-429-rate",
+        429,
+        J,
+        oa(
+            "Rate limit reached for gpt-image-1 in organization org-x on images per minute (IPM): Limit 5, Used 5.",
+            type_="requests",
+            code="rate_limit_exceeded",
+        ),
+        "rate_limited",
+    ),
+    (
+        "openai-429-quota",
+        429,
+        J,
+        oa(
+            "You exceeded your current quota, please check your plan and billing details.",
+            type_="insufficient_quota",
+            code="insufficient_quota",
+        ),
+        "quota_exceeded",
+    ),
+    (
+        "openai-400-billing-limit",
+        400,
+        J,
+        oa("Billing hard limit has been reached", type_="billing_limit_user_error", code="billing_hard_limit_reached"),
+        "quota_exceeded",
+    ),
+    (
+        "openai-500",
+        500,
+        J,
+        oa("The server had an error while processing your request. Sorry about that!", type_="server_error"),
+        "server_error",
+    ),
+    (
+        "openai-503-overloaded",
+        503,
+        J,
+        oa("The engine is currently overloaded, please try again later", type_="server_error"),
+        "server_error",
+    ),
     ("openai-409-conflict", 409, J, oa("Another request is modifying this resource."), "server_error"),
     ("openai-408", 408, J, oa("Request timed out."), "timeout"),
     # --- gateway shapes
-    ("gw-402-balance", 402, J, json.dumps({"error": {"message": "Insufficient balance", "code": "insufficient_balance"}}), "quota_exceeded"),
-    ("gw-403-balance-cn", 403, J, json.dumps({"error": {"message": "用户额度不足, 剩余额度: $0.01", "type": "new_api_error"}}), "quota_exceeded"),
-    ("gw-503-no-channel", 503, J, json.dumps({"error": {"message": "当前分组 default 下对于模型 gpt-image-9 无可用渠道", "type": "new_api_error"}}), "server_error"),
-    ("gw-400-no-channel", 400, J, json.dumps({"error": {"message": "No available channel for model gpt-image-9 under group default", "type": "one_api_error"}}), "model_not_found"),
+    (
+        "gw-402-balance",
+        402,
+        J,
+        json.dumps({"error": {"message": "Insufficient balance", "code": "insufficient_balance"}}),
+        "quota_exceeded",
+    ),
+    (
+        "gw-403-balance-cn",
+        403,
+        J,
+        json.dumps({"error": {"message": "用户额度不足, 剩余额度: $0.01", "type": "new_api_error"}}),
+        "quota_exceeded",
+    ),
+    (
+        "gw-503-no-channel",
+        503,
+        J,
+        json.dumps({"error": {"message": "当前分组 default 下对于模型 gpt-image-9 无可用渠道", "type": "new_api_error"}}),
+        "server_error",
+    ),
+    (
+        "gw-400-no-channel",
+        400,
+        J,
+        json.dumps({"error": {"message": "No available channel for model gpt-image-9 under group default", "type": "one_api_error"}}),
+        "model_not_found",
+    ),
     ("gw-401-invalid-token", 401, J, json.dumps({"error": {"message": "无效的令牌", "type": "new_api_error"}}), "auth"),
     ("gw-flat-message", 401, J, json.dumps({"code": 401, "message": "invalid token"}), "auth"),
     ("gw-detail-string", 422, J, json.dumps({"detail": "size must be one of 1024x1024, 2048x2048"}), "bad_request"),
-    ("gw-detail-list", 422, J, json.dumps({"detail": [{"loc": ["body", "prompt"], "msg": "field required", "type": "value_error.missing"}]}), "bad_request"),
+    (
+        "gw-detail-list",
+        422,
+        J,
+        json.dumps({"detail": [{"loc": ["body", "prompt"], "msg": "field required", "type": "value_error.missing"}]}),
+        "bad_request",
+    ),
     ("gw-error-string-policy", 400, J, json.dumps({"error": "content_policy_violation"}), "content_policy"),
     ("gw-data-error", 400, J, json.dumps({"data": {"status": "failed", "error": "content_policy_violation"}}), "content_policy"),
-    ("gw-errors-list", 400, J, json.dumps({"errors": [{"message": "Unsupported model seedream-9", "code": "unsupported_model"}]}), "model_not_found"),
+    (
+        "gw-errors-list",
+        400,
+        J,
+        json.dumps({"errors": [{"message": "Unsupported model seedream-9", "code": "unsupported_model"}]}),
+        "model_not_found",
+    ),
     ("gw-429-text", 429, "text/plain", "Too Many Requests", "rate_limited"),
-    ("gw-429-json-quota-words", 429, J, json.dumps({"error": {"message": "Your credit balance is too low to access the API."}}), "quota_exceeded"),
-    ("gw-nsfw", 400, J, json.dumps({"error": {"message": "NSFW content detected in prompt", "code": "sensitive_content"}}), "content_policy"),
-    ("gw-403-key-invalid", 403, J, json.dumps({"error": {"message": "API key not valid. Please pass a valid API key.", "code": 403}}), "auth"),
-    ("gw-200-error-object", 200, J, json.dumps({"error": {"message": "upstream overloaded", "type": "server_error", "code": "upstream_error"}}), "server_error"),
-    ("gw-200-model", 200, J, json.dumps({"error": {"message": "model gpt-image-9 not found", "code": "model_not_found"}}), "model_not_found"),
-    ("gw-200-param", 200, J, json.dumps({"error": {"message": "size is invalid", "param": "size", "code": "invalid_value"}}), "bad_request"),
+    (
+        "gw-429-json-quota-words",
+        429,
+        J,
+        json.dumps({"error": {"message": "Your credit balance is too low to access the API."}}),
+        "quota_exceeded",
+    ),
+    (
+        "gw-nsfw",
+        400,
+        J,
+        json.dumps({"error": {"message": "NSFW content detected in prompt", "code": "sensitive_content"}}),
+        "content_policy",
+    ),
+    (
+        "gw-403-key-invalid",
+        403,
+        J,
+        json.dumps({"error": {"message": "API key not valid. Please pass a valid API key.", "code": 403}}),
+        "auth",
+    ),
+    (
+        "gw-200-error-object",
+        200,
+        J,
+        json.dumps({"error": {"message": "upstream overloaded", "type": "server_error", "code": "upstream_error"}}),
+        "server_error",
+    ),
+    (
+        "gw-200-model",
+        200,
+        J,
+        json.dumps({"error": {"message": "model gpt-image-9 not found", "code": "model_not_found"}}),
+        "model_not_found",
+    ),
+    (
+        "gw-200-param",
+        200,
+        J,
+        json.dumps({"error": {"message": "size is invalid", "param": "size", "code": "invalid_value"}}),
+        "bad_request",
+    ),
     ("gw-200-rate", 200, J, json.dumps({"code": "rate_limit", "msg": "too many requests"}), "rate_limited"),
     ("gw-200-unknown-shape", 200, J, json.dumps({"created": 1, "output": {"weird": True}}), "bad_response"),
     # --- HTML pages and plain text
-    ("nginx-404", 404, H, "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>", "endpoint_not_found"),
-    ("nginx-405", 405, H, "<html><head><title>405 Not Allowed</title></head><body><center><h1>405 Not Allowed</h1></center></body></html>", "endpoint_not_found"),
-    ("proxy-502", 502, H, "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>", "server_error"),
-    ("cloudflare-524", 524, H, "<!DOCTYPE html><html><head><title>example.com | 524: A timeout occurred</title></head></html>", "server_error"),
+    (
+        "nginx-404",
+        404,
+        H,
+        "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>",
+        "endpoint_not_found",
+    ),
+    (
+        "nginx-405",
+        405,
+        H,
+        "<html><head><title>405 Not Allowed</title></head><body><center><h1>405 Not Allowed</h1></center></body></html>",
+        "endpoint_not_found",
+    ),
+    (
+        "proxy-502",
+        502,
+        H,
+        "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>",
+        "server_error",
+    ),
+    (
+        "cloudflare-524",
+        524,
+        H,
+        "<!DOCTYPE html><html><head><title>example.com | 524: A timeout occurred</title></head></html>",
+        "server_error",
+    ),
     ("cloudflare-520", 520, H, "<html><head><title>520: Web server is returning an unknown error</title></head></html>", "server_error"),
     ("aws-504", 504, "application/json", json.dumps({"message": "Endpoint request timed out"}), "server_error"),
     ("html-200-login-page", 200, H, "<!doctype html><html><head><title>Sign in</title></head><body>Login</body></html>", "bad_response"),
@@ -91,8 +291,17 @@ ANSWERS = [
 def test_table_is_large_enough():
     assert len(ANSWERS) >= 40
     assert {a[4] for a in ANSWERS} >= {
-        "auth", "permission", "endpoint_not_found", "model_not_found", "bad_request", "content_policy",
-        "rate_limited", "quota_exceeded", "server_error", "timeout", "bad_response",
+        "auth",
+        "permission",
+        "endpoint_not_found",
+        "model_not_found",
+        "bad_request",
+        "content_policy",
+        "rate_limited",
+        "quota_exceeded",
+        "server_error",
+        "timeout",
+        "bad_response",
     }
 
 
@@ -106,7 +315,11 @@ def test_classify_response(name, status, ctype, body, expected):
 
 
 def test_provider_message_and_code_are_kept():
-    err = E.classify_response(400, oa("Unknown parameter: 'response_format'.", param="response_format", code="unknown_parameter").encode(), headers={"content-type": J, "x-request-id": "req_123"})
+    err = E.classify_response(
+        400,
+        oa("Unknown parameter: 'response_format'.", param="response_format", code="unknown_parameter").encode(),
+        headers={"content-type": J, "x-request-id": "req_123"},
+    )
     assert err.provider_message == "Unknown parameter: 'response_format'."
     assert err.code == "unknown_parameter"
     assert err.param == "response_format"
@@ -115,7 +328,9 @@ def test_provider_message_and_code_are_kept():
 
 
 def test_html_pages_are_summarised_not_dumped():
-    err = E.classify_response(502, b"<html><head><title>502 Bad Gateway</title></head><body>" + b"x" * 5000 + b"</body></html>", headers={"content-type": H})
+    err = E.classify_response(
+        502, b"<html><head><title>502 Bad Gateway</title></head><body>" + b"x" * 5000 + b"</body></html>", headers={"content-type": H}
+    )
     assert err.provider_message == "502 Bad Gateway"
 
 
@@ -209,10 +424,23 @@ def test_every_type_has_info_and_class():
 @pytest.mark.parametrize(
     "error_type,retried",
     [
-        ("rate_limited", True), ("server_error", True), ("timeout", True), ("network", True), ("task_failed", True),
-        ("auth", False), ("permission", False), ("model_not_found", False), ("content_policy", False),
-        ("quota_exceeded", False), ("bad_request", False), ("invalid_image", False), ("bad_response", False),
-        ("invalid_input", False), ("endpoint_not_found", False), ("interrupted", False), ("image_fetch_failed", False),
+        ("rate_limited", True),
+        ("server_error", True),
+        ("timeout", True),
+        ("network", True),
+        ("task_failed", True),
+        ("auth", False),
+        ("permission", False),
+        ("model_not_found", False),
+        ("content_policy", False),
+        ("quota_exceeded", False),
+        ("bad_request", False),
+        ("invalid_image", False),
+        ("bad_response", False),
+        ("invalid_input", False),
+        ("endpoint_not_found", False),
+        ("interrupted", False),
+        ("image_fetch_failed", False),
     ],
 )
 def test_retryability_matches_the_vocabulary(error_type, retried):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -74,7 +75,17 @@ def test_commas_and_repeated_keys_both_give_several_values():
     statuses=st.lists(st.sampled_from(ATTEMPT_STATUSES), unique=True, max_size=3),
     errors=st.lists(st.sampled_from(ERROR_TYPES), unique=True, max_size=3),
     kinds=st.lists(st.sampled_from(RUN_KINDS), unique=True, max_size=2),
-    models=st.lists(st.text(st.characters(min_codepoint=33, max_codepoint=0x2FFF, blacklist_characters=",", blacklist_categories=("Cc", "Cs", "Zs")), min_size=1, max_size=20).map(str.strip).filter(bool), unique=True, max_size=3),
+    models=st.lists(
+        st.text(
+            st.characters(min_codepoint=33, max_codepoint=0x2FFF, blacklist_characters=",", blacklist_categories=("Cc", "Cs", "Zs")),
+            min_size=1,
+            max_size=20,
+        )
+        .map(str.strip)
+        .filter(bool),
+        unique=True,
+        max_size=3,
+    ),
     text=st.text(st.characters(min_codepoint=32, max_codepoint=0x2FFF, blacklist_categories=("Cc", "Cs")), max_size=30).map(str.strip),
     page=st.integers(1, 9999),
 )
@@ -135,10 +146,18 @@ def test_custom_range_with_a_date_only_end_includes_that_day():
 
 
 def test_params_from_filter_round_trip():
-    flt = AttemptFilter(models=["gpt-image-1"], statuses=["failed"], since=1_763_000_000.0, until=1_763_086_400.0, text="boat", kinds=["compare"])
+    flt = AttemptFilter(
+        models=["gpt-image-1"], statuses=["failed"], since=1_763_000_000.0, until=1_763_086_400.0, text="boat", kinds=["compare"]
+    )
     back = H.filter_from_params(H.params_from_filter(flt), NOW)
     assert (back.models, back.statuses, back.text, back.kinds, back.since, back.until) == (
-        flt.models, flt.statuses, flt.text, flt.kinds, flt.since, flt.until)
+        flt.models,
+        flt.statuses,
+        flt.text,
+        flt.kinds,
+        flt.since,
+        flt.until,
+    )
     everything = H.filter_from_params(H.params_from_filter(AttemptFilter()), NOW)
     assert everything.since is None and everything.until is None
 
@@ -197,7 +216,17 @@ def test_group_stats_per_model_and_provider(seeded):
     with_probes = H.HistoryView(kinds=["probe"]).stats_filter(NOW)
     assert H.group_stats(seeded, with_probes, "model")[0]["attempts"] == 1
     rows = H.stats_table(H.group_stats(seeded, view.stats_filter(NOW), "provider"), "provider")
-    assert {"provider", "attempts", "success rate", "p50 (s)", "p95 (s)", "error rates", "images", "cost (est.)", "per image (est.)"} == set(rows[0])
+    assert {
+        "provider",
+        "attempts",
+        "success rate",
+        "p50 (s)",
+        "p95 (s)",
+        "error rates",
+        "images",
+        "cost (est.)",
+        "per image (est.)",
+    } == set(rows[0])
     total = H.totals(list(providers.values()))
     assert total["attempts"] == 6 and total["images"] == 4
 
@@ -245,8 +274,14 @@ def test_table_page_is_newest_first_and_clamped(seeded):
 def test_export_never_holds_the_key_and_quotes_formulas(store):
     key = "sk-proj-" + "Q7x" * 15
     redact.register(key)
-    add(store, at=NOW, prompt=f"=HYPERLINK('x') and my key {key}", status="failed", error_type="auth",
-        error_message=f"Incorrect API key provided: {key}")
+    add(
+        store,
+        at=NOW,
+        prompt=f"=HYPERLINK('x') and my key {key}",
+        status="failed",
+        error_type="auth",
+        error_message=f"Incorrect API key provided: {key}",
+    )
     store.db.execute("UPDATE attempts SET key_hint = ?, url = ?", [key[-4:], "https://h.example/v1/images/generations?token=abc123"])
     rows = H.export_rows(store, AttemptFilter())
     text_json, text_csv = H.to_json(rows), H.to_csv(rows)
@@ -298,10 +333,12 @@ def test_attempt_detail_has_request_raw_answer_images_and_the_run(sandbox, store
 
 def test_run_events_are_read_from_the_table(store):
     run = store.start_run(kind="generate", label="x", settings={})
-    store.db["run_events"].insert_all([
-        {"run_id": run, "seq": 2, "at": 2.0, "elapsed_s": 1.5, "kind": "saved", "message": "Saved", "data": "{}"},
-        {"run_id": run, "seq": 1, "at": 1.0, "elapsed_s": 0.1, "kind": "started", "message": "Attempt 1", "data": '{"a": 1}'},
-    ])
+    store.db["run_events"].insert_all(
+        [
+            {"run_id": run, "seq": 2, "at": 2.0, "elapsed_s": 1.5, "kind": "saved", "message": "Saved", "data": "{}"},
+            {"run_id": run, "seq": 1, "at": 1.0, "elapsed_s": 0.1, "kind": "started", "message": "Attempt 1", "data": '{"a": 1}'},
+        ]
+    )
     events = H.run_events(store, run)
     assert [e["kind"] for e in events] == ["started", "saved"] and events[0]["data"] == {"a": 1}
     assert H.run_events(store, None) == []
@@ -322,9 +359,19 @@ def test_run_kind_follows_the_run_by_trigger(store):
     assert store.count_attempts(AttemptFilter(exclude_kinds=["rerun"])) == 0
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("ox", 2), ("FOX", 2), ('say "hi"', 1), ("50%", 1), ("don't", 1), ("renard", 1), ("*", 0), ("fox OR owl", 0),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("ox", 2),
+        ("FOX", 2),
+        ('say "hi"', 1),
+        ("50%", 1),
+        ("don't", 1),
+        ("renard", 1),
+        ("*", 0),
+        ("fox OR owl", 0),
+    ],
+)
 def test_text_filter_is_a_plain_substring_match(store, text, expected):
     for prompt in ("a red fox", "A FOX again", 'they say "hi"', "50% off", "don't panic", "le renard rusé"):
         add(store, at=NOW, prompt=prompt)
@@ -340,9 +387,9 @@ def test_timeline_chart_spans_the_range_asked_for(store):
 
 
 def datetime_utc(ts):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat()
+    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def test_binned_percentiles_match_nearest_rank_to_the_resolution(store):

@@ -30,10 +30,19 @@ def store(tmp_path, monkeypatch):
 def seeded(store):
     now = time.time()
     add(store, at=now - 300, model="gpt-image-2", provider="openai", prompt=TRICKY)
-    add(store, at=now - 200, model="gpt-image-1.5", provider="wisgate", status="failed", error_type="rate_limited",
-        http_status=429, error_message="Rate limit reached for images per minute", retry_after_s=2.0,
+    add(
+        store,
+        at=now - 200,
+        model="gpt-image-1.5",
+        provider="wisgate",
+        status="failed",
+        error_type="rate_limited",
+        http_status=429,
+        error_message="Rate limit reached for images per minute",
+        retry_after_s=2.0,
         raw_response='HTTP 429  application/json\n{"error": {"message": "Rate limit reached for images per minute"}}',
-        params={"size": "1536x1024", "quality": "high", "n": 2, "output_format": "webp", "background": "auto", "moderation": "low"})
+        params={"size": "1536x1024", "quality": "high", "n": 2, "output_format": "webp", "background": "auto", "moderation": "low"},
+    )
     add(store, at=now - 100, model="gpt-image-2", provider="openai", status="succeeded", prompt="a paper boat")
     add(store, at=now - 10 * 86400, model="seedream-4-5", provider="evolink", prompt="an old one")
     return store

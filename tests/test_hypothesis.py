@@ -16,10 +16,37 @@ from tests.memory_recorder import MemoryRecorder
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(["error", "data", "message", "code", "type", "param", "status", "task_id", "id", "b64_json", "url", "results", "detail", "object"]) | st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "error",
+                    "data",
+                    "message",
+                    "code",
+                    "type",
+                    "param",
+                    "status",
+                    "task_id",
+                    "id",
+                    "b64_json",
+                    "url",
+                    "results",
+                    "detail",
+                    "object",
+                ]
+            )
+            | st.text(max_size=8),
+            children,
+            max_size=5,
+        )
+    ),
     max_leaves=20,
 )
-statuses = st.sampled_from([200, 201, 202, 204, 301, 400, 401, 402, 403, 404, 405, 408, 409, 413, 422, 429, 500, 502, 503, 504, 520, 524, 599])
+statuses = st.sampled_from(
+    [200, 201, 202, 204, 301, 400, 401, 402, 403, 404, 405, 408, 409, 413, 422, 429, 500, 502, 503, 504, 520, 524, 599]
+)
 ctypes = st.sampled_from(["application/json", "text/html", "text/plain", "", "application/octet-stream"])
 
 
@@ -72,8 +99,12 @@ def test_the_whole_client_never_raises(status, body, ctype):
 
     settings_ = ClientSettings(provider="custom", base_url="https://gw.example.com/v1", api_key="k" * 20, max_retries=1, task_deadline_s=3)
     client = ImageClient(
-        settings=settings_, recorder=MemoryRecorder(), transport=httpx.MockTransport(handler),
-        sleep=clock.sleep, clock=clock, limiter=ProviderLimiter(rate_per_s=1e6, burst=10**6, clock=clock, sleep=clock.sleep),
+        settings=settings_,
+        recorder=MemoryRecorder(),
+        transport=httpx.MockTransport(handler),
+        sleep=clock.sleep,
+        clock=clock,
+        limiter=ProviderLimiter(rate_per_s=1e6, burst=10**6, clock=clock, sleep=clock.sleep),
     )
     out = client.generate(GenerationRequest(prompt="x"))
     assert out.ok or out.error.error_type in E.ERROR_TYPES

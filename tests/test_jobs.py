@@ -51,8 +51,18 @@ def wait_for_event(job, kind, timeout=10.0) -> None:
 
 
 def test_a_request_round_trips_through_json():
-    req = GenerationRequest(prompt="p", model="gpt-image-1", size="1536x1024", n=2, quality="high", background="opaque",
-                            output_format="webp", output_compression=70, moderation="low", extra={"user": "u1"})
+    req = GenerationRequest(
+        prompt="p",
+        model="gpt-image-1",
+        size="1536x1024",
+        n=2,
+        quality="high",
+        background="opaque",
+        output_format="webp",
+        output_compression=70,
+        moderation="low",
+        extra={"user": "u1"},
+    )
     import json
 
     again = GenerationRequest.from_dict(json.loads(json.dumps(req.to_dict())))
@@ -63,7 +73,9 @@ def test_a_request_round_trips_through_json():
 
 
 def test_submit_writes_the_run_at_once_and_the_job_finishes(sandbox, runner, store):
-    spec = JobSpec(settings=settings_for(sandbox), request=REQ, kind="compare", comparison_id="cmp1", cell={"row": 0, "col": 1}, label="cell 0/1")
+    spec = JobSpec(
+        settings=settings_for(sandbox), request=REQ, kind="compare", comparison_id="cmp1", cell={"row": 0, "col": 1}, label="cell 0/1"
+    )
     job = runner.submit(spec)
     row = store.run(job.run_id)  # exists before the job has done anything
     assert row is not None and row["kind"] == "compare" and row["comparison_id"] == "cmp1" and row["cell"] == {"row": 0, "col": 1}
@@ -152,7 +164,9 @@ def test_a_limiter_wait_is_one_queued_event_with_its_place_and_can_be_cancelled(
 
 def test_a_batch_has_one_cancel_for_all(sandbox, runner, store):
     sandbox.configure(hang_s=60)
-    specs = [JobSpec(settings=settings_for(sandbox, "timeout", read_timeout_s=120), request=REQ, kind="compare", cell={"i": i}) for i in range(3)]
+    specs = [
+        JobSpec(settings=settings_for(sandbox, "timeout", read_timeout_s=120), request=REQ, kind="compare", cell={"i": i}) for i in range(3)
+    ]
     batch = runner.submit_batch(specs)
     assert isinstance(batch, Batch) and len(batch.jobs) == 3 and len({j.run_id for j in batch.jobs}) == 3
     assert all(j.batch_id == batch.id and j.kind == "compare" for j in batch.jobs)
@@ -204,10 +218,19 @@ def test_a_mock_transport_job_records_through_the_runner(store):
         calls.append(request)
         return httpx.Response(500, json={"error": {"message": "boom"}})
 
-    runner = JobRunner(recorder=store, keeper=store.keeper, max_workers=1, limiters=LimiterRegistry(),
-                       client_kwargs={"transport": httpx.MockTransport(handler), "rand": lambda: 0.0})
+    runner = JobRunner(
+        recorder=store,
+        keeper=store.keeper,
+        max_workers=1,
+        limiters=LimiterRegistry(),
+        client_kwargs={"transport": httpx.MockTransport(handler), "rand": lambda: 0.0},
+    )
     try:
-        job = runner.submit(JobSpec(settings=ClientSettings(provider="sandbox", base_url="http://127.0.0.1:9", max_retries=1, use_fallback=False), request=REQ))
+        job = runner.submit(
+            JobSpec(
+                settings=ClientSettings(provider="sandbox", base_url="http://127.0.0.1:9", max_retries=1, use_fallback=False), request=REQ
+            )
+        )
         assert job.wait(20)
         assert job.status == "failed" and job.outcome.error.error_type == "server_error"
         assert len(calls) == 2 and [a["status"] for a in store.run(job.run_id)["attempts"]] == ["failed", "failed"]

@@ -15,7 +15,7 @@ from lib.generation import ClientSettings, GenerationRequest, ReferenceImage
 from lib.preflight import check_media, preflight
 from lib.providers import CAPABILITIES, build_endpoint, capabilities, capability_rows
 from lib.store import Store
-from tests.media_support import image_bytes, mask_bytes, sse, no_keys_from_other_tests  # noqa: F401  (autouse)
+from tests.media_support import image_bytes, mask_bytes, no_keys_from_other_tests, sse  # noqa: F401  (autouse)
 
 PNG = image_bytes()
 B64 = base64.b64encode(PNG).decode()
@@ -54,7 +54,9 @@ def test_partials_out_of_order_and_final_before_the_last_partial():
 
 
 def test_edit_event_names_are_read_too():
-    result = read_image_stream([sse("image_edit.partial_image", b64_json=B64, partial_image_index=0), sse("image_edit.completed", b64_json=B64)])
+    result = read_image_stream(
+        [sse("image_edit.partial_image", b64_json=B64, partial_image_index=0), sse("image_edit.completed", b64_json=B64)]
+    )
     assert len(result.partials) == 1 and len(result.finals) == 1
 
 
@@ -136,15 +138,28 @@ def test_one_image_is_sent_as_image_several_as_image_brackets():
     assert image_field_name(1) == "image" and image_field_name(3) == "image[]"
     fields, files = edit_form(GenerationRequest(prompt="p", images=refs(1)), "gpt-image-1.5")
     assert [f[0] for f in files] == ["image"]
-    fields, files = edit_form(GenerationRequest(prompt="p", images=refs(2), mask=ReferenceImage("m.png", mask_bytes(), "mask")), "gpt-image-1.5")
+    fields, files = edit_form(
+        GenerationRequest(prompt="p", images=refs(2), mask=ReferenceImage("m.png", mask_bytes(), "mask")), "gpt-image-1.5"
+    )
     assert [f[0] for f in files] == ["image[]", "image[]", "mask"]
     assert files[0][1][2] == "image/png"
 
 
 def test_form_fields_are_strings_without_generation_only_fields():
-    req = GenerationRequest(prompt="p", images=refs(1), moderation="low", quality="high", stream=True, partial_images=2, input_fidelity="high")
+    req = GenerationRequest(
+        prompt="p", images=refs(1), moderation="low", quality="high", stream=True, partial_images=2, input_fidelity="high"
+    )
     fields, _ = edit_form(req, "gpt-image-1.5")
-    assert fields == {"model": "gpt-image-1.5", "prompt": "p", "n": "1", "size": "auto", "quality": "high", "stream": "true", "partial_images": "2", "input_fidelity": "high"}
+    assert fields == {
+        "model": "gpt-image-1.5",
+        "prompt": "p",
+        "n": "1",
+        "size": "auto",
+        "quality": "high",
+        "stream": "true",
+        "partial_images": "2",
+        "input_fidelity": "high",
+    }
 
 
 def test_file_names_lose_their_paths():
@@ -236,7 +251,10 @@ def test_a_model_that_cannot_do_it_is_refused_with_did_you_mean():
 
 def test_preflight_runs_the_media_checks():
     with pytest.raises(E.InvalidInput):
-        preflight(GenerationRequest(prompt="p", model="seedream-4-5", stream=True), ClientSettings(provider="sandbox", base_url="http://127.0.0.1:9/v1"))
+        preflight(
+            GenerationRequest(prompt="p", model="seedream-4-5", stream=True),
+            ClientSettings(provider="sandbox", base_url="http://127.0.0.1:9/v1"),
+        )
 
 
 def test_capability_table():

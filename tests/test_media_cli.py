@@ -10,7 +10,19 @@ from tests.test_cli import run
 
 
 def test_stream_json_counts_the_partials(sandbox, tmp_path):
-    p = run("generate", "--prompt", "a cli heron", "--base-url", sandbox.base_url, "--stream", "--partial-images", "2", "--data-dir", str(tmp_path), "--json")
+    p = run(
+        "generate",
+        "--prompt",
+        "a cli heron",
+        "--base-url",
+        sandbox.base_url,
+        "--stream",
+        "--partial-images",
+        "2",
+        "--data-dir",
+        str(tmp_path),
+        "--json",
+    )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["ok"] is True and out["partials"] == 2 and out["first_partial_ms"] is not None
@@ -19,7 +31,18 @@ def test_stream_json_counts_the_partials(sandbox, tmp_path):
 
 
 def test_stream_progress_names_each_partial(sandbox, tmp_path):
-    p = run("generate", "--prompt", "a cli heron", "--base-url", sandbox.base_url, "--stream", "--partial-images", "3", "--data-dir", str(tmp_path))
+    p = run(
+        "generate",
+        "--prompt",
+        "a cli heron",
+        "--base-url",
+        sandbox.base_url,
+        "--stream",
+        "--partial-images",
+        "3",
+        "--data-dir",
+        str(tmp_path),
+    )
     assert p.returncode == 0, p.stderr
     assert "Partial image 1 of 3" in p.stderr and "Partial image 3 of 3" in p.stderr
 
@@ -30,8 +53,26 @@ def test_edit_with_two_images_and_a_mask(sandbox, tmp_path):
     b.write_bytes(image_bytes((40, 40), fmt="WEBP"))
     m.write_bytes(mask_bytes((80, 60)))
     data = tmp_path / "data"
-    p = run("generate", "--prompt", "a cli edit", "--base-url", sandbox.base_url, "--model", "gpt-image-1.5", "--image", str(a), "--image", str(b),
-            "--mask", str(m), "--input-fidelity", "high", "--data-dir", str(data), "--json")
+    p = run(
+        "generate",
+        "--prompt",
+        "a cli edit",
+        "--base-url",
+        sandbox.base_url,
+        "--model",
+        "gpt-image-1.5",
+        "--image",
+        str(a),
+        "--image",
+        str(b),
+        "--mask",
+        str(m),
+        "--input-fidelity",
+        "high",
+        "--data-dir",
+        str(data),
+        "--json",
+    )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert "partials" not in out  # only with --stream
@@ -41,13 +82,28 @@ def test_edit_with_two_images_and_a_mask(sandbox, tmp_path):
 
 
 def test_bad_files_exit_2_naming_them(sandbox, tmp_path):
-    p = run("generate", "--prompt", "x", "--base-url", sandbox.base_url, "--image", str(tmp_path / "missing.png"), "--data-dir", str(tmp_path))
+    p = run(
+        "generate", "--prompt", "x", "--base-url", sandbox.base_url, "--image", str(tmp_path / "missing.png"), "--data-dir", str(tmp_path)
+    )
     assert p.returncode == 2 and "missing.png" in p.stderr
     small = tmp_path / "small.png"
     small.write_bytes(mask_bytes((10, 10)))
     ref = tmp_path / "ref.png"
     ref.write_bytes(image_bytes((80, 60)))
-    p = run("generate", "--prompt", "x", "--base-url", sandbox.base_url, "--image", str(ref), "--mask", str(small), "--data-dir", str(tmp_path), "--json")
+    p = run(
+        "generate",
+        "--prompt",
+        "x",
+        "--base-url",
+        sandbox.base_url,
+        "--image",
+        str(ref),
+        "--mask",
+        str(small),
+        "--data-dir",
+        str(tmp_path),
+        "--json",
+    )
     assert p.returncode == 2
     out = json.loads(p.stdout)
     assert out["error_type"] == "invalid_input" and "small.png" in out["message"] and "80x60" in out["message"]

@@ -48,7 +48,9 @@ def test_axes_keep_descriptions_and_load_the_files_back(sandbox, tmp_path):
     with pytest.raises(ValueError, match="ref.png"):
         K.GridPlan.from_axes(axes, load=store.input_bytes)  # nothing kept yet
     settings = ClientSettings(provider="sandbox", base_url=sandbox.base_url, use_fallback=False)
-    with ImageClient(settings=settings, recorder=store, keeper=store.keeper, limiter=ProviderLimiter(rate_per_s=1000, burst=1000, max_concurrency=4)) as client:
+    with ImageClient(
+        settings=settings, recorder=store, keeper=store.keeper, limiter=ProviderLimiter(rate_per_s=1000, burst=1000, max_concurrency=4)
+    ) as client:
         out = client.generate(plan.cells()[0].request)
     assert out.ok and out.partial_count == 1
     again = K.GridPlan.from_axes(axes, load=store.input_bytes)

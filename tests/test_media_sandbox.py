@@ -36,7 +36,12 @@ def streamed(**kw) -> GenerationRequest:
 def test_stream_emits_partials_before_the_final_and_saves_only_the_final(sandbox, tmp_path):
     store = Store(tmp_path / "db.sqlite")
     events = []
-    with ImageClient(settings=ClientSettings(provider="sandbox", base_url=sandbox.base_url, use_fallback=False), recorder=store, keeper=store.keeper, limiter=ProviderLimiter(rate_per_s=1000, burst=1000, max_concurrency=4)) as client:
+    with ImageClient(
+        settings=ClientSettings(provider="sandbox", base_url=sandbox.base_url, use_fallback=False),
+        recorder=store,
+        keeper=store.keeper,
+        limiter=ProviderLimiter(rate_per_s=1000, burst=1000, max_concurrency=4),
+    ) as client:
         out = client.generate(streamed(partial_images=2), on_event=events.append)
     assert out.ok, out.error
     kinds = [e.kind for e in events]
@@ -47,6 +52,7 @@ def test_stream_emits_partials_before_the_final_and_saves_only_the_final(sandbox
         info = validate(p.image)
         assert (info.width, info.height) == (final.width, final.height)
         assert p.data["index"] in (0, 1) and "image" not in p.data  # bytes live on Event.image, not in data
+
     # coarser: far fewer distinct colours than the final image
     def colours(data):
         with Image.open(io.BytesIO(data)) as im:
@@ -74,8 +80,12 @@ def test_partial_images_zero_streams_only_the_final(sandbox):
 
 @pytest.mark.parametrize(
     "scenario,error_type,code",
-    [("stream_error", "server_error", "server_error"), ("network", "network", "stream_cut"), ("bad_response", "bad_response", "stream_incomplete"),
-     ("invalid_image", "invalid_image", None)],
+    [
+        ("stream_error", "server_error", "server_error"),
+        ("network", "network", "stream_cut"),
+        ("bad_response", "bad_response", "stream_incomplete"),
+        ("invalid_image", "invalid_image", None),
+    ],
 )
 def test_errors_mid_stream_keep_the_vocabulary(sandbox, scenario, error_type, code):
     recorder = MemoryRecorder()
@@ -104,7 +114,12 @@ def edit_request(n=2, **kw) -> GenerationRequest:
 def test_an_edit_goes_to_the_edits_route_and_answers_from_the_first_image(sandbox, tmp_path):
     store = Store(tmp_path / "db.sqlite")
     req = edit_request(2, mask=ReferenceImage("mask.png", mask_bytes((96, 64)), "mask"), input_fidelity="high")
-    with ImageClient(settings=ClientSettings(provider="sandbox", base_url=sandbox.base_url, use_fallback=False), recorder=store, keeper=store.keeper, limiter=ProviderLimiter(rate_per_s=1000, burst=1000, max_concurrency=4)) as client:
+    with ImageClient(
+        settings=ClientSettings(provider="sandbox", base_url=sandbox.base_url, use_fallback=False),
+        recorder=store,
+        keeper=store.keeper,
+        limiter=ProviderLimiter(rate_per_s=1000, burst=1000, max_concurrency=4),
+    ) as client:
         out = client.generate(req)
     assert out.ok, out.error
     info = validate(open(out.images[0].path, "rb").read())
@@ -141,7 +156,11 @@ def test_a_streamed_edit(sandbox):
 
 @pytest.mark.parametrize(
     "case,code,param",
-    [("mask_size", "invalid_mask_dimensions", "mask"), ("too_many", "too_many_images", "image"), ("gif", "unsupported_file_mimetype", "image")],
+    [
+        ("mask_size", "invalid_mask_dimensions", "mask"),
+        ("too_many", "too_many_images", "image"),
+        ("gif", "unsupported_file_mimetype", "image"),
+    ],
 )
 def test_sandbox_edit_faults_are_real_error_bodies(sandbox, case, code, param):
     png = image_bytes((64, 48))
@@ -184,7 +203,8 @@ def test_sdk_images_generate_stream_with_partials(sdk):
 
 def test_sdk_images_edit_with_two_images_and_a_mask(sdk):
     result = sdk.images.edit(
-        model="gpt-image-1.5", prompt="add a moon",
+        model="gpt-image-1.5",
+        prompt="add a moon",
         image=[("a.png", REF, "image/png"), ("b.png", image_bytes((40, 40)), "image/png")],
         mask=("m.png", mask_bytes((96, 64)), "image/png"),
     )
@@ -196,10 +216,16 @@ def test_sdk_streamed_edit_and_an_error_event(sdk):
     events = list(sdk.images.edit(model="gpt-image-1.5", prompt="x", image=("a.png", REF, "image/png"), stream=True, partial_images=1))
     assert [e.type for e in events] == ["image_edit.partial_image", "image_edit.completed"]
     with pytest.raises(openai.APIError):
-        list(sdk.images.generate(model="gpt-image-2", prompt="x", stream=True, partial_images=2, extra_headers={"X-Sandbox-Scenario": "stream_error"}))
+        list(
+            sdk.images.generate(
+                model="gpt-image-2", prompt="x", stream=True, partial_images=2, extra_headers={"X-Sandbox-Scenario": "stream_error"}
+            )
+        )
 
 
 def test_sdk_edit_faults_raise_bad_request(sdk):
     with pytest.raises(openai.BadRequestError) as info:
-        sdk.images.edit(model="gpt-image-1.5", prompt="x", image=("a.png", REF, "image/png"), mask=("m.png", mask_bytes((10, 10)), "image/png"))
+        sdk.images.edit(
+            model="gpt-image-1.5", prompt="x", image=("a.png", REF, "image/png"), mask=("m.png", mask_bytes((10, 10)), "image/png")
+        )
     assert info.value.code == "invalid_mask_dimensions"

@@ -59,14 +59,25 @@ def test_429s_of_probes_do_not_count(store):
 def baseline(store, *, failed: int, total: int, provider="openai"):
     for i in range(total):
         ok = i >= failed
-        add(store, at=NOW - 2 * 86400 - 60 * i, provider=provider, status="succeeded" if ok else "failed",
-            error_type=None if ok else "server_error")
+        add(
+            store,
+            at=NOW - 2 * 86400 - 60 * i,
+            provider=provider,
+            status="succeeded" if ok else "failed",
+            error_type=None if ok else "server_error",
+        )
 
 
 def test_failure_rate_above_baseline(store):
     baseline(store, failed=2, total=40)  # 5%
     for i in range(6):
-        add(store, at=NOW - 60 * (i + 1), status="failed" if i < 3 else "succeeded", error_type="server_error" if i < 3 else None, provider="openai")
+        add(
+            store,
+            at=NOW - 60 * (i + 1),
+            status="failed" if i < 3 else "succeeded",
+            error_type="server_error" if i < 3 else None,
+            provider="openai",
+        )
     alerts = M.failure_rate(store, NOW)
     assert [a.params for a in alerts] == [{"provider": "openai", "status": "failed", "since": "1h"}]
     assert "3 of 6" in alerts[0].message and "5%" in alerts[0].message
@@ -75,7 +86,13 @@ def test_failure_rate_above_baseline(store):
 def test_failure_rate_at_its_usual_level_does_not_alert(store):
     baseline(store, failed=16, total=40)  # 40% is normal for this provider
     for i in range(6):
-        add(store, at=NOW - 60 * (i + 1), status="failed" if i < 3 else "succeeded", error_type="server_error" if i < 3 else None, provider="openai")
+        add(
+            store,
+            at=NOW - 60 * (i + 1),
+            status="failed" if i < 3 else "succeeded",
+            error_type="server_error" if i < 3 else None,
+            provider="openai",
+        )
     assert M.failure_rate(store, NOW) == []
 
 
@@ -83,7 +100,7 @@ def test_failure_rate_needs_enough_recent_attempts_and_ignores_cancelled(store):
     baseline(store, failed=0, total=40)
     for i in range(C.MONITOR_FAILURE_MIN_ATTEMPTS - 1):
         add(store, at=NOW - 60 * (i + 1), status="failed", error_type="server_error")
-    for i in range(10):
+    for _ in range(10):
         add(store, at=NOW - 30, status="cancelled", error_type=None)
     assert M.failure_rate(store, NOW) == []
 

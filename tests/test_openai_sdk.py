@@ -45,7 +45,9 @@ def test_each_fault_raises_the_sdk_class(sdk, scenario, exc_name):
     with pytest.raises(getattr(openai, exc_name)) as info:
         sdk.images.generate(model="gpt-image-2", prompt="x", extra_headers={"X-Sandbox-Scenario": scenario})
     if scenario in ("content_policy", "quota_exceeded", "model_not_found"):
-        code = {"content_policy": "moderation_blocked", "quota_exceeded": "insufficient_quota", "model_not_found": "model_not_found"}[scenario]
+        code = {"content_policy": "moderation_blocked", "quota_exceeded": "insufficient_quota", "model_not_found": "model_not_found"}[
+            scenario
+        ]
         assert info.value.code == code
 
 

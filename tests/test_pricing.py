@@ -50,8 +50,12 @@ def test_size_quality_for_every_model(model, quality, size):
 
 
 # text in, image in, image out, and the expected USD for each model with token rates
-USAGE = {"input_tokens": 1250, "output_tokens": 4160, "total_tokens": 5410,
-         "input_tokens_details": {"text_tokens": 250, "image_tokens": 1000}}
+USAGE = {
+    "input_tokens": 1250,
+    "output_tokens": 4160,
+    "total_tokens": 5410,
+    "input_tokens_details": {"text_tokens": 250, "image_tokens": 1000},
+}
 
 
 @pytest.mark.parametrize(
@@ -90,7 +94,9 @@ def test_openai_usage_without_details_counts_input_as_text_and_output_details_sp
     assert cost.usd == pytest.approx((40 * 5 + 1900 * 30 + 100 * 10) / 1e6)
 
 
-@pytest.mark.parametrize("usage", [None, {}, {"total_tokens": 12}, {"input_tokens": 0, "output_tokens": 0}, "garbage", {"input_tokens": "many"}])
+@pytest.mark.parametrize(
+    "usage", [None, {}, {"total_tokens": 12}, {"input_tokens": 0, "output_tokens": 0}, "garbage", {"input_tokens": "many"}]
+)
 def test_useless_usage_falls_back_to_size_quality(usage):
     cost = P.estimate("gpt-image-2", {"size": "1024x1024", "quality": "low"}, usage, 1)
     assert cost.basis == "size_quality"
@@ -197,7 +203,9 @@ def test_store_stores_cost_on_every_finished_attempt(tmp_path):
 
     ok = attempt("gpt-image-1", {"size": "1024x1536", "quality": "low"}, status="succeeded", image_count=2)
     assert ok["cost_basis"] == "size_quality" and math.isclose(ok["cost_usd"], 0.032)
-    used = attempt("gpt-image-2", {"size": "1024x1024"}, status="succeeded", image_count=1, usage={"input_tokens": 20, "output_tokens": 1000})
+    used = attempt(
+        "gpt-image-2", {"size": "1024x1024"}, status="succeeded", image_count=1, usage={"input_tokens": 20, "output_tokens": 1000}
+    )
     assert used["cost_basis"] == "usage" and math.isclose(used["cost_usd"], (20 * 5 + 1000 * 30) / 1e6)
     failed = attempt("gpt-image-2", {"quality": "high"}, status="failed", error_type="rate_limited", image_count=0)
     assert failed["cost_usd"] == 0 and failed["cost_basis"] == "size_quality"

@@ -60,7 +60,11 @@ def test_singular_route_is_flagged(pasted):
 
 @pytest.mark.parametrize(
     "pasted",
-    ["https://api.example.com/v1/models/gpt-image-2", "https://api.example.com/v1/images/generations/gpt-image-2", "https://api.example.com/gpt-image-1.5/v1"],
+    [
+        "https://api.example.com/v1/models/gpt-image-2",
+        "https://api.example.com/v1/images/generations/gpt-image-2",
+        "https://api.example.com/gpt-image-1.5/v1",
+    ],
 )
 def test_model_in_path_is_flagged(pasted):
     ep = build_endpoint(pasted)
@@ -147,7 +151,11 @@ def test_sizes(size, model, ok):
 
 
 def test_fallback_chain_without_repeats():
-    assert fallback_chain("gpt-image-1.5", ("gpt-image-2", "gpt-image-1.5", "seedream-4-5")) == ["gpt-image-1.5", "gpt-image-2", "seedream-4-5"]
+    assert fallback_chain("gpt-image-1.5", ("gpt-image-2", "gpt-image-1.5", "seedream-4-5")) == [
+        "gpt-image-1.5",
+        "gpt-image-2",
+        "seedream-4-5",
+    ]
     assert fallback_chain("x", None) == ["x"]
 
 

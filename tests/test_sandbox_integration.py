@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from lib.client import ImageClient
+from lib.errors import ERROR_TYPES
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
-from tests.memory_recorder import MemoryRecorder
-from lib.errors import ERROR_TYPES
 from lib.sandbox import DIALECTS, SCENARIOS
+from tests.memory_recorder import MemoryRecorder
 
 # scenario -> the error_type the client must report
 EXPECTED = {
@@ -50,6 +50,8 @@ def test_every_error_type_is_covered_here_or_elsewhere():
     covered = set(EXPECTED.values()) | {"invalid_input"}
     # interrupted: tests/test_store_reliability.py; app_error: a bug of ours, tests/test_jobs.py
     assert covered | {"interrupted", "app_error"} == set(ERROR_TYPES)
+
+
 @pytest.mark.parametrize("dialect", list(DIALECTS))
 @pytest.mark.parametrize("fmt", ["png", "jpeg", "webp"])
 def test_every_dialect_returns_a_real_image(sandbox, dialect, fmt):

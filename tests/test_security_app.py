@@ -124,7 +124,21 @@ def test_events_of_a_task_render_literally(app, hostile):
     assert_no_key(app)
 
 
-@pytest.mark.parametrize("probe", ["echo_400", "echo_401", "echo_html", "echo_text", "echo_malformed", "echo_200_error", "echo_usage", "echo_url", "echo_task_a", "echo_task_b"])
+@pytest.mark.parametrize(
+    "probe",
+    [
+        "echo_400",
+        "echo_401",
+        "echo_html",
+        "echo_text",
+        "echo_malformed",
+        "echo_200_error",
+        "echo_usage",
+        "echo_url",
+        "echo_task_a",
+        "echo_task_b",
+    ],
+)
 def test_no_key_fragment_is_rendered_whatever_the_provider_echoes(app, hostile, probe):
     generate(app, hostile, probe, f"probe {probe}")
     assert_no_key(app)

@@ -20,8 +20,21 @@ from tests.hostile_provider import HostileProvider
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-sweep-" + "Rt5" * 13 + "Gh8W"
 ECHO_PROBES = (
-    "echo_400", "echo_401", "echo_429", "echo_html", "echo_text", "echo_malformed", "echo_200_error",
-    "echo_usage", "echo_url", "echo_png_text", "echo_task_a", "echo_task_b", "echo_task_ok", "md_error", "md_task",
+    "echo_400",
+    "echo_401",
+    "echo_429",
+    "echo_html",
+    "echo_text",
+    "echo_malformed",
+    "echo_200_error",
+    "echo_usage",
+    "echo_url",
+    "echo_png_text",
+    "echo_task_a",
+    "echo_task_b",
+    "echo_task_ok",
+    "md_error",
+    "md_task",
 )
 
 
@@ -49,10 +62,21 @@ def test_no_key_fragment_is_kept_anywhere(hostile, tmp_path):
     outcomes = {}
     for probe in ECHO_PROBES:
         settings = ClientSettings(
-            provider="custom", base_url=hostile.base_url(probe), api_key=KEY, key_source="typed",
-            max_retries=1, use_fallback=False, task_deadline_s=5,
+            provider="custom",
+            base_url=hostile.base_url(probe),
+            api_key=KEY,
+            key_source="typed",
+            max_retries=1,
+            use_fallback=False,
+            task_deadline_s=5,
         )
-        with ImageClient(settings=settings, recorder=store, keeper=store.keeper, limiter=ProviderLimiter(rate_per_s=1000, burst=1000), sleep=lambda s: None) as client:
+        with ImageClient(
+            settings=settings,
+            recorder=store,
+            keeper=store.keeper,
+            limiter=ProviderLimiter(rate_per_s=1000, burst=1000),
+            sleep=lambda s: None,
+        ) as client:
             outcomes[probe] = client.generate(GenerationRequest(prompt=f"sweep {probe}"))
     logging.getLogger("imagelab.test").error("a provider said %s", KEY.swapcase(), exc_info=ValueError(KEY[3:]))
 
@@ -67,8 +91,18 @@ def test_no_key_fragment_is_kept_anywhere(hostile, tmp_path):
     assert not found, f"key fragments found in: {found}"
     # and the in-memory outcomes the pages render
     for probe, out in outcomes.items():
-        shown = repr(out.error.to_dict() if out.error else None) + repr(out.events) + repr(out.usage) + repr(out.revised_prompt) + repr(out.raw_response)
-        shown += repr([(i.source_url) for i in out.images]) + (out.error.provider_message or "" if out.error else "") + (out.error.raw or "" if out.error else "")
+        shown = (
+            repr(out.error.to_dict() if out.error else None)
+            + repr(out.events)
+            + repr(out.usage)
+            + repr(out.revised_prompt)
+            + repr(out.raw_response)
+        )
+        shown += (
+            repr([(i.source_url) for i in out.images])
+            + (out.error.provider_message or "" if out.error else "")
+            + (out.error.raw or "" if out.error else "")
+        )
         assert not leaks(shown.encode()), probe
     store.close()
 
@@ -76,16 +110,57 @@ def test_no_key_fragment_is_kept_anywhere(hostile, tmp_path):
 @pytest.mark.parametrize("probe", ["echo_400", "echo_html", "echo_task_b", "echo_url", "echo_malformed"])
 def test_the_cli_prints_no_key_fragment(hostile, tmp_path, probe):
     p = subprocess.run(
-        [sys.executable, "-m", "lib.cli", "generate", "--prompt", "cli sweep", "--provider", "custom",
-         "--base-url", hostile.base_url(probe), "--api-key", KEY, "--data-dir", str(tmp_path), "--no-fallback", "--max-retries", "0"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "lib.cli",
+            "generate",
+            "--prompt",
+            "cli sweep",
+            "--provider",
+            "custom",
+            "--base-url",
+            hostile.base_url(probe),
+            "--api-key",
+            KEY,
+            "--data-dir",
+            str(tmp_path),
+            "--no-fallback",
+            "--max-retries",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert p.returncode in (0, 1), p.stderr
     assert not leaks((p.stdout + p.stderr).encode()), (p.stdout + p.stderr)[-2000:]
     p2 = subprocess.run(
-        [sys.executable, "-m", "lib.cli", "generate", "--prompt", "cli sweep", "--provider", "custom", "--json",
-         "--base-url", hostile.base_url(probe), "--api-key", KEY, "--data-dir", str(tmp_path), "--no-fallback", "--max-retries", "0"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "lib.cli",
+            "generate",
+            "--prompt",
+            "cli sweep",
+            "--provider",
+            "custom",
+            "--json",
+            "--base-url",
+            hostile.base_url(probe),
+            "--api-key",
+            KEY,
+            "--data-dir",
+            str(tmp_path),
+            "--no-fallback",
+            "--max-retries",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert not leaks((p2.stdout + p2.stderr).encode())
     for path in Path(tmp_path).rglob("*"):
@@ -100,9 +175,21 @@ def test_the_store_masks_every_text_it_writes(tmp_path):
     redact.register(KEY)
     store = Store(data_dir=tmp_path / "d")
     run_id = store.start_run(kind="generate", label=f"label {KEY.upper()}", settings={"note": KEY[2:]})
-    attempt = store.attempt_started({"run_id": run_id, "prompt": f"prompt {KEY}", "url": f"https://x.example/?token={KEY}", "model": "m", "params": {"k": KEY}})
-    store.attempt_finished(attempt, {"status": "failed", "error_type": "auth", "error_code": KEY.swapcase(), "error_message": KEY[:-1],
-                                     "request_id": KEY[5:20], "task_id": KEY, "usage": {"echo": KEY}})
+    attempt = store.attempt_started(
+        {"run_id": run_id, "prompt": f"prompt {KEY}", "url": f"https://x.example/?token={KEY}", "model": "m", "params": {"k": KEY}}
+    )
+    store.attempt_finished(
+        attempt,
+        {
+            "status": "failed",
+            "error_type": "auth",
+            "error_code": KEY.swapcase(),
+            "error_message": KEY[:-1],
+            "request_id": KEY[5:20],
+            "task_id": KEY,
+            "usage": {"echo": KEY},
+        },
+    )
     blob = b"".join(p.read_bytes() for p in (tmp_path / "d").rglob("*") if p.is_file())
     assert not leaks(blob)
     row = store.attempt(attempt)

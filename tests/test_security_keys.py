@@ -51,15 +51,20 @@ class Recorder:
 
 def _client(settings: ClientSettings, handler) -> ImageClient:
     return ImageClient(
-        settings=settings, recorder=MemoryRecorder(), transport=httpx.MockTransport(handler),
-        sleep=lambda s: None, clock=lambda: 0.0,
+        settings=settings,
+        recorder=MemoryRecorder(),
+        transport=httpx.MockTransport(handler),
+        sleep=lambda s: None,
+        clock=lambda: 0.0,
         limiter=ProviderLimiter(rate_per_s=1000, burst=1000, max_concurrency=4, clock=lambda: 0.0, sleep=lambda s: None),
     )
 
 
 def _settings(provider: str, base_url: str | None, **resolve) -> ClientSettings:
     r = resolve_key_for(PRESETS[provider], base_url=base_url, **resolve)
-    return ClientSettings(provider=provider, base_url=base_url, api_key=r.key, key_source=r.source, key_host=r.host, max_retries=0, use_fallback=False)
+    return ClientSettings(
+        provider=provider, base_url=base_url, api_key=r.key, key_source=r.source, key_host=r.host, max_retries=0, use_fallback=False
+    )
 
 
 # --- resolution ---------------------------------------------------------------------
@@ -82,7 +87,9 @@ def test_host_keys_give_a_key_to_another_host_only():
 
 
 def test_a_typed_key_goes_where_the_user_points_it():
-    r = resolve_key_for(PRESETS["openai"], base_url="https://anywhere.example/v1", typed="sk-" + "t" * 45, environ={"OPENAI_API_KEY": OPENAI_KEY})
+    r = resolve_key_for(
+        PRESETS["openai"], base_url="https://anywhere.example/v1", typed="sk-" + "t" * 45, environ={"OPENAI_API_KEY": OPENAI_KEY}
+    )
     assert (r.source, r.host, r.withheld) == ("typed", "", "")
 
 
@@ -172,9 +179,26 @@ def test_cli_refuses_to_send_an_environment_key_to_another_host(tmp_path):
         base = f"http://127.0.0.1:{server.server_address[1]}/v1"
         env = dict(os.environ, OPENAI_API_KEY=OPENAI_KEY)
         p = subprocess.run(
-            [sys.executable, "-m", "lib.cli", "generate", "--prompt", "x", "--provider", "openai", "--base-url", base,
-             "--data-dir", str(tmp_path), "--no-fallback"],
-            capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "lib.cli",
+                "generate",
+                "--prompt",
+                "x",
+                "--provider",
+                "openai",
+                "--base-url",
+                base,
+                "--data-dir",
+                str(tmp_path),
+                "--no-fallback",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env=env,
         )
     finally:
         server.shutdown()
@@ -186,9 +210,27 @@ def test_cli_refuses_to_send_an_environment_key_to_another_host(tmp_path):
 
 def test_cli_sends_an_explicit_api_key_to_the_given_host(tmp_path, sandbox):
     p = subprocess.run(
-        [sys.executable, "-m", "lib.cli", "generate", "--prompt", "x", "--provider", "custom", "--base-url", sandbox.base_url,
-         "--api-key", GW_KEY, "--data-dir", str(tmp_path), "--json"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "lib.cli",
+            "generate",
+            "--prompt",
+            "x",
+            "--provider",
+            "custom",
+            "--base-url",
+            sandbox.base_url,
+            "--api-key",
+            GW_KEY,
+            "--data-dir",
+            str(tmp_path),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["ok"] is True

@@ -14,7 +14,7 @@ import pytest
 from lib import client as client_module
 from lib import constants as C
 from lib import errors as E
-from lib.client import ImageClient, _deadline, _read_capped, AnswerTooLarge
+from lib.client import AnswerTooLarge, ImageClient, _deadline, _read_capped
 from lib.generation import ClientSettings, GenerationRequest
 from lib.images import validate
 from lib.limits import ProviderLimiter
@@ -35,8 +35,15 @@ def hostile():
 
 def run(hostile, probe, *, read_timeout_s=10.0, max_retries=0, **settings):
     s = ClientSettings(
-        provider="custom", base_url=hostile.base_url(probe), api_key=KEY, key_source="typed",
-        read_timeout_s=read_timeout_s, max_retries=max_retries, use_fallback=False, task_deadline_s=5, **settings,
+        provider="custom",
+        base_url=hostile.base_url(probe),
+        api_key=KEY,
+        key_source="typed",
+        read_timeout_s=read_timeout_s,
+        max_retries=max_retries,
+        use_fallback=False,
+        task_deadline_s=5,
+        **settings,
     )
     recorder = MemoryRecorder()
     limiter = ProviderLimiter(rate_per_s=1000, burst=1000, max_concurrency=4)
@@ -105,7 +112,9 @@ def test_an_unasked_content_encoding_is_refused(hostile):
     def handler(request):
         return httpx.Response(200, headers={"content-encoding": "br"}, stream=httpx.ByteStream(b"\x1b\x00"))
 
-    s = ClientSettings(provider="custom", base_url="https://gw.example.com/v1", api_key=KEY, key_source="typed", max_retries=0, use_fallback=False)
+    s = ClientSettings(
+        provider="custom", base_url="https://gw.example.com/v1", api_key=KEY, key_source="typed", max_retries=0, use_fallback=False
+    )
     with ImageClient(settings=s, transport=httpx.MockTransport(handler), limiter=ProviderLimiter(), sleep=lambda x: None) as c:
         out = c.generate(REQ)
     assert out.error.error_type == "bad_response" and out.error.code == "bad_encoding"
@@ -230,7 +239,7 @@ def test_a_task_id_is_one_encoded_path_segment(hostile):
 def test_task_segment_never_leaves_its_segment(task_id):
     endpoint = build_endpoint("https://gw.example.com/v1")
     url = httpx.URL(endpoint.task_url_b(task_id))
-    assert url.path.startswith("/v1/tasks/") and "/" not in url.raw_path.decode()[len("/v1/tasks/"):]
+    assert url.path.startswith("/v1/tasks/") and "/" not in url.raw_path.decode()[len("/v1/tasks/") :]
     assert task_segment(task_id) not in ("", ".", "..")
 
 

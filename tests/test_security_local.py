@@ -48,7 +48,10 @@ def test_the_cli_says_so_and_exits_2(tmp_path):
     data = damaged(tmp_path)
     p = subprocess.run(
         [sys.executable, "-m", "lib.cli", "generate", "--prompt", "x", "--data-dir", str(data), "--base-url", "http://127.0.0.1:9/v1"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert p.returncode == 2
     assert "cannot be read" in p.stderr and C.DB_FILENAME in p.stderr and "Traceback" not in p.stderr

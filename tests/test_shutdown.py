@@ -9,7 +9,6 @@ import textwrap
 import time
 from pathlib import Path
 
-
 from lib.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,10 +34,31 @@ def test_sigterm_to_the_cli_interrupts_the_generation(sandbox, tmp_path):
     sandbox.configure(hang_s=60)
     data = tmp_path / "data"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lib.cli", "generate", "--prompt", "a slow one", "--provider", "sandbox",
-         "--base-url", sandbox.base_url, "--scenario", "timeout", "--timeout", "120", "--max-retries", "3",
-         "--data-dir", str(data), "--json"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "lib.cli",
+            "generate",
+            "--prompt",
+            "a slow one",
+            "--provider",
+            "sandbox",
+            "--base-url",
+            sandbox.base_url,
+            "--scenario",
+            "timeout",
+            "--timeout",
+            "120",
+            "--max-retries",
+            "3",
+            "--data-dir",
+            str(data),
+            "--json",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         _wait_for_pending(data / "imagelab.db", proc)
@@ -53,7 +73,9 @@ def test_sigterm_to_the_cli_interrupts_the_generation(sandbox, tmp_path):
     assert proc.returncode == 1, err
     assert '"error_type": "interrupted"' in out
     store = Store(data / "imagelab.db")
-    assert store.db.execute("SELECT status, error_type FROM attempts").fetchall() == [("interrupted", "interrupted")]  # no new attempt after
+    assert store.db.execute("SELECT status, error_type FROM attempts").fetchall() == [
+        ("interrupted", "interrupted")
+    ]  # no new attempt after
     assert store.db.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
 
 

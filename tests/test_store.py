@@ -15,9 +15,28 @@ from lib.limits import ProviderLimiter
 from lib.store import AttemptFilter, Store, migrations
 
 CONTRACT_ATTEMPTS = {
-    "id", "run_id", "started_at", "finished_at", "latency_ms", "provider", "url", "model", "prompt", "params",
-    "attempt_no", "fallback_from", "status", "error_type", "http_status", "error_code", "error_message",
-    "retry_after_s", "task_id", "request_id", "key_hint", "image_count",
+    "id",
+    "run_id",
+    "started_at",
+    "finished_at",
+    "latency_ms",
+    "provider",
+    "url",
+    "model",
+    "prompt",
+    "params",
+    "attempt_no",
+    "fallback_from",
+    "status",
+    "error_type",
+    "http_status",
+    "error_code",
+    "error_message",
+    "retry_after_s",
+    "task_id",
+    "request_id",
+    "key_hint",
+    "image_count",
 }
 CONTRACT_IMAGES = {"id", "attempt_id", "sha256", "path", "width", "height", "format", "byte_size", "source", "source_url", "created_at"}
 
@@ -111,9 +130,28 @@ def _seed(store, n=60):
     run = store.start_run(kind="generate", label="seed", settings={})
     for i in range(n):
         model = ["gpt-image-2", "gpt-image-1.5", "seedream-4-5"][i % 3]
-        aid = store.attempt_started({"run_id": run, "started_at": now - (n - i) * 60, "provider": "sandbox" if i % 2 else "openai", "model": model, "prompt": f"prompt {i} {'cat' if i % 5 == 0 else 'dog'}", "params": {}, "attempt_no": i + 1})
+        aid = store.attempt_started(
+            {
+                "run_id": run,
+                "started_at": now - (n - i) * 60,
+                "provider": "sandbox" if i % 2 else "openai",
+                "model": model,
+                "prompt": f"prompt {i} {'cat' if i % 5 == 0 else 'dog'}",
+                "params": {},
+                "attempt_no": i + 1,
+            }
+        )
         failed = i % 4 == 0
-        store.attempt_finished(aid, {"status": "failed" if failed else "succeeded", "error_type": "rate_limited" if failed else None, "latency_ms": 100 * (i % 10 + 1), "http_status": 429 if failed else 200, "finished_at": now})
+        store.attempt_finished(
+            aid,
+            {
+                "status": "failed" if failed else "succeeded",
+                "error_type": "rate_limited" if failed else None,
+                "latency_ms": 100 * (i % 10 + 1),
+                "http_status": 429 if failed else 200,
+                "finished_at": now,
+            },
+        )
     return run
 
 
@@ -227,7 +265,9 @@ def test_a_second_process_does_not_steal_rows_in_flight(store):
 def test_pending_rows_of_a_dead_process_become_interrupted(store):
     run = store.start_run(kind="generate", label="x", settings={})
     aid = store.attempt_started({"run_id": run, "model": "m", "prompt": "orphan"})
-    store.db.execute("UPDATE attempts SET owner_pid = ?, owner_token = ? WHERE id = ?", [2**22 + 12345, f"{2**22 + 12345}:1:x", aid])  # no such process
+    store.db.execute(
+        "UPDATE attempts SET owner_pid = ?, owner_token = ? WHERE id = ?", [2**22 + 12345, f"{2**22 + 12345}:1:x", aid]
+    )  # no such process
     again = Store(store.path)
     assert again.recovered == 1
     row = again.attempt(aid)
@@ -240,7 +280,9 @@ def test_migration_from_the_first_schema(tmp_path):
     migrations.apply(db, stop_before="m002_usage_and_indexes")
     assert "usage" not in db["attempts"].columns_dict
     db["runs"].insert({"id": "r1", "kind": "generate", "label": "old", "created_at": 1.0})
-    db["attempts"].insert({"run_id": "r1", "started_at": 1.0, "model": "gpt-image-1", "prompt": "from v1", "status": "succeeded", "latency_ms": 5})
+    db["attempts"].insert(
+        {"run_id": "r1", "started_at": 1.0, "model": "gpt-image-1", "prompt": "from v1", "status": "succeeded", "latency_ms": 5}
+    )
     db.close()
 
     store = Store(path)
@@ -256,9 +298,12 @@ def test_migration_from_the_first_schema(tmp_path):
 
 def test_queries_use_indexes(store):
     _seed(store, 10)
-    plan = " ".join(str(r) for r in store.db.execute(
-        "EXPLAIN QUERY PLAN SELECT * FROM attempts WHERE model IN (?) ORDER BY started_at DESC LIMIT 50", ["gpt-image-2"]
-    ).fetchall())
+    plan = " ".join(
+        str(r)
+        for r in store.db.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM attempts WHERE model IN (?) ORDER BY started_at DESC LIMIT 50", ["gpt-image-2"]
+        ).fetchall()
+    )
     assert "USING INDEX" in plan
 
 

@@ -93,7 +93,9 @@ def test_the_key_is_written_nowhere(sandbox, tmp_path):
         sent = request.headers["authorization"].removeprefix("Bearer ")
         return httpx.Response(401, json={"error": {"message": f"key {sent} is not valid", "code": "invalid_api_key"}})
 
-    with ImageClient(settings=settings, recorder=store, keeper=store.keeper, limiter=limiter, transport=httpx.MockTransport(echo)) as client:
+    with ImageClient(
+        settings=settings, recorder=store, keeper=store.keeper, limiter=limiter, transport=httpx.MockTransport(echo)
+    ) as client:
         out = client.generate(GenerationRequest(prompt="echo"))
     assert out.error.error_type == "auth"
     assert key not in out.error.message and key not in (out.raw_response or "")
@@ -117,6 +119,7 @@ def _png(w=8, h=8) -> bytes:
 
 def _bomb_png(side=60000) -> bytes:
     """A tiny PNG that claims side x side pixels (decoding it would need gigabytes)."""
+
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
@@ -160,7 +163,13 @@ def test_bad_image_bodies_write_nothing(tmp_path, name, monkeypatch):
         return httpx.Response(200, content=payload)
 
     settings = ClientSettings(provider="custom", base_url="https://gw.example.com/v1", api_key="k" * 24, max_retries=0, use_fallback=False)
-    with ImageClient(settings=settings, recorder=store, keeper=store.keeper, transport=httpx.MockTransport(handler), limiter=ProviderLimiter(rate_per_s=1000, burst=1000)) as client:
+    with ImageClient(
+        settings=settings,
+        recorder=store,
+        keeper=store.keeper,
+        transport=httpx.MockTransport(handler),
+        limiter=ProviderLimiter(rate_per_s=1000, burst=1000),
+    ) as client:
         out = client.generate(GenerationRequest(prompt="bad bytes"))
     assert not out.ok and out.error.error_type == expected, out.error
     images = store.root / "images"
