@@ -1,9 +1,9 @@
-"""Compare (issue 9): grid wall times against the sandbox with a fixed 2 s latency, and
+"""Compare: grid wall times against the sandbox with a fixed 2 s latency, and
 the page's responsiveness in Chromium while 64 cells run. Prints figures; asserts nothing.
 
     .venv/bin/python benchmarks/compare.py [--latency 2] [--skip-browser]
 
-Targets (issue 9): 8 cells with 8 parallel requests <= 1.15x one generation alone;
+Targets: 8 cells with 8 parallel requests <= 1.15x one generation alone;
 16 cells with 4 in parallel <= 4.3x (a sequential playground takes 8x and 16x).
 """
 

@@ -1,5 +1,5 @@
 """History figures: every stats and chart query, and the page in Chromium after a filter change.
-Prints a table; asserts nothing. Targets (issue 10): each query <= 150 ms at 100,000 attempts;
+Prints a table; asserts nothing. Targets: each query <= 150 ms at 100,000 attempts;
 the page rendered after a filter change <= 1.5 s; the page at 1,000,000 attempts is reported.
 
     .venv/bin/python benchmarks/history.py [--sizes 100000,1000000] [--no-browser]

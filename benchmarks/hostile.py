@@ -4,7 +4,7 @@ Each probe runs in a fresh subprocess (its own peak RSS, read with
 ``resource.getrusage``) against the hostile provider served over loopback by
 this process (tests/hostile_provider.py). Limits are configured low so that
 slow probes end soon: read timeout 5 s (the whole answer), download deadline
-5 s, task deadline 5 s. Targets (issue 8):
+5 s, task deadline 5 s. Targets:
 
 - every probe ends in under 2x its configured limit;
 - peak memory under 600 MB, whatever the provider sends;

@@ -1,4 +1,4 @@
-"""Issue 12 figures: SSE parsing speed, a streamed generation (first partial and total) beside
+"""Streaming and edits figures: SSE parsing speed, a streamed generation (first partial and total) beside
 the official SDK, and an edit with 16 reference images (pre-flight and the whole request).
 Prints figures; asserts nothing.
 

@@ -155,7 +155,7 @@ def raw_preview(status: int, content_type: str, body: bytes, payload: Any = None
 
 
 # --------------------------------------------------------------------------
-# Image streams (issue 12): server-sent events from stream: true
+# Image streams: server-sent events from stream: true
 #
 # The Images API streams ``image_generation.partial_image`` events (``b64_json``,
 # ``partial_image_index``) and one ``image_generation.completed`` event per image

@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"fetch result URLs on private/loopback addresses too (a self-hosted image store; also ${C.ALLOW_PRIVATE_IMAGES_VAR}=1)",
     )
 
-    # Media (issue 12): streaming partial images, edits with reference images
+    # Media: streaming partial images, edits with reference images
     g.add_argument("--stream", action="store_true", help="stream partial images while the image forms (stream: true)")
     g.add_argument(
         "--partial-images",
@@ -118,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("--json", action="store_true", help="print the report as JSON (imagelab-report/1)")
     out.add_argument("--markdown", action="store_true", help="print the report as Markdown")
 
-    from lib.compare_cli import add_parser as add_compare_parser  # Compare (issue 9)
+    from lib.compare_cli import add_parser as add_compare_parser  # Compare
 
     add_compare_parser(sub)
 
@@ -171,7 +171,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     refs: list[ReferenceImage] = []
     mask = None
-    try:  # media (issue 12): the files are read before anything starts
+    try:  # media: the files are read before anything starts
         refs = [ReferenceImage(os.path.basename(path), _read_file(path, "--image")) for path in args.image]
         if args.mask:
             mask = ReferenceImage(os.path.basename(args.mask), _read_file(args.mask, "--mask"), "mask")
@@ -260,7 +260,7 @@ def _generate(args: argparse.Namespace) -> int:
         "images": [img.path for img in outcome.images if img.path],
         "message": err.message if err else f"{len(outcome.images)} image(s) from {outcome.model} in {outcome.latency_ms / 1000:.1f} s",
     }
-    if args.stream:  # media (issue 12)
+    if args.stream:  # media
         result["partials"] = outcome.partial_count
         result["first_partial_ms"] = outcome.first_partial_ms
     if args.json:
@@ -344,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _generate(args)
     if args.command == "doctor":
         return _doctor(args)
-    if args.command == "compare":  # Compare (issue 9)
+    if args.command == "compare":  # Compare
         from lib.compare_cli import run as run_compare
 
         return run_compare(args)

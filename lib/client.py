@@ -72,7 +72,7 @@ USER_AGENT = "image-prompt-lab/0.1"
 log = logging.getLogger("imagelab.client")
 
 # --------------------------------------------------------------------------
-# Bounded reads and whole-request deadlines (issue 8)
+# Bounded reads and whole-request deadlines
 #
 # httpx's read timeout bounds each socket read, not the answer: a body that
 # trickles in one byte per second never times out, and ``response.content``
@@ -180,7 +180,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
-_SSL_CONTEXT: list[Any] = []  # one per process: loading the CA bundle costs ~0.1 s of CPU (Compare, issue 9)
+_SSL_CONTEXT: list[Any] = []  # one per process: loading the CA bundle costs ~0.1 s of CPU
 _SSL_LOCK = threading.Lock()
 
 
@@ -697,7 +697,7 @@ class ImageClient:
 
         def emit(kind: str, message: str, *, model: str = "", attempt_no: int = 0, image: bytes | None = None, **data: Any) -> None:
             # Events quote task ids, statuses and URLs from the provider: masked before anyone sees them.
-            # ``image``: a streamed partial image's bytes (memory only, issue 12).
+            # ``image``: a streamed partial image's bytes (memory only).
             event = Event(
                 kind, redact.scrub(message), round(self.clock() - t0, 2), redact.scrub(model), attempt_no, redact.scrub_obj(data), image
             )
@@ -793,7 +793,7 @@ class ImageClient:
                     emit("skipped", f"Skipping {model}: {size_problem}", model=model)
                     continue
                 try:
-                    check_media(request, s, model)  # issue 12: can this model stream / edit / take these files?
+                    check_media(request, s, model)  # can this model stream / edit / take these files?
                 except E.InvalidInput as err:
                     emit("skipped", f"Skipping {model}: {err.message}", model=model)
                     continue
@@ -972,7 +972,7 @@ class ImageClient:
             "started": started,
             "partials": [],
             "partial_count": 0,
-            "first_partial_ms": None,  # streaming (issue 12)
+            "first_partial_ms": None,  # streaming
         }
         if request.is_edit:
             self._record_inputs(attempt_id, request)

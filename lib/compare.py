@@ -389,13 +389,12 @@ class GridPlan:
     title: str = ""
     template: str | None = None
     variables: dict[str, list[str]] | None = None
-    # --- Media (issue 12): reference images for the whole grid, streaming partials in cells ---
+    # Media: reference images for the whole grid, streaming partials in cells
     references: list[Any] = field(default_factory=list)  # lib.generation.ReferenceImage, sent with every cell
     reference_mask: Any = None
     stream: bool = False
     partial_images: int = 2
     reference_entries: list[dict[str, Any]] = field(default_factory=list)  # described only: a plan read without its files
-    # --- end Media ---
 
     @property
     def n_variants(self) -> int:
@@ -421,7 +420,7 @@ class GridPlan:
         return f"{first} ({self.shape()})"
 
     def request_for(self, row: Row, target: Target, value: str | None) -> GenerationRequest:
-        # Media (issue 12): the grid's reference images (an edit) and streaming go with every cell.
+        # Media: the grid's reference images (an edit) and streaming go with every cell.
         params = dict(self.shared)
         if self.vary and value is not None:
             params[self.vary.param] = value
@@ -437,7 +436,7 @@ class GridPlan:
             images=list(self.references),
             mask=self.reference_mask,
             stream=self.stream,
-            partial_images=self.partial_images,  # media (issue 12)
+            partial_images=self.partial_images,  # media
         )
 
     def cells(self) -> list[CellPlan]:
@@ -475,7 +474,7 @@ class GridPlan:
         formats = list(self.vary.values) if self.vary and self.vary.param == "output_format" else [self.shared["output_format"]]
         if "transparent" in backgrounds and "jpeg" in formats:
             out.append("A transparent background needs png or webp; jpeg cells will be refused.")
-        # Media (issue 12): what each target's model takes (lib/providers.py capabilities)
+        # Media: what each target's model takes (lib/providers.py capabilities)
         from lib.providers import capabilities
 
         for target in self.targets:
@@ -509,7 +508,7 @@ class GridPlan:
             "vary": self.vary.to_dict() if self.vary else None,
             "shared": self.shared,
             "use_fallback": self.use_fallback,
-            # media (issue 12): files described by name, size and sha256, never the bytes
+            # media: files described by name, size and sha256, never the bytes
             "references": [r.to_dict() for r in self.references] or self.reference_entries,
             "reference_mask": self.reference_mask.to_dict() if self.reference_mask is not None else None,
             "stream": self.stream,

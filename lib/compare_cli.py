@@ -1,4 +1,4 @@
-"""``imagelab compare``: a grid of prompts x targets from the command line (issue 9).
+"""``imagelab compare``: a grid of prompts x targets from the command line.
 
 Records to the same database as the app (the grid opens at ``/compare?comparison=<id>``).
 With ``--json`` it prints one object:

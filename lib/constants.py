@@ -76,7 +76,7 @@ LOG_BACKUPS = 3
 JOB_WORKERS = 8  # generations running at once in one app process
 DEFAULT_PAGE_SIZE = 50
 
-# --- Security and hard limits (issue 8) ---------------------------------------
+# --- Security and hard limits ---
 # The largest legitimate answer: n=10 images at 4K as base64 (a 3840x2160 PNG
 # from an image model is ~8-12 MB, so ~16 MB as base64) is ~160 MB. Reading
 # stops past this many decompressed bytes; JSON parsing then needs about twice
@@ -115,7 +115,7 @@ DIAG_MAX_REPORT_BYTES = 5_000_000  # an uploaded report larger than this is refu
 PROMPT_HASH_CHARS = 10  # "hide prompts": length + this many hex characters of sha256
 DIAG_PAGE_CACHE_S = 20.0  # the page re-reads history at most this often between runs of the checks
 
-# --- Engine (issue 7): jobs, cancel, deadlines, store writes ------------------
+# --- Engine: jobs, cancel, deadlines, store writes ------------------
 DEFAULT_RUN_DEADLINE_S = 600.0  # a whole generation (retries and fallback hops) stops here
 JOB_DONE_KEEP = 200  # finished jobs a runner keeps for reattach (the store has the rest)
 SHUTDOWN_GRACE_S = 5.0  # how long shutdown waits for in-flight generations to stop
@@ -154,7 +154,7 @@ MONITOR_QUOTA_WINDOW_S = 3600  # any quota error in this window
 MONITOR_CACHE_S = 15  # the banner re-checks at most this often
 HISTORY_LATENCY_RESOLUTION_MS = 100  # stats: p50/p95 exact to this
 
-# --- Media: streaming partial images and edits (issue 12) -------------------------
+# --- Media: streaming partial images and edits -------------------------
 MAX_PARTIAL_IMAGES = 3  # partial_images takes 0-3
 MAX_STREAM_BYTES = 200 * 1024 * 1024  # a streamed answer (partials + finals, base64) larger than this is cut off
 MAX_SSE_LINE_BYTES = 80 * 1024 * 1024  # one SSE line (a base64 image) longer than this is refused
@@ -162,7 +162,7 @@ MAX_REFERENCE_IMAGES = 16  # /v1/images/edits takes up to 16 images
 MAX_REFERENCE_IMAGE_BYTES = 50 * 1024 * 1024  # each reference image: png, webp or jpg under 50 MB
 MAX_MASK_BYTES = 4 * 1024 * 1024  # the mask: a PNG under 4 MB
 
-# --- Compare (issue 9): grids of prompts x targets (lib/compare.py, pages/compare.py) ---
+# Compare: grids of prompts x targets (lib/compare.py, pages/compare.py)
 COMPARE_MAX_ROWS = 50  # prompts (or template combinations) in one grid
 COMPARE_MAX_TARGETS = 8  # columns: provider + model pairs
 COMPARE_MAX_VARIANTS = 4  # values of the optional third axis (one parameter)

@@ -1,4 +1,4 @@
-"""Edits with reference images (issue 12): the multipart form for /v1/images/edits.
+"""Edits with reference images: the multipart form for /v1/images/edits.
 
 ``edit_form`` turns a ``GenerationRequest`` with reference images into the
 form fields and files httpx sends (``image`` for one image, ``image[]`` for

@@ -26,7 +26,7 @@ from lib.providers import Endpoint, Provider, bound_host, build_endpoint, fallba
 
 @dataclass
 class ReferenceImage:
-    """A file sent to /v1/images/edits: a reference image or the mask (issue 12).
+    """A file sent to /v1/images/edits: a reference image or the mask.
 
     The bytes stay in memory; ``describe()`` is what may be shown or stored."""
 
@@ -59,7 +59,7 @@ class GenerationRequest:
     output_compression: int | None = None
     moderation: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
-    # --- media (issue 12): streaming partial images, edits with reference images
+    # --- media: streaming partial images, edits with reference images
     stream: bool = False
     partial_images: int = 2  # 0-3, sent only when stream is on
     keep_partials: bool = False  # keep the decoded partials on the Outcome (memory only; never saved)
@@ -183,7 +183,7 @@ class ClientSettings:
     task_deadline_s: float = C.DEFAULT_TASK_DEADLINE_S
     run_deadline_s: float = C.DEFAULT_RUN_DEADLINE_S  # the whole generation: every retry and fallback hop
     extra_headers: dict[str, str] = field(default_factory=dict)
-    # Security (issue 8): the host a configured key belongs to (providers.resolve_key_for);
+    # Security: the host a configured key belongs to (providers.resolve_key_for);
     # "" for a secrets/environment key means the preset's own host.
     key_host: str = ""
     # Result URLs on loopback/private/link-local hosts other than the provider's own are refused

@@ -725,7 +725,7 @@ def request_of(row: dict[str, Any]) -> GenerationRequest:
         known["n"] = int(known.get("n", 1))
     except (TypeError, ValueError):
         known["n"] = 1
-    # Media (issue 12): streaming settings are request fields; the reference images are
+    # Media: streaming settings are request fields; the reference images are
     # in attempt_inputs (Store.reference_images), not parameters to send.
     for key in ("stream", "partial_images", "input_fidelity"):
         if key in params:
@@ -811,31 +811,13 @@ def md_plain(text: Any) -> str:
     """Text shown literally inside Streamlit Markdown: every ASCII punctuation mark
     backslash-escaped (no bold, links, HTML, colour directives or math), line breaks flattened."""
     value = re.sub(r"[\r\n]+", " ", str(text))
-    # Security (issue 8): escaping alone leaves autolinks and :emoji: shortcodes live; the shared helper breaks them too.
+    # Security: escaping alone leaves autolinks and :emoji: shortcodes live; the shared helper breaks them too.
     return redact.markdown_literal(value)
 
 
 def mark_rerun(store: Store, run_id: str, attempt_id: int) -> None:
     """A run started from History's re-run button: kind 'rerun', pointing at its attempt."""
     store._write("UPDATE runs SET kind = 'rerun', rerun_of = ? WHERE id = ?", [attempt_id, run_id])
-
-
-class RerunRecorder:
-    """A recorder for a generation started from History's re-run: its run is
-    created with kind 'rerun' and ``rerun_of`` = the attempt it came from;
-    everything else goes to the store unchanged."""
-
-    def __init__(self, store: Store, attempt_id: int) -> None:
-        self._store = store
-        self.attempt_id = int(attempt_id)
-
-    def start_run(self, *, kind: str, label: str, settings: dict[str, Any]) -> str:
-        run_id = self._store.start_run(kind="rerun", label=label, settings=settings)
-        mark_rerun(self._store, run_id, self.attempt_id)
-        return run_id
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
 
 
 def replace_view(view: HistoryView, **changes: Any) -> HistoryView:

@@ -198,7 +198,7 @@ class Job:
 
     def _finish(self, outcome: Outcome | None, status: str) -> None:
         if not getattr(self.spec.request, "keep_partials", False):
-            for event in self.events:  # streamed previews live only while the job runs (issue 12)
+            for event in self.events:  # streamed previews live only while the job runs
                 event.image = None
         self.outcome = outcome
         self._status = status

@@ -88,11 +88,11 @@ def preflight(request: GenerationRequest, settings: ClientSettings) -> None:
             raise bad("output_compression must be from 0 to 100.", "output_compression")
     if "response_format" in request.extra and request.model.startswith("gpt-image"):
         raise bad("gpt-image models reject response_format; they always answer with base64.", "response_format")
-    check_media(request, settings)  # issue 12: streaming, reference images, mask
+    check_media(request, settings)  # streaming, reference images, mask
 
 
 # --------------------------------------------------------------------------
-# Media (issue 12): streaming, reference images and the mask
+# Media: streaming, reference images and the mask
 
 
 def _did_you_mean(models: list[str], what: str) -> str:

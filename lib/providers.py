@@ -142,7 +142,7 @@ class Endpoint:
 
     @property
     def edits_url(self) -> str:
-        """The edits route beside the generations route (same API base): issue 12."""
+        """The edits route beside the generations route (same API base)."""
         return f"{self.api_base}/images/edits" if self.api_base else ""
 
 
@@ -396,7 +396,7 @@ def resolve_key(
 
 
 # --------------------------------------------------------------------------
-# Security: which host a key may be sent to (issue 8)
+# Security: which host a key may be sent to
 #
 # A key typed by the user (sidebar, --api-key) goes wherever the user points
 # it. A key the operator configured (secrets.toml, the environment) is bound to
@@ -526,7 +526,7 @@ def key_destination_problem(key: str, source: str, key_host: str, url: str) -> t
 
 
 # --------------------------------------------------------------------------
-# Model capabilities (issue 12): read by pre-flight, the UI and Diagnostics step 6
+# Model capabilities: read by pre-flight, the UI and Diagnostics step 6
 
 EDITS_PATH = "/images/edits"
 INPUT_FIDELITIES = ("low", "high")

@@ -539,7 +539,7 @@ class Sandbox:
             headers={"x-request-id": "req_sandbox_" + uuid.uuid4().hex[:12]},
         )
 
-    # -- streaming and edits (issue 12) ---------------------------------------------
+    # -- streaming and edits ---------------------------------------------
 
     def _stream(
         self, kind: str, finals: list[bytes], partials: int, delay: float, scenario: str, meta: dict[str, Any], usage: dict[str, Any]

@@ -159,12 +159,10 @@ def m003_stats_indexes(db: sqlite_utils.Database) -> None:
     db["attempts"].create_index(["status", "model", "latency_ms"], if_not_exists=True)
 
 
-@migrations()
-def m004_wave2(db: sqlite_utils.Database) -> None:
-    """What Compare, History, Diagnostics and the engine share (DESIGN.md, wave 2).
-
-    Later features add their own migrations after this one, each with its own name:
-    m005_history, m006_compare, m007_diagnostics, m008_media."""
+@migrations(name="m004_wave2")  # the name databases have recorded it under
+def m004_runs_events_comparisons(db: sqlite_utils.Database) -> None:
+    """Runs as the engine, Compare and History read them (request, cell, re-run source,
+    owner), attempt costs and notes, progress events, and comparisons."""
     runs = db["runs"]
     runs.add_column("comparison_id", str)  # a cell of that comparison
     runs.add_column("cell", str)  # JSON: the cell's coordinates in its comparison
@@ -219,8 +217,8 @@ def m005_history(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m005b_history_speed(db: sqlite_utils.Database) -> None:
-    """History at 100,000 attempts (benchmarks/history.py). A follow-up to m005_history,
-    which had already landed; it depends on nothing after m005."""
+    """History at 100,000 attempts (benchmarks/history.py): the run's kind on each
+    attempt, one covering index for time ranges, and a trigram index of prompts."""
     attempts = db["attempts"]
     # The run's kind, copied onto each attempt by triggers (whoever writes the rows), so that
     # run-kind filters (probes left out of stats) read an index instead of joining runs.
@@ -264,7 +262,7 @@ def m005b_history_speed(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m006_compare(db: sqlite_utils.Database) -> None:
-    """Compare (issue 9): judging a grid. One row per judged cell of a comparison: thumbs
+    """Compare: judging a grid. One row per judged cell of a comparison: thumbs
     (+1/-1), a note, and the row's winner star (one per row and value of the third axis;
     ``variant`` is -1 for a grid without one). Cells are found by their key (``r0c1``, ``r0c1v2``)
     so a retried cell keeps its judging."""
@@ -278,7 +276,7 @@ def m006_compare(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m008_media(db: sqlite_utils.Database) -> None:
-    """Issue 12: the reference images and mask sent with an edit, kept content-addressed like results."""
+    """The reference images and mask sent with an edit, kept content-addressed like results."""
     db["attempt_inputs"].create(
         {
             "id": int,
@@ -454,7 +452,7 @@ def _close_connection(conn: sqlite3.Connection, registry: dict[int, sqlite3.Conn
 
 
 # --------------------------------------------------------------------------
-# A damaged database file (issue 8): a clear message, and nothing written over it
+# A damaged database file: a clear message, and nothing written over it
 
 _DAMAGE_WORDS = ("file is not a database", "malformed", "disk image", "file is encrypted", "not a database")
 
@@ -592,7 +590,7 @@ class Store:
         the busy timeout) is retried; if it still fails, the statements are kept
         and replayed before the next write (``flush``), and the error is raised
         to the caller, who logs it."""
-        # The one redaction step of every write (issue 8).
+        # The one redaction step of every write.
         statements = [(sql, _scrub_row(list(params))) for sql, params in statements]
         with self._write_lock:
             self._replay_deferred()
@@ -894,7 +892,7 @@ class Store:
             defer=True,
         )
 
-    # -- media (issue 12): reference images and masks of edits -------------------------
+    # -- media: reference images and masks of edits -------------------------
 
     def inputs_saved(self, attempt_id: int, inputs: list[Any]) -> list[dict[str, Any]]:
         """Keep each reference image / mask (``lib.generation.ReferenceImage``) content-addressed
@@ -1014,7 +1012,7 @@ class Store:
             return None
         row = self._decode(rows[0])
         row["images"] = self.images_for([attempt_id]).get(attempt_id, [])
-        row["inputs"] = self.attempt_inputs(attempt_id)  # issue 12: reference images and mask of an edit
+        row["inputs"] = self.attempt_inputs(attempt_id)  # reference images and mask of an edit
         return row
 
     def run(self, run_id: str) -> dict[str, Any] | None:

@@ -274,7 +274,7 @@ def leave_pages_folder_mode() -> None:
     starts, is run by Streamlit as an old-style ``pages/`` folder app: streamlit_app.py
     (page config, st.navigation) never runs and the sidebar lists file names. Streamlit
     decides this before any script of ours runs, so the page switches it off and reruns:
-    the rerun goes through st.navigation and lands on the same page (History, issue 10)."""
+    the rerun goes through st.navigation and lands on the same page."""
     global _left_pages_folder_mode
     if _left_pages_folder_mode:  # once per process is enough: st.navigation keeps it off from then on
         return
@@ -330,7 +330,7 @@ def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> 
 
 
 # --------------------------------------------------------------------------
-# Generate: reattach, finished runs from the store, recent generations (engine, issue 7)
+# Generate: reattach, finished runs from the store, recent generations (engine)
 
 RUN_PARAM = "run"  # /?run=<run_id>: Generate, reattached to that run
 
@@ -378,7 +378,7 @@ def show_outcome(outcome: Outcome, *, key_prefix: str, prompt: str = "", request
     if o.images:  # also the images kept before a later one failed
         result_card(o, key_prefix=key_prefix)
     if request is not None:
-        media_summary(o, request)  # media (issue 12): partials received, reference images sent
+        media_summary(o, request)  # media: partials received, reference images sent
     error_card(o)  # draws nothing on success or cancel
     inspectors(o)
 
@@ -454,7 +454,7 @@ def result_card(outcome: Outcome, *, key_prefix: str) -> None:
     if o.note:
         st.caption("Not everything came back:")
         st.text(redact.scrub(o.note, limit=600))
-    cost, basis = run_cost(o)  # History (issue 10): every attempt's stored estimate
+    cost, basis = run_cost(o)  # History: every attempt's stored estimate
     if cost is not None:
         st.caption(f"Estimated cost: {format_usd(cost)} ({basis}, an estimate, not a bill)")
     if hops:
@@ -554,7 +554,7 @@ def inspectors(outcome: Outcome) -> None:
             st.code(f"{preview.method} {redact.scrub(preview.url)}", language=None, wrap_lines=True)
             st.caption("Headers (the key is masked)")
             st.json(preview.headers)
-            if preview.form is not None:  # an edit (issue 12): files by name and size, never the bytes
+            if preview.form is not None:  # an edit: files by name and size, never the bytes
                 st.caption("Multipart form (files by name and size)")
                 st.dataframe(preview.form, hide_index=True, width="stretch")
             else:
@@ -588,7 +588,7 @@ def show_unexpected(exc: BaseException) -> None:
 
 
 # --------------------------------------------------------------------------
-# Provider and user text is data, never markup (issue 8)
+# Provider and user text is data, never markup
 
 
 def plain(text: Any, *, limit: int | None = None) -> str:
@@ -601,7 +601,7 @@ def plain(text: Any, *, limit: int | None = None) -> str:
 
 
 # --------------------------------------------------------------------------
-# Operator settings and guards (issue 8, issue 11)
+# Operator settings and guards
 
 
 def _truthy(value: Any) -> bool:
@@ -691,7 +691,7 @@ def checklist_link(err) -> None:
 
 
 def _provider_entry(provider_id: str) -> dict[str, str]:
-    """What the sidebar last resolved for a provider (Compare, issue 9): Streamlit forgets a widget's
+    """What the sidebar last resolved for a provider: Streamlit forgets a widget's
     value once it is not drawn, i.e. as soon as another provider is picked in the sidebar."""
     return st.session_state.get("provider_entries", {}).get(provider_id, {})
 
@@ -743,7 +743,7 @@ def app_base_url() -> str:
 
 
 # --------------------------------------------------------------------------
-# History (issue 10): the monitoring banner, re-run prefill, cost on the result card
+# History: the monitoring banner, re-run prefill, cost on the result card
 
 _alerts_cache: dict[tuple[str, float], tuple[float, list[Any]]] = {}
 
@@ -826,7 +826,7 @@ def prefill_rerun() -> int | None:
     else:
         skipped.append("provider")
     ss["rerun_of"] = found["attempt_id"]
-    # --- Media (issue 12): a re-run of an edit sends its kept reference images again ---
+    # Media: a re-run of an edit sends its kept reference images again
     ss["stream"] = bool(request.stream)
     if request.stream and isinstance(request.partial_images, int):
         ss["partial_images"] = max(0, min(request.partial_images, C.MAX_PARTIAL_IMAGES))
@@ -840,7 +840,6 @@ def prefill_rerun() -> int | None:
     except (OSError, ValueError) as err:
         ss["media_rerun_refs"] = None
         skipped.append(f"reference images ({err})")
-    # --- end Media ---
     st.info(
         f"Re-running attempt #{found['attempt_id']}: its prompt, parameters, provider and model are filled in below."
         + (f" Not restored: {', '.join(skipped)}." if skipped else ""),
@@ -868,7 +867,7 @@ def run_cost(outcome: Outcome) -> tuple[float | None, str]:
 
 
 # --------------------------------------------------------------------------
-# Media (issue 12): streaming partial images, reference images and a mask
+# Media: streaming partial images, reference images and a mask
 
 MEDIA_UPLOAD_TYPES = ["png", "webp", "jpg", "jpeg"]
 NO_FIDELITY = "leave out"
@@ -959,7 +958,7 @@ def media_controls(model: str) -> dict[str, Any]:
 
 
 def compare_media_controls() -> dict[str, Any]:
-    """Compare's grid-wide media options (issue 12): streaming partials in every cell, and
+    """Compare's grid-wide media options: streaming partials in every cell, and
     reference images (plus an optional mask) sent with every cell as an edit. Returns the
     GridPlan fields: stream, partial_images, references, reference_mask."""
     from lib.generation import ReferenceImage
@@ -1052,7 +1051,7 @@ def media_summary(outcome: Outcome, request: GenerationRequest) -> None:
 
 
 def attempt_media(attempt: dict[str, Any]) -> None:
-    """For History's attempt detail: first-partial latency and the reference images sent (issue 12).
+    """For History's attempt detail: first-partial latency and the reference images sent.
 
     ``attempt`` is a row from ``Store.attempt`` (it carries ``inputs``)."""
     if attempt.get("first_partial_ms") is not None:
@@ -1076,7 +1075,7 @@ def attempt_media(attempt: dict[str, Any]) -> None:
 
 
 def capability_table() -> None:
-    """Media (issue 12): the model capability table, for Diagnostics step 6 and anywhere it helps."""
+    """Media: the model capability table, for Diagnostics step 6 and anywhere it helps."""
     from lib.providers import capability_rows
 
     st.caption("What each model takes (lib/providers.py). Pre-flight refuses a combination a model does not take.")

@@ -70,7 +70,7 @@ def read_plan() -> K.GridPlan:
     plan = K.build_plan(
         **rows, targets=targets, vary=vary, shared=shared, use_fallback=bool(ss.get("compare_fallback")), title=ss.get("compare_title", "")
     )
-    # --- Media (issue 12): the grid-wide streaming and reference images chosen in the builder ---
+    # Media: the grid-wide streaming and reference images chosen in the builder
     media = ss.get("compare_media") or {}
     plan.stream, plan.partial_images = bool(media.get("stream")), int(media.get("partial_images", 2))
     plan.references, plan.reference_mask = list(media.get("references") or []), media.get("reference_mask")
@@ -141,7 +141,7 @@ def builder() -> None:
         )
         st.text_input("Title (optional)", key="compare_title", placeholder="named after the first prompt and the grid size")
 
-    ss["compare_media"] = ui.compare_media_controls()  # media (issue 12): read by read_plan()
+    ss["compare_media"] = ui.compare_media_controls()  # media: read by read_plan()
     plan = None
     blank = not (ss.get("compare_template") if ss.get("compare_rows_mode") == "Template" else ss.get("compare_prompts") or "").strip()
     try:
@@ -300,7 +300,7 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
     if not cell.done:
         job = runner.get(cell.run_id)
         note = K.live_note(job) or cell.status
-        partial = ui.latest_partial(job.events) if job is not None else None  # media (issue 12): the cell's latest preview
+        partial = ui.latest_partial(job.events) if job is not None else None  # media: the cell's latest preview
         if partial is not None:
             box.image(partial.image, width="stretch", caption="partial preview")
         box.markdown(f"{STATUS_ICONS.get(cell.status, '')} {ui.plain(note)}")

@@ -72,10 +72,9 @@ def render_report(report: D.Report, *, key: str, expanded_step: int | None) -> N
                         st.markdown(" · ".join(f"[{D.md_escape(link.label)}]({link.url})" for link in e.links))
                 st.markdown("**How to fix it**")
                 st.text(step.fix)
-                # --- Media (issue 12): what each model takes (stream, edits, input_fidelity, backgrounds, sizes) ---
+                # Media: what each model takes (stream, edits, input_fidelity, backgrounds, sizes)
                 if step.step == 6:
                     ui.capability_table()
-                # --- end Media ---
 
 
 def downloads(report: D.Report, *, key: str) -> None:

@@ -10,10 +10,9 @@ from lib.generation import GenerationRequest
 from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS, QUALITIES, check_size
 
 SLOT = "generate_job"
-# --- History (issue 10): /?rerun=<attempt id> prefills the form; the monitoring banner ---
+# History: /?rerun=<attempt id> prefills the form; the monitoring banner
 ui.prefill_rerun()
 ui.alerts_banner()
-# --- end History ---
 settings = ui.page_settings()
 
 # The running job lives in session state and, for a reload or a shared link, in the
@@ -25,7 +24,7 @@ if job is None and linked:
     if found is not None and not found.done:
         job = st.session_state[SLOT] = found  # reattach
 if job is not None and job.done:
-    ui.release_partials(job.events, keep=job.request.keep_partials)  # media (issue 12): partials live in memory only while shown
+    ui.release_partials(job.events, keep=job.request.keep_partials)  # media: partials live in memory only while shown
     st.session_state[SLOT] = None
     job = None
 running = job is not None
@@ -65,9 +64,8 @@ if size_problem:
 if background == "transparent" and output_format == "jpeg":
     st.warning("A transparent background needs png or webp.")
 
-# --- Media (issue 12): streaming partial images, reference images, mask, input_fidelity ---
+# Media: streaming partial images, reference images, mask, input_fidelity
 media = ui.media_controls(model)
-# --- end Media ---
 
 request = GenerationRequest(
     prompt=prompt,
@@ -100,7 +98,7 @@ def live_progress() -> None:
         return
     if current.done:
         st.rerun()  # the whole page, to show the result
-    ui.render_partial(current.events)  # media (issue 12): the latest partial image while streaming
+    ui.render_partial(current.events)  # media: the latest partial image while streaming
     ui.render_events(current.events, label=ui.live_label(current), state="running", expanded=True)
 
 

@@ -294,9 +294,8 @@ def show_attempt(view: H.HistoryView) -> None:
             )
         )
         # ui.error_card links to the checklist step itself.
-    # --- Media (issue 12): first-partial latency and the reference images of an edit ---
+    # Media: first-partial latency and the reference images of an edit
     ui.attempt_media(a)
-    # --- end Media ---
     images = [i for i in a.get("images", []) if i.get("abs_path") and Path(i["abs_path"]).is_file()]
     if images:
         st.markdown("**Images**")

@@ -1,4 +1,4 @@
-"""Small image files for the media tests (issue 12)."""
+"""Small image files for the media tests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Compare (issue 9): axes and templates -> cells, plans, judging records."""
+"""Compare: axes and templates -> cells, plans, judging records."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`imagelab compare` (issue 9): the --json shape and the exit codes, on the real sandbox."""
+"""`imagelab compare`: the --json shape and the exit codes, on the real sandbox."""
 
 from __future__ import annotations
 

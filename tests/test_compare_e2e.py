@@ -1,4 +1,4 @@
-"""Compare in real Chromium (issue 9): a 3x2 grid with a slow target fills in live, then opens
+"""Compare in real Chromium: a 3x2 grid with a slow target fills in live, then opens
 again from its permalink. The slow target is a second sandbox (fixed 6 s latency) used as a
 Custom gateway, with its own base URL and key typed in the sidebar."""
 

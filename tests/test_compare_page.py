@@ -1,4 +1,4 @@
-"""The Compare page through AppTest (issue 9): a 2x2 grid on the sandbox with one failing cell."""
+"""The Compare page through AppTest: a 2x2 grid on the sandbox with one failing cell."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def test_an_unknown_comparison_link_is_explained(app):
 
 
 def test_reference_images_and_streaming_apply_to_every_cell(app):
-    """Issue 12 on Compare: the grid's reference image goes with every cell as an edit, streamed."""
+    """Streaming and edits on Compare: the grid's reference image goes with every cell as an edit, streamed."""
     from tests.media_support import image_bytes
 
     at = app

@@ -1,4 +1,4 @@
-"""Compare (issue 9): grids run on the real sandbox through the engine's JobRunner;
+"""Compare: grids run on the real sandbox through the engine's JobRunner;
 cell bookkeeping, fallback, retry, cancel, contact sheet and ZIP export."""
 
 from __future__ import annotations

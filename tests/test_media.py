@@ -1,4 +1,4 @@
-"""Issue 12 in lib/: SSE parsing, multipart building, file and mask checks, capabilities, storage of inputs."""
+"""Streaming and edits in lib/: SSE parsing, multipart building, file and mask checks, capabilities, storage of inputs."""
 
 from __future__ import annotations
 

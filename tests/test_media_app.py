@@ -1,4 +1,4 @@
-"""Issue 12 on the Generate page (AppTest): partials before the final image, an edit with two reference images."""
+"""Streaming and edits on the Generate page (AppTest): partials before the final image, an edit with two reference images."""
 
 from __future__ import annotations
 

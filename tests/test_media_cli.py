@@ -1,4 +1,4 @@
-"""Issue 12 on the command line: --stream --partial-images, --image / --mask."""
+"""Streaming and edits on the command line: --stream --partial-images, --image / --mask."""
 
 from __future__ import annotations
 

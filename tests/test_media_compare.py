@@ -1,4 +1,4 @@
-"""Issue 12 in Compare (lib): reference images apply to the whole grid, streaming to every cell."""
+"""Streaming and edits in Compare (lib): reference images apply to the whole grid, streaming to every cell."""
 
 from __future__ import annotations
 

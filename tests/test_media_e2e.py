@@ -1,4 +1,4 @@
-"""Issue 12 in real Chromium: a streamed generation, with a screenshot while a partial image is on screen."""
+"""Streaming in real Chromium: a streamed generation, with a screenshot while a partial image is on screen."""
 
 from __future__ import annotations
 

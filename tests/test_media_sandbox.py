@@ -1,4 +1,4 @@
-"""Issue 12 over loopback: streaming and edits through the client and through the official SDK."""
+"""Streaming and edits over loopback: streaming and edits through the client and through the official SDK."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Provider and user text is data, never markup; the key never reaches the page (issue 8).
+"""Provider and user text is data, never markup; the key never reaches the page.
 
 The app runs in AppTest against the hostile provider over loopback. Every
 Markdown-rendering element (markdown, captions, alerts, metrics, labels, help)

@@ -1,4 +1,4 @@
-"""Security in real Chromium: the password gate, and hostile markup that stays text (issue 8, issue 11)."""
+"""Security in real Chromium: the password gate, and hostile markup that stays text."""
 
 from __future__ import annotations
 

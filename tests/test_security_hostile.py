@@ -1,6 +1,6 @@
 """The hostile provider echoes the key everywhere; afterwards no 8-character run
 of it, in any case, is in the database (and its WAL), the logs, the image files
-or the CLI's output, and no attempt is left pending (issue 8)."""
+or the CLI's output, and no attempt is left pending."""
 
 from __future__ import annotations
 

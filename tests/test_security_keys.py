@@ -1,4 +1,4 @@
-"""The key goes only where it belongs (issue 8): a configured key is bound to its host."""
+"""The key goes only where it belongs: a configured key is bound to its host."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""No answer can exhaust memory or time, and fetches go only where they should (issue 8).
+"""No answer can exhaust memory or time, and fetches go only where they should.
 
 Every probe runs against the hostile provider over loopback (tests/hostile_provider.py).
 """

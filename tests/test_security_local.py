@@ -1,4 +1,4 @@
-"""Bad local state and the local guards (issue 8, and the app password of issue 11)."""
+"""Bad local state and the local guards."""
 
 from __future__ import annotations
 
