@@ -9,6 +9,7 @@ from typing import Any
 
 from lib import constants as C
 from lib import errors as E
+from lib.classify import classify_exception, classify_response
 
 _DONE = {"completed", "complete", "succeeded", "success", "succeed", "done", "finished"}
 _FAILED = {"failed", "failure", "error", "cancelled", "canceled", "expired", "rejected"}
@@ -356,7 +357,7 @@ def read_image_stream(chunks, *, on_item=None, max_bytes: int = C.MAX_STREAM_BYT
                     code="bad_stream_event",
                 ) from err
             if item.kind == "error":
-                err = E.classify_response(200, stream_error_body(item.payload))
+                err = classify_response(200, stream_error_body(item.payload))
                 err.message = f"{err.message} (an error event in the stream; {counted()})"
                 err.code = err.code or "stream_error"
                 raise err
@@ -380,7 +381,7 @@ def read_image_stream(chunks, *, on_item=None, max_bytes: int = C.MAX_STREAM_BYT
                 on_item(item)
     except _StreamCut as cut:
         cause = cut.__cause__ or cut
-        net = E.classify_exception(cause)
+        net = classify_exception(cause)
         kind = E.Timeout if net.error_type == "timeout" else E.NetworkError
         raise kind(
             f"The stream was cut off after {counted()} ({type(cause).__name__}: {cause}).",

@@ -25,6 +25,11 @@ RETRY_JITTER_FRACTION = 0.25  # the delay is shortened by up to this fraction
 MAX_RETRY_AFTER_S = 120.0  # a Retry-After longer than this is not waited for
 DOWNLOAD_RETRIES = 2  # network failures while fetching a result URL
 
+# --- Connections (httpx's defaults) --------------------------------------------
+MAX_CONNECTIONS = 100
+MAX_KEEPALIVE_CONNECTIONS = 20
+KEEPALIVE_EXPIRY_S = 5.0
+
 # --- Async tasks --------------------------------------------------------------
 TASK_POLL_INITIAL_S = 0.5
 TASK_POLL_MAX_S = 1.5  # a finished task is noticed within this (plus one request): median lag under 1 s

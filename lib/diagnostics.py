@@ -32,7 +32,6 @@ import base64
 import dataclasses
 import difflib
 import hashlib
-import html
 import io
 import json
 import re
@@ -50,6 +49,8 @@ from lib.generation import ClientSettings, GenerationRequest, Outcome
 from lib.preflight import check_key as preflight_key
 from lib.providers import KEY_SOURCES, check_model
 from lib.redact import MASK, register, scrub, scrub_obj, strip_query
+from lib.text import code_span, markdown_line
+from lib.text import html as html_text
 
 REPORT_FORMAT = "imagelab-report/1"
 STATUSES = ("pass", "warn", "fail", "not_checked")
@@ -1358,14 +1359,6 @@ def report_from_json(data: str | bytes | dict[str, Any]) -> Report:
 # --------------------------------------------------------------------------
 # Markdown
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")
-
-
-def md_escape(text: Any) -> str:
-    """Text for Markdown: every character Markdown could read as markup escaped,
-    line breaks folded (a table cell is one line)."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
-
 
 def _abs(url: str, base_url: str) -> str:
     return (base_url.rstrip("/") + url) if base_url else url
@@ -1375,18 +1368,20 @@ def report_to_markdown(report: Report, *, base_url: str = "") -> str:
     """Headings and a table, ready to paste into an issue or a chat."""
     r = report
     s = r.settings
-    out = [f"## Image Prompt Lab diagnostics: {md_escape(s.get('provider_label', r.provider))} / {md_escape(r.model)}", ""]
+    out = [f"## Image Prompt Lab diagnostics: {markdown_line(s.get('provider_label', r.provider))} / {markdown_line(r.model)}", ""]
     counts = r.counts
     out.append(
         f"**Result: {STATUS_LABELS[r.status]}** ({counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked), "
-        f"{md_escape(r.created_at)}" + (f", report {md_escape(r.report_id)}" if r.report_id else "")
+        f"{markdown_line(r.created_at)}" + (f", report {markdown_line(r.report_id)}" if r.report_id else "")
     )
     out.append("")
-    out.append(f"- Endpoint: `{_code(s.get('endpoint', ''))}`")
-    out.append(f"- Key: {md_escape(s.get('key_source', ''))}" + (f", ending in `{_code(s['key_hint'])}`" if s.get("key_hint") else ""))
+    out.append(f"- Endpoint: `{code_span(s.get('endpoint', ''))}`")
+    out.append(
+        f"- Key: {markdown_line(s.get('key_source', ''))}" + (f", ending in `{code_span(s['key_hint'])}`" if s.get("key_hint") else "")
+    )
     if "read_timeout_s" in s:
         out.append(
-            f"- Read timeout: {md_escape(s.get('read_timeout_s'))} s; retries: {md_escape(s.get('max_retries'))}; fallbacks: {md_escape(', '.join(map(str, s.get('fallbacks') or [])) or 'none')}"
+            f"- Read timeout: {markdown_line(s.get('read_timeout_s'))} s; retries: {markdown_line(s.get('max_retries'))}; fallbacks: {markdown_line(', '.join(map(str, s.get('fallbacks') or [])) or 'none')}"
         )
     if r.hide_prompts:
         out.append("- Prompts are hidden (length and a short hash).")
@@ -1395,25 +1390,21 @@ def report_to_markdown(report: Report, *, base_url: str = "") -> str:
     out += ["", "| # | Step | Status | Verdict |", "|---|---|---|---|"]
     for st in r.steps:
         out.append(
-            f"| {st.step} | {md_escape(st.title)} | {STATUS_ICONS[st.status]} {STATUS_LABELS[st.status]} | {md_escape(st.verdict)} |"
+            f"| {st.step} | {markdown_line(st.title)} | {STATUS_ICONS[st.status]} {STATUS_LABELS[st.status]} | {markdown_line(st.verdict)} |"
         )
     for st in r.steps:
-        out += ["", f"### {st.step}. {md_escape(st.title)}: {STATUS_LABELS[st.status]}", "", md_escape(st.verdict), ""]
+        out += ["", f"### {st.step}. {markdown_line(st.title)}: {STATUS_LABELS[st.status]}", "", markdown_line(st.verdict), ""]
         for e in st.evidence:
-            line = f"- *{e.kind}*: {md_escape(e.text)}"
+            line = f"- *{e.kind}*: {markdown_line(e.text)}"
             if e.prompt is not None:
-                line += f" Prompt: {md_escape(e.prompt)}"
-            links = [f"[{md_escape(link.label)}]({_abs(link.url, base_url)})" for link in e.links]
+                line += f" Prompt: {markdown_line(e.prompt)}"
+            links = [f"[{markdown_line(link.label)}]({_abs(link.url, base_url)})" for link in e.links]
             if links:
                 line += " (" + ", ".join(links) + ")"
             out.append(line)
-        out.append(f"\n**Fix:** {md_escape(st.fix)}")
+        out.append(f"\n**Fix:** {markdown_line(st.fix)}")
     out += ["", "_Made with Image Prompt Lab. The API key is never included; signed URL query strings are cut._", ""]
     return "\n".join(out)
-
-
-def _code(text: Any) -> str:
-    return str(text).replace("`", "'").replace("\n", " ")
 
 
 # --------------------------------------------------------------------------
@@ -1440,7 +1431,7 @@ def report_to_html(report: Report, *, base_url: str = "") -> str:
     thumbnails inline as data URLs; every text HTML-escaped."""
     r = report
     s = r.settings
-    esc = html.escape
+    esc = html_text
 
     def badge(status: str) -> str:
         return f'<span class="badge {esc(status)}">{esc(STATUS_LABELS[status])}</span>'

@@ -807,14 +807,6 @@ def rerun_request(store: Store, attempt_id: int) -> dict[str, Any] | None:
     return {"attempt_id": attempt_id, "provider": row.get("provider") or "", "model": request.model, "request": request}
 
 
-def md_plain(text: Any) -> str:
-    """Text shown literally inside Streamlit Markdown: every ASCII punctuation mark
-    backslash-escaped (no bold, links, HTML, colour directives or math), line breaks flattened."""
-    value = re.sub(r"[\r\n]+", " ", str(text))
-    # Security: escaping alone leaves autolinks and :emoji: shortcodes live; the shared helper breaks them too.
-    return redact.markdown_literal(value)
-
-
 def mark_rerun(store: Store, run_id: str, attempt_id: int) -> None:
     """A run started from History's re-run button: kind 'rerun', pointing at its attempt."""
     store._write("UPDATE runs SET kind = 'rerun', rerun_of = ? WHERE id = ?", [attempt_id, run_id])

@@ -84,10 +84,10 @@ class ProviderLimiter:
             self._cond.notify_all()
 
     def cooldown(self, seconds: float) -> None:
-        """Hold every request to this provider for ``seconds`` (after a 429), never
-        longer than ``C.MAX_RETRY_AFTER_S``: one provider's absurd Retry-After must
-        not block every generation to it for days."""
-        seconds = min(seconds, C.MAX_RETRY_AFTER_S) if seconds == seconds else C.COOLDOWN_AFTER_429_S
+        """Hold every request to this provider for ``seconds`` (after a 429; the
+        client decides how long, ``lib.client.cooldown_seconds``), send one probe
+        request after it, and halve the client's own rate."""
+        seconds = seconds if seconds == seconds else 0.0
         with self._cond:
             self._cooldown_until = max(self._cooldown_until, self.clock() + max(seconds, 0.0))
             self._half_open = True

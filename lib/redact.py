@@ -199,32 +199,3 @@ class ScrubFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = scrub(record.stack_info)
         return True
-
-
-# --------------------------------------------------------------------------
-# Text that must render literally inside Markdown (lib/ui.plain; lib/history.md_plain)
-
-_MD_INLINE = re.compile(r"([\\`*_\[\]<>$~|&])")  # inline Markdown, LaTeX, HTML and entities
-_MD_LINE_START = re.compile(r"(?m)^(\s*)(?:([-+=#>])|(\d+)([.)]))")  # lists, headings, quotes, setext lines
-_WORD_JOINER = "\u2060"  # invisible; breaks autolinks, emoji and icon shortcodes and :color[...] directives
-_BREAK_AFTER = re.compile(r"([:@])(?=\S)")
-_WWW = re.compile(r"(?i)(w)(ww)")
-
-
-def markdown_literal(text: Any, *, limit: int | None = None) -> str:
-    """Text from a provider or a user, made safe to place inside Markdown (st.markdown,
-    captions, st.error/warning, labels, metric values, help): secrets masked
-    (``redact.scrub``), Markdown, LaTeX and HTML characters escaped, and autolinks
-    (``http://``, ``www.``, e-mail), emoji and icon shortcodes and ``:red[...]``
-    directives broken with an invisible word joiner. It renders as the literal
-    text: no images load, no links appear. Plain words come through unchanged
-    (``gpt-image-1.5``, ``Attempt 1: ok``). For long text prefer ``st.text`` or
-    ``st.code(..., language=None)``, which are literal already."""
-    if text is None:
-        return ""
-    value = scrub(str(text), limit=limit)
-    value = _MD_INLINE.sub(r"\\\1", value)
-    value = _MD_LINE_START.sub(lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2) else m.group(3) + "\\" + m.group(4)), value)
-    value = _BREAK_AFTER.sub(lambda m: m.group(1) + _WORD_JOINER, value)
-    value = _WWW.sub(lambda m: m.group(1) + _WORD_JOINER + m.group(2), value)
-    return value.replace("\r", "").replace("\n", "  \n")

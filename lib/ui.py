@@ -26,6 +26,7 @@ from lib.pricing import format_usd
 from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS, SandboxServer
 from lib.store import DamagedDatabase, Store, configure_logging
+from lib.text import markdown as plain
 
 SCENARIO_LABELS = {
     "healthy": "Healthy",
@@ -591,15 +592,6 @@ def show_unexpected(exc: BaseException) -> None:
 # Provider and user text is data, never markup
 
 
-def plain(text: Any, *, limit: int | None = None) -> str:
-    """Text from a provider or a user, made safe to place inside Markdown (st.markdown,
-    captions, st.error/warning, labels, metric values, help): see
-    ``redact.markdown_literal``. It renders as the literal text: no images load,
-    no links appear, secrets are masked. For long text prefer ``st.text`` or
-    ``st.code(..., language=None)``, which are literal already."""
-    return redact.markdown_literal(text, limit=limit)
-
-
 # --------------------------------------------------------------------------
 # Operator settings and guards
 
@@ -751,7 +743,6 @@ _alerts_cache: dict[tuple[str, float], tuple[float, list[Any]]] = {}
 def alerts_banner(read_timeout_s: float | None = None) -> None:
     """A banner per alert rule that holds (lib/monitoring.py), each linking to the History view showing why."""
     from lib import monitoring
-    from lib.history import md_plain
 
     if read_timeout_s is None:
         read_timeout_s = float(st.session_state.get("read_timeout", C.DEFAULT_READ_TIMEOUT_S))
@@ -771,7 +762,7 @@ def alerts_banner(read_timeout_s: float | None = None) -> None:
     for i, alert in enumerate(alerts):
         box = st.container(key=f"alert-{alert.rule}-{i}")
         (box.error if alert.severity == "error" else box.warning)(
-            f"**{md_plain(alert.title)}**  \n{md_plain(alert.message)}", icon=":material/notifications_active:"
+            f"**{plain(alert.title)}**  \n{plain(alert.message)}", icon=":material/notifications_active:"
         )
         box.page_link(
             "pages/history.py", label="Show these attempts in History", icon=":material/manage_search:", query_params=alert.params

@@ -12,7 +12,7 @@ import streamlit as st
 
 from lib import constants as C
 from lib import diagnostics as D
-from lib import ui
+from lib import text, ui
 from lib.providers import KNOWN_MODELS, PRESETS
 
 log = logging.getLogger("imagelab.app")
@@ -69,7 +69,7 @@ def render_report(report: D.Report, *, key: str, expanded_step: int | None) -> N
                         if data:
                             st.image(data, width=C.DIAG_THUMB_PX)
                     if e.links:
-                        st.markdown(" · ".join(f"[{D.md_escape(link.label)}]({link.url})" for link in e.links))
+                        st.markdown(" · ".join(f"[{text.markdown_line(link.label)}]({link.url})" for link in e.links))
                 st.markdown("**How to fix it**")
                 st.text(step.fix)
                 # Media: what each model takes (stream, edits, input_fidelity, backgrounds, sizes)

@@ -132,7 +132,7 @@ def show_list(view: H.HistoryView) -> None:
     pages = max(1, -(-total // C.DEFAULT_PAGE_SIZE))
     st.caption(
         f"{total:,} attempts match. Newest first; times in UTC. Costs are estimates from the price table "
-        f"checked {H.md_plain(pricing.prices_checked())} (usage when the provider sent it, else size x quality)."
+        f"checked {ui.plain(pricing.prices_checked())} (usage when the provider sent it, else size x quality)."
     )
     tab_table, tab_stats, tab_charts, tab_export = st.tabs(["Attempts", "Stats", "Charts", "Export"])
     with tab_table:
@@ -265,7 +265,7 @@ def show_attempt(view: H.HistoryView) -> None:
     )
     st.caption(
         f"Started {H.when(a['started_at'])} UTC · attempt {a['attempt_no']} of its run"
-        + (f" · fell back from {H.md_plain(a['fallback_from'])}" if a["fallback_from"] else "")
+        + (f" · fell back from {ui.plain(a['fallback_from'])}" if a["fallback_from"] else "")
         + (" · " + str(a["image_count"]) + " image(s)" if a["image_count"] else "")
     )
     if st.button(

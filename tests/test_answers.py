@@ -19,8 +19,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from lib import errors as E
 from lib.answers import error_envelope
+from lib.classify import classify_response
 from lib.client import ImageClient
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
@@ -132,7 +132,7 @@ FAMILIES = [
 
 @pytest.mark.parametrize("name,status,body,expected", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_answer_families_are_classified(name, status, body, expected):
-    err = E.classify_response(status, json.dumps(body, ensure_ascii=False).encode(), headers={"content-type": J})
+    err = classify_response(status, json.dumps(body, ensure_ascii=False).encode(), headers={"content-type": J})
     assert err.error_type == expected, (name, err)
     assert err.status == status  # the real HTTP status is kept, whatever the body says
 

@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from lib import errors as E
+from lib.classify import classify_exception, classify_response, classify_task_failure
+from lib.client import classify_answer, retry_after_seconds
 
 J = "application/json"
 H = "text/html"
@@ -307,7 +309,7 @@ def test_table_is_large_enough():
 
 @pytest.mark.parametrize("name,status,ctype,body,expected", ANSWERS, ids=[a[0] for a in ANSWERS])
 def test_classify_response(name, status, ctype, body, expected):
-    err = E.classify_response(status, body.encode("utf-8"), headers={"content-type": ctype} if ctype else {})
+    err = classify_response(status, body.encode("utf-8"), headers={"content-type": ctype} if ctype else {})
     assert err.error_type == expected, f"{name}: {err!r}"
     assert isinstance(err, E.ImageLabError)
     assert err.status == status
@@ -315,7 +317,7 @@ def test_classify_response(name, status, ctype, body, expected):
 
 
 def test_provider_message_and_code_are_kept():
-    err = E.classify_response(
+    err = classify_response(
         400,
         oa("Unknown parameter: 'response_format'.", param="response_format", code="unknown_parameter").encode(),
         headers={"content-type": J, "x-request-id": "req_123"},
@@ -328,14 +330,14 @@ def test_provider_message_and_code_are_kept():
 
 
 def test_html_pages_are_summarised_not_dumped():
-    err = E.classify_response(
+    err = classify_response(
         502, b"<html><head><title>502 Bad Gateway</title></head><body>" + b"x" * 5000 + b"</body></html>", headers={"content-type": H}
     )
     assert err.provider_message == "502 Bad Gateway"
 
 
 def test_rate_limit_carries_retry_after():
-    err = E.classify_response(429, oa("Rate limit", code="rate_limit_exceeded").encode(), headers={"content-type": J, "retry-after": "7"})
+    err = classify_answer(429, oa("Rate limit", code="rate_limit_exceeded").encode(), {"content-type": J, "retry-after": "7"})
     assert isinstance(err, E.RateLimited)
     assert err.retry_after_s == 7
     assert err.retryable
@@ -357,7 +359,7 @@ def test_rate_limit_carries_retry_after():
 )
 def test_retry_after_seconds(headers, expected):
     now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
-    assert E.retry_after_seconds(headers, now=now) == expected
+    assert retry_after_seconds(headers, now=now) == expected
 
 
 def _req():
@@ -386,13 +388,13 @@ def _req():
     ],
 )
 def test_classify_exception(exc, expected):
-    err = E.classify_exception(exc)
+    err = classify_exception(exc)
     assert err.error_type == expected
     assert err.message
 
 
 def test_dns_failure_is_explained():
-    err = E.classify_exception(httpx.ConnectError("[Errno -2] Name or service not known", request=_req()))
+    err = classify_exception(httpx.ConnectError("[Errno -2] Name or service not known", request=_req()))
     assert "DNS" in err.message
 
 
@@ -409,7 +411,7 @@ def test_dns_failure_is_explained():
     ],
 )
 def test_classify_task_failure(error, expected):
-    assert E.classify_task_failure(error, task_id="t1").error_type == expected
+    assert classify_task_failure(error, task_id="t1").error_type == expected
 
 
 def test_every_type_has_info_and_class():
@@ -448,7 +450,7 @@ def test_retryability_matches_the_vocabulary(error_type, retried):
 
 
 def test_describe_has_everything_a_card_needs():
-    err = E.classify_response(429, oa("quota", code="insufficient_quota").encode(), headers={"content-type": J})
+    err = classify_response(429, oa("quota", code="insufficient_quota").encode(), headers={"content-type": J})
     card = E.describe(err)
     assert card["error_type"] == "quota_exceeded"
     assert card["http_status"] == 429
@@ -457,9 +459,9 @@ def test_describe_has_everything_a_card_needs():
 
 
 def test_a_provider_code_named_internal_error_is_not_mistaken_for_our_bug():
-    provider = E.classify_task_failure({"code": "internal_error", "message": "worker crashed"})
+    provider = classify_task_failure({"code": "internal_error", "message": "worker crashed"})
     assert E.describe(provider)["title"] == E.ERROR_INFO["task_failed"].title
-    ours = E.classify_exception(AttributeError("'NoneType' object has no attribute 'get'"))
+    ours = classify_exception(AttributeError("'NoneType' object has no attribute 'get'"))
     card = E.describe(ours)
     assert ours.error_type == "app_error" and "Image Prompt Lab" in card["title"]
     assert card["step"] is None and card["step_name"] == "App"

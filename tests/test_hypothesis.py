@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lib import errors as E
+from lib.classify import classify_response, classify_task_failure
 from lib.client import ImageClient
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
@@ -53,7 +54,7 @@ ctypes = st.sampled_from(["application/json", "text/html", "text/plain", "", "ap
 @given(status=statuses, body=json_values, ctype=ctypes)
 @settings(max_examples=300, deadline=None)
 def test_any_json_body_is_classified(status, body, ctype):
-    err = E.classify_response(status, json.dumps(body).encode(), headers={"content-type": ctype})
+    err = classify_response(status, json.dumps(body).encode(), headers={"content-type": ctype})
     assert err.error_type in E.ERROR_TYPES
     assert isinstance(err.message, str)
 
@@ -64,14 +65,14 @@ def test_any_byte_string_is_classified(status, body, ctype, retry_after):
     headers = {"content-type": ctype}
     if retry_after is not None:
         headers["retry-after"] = retry_after
-    err = E.classify_response(status, body, headers=headers)
+    err = classify_response(status, body, headers=headers)
     assert err.error_type in E.ERROR_TYPES
 
 
 @given(error=json_values)
 @settings(max_examples=200, deadline=None)
 def test_any_task_failure_is_classified(error):
-    assert E.classify_task_failure(error).error_type in E.ERROR_TYPES
+    assert classify_task_failure(error).error_type in E.ERROR_TYPES
 
 
 class _FakeClock:

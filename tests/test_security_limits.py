@@ -11,10 +11,18 @@ import time
 import httpx
 import pytest
 
-from lib import client as client_module
 from lib import constants as C
 from lib import errors as E
-from lib.client import AnswerTooLarge, ImageClient, _deadline, _read_capped
+from lib.client import (
+    RETRY_AFTER_UNBOUNDED_S,
+    AnswerTooLarge,
+    DeadlineTransport,
+    ImageClient,
+    cooldown_seconds,
+    deadline,
+    read_capped,
+    retry_after_seconds,
+)
 from lib.generation import ClientSettings, GenerationRequest
 from lib.images import validate
 from lib.limits import ProviderLimiter
@@ -100,12 +108,12 @@ def test_read_capped_decodes_gzip_in_bounded_steps():
 
     body = gzip.compress(b"x" * 3000)
     response = httpx.Response(200, headers={"content-encoding": "gzip"}, stream=httpx.ByteStream(body))
-    assert _read_capped(response, 5000) == b"x" * 3000
+    assert read_capped(response, 5000) == b"x" * 3000
     response = httpx.Response(200, headers={"content-encoding": "gzip"}, stream=httpx.ByteStream(body))
     with pytest.raises(AnswerTooLarge):
-        _read_capped(response, 1000)
+        read_capped(response, 1000)
     response = httpx.Response(500, headers={"content-encoding": "gzip"}, stream=httpx.ByteStream(body))
-    assert _read_capped(response, 1000, truncate=True) == b"x" * 1000
+    assert read_capped(response, 1000, truncate=True) == b"x" * 1000
 
 
 def test_an_unasked_content_encoding_is_refused(hostile):
@@ -127,9 +135,9 @@ def test_the_deadline_covers_connect_and_headers_too():
     listener.listen(1)
     port = listener.getsockname()[1]
     try:
-        with httpx.Client(transport=client_module._transport(), timeout=60) as http:
+        with httpx.Client(transport=DeadlineTransport(), timeout=60) as http:
             t0 = time.monotonic()
-            with pytest.raises(httpx.ReadTimeout, match="deadline"), _deadline(0.5):
+            with pytest.raises(httpx.ReadTimeout, match="deadline"), deadline(0.5):
                 http.get(f"http://127.0.0.1:{port}/")
             assert time.monotonic() - t0 < 2
     finally:
@@ -153,9 +161,9 @@ def test_an_absurd_retry_after_fails_the_attempt_as_rate_limited(hostile, probe,
     "headers, expected",
     [
         ({"retry-after": "12"}, 12.0),
-        ({"retry-after": "inf"}, E.RETRY_AFTER_UNBOUNDED_S),
-        ({"retry-after": "1e400"}, E.RETRY_AFTER_UNBOUNDED_S),
-        ({"retry-after-ms": "1e400"}, E.RETRY_AFTER_UNBOUNDED_S),
+        ({"retry-after": "inf"}, RETRY_AFTER_UNBOUNDED_S),
+        ({"retry-after": "1e400"}, RETRY_AFTER_UNBOUNDED_S),
+        ({"retry-after-ms": "1e400"}, RETRY_AFTER_UNBOUNDED_S),
         ({"retry-after": "nan"}, None),
         ({"retry-after": "-5"}, None),
         ({"retry-after": "Fri, 01 Jan 2100 00:00:00 GMT"}, pytest.approx(4102444800.0 - 1_700_000_000.0)),
@@ -164,7 +172,7 @@ def test_an_absurd_retry_after_fails_the_attempt_as_rate_limited(hostile, probe,
     ],
 )
 def test_retry_after_is_parsed_safely(headers, expected):
-    assert E.retry_after_seconds(headers, now=1_700_000_000.0) == expected
+    assert retry_after_seconds(headers, now=1_700_000_000.0) == expected
 
 
 def test_a_nan_retry_after_on_a_5xx_is_still_a_server_error(hostile):
@@ -172,10 +180,11 @@ def test_a_nan_retry_after_on_a_5xx_is_still_a_server_error(hostile):
     assert out.error.error_type == "server_error" and out.error.retry_after_s is None
 
 
-def test_the_limiter_never_cools_down_past_the_cap():
+@pytest.mark.parametrize("asked", [float("inf"), float("nan"), 1e10, C.MAX_RETRY_AFTER_S + 1, -5.0])
+def test_the_limiter_never_cools_down_past_the_cap(asked):
     limiter = ProviderLimiter(clock=lambda: 0.0, sleep=lambda s: None)
-    limiter.cooldown(float("inf"))
-    assert limiter._cooldown_until == C.MAX_RETRY_AFTER_S
+    limiter.cooldown(cooldown_seconds(asked))
+    assert 0.0 <= limiter._cooldown_until <= C.MAX_RETRY_AFTER_S
 
 
 # --- where result URLs may point ----------------------------------------------------------
@@ -210,7 +219,7 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_at_connect(hostile
             return real("127.0.0.1", *args, **kwargs)
         return real(host, *args, **kwargs)
 
-    monkeypatch.setattr(client_module.socket, "getaddrinfo", fake)
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
     s = ClientSettings(provider="custom", base_url=hostile.base_url("healthy"), api_key=KEY, key_source="typed")
     before = len(hostile.internal_hits)
     with ImageClient(settings=s, limiter=ProviderLimiter(), sleep=lambda x: None) as c:

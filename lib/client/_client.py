@@ -1,4 +1,4 @@
-"""THE client: every HTTP request Image Prompt Lab makes goes through here.
+"""The client: every HTTP request Image Prompt Lab makes goes through here.
 
 ``ImageClient.generate(request, on_event=...)`` runs one generation the way
 the design describes: pre-flight checks -> client-side limits -> an attempt
@@ -6,32 +6,29 @@ row written as pending -> POST -> classify -> (poll a task) -> decode or
 download each image -> validate and keep it -> finish the row -> retry or
 fall back when the error allows -> an ``Outcome``.
 
-Retry policy is three small functions and one loop: ``should_retry``,
-``retry_delay`` and the loop in ``ImageClient.generate``. The clock and
+The retry policy is ``lib.client._retry`` and the loop in ``_run``; the
+bounded, guarded transport is ``lib.client._transport``; what one attempt
+gathers is an ``AttemptContext`` (``lib.client._attempt``). The clock and
 ``sleep`` are injected, so tests never really wait; ``transport=`` is the
-seam for ``httpx.MockTransport``.
+seam for ``httpx.MockTransport``. ``send()`` is the one way to make a
+request that generates nothing (Diagnostics' probes): bounded like every
+other request, never raising.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import random
 import re
 import shlex
-import socket
 import threading
 import time
-import weakref
-import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
-import httpcore
 import httpx
 
 from lib import constants as C
@@ -49,6 +46,20 @@ from lib.answers import (
     raw_preview,
     read_image_stream,
     read_task,
+)
+from lib.classify import classify_exception, classify_response, classify_task_failure
+from lib.client._attempt import AttemptContext, AttemptResult, RunState
+from lib.client._retry import cooldown_seconds, note_over_cap, over_cap, retry_after_seconds, retry_delay, should_fall_back, should_retry
+from lib.client._transport import (
+    AddressGuard,
+    AnswerTooLarge,
+    BadEncoding,
+    BlockedAddress,
+    DeadlineTransport,
+    SocketTracker,
+    deadline,
+    iter_capped,
+    read_capped,
 )
 from lib.edits import curl_form, edit_form, form_preview
 from lib.generation import (
@@ -69,263 +80,22 @@ from lib.preflight import check_media, preflight
 from lib.providers import Endpoint, check_size
 
 USER_AGENT = "image-prompt-lab/0.1"
+
+
+def classify_answer(status: int, body: bytes | str | None, headers: Any = None, *, now: float | None = None) -> E.ImageLabError:
+    """An HTTP answer judged to be an error, as the error it is, with the wait the provider asked for."""
+    headers = dict(headers or {})
+    return classify_response(status, body, headers=headers, retry_after_s=retry_after_seconds(headers, now=now))
+
+
 log = logging.getLogger("imagelab.client")
-
-# --------------------------------------------------------------------------
-# Bounded reads and whole-request deadlines
-#
-# httpx's read timeout bounds each socket read, not the answer: a body that
-# trickles in one byte per second never times out, and ``response.content``
-# decompresses a gzip bomb whole. So every request of the app is sent
-# streamed, inside ``_deadline(seconds)``, and read with ``_read_capped``:
-#
-# - ``_deadline`` sets a per-thread deadline that the network layer
-#   (``_DeadlineBackend``, installed in the client's transport) applies to
-#   every connect, write and read: the timeout of each is cut to the time
-#   left, and past the deadline the request fails with a timeout. Headers
-#   and body together fit in the deadline.
-# - ``_iter_capped`` decodes the body itself (identity, gzip, deflate; any
-#   other Content-Encoding is refused), never inflating more than a chunk at
-#   a time, and stops past a cap on *decompressed* bytes.
-
-_deadline_state = threading.local()
 _NON_SPACE_TEXT = re.compile(r"\S")
-_DECODE_CHUNK = 256 * 1024
-_TEXT_ENCODINGS = ("", "identity")
-
-
-class AnswerTooLarge(Exception):
-    """The answer passed its byte cap; ``read`` bytes had arrived (decompressed)."""
-
-    def __init__(self, cap: int, read: int, declared: int | None = None) -> None:
-        super().__init__(f"answer over {cap} bytes")
-        self.cap, self.read, self.declared = cap, read, declared
-
-
-class BadEncoding(Exception):
-    """The answer's Content-Encoding is one this client does not decode (we ask for gzip or deflate)."""
-
-
-@contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    """Every network operation of this thread inside the block ends by ``seconds`` from now."""
-    previous = getattr(_deadline_state, "at", None)
-    at = time.monotonic() + max(float(seconds), 0.0)
-    _deadline_state.at = at if previous is None else min(previous, at)
-    try:
-        yield
-    finally:
-        _deadline_state.at = previous
-
-
-def _time_left(timeout: float | None, exc: type[Exception]) -> float | None:
-    at = getattr(_deadline_state, "at", None)
-    if at is None:
-        return timeout
-    left = at - time.monotonic()
-    if left <= 0.005:
-        raise exc("deadline: the whole request did not finish in time")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            return self._inner.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
-        except httpcore.ReadTimeout:
-            _time_left(None, httpcore.ReadTimeout)  # say "deadline" when that is what ran out
-            raise
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        try:
-            self._inner.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
-        except httpcore.WriteTimeout:
-            _time_left(None, httpcore.WriteTimeout)
-            raise
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _time_left(timeout, httpcore.ConnectTimeout)))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's network backend with the thread's deadline applied, and an
-    optional ``guard(host, port) -> address`` that vets (and pins) the address
-    of every connection before it is made: used for result URLs (SSRF rules)."""
-
-    def __init__(self, guard: Callable[[str, int], str] | None = None, tracker: _SocketTracker | None = None) -> None:
-        self._inner = httpcore.SyncBackend()
-        self._guard = guard
-        self._tracker = tracker
-
-    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None) -> httpcore.NetworkStream:
-        address = self._guard(host, port) if self._guard is not None else host
-        stream = self._inner.connect_tcp(address, port, _time_left(timeout, httpcore.ConnectTimeout), local_address, socket_options)
-        if self._tracker is not None:
-            self._tracker.register(stream)  # a cancel can shut it from another thread
-        return _DeadlineStream(stream)
-
-    def connect_unix_socket(self, path, timeout=None, socket_options=None) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("unix sockets are not used by Image Prompt Lab")
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-_SSL_CONTEXT: list[Any] = []  # one per process: loading the CA bundle costs ~0.1 s of CPU
-_SSL_LOCK = threading.Lock()
-
-
-def _ssl_context():
-    """httpx's own default TLS context (certifi, SSL_CERT_FILE/DIR honoured), built once and shared:
-    a new one per client made every generation of a parallel grid spend ~0.1 s of CPU on it."""
-    with _SSL_LOCK:
-        if not _SSL_CONTEXT:
-            _SSL_CONTEXT.append(httpx.create_ssl_context())
-        return _SSL_CONTEXT[0]
-
-
-def _transport(guard: Callable[[str, int], str] | None = None, tracker: _SocketTracker | None = None) -> httpx.HTTPTransport:
-    """An httpx transport whose connections obey ``_deadline`` (and ``guard``),
-    and can be shut by a cancel (``tracker``)."""
-    transport = httpx.HTTPTransport(verify=_ssl_context())
-    pool = getattr(transport, "_pool", None)
-    if pool is None or not hasattr(pool, "_network_backend"):  # pragma: no cover - a different httpcore
-        raise RuntimeError("this httpcore has no network backend to install deadlines into")
-    pool._network_backend = _DeadlineBackend(guard, tracker)
-    return transport
-
-
-def _decoder(response: httpx.Response) -> Callable[[bytes, bool], Iterator[bytes]]:
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    if encoding in _TEXT_ENCODINGS:
-
-        def identity(data: bytes, final: bool) -> Iterator[bytes]:
-            if data:
-                yield data
-
-        return identity
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        state: dict[str, Any] = {"z": zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding != "deflate" else None, "first": True}
-
-        def inflate(data: bytes, final: bool) -> Iterator[bytes]:
-            if state["z"] is None:  # deflate: zlib-wrapped or raw, as servers disagree
-                state["z"] = zlib.decompressobj() if data[:1] and (data[0] & 0x0F) == 8 else zlib.decompressobj(-zlib.MAX_WBITS)
-            z = state["z"]
-            try:
-                chunk = z.decompress(data, _DECODE_CHUNK)
-                while True:
-                    if chunk:
-                        yield chunk
-                    if not z.unconsumed_tail:
-                        break
-                    chunk = z.decompress(z.unconsumed_tail, _DECODE_CHUNK)
-                if final:
-                    tail = z.flush()
-                    if tail:
-                        yield tail
-            except zlib.error as err:
-                raise httpx.DecodingError(f"the {encoding} body could not be decompressed ({err})") from err
-
-        return inflate
-    raise BadEncoding(encoding)
-
-
-def _iter_capped(response: httpx.Response, cap: int) -> Iterator[bytes]:
-    """The decoded body of a response sent with ``stream=True``, chunk by chunk,
-    raising ``AnswerTooLarge`` as soon as more than ``cap`` decompressed bytes came.
-
-    Reusable for streaming (SSE) reads: iterate it inside ``_deadline(...)`` and
-    split the chunks into events; memory stays at one chunk (at most 256 KB
-    inflated at a time) plus what the caller keeps. A declared Content-Length
-    over the cap fails before any byte is read. Raises ``BadEncoding`` for a
-    Content-Encoding other than gzip or deflate (the only ones we ask for)."""
-    declared = response.headers.get("content-length", "").strip()
-    if declared.isdigit() and int(declared) > cap and response.headers.get("content-encoding", "").strip().lower() in _TEXT_ENCODINGS:
-        raise AnswerTooLarge(cap, 0, int(declared))
-    if response.is_stream_consumed and hasattr(response, "_content"):
-        # Already read and decoded in memory (an httpx.MockTransport answer built from bytes).
-        decode: Callable[[bytes, bool], Iterator[bytes]] = _decoder(httpx.Response(200))
-        raws: Iterator[bytes] = iter([response.content])
-    else:
-        decode = _decoder(response)
-        raws = response.iter_raw()
-    total = 0
-    for raw in raws:
-        for chunk in decode(raw, False):
-            total += len(chunk)
-            if total > cap:
-                yield chunk[: len(chunk) - (total - cap)]  # up to the cap exactly, then stop
-                raise AnswerTooLarge(cap, total)
-            yield chunk
-    for chunk in decode(b"", True):
-        total += len(chunk)
-        if total > cap:
-            yield chunk[: len(chunk) - (total - cap)]
-            raise AnswerTooLarge(cap, total)
-        yield chunk
-
-
-def _read_capped(response: httpx.Response, cap: int, *, truncate: bool = False) -> bytes:
-    """The whole decoded body, at most ``cap`` bytes: past it, ``AnswerTooLarge``
-    (or, with ``truncate=True``, the first ``cap`` bytes: enough to classify an
-    error page). See ``_iter_capped``."""
-    body = bytearray()
-    try:
-        for chunk in _iter_capped(response, cap):
-            body += chunk
-    except AnswerTooLarge:
-        if not truncate:
-            raise
-        del body[cap:]
-    return bytes(body)
 
 
 def _scrub_error(err: E.ImageLabError) -> None:
     """Mask every provider-controlled field of an error, in place."""
     for name in ("message", "provider_message", "raw", "code", "param", "request_id"):
         setattr(err, name, redact.scrub(getattr(err, name)))
-
-
-def _wait_text(seconds: float) -> str:
-    if seconds >= E.RETRY_AFTER_UNBOUNDED_S:
-        return "forever (an infinite or unreadable wait)"
-    if seconds >= 2 * 86400:
-        return f"{seconds:,.0f} s (about {seconds / 86400:,.0f} days)"
-    return f"{seconds:,.0f} s"
-
-
-class _BlockedAddress(httpcore.ConnectError):
-    """A result URL's host resolved to an address the app does not fetch from."""
-
-
-def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """A globally routable unicast address (not loopback, private, link-local, CGNAT, reserved...)."""
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:
-        address = mapped
-    if address.is_loopback or address.is_private or address.is_link_local or address.is_reserved:
-        return False
-    if address.is_multicast or address.is_unspecified or not address.is_global:
-        return False
-    return not (isinstance(address, ipaddress.IPv6Address) and address.is_site_local)
-
-
-def _private_message(host: str, address: str | None = None) -> str:
-    where = f"'{host}'" + (f" ({address})" if address and address != host else "")
-    return (
-        f"The image URL points at {where}, a loopback, private or link-local address that is not the provider's own; "
-        "it was not fetched. A self-hosted gateway with a private image store can be allowed with "
-        f"{C.ALLOW_PRIVATE_IMAGES_VAR}=1."
-    )
 
 
 @dataclass
@@ -336,35 +106,6 @@ class _Answer:
     headers: httpx.Headers
     content: bytes
     url: str = ""
-
-
-# --------------------------------------------------------------------------
-# Retry policy: three small functions and the loop in ImageClient.generate
-
-
-def should_retry(err: E.ImageLabError, retries_done: int, max_retries: int) -> bool:
-    if retries_done >= max_retries or not E.is_retryable(err):
-        return False
-    if err.retry_after_s is not None and err.retry_after_s > C.MAX_RETRY_AFTER_S:
-        return False  # the provider asked for a longer wait than we are willing to block for
-    return True
-
-
-def retry_delay(retries_done: int, retry_after_s: float | None = None, *, rand: Callable[[], float] = random.random) -> float:
-    """Seconds to wait before retry number ``retries_done + 1``."""
-    if retry_after_s is not None and 0 <= retry_after_s <= C.MAX_RETRY_AFTER_S:
-        return retry_after_s
-    base = min(C.INITIAL_RETRY_DELAY_S * (2**retries_done), C.MAX_RETRY_DELAY_S)
-    return base * (1 - C.RETRY_JITTER_FRACTION * rand())
-
-
-def should_fall_back(err: E.ImageLabError) -> bool:
-    """Move to the next model: the model is unknown, or retries ran out on a
-    retryable error. Not when the host itself cannot be reached (DNS, refused,
-    TLS): another model on the same host would fail the same way."""
-    if err.error_type == "network" and err.code in E.UNREACHABLE_CODES:
-        return False
-    return err.error_type == "model_not_found" or E.is_retryable(err)
 
 
 # --------------------------------------------------------------------------
@@ -391,60 +132,6 @@ def describe_settings(s: ClientSettings) -> dict[str, Any]:
     }
 
 
-@dataclass
-class _AttemptResult:
-    ok: bool
-    images: list[ResultImage]
-    error: E.ImageLabError | None
-    usage: dict[str, Any] | None
-    revised_prompt: str | None
-    raw: str | None
-    summary: AttemptSummary
-    partials: list[bytes] | None = None
-    partial_count: int = 0
-    first_partial_ms: int | None = None
-    note: str | None = None
-
-
-@dataclass
-class _RunState:
-    """What a run has gathered so far: the last attempt's result and the first error."""
-
-    attempts: list[AttemptSummary] = field(default_factory=list)
-    ok: bool = False
-    error: E.ImageLabError | None = None
-    first_error: E.ImageLabError | None = None
-    images: list[ResultImage] = field(default_factory=list)
-    usage: dict[str, Any] | None = None
-    revised: str | None = None
-    raw: str | None = None
-    model: str | None = None
-    note: str | None = None
-    sent: bool = True
-    partials: list[bytes] = field(default_factory=list)
-    partial_count: int = 0
-    first_partial_ms: int | None = None
-
-    def take(self, result: _AttemptResult) -> None:
-        self.attempts.append(result.summary)
-        self.ok = result.ok
-        self.error = result.error
-        if self.first_error is None and result.error is not None:
-            self.first_error = result.error
-        self.images = result.images
-        self.usage = result.usage
-        self.revised = result.revised_prompt
-        self.raw = result.raw
-        self.model = result.summary.model
-        self.note = result.note
-        self.partials = result.partials or []
-        self.partial_count = result.partial_count
-        self.first_partial_ms = result.first_partial_ms
-
-    def models_tried(self) -> int:
-        return len({a.model for a in self.attempts})
-
-
 class NullRecorder:
     """Records nothing: for previews and dry runs where no store is wanted."""
 
@@ -465,41 +152,6 @@ class NullRecorder:
 
     def run_finished(self, run_id: str, fields: dict[str, Any]) -> None:
         pass
-
-
-class _SocketTracker:
-    """Remembers the sockets a client's transports opened, so that a cancel from
-    another thread can shut them down and wake a request blocked on a read
-    (closing a socket alone does not)."""
-
-    def __init__(self) -> None:
-        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
-        self._lock = threading.Lock()
-        self.aborted = False  # set by abort(); a connection opened afterwards is shut at once
-
-    def register(self, stream: httpcore.NetworkStream) -> None:
-        sock = stream.get_extra_info("socket")
-        if sock is None:
-            return
-        with self._lock:
-            self._sockets.add(sock)
-            aborted = self.aborted
-        if aborted:  # the cancel came while this connection was being opened
-            self._shut(sock)
-
-    def abort(self) -> None:
-        with self._lock:
-            self.aborted = True
-            sockets = list(self._sockets)
-        for sock in sockets:
-            self._shut(sock)
-
-    @staticmethod
-    def _shut(sock: socket.socket) -> None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:  # already closed
-            pass
 
 
 class ImageClient:
@@ -543,11 +195,12 @@ class ImageClient:
                 )
         self.limiter = limiter
         self.cancel_token = cancel if cancel is not None else CancelToken()
-        self._tracker: _SocketTracker | None = _SocketTracker() if transport is None else None
+        self._tracker: SocketTracker | None = SocketTracker() if transport is None else None
         self._injected_transport = transport
         self._fetch: httpx.Client | None = None  # result URLs: a client of its own (see download)
+        self.guard = AddressGuard(settings.endpoint.root, allow_private=settings.allow_private_images)
         self._http = httpx.Client(
-            transport=transport if transport is not None else _transport(tracker=self._tracker),
+            transport=transport if transport is not None else DeadlineTransport(tracker=self._tracker),
             timeout=httpx.Timeout(
                 connect=settings.connect_timeout_s,
                 read=settings.read_timeout_s,
@@ -575,12 +228,12 @@ class ImageClient:
         ``C.MAX_ERROR_BODY_BYTES`` of any other. Raises the classified error."""
         cap = cap or C.MAX_ANSWER_BYTES
         try:
-            with _deadline(deadline_s):
+            with deadline(deadline_s):
                 response = self._http.send(self._http.build_request(method, url, **kwargs), stream=True)
                 try:
                     ok = 200 <= response.status_code < 300
                     try:
-                        content = _read_capped(response, cap if ok else C.MAX_ERROR_BODY_BYTES, truncate=not ok)
+                        content = read_capped(response, cap if ok else C.MAX_ERROR_BODY_BYTES, truncate=not ok)
                     except BadEncoding as err:
                         if ok:
                             raise E.BadResponse(
@@ -740,7 +393,7 @@ class ImageClient:
             )
         events: list[Event] = []
         emit = self._emitter(t0, events, on_event, run_id)
-        state = _RunState()
+        state = RunState()
         # The run's own token: the caller's cancel, plus the run deadline.
         token = CancelToken()
         self._token = token
@@ -770,7 +423,7 @@ class ImageClient:
                 remove()
             self._token = self.cancel_token
 
-    def _run(self, request: GenerationRequest, run_id: str, emit, events: list[Event], t0: float, state: _RunState) -> Outcome:
+    def _run(self, request: GenerationRequest, run_id: str, emit, events: list[Event], t0: float, state: RunState) -> Outcome:
         s = self.settings
         self._token.check()
         try:
@@ -847,7 +500,7 @@ class ImageClient:
         return self._finish(run_id, request, state, events, t0)
 
     def _finish(
-        self, run_id: str, request: GenerationRequest, state: _RunState, events: list[Event], t0: float, *, status: str | None = None
+        self, run_id: str, request: GenerationRequest, state: RunState, events: list[Event], t0: float, *, status: str | None = None
     ) -> Outcome:
         latency_ms = int((self.clock() - t0) * 1000)
         if status == "deadline":  # stopped between attempts by the run deadline
@@ -923,14 +576,14 @@ class ImageClient:
             "key_hint": self.settings.key_hint,
         }
 
-    def _record_not_sent(self, request: GenerationRequest, run_id: str, err: E.ImageLabError) -> _AttemptResult:
+    def _record_not_sent(self, request: GenerationRequest, run_id: str, err: E.ImageLabError) -> AttemptResult:
         row = self._row(request, request.model, run_id, 1, None)
         attempt_id = self.recorder.attempt_started(row)
         self.recorder.attempt_finished(attempt_id, self._finish_fields(err, 0, 0, None))
         summary = AttemptSummary(
             attempt_id, 1, request.model, "failed", err.error_type, None, 0, error_message=err.message, error_code=err.code
         )
-        return _AttemptResult(False, [], err, None, None, None, summary)
+        return AttemptResult(False, [], err, None, None, None, summary)
 
     def _finish_fields(
         self,
@@ -955,25 +608,11 @@ class ImageClient:
             "image_count": image_count,
         }
 
-    def _attempt(self, request, model, run_id, attempt_no, fallback_from, emit) -> _AttemptResult:
+    def _attempt(self, request, model, run_id, attempt_no, fallback_from, emit) -> AttemptResult:
         row = self._row(request, model, run_id, attempt_no, fallback_from)
         attempt_id = self.recorder.attempt_started(row)
         started = self.clock()
-        ctx: dict[str, Any] = {
-            "task_id": None,
-            "http_status": None,
-            "request_id": None,
-            "raw": None,
-            "usage": None,
-            "revised": None,
-            "probe": None,
-            "images": [],
-            "notes": [],
-            "started": started,
-            "partials": [],
-            "partial_count": 0,
-            "first_partial_ms": None,  # streaming
-        }
+        ctx = AttemptContext(started=started)
         if request.is_edit:
             self._record_inputs(attempt_id, request)
         err: E.ImageLabError | None = None
@@ -986,10 +625,10 @@ class ImageClient:
         except E.ImageLabError as e:
             err = e
         except httpx.HTTPError as exc:
-            err = E.classify_exception(exc)
+            err = classify_exception(exc)
         except Exception as exc:  # never let an unexpected bug escape as a traceback
             log.exception("unexpected error in attempt %s of run %s", attempt_no, run_id[:8])
-            err = E.classify_exception(exc)
+            err = classify_exception(exc)
         except BaseException:
             # The thread was stopped (Ctrl-C, SystemExit): the row must not stay pending.
             self._report_probe(ctx, rate_limited=False)
@@ -997,8 +636,8 @@ class ImageClient:
             latency = int((self.clock() - started) * 1000)
             self._finish_attempt(
                 attempt_id,
-                dict(self._finish_fields(interrupted, latency, len(ctx["images"]), ctx["task_id"]), status="interrupted"),
-                ctx["images"],
+                dict(self._finish_fields(interrupted, latency, len(ctx.images), ctx.task_id), status="interrupted"),
+                ctx.images,
             )
             raise
         if (
@@ -1008,7 +647,7 @@ class ImageClient:
         ):
             stop = E.Cancelled(self._token.reason or "cancelled")  # the request was closed under us by the cancel
         latency_ms = int((self.clock() - started) * 1000)
-        images: list[ResultImage] = ctx["images"]
+        images: list[ResultImage] = ctx.images
         if stop is not None:
             self._report_probe(ctx, rate_limited=False)
             if stop.reason == "deadline":
@@ -1019,7 +658,7 @@ class ImageClient:
             else:
                 status = "cancelled" if stop.reason == "cancelled" else "interrupted"
                 fields = self._finish_fields(
-                    None, latency_ms, len(images), redact.scrub(ctx["task_id"]), ctx["http_status"], redact.scrub(ctx["request_id"])
+                    None, latency_ms, len(images), redact.scrub(ctx.task_id), ctx.http_status, redact.scrub(ctx.request_id)
                 )
                 fields.update(
                     status=status,
@@ -1028,8 +667,8 @@ class ImageClient:
                     if status == "cancelled"
                     else "The app shut down while this request was in flight.",
                 )
-                if ctx["notes"]:
-                    fields["note"] = redact.scrub("; ".join(ctx["notes"]), limit=C.MAX_ERROR_MESSAGE_CHARS)
+                if ctx.notes:
+                    fields["note"] = redact.scrub("; ".join(ctx.notes), limit=C.MAX_ERROR_MESSAGE_CHARS)
                 self._finish_attempt(attempt_id, fields, images)
                 emit(
                     "cancelled" if status == "cancelled" else "interrupted",
@@ -1038,30 +677,26 @@ class ImageClient:
                     attempt_no=attempt_no,
                 )
                 raise stop
-        if err is not None and err.retry_after_s is not None and err.retry_after_s > C.MAX_RETRY_AFTER_S:
-            err.message = f"{err.message} (The provider asked to wait {_wait_text(err.retry_after_s)}; this app waits at most {C.MAX_RETRY_AFTER_S:.0f} s, so it was not retried.)"
         if err is not None:
+            note_over_cap(err)
             _scrub_error(err)
             if images:  # an error after some images were kept (e.g. a later download failed): keep them
-                ctx["notes"].append(f"stopped after {len(images)} image(s): {err.error_type}: {err.message}")
+                ctx.notes.append(f"stopped after {len(images)} image(s): {err.error_type}: {err.message}")
                 err = None
-        # Everything the provider controls is masked here, once, before it is recorded or shown.
-        for name in ("raw", "task_id", "request_id", "revised"):
-            ctx[name] = redact.scrub(ctx[name])
-        ctx["usage"] = redact.scrub_obj(ctx["usage"]) if ctx["usage"] is not None else None
+        ctx.scrub()  # everything the provider controls, masked once before it is recorded or shown
         rate_limited = err is not None and err.error_type == "rate_limited"
-        if rate_limited and not ctx.get("cooled"):
-            self.limiter.cooldown(err.retry_after_s if err.retry_after_s is not None else C.COOLDOWN_AFTER_429_S)
+        if rate_limited and not ctx.cooled:
+            self.limiter.cooldown(cooldown_seconds(err.retry_after_s))
         self._report_probe(ctx, rate_limited=rate_limited)
-        fields = self._finish_fields(err, latency_ms, len(images), ctx["task_id"], ctx["http_status"], ctx["request_id"])
-        fields["usage"] = ctx["usage"]
-        fields["raw_response"] = ctx["raw"]  # History's attempt detail (base64 elided, redacted above)
+        fields = self._finish_fields(err, latency_ms, len(images), ctx.task_id, ctx.http_status, ctx.request_id)
+        fields["usage"] = ctx.usage
+        fields["raw_response"] = ctx.raw  # History's attempt detail (base64 elided, redacted above)
         if request.stream:
-            fields["first_partial_ms"] = ctx["first_partial_ms"]
-            if ctx["partial_count"] and err is not None:
-                ctx["notes"].append(f"{ctx['partial_count']} partial image(s) received before the failure")
-        if ctx["notes"]:
-            fields["note"] = redact.scrub("; ".join(ctx["notes"]), limit=C.MAX_ERROR_MESSAGE_CHARS)
+            fields["first_partial_ms"] = ctx.first_partial_ms
+            if ctx.partial_count and err is not None:
+                ctx.notes.append(f"{ctx.partial_count} partial image(s) received before the failure")
+        if ctx.notes:
+            fields["note"] = redact.scrub("; ".join(ctx.notes), limit=C.MAX_ERROR_MESSAGE_CHARS)
         self._finish_attempt(attempt_id, fields, images)
         log.info(
             "run %s attempt %d %s %s %s http=%s %dms",
@@ -1070,7 +705,7 @@ class ImageClient:
             model,
             "failed" if err else "succeeded",
             err.error_type if err else "-",
-            (err.status if err else None) or ctx["http_status"],
+            (err.status if err else None) or ctx.http_status,
             latency_ms,
         )
         if err is not None:
@@ -1087,25 +722,25 @@ class ImageClient:
             model,
             "failed" if err else "succeeded",
             err.error_type if err else None,
-            (err.status if err else None) or ctx["http_status"],
+            (err.status if err else None) or ctx.http_status,
             latency_ms,
             fallback_from,
             error_message=err.message if err else None,
             error_code=err.code if err else None,
         )
-        result = _AttemptResult(
+        result = AttemptResult(
             err is None,
             images,
             err,
-            ctx["usage"],
-            ctx["revised"],
-            ctx["raw"],
+            ctx.usage,
+            ctx.revised,
+            ctx.raw,
             summary,
-            ctx["partials"] if request.keep_partials else None,
-            ctx["partial_count"],
-            ctx["first_partial_ms"],
+            ctx.partials if request.keep_partials else None,
+            ctx.partial_count,
+            ctx.first_partial_ms,
         )
-        result.note = "; ".join(ctx["notes"]) or None
+        result.note = ctx.note()
         return result
 
     def _record_inputs(self, attempt_id: Any, request: GenerationRequest) -> None:
@@ -1127,12 +762,12 @@ class ImageClient:
         except Exception:
             log.exception("could not record the end of attempt %s", attempt_id)
 
-    def _report_probe(self, ctx: dict[str, Any], *, rate_limited: bool) -> None:
+    def _report_probe(self, ctx: AttemptContext, *, rate_limited: bool) -> None:
         """Tell the limiter how the POST went, once (the probe is answered by the POST, not the task)."""
-        probe = ctx.get("probe")
+        probe = ctx.probe
         if probe is None:
             return
-        ctx["probe"] = None
+        ctx.probe = None
         self.limiter.report(probe, rate_limited=rate_limited)
 
     def _on_wait(self, model: str, attempt_no: int, emit):
@@ -1162,7 +797,7 @@ class ImageClient:
             send = {"json": request.body(model)}
         streamed: list[_Item] | None = None
         with self.limiter.slot(self._on_wait(model, attempt_no, emit), cancel=self._token) as probe:
-            ctx["probe"] = probe
+            ctx.probe = probe
             self._token.check()
             emit(
                 "submitted",
@@ -1179,8 +814,8 @@ class ImageClient:
             except E.ImageLabError as err:
                 self._report_probe(ctx, rate_limited=err.error_type == "rate_limited")
                 if err.error_type == "rate_limited":
-                    self.limiter.cooldown(err.retry_after_s if err.retry_after_s is not None else C.COOLDOWN_AFTER_429_S)
-                    ctx["cooled"] = True
+                    self.limiter.cooldown(cooldown_seconds(err.retry_after_s))
+                    ctx.cooled = True
                 raise
         self._report_probe(ctx, rate_limited=False)  # answered: the others may go now, before the task and downloads
         self._token.check()
@@ -1193,19 +828,19 @@ class ImageClient:
                 task = self._poll(task, endpoint, model, attempt_no, ctx, emit)
             payload = task.payload
         elif isinstance(payload, dict):
-            ctx["usage"] = payload.get("usage") if isinstance(payload.get("usage"), dict) else None
+            ctx.usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else None
 
         items = extract_items(payload)
         if not items:
             raise E.BadResponse(
                 f"The answer was a success but held no image: {describe_shape(payload)}. Expected data[].b64_json or data[].url.",
-                status=ctx["http_status"],
+                status=ctx.http_status,
                 code="no_image_field",
             )
         if isinstance(payload, dict):
             data = payload.get("data")
             if isinstance(data, list) and data and isinstance(data[0], dict):
-                ctx["revised"] = data[0].get("revised_prompt")
+                ctx.revised = data[0].get("revised_prompt")
         return self._keep_all(items, endpoint, model, attempt_no, ctx, emit)
 
     def _stream_exchange(
@@ -1215,7 +850,7 @@ class ImageClient:
         timeout as a whole-request deadline and the ``MAX_STREAM_BYTES`` cap."""
         deadline_s = self.settings.read_timeout_s
         try:
-            with _deadline(deadline_s):
+            with deadline(deadline_s):
                 response = self._http.send(self._http.build_request("POST", url, headers=headers, **send), stream=True)
                 try:
                     return self._read_stream(response, request, model, attempt_no, ctx, emit)
@@ -1235,7 +870,7 @@ class ImageClient:
         if response.status_code >= 300 or not looks_like_sse(ctype):
             ok = 200 <= response.status_code < 300
             try:
-                content = _read_capped(response, C.MAX_ANSWER_BYTES if ok else C.MAX_ERROR_BODY_BYTES, truncate=not ok)
+                content = read_capped(response, C.MAX_ANSWER_BYTES if ok else C.MAX_ERROR_BODY_BYTES, truncate=not ok)
             except AnswerTooLarge as err:
                 raise E.BadResponse(
                     f"The answer passed {err.cap:,} bytes; reading stopped there.", status=response.status_code, code="answer_too_large"
@@ -1248,33 +883,33 @@ class ImageClient:
                 attempt_no=attempt_no,
                 ignored_stream=True,
             )
-            ctx["notes"].append("stream requested; the provider answered JSON (no partial images)")
+            ctx.notes.append("stream requested; the provider answered JSON (no partial images)")
             return None, payload
-        ctx["http_status"] = response.status_code
-        ctx["request_id"] = response.headers.get("x-request-id") or response.headers.get("request-id")
+        ctx.http_status = response.status_code
+        ctx.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
 
         def on_item(item: StreamItem) -> None:
             if item.kind != "partial":
                 emit("streamed", f"Final image received from the stream ({item.event_type})", model=model, attempt_no=attempt_no)
                 return
-            ctx["partial_count"] += 1
-            if ctx["first_partial_ms"] is None:
-                ctx["first_partial_ms"] = int((self.clock() - ctx["started"]) * 1000)
+            ctx.partial_count += 1
+            if ctx.first_partial_ms is None:
+                ctx.first_partial_ms = int((self.clock() - ctx.started) * 1000)
             try:
                 image = decode_b64(item.b64 or "")
                 validate(image)
             except E.ImageLabError as err:  # a broken preview is noted, the final image still counts
                 emit(
                     "partial",
-                    f"Partial image {ctx['partial_count']} could not be shown: {err.message}",
+                    f"Partial image {ctx.partial_count} could not be shown: {err.message}",
                     model=model,
                     attempt_no=attempt_no,
                     index=item.index,
                 )
                 return
             if request.keep_partials:
-                ctx["partials"].append(image)
-            number = (item.index + 1) if isinstance(item.index, int) else ctx["partial_count"]
+                ctx.partials.append(image)
+            number = (item.index + 1) if isinstance(item.index, int) else ctx.partial_count
             emit(
                 "partial",
                 f"Partial image {number} of {request.partial_images} ({len(image) / 1024:,.0f} KB)",
@@ -1282,12 +917,12 @@ class ImageClient:
                 attempt_no=attempt_no,
                 image=image,
                 index=item.index,
-                count=ctx["partial_count"],
+                count=ctx.partial_count,
             )
 
         def chunks() -> Iterator[bytes]:
             try:
-                yield from _iter_capped(response, C.MAX_STREAM_BYTES)
+                yield from iter_capped(response, C.MAX_STREAM_BYTES)
             except AnswerTooLarge as err:
                 raise StreamTooLarge(f"The stream passed the {err.cap:,} byte limit and was stopped.") from None
             except BadEncoding as err:
@@ -1298,15 +933,15 @@ class ImageClient:
                 ) from None
 
         result = read_image_stream(chunks(), on_item=on_item)
-        ctx["usage"] = result.usage
-        ctx["raw"] = (
+        ctx.usage = result.usage
+        ctx.raw = (
             f"HTTP {response.status_code}  {ctype}\n(server-sent events: {result.events} event(s), "
             f"{len(result.partials)} partial image(s), {len(result.finals)} final image(s); base64 not shown)"
             + (f"\nusage: {result.usage}" if result.usage else "")
         )
         return [_Item("b64", f.b64 or "") for f in result.finals], None
 
-    def _keep_all(self, items: list[_Item], endpoint: Endpoint, model: str, attempt_no: int, ctx: dict[str, Any], emit) -> None:
+    def _keep_all(self, items: list[_Item], endpoint: Endpoint, model: str, attempt_no: int, ctx: AttemptContext, emit) -> None:
         """Decode or download each image and keep it; one bad image of several is noted, not fatal."""
         first_error: E.ImageLabError | None = None
         for index, item in enumerate(items, start=1):
@@ -1324,18 +959,18 @@ class ImageClient:
             except (E.InvalidImage, E.ImageFetchFailed) as err:
                 # One bad image of several: keep the good ones and say what happened to this one.
                 first_error = first_error or err
-                ctx["notes"].append(f"image {index} of {len(items)} not kept: {err.error_type}: {err.message}"[:500])
+                ctx.notes.append(f"image {index} of {len(items)} not kept: {err.error_type}: {err.message}"[:500])
                 emit("failed", f"Image {index} of {len(items)} could not be kept ({err.error_type})", model=model, attempt_no=attempt_no)
                 continue
-            ctx["images"].append(result)
+            ctx.images.append(result)
             emit(
                 "saved",
                 f"Saved image {index} ({result.info.width}x{result.info.height} {result.info.format})",
                 model=model,
                 attempt_no=attempt_no,
             )
-        if not ctx["images"] and first_error is not None:
-            ctx["notes"].clear()
+        if not ctx.images and first_error is not None:
+            ctx.notes.clear()
             raise first_error
 
     def _keep(self, data: bytes, source: str, source_url: str | None) -> ResultImage:
@@ -1345,15 +980,15 @@ class ImageClient:
         info = validate(data)
         return ResultImage(info, source, source_url, data=data)
 
-    def _read(self, response: _Answer, ctx: dict[str, Any]) -> Any:
+    def _read(self, response: _Answer, ctx: AttemptContext) -> Any:
         """JSON of a successful answer; raise the classified error otherwise."""
         status = response.status_code
-        ctx["http_status"] = status
-        ctx["request_id"] = response.headers.get("x-request-id") or response.headers.get("request-id")
+        ctx.http_status = status
+        ctx.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
         content = response.content
         ctype = response.headers.get("content-type", "")
         if 300 <= status < 400:
-            ctx["raw"] = raw_preview(status, ctype, content)
+            ctx.raw = raw_preview(status, ctype, content)
             location = response.headers.get("location", "?")
             raise E.EndpointNotFound(
                 f"The endpoint answered with a redirect to {location}; use that address as the base URL.",
@@ -1361,8 +996,8 @@ class ImageClient:
                 code="redirect",
             )
         if status >= 400:
-            ctx["raw"] = raw_preview(status, ctype, content)
-            raise E.classify_response(status, content, headers=dict(response.headers), now=self.wall_clock())
+            ctx.raw = raw_preview(status, ctype, content)
+            raise classify_answer(status, content, response.headers, now=self.wall_clock())
         # Parse from text, dropping the bytes first: a large answer is never held three times over.
         text = content.decode("utf-8", "replace") if isinstance(content, (bytes, bytearray)) else str(content)
         if isinstance(response, _Answer):
@@ -1371,27 +1006,25 @@ class ImageClient:
         try:
             payload = json.loads(text) if _NON_SPACE_TEXT.search(text) else None
         except ValueError:
-            ctx["raw"] = raw_preview(status, ctype, text[: C.MAX_RAW_PREVIEW_CHARS].encode("utf-8"))
-            err = E.classify_response(status, text[: C.MAX_ERROR_BODY_BYTES], headers=dict(response.headers))
+            ctx.raw = raw_preview(status, ctype, text[: C.MAX_RAW_PREVIEW_CHARS].encode("utf-8"))
+            err = classify_answer(status, text[: C.MAX_ERROR_BODY_BYTES], response.headers, now=self.wall_clock())
             if err.error_type == "bad_response":
                 err.message = redact.scrub(f"The answer (HTTP {status}) is not valid JSON: {err.provider_message or 'empty'}", limit=500)
             raise err from None
         del text
-        ctx["raw"] = raw_preview(status, ctype, b"", payload)
+        ctx.raw = raw_preview(status, ctype, b"", payload)
         if payload is None:
             raise E.BadResponse(f"The answer (HTTP {status}) was empty.", status=status, code="empty_body")
         if read_task(payload) is None and error_envelope(payload):
             # A 200 that carries an error of its own: {"error": ...}, {"code": 429, "msg": ...}, {"success": false}.
-            raise E.classify_response(
-                status, json.dumps(payload, ensure_ascii=False), headers=dict(response.headers), now=self.wall_clock()
-            )
+            raise classify_answer(status, json.dumps(payload, ensure_ascii=False), response.headers, now=self.wall_clock())
         return payload
 
     def _poll(self, task: TaskState, endpoint: Endpoint, model: str, attempt_no: int, ctx, emit) -> TaskState:
         s = self.settings
-        ctx["task_id"] = task.task_id
+        ctx.task_id = task.task_id
         if not task.task_id:
-            raise E.BadResponse("The answer looks like a task but carries no task id.", status=ctx["http_status"], code="no_task_id")
+            raise E.BadResponse("The answer looks like a task but carries no task id.", status=ctx.http_status, code="no_task_id")
         poll_url = endpoint.task_url_a(task.task_id) if task.shape == "a" else endpoint.task_url_b(task.task_id)
         start = self.clock()
         deadline = start + s.task_deadline_s
@@ -1411,7 +1044,7 @@ class ImageClient:
                     raise E.BadResponse(f"The task completed but lists no image: {describe_shape(task.payload)}.", code="no_image_field")
                 return task
             if task.status == "failed":
-                raise E.classify_task_failure(task.payload, task_id=task.task_id, status=ctx["http_status"])
+                raise classify_task_failure(task.payload, task_id=task.task_id, status=ctx.http_status)
             if self.clock() >= deadline:
                 raise E.Timeout(
                     f"The task was still '{task.raw_status}' after {s.task_deadline_s:.0f} s (the task deadline).",
@@ -1436,13 +1069,13 @@ class ImageClient:
             except (E.ImageLabError, httpx.HTTPError) as exc:
                 if self._token.cancelled:
                     raise E.Cancelled(self._token.reason or "cancelled") from None
-                err = E.classify_exception(exc)
+                err = classify_exception(exc)
                 transient += 1
                 if not E.is_retryable(err) or transient > C.TASK_POLL_TRANSIENT_FAILURES:
                     raise err from exc if isinstance(exc, httpx.HTTPError) else None
                 emit("polling", f"Poll failed ({err.error_type}); trying again", model=model, attempt_no=attempt_no)
                 if err.retry_after_s:
-                    if err.retry_after_s > C.MAX_RETRY_AFTER_S:
+                    if over_cap(err.retry_after_s):
                         raise err from None
                     self._pause(max(0.0, min(err.retry_after_s, deadline - self.clock())))
                 continue
@@ -1473,24 +1106,24 @@ class ImageClient:
         the provider's own origin or the operator allowed a private image store
         (``ClientSettings.allow_private_images``). Redirects are followed by hand,
         each hop checked again; the connection itself re-checks every resolved
-        address (``_guard_address``), so a name cannot resolve to a private
+        address (``AddressGuard``), so a name cannot resolve to a private
         address behind our back. Network failures are retried; a redirect loop
         is ``image_fetch_failed``."""
         attempt = 0
         started = time.monotonic()
         try:
-            with _deadline(C.DOWNLOAD_TIMEOUT_S):
+            with deadline(C.DOWNLOAD_TIMEOUT_S):
                 while True:
                     try:
                         return self._download_once(url)
                     except httpx.TransportError as exc:
                         if isinstance(exc, httpx.TimeoutException) and "deadline" in str(exc):
                             raise
-                        if isinstance(exc.__cause__, _BlockedAddress):
+                        if isinstance(exc.__cause__, BlockedAddress):
                             raise E.ImageFetchFailed(str(exc.__cause__), code="blocked_url") from None
                         attempt += 1
                         if attempt > C.DOWNLOAD_RETRIES:
-                            net = E.classify_exception(exc)
+                            net = classify_exception(exc)
                             raise E.ImageFetchFailed(f"Downloading the image failed: {net.message}", code=net.code) from exc
                         self._pause(retry_delay(attempt - 1, rand=self.rand))
         except httpx.TimeoutException as exc:
@@ -1505,7 +1138,7 @@ class ImageClient:
             transport = (
                 self._injected_transport
                 if self._injected_transport is not None
-                else _transport(guard=self._guard_address, tracker=self._tracker)
+                else DeadlineTransport(guard=self.guard, tracker=self._tracker)
             )
             self._fetch = httpx.Client(
                 transport=transport,
@@ -1519,7 +1152,7 @@ class ImageClient:
         seen: list[str] = []
         current = url
         while True:
-            self._check_result_url(current)
+            self.guard.check_url(current)
             seen.append(current)
             with self._fetch_client().stream("GET", current) as r:
                 if r.status_code in (301, 302, 303, 307, 308) and r.headers.get("location"):
@@ -1547,7 +1180,7 @@ class ImageClient:
                         code="expired" if gone else f"http_{r.status_code}",
                     )
                 try:
-                    return _read_capped(r, C.MAX_IMAGE_BYTES)
+                    return read_capped(r, C.MAX_IMAGE_BYTES)
                 except AnswerTooLarge as err:
                     what = f"is {err.declared:,} bytes" if err.declared else "passed"
                     raise E.ImageFetchFailed(
@@ -1561,56 +1194,6 @@ class ImageClient:
                         status=r.status_code,
                         code="bad_encoding",
                     ) from None
-
-    # -- where result URLs may point (SSRF rules) ---------------------------------
-
-    def _provider_origin(self) -> tuple[str, int] | None:
-        root = self.settings.endpoint.root
-        if not root:
-            return None
-        parts = urlsplit(root)
-        return ((parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80))
-
-    def _check_result_url(self, url: str) -> None:
-        """Refuse a result URL that is not http(s) or names a non-public address
-        literally (names are resolved and checked when connecting)."""
-        try:
-            parts = urlsplit(url)
-            host = (parts.hostname or "").lower()
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            raise E.ImageFetchFailed("The image URL cannot be read.", code="blocked_url") from None
-        if parts.scheme not in ("http", "https") or not host:
-            raise E.ImageFetchFailed(
-                f"The image URL is not an http(s) URL with a host ({redact.scrub(parts.scheme, limit=20) or 'no scheme'}); not fetched.",
-                code="blocked_url",
-            )
-        if self.settings.allow_private_images or (host, port) == self._provider_origin():
-            return
-        if host == "localhost" or host.endswith(".localhost"):
-            raise E.ImageFetchFailed(_private_message(host), code="blocked_url")
-        try:
-            address = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            return  # a name: checked once resolved, in _guard_address
-        if not _is_public(address):
-            raise E.ImageFetchFailed(_private_message(host), code="blocked_url")
-
-    def _guard_address(self, host: str, port: int) -> str:
-        """At connect time: resolve ``host`` and refuse if any address is not public
-        (unless provider origin / allowed); connect to the address that was checked."""
-        host = host.lower()
-        if self.settings.allow_private_images or (host, port) == self._provider_origin():
-            return host
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as err:
-            raise httpcore.ConnectError(f"the host name could not be resolved (DNS): {err}") from err
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-        bad = [a for a in addresses if not _is_public(a)]
-        if bad or not addresses:
-            raise _BlockedAddress(_private_message(host, str(bad[0]) if bad else None))
-        return str(addresses[0])
 
     # -- probes (diagnostics): cheap requests that generate nothing ---------------
     # Each probe is recorded as one attempt of the caller's run (runs.kind =
@@ -1680,14 +1263,14 @@ class ImageClient:
                 result.payload = None
             result.body_preview = scrub(self.redact(body.decode("utf-8", "replace")), limit=C.PROBE_PREVIEW_CHARS)
             if response.status_code >= 300:
-                result.error = E.classify_response(response.status_code, body, headers=dict(response.headers), now=self.wall_clock())
+                result.error = classify_answer(response.status_code, body, response.headers, now=self.wall_clock())
         except E.ImageLabError as exc:
             result.error = exc
         except httpx.HTTPError as exc:
-            result.error = E.classify_exception(exc)
+            result.error = classify_exception(exc)
         except Exception as exc:  # a bug while probing is recorded, never raised at the page
             log.exception("probe %s failed", name)
-            result.error = E.classify_exception(exc)
+            result.error = classify_exception(exc)
         result.latency_ms = int((self.clock() - started) * 1000)
         if result.error is not None:
             result.error.message = scrub(self.redact(result.error.message), limit=C.MAX_ERROR_MESSAGE_CHARS)

@@ -1,0 +1,52 @@
+"""The client: the only package that makes HTTP requests.
+
+- ``_transport``: deadlines for a whole request, capped (decompressed) reads,
+  the address guard for result URLs, cancellable sockets;
+- ``_retry``: backoff, Retry-After and the one cap on waiting;
+- ``_attempt``: what one attempt gathers (a typed context) and what a run has;
+- ``_client``: ``ImageClient``: ``generate`` (pre-flight, limits, the attempt
+  row, the exchange, polling, downloads, retries and fallbacks) and ``send``.
+"""
+
+from lib.client._attempt import AttemptContext, AttemptResult, RunState
+from lib.client._client import USER_AGENT, ImageClient, NullRecorder, ProbeResult, classify_answer, describe_settings
+from lib.client._retry import (
+    RETRY_AFTER_UNBOUNDED_S,
+    UNREACHABLE_CODES,
+    cooldown_seconds,
+    over_cap,
+    retry_after_seconds,
+    retry_delay,
+    should_fall_back,
+    should_retry,
+    wait_text,
+)
+from lib.client._transport import AddressGuard, AnswerTooLarge, BadEncoding, DeadlineTransport, SocketTracker, deadline, read_capped
+
+__all__ = [
+    "RETRY_AFTER_UNBOUNDED_S",
+    "UNREACHABLE_CODES",
+    "USER_AGENT",
+    "AddressGuard",
+    "AnswerTooLarge",
+    "AttemptContext",
+    "AttemptResult",
+    "BadEncoding",
+    "DeadlineTransport",
+    "ImageClient",
+    "NullRecorder",
+    "ProbeResult",
+    "RunState",
+    "SocketTracker",
+    "classify_answer",
+    "cooldown_seconds",
+    "deadline",
+    "describe_settings",
+    "over_cap",
+    "read_capped",
+    "retry_after_seconds",
+    "retry_delay",
+    "should_fall_back",
+    "should_retry",
+    "wait_text",
+]
