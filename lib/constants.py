@@ -76,6 +76,7 @@ REDACT_MIN_DISTINCT_IN_BINARY = 4  # in image bytes, only key pieces with this m
 KEY_HINT_MIN_KEY_LEN = 12  # shorter keys get no hint at all (and are not searched for in echoes)
 MIN_PREFIXED_KEY_LEN = 40  # an "sk-" key shorter than this was probably cut off
 MAX_ERROR_MESSAGE_CHARS = 2000  # kept per attempt
+MAX_ERROR_PARAM_CHARS = 100  # the field an error names, as the provider spelled it
 LOG_MAX_BYTES = 2_000_000
 LOG_BACKUPS = 3
 JOB_WORKERS = 8  # generations running at once in one app process

@@ -22,8 +22,7 @@ self-contained HTML file, and read back with ``report_from_json``. Nothing in
 a report can hold the key: every text goes through ``lib.redact.scrub`` with
 the key added, and signed query strings are cut.
 
-The mapping from an error type to its checklist step lives here too
-(``step_for``); ``Store.evidence`` and the error cards use it.
+Which step an error belongs to is ``lib.errors.checklist_step``.
 """
 
 from __future__ import annotations
@@ -73,59 +72,6 @@ _SEVERITY = {"fail": 3, "warn": 2, "pass": 1, "not_checked": 0}
 
 class ReportError(ValueError):
     """A report that cannot be read: malformed, foreign, or of another version."""
-
-
-# --------------------------------------------------------------------------
-# Which step an error belongs to (DESIGN.md "Checklist steps for each error type")
-
-STEP_FOR_ERROR: dict[str, int] = {
-    "auth": 1,
-    "permission": 1,
-    "endpoint_not_found": 2,
-    "network": 2,
-    "model_not_found": 3,
-    "task_failed": 4,
-    "rate_limited": 5,
-    "quota_exceeded": 5,
-    "bad_request": 6,
-    "bad_response": 6,
-    "invalid_image": 7,
-    "image_fetch_failed": 7,
-    "content_policy": 8,
-    "timeout": 9,  # a task past its deadline: 4 (see step_for)
-}
-_PARAM_STEP = {"api_key": 1, "key": 1, "base_url": 2, "endpoint": 2, "model": 3}
-_MESSAGE_STEP = (
-    (re.compile(r"\bapi key\b|\bkey\b", re.I), 1),
-    (re.compile(r"^endpoint:|base url|\burl\b", re.I), 2),
-    (re.compile(r"\bmodel\b", re.I), 3),
-)
-
-
-def step_for(error_type: str | None, code: str | None = None, message: str | None = None, param: str | None = None) -> int | None:
-    """The checklist step of an error, or None for errors of no step
-    (server_error, interrupted, app_error). ``timeout`` is step 4 when a task
-    ran past its deadline, else 9; ``invalid_input`` is the step of the field
-    that failed (key 1, base URL 2, model 3, anything else 6)."""
-    if not error_type:
-        return None
-    if error_type == "timeout":
-        return 4 if code == "task_deadline" else 9
-    if error_type == "invalid_input":
-        if param and param in _PARAM_STEP:
-            return _PARAM_STEP[param]
-        for pattern, step in _MESSAGE_STEP:
-            if message and pattern.search(message):
-                return step
-        return 6
-    return STEP_FOR_ERROR.get(error_type)
-
-
-def step_for_error(err: E.ImageLabError) -> int | None:
-    """``step_for`` of a live error (its param is known)."""
-    if err.error_type == "app_error":
-        return None
-    return step_for(err.error_type, err.code, err.message, err.param)
 
 
 # --------------------------------------------------------------------------
@@ -663,7 +609,7 @@ def check_delivery(ctx: CheckContext) -> Step:
         task_seen = any(ev.kind == "accepted" for ev in spend.outcome.events)  # the engine's "task accepted" event
         items.append(_ev("probe", f"The test image came back {'through an async task' if task_seen else 'in the answer itself (sync)'}."))
         err = spend.outcome.error
-        if err is not None and step_for_error(err) == 4:
+        if err is not None and E.step_of(err) == 4:
             statuses.append("fail")
             verdict = f"The test image failed: {err.info.title}."
             fixes.append(ERROR_INFO[err.error_type].fix)
@@ -780,7 +726,7 @@ def check_shape(ctx: CheckContext) -> Step:
             items.append(
                 _ev("probe", f"The test request was accepted; the image came back as {'data[].b64_json' if source == 'b64' else 'a URL'}.")
             )
-        elif o.error is not None and step_for_error(o.error) == 6:
+        elif o.error is not None and E.step_of(o.error) == 6:
             statuses.append("fail")
             verdict = f"The test request failed: {o.error.info.title}."
             items.append(_ev("probe", ctx.text(o.error.message, limit=300)))
@@ -836,7 +782,7 @@ def check_decode(ctx: CheckContext) -> Step:
                     image=spend.thumbnail,
                 )
             )
-        elif o.error is not None and step_for_error(o.error) == 7:
+        elif o.error is not None and E.step_of(o.error) == 7:
             statuses.append("fail")
             verdict = f"The test image could not be kept: {o.error.info.title}."
             fix = ERROR_INFO[o.error.error_type].fix

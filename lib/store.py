@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from sqlite_utils.migrations import Migrations
 
 from lib import constants as C
 from lib import pricing, redact
-from lib.errors import ERROR_TYPES
+from lib.errors import ERROR_TYPES, checklist_step
 from lib.images import ImageKeeper
 from lib.images import data_dir as resolve_data_dir
 
@@ -296,6 +296,19 @@ def m008_media(db: sqlite_utils.Database) -> None:
         foreign_keys=[("attempt_id", "attempts", "id")],
     )
     db["attempt_inputs"].create_index(["attempt_id", "role", "position"], if_not_exists=True)
+
+
+@migrations()
+def m009_error_param(db: sqlite_utils.Database) -> None:
+    """The field an error names (``error_param``: api_key, base_url, model, size...), so that a
+    stored attempt maps to its checklist step as a live error does (``errors.checklist_step``).
+    Rows written before it named the field only in their message: read it from there, once."""
+    db["attempts"].add_column("error_param", str)
+    for param, pattern in (("api_key", "%key%"), ("base_url", "endpoint:%"), ("base_url", "%base url%"), ("model", "%model%")):
+        db.execute(
+            "UPDATE attempts SET error_param = ? WHERE error_type = 'invalid_input' AND error_param IS NULL AND lower(error_message) LIKE ?",
+            [param, pattern],
+        )
 
 
 # --------------------------------------------------------------------------
@@ -773,6 +786,7 @@ class Store:
         "http_status",
         "error_code",
         "error_message",
+        "error_param",
         "retry_after_s",
         "task_id",
         "request_id",
@@ -1119,7 +1133,6 @@ class Store:
         *,
         examples: int = C.DIAG_EXAMPLES,
         include_probes: bool = False,
-        step_of: Callable[..., int | None] | None = None,
     ) -> dict[int, dict[str, Any]]:
         """Recent evidence per checklist step (1-9; 0 holds errors of no step, such
         as server_error): error counts, example attempts (newest first), and for
@@ -1128,11 +1141,7 @@ class Store:
         latency percentiles. Attempts of diagnostics probe runs are left out unless
         ``include_probes``.
 
-        Which step an error belongs to is the checklist's business:
-        ``step_of(error_type, error_code, error_message)``, by default
-        ``lib.diagnostics.step_for``."""
-        if step_of is None:
-            from lib.diagnostics import step_for as step_of
+        Which step an error belongs to is ``errors.checklist_step``."""
         flt = flt or AttemptFilter()
         if not include_probes and "probe" not in flt.exclude_kinds:
             flt = dataclasses.replace(flt, exclude_kinds=[*flt.exclude_kinds, "probe"])
@@ -1142,22 +1151,22 @@ class Store:
         out: dict[int, dict[str, Any]] = {
             step: {"total": total, "last_success_at": last_ok, "errors": {}, "examples": []} for step in range(0, 10)
         }
-        for error_type, code, message, n in self.db.execute(
-            f"SELECT error_type, error_code, CASE WHEN error_type = 'invalid_input' THEN error_message END, count(*) "
+        for error_type, code, param, n in self.db.execute(
+            f"SELECT error_type, error_code, CASE WHEN error_type = 'invalid_input' THEN error_param END, count(*) "
             f"FROM attempts WHERE {where} AND error_type IS NOT NULL GROUP BY 1, 2, 3",
             params,
         ):
-            step = step_of(error_type, code, message) or 0
+            step = checklist_step(error_type, code=code, param=param) or 0
             out[step]["errors"][error_type] = out[step]["errors"].get(error_type, 0) + n
         if any(bucket["errors"] for bucket in out.values()):
             # Newest failures first, each to its step, until every step has its examples.
             for row in self.db.query(
-                f"SELECT id, run_id, started_at, model, prompt, status, error_type, error_code, http_status, error_message, "
+                f"SELECT id, run_id, started_at, model, prompt, status, error_type, error_code, error_param, http_status, error_message, "
                 f"retry_after_s, latency_ms FROM attempts WHERE {where} AND error_type IS NOT NULL "
                 f"ORDER BY started_at DESC, id DESC LIMIT ?",
                 [*params, max(200, examples * 40)],
             ):
-                bucket = out[step_of(row["error_type"], row["error_code"], row["error_message"]) or 0]
+                bucket = out[checklist_step(row["error_type"], code=row["error_code"], param=row["error_param"]) or 0]
                 if len(bucket["examples"]) < examples:
                     bucket["examples"].append(row)
         # Step 4: attempts that went through an async task.

@@ -19,7 +19,7 @@ import streamlit as st
 
 from lib import constants as C
 from lib import redact
-from lib.errors import CHECKLIST_STEPS, describe
+from lib.errors import CHECKLIST_STEPS, describe, step_of
 from lib.generation import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
 from lib.jobs import Job, JobRunner, JobSpec, install_shutdown, outcome_from_record
 from lib.pricing import format_usd
@@ -491,7 +491,7 @@ def error_card(outcome: Outcome) -> None:
     if err is None:
         return
     card = describe(err)
-    step_no = _checklist_step(err)  # DESIGN.md's mapping (a missing key is step 1, not 6)
+    step_no = step_of(err)
     step = f"Checklist step {step_no}: {CHECKLIST_STEPS[step_no]}" if step_no else f"Area: {card['step_name']}"
     with st.container(border=True, key="error_card"):
         status = f"HTTP {card['http_status']}" if card["http_status"] else "no HTTP status"
@@ -659,17 +659,11 @@ def damaged_database_card(err: DamagedDatabase) -> None:
 # Diagnostics
 
 
-def _checklist_step(err) -> int | None:
-    from lib.diagnostics import step_for_error
-
-    return step_for_error(err)
-
-
 def checklist_link(err) -> None:
     """A link from an error card to its step of the diagnostics checklist."""
-    from lib.diagnostics import step_for_error, step_link
+    from lib.diagnostics import step_link
 
-    step = step_for_error(err)
+    step = step_of(err)
     if step:
         try:
             st.page_link(

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from lib import diagnostics as D
+from lib import errors as E
 from lib.client import ImageClient
 from lib.generation import ClientSettings, GenerationRequest
 from lib.store import AttemptFilter, Store
@@ -45,7 +46,7 @@ def kinds(step: D.Step) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "error_type,code,message,step",
+    "error_type,code,param,step",
     [
         ("auth", None, None, 1),
         ("permission", None, None, 1),
@@ -65,19 +66,53 @@ def kinds(step: D.Step) -> set[str]:
         ("server_error", None, None, None),
         ("interrupted", None, None, None),
         ("app_error", None, None, None),
-        ("invalid_input", "preflight", "No API key: set OPENAI_API_KEY, ...", 1),
-        ("invalid_input", "preflight", "Endpoint: No base URL is set.", 2),
-        ("invalid_input", "preflight", "'gpt-image2' is not an exact model id. Did you mean 'gpt-image-2'?", 3),
-        ("invalid_input", "preflight", "The prompt is empty.", 6),
+        ("invalid_input", "preflight", "api_key", 1),
+        ("invalid_input", "key_host", "base_url", 2),
+        ("invalid_input", "preflight", "model", 3),
+        ("invalid_input", "preflight", "prompt", 6),
+        ("invalid_input", "preflight", "size", 6),
+        ("invalid_input", "preflight", None, 6),
     ],
 )
-def test_step_for_follows_design(error_type, code, message, step):
-    assert D.step_for(error_type, code, message) == step
+def test_checklist_step_follows_design(error_type, code, param, step):
+    assert E.checklist_step(error_type, code=code, param=param) == step
 
 
-def test_invalid_input_uses_the_param_when_known():
-    assert D.step_for("invalid_input", "preflight", "anything", "base_url") == 2
-    assert D.step_for("invalid_input", "preflight", "anything", "size") == 6
+@pytest.mark.parametrize(
+    "message,param,step",
+    [
+        ("No API key: set OPENAI_API_KEY, ...", "api_key", 1),
+        ("Endpoint: No base URL is set.", "base_url", 2),
+        ("'gpt-image2' is not an exact model id. Did you mean 'gpt-image-2'?", "model", 3),
+        ("The prompt is empty.", None, 6),
+    ],
+)
+def test_attempts_stored_before_error_param_get_their_field_from_the_message(tmp_path, message, param, step):
+    """A database from before ``error_param``: the migration reads the field from the message, once."""
+    import sqlite_utils
+
+    from lib.store import migrations
+
+    db = sqlite_utils.Database(tmp_path / "old.db")
+    pending = [m for m in migrations._migrations if m.name != "m009_error_param"]
+    for m in pending:
+        m.fn(db)
+    db["attempts"].insert({"id": 1, "run_id": None, "error_type": "invalid_input", "error_code": "preflight", "error_message": message})
+    next(m for m in migrations._migrations if m.name == "m009_error_param").fn(db)
+    row = db["attempts"].get(1)
+    assert row["error_param"] == param
+    assert E.checklist_step("invalid_input", code="preflight", param=row["error_param"]) == step
+
+
+def test_a_stored_attempt_maps_to_the_step_of_the_field_it_names(store):
+    """The card of a live error and the evidence of its stored attempt agree."""
+    from lib.client import ImageClient
+
+    settings = ClientSettings(provider="openai", api_key="", key_source="")
+    with ImageClient(settings=settings, recorder=store) as client:
+        out = client.generate(GenerationRequest(prompt="a fox"))
+    assert out.error.error_type == "invalid_input" and E.step_of(out.error) == 1
+    assert store.evidence(AttemptFilter())[1]["errors"] == {"invalid_input": 1}
 
 
 # --------------------------------------------------------------------------

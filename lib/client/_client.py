@@ -602,6 +602,7 @@ class ImageClient:
             "http_status": (err.status if err else None) or http_status,
             "error_code": err.code if err else None,
             "error_message": redact.scrub(err.message, limit=C.MAX_ERROR_MESSAGE_CHARS) if err else None,
+            "error_param": redact.scrub(err.param, limit=C.MAX_ERROR_PARAM_CHARS) if err else None,
             "retry_after_s": err.retry_after_s if err else None,
             "task_id": task_id,
             "request_id": (err.request_id if err else None) or request_id,
