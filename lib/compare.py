@@ -32,9 +32,10 @@ from typing import Any
 
 from lib import constants as C
 from lib import redact
-from lib.errors import ERROR_INFO, make_error
+from lib.errors import ERROR_INFO
 from lib.generation import ClientSettings, GenerationRequest
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, check_size, parse_size
+from lib.store.records import AttemptRecord, run_error
 
 log = logging.getLogger("imagelab.compare")
 
@@ -722,23 +723,6 @@ def comparison_row(store: Any, comparison_id: str) -> dict[str, Any] | None:
 
 
 @dataclass
-class AttemptInfo:
-    id: int
-    attempt_no: int
-    model: str
-    status: str
-    error_type: str | None
-    http_status: int | None
-    error_code: str | None
-    error_message: str | None
-    latency_ms: int | None
-    cost_usd: float | None
-    fallback_from: str | None
-    retry_after_s: float | None = None
-    request_id: str | None = None
-
-
-@dataclass
 class CellState:
     key: str
     row: int
@@ -752,7 +736,7 @@ class CellState:
     created_at: float
     finished_at: float | None = None
     latency_ms: int | None = None
-    attempts: list[AttemptInfo] = field(default_factory=list)
+    attempts: list[AttemptRecord] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
     tries: int = 1  # runs of this cell (retries of the grid add one each)
     cost_usd: float | None = None  # every attempt of every try
@@ -778,7 +762,7 @@ class CellState:
         return self.ok and self.model_used != self.model
 
     @property
-    def last_error(self) -> AttemptInfo | None:
+    def last_error(self) -> AttemptRecord | None:
         for a in reversed(self.attempts):
             if a.error_type:
                 return a
@@ -800,20 +784,7 @@ class CellState:
 
     def error(self):
         """The error as an ImageLabError, for the full error card."""
-        et = self.error_type
-        if not et:
-            return None
-        a = self.last_error
-        if a is None:
-            return make_error(et, "The run ended without an attempt (it never reached the provider).")
-        return make_error(
-            et,
-            a.error_message or ERROR_INFO[et].title,
-            status=a.http_status,
-            code=a.error_code,
-            retry_after_s=a.retry_after_s,
-            request_id=a.request_id,
-        )
+        return run_error(self.error_type, self.attempts)
 
 
 def _status_of(run_status: str | None) -> str:
@@ -834,7 +805,7 @@ def cell_states(store: Any, comparison_id: str) -> dict[str, CellState]:
     if not runs:
         return {}
     marks = ", ".join("?" for _ in runs)
-    attempts: dict[str, list[AttemptInfo]] = {}
+    attempts: dict[str, list[AttemptRecord]] = {}
     costs: dict[str, float] = {}
     for a in store.db.query(
         f"SELECT id, run_id, attempt_no, model, status, error_type, http_status, error_code, error_message, latency_ms, "
@@ -842,7 +813,7 @@ def cell_states(store: Any, comparison_id: str) -> dict[str, CellState]:
         [r["id"] for r in runs],
     ):
         run_id = a.pop("run_id")
-        attempts.setdefault(run_id, []).append(AttemptInfo(**a))
+        attempts.setdefault(run_id, []).append(AttemptRecord.from_row(a))
         if a["cost_usd"] is not None:
             costs[run_id] = costs.get(run_id, 0.0) + a["cost_usd"]
     out: dict[str, CellState] = {}

@@ -41,9 +41,10 @@ from typing import Any
 
 from lib import constants as C
 from lib import redact
-from lib.errors import ERROR_INFO, ERROR_TYPES, make_error
+from lib.errors import ERROR_TYPES
 from lib.generation import GenerationRequest
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS, AttemptFilter, Store
+from lib.store.records import AttemptRecord
 
 SINCE_SECONDS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
 SINCE_LABELS = {
@@ -751,21 +752,6 @@ def request_as_sent(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def stored_error(row: dict[str, Any]):
-    """The error of a stored attempt, rebuilt for the error card (None if it did not fail)."""
-    error_type = row.get("error_type")
-    if not error_type or error_type not in ERROR_INFO:
-        return None
-    return make_error(
-        error_type,
-        redact.scrub(row.get("error_message") or ERROR_INFO[error_type].title),
-        status=row.get("http_status"),
-        code=row.get("error_code"),
-        request_id=row.get("request_id"),
-        retry_after_s=row.get("retry_after_s"),
-    )
-
-
 def attempt_detail(store: Store, attempt_id: int) -> dict[str, Any] | None:
     row = store.attempt(attempt_id)
     if row is None:
@@ -794,7 +780,7 @@ def attempt_detail(store: Store, attempt_id: int) -> dict[str, Any] | None:
         "events": run_events(store, row.get("run_id")),
         "request": request_as_sent(row),
         "raw_response": row.get("raw_response"),
-        "error": stored_error(row),
+        "error": AttemptRecord.from_row(row).error(),
     }
 
 

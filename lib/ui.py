@@ -21,11 +21,12 @@ from lib import constants as C
 from lib import redact
 from lib.errors import CHECKLIST_STEPS, describe, step_of
 from lib.generation import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
-from lib.jobs import Job, JobRunner, JobSpec, install_shutdown, outcome_from_record
+from lib.jobs import Job, JobRunner, JobSpec, install_shutdown
 from lib.pricing import format_usd
 from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key_for
 from lib.sandbox import DIALECTS, SCENARIOS, SandboxServer
 from lib.store import DamagedDatabase, Store, configure_logging
+from lib.store.records import outcome_from_run
 from lib.text import markdown as plain
 
 SCENARIO_LABELS = {
@@ -346,7 +347,7 @@ def find_run(run_id: str) -> tuple[Job | None, Outcome | None, str]:
     run = store.run(run_id)
     if run is None:
         return None, None, ""
-    return None, outcome_from_record(run, store.root), run.get("prompt") or run.get("label") or ""
+    return None, outcome_from_run(run, store.root), run.get("prompt") or run.get("label") or ""
 
 
 def live_label(job: Job) -> str:

@@ -1,0 +1,272 @@
+"""The schema: every table and index, as sqlite-utils migrations applied in order.
+
+A migration's name is what a database records it under; a name, once
+released, never changes (``m004_wave2`` keeps its recorded name).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("imagelab")
+
+
+def _has_fts_trigram() -> bool:
+    """SQLite 3.34+ with FTS5: History's text filter uses a trigram index (else a scan)."""
+    try:
+        with sqlite3.connect(":memory:") as conn:
+            conn.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='trigram')")
+        return True
+    except sqlite3.Error:
+        return False
+
+
+FTS_TRIGRAM = _has_fts_trigram()
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["runs"].create(
+        {
+            "id": str,
+            "kind": str,
+            "label": str,
+            "created_at": float,
+            "finished_at": float,
+            "status": str,
+            "settings": str,
+            "model": str,
+            "error_type": str,
+            "attempts": int,
+            "latency_ms": int,
+        },
+        pk="id",
+    )
+    db["attempts"].create(
+        {
+            "id": int,
+            "run_id": str,
+            "started_at": float,
+            "finished_at": float,
+            "latency_ms": int,
+            "provider": str,
+            "url": str,
+            "model": str,
+            "prompt": str,
+            "params": str,
+            "attempt_no": int,
+            "fallback_from": str,
+            "status": str,
+            "error_type": str,
+            "http_status": int,
+            "error_code": str,
+            "error_message": str,
+            "retry_after_s": float,
+            "task_id": str,
+            "request_id": str,
+            "key_hint": str,
+            "image_count": int,
+            "owner_pid": int,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["images"].create(
+        {
+            "id": int,
+            "attempt_id": int,
+            "sha256": str,
+            "path": str,
+            "width": int,
+            "height": int,
+            "format": str,
+            "byte_size": int,
+            "source": str,
+            "source_url": str,
+            "created_at": float,
+        },
+        pk="id",
+        foreign_keys=[("attempt_id", "attempts", "id")],
+    )
+    db["reports"].create(
+        {"id": str, "created_at": float, "title": str, "provider": str, "model": str, "status": str, "body": str, "markdown": str},
+        pk="id",
+    )
+
+
+@migrations()
+def m002_usage_and_indexes(db: sqlite_utils.Database) -> None:
+    db["attempts"].add_column("usage", str)
+    attempts = db["attempts"]
+    attempts.create_index(["started_at"], if_not_exists=True)
+    attempts.create_index(["model", "started_at"], if_not_exists=True)
+    attempts.create_index(["provider", "started_at"], if_not_exists=True)
+    attempts.create_index(["status", "started_at"], if_not_exists=True)
+    attempts.create_index(["error_type", "started_at"], if_not_exists=True)
+    attempts.create_index(["run_id"], if_not_exists=True)
+    db["images"].create_index(["attempt_id"], if_not_exists=True)
+    db["images"].create_index(["sha256"], if_not_exists=True)
+    db["runs"].create_index(["created_at"], if_not_exists=True)
+    db["reports"].create_index(["created_at"], if_not_exists=True)
+
+
+@migrations()
+def m003_stats_indexes(db: sqlite_utils.Database) -> None:
+    # Covering indexes: per-model counts and latency percentiles read the index, not the table.
+    db["attempts"].create_index(["model", "status", "error_type", "latency_ms"], if_not_exists=True)
+    db["attempts"].create_index(["status", "model", "latency_ms"], if_not_exists=True)
+
+
+@migrations(name="m004_wave2")  # the name databases have recorded it under
+def m004_runs_events_comparisons(db: sqlite_utils.Database) -> None:
+    """Runs as the engine, Compare and History read them (request, cell, re-run source,
+    owner), attempt costs and notes, progress events, and comparisons."""
+    runs = db["runs"]
+    runs.add_column("comparison_id", str)  # a cell of that comparison
+    runs.add_column("cell", str)  # JSON: the cell's coordinates in its comparison
+    runs.add_column("rerun_of", int)  # the attempt a 'rerun' came from
+    runs.add_column("provider", str)
+    runs.add_column("prompt", str)
+    runs.add_column("request", str)  # JSON: the GenerationRequest, so a run can be shown or sent again
+    runs.add_column("owner_pid", int)
+    runs.add_column("owner_token", str)  # which process owns it: survives PID reuse
+    runs.create_index(["comparison_id"], if_not_exists=True)
+    runs.create_index(["status", "created_at"], if_not_exists=True)
+    attempts = db["attempts"]
+    attempts.add_column("owner_token", str)
+    attempts.add_column("cost_usd", float)
+    attempts.add_column("cost_basis", str)  # 'usage' or 'size_quality'
+    attempts.add_column("first_partial_ms", int)  # streaming: latency to the first partial image
+    attempts.add_column("note", str)  # what else happened, e.g. "image 2 of 2 was not an image"
+    db["run_events"].create(
+        {
+            "id": int,
+            "run_id": str,
+            "seq": int,
+            "at": float,
+            "elapsed_s": float,
+            "kind": str,
+            "message": str,
+            "model": str,
+            "attempt_no": int,
+            "data": str,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["run_events"].create_index(["run_id", "seq"], if_not_exists=True)
+    db["comparisons"].create(
+        {"id": str, "title": str, "axes": str, "created_at": float, "finished_at": float, "status": str, "settings": str},
+        pk="id",
+    )
+    db["comparisons"].create_index(["created_at"], if_not_exists=True)
+
+
+@migrations()
+def m005_history(db: sqlite_utils.Database) -> None:
+    """History: the raw answer of each attempt (base64 elided, scrubbed), and the
+    indexes the History page's filters, stats and monitoring rules read."""
+    db["attempts"].add_column("raw_response", str)
+    db["runs"].create_index(["kind", "id"], if_not_exists=True)  # run-kind filters: run_id IN (runs of a kind)
+    # per provider, like m003's per model: counts and latency percentiles from the index alone
+    db["attempts"].create_index(["provider", "status", "error_type", "latency_ms"], if_not_exists=True)
+    db["attempts"].create_index(["status", "provider", "latency_ms"], if_not_exists=True)
+
+
+@migrations()
+def m005b_history_speed(db: sqlite_utils.Database) -> None:
+    """History at 100,000 attempts (benchmarks/history.py): the run's kind on each
+    attempt, one covering index for time ranges, and a trigram index of prompts."""
+    attempts = db["attempts"]
+    # The run's kind, copied onto each attempt by triggers (whoever writes the rows), so that
+    # run-kind filters (probes left out of stats) read an index instead of joining runs.
+    attempts.add_column("run_kind", str)
+    db.execute("UPDATE attempts SET run_kind = (SELECT kind FROM runs WHERE runs.id = attempts.run_id)")
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS attempts_run_kind AFTER INSERT ON attempts WHEN NEW.run_kind IS NULL "
+        "BEGIN UPDATE attempts SET run_kind = (SELECT kind FROM runs WHERE runs.id = NEW.run_id) WHERE id = NEW.id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS runs_kind_to_attempts AFTER UPDATE OF kind ON runs "
+        "BEGIN UPDATE attempts SET run_kind = NEW.kind WHERE run_id = NEW.id; END"
+    )
+    # One covering index for History's stats, charts and monitoring over a time range.
+    attempts.create_index(
+        ["started_at", "status", "model", "provider", "error_type", "latency_ms", "image_count", "cost_usd", "run_kind"],
+        index_name="idx_attempts_history",
+        if_not_exists=True,
+    )
+    attempts.create_index(["run_kind", "started_at"], if_not_exists=True)
+    # Text in the prompt: a trigram full-text index (substring, case-insensitive), kept by triggers.
+    if FTS_TRIGRAM:
+        db.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS attempts_fts USING fts5(prompt, content='attempts', content_rowid='id', tokenize='trigram')"
+        )
+        db.execute("INSERT INTO attempts_fts(attempts_fts) VALUES ('rebuild')")
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_insert AFTER INSERT ON attempts "
+            "BEGIN INSERT INTO attempts_fts(rowid, prompt) VALUES (NEW.id, NEW.prompt); END"
+        )
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_delete AFTER DELETE ON attempts "
+            "BEGIN INSERT INTO attempts_fts(attempts_fts, rowid, prompt) VALUES ('delete', OLD.id, OLD.prompt); END"
+        )
+        db.execute(
+            "CREATE TRIGGER IF NOT EXISTS attempts_fts_update AFTER UPDATE OF prompt ON attempts "
+            "BEGIN INSERT INTO attempts_fts(attempts_fts, rowid, prompt) VALUES ('delete', OLD.id, OLD.prompt); "
+            "INSERT INTO attempts_fts(rowid, prompt) VALUES (NEW.id, NEW.prompt); END"
+        )
+
+
+@migrations()
+def m006_compare(db: sqlite_utils.Database) -> None:
+    """Compare: judging a grid. One row per judged cell of a comparison: thumbs
+    (+1/-1), a note, and the row's winner star (one per row and value of the third axis;
+    ``variant`` is -1 for a grid without one). Cells are found by their key (``r0c1``, ``r0c1v2``)
+    so a retried cell keeps its judging."""
+    db["cell_ratings"].create(
+        {"comparison_id": str, "cell_key": str, "row": int, "variant": int, "thumb": int, "note": str, "winner": int, "updated_at": float},
+        pk=("comparison_id", "cell_key"),
+        foreign_keys=[("comparison_id", "comparisons", "id")],
+    )
+    db["comparisons"].create_index(["status", "created_at"], if_not_exists=True)
+
+
+@migrations()
+def m008_media(db: sqlite_utils.Database) -> None:
+    """The reference images and mask sent with an edit, kept content-addressed like results."""
+    db["attempt_inputs"].create(
+        {
+            "id": int,
+            "attempt_id": int,
+            "role": str,
+            "position": int,
+            "sha256": str,
+            "path": str,
+            "filename": str,
+            "byte_size": int,
+            "width": int,
+            "height": int,
+            "format": str,
+            "created_at": float,
+        },
+        pk="id",
+        foreign_keys=[("attempt_id", "attempts", "id")],
+    )
+    db["attempt_inputs"].create_index(["attempt_id", "role", "position"], if_not_exists=True)
+
+
+@migrations()
+def m009_error_param(db: sqlite_utils.Database) -> None:
+    """The field an error names (``error_param``: api_key, base_url, model, size...), so that a
+    stored attempt maps to its checklist step as a live error does (``errors.checklist_step``).
+    Rows written before it named the field only in their message: read it from there, once."""
+    db["attempts"].add_column("error_param", str)
+    for param, pattern in (("api_key", "%key%"), ("base_url", "endpoint:%"), ("base_url", "%base url%"), ("model", "%model%")):
+        db.execute(
+            "UPDATE attempts SET error_param = ? WHERE error_type = 'invalid_input' AND error_param IS NULL AND lower(error_message) LIKE ?",
+            [param, pattern],
+        )
