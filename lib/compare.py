@@ -612,16 +612,7 @@ def cell_settings(settings: ClientSettings, plan: GridPlan) -> ClientSettings:
 def create_comparison(store: Any, plan: GridPlan, settings: dict[str, ClientSettings] | None = None) -> str:
     comparison_id = uuid.uuid4().hex[:16]
     summary = {"targets": {pid: settings_summary(s) for pid, s in (settings or {}).items()}, "use_fallback": plan.use_fallback}
-    store._write(
-        "INSERT INTO comparisons (id, title, axes, created_at, status, settings) VALUES (?, ?, ?, ?, 'running', ?)",
-        [
-            comparison_id,
-            plan.title or plan.default_title(),
-            json.dumps(plan.axes(), ensure_ascii=False),
-            time.time(),
-            json.dumps(summary, ensure_ascii=False),
-        ],
-    )
+    store.insert_comparison(comparison_id, title=plan.title or plan.default_title(), axes=plan.axes(), settings=summary)
     return comparison_id
 
 
@@ -676,7 +667,7 @@ def retry_cells(store: Any, runner: Any, comparison_id: str, settings_for: Setti
     cells = [c for c in plan.cells() if c.key in wanted and (c.key not in state or state[c.key].status in TERMINAL)]
     if not cells:
         return None
-    store._write("UPDATE comparisons SET status = 'running', finished_at = NULL WHERE id = ?", [comparison_id])
+    store.comparison_running(comparison_id)
     return runner.submit_batch(_specs(comparison_id, cells, plan, settings_for))
 
 
@@ -701,7 +692,7 @@ def cancel(store: Any, runner: Any, comparison_id: str, *, keys: Iterable[str] |
             job.cancel()
             n += 1
     if wanted is None:
-        store._write("UPDATE comparisons SET status = 'cancelled' WHERE id = ? AND status = 'running'", [comparison_id])
+        store.comparison_cancelled(comparison_id)
     return n
 
 
@@ -710,16 +701,7 @@ def cancel(store: Any, runner: Any, comparison_id: str, *, keys: Iterable[str] |
 
 
 def comparison_row(store: Any, comparison_id: str) -> dict[str, Any] | None:
-    rows = list(store.db.query("SELECT * FROM comparisons WHERE id = ?", [comparison_id]))
-    if not rows:
-        return None
-    row = rows[0]
-    for key in ("axes", "settings"):
-        try:
-            row[key] = json.loads(row[key] or "{}")
-        except ValueError:
-            row[key] = {}
-    return row
+    return store.comparison(comparison_id)
 
 
 @dataclass
@@ -795,23 +777,12 @@ def _status_of(run_status: str | None) -> str:
 
 def cell_states(store: Any, comparison_id: str) -> dict[str, CellState]:
     """The current state of each cell: its latest run (retries replace it), with attempts and images."""
-    runs = list(
-        store.db.query(
-            "SELECT id, status, cell, model, error_type, latency_ms, created_at, finished_at FROM runs "
-            "WHERE comparison_id = ? ORDER BY created_at, rowid",
-            [comparison_id],
-        )
-    )
+    runs, rows = store.comparison_runs(comparison_id)
     if not runs:
         return {}
-    marks = ", ".join("?" for _ in runs)
     attempts: dict[str, list[AttemptRecord]] = {}
     costs: dict[str, float] = {}
-    for a in store.db.query(
-        f"SELECT id, run_id, attempt_no, model, status, error_type, http_status, error_code, error_message, latency_ms, "
-        f"cost_usd, fallback_from, retry_after_s, request_id FROM attempts WHERE run_id IN ({marks}) ORDER BY id",
-        [r["id"] for r in runs],
-    ):
+    for a in rows:
         run_id = a.pop("run_id")
         attempts.setdefault(run_id, []).append(AttemptRecord.from_row(a))
         if a["cost_usd"] is not None:
@@ -872,16 +843,14 @@ def refresh_status(store: Any, comparison_id: str, cells: dict[str, CellState] |
     if cells and all(c.done for c in cells.values()) and row["finished_at"] is None:
         finished = max((c.finished_at or 0.0) for c in cells.values()) or time.time()
         status = "cancelled" if row["status"] == "cancelled" else "done"
-        store._write("UPDATE comparisons SET status = ?, finished_at = ? WHERE id = ?", [status, finished, comparison_id])
+        store.comparison_finished(comparison_id, status, finished)
         return status
     return row["status"]
 
 
 def list_comparisons(store: Any, limit: int = C.COMPARE_LIST_SIZE) -> list[dict[str, Any]]:
     """The newest comparisons: title, date, grid size, status counts of their cells."""
-    rows = list(
-        store.db.query("SELECT id, title, axes, created_at, finished_at, status FROM comparisons ORDER BY created_at DESC LIMIT ?", [limit])
-    )
+    rows = store.recent_comparisons(limit)
     out = []
     for row in rows:
         try:
@@ -910,17 +879,14 @@ def list_comparisons(store: Any, limit: int = C.COMPARE_LIST_SIZE) -> list[dict[
 
 
 def ratings(store: Any, comparison_id: str) -> dict[str, dict[str, Any]]:
-    return {r["cell_key"]: r for r in store.db.query("SELECT * FROM cell_ratings WHERE comparison_id = ?", [comparison_id])}
+    return store.ratings(comparison_id)
 
 
 def _ensure_rating(store: Any, comparison_id: str, key: str) -> None:
     m = re.fullmatch(r"r(\d+)c(\d+)(?:v(\d+))?", key)
     if not m:
         raise ValueError(f"not a cell key: {key!r}")
-    store._write(
-        "INSERT OR IGNORE INTO cell_ratings (comparison_id, cell_key, row, variant, updated_at) VALUES (?, ?, ?, ?, ?)",
-        [comparison_id, key, int(m.group(1)), int(m.group(3)) if m.group(3) else -1, time.time()],
-    )
+    store.ensure_rating(comparison_id, key, int(m.group(1)), int(m.group(3)) if m.group(3) else -1)
 
 
 def set_thumb(store: Any, comparison_id: str, key: str, thumb: int | None) -> None:
@@ -928,34 +894,18 @@ def set_thumb(store: Any, comparison_id: str, key: str, thumb: int | None) -> No
     if thumb not in (None, 1, -1):
         raise ValueError("thumb is +1, -1 or None")
     _ensure_rating(store, comparison_id, key)
-    store._write(
-        "UPDATE cell_ratings SET thumb = ?, updated_at = ? WHERE comparison_id = ? AND cell_key = ?",
-        [thumb, time.time(), comparison_id, key],
-    )
+    store.set_rating(comparison_id, key, thumb=thumb)
 
 
 def set_note(store: Any, comparison_id: str, key: str, note: str) -> None:
     _ensure_rating(store, comparison_id, key)
-    text = redact.scrub(note or "", limit=C.COMPARE_NOTE_MAX_CHARS).strip() or None
-    store._write(
-        "UPDATE cell_ratings SET note = ?, updated_at = ? WHERE comparison_id = ? AND cell_key = ?", [text, time.time(), comparison_id, key]
-    )
+    store.set_rating(comparison_id, key, note=redact.scrub(note or "", limit=C.COMPARE_NOTE_MAX_CHARS).strip() or None)
 
 
 def set_winner(store: Any, comparison_id: str, key: str, winner: bool = True) -> None:
     """The star of a row (within its variant): starring one cell unstars the others of that row."""
     _ensure_rating(store, comparison_id, key)
-    row = list(store.db.query("SELECT row, variant FROM cell_ratings WHERE comparison_id = ? AND cell_key = ?", [comparison_id, key]))[0]
-    now = time.time()
-    if winner:
-        store._write(
-            "UPDATE cell_ratings SET winner = 0, updated_at = ? WHERE comparison_id = ? AND row = ? AND variant = ? AND winner = 1",
-            [now, comparison_id, row["row"], row["variant"]],
-        )
-    store._write(
-        "UPDATE cell_ratings SET winner = ?, updated_at = ? WHERE comparison_id = ? AND cell_key = ?",
-        [1 if winner else 0, now, comparison_id, key],
-    )
+    store.set_winner(comparison_id, key, winner)
 
 
 # --------------------------------------------------------------------------

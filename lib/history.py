@@ -308,15 +308,9 @@ def group_stats(store: Store, flt: AttemptFilter, by: str) -> list[dict[str, Any
     latency in the bin holding its nearest rank (exact to that resolution)."""
     if by not in ("model", "provider"):
         raise ValueError(f"no stats by {by!r}")
-    where, params = flt.where()
-    res = C.HISTORY_LATENCY_RESOLUTION_MS
     groups: dict[str, dict[str, Any]] = {}
     bins: dict[str, list[tuple[int, int, int]]] = {}
-    for key, status, error_type, b, n, images, cost, slowest in store.db.execute(
-        f"SELECT {by}, status, error_type, CAST(latency_ms / ? AS INTEGER) AS b, count(*), total(image_count), total(cost_usd), "
-        f"max(latency_ms) FROM attempts WHERE {where} GROUP BY +{by}, +status, +error_type, b",
-        [res, *params],
-    ):
+    for key, status, error_type, b, n, images, cost, slowest in store.attempt_groups(flt, by, C.HISTORY_LATENCY_RESOLUTION_MS):
         name = key or "(none)"
         g = groups.setdefault(
             name,
@@ -423,21 +417,14 @@ def timeline(store: Store, flt: AttemptFilter, *, by: str = "status", now: float
     if by not in CHART_BY:
         raise ValueError(f"cannot stack by {by!r}")
     now = time.time() if now is None else now
-    where, params = flt.where()
     start = flt.since
     if start is None:
-        first = store.db.execute(f"SELECT min(started_at) FROM attempts WHERE {where}", params).fetchone()[0]
+        first = store.first_started(flt)
         start = first if first is not None else now
     span = max((flt.until or now) - start, 60)
     bucket = bucket_seconds(span)
-    label = "coalesce(error_type, 'none')" if by == "error_type" else "status"
-    cond = " AND error_type IS NOT NULL" if by == "error_type" else ""
     rows = [
-        {"time": datetime.fromtimestamp(b * bucket, UTC), "key": key, "n": n}
-        for b, key, n in store.db.execute(
-            f"SELECT CAST(started_at / ? AS INTEGER) AS b, {label}, count(*) FROM attempts WHERE {where}{cond} GROUP BY b, 2 ORDER BY b",
-            [bucket, *params],
-        )
+        {"time": datetime.fromtimestamp(b * bucket, UTC), "key": key, "n": n} for b, key, n in store.attempts_per_bucket(flt, bucket, by)
     ]
     return rows, bucket
 
@@ -446,26 +433,16 @@ def latency_bins(store: Store, flt: AttemptFilter, *, read_timeout_s: float) -> 
     """Counts of finished attempts per latency bin and model (failures included:
     timeouts pile up at the read timeout); and the bin width in seconds."""
     width_s = max(1.0, math.ceil(read_timeout_s / C.HISTORY_LATENCY_BINS))
-    where, params = flt.where()
     rows = [
         {"model": model or "(none)", "latency_s": b * width_s, "n": n, "outcome": outcome}
-        for model, b, outcome, n in store.db.execute(
-            f"SELECT model, CAST(latency_ms / ? AS INTEGER) AS b, CASE WHEN status = 'succeeded' THEN 'succeeded' ELSE 'failed' END, count(*) "
-            f"FROM attempts WHERE {where} AND +status IN ('succeeded', 'failed') AND latency_ms IS NOT NULL GROUP BY +model, b, 3",
-            [width_s * 1000, *params],
-        )
+        for model, b, outcome, n in store.latency_counts(flt, width_s * 1000)
     ]
     return rows, width_s
 
 
 def errors_by_provider(store: Store, flt: AttemptFilter) -> list[dict[str, Any]]:
-    where, params = flt.where()
     return [
-        {"provider": provider or "(none)", "error_type": error_type, "n": n}
-        for provider, error_type, n in store.db.execute(
-            f"SELECT provider, error_type, count(*) FROM attempts WHERE {where} AND +error_type IS NOT NULL GROUP BY +provider, +error_type",
-            params,
-        )
+        {"provider": provider or "(none)", "error_type": error_type, "n": n} for provider, error_type, n in store.errors_per_provider(flt)
     ]
 
 
@@ -646,12 +623,8 @@ EXPORT_COLUMNS = (
 
 def export_rows(store: Store, flt: AttemptFilter, *, limit: int = C.HISTORY_EXPORT_MAX_ROWS) -> list[dict[str, Any]]:
     """The filtered attempts for download: never the key (no key hint either), provider text scrubbed."""
-    where, params = flt.where()
     out = []
-    for r in store.db.query(
-        f"SELECT a.*, a.run_kind AS kind FROM attempts a WHERE {where} ORDER BY started_at DESC, id DESC LIMIT ?",
-        [*params, limit],
-    ):
+    for r in store.export_attempts(flt, limit):
         row = {k: r.get(k) for k in EXPORT_COLUMNS}
         for key in ("params", "usage"):
             if isinstance(row[key], str):
@@ -698,22 +671,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 def run_events(store: Store, run_id: str | None) -> list[dict[str, Any]]:
     """A run's progress events in order (the run_events table)."""
-    if not run_id:
-        return []
-    getter = getattr(store, "run_events", None)
-    if callable(getter):
-        try:
-            return list(getter(run_id))
-        except Exception:  # fall back to reading the table ourselves
-            pass
-    rows = list(store.db.query("SELECT * FROM run_events WHERE run_id = ? ORDER BY seq, id", [run_id]))
-    for row in rows:
-        if isinstance(row.get("data"), str):
-            try:
-                row["data"] = json.loads(row["data"])
-            except ValueError:
-                pass
-    return rows
+    return store.run_events(run_id) if run_id else []
 
 
 def request_of(row: dict[str, Any]) -> GenerationRequest:
@@ -759,15 +717,8 @@ def attempt_detail(store: Store, attempt_id: int) -> dict[str, Any] | None:
     run = None
     siblings: list[dict[str, Any]] = []
     if row.get("run_id"):
-        runs = list(store.db.query("SELECT * FROM runs WHERE id = ?", [row["run_id"]]))
-        run = Store._decode(runs[0]) if runs else None
-        siblings = list(
-            store.db.query(
-                "SELECT id, attempt_no, model, fallback_from, status, error_type, http_status, latency_ms, cost_usd, started_at "
-                "FROM attempts WHERE run_id = ? ORDER BY attempt_no, started_at, id",
-                [row["run_id"]],
-            )
-        )
+        run = store.run_row(row["run_id"])
+        siblings = store.run_attempt_lines(row["run_id"])
     for image in row.get("images", []):
         try:
             image["abs_path"] = str(store.keeper.resolve(image["path"]))
@@ -795,7 +746,7 @@ def rerun_request(store: Store, attempt_id: int) -> dict[str, Any] | None:
 
 def mark_rerun(store: Store, run_id: str, attempt_id: int) -> None:
     """A run started from History's re-run button: kind 'rerun', pointing at its attempt."""
-    store._write("UPDATE runs SET kind = 'rerun', rerun_of = ? WHERE id = ?", [attempt_id, run_id])
+    store.mark_rerun(run_id, attempt_id)
 
 
 def replace_view(view: HistoryView, **changes: Any) -> HistoryView:

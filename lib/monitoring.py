@@ -21,16 +21,14 @@ never wait. Probe runs (Diagnostics) and cancelled attempts count in no rule.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from lib import constants as C
-from lib.store import Store
+from lib.store import Store, percentile_rank
 
 RULES = ("rate_limited", "failure_rate", "downloads", "latency", "quota")
-_NOT_PROBE = "(run_kind IS NULL OR run_kind <> 'probe')"  # attempts.run_kind: see m005b_history_speed
 
 
 @dataclass(frozen=True)
@@ -56,11 +54,7 @@ def _minutes(seconds: float) -> str:
 
 def rate_limited(store: Store, now: float) -> list[Alert]:
     window = C.MONITOR_429_WINDOW_S
-    rows = store.db.execute(
-        f"SELECT provider, count(*) FROM attempts WHERE error_type = 'rate_limited' AND started_at >= ? AND {_NOT_PROBE} "
-        "GROUP BY provider HAVING count(*) >= ? ORDER BY 2 DESC",
-        [now - window, C.MONITOR_429_COUNT],
-    ).fetchall()
+    rows = store.errors_by_provider_since("rate_limited", now - window, at_least=C.MONITOR_429_COUNT)
     return [
         Alert(
             "rate_limited",
@@ -77,13 +71,7 @@ def rate_limited(store: Store, now: float) -> list[Alert]:
 def failure_rate(store: Store, now: float) -> list[Alert]:
     recent_start = now - C.MONITOR_FAILURE_WINDOW_S
     base_start = recent_start - C.MONITOR_FAILURE_BASELINE_S
-    rows = store.db.execute(
-        "SELECT provider, started_at >= ? AS recent, "
-        "sum(CASE WHEN status = 'succeeded' THEN 0 ELSE 1 END), count(*) "
-        f"FROM attempts WHERE started_at >= ? AND +status IN ('succeeded', 'failed', 'interrupted') AND {_NOT_PROBE} "
-        "GROUP BY +provider, recent",
-        [recent_start, base_start],
-    ).fetchall()
+    rows = store.failures_by_provider(recent_start, base_start)
     by_provider: dict[str, dict[int, tuple[int, int]]] = {}
     for provider, recent, failed, total in rows:
         by_provider.setdefault(provider, {})[int(recent)] = (failed, total)
@@ -116,15 +104,10 @@ def failure_rate(store: Store, now: float) -> list[Alert]:
 
 def downloads(store: Store, now: float) -> list[Alert]:
     window = C.MONITOR_DOWNLOAD_WINDOW_S
-    failed = store.db.execute(
-        f"SELECT count(*) FROM attempts WHERE error_type = 'image_fetch_failed' AND started_at >= ? AND {_NOT_PROBE}",
-        [now - window],
-    ).fetchone()[0]
+    failed = sum(n for _, n in store.errors_by_provider_since("image_fetch_failed", now - window))
     if not failed:
         return []
-    fetched = store.db.execute(
-        "SELECT count(DISTINCT attempt_id) FROM images WHERE source = 'url' AND created_at >= ?", [now - window]
-    ).fetchone()[0]
+    fetched = store.url_downloads_since(now - window)
     total = failed + fetched
     return [
         Alert(
@@ -143,17 +126,12 @@ def latency(store: Store, now: float, read_timeout_s: float) -> list[Alert]:
     window = C.MONITOR_LATENCY_WINDOW_S
     limit_ms = C.MONITOR_LATENCY_FRACTION * read_timeout_s * 1000
     by_model: dict[str, list[int]] = {}
-    for model, latency_ms in store.db.execute(
-        f"SELECT model, latency_ms FROM attempts WHERE started_at >= ? AND +status = 'succeeded' AND latency_ms IS NOT NULL "
-        f"AND {_NOT_PROBE} ORDER BY +model, latency_ms",
-        [now - window],
-    ):
-        by_model.setdefault(model, []).append(latency_ms)
+    by_model.update(store.latencies_by_model_since(now - window))
     alerts = []
     for model, values in by_model.items():
         if len(values) < C.MONITOR_LATENCY_MIN_SAMPLES:
             continue
-        p95 = values[max(1, math.ceil(0.95 * len(values))) - 1]
+        p95 = values[percentile_rank(len(values), 95) - 1]
         if p95 >= limit_ms:
             alerts.append(
                 Alert(
@@ -171,10 +149,7 @@ def latency(store: Store, now: float, read_timeout_s: float) -> list[Alert]:
 
 def quota(store: Store, now: float) -> list[Alert]:
     window = C.MONITOR_QUOTA_WINDOW_S
-    rows = store.db.execute(
-        f"SELECT provider, count(*) FROM attempts WHERE error_type = 'quota_exceeded' AND started_at >= ? AND {_NOT_PROBE} GROUP BY provider",
-        [now - window],
-    ).fetchall()
+    rows = store.errors_by_provider_since("quota_exceeded", now - window)
     return [
         Alert(
             "quota",

@@ -29,7 +29,6 @@ import time
 import uuid
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,65 +39,16 @@ from lib import pricing, redact
 from lib.errors import ERROR_TYPES, checklist_step
 from lib.images import ImageKeeper
 from lib.images import data_dir as resolve_data_dir
-from lib.store.schema import FTS_TRIGRAM, migrations
+from lib.store.comparisons import ComparisonQueries
+from lib.store.filters import AttemptFilter
+from lib.store.history import HistoryQueries
+from lib.store.monitoring import MonitoringQueries
+from lib.store.schema import migrations
 
 log = logging.getLogger("imagelab.store")
 
 ATTEMPT_STATUSES = ("pending", "succeeded", "failed", "interrupted", "cancelled")
 RUN_KINDS = ("generate", "compare", "rerun", "probe")
-
-# --------------------------------------------------------------------------
-# Filters
-
-
-@dataclass
-class AttemptFilter:
-    models: list[str] = field(default_factory=list)
-    providers: list[str] = field(default_factory=list)
-    statuses: list[str] = field(default_factory=list)
-    error_types: list[str] = field(default_factory=list)
-    since: float | None = None
-    until: float | None = None
-    text: str = ""  # found anywhere in the prompt, case-insensitive
-    run_id: str | None = None
-    kinds: list[str] = field(default_factory=list)  # runs.kind of the attempt's run (History)
-    exclude_kinds: list[str] = field(default_factory=list)  # e.g. probes left out of success rates
-
-    def where(self) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, values in (
-            ("model", self.models),
-            ("provider", self.providers),
-            ("status", self.statuses),
-            ("error_type", self.error_types),
-        ):
-            if values:
-                clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
-                params.extend(values)
-        if self.since is not None:
-            clauses.append("started_at >= ?")
-            params.append(self.since)
-        if self.until is not None:
-            clauses.append("started_at < ?")
-            params.append(self.until)
-        text = self.text.strip()
-        if text and FTS_TRIGRAM and len(text) >= 3:  # m005b_history_speed: a trigram index, the same substring match
-            clauses.append("id IN (SELECT rowid FROM attempts_fts WHERE attempts_fts MATCH ?)")
-            params.append('"' + text.replace('"', '""') + '"')
-        elif text:
-            clauses.append("instr(lower(prompt), ?) > 0")
-            params.append(text.lower())
-        if self.run_id:
-            clauses.append("run_id = ?")
-            params.append(self.run_id)
-        if self.kinds:  # attempts.run_kind is the run's kind (m005b_history_speed keeps it in step)
-            clauses.append(f"run_kind IN ({', '.join('?' for _ in self.kinds)})")
-            params.extend(self.kinds)
-        if self.exclude_kinds:
-            clauses.append(f"(run_kind IS NULL OR run_kind NOT IN ({', '.join('?' for _ in self.exclude_kinds)}))")
-            params.extend(self.exclude_kinds)
-        return (" AND ".join(clauses) or "1 = 1"), params
 
 
 def percentile_rank(count: int, p: float) -> int:
@@ -247,7 +197,7 @@ def _scrub_row(values: Any) -> Any:
 # The store
 
 
-class Store:
+class Store(HistoryQueries, ComparisonQueries, MonitoringQueries):
     """The SQLite record of runs, attempts, images and reports. Thread-safe."""
 
     def __init__(self, path: str | os.PathLike | None = None, *, data_dir: str | os.PathLike | None = None) -> None:

@@ -1,0 +1,58 @@
+"""Which attempts a read covers: ``AttemptFilter`` -> a WHERE clause and its parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lib.store.schema import FTS_TRIGRAM
+
+
+@dataclass
+class AttemptFilter:
+    models: list[str] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    error_types: list[str] = field(default_factory=list)
+    since: float | None = None
+    until: float | None = None
+    text: str = ""  # found anywhere in the prompt, case-insensitive
+    run_id: str | None = None
+    kinds: list[str] = field(default_factory=list)  # runs.kind of the attempt's run (History)
+    exclude_kinds: list[str] = field(default_factory=list)  # e.g. probes left out of success rates
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, values in (
+            ("model", self.models),
+            ("provider", self.providers),
+            ("status", self.statuses),
+            ("error_type", self.error_types),
+        ):
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                params.extend(values)
+        if self.since is not None:
+            clauses.append("started_at >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            clauses.append("started_at < ?")
+            params.append(self.until)
+        text = self.text.strip()
+        if text and FTS_TRIGRAM and len(text) >= 3:  # m005b_history_speed: a trigram index, the same substring match
+            clauses.append("id IN (SELECT rowid FROM attempts_fts WHERE attempts_fts MATCH ?)")
+            params.append('"' + text.replace('"', '""') + '"')
+        elif text:
+            clauses.append("instr(lower(prompt), ?) > 0")
+            params.append(text.lower())
+        if self.run_id:
+            clauses.append("run_id = ?")
+            params.append(self.run_id)
+        if self.kinds:  # attempts.run_kind is the run's kind (m005b_history_speed keeps it in step)
+            clauses.append(f"run_kind IN ({', '.join('?' for _ in self.kinds)})")
+            params.extend(self.kinds)
+        if self.exclude_kinds:
+            clauses.append(f"(run_kind IS NULL OR run_kind NOT IN ({', '.join('?' for _ in self.exclude_kinds)}))")
+            params.extend(self.exclude_kinds)
+        return (" AND ".join(clauses) or "1 = 1"), params

@@ -1,0 +1,89 @@
+"""The reads behind History (``lib.history``): grouped counts, time buckets, latency bins,
+exports and an attempt's run. Each takes an ``AttemptFilter``; grouping keeps to the
+covering indexes of the schema (``+column`` stops SQLite from choosing another)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lib.store.filters import AttemptFilter
+
+
+class HistoryQueries:
+    """Mixed into ``Store``: ``self.db`` is this thread's database."""
+
+    db: Any
+    _write: Any
+    _decode: Any
+
+    def attempt_groups(self, flt: AttemptFilter, by: str, resolution_ms: int) -> list[tuple[Any, ...]]:
+        """(key, status, error_type, latency bin, count, images, cost, slowest latency) per
+        ``by`` (model or provider), status, error type and latency bin of ``resolution_ms``."""
+        if by not in ("model", "provider"):
+            raise ValueError(f"no groups by {by!r}")
+        where, params = flt.where()
+        return self.db.execute(
+            f"SELECT {by}, status, error_type, CAST(latency_ms / ? AS INTEGER) AS b, count(*), total(image_count), total(cost_usd), "
+            f"max(latency_ms) FROM attempts WHERE {where} GROUP BY +{by}, +status, +error_type, b",
+            [resolution_ms, *params],
+        ).fetchall()
+
+    def first_started(self, flt: AttemptFilter) -> float | None:
+        where, params = flt.where()
+        return self.db.execute(f"SELECT min(started_at) FROM attempts WHERE {where}", params).fetchone()[0]
+
+    def attempts_per_bucket(self, flt: AttemptFilter, bucket_s: int, by: str) -> list[tuple[int, str, int]]:
+        """(bucket number, status or error type, count); by error type, only attempts that have one."""
+        if by not in ("status", "error_type"):
+            raise ValueError(f"cannot count by {by!r}")
+        where, params = flt.where()
+        label = "coalesce(error_type, 'none')" if by == "error_type" else "status"
+        cond = " AND error_type IS NOT NULL" if by == "error_type" else ""
+        return self.db.execute(
+            f"SELECT CAST(started_at / ? AS INTEGER) AS b, {label}, count(*) FROM attempts WHERE {where}{cond} GROUP BY b, 2 ORDER BY b",
+            [bucket_s, *params],
+        ).fetchall()
+
+    def latency_counts(self, flt: AttemptFilter, width_ms: float) -> list[tuple[str, int, str, int]]:
+        """(model, latency bin, succeeded|failed, count) of finished attempts."""
+        where, params = flt.where()
+        return self.db.execute(
+            f"SELECT model, CAST(latency_ms / ? AS INTEGER) AS b, CASE WHEN status = 'succeeded' THEN 'succeeded' ELSE 'failed' END, count(*) "
+            f"FROM attempts WHERE {where} AND +status IN ('succeeded', 'failed') AND latency_ms IS NOT NULL GROUP BY +model, b, 3",
+            [width_ms, *params],
+        ).fetchall()
+
+    def errors_per_provider(self, flt: AttemptFilter) -> list[tuple[str, str, int]]:
+        where, params = flt.where()
+        return self.db.execute(
+            f"SELECT provider, error_type, count(*) FROM attempts WHERE {where} AND +error_type IS NOT NULL GROUP BY +provider, +error_type",
+            params,
+        ).fetchall()
+
+    def export_attempts(self, flt: AttemptFilter, limit: int) -> list[dict[str, Any]]:
+        """Whole attempt rows, newest first, with their run's kind as ``kind``."""
+        where, params = flt.where()
+        return list(
+            self.db.query(
+                f"SELECT a.*, a.run_kind AS kind FROM attempts a WHERE {where} ORDER BY started_at DESC, id DESC LIMIT ?", [*params, limit]
+            )
+        )
+
+    def run_row(self, run_id: str) -> dict[str, Any] | None:
+        """The run's own row (JSON columns read), without its attempts."""
+        rows = list(self.db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
+        return self._decode(rows[0]) if rows else None
+
+    def run_attempt_lines(self, run_id: str) -> list[dict[str, Any]]:
+        """A line per attempt of a run, in order: what History lists beside one attempt."""
+        return list(
+            self.db.query(
+                "SELECT id, attempt_no, model, fallback_from, status, error_type, http_status, latency_ms, cost_usd, started_at "
+                "FROM attempts WHERE run_id = ? ORDER BY attempt_no, started_at, id",
+                [run_id],
+            )
+        )
+
+    def mark_rerun(self, run_id: str, attempt_id: int) -> None:
+        """A run started from History's re-run button: kind 'rerun', pointing at its attempt."""
+        self._write("UPDATE runs SET kind = 'rerun', rerun_of = ? WHERE id = ?", [attempt_id, run_id])
