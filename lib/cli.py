@@ -22,10 +22,11 @@ from typing import Any
 
 from lib import constants as C
 from lib import redact
+from lib.config import Config, client_settings
 from lib.errors import describe
-from lib.generation import CancelToken, ClientSettings, GenerationRequest
+from lib.generation import CancelToken, GenerationRequest
 from lib.jobs import run_generation
-from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, get_provider, resolve_key_for
+from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, ResolvedKey
 from lib.sandbox import DIALECTS, SCENARIOS
 
 
@@ -143,14 +144,14 @@ def _read_file(path: str, flag: str) -> bytes:
         raise ValueError(f"cannot read {flag} {path}: {err.strerror or err}") from None
 
 
-def _target(args: argparse.Namespace, preset) -> tuple[str, str, str, str | None, dict[str, str], Any]:
-    """Where a command sends and with which key: (key, source, key_host, base_url, headers, sandbox).
+def _target(args: argparse.Namespace) -> tuple[Config, ResolvedKey, str | None, dict[str, str], Any]:
+    """Where a command sends and with which key: (config, key, base_url, headers, sandbox).
 
-    A key from the environment is bound to the preset's host; --api-key goes where
-    --base-url says. The sandbox provider without --base-url starts its own sandbox
-    for the one command (the caller stops it)."""
-    resolved = resolve_key_for(preset, base_url=args.base_url, typed=args.api_key or "", environ=os.environ)
-    source = "argument" if args.api_key else resolved.source
+    A key from the environment or secrets.toml is bound to the preset's host;
+    --api-key goes where --base-url says. The sandbox provider without
+    --base-url starts its own sandbox for the one command (the caller stops it)."""
+    cfg = Config.load()
+    resolved = cfg.key_for(args.provider, base_url=args.base_url, typed=args.api_key or "")
     sandbox = None
     base_url = args.base_url
     headers: dict[str, str] = {}
@@ -162,7 +163,7 @@ def _target(args: argparse.Namespace, preset) -> tuple[str, str, str, str | None
             base_url = sandbox.base_url
         if args.scenario:
             headers["X-Sandbox-Scenario"] = args.scenario
-    return resolved.key, source, resolved.host, base_url, headers, sandbox
+    return cfg, resolved, base_url, headers, sandbox
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -182,7 +183,6 @@ def _generate(args: argparse.Namespace) -> int:
         _say("imagelab: --mask needs at least one --image to apply to", file=sys.stderr)
         return 2
 
-    preset = get_provider(args.provider)
     for flag, value in (("--task-deadline", args.task_deadline), ("--run-deadline", args.run_deadline)):
         if not value > 0:
             _say(f"imagelab: {flag} must be more than 0 seconds", file=sys.stderr)
@@ -190,7 +190,7 @@ def _generate(args: argparse.Namespace) -> int:
     if args.scenario and args.provider != "sandbox":
         _say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
         return 2
-    key, source, key_host, base_url, headers, sandbox = _target(args, preset)
+    cfg, key, base_url, headers, sandbox = _target(args)
 
     try:
         store = Store(data_dir=args.data_dir)
@@ -200,15 +200,14 @@ def _generate(args: argparse.Namespace) -> int:
         _say(f"imagelab: {err.message}", file=sys.stderr)
         return 2
     configure_logging(store.root)
-    settings = ClientSettings(
-        provider=args.provider,
+    settings = client_settings(
+        cfg,
+        args.provider,
         base_url=base_url,
-        api_key=key,
-        key_source=source,
-        key_host=key_host,
+        key=key,
+        typed_source="argument",
         read_timeout_s=args.timeout,
-        allow_private_images=args.allow_private_images
-        or os.environ.get(C.ALLOW_PRIVATE_IMAGES_VAR, "").strip().lower() in ("1", "true", "yes", "on"),
+        allow_private_images=args.allow_private_images or cfg.allow_private_images,
         max_retries=args.max_retries,
         use_fallback=not args.no_fallback,
         extra_headers=headers,
@@ -291,17 +290,16 @@ def _doctor(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         _say("imagelab: --timeout must be more than 0 seconds", file=sys.stderr)
         return 2
-    preset = get_provider(args.provider)
-    key, source, key_host, base_url, headers, sandbox = _target(args, preset)
+    cfg, key, base_url, headers, sandbox = _target(args)
     try:
         store = Store(data_dir=args.data_dir)
         configure_logging(store.root)
-        settings = ClientSettings(
-            provider=args.provider,
+        settings = client_settings(
+            cfg,
+            args.provider,
             base_url=base_url,
-            api_key=key,
-            key_source=source,
-            key_host=key_host,
+            key=key,
+            typed_source="argument",
             read_timeout_s=args.timeout,
             extra_headers=headers,
         )

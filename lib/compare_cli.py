@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,8 +18,9 @@ from typing import Any
 from lib import compare as K
 from lib import constants as C
 from lib import redact
+from lib.config import Config, client_settings
 from lib.generation import ClientSettings
-from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, resolve_key_for
+from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES
 
 
 def add_parser(sub: Any) -> None:
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         _say(f"imagelab compare: {err.message}", file=sys.stderr)
         return 2
     configure_logging(store.root)
-    allow_private = os.environ.get(C.ALLOW_PRIVATE_IMAGES_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+    cfg = Config.load()
     sandbox = None
     settings: dict[str, ClientSettings] = {}
     for pid in providers:
@@ -137,23 +137,21 @@ def run(args: argparse.Namespace) -> int:
 
                 sandbox = SandboxServer(SandboxConfig(latency_s=C.CLI_SANDBOX_LATENCY_S)).start()
             base_url = sandbox.base_url
-        resolved = resolve_key_for(preset, base_url=base_url, environ=os.environ)
+        resolved = cfg.key_for(pid, base_url=base_url)
         if preset.needs_key and not resolved.key:
             _say(f"imagelab compare: {K.provider_name(pid)} has no key: set ${preset.key_env}.", file=sys.stderr)
             if sandbox is not None:
                 sandbox.stop()
             return 2
-        settings[pid] = ClientSettings(
-            provider=pid,
+        settings[pid] = client_settings(
+            cfg,
+            pid,
             base_url=base_url,
-            api_key=resolved.key,
-            key_source=resolved.source,
-            key_host=resolved.host,
+            key=resolved,
             read_timeout_s=args.timeout,
             max_retries=args.max_retries,
             rate_per_s=args.rate,
             max_concurrency=args.max_concurrency,
-            allow_private_images=allow_private,
         )
 
     workers = max(1, min(plan.n_cells, args.max_concurrency * len(providers)))

@@ -19,7 +19,6 @@ from typing import Any, Protocol
 
 from lib import constants as C
 from lib import errors as E
-from lib import redact
 from lib.images import ImageInfo
 from lib.providers import Endpoint, Provider, bound_host, build_endpoint, fallback_chain, get_provider, key_destination_problem
 
@@ -189,10 +188,6 @@ class ClientSettings:
     # Result URLs on loopback/private/link-local hosts other than the provider's own are refused
     # unless the operator allows a private image store (IMAGELAB_ALLOW_PRIVATE_IMAGES=1, --allow-private-images).
     allow_private_images: bool = False
-
-    def __post_init__(self) -> None:
-        # Every key the process learns about is masked wherever a provider echoes it.
-        redact.register(self.api_key)
 
     def key_problem(self, url: str) -> tuple[str, str] | None:
         """None when the key may be sent to ``url``; else (param, reason). See providers.key_destination_problem."""

@@ -59,14 +59,6 @@ class SavedImage:
     created: bool = True  # False when an identical file was already kept
 
 
-def data_dir(override: str | os.PathLike | None = None) -> Path:
-    """The data directory: the override, else $IMAGELAB_DATA_DIR, else ./data. Created on first use."""
-    chosen = override or os.environ.get(C.DATA_DIR_ENV) or C.DEFAULT_DATA_DIR
-    path = Path(chosen).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def decode_b64(text: str | bytes) -> bytes:
     """Decode base64 leniently; raise InvalidImage when it is not base64 at all."""
     if isinstance(text, bytes):

@@ -49,13 +49,13 @@ import logging
 import math
 import re
 import threading
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lib import constants as C
+from lib.config import forget_secrets_files, read_secrets_files, secrets_paths
 
 log = logging.getLogger("imagelab.pricing")
 
@@ -214,38 +214,19 @@ def merge_overrides(base: dict[str, dict[str, Any]], overrides: Any) -> tuple[di
     return table, problems
 
 
-def secrets_paths() -> list[Path]:
-    """Where Streamlit reads secrets from: the user's, then the project's (which wins)."""
-    return [Path.home() / ".streamlit" / "secrets.toml", Path.cwd() / ".streamlit" / "secrets.toml"]
-
-
 _cache_lock = threading.Lock()
-_cache: dict[tuple, tuple[dict[str, dict[str, Any]], str, list[str]]] = {}
+_cache: dict[str, Any] = {}
 
 
 def _load(paths: Iterable[Path]) -> tuple[dict[str, dict[str, Any]], str, list[str]]:
-    stamp = []
-    for p in paths:
-        try:
-            stamp.append((str(p), p.stat().st_mtime_ns))
-        except OSError:
-            stamp.append((str(p), None))
-    key = tuple(stamp)
+    files = read_secrets_files(list(paths))
     with _cache_lock:
-        if key in _cache:
-            return _cache[key]
+        if _cache.get("files") is files:
+            return _cache["loaded"]
     table = copy.deepcopy(DEFAULT_PRICES)
     checked = PRICES_CHECKED
-    problems: list[str] = []
-    for path, mtime in stamp:
-        if mtime is None:
-            continue
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as err:
-            problems.append(f"{path}: could not be read ({type(err).__name__}); default prices used")
-            continue
+    problems = [f"{problem}; default prices used" for problem in files.problems]
+    for _path, data in files.files:
         section = data.get("prices")
         if section is None:
             continue
@@ -255,9 +236,10 @@ def _load(paths: Iterable[Path]) -> tuple[dict[str, dict[str, Any]], str, list[s
             checked = section["checked"][:40]
     for problem in problems:
         log.warning("price table: %s", problem)
+    loaded = (table, checked, problems)
     with _cache_lock:
-        _cache[key] = (table, checked, problems)
-    return table, checked, problems
+        _cache["files"], _cache["loaded"] = files, loaded
+    return loaded
 
 
 def price_table(paths: Iterable[Path] | None = None) -> dict[str, dict[str, Any]]:
@@ -471,6 +453,7 @@ def cost_fields(model: str, params: dict[str, Any] | None, fields: dict[str, Any
 
 def reset_cache() -> None:
     """Forget the loaded secrets (tests, or after editing secrets.toml in a long-lived process)."""
+    forget_secrets_files()
     with _cache_lock:
         _cache.clear()
 

@@ -9,7 +9,6 @@ into the one final URL, and lists what looked wrong on the way.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -389,7 +388,7 @@ def resolve_key(
             value = table.get(provider.id)
     if isinstance(value, str) and value:
         return value, "secrets"
-    env_value = (environ if environ is not None else os.environ).get(provider.key_env, "")
+    env_value = (environ or {}).get(provider.key_env, "")
     if env_value:
         return env_value, "environment"
     return "", ""
@@ -446,7 +445,7 @@ def bound_host(provider: Provider, *, secrets: Mapping[str, Any] | None = None, 
     if provider.base_url:
         return host_of(provider.base_url)
     secrets = secrets or {}
-    value = secrets.get(CUSTOM_KEY_HOST_VAR) or (environ if environ is not None else os.environ).get(CUSTOM_KEY_HOST_VAR, "")
+    value = secrets.get(CUSTOM_KEY_HOST_VAR) or (environ or {}).get(CUSTOM_KEY_HOST_VAR, "")
     return host_of(value) if isinstance(value, str) else ""
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,12 @@ import streamlit as st
 
 from lib import constants as C
 from lib import redact
+from lib.config import Config, client_settings, shared_values
 from lib.errors import CHECKLIST_STEPS, describe, step_of
 from lib.generation import ClientSettings, Event, GenerationRequest, Outcome, RequestPreview, key_hint
 from lib.jobs import Job, JobRunner, JobSpec, install_shutdown
 from lib.pricing import format_usd
-from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model, resolve_key_for
+from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model
 from lib.sandbox import DIALECTS, SCENARIOS, SandboxServer
 from lib.store import DamagedDatabase, Store, configure_logging
 from lib.store.records import outcome_from_run
@@ -115,6 +115,11 @@ def _secrets() -> dict[str, Any]:
         return {}
 
 
+def config() -> Config:
+    """The operator's configuration: Streamlit's secrets and the environment (lib.config)."""
+    return Config.load(secrets=_secrets())
+
+
 # --------------------------------------------------------------------------
 # Settings
 
@@ -172,7 +177,8 @@ def settings_sidebar() -> PageSettings:
         placeholder=f"from secrets or ${preset.key_env}" if preset.needs_key else "not needed",
         help=f"Kept in this browser session only, never written anywhere. Otherwise read from .streamlit/secrets.toml or ${preset.key_env}.",
     )
-    resolved = resolve_key_for(preset, base_url=base_url, typed=typed, secrets=_secrets(), environ=os.environ)
+    cfg = config()
+    resolved = cfg.key_for(provider_id, base_url=base_url, typed=typed)
     st.session_state.setdefault("provider_entries", {})[provider_id] = {"typed": typed, "base_url": base_url}
     key, source = resolved.key, resolved.source
     if key:
@@ -251,12 +257,11 @@ def settings_sidebar() -> PageSettings:
         if LATENCIES[latency] is not None:
             headers["X-Sandbox-Latency"] = LATENCIES[latency]
 
-    client = ClientSettings(
-        provider=provider_id,
+    client = client_settings(
+        cfg,
+        provider_id,
         base_url=base_url,
-        api_key=key,
-        key_source=source,
-        key_host=resolved.host,
+        key=resolved,
         read_timeout_s=float(read_timeout),
         task_deadline_s=float(task_deadline),
         run_deadline_s=float(run_deadline),
@@ -266,7 +271,6 @@ def settings_sidebar() -> PageSettings:
         rate_per_s=float(rate),
         max_concurrency=int(concurrency),
         extra_headers=headers,
-        allow_private_images=allow_private_images(),
     )
     return PageSettings(client=client, model=model)
 
@@ -597,23 +601,9 @@ def show_unexpected(exc: BaseException) -> None:
 # Operator settings and guards
 
 
-def _truthy(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
-def allow_private_images() -> bool:
-    """Operator setting (environment or secrets.toml, never a widget): result URLs may
-    point at loopback/private addresses, for a self-hosted gateway's image store."""
-    return _truthy(os.environ.get(C.ALLOW_PRIVATE_IMAGES_VAR, "")) or _truthy(_secrets().get("allow_private_images", ""))
-
-
 def app_password() -> str:
-    """The optional password that guards every page: ``app_password`` in
-    secrets.toml, else $IMAGELAB_PASSWORD; "" for none."""
-    value = _secrets().get("app_password") or os.environ.get(C.PASSWORD_ENV, "")
-    value = value if isinstance(value, str) else ""
-    redact.register(value)  # never logged or shown
-    return value
+    """The optional password that guards every page (lib.config); "" for none."""
+    return config().app_password
 
 
 def password_gate() -> bool:
@@ -693,7 +683,6 @@ def _keep_provider_entry(provider_id: str, widget_key: str, field: str) -> None:
 def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
     """The sidebar's settings moved to another provider: its base URL and key as
     the sidebar would resolve them (typed in this session > secrets > environment)."""
-    from dataclasses import replace
 
     if provider_id == page.client.provider:
         return page.client
@@ -703,18 +692,10 @@ def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
     else:
         base_url = st.session_state.get(f"base_url__{provider_id}") or _provider_entry(provider_id).get("base_url") or preset.base_url
     typed = st.session_state.get(f"typed_key__{provider_id}") or _provider_entry(provider_id).get("typed", "")
-    resolved = resolve_key_for(preset, base_url=base_url, typed=typed, secrets=_secrets(), environ=os.environ)
+    cfg = config()
+    resolved = cfg.key_for(provider_id, base_url=base_url, typed=typed)
     headers = {k: v for k, v in page.client.extra_headers.items() if not k.startswith("X-Sandbox-")}
-    return replace(
-        page.client,
-        provider=provider_id,
-        base_url=base_url,
-        api_key=resolved.key,
-        key_source=resolved.source,
-        key_host=resolved.host,
-        extra_headers=headers,
-        fallbacks=None,
-    )
+    return client_settings(cfg, provider_id, base_url=base_url, key=resolved, extra_headers=headers, **shared_values(page.client))
 
 
 def app_base_url() -> str:

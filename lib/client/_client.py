@@ -180,6 +180,7 @@ class ImageClient:
         cancel: CancelToken | None = None,
     ) -> None:
         self.settings = settings
+        redact.register(settings.api_key)  # masked wherever a provider echoes it
         self.recorder: Recorder = recorder if recorder is not None else NullRecorder()
         self.keeper = keeper
         self.sleep = sleep

@@ -36,9 +36,9 @@ import sqlite_utils
 
 from lib import constants as C
 from lib import pricing, redact
+from lib.config import data_dir as resolve_data_dir
 from lib.errors import ERROR_TYPES, checklist_step
 from lib.images import ImageKeeper
-from lib.images import data_dir as resolve_data_dir
 from lib.store.comparisons import ComparisonQueries
 from lib.store.filters import AttemptFilter
 from lib.store.history import HistoryQueries
