@@ -583,19 +583,6 @@ def build_plan(
 # Running: one comparison row, one run per cell
 
 
-def settings_summary(settings: ClientSettings) -> dict[str, Any]:
-    """A target's settings as stored with the comparison: never the key (its last four at most are elsewhere)."""
-    return {
-        "provider": settings.provider,
-        "base_url": redact.strip_query(settings.base_url or settings.preset.base_url or ""),
-        "read_timeout_s": settings.read_timeout_s,
-        "max_retries": settings.max_retries,
-        "rate_per_s": settings.rate_per_s,
-        "max_concurrency": settings.max_concurrency,
-        "use_fallback": settings.use_fallback,
-    }
-
-
 def cell_settings(settings: ClientSettings, plan: GridPlan) -> ClientSettings:
     """A provider's settings as a grid uses them: fallback as the grid says (off by default), and a
     token bucket at least as deep as the parallel requests allowed, so N cells may start together.
@@ -611,7 +598,7 @@ def cell_settings(settings: ClientSettings, plan: GridPlan) -> ClientSettings:
 
 def create_comparison(store: Any, plan: GridPlan, settings: dict[str, ClientSettings] | None = None) -> str:
     comparison_id = uuid.uuid4().hex[:16]
-    summary = {"targets": {pid: settings_summary(s) for pid, s in (settings or {}).items()}, "use_fallback": plan.use_fallback}
+    summary = {"targets": {pid: s.describe() for pid, s in (settings or {}).items()}, "use_fallback": plan.use_fallback}
     store.insert_comparison(comparison_id, title=plan.title or plan.default_title(), axes=plan.axes(), settings=summary)
     return comparison_id
 

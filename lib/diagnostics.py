@@ -27,11 +27,9 @@ Which step an error belongs to is ``lib.errors.checklist_step``.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import difflib
 import hashlib
-import io
 import json
 import re
 import time
@@ -45,9 +43,10 @@ from lib import constants as C
 from lib import errors as E
 from lib.errors import CHECKLIST_STEPS, ERROR_INFO
 from lib.generation import ClientSettings, GenerationRequest, Outcome
+from lib.images import data_url, make_thumbnail
 from lib.preflight import check_key as preflight_key
 from lib.providers import KEY_SOURCES, check_model
-from lib.redact import MASK, register, scrub, scrub_obj, strip_query
+from lib.redact import MASK, register, scrub, scrub_obj
 from lib.text import code_span, markdown_line
 from lib.text import html as html_text
 
@@ -935,33 +934,10 @@ CHECKS: tuple[Callable[[CheckContext], Step], ...] = (
 
 
 def settings_summary(settings: ClientSettings, model: str) -> dict[str, Any]:
-    """The settings a report shows: never the key, only its source and last four characters."""
+    """The settings a report shows (``ClientSettings.describe``), the key's source in words."""
     s = settings
-    summary: dict[str, Any] = {
-        "provider": s.provider,
-        "provider_label": s.preset.label,
-        "model": model,
-        "endpoint": strip_query(s.endpoint.url),
-        "key_source": (KEY_SOURCES.get(s.key_source, s.key_source) if s.key_source else "given directly") if s.api_key else "no key",
-        "key_hint": s.key_hint,
-        "key_env": s.preset.key_env,
-        "delivery": s.preset.delivery,
-        "read_timeout_s": s.read_timeout_s,
-        "connect_timeout_s": s.connect_timeout_s,
-        "task_deadline_s": s.task_deadline_s,
-        "max_retries": s.max_retries,
-        "use_fallback": s.use_fallback,
-        "fallbacks": s.chain(model)[1:],
-        "rate_per_s": s.rate_per_s,
-        "max_concurrency": s.max_concurrency,
-    }
-    sandbox = {k[len("X-Sandbox-") :].lower(): v for k, v in s.extra_headers.items() if k.startswith("X-Sandbox-")}
-    if sandbox:
-        summary["sandbox"] = sandbox
-    others = sorted(k for k in s.extra_headers if not k.startswith("X-Sandbox-"))
-    if others:
-        summary["extra_headers"] = others  # names only: values may hold credentials
-    return scrub_obj(summary, extra=[s.api_key] if s.api_key else [])
+    source = (KEY_SOURCES.get(s.key_source, s.key_source) if s.key_source else "given directly") if s.api_key else "no key"
+    return {**s.describe(model), "key_source": source}
 
 
 def estimate_spend(model: str) -> tuple[float | None, str]:
@@ -985,18 +961,11 @@ def spend_request(model: str) -> GenerationRequest:
 
 def thumbnail_data_url(data: bytes | None = None, path: str | None = None) -> str | None:
     """A small JPEG thumbnail as a data URL, for reports."""
+    source = data if data is not None else path
+    if source is None:
+        return None
     try:
-        from PIL import Image
-
-        source = io.BytesIO(data) if data is not None else path
-        if source is None:
-            return None
-        with Image.open(source) as img:
-            img = img.convert("RGB")
-            img.thumbnail((C.DIAG_THUMB_PX, C.DIAG_THUMB_PX))
-            out = io.BytesIO()
-            img.save(out, "JPEG", quality=70)
-        return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+        return data_url(make_thumbnail(source, C.DIAG_THUMB_PX, fmt="JPEG"), "image/jpeg")
     except Exception:  # a thumbnail is decoration
         return None
 
@@ -1033,7 +1002,7 @@ def run_checks(
         recorder = store if store is not None else NullRecorder()
         client = ImageClient(settings=settings, recorder=recorder, keeper=getattr(store, "keeper", None), transport=transport)
         try:
-            summary = client.describe_settings()
+            summary = settings.describe()
             run_id = recorder.start_run(kind="probe", label=f"Diagnostics probes: {settings.provider} / {model}"[:120], settings=summary)
             attempt_no = 0
             started = time.time()

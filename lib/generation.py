@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from lib import constants as C
 from lib import errors as E
+from lib import redact
 from lib.images import ImageInfo
 from lib.providers import Endpoint, Provider, bound_host, build_endpoint, fallback_chain, get_provider, key_destination_problem
 
@@ -205,6 +206,41 @@ class ClientSettings:
     @property
     def key_hint(self) -> str:
         return key_hint(self.api_key)
+
+    def describe(self, model: str | None = None) -> dict[str, Any]:
+        """These settings as stored with a run or a comparison and shown in a report: never
+        the key, only where it came from (``key_source``) and its last four characters;
+        signed query strings cut; of extra headers only their names (values may hold
+        credentials), except the sandbox's own."""
+        out: dict[str, Any] = {
+            "provider": self.provider,
+            "provider_label": self.preset.label,
+            "endpoint": redact.strip_query(self.endpoint.url),
+            "base_url": redact.strip_query(self.base_url if self.base_url is not None else self.preset.base_url or ""),
+            "key_source": self.key_source if self.api_key else "",
+            "key_hint": self.key_hint,
+            "key_env": self.preset.key_env,
+            "delivery": self.preset.delivery,
+            "connect_timeout_s": self.connect_timeout_s,
+            "read_timeout_s": self.read_timeout_s,
+            "task_deadline_s": self.task_deadline_s,
+            "run_deadline_s": self.run_deadline_s,
+            "max_retries": self.max_retries,
+            "use_fallback": self.use_fallback,
+            "fallbacks": self.chain(model)[1:] if model else list(self.fallbacks if self.fallbacks is not None else self.preset.fallbacks),
+            "rate_per_s": self.rate_per_s,
+            "burst": self.burst,
+            "max_concurrency": self.max_concurrency,
+        }
+        if model:
+            out["model"] = model
+        sandbox = {k[len("X-Sandbox-") :].lower(): v for k, v in self.extra_headers.items() if k.startswith("X-Sandbox-")}
+        if sandbox:
+            out["sandbox"] = sandbox
+        others = sorted(k for k in self.extra_headers if not k.startswith("X-Sandbox-"))
+        if others:
+            out["extra_headers"] = others
+        return redact.scrub_obj(out, extra=[self.api_key] if self.api_key else [])
 
     def chain(self, model: str) -> list[str]:
         if not self.use_fallback:

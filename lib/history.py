@@ -27,7 +27,6 @@ stats unless the run-kind filter asks for them.
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -548,17 +547,6 @@ def when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def thumbnail_data_url(store: Store, rel_path: str | None) -> str | None:
-    """A small WebP of a stored image as a data URL (ImageColumn shows data URLs)."""
-    if not rel_path:
-        return None
-    try:
-        thumb = store.keeper.thumbnail(rel_path, size=C.HISTORY_THUMB_PX)
-        return "data:image/webp;base64," + base64.b64encode(thumb.read_bytes()).decode("ascii")
-    except Exception:  # a missing or unreadable file: no thumbnail, never a failed page
-        return None
-
-
 def table_page(store: Store, flt: AttemptFilter, *, page: int, page_size: int = C.DEFAULT_PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
     """One page (1-based) of the table, newest first, and the number of matching attempts."""
     total = store.count_attempts(flt)
@@ -571,7 +559,7 @@ def table_page(store: Store, flt: AttemptFilter, *, page: int, page_size: int = 
         first = (images.get(r["id"]) or [None])[0]
         out.append(
             {
-                "image": thumbnail_data_url(store, first["path"]) if first else None,
+                "image": store.keeper.thumbnail_data_url(first["path"], size=C.HISTORY_THUMB_PX) if first else None,
                 "id": r["id"],
                 "time (UTC)": when(r["started_at"]),
                 "provider": r["provider"] or "",

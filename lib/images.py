@@ -200,16 +200,41 @@ class ImageKeeper:
         if thumb.exists():
             return thumb
         thumb.parent.mkdir(parents=True, exist_ok=True)
-        with Image.open(source) as im:
-            im.thumbnail((size, size))
-            if im.mode not in ("RGB", "RGBA"):
-                im = im.convert("RGBA")
-            fd, tmp = tempfile.mkstemp(dir=thumb.parent, prefix=".tmp-", suffix=".webp")
-            os.close(fd)
-            try:
-                im.save(tmp, "WEBP", quality=80)
-                os.replace(tmp, thumb)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+        data = make_thumbnail(source, size)
+        fd, tmp = tempfile.mkstemp(dir=thumb.parent, prefix=".tmp-", suffix=".webp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, thumb)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
         return thumb
+
+    def thumbnail_data_url(self, rel_path: str | None, size: int = C.THUMBNAIL_PX) -> str | None:
+        """The cached thumbnail of a stored image as a data URL; None when there is no readable file."""
+        if not rel_path:
+            return None
+        try:
+            return data_url(self.thumbnail(rel_path, size=size).read_bytes(), "image/webp")
+        except Exception:  # a missing or unreadable file: no thumbnail, never a failed page
+            return None
+
+
+def make_thumbnail(source: bytes | str | os.PathLike, size: int, *, fmt: str = "WEBP") -> bytes:
+    """A thumbnail at most ``size`` pixels on a side, encoded as ``fmt`` (WEBP keeps
+    transparency; JPEG is flattened to RGB)."""
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+        im.thumbnail((size, size))
+        if fmt == "JPEG":
+            im = im.convert("RGB")
+        elif im.mode not in ("RGB", "RGBA"):
+            im = im.convert("RGBA")
+        out = io.BytesIO()
+        im.save(out, fmt, quality=70 if fmt == "JPEG" else 80)
+    return out.getvalue()
+
+
+def data_url(data: bytes, mime: str) -> str:
+    """Bytes as a ``data:`` URL (thumbnails inline in tables and exported reports)."""
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")

@@ -27,7 +27,7 @@ from typing import Any
 
 from lib import constants as C
 from lib import errors as E
-from lib.client import ImageClient, describe_settings
+from lib.client import ImageClient
 from lib.generation import CancelToken, ClientSettings, Event, GenerationRequest, Outcome, Recorder
 from lib.images import ImageKeeper
 from lib.limits import LimiterRegistry
@@ -54,7 +54,7 @@ def start_run(recorder: Recorder, spec: JobSpec, *, status: str = "running") -> 
     return recorder.start_run(
         kind=spec.kind,
         label=spec.label or request.prompt[:120],
-        settings=describe_settings(spec.settings),
+        settings=spec.settings.describe(),
         comparison_id=spec.comparison_id,
         cell=spec.cell,
         rerun_of=spec.rerun_of,

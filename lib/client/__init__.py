@@ -9,7 +9,7 @@
 """
 
 from lib.client._attempt import AttemptContext, AttemptResult, RunState
-from lib.client._client import USER_AGENT, ImageClient, NullRecorder, ProbeResult, classify_answer, describe_settings
+from lib.client._client import USER_AGENT, ImageClient, NullRecorder, ProbeResult, classify_answer
 from lib.client._retry import (
     RETRY_AFTER_UNBOUNDED_S,
     UNREACHABLE_CODES,
@@ -41,7 +41,6 @@ __all__ = [
     "classify_answer",
     "cooldown_seconds",
     "deadline",
-    "describe_settings",
     "over_cap",
     "read_capped",
     "retry_after_seconds",

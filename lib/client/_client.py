@@ -112,26 +112,6 @@ class _Answer:
 # The client
 
 
-def describe_settings(s: ClientSettings) -> dict[str, Any]:
-    """Settings as recorded with a run: never the key, only its hint."""
-    return {
-        "provider": s.provider,
-        "endpoint": s.endpoint.url,
-        "key_source": s.key_source,
-        "key_hint": s.key_hint,
-        "connect_timeout_s": s.connect_timeout_s,
-        "read_timeout_s": s.read_timeout_s,
-        "task_deadline_s": s.task_deadline_s,
-        "run_deadline_s": s.run_deadline_s,
-        "max_retries": s.max_retries,
-        "fallbacks": list(s.fallbacks) if s.fallbacks is not None else list(s.preset.fallbacks),
-        "use_fallback": s.use_fallback,
-        "rate_per_s": s.rate_per_s,
-        "burst": s.burst,
-        "max_concurrency": s.max_concurrency,
-    }
-
-
 class NullRecorder:
     """Records nothing: for previews and dry runs where no store is wanted."""
 
@@ -387,7 +367,7 @@ class ImageClient:
             run_id = self.recorder.start_run(
                 kind=kind,
                 label=request.prompt[:120],
-                settings=self.describe_settings(),
+                settings=self.settings.describe(),
                 provider=self.settings.provider,
                 prompt=request.prompt,
                 request=request.to_dict(),
@@ -557,10 +537,6 @@ class ImageClient:
             partial_count=state.partial_count,
             first_partial_ms=state.first_partial_ms,
         )
-
-    def describe_settings(self) -> dict[str, Any]:
-        """Settings as recorded with a run: never the key, only its hint."""
-        return describe_settings(self.settings)
 
     def _row(self, request: GenerationRequest, model: str, run_id: str, attempt_no: int, fallback_from: str | None) -> dict[str, Any]:
         return {
