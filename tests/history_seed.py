@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lib import pricing
 from lib.store import Store
 
 
@@ -28,6 +29,7 @@ def add(
     """One finished attempt in its own run (or in ``run_id``); returns the attempt id."""
     if run_id is None:
         run_id = store.start_run(kind=kind, label=prompt[:40], settings={})
+    params = params or {"size": "1024x1024", "quality": "low", "n": 1}
     aid = store.attempt_started(
         {
             "run_id": run_id,
@@ -36,22 +38,22 @@ def add(
             "url": "http://127.0.0.1:1/v1/images/generations",
             "model": model,
             "prompt": prompt,
-            "params": params or {"size": "1024x1024", "quality": "low", "n": 1},
+            "params": params,
             "attempt_no": attempt_no,
             "fallback_from": fallback_from,
         }
     )
     if images is None:
         images = 1 if status == "succeeded" else 0
-    store.attempt_finished(
-        aid,
-        {
-            "finished_at": at + (latency_ms or 0) / 1000,
-            "latency_ms": latency_ms,
-            "status": status,
-            "error_type": error_type,
-            "image_count": images,
-            **finish,
-        },
-    )
+    fields = {
+        "finished_at": at + (latency_ms or 0) / 1000,
+        "latency_ms": latency_ms,
+        "status": status,
+        "error_type": error_type,
+        "image_count": images,
+        **finish,
+    }
+    if "cost_usd" not in fields:  # priced as the client prices what it records
+        fields.update(pricing.cost_fields(model, params, fields))
+    store.attempt_finished(aid, fields)
     return aid

@@ -8,6 +8,8 @@ import pytest
 
 from lib import constants as C
 from lib import pricing as P
+from lib.client import ImageClient
+from lib.generation import ClientSettings
 from lib.store import Store
 
 MODELS = ["gpt-image-2", "gpt-image-1.5", "gpt-image-1", "gpt-image-1-mini", "seedream-4-5"]
@@ -192,13 +194,15 @@ def test_label_always_says_estimate():
     assert P.format_usd(12.5) == "~$12.50" and P.format_usd(0.004) == "~$0.0040"
 
 
-def test_store_stores_cost_on_every_finished_attempt(tmp_path):
+def test_every_finished_attempt_is_stored_with_its_cost(tmp_path):
     store = Store(tmp_path / "imagelab.db")
     run = store.start_run(kind="generate", label="x", settings={})
+    client = ImageClient(settings=ClientSettings(), recorder=store)
 
     def attempt(model, params, **fields):
-        aid = store.attempt_started({"run_id": run, "model": model, "prompt": "p", "params": params})
-        store.attempt_finished(aid, {"finished_at": 1.0, **fields})
+        row = {"run_id": run, "model": model, "prompt": "p", "params": params}
+        aid = store.attempt_started(row)
+        client.finish_attempt(aid, {"finished_at": 1.0, **fields}, row=row)
         return store.attempt(aid)
 
     ok = attempt("gpt-image-1", {"size": "1024x1536", "quality": "low"}, status="succeeded", image_count=2)

@@ -9,7 +9,7 @@
 """
 
 from lib.client._attempt import AttemptContext, AttemptResult, RunState
-from lib.client._client import USER_AGENT, ImageClient, NullRecorder, ProbeResult, classify_answer
+from lib.client._client import USER_AGENT, Exchange, ImageClient, NullRecorder, classify_answer
 from lib.client._retry import (
     RETRY_AFTER_UNBOUNDED_S,
     UNREACHABLE_CODES,
@@ -33,9 +33,9 @@ __all__ = [
     "AttemptResult",
     "BadEncoding",
     "DeadlineTransport",
+    "Exchange",
     "ImageClient",
     "NullRecorder",
-    "ProbeResult",
     "RunState",
     "SocketTracker",
     "classify_answer",

@@ -25,7 +25,7 @@ import shlex
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
@@ -33,7 +33,7 @@ import httpx
 
 from lib import constants as C
 from lib import errors as E
-from lib import redact
+from lib import pricing, redact
 from lib.answers import (
     StreamItem,
     StreamTooLarge,
@@ -556,7 +556,7 @@ class ImageClient:
     def _record_not_sent(self, request: GenerationRequest, run_id: str, err: E.ImageLabError) -> AttemptResult:
         row = self._row(request, request.model, run_id, 1, None)
         attempt_id = self.recorder.attempt_started(row)
-        self.recorder.attempt_finished(attempt_id, self._finish_fields(err, 0, 0, None))
+        self.finish_attempt(attempt_id, self._finish_fields(err, 0, 0, None), row=row)
         summary = AttemptSummary(
             attempt_id, 1, request.model, "failed", err.error_type, None, 0, error_message=err.message, error_code=err.code
         )
@@ -612,10 +612,11 @@ class ImageClient:
             self._report_probe(ctx, rate_limited=False)
             interrupted = E.Interrupted("The app stopped while this request was in flight.")
             latency = int((self.clock() - started) * 1000)
-            self._finish_attempt(
+            self.finish_attempt(
                 attempt_id,
                 dict(self._finish_fields(interrupted, latency, len(ctx.images), ctx.task_id), status="interrupted"),
                 ctx.images,
+                row=row,
             )
             raise
         if (
@@ -647,7 +648,7 @@ class ImageClient:
                 )
                 if ctx.notes:
                     fields["note"] = redact.scrub("; ".join(ctx.notes), limit=C.MAX_ERROR_MESSAGE_CHARS)
-                self._finish_attempt(attempt_id, fields, images)
+                self.finish_attempt(attempt_id, fields, images, row=row)
                 emit(
                     "cancelled" if status == "cancelled" else "interrupted",
                     "Cancelled" if status == "cancelled" else "Stopped: the app is shutting down",
@@ -675,7 +676,7 @@ class ImageClient:
                 ctx.notes.append(f"{ctx.partial_count} partial image(s) received before the failure")
         if ctx.notes:
             fields["note"] = redact.scrub("; ".join(ctx.notes), limit=C.MAX_ERROR_MESSAGE_CHARS)
-        self._finish_attempt(attempt_id, fields, images)
+        self.finish_attempt(attempt_id, fields, images, row=row)
         log.info(
             "run %s attempt %d %s %s %s http=%s %dms",
             run_id[:8],
@@ -731,10 +732,23 @@ class ImageClient:
         except Exception:  # the record of the inputs is secondary to the edit itself
             log.exception("could not keep the reference images of attempt %s", attempt_id)
 
-    def _finish_attempt(self, attempt_id: Any, fields: dict[str, Any], images: list[ResultImage]) -> None:
-        """One write for the finish and the image rows. A store that cannot write
-        keeps trying on its own (see Store); here a failure is logged, never raised:
-        the generation's outcome is still shown."""
+    def finish_attempt(
+        self, attempt_id: Any, fields: dict[str, Any], images: list[ResultImage] | tuple = (), *, row: dict[str, Any]
+    ) -> None:
+        """The end of an attempt (``row`` is what ``attempt_started`` was given): its
+        estimated cost added (lib/pricing.py: by usage, else size x quality of the
+        images kept; failed attempts 0 unless the provider reported usage), then one
+        write for the finish and the image rows. A store that cannot write keeps
+        trying on its own (see Store); here a failure is logged, never raised: the
+        generation's outcome is still shown."""
+        fields = dict(fields)
+        if images:
+            fields["image_count"] = len(images)
+        try:
+            if "cost_usd" not in fields:
+                fields.update(pricing.cost_fields(row.get("model") or "", row.get("params") or {}, fields))
+        except Exception:  # an estimate must never lose the attempt's record
+            log.exception("cost estimate failed for attempt %s", attempt_id)
         try:
             self.recorder.attempt_finished(attempt_id, fields, images)
         except Exception:
@@ -1173,185 +1187,57 @@ class ImageClient:
                         code="bad_encoding",
                     ) from None
 
-    # -- probes (diagnostics): cheap requests that generate nothing ---------------
-    # Each probe is recorded as one attempt of the caller's run (runs.kind =
-    # 'probe'); its status says whether the answer was the one a healthy set-up
-    # gives, and `note` says what the answer proves.
+    # -- requests that generate nothing ------------------------------------------
 
-    def probe_models(self, *, run_id: str = "", attempt_no: int = 1, model: str = "", api_base: str | None = None) -> ProbeResult:
-        """GET {api_base}/models with the key: is the key accepted, is the host
-        and /v1 right, and which model ids are listed."""
-        base = api_base if api_base is not None else self.settings.endpoint.api_base
-        return self._probe(
-            "models", "GET", base.rstrip("/") + "/models", run_id=run_id, attempt_no=attempt_no, model=model, expect=_expect_models
-        )
-
-    def probe_route(self, model: str, *, run_id: str = "", attempt_no: int = 1, url: str | None = None) -> ProbeResult:
-        """POST the generations route a body without a prompt. Real APIs check the
-        key first (401), then the route (404, or 405 for a URL that takes no
-        POST), then the body (400 missing prompt): nothing is generated."""
-        target = url or self.settings.endpoint.url
-        return self._probe(
-            "route", "POST", target, json_body={"model": model}, run_id=run_id, attempt_no=attempt_no, model=model, expect=_expect_route
-        )
-
-    def probe_task_poll(self, *, run_id: str = "", attempt_no: int = 1, model: str = "", shape: str = "a") -> ProbeResult:
-        """GET the task poll URL for a task id that cannot exist: a JSON 'task not
-        found' proves the poll route is there; an HTML 404 says it is not."""
-        endpoint = self.settings.endpoint
-        fake = PROBE_TASK_ID if shape == "a" else "task-" + PROBE_TASK_ID
-        url = endpoint.task_url_a(fake) if shape == "a" else endpoint.task_url_b(fake)
-        return self._probe(f"task_poll_{shape}", "GET", url, run_id=run_id, attempt_no=attempt_no, model=model, expect=_expect_task_route)
-
-    def _probe(
-        self, name: str, method: str, url: str, *, run_id: str, attempt_no: int, model: str, expect, json_body: Any = None
-    ) -> ProbeResult:
-        from lib.redact import scrub, strip_query
-
-        shown_url = strip_query(url)
-        attempt_id = self.recorder.attempt_started(
-            {
-                "run_id": run_id,
-                "started_at": self.wall_clock(),
-                "provider": self.settings.provider,
-                "url": shown_url,
-                "model": model,
-                "prompt": f"(diagnostics probe) {method} {shown_url}",
-                "params": {"probe": name, "method": method},
-                "attempt_no": attempt_no,
-                "status": "pending",
-                "key_hint": self.settings.key_hint,
-            }
-        )
+    def send(
+        self, method: str, url: str, *, json_body: Any = None, deadline_s: float = C.PROBE_TIMEOUT_S, cap: int = C.PROBE_MAX_BYTES
+    ) -> Exchange:
+        """One request that generates nothing (Diagnostics' probes), bounded like every
+        request of the client (``deadline_s`` for the whole answer, at most ``cap`` bytes
+        read), with the key attached only where it may go. Never raises: what went wrong
+        is the exchange's ``error`` (classified), and every text of the answer is masked."""
         started = self.clock()
-        result = ProbeResult(name=name, method=method, url=shown_url, attempt_id=attempt_id)
+        exchange = Exchange(method=method, url=redact.strip_query(url))
         try:
             kwargs: dict[str, Any] = {"headers": self._headers(masked=False, url=url)}
             if json_body is not None:
                 kwargs["json"] = json_body
-            response = self._request(method, url, deadline_s=C.PROBE_TIMEOUT_S, cap=C.PROBE_MAX_BYTES, **kwargs)
-            body = response.content
-            result.http_status = response.status_code
-            result.content_type = response.headers.get("content-type", "")
-            result.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
-            try:
-                result.payload = json.loads(body) if body.strip() else None
-                result.is_json = body.strip() != b""
-            except ValueError:
-                result.payload = None
-            result.body_preview = scrub(self.redact(body.decode("utf-8", "replace")), limit=C.PROBE_PREVIEW_CHARS)
-            if response.status_code >= 300:
-                result.error = classify_answer(response.status_code, body, response.headers, now=self.wall_clock())
+            answer = self._request(method, url, deadline_s=deadline_s, cap=cap, **kwargs)
+            exchange.status = answer.status_code
+            exchange.headers = {k.lower(): self.redact(v) or "" for k, v in answer.headers.items()}
+            exchange.content = answer.content
+            if answer.status_code >= 300:
+                exchange.error = classify_answer(answer.status_code, answer.content, answer.headers, now=self.wall_clock())
         except E.ImageLabError as exc:
-            result.error = exc
+            exchange.error = exc
         except httpx.HTTPError as exc:
-            result.error = classify_exception(exc)
-        except Exception as exc:  # a bug while probing is recorded, never raised at the page
-            log.exception("probe %s failed", name)
-            result.error = classify_exception(exc)
-        result.latency_ms = int((self.clock() - started) * 1000)
-        if result.error is not None:
-            result.error.message = scrub(self.redact(result.error.message), limit=C.MAX_ERROR_MESSAGE_CHARS)
-            result.error.provider_message = scrub(self.redact(result.error.provider_message))
-            result.retry_after_s = result.error.retry_after_s
-        result.note = expect(result)
-        result.ok = result.note is not None
-        if result.ok:
-            status, error_type = "succeeded", None
-        else:
-            status = "failed"
-            error_type = result.error.error_type if result.error is not None else "bad_response"
-            result.note = _probe_problem(result)
-        err = result.error
-        self.recorder.attempt_finished(
-            attempt_id,
-            {
-                "finished_at": self.wall_clock(),
-                "latency_ms": result.latency_ms,
-                "status": status,
-                "error_type": error_type,
-                "http_status": result.http_status,
-                "error_code": err.code if err else None,
-                "error_message": (err.message if err else None) if not result.ok else None,
-                "retry_after_s": result.retry_after_s,
-                "request_id": result.request_id,
-                "image_count": 0,
-                "note": scrub(result.note, limit=C.MAX_ERROR_MESSAGE_CHARS),
-            },
-        )
-        return result
-
-
-# --------------------------------------------------------------------------
-# Probe results (read by lib/diagnostics.py)
-
-PROBE_TASK_ID = "imagelab-probe-0000000000"
+            exchange.error = classify_exception(exc)
+        except Exception as exc:  # a bug while sending is reported, never raised at the page
+            log.exception("%s %s failed", method, exchange.url)
+            exchange.error = classify_exception(exc)
+        exchange.latency_ms = int((self.clock() - started) * 1000)
+        if exchange.error is not None:
+            exchange.error.message = redact.scrub(self.redact(exchange.error.message), limit=C.MAX_ERROR_MESSAGE_CHARS)
+            exchange.error.provider_message = redact.scrub(self.redact(exchange.error.provider_message))
+        return exchange
 
 
 @dataclass
-class ProbeResult:
-    name: str  # models | route | task_poll_a | task_poll_b
+class Exchange:
+    """What ``ImageClient.send`` sent and got back."""
+
     method: str
     url: str  # signed query strings cut
-    attempt_id: Any = None
-    http_status: int | None = None
-    content_type: str = ""
-    is_json: bool = False
-    payload: Any = None
-    body_preview: str = ""  # scrubbed, cut
-    request_id: str | None = None
-    error: E.ImageLabError | None = None  # the classified answer, when it was an error
-    retry_after_s: float | None = None
+    status: int | None = None  # None: no answer came back
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names, values masked
+    content: bytes = b""  # the body as read (at most the cap); mask it before showing it
+    error: E.ImageLabError | None = None  # an error status, classified, or why nothing came back
     latency_ms: int = 0
-    ok: bool = False  # the answer a healthy set-up gives
-    note: str = ""  # what the answer proves, in plain words
 
     @property
-    def model_ids(self) -> list[str] | None:
-        """The ids a /models answer lists (None when it listed nothing readable)."""
-        data = self.payload.get("data") if isinstance(self.payload, dict) else self.payload
-        if not isinstance(data, list):
-            return None
-        ids = [str(m.get("id")) for m in data if isinstance(m, dict) and m.get("id")]
-        return ids if ids or data == [] else None
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
 
-
-def _expect_models(r: ProbeResult) -> str | None:
-    if r.http_status == 200 and r.model_ids is not None:
-        return f"The key was accepted and the API answered with {len(r.model_ids)} model id(s)."
-    return None
-
-
-def _expect_route(r: ProbeResult) -> str | None:
-    if r.http_status in (400, 422) and r.error is not None and r.error.error_type in ("bad_request", "invalid_input"):
-        return f"HTTP {r.http_status} for a body without a prompt: the route exists and the key was accepted."
-    return None
-
-
-def _expect_task_route(r: ProbeResult) -> str | None:
-    if r.http_status in (400, 404, 422) and r.is_json:
-        return f"HTTP {r.http_status} in JSON for a task that cannot exist: the poll route is there."
-    if r.http_status == 200 and r.is_json:
-        return "The poll route answered 200 for a task that cannot exist; it is there."
-    return None
-
-
-def _probe_problem(r: ProbeResult) -> str:
-    err = r.error
-    if r.http_status is None:
-        return f"No answer: {err.message if err else 'the request failed'}"
-    if r.http_status in (401, 403):
-        return f"HTTP {r.http_status}: {err.info.title if err else 'refused'}."
-    if r.http_status == 405:
-        return "HTTP 405: this URL exists but does not take this method; it is not the API route."
-    if r.http_status == 404:
-        return "HTTP 404: " + (
-            "the provider says the route or item does not exist."
-            if r.is_json
-            else "an HTML 'not found' page: this route does not exist on the host."
-        )
-    if 300 <= r.http_status < 400:
-        return f"HTTP {r.http_status}: a redirect; the API does not live at this address."
-    if err is not None:
-        return f"HTTP {r.http_status}: {err.info.title} ({err.error_type})."
-    return f"HTTP {r.http_status}, but not the answer expected from this route."
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("x-request-id") or self.headers.get("request-id")

@@ -35,7 +35,7 @@ from typing import Any
 import sqlite_utils
 
 from lib import constants as C
-from lib import pricing, redact
+from lib import redact
 from lib.config import data_dir as resolve_data_dir
 from lib.errors import ERROR_TYPES, checklist_step
 from lib.images import ImageKeeper
@@ -191,6 +191,27 @@ def _scrub_row(values: Any) -> Any:
     if isinstance(values, dict):
         return {k: redact.scrub(v) if isinstance(v, str) else v for k, v in values.items()}
     return [redact.scrub(v) if isinstance(v, str) else v for v in values]
+
+
+def _image_insert(attempt_id: int, saved: Any, now: float) -> tuple[str, list[Any]]:
+    """The statement that records one kept image (a ``ResultImage``) of an attempt."""
+    info = saved.info
+    return (
+        "INSERT INTO images (attempt_id, sha256, path, width, height, format, byte_size, source, source_url, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            attempt_id,
+            info.sha256,
+            saved.rel_path,
+            info.width,
+            info.height,
+            info.format,
+            info.byte_size,
+            saved.source,
+            saved.source_url,
+            now,
+        ],
+    )
 
 
 # --------------------------------------------------------------------------
@@ -485,25 +506,6 @@ class Store(HistoryQueries, ComparisonQueries, MonitoringQueries):
         "raw_response",
     )
 
-    def _with_cost(self, attempt_id: int, fields: dict[str, Any]) -> dict[str, Any]:
-        """Add ``cost_usd`` and ``cost_basis`` to an attempt's finishing fields (lib/pricing.py).
-        Succeeded: priced by usage, else by its images' size x quality. Failed, interrupted,
-        cancelled: 0 unless the provider returned usage. A cost already given is kept."""
-        if "cost_usd" in fields or fields.get("status") in (None, "pending"):
-            return fields
-        row = self.db.execute("SELECT model, params FROM attempts WHERE id = ?", [attempt_id]).fetchone()
-        if row is None:
-            return fields
-        try:
-            params = json.loads(row[1] or "{}")
-        except ValueError:
-            params = {}
-        try:
-            return {**fields, **pricing.cost_fields(row[0] or "", params if isinstance(params, dict) else {}, fields)}
-        except Exception:  # an estimate must never lose the attempt's record
-            log.exception("cost estimate failed for attempt %s", attempt_id)
-            return fields
-
     def attempt_finished(self, attempt_id: int, fields: dict[str, Any], images: Iterable[Any] = ()) -> None:
         """The end of an attempt and its image rows, in one transaction:
         ``image_count`` is the number of image rows written with it."""
@@ -511,7 +513,6 @@ class Store(HistoryQueries, ComparisonQueries, MonitoringQueries):
         fields = dict(fields)
         if images:
             fields["image_count"] = len(images)
-        fields = self._with_cost(attempt_id, fields)
         values = {k: fields.get(k) for k in self._FINISH_COLUMNS if k in fields}
         if "usage" in values and values["usage"] is not None:
             values["usage"] = json.dumps(values["usage"])
@@ -524,49 +525,14 @@ class Store(HistoryQueries, ComparisonQueries, MonitoringQueries):
         sets = ", ".join(f"{k} = ?" for k in values)
         statements: list[tuple[str, list[Any]]] = [(f"UPDATE attempts SET {sets} WHERE id = ?", [*values.values(), attempt_id])]
         now = time.time()
-        for saved in images:
-            info = saved.info
-            statements.append(
-                (
-                    "INSERT INTO images (attempt_id, sha256, path, width, height, format, byte_size, source, source_url, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        attempt_id,
-                        info.sha256,
-                        saved.rel_path,
-                        info.width,
-                        info.height,
-                        info.format,
-                        info.byte_size,
-                        saved.source,
-                        saved.source_url,
-                        now,
-                    ],
-                )
-            )
+        statements.extend(_image_insert(attempt_id, saved, now) for saved in images)
         self._transaction(statements, defer=True)
 
     def image_saved(self, attempt_id: int, saved: Any) -> None:
         """One image row on its own (imports and tools); the client writes images with ``attempt_finished``."""
-        info = saved.info
         self._transaction(
             [
-                (
-                    "INSERT INTO images (attempt_id, sha256, path, width, height, format, byte_size, source, source_url, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        attempt_id,
-                        info.sha256,
-                        saved.rel_path,
-                        info.width,
-                        info.height,
-                        info.format,
-                        info.byte_size,
-                        saved.source,
-                        saved.source_url,
-                        time.time(),
-                    ],
-                ),
+                _image_insert(attempt_id, saved, time.time()),
                 (
                     "UPDATE attempts SET image_count = (SELECT count(*) FROM images WHERE attempt_id = ?) WHERE id = ?",
                     [attempt_id, attempt_id],
