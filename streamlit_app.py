@@ -2,8 +2,11 @@
 
 Each page draws the shared settings sidebar itself (``ui.page_settings()``):
 drawn here, before ``st.navigation``, the sidebar is lost from AppTest's tree
-after the first rerun, which would leave it untestable.
+after the first rerun, which would leave it untestable. Whatever a page does
+wrong ends here, in one card and the log, never a raw traceback.
 """
+
+import logging
 
 import streamlit as st
 
@@ -22,4 +25,8 @@ page = st.navigation(
         st.Page("pages/diagnostics.py", title="Diagnostics", icon=":material/checklist:", url_path="diagnostics"),
     ]
 )
-page.run()
+try:
+    page.run()
+except Exception as exc:  # st.rerun and st.stop are not Exceptions: they pass through
+    logging.getLogger("imagelab.app").exception("page %s failed", page.title)
+    ui.show_unexpected(exc)

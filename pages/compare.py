@@ -484,12 +484,8 @@ def show_comparison(comparison_id: str) -> None:
         )
 
 
-try:
-    comparison_id = st.query_params.get("comparison")
-    if comparison_id:
-        show_comparison(comparison_id)
-    else:
-        builder()
-except Exception as exc:  # never a raw traceback
-    log.exception("compare page failed")
-    ui.show_unexpected(exc)
+comparison_id = st.query_params.get("comparison")
+if comparison_id:
+    show_comparison(comparison_id)
+else:
+    builder()

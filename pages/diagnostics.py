@@ -224,12 +224,8 @@ def live_view() -> None:
 # (navigation, and the app password when one is set): the read-only view draws no sidebar,
 # so it does not get this from ui.page_settings().
 ui.leave_pages_folder_mode()
-try:
-    report_id = st.query_params.get("report")
-    if report_id:
-        saved_report_view(report_id)
-    else:
-        live_view()
-except Exception as exc:  # never a raw traceback
-    log.exception("diagnostics page failed")
-    ui.show_unexpected(exc)
+report_id = st.query_params.get("report")
+if report_id:
+    saved_report_view(report_id)
+else:
+    live_view()

@@ -1,7 +1,5 @@
 """Generate: one prompt -> images, with live progress and an error card that says what to fix."""
 
-import logging
-
 import streamlit as st
 
 from lib import constants as C
@@ -102,19 +100,15 @@ def live_progress() -> None:
     ui.render_events(current.events, label=ui.live_label(current), state="running", expanded=True)
 
 
-try:
-    if running:
-        live_progress()
-    elif shown:
-        found, outcome, shown_prompt = ui.find_run(shown)
-        if outcome is not None:
-            ui.show_outcome(outcome, key_prefix=f"res-{shown}", prompt=shown_prompt, request=found.request if found is not None else None)
-        elif found is None:
-            st.info("No generation with this link was found in this app's database.", icon=":material/link_off:")
-    opened = ui.recent_generations(shown)
-    if opened:
-        st.query_params[ui.RUN_PARAM] = opened
-        st.rerun()
-except Exception as exc:  # never a raw traceback
-    logging.getLogger("imagelab.app").exception("generate page failed")
-    ui.show_unexpected(exc)
+if running:
+    live_progress()
+elif shown:
+    found, outcome, shown_prompt = ui.find_run(shown)
+    if outcome is not None:
+        ui.show_outcome(outcome, key_prefix=f"res-{shown}", prompt=shown_prompt, request=found.request if found is not None else None)
+    elif found is None:
+        st.info("No generation with this link was found in this app's database.", icon=":material/link_off:")
+opened = ui.recent_generations(shown)
+if opened:
+    st.query_params[ui.RUN_PARAM] = opened
+    st.rerun()

@@ -5,7 +5,6 @@ back), so the URL is always a permalink: /history?model=gpt-image-2&since=7d,
 /history?attempt=42.
 """
 
-import logging
 import time
 from pathlib import Path
 
@@ -207,17 +206,17 @@ def show_list(view: H.HistoryView) -> None:
         if timeline:
             end = stats_flt.until or time.time()
             st.altair_chart(
-                H.timeline_chart(timeline, by=view.chart_by, bucket_s=bucket, start=stats_flt.since, end=end), key="chart_timeline"
+                ui.timeline_chart(timeline, by=view.chart_by, bucket_s=bucket, start=stats_flt.since, end=end), key="chart_timeline"
             )
         else:
             st.caption("No attempts over time for these filters.")
         read_timeout = settings.client.read_timeout_s
         bins, width = H.latency_bins(store, stats_flt, read_timeout_s=read_timeout)
         if bins:
-            st.altair_chart(H.latency_chart(bins, width_s=width, read_timeout_s=read_timeout), key="chart_latency")
+            st.altair_chart(ui.latency_chart(bins, width_s=width, read_timeout_s=read_timeout), key="chart_latency")
         errors = H.errors_by_provider(store, stats_flt)
         if errors:
-            st.altair_chart(H.errors_chart(errors), key="chart_errors")
+            st.altair_chart(ui.errors_chart(errors), key="chart_errors")
         elif timeline:
             st.caption("No errors for these filters.")
     with tab_export:
@@ -379,30 +378,26 @@ def show_attempt(view: H.HistoryView) -> None:
         st.caption("No progress events were stored for this run.")
 
 
-try:
-    params = url_params()
-    if ss.get(APPLIED) != params or "hist_url_view" not in ss:  # a new link, or the first visit: the URL wins
-        parsed = H.parse_view(params)
-        widgets_from_view(parsed.view)
-        ss[APPLIED] = params
-        ss["hist_problems"] = parsed.problems
-    url_view: H.HistoryView = ss["hist_url_view"]
-    st.title("History")
-    notes = st.container()  # filled once the filters have had their say
-    if url_view.attempt is not None:
-        with notes:
-            show_problems(ss.get("hist_problems", []))
-        show_attempt(url_view)
-    else:
-        st.caption("Every attempt, retry and fallback hop. The address bar keeps the filters: copy it to share this view.")
-        if WIDGETS["since"] not in ss:  # back from an attempt: the widgets were cleared
-            widgets_from_view(url_view)
-        view = filters(url_view)
-        if H.params_from_view(view) != H.params_from_view(url_view):
-            set_url(view)
-        with notes:
-            show_problems(ss.get("hist_problems", []))
-        show_list(view)
-except Exception as exc:  # never a raw traceback
-    logging.getLogger("imagelab.app").exception("history page failed")
-    ui.show_unexpected(exc)
+params = url_params()
+if ss.get(APPLIED) != params or "hist_url_view" not in ss:  # a new link, or the first visit: the URL wins
+    parsed = H.parse_view(params)
+    widgets_from_view(parsed.view)
+    ss[APPLIED] = params
+    ss["hist_problems"] = parsed.problems
+url_view: H.HistoryView = ss["hist_url_view"]
+st.title("History")
+notes = st.container()  # filled once the filters have had their say
+if url_view.attempt is not None:
+    with notes:
+        show_problems(ss.get("hist_problems", []))
+    show_attempt(url_view)
+else:
+    st.caption("Every attempt, retry and fallback hop. The address bar keeps the filters: copy it to share this view.")
+    if WIDGETS["since"] not in ss:  # back from an attempt: the widgets were cleared
+        widgets_from_view(url_view)
+    view = filters(url_view)
+    if H.params_from_view(view) != H.params_from_view(url_view):
+        set_url(view)
+    with notes:
+        show_problems(ss.get("hist_problems", []))
+    show_list(view)

@@ -19,6 +19,7 @@ from lib.errors import ERROR_TYPES
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS, AttemptFilter, Store
+from lib.ui import charts
 from tests.history_seed import add
 
 NOW = 1_800_000_000.0
@@ -245,10 +246,10 @@ def test_chart_queries_follow_the_filter(seeded):
     errors = H.errors_by_provider(seeded, flt)
     assert sorted((e["provider"], e["error_type"]) for e in errors) == [("openai", "rate_limited"), ("wisgate", "timeout")]
     # the Altair specs build and carry the read timeout rule
-    assert H.timeline_chart(rows, by="status", bucket_s=bucket).to_dict()
-    spec = json.dumps(H.latency_chart(bins, width_s=width, read_timeout_s=180).to_dict())
+    assert charts.timeline_chart(rows, by="status", bucket_s=bucket).to_dict()
+    spec = json.dumps(charts.latency_chart(bins, width_s=width, read_timeout_s=180).to_dict())
     assert "read timeout" in spec and "180" in spec
-    assert H.errors_chart(errors).to_dict()
+    assert charts.errors_chart(errors).to_dict()
 
 
 def test_bucket_sizes_follow_the_span():
@@ -382,7 +383,7 @@ def test_timeline_chart_spans_the_range_asked_for(store):
     add(store, at=NOW - 60)
     flt = H.HistoryView(since="24h").stats_filter(NOW)
     rows, bucket = H.timeline(store, flt, now=NOW)
-    spec = H.timeline_chart(rows, by="status", bucket_s=bucket, start=flt.since, end=NOW).to_dict()
+    spec = charts.timeline_chart(rows, by="status", bucket_s=bucket, start=flt.since, end=NOW).to_dict()
     assert spec["encoding"]["x"]["scale"]["domain"][0].startswith(datetime_utc(NOW - 86400)[:13])
 
 

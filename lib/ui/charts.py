@@ -1,0 +1,100 @@
+"""History's charts (Altair): attempts over time, latency per model against the read
+timeout, error types per provider. They draw the rows ``lib.history`` computes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from lib import constants as C
+
+STATUS_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "interrupted": "#ef6c00", "cancelled": "#757575", "pending": "#1565c0"}
+
+
+def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int, start: float | None = None, end: float | None = None):
+    import altair as alt
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    df["end"] = df["time"] + pd.Timedelta(seconds=bucket_s * 0.9)
+    # the whole time range asked for, not just the part with attempts
+    scale = (
+        alt.Scale(domain=[datetime.fromtimestamp(start, UTC).isoformat(), datetime.fromtimestamp(end, UTC).isoformat()])
+        if start and end
+        else alt.Undefined
+    )
+    title = "Attempts over time" + (" by status" if by == "status" else " by error type")
+    if by == "status":
+        keys = [k for k in STATUS_COLORS if k in set(df["key"])]
+        color = alt.Color("key:N", title="status", scale=alt.Scale(domain=keys, range=[STATUS_COLORS[k] for k in keys]))
+    else:
+        color = alt.Color("key:N", title="error type")
+    return (
+        alt.Chart(df, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("time:T", title=f"time (UTC, {_span_label(bucket_s)} buckets)", scale=scale),
+            x2="end:T",
+            y=alt.Y("sum(n):Q", title="attempts", stack=True),
+            color=color,
+            tooltip=[
+                alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"),
+                alt.Tooltip("key:N", title=by),
+                alt.Tooltip("sum(n):Q", title="attempts"),
+            ],
+        )
+    )
+
+
+def latency_chart(rows: list[dict[str, Any]], *, width_s: float, read_timeout_s: float):
+    import altair as alt
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    df["latency_end"] = df["latency_s"] + width_s
+    bars = (
+        alt.Chart(df)
+        .mark_bar(opacity=0.8)
+        .encode(
+            x=alt.X("latency_s:Q", title="latency (s)", bin=alt.Bin(binned=True, step=width_s)),
+            x2="latency_end:Q",
+            y=alt.Y("sum(n):Q", title="attempts"),
+            color=alt.Color(
+                "outcome:N", scale=alt.Scale(domain=["succeeded", "failed"], range=[STATUS_COLORS["succeeded"], STATUS_COLORS["failed"]])
+            ),
+            tooltip=["model:N", "outcome:N", alt.Tooltip("latency_s:Q", title="from (s)"), alt.Tooltip("sum(n):Q", title="attempts")],
+        )
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"timeout": [read_timeout_s]}))
+        .mark_rule(color="#c62828", strokeDash=[6, 3], size=2)
+        .encode(x="timeout:Q", tooltip=[alt.Tooltip("timeout:Q", title="read timeout (s)")])
+    )
+    models = sorted(df["model"].unique())[: C.HISTORY_LATENCY_MAX_MODELS]
+    panels = [alt.layer(bars.transform_filter(alt.datum.model == m), rule).properties(title=str(m), height=110) for m in models]
+    return alt.vconcat(*panels).properties(title=f"Latency per model (dashed line: the read timeout, {read_timeout_s:.0f} s)")
+
+
+def errors_chart(rows: list[dict[str, Any]]):
+    import altair as alt
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    return (
+        alt.Chart(df, title="Error types per provider")
+        .mark_bar()
+        .encode(
+            y=alt.Y("provider:N", title=None),
+            x=alt.X("sum(n):Q", title="attempts"),
+            color=alt.Color("error_type:N", title="error type"),
+            tooltip=["provider:N", "error_type:N", alt.Tooltip("sum(n):Q", title="attempts")],
+        )
+    )
+
+
+def _span_label(seconds: int) -> str:
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400} d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min"

@@ -1,0 +1,143 @@
+"""What the Generate page owns: starting a job, reattaching to a run by its link, recent
+generations, and filling the form from an attempt to re-run."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from lib import constants as C
+from lib import redact
+from lib.generation import GenerationRequest, Outcome
+from lib.jobs import Job, JobSpec
+from lib.providers import KNOWN_MODELS, PRESETS
+from lib.store.records import outcome_from_run
+from lib.text import markdown as plain
+from lib.ui.resources import get_runner, get_store, thumbnail_path
+from lib.ui.sidebar import OTHER_MODEL, PageSettings
+
+
+def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> Job:
+    rerun_of = st.session_state.pop("rerun_of", None)  # History: the first run after a re-run link
+    spec = JobSpec(
+        settings=settings.client,
+        request=request,
+        kind="rerun" if rerun_of is not None else "generate",
+        rerun_of=int(rerun_of) if rerun_of is not None else None,
+    )
+    job = get_runner().submit(spec)
+    st.session_state[slot] = job
+    return job
+
+
+RUN_PARAM = "run"  # /?run=<run_id>: Generate, reattached to that run
+
+
+def find_run(run_id: str) -> tuple[Job | None, Outcome | None, str]:
+    """A run to show: a job of this process (running or recently done), else the
+    stored record; with its prompt. (None, None, "") when there is no such run."""
+    job = get_runner().get(run_id)
+    if job is not None:
+        return job, job.outcome, job.request.prompt
+    store = get_store()
+    run = store.run(run_id)
+    if run is None:
+        return None, None, ""
+    return None, outcome_from_run(run, store.root), run.get("prompt") or run.get("label") or ""
+
+
+def recent_generations(current: str | None) -> str | None:
+    """Recent generations from the store (not session state): a reload loses nothing.
+    Returns the run id the user chose to open, if any."""
+    runs = [r for r in get_store().recent_runs(limit=C.RECENT_RUNS + 1) if r.get("kind") in ("generate", "rerun") and r["id"] != current]
+    if not runs:
+        return None
+    st.subheader("Recent generations")
+    chosen = None
+    for r in runs[: C.RECENT_RUNS]:
+        with st.container(border=True):
+            cols = st.columns([1, 5, 1])
+            thumb = thumbnail_path(r.get("thumb"))
+            if thumb:
+                cols[0].image(thumb, width="stretch")
+            cols[1].text(redact.scrub(r.get("prompt") or r.get("label") or "(empty prompt)", limit=160))
+            status = r.get("status") or "running"
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.get("created_at") or 0))
+            detail = " · ".join(
+                x for x in (status, r.get("error_type") or "", r.get("model") or "", f"{r.get('image_count') or 0} image(s)", when) if x
+            )
+            cols[1].caption(plain(detail))
+            if cols[2].button("Open", key=f"open-{r['id']}", icon=":material/open_in_new:"):
+                chosen = r["id"]
+    return chosen
+
+
+def prefill_rerun() -> int | None:
+    """Generate: ``/?rerun=<attempt id>`` fills the form and the sidebar with that attempt's
+    prompt, parameters, provider and model (once), and remembers which attempt it came from."""
+    from lib.history import rerun_request
+    from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS, QUALITIES
+
+    raw = st.query_params.get("rerun")
+    if raw is None:
+        return st.session_state.get("rerun_of")
+    del st.query_params["rerun"]
+    found = rerun_request(get_store(), int(raw)) if raw.isdigit() and len(raw) < 13 else None
+    if found is None:
+        st.warning("The re-run link does not point at a recorded attempt; the form was left as it was.")
+        return None
+    request, ss, skipped = found["request"], st.session_state, []
+    ss["prompt"] = request.prompt
+    if request.size in FIXED_SIZES:
+        ss["size_choice"] = request.size
+    else:
+        try:
+            w, h = (int(v) for v in request.size.lower().split("x"))
+            ss["size_choice"], ss["size_w"], ss["size_h"] = "custom", max(16, min(w, C.MAX_EDGE_PX)), max(16, min(h, C.MAX_EDGE_PX))
+        except ValueError:
+            skipped.append("size")
+    for key, value, allowed in (
+        ("quality", request.quality, QUALITIES),
+        ("output_format", request.output_format, OUTPUT_FORMATS),
+        ("background", request.background, BACKGROUNDS),
+        ("moderation", request.moderation, MODERATIONS),
+    ):
+        if value in allowed:
+            ss[key] = value
+        else:
+            skipped.append(key)
+    ss["n"] = max(C.MIN_N, min(int(request.n), C.MAX_N))
+    if request.output_compression is not None:
+        ss["compression"] = max(0, min(int(request.output_compression), 100))
+    provider = found["provider"]
+    if provider in PRESETS:
+        ss["provider"] = provider
+        models = list(dict.fromkeys([*PRESETS[provider].models, *KNOWN_MODELS]))
+        if request.model in models:
+            ss["model_choice"] = request.model
+        else:
+            ss["model_choice"], ss["model_custom"] = OTHER_MODEL, request.model
+    else:
+        skipped.append("provider")
+    ss["rerun_of"] = found["attempt_id"]
+    # Media: a re-run of an edit sends its kept reference images again
+    ss["stream"] = bool(request.stream)
+    if request.stream and isinstance(request.partial_images, int):
+        ss["partial_images"] = max(0, min(request.partial_images, C.MAX_PARTIAL_IMAGES))
+    from lib.providers import capabilities
+
+    if request.input_fidelity and request.input_fidelity in capabilities(request.model).input_fidelity:
+        ss["input_fidelity"] = request.input_fidelity
+    try:
+        images, mask = get_store().reference_images(found["attempt_id"])
+        ss["media_rerun_refs"] = (images, mask) if images else None
+    except (OSError, ValueError) as err:
+        ss["media_rerun_refs"] = None
+        skipped.append(f"reference images ({err})")
+    st.info(
+        f"Re-running attempt #{found['attempt_id']}: its prompt, parameters, provider and model are filled in below."
+        + (f" Not restored: {', '.join(skipped)}." if skipped else ""),
+        icon=":material/replay:",
+    )
+    return found["attempt_id"]

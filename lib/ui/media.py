@@ -1,0 +1,227 @@
+"""Streaming and edits: the controls, the live partial image, what streaming and reference
+images did, the reference images of a stored attempt, and what each model takes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from lib import constants as C
+from lib.generation import Event, GenerationRequest, Outcome
+from lib.text import markdown as plain
+from lib.ui.resources import get_store, thumbnail_path
+
+MEDIA_UPLOAD_TYPES = ["png", "webp", "jpg", "jpeg"]
+
+
+NO_FIDELITY = "leave out"
+
+
+def media_controls(model: str) -> dict[str, Any]:
+    """The streaming toggle, the reference-image and mask uploaders and input_fidelity,
+    offered as far as ``model`` takes them (lib/providers.py capabilities). Returns the
+    GenerationRequest fields: stream, partial_images, images, mask, input_fidelity."""
+    from lib.generation import ReferenceImage
+    from lib.providers import capabilities, edit_models, stream_models
+
+    cap = capabilities(model)
+    out: dict[str, Any] = {"stream": False, "partial_images": 2, "keep_partials": False, "images": [], "mask": None, "input_fidelity": None}
+    s1, s2 = st.columns([1, 1])
+    streams = s1.toggle(
+        "Stream partial images",
+        key="stream",
+        disabled=not cap.streams,
+        help="Ask for rough previews while the image forms (stream: true). They are shown as they arrive and "
+        "kept in memory only; the final image replaces them and is the only one saved.",
+    )
+    if not cap.streams:
+        s1.caption(f"{plain(model)} does not stream. Models that do: {plain(', '.join(stream_models()))}.")
+    if streams and cap.streams:
+        out["stream"] = True
+        out["partial_images"] = int(
+            s2.slider(
+                "Partial images", 0, C.MAX_PARTIAL_IMAGES, 2, key="partial_images", help="0-3 previews; a fast image may come with fewer."
+            )
+        )
+        out["keep_partials"] = bool(
+            s1.checkbox(
+                "Keep the partial images",
+                key="keep_partials",
+                help="Show them under the result for this session (in memory; they are never written to disk).",
+            )
+        )
+
+    with st.expander("Reference images (edit)", icon=":material/photo_library:", expanded=bool(st.session_state.get("ref_images"))):
+        if not cap.edits:
+            st.caption(f"{plain(model)} cannot edit images. Models that can: {plain(', '.join(edit_models()))}.")
+        st.caption("With reference images the request goes to the edits route, beside the generations route: .../v1/images/edits.")
+        uploads = (
+            st.file_uploader(
+                f"Reference images (png, webp or jpg; up to {min(cap.max_reference_images, C.MAX_REFERENCE_IMAGES)}, each under {C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB)",
+                type=MEDIA_UPLOAD_TYPES,
+                accept_multiple_files=True,
+                key="ref_images",
+                help="With reference images the request goes to /v1/images/edits; the result is derived from them, the first one above all.",
+            )
+            or []
+        )
+        rerun_refs = st.session_state.get("media_rerun_refs")
+        if not uploads and rerun_refs:
+            images, mask = rerun_refs
+            st.caption(
+                f"From the attempt being re-run: {plain(', '.join(r.filename for r in images))}"
+                + (f", mask {plain(mask.filename)}" if mask else "")
+            )
+            if st.button("Don't send these", key="ref_clear_rerun"):
+                st.session_state["media_rerun_refs"] = None
+                st.rerun()
+            out["images"], out["mask"] = list(images), mask
+        else:
+            out["images"] = [ReferenceImage(u.name, u.getvalue()) for u in uploads]
+        if out["images"] or uploads:
+            mask_file = st.file_uploader(
+                f"Mask (optional: a PNG with transparency, the size of the first image, under {C.MAX_MASK_BYTES // 1048576} MB)",
+                type=["png"],
+                key="ref_mask",
+                disabled=not cap.mask,
+                help="Fully transparent pixels mark where the first image may change.",
+            )
+            if mask_file is not None:
+                out["mask"] = ReferenceImage(mask_file.name, mask_file.getvalue(), "mask")
+            if cap.input_fidelity:
+                choice = st.selectbox(
+                    "Input fidelity",
+                    [NO_FIDELITY, *cap.input_fidelity],
+                    key="input_fidelity",
+                    help="How closely to keep the features (faces, logos) of the reference images.",
+                )
+                out["input_fidelity"] = None if choice == NO_FIDELITY else choice
+            else:
+                st.caption(f"{plain(model)} takes no input_fidelity; it is left out.")
+    return out
+
+
+def compare_media_controls() -> dict[str, Any]:
+    """Compare's grid-wide media options: streaming partials in every cell, and
+    reference images (plus an optional mask) sent with every cell as an edit. Returns the
+    GridPlan fields: stream, partial_images, references, reference_mask."""
+    from lib.generation import ReferenceImage
+    from lib.providers import edit_models, stream_models
+
+    out: dict[str, Any] = {"stream": False, "partial_images": 2, "references": [], "reference_mask": None}
+    with st.expander(
+        "Streaming and reference images (every cell)",
+        icon=":material/photo_library:",
+        expanded=bool(st.session_state.get("compare_ref_images") or st.session_state.get("compare_stream")),
+    ):
+        s1, s2 = st.columns(2)
+        if s1.toggle(
+            "Stream partial images",
+            key="compare_stream",
+            help=f"Cells show rough previews while their image forms. Models that stream: {', '.join(stream_models())}.",
+        ):
+            out["stream"] = True
+            out["partial_images"] = int(s2.slider("Partial images", 0, C.MAX_PARTIAL_IMAGES, 2, key="compare_partial_images"))
+        uploads = (
+            st.file_uploader(
+                f"Reference images for every cell (png, webp or jpg; up to {C.MAX_REFERENCE_IMAGES}, each under "
+                f"{C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB)",
+                type=MEDIA_UPLOAD_TYPES,
+                accept_multiple_files=True,
+                key="compare_ref_images",
+                help=f"With reference images every cell is an edit (/v1/images/edits). Models that edit: {', '.join(edit_models())}.",
+            )
+            or []
+        )
+        out["references"] = [ReferenceImage(u.name, u.getvalue()) for u in uploads]
+        if uploads:
+            mask_file = st.file_uploader(
+                f"Mask (optional: a PNG with transparency, the size of the first image, under {C.MAX_MASK_BYTES // 1048576} MB)",
+                type=["png"],
+                key="compare_ref_mask",
+            )
+            if mask_file is not None:
+                out["reference_mask"] = ReferenceImage(mask_file.name, mask_file.getvalue(), "mask")
+    return out
+
+
+def latest_partial(events: list[Event]) -> Event | None:
+    """The newest streamed partial image among a job's events (None before the first)."""
+    for event in reversed(list(events)):
+        if event.kind == "partial" and event.image:
+            return event
+    return None
+
+
+def render_partial(events: list[Event]) -> None:
+    """The live view of a streamed generation: the latest partial image, replaced by the final one."""
+    event = latest_partial(events)
+    if event is None:
+        return
+    with st.container(key="partial_preview"):
+        cols = st.columns([3, 2])
+        cols[0].image(event.image, width="stretch", caption=f"{plain(event.message)}: a rough preview, the final image replaces it")
+
+
+def release_partials(events: list[Event], *, keep: bool) -> None:
+    """Drop the partial images' bytes once a job is over, unless the user asked to keep them."""
+    if keep:
+        return
+    for event in events:
+        if event.image is not None:
+            event.image = None
+
+
+def media_summary(outcome: Outcome, request: GenerationRequest) -> None:
+    """Under the result: what streaming and the reference images did."""
+    notes = []
+    if request.stream:
+        first = f", the first after {outcome.first_partial_ms / 1000:.1f} s" if outcome.first_partial_ms is not None else ""
+        notes.append(f"Streamed: {outcome.partial_count} partial image(s){first}.")
+    if request.images:
+        names = ", ".join(r.filename for r in request.images)
+        notes.append(
+            f"Edited from {len(request.images)} reference image(s): {names}"
+            + (f"; mask {request.mask.filename}" if request.mask else "")
+            + "."
+        )
+    if notes:
+        st.caption(plain(" ".join(notes)))
+    if outcome.partials:
+        with st.expander(f"Partial images kept ({len(outcome.partials)})"):
+            cols = st.columns(min(len(outcome.partials), 4))
+            for i, data in enumerate(outcome.partials):
+                cols[i % len(cols)].image(data, width="stretch", caption=f"partial {i + 1}")
+
+
+def attempt_media(attempt: dict[str, Any]) -> None:
+    """For History's attempt detail: first-partial latency and the reference images sent.
+
+    ``attempt`` is a row from ``Store.attempt`` (it carries ``inputs``)."""
+    if attempt.get("first_partial_ms") is not None:
+        st.caption(
+            f"First partial image after {attempt['first_partial_ms'] / 1000:.2f} s (whole request {((attempt.get('latency_ms') or 0) / 1000):.2f} s)."
+        )
+    inputs = attempt.get("inputs")
+    if inputs is None and attempt.get("id") is not None:
+        inputs = get_store().attempt_inputs(attempt["id"])
+    if not inputs:
+        return
+    st.caption("Reference images sent with this edit")
+    cols = st.columns(min(len(inputs), 6))
+    for i, row in enumerate(inputs):
+        thumb = thumbnail_path(row["path"])
+        with cols[i % len(cols)]:
+            if thumb:
+                st.image(thumb, width="stretch")
+            label = "mask" if row["role"] == "mask" else f"image {row['position'] + 1}"
+            st.caption(plain(f"{label}: {row['filename']} ({row['width']}x{row['height']}, {row['byte_size'] / 1024:,.0f} KB)"))
+
+
+def capability_table() -> None:
+    """Media: the model capability table, for Diagnostics step 6 and anywhere it helps."""
+    from lib.providers import capability_rows
+
+    st.caption("What each model takes (lib/providers.py). Pre-flight refuses a combination a model does not take.")
+    st.dataframe(capability_rows(), hide_index=True, width="stretch")

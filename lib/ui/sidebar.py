@@ -1,0 +1,278 @@
+"""The settings every page shares, in the sidebar: provider, base URL, key, model, reliability
+and the sandbox's behaviour; and the same settings moved to another provider (Compare)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from lib import constants as C
+from lib.config import client_settings, shared_values
+from lib.generation import ClientSettings, key_hint
+from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model
+from lib.sandbox import DIALECTS, SCENARIOS
+from lib.store import DamagedDatabase
+from lib.text import markdown as plain
+from lib.ui.cards import damaged_database_card, show_unexpected
+from lib.ui.resources import config, get_sandbox, get_store, leave_pages_folder_mode
+
+SCENARIO_LABELS = {
+    "healthy": "Healthy",
+    "slow": "Slow (8 s)",
+    "auth": "Bad key (401)",
+    "permission": "No access (403)",
+    "endpoint_not_found": "Wrong route (404 page)",
+    "model_not_found": "Unknown model (404)",
+    "fallback": "gpt-image-2 missing (fallback)",
+    "bad_request": "Bad parameter (400)",
+    "content_policy": "Content policy block",
+    "rate_limited": "Rate limited, then fine",
+    "rate_limited_always": "Rate limited (always)",
+    "quota_exceeded": "Out of credits (429 quota)",
+    "server_error": "Server error (502 page)",
+    "timeout": "Hangs (timeout)",
+    "network": "Connection dropped",
+    "bad_response": "Malformed JSON",
+    "invalid_image": "Not an image",
+    "image_fetch_failed": "Expired image URL",
+    "task_failed": "Async task fails",
+    "stream_error": "Error event mid-stream",
+}
+
+
+assert set(SCENARIO_LABELS) == set(SCENARIOS)
+
+
+OTHER_MODEL = "Other..."
+
+
+DEFAULTS: dict[str, Any] = {
+    "provider": "sandbox",
+    "model_choice": "gpt-image-2",
+    "use_fallback": True,
+    "read_timeout": C.DEFAULT_READ_TIMEOUT_S,
+    "max_retries": C.DEFAULT_MAX_RETRIES,
+    "task_deadline": C.DEFAULT_TASK_DEADLINE_S,
+    "run_deadline": C.DEFAULT_RUN_DEADLINE_S,
+    "rate_per_s": C.DEFAULT_RATE_PER_S,
+    "max_concurrency": C.DEFAULT_MAX_CONCURRENCY,
+    "sandbox_scenario": "healthy",
+    "sandbox_dialect": "b64",
+    "sandbox_latency": "1-3 s (like a provider)",
+}
+
+
+DIALECT_LABELS = {
+    "b64": "Sync, base64 (OpenAI)",
+    "url": "Sync, image URL",
+    "task_a": "Async task, shape A",
+    "task_b": "Async task, shape B",
+}
+
+
+assert set(DIALECT_LABELS) == set(DIALECTS)
+
+
+LATENCIES = {"1-3 s (like a provider)": None, "none": "0", "5 s": "5"}
+
+
+@dataclass
+class PageSettings:
+    client: ClientSettings  # where and how to send
+    model: str  # the model picked in the sidebar
+
+
+def init_state() -> None:
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    # Streamlit resets a widget's value when the same key is drawn on another page (a new widget),
+    # so moving from Generate to Compare put every number in the sidebar at its minimum (a 1 s read
+    # timeout). Writing the values back makes them the session's own and they survive page changes.
+    for key in list(st.session_state.keys()):
+        if key in DEFAULTS or key == "model_custom" or str(key).startswith(("typed_key__", "fallbacks__")):
+            st.session_state[key] = st.session_state[key]
+
+
+def settings_sidebar() -> PageSettings:
+    """The settings every page shares, in the sidebar; kept in session state."""
+    init_state()
+    sb = st.sidebar
+    sb.header("Settings")
+    provider_ids = list(PRESETS)
+    provider_id = sb.selectbox("Provider", provider_ids, format_func=lambda p: PRESETS[p].label, key="provider")
+    preset = PRESETS[provider_id]
+    if preset.note:
+        sb.caption(preset.note)
+
+    if provider_id == "sandbox":
+        base_url = get_sandbox().base_url
+    else:
+        base_url = sb.text_input(
+            "Base URL",
+            value=preset.base_url,
+            key=f"base_url__{provider_id}",
+            placeholder="https://api.example.com/v1",
+            help="Paste the host, the /v1 base, or the full .../images/generations URL.",
+        )
+    endpoint = build_endpoint(base_url, preset=preset if provider_id != "sandbox" else None)
+    sb.caption("Requests go to")
+    sb.code(endpoint.url or "(no endpoint yet)", language=None, wrap_lines=True)
+    for problem in endpoint.problems:
+        (sb.error if problem.severity == "fail" else sb.warning if problem.severity == "warn" else sb.caption)(plain(problem.message))
+
+    # Key: typed (session only) > secrets.toml > environment
+    _keep_provider_entry(provider_id, f"typed_key__{provider_id}", "typed")  # Compare: typed keys of every provider stay
+    typed = sb.text_input(
+        "API key",
+        type="password",
+        key=f"typed_key__{provider_id}",
+        placeholder=f"from secrets or ${preset.key_env}" if preset.needs_key else "not needed",
+        help=f"Kept in this browser session only, never written anywhere. Otherwise read from .streamlit/secrets.toml or ${preset.key_env}.",
+    )
+    cfg = config()
+    resolved = cfg.key_for(provider_id, base_url=base_url, typed=typed)
+    st.session_state.setdefault("provider_entries", {})[provider_id] = {"typed": typed, "base_url": base_url}
+    key, source = resolved.key, resolved.source
+    if key:
+        hint = key_hint(key)
+        sb.caption(f"Key: {KEY_SOURCES[source]}" + (f" (ends in `{hint}`)" if hint else " (short key)"))
+        if resolved.withheld:
+            sb.error(plain(resolved.withheld), icon=":material/key_off:")
+    elif preset.needs_key:
+        sb.warning(f"No key: type one, or set ${preset.key_env}.")
+
+    # Model: known ids plus free text, checked with "did you mean"
+    models = list(dict.fromkeys([*preset.models, *KNOWN_MODELS]))
+    choice = sb.selectbox("Model", [*models, OTHER_MODEL], key="model_choice", help="Pick a known id, or choose Other to type any id.")
+    if choice == OTHER_MODEL:
+        model = sb.text_input("Model id", key="model_custom", placeholder="e.g. my-gateway-model").strip()
+    else:
+        model = choice
+    model = model or preset.default_model
+    mc = check_model(model, preset)
+    if not mc.known:
+        (sb.error if mc.near_miss else sb.warning)(plain(mc.message))
+
+    with sb.expander("Reliability", expanded=False):
+        use_fallback = st.checkbox("Fall back to other models", key="use_fallback")
+        chain_key = f"fallbacks__{provider_id}"
+        st.session_state.setdefault(chain_key, [m for m in preset.fallbacks if m != model])
+        fallbacks = st.multiselect("Fallback chain", models, key=chain_key, disabled=not use_fallback, accept_new_options=True)
+        read_timeout = st.number_input(
+            "Read timeout (s)",
+            min_value=1.0,
+            max_value=900.0,
+            step=10.0,
+            key="read_timeout",
+            help="Image models often take 1-2 minutes; below 120 s, timeouts are likely.",
+        )
+        if read_timeout < C.MIN_RECOMMENDED_READ_TIMEOUT_S:
+            st.caption(f"Below {C.MIN_RECOMMENDED_READ_TIMEOUT_S:.0f} s, slow prompts will time out.")
+        task_deadline = st.number_input(
+            "Task deadline (s)",
+            min_value=10.0,
+            max_value=3600.0,
+            step=30.0,
+            key="task_deadline",
+            help="Async gateways: a task still unfinished after this long ends as a timeout.",
+        )
+        run_deadline = st.number_input(
+            "Run deadline (s)",
+            min_value=10.0,
+            max_value=7200.0,
+            step=60.0,
+            key="run_deadline",
+            help="The whole generation, every retry and fallback included, stops here.",
+        )
+        max_retries = st.number_input("Retries", min_value=0, max_value=6, step=1, key="max_retries")
+        rate = st.number_input("Rate limit (requests/s)", min_value=0.1, max_value=50.0, step=0.5, key="rate_per_s")
+        concurrency = st.number_input("Parallel requests", min_value=1, max_value=16, step=1, key="max_concurrency")
+
+    headers: dict[str, str] = {}
+    if provider_id == "sandbox":
+        with sb.expander("Sandbox behaviour", expanded=True):
+            scenario = st.selectbox("Scenario", list(SCENARIOS), format_func=SCENARIO_LABELS.get, key="sandbox_scenario")
+            st.caption(SCENARIOS[scenario] + (" Lower the read timeout to see it sooner." if scenario == "timeout" else ""))
+            dialect = st.selectbox(
+                "Delivery",
+                list(DIALECTS),
+                format_func=DIALECT_LABELS.get,
+                key="sandbox_dialect",
+                help="How the sandbox hands back images.  \n"
+                + "  \n".join(f"**{DIALECT_LABELS[d]}**: {text}" for d, text in DIALECTS.items()),
+            )
+            latency = st.selectbox("Latency", list(LATENCIES), key="sandbox_latency")
+        # The scenario header wins over #tags in the prompt: send it only for a scenario other than Healthy.
+        headers = {"X-Sandbox-Dialect": dialect}
+        if scenario != "healthy":
+            headers["X-Sandbox-Scenario"] = scenario
+        if LATENCIES[latency] is not None:
+            headers["X-Sandbox-Latency"] = LATENCIES[latency]
+
+    client = client_settings(
+        cfg,
+        provider_id,
+        base_url=base_url,
+        key=resolved,
+        read_timeout_s=float(read_timeout),
+        task_deadline_s=float(task_deadline),
+        run_deadline_s=float(run_deadline),
+        max_retries=int(max_retries),
+        fallbacks=tuple(fallbacks),
+        use_fallback=bool(use_fallback),
+        rate_per_s=float(rate),
+        max_concurrency=int(concurrency),
+        extra_headers=headers,
+    )
+    return PageSettings(client=client, model=model)
+
+
+def page_settings() -> PageSettings:
+    """Every page starts here: the shared sidebar, or a clear message if it fails."""
+    leave_pages_folder_mode()
+    try:
+        get_store()
+    except DamagedDatabase as err:  # a card naming the file and what to do; nothing written over it
+        damaged_database_card(err)
+        st.stop()
+    try:
+        return settings_sidebar()
+    except Exception as exc:  # never a raw traceback
+        logging.getLogger("imagelab.app").exception("settings failed")
+        show_unexpected(exc)
+        st.stop()
+        raise  # unreachable: st.stop() ends the script
+
+
+def _provider_entry(provider_id: str) -> dict[str, str]:
+    """What the sidebar last resolved for a provider: Streamlit forgets a widget's
+    value once it is not drawn, i.e. as soon as another provider is picked in the sidebar."""
+    return st.session_state.get("provider_entries", {}).get(provider_id, {})
+
+
+def _keep_provider_entry(provider_id: str, widget_key: str, field: str) -> None:
+    """Put back what was typed for this provider when the sidebar shows it again."""
+    value = _provider_entry(provider_id).get(field)
+    if value and widget_key not in st.session_state:
+        st.session_state[widget_key] = value
+
+
+def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
+    """The sidebar's settings moved to another provider: its base URL and key as
+    the sidebar would resolve them (typed in this session > secrets > environment)."""
+
+    if provider_id == page.client.provider:
+        return page.client
+    preset = PRESETS[provider_id]
+    if provider_id == "sandbox":
+        base_url = get_sandbox().base_url
+    else:
+        base_url = st.session_state.get(f"base_url__{provider_id}") or _provider_entry(provider_id).get("base_url") or preset.base_url
+    typed = st.session_state.get(f"typed_key__{provider_id}") or _provider_entry(provider_id).get("typed", "")
+    cfg = config()
+    resolved = cfg.key_for(provider_id, base_url=base_url, typed=typed)
+    headers = {k: v for k, v in page.client.extra_headers.items() if not k.startswith("X-Sandbox-")}
+    return client_settings(cfg, provider_id, base_url=base_url, key=resolved, extra_headers=headers, **shared_values(page.client))
