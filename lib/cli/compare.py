@@ -18,6 +18,7 @@ from typing import Any
 from lib import compare as K
 from lib import constants as C
 from lib import redact
+from lib.cli._common import say
 from lib.config import Config, client_settings
 from lib.generation import ClientSettings
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES
@@ -54,10 +55,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--contact-sheet", metavar="OUT.png", help="write the grid as one PNG")
     p.add_argument("--zip", metavar="OUT.zip", help="write the images and comparison.json as one ZIP")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _say(text: Any, file: Any = None) -> None:
-    print(redact.scrub(str(text)), file=file if file is not None else sys.stdout)
 
 
 def _plan(args: argparse.Namespace) -> K.GridPlan:
@@ -106,23 +103,23 @@ def run(args: argparse.Namespace) -> int:
         if args.max_concurrency < 1 or args.rate <= 0:
             raise K.CompareInputError("--max-concurrency must be at least 1 and --rate above 0.")
     except K.CompareInputError as err:
-        _say(f"imagelab compare: {err}", file=sys.stderr)
+        say(f"imagelab compare: {err}", file=sys.stderr)
         return 2
     if not args.json:
         for problem in plan.problems():  # the cells will be refused before sending; the grid still runs
-            _say(f"warning: {problem}", file=sys.stderr)
+            say(f"warning: {problem}", file=sys.stderr)
     providers = list(dict.fromkeys(t.provider for t in plan.targets))
     if args.base_url and not {"sandbox", "custom"} & set(providers):
-        _say("imagelab compare: --base-url is for custom targets or a running sandbox; no target uses either.", file=sys.stderr)
+        say("imagelab compare: --base-url is for custom targets or a running sandbox; no target uses either.", file=sys.stderr)
         return 2
     if "custom" in providers and not args.base_url:
-        _say("imagelab compare: custom targets need --base-url (the gateway's address).", file=sys.stderr)
+        say("imagelab compare: custom targets need --base-url (the gateway's address).", file=sys.stderr)
         return 2
 
     try:
         store = Store(data_dir=args.data_dir)
     except DamagedDatabase as err:
-        _say(f"imagelab compare: {err.message}", file=sys.stderr)
+        say(f"imagelab compare: {err.message}", file=sys.stderr)
         return 2
     configure_logging(store.root)
     cfg = Config.load()
@@ -139,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             base_url = sandbox.base_url
         resolved = cfg.key_for(pid, base_url=base_url)
         if preset.needs_key and not resolved.key:
-            _say(f"imagelab compare: {K.provider_name(pid)} has no key: set ${preset.key_env}.", file=sys.stderr)
+            say(f"imagelab compare: {K.provider_name(pid)} has no key: set ${preset.key_env}.", file=sys.stderr)
             if sandbox is not None:
                 sandbox.stop()
             return 2
@@ -161,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         comparison_id, batch = K.start(store, runner, plan, lambda pid: settings[pid])
         if not args.json:
-            _say(f"Comparison {comparison_id}: {plan.shape()}", file=sys.stderr)
+            say(f"Comparison {comparison_id}: {plan.shape()}", file=sys.stderr)
         pending = list(batch.jobs)
         finished = 0
         try:
@@ -181,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
                                 if out is None or out.error is None
                                 else f"{out.error.error_type}: {out.error.info.title}"
                             )
-                            _say(
+                            say(
                                 f"  [{finished}/{len(batch.jobs)}] row {cell.get('row', 0) + 1} · {cell.get('target')}"
                                 + (f" · {cell.get('param')} {cell.get('value')}" if cell.get("param") else "")
                                 + f": {what}",
@@ -191,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
                         still.append(job)
                 pending = still
         except KeyboardInterrupt:
-            _say("Stopping the grid...", file=sys.stderr)
+            say("Stopping the grid...", file=sys.stderr)
             batch.cancel()
             batch.wait(C.DEFAULT_CONNECT_TIMEOUT_S)
         wall_s = time.monotonic() - started
@@ -226,15 +223,15 @@ def run(args: argparse.Namespace) -> int:
         cells.append(entry)
     all_ok = all(cell["ok"] for cell in cells)
     if args.json:
-        _say(json.dumps(redact.scrub_obj({"comparison_id": comparison_id, "wall_s": round(wall_s, 3), "cells": cells}), ensure_ascii=False))
+        say(json.dumps(redact.scrub_obj({"comparison_id": comparison_id, "wall_s": round(wall_s, 3), "cells": cells}), ensure_ascii=False))
     else:
         for s in K.summary(view):
-            _say(s.line())
-        _say(
+            say(s.line())
+        say(
             f"{sum(c['ok'] for c in cells)}/{len(cells)} cells succeeded in {wall_s:.1f} s. In the app: /compare?comparison={comparison_id}"
         )
         if args.contact_sheet:
-            _say(f"Contact sheet: {args.contact_sheet}")
+            say(f"Contact sheet: {args.contact_sheet}")
         if args.zip:
-            _say(f"ZIP: {args.zip}")
+            say(f"ZIP: {args.zip}")
     return 0 if all_ok else 1

@@ -1,0 +1,59 @@
+"""What every command shares: printing with secrets masked, a parser that exits 2 with a
+clear message, reading a file named on the command line, and where a command sends."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from lib import constants as C
+from lib import redact
+from lib.config import Config
+from lib.providers import ResolvedKey
+
+
+def say(text: Any, file: Any = None) -> None:
+    """Print a line with every secret masked (providers echo keys into what we print)."""
+    print(redact.scrub(str(text)), file=file if file is not None else sys.stdout)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # exit 2 with a short, clear message
+        self.print_usage(sys.stderr)
+        self.exit(2, f"imagelab: {message}\n")
+
+
+def read_file(path: str, flag: str) -> bytes:
+    """The bytes of a file named on the command line, capped; ValueError with a clear message."""
+    try:
+        size = os.path.getsize(path)
+        if size > C.MAX_REFERENCE_IMAGE_BYTES:
+            raise ValueError(f"{flag} {path} is {size / 1048576:.1f} MB; the limit is {C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB")
+        with open(path, "rb") as fh:
+            return fh.read(C.MAX_REFERENCE_IMAGE_BYTES + 1)
+    except OSError as err:
+        raise ValueError(f"cannot read {flag} {path}: {err.strerror or err}") from None
+
+
+def target(args: argparse.Namespace) -> tuple[Config, ResolvedKey, str | None, dict[str, str], Any]:
+    """Where a command sends and with which key: (config, key, base_url, headers, sandbox).
+
+    A key from the environment or secrets.toml is bound to the preset's host;
+    --api-key goes where --base-url says. The sandbox provider without
+    --base-url starts its own sandbox for the one command (the caller stops it)."""
+    cfg = Config.load()
+    resolved = cfg.key_for(args.provider, base_url=args.base_url, typed=args.api_key or "")
+    sandbox = None
+    base_url = args.base_url
+    headers: dict[str, str] = {}
+    if args.provider == "sandbox":
+        if base_url is None:
+            from lib.sandbox import SandboxConfig, SandboxServer
+
+            sandbox = SandboxServer(SandboxConfig(latency_s=C.CLI_SANDBOX_LATENCY_S)).start()
+            base_url = sandbox.base_url
+        if args.scenario:
+            headers["X-Sandbox-Scenario"] = args.scenario
+    return cfg, resolved, base_url, headers, sandbox

@@ -1,0 +1,89 @@
+"""``imagelab doctor``: the diagnostics checklist, one line per step, then the fixes;
+``--json`` prints the report format. Exit codes: 0 no step fails, 1 a step fails,
+2 bad arguments. Usable in CI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from lib import constants as C
+from lib.cli._common import say, target
+from lib.config import client_settings
+from lib.providers import PRESETS
+from lib.sandbox import SCENARIOS
+
+
+def add_parser(sub: Any) -> None:
+    d = sub.add_parser("doctor", help="run the diagnostics checklist: one line per step, then the fixes")
+    d.add_argument("--provider", default="sandbox", choices=list(PRESETS))
+    d.add_argument("--base-url", help="override the preset's base URL (sandbox: a running sandbox)")
+    d.add_argument("--api-key", help="the key (default: the provider's environment variable)")
+    d.add_argument("--model", default="gpt-image-2")
+    d.add_argument("--data-dir", help=f"the database to read history from and record probes to (default: ${C.DATA_DIR_ENV} or ./data)")
+    d.add_argument("--timeout", type=float, default=C.DEFAULT_READ_TIMEOUT_S, help="the read timeout to judge (seconds)")
+    d.add_argument("--no-probe", action="store_true", help="no requests at all: static checks and history only")
+    d.add_argument("--spend", action="store_true", help="also generate one image at the lowest quality (costs money)")
+    d.add_argument("--save", action="store_true", help="save the report; its id is printed (the app's /diagnostics?report=<id>)")
+    d.add_argument("--hide-prompts", action="store_true", help="replace prompts with their length and a short hash")
+    d.add_argument("--scenario", choices=list(SCENARIOS), help="sandbox only: the behaviour to rehearse")
+    out = d.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the report as JSON (imagelab-report/1)")
+    out.add_argument("--markdown", action="store_true", help="print the report as Markdown")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lib import diagnostics as D
+    from lib.store import Store, configure_logging
+
+    if args.scenario and args.provider != "sandbox":
+        say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
+        return 2
+    if args.timeout <= 0:
+        say("imagelab: --timeout must be more than 0 seconds", file=sys.stderr)
+        return 2
+    cfg, key, base_url, headers, sandbox = target(args)
+    try:
+        store = Store(data_dir=args.data_dir)
+        configure_logging(store.root)
+        settings = client_settings(
+            cfg,
+            args.provider,
+            base_url=base_url,
+            key=key,
+            typed_source="argument",
+            read_timeout_s=args.timeout,
+            extra_headers=headers,
+        )
+
+        def progress(message: str) -> None:
+            if not (args.json or args.markdown):
+                say(f"  {message}", file=sys.stderr)
+
+        report = D.run_checks(settings, args.model, store=store, probe=not args.no_probe, spend=args.spend, on_progress=progress)
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+    if args.hide_prompts:
+        report = D.hide_prompts(report)
+    if args.save:
+        report.report_id = D.save_report(store, report)
+    if args.json:
+        say(D.report_to_json(report))
+    elif args.markdown:
+        say(D.report_to_markdown(report))
+    else:
+        width = max(len(s.title) for s in report.steps)
+        for step in report.steps:
+            say(f"{step.step} {step.title:<{width}}  {D.STATUS_LABELS[step.status].upper():<11}  {step.verdict}")
+        fixes = [s for s in report.steps if s.status in ("fail", "warn")]
+        if fixes:
+            say("\nWhat to fix:")
+            for step in fixes:
+                say(f"  {step.step} {step.title}: {step.fix}")
+        counts = report.counts
+        say(f"\n{counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked.")
+        if report.report_id:
+            say(f"Saved as report {report.report_id}: open /diagnostics?report={report.report_id} in the app.")
+    return 1 if report.status == "fail" else 0

@@ -1,0 +1,198 @@
+"""``imagelab generate``: one generation, recorded to the same database as the app.
+
+With ``--json`` it prints one JSON object. Exit codes: 0 success, 1 the generation
+failed, 2 bad arguments (including input the pre-flight checks refuse)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from lib import constants as C
+from lib import redact
+from lib.cli._common import read_file, say, target
+from lib.config import client_settings
+from lib.errors import describe
+from lib.generation import CancelToken, GenerationRequest
+from lib.jobs import run_generation
+from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES
+from lib.sandbox import SCENARIOS
+
+
+def add_parser(sub: Any) -> None:
+    g = sub.add_parser("generate", help="generate images from a prompt, recording every attempt")
+    g.add_argument("--prompt", required=True)
+    g.add_argument("--provider", default="sandbox", choices=list(PRESETS))
+    g.add_argument("--base-url", help="override the preset's base URL (sandbox: a running sandbox)")
+    g.add_argument("--api-key", help="the key (default: the provider's environment variable)")
+    g.add_argument("--model", default="gpt-image-2")
+    g.add_argument("--size", default="auto")
+    g.add_argument("--n", type=int, default=1)
+    g.add_argument("--quality", default="auto", choices=QUALITIES)
+    g.add_argument("--background", default="auto", choices=BACKGROUNDS)
+    g.add_argument("--output-format", default="png", choices=OUTPUT_FORMATS)
+    g.add_argument("--moderation", default="auto", choices=MODERATIONS)
+    g.add_argument("--data-dir", help=f"where the database and images live (default: ${C.DATA_DIR_ENV} or ./data)")
+    g.add_argument("--timeout", type=float, default=C.DEFAULT_READ_TIMEOUT_S, help="read timeout in seconds")
+    g.add_argument(
+        "--task-deadline",
+        type=float,
+        default=C.DEFAULT_TASK_DEADLINE_S,
+        metavar="SECONDS",
+        help="async gateways: a task not finished by then ends as a timeout",
+    )
+    g.add_argument(
+        "--run-deadline",
+        type=float,
+        default=C.DEFAULT_RUN_DEADLINE_S,
+        metavar="SECONDS",
+        help="the whole generation (retries and fallbacks included) stops by then",
+    )
+    g.add_argument("--max-retries", type=int, default=C.DEFAULT_MAX_RETRIES)
+    g.add_argument("--no-fallback", action="store_true", help="do not try the fallback chain")
+    g.add_argument("--scenario", choices=list(SCENARIOS), help="sandbox only: the behaviour to rehearse")
+    g.add_argument("--json", action="store_true", help="print one JSON object")
+    g.add_argument(
+        "--allow-private-images",
+        action="store_true",
+        help=f"fetch result URLs on private/loopback addresses too (a self-hosted image store; also ${C.ALLOW_PRIVATE_IMAGES_VAR}=1)",
+    )
+
+    # Media: streaming partial images, edits with reference images
+    g.add_argument("--stream", action="store_true", help="stream partial images while the image forms (stream: true)")
+    g.add_argument(
+        "--partial-images",
+        type=int,
+        default=2,
+        choices=range(0, C.MAX_PARTIAL_IMAGES + 1),
+        metavar="0-3",
+        help="how many partial images to ask for with --stream (default 2)",
+    )
+    g.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=f"a reference image (png, webp or jpg); repeat for up to {C.MAX_REFERENCE_IMAGES}: the request becomes an edit",
+    )
+    g.add_argument("--mask", metavar="FILE", help="a PNG mask with transparency, the size of the first --image")
+    g.add_argument("--input-fidelity", choices=("low", "high"), help="edits: how closely to keep the reference images' features")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lib.generation import ReferenceImage
+    from lib.store import DamagedDatabase, Store, configure_logging
+
+    refs: list[ReferenceImage] = []
+    mask = None
+    try:  # media: the files are read before anything starts
+        refs = [ReferenceImage(os.path.basename(path), read_file(path, "--image")) for path in args.image]
+        if args.mask:
+            mask = ReferenceImage(os.path.basename(args.mask), read_file(args.mask, "--mask"), "mask")
+    except ValueError as err:
+        say(f"imagelab: {err}", file=sys.stderr)
+        return 2
+    if mask is not None and not refs:
+        say("imagelab: --mask needs at least one --image to apply to", file=sys.stderr)
+        return 2
+
+    for flag, value in (("--task-deadline", args.task_deadline), ("--run-deadline", args.run_deadline)):
+        if not value > 0:
+            say(f"imagelab: {flag} must be more than 0 seconds", file=sys.stderr)
+            return 2
+    if args.scenario and args.provider != "sandbox":
+        say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
+        return 2
+    cfg, key, base_url, headers, sandbox = target(args)
+
+    try:
+        store = Store(data_dir=args.data_dir)
+    except DamagedDatabase as err:
+        if sandbox is not None:
+            sandbox.stop()
+        say(f"imagelab: {err.message}", file=sys.stderr)
+        return 2
+    configure_logging(store.root)
+    settings = client_settings(
+        cfg,
+        args.provider,
+        base_url=base_url,
+        key=key,
+        typed_source="argument",
+        read_timeout_s=args.timeout,
+        allow_private_images=args.allow_private_images or cfg.allow_private_images,
+        max_retries=args.max_retries,
+        use_fallback=not args.no_fallback,
+        extra_headers=headers,
+        task_deadline_s=args.task_deadline,
+        run_deadline_s=args.run_deadline,
+    )
+    request = GenerationRequest(
+        prompt=args.prompt,
+        model=args.model,
+        size=args.size,
+        n=args.n,
+        quality=args.quality,
+        background=args.background,
+        output_format=args.output_format,
+        moderation=args.moderation,
+        stream=args.stream,
+        partial_images=args.partial_images,
+        images=refs,
+        mask=mask,
+        input_fidelity=args.input_fidelity,
+    )
+
+    def progress(event) -> None:
+        if not args.json:
+            say(f"  {event.elapsed_s:6.1f} s  {event.message}", file=sys.stderr)
+
+    # SIGTERM stops the generation within moments: the request in flight is closed,
+    # its rows end 'interrupted', and no new attempt starts.
+    stop = CancelToken()
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: stop.cancel("interrupted"))
+    try:
+        outcome = run_generation(settings, request, recorder=store, keeper=store.keeper, on_event=progress, cancel=stop)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+        if sandbox is not None:
+            sandbox.stop()
+        store.flush()
+    err = outcome.error
+    result: dict[str, Any] = {
+        "ok": outcome.ok,
+        "error_type": err.error_type if err else None,
+        "http_status": err.status if err else None,
+        "model": outcome.model,
+        "attempts": len(outcome.attempts),
+        "run_id": outcome.run_id,
+        "images": [img.path for img in outcome.images if img.path],
+        "message": err.message if err else f"{len(outcome.images)} image(s) from {outcome.model} in {outcome.latency_ms / 1000:.1f} s",
+    }
+    if args.stream:  # media
+        result["partials"] = outcome.partial_count
+        result["first_partial_ms"] = outcome.first_partial_ms
+    if args.json:
+        say(json.dumps(redact.scrub_obj(result), ensure_ascii=False))
+    elif outcome.ok:
+        say(result["message"])
+        for path in result["images"]:
+            say(path)
+    else:
+        card = describe(err)
+        status = f"HTTP {card['http_status']}" if card["http_status"] else "no HTTP status"
+        step = f"checklist step {card['step']} ({card['step_name']})" if card["step"] else card["step_name"]
+        say(f"{card['title']} [{card['error_type']}, {status}, {step}]", file=sys.stderr)
+        say(f"  said: {card['provider_message'] or card['message']}", file=sys.stderr)
+        say(f"  fix:  {card['fix']}", file=sys.stderr)
+    if outcome.ok:
+        return 0
+    return 2 if err and err.error_type == "invalid_input" else 1
