@@ -85,9 +85,10 @@ def child(probe: str, base_url: str) -> None:
 
     C.DOWNLOAD_TIMEOUT_S = DOWNLOAD_TIMEOUT_S
     from lib.client import ImageClient
+    from lib.config import configure_logging
     from lib.generation import ClientSettings, GenerationRequest
     from lib.limits import ProviderLimiter
-    from lib.store import Store, configure_logging
+    from lib.store import Store
 
     with tempfile.TemporaryDirectory(prefix="imagelab-hostile-") as tmp:
         data = Path(tmp)

@@ -18,6 +18,8 @@ with: masking never depends on a value object's constructor.
 
 from __future__ import annotations
 
+import logging
+import logging.handlers
 import os
 import threading
 import tomllib
@@ -200,3 +202,22 @@ def client_settings(
     redact.register(resolved.key)
     values.setdefault("allow_private_images", config.allow_private_images)
     return ClientSettings(provider=provider, base_url=base_url, api_key=resolved.key, key_source=source, key_host=resolved.host, **values)
+
+
+# --------------------------------------------------------------------------
+# Logging
+
+
+def configure_logging(root: str | os.PathLike, level: int = logging.INFO) -> Path:
+    """Log Image Prompt Lab's own messages to ``<data>/logs/imagelab.log`` (rotated)."""
+    folder = Path(root) / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "imagelab.log"
+    logger = logging.getLogger("imagelab")
+    if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=C.LOG_MAX_BYTES, backupCount=C.LOG_BACKUPS, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(redact.ScrubFilter())  # keys and signed URLs never reach the log file
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    return path

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from lib.client import ImageClient
+from lib.config import configure_logging
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
-from lib.store import Store, configure_logging
+from lib.store import Store
 from tests.hostile_provider import HostileProvider
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,9 +22,10 @@ from PIL import Image
 
 from lib import constants as C
 from lib.client import ImageClient
+from lib.config import configure_logging
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
-from lib.store import Store, configure_logging
+from lib.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 

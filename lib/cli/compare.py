@@ -95,8 +95,9 @@ def _plan(args: argparse.Namespace) -> K.GridPlan:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lib.config import configure_logging
     from lib.jobs import JobRunner
-    from lib.store import DamagedDatabase, Store, configure_logging
+    from lib.store import DamagedDatabase, Store
 
     try:
         plan = _plan(args)

@@ -35,7 +35,8 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lib import diagnostics as D
-    from lib.store import Store, configure_logging
+    from lib.config import configure_logging
+    from lib.store import Store
 
     if args.scenario and args.provider != "sandbox":
         say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)

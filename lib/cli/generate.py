@@ -85,8 +85,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lib.config import configure_logging
     from lib.generation import ReferenceImage
-    from lib.store import DamagedDatabase, Store, configure_logging
+    from lib.store import DamagedDatabase, Store
 
     refs: list[ReferenceImage] = []
     mask = None

@@ -11,6 +11,9 @@ import sqlite3
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+ATTEMPT_STATUSES = ("pending", "succeeded", "failed", "interrupted", "cancelled")
+RUN_KINDS = ("generate", "compare", "rerun", "probe")
+
 migrations = Migrations("imagelab")
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import streamlit as st
 
-from lib.config import Config
+from lib.config import Config, configure_logging
 from lib.jobs import JobRunner, install_shutdown
 from lib.sandbox import SandboxServer
-from lib.store import Store, configure_logging
+from lib.store import Store
 
 
 @st.cache_resource(show_spinner=False)
