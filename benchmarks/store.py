@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image  # noqa: E402
 
+from lib import pricing  # noqa: E402
 from lib.images import ImageKeeper, decode_b64, validate  # noqa: E402
 from lib.sandbox import render_image  # noqa: E402
 from lib.store import AttemptFilter, Store  # noqa: E402
@@ -45,9 +46,9 @@ def record(store: Store, run: str, n: int, tag: str) -> None:
                 "key_hint": "abcd",
             }
         )
-        store.attempt_finished(
-            aid, {"finished_at": time.time(), "latency_ms": 1000 + i % 500, "status": "succeeded", "image_count": 1, "http_status": 200}
-        )
+        fields = {"finished_at": time.time(), "latency_ms": 1000 + i % 500, "status": "succeeded", "image_count": 1, "http_status": 200}
+        fields.update(pricing.cost_fields(MODELS[i % 5], {"size": "1024x1024"}, fields))  # as the client prices each attempt
+        store.attempt_finished(aid, fields)
 
 
 def recording_rate(tmp: Path, threads: int, per_thread: int) -> float:

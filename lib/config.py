@@ -22,9 +22,11 @@ import logging
 import logging.handlers
 import os
 import threading
+import time
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,12 @@ def truthy(value: Any) -> bool:
 
 def secrets_paths() -> list[Path]:
     """Where Streamlit reads secrets from: the user's, then the project's (which wins)."""
-    return [Path.home() / ".streamlit" / "secrets.toml", Path.cwd() / ".streamlit" / "secrets.toml"]
+    return list(_secrets_paths(os.path.expanduser("~"), os.getcwd()))
+
+
+@lru_cache(maxsize=8)
+def _secrets_paths(home: str, cwd: str) -> tuple[Path, ...]:
+    return (Path(home) / ".streamlit" / "secrets.toml", Path(cwd) / ".streamlit" / "secrets.toml")
 
 
 @dataclass(frozen=True)
@@ -59,12 +66,19 @@ class SecretsFiles:
 
 _files_lock = threading.Lock()
 _files_cache: dict[tuple, SecretsFiles] = {}
+_files_seen: dict[tuple[str, ...], tuple[float, SecretsFiles]] = {}  # when each set of files was last looked at
 
 
 def read_secrets_files(paths: list[Path] | None = None) -> SecretsFiles:
     """The secrets files, merged (cached until a file changes). A missing file is no
     problem; an unreadable one is named in ``problems`` and skipped."""
     chosen = secrets_paths() if paths is None else list(paths)
+    names = tuple(str(p) for p in chosen)
+    now = time.monotonic()
+    with _files_lock:
+        seen = _files_seen.get(names)
+        if seen is not None and now - seen[0] < C.SECRETS_RECHECK_S:
+            return seen[1]  # every priced attempt asks: the files are looked at again only now and then
     stamp = []
     for path in chosen:
         try:
@@ -74,6 +88,7 @@ def read_secrets_files(paths: list[Path] | None = None) -> SecretsFiles:
     key = tuple(stamp)
     with _files_lock:
         if key in _files_cache:
+            _files_seen[names] = (now, _files_cache[key])
             return _files_cache[key]
     values: dict[str, Any] = {}
     problems: list[str] = []
@@ -92,6 +107,7 @@ def read_secrets_files(paths: list[Path] | None = None) -> SecretsFiles:
     result = SecretsFiles(values, problems, files)
     with _files_lock:
         _files_cache[key] = result
+        _files_seen[names] = (now, result)
     return result
 
 
@@ -99,6 +115,7 @@ def forget_secrets_files() -> None:
     """Read the files afresh next time (tests, or after editing secrets.toml in a long-lived process)."""
     with _files_lock:
         _files_cache.clear()
+        _files_seen.clear()
 
 
 # --------------------------------------------------------------------------

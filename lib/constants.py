@@ -92,6 +92,7 @@ MAX_ERROR_BODY_BYTES = 1024 * 1024  # of an error answer, only this much is read
 MIN_POLL_DEADLINE_S = 1.0  # the last poll before a task's deadline still gets this long
 MAX_DOWNLOAD_REDIRECTS = 5  # a result URL may redirect this often (each hop checked again)
 ALLOW_PRIVATE_IMAGES_VAR = "IMAGELAB_ALLOW_PRIVATE_IMAGES"  # =1 (or allow_private_images = true in secrets): private image stores
+SECRETS_RECHECK_S = 2.0  # secrets.toml is looked at again (for changes) at most this often
 PASSWORD_ENV = "IMAGELAB_PASSWORD"  # or app_password in secrets.toml: guards every page
 PASSWORD_FAIL_DELAY_S = 1.0  # a wrong password answers this much later (slows guessing)
 DEFAULT_SERVER_ADDRESS = "127.0.0.1"  # `make run` listens on loopback only unless ADDRESS=... is given

@@ -25,11 +25,12 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+from sqlite_utils.db import NotFoundError
 
 from lib import constants as C
 from lib import redact
@@ -130,7 +131,7 @@ class Store(RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, Com
         self._write_lock = threading.RLock()
         self._connections: dict[int, sqlite3.Connection] = {}  # open connections, closed with their thread
         self._connections_lock = threading.Lock()
-        self._deferred: list[list[tuple[str, list[Any]]]] = []  # writes that failed, replayed before the next one
+        self._deferred: list[Callable[[sqlite_utils.Database], Any]] = []  # writes that failed, replayed before the next one
         try:
             self._migrate()
             self.recovered = self.mark_interrupted()
@@ -200,24 +201,49 @@ class Store(RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, Com
     def _write(self, sql: str, params: Iterable[Any] = (), *, defer: bool = False) -> sqlite3.Cursor:
         return self._transaction([(sql, list(params))], defer=defer)
 
+    def _insert(self, table: str, row: dict[str, Any], *, defer: bool = False, **options: Any) -> Any:
+        """One row into ``table`` (sqlite-utils ``insert``; ``options`` as it takes them); its pk."""
+        row = _scrub_row(row)
+        return self._write_op(lambda db: db[table].insert(row, **options).last_pk, defer=defer)
+
+    def _insert_all(self, table: str, rows: list[dict[str, Any]], **options: Any) -> None:
+        """Several rows into ``table`` in one transaction (sqlite-utils ``insert_all``)."""
+        scrubbed = [_scrub_row(row) for row in rows]
+        self._write_op(lambda db: db[table].insert_all(scrubbed, **options))
+
+    def _update(self, table: str, pk: Any, values: dict[str, Any], *, defer: bool = False) -> None:
+        """Set ``values`` on the row ``pk`` of ``table`` (sqlite-utils ``update``); no such row: nothing."""
+        values = _scrub_row(values)
+
+        def update(db: sqlite_utils.Database) -> None:
+            try:
+                db[table].update(pk, values)
+            except NotFoundError:
+                log.debug("no row %r in %s to update", pk, table)
+
+        self._write_op(update, defer=defer)
+
     def _transaction(self, statements: list[tuple[str, list[Any]]], *, defer: bool = False) -> sqlite3.Cursor:
-        """Run statements in one transaction. A failure (e.g. a lock held past
-        the busy timeout) is retried; if it still fails, the statements are kept
-        and replayed before the next write (``flush``), and the error is raised
-        to the caller, who logs it."""
-        # The one redaction step of every write.
+        """Run statements in one transaction (see ``_write_op``)."""
         statements = [(sql, _scrub_row(list(params))) for sql, params in statements]
+        return self._write_op(lambda db: self._run_statements(statements), defer=defer)
+
+    def _write_op(self, op: Callable[[sqlite_utils.Database], Any], *, defer: bool = False) -> Any:
+        """The one write path: ``op`` (its values already scrubbed, the one redaction step of
+        every write) under this process's write lock. A failure (e.g. a lock held past the
+        busy timeout) is retried; if it still fails and ``defer``, the write is kept and
+        replayed before the next one (``flush``); the error is raised to the caller, who logs it."""
         with self._write_lock:
             self._replay_deferred()
             delay = C.STORE_WRITE_RETRY_DELAY_S
             for attempt in range(C.STORE_WRITE_RETRIES + 1):
                 try:
-                    return self._run_statements(statements)
+                    return op(self.db)
                 except sqlite3.OperationalError as err:
                     if attempt == C.STORE_WRITE_RETRIES:
                         if defer:
                             log.error("a database write failed %d times (%s); kept to replay later", attempt + 1, err)
-                            self._deferred.append(statements)
+                            self._deferred.append(op)
                         else:
                             log.error("a database write failed %d times (%s)", attempt + 1, err)
                         raise
@@ -244,9 +270,9 @@ class Store(RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, Com
 
     def _replay_deferred(self) -> None:
         while self._deferred:
-            statements = self._deferred[0]
+            op = self._deferred[0]
             try:
-                self._run_statements(statements)  # type: ignore[arg-type]
+                op(self.db)
             except sqlite3.OperationalError:
                 return  # still failing: keep it for the next write
             self._deferred.pop(0)

@@ -12,12 +12,21 @@ class ComparisonQueries:
 
     db: Any
     _write: Any
+    _insert: Any
+    _update: Any
     _transaction: Any
 
     def insert_comparison(self, comparison_id: str, *, title: str, axes: dict[str, Any], settings: dict[str, Any]) -> None:
-        self._write(
-            "INSERT INTO comparisons (id, title, axes, created_at, status, settings) VALUES (?, ?, ?, ?, 'running', ?)",
-            [comparison_id, title, json.dumps(axes, ensure_ascii=False), time.time(), json.dumps(settings, ensure_ascii=False)],
+        self._insert(
+            "comparisons",
+            {
+                "id": comparison_id,
+                "title": title,
+                "axes": json.dumps(axes, ensure_ascii=False),
+                "created_at": time.time(),
+                "status": "running",
+                "settings": json.dumps(settings, ensure_ascii=False),
+            },
         )
 
     def comparison_running(self, comparison_id: str) -> None:
@@ -28,7 +37,7 @@ class ComparisonQueries:
         self._write("UPDATE comparisons SET status = 'cancelled' WHERE id = ? AND status = 'running'", [comparison_id])
 
     def comparison_finished(self, comparison_id: str, status: str, finished_at: float) -> None:
-        self._write("UPDATE comparisons SET status = ?, finished_at = ? WHERE id = ?", [status, finished_at, comparison_id])
+        self._update("comparisons", comparison_id, {"status": status, "finished_at": finished_at})
 
     def comparison(self, comparison_id: str) -> dict[str, Any] | None:
         """The comparison's row, its ``axes`` and ``settings`` read as JSON ({} when unreadable)."""
@@ -78,19 +87,16 @@ class ComparisonQueries:
         return {r["cell_key"]: r for r in self.db.query("SELECT * FROM cell_ratings WHERE comparison_id = ?", [comparison_id])}
 
     def ensure_rating(self, comparison_id: str, key: str, row: int, variant: int) -> None:
-        self._write(
-            "INSERT OR IGNORE INTO cell_ratings (comparison_id, cell_key, row, variant, updated_at) VALUES (?, ?, ?, ?, ?)",
-            [comparison_id, key, row, variant, time.time()],
+        self._insert(
+            "cell_ratings",
+            {"comparison_id": comparison_id, "cell_key": key, "row": row, "variant": variant, "updated_at": time.time()},
+            ignore=True,
         )
 
     def set_rating(self, comparison_id: str, key: str, *, thumb: Any = ..., note: Any = ...) -> None:
         """Set the thumb and/or the note of a judged cell (``ensure_rating`` first)."""
         values = {name: value for name, value in (("thumb", thumb), ("note", note)) if value is not ...}
-        sets = ", ".join(f"{name} = ?" for name in values)
-        self._write(
-            f"UPDATE cell_ratings SET {sets}, updated_at = ? WHERE comparison_id = ? AND cell_key = ?",
-            [*values.values(), time.time(), comparison_id, key],
-        )
+        self._update("cell_ratings", (comparison_id, key), {**values, "updated_at": time.time()})
 
     def set_winner(self, comparison_id: str, key: str, winner: bool) -> None:
         """The star of a row (within its variant): starring one cell unstars the others of that row, in one transaction."""

@@ -14,6 +14,7 @@ class HistoryQueries:
 
     db: Any
     _write: Any
+    _update: Any
     _decode: Any
 
     def attempt_groups(self, flt: AttemptFilter, by: str, resolution_ms: int) -> list[tuple[Any, ...]]:
@@ -86,4 +87,4 @@ class HistoryQueries:
 
     def mark_rerun(self, run_id: str, attempt_id: int) -> None:
         """A run started from History's re-run button: kind 'rerun', pointing at its attempt."""
-        self._write("UPDATE runs SET kind = 'rerun', rerun_of = ? WHERE id = ?", [attempt_id, run_id])
+        self._update("runs", run_id, {"kind": "rerun", "rerun_of": attempt_id})

@@ -43,6 +43,9 @@ class RecorderWrites:
 
     db: Any
     _write: Any
+    _insert: Any
+    _update: Any
+    _insert_all: Any
     _transaction: Any
 
     def start_run(
@@ -62,25 +65,24 @@ class RecorderWrites:
         if kind not in RUN_KINDS:
             raise ValueError(f"unknown run kind {kind!r}")
         run_id = uuid.uuid4().hex
-        self._write(
-            "INSERT INTO runs (id, kind, label, created_at, settings, comparison_id, cell, rerun_of, provider, prompt, "
-            "request, status, owner_pid, owner_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                run_id,
-                kind,
-                label,
-                time.time(),
-                json.dumps(settings, ensure_ascii=False),
-                comparison_id,
-                json.dumps(cell, ensure_ascii=False) if cell is not None else None,
-                rerun_of,
-                provider,
-                prompt,
-                json.dumps(request, ensure_ascii=False) if request is not None else None,
-                status or "running",
-                os.getpid(),
-                owner_token(),
-            ],
+        self._insert(
+            "runs",
+            {
+                "id": run_id,
+                "kind": kind,
+                "label": label,
+                "created_at": time.time(),
+                "settings": json.dumps(settings, ensure_ascii=False),
+                "comparison_id": comparison_id,
+                "cell": json.dumps(cell, ensure_ascii=False) if cell is not None else None,
+                "rerun_of": rerun_of,
+                "provider": provider,
+                "prompt": prompt,
+                "request": json.dumps(request, ensure_ascii=False) if request is not None else None,
+                "status": status or "running",
+                "owner_pid": os.getpid(),
+                "owner_token": owner_token(),
+            },
         )
         return run_id
 
@@ -94,25 +96,26 @@ class RecorderWrites:
 
     def attempt_started(self, row: dict[str, Any]) -> int:
         hint = (row.get("key_hint") or "")[-C.KEY_HINT_CHARS :]
-        cursor = self._write(
-            "INSERT INTO attempts (run_id, started_at, provider, url, model, prompt, params, attempt_no, "
-            "fallback_from, status, key_hint, owner_pid, owner_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-            [
-                row.get("run_id"),
-                row.get("started_at", time.time()),
-                row.get("provider"),
-                row.get("url"),
-                row.get("model"),
-                row.get("prompt"),
-                json.dumps(row.get("params") or {}, ensure_ascii=False),
-                row.get("attempt_no", 1),
-                row.get("fallback_from"),
-                hint,
-                os.getpid(),
-                owner_token(),
-            ],
+        return int(
+            self._insert(
+                "attempts",
+                {
+                    "run_id": row.get("run_id"),
+                    "started_at": row.get("started_at", time.time()),
+                    "provider": row.get("provider"),
+                    "url": row.get("url"),
+                    "model": row.get("model"),
+                    "prompt": row.get("prompt"),
+                    "params": json.dumps(row.get("params") or {}, ensure_ascii=False),
+                    "attempt_no": row.get("attempt_no", 1),
+                    "fallback_from": row.get("fallback_from"),
+                    "status": "pending",
+                    "key_hint": hint,
+                    "owner_pid": os.getpid(),
+                    "owner_token": owner_token(),
+                },
+            )
         )
-        return int(cursor.lastrowid)
 
     _FINISH_COLUMNS = (
         "finished_at",
@@ -171,19 +174,19 @@ class RecorderWrites:
 
     def run_event(self, run_id: str, seq: int, event: Any) -> None:
         data = getattr(event, "data", None) or {}
-        self._write(
-            "INSERT INTO run_events (run_id, seq, at, elapsed_s, kind, message, model, attempt_no, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                run_id,
-                seq,
-                time.time(),
-                event.elapsed_s,
-                event.kind,
-                event.message,
-                event.model or None,
-                event.attempt_no or None,
-                json.dumps(data, ensure_ascii=False, default=str) if data else None,
-            ],
+        self._insert(
+            "run_events",
+            {
+                "run_id": run_id,
+                "seq": seq,
+                "at": time.time(),
+                "elapsed_s": event.elapsed_s,
+                "kind": event.kind,
+                "message": event.message,
+                "model": event.model or None,
+                "attempt_no": event.attempt_no or None,
+                "data": json.dumps(data, ensure_ascii=False, default=str) if data else None,
+            },
             defer=True,
         )
 
@@ -213,9 +216,7 @@ class RecorderWrites:
                     "created_at": time.time(),
                 }
             )
-        with self._write_lock, self.db.atomic():
-            for row in rows:
-                self.db.execute(f"INSERT INTO attempt_inputs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
+        self._insert_all("attempt_inputs", rows)
         return rows
 
     def attempt_inputs(self, attempt_id: int) -> list[dict[str, Any]]:
@@ -254,14 +255,23 @@ class RecorderWrites:
 
     def run_finished(self, run_id: str, fields: dict[str, Any]) -> None:
         allowed = {k: fields[k] for k in ("finished_at", "status", "model", "error_type", "attempts", "latency_ms") if k in fields}
-        sets = ", ".join(f"{k} = ?" for k in allowed)
-        self._write(f"UPDATE runs SET {sets} WHERE id = ?", [*allowed.values(), run_id], defer=True)
+        if allowed:
+            self._update("runs", run_id, allowed, defer=True)
 
     def save_report(self, *, title: str, provider: str, model: str, status: str, body: dict[str, Any], markdown: str) -> str:
         report_id = uuid.uuid4().hex[:16]
-        self._write(
-            "INSERT INTO reports (id, created_at, title, provider, model, status, body, markdown) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [report_id, time.time(), title, provider, model, status, json.dumps(body, ensure_ascii=False), markdown],
+        self._insert(
+            "reports",
+            {
+                "id": report_id,
+                "created_at": time.time(),
+                "title": title,
+                "provider": provider,
+                "model": model,
+                "status": status,
+                "body": json.dumps(body, ensure_ascii=False),
+                "markdown": markdown,
+            },
         )
         return report_id
 
