@@ -169,7 +169,7 @@ MAX_REFERENCE_IMAGES = 16  # /v1/images/edits takes up to 16 images
 MAX_REFERENCE_IMAGE_BYTES = 50 * 1024 * 1024  # each reference image: png, webp or jpg under 50 MB
 MAX_MASK_BYTES = 4 * 1024 * 1024  # the mask: a PNG under 4 MB
 
-# Compare: grids of prompts x targets (lib/compare.py, pages/compare.py)
+# Compare: grids of prompts x targets (lib/compare/, pages/compare.py)
 COMPARE_MAX_ROWS = 50  # prompts (or template combinations) in one grid
 COMPARE_MAX_TARGETS = 8  # columns: provider + model pairs
 COMPARE_MAX_VARIANTS = 4  # values of the optional third axis (one parameter)

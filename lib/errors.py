@@ -54,7 +54,7 @@ class ErrorInfo:
     error_type: str
     title: str  # the error in plain words, for a card heading
     retryable: bool
-    step: int | None  # checklist step (see lib/diagnostics.py); None: no step
+    step: int | None  # checklist step (see checklist_step); None: no step
     step_name: str
     fix: str
 
