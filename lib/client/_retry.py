@@ -116,7 +116,7 @@ def should_retry(err: E.ImageLabError, retries_done: int, max_retries: int) -> b
 def retry_delay(retries_done: int, retry_after_s: float | None = None, *, rand: Callable[[], float] = random.random) -> float:
     """Seconds to wait before retry number ``retries_done + 1``: the provider's
     Retry-After when it gave one within the cap, else backoff with jitter."""
-    if retry_after_s is not None and 0 <= retry_after_s <= C.MAX_RETRY_AFTER_S:
+    if retry_after_s is not None and retry_after_s >= 0 and not over_cap(retry_after_s):
         return retry_after_s
     base = min(C.INITIAL_RETRY_DELAY_S * (2**retries_done), C.MAX_RETRY_DELAY_S)
     return base * (1 - C.RETRY_JITTER_FRACTION * rand())
