@@ -206,7 +206,7 @@ def iter_capped(response: httpx.Response, cap: int) -> Iterator[bytes]:
     declared = response.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > cap and response.headers.get("content-encoding", "").strip().lower() in _TEXT_ENCODINGS:
         raise AnswerTooLarge(cap, 0, int(declared))
-    if response.is_stream_consumed and hasattr(response, "_content"):
+    if response.is_stream_consumed:
         # Already read and decoded in memory (an httpx.MockTransport answer built from bytes).
         decode: Callable[[bytes, bool], Iterator[bytes]] = _decoder(httpx.Response(200))
         raws: Iterator[bytes] = iter([response.content])
