@@ -100,10 +100,6 @@ class ProviderLimiter:
         with self._lock:
             return max(0.0, self._cooldown_until - self.clock())
 
-    def queue_length(self) -> int:
-        with self._lock:
-            return len(self._queue)
-
     # -- waiting (called with the lock held) ---------------------------------------
 
     def _wait(self, seconds: float | None, cancel: CancelToken | None) -> None:

@@ -122,11 +122,6 @@ def _history_items(ctx: CheckContext, step: int, *, model: bool = True) -> tuple
     return items, count, unresolved
 
 
-def _no_history(ctx: CheckContext, *, model: bool = True) -> bool:
-    bucket = ctx.history(1, model=model)
-    return bucket is None or bucket["total"] == 0
-
-
 def _probe_item(result: Any, what: str) -> Evidence:
     status = f"HTTP {result.http_status}" if result.http_status is not None else "no answer"
     links = [Link(f"Probe attempt #{result.attempt_id}", attempt_link(result.attempt_id))] if result.attempt_id else []

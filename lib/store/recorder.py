@@ -160,18 +160,6 @@ class RecorderWrites:
         statements.extend(_image_insert(attempt_id, saved, now) for saved in images)
         self._transaction(statements, defer=True)
 
-    def image_saved(self, attempt_id: int, saved: Any) -> None:
-        """One image row on its own (imports and tools); the client writes images with ``attempt_finished``."""
-        self._transaction(
-            [
-                _image_insert(attempt_id, saved, time.time()),
-                (
-                    "UPDATE attempts SET image_count = (SELECT count(*) FROM images WHERE attempt_id = ?) WHERE id = ?",
-                    [attempt_id, attempt_id],
-                ),
-            ]
-        )
-
     def run_event(self, run_id: str, seq: int, event: Any) -> None:
         data = getattr(event, "data", None) or {}
         self._insert(
