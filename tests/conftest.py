@@ -80,7 +80,7 @@ def _isolated_secrets():
 @pytest.fixture(scope="session")
 def browser():
     """One headless Chromium (Debian's) for every browser test; CI must have it."""
-    from tests.e2e_support import CHROMIUM, launch_browser
+    from tests.support.e2e_support import CHROMIUM, launch_browser
 
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):

@@ -24,7 +24,7 @@ from lib.classify import classify_response
 from lib.client import ImageClient
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
-from tests.memory_recorder import MemoryRecorder
+from tests.support.memory_recorder import MemoryRecorder
 
 J = "application/json"
 

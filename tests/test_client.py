@@ -17,7 +17,7 @@ from lib.answers import elide_base64, read_task
 from lib.client import ImageClient, retry_delay, should_retry
 from lib.generation import ClientSettings, GenerationRequest, key_hint
 from lib.limits import ProviderLimiter
-from tests.memory_recorder import MemoryRecorder
+from tests.support.memory_recorder import MemoryRecorder
 
 KEY = "sk-test-" + "Q" * 40 + "WXYZ"
 BASE = "https://api.example.com/v1"

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from lib.sandbox import SandboxConfig, SandboxServer
-from tests.e2e_support import APP_IDLE, ROOT, running_app, wait_for_http
+from tests.support.e2e_support import APP_IDLE, ROOT, running_app, wait_for_http
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = ROOT / "artifacts"

@@ -103,7 +103,7 @@ def test_an_unknown_comparison_link_is_explained(app):
 
 def test_reference_images_and_streaming_apply_to_every_cell(app):
     """Streaming and edits on Compare: the grid's reference image goes with every cell as an edit, streamed."""
-    from tests.media_support import image_bytes
+    from tests.support.media_support import image_bytes
 
     at = app
     ref = image_bytes((96, 64), colour=(200, 120, 40))

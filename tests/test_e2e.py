@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e_support import APP_IDLE, ROOT, running_app, wait_for_http
+from tests.support.e2e_support import APP_IDLE, ROOT, running_app, wait_for_http
 
 pytestmark = pytest.mark.e2e
 

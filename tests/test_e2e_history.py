@@ -7,8 +7,8 @@ import time
 import pytest
 
 from lib.store import Store
-from tests.e2e_support import APP_IDLE, running_app, wait_for_http
-from tests.history_seed import add
+from tests.support.e2e_support import APP_IDLE, running_app, wait_for_http
+from tests.support.history_seed import add
 
 pytestmark = pytest.mark.e2e
 

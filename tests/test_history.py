@@ -19,7 +19,7 @@ from lib.errors import ERROR_TYPES
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS, AttemptFilter, Store
-from tests.history_seed import add
+from tests.support.history_seed import add
 
 NOW = 1_800_000_000.0
 

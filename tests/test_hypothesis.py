@@ -13,7 +13,7 @@ from lib.classify import classify_response, classify_task_failure
 from lib.client import ImageClient
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
-from tests.memory_recorder import MemoryRecorder
+from tests.support.memory_recorder import MemoryRecorder
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),

@@ -15,7 +15,7 @@ from lib.generation import ClientSettings, GenerationRequest, ReferenceImage
 from lib.preflight import check_media, preflight
 from lib.providers import CAPABILITIES, build_endpoint, capabilities, capability_rows
 from lib.store import Store
-from tests.media_support import image_bytes, mask_bytes, no_keys_from_other_tests, sse  # noqa: F401  (autouse)
+from tests.support.media_support import image_bytes, mask_bytes, no_keys_from_other_tests, sse  # noqa: F401  (autouse)
 
 PNG = image_bytes()
 B64 = base64.b64encode(PNG).decode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from lib import ui
-from tests.media_support import image_bytes, no_keys_from_other_tests  # noqa: F401  (autouse)
+from tests.support.media_support import image_bytes, no_keys_from_other_tests  # noqa: F401  (autouse)
 from tests.test_app import app, error_card_text, generate  # noqa: F401  (the fixture and helpers)
 
 

@@ -10,7 +10,7 @@ from lib.compare import Target
 from lib.generation import ClientSettings, ReferenceImage
 from lib.limits import ProviderLimiter
 from lib.store import Store
-from tests.media_support import image_bytes, mask_bytes, no_keys_from_other_tests  # noqa: F401  (autouse)
+from tests.support.media_support import image_bytes, mask_bytes, no_keys_from_other_tests  # noqa: F401  (autouse)
 
 REF = image_bytes((96, 64))
 

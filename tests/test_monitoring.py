@@ -8,7 +8,7 @@ from lib import constants as C
 from lib import history as H
 from lib import monitoring as M
 from lib.store import Store
-from tests.history_seed import add
+from tests.support.history_seed import add
 
 NOW = 1_800_000_000.0
 

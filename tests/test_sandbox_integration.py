@@ -13,7 +13,7 @@ from lib.errors import ERROR_TYPES
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
 from lib.sandbox import DIALECTS, SCENARIOS
-from tests.memory_recorder import MemoryRecorder
+from tests.support.memory_recorder import MemoryRecorder
 
 # scenario -> the error_type the client must report
 EXPECTED = {

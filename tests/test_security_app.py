@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import ui
-from tests.hostile_provider import MARKUP, MARKUP_MARKERS, HostileProvider
+from tests.support.hostile_provider import MARKUP, MARKUP_MARKERS, HostileProvider
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e_support import APP_IDLE, ROOT, running_app, wait_for_http
-from tests.hostile_provider import HostileProvider
+from tests.support.e2e_support import APP_IDLE, ROOT, running_app, wait_for_http
+from tests.support.hostile_provider import HostileProvider
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = ROOT / "artifacts"

@@ -18,7 +18,7 @@ from lib.client import ImageClient
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
 from lib.providers import LOOPBACK, PRESETS, resolve_key_for
-from tests.memory_recorder import MemoryRecorder
+from tests.support.memory_recorder import MemoryRecorder
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENAI_KEY = "sk-operator-" + "Q7w" * 14  # 53 characters, shaped like an OpenAI key

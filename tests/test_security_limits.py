@@ -1,6 +1,6 @@
 """No answer can exhaust memory or time, and fetches go only where they should.
 
-Every probe runs against the hostile provider over loopback (tests/hostile_provider.py).
+Every probe runs against the hostile provider over loopback (tests/support/hostile_provider.py).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from lib.generation import ClientSettings, GenerationRequest
 from lib.images import validate
 from lib.limits import ProviderLimiter
 from lib.providers import build_endpoint, task_segment
-from tests.hostile_provider import HostileProvider, lying_png
-from tests.memory_recorder import MemoryRecorder
+from tests.support.hostile_provider import HostileProvider, lying_png
+from tests.support.memory_recorder import MemoryRecorder
 
 KEY = "sk-hostile-" + "Kp4" * 12 + "Zz9Q"
 REQ = GenerationRequest(prompt="a harbour", model="gpt-image-2", size="1024x1024")

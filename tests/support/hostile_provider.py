@@ -372,7 +372,7 @@ class HostileProvider:
             yield b" "
 
 
-def main() -> None:  # pragma: no cover - manual use: python -m tests.hostile_provider
+def main() -> None:  # pragma: no cover - manual use: python -m tests.support.hostile_provider
     server = HostileProvider().start()
     print(json.dumps({"origin": server.origin, "internal": server.internal_url}), flush=True)
     try:
