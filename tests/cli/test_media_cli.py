@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from lib.store import Store
+from tests.cli.test_cli import run
 from tests.support.media_support import image_bytes, mask_bytes
-from tests.test_cli import run
 
 
 def test_stream_json_counts_the_partials(sandbox, tmp_path):

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from lib.store import Store
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).parent / "imagelab"
 
 
