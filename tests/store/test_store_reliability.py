@@ -25,8 +25,7 @@ from lib.client import ImageClient
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
 from lib.store import Store, configure_logging
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 
 def test_sigkill_mid_request_leaves_a_row_that_becomes_interrupted(sandbox, tmp_path):

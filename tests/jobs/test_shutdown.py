@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 from lib.store import Store
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 
 def _wait_for_pending(db: Path, proc: subprocess.Popen, count: int = 1, timeout: float = 20.0) -> None:
