@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from lib import ui
+from tests.pages.test_app import app, error_card_text, generate  # noqa: F401  (the fixture and helpers)
 from tests.support.media_support import image_bytes, no_keys_from_other_tests  # noqa: F401  (autouse)
-from tests.test_app import app, error_card_text, generate  # noqa: F401  (the fixture and helpers)
 
 
 def test_partials_appear_before_the_final_image(app):  # noqa: F811

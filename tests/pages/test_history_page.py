@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import ui
+from tests.support import ROOT
 from tests.support.history_seed import add
 
-ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 TRICKY = "A **bold** <b>html</b> fox [link](http://evil.example) :red[red] $x^2$"
 

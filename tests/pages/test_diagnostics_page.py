@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib import diagnostics as D
 from lib import ui
-from tests.test_app import APP, all_rendered_text
+from tests.pages.test_app import APP, all_rendered_text
 
 PAGE = "pages/diagnostics.py"
 
@@ -108,7 +108,7 @@ def test_a_typed_key_is_not_rendered_or_saved(at):
 
 
 def test_error_cards_link_to_their_checklist_step(tmp_path, monkeypatch):
-    from tests.test_app import generate
+    from tests.pages.test_app import generate
 
     monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
     ui.get_store.clear()

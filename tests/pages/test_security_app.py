@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import ui
+from tests.support import ROOT
 from tests.support.hostile_provider import MARKUP, MARKUP_MARKERS, HostileProvider
 
-ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 KEY = "sk-apptest-" + "Hq7" * 12 + "Lm2P"
 LITERAL_TYPES = {"text", "code", "json", "arrow_data_frame", "dataframe", "text_input", "text_area"}  # dataframe cells are plain text

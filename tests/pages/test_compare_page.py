@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -11,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 from lib import compare as K
 from lib import ui
 from lib.errors import ERROR_INFO
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 
 
