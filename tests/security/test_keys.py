@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,9 +17,9 @@ from lib.client import ImageClient
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
 from lib.providers import LOOPBACK, PRESETS, resolve_key_for
+from tests.support import ROOT
 from tests.support.memory_recorder import MemoryRecorder
 
-ROOT = Path(__file__).resolve().parent.parent
 OPENAI_KEY = "sk-operator-" + "Q7w" * 14  # 53 characters, shaped like an OpenAI key
 GW_KEY = "sk-gw-key-" + "x9" * 20
 REQ = GenerationRequest(prompt="a kite", model="gpt-image-2", size="1024x1024")

@@ -15,9 +15,9 @@ from lib.client import ImageClient
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
 from lib.store import Store, configure_logging
+from tests.support import ROOT
 from tests.support.hostile_provider import HostileProvider
 
-ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-sweep-" + "Rt5" * 13 + "Gh8W"
 ECHO_PROBES = (
     "echo_400",

@@ -14,8 +14,8 @@ from streamlit.testing.v1 import AppTest
 from lib import constants as C
 from lib import ui
 from lib.store import DamagedDatabase, Store
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 GARBAGE = b"this is not an sqlite database, it is a shopping list: eggs, flour\n" * 40
 
