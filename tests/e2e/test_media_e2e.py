@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_e2e import ARTIFACTS, page  # noqa: F401  (fixtures; browser comes from conftest)
+from tests.e2e.test_generate_e2e import ARTIFACTS, page  # noqa: F401  (fixtures; browser comes from conftest)
 
 pytestmark = pytest.mark.e2e
 
