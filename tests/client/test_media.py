@@ -1,4 +1,4 @@
-"""Streaming and edits in lib/: SSE parsing, multipart building, file and mask checks, capabilities, storage of inputs."""
+"""Streaming and edits in lib/: SSE parsing, multipart building, file and mask checks, capabilities."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from lib.edits import curl_form, edit_form, form_preview, image_field_name, snif
 from lib.generation import ClientSettings, GenerationRequest, ReferenceImage
 from lib.preflight import check_media, preflight
 from lib.providers import CAPABILITIES, build_endpoint, capabilities, capability_rows
-from lib.store import Store
 from tests.support.media_support import image_bytes, mask_bytes, no_keys_from_other_tests, sse  # noqa: F401  (autouse)
 
 PNG = image_bytes()
@@ -269,24 +268,3 @@ def test_capability_table():
 def test_edits_url_sits_beside_generations():
     e = build_endpoint("https://api.example.com/v1/images/generations")
     assert e.edits_url == "https://api.example.com/v1/images/edits"
-
-
-# --- storage -----------------------------------------------------------------------------
-
-
-def test_inputs_are_kept_content_addressed_and_read_back(tmp_path):
-    store = Store(tmp_path / "db.sqlite")
-    run = store.start_run(kind="generate", label="x", settings={})
-    a1 = store.attempt_started({"run_id": run, "model": "gpt-image-1.5"})
-    a2 = store.attempt_started({"run_id": run, "model": "gpt-image-1.5"})
-    first, second = ReferenceImage("a.png", PNG), ReferenceImage("b.jpg", image_bytes(fmt="JPEG"))
-    mask = ReferenceImage("m.png", mask_bytes(), "mask")
-    store.inputs_saved(a1, [first, second, mask])
-    store.inputs_saved(a2, [first])
-    rows = store.attempt_inputs(a1)
-    assert [(r["role"], r["position"], r["filename"]) for r in rows] == [("image", 0, "a.png"), ("image", 1, "b.jpg"), ("mask", 0, "m.png")]
-    assert rows[0]["path"] == store.attempt_inputs(a2)[0]["path"]  # the same bytes are kept once
-    assert len(list((tmp_path / "images").rglob("*.*"))) == 3
-    images, back_mask = store.reference_images(a1)
-    assert [i.data for i in images] == [first.data, second.data] and back_mask.data == mask.data
-    assert store.attempt(a1)["inputs"][0]["sha256"] == rows[0]["sha256"]
