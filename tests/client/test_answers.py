@@ -11,20 +11,15 @@ quota errors in a flat 429 body without an "error" wrapper.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 
 import httpx
 import pytest
-from PIL import Image
 
 from lib.answers import error_envelope
 from lib.classify import classify_response
-from lib.client import ImageClient
-from lib.generation import ClientSettings, GenerationRequest
-from lib.limits import ProviderLimiter
-from tests.support.memory_recorder import MemoryRecorder
+from lib.generation import GenerationRequest
+from tests.support.mock_client import mock_client, png_b64
 
 J = "application/json"
 
@@ -179,23 +174,6 @@ TASK_FAILURES = [
 ]
 
 
-def _png() -> str:
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), (10, 20, 30)).save(buf, "PNG")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def _client(handler) -> ImageClient:
-    settings = ClientSettings(provider="sandbox", base_url="http://127.0.0.1:9/v1", max_retries=0, use_fallback=False)
-    return ImageClient(
-        settings=settings,
-        recorder=MemoryRecorder(),
-        transport=httpx.MockTransport(handler),
-        sleep=lambda s: None,
-        limiter=ProviderLimiter(rate_per_s=1e6, burst=10**6, sleep=lambda s: None),
-    )
-
-
 REQ = GenerationRequest(prompt="a kite", model="gpt-image-2", size="1024x1024")
 
 
@@ -213,14 +191,14 @@ def test_a_failed_task_is_read_in_both_shapes(name, failed, expected, when):
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=answers.pop(0) if len(answers) > 1 else answers[0])
 
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         out = client.generate(REQ)
     assert not out.ok and out.error.error_type == expected, out.error
 
 
 @pytest.mark.parametrize("name,status,body,expected", [f for f in FAMILIES if f[1] == 200], ids=[f[0] for f in FAMILIES if f[1] == 200])
 def test_errors_wrapped_in_200_are_read_through_the_client(name, status, body, expected):
-    with _client(lambda request: httpx.Response(200, json=body)) as client:
+    with mock_client(lambda request: httpx.Response(200, json=body)) as client:
         out = client.generate(REQ)
     assert out.error.error_type == expected
     assert out.attempts[0].http_status == 200
@@ -243,7 +221,7 @@ def test_error_envelope_is_told_from_an_answer(payload, is_error):
 
 
 def test_a_code_zero_envelope_with_an_image_still_succeeds():
-    body = {"code": 0, "msg": "success", "data": [{"b64_json": _png()}]}
-    with _client(lambda request: httpx.Response(200, json=body)) as client:
+    body = {"code": 0, "msg": "success", "data": [{"b64_json": png_b64((10, 20, 30), size=(8, 8))}]}
+    with mock_client(lambda request: httpx.Response(200, json=body)) as client:
         out = client.generate(REQ)
     assert out.ok and len(out.images) == 1
