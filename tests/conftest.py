@@ -13,6 +13,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from lib.sandbox import SandboxConfig, SandboxServer  # noqa: E402
+from tests.support.clock import FakeClock  # noqa: E402
 
 FAST = dict(latency_s=(0.0, 0.0), task_duration_s=0.2, retry_after_s=0.05, hang_s=3.0)
 
@@ -29,21 +30,6 @@ def sandbox(sandbox_server):
     """The session's sandbox, reset to a fast, healthy configuration for each test."""
     sandbox_server.configure(dialect="b64", scenario="healthy", rate_limit_k=None, url_ttl_s=3600.0, **FAST)
     return sandbox_server
-
-
-class FakeClock:
-    """A monotonic clock that only moves when the code under test sleeps."""
-
-    def __init__(self, start: float = 1000.0):
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += max(seconds, 0.0)
 
 
 @pytest.fixture

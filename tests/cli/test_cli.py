@@ -6,7 +6,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +13,7 @@ import pytest
 
 from lib.store import Store
 from tests.support import ROOT
+from tests.support.wait_until import wait_until
 
 SCRIPT = Path(sys.executable).parent / "imagelab"
 
@@ -112,14 +112,15 @@ def test_sandbox_command_serves_in_the_foreground():
     port = _free_port()
     cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "lib.cli"]
     proc = subprocess.Popen([*cmd, "sandbox", "--port", str(port), "--scenario", "content_policy", "--latency", "0"], cwd=ROOT)
+
+    def answer() -> httpx.Response | None:
+        try:
+            return httpx.post(f"http://127.0.0.1:{port}/v1/images/generations", json={"model": "gpt-image-2", "prompt": "x"})
+        except httpx.TransportError:
+            return None
+
     try:
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                r = httpx.post(f"http://127.0.0.1:{port}/v1/images/generations", json={"model": "gpt-image-2", "prompt": "x"})
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        r = wait_until(answer, timeout=20, interval=0.1, message="the sandbox command never answered")
         assert r.status_code == 400 and r.json()["error"]["code"] == "moderation_blocked"
     finally:
         proc.terminate()

@@ -13,6 +13,7 @@ from lib.classify import classify_response, classify_task_failure
 from lib.client import ImageClient
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
+from tests.support.clock import FakeClock
 from tests.support.memory_recorder import MemoryRecorder
 
 json_values = st.recursive(
@@ -75,25 +76,12 @@ def test_any_task_failure_is_classified(error):
     assert classify_task_failure(error).error_type in E.ERROR_TYPES
 
 
-class _FakeClock:
-    """Time moves only when the client sleeps, so nothing really waits."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
 @given(status=statuses, body=json_values | st.binary(max_size=200), ctype=ctypes)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_the_whole_client_never_raises(status, body, ctype):
     """Every answer ends as an Outcome (ok or with a vocabulary error), even polls of fake tasks."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    clock = _FakeClock()
+    clock = FakeClock(start=0.0)  # a fixture cannot be used under @given: one clock per example
 
     def handler(request):
         return httpx.Response(status, content=raw, headers={"content-type": ctype} if ctype else {})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import zipfile
 
 import pytest
@@ -16,6 +15,7 @@ from lib import constants as C
 from lib.compare import Target
 from lib.errors import ERROR_INFO
 from lib.generation import ClientSettings
+from tests.support.wait_until import wait_until
 
 GPT2, GPT15 = Target("sandbox", "gpt-image-2"), Target("sandbox", "gpt-image-1.5")
 
@@ -134,9 +134,9 @@ def test_cancel_leaves_every_cell_cancelled_not_pending(store, runner, sandbox):
             provider="sandbox", base_url=sandbox.base_url, max_concurrency=1, rate_per_s=100.0, extra_headers={"X-Sandbox-Latency": "20"}
         ),
     )
-    deadline = time.time() + 10
-    while time.time() < deadline and not any(job.status == "running" and job.events for job in batch.jobs):
-        time.sleep(0.02)
+    wait_until(
+        lambda: any(job.status == "running" and job.events for job in batch.jobs), timeout=10, interval=0.02, message="no cell started"
+    )
     states = K.load(store, cid).cells
     assert {c.status for c in states.values()} <= {"queued", "running"}
     asked = K.cancel(store, runner, cid)
@@ -181,15 +181,13 @@ def test_queued_cells_say_how_many_wait_ahead_on_which_provider(store, runner, s
         ),
     )
     try:
-        deadline = time.time() + 5
         notes: list[str] = []
-        while time.time() < deadline:
-            notes = [K.live_note(job) for job in batch.jobs]
-            if "queued: 2 ahead on Sandbox" in notes and any(n.startswith("running") for n in notes):
-                break  # one cell sends, three wait for the provider's one slot
-            time.sleep(0.02)
-        assert any(n == "queued: 2 ahead on Sandbox" for n in notes), notes
-        assert any(n.startswith("running") for n in notes), notes
+
+        def one_sends_three_wait() -> bool:  # one cell sends, three wait for the provider's one slot
+            notes[:] = [K.live_note(job) for job in batch.jobs]
+            return "queued: 2 ahead on Sandbox" in notes and any(n.startswith("running") for n in notes)
+
+        wait_until(one_sends_three_wait, timeout=5, interval=0.02, message=lambda: f"the cells say {notes}")
     finally:
         batch.cancel()
         batch.wait(10)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import httpx
 import pytest
 
@@ -11,6 +9,7 @@ from lib.generation import ClientSettings, GenerationRequest
 from lib.jobs import Batch, JobRunner, JobSpec, run_generation
 from lib.limits import LimiterRegistry
 from lib.store import Store
+from tests.support.wait_until import wait_until
 
 REQ = GenerationRequest(prompt="a paper boat on a pond", model="gpt-image-2", size="1024x1024")
 
@@ -37,17 +36,12 @@ def settings_for(sandbox, scenario="healthy", **kw) -> ClientSettings:
 
 def wait_for_event(job, kind, timeout=10.0) -> None:
     """Block until the job has emitted an event of this kind (the job's own thread appends them)."""
-    done = threading.Event()
-    deadline = threading.Timer(timeout, done.set)
-    deadline.start()
-    try:
-        while not done.is_set():
-            if any(e.kind == kind for e in list(job.events)):
-                return
-            done.wait(0.01)
-    finally:
-        deadline.cancel()
-    raise AssertionError(f"no {kind!r} event; got {[e.kind for e in job.events]}")
+    wait_until(
+        lambda: any(e.kind == kind for e in list(job.events)),
+        timeout=timeout,
+        interval=0.01,
+        message=lambda: f"no {kind!r} event; got {[e.kind for e in job.events]}",
+    )
 
 
 def test_a_request_round_trips_through_json():

@@ -11,22 +11,23 @@ from pathlib import Path
 
 from lib.store import Store
 from tests.support import ROOT
+from tests.support.wait_until import wait_until
 
 
 def _wait_for_pending(db: Path, proc: subprocess.Popen, count: int = 1, timeout: float = 20.0) -> None:
     """Until the subprocess has an attempt in flight (it writes the row before sending)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def in_flight() -> bool:
         assert proc.poll() is None, proc.communicate()
-        if db.exists():
-            try:
-                store = Store(db)
-                if store.db.execute("SELECT count(*) FROM attempts WHERE status = 'pending'").fetchone()[0] >= count:
-                    return
-            except Exception:  # the database is being created
-                pass
-        time.sleep(0.1)
-    raise AssertionError("the subprocess never started its request")
+        if not db.exists():
+            return False
+        try:
+            store = Store(db)
+            return store.db.execute("SELECT count(*) FROM attempts WHERE status = 'pending'").fetchone()[0] >= count
+        except Exception:  # the database is being created
+            return False
+
+    wait_until(in_flight, timeout=timeout, interval=0.1, message="the subprocess never started its request")
 
 
 def test_sigterm_to_the_cli_interrupts_the_generation(sandbox, tmp_path):

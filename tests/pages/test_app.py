@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import ui
 from tests.support import ROOT
+from tests.support.wait_until import wait_until
 
 APP = str(ROOT / "streamlit_app.py")
 
@@ -26,16 +25,22 @@ def app(tmp_path, monkeypatch):
     return at
 
 
+def job_finished(at: AppTest):
+    """A wait_until condition: rerun the page (as its own refresh does) until its generation job is done."""
+
+    def finished() -> bool:
+        if at.session_state["generate_job"] is None:
+            return True
+        at.run()
+        return at.session_state["generate_job"] is None
+
+    return finished
+
+
 def generate(at: AppTest, prompt: str, *, wait_s: float = 40) -> AppTest:
     at.text_area(key="prompt").set_value(prompt).run()
     at.button(key="generate").click().run()
-    deadline = time.time() + wait_s
-    while time.time() < deadline:
-        if at.session_state["generate_job"] is None:
-            break
-        time.sleep(0.1)
-        at.run()
-    assert at.session_state["generate_job"] is None, "the generation did not finish"
+    wait_until(job_finished(at), timeout=wait_s, interval=0.1, message="the generation did not finish")
     assert not at.exception, [e.value for e in at.exception]
     return at
 

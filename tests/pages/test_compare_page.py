@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -11,6 +9,7 @@ from lib import compare as K
 from lib import ui
 from lib.errors import ERROR_INFO
 from tests.support import ROOT
+from tests.support.wait_until import wait_until
 
 APP = str(ROOT / "streamlit_app.py")
 
@@ -30,13 +29,11 @@ def app(tmp_path, monkeypatch):
 
 
 def wait_done(comparison_id: str, timeout: float = 30) -> K.ComparisonView:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    def finished() -> K.ComparisonView | None:
         view = K.load(ui.get_store(), comparison_id)
-        if view is not None and view.cells and not view.running:
-            return view
-        time.sleep(0.1)
-    raise AssertionError("the grid did not finish")
+        return view if view is not None and view.cells and not view.running else None
+
+    return wait_until(finished, timeout=timeout, interval=0.1, message="the grid did not finish")
 
 
 def chips(at: AppTest):

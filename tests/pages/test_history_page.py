@@ -8,8 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import ui
+from tests.pages.test_app import job_finished
 from tests.support import ROOT
 from tests.support.history_seed import add
+from tests.support.wait_until import wait_until
 
 APP = str(ROOT / "streamlit_app.py")
 TRICKY = "A **bold** <b>html</b> fox [link](http://evil.example) :red[red] $x^2$"
@@ -158,10 +160,7 @@ def test_rerun_prefills_generate_and_the_new_run_points_at_the_attempt(seeded):
     at.sidebar.selectbox(key="provider").set_value("sandbox").run()
     at.sidebar.selectbox(key="sandbox_latency").set_value("none").run()
     at.button(key="generate").click().run()
-    deadline = time.time() + 40
-    while at.session_state["generate_job"] is not None and time.time() < deadline:
-        time.sleep(0.1)
-        at.run()
+    wait_until(job_finished(at), timeout=40, interval=0.1, message="the re-run did not finish")
     assert any(c.value.startswith("Estimated cost: ~$") and "estimate" in c.value for c in at.caption)  # the result card
     runs = list(seeded.db.query("SELECT kind, rerun_of FROM runs ORDER BY created_at DESC LIMIT 1"))
     assert runs == [{"kind": "rerun", "rerun_of": failed["id"]}]

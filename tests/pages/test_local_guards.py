@@ -7,8 +7,10 @@ from streamlit.testing.v1 import AppTest
 
 from lib import constants as C
 from lib import ui
+from tests.pages.test_app import job_finished
 from tests.support import ROOT
 from tests.support.damaged_db import GARBAGE, damaged
+from tests.support.wait_until import wait_until
 
 APP = str(ROOT / "streamlit_app.py")
 
@@ -77,12 +79,7 @@ def test_the_sidebar_and_the_card_refuse_an_operator_key_for_another_host(tmp_pa
     assert any("belongs to" in e.value and "collector.example.net" in e.value for e in at.sidebar.error)
     at.text_area(key="prompt").set_value("steal my key").run()
     at.button(key="generate").click().run()
-    import time
-
-    deadline = time.time() + 20
-    while time.time() < deadline and at.session_state["generate_job"] is not None:
-        time.sleep(0.1)
-        at.run()
+    wait_until(job_finished(at), timeout=20, interval=0.1, message="the generation did not finish")
     card = " ".join(e.value for e in at.error)
     assert "invalid_input" in card and "Checklist step 1" in card
     row = ui.get_store().recent_attempts()[0]

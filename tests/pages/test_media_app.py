@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from lib import ui
 from tests.pages.test_app import app, error_card_text, generate  # noqa: F401  (the fixture and helpers)
 from tests.support.media_support import image_bytes, no_keys_from_other_tests  # noqa: F401  (autouse)
+from tests.support.wait_until import wait_until
 
 
 def test_partials_appear_before_the_final_image(app):  # noqa: F811
@@ -16,15 +15,19 @@ def test_partials_appear_before_the_final_image(app):  # noqa: F811
     app.text_area(key="prompt").set_value("a glass whale in a library").run()
     app.button(key="generate").click().run()
     seen_partial_while_running = False
-    deadline = time.time() + 40
-    while time.time() < deadline and app.session_state["generate_job"] is not None:
-        time.sleep(0.2)
+
+    def finished() -> bool:
+        nonlocal seen_partial_while_running
+        if app.session_state["generate_job"] is None:
+            return True
         app.run()
         if app.session_state["generate_job"] is not None and len(app.get("image")) >= 1:
             captions = str([i.proto for i in app.get("image")])
             assert "rough preview" in captions
             seen_partial_while_running = True
-    assert app.session_state["generate_job"] is None, "the generation did not finish"
+        return app.session_state["generate_job"] is None
+
+    wait_until(finished, timeout=40, interval=0.2, message="the generation did not finish")
     assert not app.exception, [e.value for e in app.exception]
     assert seen_partial_while_running, "no partial image was on screen while the job ran"
     # the final image replaced the partials

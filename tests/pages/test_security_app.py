@@ -9,14 +9,15 @@ it literally. No 8-character run of the key, in any case, is rendered.
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import ui
+from tests.pages.test_app import job_finished
 from tests.support import ROOT
 from tests.support.hostile_provider import MARKUP, MARKUP_MARKERS, HostileProvider
+from tests.support.wait_until import wait_until
 
 APP = str(ROOT / "streamlit_app.py")
 KEY = "sk-apptest-" + "Hq7" * 12 + "Lm2P"
@@ -50,11 +51,7 @@ def generate(at: AppTest, hostile: HostileProvider, probe: str, prompt: str) -> 
     at.sidebar.text_input(key="base_url__custom").set_value(hostile.base_url(probe)).run()
     at.text_area(key="prompt").set_value(prompt).run()
     at.button(key="generate").click().run()
-    deadline = time.time() + 40
-    while time.time() < deadline and at.session_state["generate_job"] is not None:
-        time.sleep(0.1)
-        at.run()
-    assert at.session_state["generate_job"] is None, "the generation did not finish"
+    wait_until(job_finished(at), timeout=40, interval=0.1, message="the generation did not finish")
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -13,6 +13,7 @@ from lib.client import ImageClient
 from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
 from lib.store import AttemptFilter, Store, migrations
+from tests.support.wait_until import wait_until
 
 CONTRACT_ATTEMPTS = {
     "id",
@@ -77,11 +78,9 @@ def test_row_is_pending_while_the_request_is_in_flight(sandbox, store):
 
     t = threading.Thread(target=work)
     t.start()
-    deadline = time.time() + 5
-    statuses = []
-    while time.time() < deadline and not statuses:
-        statuses = [r["status"] for r in store.recent_attempts()]
-        time.sleep(0.02)
+    statuses = wait_until(
+        lambda: [r["status"] for r in store.recent_attempts()], timeout=5, interval=0.02, message="no attempt row was written"
+    )
     t.join()
     assert statuses == ["pending"]
     assert store.recent_attempts()[0]["status"] == "succeeded"

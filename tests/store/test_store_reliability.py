@@ -11,7 +11,6 @@ import struct
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 import zlib
 from pathlib import Path
@@ -26,6 +25,7 @@ from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
 from lib.store import Store, configure_logging
 from tests.support import ROOT
+from tests.support.wait_until import wait_until
 
 
 def test_sigkill_mid_request_leaves_a_row_that_becomes_interrupted(sandbox, tmp_path):
@@ -47,16 +47,15 @@ def test_sigkill_mid_request_leaves_a_row_that_becomes_interrupted(sandbox, tmp_
     child = subprocess.Popen([sys.executable, "-c", script])
     try:
         observer = None
-        deadline = time.time() + 20
-        pending = []
-        while time.time() < deadline:
-            if (data / C.DB_FILENAME).exists():
-                observer = observer or Store(data_dir=data)
-                pending = [r for r in observer.recent_attempts() if r["status"] == "pending"]
-                if pending:
-                    break
-            time.sleep(0.05)
-        assert pending, "the child never wrote its pending row"
+
+        def pending_rows() -> list:
+            nonlocal observer
+            if not (data / C.DB_FILENAME).exists():
+                return []
+            observer = observer or Store(data_dir=data)
+            return [r for r in observer.recent_attempts() if r["status"] == "pending"]
+
+        pending = wait_until(pending_rows, timeout=20, interval=0.05, message="the child never wrote its pending row")
         assert observer.recovered == 0  # the child is alive: its row is not stolen
     finally:
         os.kill(child.pid, signal.SIGKILL)

@@ -7,7 +7,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.support import ROOT
+from tests.support.wait_until import wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -60,17 +60,15 @@ def running_app(data_dir: Path, port: int | None = None) -> Iterator[tuple[str, 
 
 
 def wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    def healthy() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"the app exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
         try:
-            if httpx.get(url + "/_stcore/health", timeout=1).status_code == 200:
-                return
+            return httpx.get(url + "/_stcore/health", timeout=1).status_code == 200
         except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError("the app did not answer in time")
+            return False
+
+    wait_until(healthy, timeout=timeout, interval=0.05, message="the app did not answer in time")
 
 
 def launch_browser(playwright):

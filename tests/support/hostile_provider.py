@@ -33,6 +33,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.support.wait_until import wait_until
+
 SLOW_BYTE_EVERY_S = 0.25  # a slow body trickles one byte this often...
 SLOW_MAX_S = 30.0  # ...for at most this long
 ENDLESS_MAX_BYTES = 1024 * 1024 * 1024  # an "endless" body stops after 1 GB
@@ -149,11 +151,7 @@ class HostileProvider:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True, name="hostile")
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the hostile provider did not start")
-            time.sleep(0.01)
+        wait_until(lambda: self._server.started, timeout=10, interval=0.01, message="the hostile provider did not start")
         return self
 
     def stop(self) -> None:
