@@ -1,71 +1,12 @@
-"""The app through streamlit.testing.v1.AppTest: widgets found by key."""
+"""The Generate page, and the app as a whole, through streamlit.testing.v1.AppTest: widgets found by key."""
 
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from lib import ui
 from tests.support import ROOT
-from tests.support.wait_until import wait_until
-
-APP = str(ROOT / "streamlit_app.py")
-
-
-@pytest.fixture
-def app(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
-    for name in ("OPENAI_API_KEY", "WISGATE_API_KEY", "EVOLINK_API_KEY", "IMAGELAB_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    ui.get_store.clear()  # a store on this test's data dir
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    assert not at.exception
-    at.sidebar.selectbox(key="sandbox_latency").set_value("none").run()
-    return at
-
-
-def job_finished(at: AppTest):
-    """A wait_until condition: rerun the page (as its own refresh does) until its generation job is done."""
-
-    def finished() -> bool:
-        if at.session_state["generate_job"] is None:
-            return True
-        at.run()
-        return at.session_state["generate_job"] is None
-
-    return finished
-
-
-def generate(at: AppTest, prompt: str, *, wait_s: float = 40) -> AppTest:
-    at.text_area(key="prompt").set_value(prompt).run()
-    at.button(key="generate").click().run()
-    wait_until(job_finished(at), timeout=wait_s, interval=0.1, message="the generation did not finish")
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def error_card_text(at: AppTest) -> str:
-    return " ".join(e.value for e in at.error)
-
-
-def all_rendered_text(at: AppTest, skip_keys=()) -> str:
-    parts = []
-
-    def walk(node):
-        if getattr(node, "key", None) in skip_keys:
-            return
-        proto = getattr(node, "proto", None)
-        if proto is not None:
-            parts.append(str(proto))
-        children = getattr(node, "children", None)
-        if isinstance(children, dict):
-            for child in children.values():
-                walk(child)
-
-    walk(at.main)
-    walk(at.sidebar)
-    return "\n".join(parts)
+from tests.support.apptest import all_rendered_text, error_card_text, generate
 
 
 def test_success_on_the_sandbox_shows_an_image(app):
@@ -206,20 +147,17 @@ def test_recent_generations_come_from_the_store_and_can_be_opened(app):
     assert app.get("image")  # the stored run's image is shown again
 
 
-def test_a_new_session_with_the_link_shows_the_finished_run_from_the_store(app):
+def test_a_new_session_with_the_link_shows_the_finished_run_from_the_store(app, new_app):
     generate(app, "a link to share")
     run_id = app.query_params["run"]
-    fresh = AppTest.from_file(APP, default_timeout=30)
-    fresh.query_params["run"] = run_id
-    fresh.run()
-    assert not fresh.exception
+    fresh = new_app(query={"run": run_id})
     assert fresh.session_state["generate_job"] is None if "generate_job" in fresh.session_state else True
     assert {m.label: m.value for m in fresh.metric}["Model used"] == "gpt-image-2"
     assert len(fresh.get("image")) >= 1
     assert any("Done in" in s.proto.label for s in fresh.get("status")) if fresh.get("status") else True
 
 
-def test_a_reload_reattaches_to_the_running_job_and_cancel_stops_it(app):
+def test_a_reload_reattaches_to_the_running_job_and_cancel_stops_it(app, new_app):
     app.sidebar.selectbox(key="sandbox_scenario").set_value("timeout").run()
     app.sidebar.number_input(key="read_timeout").set_value(120.0).run()
     app.text_area(key="prompt").set_value("a slow one").run()
@@ -228,10 +166,7 @@ def test_a_reload_reattaches_to_the_running_job_and_cancel_stops_it(app):
     run_id = app.query_params["run"]
     assert job is not None and job.run_id == run_id and not job.done
     # A reload: a new session with only the link.
-    reloaded = AppTest.from_file(APP, default_timeout=30)
-    reloaded.query_params["run"] = run_id
-    reloaded.run()
-    assert not reloaded.exception
+    reloaded = new_app(query={"run": run_id})
     assert reloaded.session_state["generate_job"] is job  # reattached to the same job
     assert reloaded.button(key="generate").disabled
     reloaded.button(key="cancel").click().run()

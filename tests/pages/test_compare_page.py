@@ -8,24 +8,18 @@ from streamlit.testing.v1 import AppTest
 from lib import compare as K
 from lib import ui
 from lib.errors import ERROR_INFO
-from tests.support import ROOT
+from tests.support.media_support import image_bytes
 from tests.support.wait_until import wait_until
 
-APP = str(ROOT / "streamlit_app.py")
+PAGE = "pages/compare.py"
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
-    for name in ("OPENAI_API_KEY", "WISGATE_API_KEY", "EVOLINK_API_KEY", "IMAGELAB_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    ui.get_store.clear()
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    at.sidebar.selectbox(key="sandbox_latency").set_value("none").run()
-    at.switch_page("pages/compare.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def app(app):
+    """The Compare page, on the sandbox with no latency."""
+    app.switch_page(PAGE).run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
 
 
 def wait_done(comparison_id: str, timeout: float = 30) -> K.ComparisonView:
@@ -40,7 +34,7 @@ def chips(at: AppTest):
     return [b for b in at.button if str(b.key or "").startswith("chip-")]
 
 
-def test_a_2x2_grid_shows_three_images_and_one_error_chip(app):
+def test_a_2x2_grid_shows_three_images_and_one_error_chip(app, new_app):
     at = app
     at.text_area(key="compare_prompts").set_value("a red fox in the snow\nan owl at night #fallback").run()
     assert at.multiselect(key="compare_targets").value == ["gpt-image-2 @ Sandbox", "gpt-image-1.5 @ Sandbox"]
@@ -66,12 +60,7 @@ def test_a_2x2_grid_shows_three_images_and_one_error_chip(app):
     assert K.load(ui.get_store(), cid).ratings["r0c1"]["note"] == "crisp fur"
 
     # the permalink shows the same grid in a fresh session
-    again = AppTest.from_file(APP, default_timeout=30)
-    again.run()
-    again.switch_page("pages/compare.py")
-    again.query_params["comparison"] = cid
-    again.run()
-    assert not again.exception, [e.value for e in again.exception]
+    again = new_app(PAGE, {"comparison": cid})
     assert len(again.get("image")) == 3 and len(chips(again)) == 1
     assert again.button(key="star-r0c1").label == "Winner"
 
@@ -99,8 +88,6 @@ def test_an_unknown_comparison_link_is_explained(app):
 
 def test_reference_images_and_streaming_apply_to_every_cell(app):
     """Streaming and edits on Compare: the grid's reference image goes with every cell as an edit, streamed."""
-    from tests.support.media_support import image_bytes
-
     at = app
     ref = image_bytes((96, 64), colour=(200, 120, 40))
     at.text_area(key="compare_prompts").set_value("the same scene at noon").run()

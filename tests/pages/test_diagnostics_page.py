@@ -9,22 +9,15 @@ from streamlit.testing.v1 import AppTest
 
 from lib import diagnostics as D
 from lib import ui
-from tests.pages.test_app import APP, all_rendered_text
+from tests.support.apptest import all_rendered_text, generate
 
 PAGE = "pages/diagnostics.py"
 
 
 @pytest.fixture
-def at(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
-    for name in ("OPENAI_API_KEY", "WISGATE_API_KEY", "EVOLINK_API_KEY", "IMAGELAB_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    ui.get_store.clear()
-    app = AppTest.from_file(APP, default_timeout=30)
-    app.run()
-    app.switch_page(PAGE).run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
+def at(new_app):
+    """The Diagnostics page, opened from the app's navigation."""
+    return new_app(PAGE)
 
 
 def step_texts(app: AppTest) -> str:
@@ -40,7 +33,7 @@ def test_static_and_history_checks_show_at_once(at):
     assert "Press Run checks" in " ".join(c.value for c in at.caption)
 
 
-def test_run_checks_on_the_sandbox_then_save_and_open_read_only(at):
+def test_run_checks_on_the_sandbox_then_save_and_open_read_only(at, new_app):
     at.sidebar.selectbox(key="sandbox_scenario").set_value("auth").run()
     at.button(key="diag_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -55,13 +48,7 @@ def test_run_checks_on_the_sandbox_then_save_and_open_read_only(at):
     assert any(D.report_link(report_id) in c.value for c in at.code)
 
     # A teammate opens the permalink: read-only, no settings, no probes.
-    viewer = AppTest.from_file(APP, default_timeout=30)
-    viewer.query_params["report"] = report_id
-    viewer.run()
-    viewer.switch_page(PAGE)
-    viewer.query_params["report"] = report_id
-    viewer.run()
-    assert not viewer.exception, [e.value for e in viewer.exception]
+    viewer = new_app(PAGE, {"report": report_id})
     assert viewer.title[0].value == "Diagnostics snapshot"
     assert "read-only" in viewer.info[0].value
     assert "The provider refused the key (401)." in " ".join(t.value for t in viewer.text)
@@ -70,28 +57,14 @@ def test_run_checks_on_the_sandbox_then_save_and_open_read_only(at):
     assert ui.get_store().db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1  # nothing ran again
 
 
-def test_step_param_opens_that_step(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
-    ui.get_store.clear()
-    app = AppTest.from_file(APP, default_timeout=30)
-    app.run()
-    app.switch_page(PAGE)
-    app.query_params["step"] = "5"
-    app.run()
-    assert not app.exception
+def test_step_param_opens_that_step(new_app):
+    app = new_app(PAGE, {"step": "5"})
     expanded = [e.label for e in app.main.expander if e.proto.expanded]
     assert expanded == ["Evidence and fix for step 5"]
 
 
-def test_unknown_report_id_says_so(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
-    ui.get_store.clear()
-    app = AppTest.from_file(APP, default_timeout=30)
-    app.run()
-    app.switch_page(PAGE)
-    app.query_params["report"] = "doesnotexist"
-    app.run()
-    assert not app.exception
+def test_unknown_report_id_says_so(new_app):
+    app = new_app(PAGE, {"report": "doesnotexist"})
     assert "no saved report with this id" in app.warning[0].value
 
 
@@ -107,14 +80,7 @@ def test_a_typed_key_is_not_rendered_or_saved(at):
     assert key[:-4] not in json.dumps(row["body"]) + row["markdown"]
 
 
-def test_error_cards_link_to_their_checklist_step(tmp_path, monkeypatch):
-    from tests.pages.test_app import generate
-
-    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
-    ui.get_store.clear()
-    app = AppTest.from_file(APP, default_timeout=30)
-    app.run()
-    app.sidebar.selectbox(key="sandbox_latency").set_value("none").run()
+def test_error_cards_link_to_their_checklist_step(app):
     app.sidebar.selectbox(key="sandbox_scenario").set_value("quota_exceeded").run()
     generate(app, "out of credits")
     assert checklist_links(app) == [("Open checklist step 5 in Diagnostics", "5")]

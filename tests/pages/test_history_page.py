@@ -8,22 +8,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import ui
-from tests.pages.test_app import job_finished
-from tests.support import ROOT
+from tests.support.apptest import wait_for_job
 from tests.support.history_seed import add
-from tests.support.wait_until import wait_until
 
-APP = str(ROOT / "streamlit_app.py")
+PAGE = "pages/history.py"
 TRICKY = "A **bold** <b>html</b> fox [link](http://evil.example) :red[red] $x^2$"
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
-    for name in ("OPENAI_API_KEY", "WISGATE_API_KEY", "EVOLINK_API_KEY", "IMAGELAB_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    ui.get_store.clear()
-    ui._alerts_cache.clear()
+def store(app_env):
+    """The store the app will use: this test's data directory."""
     return ui.get_store()
 
 
@@ -49,22 +43,21 @@ def seeded(store):
     return store
 
 
-def history(params: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    at.switch_page("pages/history.py")
-    for key, value in (params or {}).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+@pytest.fixture
+def history(new_app):
+    """Opens the History page on a link with these query parameters."""
+
+    def open_history(params: dict | None = None) -> AppTest:
+        return new_app(PAGE, params)
+
+    return open_history
 
 
 def table(at: AppTest):
     return at.dataframe[0].value
 
 
-def test_a_permalink_restores_the_filters_and_widgets_narrow_the_table(seeded):
+def test_a_permalink_restores_the_filters_and_widgets_narrow_the_table(seeded, history):
     at = history({"since": "7d"})
     assert len(table(at)) == 3
     at = history({"model": "gpt-image-2", "since": "7d"})
@@ -81,7 +74,7 @@ def test_a_permalink_restores_the_filters_and_widgets_narrow_the_table(seeded):
     assert len(table(at)) == 4 and dict(at.query_params) == {"since": "all"}
 
 
-def test_stats_and_charts_follow_the_filter(seeded):
+def test_stats_and_charts_follow_the_filter(seeded, history):
     at = history({"provider": "openai"})
     stats = at.dataframe[1].value  # the table, then per model, then per provider
     assert list(stats["model"]) == ["gpt-image-2"] and list(stats["attempts"]) == [2]
@@ -93,7 +86,7 @@ def test_stats_and_charts_follow_the_filter(seeded):
     assert metrics["Cost (estimate)"].startswith("~$")
 
 
-def test_odd_links_say_what_was_ignored_and_still_show_the_page(seeded):
+def test_odd_links_say_what_was_ignored_and_still_show_the_page(seeded, history):
     at = history({"status": "exploded", "page": "-3", "model": "x' OR 1=1 --", "utm_source": "mail"})
     texts = " ".join(t.value for t in at.text)
     assert "status 'exploded' is not one of" in texts and "page '-3' is not a page number" in texts
@@ -105,7 +98,7 @@ def test_odd_links_say_what_was_ignored_and_still_show_the_page(seeded):
     assert len(table(at)) == 3
 
 
-def test_attempt_detail_shows_the_error_card_and_the_raw_answer(seeded):
+def test_attempt_detail_shows_the_error_card_and_the_raw_answer(seeded, history):
     failed = seeded.recent_attempts()[1]
     assert failed["error_type"] == "rate_limited"
     at = history({"attempt": str(failed["id"])})
@@ -118,7 +111,7 @@ def test_attempt_detail_shows_the_error_card_and_the_raw_answer(seeded):
     assert at.get("page_link")[0].proto.page.endswith("history") or at.get("page_link")
 
 
-def test_selecting_a_row_opens_the_attempt_and_back_returns_to_the_list(seeded):
+def test_selecting_a_row_opens_the_attempt_and_back_returns_to_the_list(seeded, history):
     at = history({"since": "7d"})
     first_id = int(table(at)["id"].iloc[0])
     at.number_input(key="hist_open_id").set_value(first_id).run()
@@ -126,12 +119,12 @@ def test_selecting_a_row_opens_the_attempt_and_back_returns_to_the_list(seeded):
     assert at.subheader[0].value == f"Attempt #{first_id}"
 
 
-def test_unknown_attempt_is_a_clear_message(seeded):
+def test_unknown_attempt_is_a_clear_message(seeded, history):
     at = history({"attempt": "999999"})
     assert any("no attempt #999999" in w.value for w in at.warning)
 
 
-def test_a_prompt_with_markdown_or_html_is_shown_literally(seeded):
+def test_a_prompt_with_markdown_or_html_is_shown_literally(seeded, history):
     tricky_id = [r for r in seeded.recent_attempts() if r["prompt"] == TRICKY][0]["id"]
     at = history({"since": "7d"})
     assert TRICKY in list(table(at)["prompt"])
@@ -141,7 +134,7 @@ def test_a_prompt_with_markdown_or_html_is_shown_literally(seeded):
         assert "**bold**" not in md.value and "<b>" not in md.value and "evil.example" not in md.value
 
 
-def test_rerun_prefills_generate_and_the_new_run_points_at_the_attempt(seeded):
+def test_rerun_prefills_generate_and_the_new_run_points_at_the_attempt(seeded, history):
     failed = [r for r in seeded.recent_attempts() if r["error_type"] == "rate_limited"][0]
     at = history({"attempt": str(failed["id"])})
     at.button(key="rerun").click().run()
@@ -160,7 +153,7 @@ def test_rerun_prefills_generate_and_the_new_run_points_at_the_attempt(seeded):
     at.sidebar.selectbox(key="provider").set_value("sandbox").run()
     at.sidebar.selectbox(key="sandbox_latency").set_value("none").run()
     at.button(key="generate").click().run()
-    wait_until(job_finished(at), timeout=40, interval=0.1, message="the re-run did not finish")
+    wait_for_job(at, timeout=40, message="the re-run did not finish")
     assert any(c.value.startswith("Estimated cost: ~$") and "estimate" in c.value for c in at.caption)  # the result card
     runs = list(seeded.db.query("SELECT kind, rerun_of FROM runs ORDER BY created_at DESC LIMIT 1"))
     assert runs == [{"kind": "rerun", "rerun_of": failed["id"]}]
@@ -170,15 +163,12 @@ def test_rerun_prefills_generate_and_the_new_run_points_at_the_attempt(seeded):
     assert len(table(kinds)) == 1
 
 
-def test_a_bad_rerun_link_leaves_generate_as_it_was(store):
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.query_params["rerun"] = "12abc"
-    at.run()
-    assert not at.exception
+def test_a_bad_rerun_link_leaves_generate_as_it_was(new_app):
+    at = new_app(query={"rerun": "12abc"})
     assert any("does not point at a recorded attempt" in w.value for w in at.warning)
 
 
-def test_alert_banners_on_history_and_generate_link_to_the_cause(store):
+def test_alert_banners_on_history_and_generate_link_to_the_cause(store, history, new_app):
     now = time.time()
     add(store, at=now - 60, provider="evolink", status="failed", error_type="quota_exceeded")
     at = history()
@@ -186,12 +176,11 @@ def test_alert_banners_on_history_and_generate_link_to_the_cause(store):
     assert "Out of quota on evolink" in banner
     links = [p for p in at.get("page_link") if "Show these attempts" in p.proto.label]
     assert links and "error_type=quota_exceeded" in links[0].proto.query_string
-    generate = AppTest.from_file(APP, default_timeout=30)
-    generate.run()
+    generate = new_app()
     assert "Out of quota on evolink" in " ".join(e.value for e in generate.error)
 
 
-def test_export_buttons_are_offered(seeded):
+def test_export_buttons_are_offered(seeded, history):
     at = history()
     keys = {b.key for b in at.get("download_button")}
     assert {"export_csv", "export_json"} <= keys

@@ -3,39 +3,28 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from lib import constants as C
 from lib import ui
-from tests.pages.test_app import job_finished
-from tests.support import ROOT
+from tests.support.apptest import wait_for_job
 from tests.support.damaged_db import GARBAGE, damaged
-from tests.support.wait_until import wait_until
-
-APP = str(ROOT / "streamlit_app.py")
 
 
-def test_the_app_shows_a_card_naming_the_file(tmp_path, monkeypatch):
-    data = damaged(tmp_path)
-    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(data))
-    monkeypatch.delenv(C.PASSWORD_ENV, raising=False)
-    ui.get_store.clear()
-    at = AppTest.from_file(APP, default_timeout=30).run()
-    assert not at.exception
+def test_the_app_shows_a_card_naming_the_file(app_env, new_app):
+    data = damaged(app_env)
+    at = new_app()
     assert any("database cannot be opened" in e.value for e in at.error)
     assert any(str(data / C.DB_FILENAME) in t.value for t in at.get("text"))
     assert not at.button  # no Generate button under a broken database
     assert (data / C.DB_FILENAME).read_bytes() == GARBAGE
-    ui.get_store.clear()
 
 
 @pytest.fixture
-def guarded(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
+def guarded(new_app, monkeypatch):
+    """The app with a password set: a new session sees only the password form."""
     monkeypatch.setenv(C.PASSWORD_ENV, "correct horse battery staple")
     monkeypatch.setattr(C, "PASSWORD_FAIL_DELAY_S", 0.0)
-    ui.get_store.clear()
-    return AppTest.from_file(APP, default_timeout=30).run()
+    return new_app()
 
 
 def test_a_password_guards_every_page(guarded):
@@ -59,29 +48,22 @@ def test_the_right_password_opens_the_app(guarded):
     assert at.text_area(key="prompt") is not None
 
 
-def test_without_a_password_the_app_opens(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv(C.PASSWORD_ENV, raising=False)
-    ui.get_store.clear()
-    at = AppTest.from_file(APP, default_timeout=30).run()
+def test_without_a_password_the_app_opens(new_app):
+    at = new_app()
     assert at.text_area(key="prompt") is not None
 
 
-def test_the_sidebar_and_the_card_refuse_an_operator_key_for_another_host(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv(C.PASSWORD_ENV, raising=False)
+def test_the_sidebar_and_the_card_refuse_an_operator_key_for_another_host(new_app, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-operator-" + "Jk2" * 12)
-    ui.get_store.clear()
-    at = AppTest.from_file(APP, default_timeout=30).run()
+    at = new_app()
     at.sidebar.selectbox(key="provider").set_value("openai").run()
     assert not [e for e in at.sidebar.error if "belongs to" in e.value]  # its own host: fine
     at.sidebar.text_input(key="base_url__openai").set_value("https://collector.example.net/v1").run()
     assert any("belongs to" in e.value and "collector.example.net" in e.value for e in at.sidebar.error)
     at.text_area(key="prompt").set_value("steal my key").run()
     at.button(key="generate").click().run()
-    wait_until(job_finished(at), timeout=20, interval=0.1, message="the generation did not finish")
+    wait_for_job(at, timeout=20)
     card = " ".join(e.value for e in at.error)
     assert "invalid_input" in card and "Checklist step 1" in card
     row = ui.get_store().recent_attempts()[0]
     assert row["error_type"] == "invalid_input" and "belongs to" in row["error_message"]
-    ui.get_store.clear()

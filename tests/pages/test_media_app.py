@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from lib import ui
-from tests.pages.test_app import app, error_card_text, generate  # noqa: F401  (the fixture and helpers)
+from tests.support.apptest import error_card_text, generate
 from tests.support.media_support import image_bytes, no_keys_from_other_tests  # noqa: F401  (autouse)
 from tests.support.wait_until import wait_until
 
 
-def test_partials_appear_before_the_final_image(app):  # noqa: F811
+def test_partials_appear_before_the_final_image(app):
     app.sidebar.selectbox(key="sandbox_latency").set_value("5 s").run()
     app.toggle(key="stream").set_value(True).run()
     app.slider(key="partial_images").set_value(2).run()
@@ -38,7 +38,7 @@ def test_partials_appear_before_the_final_image(app):  # noqa: F811
     assert row["params"]["stream"] is True
 
 
-def test_an_edit_with_two_reference_images_shows_the_result(app):  # noqa: F811
+def test_an_edit_with_two_reference_images_shows_the_result(app):
     first, second = image_bytes((320, 200), colour=(30, 160, 90)), image_bytes((64, 64), fmt="JPEG")
     app.file_uploader(key="ref_images").set_value([("garden.png", first, "image/png"), ("style.jpg", second, "image/jpeg")]).run()
     generate(app, "the garden in autumn colours")
@@ -54,7 +54,7 @@ def test_an_edit_with_two_reference_images_shows_the_result(app):  # noqa: F811
     assert "garden.png" in shown and "-F" in shown
 
 
-def test_a_file_that_is_not_what_its_name_says_is_refused_by_name(app):  # noqa: F811
+def test_a_file_that_is_not_what_its_name_says_is_refused_by_name(app):
     gif = image_bytes(fmt="GIF", mode="P", colour=1)
     app.file_uploader(key="ref_images").set_value([("holiday.png", gif, "image/png")]).run()
     generate(app, "make it sunny")
@@ -64,14 +64,14 @@ def test_a_file_that_is_not_what_its_name_says_is_refused_by_name(app):  # noqa:
     assert row["error_type"] == "invalid_input" and "holiday.png" in row["error_message"]
 
 
-def test_streaming_is_offered_only_where_the_model_streams(app):  # noqa: F811
+def test_streaming_is_offered_only_where_the_model_streams(app):
     assert not app.toggle(key="stream").disabled
     app.sidebar.selectbox(key="model_choice").set_value("seedream-4-5").run()
     assert app.toggle(key="stream").disabled
     assert any("does not stream" in c.value for c in app.caption)
 
 
-def test_keep_partials_shows_them_under_the_result(app):  # noqa: F811
+def test_keep_partials_shows_them_under_the_result(app):
     app.toggle(key="stream").set_value(True).run()
     app.slider(key="partial_images").set_value(3).run()
     app.checkbox(key="keep_partials").set_value(True).run()

@@ -14,12 +14,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import ui
-from tests.pages.test_app import job_finished
-from tests.support import ROOT
+from tests.support import apptest
+from tests.support.apptest import elements
 from tests.support.hostile_provider import MARKUP, MARKUP_MARKERS, HostileProvider
-from tests.support.wait_until import wait_until
 
-APP = str(ROOT / "streamlit_app.py")
 KEY = "sk-apptest-" + "Hq7" * 12 + "Lm2P"
 LITERAL_TYPES = {"text", "code", "json", "arrow_data_frame", "dataframe", "text_input", "text_area"}  # dataframe cells are plain text
 _UNESCAPED = [re.compile(r"(?<!\\)" + re.escape(m)) for m in MARKUP_MARKERS]
@@ -33,13 +31,9 @@ def hostile():
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch, hostile):
-    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
-    for name in ("OPENAI_API_KEY", "WISGATE_API_KEY", "EVOLINK_API_KEY", "IMAGELAB_API_KEY", "IMAGELAB_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    ui.get_store.clear()
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
+def app(new_app, hostile):
+    """The Generate page on a Custom provider with a typed key: one attempt, no fallback."""
+    at = new_app()
     at.sidebar.selectbox(key="provider").set_value("custom").run()
     at.sidebar.text_input(key="typed_key__custom").set_value(KEY).run()
     at.sidebar.checkbox(key="use_fallback").uncheck().run()
@@ -49,29 +43,7 @@ def app(tmp_path, monkeypatch, hostile):
 
 def generate(at: AppTest, hostile: HostileProvider, probe: str, prompt: str) -> AppTest:
     at.sidebar.text_input(key="base_url__custom").set_value(hostile.base_url(probe)).run()
-    at.text_area(key="prompt").set_value(prompt).run()
-    at.button(key="generate").click().run()
-    wait_until(job_finished(at), timeout=40, interval=0.1, message="the generation did not finish")
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def elements(at: AppTest):
-    """(type, proto text) of every element, main and sidebar, expanders and statuses included."""
-    out = []
-
-    def walk(node):
-        proto = getattr(node, "proto", None)
-        if proto is not None:
-            out.append((getattr(node, "type", type(node).__name__), str(proto)))
-        children = getattr(node, "children", None)
-        if isinstance(children, dict):
-            for child in children.values():
-                walk(child)
-
-    walk(at.main)
-    walk(at.sidebar)
-    return out
+    return apptest.generate(at, prompt)
 
 
 def assert_markup_is_inert(at: AppTest) -> None:

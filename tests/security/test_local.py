@@ -26,7 +26,7 @@ def test_a_damaged_database_is_named_and_left_alone(tmp_path, kind):
         content = raw[:100] + b"\x00\xff" * 600
     else:
         content = GARBAGE
-    data = damaged(tmp_path, content)
+    data = damaged(tmp_path / "data", content)
     with pytest.raises(DamagedDatabase) as info:
         Store(data_dir=data)
     assert str(data / C.DB_FILENAME) in info.value.message and "move it aside" in info.value.message
@@ -34,7 +34,7 @@ def test_a_damaged_database_is_named_and_left_alone(tmp_path, kind):
 
 
 def test_the_cli_says_so_and_exits_2(tmp_path):
-    data = damaged(tmp_path)
+    data = damaged(tmp_path / "data")
     p = subprocess.run(
         [sys.executable, "-m", "lib.cli", "generate", "--prompt", "x", "--data-dir", str(data), "--base-url", "http://127.0.0.1:9/v1"],
         capture_output=True,

@@ -9,9 +9,8 @@ from lib import constants as C
 GARBAGE = b"this is not an sqlite database, it is a shopping list: eggs, flour\n" * 40
 
 
-def damaged(tmp_path: Path, content: bytes = GARBAGE) -> Path:
-    """``tmp_path``/data, holding a database file with ``content`` in it."""
-    data = tmp_path / "data"
+def damaged(data: Path, content: bytes = GARBAGE) -> Path:
+    """Make ``data`` a data directory whose database file holds ``content``; return it."""
     data.mkdir()
     (data / C.DB_FILENAME).write_bytes(content)
     return data
