@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -13,14 +11,9 @@ import pytest
 
 from lib.store import Store
 from tests.support import ROOT
+from tests.support.cli import SCRIPT, command, run
+from tests.support.e2e_support import free_port
 from tests.support.wait_until import wait_until
-
-SCRIPT = Path(sys.executable).parent / "imagelab"
-
-
-def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "lib.cli"]
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
 def test_the_console_script_is_installed():
@@ -102,16 +95,9 @@ def test_builtin_sandbox_when_no_base_url(tmp_path):
     assert json.loads(p.stdout)["ok"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_sandbox_command_serves_in_the_foreground():
-    port = _free_port()
-    cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "lib.cli"]
-    proc = subprocess.Popen([*cmd, "sandbox", "--port", str(port), "--scenario", "content_policy", "--latency", "0"], cwd=ROOT)
+    port = free_port()
+    proc = subprocess.Popen([*command(), "sandbox", "--port", str(port), "--scenario", "content_policy", "--latency", "0"], cwd=ROOT)
 
     def answer() -> httpx.Response | None:
         try:

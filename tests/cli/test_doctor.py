@@ -8,7 +8,7 @@ import pytest
 
 from lib import diagnostics as D
 from lib.store import Store
-from tests.cli.test_cli import run
+from tests.support.cli import run
 
 
 def test_doctor_json_healthy_exits_0(sandbox, tmp_path):

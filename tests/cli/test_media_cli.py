@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from lib.store import Store
-from tests.cli.test_cli import run
+from tests.support.cli import run
 from tests.support.media_support import image_bytes, mask_bytes
 
 

@@ -14,7 +14,9 @@ from lib.edits import curl_form, edit_form, form_preview, image_field_name, snif
 from lib.generation import ClientSettings, GenerationRequest, ReferenceImage
 from lib.preflight import check_media, preflight
 from lib.providers import CAPABILITIES, build_endpoint, capabilities, capability_rows
-from tests.support.media_support import image_bytes, mask_bytes, no_keys_from_other_tests, sse  # noqa: F401  (autouse)
+from tests.support.media_support import image_bytes, mask_bytes, sse
+
+pytestmark = pytest.mark.usefixtures("no_keys_from_other_tests")
 
 PNG = image_bytes()
 B64 = base64.b64encode(PNG).decode()

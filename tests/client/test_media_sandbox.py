@@ -14,8 +14,10 @@ from lib.generation import ClientSettings, GenerationRequest, ReferenceImage
 from lib.images import validate
 from lib.limits import ProviderLimiter
 from lib.store import Store
-from tests.support.media_support import image_bytes, mask_bytes, no_keys_from_other_tests  # noqa: F401  (autouse)
+from tests.support.media_support import image_bytes, mask_bytes
 from tests.support.memory_recorder import MemoryRecorder
+
+pytestmark = pytest.mark.usefixtures("no_keys_from_other_tests")
 
 REF = image_bytes((96, 64), colour=(20, 120, 220))
 

@@ -9,7 +9,7 @@ import pytest
 openai = pytest.importorskip("openai")
 
 from lib.images import validate  # noqa: E402
-from tests.support.media_support import image_bytes, mask_bytes, no_keys_from_other_tests  # noqa: E402, F401  (autouse)
+from tests.support.media_support import image_bytes, mask_bytes  # noqa: E402
 
 REF = image_bytes((96, 64), colour=(20, 120, 220))
 
@@ -69,6 +69,7 @@ def test_sdk_retries_a_429_and_recovers(sandbox):
 # --- streaming and edits ------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("no_keys_from_other_tests")
 def test_sdk_images_generate_stream_with_partials(media_sdk):
     events = list(
         media_sdk.images.generate(model="gpt-image-2", prompt="a harbour at night", stream=True, partial_images=2, size="1024x1024")
@@ -78,6 +79,7 @@ def test_sdk_images_generate_stream_with_partials(media_sdk):
     assert validate(base64.b64decode(events[-1].b64_json)).width == 1024 and events[-1].usage.total_tokens > 0
 
 
+@pytest.mark.usefixtures("no_keys_from_other_tests")
 def test_sdk_images_edit_with_two_images_and_a_mask(media_sdk):
     result = media_sdk.images.edit(
         model="gpt-image-1.5",
@@ -89,6 +91,7 @@ def test_sdk_images_edit_with_two_images_and_a_mask(media_sdk):
     assert (info.width, info.height) == (96, 64) and result.usage.input_tokens_details.image_tokens > 0
 
 
+@pytest.mark.usefixtures("no_keys_from_other_tests")
 def test_sdk_streamed_edit_and_an_error_event(media_sdk):
     events = list(
         media_sdk.images.edit(model="gpt-image-1.5", prompt="x", image=("a.png", REF, "image/png"), stream=True, partial_images=1)
@@ -102,6 +105,7 @@ def test_sdk_streamed_edit_and_an_error_event(media_sdk):
         )
 
 
+@pytest.mark.usefixtures("no_keys_from_other_tests")
 def test_sdk_edit_faults_raise_bad_request(media_sdk):
     with pytest.raises(openai.BadRequestError) as info:
         media_sdk.images.edit(

@@ -10,7 +10,9 @@ from lib.compare import Target
 from lib.generation import ClientSettings, ReferenceImage
 from lib.limits import ProviderLimiter
 from lib.store import Store
-from tests.support.media_support import image_bytes, mask_bytes, no_keys_from_other_tests  # noqa: F401  (autouse)
+from tests.support.media_support import image_bytes, mask_bytes
+
+pytestmark = pytest.mark.usefixtures("no_keys_from_other_tests")
 
 REF = image_bytes((96, 64))
 

@@ -9,23 +9,10 @@ import re
 import pytest
 
 from lib.sandbox import SandboxConfig, SandboxServer
-from tests.support.e2e_support import APP_IDLE, ROOT, running_app, wait_for_http
+from tests.support.e2e_support import APP_IDLE, ARTIFACTS, pick, running_app, settle, wait_for_http
 
 pytestmark = pytest.mark.e2e
-ARTIFACTS = ROOT / "artifacts"
 SLOW_S = 6.0
-
-
-def settle(page) -> None:
-    """Let the rerun a widget change starts begin, then wait for it to end."""
-    page.wait_for_timeout(300)
-    page.wait_for_selector(APP_IDLE, timeout=30_000)
-
-
-def pick(page, label: str, option: str) -> None:
-    page.get_by_role("combobox", name=label).click()
-    page.get_by_role("option").filter(has_text=option).first.click()
-    settle(page)
 
 
 def idle(page) -> None:
@@ -43,7 +30,7 @@ def test_a_3x2_grid_with_a_slow_target_fills_in_live_and_reopens_from_its_permal
             page.get_by_label("Prompts, one per line").wait_for(timeout=30_000)
 
             # The slow gateway: Custom, its base URL and a typed key (kept for this session only)
-            pick(page, "Provider", "Custom")
+            pick(page, "Provider", "Custom", settle_after=True)
             sidebar = page.locator("[data-testid='stSidebar']")
             sidebar.get_by_role("textbox", name="Base URL").fill(slow.base_url)
             sidebar.get_by_role("textbox", name="Base URL").press("Enter")
@@ -51,8 +38,8 @@ def test_a_3x2_grid_with_a_slow_target_fills_in_live_and_reopens_from_its_permal
             sidebar.get_by_role("textbox", name="API key").fill("slow-gateway-key-0001")
             sidebar.get_by_role("textbox", name="API key").press("Enter")
             settle(page)
-            pick(page, "Provider", "Sandbox")
-            pick(page, "Latency", "none")
+            pick(page, "Provider", "Sandbox", settle_after=True)
+            pick(page, "Latency", "none", settle_after=True)
 
             page.get_by_label("Prompts, one per line").fill("a red fox in the snow\nan owl at night\na paper boat on a pond")
             page.keyboard.press("Control+Enter")

@@ -8,10 +8,9 @@ from lib import diagnostics as D
 from lib.client import ImageClient
 from lib.generation import ClientSettings, GenerationRequest
 from lib.store import Store
-from tests.support.e2e_support import APP_IDLE, ROOT, running_app, wait_for_http
+from tests.support.e2e_support import APP_IDLE, ARTIFACTS, running_app, wait_for_http
 
 pytestmark = pytest.mark.e2e
-ARTIFACTS = ROOT / "artifacts"
 
 
 def test_report_permalink_and_html_export(browser, sandbox, tmp_path):

@@ -4,30 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.e2e_support import APP_IDLE, ROOT, running_app, wait_for_http
+from tests.support.e2e_support import ARTIFACTS, pick
 
 pytestmark = pytest.mark.e2e
-
-ARTIFACTS = ROOT / "artifacts"
-
-
-@pytest.fixture
-def page(browser, tmp_path):
-    """A fresh app, started as `make run` starts it, open in a new page."""
-    with running_app(tmp_path / "data") as (url, proc):
-        wait_for_http(url, proc)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
-        page.wait_for_selector(APP_IDLE, timeout=30_000)
-        yield page
-        page.close()
-
-
-def pick(page, label: str, option: str) -> None:
-    """Choose an option in a Streamlit selectbox found by its label."""
-    page.get_by_role("combobox", name=label).click()
-    page.get_by_role("option").filter(has_text=option).first.click()
-    page.wait_for_selector(APP_IDLE)
 
 
 def test_generate_then_rate_limit_recovery(page):

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_generate_e2e import ARTIFACTS, page  # noqa: F401  (fixtures; browser comes from conftest)
+from tests.support.e2e_support import APP_IDLE, ARTIFACTS
 
 pytestmark = pytest.mark.e2e
 
 
-def test_streamed_generation_shows_a_partial_then_the_final(page):  # noqa: F811
+def test_streamed_generation_shows_a_partial_then_the_final(page):
     box = page.get_by_role("combobox", name="Latency")  # at the foot of the sidebar: typed, not clicked
     box.click()
     page.keyboard.type("5 s")
     page.get_by_role("option", name="5 s").wait_for()
     page.keyboard.press("Enter")
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
+    page.wait_for_selector(APP_IDLE)
     page.get_by_text("Stream partial images").click()
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
+    page.wait_for_selector(APP_IDLE)
     page.get_by_label("Prompt").fill("a paper lantern drifting over a night market")
     page.get_by_role("button", name="Generate").click()
     preview = page.locator(".st-key-partial_preview [data-testid='stImage'] img")

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.e2e_support import APP_IDLE, ROOT, running_app, wait_for_http
+from tests.support.e2e_support import APP_IDLE, ARTIFACTS, pick, running_app, wait_for_http
 from tests.support.hostile_provider import HostileProvider
 
 pytestmark = pytest.mark.e2e
-ARTIFACTS = ROOT / "artifacts"
-
-
-def pick(page, label: str, option: str) -> None:
-    page.get_by_role("combobox", name=label).click()
-    page.get_by_role("option").filter(has_text=option).first.click()
-    page.wait_for_selector(APP_IDLE)
 
 
 def test_password_gate_then_hostile_markup_stays_text(browser, tmp_path, monkeypatch):

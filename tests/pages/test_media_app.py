@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lib import ui
 from tests.support.apptest import error_card_text, generate
-from tests.support.media_support import image_bytes, no_keys_from_other_tests  # noqa: F401  (autouse)
+from tests.support.media_support import image_bytes
 from tests.support.wait_until import wait_until
+
+pytestmark = pytest.mark.usefixtures("no_keys_from_other_tests")
 
 
 def test_partials_appear_before_the_final_image(app):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lib.generation import ReferenceImage
 from lib.store import Store
-from tests.support.media_support import image_bytes, mask_bytes, no_keys_from_other_tests  # noqa: F401  (autouse)
+from tests.support.media_support import image_bytes, mask_bytes
+
+pytestmark = pytest.mark.usefixtures("no_keys_from_other_tests")
 
 PNG = image_bytes()
 

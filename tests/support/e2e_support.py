@@ -27,6 +27,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 APP_IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+ARTIFACTS = ROOT / "artifacts"  # screenshots the end-to-end tests leave for a person to look at
 
 
 def free_port() -> int:
@@ -73,3 +74,20 @@ def wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None
 
 def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def settle(page) -> None:
+    """Let the rerun a widget change starts begin, then wait for it to end."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector(APP_IDLE, timeout=30_000)
+
+
+def pick(page, label: str, option: str, *, settle_after: bool = False) -> None:
+    """Choose an option in a Streamlit selectbox found by its label, then wait for the rerun
+    (``settle_after``: give the rerun time to begin first, where a page is slow to start it)."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option").filter(has_text=option).first.click()
+    if settle_after:
+        settle(page)
+    else:
+        page.wait_for_selector(APP_IDLE)

@@ -36,17 +36,3 @@ def sse(event_type: str, **payload) -> bytes:
     import json
 
     return f"event: {event_type}\ndata: {json.dumps({'type': event_type, **payload})}\n\n".encode()
-
-
-import pytest  # noqa: E402
-
-from lib import redact  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def no_keys_from_other_tests(monkeypatch):
-    """Fake keys registered by earlier tests in this process (e.g. "sk-...stuvwxyz...") match the
-    standard tables inside every JPEG file, and the keeper would refuse the reference images."""
-    monkeypatch.setattr(redact, "_secrets", set())
-    monkeypatch.setattr(redact, "_grams", set())
-    monkeypatch.setattr(redact, "_pattern", None)
