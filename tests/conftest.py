@@ -1,4 +1,4 @@
-"""Shared fixtures: a real sandbox on loopback, fake clocks, a temporary data dir."""
+"""Shared fixtures: a real sandbox and the hostile provider on loopback, fake clocks, a temporary data dir."""
 
 from __future__ import annotations
 
@@ -20,6 +20,17 @@ FAST = dict(latency_s=(0.0, 0.0), task_duration_s=0.2, retry_after_s=0.05, hang_
 @pytest.fixture(scope="session")
 def sandbox_server():
     server = SandboxServer(SandboxConfig(**FAST)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def hostile():
+    """The hostile provider on loopback, one for the session: a probe's base URL is hostile.base_url(probe)
+    (tests/support/hostile_probes.py lists them). What it has seen accumulates: compare before and after."""
+    from tests.support.hostile_provider import HostileProvider
+
+    server = HostileProvider().start()
     yield server
     server.stop()
 

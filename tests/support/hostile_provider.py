@@ -2,7 +2,8 @@
 
 It speaks the OpenAI-compatible API badly on purpose. Each probe is a path
 prefix: the base URL ``http://127.0.0.1:<port>/<probe>/v1`` selects what it
-does. It echoes the key it receives (and fragments and case variants of it)
+does; hostile_probes.PROBES names every probe, what it does and how the app
+must end a generation sent to it. It echoes the key it receives (and fragments and case variants of it)
 into every field of every answer shape, sends bombs, endless and slow bodies,
 absurd Retry-After values, internal URLs, redirect loops, task ids that climb
 out of the path, and images that lie about themselves.
@@ -33,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.support.hostile_probes import PROBES
 from tests.support.wait_until import wait_until
 
 SLOW_BYTE_EVERY_S = 0.25  # a slow body trickles one byte this often...
@@ -164,6 +166,8 @@ class HostileProvider:
         return f"http://{self.host}:{self.port}"
 
     def base_url(self, probe: str) -> str:
+        if probe not in PROBES:
+            raise ValueError(f"no probe {probe!r}: the probes are listed in tests/support/hostile_probes.py")
         return f"{self.origin}/{probe}/v1"
 
     @property
