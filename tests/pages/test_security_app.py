@@ -16,18 +16,12 @@ from streamlit.testing.v1 import AppTest
 from lib import ui
 from tests.support import apptest
 from tests.support.apptest import elements
+from tests.support.hostile_probes import probes
 from tests.support.hostile_provider import MARKUP, MARKUP_MARKERS, HostileProvider
 
 KEY = "sk-apptest-" + "Hq7" * 12 + "Lm2P"
 LITERAL_TYPES = {"text", "code", "json", "arrow_data_frame", "dataframe", "text_input", "text_area"}  # dataframe cells are plain text
 _UNESCAPED = [re.compile(r"(?<!\\)" + re.escape(m)) for m in MARKUP_MARKERS]
-
-
-@pytest.fixture(scope="module")
-def hostile():
-    server = HostileProvider(bomb_inflated=4 * 1024 * 1024).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -92,21 +86,7 @@ def test_events_of_a_task_render_literally(app, hostile):
     assert_no_key(app)
 
 
-@pytest.mark.parametrize(
-    "probe",
-    [
-        "echo_400",
-        "echo_401",
-        "echo_html",
-        "echo_text",
-        "echo_malformed",
-        "echo_200_error",
-        "echo_usage",
-        "echo_url",
-        "echo_task_a",
-        "echo_task_b",
-    ],
-)
+@pytest.mark.parametrize("probe", probes(echoes_key=True))
 def test_no_key_fragment_is_rendered_whatever_the_provider_echoes(app, hostile, probe):
     generate(app, hostile, probe, f"probe {probe}")
     assert_no_key(app)

@@ -27,18 +27,12 @@ from lib.generation import ClientSettings, GenerationRequest
 from lib.images import validate
 from lib.limits import ProviderLimiter
 from lib.providers import build_endpoint, task_segment
-from tests.support.hostile_provider import HostileProvider, lying_png
+from tests.support.hostile_probes import PROBES, probes
+from tests.support.hostile_provider import lying_png
 from tests.support.memory_recorder import MemoryRecorder
 
 KEY = "sk-hostile-" + "Kp4" * 12 + "Zz9Q"
 REQ = GenerationRequest(prompt="a harbour", model="gpt-image-2", size="1024x1024")
-
-
-@pytest.fixture(scope="module")
-def hostile():
-    server = HostileProvider().start()
-    yield server
-    server.stop()
 
 
 def run(hostile, probe, *, read_timeout_s=10.0, max_retries=0, **settings):
@@ -147,8 +141,9 @@ def test_the_deadline_covers_connect_and_headers_too():
 # --- Retry-After -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("probe, shown", [("retry_after_huge", "999,999 s"), ("retry_after_inf", "forever"), ("retry_after_date", "days")])
-def test_an_absurd_retry_after_fails_the_attempt_as_rate_limited(hostile, probe, shown):
+@pytest.mark.parametrize("probe", probes(family="retry_after", ends="rate_limited"))
+def test_an_absurd_retry_after_fails_the_attempt_as_rate_limited(hostile, probe):
+    shown = PROBES[probe].says
     out, elapsed, limiter = run(hostile, probe, max_retries=3)
     assert out.error.error_type == "rate_limited"
     assert len(out.attempts) == 1 and elapsed < 5  # not retried, not waited for
@@ -190,7 +185,7 @@ def test_the_limiter_never_cools_down_past_the_cap(asked):
 # --- where result URLs may point ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("probe", ["internal_url", "internal_relative", "internal_redirect", "file_scheme"])
+@pytest.mark.parametrize("probe", probes(ends="image_fetch_failed/blocked_url"))
 def test_result_urls_on_internal_hosts_are_not_fetched(hostile, probe):
     before = len(hostile.internal_hits)
     out, _, _ = run(hostile, probe)
@@ -238,9 +233,10 @@ def test_a_redirect_loop_is_image_fetch_failed(hostile):
 
 
 def test_a_task_id_is_one_encoded_path_segment(hostile):
+    before = len(hostile.seen_paths)  # the provider is the session's: other tests' requests are in there too
     out, _, _ = run(hostile, "task_traversal")
     assert not out.ok
-    polls = [p for p in hostile.seen_paths if p.startswith("/task_traversal/")]
+    polls = [p for p in hostile.seen_paths[before:] if p.startswith("/task_traversal/")]
     assert polls == ["/task_traversal/v1/tasks/..%2F..%2F..%2Fadmin%2Fdelete%3Fall%3D1%23"]
 
 
