@@ -141,9 +141,8 @@ def test_the_deadline_covers_connect_and_headers_too():
 # --- Retry-After -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("probe", probes(family="retry_after", ends="rate_limited"))
-def test_an_absurd_retry_after_fails_the_attempt_as_rate_limited(hostile, probe):
-    shown = PROBES[probe].says
+@pytest.mark.parametrize("probe, shown", [(p, PROBES[p].says) for p in probes(family="retry_after", ends="rate_limited")])
+def test_an_absurd_retry_after_fails_the_attempt_as_rate_limited(hostile, probe, shown):
     out, elapsed, limiter = run(hostile, probe, max_retries=3)
     assert out.error.error_type == "rate_limited"
     assert len(out.attempts) == 1 and elapsed < 5  # not retried, not waited for

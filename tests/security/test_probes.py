@@ -69,5 +69,5 @@ def test_the_table_speaks_the_apps_vocabulary():
     """A typo in the table would make a probe its own answer shape, or expect an error the app has no name for."""
     assert len(PROBES) >= 30
     for name, probe in PROBES.items():
-        assert probe.what and probe.answer in ("error", "page", "malformed", "image", "url", "task", "body"), name
+        assert probe.what and probe.answer in ("error", "page", "malformed", "image", "url", "task_a", "task_b", "body"), name
         assert probe.ok or probe.error_type in ERROR_TYPES, name

@@ -9,8 +9,9 @@ attempt with no fallback under the low limits below, which end every slow probe 
 seconds (the provider itself gives up on a slow body only after 30 s).
 
 ``answer`` is the shape of what the provider sends: an ``error`` body, an HTML or text
-``page``, ``malformed`` JSON, an ``image``, a result ``url``, a ``task`` to poll, or a
-``body`` built to exhaust time or memory. ``echoes_key``: the key, cut, re-cased and
+``page``, ``malformed`` JSON, an ``image``, a result ``url``, a task to poll in shape A
+(``task_a``: {"data": {"task_id", "status"}}) or shape B (``task_b``: {"id", "object":
+"image.generation.task", "status"}), or a ``body`` built to exhaust time or memory. ``echoes_key``: the key, cut, re-cased and
 fragmented, comes back in the answer (its body, headers, URLs, task ids or image).
 
 No imports beyond the standard library: a benchmark's child process can read this
@@ -33,7 +34,7 @@ TASK_DEADLINE_S = 5.0
 class Probe:
     what: str  # what the provider does
     ends: str  # "ok", an error_type, or "error_type/code"
-    answer: str  # error, page, malformed, image, url, task or body
+    answer: str  # error, page, malformed, image, url, task_a, task_b or body
     family: str  # what the probe tries: echo, markup, size, time, retry_after, fetch, task, image, garbage, baseline
     echoes_key: bool = False
     says: str = ""  # a phrase the error message must hold
@@ -71,13 +72,13 @@ PROBES: dict[str, Probe] = {
     "echo_usage": _echo("key echoed in usage and revised prompt", "ok", "image"),
     "echo_url": _echo("key in result URL path and ?token=", "ok", "url"),
     "echo_png_text": _echo("key in a PNG text chunk", "ok", "image"),
-    "echo_task_a": _echo("key as task id and status (shape A), in the failed poll too", "task_failed", "task"),
-    "echo_task_b": _echo("key as task id and status (shape B), in the failed poll too", "task_failed", "task"),
-    "echo_task_ok": _echo("key in task id and signed result URL", "ok", "task"),
+    "echo_task_a": _echo("key as task id and status (shape A), in the failed poll too", "task_failed", "task_a"),
+    "echo_task_b": _echo("key as task id and status (shape B), in the failed poll too", "task_failed", "task_b"),
+    "echo_task_ok": _echo("key in task id and signed result URL", "ok", "task_b"),
     # --- Markdown, LaTeX, directives and HTML (MARKUP) in every field, with the key ---
     "md_error": _markup("markup and key in every error field", "bad_request", "error"),
     "md_usage": _markup("markup in the revised prompt and usage, the key too", "ok", "image"),
-    "md_task": _markup("markup and key in the task id, status and failure", "task_failed", "task"),
+    "md_task": _markup("markup and key in the task id, status and failure", "task_failed", "task_b"),
     # --- answers too large to read ---
     "gzip_bomb": Probe("a gzip body inflating far past the answer cap", "bad_response/answer_too_large", "body", "size", says="limit"),
     "gzip_bomb_error": Probe("a gzip bomb as a 500 page", "server_error", "body", "size"),
@@ -99,7 +100,7 @@ PROBES: dict[str, Probe] = {
     "file_scheme": Probe("file:///etc/passwd as result URL", "image_fetch_failed/blocked_url", "url", "fetch"),
     "redirect_loop": Probe("result URL redirecting in a loop", "image_fetch_failed/redirect_loop", "url", "fetch"),
     # --- task ids, images and error pages that lie ---
-    "task_traversal": Probe("task id ../../../admin/delete?all=1#", "task_failed", "task", "task"),
+    "task_traversal": Probe("task id ../../../admin/delete?all=1#", "task_failed", "task_b", "task"),
     "lying_png": Probe("a tiny PNG claiming 4000x4000 pixels", "invalid_image", "image", "image"),
     "garbage_5xx": Probe("503 with binary garbage", "server_error", "page", "garbage"),
     # --- the baseline ---
