@@ -48,7 +48,7 @@ REQ = GenerationRequest(prompt="a paper boat on a pond", model="gpt-image-2", si
 
 def test_every_error_type_is_covered_here_or_elsewhere():
     covered = set(EXPECTED.values()) | {"invalid_input"}
-    # interrupted: tests/test_store_reliability.py; app_error: a bug of ours, tests/test_jobs.py
+    # interrupted: tests/store/test_store_reliability.py; app_error (a bug of ours): tests/client/test_client.py
     assert covered | {"interrupted", "app_error"} == set(ERROR_TYPES)
 
 

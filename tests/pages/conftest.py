@@ -36,10 +36,10 @@ def new_app(app_env) -> Callable[..., AppTest]:
 
     ``new_app()`` opens the app's address, ``new_app(query={"run": id})`` a link to the Generate page,
     ``new_app("pages/history.py", {"since": "7d"})`` a link to another page: the app runs once, then that
-    page with the query. The page must not raise unless ``check=False``.
+    page with the query. The page must not raise.
     """
 
-    def open_app(page: str | None = None, query: dict[str, str] | None = None, *, check: bool = True) -> AppTest:
+    def open_app(page: str | None = None, query: dict[str, str] | None = None) -> AppTest:
         at = AppTest.from_file(APP, default_timeout=30)
         if page is not None:
             at.run()
@@ -47,8 +47,7 @@ def new_app(app_env) -> Callable[..., AppTest]:
         for key, value in (query or {}).items():
             at.query_params[key] = value
         at.run()
-        if check:
-            assert not at.exception, [e.value for e in at.exception]
+        assert not at.exception, [e.value for e in at.exception]
         return at
 
     return open_app

@@ -1,4 +1,4 @@
-"""Helpers shared by the Chromium end-to-end test and the start-up benchmark."""
+"""Helpers shared by the Chromium end-to-end tests and the benchmarks that drive the app: start it, wait for it, pick in it."""
 
 from __future__ import annotations
 
