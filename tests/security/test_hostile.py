@@ -16,7 +16,7 @@ from lib.generation import ClientSettings, GenerationRequest
 from lib.limits import ProviderLimiter
 from lib.store import Store, configure_logging
 from tests.support import ROOT
-from tests.support.hostile_probes import one_per_answer, probes
+from tests.support.hostile_probes import PROBES, one_per_answer, probes
 
 KEY = "sk-sweep-" + "Rt5" * 13 + "Gh8W"
 ECHO_PROBES = probes(echoes_key=True)
@@ -57,7 +57,7 @@ def test_no_key_fragment_is_kept_anywhere(hostile, tmp_path):
             outcomes[probe] = client.generate(GenerationRequest(prompt=f"sweep {probe}"))
     logging.getLogger("imagelab.test").error("a provider said %s", KEY.swapcase(), exc_info=ValueError(KEY[3:]))
 
-    assert outcomes["echo_usage"].ok and outcomes["echo_png_text"].ok and outcomes["echo_url"].ok and outcomes["echo_task_ok"].ok
+    assert [p for p in ECHO_PROBES if outcomes[p].ok] == [p for p in ECHO_PROBES if PROBES[p].ok]  # the images were kept, and checked
     assert any(KEY in k for k in hostile.seen_keys), "the key was really sent, and echoed"
     assert not store.db.execute("SELECT count(*) FROM attempts WHERE status = 'pending'").fetchone()[0]
 
