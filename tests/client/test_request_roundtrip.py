@@ -33,3 +33,23 @@ def test_a_lost_reference_image_is_refused_not_dropped():
 def test_a_plain_request_round_trips():
     req = GenerationRequest(prompt="p", size="1536x1024", n=2, quality="high", extra={"user": "u1"})
     assert GenerationRequest.from_dict(json.loads(json.dumps(req.to_dict()))) == req
+
+
+def test_a_request_round_trips_through_json():
+    req = GenerationRequest(
+        prompt="p",
+        model="gpt-image-1",
+        size="1536x1024",
+        n=2,
+        quality="high",
+        background="opaque",
+        output_format="webp",
+        output_compression=70,
+        moderation="low",
+        extra={"user": "u1"},
+    )
+    again = GenerationRequest.from_dict(json.loads(json.dumps(req.to_dict())))
+    assert again == req
+    assert GenerationRequest.from_dict({"prompt": "only a prompt", "unknown": 1}) == GenerationRequest(prompt="only a prompt")
+    with pytest.raises(ValueError):
+        GenerationRequest.from_dict({"model": "no prompt"})

@@ -44,28 +44,6 @@ def wait_for_event(job, kind, timeout=10.0) -> None:
     )
 
 
-def test_a_request_round_trips_through_json():
-    req = GenerationRequest(
-        prompt="p",
-        model="gpt-image-1",
-        size="1536x1024",
-        n=2,
-        quality="high",
-        background="opaque",
-        output_format="webp",
-        output_compression=70,
-        moderation="low",
-        extra={"user": "u1"},
-    )
-    import json
-
-    again = GenerationRequest.from_dict(json.loads(json.dumps(req.to_dict())))
-    assert again == req
-    assert GenerationRequest.from_dict({"prompt": "only a prompt", "unknown": 1}) == GenerationRequest(prompt="only a prompt")
-    with pytest.raises(ValueError):
-        GenerationRequest.from_dict({"model": "no prompt"})
-
-
 def test_submit_writes_the_run_at_once_and_the_job_finishes(sandbox, runner, store):
     spec = JobSpec(
         settings=settings_for(sandbox), request=REQ, kind="compare", comparison_id="cmp1", cell={"row": 0, "col": 1}, label="cell 0/1"
