@@ -1,8 +1,7 @@
-"""Shared fixtures: a real sandbox on loopback, fake clocks, a temporary data dir."""
+"""Shared fixtures: a real sandbox and the hostile provider on loopback, fake clocks, a temporary data dir."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from lib.sandbox import SandboxConfig, SandboxServer  # noqa: E402
+from tests.support.clock import FakeClock  # noqa: E402
 
 FAST = dict(latency_s=(0.0, 0.0), task_duration_s=0.2, retry_after_s=0.05, hang_s=3.0)
 
@@ -24,26 +24,22 @@ def sandbox_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def hostile():
+    """The hostile provider on loopback, one for the session: a probe's base URL is hostile.base_url(probe)
+    (tests/support/hostile_probes.py lists them). What it has seen accumulates: compare before and after."""
+    from tests.support.hostile_provider import HostileProvider
+
+    server = HostileProvider().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def sandbox(sandbox_server):
     """The session's sandbox, reset to a fast, healthy configuration for each test."""
     sandbox_server.configure(dialect="b64", scenario="healthy", rate_limit_k=None, url_ttl_s=3600.0, **FAST)
     return sandbox_server
-
-
-class FakeClock:
-    """A monotonic clock that only moves when the code under test sleeps."""
-
-    def __init__(self, start: float = 1000.0):
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += max(seconds, 0.0)
 
 
 @pytest.fixture
@@ -77,17 +73,13 @@ def _isolated_secrets():
         redact._pattern = saved[3]
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """One headless Chromium (Debian's) for every browser test; CI must have it."""
-    from tests.e2e_support import CHROMIUM, launch_browser
+@pytest.fixture
+def no_keys_from_other_tests(monkeypatch):
+    """No key is registered for redaction at all (for the media tests, with usefixtures): fake keys registered
+    by earlier tests in this process (e.g. "sk-...stuvwxyz...") match the standard tables inside every JPEG
+    file, and the keeper would refuse the reference images."""
+    from lib import redact
 
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium is required in CI and was not found at {CHROMIUM}")
-        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = launch_browser(p)
-        yield b
-        b.close()
+    monkeypatch.setattr(redact, "_secrets", set())
+    monkeypatch.setattr(redact, "_grams", set())
+    monkeypatch.setattr(redact, "_pattern", None)

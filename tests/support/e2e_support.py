@@ -1,0 +1,93 @@
+"""Helpers shared by the Chromium end-to-end tests and the benchmarks that drive the app: start it, wait for it, pick in it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.support import ROOT
+from tests.support.wait_until import wait_until
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+APP_IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+ARTIFACTS = ROOT / "artifacts"  # screenshots the end-to-end tests leave for a person to look at
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(data_dir: Path, port: int | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The app started as `make run` starts it, on a free port; stopped afterwards."""
+    port = port or free_port()
+    env = dict(os.environ, IMAGELAB_DATA_DIR=str(data_dir))
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "run", f"PORT={port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        yield url, proc
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            return httpx.get(url + "/_stcore/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(healthy, timeout=timeout, interval=0.05, message="the app did not answer in time")
+
+
+def launch_browser(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def settle(page) -> None:
+    """Let the rerun a widget change starts begin, then wait for it to end."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector(APP_IDLE, timeout=30_000)
+
+
+def pick(page, label: str, option: str, *, settle_after: bool = False) -> None:
+    """Choose an option in a Streamlit selectbox found by its label, then wait for the rerun
+    (``settle_after``: give the rerun time to begin first, where a page is slow to start it)."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option").filter(has_text=option).first.click()
+    if settle_after:
+        settle(page)
+    else:
+        page.wait_for_selector(APP_IDLE)
