@@ -22,7 +22,7 @@ from lib.generation import ClientSettings, GenerationRequest  # noqa: E402
 from lib.images import ImageKeeper  # noqa: E402
 from lib.limits import ProviderLimiter  # noqa: E402
 from lib.sandbox import SandboxConfig, SandboxServer  # noqa: E402
-from tests.memory_recorder import MemoryRecorder  # noqa: E402
+from tests.support.memory_recorder import MemoryRecorder  # noqa: E402
 
 PROMPT = "a benchmark lighthouse on a cliff"
 

@@ -28,7 +28,7 @@ from lib import compare as K  # noqa: E402
 from lib.generation import ClientSettings  # noqa: E402
 from lib.jobs import JobRunner  # noqa: E402
 from lib.store import Store  # noqa: E402
-from tests.e2e_support import ROOT, free_port  # noqa: E402
+from tests.support.e2e_support import ROOT, free_port  # noqa: E402
 
 TARGET = K.Target("sandbox", "gpt-image-2")
 
@@ -55,7 +55,7 @@ def grid_wall(store: Store, server, cells: int, parallel: int, size: str = "1024
 def page_responsiveness(rounds: int) -> None:
     from playwright.sync_api import sync_playwright
 
-    from tests.e2e_support import APP_IDLE, launch_browser, running_app, wait_for_http
+    from tests.support.e2e_support import APP_IDLE, launch_browser, running_app, wait_for_http
 
     with tempfile.TemporaryDirectory() as tmp, running_app(Path(tmp) / "data") as (url, proc), sync_playwright() as p:
         wait_for_http(url, proc)

@@ -129,7 +129,7 @@ def page_after_filter_change(data: Path) -> tuple[float, float]:
     """Seconds from opening /history?since=7d to idle, and from picking a status filter to idle again."""
     from playwright.sync_api import sync_playwright
 
-    from tests.e2e_support import APP_IDLE, launch_browser, running_app, wait_for_http
+    from tests.support.e2e_support import APP_IDLE, launch_browser, running_app, wait_for_http
 
     with running_app(data) as (url, proc):
         wait_for_http(url, proc, timeout=120)

@@ -143,7 +143,7 @@ def main() -> int:
         child(args.child, args.base_url)
         return 0
 
-    from tests.hostile_provider import HostileProvider
+    from tests.support.hostile_provider import HostileProvider
 
     t = time.monotonic()
     server = HostileProvider(bomb_inflated=int(args.bomb_gb * 1024**3)).start()

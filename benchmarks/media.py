@@ -26,7 +26,7 @@ from lib.generation import ClientSettings, GenerationRequest, ReferenceImage  # 
 from lib.limits import ProviderLimiter  # noqa: E402
 from lib.preflight import check_media  # noqa: E402
 from lib.sandbox import SandboxConfig, SandboxServer  # noqa: E402
-from tests.memory_recorder import MemoryRecorder  # noqa: E402
+from tests.support.memory_recorder import MemoryRecorder  # noqa: E402
 
 
 def noisy_png(size=1024) -> bytes:

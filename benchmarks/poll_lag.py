@@ -24,7 +24,7 @@ from lib.client import ImageClient  # noqa: E402
 from lib.generation import ClientSettings, GenerationRequest  # noqa: E402
 from lib.limits import LimiterRegistry  # noqa: E402
 from lib.sandbox import SandboxConfig, SandboxServer  # noqa: E402
-from tests.memory_recorder import MemoryRecorder  # noqa: E402
+from tests.support.memory_recorder import MemoryRecorder  # noqa: E402
 
 
 def one(server, dialect: str, duration: float, out: list) -> None:

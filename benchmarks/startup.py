@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.e2e_support import APP_IDLE, free_port, launch_browser, running_app  # noqa: E402
+from tests.support.e2e_support import APP_IDLE, free_port, launch_browser, running_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE_PAGE = """import streamlit as st

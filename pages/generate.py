@@ -42,11 +42,13 @@ size_choice = c1.selectbox(
 )
 quality = c2.selectbox("Quality", QUALITIES, key="quality")
 output_format = c3.selectbox("Format", OUTPUT_FORMATS, key="output_format")
-n = c4.number_input("Images", min_value=1, max_value=10, value=1, key="n")
+for widget, default in (("n", 1), ("size_w", 2048), ("size_h", 1152), ("compression", 90)):
+    st.session_state.setdefault(widget, default)  # a re-run may have set them: no second default on the widget
+n = c4.number_input("Images", min_value=1, max_value=10, key="n")
 if size_choice == "custom":
     w_col, h_col = st.columns(2)
-    w = w_col.number_input("Width", min_value=16, max_value=3840, value=2048, step=16, key="size_w")
-    h = h_col.number_input("Height", min_value=16, max_value=3840, value=1152, step=16, key="size_h")
+    w = w_col.number_input("Width", min_value=16, max_value=3840, step=16, key="size_w")
+    h = h_col.number_input("Height", min_value=16, max_value=3840, step=16, key="size_h")
     size = f"{int(w)}x{int(h)}"
 else:
     size = size_choice
@@ -54,7 +56,7 @@ with_compression = output_format in ("jpeg", "webp")
 d = st.columns(3 if with_compression else 2)
 background = d[0].selectbox("Background", BACKGROUNDS, key="background")
 moderation = d[1].selectbox("Moderation", MODERATIONS, key="moderation")
-compression = d[2].slider("Compression", 0, 100, 90, key="compression") if with_compression else None
+compression = d[2].slider("Compression", 0, 100, key="compression") if with_compression else None
 
 size_problem = check_size(size, model)
 if size_problem:

@@ -92,7 +92,7 @@ def init_state() -> None:
     # so moving from Generate to Compare put every number in the sidebar at its minimum (a 1 s read
     # timeout). Writing the values back makes them the session's own and they survive page changes.
     for key in list(st.session_state.keys()):
-        if key in DEFAULTS or key == "model_custom" or str(key).startswith(("typed_key__", "fallbacks__")):
+        if key in DEFAULTS or key == "model_custom" or str(key).startswith(("typed_key__", "fallbacks__", "base_url__")):
             st.session_state[key] = st.session_state[key]
 
 
@@ -110,9 +110,9 @@ def settings_sidebar() -> PageSettings:
     if provider_id == "sandbox":
         base_url = get_sandbox().base_url
     else:
+        st.session_state.setdefault(f"base_url__{provider_id}", preset.base_url)
         base_url = sb.text_input(
             "Base URL",
-            value=preset.base_url,
             key=f"base_url__{provider_id}",
             placeholder="https://api.example.com/v1",
             help="Paste the host, the /v1 base, or the full .../images/generations URL.",

@@ -219,3 +219,12 @@ def test_smoke_every_page_runs(app):
     for page in pages:
         app.switch_page(page).run()
         assert not app.exception, (page, [e.value for e in app.exception])
+
+
+def test_a_custom_base_url_survives_moving_between_pages(app):
+    app.sidebar.selectbox(key="provider").set_value("custom").run()
+    app.sidebar.text_input(key="base_url__custom").set_value("https://gateway.example.com/v1").run()
+    for page in ("pages/history.py", "pages/compare.py", "pages/generate.py"):
+        app.switch_page(page).run()
+        assert not app.exception, (page, [e.value for e in app.exception])
+        assert app.sidebar.text_input(key="base_url__custom").value == "https://gateway.example.com/v1", page
