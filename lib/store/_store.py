@@ -204,12 +204,12 @@ class Store(RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, Com
     def _insert(self, table: str, row: dict[str, Any], *, defer: bool = False, **options: Any) -> Any:
         """One row into ``table`` (sqlite-utils ``insert``; ``options`` as it takes them); its pk."""
         row = _scrub_row(row)
-        return self._write_op(lambda db: db[table].insert(row, **options).last_pk, defer=defer)
+        return self._write_op(lambda db: db.table(table).insert(row, **options).last_pk, defer=defer)
 
     def _insert_all(self, table: str, rows: list[dict[str, Any]], **options: Any) -> None:
         """Several rows into ``table`` in one transaction (sqlite-utils ``insert_all``)."""
         scrubbed = [_scrub_row(row) for row in rows]
-        self._write_op(lambda db: db[table].insert_all(scrubbed, **options))
+        self._write_op(lambda db: db.table(table).insert_all(scrubbed, **options))
 
     def _update(self, table: str, pk: Any, values: dict[str, Any], *, defer: bool = False) -> None:
         """Set ``values`` on the row ``pk`` of ``table`` (sqlite-utils ``update``); no such row: nothing."""
@@ -217,7 +217,7 @@ class Store(RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, Com
 
         def update(db: sqlite_utils.Database) -> None:
             try:
-                db[table].update(pk, values)
+                db.table(table).update(pk, values)
             except NotFoundError:
                 log.debug("no row %r in %s to update", pk, table)
 
