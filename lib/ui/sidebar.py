@@ -15,6 +15,7 @@ from lib.generation import ClientSettings, key_hint
 from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model
 from lib.sandbox import DIALECTS, SCENARIOS
 from lib.store import DamagedDatabase
+from lib.text import code_span
 from lib.text import markdown as plain
 from lib.ui.cards import damaged_database_card, show_unexpected
 from lib.ui.resources import config, get_sandbox, get_store, leave_pages_folder_mode
@@ -118,8 +119,8 @@ def settings_sidebar() -> PageSettings:
             help="Paste the host, the /v1 base, or the full .../images/generations URL.",
         )
     endpoint = build_endpoint(base_url, preset=preset if provider_id != "sandbox" else None)
-    sb.caption("Requests go to")
-    sb.code(endpoint.url or "(no endpoint yet)", language=None, wrap_lines=True)
+    # A code span, not st.code: one widget type fewer for the browser to load on every page.
+    sb.caption(f"Requests go to `{code_span(endpoint.url)}`" if endpoint.url else "Requests go to: (no endpoint yet)")
     for problem in endpoint.problems:
         (sb.error if problem.severity == "fail" else sb.warning if problem.severity == "warn" else sb.caption)(plain(problem.message))
 
