@@ -108,7 +108,8 @@ def test_attempt_detail_shows_the_error_card_and_the_raw_answer(seeded, history)
     codes = [c.value for c in at.code]
     assert any(c.startswith("HTTP 429") and "Rate limit reached" in c for c in codes)  # the raw answer
     assert any(c.startswith("POST http://127.0.0.1:1/v1/images/generations") for c in codes)  # the request
-    assert at.get("page_link")[0].proto.page.endswith("history") or at.get("page_link")
+    links = [(link.proto.page, link.proto.label) for link in at.get("page_link")]
+    assert any(page.endswith("diagnostics") and "step 5" in label for page, label in links), links  # the card's checklist step
 
 
 def test_selecting_a_row_opens_the_attempt_and_back_returns_to_the_list(seeded, history):
