@@ -33,7 +33,7 @@ from typing import Any
 from lib import constants as C
 from lib import redact
 from lib.generation import ClientSettings
-from lib.providers import ResolvedKey, get_provider, resolve_key_for
+from lib.providers import HOST_KEYS_TABLE, ResolvedKey, get_provider, resolve_key_for
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -122,13 +122,18 @@ def forget_secrets_files() -> None:
 # The operator's configuration
 
 
-def _register_all(value: Any) -> None:
-    """Every string in the secrets (keys, passwords, host keys) is masked wherever it shows up."""
-    if isinstance(value, str):
-        redact.register(value)
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            _register_all(item)
+def _secret_values(secrets: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """The values in the configuration that are secrets: every preset's key (secrets.toml at top
+    level, ``[api_keys]``, the environment), every ``[host_keys]`` entry, the app password.
+    Not host names, flags or prices: masking those would hide ordinary text."""
+    key_envs = {get_provider(p).key_env for p in ("openai", "wisgate", "evolink", "custom")}
+    values = [secrets.get(name) for name in key_envs] + [environ.get(name) for name in key_envs]
+    for table in (HOST_KEYS_TABLE, "api_keys"):
+        entries = secrets.get(table)
+        if isinstance(entries, Mapping):
+            values.extend(entries.values())
+    values += [secrets.get("app_password"), environ.get(C.PASSWORD_ENV)]
+    return [v for v in values if isinstance(v, str) and v]
 
 
 @dataclass(frozen=True)
@@ -142,14 +147,9 @@ class Config:
         else read from the secrets files; ``environ`` as given, else the process environment."""
         values = dict(secrets) if secrets is not None else read_secrets_files().values
         env = dict(environ) if environ is not None else dict(os.environ)
-        config = cls(values, env)
-        for name, value in values.items():
-            if name != "prices":
-                _register_all(value)
-        for preset_env in {get_provider(p).key_env for p in ("openai", "wisgate", "evolink", "custom")}:
-            redact.register(env.get(preset_env, ""))
-        redact.register(config.app_password)
-        return config
+        for secret in _secret_values(values, env):
+            redact.register(secret)
+        return cls(values, env)
 
     def flag(self, env_name: str, secret_name: str) -> bool:
         return truthy(self.environ.get(env_name, "")) or truthy(self.secrets.get(secret_name, ""))
