@@ -103,9 +103,7 @@ def outcome_from_run(run: dict[str, Any], root: Any) -> Outcome:
         path = str(Path(root) / row["path"]) if row.get("path") else None
         images.append(ResultImage(info, row.get("source") or "b64", row.get("source_url"), path, row.get("path")))
     status = run.get("status") or "running"
-    err = records[-1].error() if records else None
-    if status == "failed" and err is None and run.get("error_type"):
-        err = E.make_error(run["error_type"], "The generation failed before any attempt was recorded.")
+    err = run_error(run.get("error_type") or (records[-1].error_type if records else None), records)
     first = records[0].error() if records else None
     models = {a.get("model") for a in attempts}
     events = [
