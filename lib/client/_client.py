@@ -1217,8 +1217,10 @@ class ImageClient:
             exchange.error = classify_exception(exc)
         exchange.latency_ms = int((self.clock() - started) * 1000)
         if exchange.error is not None:
-            exchange.error.message = redact.scrub(self.redact(exchange.error.message), limit=C.MAX_ERROR_MESSAGE_CHARS)
-            exchange.error.provider_message = redact.scrub(self.redact(exchange.error.provider_message))
+            err = exchange.error
+            for name in ("message", "provider_message", "raw", "code", "param", "request_id"):
+                setattr(err, name, self.redact(getattr(err, name)))
+            err.message = redact.scrub(err.message, limit=C.MAX_ERROR_MESSAGE_CHARS)
         return exchange
 
 

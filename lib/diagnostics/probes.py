@@ -184,7 +184,7 @@ def _probe(
             "error_type": error_type,
             "http_status": result.http_status,
             "error_code": err.code if err else None,
-            "error_param": err.param if err and not result.ok else None,
+            "error_param": scrub(err.param, limit=C.MAX_ERROR_PARAM_CHARS) if err and not result.ok else None,
             "error_message": (err.message if err else None) if not result.ok else None,
             "retry_after_s": result.retry_after_s,
             "request_id": result.request_id,

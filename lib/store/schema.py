@@ -6,6 +6,7 @@ released, never changes (``m004_wave2`` keeps its recorded name).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import sqlite_utils
@@ -268,8 +269,13 @@ def m009_error_param(db: sqlite_utils.Database) -> None:
     stored attempt maps to its checklist step as a live error does (``errors.checklist_step``).
     Rows written before it named the field only in their message: read it from there, once."""
     db["attempts"].add_column("error_param", str)
-    for param, pattern in (("api_key", "%key%"), ("base_url", "endpoint:%"), ("base_url", "%base url%"), ("model", "%model%")):
-        db.execute(
-            "UPDATE attempts SET error_param = ? WHERE error_type = 'invalid_input' AND error_param IS NULL AND lower(error_message) LIKE ?",
-            [param, pattern],
-        )
+    rules = (  # the field a message names, first match wins
+        ("api_key", re.compile(r"\bapi key\b|\bkey\b", re.I)),
+        ("base_url", re.compile(r"^endpoint:|base url|\burl\b", re.I)),
+        ("model", re.compile(r"\bmodel\b", re.I)),
+    )
+    rows = db.execute("SELECT id, error_message FROM attempts WHERE error_type = 'invalid_input' AND error_param IS NULL").fetchall()
+    for attempt_id, message in rows:
+        param = next((name for name, rule in rules if message and rule.search(message)), None)
+        if param is not None:
+            db.execute("UPDATE attempts SET error_param = ? WHERE id = ?", [param, attempt_id])

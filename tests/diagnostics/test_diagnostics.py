@@ -84,6 +84,8 @@ def test_checklist_step_follows_design(error_type, code, param, step):
         ("No API key: set OPENAI_API_KEY, ...", "api_key", 1),
         ("Endpoint: No base URL is set.", "base_url", 2),
         ("'gpt-image2' is not an exact model id. Did you mean 'gpt-image-2'?", "model", 3),
+        ("The endpoint URL cannot be used: Request URL is missing an 'http://' or 'https://' protocol.", "base_url", 2),
+        ("The prompt mentions a monkey; size must be WIDTHxHEIGHT.", None, 6),
         ("The prompt is empty.", None, 6),
     ],
 )
