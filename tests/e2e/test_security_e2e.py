@@ -51,6 +51,7 @@ def test_password_gate_then_hostile_markup_stays_text(browser, hostile, tmp_path
         card = page.locator(".st-key-error_card")
         card.wait_for(timeout=30_000)
         page.wait_for_selector(APP_IDLE)
+        card.locator("[data-testid='stCode']").first.wait_for(timeout=15_000)  # its code block loads its own script first
         text = card.inner_text()
         assert "bad_request" in text and "![x](" in text and ":red[RED]" in text  # shown, literally
         main = page.locator("[data-testid='stMain']")
