@@ -12,6 +12,7 @@
   writes) of History, Compare, the alert rules and the diagnostics checklist.
 """
 
+from lib.store import _sqlite_utils  # noqa: F401 - first: sqlite-utils loaded without pandas
 from lib.store._store import DamagedDatabase, Store
 from lib.store.evidence import percentile_rank
 from lib.store.filters import AttemptFilter
