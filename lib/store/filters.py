@@ -7,6 +7,10 @@ from typing import Any
 
 from lib.store.schema import FTS_TRIGRAM
 
+# An attempt refused before sending (pre-flight: ``invalid_input``) never reached the provider:
+# it is evidence of nothing about an endpoint and counts in no provider error rate or alert.
+SENT = "(error_type IS NULL OR error_type <> 'invalid_input')"
+
 
 @dataclass
 class AttemptFilter:
@@ -20,6 +24,7 @@ class AttemptFilter:
     run_id: str | None = None
     kinds: list[str] = field(default_factory=list)  # runs.kind of the attempt's run (History)
     exclude_kinds: list[str] = field(default_factory=list)  # e.g. probes left out of success rates
+    sent_only: bool = False  # only attempts whose request went out (see SENT)
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -55,4 +60,6 @@ class AttemptFilter:
         if self.exclude_kinds:
             clauses.append(f"(run_kind IS NULL OR run_kind NOT IN ({', '.join('?' for _ in self.exclude_kinds)}))")
             params.extend(self.exclude_kinds)
+        if self.sent_only:
+            clauses.append(SENT)
         return (" AND ".join(clauses) or "1 = 1"), params

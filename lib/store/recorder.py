@@ -120,6 +120,7 @@ class RecorderWrites:
     _FINISH_COLUMNS = (
         "finished_at",
         "latency_ms",
+        "wait_ms",
         "status",
         "error_type",
         "http_status",

@@ -279,3 +279,11 @@ def m009_error_param(db: sqlite_utils.Database) -> None:
         param = next((name for name, rule in rules if message and rule.search(message)), None)
         if param is not None:
             db.execute("UPDATE attempts SET error_param = ? WHERE id = ?", [param, attempt_id])
+
+
+@migrations()
+def m010_wait_ms(db: sqlite_utils.Database) -> None:
+    """Time an attempt spent waiting inside the app (queued for a worker or a slot, in a shared
+    cooldown) before its request went out: ``wait_ms``, kept apart from ``latency_ms``, which is
+    the provider's time only. Rows written before it have no figure (NULL), not a zero."""
+    db["attempts"].add_column("wait_ms", int)

@@ -355,3 +355,17 @@ def test_many_stores_opening_a_fresh_database_at_once(tmp_path):
             t.join()
         assert errors == [], errors[:2]
         assert [m.name for m in migrations.applied(Store(path).db)] == [m.name for m in migrations._migrations]
+
+
+def test_wait_is_stored_apart_from_latency_and_refusals_are_not_sent(store):
+    waited = store.attempt_started({"provider": "sandbox", "model": "gpt-image-2", "prompt": "p"})
+    store.attempt_finished(waited, {"status": "succeeded", "latency_ms": 2, "wait_ms": 1000, "finished_at": time.time()})
+    refused = store.attempt_started({"provider": "sandbox", "model": "gpt-image-2", "prompt": "p"})
+    store.attempt_finished(refused, {"status": "failed", "error_type": "invalid_input", "error_param": "size", "finished_at": time.time()})
+    sent = store.attempt_started({"provider": "sandbox", "model": "gpt-image-2", "prompt": "p"})
+    store.attempt_finished(sent, {"status": "failed", "error_type": "server_error", "http_status": 500, "finished_at": time.time()})
+    row = store.db["attempts"].get(waited)
+    assert (row["latency_ms"], row["wait_ms"]) == (2, 1000)
+    assert store.count_attempts() == 3
+    assert store.count_attempts(AttemptFilter(sent_only=True)) == 2
+    assert {r["id"] for r in store.recent_attempts(AttemptFilter(sent_only=True))} == {waited, sent}
