@@ -77,6 +77,7 @@ def run_generation(
     cancel: CancelToken | None = None,
     limiters: LimiterRegistry | None = None,
     kind: str = "generate",
+    queued_s: float = 0.0,
 ) -> Outcome:
     """Run one generation in this thread and always return an Outcome (the CLI
     uses this without a runner). The client records every attempt; a bug of
@@ -91,7 +92,7 @@ def run_generation(
         if run_id is None:
             run_id = start_run(recorder, JobSpec(settings=settings, request=request, kind=kind))
         with ImageClient(settings=settings, recorder=recorder, keeper=keeper, **kwargs) as client:
-            return client.generate(request, on_event=on_event, run_id=run_id, kind=kind)
+            return client.generate(request, on_event=on_event, run_id=run_id, kind=kind, queued_s=queued_s)
     except Exception as exc:  # a bug of ours outside the client's own loop
         log.exception("unexpected error around a generation")
         err = E.AppError(
@@ -427,6 +428,7 @@ class JobRunner:
                 cancel=job.token,
                 limiters=self.limiters,
                 kind=job.spec.kind,
+                queued_s=max(0.0, (job.started_at or job.created_at) - job.created_at),
             )
             status = outcome.status
         except BaseException:  # run_generation never raises; this keeps a worker alive if it somehow does

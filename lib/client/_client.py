@@ -192,6 +192,7 @@ class ImageClient:
             follow_redirects=False,
         )
         self._token = self.cancel_token  # the token of the generation in progress (see generate)
+        self._queued_s = 0.0  # time the run waited for a worker, counted in its first attempt's wait_ms
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -359,10 +360,13 @@ class ImageClient:
         on_event: Callable[[Event], None] | None = None,
         run_id: str | None = None,
         kind: str = "generate",
+        queued_s: float = 0.0,
     ) -> Outcome:
         """Run one generation to its end and return its Outcome; never raises
-        for anything the provider, the network or our own code does."""
+        for anything the provider, the network or our own code does. ``queued_s``:
+        how long the run already waited for a worker (recorded as wait, not latency)."""
         t0 = self.clock()
+        self._queued_s = max(0.0, queued_s)
         if run_id is None:
             run_id = self.recorder.start_run(
                 kind=kind,
@@ -574,6 +578,7 @@ class ImageClient:
         return {
             "finished_at": self.wall_clock(),
             "latency_ms": latency_ms,
+            "wait_ms": 0,
             "status": "failed" if err else "succeeded",
             "error_type": err.error_type if err else None,
             "http_status": (err.status if err else None) or http_status,
@@ -590,7 +595,8 @@ class ImageClient:
         row = self._row(request, model, run_id, attempt_no, fallback_from)
         attempt_id = self.recorder.attempt_started(row)
         started = self.clock()
-        ctx = AttemptContext(started=started)
+        ctx = AttemptContext(started=started, queued_s=self._queued_s)
+        self._queued_s = 0.0  # a worker's queue is waited once, before the run's first attempt
         if request.is_edit:
             self._record_inputs(attempt_id, request)
         err: E.ImageLabError | None = None
@@ -611,10 +617,10 @@ class ImageClient:
             # The thread was stopped (Ctrl-C, SystemExit): the row must not stay pending.
             self._report_probe(ctx, rate_limited=False)
             interrupted = E.Interrupted("The app stopped while this request was in flight.")
-            latency = int((self.clock() - started) * 1000)
+            latency = ctx.latency_ms(self.clock())
             self.finish_attempt(
                 attempt_id,
-                dict(self._finish_fields(interrupted, latency, len(ctx.images), ctx.task_id), status="interrupted"),
+                dict(self._finish_fields(interrupted, latency, len(ctx.images), ctx.task_id), status="interrupted", wait_ms=ctx.wait_ms),
                 ctx.images,
                 row=row,
             )
@@ -625,7 +631,7 @@ class ImageClient:
             and (err is None or err.error_type in ("network", "timeout", "app_error", "image_fetch_failed"))
         ):
             stop = E.Cancelled(self._token.reason or "cancelled")  # the request was closed under us by the cancel
-        latency_ms = int((self.clock() - started) * 1000)
+        latency_ms = ctx.latency_ms(self.clock())
         images: list[ResultImage] = ctx.images
         if stop is not None:
             self._report_probe(ctx, rate_limited=False)
@@ -640,6 +646,7 @@ class ImageClient:
                     None, latency_ms, len(images), redact.scrub(ctx.task_id), ctx.http_status, redact.scrub(ctx.request_id)
                 )
                 fields.update(
+                    wait_ms=ctx.wait_ms,
                     status=status,
                     error_type=None if status == "cancelled" else "interrupted",
                     error_message="Cancelled by the user."
@@ -669,6 +676,7 @@ class ImageClient:
         self._report_probe(ctx, rate_limited=rate_limited)
         fields = self._finish_fields(err, latency_ms, len(images), ctx.task_id, ctx.http_status, ctx.request_id)
         fields["usage"] = ctx.usage
+        fields["wait_ms"] = ctx.wait_ms
         fields["raw_response"] = ctx.raw  # History's attempt detail (base64 elided, redacted above)
         if request.stream:
             fields["first_partial_ms"] = ctx.first_partial_ms
@@ -706,6 +714,7 @@ class ImageClient:
             fallback_from,
             error_message=err.message if err else None,
             error_code=err.code if err else None,
+            wait_ms=ctx.wait_ms,
         )
         result = AttemptResult(
             err is None,
@@ -788,12 +797,16 @@ class ImageClient:
         else:
             send = {"json": request.body(model)}
         streamed: list[_Item] | None = None
+        queued_at = self.clock()
         with self.limiter.slot(self._on_wait(model, attempt_no, emit), cancel=self._token) as probe:
             ctx.probe = probe
+            ctx.wait_s += self.clock() - queued_at  # a slot, a token, a shared cooldown: the app's time, not the provider's
             self._token.check()
             emit(
                 "submitted",
-                f"Sent to {url}" + (f" (streaming, {request.partial_images} partial image(s))" if request.stream else ""),
+                f"Sent to {url}"
+                + (f" (streaming, {request.partial_images} partial image(s))" if request.stream else "")
+                + (f", after {ctx.wait_s:.1f} s queued" if ctx.wait_s >= 0.05 else ""),
                 model=model,
                 attempt_no=attempt_no,
             )
@@ -1052,7 +1065,9 @@ class ImageClient:
             self._pause(max(0.0, min(wait, deadline - self.clock())))
             interval = min(interval * C.TASK_POLL_BACKOFF, C.TASK_POLL_MAX_S)
             try:
+                queued_at = self.clock()
                 self.limiter.token(cancel=self._token)
+                ctx.wait_s += self.clock() - queued_at
                 polls += 1
                 # Each poll has a deadline of its own: the read timeout, and never past the task's deadline.
                 poll_deadline = max(min(s.read_timeout_s, deadline - self.clock()), C.MIN_POLL_DEADLINE_S)

@@ -144,6 +144,7 @@ def attempts_table(outcome: Outcome) -> None:
             "error": a.error_type or "",
             "HTTP": a.http_status or "",
             "latency (s)": round(a.latency_ms / 1000, 2),
+            "queued (s)": round(a.wait_ms / 1000, 2),
             "fell back from": a.fallback_from or "",
         }
         for a in outcome.attempts
