@@ -374,10 +374,6 @@ def classify_task_failure(error: Any, *, task_id: str | None = None, status: int
     return TaskFailed(f"The provider's task failed: {detail}", **common)
 
 
-# Network failures that no other model on the same host can fix: no fallback walk.
-UNREACHABLE_CODES = ("dns_failure", "tls_failure", "connection_refused")
-
-
 def _exception_chain(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
     current: BaseException | None = exc
