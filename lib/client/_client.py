@@ -47,7 +47,15 @@ from lib.answers import (
     read_image_stream,
     read_task,
 )
-from lib.classify import classify_exception, classify_response, classify_task_failure
+from lib.classify import (
+    LOCAL_WRITE_CODE,
+    classify_exception,
+    classify_response,
+    classify_task_failure,
+    is_contention,
+    is_local_failure,
+    local_failure,
+)
 from lib.client._attempt import AttemptContext, AttemptResult, RunState
 from lib.client._retry import cooldown_seconds, note_over_cap, over_cap, retry_after_seconds, retry_delay, should_fall_back, should_retry
 from lib.client._transport import (
@@ -396,6 +404,12 @@ class ImageClient:
             return self._run(request, run_id, emit, events, t0, state)
         except E.Cancelled as stop:
             return self._finish(run_id, request, state, events, t0, status=stop.reason)
+        except E.AppError as err:  # a write on this machine failed before a request went out
+            log.error("run %s stopped: %s", run_id[:8], err.message)
+            state.error = err
+            state.ok = False
+            emit("failed", err.message)
+            return self._finish(run_id, request, state, events, t0)
         except Exception as exc:  # a bug of ours: the run is still finished and shown
             log.exception("unexpected error in run %s", run_id[:8])
             err = E.AppError(f"Image Prompt Lab failed during this generation ({type(exc).__name__}: {exc}).", code=type(exc).__name__)
@@ -591,9 +605,22 @@ class ImageClient:
             "image_count": image_count,
         }
 
+    def _data_place(self) -> Any:
+        """Where this client writes: the data directory (the store's root), else the images folder."""
+        root = getattr(self.recorder, "root", None)
+        if root is None and self.keeper is not None:
+            root = self.keeper.root
+        return root
+
     def _attempt(self, request, model, run_id, attempt_no, fallback_from, emit) -> AttemptResult:
         row = self._row(request, model, run_id, attempt_no, fallback_from)
-        attempt_id = self.recorder.attempt_started(row)
+        try:
+            attempt_id = self.recorder.attempt_started(row)
+        except Exception as exc:
+            if not is_local_failure(exc):
+                raise
+            # No row, no request: nothing is sent that could not be recorded.
+            raise local_failure(exc, place=self._data_place(), doing="recording the attempt before sending it") from exc
         started = self.clock()
         ctx = AttemptContext(started=started, queued_s=self._queued_s)
         self._queued_s = 0.0  # a worker's queue is waited once, before the run's first attempt
@@ -666,7 +693,7 @@ class ImageClient:
         if err is not None:
             note_over_cap(err)
             _scrub_error(err)
-            if images:  # an error after some images were kept (e.g. a later download failed): keep them
+            if images and err.code != LOCAL_WRITE_CODE:  # an error after some images were kept (e.g. a later download failed): keep them
                 ctx.notes.append(f"stopped after {len(images)} image(s): {err.error_type}: {err.message}")
                 err = None
         ctx.scrub()  # everything the provider controls, masked once before it is recorded or shown
@@ -684,7 +711,13 @@ class ImageClient:
                 ctx.notes.append(f"{ctx.partial_count} partial image(s) received before the failure")
         if ctx.notes:
             fields["note"] = redact.scrub("; ".join(ctx.notes), limit=C.MAX_ERROR_MESSAGE_CHARS)
-        self.finish_attempt(attempt_id, fields, images, row=row)
+        unrecorded = self.finish_attempt(attempt_id, fields, images, row=row)
+        if unrecorded is not None:
+            # The attempt's record could not be written: the run stops here (nothing more is sent),
+            # saying why; the store replays the write later, or the next start ends the row.
+            if err is not None:
+                unrecorded.message += f" (The attempt itself ended with {err.error_type}: {err.message})"
+            err = unrecorded
         log.info(
             "run %s attempt %d %s %s %s http=%s %dms",
             run_id[:8],
@@ -743,13 +776,14 @@ class ImageClient:
 
     def finish_attempt(
         self, attempt_id: Any, fields: dict[str, Any], images: list[ResultImage] | tuple = (), *, row: dict[str, Any]
-    ) -> None:
+    ) -> E.AppError | None:
         """The end of an attempt (``row`` is what ``attempt_started`` was given): its
         estimated cost added (lib/pricing.py: by usage, else size x quality of the
         images kept; failed attempts 0 unless the provider reported usage), then one
         write for the finish and the image rows. A store that cannot write keeps
         trying on its own (see Store); here a failure is logged, never raised: the
-        generation's outcome is still shown."""
+        generation's outcome is still shown. Returns the error when a local write
+        failed (the disk, the database), None otherwise."""
         fields = dict(fields)
         if images:
             fields["image_count"] = len(images)
@@ -760,8 +794,11 @@ class ImageClient:
             log.exception("cost estimate failed for attempt %s", attempt_id)
         try:
             self.recorder.attempt_finished(attempt_id, fields, images)
-        except Exception:
+        except Exception as exc:
             log.exception("could not record the end of attempt %s", attempt_id)
+            if is_local_failure(exc) and not is_contention(exc):  # a lock passes: the store replays the write soon
+                return local_failure(exc, place=self._data_place(), doing="recording the end of the attempt")
+        return None
 
     def _report_probe(self, ctx: AttemptContext, *, rate_limited: bool) -> None:
         """Tell the limiter how the POST went, once (the probe is answered by the POST, not the task)."""
@@ -980,7 +1017,14 @@ class ImageClient:
 
     def _keep(self, data: bytes, source: str, source_url: str | None) -> ResultImage:
         if self.keeper is not None:
-            saved: SavedImage = self.keeper.save(data, source=source, source_url=source_url)
+            try:
+                saved: SavedImage = self.keeper.save(data, source=source, source_url=source_url)
+            except E.ImageLabError:
+                raise
+            except Exception as exc:
+                if not is_local_failure(exc):
+                    raise
+                raise local_failure(exc, place=self.keeper.root, doing="saving an image") from exc
             return ResultImage(saved.info, source, source_url, str(saved.path), saved.rel_path)
         info = validate(data)
         return ResultImage(info, source, source_url, data=data)

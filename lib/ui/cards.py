@@ -31,7 +31,7 @@ def show_outcome(outcome: Outcome, *, key_prefix: str, prompt: str = "", request
     elif o.status == "interrupted":
         label, state = "Interrupted: the app stopped during this generation", "error"
     else:
-        label, state = f"Failed: {o.error.info.title if o.error else 'unknown'}", "error"
+        label, state = f"Failed: {describe(o.error)['title'] if o.error else 'unknown'}", "error"
     render_events(o.events, label=label, state=state, expanded=False)
     if o.status == "cancelled":
         st.info(
