@@ -317,13 +317,13 @@ def classify_response(
             status = int(number[:3])
     provider_message = f.message
 
-    def build(error_type: str, summary: str) -> ImageLabError:
+    def build(error_type: str, summary: str, code: str | None = None) -> ImageLabError:
         detail = provider_message or f"HTTP {status} with an empty body"
         return make_error(
             error_type,
             f"{summary}: {detail}" if summary else detail,
             status=real_status,
-            code=f.code or f.type,
+            code=f.code or f.type or code,
             param=f.param,
             request_id=request_id,
             retry_after_s=retry_after_s,
@@ -369,7 +369,7 @@ def classify_response(
     # A 2xx/3xx the caller could not use. Some gateways answer 200 with an
     # error object: read it as the error it reports, keeping the real status.
     if f.is_html:
-        return build("bad_response", "An HTML page instead of JSON")
+        return build("bad_response", "An HTML page instead of JSON", "html_answer")
     if f.is_json and (f.code or f.type or f.param or f.message):
         if _mentions_model(f, text):
             return build("model_not_found", "Model not available (reported in a success answer)")
@@ -488,6 +488,16 @@ def local_failure(exc: BaseException, *, place: Any = None, doing: str = "writin
     return AppError(f"Image Prompt Lab {where} while {doing}: {what}.", code=LOCAL_WRITE_CODE)
 
 
+def _host_port(exc: BaseException) -> str:
+    """host:port of the request an httpx exception belongs to ("the provider" when unknown)."""
+    try:
+        url = exc.request.url  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        return "the provider"
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme, 0)
+    return f"{url.host}:{port}" if url.host else "the provider"
+
+
 def classify_exception(exc: BaseException) -> ImageLabError:
     """Map a transport (or any unexpected) exception onto the vocabulary."""
     if isinstance(exc, ImageLabError):
@@ -506,19 +516,34 @@ def classify_exception(exc: BaseException) -> ImageLabError:
         return Timeout(f"Timed out while {phase} ({name}).", code=name)
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return InvalidInput(f"The endpoint URL cannot be used: {exc}", code=name, param="base_url")
+    where = _host_port(exc)
+    if isinstance(exc, httpx.ProxyError) or "proxy" in text:
+        return NetworkError(
+            f"Network error: the proxy between this app and {where} refused or failed the connection ({name}: {exc}).", code="proxy_error"
+        )
     if isinstance(exc, httpx.ConnectError):
-        code = name
-        if "name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text or "name resolution" in text:
-            why, code = "the host name could not be resolved (DNS)", "dns_failure"
+        code = "connect_failed"
+        if (
+            "name or service not known" in text
+            or "nodename nor servname" in text
+            or "getaddrinfo" in text
+            or "name resolution" in text
+            or "no address associated" in text
+        ):
+            why, code = f"the host name of {where} could not be resolved (DNS): no such host, or no DNS", "dns_failure"
         elif "certificate" in text or "ssl" in text or "tls" in text:
-            why, code = "the TLS handshake failed", "tls_failure"
+            why, code = f"the TLS handshake with {where} failed (certificate or protocol)", "tls_failure"
         elif "refused" in text:
-            why, code = "the connection was refused (nothing listens on that port)", "connection_refused"
+            why, code = f"nothing listens at {where}: the connection was refused", "connection_refused"
+        elif "unreachable" in text:
+            why, code = f"{where} cannot be reached from this machine (no route)", "host_unreachable"
         else:
-            why = "could not connect"
+            why = f"could not connect to {where}"
         return NetworkError(f"Network error: {why}. ({exc})", code=code)
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.CloseError)):
-        return NetworkError(f"The connection dropped in the middle of the answer ({name}: {exc}).", code=name)
+        return NetworkError(
+            f"The connection to {where} was reset or closed in the middle of the exchange ({name}: {exc}).", code="connection_reset"
+        )
     if isinstance(exc, httpx.TransportError):
         return NetworkError(f"Network error ({name}: {exc}).", code=name)
     if isinstance(exc, (TimeoutError,)):

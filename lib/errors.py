@@ -179,8 +179,9 @@ ERROR_INFO: dict[str, ErrorInfo] = {
             step=None,
             step_name="Provider",
             fix=(
-                "Usually temporary: the app retries on its own. If it persists, check the "
-                "provider's status page or fall back to another model."
+                "Usually temporary: it is sent again when retries are on. If it persists, check that the "
+                "base URL is the provider's API (not a website or another service) and the provider's "
+                "status page, or fall back to another model."
             ),
         ),
         _info(
@@ -190,8 +191,7 @@ ERROR_INFO: dict[str, ErrorInfo] = {
             step=9,
             fix=(
                 "Image models can take two minutes or more: raise the read timeout to at least "
-                "120 s (240 s for high quality or large sizes). For async gateways, make sure the "
-                "task is polled."
+                "120 s (240 s for high quality or large sizes)."
             ),
         ),
         _info(
@@ -199,10 +199,7 @@ ERROR_INFO: dict[str, ErrorInfo] = {
             title="The connection failed",
             retryable=True,
             step=2,
-            fix=(
-                "Check the host name, your network or proxy, and TLS settings. A reset in the "
-                "middle of an answer usually means a proxy in between gave up."
-            ),
+            fix=("Check the host name and port of the base URL, your network or proxy, and TLS settings; the message says which failed."),
         ),
         _info(
             error_type="task_failed",
@@ -462,6 +459,81 @@ LOCAL_WRITE_FIX = (
     "what could not be recorded is written once the disk accepts it again, or marked interrupted at the next start."
 )
 
+# Errors of one type that need words of their own, by their code: (title, fix).
+CODE_INFO: dict[tuple[str, str], tuple[str, str]] = {
+    ("timeout", "task_deadline"): (
+        "The task did not finish before the task deadline",
+        "The provider accepted the task and it was polled, but it was not done in time. Raise the task deadline "
+        "in Settings (high quality and 4K take longer); the read timeout does not limit a task.",
+    ),
+    ("timeout", "run_deadline"): (
+        "The generation reached its run deadline",
+        "The whole generation (every retry and fallback hop) has a deadline of its own: raise the run deadline "
+        "in Settings, or allow fewer retries.",
+    ),
+    ("network", "connection_refused"): (
+        "Nothing listens at that address",
+        "The host answered but no server listens on that port. Check the port and scheme in the base URL "
+        "(https is 443), and that the service (or the local sandbox) is running.",
+    ),
+    ("network", "dns_failure"): (
+        "The host name does not resolve",
+        "Check the spelling of the host in the base URL; if it is right, check this machine's DNS or network.",
+    ),
+    ("network", "tls_failure"): (
+        "The secure connection could not be set up",
+        "The TLS handshake failed: an http address spoken to as https (or the reverse), a certificate not trusted "
+        "here (a corporate proxy), or a wrong port.",
+    ),
+    ("network", "host_unreachable"): (
+        "The host cannot be reached",
+        "There is no route from this machine to the host: check the network, VPN or firewall.",
+    ),
+    ("network", "connection_reset"): (
+        "The connection was cut in the middle of the answer",
+        "The provider or a proxy in between closed the connection before the answer was complete; it is sent "
+        "again when retries are on. If it repeats on long generations, a proxy's idle timeout is the usual cause.",
+    ),
+    ("network", "proxy_error"): (
+        "The proxy refused or failed the connection",
+        "Check the proxy settings (HTTPS_PROXY / HTTP_PROXY) and that the proxy allows this host.",
+    ),
+    ("network", "stream_cut"): (
+        "The stream was cut off before the final image",
+        "The provider or a proxy in between closed the stream early; a proxy that buffers or times out "
+        "server-sent events is the usual cause. Try again without streaming.",
+    ),
+    ("bad_response", "html_answer"): (
+        "The address answered with a web page, not the API",
+        "A 200 with an HTML page means the base URL points at a website or a sign-in page, not the API: use the "
+        "API's base URL (usually ending in /v1).",
+    ),
+    ("endpoint_not_found", "redirect_login"): (
+        "The address redirects to a sign-in page",
+        "A proxy or gateway in front of the API asks to sign in: use the API's own base URL, or an address "
+        "reachable without a browser login.",
+    ),
+}
+
+
+def retry_note(err: ImageLabError, attempts: list[Any]) -> str:
+    """What a card says about retries, from the run's attempts (never from the error type's policy alone)."""
+    model = attempts[-1].model if attempts else None
+    same = [a for a in attempts if getattr(a, "model", None) == model] if attempts else []
+    retries = max(0, len(same) - 1)
+    hops = len({getattr(a, "model", None) for a in attempts}) - 1 if attempts else 0
+    parts = []
+    if retries:
+        parts.append(f"sent {len(same)} times ({retries} retr{'y' if retries == 1 else 'ies'})")
+    elif not is_retryable(err):
+        parts.append("not retried (it would fail the same way)")
+    else:
+        parts.append("not retried")
+    if hops:
+        parts.append(f"after {hops} fallback hop{'s' if hops > 1 else ''}")
+    return ", ".join(parts)
+
+
 # Which field an invalid_input names, and the checklist step of that field.
 INPUT_PARAM_STEPS = {"api_key": 1, "base_url": 2, "model": 3}
 TASK_TIMEOUT_CODES = ("task_deadline",)  # a task past its deadline: step 4, not 9
@@ -498,6 +570,9 @@ def describe(err: ImageLabError) -> dict[str, Any]:
     step = step_of(err)
     if err.error_type == "app_error" and err.code == LOCAL_WRITE_CODE:
         info = ErrorInfo(info.error_type, LOCAL_WRITE_TITLE, False, step, info.step_name, LOCAL_WRITE_FIX)
+    special = CODE_INFO.get((err.error_type, err.code or ""))
+    if special is not None:
+        info = ErrorInfo(info.error_type, special[0], info.retryable, info.step, info.step_name, special[1])
     if step != info.step:
         info = ErrorInfo(info.error_type, info.title, info.retryable, step, CHECKLIST_STEPS[step] if step else info.step_name, info.fix)
     return {

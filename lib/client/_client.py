@@ -99,6 +99,7 @@ def classify_answer(status: int, body: bytes | str | None, headers: Any = None, 
 
 log = logging.getLogger("imagelab.client")
 _NON_SPACE_TEXT = re.compile(r"\S")
+_LOGIN_PATH = re.compile(r"(log-?in|sign-?in|sso|oauth|auth(orize)?|cas|saml|account)(\b|[/?._-])", re.I)
 
 
 def _scrub_error(err: E.ImageLabError) -> None:
@@ -1039,9 +1040,16 @@ class ImageClient:
         ctype = response.headers.get("content-type", "")
         if 300 <= status < 400:
             ctx.raw = raw_preview(status, ctype, content)
-            location = response.headers.get("location", "?")
+            location = redact.strip_query(response.headers.get("location", "") or "") or "?"
+            if _LOGIN_PATH.search(location):
+                raise E.EndpointNotFound(
+                    f"The endpoint redirected (HTTP {status}) to a sign-in page, {location}: something in front of the API "
+                    "asks for a browser login.",
+                    status=status,
+                    code="redirect_login",
+                )
             raise E.EndpointNotFound(
-                f"The endpoint answered with a redirect to {location}; use that address as the base URL.",
+                f"The endpoint answered with a redirect (HTTP {status}) to {location}; use that address as the base URL.",
                 status=status,
                 code="redirect",
             )

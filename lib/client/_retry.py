@@ -26,7 +26,7 @@ from lib import constants as C
 from lib import errors as E
 
 # Network failures that no other model on the same host can fix: no fallback walk.
-UNREACHABLE_CODES = ("dns_failure", "tls_failure", "connection_refused")
+UNREACHABLE_CODES = ("dns_failure", "tls_failure", "connection_refused", "host_unreachable")
 
 RETRY_AFTER_UNBOUNDED_S = 1e10  # what an infinite or overflowing Retry-After is recorded as (~300 years)
 

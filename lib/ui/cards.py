@@ -7,8 +7,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from lib import constants as C
 from lib import redact
-from lib.errors import CHECKLIST_STEPS, describe, step_of
+from lib.client import over_cap, wait_text
+from lib.errors import CHECKLIST_STEPS, describe, retry_note, step_of
 from lib.generation import GenerationRequest, Outcome, RequestPreview
 from lib.pricing import format_usd
 from lib.store import DamagedDatabase
@@ -109,10 +111,16 @@ def error_card(outcome: Outcome) -> None:
         if card.get("provider_code"):
             notes.append(f"code: {plain(card['provider_code'])}")
         if card["retry_after_s"] is not None:
-            notes.append(f"provider asked to wait {card['retry_after_s']:.1f} s")
+            asked = card["retry_after_s"]
+            if over_cap(asked):
+                notes.append(
+                    f"provider asked to wait {wait_text(asked)}, more than the {C.MAX_RETRY_AFTER_S:.0f} s this app waits: not waited for"
+                )
+            else:
+                notes.append(f"provider asked to wait {asked:.1f} s")
         if card["request_id"]:
             notes.append(f"request id: {plain(card['request_id'])}")
-        notes.append("retried automatically" if card["retryable"] else "not retried (it would fail the same way)")
+        notes.append(retry_note(err, outcome.attempts))  # from the attempts made, not the error type's policy
         st.caption(" · ".join(notes))
         checklist_link(err)
         first_error_note(outcome)
