@@ -185,16 +185,31 @@ def count(store, **params):
 
 
 def test_filters_narrow_the_table(seeded):
-    assert count(seeded, since="all") == 8
-    assert count(seeded) == 7  # 7 days by default
-    assert count(seeded, since="1h") == 6
-    assert count(seeded, since="1h", provider="openai") == 4
+    assert count(seeded, since="all") == 7  # the probe is hidden
+    assert count(seeded) == 6  # 7 days by default
+    assert count(seeded, since="1h") == 5
+    assert count(seeded, since="1h", provider="openai") == 3
     assert count(seeded, since="1h", model="gpt-image-1.5", status="cancelled") == 1
     assert count(seeded, error_type="rate_limited") == 1
     assert count(seeded, kind="probe") == 1
+    assert count(seeded, kind=["probe", "generate"], since="1h") == 6
     assert count(seeded, kind="rerun") == 1
     assert count(seeded, q="PAPER") == 1
-    assert count(seeded, since="custom", **{"from": "2026-01-01"}) >= 7
+    assert count(seeded, since="custom", **{"from": "2026-01-01"}) >= 6
+
+
+def test_the_list_its_count_and_the_export_show_the_same_attempts(seeded):
+    for view in (
+        H.HistoryView(since="all"),
+        H.HistoryView(since="all", kinds=["probe"]),
+        H.HistoryView(since="1h", kinds=["generate", "probe"]),
+    ):
+        flt = view.to_filter(NOW)
+        rows, total = H.table_page(seeded, flt, page=1)
+        exported = H.export(seeded, flt)
+        assert total == len(rows) == len(exported.rows)
+        assert {r["id"] for r in rows} == {r["id"] for r in exported.rows}
+        assert ("probe" in view.kinds) == any(r["kind"] == "probe" for r in exported.rows)
 
 
 def test_group_stats_per_model_and_provider(seeded):
@@ -220,10 +235,11 @@ def test_group_stats_per_model_and_provider(seeded):
     assert {
         "provider",
         "attempts",
-        "success rate",
+        "refused before sending",
+        "attempt success",
         "p50 (s)",
         "p95 (s)",
-        "error rates",
+        "errors (of finished)",
         "images",
         "cost (est.)",
         "per image (est.)",
@@ -261,11 +277,11 @@ def test_bucket_sizes_follow_the_span():
 
 def test_table_page_is_newest_first_and_clamped(seeded):
     rows, total = H.table_page(seeded, H.HistoryView(since="all").to_filter(NOW), page=1, page_size=3)
-    assert total == 8 and len(rows) == 3
-    assert rows[0]["prompt"] == "probe"
+    assert total == 7 and len(rows) == 3  # the probe is hidden
+    assert [r["status"] for r in rows] == ["cancelled", "failed", "failed"]
     assert rows[0]["time (UTC)"] < "2030" and rows[0]["cost (est.)"] is not None
     last, _ = H.table_page(seeded, H.HistoryView(since="all").to_filter(NOW), page=99, page_size=3)
-    assert [r["prompt"] for r in last] == ["old paper boat", "ancient"]
+    assert [r["prompt"] for r in last] == ["ancient"]
 
 
 # --------------------------------------------------------------------------
