@@ -144,10 +144,59 @@ def test_exact_and_unknown_models():
         ("2K", "seedream-4-5", True),
         ("2048x2048", "seedream-4-5", True),
         ("huge", "seedream-4-5", False),
+        ("512x512", "gpt-image-2", False),  # under 655,360 pixels
+        ("16x16", "gpt-image-2", False),
+        ("816x816", "gpt-image-2", True),  # just above the minimum
+        ("2880x2880", "gpt-image-2", True),  # 8,294,400 pixels exactly
+        ("2896x2896", "gpt-image-2", False),  # over the pixel budget, no edge over 3840
+        ("3840x1280", "gpt-image-2", True),  # 3:1 exactly
+        ("3856x1296", "gpt-image-2", False),  # an edge over 3840
+        ("1792x1024", "dall-e-3", True),
+        ("1536x1024", "dall-e-3", False),
+        ("auto", "dall-e-3", False),
+        ("512x512", "dall-e-2", True),
+        ("1792x1024", "dall-e-2", False),
     ],
 )
 def test_sizes(size, model, ok):
     assert (check_size(size, model) is None) is ok
+
+
+@pytest.mark.parametrize(
+    "size,rule,nearest",
+    [
+        ("512x512", "at least 655,360 pixels", "816x816"),
+        ("2896x2896", "at most 8,294,400 pixels", "2880x2880"),
+        ("1000x1000", "multiples of 16", "1008x1008"),
+        ("3200x1024", "3 times the short one", "3120x1040"),
+        ("3856x1296", "exceed 3,840", None),
+    ],
+)
+def test_a_refused_size_names_its_rule_and_a_valid_neighbour(size, rule, nearest):
+    from lib.providers import nearest_size, parse_size
+
+    message = check_size(size, "gpt-image-2")
+    assert rule in message
+    suggested = nearest_size(size, "gpt-image-2")
+    assert f"Nearest valid size: {suggested}." in message
+    assert check_size(suggested, "gpt-image-2") is None
+    if nearest:
+        assert suggested == nearest
+    w, h = parse_size(suggested)
+    assert w * h >= 655_360 and max(w, h) <= 3840
+
+
+@pytest.mark.parametrize("w,h", [(16, 16), (5000, 100), (100, 5000), (3840, 3840), (1, 7000), (999, 1001), (4096, 2304)])
+def test_nearest_free_size_is_always_valid(w, h):
+    from lib.providers import nearest_free_size
+
+    assert check_size(nearest_free_size(w, h), "gpt-image-2") is None
+
+
+def test_fixed_size_models_suggest_one_of_their_own_sizes():
+    message = check_size("1792x1024", "gpt-image-1.5")
+    assert "Nearest: 1536x1024." in message
+    assert "Nearest: 1792x1024." in check_size("1600x900", "dall-e-3")
 
 
 def test_fallback_chain_without_repeats():
