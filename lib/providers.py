@@ -173,6 +173,56 @@ def _is_local_host(host: str) -> bool:
     return address.is_loopback or address.is_private or address.is_link_local
 
 
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+def base_url_problem(raw: str) -> str | None:
+    """What makes a typed base URL unusable, found from its text alone (no DNS, no connection), or None.
+
+    Refused: spaces or control characters inside it, a scheme other than http(s) (``ftp://``,
+    ``file://``, ``javascript:``, a misspelt ``htp://``), no scheme at all, no host, a port that
+    is not a number, and a user name or password in it (``https://user:pass@host``): the app
+    sends the key as a Bearer token, and httpx would turn URL credentials into a Basic
+    Authorization header that replaces it, so they are refused rather than sent."""
+    from lib.redact import mask_url
+
+    shown = mask_url(raw)[:200]
+    for i, ch in enumerate(raw):
+        if ch.isspace():
+            return f"The URL contains a space or line break at character {i + 1}; URLs have none. Paste it again without it."
+        if ord(ch) < 32 or 127 <= ord(ch) < 160 or ch in "\u200b\u200c\u200d\u2060\ufeff":
+            return f"The URL contains an invisible control character (U+{ord(ch):04X}) at character {i + 1}; type it again."
+    if "://" in raw:
+        scheme = raw.split("://", 1)[0]
+    else:
+        m = _SCHEME.match(raw)
+        after = raw[m.end() :] if m else ""
+        scheme = m.group(1) if m and not re.match(r"\d", after) else ""  # 'localhost:8080' is a host and a port
+        if not scheme:
+            local = _is_local_host(host_of("https://" + raw))
+            example = ("http://" if local else "https://") + shown
+            return f"The URL has no scheme; write it in full, e.g. {example}"
+    if scheme.lower() not in ("http", "https"):
+        close = difflib.get_close_matches(scheme.lower(), ["https", "http"], n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]}://?" if close else ""
+        return f"The URL's scheme is '{scheme[:20]}:'; only http:// and https:// are accepted.{hint}"
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        return f"'{shown}' has a port that is not a number from 1 to 65535."
+    if not parts.hostname:
+        return f"'{shown}' has no host name."
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        return (
+            "The URL holds a user name or password (before the @). Remove it: the key goes in the API key field and is sent "
+            f"as a Bearer token, never in the URL. Shown masked: {shown}"
+        )
+    if port == 0:
+        return f"'{shown}' has port 0, which no server listens on."
+    return None
+
+
 def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint:
     """Turn whatever a user pasted into the final generations URL.
 
@@ -188,22 +238,10 @@ def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint
         problems.append(EndpointProblem("info", "Leading or trailing spaces were removed from the URL."))
     if not raw:
         return Endpoint("", "", "", [EndpointProblem("fail", "No base URL is set.")])
-    if "://" not in raw:
-        raw = "https://" + raw
-        host = urlsplit(raw).hostname or ""
-        if _is_local_host(host):
-            problems.append(
-                EndpointProblem(
-                    "warn",
-                    f"No scheme given, so https:// was assumed; but {host} is a loopback or private address, which "
-                    f"usually serves plain http. If so, write it as http://{raw[len('https://') :]}",
-                )
-            )
-        else:
-            problems.append(EndpointProblem("info", "No scheme given; https:// was assumed."))
+    refusal = base_url_problem(raw)
+    if refusal:
+        return Endpoint("", "", "", [EndpointProblem("fail", refusal)])
     parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return Endpoint("", "", "", [EndpointProblem("fail", f"'{base_url}' is not an http(s) URL with a host.")])
     if parts.query or parts.fragment:
         problems.append(EndpointProblem("warn", "The query string or fragment in the URL was dropped."))
     root = urlunsplit((parts.scheme, parts.netloc, "", "", ""))

@@ -19,7 +19,6 @@ FINAL = "https://api.example.com/v1/images/generations"
         "https://api.example.com/v1/v1",
         "https://api.example.com//v1//",
         "  https://api.example.com/v1  ",
-        "api.example.com/v1",
     ],
 )
 def test_endpoint_from_whatever_is_pasted(pasted):
@@ -93,6 +92,53 @@ def test_foreign_host_for_a_preset_warns():
 def test_unusable_urls(pasted):
     ep = build_endpoint(pasted)
     assert not ep.ok and ep.url == ""
+
+
+@pytest.mark.parametrize(
+    "pasted,words",
+    [
+        ("ftp://api.example.com/v1", "scheme is 'ftp:'"),
+        ("file:///etc/passwd", "scheme is 'file:'"),
+        ("javascript:alert(1)", "scheme is 'javascript:'"),
+        ("htp://api.example.com/v1", "Did you mean http://?"),
+        ("httpss://api.example.com/v1", "Did you mean https://?"),
+        ("api.example.com/v1", "no scheme; write it in full, e.g. https://api.example.com/v1"),
+        ("localhost:8080/v1", "e.g. http://localhost:8080/v1"),
+        ("https://api.exa mple.com/v1", "space or line break at character 16"),
+        ("https://api.example.com/v1\n/images", "space or line break"),
+        ("https://api.example.com\x00/v1", "control character (U+0000)"),
+        ("https://api.example.com\u200b/v1", "control character (U+200B)"),
+        ("https://api.example.com:99999/v1", "port"),
+        ("https://alice:hunter2@api.example.com/v1", "user name or password"),
+        ("https://alice@api.example.com/v1", "user name or password"),
+        ("https://alice:hu%40nter2%3A@api.example.com/v1", "user name or password"),
+    ],
+)
+def test_malformed_base_urls_are_refused_from_their_text(pasted, words):
+    ep = build_endpoint(pasted)
+    assert not ep.ok and ep.url == ""
+    (problem,) = ep.problems
+    assert problem.severity == "fail" and words in problem.message
+    for secret in ("hunter2", "hu%40nter2", "alice"):
+        assert secret not in problem.message
+
+
+def test_a_refused_base_url_is_never_looked_up(monkeypatch):
+    import socket
+
+    from lib.client import ImageClient
+    from lib.generation import ClientSettings, GenerationRequest
+    from tests.support.memory_recorder import MemoryRecorder
+
+    looked_up = []
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: looked_up.append(a) or [])
+    for url in ("ftp://api.example.com/v1", "https://u:secret@api.example.com/v1", "api.example.com/v1", "https://a b.com/v1"):
+        settings = ClientSettings(provider="custom", base_url=url, max_retries=0)
+        with ImageClient(settings=settings, recorder=MemoryRecorder()) as client:
+            out = client.generate(GenerationRequest(prompt="a kite"))
+        assert out.error.error_type == "invalid_input" and out.error.param == "base_url", url
+        assert "secret" not in out.error.message
+    assert looked_up == []
 
 
 def test_task_urls():
