@@ -54,6 +54,7 @@ from lib.classify import (
     classify_task_failure,
     is_contention,
     is_local_failure,
+    load_json,
     local_failure,
 )
 from lib.client._attempt import AttemptContext, AttemptResult, RunState
@@ -1053,7 +1054,7 @@ class ImageClient:
             response.content = b""
         del content
         try:
-            payload = json.loads(text) if _NON_SPACE_TEXT.search(text) else None
+            payload = load_json(text) if _NON_SPACE_TEXT.search(text) else None
         except ValueError:
             ctx.raw = raw_preview(status, ctype, text[: C.MAX_RAW_PREVIEW_CHARS].encode("utf-8"))
             err = classify_answer(status, text[: C.MAX_ERROR_BODY_BYTES], response.headers, now=self.wall_clock())
