@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
+import json
 import re
 import time
 from collections.abc import Callable
@@ -704,6 +706,57 @@ def settings_summary(settings: ClientSettings, model: str) -> dict[str, Any]:
     s = settings
     source = (KEY_SOURCES.get(s.key_source, s.key_source) if s.key_source else "given directly") if s.api_key else "no key"
     return {**s.describe(model), "key_source": source}
+
+
+# What each setting a check reads is called, for "out of date: ... changed".
+SETTING_LABELS = {
+    "provider": "provider",
+    "model": "model",
+    "endpoint": "endpoint URL",
+    "base_url": "base URL",
+    "key_source": "key source",
+    "key_hint": "key",
+    "key_env": "key variable",
+    "delivery": "delivery",
+    "connect_timeout_s": "connect timeout",
+    "read_timeout_s": "read timeout",
+    "task_deadline_s": "task deadline",
+    "run_deadline_s": "run deadline",
+    "max_retries": "retries",
+    "use_fallback": "fallback",
+    "fallbacks": "fallback chain",
+    "rate_per_s": "rate limit",
+    "burst": "burst",
+    "max_concurrency": "parallel requests",
+    "sandbox": "sandbox scenario or dialect",
+    "extra_headers": "extra headers",
+}
+
+
+def settings_fingerprint(settings: ClientSettings, model: str) -> dict[str, Any]:
+    """Every setting a check reads, as a report records it (``settings_summary``): two runs
+    with equal fingerprints checked the same thing."""
+    return settings_summary(settings, model)
+
+
+def fingerprint_digest(settings: ClientSettings, model: str) -> str:
+    """A short digest of ``settings_fingerprint`` and of the key itself (two keys may share their
+    last four characters), to tell in memory whether results are still current; never stored."""
+    body = json.dumps(settings_fingerprint(settings, model), sort_keys=True, default=str)
+    key = hashlib.sha256((settings.api_key or "").encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{body}\n{key}".encode()).hexdigest()[:24]
+
+
+def stale_changes(report: Report, settings: ClientSettings, model: str) -> list[str]:
+    """What changed, in words, between the settings ``report`` was made with and these; [] when
+    the report still describes them. A report of another provider or model is out of date too."""
+    now = settings_fingerprint(settings, model)
+    then = dict(report.settings)
+    then.setdefault("provider", report.provider)
+    then.setdefault("model", report.model)
+    names = sorted(set(now) | set(then), key=lambda k: list(SETTING_LABELS).index(k) if k in SETTING_LABELS else 99)
+    changed = [SETTING_LABELS.get(k, k.replace("_", " ")) for k in names if k != "provider_label" and now.get(k) != then.get(k)]
+    return list(dict.fromkeys(changed))
 
 
 def estimate_spend(model: str) -> tuple[float | None, str]:

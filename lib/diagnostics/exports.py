@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from lib import constants as C
+from lib.diagnostics.checks import stale_changes
 from lib.diagnostics.report import (
     _SAFE_IMAGE,
     _SAFE_LINK,
@@ -282,8 +283,18 @@ def report_to_html(report: Report, *, base_url: str = "") -> str:
 # Saving and loading
 
 
-def save_report(store: Any, report: Report, *, hide: bool = False) -> str:
-    """Store a snapshot in the ``reports`` table; returns its id (the permalink's)."""
+def save_report(store: Any, report: Report, *, hide: bool = False, current: tuple[Any, str] | None = None) -> str:
+    """Store a snapshot in the ``reports`` table; returns its id (the permalink's).
+
+    With ``current`` (the settings and model in use now), a report made with other settings
+    is refused (``ReportError`` naming what changed): a snapshot is never saved as current
+    when it describes something else."""
+    if current is not None:
+        changes = stale_changes(report, *current)
+        if changes:
+            raise ReportError(
+                "These results are out of date: " + ", ".join(changes) + " changed since they were made. Run the checks again, then save."
+            )
     if hide:
         report = hide_prompts(report)
     report = _scrub_report(report)

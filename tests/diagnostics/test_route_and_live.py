@@ -3,6 +3,8 @@ app will not send is not sent by a probe either: against the real sandbox."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from lib import diagnostics as D
@@ -100,3 +102,18 @@ def test_steps_6_and_7_do_not_pass_when_no_image_was_ever_made(sandbox, store):
     assert generate(refused, store).error.error_type == "auth"
     report = D.run_checks(settings_for(sandbox, "auth"), MODEL, store=store, probe=False)
     assert report.step(6).status == "not_checked" and report.step(7).status == "not_checked"
+
+
+def test_a_report_of_other_settings_is_refused_as_current(sandbox, store):
+    report = D.run_checks(settings_for(sandbox), MODEL, store=store, probe=False)
+    assert D.stale_changes(report, settings_for(sandbox), MODEL) == []
+    moved = dataclasses.replace(settings_for(sandbox, read_timeout_s=3.0), base_url=sandbox.base_url + "/v1")
+    changes = D.stale_changes(report, moved, MODEL)
+    assert changes == ["base URL", "read timeout"]  # the endpoint it builds is the same: /v1/v1 is collapsed
+    assert D.stale_changes(report, settings_for(sandbox), "gpt-image-1.5") == ["model", "fallback chain"]
+    with pytest.raises(D.ReportError, match="out of date: .*read timeout"):
+        D.save_report(store, report, current=(moved, MODEL))
+    assert store.db.execute("SELECT count(*) FROM reports").fetchone()[0] == 0
+    assert D.save_report(store, report, current=(settings_for(sandbox), MODEL))
+    other_key = settings_for(sandbox, api_key="local-test-key-ZZZZ")
+    assert D.fingerprint_digest(other_key, MODEL) != D.fingerprint_digest(settings_for(sandbox), MODEL)
