@@ -53,7 +53,15 @@ from lib.diagnostics.checks import (
     thumbnail_data_url,
 )
 from lib.diagnostics.evidence import CheckContext, SpendResult
-from lib.diagnostics.exports import load_report, report_from_json, report_to_html, report_to_json, report_to_markdown, save_report
+from lib.diagnostics.exports import (
+    load_report,
+    report_from_json,
+    report_to_html,
+    report_to_json,
+    report_to_junit,
+    report_to_markdown,
+    save_report,
+)
 from lib.diagnostics.probes import PROBE_TASK_ID, ProbeResult, probe_models, probe_route, probe_task_poll
 from lib.diagnostics.report import (
     EVIDENCE_KINDS,
@@ -118,6 +126,7 @@ __all__ = [
     "report_link",
     "report_to_html",
     "report_to_json",
+    "report_to_junit",
     "report_to_markdown",
     "run_checks",
     "save_report",

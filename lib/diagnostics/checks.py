@@ -796,14 +796,16 @@ def run_checks(
     store: Any = None,
     probe: bool = True,
     spend: bool = False,
+    history: bool = True,
     on_progress: Callable[[str], None] | None = None,
     transport: Any = None,
     now: float | None = None,
     title: str = "",
 ) -> Report:
     """Run the whole checklist: static checks, history from ``store`` (a
-    ``lib.store.Store`` or None), probes unless ``probe=False`` (each recorded in
-    a run of kind 'probe'), and the spend-one-image probe when ``spend``."""
+    ``lib.store.Store`` or None; not read with ``history=False``: live checks only),
+    probes unless ``probe=False`` (each recorded in a run of kind 'probe'), and the
+    spend-one-image probe when ``spend``."""
     from lib.client import ImageClient, NullRecorder
     from lib.store import AttemptFilter
 
@@ -880,7 +882,7 @@ def run_checks(
             img = outcome.images[0]
             thumb = thumbnail_data_url(data=img.data, path=img.path)
         ctx.spend = SpendResult(outcome, usd, note, thumb)
-    if store is not None:
+    if store is not None and history:
         progress("Reading recent attempts...")
         since = ctx.now - C.DIAG_HISTORY_WINDOW_S
         # The route being diagnosed: this provider, endpoint URL and key (and model).
