@@ -291,7 +291,7 @@ def show_attempt(view: H.HistoryView) -> None:
         return
     a = detail["attempt"]
     st.subheader(f"Attempt #{a['id']}")
-    m = st.columns([1.7, 2.0, 1.2, 0.9, 0.9, 1.2])  # model ids are long; "interrupted" must fit too
+    m = st.columns([1.6, 1.9, 1.1, 0.9, 0.8, 1.4])  # model ids are long; "interrupted" must fit too
     m[0].metric("Status", ui.plain(a["status"]))
     m[1].metric("Model", ui.plain(a["model"] or "-"), help=f"Fell back from {ui.plain(a['fallback_from'])}" if a["fallback_from"] else None)
     m[2].metric("Provider", ui.plain(a["provider"] or "-"))

@@ -52,7 +52,7 @@ def error_color(title: str = "error type", field: str = "key"):
         f"{field}:N",
         title=title,
         scale=alt.Scale(domain=list(ERROR_COLORS), range=list(ERROR_COLORS.values())),
-        legend=alt.Legend(values=list(ERROR_COLORS), symbolLimit=len(ERROR_COLORS), labelLimit=200),
+        legend=alt.Legend(values=list(ERROR_COLORS), symbolLimit=len(ERROR_COLORS), labelLimit=200, orient="bottom", columns=6),
     )
 
 

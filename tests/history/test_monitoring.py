@@ -123,6 +123,14 @@ def test_attempts_refused_before_sending_are_no_failure_of_the_provider(store):
     assert len(alerts) == 1 and "5 of 6 attempts" in alerts[0].message
 
 
+def test_the_apps_own_failures_are_not_the_providers(store):
+    for i in range(6):  # the app stopped mid-flight, or failed itself: the provider is not blamed
+        add(store, at=NOW - 60 * (i + 1), status="interrupted", error_type="interrupted")
+        add(store, at=NOW - 60 * (i + 1) - 5, status="failed", error_type="app_error")
+    add(store, at=NOW - 30, status="succeeded")
+    assert M.failure_rate(store, NOW) == []
+
+
 # 3. image downloads below 100%
 
 
