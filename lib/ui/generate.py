@@ -95,7 +95,7 @@ def prefill_rerun() -> int | None:
     """Generate: ``/?rerun=<attempt id>`` fills the form and the sidebar with that attempt's
     prompt, parameters, provider and model (once), and remembers which attempt it came from."""
     from lib.history import rerun_request
-    from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS, QUALITIES
+    from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices
 
     raw = st.query_params.get("rerun")
     if raw is None:
@@ -107,16 +107,16 @@ def prefill_rerun() -> int | None:
         return None
     request, ss, skipped = found["request"], st.session_state, []
     ss["prompt"] = request.prompt
-    if request.size in FIXED_SIZES:
+    if request.size in size_choices(request.model):
         ss["size_choice"] = request.size
     else:
         try:
             w, h = (int(v) for v in request.size.lower().split("x"))
-            ss["size_choice"], ss["size_w"], ss["size_h"] = "custom", max(16, min(w, C.MAX_EDGE_PX)), max(16, min(h, C.MAX_EDGE_PX))
+            ss["size_choice"], ss["size_w"], ss["size_h"] = "custom", w, h  # out of range: refused on the page, not clamped
         except ValueError:
             skipped.append("size")
     for key, value, allowed in (
-        ("quality", request.quality, QUALITIES),
+        ("quality", request.quality, request_limits(request.model).qualities),
         ("output_format", request.output_format, OUTPUT_FORMATS),
         ("background", request.background, BACKGROUNDS),
         ("moderation", request.moderation, MODERATIONS),
@@ -125,7 +125,7 @@ def prefill_rerun() -> int | None:
             ss[key] = value
         else:
             skipped.append(key)
-    ss["n"] = max(C.MIN_N, min(int(request.n), C.MAX_N))
+    ss["n"] = int(request.n)  # out of range: refused on the page, not clamped
     if request.output_compression is not None:
         ss["compression"] = max(0, min(int(request.output_compression), 100))
     provider = found["provider"]
