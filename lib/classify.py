@@ -13,8 +13,11 @@ them raises. How long a provider asked to wait is read by the client
 
 from __future__ import annotations
 
+import errno
 import json
 import re
+import socket
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +26,7 @@ import httpx
 
 from lib import redact
 from lib.errors import (
+    LOCAL_WRITE_CODE,
     AppError,
     BadResponse,
     ContentPolicy,
@@ -374,10 +378,6 @@ def classify_task_failure(error: Any, *, task_id: str | None = None, status: int
     return TaskFailed(f"The provider's task failed: {detail}", **common)
 
 
-# Network failures that no other model on the same host can fix: no fallback walk.
-UNREACHABLE_CODES = ("dns_failure", "tls_failure", "connection_refused")
-
-
 def _exception_chain(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
     current: BaseException | None = exc
@@ -387,10 +387,66 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+# A write on this machine that failed: what failed, in words, by errno or by SQLite's message.
+_LOCAL_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "it is on a read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "the operation is not permitted",
+    errno.EIO: "a disk input/output error",
+    errno.ENOENT: "the directory does not exist (was it removed?)",
+    errno.ENOTDIR: "part of the path is not a directory",
+    errno.EFBIG: "the file would be too large",
+    errno.EMFILE: "too many files are open",
+}
+_SQLITE_WORDS = (
+    ("database or disk is full", "the disk is full"),
+    ("disk is full", "the disk is full"),
+    ("readonly database", "the database is read-only"),
+    ("read-only", "the database is read-only"),
+    ("disk i/o error", "a disk input/output error"),
+    ("unable to open database", "the database file cannot be opened"),
+    ("locked", "the database stayed locked by another process"),
+)
+
+
+def is_contention(exc: BaseException) -> bool:
+    """Another connection holds the database for a moment (locked, busy): worth a wait and a replay,
+    and no failure of the run. A full disk, a read-only file or an I/O error is not."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def is_local_failure(exc: BaseException) -> bool:
+    """A failure of this machine (its disk, its database), not of the provider or the network."""
+    if isinstance(exc, sqlite3.Error):
+        return True
+    if isinstance(exc, (ConnectionError, socket.gaierror, TimeoutError)) or not isinstance(exc, OSError):
+        return False
+    return exc.errno in _LOCAL_ERRNOS or exc.filename is not None
+
+
+def local_failure(exc: BaseException, *, place: Any = None, doing: str = "writing its data") -> AppError:
+    """A local write that failed, as ``app_error`` naming where and what (never the provider's fault:
+    nothing is retried against it). ``place``: the data directory (or the file) that could not be written."""
+    what = None
+    if isinstance(exc, OSError) and exc.errno in _LOCAL_ERRNOS:
+        what = _LOCAL_ERRNOS[exc.errno]
+    elif isinstance(exc, sqlite3.Error):
+        text = str(exc).lower()
+        what = next((words for key, words in _SQLITE_WORDS if key in text), None)
+    what = what or redact.scrub(f"{type(exc).__name__}: {exc}", limit=200)
+    where = f"could not write to {place}" if place else "could not write its data"
+    return AppError(f"Image Prompt Lab {where} while {doing}: {what}.", code=LOCAL_WRITE_CODE)
+
+
 def classify_exception(exc: BaseException) -> ImageLabError:
     """Map a transport (or any unexpected) exception onto the vocabulary."""
     if isinstance(exc, ImageLabError):
         return exc
+    if is_local_failure(exc):
+        return local_failure(exc)
     text = " ".join(str(e) for e in _exception_chain(exc)).lower()
     name = type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):

@@ -73,6 +73,24 @@ def recent_generations(current: str | None) -> str | None:
     return chosen
 
 
+def rerun_base_url(store, attempt_id: int) -> str | None:
+    """The base URL an attempt was sent to, as its run's settings kept it (else the attempt's
+    own URL): "" when it was kept masked (it cannot be sent again), None when none is known."""
+    from lib.providers import GENERATIONS_PATH
+    from lib.redact import MASK
+
+    attempt = store.attempt(attempt_id) or {}
+    run = store.run(attempt.get("run_id")) if attempt.get("run_id") else None
+    settings = (run or {}).get("settings")
+    base_url = settings.get("base_url") if isinstance(settings, dict) else None
+    if not base_url:
+        url = attempt.get("url") or ""
+        base_url = url[: -len(GENERATIONS_PATH)] if url.endswith(GENERATIONS_PATH) else url
+    if not base_url:
+        return None
+    return "" if MASK in base_url else base_url
+
+
 def prefill_rerun() -> int | None:
     """Generate: ``/?rerun=<attempt id>`` fills the form and the sidebar with that attempt's
     prompt, parameters, provider and model (once), and remembers which attempt it came from."""
@@ -113,6 +131,12 @@ def prefill_rerun() -> int | None:
     provider = found["provider"]
     if provider in PRESETS:
         ss["provider"] = provider
+        if provider != "sandbox":  # the sandbox's address is this process's own
+            base_url = rerun_base_url(get_store(), found["attempt_id"])
+            if base_url:
+                ss[f"base_url__{provider}"] = base_url
+            elif base_url is not None:
+                skipped.append("base URL (it was stored masked; type it again)")
         models = list(dict.fromkeys([*PRESETS[provider].models, *KNOWN_MODELS]))
         if request.model in models:
             ss["model_choice"] = request.model
@@ -136,7 +160,7 @@ def prefill_rerun() -> int | None:
         ss["media_rerun_refs"] = None
         skipped.append(f"reference images ({err})")
     st.info(
-        f"Re-running attempt #{found['attempt_id']}: its prompt, parameters, provider and model are filled in below."
+        f"Re-running attempt #{found['attempt_id']}: its prompt, parameters, provider, base URL and model are filled in below."
         + (f" Not restored: {', '.join(skipped)}." if skipped else ""),
         icon=":material/replay:",
     )
