@@ -2,16 +2,17 @@
 
 One escaper per medium: ``markdown`` for anything Streamlit renders as
 Markdown and for exported Markdown reports, ``html`` for exported HTML,
-``code_span`` for text inside a Markdown code span, and ``terminal`` for
-anything the command line prints. Each masks registered secrets first
+``code_span`` for text inside a Markdown code span, ``literal`` for widgets that
+show text literally (``st.text``, ``st.code``, dataframe cells), and ``terminal``
+for anything the command line prints. Each masks registered secrets first
 (``lib.redact.scrub``), so nothing shown can carry a key.
 
 Each also neutralises the characters that make text look other than it is:
 direction overrides and isolates (U+202A-U+202E, U+2066-U+2069), the direction
 marks (U+200E, U+200F, U+061C) and every other invisible format character
 (zero-width spaces and joiners, the byte order mark, soft hyphens, tag
-characters, line and paragraph separators). ``markdown``, ``code_span`` and
-``html`` show each as a visible ``<U+202E>``; ``terminal`` shows it as a JSON-style
+characters, line and paragraph separators). ``markdown``, ``code_span``, ``literal``
+and ``html`` show each as a visible ``<U+202E>``; ``terminal`` shows it as a JSON-style
 ``\\u202e``. An emoji built with a zero-width joiner is therefore shown as its
 parts with ``<U+200D>`` between them: rare in prompts, and never ambiguous.
 """
@@ -49,6 +50,15 @@ _FORMAT_CHARS = re.compile(
 def _visible(text: str) -> str:
     """Every disguising character (see the module docstring) as a visible ``<U+202E>``."""
     return _FORMAT_CHARS.sub(lambda m: f"<U+{ord(m.group(0)):04X}>", text)
+
+
+def literal(text: Any, *, limit: int | None = None) -> str:
+    """Text for a widget that shows it literally (``st.text``, ``st.code``, a dataframe
+    cell, a download's file name): secrets masked and every disguising character shown as
+    ``<U+202E>``, since those widgets escape markup but still obey direction overrides."""
+    if text is None:
+        return ""
+    return _visible(scrub(str(text), limit=limit))
 
 
 # What a terminal acts on. Two families of 7-bit escape sequences are removed whole: CSI
@@ -126,7 +136,7 @@ def markdown(text: Any, *, limit: int | None = None, one_line: bool = False) -> 
     text: no images load, no links appear. Plain words come through unchanged
     (``gpt-image-1.5``, ``Attempt 1: ok``). ``one_line`` folds line breaks into
     spaces (a table cell, a heading). For long text prefer ``st.text`` or
-    ``st.code(..., language=None)``, which are literal already."""
+    ``st.code(..., language=None)`` with ``literal(text)``: they show markup as it is."""
     if text is None:
         return ""
     value = _visible(scrub(str(text), limit=limit))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib.text import code_span, html, markdown, markdown_line
+from lib.text import code_span, html, literal, markdown, markdown_line
 
 DISGUISES = [
     ("\u202a", "U+202A"),  # left-to-right embedding
@@ -30,7 +30,7 @@ DISGUISES = [
 
 
 @pytest.mark.parametrize(("char", "name"), DISGUISES)
-@pytest.mark.parametrize("escape", [markdown, markdown_line, code_span, html])
+@pytest.mark.parametrize("escape", [markdown, markdown_line, code_span, html, literal])
 def test_each_escaper_shows_the_character_instead_of_obeying_it(escape, char, name):
     out = escape(f"a{char}desrever")
     assert char not in out
@@ -49,3 +49,5 @@ def test_plain_text_and_visible_unicode_are_unchanged():
         assert markdown(text) == text
         assert html(text) == text
         assert code_span(text) == text
+        assert literal(text) == text
+    assert literal("`*x*` <b>") == "`*x*` <b>"  # markup is the widget's business
