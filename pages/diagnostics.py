@@ -182,7 +182,12 @@ def live_view() -> None:
         key="diag_spend",
         help="Runs the whole path once: request, answer, decode and keep. The provider charges for it.",
     )
-    o2.caption(f"{C.DIAG_SPEND_SIZE}, quality {C.DIAG_SPEND_QUALITY}, {cost}".replace("$", "\\$"))
+    o2.caption(
+        (
+            f"{C.DIAG_SPEND_SIZE}, quality {C.DIAG_SPEND_QUALITY}, {cost}: the same price and parameters its attempt is "
+            "recorded with (token usage, when the provider reports it, prices it instead)."
+        ).replace("$", "\\$")
+    )
     store = ui.get_store()
     target = D.fingerprint_digest(client, model)  # every setting a check reads, and the key
     if st.button("Run checks", type="primary", key="diag_run", icon=":material/play_arrow:"):

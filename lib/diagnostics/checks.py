@@ -17,11 +17,12 @@ from urllib.parse import quote, urlsplit
 
 from lib import constants as C
 from lib import errors as E
+from lib import pricing
 from lib.diagnostics.evidence import CheckContext, SpendResult, _ev, _history_items, _probe_item, _worst
 from lib.diagnostics.probes import probe_models, probe_route, probe_task_poll
 from lib.diagnostics.report import STEP_NAMES, Evidence, Link, Report, Step, _scrub_report, attempt_link
 from lib.errors import ERROR_INFO
-from lib.generation import ClientSettings, GenerationRequest
+from lib.generation import ClientSettings, GenerationRequest, Outcome
 from lib.images import data_url, make_thumbnail
 from lib.preflight import check_key as preflight_key
 from lib.providers import KEY_SOURCES, check_model
@@ -760,18 +761,25 @@ def stale_changes(report: Report, settings: ClientSettings, model: str) -> list[
 
 
 def estimate_spend(model: str) -> tuple[float | None, str]:
-    """The estimated cost of the spend probe, from lib/pricing.py when it is there."""
-    params = {"size": C.DIAG_SPEND_SIZE, "quality": C.DIAG_SPEND_QUALITY, "n": 1}
+    """The estimated cost of the spend probe: the price function and the parameters its
+    attempt is recorded with (``pricing.estimate`` of ``spend_request(model).params()``,
+    one image, no usage), so the figure shown before it is the figure recorded after it,
+    unless the provider reports token usage, which then prices it."""
     try:
-        from lib.pricing import estimate_request  # written by the History feature
-    except ImportError:
-        return None, "no price table in this version"
-    try:
-        cost = estimate_request(model, params, 1)
+        cost = pricing.estimate(model, spend_request(model).params(), None, 1)
     except Exception as exc:  # an estimate must not stop the checks
         return None, f"no estimate ({type(exc).__name__})"
-    usd = getattr(cost, "usd", None)
-    return usd, getattr(cost, "note", "") or getattr(cost, "basis", "") or ""
+    return cost.usd, cost.note or cost.basis
+
+
+def recorded_spend_cost(model: str, outcome: Outcome) -> pricing.Cost | None:
+    """The cost the spend probe's attempt was recorded with: the same function the recorder
+    uses, on the same parameters, with the usage the provider reported."""
+    try:
+        status = outcome.status if outcome.status in ("succeeded", "failed", "cancelled", "interrupted") else "failed"
+        return pricing.estimate(model, spend_request(model).params(), outcome.usage, len(outcome.images), status=status)
+    except Exception:  # an estimate must not stop the checks
+        return None
 
 
 def spend_request(model: str) -> GenerationRequest:
@@ -914,6 +922,9 @@ def run_checks(
         cost = (
             f"estimated ${ctx.spend.estimate_usd:.3f}" if ctx.spend.estimate_usd is not None else f"cost unknown: {ctx.spend.estimate_note}"
         )
+        recorded = recorded_spend_cost(model, o)
+        if recorded is not None and recorded.usd is not None and recorded.usd != ctx.spend.estimate_usd:
+            cost += f"; recorded ${recorded.usd:.3f}, {recorded.note}"
         steps[5].evidence.insert(
             0,
             _ev(

@@ -117,3 +117,18 @@ def test_a_report_of_other_settings_is_refused_as_current(sandbox, store):
     assert D.save_report(store, report, current=(settings_for(sandbox), MODEL))
     other_key = settings_for(sandbox, api_key="local-test-key-ZZZZ")
     assert D.fingerprint_digest(other_key, MODEL) != D.fingerprint_digest(settings_for(sandbox), MODEL)
+
+
+def test_the_spend_estimate_is_what_its_attempt_records(sandbox, store):
+    usd, _ = D.estimate_spend(MODEL)
+    report = D.run_checks(settings_for(sandbox), MODEL, store=store, spend=True)
+    assert report.step(7).status == "pass"
+    recorded = store.db.execute("SELECT cost_usd, cost_basis FROM attempts WHERE image_count > 0").fetchall()
+    assert len(recorded) == 1
+    cost, basis = recorded[0]
+    spent = report.step(6).evidence[0].text
+    assert spent.startswith("Spent one image") and f"estimated ${usd:.3f}" in spent
+    if basis == "size_quality":  # priced by size and quality: the estimate is the record
+        assert cost == pytest.approx(usd) and "recorded" not in spent
+    else:  # the provider reported token usage, which priced the attempt: both figures are shown
+        assert basis == "usage" and f"recorded ${cost:.3f}" in spent and "usage" in spent
