@@ -132,3 +132,24 @@ def test_the_spend_estimate_is_what_its_attempt_records(sandbox, store):
         assert cost == pytest.approx(usd) and "recorded" not in spent
     else:  # the provider reported token usage, which priced the attempt: both figures are shown
         assert basis == "usage" and f"recorded ${cost:.3f}" in spent and "usage" in spent
+
+
+@pytest.mark.parametrize(
+    "path, says",
+    [
+        ("/gpt-image-2/images/generations", "Remove the model name from the path"),
+        ("/models/gpt-image-2", "Remove the model name from the path"),
+        ("/image/generation", "Use the plural route '/images/generations'"),
+    ],
+)
+def test_a_wrong_path_gets_its_corrected_url_and_the_probe_tries_that(sandbox, store, path, says):
+    settings = ClientSettings(provider="custom", base_url=sandbox.base_url + path, api_key="local-test-key-123456")
+    step = D.run_checks(settings, MODEL, store=store).step(2)
+    fixed = sandbox.base_url + "/images/generations"
+    assert step.status == "fail"
+    assert step.verdict == f"{says}: the corrected URL is {fixed}."
+    assert says in step.fix and sandbox.base_url in step.fix
+    assert "No usable endpoint" not in step.verdict
+    assert any("only the base URL needs changing" in e.text for e in step.evidence)
+    urls = [r[0] for r in store.db.execute("SELECT url FROM attempts")]
+    assert fixed in urls and not any("/v1/gpt-image-2" in u or u.count("/v1") > 1 for u in urls)
