@@ -6,11 +6,12 @@ Raise ``InvalidInput`` naming the field; the diagnostics checklist reuses them.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from lib import constants as C
 from lib import errors as E
 from lib.generation import ClientSettings, GenerationRequest
-from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, QUALITIES, Provider, check_model, check_size
+from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, Provider, check_model, check_size, request_limits
 
 _KEY_BAD = re.compile(r"[\s\"'`<>]")
 
@@ -40,6 +41,105 @@ def check_key(key: str, provider: Provider) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------
+# Numbers a user types: one range per field, read by the widgets and by pre-flight
+
+
+@dataclass(frozen=True)
+class NumberRule:
+    label: str  # as the widget names it
+    low: float
+    high: float
+    whole: bool  # a whole number only
+    unit: str = ""
+
+
+NUMBER_RULES: dict[str, NumberRule] = {
+    "n": NumberRule("Images", C.MIN_N, C.MAX_N, True),
+    "output_compression": NumberRule("Compression", 0, 100, True, "%"),
+    "read_timeout": NumberRule("Read timeout", 1, 900, False, "s"),
+    "task_deadline": NumberRule("Task deadline", 10, 3600, False, "s"),
+    "run_deadline": NumberRule("Run deadline", 10, 7200, False, "s"),
+    "max_retries": NumberRule("Retries", 0, 6, True),
+    "rate_per_s": NumberRule("Rate limit", 0.1, 50, False, "requests/s"),
+    "max_concurrency": NumberRule("Parallel requests", 1, 16, True),
+    "size_w": NumberRule("Width", 16, C.MAX_EDGE_PX, True, "px"),
+    "size_h": NumberRule("Height", 16, C.MAX_EDGE_PX, True, "px"),
+    "partial_images": NumberRule("Partial images", 0, C.MAX_PARTIAL_IMAGES, True),
+}
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}" if float(value) != int(value) else f"{int(value):,}"
+
+
+def parse_number(name: str, raw: object) -> tuple[float | int | None, str | None]:
+    """A typed value read against its field's rule: (value, None), or (None, what is wrong).
+
+    Accepts ints, floats and text ("120", " 2.5 ", "1,000"); refuses what is out of range,
+    fractional where a whole number is needed, not finite or not a number, saying which."""
+    import math
+
+    rule = NUMBER_RULES[name]
+    unit = f" {rule.unit}" if rule.unit and rule.unit != "%" else rule.unit
+    span = f"from {_fmt(rule.low)} to {_fmt(rule.high)}{unit}"
+    if isinstance(raw, bool):
+        return None, f"{rule.label} must be a number {span}."
+    if isinstance(raw, (int, float)):
+        value = float(raw)
+    else:
+        text = str(raw or "").strip().replace(",", "").replace("_", "")
+        if not text:
+            return None, f"{rule.label} is empty; enter a number {span}."
+        try:
+            value = float(text)
+        except ValueError:
+            return None, f"{rule.label}: '{str(raw)[:40]}' is not a number; enter one {span}."
+    if not math.isfinite(value):
+        return None, f"{rule.label} must be a finite number {span}."
+    if rule.whole and value != int(value):
+        return None, f"{rule.label} must be a whole number {span}; {_fmt(value)} is not."
+    if not rule.low <= value <= rule.high:
+        return None, f"{rule.label} must be {span}; {_fmt(value)} is out of range."
+    return (int(value) if rule.whole else value), None
+
+
+def number_problem(name: str, value: object) -> str | None:
+    """None when ``value`` is within its field's rule, else what is wrong."""
+    return parse_number(name, value)[1]
+
+
+def check_request_values(request: GenerationRequest, model: str) -> tuple[str, str] | None:
+    """(message, field) for the first value ``model`` does not take, else None:
+    prompt length, n, size, quality and the gpt-image-only parameters, each by that model's rules."""
+    limits = request_limits(model)
+    if len(request.prompt) > limits.max_prompt_chars:
+        return f"The prompt is {len(request.prompt):,} characters; {model} takes at most {limits.max_prompt_chars:,}.", "prompt"
+    if not isinstance(request.n, int) or isinstance(request.n, bool):
+        return f"Images (n) must be a whole number; got {request.n!r}.", "n"
+    problem = number_problem("n", request.n)
+    if problem:
+        return problem, "n"
+    if request.n > limits.max_n:
+        return f"{model} makes at most {limits.max_n} image(s) per request; {request.n} were asked for.", "n"
+    size_problem = check_size(request.size, model)
+    if size_problem:
+        return size_problem, "size"
+    if request.quality not in limits.qualities:
+        return f"{model} takes quality {', '.join(limits.qualities)}; got '{request.quality}'.", "quality"
+    if not limits.gpt_image_params:
+        for name, value, default in (
+            ("background", request.background, "auto"),
+            ("output_format", request.output_format, "png"),
+            ("moderation", request.moderation, "auto"),
+        ):
+            if value != default:
+                return f"{model} does not take {name} '{value}'; only gpt-image models do. Leave it at {default}.", name
+        if request.output_compression is not None:
+            return f"{model} does not take output_compression; only gpt-image models do.", "output_compression"
+    return None
+
+
 def preflight(request: GenerationRequest, settings: ClientSettings) -> None:
     """Raise InvalidInput for anything that cannot succeed, before sending."""
 
@@ -48,8 +148,6 @@ def preflight(request: GenerationRequest, settings: ClientSettings) -> None:
 
     if not request.prompt or not request.prompt.strip():
         raise bad("The prompt is empty.", "prompt")
-    if len(request.prompt) > C.MAX_PROMPT_CHARS:
-        raise bad(f"The prompt is {len(request.prompt):,} characters; the limit is {C.MAX_PROMPT_CHARS:,}.", "prompt")
     provider = settings.preset
     problem = check_key(settings.api_key, provider)
     if problem:
@@ -66,13 +164,10 @@ def preflight(request: GenerationRequest, settings: ClientSettings) -> None:
         raise bad("No model is set.", "model")
     if mc.near_miss:
         raise bad(mc.message, "model")
-    if not isinstance(request.n, int) or not (C.MIN_N <= request.n <= C.MAX_N):
-        raise bad(f"n must be a whole number from {C.MIN_N} to {C.MAX_N}.", "n")
-    size_problem = check_size(request.size, request.model)
-    if size_problem:
-        raise bad(size_problem, "size")
+    problem = check_request_values(request, request.model)
+    if problem:
+        raise bad(*problem)
     for name, value, allowed in (
-        ("quality", request.quality, QUALITIES),
         ("background", request.background, BACKGROUNDS),
         ("output_format", request.output_format, OUTPUT_FORMATS),
         ("moderation", request.moderation, MODERATIONS),
@@ -84,8 +179,9 @@ def preflight(request: GenerationRequest, settings: ClientSettings) -> None:
     if request.output_compression is not None:
         if request.output_format == "png":
             raise bad("output_compression applies to jpeg and webp only.", "output_compression")
-        if not (0 <= request.output_compression <= 100):
-            raise bad("output_compression must be from 0 to 100.", "output_compression")
+        problem = number_problem("output_compression", request.output_compression)
+        if problem:
+            raise bad(problem, "output_compression")
     if "response_format" in request.extra and request.model.startswith("gpt-image"):
         raise bad("gpt-image models reject response_format; they always answer with base64.", "response_format")
     check_media(request, settings)  # streaming, reference images, mask

@@ -77,7 +77,7 @@ PRESETS: dict[str, Provider] = {
             base_url="https://api.wisgate.ai/v1",
             key_env="WISGATE_API_KEY",
             delivery="sync",
-            models=GPT_IMAGE_MODELS + GATEWAY_MODELS,
+            models=GPT_IMAGE_MODELS + GATEWAY_MODELS + ("dall-e-3", "dall-e-2"),
             note="OpenAI-compatible and synchronous; images come back as base64 or as a URL.",
         ),
         Provider(
@@ -173,6 +173,56 @@ def _is_local_host(host: str) -> bool:
     return address.is_loopback or address.is_private or address.is_link_local
 
 
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+def base_url_problem(raw: str) -> str | None:
+    """What makes a typed base URL unusable, found from its text alone (no DNS, no connection), or None.
+
+    Refused: spaces or control characters inside it, a scheme other than http(s) (``ftp://``,
+    ``file://``, ``javascript:``, a misspelt ``htp://``), no scheme at all, no host, a port that
+    is not a number, and a user name or password in it (``https://user:pass@host``): the app
+    sends the key as a Bearer token, and httpx would turn URL credentials into a Basic
+    Authorization header that replaces it, so they are refused rather than sent."""
+    from lib.redact import mask_url
+
+    shown = mask_url(raw)[:200]
+    for i, ch in enumerate(raw):
+        if ch.isspace():
+            return f"The URL contains a space or line break at character {i + 1}; URLs have none. Paste it again without it."
+        if ord(ch) < 32 or 127 <= ord(ch) < 160 or ch in "\u200b\u200c\u200d\u2060\ufeff":
+            return f"The URL contains an invisible control character (U+{ord(ch):04X}) at character {i + 1}; type it again."
+    if "://" in raw:
+        scheme = raw.split("://", 1)[0]
+    else:
+        m = _SCHEME.match(raw)
+        after = raw[m.end() :] if m else ""
+        scheme = m.group(1) if m and not re.match(r"\d", after) else ""  # 'localhost:8080' is a host and a port
+        if not scheme:
+            local = _is_local_host(host_of("https://" + raw))
+            example = ("http://" if local else "https://") + shown
+            return f"The URL has no scheme; write it in full, e.g. {example}"
+    if scheme.lower() not in ("http", "https"):
+        close = difflib.get_close_matches(scheme.lower(), ["https", "http"], n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]}://?" if close else ""
+        return f"The URL's scheme is '{scheme[:20]}:'; only http:// and https:// are accepted.{hint}"
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        return f"'{shown}' has a port that is not a number from 1 to 65535."
+    if not parts.hostname:
+        return f"'{shown}' has no host name."
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        return (
+            "The URL holds a user name or password (before the @). Remove it: the key goes in the API key field and is sent "
+            f"as a Bearer token, never in the URL. Shown masked: {shown}"
+        )
+    if port == 0:
+        return f"'{shown}' has port 0, which no server listens on."
+    return None
+
+
 def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint:
     """Turn whatever a user pasted into the final generations URL.
 
@@ -188,22 +238,10 @@ def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint
         problems.append(EndpointProblem("info", "Leading or trailing spaces were removed from the URL."))
     if not raw:
         return Endpoint("", "", "", [EndpointProblem("fail", "No base URL is set.")])
-    if "://" not in raw:
-        raw = "https://" + raw
-        host = urlsplit(raw).hostname or ""
-        if _is_local_host(host):
-            problems.append(
-                EndpointProblem(
-                    "warn",
-                    f"No scheme given, so https:// was assumed; but {host} is a loopback or private address, which "
-                    f"usually serves plain http. If so, write it as http://{raw[len('https://') :]}",
-                )
-            )
-        else:
-            problems.append(EndpointProblem("info", "No scheme given; https:// was assumed."))
+    refusal = base_url_problem(raw)
+    if refusal:
+        return Endpoint("", "", "", [EndpointProblem("fail", refusal)])
     parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return Endpoint("", "", "", [EndpointProblem("fail", f"'{base_url}' is not an http(s) URL with a host.")])
     if parts.query or parts.fragment:
         problems.append(EndpointProblem("warn", "The query string or fragment in the URL was dropped."))
     root = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
@@ -330,32 +368,162 @@ def fallback_chain(primary: str, chain: tuple[str, ...] | list[str] | None) -> l
 
 
 def parse_size(size: str) -> tuple[int, int] | None:
-    m = re.fullmatch(r"\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*", size or "")
+    m = re.fullmatch(r"\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*", size or "")
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
+# The documented gpt-image-2 rule for a free size: both sides multiples of 16, 655,360 to
+# 8,294,400 pixels in all, no edge over 3,840, long side at most 3 times the short one.
+FREE_SIZE_MULTIPLE = C.SIZE_MULTIPLE_PX
+FREE_SIZE_MIN_PIXELS = 655_360
+FREE_SIZE_MAX_PIXELS = C.MAX_TOTAL_PX  # 8,294,400 (3840x2160)
+FREE_SIZE_MAX_EDGE = C.MAX_EDGE_PX
+FREE_SIZE_MAX_RATIO = C.MAX_ASPECT_RATIO
+FREE_SIZE_PRESETS = ("2048x1152", "1152x2048", "2048x2048", "3840x2160", "2160x3840")
+
+
+@dataclass(frozen=True)
+class SizeRule:
+    """The sizes one model takes: a list of fixed sizes, and (gpt-image-2) any free size within the rule."""
+
+    fixed: tuple[str, ...]  # includes "auto" where the model takes it
+    free: bool  # any WxH within the documented gpt-image-2 rule
+    open: bool = False  # a model outside the table (or a gateway model): any plausible size, the provider decides
+
+
+SIZE_RULES: dict[str, SizeRule] = {
+    "gpt-image-2": SizeRule(FIXED_SIZES + FREE_SIZE_PRESETS, free=True),
+    "gpt-image-1.5": SizeRule(FIXED_SIZES, free=False),
+    "gpt-image-1": SizeRule(FIXED_SIZES, free=False),
+    "gpt-image-1-mini": SizeRule(FIXED_SIZES, free=False),
+    "dall-e-3": SizeRule(("1024x1024", "1792x1024", "1024x1792"), free=False),
+    "dall-e-2": SizeRule(("256x256", "512x512", "1024x1024"), free=False),
+}
+_OPEN_RULE = SizeRule(FIXED_SIZES, free=False, open=True)
+
+
+def size_rule(model: str) -> SizeRule:
+    return SIZE_RULES.get(model, _OPEN_RULE)
+
+
+def size_choices(model: str) -> tuple[str, ...]:
+    """The sizes a widget offers for ``model`` (a free size is typed separately where the model takes one)."""
+    return size_rule(model).fixed
+
+
+def takes_free_size(model: str) -> bool:
+    rule = size_rule(model)
+    return rule.free or rule.open
+
+
+def _free_size_problem(w: int, h: int) -> str | None:
+    """Which part of the gpt-image-2 rule WxH breaks (the first one), or None."""
+    m = FREE_SIZE_MULTIPLE
+    if w <= 0 or h <= 0:
+        return f"Both sides must be positive; {w}x{h} has a zero side."
+    if w % m or h % m:
+        return f"Both sides must be multiples of {m}; {w}x{h} is not."
+    if max(w, h) > FREE_SIZE_MAX_EDGE:
+        return f"No side may exceed {FREE_SIZE_MAX_EDGE:,} pixels; {w}x{h} has a {max(w, h):,}-pixel side."
+    if max(w, h) > FREE_SIZE_MAX_RATIO * min(w, h):
+        return f"The long side may be at most {FREE_SIZE_MAX_RATIO:g} times the short one (3:1); {w}x{h} is {max(w, h) / min(w, h):.2f}:1."
+    if w * h < FREE_SIZE_MIN_PIXELS:
+        return f"The image must have at least {FREE_SIZE_MIN_PIXELS:,} pixels in all; {w}x{h} has {w * h:,}."
+    if w * h > FREE_SIZE_MAX_PIXELS:
+        return f"The image may have at most {FREE_SIZE_MAX_PIXELS:,} pixels in all (3840x2160); {w}x{h} has {w * h:,}."
+    return None
+
+
+def nearest_free_size(w: int, h: int) -> str:
+    """The valid gpt-image-2 size closest to WxH in shape and area."""
+    import math
+
+    w, h = max(int(w), 1), max(int(h), 1)
+    ratio = min(max(w / h, 1 / FREE_SIZE_MAX_RATIO), FREE_SIZE_MAX_RATIO)
+    area = min(max(w * h, FREE_SIZE_MIN_PIXELS), FREE_SIZE_MAX_PIXELS)
+    tw, th = math.sqrt(area * ratio), math.sqrt(area / ratio)
+    scale = min(1.0, FREE_SIZE_MAX_EDGE / max(tw, th))
+    tw, th = tw * scale, th * scale
+    m = FREE_SIZE_MULTIPLE
+    best: tuple[float, int, int] | None = None
+    for cw in range(int(tw // m) * m - 2 * m, int(tw // m) * m + 3 * m, m):
+        for ch in range(int(th // m) * m - 2 * m, int(th // m) * m + 3 * m, m):
+            if cw <= 0 or ch <= 0 or _free_size_problem(cw, ch):
+                continue
+            score = abs(math.log(cw / ch) - math.log(ratio)) * 4 + abs(math.log(cw * ch) - math.log(area))
+            if best is None or score < best[0]:
+                best = (score, cw, ch)
+    assert best is not None  # the search box always holds a valid size
+    return f"{best[1]}x{best[2]}"
+
+
+def nearest_size(size: str, model: str) -> str | None:
+    """The valid size of ``model`` nearest to ``size`` (None when ``size`` cannot be read)."""
+    dims = parse_size(size)
+    if dims is None:
+        return None
+    rule = size_rule(model)
+    if rule.free:
+        return nearest_free_size(*dims)
+    fixed = [d for d in (parse_size(f) for f in rule.fixed) if d]
+    if not fixed:
+        return None
+    import math
+
+    w, h = max(dims[0], 1), max(dims[1], 1)
+    fw, fh = min(fixed, key=lambda d: abs(math.log((d[0] / d[1]) / (w / h))) * 4 + abs(math.log(d[0] * d[1] / (w * h))))
+    return f"{fw}x{fh}"
+
+
 def check_size(size: str, model: str) -> str | None:
-    """None when the size suits the model, else the reason in plain words."""
-    if size in FIXED_SIZES:
+    """None when the size suits the model, else the rule that failed and the nearest valid size."""
+    rule = size_rule(model)
+    if size in rule.fixed:
         return None
     dims = parse_size(size)
-    if model == "gpt-image-2":
+    if rule.open:
+        # Gateway models have sizes of their own ("2K", "2048x2048"): accept any plausible token.
+        if (dims is not None and min(dims) > 0) or re.fullmatch(r"[0-9]{1,2}[kK]", size or ""):
+            return None
+        return f"Size '{size}' is not 'auto', WIDTHxHEIGHT, or a resolution such as 2K."
+    if rule.free:
         if dims is None:
             return f"Size '{size}' is not 'auto' or WIDTHxHEIGHT (for example 1536x1024)."
-        w, h = dims
-        if w % C.SIZE_MULTIPLE_PX or h % C.SIZE_MULTIPLE_PX:
-            return f"Both sides must be divisible by {C.SIZE_MULTIPLE_PX}; {w}x{h} is not."
-        if max(w, h) / min(w, h) > C.MAX_ASPECT_RATIO:
-            return f"The aspect ratio of {w}x{h} is beyond 1:3 / 3:1."
-        if max(w, h) > C.MAX_EDGE_PX or w * h > C.MAX_TOTAL_PX:
-            return f"{w}x{h} is larger than the maximum of 3840x2160."
-        return None
-    if model in GPT_IMAGE_MODELS:
-        return f"{model} takes only {', '.join(FIXED_SIZES)}; custom sizes need gpt-image-2."
-    # Gateway models have sizes of their own ("2K", "2048x2048"): accept any plausible token.
-    if dims is not None or re.fullmatch(r"[0-9]{1,2}[kK]", size or ""):
-        return None
-    return f"Size '{size}' is not 'auto', WIDTHxHEIGHT, or a resolution such as 2K."
+        problem = _free_size_problem(*dims)
+        if problem is None:
+            return None
+        return f"{problem} Nearest valid size: {nearest_free_size(*dims)}."
+    takes = ", ".join(rule.fixed)
+    if dims is None:
+        return f"Size '{size}' is not one {model} takes: {takes}."
+    nearest = nearest_size(size, model)
+    free = " Other sizes need gpt-image-2." if model.startswith("gpt-image") else ""
+    return f"{model} takes only {takes}; {dims[0]}x{dims[1]} is not one of them.{free} Nearest: {nearest}."
+
+
+# --------------------------------------------------------------------------
+# What else a model takes: images per request, prompt length, quality words, gpt-image parameters
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    max_n: int
+    max_prompt_chars: int
+    qualities: tuple[str, ...]
+    gpt_image_params: bool  # background, output_format, output_compression, moderation
+
+
+_GPT_IMAGE_LIMITS = RequestLimits(C.MAX_N, C.MAX_PROMPT_CHARS, QUALITIES, True)
+REQUEST_LIMITS: dict[str, RequestLimits] = {
+    **{m: _GPT_IMAGE_LIMITS for m in GPT_IMAGE_MODELS},
+    "dall-e-3": RequestLimits(1, 4_000, ("auto", "standard", "hd"), False),
+    "dall-e-2": RequestLimits(C.MAX_N, 1_000, ("auto", "standard"), False),
+}
+
+
+def request_limits(model: str) -> RequestLimits:
+    """What ``model`` takes besides its sizes; a model outside the table gets the gpt-image limits."""
+    return REQUEST_LIMITS.get(model, _GPT_IMAGE_LIMITS)
 
 
 # --------------------------------------------------------------------------
@@ -616,6 +784,32 @@ CAPABILITIES: dict[str, Capabilities] = {
             size_rule="auto, WxH, or a resolution such as 2K / 4K (gateway specific)",
             source="Gateway documentation (Runware, Cloudflare): up to 14 reference images, no mask, no background "
             "parameter. Whether a gateway accepts multipart /images/edits or streams seedream is not confirmed.",
+        ),
+        Capabilities(
+            "dall-e-3",
+            True,
+            streams=False,
+            edits=False,
+            max_reference_images=0,
+            mask=False,
+            input_fidelity=(),
+            backgrounds=("auto",),
+            preview_backgrounds=(),
+            size_rule="1024x1024, 1792x1024, 1024x1792",
+            source="OpenAI Images API reference: text to image only, n=1, prompts up to 4,000 characters, quality standard or hd.",
+        ),
+        Capabilities(
+            "dall-e-2",
+            True,
+            streams=False,
+            edits=True,
+            max_reference_images=1,
+            mask=True,
+            input_fidelity=(),
+            backgrounds=("auto",),
+            preview_backgrounds=(),
+            size_rule="256x256, 512x512, 1024x1024",
+            source="OpenAI Images API reference: one square PNG to edit, prompts up to 1,000 characters, quality standard.",
         ),
     )
 }

@@ -9,7 +9,8 @@ never written). ``scrub`` masks, in any text:
 - anything shaped like a well-known secret (``sk-...``, ``Bearer ...``), even
   when it is not one of ours;
 - the query string of URLs that carry credentials (``token=``, ``signature=``,
-  ``key=``, ``X-Amz-*``, ...).
+  ``key=``, ``X-Amz-*``, ...);
+- the user name and password in a URL (``https://user:pass@host``, also without a scheme).
 
 It masks first and cuts after, so cutting a long text never leaves a prefix
 of a key behind. Values that are stored, logged, shown or printed go through
@@ -136,8 +137,9 @@ _ASCII_LOWER_BYTES = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghij
 
 
 def strip_query(url: str) -> str:
-    """The URL without its query string when that query carries credentials
-    (a signed or tokenised link); other URLs are returned unchanged."""
+    """The URL fit to show or keep: its user name and password masked, and without its query
+    string when that query carries credentials (a signed or tokenised link)."""
+    url = mask_userinfo(url)
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -148,6 +150,33 @@ def strip_query(url: str) -> str:
     if any(_CREDENTIAL_PARAM.match(name) for name in names):
         return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) + "?" + MASK
     return url
+
+
+# user[:password]@ in a URL's authority (scheme://...@host or //...@host); the password may hold
+# percent-escapes or even a raw '@' (the last '@' before the path ends the user part).
+_USERINFO = re.compile(r"(?i)(?P<head>(?:\b[a-z][a-z0-9+.\-]*:)?//)(?P<userinfo>[^/?#\s\"'<>`\\]*@)(?=[^/?#\s@]*(?:[/?#\s\"'<>`]|$))")
+# user:password@host with no scheme at all, as pasted into a base URL field
+_BARE_USERINFO = re.compile(r"(?i)(?<![\w/.:@%\-])(?P<userinfo>[a-z0-9._~%+\-]+:[^\s@/\"'<>`]*@)(?=[a-z0-9\[])")
+
+
+def mask_userinfo(text: str) -> str:
+    """``text`` with the user name and password of every URL in it masked
+    (``https://user:pass@host/v1`` -> ``https://••••@host/v1``)."""
+    if not isinstance(text, str) or "@" not in text:
+        return text
+    text = _USERINFO.sub(lambda m: m.group("head") + MASK + "@", text)
+    return _BARE_USERINFO.sub(MASK + "@", text)
+
+
+def mask_url(url: str) -> str:
+    """A text known to be one URL (a base URL as typed), fit to show: its user name and
+    password masked even without a scheme (``user@host/v1``), then ``scrub``."""
+    text = (url or "").strip()
+    if "://" not in text and not text.startswith("//"):
+        authority = re.split(r"[/?#]", text, maxsplit=1)[0]
+        if "@" in authority:
+            text = MASK + text[authority.rfind("@") :]
+    return scrub(text)
 
 
 def scrub(value: Any, *, limit: int | None = None, extra: Iterable[str] = ()) -> Any:
@@ -161,6 +190,7 @@ def scrub(value: Any, *, limit: int | None = None, extra: Iterable[str] = ()) ->
         # Mask a margin beyond the cut too, so a key straddling the cut is masked whole.
         text = text[: limit + max(_max_len, 256)]
     text = _GENERIC.sub(MASK, text)
+    text = mask_userinfo(text)
     text = _URL.sub(lambda m: strip_query(m.group(0)), text)
     text = _mask_fragments(text, extra)
     if limit is not None and len(text) > limit:

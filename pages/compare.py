@@ -128,7 +128,8 @@ def builder() -> None:
     s1.selectbox("Size", FIXED_SIZES, key="compare_size")
     s2.selectbox("Quality", QUALITIES, key="compare_quality")
     s3.selectbox("Format", OUTPUT_FORMATS, key="compare_format")
-    s4.number_input("Images per cell", min_value=C.MIN_N, max_value=C.MAX_N, value=C.COMPARE_DEFAULT_N, key="compare_n")
+    ss.setdefault("compare_n", C.COMPARE_DEFAULT_N)
+    s4.number_input("Images per cell", step=1, key="compare_n", help=f"From {C.MIN_N} to {C.MAX_N}.")  # out of range: the plan says so
     with st.expander("More", icon=":material/tune:"):
         m1, m2 = st.columns(2)
         m1.selectbox("Background", BACKGROUNDS, key="compare_background")
@@ -166,7 +167,10 @@ def builder() -> None:
                     f"the sidebar and type one, or set ${preset.key_env}.",
                     icon=":material/key_off:",
                 )
-    if st.button("Run the grid", type="primary", key="compare_run", disabled=plan is None, icon=":material/play_arrow:"):
+    refusal = settings.refusal()  # a sidebar number typed out of range
+    if refusal:
+        st.error("Not sent until fixed: " + refusal, icon=":material/tune:")
+    if st.button("Run the grid", type="primary", key="compare_run", disabled=plan is None or bool(refusal), icon=":material/play_arrow:"):
         comparison_id, _ = K.start(store, ui.get_runner(), plan, settings_for)
         st.query_params["comparison"] = comparison_id
         st.rerun()

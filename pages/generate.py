@@ -5,7 +5,9 @@ import streamlit as st
 from lib import constants as C
 from lib import ui
 from lib.generation import GenerationRequest
-from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS, QUALITIES, check_size
+from lib.preflight import check_request_values
+from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices, takes_free_size
+from lib.ui.sidebar import checked_number
 
 SLOT = "generate_job"
 # History: /?rerun=<attempt id> prefills the form; the monitoring banner
@@ -36,20 +38,34 @@ prompt = st.text_area(
 )
 model = settings.model
 
+typed = dict(settings.problems)  # numbers typed out of range: shown inline, and nothing is sent
+sizes = [*size_choices(model), *(["custom"] if takes_free_size(model) else [])]
+qualities = list(request_limits(model).qualities)
+for widget, options, what in (("size_choice", sizes, "size"), ("quality", qualities, "quality")):
+    chosen = st.session_state.get(widget)
+    if chosen is not None and chosen not in options:  # another model was picked: say so, do not switch silently
+        takes = ", ".join(o for o in options if o != "custom")
+        st.info(ui.plain(f"{model} does not take {what} '{chosen}'; it takes {takes}. Pick one below."))
+        st.session_state[widget] = options[0]
+
 c1, c2, c3, c4 = st.columns(4)
 size_choice = c1.selectbox(
-    "Size", [*FIXED_SIZES, "custom"], key="size_choice", help="Custom sizes: gpt-image-2 only, sides divisible by 16."
+    "Size",
+    sizes,
+    key="size_choice",
+    help="Custom sizes (gpt-image-2): both sides multiples of 16, 655,360 to 8,294,400 pixels, no side over 3,840, "
+    "long side at most 3 times the short one.",
 )
-quality = c2.selectbox("Quality", QUALITIES, key="quality")
+quality = c2.selectbox("Quality", qualities, key="quality")
 output_format = c3.selectbox("Format", OUTPUT_FORMATS, key="output_format")
 for widget, default in (("n", 1), ("size_w", 2048), ("size_h", 1152), ("compression", 90)):
     st.session_state.setdefault(widget, default)  # a re-run may have set them: no second default on the widget
-n = c4.number_input("Images", min_value=1, max_value=10, key="n")
+n = checked_number(c4, "Images", "n", typed, step=1, help=f"From 1 to {request_limits(model).max_n} for this model.")
 if size_choice == "custom":
     w_col, h_col = st.columns(2)
-    w = w_col.number_input("Width", min_value=16, max_value=3840, step=16, key="size_w")
-    h = h_col.number_input("Height", min_value=16, max_value=3840, step=16, key="size_h")
-    size = f"{int(w)}x{int(h)}"
+    w = checked_number(w_col, "Width", "size_w", typed, step=16)
+    h = checked_number(h_col, "Height", "size_h", typed, step=16)
+    size = f"{w}x{h}" if w is not None and h is not None else ""
 else:
     size = size_choice
 with_compression = output_format in ("jpeg", "webp")
@@ -58,12 +74,6 @@ background = d[0].selectbox("Background", BACKGROUNDS, key="background")
 moderation = d[1].selectbox("Moderation", MODERATIONS, key="moderation")
 compression = d[2].slider("Compression", 0, 100, key="compression") if with_compression else None
 
-size_problem = check_size(size, model)
-if size_problem:
-    st.warning(size_problem)
-if background == "transparent" and output_format == "jpeg":
-    st.warning("A transparent background needs png or webp.")
-
 # Media: streaming partial images, reference images, mask, input_fidelity
 media = ui.media_controls(model)
 
@@ -71,7 +81,7 @@ request = GenerationRequest(
     prompt=prompt,
     model=model,
     size=size,
-    n=int(n),
+    n=n if n is not None else 1,
     quality=quality,
     background=background,
     output_format=output_format,
@@ -80,8 +90,17 @@ request = GenerationRequest(
     **media,
 )
 
+# What the model does not take (size, n, quality, prompt length...), by the rules pre-flight applies
+problem = None if typed else check_request_values(request, model)
+if problem and (problem[1] != "prompt" or prompt):
+    st.warning(ui.plain(problem[0]))
+if background == "transparent" and output_format == "jpeg":
+    st.warning("A transparent background needs png or webp.")
+if typed:
+    st.error("Not sent until fixed: " + " ".join(typed.values()), icon=":material/error:")
+
 buttons = st.container(horizontal=True)  # buttons side by side, never squeezed into narrow columns
-if buttons.button("Generate", type="primary", key="generate", disabled=running, icon=":material/brush:"):
+if buttons.button("Generate", type="primary", key="generate", disabled=running or bool(typed), icon=":material/brush:"):
     started = ui.start_job(settings, request, SLOT)
     st.query_params[ui.RUN_PARAM] = started.run_id
     st.rerun()

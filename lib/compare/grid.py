@@ -309,9 +309,12 @@ def shared_params(**given: Any) -> dict[str, Any]:
     """The parameters every cell shares (n=1 unless asked)."""
     out = dict(SHARED_DEFAULTS)
     out.update({k: v for k, v in given.items() if v is not None and k in SHARED_DEFAULTS})
-    if not C.MIN_N <= int(out["n"]) <= C.MAX_N:
-        raise CompareInputError(f"Images per cell must be between {C.MIN_N} and {C.MAX_N}.")
-    out["n"] = int(out["n"])
+    from lib.preflight import parse_number
+
+    n, problem = parse_number("n", out["n"])
+    if problem:
+        raise CompareInputError(problem.replace("Images", "Images per cell", 1))
+    out["n"] = n
     return out
 
 

@@ -73,11 +73,29 @@ def recent_generations(current: str | None) -> str | None:
     return chosen
 
 
+def rerun_base_url(store, attempt_id: int) -> str | None:
+    """The base URL an attempt was sent to, as its run's settings kept it (else the attempt's
+    own URL): "" when it was kept masked (it cannot be sent again), None when none is known."""
+    from lib.providers import GENERATIONS_PATH
+    from lib.redact import MASK
+
+    attempt = store.attempt(attempt_id) or {}
+    run = store.run(attempt.get("run_id")) if attempt.get("run_id") else None
+    settings = (run or {}).get("settings")
+    base_url = settings.get("base_url") if isinstance(settings, dict) else None
+    if not base_url:
+        url = attempt.get("url") or ""
+        base_url = url[: -len(GENERATIONS_PATH)] if url.endswith(GENERATIONS_PATH) else url
+    if not base_url:
+        return None
+    return "" if MASK in base_url else base_url
+
+
 def prefill_rerun() -> int | None:
     """Generate: ``/?rerun=<attempt id>`` fills the form and the sidebar with that attempt's
     prompt, parameters, provider and model (once), and remembers which attempt it came from."""
     from lib.history import rerun_request
-    from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS, QUALITIES
+    from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices
 
     raw = st.query_params.get("rerun")
     if raw is None:
@@ -89,16 +107,16 @@ def prefill_rerun() -> int | None:
         return None
     request, ss, skipped = found["request"], st.session_state, []
     ss["prompt"] = request.prompt
-    if request.size in FIXED_SIZES:
+    if request.size in size_choices(request.model):
         ss["size_choice"] = request.size
     else:
         try:
             w, h = (int(v) for v in request.size.lower().split("x"))
-            ss["size_choice"], ss["size_w"], ss["size_h"] = "custom", max(16, min(w, C.MAX_EDGE_PX)), max(16, min(h, C.MAX_EDGE_PX))
+            ss["size_choice"], ss["size_w"], ss["size_h"] = "custom", w, h  # out of range: refused on the page, not clamped
         except ValueError:
             skipped.append("size")
     for key, value, allowed in (
-        ("quality", request.quality, QUALITIES),
+        ("quality", request.quality, request_limits(request.model).qualities),
         ("output_format", request.output_format, OUTPUT_FORMATS),
         ("background", request.background, BACKGROUNDS),
         ("moderation", request.moderation, MODERATIONS),
@@ -107,12 +125,18 @@ def prefill_rerun() -> int | None:
             ss[key] = value
         else:
             skipped.append(key)
-    ss["n"] = max(C.MIN_N, min(int(request.n), C.MAX_N))
+    ss["n"] = int(request.n)  # out of range: refused on the page, not clamped
     if request.output_compression is not None:
         ss["compression"] = max(0, min(int(request.output_compression), 100))
     provider = found["provider"]
     if provider in PRESETS:
         ss["provider"] = provider
+        if provider != "sandbox":  # the sandbox's address is this process's own
+            base_url = rerun_base_url(get_store(), found["attempt_id"])
+            if base_url:
+                ss[f"base_url__{provider}"] = base_url
+            elif base_url is not None:
+                skipped.append("base URL (it was stored masked; type it again)")
         models = list(dict.fromkeys([*PRESETS[provider].models, *KNOWN_MODELS]))
         if request.model in models:
             ss["model_choice"] = request.model
@@ -136,7 +160,7 @@ def prefill_rerun() -> int | None:
         ss["media_rerun_refs"] = None
         skipped.append(f"reference images ({err})")
     st.info(
-        f"Re-running attempt #{found['attempt_id']}: its prompt, parameters, provider and model are filled in below."
+        f"Re-running attempt #{found['attempt_id']}: its prompt, parameters, provider, base URL and model are filled in below."
         + (f" Not restored: {', '.join(skipped)}." if skipped else ""),
         icon=":material/replay:",
     )

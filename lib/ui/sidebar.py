@@ -4,7 +4,7 @@ and the sandbox's behaviour; and the same settings moved to another provider (Co
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
@@ -12,6 +12,7 @@ import streamlit as st
 from lib import constants as C
 from lib.config import client_settings, shared_values
 from lib.generation import ClientSettings, key_hint
+from lib.preflight import parse_number
 from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model
 from lib.sandbox import DIALECTS, SCENARIOS
 from lib.store import DamagedDatabase
@@ -84,6 +85,23 @@ LATENCIES = {"1-3 s (like a provider)": None, "none": "0", "5 s": "5"}
 class PageSettings:
     client: ClientSettings  # where and how to send
     model: str  # the model picked in the sidebar
+    problems: dict[str, str] = field(default_factory=dict)  # widget key -> why its typed value cannot be used
+
+    def refusal(self) -> str | None:
+        """Why nothing may be sent with these settings (a setting typed out of its range), or None."""
+        return " ".join(self.problems.values()) or None
+
+
+def checked_number(container: Any, label: str, name: str, problems: dict[str, str], **kwargs: Any) -> Any:
+    """A number widget that keeps what was typed, with no silent clamping: the value is read
+    against the field's rule in lib.preflight, and a value out of range shows the rule inline,
+    goes into ``problems`` and comes back as None (so nothing is sent with it)."""
+    raw = container.number_input(label, key=name, **kwargs)
+    value, problem = parse_number(name, raw)
+    if problem:
+        container.error(problem, icon=":material/error:")
+        problems[name] = problem
+    return value
 
 
 def init_state() -> None:
@@ -162,35 +180,38 @@ def settings_sidebar() -> PageSettings:
         chain_key = f"fallbacks__{provider_id}"
         st.session_state.setdefault(chain_key, [m for m in preset.fallbacks if m != model])
         fallbacks = st.multiselect("Fallback chain", models, key=chain_key, disabled=not use_fallback, accept_new_options=True)
-        read_timeout = st.number_input(
+        problems: dict[str, str] = {}
+        read_timeout = checked_number(
+            st,
             "Read timeout (s)",
-            min_value=1.0,
-            max_value=900.0,
+            "read_timeout",
+            problems,
             step=10.0,
-            key="read_timeout",
-            help="Image models often take 1-2 minutes; below 120 s, timeouts are likely.",
+            help="Image models often take 1-2 minutes; below 120 s, timeouts are likely. From 1 to 900 s.",
         )
-        if read_timeout < C.MIN_RECOMMENDED_READ_TIMEOUT_S:
+        if read_timeout is not None and read_timeout < C.MIN_RECOMMENDED_READ_TIMEOUT_S:
             st.caption(f"Below {C.MIN_RECOMMENDED_READ_TIMEOUT_S:.0f} s, slow prompts will time out.")
-        task_deadline = st.number_input(
+        task_deadline = checked_number(
+            st,
             "Task deadline (s)",
-            min_value=10.0,
-            max_value=3600.0,
+            "task_deadline",
+            problems,
             step=30.0,
-            key="task_deadline",
-            help="Async gateways: a task still unfinished after this long ends as a timeout.",
+            help="Async gateways: a task still unfinished after this long ends as a timeout. From 10 to 3,600 s.",
         )
-        run_deadline = st.number_input(
+        run_deadline = checked_number(
+            st,
             "Run deadline (s)",
-            min_value=10.0,
-            max_value=7200.0,
+            "run_deadline",
+            problems,
             step=60.0,
-            key="run_deadline",
-            help="The whole generation, every retry and fallback included, stops here.",
+            help="The whole generation, every retry and fallback included, stops here. From 10 to 7,200 s.",
         )
-        max_retries = st.number_input("Retries", min_value=0, max_value=6, step=1, key="max_retries")
-        rate = st.number_input("Rate limit (requests/s)", min_value=0.1, max_value=50.0, step=0.5, key="rate_per_s")
-        concurrency = st.number_input("Parallel requests", min_value=1, max_value=16, step=1, key="max_concurrency")
+        max_retries = checked_number(st, "Retries", "max_retries", problems, step=1, help="From 0 to 6.")
+        rate = checked_number(st, "Rate limit (requests/s)", "rate_per_s", problems, step=0.5, help="From 0.1 to 50.")
+        concurrency = checked_number(st, "Parallel requests", "max_concurrency", problems, step=1, help="From 1 to 16.")
+    if problems:
+        sb.error("Not sent until fixed: " + " ".join(problems.values()), icon=":material/tune:")
 
     headers: dict[str, str] = {}
     if provider_id == "sandbox":
@@ -218,17 +239,19 @@ def settings_sidebar() -> PageSettings:
         provider_id,
         base_url=base_url,
         key=resolved,
-        read_timeout_s=float(read_timeout),
-        task_deadline_s=float(task_deadline),
-        run_deadline_s=float(run_deadline),
-        max_retries=int(max_retries),
+        # A value typed out of range is refused (problems): the defaults only fill the settings object,
+        # which pages do not send while a problem stands.
+        read_timeout_s=float(read_timeout if read_timeout is not None else DEFAULTS["read_timeout"]),
+        task_deadline_s=float(task_deadline if task_deadline is not None else DEFAULTS["task_deadline"]),
+        run_deadline_s=float(run_deadline if run_deadline is not None else DEFAULTS["run_deadline"]),
+        max_retries=int(max_retries if max_retries is not None else DEFAULTS["max_retries"]),
         fallbacks=tuple(fallbacks),
         use_fallback=bool(use_fallback),
-        rate_per_s=float(rate),
-        max_concurrency=int(concurrency),
+        rate_per_s=float(rate if rate is not None else DEFAULTS["rate_per_s"]),
+        max_concurrency=int(concurrency if concurrency is not None else DEFAULTS["max_concurrency"]),
         extra_headers=headers,
     )
-    return PageSettings(client=client, model=model)
+    return PageSettings(client=client, model=model, problems=problems)
 
 
 def page_settings() -> PageSettings:

@@ -228,3 +228,74 @@ def test_a_custom_base_url_survives_moving_between_pages(app):
         app.switch_page(page).run()
         assert not app.exception, (page, [e.value for e in app.exception])
         assert app.sidebar.text_input(key="base_url__custom").value == "https://gateway.example.com/v1", page
+
+
+@pytest.mark.parametrize(
+    "where,key,value,words",
+    [
+        ("main", "n", 11, "Images must be from 1 to 10; 11 is out of range."),
+        ("main", "n", 0, "Images must be from 1 to 10; 0 is out of range."),
+        ("sidebar", "read_timeout", 0.5, "Read timeout must be from 1 to 900 s; 0.5 is out of range."),
+        ("sidebar", "run_deadline", 9000.0, "Run deadline must be from 10 to 7,200 s"),
+        ("sidebar", "max_retries", 7, "Retries must be from 0 to 6; 7 is out of range."),
+        ("sidebar", "rate_per_s", 0.0, "Rate limit must be from 0.1 to 50 requests/s"),
+        ("sidebar", "max_concurrency", 17, "Parallel requests must be from 1 to 16"),
+    ],
+)
+def test_a_number_typed_out_of_range_is_kept_refused_and_not_sent(app, where, key, value, words):
+    from lib.ui import get_store
+
+    before = len(get_store().recent_runs(limit=50))
+    widgets = app.sidebar if where == "sidebar" else app
+    widgets.number_input(key=key).set_value(value).run()
+    assert widgets.number_input(key=key).value == value  # what was typed stays, never silently replaced
+    errors = " ".join(e.value for e in [*app.error, *app.sidebar.error])
+    assert words in errors
+    assert app.button(key="generate").disabled
+    app.text_area(key="prompt").set_value("a kite").run()
+    assert app.button(key="generate").disabled
+    assert len(get_store().recent_runs(limit=50)) == before
+    valid = {"n": 1, "read_timeout": 120.0, "run_deadline": 600.0, "max_retries": 1, "rate_per_s": 2.0, "max_concurrency": 4}
+    widgets.number_input(key=key).set_value(valid[key]).run()
+    assert not app.button(key="generate").disabled
+
+
+def test_a_custom_size_out_of_the_rule_names_the_rule_and_the_nearest_size(app):
+    app.selectbox(key="size_choice").set_value("custom").run()
+    app.number_input(key="size_w").set_value(512).run()
+    app.number_input(key="size_h").set_value(512).run()
+    warnings = " ".join(w.value for w in app.warning)
+    assert "at least 655,360 pixels" in warnings and "Nearest valid size: 816x816." in warnings
+    app.number_input(key="size_w").set_value(4000).run()
+    assert "Width must be from 16 to 3,840 px; 4,000 is out of range." in " ".join(e.value for e in app.error)
+    assert app.button(key="generate").disabled
+
+
+def test_dall_e_3_offers_only_its_own_sizes_and_qualities(app):
+    app.sidebar.selectbox(key="provider").set_value("wisgate").run()
+    app.sidebar.selectbox(key="model_choice").set_value("dall-e-3").run()
+    assert app.selectbox(key="size_choice").options == ["1024x1024", "1792x1024", "1024x1792"]
+    assert app.selectbox(key="quality").options == ["auto", "standard", "hd"]
+    assert any("dall-e-3 does not take size 'auto'" in i.value for i in app.info)
+    app.number_input(key="n").set_value(2).run()
+    assert any("dall-e-3 makes at most 1 image(s) per request" in w.value for w in app.warning)
+
+
+@pytest.mark.parametrize(
+    "typed,words",
+    [
+        ("ftp://gateway.example.com/v1", "only http:// and https:// are accepted"),
+        ("htp://gateway.example.com/v1", "Did you mean http://?"),
+        ("gateway.example.com/v1", "no scheme"),
+        ("https://gateway .example.com/v1", "space"),
+        ("https://alice:hunter2@gateway.example.com/v1", "user name or password"),
+    ],
+)
+def test_a_malformed_base_url_is_refused_in_the_sidebar(app, typed, words):
+    app.sidebar.selectbox(key="provider").set_value("custom").run()
+    app.sidebar.text_input(key="base_url__custom").set_value(typed).run()
+    errors = " ".join(e.value for e in app.sidebar.error).replace("\u2060", "")  # the Markdown escaper's word joiners
+    assert words in errors
+    shown = " ".join(e.value for e in [*app.sidebar.error, *app.sidebar.caption, *app.sidebar.warning, *app.markdown])
+    assert "hunter2" not in shown
+    assert any("(no endpoint yet)" in c.value for c in app.sidebar.caption)

@@ -110,3 +110,22 @@ def test_reference_images_and_streaming_apply_to_every_cell(app):
         assert [(r["role"], r["filename"]) for r in inputs] == [("image", "scene.png")]
     at.run()
     assert len(at.get("image")) == 2 and not at.exception
+
+
+def test_images_per_cell_out_of_range_is_kept_and_refused(app):
+    at = app
+    at.text_area(key="compare_prompts").set_value("a red fox in the snow").run()
+    at.number_input(key="compare_n").set_value(11).run()
+    assert at.number_input(key="compare_n").value == 11  # kept as typed, not clamped to 10
+    assert any("Images per cell must be from 1 to 10; 11 is out of range." in e.value for e in at.error)
+    assert at.button(key="compare_run").disabled
+    at.number_input(key="compare_n").set_value(2).run()
+    assert not at.button(key="compare_run").disabled
+
+
+def test_a_sidebar_number_out_of_range_stops_the_grid(app):
+    at = app
+    at.text_area(key="compare_prompts").set_value("a red fox in the snow").run()
+    at.sidebar.number_input(key="max_concurrency").set_value(0).run()
+    assert any("Parallel requests must be from 1 to 16; 0 is out of range." in e.value for e in at.error)
+    assert at.button(key="compare_run").disabled
