@@ -631,16 +631,21 @@ def check_content(ctx: CheckContext) -> Step:
             8,
             STEP_NAMES[8],
             "warn",
-            f"{count} recent request(s) were blocked by the safety system; blocked requests are never retried.",
+            (
+                f"{count} recent request(s) were blocked by the safety system; blocked requests are never retried."
+                if count
+                else "The harmless test prompt was blocked by the safety system; blocked requests are never retried."
+            ),
             items,
             ERROR_INFO["content_policy"].fix,
         )
-    if bucket is None or not bucket["total"]:
+    if bucket is None or not bucket["total"] or not bucket.get("last_success_at"):
+        # Only requests the provider accepted went past its safety system: none, nothing checked.
         return Step(
             8,
             STEP_NAMES[8],
             "not_checked",
-            "No recent attempts for this model to look for blocks in.",
+            "No recent successful attempt for this model to look for blocks around.",
             items,
             "Generate a few images; blocks show up here.",
         )

@@ -153,3 +153,15 @@ def test_a_wrong_path_gets_its_corrected_url_and_the_probe_tries_that(sandbox, s
     assert any("only the base URL needs changing" in e.text for e in step.evidence)
     urls = [r[0] for r in store.db.execute("SELECT url FROM attempts")]
     assert fixed in urls and not any("/v1/gpt-image-2" in u or u.count("/v1") > 1 for u in urls)
+
+
+def test_step_8_does_not_pass_when_no_request_got_past_the_key(sandbox, store):
+    refused = settings_for(sandbox, "auth", max_retries=0, use_fallback=False)
+    assert generate(refused, store).error.error_type == "auth"
+    step = D.run_checks(settings_for(sandbox, "auth"), MODEL, store=store, probe=False).step(8)
+    assert step.status == "not_checked", step.verdict
+
+
+def test_a_blocked_test_image_alone_says_so_in_step_8(sandbox, store):
+    step = D.run_checks(settings_for(sandbox, "content_policy"), MODEL, store=store, spend=True).step(8)
+    assert step.status == "warn" and step.verdict.startswith("The harmless test prompt was blocked")
