@@ -182,7 +182,12 @@ def live_view() -> None:
         key="diag_spend",
         help="Runs the whole path once: request, answer, decode and keep. The provider charges for it.",
     )
-    o2.caption(f"{C.DIAG_SPEND_SIZE}, quality {C.DIAG_SPEND_QUALITY}, {cost}".replace("$", "\\$"))
+    o2.caption(
+        (
+            f"{C.DIAG_SPEND_SIZE}, quality {C.DIAG_SPEND_QUALITY}, {cost}: the same price and parameters its attempt is "
+            "recorded with (token usage, when the provider reports it, prices it instead)."
+        ).replace("$", "\\$")
+    )
     store = ui.get_store()
     target = D.fingerprint_digest(client, model)  # every setting a check reads, and the key
     if st.button("Run checks", type="primary", key="diag_run", icon=":material/play_arrow:"):
@@ -216,9 +221,10 @@ def live_view() -> None:
 
     st.divider()
     st.subheader("Share")
+    note = st.text_input("Note for the snapshot (optional)", key="diag_note", max_chars=500, placeholder="e.g. after rotating the key")
     if st.button("Save snapshot", key="diag_save", icon=":material/bookmark:"):
         try:
-            st.session_state["diag_saved_id"] = D.save_report(store, shown, current=(client, model))
+            st.session_state["diag_saved_id"] = D.save_report(store, shown, current=(client, model), note=note)
         except D.ReportError as err:
             st.session_state.pop("diag_saved_id", None)
             st.error(str(err), icon=":material/update:")
@@ -229,6 +235,71 @@ def live_view() -> None:
         st.code(ui.app_base_url() + link, language=None)
         st.markdown(f"[Open the snapshot]({link})")
     downloads(shown, key="live")
+    saved_reports(store)
+
+
+def saved_reports(store) -> None:
+    """The saved snapshots (title, note, when), each with a permalink and a delete that asks
+    first; and two of them side by side, step by step."""
+    st.divider()
+    st.subheader("Saved snapshots")
+    rows = D.list_reports(store)
+    if not rows:
+        st.caption("No snapshot saved yet. Save one when everything works: later you can compare against it.")
+        return
+    for row in rows:
+        with st.container(border=True, key=f"diag-saved-{row['id']}"):
+            c1, c2 = st.columns([5, 1])
+            when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(row["created_at"] or 0))
+            c1.markdown(f"{ICONS.get(row['status'], '')} [{text.markdown_line(row['title'] or row['id'])}]({D.report_link(row['id'])})")
+            c1.caption(f"{when} · {text.markdown_line(D.STATUS_LABELS.get(row['status'], row['status'] or ''))}")
+            if row["note"]:
+                c1.text(row["note"])
+            asking = st.session_state.get("diag_delete_ask") == row["id"]
+            if not asking and c2.button("Delete", key=f"diag_del_{row['id']}", icon=":material/delete:"):
+                st.session_state["diag_delete_ask"] = row["id"]
+                st.rerun()
+            if asking:
+                st.warning("Delete this snapshot? Its permalink will stop working.")
+                y, n = st.columns(2)
+                if y.button("Delete it", key=f"diag_del_yes_{row['id']}", type="primary"):
+                    D.delete_report(store, row["id"])
+                    st.session_state.pop("diag_delete_ask", None)
+                    st.rerun()
+                if n.button("Keep it", key=f"diag_del_no_{row['id']}"):
+                    st.session_state.pop("diag_delete_ask", None)
+                    st.rerun()
+    if len(rows) < 2:
+        return
+    st.subheader("What changed since it last worked")
+    labels = {r["id"]: f"{r['title'] or r['id']} · {time.strftime('%Y-%m-%d %H:%M', time.gmtime(r['created_at'] or 0))}" for r in rows}
+    ids = list(labels)
+    c1, c2 = st.columns(2)
+    before_id = c1.selectbox("Before", ids, index=len(ids) - 1, format_func=labels.get, key="diag_cmp_before")
+    after_id = c2.selectbox("After", ids, index=0, format_func=labels.get, key="diag_cmp_after")
+    try:
+        before, after = D.load_report(store, before_id), D.load_report(store, after_id)
+    except D.ReportError as err:
+        st.error(f"A saved report cannot be read: {err}")
+        return
+    if before is None or after is None:
+        st.warning("One of these snapshots was deleted.")
+        return
+    for change in D.compare_reports(before, after):
+        b, a = change.before, change.after
+        with st.container(border=True, key=f"diag-cmp-{change.step}"):
+            st.markdown(
+                f"**{change.step}. {change.title}** · {ICONS[b.status] if b else ''} {D.STATUS_LABELS[b.status] if b else '-'} → "
+                f"{ICONS[a.status] if a else ''} {D.STATUS_LABELS[a.status] if a else '-'} · {change.direction}"
+            )
+            if change.changed:
+                left, right = st.columns(2)
+                for col, side in ((left, b), (right, a)):
+                    if side is None:
+                        continue
+                    col.text(side.verdict)
+                    for e in side.evidence[:4]:
+                        col.caption(f"{KIND_LABELS.get(e.kind, e.kind)}: {text.markdown_line(e.text)}")
 
 
 # A permalink opened first after the server starts must still go through streamlit_app.py

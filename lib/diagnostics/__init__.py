@@ -54,6 +54,8 @@ from lib.diagnostics.checks import (
 )
 from lib.diagnostics.evidence import CheckContext, SpendResult
 from lib.diagnostics.exports import (
+    delete_report,
+    list_reports,
     load_report,
     report_from_json,
     report_to_html,
@@ -75,7 +77,9 @@ from lib.diagnostics.report import (
     Report,
     ReportError,
     Step,
+    StepChange,
     attempt_link,
+    compare_reports,
     hide_prompts,
     history_link,
     prompt_digest,
@@ -118,6 +122,10 @@ __all__ = [
     "hide_prompts",
     "history_link",
     "load_report",
+    "list_reports",
+    "delete_report",
+    "compare_reports",
+    "StepChange",
     "probe_models",
     "probe_route",
     "probe_task_poll",

@@ -17,14 +17,15 @@ from urllib.parse import quote, urlsplit
 
 from lib import constants as C
 from lib import errors as E
+from lib import pricing
 from lib.diagnostics.evidence import CheckContext, SpendResult, _ev, _history_items, _probe_item, _worst
 from lib.diagnostics.probes import probe_models, probe_route, probe_task_poll
 from lib.diagnostics.report import STEP_NAMES, Evidence, Link, Report, Step, _scrub_report, attempt_link
 from lib.errors import ERROR_INFO
-from lib.generation import ClientSettings, GenerationRequest
+from lib.generation import ClientSettings, GenerationRequest, Outcome
 from lib.images import data_url, make_thumbnail
 from lib.preflight import check_key as preflight_key
-from lib.providers import KEY_SOURCES, check_model
+from lib.providers import KEY_SOURCES, KNOWN_MODELS, build_endpoint, check_model
 from lib.redact import register, strip_query
 
 # --------------------------------------------------------------------------
@@ -114,6 +115,36 @@ def _not_probed(ctx: CheckContext) -> list[Evidence]:
     return [_ev("static", "Not probed live: the key is not sent as it is (see step 1), so no request went out.")]
 
 
+def corrected_endpoint(settings: ClientSettings, model: str) -> tuple[str, str, str] | None:
+    """For a base URL no endpoint can be built from: (what to do, the corrected base URL,
+    the URL requests then go to), when a correction exists: a model name taken out of the
+    path, or the singular '/image/generation' made plural. None otherwise."""
+    endpoint = settings.endpoint
+    if endpoint.ok:
+        return None
+    raw = ((settings.base_url if settings.base_url is not None else settings.preset.base_url) or "").strip()
+    if "://" not in raw:
+        return None
+    parts = urlsplit(raw)
+    models = {m.lower() for m in (*KNOWN_MODELS, model) if m}
+    segments = [seg for seg in parts.path.split("/") if seg]
+    kept = [seg for seg in segments if seg.lower() not in models]
+    action = "Remove the model name from the path" if len(kept) != len(segments) else ""
+    if kept and kept[-1].lower() == "models" and action:
+        kept.pop()  # /v1/models/<model>: the model list's address, not the API base
+    path = "/" + "/".join(kept)
+    path = re.sub(r"/images?/generations?$", "", path.rstrip("/"), flags=re.I)
+    if not action and re.search(r"/image/generations?/?$|/images/generation/?$", parts.path, flags=re.I):
+        action = "Use the plural route '/images/generations'"
+    if not action:
+        return None
+    base = f"{parts.scheme}://{parts.netloc}{path}"
+    fixed = build_endpoint(base, preset=settings.preset)
+    if not fixed.ok:
+        return None
+    return action, fixed.api_base, fixed.url
+
+
 def _typed_api_base(settings: ClientSettings) -> str | None:
     """The API base exactly as typed (query dropped), when the app had to correct
     it: e.g. a doubled /v1 the endpoint builder collapsed."""
@@ -147,9 +178,15 @@ def check_endpoint(ctx: CheckContext) -> Step:
         statuses.append(problem.severity)
         verdict = ctx.text(problem.message, limit=200)
         doubled = doubled or "doubled" in problem.message
+    corrected = corrected_endpoint(s, ctx.model)
     if not endpoint.ok:
         statuses.append("fail")
         verdict = "No usable endpoint can be built from this base URL."
+        items[:1] = [_ev("static", "No request is sent: generations refuse this base URL until it is corrected.")]
+        if corrected is not None:
+            action, base, url = corrected
+            verdict = f"{action}: the corrected URL is {ctx.text(url)}."
+            fix = f"{action}. Set the base URL to {ctx.text(base)}; requests then go to {ctx.text(url)}."
     typed = ctx.probes.get("typed_models")
     if typed is not None:
         items.append(_probe_item(typed, "The base URL as typed"))
@@ -161,9 +198,16 @@ def check_endpoint(ctx: CheckContext) -> Step:
         fix = f"Set the base URL to {ctx.text(endpoint.api_base)}."
     route = ctx.probes.get("route")
     if route is not None:
-        items.append(_probe_item(route, "Generations route"))
         err = route.error
-        if route.ok:
+        if corrected is not None:
+            items.append(_probe_item(route, "The corrected generations route"))
+            if route.ok:
+                items.append(_ev("probe", "The corrected URL answers like an image API: only the base URL needs changing."))
+        else:
+            items.append(_probe_item(route, "Generations route"))
+        if corrected is not None:
+            pass  # the step fails on the settings as they are; the probe only proves the correction
+        elif route.ok:
             statuses.append("pass")
             if not any(st in ("warn", "fail") for st in statuses):
                 verdict = "The generations route exists and answers like an image API."
@@ -587,16 +631,21 @@ def check_content(ctx: CheckContext) -> Step:
             8,
             STEP_NAMES[8],
             "warn",
-            f"{count} recent request(s) were blocked by the safety system; blocked requests are never retried.",
+            (
+                f"{count} recent request(s) were blocked by the safety system; blocked requests are never retried."
+                if count
+                else "The harmless test prompt was blocked by the safety system; blocked requests are never retried."
+            ),
             items,
             ERROR_INFO["content_policy"].fix,
         )
-    if bucket is None or not bucket["total"]:
+    if bucket is None or not bucket["total"] or not bucket.get("last_success_at"):
+        # Only requests the provider accepted went past its safety system: none, nothing checked.
         return Step(
             8,
             STEP_NAMES[8],
             "not_checked",
-            "No recent attempts for this model to look for blocks in.",
+            "No recent successful attempt for this model to look for blocks around.",
             items,
             "Generate a few images; blocks show up here.",
         )
@@ -760,18 +809,25 @@ def stale_changes(report: Report, settings: ClientSettings, model: str) -> list[
 
 
 def estimate_spend(model: str) -> tuple[float | None, str]:
-    """The estimated cost of the spend probe, from lib/pricing.py when it is there."""
-    params = {"size": C.DIAG_SPEND_SIZE, "quality": C.DIAG_SPEND_QUALITY, "n": 1}
+    """The estimated cost of the spend probe: the price function and the parameters its
+    attempt is recorded with (``pricing.estimate`` of ``spend_request(model).params()``,
+    one image, no usage), so the figure shown before it is the figure recorded after it,
+    unless the provider reports token usage, which then prices it."""
     try:
-        from lib.pricing import estimate_request  # written by the History feature
-    except ImportError:
-        return None, "no price table in this version"
-    try:
-        cost = estimate_request(model, params, 1)
+        cost = pricing.estimate(model, spend_request(model).params(), None, 1)
     except Exception as exc:  # an estimate must not stop the checks
         return None, f"no estimate ({type(exc).__name__})"
-    usd = getattr(cost, "usd", None)
-    return usd, getattr(cost, "note", "") or getattr(cost, "basis", "") or ""
+    return cost.usd, cost.note or cost.basis
+
+
+def recorded_spend_cost(model: str, outcome: Outcome) -> pricing.Cost | None:
+    """The cost the spend probe's attempt was recorded with: the same function the recorder
+    uses, on the same parameters, with the usage the provider reported."""
+    try:
+        status = outcome.status if outcome.status in ("succeeded", "failed", "cancelled", "interrupted") else "failed"
+        return pricing.estimate(model, spend_request(model).params(), outcome.usage, len(outcome.images), status=status)
+    except Exception:  # an estimate must not stop the checks
+        return None
 
 
 def spend_request(model: str) -> GenerationRequest:
@@ -820,6 +876,8 @@ def run_checks(
                 pass
 
     ctx.key_refused = key_refusal(settings) if probe else ""
+    corrected = corrected_endpoint(settings, model)
+    corrected_base, corrected_url = (corrected[1], corrected[2]) if corrected is not None else (None, None)  # probes try the correction
     if probe and settings.endpoint.url and not ctx.key_refused:
         recorder = store if store is not None else NullRecorder()
         client = ImageClient(settings=settings, recorder=recorder, keeper=getattr(store, "keeper", None), transport=transport)
@@ -829,10 +887,12 @@ def run_checks(
             attempt_no = 0
             started = time.time()
             plan: list[tuple[str, Callable[[int], Any]]] = [
-                ("models", lambda n: probe_models(client, run_id=run_id, attempt_no=n, model=model)),
-                ("route", lambda n: probe_route(client, model, run_id=run_id, attempt_no=n)),
+                ("models", lambda n: probe_models(client, run_id=run_id, attempt_no=n, model=model, api_base=corrected_base)),
+                ("route", lambda n: probe_route(client, model, run_id=run_id, attempt_no=n, url=corrected_url)),
             ]
             typed = _typed_api_base(settings)
+            if corrected_url is not None:
+                typed = None
             if typed:
                 plan.append(("typed_models", lambda n: probe_models(client, run_id=run_id, attempt_no=n, model=model, api_base=typed)))
             if ctx.delivery == "task":
@@ -914,6 +974,9 @@ def run_checks(
         cost = (
             f"estimated ${ctx.spend.estimate_usd:.3f}" if ctx.spend.estimate_usd is not None else f"cost unknown: {ctx.spend.estimate_note}"
         )
+        recorded = recorded_spend_cost(model, o)
+        if recorded is not None and recorded.usd is not None and recorded.usd != ctx.spend.estimate_usd:
+            cost += f"; recorded ${recorded.usd:.3f}, {recorded.note}"
         steps[5].evidence.insert(
             0,
             _ev(

@@ -133,6 +133,7 @@ def report_from_json(data: str | bytes | dict[str, Any]) -> Report:
         created_at=created if isinstance(created, str) else "",
         title=obj.get("title") if isinstance(obj.get("title"), str) else "",
         hide_prompts=bool(obj.get("hide_prompts", False)),
+        note=obj.get("note") if isinstance(obj.get("note"), str) else "",
         report_id=obj.get("report_id") if isinstance(obj.get("report_id"), str) else None,
     )
     return _scrub_report(report)
@@ -325,7 +326,11 @@ def report_to_html(report: Report, *, base_url: str = "") -> str:
 # Saving and loading
 
 
-def save_report(store: Any, report: Report, *, hide: bool = False, current: tuple[Any, str] | None = None) -> str:
+REPORT_LIST_LIMIT = 50  # saved snapshots the page lists
+REPORT_NOTE_CHARS = 500  # a snapshot's note, kept to a few lines
+
+
+def save_report(store: Any, report: Report, *, hide: bool = False, current: tuple[Any, str] | None = None, note: str | None = None) -> str:
     """Store a snapshot in the ``reports`` table; returns its id (the permalink's).
 
     With ``current`` (the settings and model in use now), a report made with other settings
@@ -337,6 +342,8 @@ def save_report(store: Any, report: Report, *, hide: bool = False, current: tupl
             raise ReportError(
                 "These results are out of date: " + ", ".join(changes) + " changed since they were made. Run the checks again, then save."
             )
+    if note is not None:
+        report = dataclasses.replace(report, note=note.strip()[:REPORT_NOTE_CHARS])
     if hide:
         report = hide_prompts(report)
     report = _scrub_report(report)
@@ -350,6 +357,18 @@ def save_report(store: Any, report: Report, *, hide: bool = False, current: tupl
         markdown=report_to_markdown(report),
     )
     return report_id
+
+
+def list_reports(store: Any, *, limit: int = REPORT_LIST_LIMIT) -> list[dict[str, Any]]:
+    """Saved snapshots, newest first: id, title, note, status, provider, model, created_at."""
+    return store.reports(limit=limit)
+
+
+def delete_report(store: Any, report_id: str) -> bool:
+    """Delete a saved snapshot; False when there was none with this id."""
+    if not isinstance(report_id, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", report_id):
+        return False
+    return store.delete_report(report_id)
 
 
 def load_report(store: Any, report_id: str) -> Report | None:

@@ -80,6 +80,7 @@ class Report:
     title: str = ""
     hide_prompts: bool = False
     report_id: str | None = None
+    note: str = ""  # what the person who saved it wrote about it
 
     @property
     def status(self) -> str:
@@ -118,6 +119,8 @@ class Report:
         }
         if self.report_id:
             body["report_id"] = self.report_id
+        if self.note:
+            body["note"] = self.note
         return scrub_obj(body)
 
 
@@ -200,5 +203,43 @@ def _scrub_report(report: Report, key: str = "") -> Report:
         for st in report.steps
     ]
     return dataclasses.replace(
-        report, steps=steps, title=s(report.title), model=s(report.model), settings=scrub_obj(report.settings, extra=extra)
+        report,
+        steps=steps,
+        title=s(report.title),
+        note=s(report.note),
+        model=s(report.model),
+        settings=scrub_obj(report.settings, extra=extra),
     )
+
+
+# --------------------------------------------------------------------------
+# Two reports side by side
+
+
+@dataclass
+class StepChange:
+    step: int
+    title: str
+    before: Step | None
+    after: Step | None
+
+    @property
+    def changed(self) -> bool:
+        b, a = self.before, self.after
+        return (b.status if b else None) != (a.status if a else None) or (b.verdict if b else None) != (a.verdict if a else None)
+
+    @property
+    def direction(self) -> str:
+        """'worse', 'better', 'same' or 'changed' (same severity, other verdict)."""
+        b = _SEVERITY.get(self.before.status, 0) if self.before else 0
+        a = _SEVERITY.get(self.after.status, 0) if self.after else 0
+        if a > b:
+            return "worse"
+        if a < b:
+            return "better"
+        return "changed" if self.changed else "same"
+
+
+def compare_reports(before: Report, after: Report) -> list[StepChange]:
+    """Step by step, what changed from ``before`` (e.g. when it last worked) to ``after``."""
+    return [StepChange(n, CHECKLIST_STEPS.get(n, STEP_NAMES[n]), before.step(n), after.step(n)) for n in sorted(STEP_NAMES)]

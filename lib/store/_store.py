@@ -44,6 +44,7 @@ from lib.store.history import HistoryQueries
 from lib.store.monitoring import MonitoringQueries
 from lib.store.recorder import RecorderWrites
 from lib.store.recovery import RecoveryWrites
+from lib.store.reports import ReportQueries
 from lib.store.schema import migrations
 
 log = logging.getLogger("imagelab.store")
@@ -115,7 +116,7 @@ def _scrub_row(values: Any) -> Any:
 # The store
 
 
-class Store(RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, ComparisonQueries, MonitoringQueries):
+class Store(RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, ComparisonQueries, MonitoringQueries, ReportQueries):
     """The SQLite record of runs, attempts, images and reports. Thread-safe."""
 
     def __init__(self, path: str | os.PathLike | None = None, *, data_dir: str | os.PathLike | None = None) -> None:

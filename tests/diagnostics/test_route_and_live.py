@@ -117,3 +117,51 @@ def test_a_report_of_other_settings_is_refused_as_current(sandbox, store):
     assert D.save_report(store, report, current=(settings_for(sandbox), MODEL))
     other_key = settings_for(sandbox, api_key="local-test-key-ZZZZ")
     assert D.fingerprint_digest(other_key, MODEL) != D.fingerprint_digest(settings_for(sandbox), MODEL)
+
+
+def test_the_spend_estimate_is_what_its_attempt_records(sandbox, store):
+    usd, _ = D.estimate_spend(MODEL)
+    report = D.run_checks(settings_for(sandbox), MODEL, store=store, spend=True)
+    assert report.step(7).status == "pass"
+    recorded = store.db.execute("SELECT cost_usd, cost_basis FROM attempts WHERE image_count > 0").fetchall()
+    assert len(recorded) == 1
+    cost, basis = recorded[0]
+    spent = report.step(6).evidence[0].text
+    assert spent.startswith("Spent one image") and f"estimated ${usd:.3f}" in spent
+    if basis == "size_quality":  # priced by size and quality: the estimate is the record
+        assert cost == pytest.approx(usd) and "recorded" not in spent
+    else:  # the provider reported token usage, which priced the attempt: both figures are shown
+        assert basis == "usage" and f"recorded ${cost:.3f}" in spent and "usage" in spent
+
+
+@pytest.mark.parametrize(
+    "path, says",
+    [
+        ("/gpt-image-2/images/generations", "Remove the model name from the path"),
+        ("/models/gpt-image-2", "Remove the model name from the path"),
+        ("/image/generation", "Use the plural route '/images/generations'"),
+    ],
+)
+def test_a_wrong_path_gets_its_corrected_url_and_the_probe_tries_that(sandbox, store, path, says):
+    settings = ClientSettings(provider="custom", base_url=sandbox.base_url + path, api_key="local-test-key-123456")
+    step = D.run_checks(settings, MODEL, store=store).step(2)
+    fixed = sandbox.base_url + "/images/generations"
+    assert step.status == "fail"
+    assert step.verdict == f"{says}: the corrected URL is {fixed}."
+    assert says in step.fix and sandbox.base_url in step.fix
+    assert "No usable endpoint" not in step.verdict
+    assert any("only the base URL needs changing" in e.text for e in step.evidence)
+    urls = [r[0] for r in store.db.execute("SELECT url FROM attempts")]
+    assert fixed in urls and not any("/v1/gpt-image-2" in u or u.count("/v1") > 1 for u in urls)
+
+
+def test_step_8_does_not_pass_when_no_request_got_past_the_key(sandbox, store):
+    refused = settings_for(sandbox, "auth", max_retries=0, use_fallback=False)
+    assert generate(refused, store).error.error_type == "auth"
+    step = D.run_checks(settings_for(sandbox, "auth"), MODEL, store=store, probe=False).step(8)
+    assert step.status == "not_checked", step.verdict
+
+
+def test_a_blocked_test_image_alone_says_so_in_step_8(sandbox, store):
+    step = D.run_checks(settings_for(sandbox, "content_policy"), MODEL, store=store, spend=True).step(8)
+    assert step.status == "warn" and step.verdict.startswith("The harmless test prompt was blocked")

@@ -115,3 +115,31 @@ def test_results_of_other_settings_are_marked_out_of_date_and_not_saved_as_curre
     at.button(key="diag_save").click().run()
     saved = D.load_report(ui.get_store(), at.session_state["diag_saved_id"])
     assert saved.settings["sandbox"]["scenario"] == "auth"  # what was saved describes the settings in use
+
+
+def test_saved_snapshots_are_listed_compared_and_deleted_after_asking(at):
+    at.button(key="diag_run").click().run()
+    at.text_input(key="diag_note").set_value("all green before the key rotation").run()
+    at.button(key="diag_save").click().run()
+    first = at.session_state["diag_saved_id"]
+    at.sidebar.selectbox(key="sandbox_scenario").set_value("auth").run()
+    at.button(key="diag_run").click().run()
+    at.text_input(key="diag_note").set_value("").run()
+    at.button(key="diag_save").click().run()
+    second = at.session_state["diag_saved_id"]
+    assert first != second
+    assert "all green before the key rotation" in step_texts(at)
+    # Side by side: step 1 went from pass to fail.
+    markdown = " ".join(m.value for m in at.markdown)
+    assert "**1. Key** · " in markdown and "· worse" in markdown
+    assert D.compare_reports(D.load_report(ui.get_store(), first), D.load_report(ui.get_store(), second))[0].direction == "worse"
+    # Delete asks first; "Keep it" keeps it.
+    at.button(key=f"diag_del_{first}").click().run()
+    assert any("Delete this snapshot?" in w.value for w in at.warning)
+    at.button(key=f"diag_del_no_{first}").click().run()
+    assert D.load_report(ui.get_store(), first) is not None
+    at.button(key=f"diag_del_{first}").click().run()
+    at.button(key=f"diag_del_yes_{first}").click().run()
+    assert not at.exception
+    assert D.load_report(ui.get_store(), first) is None and D.load_report(ui.get_store(), second) is not None
+    assert [r["id"] for r in D.list_reports(ui.get_store())] == [second]
