@@ -80,6 +80,7 @@ def test_opening_an_attempt_and_going_back_keep_the_address_bar_in_step(browser,
             page.goto(url + "/history?provider=openai&since=24h")
             page.wait_for_selector(APP_IDLE, timeout=30_000)
             page.get_by_text("3 attempts match").wait_for(timeout=30_000)
+            page.screenshot(path=str(tmp_path / "history-list.png"), full_page=True)
             box = page.get_by_label("Open attempt #")
             box.fill(str(ids[1]))
             box.press("Enter")
