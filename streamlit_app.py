@@ -4,13 +4,17 @@ Each page draws the shared settings sidebar itself (``ui.page_settings()``):
 drawn here, before ``st.navigation``, the sidebar is lost from AppTest's tree
 after the first rerun, which would leave it untestable. Whatever a page does
 wrong ends here, in one card and the log, never a raw traceback.
+
+The page icon and the navigation icons are emoji: Streamlit draws an emoji favicon as an
+inline SVG, while a ``:material/...:`` page icon is fetched from Google's font CDN, and
+nothing the app serves may reach outside this machine on its own.
 """
 
 import logging
 
 import streamlit as st
 
-st.set_page_config(page_title="Image Prompt Lab", page_icon=":material/palette:", layout="wide")
+st.set_page_config(page_title="Image Prompt Lab", page_icon="🎨", layout="wide")
 
 from lib import ui  # noqa: E402
 
@@ -19,10 +23,10 @@ if not ui.password_gate():  # optional app password (app_password / IMAGELAB_PAS
 
 page = st.navigation(
     [
-        st.Page("pages/generate.py", title="Generate", icon=":material/brush:", default=True),
-        st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:", url_path="compare"),
-        st.Page("pages/history.py", title="History", icon=":material/history:", url_path="history"),
-        st.Page("pages/diagnostics.py", title="Diagnostics", icon=":material/checklist:", url_path="diagnostics"),
+        st.Page("pages/generate.py", title="Generate", icon="🖌️", default=True),
+        st.Page("pages/compare.py", title="Compare", icon="🔲", url_path="compare"),
+        st.Page("pages/history.py", title="History", icon="🕘", url_path="history"),
+        st.Page("pages/diagnostics.py", title="Diagnostics", icon="🩺", url_path="diagnostics"),
     ]
 )
 try:

@@ -1,5 +1,7 @@
 """Cold start: from `make run` to the Generate page fully rendered in Chromium, beside a
-bare Streamlit page (a title and a button) started the same way in the same run.
+bare Streamlit page (a title and a button) started the same way in the same run, and
+a third page with the Generate page's widgets and no app code at all: what Streamlit's
+frontend costs for those widgets alone, the floor under the app's figure.
 Prints figures; asserts nothing. Target: the app at most 1.3x the bare page.
 
     .venv/bin/python benchmarks/startup.py [--rounds 3]
@@ -33,11 +35,37 @@ st.button("Generate")
 """
 
 
+WIDGETS_PAGE = """import streamlit as st
+
+st.set_page_config(page_title="widgets", layout="wide")
+with st.sidebar:
+    st.header("Settings")
+    st.selectbox("Provider", ["Sandbox", "OpenAI"])
+    st.caption("caption")
+    st.text_input("API key", type="password")
+    st.selectbox("Model", ["gpt-image-2"])
+    with st.expander("Reliability"):
+        st.checkbox("Fall back to other models")
+        st.multiselect("Fallback chain", ["gpt-image-1.5"])
+        st.number_input("Read timeout (s)", value=180)
+st.title("Generate")
+st.caption("caption")
+st.text_area("Prompt")
+cols = st.columns(4)
+cols[0].selectbox("Size", ["1024x1024"])
+cols[3].number_input("Images", value=1)
+st.toggle("Stream partial images")
+with st.expander("Reference images (edit)"):
+    st.file_uploader("Reference images")
+st.button("Generate")
+"""
+
+
 @contextlib.contextmanager
-def bare_app(folder: Path):
+def bare_app(folder: Path, source: str = BARE_PAGE):
     """A bare Streamlit page, started as `make run` starts the app (same binary, same config)."""
     script = folder / "bare.py"
-    script.write_text(BARE_PAGE)
+    script.write_text(source)
     port = free_port()
     proc = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "streamlit"), "run", str(script), "--server.port", str(port), "--server.address", "127.0.0.1"],
@@ -53,10 +81,10 @@ def bare_app(folder: Path):
         proc.wait(15)
 
 
-def one_start(browser, *, bare: bool = False) -> tuple[float, float]:
-    """Seconds until the server answers, and until the page is rendered."""
+def one_start(browser, *, bare: str | None = None) -> tuple[float, float]:
+    """Seconds until the server answers, and until the page is rendered (the app, or a bare page's source)."""
     page = browser.new_page()
-    with tempfile.TemporaryDirectory() as tmp, bare_app(Path(tmp)) if bare else running_app(Path(tmp) / "data") as (url, proc):
+    with tempfile.TemporaryDirectory() as tmp, bare_app(Path(tmp), bare) if bare else running_app(Path(tmp) / "data") as (url, proc):
         start = time.perf_counter()  # the command has just been spawned
         served = None
         while True:
@@ -84,13 +112,14 @@ def main() -> None:
     args = parser.parse_args()
     with sync_playwright() as p:
         browser = launch_browser(p)  # the browser is already open, as a user's would be
-        results, bare = [], []
-        for _ in range(args.rounds):  # alternated, so both see the same machine
+        results, bare, widgets = [], [], []
+        for _ in range(args.rounds):  # alternated, so all three see the same machine
             results.append(one_start(browser))
-            bare.append(one_start(browser, bare=True))
+            bare.append(one_start(browser, bare=BARE_PAGE))
+            widgets.append(one_start(browser, bare=WIDGETS_PAGE))
         browser.close()
     print(f"cold start over {args.rounds} rounds (make run -> Generate page rendered in Chromium)")
-    for name, runs in (("app", results), ("bare page", bare)):
+    for name, runs in (("app", results), ("bare page", bare), ("widgets", widgets)):
         served = [r[0] for r in runs]
         rendered = [r[1] for r in runs]
         print(f"  {name:<9} server answering: " + ", ".join(f"{s:.2f}" for s in served) + f" s (median {statistics.median(served):.2f} s)")
@@ -98,7 +127,9 @@ def main() -> None:
             f"  {name:<9} page rendered   : " + ", ".join(f"{s:.2f}" for s in rendered) + f" s (median {statistics.median(rendered):.2f} s)"
         )
     ratio = statistics.median(r[1] for r in results) / statistics.median(r[1] for r in bare)
+    floor = statistics.median(r[1] for r in widgets) / statistics.median(r[1] for r in bare)
     print(f"  app / bare page: {ratio:.2f}x  (target <= 1.3x)")
+    print(f"  the same widgets without the app / bare page: {floor:.2f}x  (Streamlit's own cost of the page's widgets)")
 
 
 if __name__ == "__main__":

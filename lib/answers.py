@@ -9,10 +9,37 @@ from typing import Any
 
 from lib import constants as C
 from lib import errors as E
-from lib.classify import classify_exception, classify_response
+from lib.classify import MAX_JSON_DEPTH, classify_exception, classify_response, load_json
 
-_DONE = {"completed", "complete", "succeeded", "success", "succeed", "done", "finished"}
-_FAILED = {"failed", "failure", "error", "cancelled", "canceled", "expired", "rejected"}
+_DONE = {"completed", "complete", "succeeded", "success", "succeed", "successful", "done", "finished", "ok"}
+_FAILED = {"failed", "fail", "failure", "error", "errored", "cancelled", "canceled", "cancel", "expired", "rejected", "timeout"}
+
+# Where gateways put a task's id (KIE.ai ``taskId``, PiAPI / EvoLink ``task_id``, fal ``request_id``,
+# Replicate and EvoLink ``id``, DashScope ``output.task_id``), its status (``status``, ``state``,
+# ``task_status``) and the envelopes that hold it (``data``, ``result``, ``output``).
+_TASK_ID_KEYS = ("task_id", "taskId", "taskID", "TaskId", "request_id", "requestId", "job_id", "jobId", "prediction_id")
+_STATUS_KEYS = ("status", "state", "task_status", "taskStatus", "job_status")
+_ENVELOPES = ("data", "result", "output")
+# KIE.ai's 4o image tasks: successFlag 0 generating, 1 success, 2 and 3 failed.
+_SUCCESS_FLAG = {0: "generating", 1: "success", 2: "failed", 3: "failed"}
+# Keys that hold images (or a JSON string of them: KIE.ai ``resultJson``), and single URL fields.
+_IMAGE_HOLDERS = (
+    "image_urls",
+    "imageUrls",
+    "results",
+    "resultUrls",
+    "result_urls",
+    "images",
+    "output",
+    "outputs",
+    "data",
+    "result",
+    "resultJson",
+    "result_json",
+    "response",
+    "info",
+)
+_URL_KEYS = ("url", "image_url", "imageUrl", "resultImageUrl", "result_image_url", "output_url", "originImageUrl")
 
 
 @dataclass
@@ -21,16 +48,23 @@ class _Item:
     value: str
 
 
-def _items_from(obj: Any, out: list[_Item]) -> None:
+def _items_from(obj: Any, out: list[_Item], depth: int = 0) -> None:
+    if depth > MAX_JSON_DEPTH:
+        return
     if isinstance(obj, str):
         if obj.startswith(("http://", "https://", "/")):
             out.append(_Item("url", obj))
         elif obj.startswith("data:image"):
             out.append(_Item("b64", obj))
+        elif obj.lstrip().startswith(("{", "[")):  # a result held as a JSON string ("resultJson": "{...}")
+            try:
+                _items_from(load_json(obj), out, depth + 1)
+            except ValueError:
+                pass
         return
     if isinstance(obj, list):
         for x in obj:
-            _items_from(x, out)
+            _items_from(x, out, depth + 1)
         return
     if not isinstance(obj, dict):
         return
@@ -38,12 +72,15 @@ def _items_from(obj: Any, out: list[_Item]) -> None:
         if isinstance(obj.get(key), str):
             out.append(_Item("b64", obj[key]))
             return
-    for key in ("image_urls", "results", "images", "output", "data", "result"):
-        if key in obj and isinstance(obj[key], (list, dict)):
-            _items_from(obj[key], out)
+    for key in _IMAGE_HOLDERS:
+        value = obj.get(key)
+        if isinstance(value, (list, dict)) or (
+            isinstance(value, str) and value.lstrip().startswith(("{", "[", "http://", "https://", "data:image"))
+        ):
+            _items_from(value, out, depth + 1)
             if out:
                 return
-    for key in ("url", "image_url"):
+    for key in _URL_KEYS:
         value = obj.get(key)
         if isinstance(value, str) and value:
             out.append(_Item("b64" if value.startswith("data:") else "url", value))
@@ -99,24 +136,57 @@ class TaskState:
     payload: Any
 
 
+def _task_id(body: dict[str, Any]) -> str:
+    for key in (*_TASK_ID_KEYS, "id"):
+        value = body.get(key)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return ""
+
+
+def _status_of(body: dict[str, Any]) -> str | None:
+    for key in _STATUS_KEYS:
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    flag = body.get("successFlag")
+    if isinstance(flag, int) and not isinstance(flag, bool) and flag in _SUCCESS_FLAG:
+        return _SUCCESS_FLAG[flag]
+    return None
+
+
+def _task_body(payload: dict[str, Any], shape_hint: str | None) -> tuple[dict[str, Any], str] | None:
+    """The dict that holds the task, and its shape: "a" inside an envelope, "b" at the top."""
+    for key in _ENVELOPES:
+        inner = payload.get(key)
+        if not isinstance(inner, dict):
+            continue
+        # A task id of its own name, or (on a poll of a known task) a status; a bare "id" needs a status.
+        if any(k in inner for k in _TASK_ID_KEYS) or (_status_of(inner) is not None and ("id" in inner or shape_hint == "a")):
+            return inner, "a"
+    if isinstance(payload.get("data"), list):
+        return None  # a sync answer (data[] of images) with an id of its own is no task
+    named = any(k in payload for k in _TASK_ID_KEYS)
+    if (named or "id" in payload) and (_status_of(payload) is not None or "task" in str(payload.get("object", ""))):
+        return payload, "b"
+    if named and not extract_items(payload):
+        return payload, "b"  # {"request_id": "..."} alone: a task accepted, no status yet
+    if shape_hint and _status_of(payload) is not None:
+        return payload, shape_hint
+    return None
+
+
 def read_task(payload: Any, shape_hint: str | None = None) -> TaskState | None:
-    """Recognise an async task answer (either shape), or None for anything else."""
+    """Recognise an async task answer of any family (the id under any of its names, at the top or
+    inside ``data`` / ``result`` / ``output``), or None for anything else."""
     if not isinstance(payload, dict):
         return None
-    data = payload.get("data")
-    if isinstance(data, dict) and ("task_id" in data or (shape_hint == "a" and "status" in data)):
-        body = data
-        shape = "a"
-        task_id = str(data.get("task_id") or data.get("id") or "")
-    elif ("id" in payload and ("status" in payload or "task" in str(payload.get("object", "")))) and not isinstance(data, list):
-        body = payload
-        shape = "b"
-        task_id = str(payload.get("id") or "")
-    elif shape_hint and isinstance(payload.get("status"), str):
-        body, shape, task_id = payload, shape_hint, str(payload.get("id") or payload.get("task_id") or "")
-    else:
+    found = _task_body(payload, shape_hint)
+    if found is None:
         return None
-    raw_status = str(body.get("status") or body.get("state") or "pending").lower()
+    body, shape = found
+    task_id = _task_id(body) or _task_id(payload)
+    raw_status = str(_status_of(body) or "pending").lower()
     if raw_status in _DONE:
         status = "completed"
     elif raw_status in _FAILED:
@@ -275,7 +345,7 @@ def read_stream_item(message: SSEMessage) -> StreamItem:
     Raises ``ValueError`` when the data is not JSON."""
     if message.data.strip() == "[DONE]":
         return StreamItem("other", "done")
-    payload = json.loads(message.data)
+    payload = load_json(message.data)
     kind_name = message.event or (payload.get("type") if isinstance(payload, dict) else "") or ""
     if isinstance(payload, dict):
         kind_name = str(payload.get("type") or kind_name)

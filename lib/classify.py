@@ -13,8 +13,11 @@ them raises. How long a provider asked to wait is read by the client
 
 from __future__ import annotations
 
+import errno
 import json
 import re
+import socket
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +26,7 @@ import httpx
 
 from lib import redact
 from lib.errors import (
+    LOCAL_WRITE_CODE,
     AppError,
     BadResponse,
     ContentPolicy,
@@ -37,6 +41,31 @@ from lib.errors import (
 )
 
 # --------------------------------------------------------------------------
+# Reading JSON a provider sent: bounded
+
+MAX_JSON_DEPTH = 64  # no answer of any provider nests deeper; 100,000 levels of '[' must not reach a recursive reader
+
+
+def load_json(text: str | bytes) -> Any:
+    """Parse an answer as JSON, bounded: ``ValueError`` for anything that is not JSON or
+    nests deeper than ``MAX_JSON_DEPTH`` (the parser's own recursion limit included), so no
+    reader after this one (classification, image fields, previews, redaction) can recurse too deep."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"the JSON nests deeper than {MAX_JSON_DEPTH} levels") from None
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:  # iterative: a depth check must not itself recurse
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"the JSON nests deeper than {MAX_JSON_DEPTH} levels")
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return value
+
+
+# --------------------------------------------------------------------------
 # Reading error bodies
 
 
@@ -48,6 +77,7 @@ class ErrorFields:
     param: str | None = None
     is_json: bool = False
     is_html: bool = False
+    reported: bool = False  # the body itself names an error (a message or code field), not just text we quote
 
 
 def _as_text(value: Any) -> str | None:
@@ -131,13 +161,14 @@ def read_error_fields(body: bytes | str | None, content_type: str | None = None)
     ctype = (content_type or "").lower()
     if stripped.startswith(("{", "[")) or "json" in ctype:
         try:
-            obj = json.loads(stripped)
+            obj = load_json(stripped)
         except ValueError:
             obj = None
         if obj is not None:
             out.is_json = True
             _fields_from_obj(obj, out)
-            if out.message is None and out.code is None:
+            out.reported = out.message is not None or out.code is not None
+            if not out.reported:
                 out.message = redact.scrub(stripped, limit=300)
             return out
     if "html" in ctype or stripped[:200].lower().lstrip().startswith(("<!doctype", "<html", "<head", "<body", "<center", "<h1")):
@@ -225,6 +256,9 @@ _PERMISSION_WORDS = (
 _RATE_WORDS = ("rate_limit", "rate limit", "too many requests", "requests per")
 _ENDPOINT_WORDS = ("invalid url", "unknown url", "no route", "route not found", "not found")
 _OVERLOAD_WORDS = ("overloaded", "server_error", "internal error", "temporarily unavailable", "try again later")
+_BUSY_WORDS = ("busy", "maintenance", "service unavailable", "upstream error", "bad gateway", "系统繁忙", "服务繁忙")
+_TIMEOUT_WORDS = ("timed out", "timeout", "time out", "超时")
+_PARAM_WORDS = ("invalid param", "invalid_param", "parameter", "required", "must be", "invalid value", "参数")
 
 
 # Azure OpenAI content filters: the inner error and the per-category results.
@@ -273,9 +307,14 @@ def classify_response(
     text = " ".join(x for x in (f.code, f.type, f.param, f.message) if x).lower()
     raw_lower = (body.decode("utf-8", "replace") if isinstance(body, bytes) else body or "")[:20_000].lower()
     real_status = status
-    if 200 <= status < 300 and f.code and f.code.strip().lstrip("-").isdigit() and 400 <= int(f.code) < 600:
-        # A gateway's own envelope in a 200 ({"code": 429, "msg": ...}): read it by the code it reports.
-        status = int(f.code)
+    if 200 <= status < 300 and f.code and f.code.strip().isdigit():
+        # A gateway's own envelope in a 200 ({"code": 429, "msg": ...}): read it by the code it reports,
+        # also a business code that extends one (40001, 42901, 500100: the status it starts with).
+        number = f.code.strip()
+        if 400 <= int(number) < 600:
+            status = int(number)
+        elif 5 <= len(number) <= 6 and 400 <= int(number[:3]) < 600:
+            status = int(number[:3])
     provider_message = f.message
 
     def build(error_type: str, summary: str) -> ImageLabError:
@@ -322,6 +361,8 @@ def classify_response(
             return build("server_error", "Conflict (a transient lock on the provider's side)")
         if _has(text, _AUTH_WORDS) and "invalid_api_key" in text:
             return build("auth", "Key rejected")
+        if status not in (400, 413, 415, 422) and _has(text, _BUSY_WORDS):
+            return build("server_error", "The provider is unavailable for now")  # e.g. KIE.ai's 455 for maintenance
         return build("bad_request", "Parameters rejected")
     if status >= 500:
         return build("server_error", "Server error" if not f.is_html else "Gateway error page")
@@ -336,10 +377,17 @@ def classify_response(
             return build("auth", "Key rejected (reported in a success answer)")
         if _has(text, _RATE_WORDS):
             return build("rate_limited", "Rate limited (reported in a success answer)")
-        if _has(text, _OVERLOAD_WORDS):
+        if _has(text, _OVERLOAD_WORDS) or _has(text, _BUSY_WORDS):
             return build("server_error", "Server error reported in a success answer")
-        if f.param:
+        if _has(text, _TIMEOUT_WORDS):
+            return build("timeout", "The provider timed out (reported in a success answer)")
+        if _has(text, _PERMISSION_WORDS):
+            return build("permission", "Access denied (reported in a success answer)")
+        if f.param or _has(text, _PARAM_WORDS):
             return build("bad_request", "Parameters rejected (reported in a success answer)")
+        if f.reported:
+            # An answer that says it failed ({"success": false, ...}, a non-zero code) in words we cannot place.
+            return build("bad_request", "The provider refused the request (reported in a success answer)")
     return build("bad_response", "No usable image in the answer")
 
 
@@ -356,9 +404,12 @@ def classify_task_failure(error: Any, *, task_id: str | None = None, status: int
             for k in ("error", "message", "msg", "reason", "error_message", "code", "error_code")
             if error.get(k) not in (None, "")
         }
-        for key in ("fail_reason", "failure_reason", "failed_reason"):
+        for key in ("fail_reason", "failure_reason", "failed_reason", "failMsg", "fail_msg", "errorMessage", "error_msg", "errorMsg"):
             if error.get(key) not in (None, "") and "message" not in reason:
                 reason["message"] = error[key]
+        for key in ("failCode", "fail_code", "errorCode"):
+            if error.get(key) not in (None, "") and "code" not in reason:
+                reason["code"] = error[key]
         _fields_from_obj(reason if reason else {"error": error.get("status") or "failed"}, f)
     else:
         _fields_from_obj({"error": error}, f)
@@ -374,10 +425,6 @@ def classify_task_failure(error: Any, *, task_id: str | None = None, status: int
     return TaskFailed(f"The provider's task failed: {detail}", **common)
 
 
-# Network failures that no other model on the same host can fix: no fallback walk.
-UNREACHABLE_CODES = ("dns_failure", "tls_failure", "connection_refused")
-
-
 def _exception_chain(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
     current: BaseException | None = exc
@@ -387,10 +434,66 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+# A write on this machine that failed: what failed, in words, by errno or by SQLite's message.
+_LOCAL_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "it is on a read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "the operation is not permitted",
+    errno.EIO: "a disk input/output error",
+    errno.ENOENT: "the directory does not exist (was it removed?)",
+    errno.ENOTDIR: "part of the path is not a directory",
+    errno.EFBIG: "the file would be too large",
+    errno.EMFILE: "too many files are open",
+}
+_SQLITE_WORDS = (
+    ("database or disk is full", "the disk is full"),
+    ("disk is full", "the disk is full"),
+    ("readonly database", "the database is read-only"),
+    ("read-only", "the database is read-only"),
+    ("disk i/o error", "a disk input/output error"),
+    ("unable to open database", "the database file cannot be opened"),
+    ("locked", "the database stayed locked by another process"),
+)
+
+
+def is_contention(exc: BaseException) -> bool:
+    """Another connection holds the database for a moment (locked, busy): worth a wait and a replay,
+    and no failure of the run. A full disk, a read-only file or an I/O error is not."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def is_local_failure(exc: BaseException) -> bool:
+    """A failure of this machine (its disk, its database), not of the provider or the network."""
+    if isinstance(exc, sqlite3.Error):
+        return True
+    if isinstance(exc, (ConnectionError, socket.gaierror, TimeoutError)) or not isinstance(exc, OSError):
+        return False
+    return exc.errno in _LOCAL_ERRNOS or exc.filename is not None
+
+
+def local_failure(exc: BaseException, *, place: Any = None, doing: str = "writing its data") -> AppError:
+    """A local write that failed, as ``app_error`` naming where and what (never the provider's fault:
+    nothing is retried against it). ``place``: the data directory (or the file) that could not be written."""
+    what = None
+    if isinstance(exc, OSError) and exc.errno in _LOCAL_ERRNOS:
+        what = _LOCAL_ERRNOS[exc.errno]
+    elif isinstance(exc, sqlite3.Error):
+        text = str(exc).lower()
+        what = next((words for key, words in _SQLITE_WORDS if key in text), None)
+    what = what or redact.scrub(f"{type(exc).__name__}: {exc}", limit=200)
+    where = f"could not write to {place}" if place else "could not write its data"
+    return AppError(f"Image Prompt Lab {where} while {doing}: {what}.", code=LOCAL_WRITE_CODE)
+
+
 def classify_exception(exc: BaseException) -> ImageLabError:
     """Map a transport (or any unexpected) exception onto the vocabulary."""
     if isinstance(exc, ImageLabError):
         return exc
+    if is_local_failure(exc):
+        return local_failure(exc)
     text = " ".join(str(e) for e in _exception_chain(exc)).lower()
     name = type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):

@@ -453,6 +453,15 @@ def is_retryable(err: ImageLabError) -> bool:
     return ERROR_INFO[err.error_type].retryable
 
 
+# An app_error that is a write on this machine failing (a full disk, a read-only data directory), not a bug.
+LOCAL_WRITE_CODE = "local_write"
+LOCAL_WRITE_TITLE = "Image Prompt Lab could not write to its data directory"
+LOCAL_WRITE_FIX = (
+    "Free space on the disk that holds the data directory named above, or make that directory writable "
+    "(or point IMAGELAB_DATA_DIR at one that is). Nothing more was sent to the provider after the write failed; "
+    "what could not be recorded is written once the disk accepts it again, or marked interrupted at the next start."
+)
+
 # Which field an invalid_input names, and the checklist step of that field.
 INPUT_PARAM_STEPS = {"api_key": 1, "base_url": 2, "model": 3}
 TASK_TIMEOUT_CODES = ("task_deadline",)  # a task past its deadline: step 4, not 9
@@ -472,6 +481,8 @@ def checklist_step(error_type: str | None, *, code: str | None = None, param: st
         return INPUT_PARAM_STEPS.get(param or "", 6)
     if error_type == "timeout":
         return 4 if code in TASK_TIMEOUT_CODES else 9
+    if error_type == "app_error" and code == LOCAL_WRITE_CODE:
+        return 7  # decode and keep: files stored locally
     info = ERROR_INFO.get(error_type)
     return info.step if info else None
 
@@ -485,6 +496,8 @@ def describe(err: ImageLabError) -> dict[str, Any]:
     """Everything an error card needs, in one dict (no Streamlit here)."""
     info = err.info
     step = step_of(err)
+    if err.error_type == "app_error" and err.code == LOCAL_WRITE_CODE:
+        info = ErrorInfo(info.error_type, LOCAL_WRITE_TITLE, False, step, info.step_name, LOCAL_WRITE_FIX)
     if step != info.step:
         info = ErrorInfo(info.error_type, info.title, info.retryable, step, CHECKLIST_STEPS[step] if step else info.step_name, info.fix)
     return {

@@ -351,6 +351,7 @@ class AttemptSummary:
     fallback_from: str | None = None
     error_message: str | None = None
     error_code: str | None = None
+    wait_ms: int = 0  # time queued inside the app before the request went out (not part of latency_ms)
 
 
 @dataclass

@@ -18,11 +18,19 @@ URL parameters (all optional; repeated keys or commas give several values)::
 Odd URLs never fail: an unknown value, a bad number or an unknown key is
 ignored and reported in plain words (``ParsedView.problems``).
 
-Rates: ``finished`` attempts are succeeded + failed + interrupted. Success rate
-and each error type's rate are shares of ``finished``; ``cancelled`` (the
-user stopped it) and ``pending`` count in no rate. Latency percentiles are of
-succeeded attempts (nearest rank, to 0.1 s). Probe runs (Diagnostics) are left out of
-stats unless the run-kind filter asks for them.
+Probe runs (Diagnostics) are left out of the list, the count, the stats, the
+charts and the exports unless the run-kind filter asks for them.
+
+Rates: ``finished`` attempts are succeeded + failed + interrupted among the attempts
+whose request went out (``lib.store.filters.SENT``): an attempt refused before
+sending (``invalid_input``) is counted apart as ``refused`` and in no rate.
+Attempt success and each error type's rate are shares of ``finished``;
+``cancelled`` (the user stopped it) and ``pending`` count in no rate. Run success
+is the share of runs that ended with a success, of the runs that ended and were
+not stopped by the user (``Store.run_outcomes``). Latency is the provider's time
+(``latency_ms``); time waiting inside the app (``wait_ms``) is shown beside it and
+left out of percentiles and charts. Percentiles are of succeeded attempts
+(nearest rank, to 0.1 s).
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ SINCE_LABELS = {
     "custom": "Custom range",
 }
 CHART_BY = ("status", "error_type")
+HIDDEN_KINDS = ("probe",)  # run kinds History leaves out until the run-kind filter names them
 LIST_KEYS = {"provider": "providers", "model": "models", "status": "statuses", "error_type": "error_types", "kind": "kinds"}
 SINGLE_KEYS = ("since", "from", "to", "q", "page", "by", "attempt")
 IGNORED_KEYS = ("embed", "embed_options")  # Streamlit's own
@@ -91,7 +100,8 @@ class HistoryView:
         return None, None
 
     def to_filter(self, now: float | None = None) -> AttemptFilter:
-        """The store filter for the table and exports."""
+        """The store filter for the list, its count, the stats, the charts and the exports:
+        probe runs are left out unless the run-kind filter names kinds."""
         since, until = self.time_range(time.time() if now is None else now)
         return AttemptFilter(
             models=list(self.models),
@@ -102,14 +112,12 @@ class HistoryView:
             until=until,
             text=self.text,
             kinds=list(self.kinds),
+            exclude_kinds=[] if self.kinds else list(HIDDEN_KINDS),
         )
 
     def stats_filter(self, now: float | None = None) -> AttemptFilter:
-        """The filter for stats and charts: probes are left out unless asked for."""
-        flt = self.to_filter(now)
-        if not self.kinds:
-            flt.exclude_kinds = ["probe"]
-        return flt
+        """The filter for stats and charts: the list's own (one set of attempts per view)."""
+        return self.to_filter(now)
 
     def without_attempt(self) -> HistoryView:
         return replace(self, attempt=None)
@@ -299,8 +307,8 @@ def query_string(params: Mapping[str, str | list[str]]) -> str:
 
 
 def group_stats(store: Store, flt: AttemptFilter, by: str) -> list[dict[str, Any]]:
-    """Per model or per provider: attempts, success rate, p50/p95 latency,
-    error rate per error type, images, total and per-image cost.
+    """Per model or per provider: attempts, refused before sending, success rate,
+    p50/p95 latency, error rate per error type, images, total and per-image cost.
 
     One pass over the rows: counts are grouped by latency bins of
     HISTORY_LATENCY_RESOLUTION_MS as well, and each percentile is the largest
@@ -309,7 +317,7 @@ def group_stats(store: Store, flt: AttemptFilter, by: str) -> list[dict[str, Any
         raise ValueError(f"no stats by {by!r}")
     groups: dict[str, dict[str, Any]] = {}
     bins: dict[str, list[tuple[int, int, int]]] = {}
-    for key, status, error_type, b, n, images, cost, slowest in store.attempt_groups(flt, by, C.HISTORY_LATENCY_RESOLUTION_MS):
+    for key, status, error_type, b, n, images, cost, slowest, sent in store.attempt_groups(flt, by, C.HISTORY_LATENCY_RESOLUTION_MS):
         name = key or "(none)"
         g = groups.setdefault(
             name,
@@ -321,15 +329,19 @@ def group_stats(store: Store, flt: AttemptFilter, by: str) -> list[dict[str, Any
                 "interrupted": 0,
                 "cancelled": 0,
                 "pending": 0,
+                "refused": 0,
                 "errors": {},
                 "images": 0,
                 "cost_usd": 0.0,
             },
         )
         g["attempts"] += n
-        g[status if status in ATTEMPT_STATUSES else "failed"] += n
         g["images"] += int(images)
         g["cost_usd"] += cost
+        if not sent:  # refused before sending: never reached the provider, in no rate
+            g["refused"] += n
+            continue
+        g[status if status in ATTEMPT_STATUSES else "failed"] += n
         if error_type and status != "cancelled":
             g["errors"][error_type] = g["errors"].get(error_type, 0) + n
         if status == "succeeded" and b is not None:
@@ -371,10 +383,11 @@ def stats_table(stats: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
             {
                 by: g[by],
                 "attempts": g["attempts"],
-                "success rate": g["success_rate"],
+                "refused before sending": g["refused"],
+                "attempt success": g["success_rate"],
                 "p50 (s)": g["p50_ms"] / 1000 if g["p50_ms"] is not None else None,
                 "p95 (s)": g["p95_ms"] / 1000 if g["p95_ms"] is not None else None,
-                "error rates": top,
+                "errors (of finished)": top,
                 "images": g["images"],
                 "cost (est.)": round(g["cost_usd"], 4),
                 "per image (est.)": round(g["cost_per_image"], 4) if g["cost_per_image"] is not None else None,
@@ -383,17 +396,24 @@ def stats_table(stats: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
     return rows
 
 
-def totals(stats: list[dict[str, Any]]) -> dict[str, Any]:
+def totals(stats: list[dict[str, Any]], runs: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The whole view: attempt figures summed over ``stats``; run success from
+    ``runs`` (``Store.run_outcomes``: runs that succeeded, runs that ended)."""
     attempts = sum(g["attempts"] for g in stats)
     finished = sum(g["finished"] for g in stats)
     succeeded = sum(g["succeeded"] for g in stats)
     images = sum(g["images"] for g in stats)
     cost = sum(g["cost_usd"] for g in stats)
+    runs_ok, runs_ended = runs or (0, 0)
     return {
         "attempts": attempts,
+        "refused": sum(g["refused"] for g in stats),
         "finished": finished,
         "succeeded": succeeded,
         "success_rate": succeeded / finished if finished else None,
+        "runs_succeeded": runs_ok,
+        "runs_ended": runs_ended,
+        "run_success_rate": runs_ok / runs_ended if runs_ended else None,
         "images": images,
         "cost_usd": cost,
         "cost_per_image": cost / images if images else None,
@@ -449,6 +469,16 @@ def errors_by_provider(store: Store, flt: AttemptFilter) -> list[dict[str, Any]]
 # The table
 
 
+def seconds(ms: int | float | None) -> str:
+    """Milliseconds as seconds to 0.1 s; an unknown time (NULL, e.g. a wait recorded before waits were) is "—"."""
+    return "—" if ms is None else f"{ms / 1000:.1f}"
+
+
+def percent(part: int, whole: int) -> str:
+    """A share as a whole percentage; "—" when there is nothing to take a share of."""
+    return f"{part / whole:.0%}" if whole else "—"
+
+
 def when(ts: float | None) -> str:
     if ts is None:
         return ""
@@ -467,7 +497,8 @@ def table_page(store: Store, flt: AttemptFilter, *, page: int, page_size: int = 
         first = (images.get(r["id"]) or [None])[0]
         out.append(
             {
-                "image": store.keeper.thumbnail_data_url(first["path"], size=C.HISTORY_THUMB_PX) if first else None,
+                # no image: an empty cell (a column of nulls is drawn as the text "None")
+                "image": (store.keeper.thumbnail_data_url(first["path"], size=C.HISTORY_THUMB_PX) if first else None) or "",
                 "id": r["id"],
                 "time (UTC)": when(r["started_at"]),
                 "provider": r["provider"] or "",
@@ -477,6 +508,7 @@ def table_page(store: Store, flt: AttemptFilter, *, page: int, page_size: int = 
                 "error type": r["error_type"] or "",
                 "HTTP": r["http_status"],
                 "latency (s)": r["latency_ms"] / 1000 if r["latency_ms"] is not None else None,
+                "wait (s)": seconds(r.get("wait_ms")),
                 "attempt": r["attempt_no"],
                 "cost (est.)": r.get("cost_usd"),
                 "prompt": redact.scrub(r["prompt"] or "", limit=C.HISTORY_PROMPT_PREVIEW_CHARS),
@@ -494,6 +526,7 @@ EXPORT_COLUMNS = (
     "started_at",
     "finished_at",
     "latency_ms",
+    "wait_ms",
     "provider",
     "url",
     "model",
@@ -517,6 +550,29 @@ EXPORT_COLUMNS = (
 )
 
 
+@dataclass
+class Export:
+    """The rows of a download and whether the row cap stopped it (``cut``: more attempts match)."""
+
+    rows: list[dict[str, Any]]
+    cut: bool
+    limit: int
+
+
+def cut_note(limit: int) -> str:
+    """What an export stopped at its row cap says, in the file and on the page."""
+    return (
+        f"Cut at {limit:,} rows: more attempts match these filters. Only the newest {limit:,} are in this file; "
+        "narrow the time range or the filters to export the rest."
+    )
+
+
+def export(store: Store, flt: AttemptFilter, *, limit: int = C.HISTORY_EXPORT_MAX_ROWS) -> Export:
+    """The filtered attempts for download, newest first, up to ``limit``; ``cut`` when more match."""
+    rows = export_rows(store, flt, limit=limit + 1)
+    return Export(rows[:limit], len(rows) > limit, limit)
+
+
 def export_rows(store: Store, flt: AttemptFilter, *, limit: int = C.HISTORY_EXPORT_MAX_ROWS) -> list[dict[str, Any]]:
     """The filtered attempts for download: never the key (no key hint either), provider text scrubbed."""
     out = []
@@ -538,15 +594,26 @@ def export_rows(store: Store, flt: AttemptFilter, *, limit: int = C.HISTORY_EXPO
     return out
 
 
-def to_json(rows: list[dict[str, Any]]) -> str:
-    return json.dumps(
-        {"format": "imagelab-attempts/1", "count": len(rows), "cost_note": "cost_usd is an estimate", "attempts": rows},
-        indent=1,
-        ensure_ascii=False,
-    )
+def _parts(data: Export | list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Export | None]:
+    return (data.rows, data) if isinstance(data, Export) else (data, None)
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
+def to_json(data: Export | list[dict[str, Any]]) -> str:
+    """The JSON download; an export cut at its cap says so (``complete``, ``note``)."""
+    rows, exp = _parts(data)
+    doc: dict[str, Any] = {"format": "imagelab-attempts/1", "count": len(rows), "cost_note": "cost_usd is an estimate"}
+    if exp is not None:
+        doc["complete"] = not exp.cut
+        if exp.cut:
+            doc["row_cap"] = exp.limit
+            doc["note"] = cut_note(exp.limit)
+    doc["attempts"] = rows
+    return json.dumps(doc, indent=1, ensure_ascii=False)
+
+
+def to_csv(data: Export | list[dict[str, Any]]) -> str:
+    """The CSV download; an export cut at its cap ends with a line that says so."""
+    rows, exp = _parts(data)
     buf = io.StringIO()
     columns = ["started_at_utc", *EXPORT_COLUMNS]
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
@@ -558,6 +625,8 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
             if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
                 flat[k] = "'" + v
         writer.writerow(flat)
+    if exp is not None and exp.cut:
+        csv.writer(buf).writerow([cut_note(exp.limit)])
     return buf.getvalue()
 
 

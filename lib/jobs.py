@@ -27,6 +27,7 @@ from typing import Any
 
 from lib import constants as C
 from lib import errors as E
+from lib.classify import is_local_failure, local_failure
 from lib.client import ImageClient
 from lib.generation import CancelToken, ClientSettings, Event, GenerationRequest, Outcome, Recorder
 from lib.images import ImageKeeper
@@ -77,6 +78,7 @@ def run_generation(
     cancel: CancelToken | None = None,
     limiters: LimiterRegistry | None = None,
     kind: str = "generate",
+    queued_s: float = 0.0,
 ) -> Outcome:
     """Run one generation in this thread and always return an Outcome (the CLI
     uses this without a runner). The client records every attempt; a bug of
@@ -91,13 +93,16 @@ def run_generation(
         if run_id is None:
             run_id = start_run(recorder, JobSpec(settings=settings, request=request, kind=kind))
         with ImageClient(settings=settings, recorder=recorder, keeper=keeper, **kwargs) as client:
-            return client.generate(request, on_event=on_event, run_id=run_id, kind=kind)
-    except Exception as exc:  # a bug of ours outside the client's own loop
+            return client.generate(request, on_event=on_event, run_id=run_id, kind=kind, queued_s=queued_s)
+    except Exception as exc:  # a bug of ours outside the client's own loop, or a write that failed
         log.exception("unexpected error around a generation")
-        err = E.AppError(
-            f"Image Prompt Lab failed before the generation could run ({type(exc).__name__}: {exc}). Details are in the log.",
-            code=type(exc).__name__,
-        )
+        if is_local_failure(exc):
+            err = local_failure(exc, place=getattr(recorder, "root", None), doing="starting the generation")
+        else:
+            err = E.AppError(
+                f"Image Prompt Lab failed before the generation could run ({type(exc).__name__}: {exc}). Details are in the log.",
+                code=type(exc).__name__,
+            )
         if run_id:
             try:
                 recorder.run_finished(
@@ -427,6 +432,7 @@ class JobRunner:
                 cancel=job.token,
                 limiters=self.limiters,
                 kind=job.spec.kind,
+                queued_s=max(0.0, (job.started_at or job.created_at) - job.created_at),
             )
             status = outcome.status
         except BaseException:  # run_generation never raises; this keeps a worker alive if it somehow does

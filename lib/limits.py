@@ -86,8 +86,10 @@ class ProviderLimiter:
     def cooldown(self, seconds: float) -> None:
         """Hold every request to this provider for ``seconds`` (after a 429; the
         client decides how long, ``lib.client.cooldown_seconds``), send one probe
-        request after it, and halve the client's own rate."""
-        seconds = seconds if seconds == seconds else 0.0
+        request after it, and halve the client's own rate. Never longer than the
+        retry cap (``C.MAX_RETRY_AFTER_S``, the rule of ``lib.client._retry``):
+        a longer wait asked for is cut to it, a negative or unreadable one is none."""
+        seconds = min(max(seconds, 0.0), C.MAX_RETRY_AFTER_S) if seconds == seconds else 0.0
         with self._cond:
             self._cooldown_until = max(self._cooldown_until, self.clock() + max(seconds, 0.0))
             self._half_open = True

@@ -22,6 +22,8 @@ def check_key(key: str, provider: Provider) -> str | None:
         if provider.needs_key:
             return f"No API key: set {provider.key_env}, add it to .streamlit/secrets.toml, or type it in Settings."
         return None
+    if re.match(r"[\s\"'`]*bearer\b", key, re.I):  # before the spaces rule: 'Bearer sk-...' holds a space
+        return "The API key starts with 'Bearer'; give only the key, the app adds the prefix."
     if key != key.strip():
         return "The API key starts or ends with whitespace or a line break; remove it."
     if "\n" in key or "\r" in key:
@@ -30,8 +32,6 @@ def check_key(key: str, provider: Provider) -> str | None:
         return "The API key contains spaces, quotes or angle brackets; paste the bare key."
     if not key.isascii():
         return "The API key contains non-ASCII characters; it was probably mangled while copying."
-    if key.lower().startswith("bearer"):
-        return "The API key starts with 'Bearer'; give only the key, the app adds the prefix."
     if "..." in key or "…" in key or "***" in key:
         return "The API key looks masked or shortened (it contains '...' or '***'); copy the full key."
     if provider.key_prefix and not key.startswith(provider.key_prefix):

@@ -184,7 +184,7 @@ def live_view() -> None:
     )
     o2.caption(f"{C.DIAG_SPEND_SIZE}, quality {C.DIAG_SPEND_QUALITY}, {cost}".replace("$", "\\$"))
     store = ui.get_store()
-    target = (provider, model, client.endpoint.url, client.key_hint, client.read_timeout_s, tuple(sorted(client.extra_headers.items())))
+    target = D.fingerprint_digest(client, model)  # every setting a check reads, and the key
     if st.button("Run checks", type="primary", key="diag_run", icon=":material/play_arrow:"):
         with st.status("Running the checks...", expanded=True) as box:
             report = D.run_checks(client, model, store=store, probe=probe, spend=spend, on_progress=box.text)
@@ -194,7 +194,14 @@ def live_view() -> None:
     kept = st.session_state.get("diag_report")
     if kept is not None and kept[0] == target:
         report = kept[1]
-    else:  # static checks and history need no button (kept briefly: the history queries are not free)
+    else:
+        if kept is not None:
+            changes = D.stale_changes(kept[1], client, model) or ["the key"]
+            st.warning(
+                f"The results of the checks run at {kept[1].created_at} are out of date: {', '.join(changes)} changed since. "
+                "Below are the static checks and history for the current settings; press Run checks for live results.",
+                icon=":material/update:",
+            )  # static checks and history need no button (kept briefly: the history queries are not free)
         cached = st.session_state.get("diag_static")
         if cached is not None and cached[0] == target and time.time() - cached[1] < C.DIAG_PAGE_CACHE_S:
             report = cached[2]
@@ -210,7 +217,11 @@ def live_view() -> None:
     st.divider()
     st.subheader("Share")
     if st.button("Save snapshot", key="diag_save", icon=":material/bookmark:"):
-        st.session_state["diag_saved_id"] = D.save_report(store, shown)
+        try:
+            st.session_state["diag_saved_id"] = D.save_report(store, shown, current=(client, model))
+        except D.ReportError as err:
+            st.session_state.pop("diag_saved_id", None)
+            st.error(str(err), icon=":material/update:")
     saved = st.session_state.get("diag_saved_id")
     if saved:
         link = D.report_link(saved)

@@ -18,7 +18,6 @@ from lib.generation import Outcome
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS
 
 settings = ui.page_settings()
-ui.alerts_banner(settings.client.read_timeout_s)
 store = ui.get_store()
 ss = st.session_state
 
@@ -49,6 +48,18 @@ def set_url(view: H.HistoryView) -> None:
     ss["hist_url_view"] = view
     ss["hist_problems"] = []  # what a pasted link got wrong no longer applies
     st.query_params.from_dict(params)
+
+
+def open_view(view: H.HistoryView) -> None:
+    """Show another view of this page: the address bar and the widgets follow, so the URL opens what is on screen."""
+    set_url(view)
+    ss[APPLIED] = None  # the next run takes the URL as a new link: the widgets are set from it before they are drawn
+    st.rerun()
+
+
+def open_params(params: dict) -> None:
+    """An in-page link (an alert's "Show these attempts"): its query parameters become the view."""
+    open_view(H.parse_view(params).view)
 
 
 def widgets_from_view(view: H.HistoryView) -> None:
@@ -84,8 +95,8 @@ def filters(view: H.HistoryView) -> H.HistoryView:
             "Run kind",
             list(RUN_KINDS),
             key=WIDGETS["kind"],
-            placeholder="any",
-            help="Probe runs (Diagnostics) are left out of the stats unless you pick them here.",
+            placeholder="any but probes",
+            help="Probe runs (Diagnostics) are hidden from the list, the stats, the charts and the exports unless you pick 'probe' here.",
         )
         by = d[3].selectbox("Stack the timeline by", list(H.CHART_BY), key=WIDGETS["by"], format_func=lambda b: b.replace("_", " "))
         date_from = date_to = None
@@ -148,7 +159,10 @@ def show_list(view: H.HistoryView) -> None:
                     "image": st.column_config.ImageColumn("image", width="small"),
                     "id": st.column_config.NumberColumn("id", format="%d"),
                     "HTTP": st.column_config.NumberColumn("HTTP", format="%d"),
-                    "latency (s)": st.column_config.NumberColumn("latency (s)", format="%.1f"),
+                    "latency (s)": st.column_config.NumberColumn("latency (s)", format="%.1f", help="The provider's time"),
+                    "wait (s)": st.column_config.TextColumn(
+                        "wait (s)", help="Time waiting inside the app (queue, rate limit, cooldown) before the request went out"
+                    ),
                     "cost (est.)": st.column_config.NumberColumn("cost (est.)", format="$%.4f", help="An estimate, not a bill"),
                     "prompt": st.column_config.TextColumn("prompt", width="large"),
                 },
@@ -156,15 +170,14 @@ def show_list(view: H.HistoryView) -> None:
             st.caption("Select a row to open that attempt.")
             chosen = getattr(getattr(event, "selection", None), "rows", None)
             if chosen:
-                set_url(H.replace_view(view, attempt=rows[chosen[0]]["id"]))
-                st.rerun()
+                open_view(H.replace_view(view, attempt=rows[chosen[0]]["id"]))
         c = st.columns([1, 1, 4])
         ss[WIDGETS["page"]] = min(max(view.page, 1), pages)
         c[0].number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=WIDGETS["page"])
         open_id = c[1].number_input("Open attempt #", min_value=0, step=1, value=0, key="hist_open_id")
         if open_id:
-            set_url(H.replace_view(view, attempt=int(open_id)))
-            st.rerun()
+            ss.pop("hist_open_id", None)
+            open_view(H.replace_view(view, attempt=int(open_id)))
     with tab_stats:
         for by, title in (("model", "Per model"), ("provider", "Per provider")):
             stats = H.group_stats(store, stats_flt, by)
@@ -173,16 +186,28 @@ def show_list(view: H.HistoryView) -> None:
                 st.caption("Nothing to count yet.")
                 continue
             if by == "model":
-                t = H.totals(stats)
-                m = st.columns(4)
-                m[0].metric("Attempts", f"{t['attempts']:,}")
-                m[1].metric(
-                    "Success rate",
-                    f"{t['success_rate']:.0%}" if t["success_rate"] is not None else "-",
-                    help="Succeeded out of finished attempts (cancelled and pending count in no rate).",
+                t = H.totals(stats, store.run_outcomes(stats_flt))
+                m = st.columns(5)
+                m[0].metric(
+                    "Attempts",
+                    f"{t['attempts']:,}",
+                    help=f"Every retry and fallback hop is an attempt. {t['refused']:,} were refused before sending "
+                    "(invalid input) and count in no rate.",
                 )
-                m[2].metric("Images", f"{t['images']:,}")
-                m[3].metric(
+                m[1].metric(
+                    "Attempt success",
+                    H.percent(t["succeeded"], t["finished"]),
+                    help=f"{t['succeeded']:,} of {t['finished']:,} attempts that reached the provider and finished succeeded "
+                    "(each retry and fallback hop counts; cancelled, pending and refused count in no rate).",
+                )
+                m[2].metric(
+                    "Run success",
+                    H.percent(t["runs_succeeded"], t["runs_ended"]),
+                    help=f"{t['runs_succeeded']:,} of {t['runs_ended']:,} runs ended with an image. A run is one generation "
+                    "with its retries and fallback hops; runs the user stopped count in no rate.",
+                )
+                m[3].metric("Images", f"{t['images']:,}")
+                m[4].metric(
                     "Cost (estimate)",
                     pricing.format_usd(t["cost_usd"]),
                     help=f"Per image: {pricing.format_usd(t['cost_per_image'])}. An estimate, not a bill.",
@@ -192,7 +217,16 @@ def show_list(view: H.HistoryView) -> None:
                 hide_index=True,
                 key=f"history_stats_{by}",
                 column_config={
-                    "success rate": st.column_config.ProgressColumn("success rate", min_value=0.0, max_value=1.0, format="percent"),
+                    "attempt success": st.column_config.ProgressColumn(
+                        "attempt success",
+                        min_value=0.0,
+                        max_value=1.0,
+                        format="percent",
+                        help="Succeeded of the attempts that reached the provider and finished",
+                    ),
+                    "refused before sending": st.column_config.NumberColumn(
+                        "refused before sending", help="Invalid input caught by the app: never sent, in no rate"
+                    ),
                     "p50 (s)": st.column_config.NumberColumn("p50 (s)", format="%.1f"),
                     "p95 (s)": st.column_config.NumberColumn("p95 (s)", format="%.1f"),
                     "cost (est.)": st.column_config.NumberColumn("cost (est.)", format="$%.4f"),
@@ -201,6 +235,7 @@ def show_list(view: H.HistoryView) -> None:
             )
         if not view.kinds:
             st.caption("Probe runs from Diagnostics are left out of these numbers; pick the run kind 'probe' to see them.")
+        st.caption("Latency is the provider's time; time waiting inside the app is left out of p50 and p95.")
     with tab_charts:
         timeline, bucket = H.timeline(store, stats_flt, by=view.chart_by)
         if timeline:
@@ -224,10 +259,12 @@ def show_list(view: H.HistoryView) -> None:
             f"The filtered attempts (up to {C.HISTORY_EXPORT_MAX_ROWS:,}), newest first. No key and no key hint; "
             "provider text is scrubbed; costs are estimates."
         )
+        if total > C.HISTORY_EXPORT_MAX_ROWS:
+            st.warning(H.cut_note(C.HISTORY_EXPORT_MAX_ROWS), icon=":material/content_cut:")
         c = st.columns(4)
         c[0].download_button(
             "Download CSV",
-            data=lambda: H.to_csv(H.export_rows(store, flt)),
+            data=lambda: H.to_csv(H.export(store, flt)),
             file_name="imagelab-attempts.csv",
             mime="text/csv",
             key="export_csv",
@@ -236,7 +273,7 @@ def show_list(view: H.HistoryView) -> None:
         )
         c[1].download_button(
             "Download JSON",
-            data=lambda: H.to_json(H.export_rows(store, flt)),
+            data=lambda: H.to_json(H.export(store, flt)),
             file_name="imagelab-attempts.json",
             mime="application/json",
             key="export_json",
@@ -247,19 +284,24 @@ def show_list(view: H.HistoryView) -> None:
 
 def show_attempt(view: H.HistoryView) -> None:
     detail = H.attempt_detail(store, view.attempt)
-    back = H.params_from_view(view.without_attempt())
-    st.page_link("pages/history.py", label="Back to the list", icon=":material/arrow_back:", query_params=back)
+    if st.button("Back to the list", key="history_back", icon=":material/arrow_back:", type="tertiary"):
+        open_view(view.without_attempt())
     if detail is None:
         st.warning(f"There is no attempt #{view.attempt} in this database.", icon=":material/search_off:")
         return
     a = detail["attempt"]
     st.subheader(f"Attempt #{a['id']}")
-    m = st.columns([1.7, 2.0, 1.2, 0.9, 1.2])  # model ids are long; "interrupted" must fit too
+    m = st.columns([1.6, 1.9, 1.1, 0.9, 0.8, 1.4])  # model ids are long; "interrupted" must fit too
     m[0].metric("Status", ui.plain(a["status"]))
     m[1].metric("Model", ui.plain(a["model"] or "-"), help=f"Fell back from {ui.plain(a['fallback_from'])}" if a["fallback_from"] else None)
     m[2].metric("Provider", ui.plain(a["provider"] or "-"))
-    m[3].metric("Latency", f"{a['latency_ms'] / 1000:.1f} s" if a["latency_ms"] is not None else "-")
+    m[3].metric("Latency", f"{H.seconds(a['latency_ms'])} s" if a["latency_ms"] is not None else "—", help="The provider's time")
     m[4].metric(
+        "Wait",
+        f"{H.seconds(a.get('wait_ms'))} s" if a.get("wait_ms") is not None else "—",
+        help="Time waiting inside the app (queue, rate limit, cooldown) before the request went out; not recorded for older attempts",
+    )
+    m[5].metric(
         "Cost (estimate)", pricing.format_usd(a.get("cost_usd")), help=f"Basis: {a.get('cost_basis') or '-'}. An estimate, not a bill."
     )
     st.caption(
@@ -342,7 +384,8 @@ def show_attempt(view: H.HistoryView) -> None:
                     "status": s["status"],
                     "error type": s["error_type"] or "",
                     "HTTP": s["http_status"],
-                    "latency (s)": (s["latency_ms"] or 0) / 1000,
+                    "latency (s)": H.seconds(s["latency_ms"]),
+                    "wait (s)": H.seconds(s.get("wait_ms")),
                     "cost (est.)": s["cost_usd"],
                 }
                 for s in siblings
@@ -385,6 +428,7 @@ if ss.get(APPLIED) != params or "hist_url_view" not in ss:  # a new link, or the
     ss[APPLIED] = params
     ss["hist_problems"] = parsed.problems
 url_view: H.HistoryView = ss["hist_url_view"]
+ui.alerts_banner(settings.client.read_timeout_s, open_here=open_params)
 st.title("History")
 notes = st.container()  # filled once the filters have had their say
 if url_view.attempt is not None:

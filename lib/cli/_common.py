@@ -1,9 +1,10 @@
-"""What every command shares: printing with secrets masked, a parser that exits 2 with a
+"""What every command shares: printing made safe for a terminal (secrets masked), a parser that exits 2 with a
 clear message, reading a file named on the command line, and where a command sends."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Any
@@ -12,11 +13,23 @@ from lib import constants as C
 from lib import redact
 from lib.config import Config
 from lib.providers import ResolvedKey
+from lib.text import TERMINAL_LINE_LIMIT, terminal
 
 
-def say(text: Any, file: Any = None) -> None:
-    """Print a line with every secret masked (providers echo keys into what we print)."""
-    print(redact.scrub(str(text)), file=file if file is not None else sys.stdout)
+def say(text: Any, file: Any = None, *, newlines: bool = True, limit: int | None = TERMINAL_LINE_LIMIT) -> None:
+    """Print text for a person: every secret masked (providers echo keys into what we
+    print), escape sequences removed and other controls escaped visibly, each line cut at
+    ``limit`` characters with a marker (``lib.text.terminal``). ``newlines=False`` for a
+    line that quotes a provider: its line breaks show as ``\\n`` and cannot fake output."""
+    print(terminal(text, newlines=newlines, limit=limit), file=file if file is not None else sys.stdout)
+
+
+def say_json(value: Any, file: Any = None) -> None:
+    """Print one JSON document, exact: every string masked, never cut. JSON escapes
+    C0 controls itself; C1 controls, direction overrides and other invisible characters,
+    which it leaves raw, are written as JSON escapes too: the same value once parsed."""
+    text = value if isinstance(value, str) else json.dumps(redact.scrub_obj(value), ensure_ascii=False)
+    say(text, file=file, limit=None)
 
 
 class Parser(argparse.ArgumentParser):

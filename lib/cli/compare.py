@@ -9,7 +9,6 @@ Exit codes: 0 every cell succeeded, 1 any cell failed (or was stopped), 2 bad ar
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -17,8 +16,7 @@ from typing import Any
 
 from lib import compare as K
 from lib import constants as C
-from lib import redact
-from lib.cli._common import say
+from lib.cli._common import say, say_json
 from lib.config import Config, client_settings
 from lib.generation import ClientSettings
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES
@@ -184,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
                                 + (f" · {cell.get('param')} {cell.get('value')}" if cell.get("param") else "")
                                 + f": {what}",
                                 file=sys.stderr,
+                                newlines=False,
                             )
                     else:
                         still.append(job)
@@ -224,10 +223,10 @@ def run(args: argparse.Namespace) -> int:
         cells.append(entry)
     all_ok = all(cell["ok"] for cell in cells)
     if args.json:
-        say(json.dumps(redact.scrub_obj({"comparison_id": comparison_id, "wall_s": round(wall_s, 3), "cells": cells}), ensure_ascii=False))
+        say_json({"comparison_id": comparison_id, "wall_s": round(wall_s, 3), "cells": cells})
     else:
         for s in K.summary(view):
-            say(s.line())
+            say(s.line(), newlines=False)
         say(
             f"{sum(c['ok'] for c in cells)}/{len(cells)} cells succeeded in {wall_s:.1f} s. In the app: /compare?comparison={comparison_id}"
         )

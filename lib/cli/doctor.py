@@ -1,10 +1,14 @@
 """``imagelab doctor``: the diagnostics checklist, one line per step, then the fixes;
-``--json`` prints the report format. Exit codes: 0 no step fails, 1 a step fails,
-2 bad arguments. Usable in CI."""
+``--json`` prints the report format, ``--junit FILE`` writes one test case per step.
+``--report ID`` prints a saved report and ``--from FILE`` an exported one, without
+probing. Exit codes: 0 no step at or above ``--fail-on`` (default ``fail``; ``warn``
+counts warnings too), 1 one is, 2 bad arguments or a report that cannot be read.
+Usable in CI."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
 
@@ -28,6 +32,23 @@ def add_parser(sub: Any) -> None:
     d.add_argument("--save", action="store_true", help="save the report; its id is printed (the app's /diagnostics?report=<id>)")
     d.add_argument("--hide-prompts", action="store_true", help="replace prompts with their length and a short hash")
     d.add_argument("--scenario", choices=list(SCENARIOS), help="sandbox only: the behaviour to rehearse")
+    d.add_argument("--no-history", action="store_true", help="live checks only: recent attempts are not read")
+    d.add_argument(
+        "--fail-on",
+        choices=["fail", "warn"],
+        default="fail",
+        help="exit 1 when a step is at this level or worse (default: fail; warn: a warning fails the run too)",
+    )
+    d.add_argument(
+        "--junit",
+        metavar="FILE",
+        help="also write JUnit XML: one test case per step; fail is a failure, warn a failure with --fail-on warn "
+        "(else skipped, 'warning: ...'), not checked is skipped",
+    )
+    d.add_argument("--link-base", metavar="URL", help="the app's address, for absolute /diagnostics?step=N links in Markdown and JUnit")
+    source = d.add_mutually_exclusive_group()
+    source.add_argument("--report", metavar="ID", help="print a saved report (from --data-dir) instead of running the checks")
+    source.add_argument("--from", dest="from_file", metavar="FILE", help="print an exported report JSON (imagelab-report/1), no probing")
     out = d.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the report as JSON (imagelab-report/1)")
     out.add_argument("--markdown", action="store_true", help="print the report as Markdown")
@@ -44,6 +65,17 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         say("imagelab: --timeout must be more than 0 seconds", file=sys.stderr)
         return 2
+    link_base = (args.link_base or "").strip()
+    if link_base and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", link_base):
+        say("imagelab: --link-base must be an http(s) address such as https://imagelab.example.com", file=sys.stderr)
+        return 2
+    if args.report or args.from_file:
+        try:
+            report = _stored_report(args)
+        except (ValueError, D.ReportError) as err:
+            say(f"imagelab: {err}", file=sys.stderr)
+            return 2
+        return _print(args, report, link_base)
     cfg, key, base_url, headers, sandbox = target(args)
     try:
         store = Store(data_dir=args.data_dir)
@@ -62,7 +94,15 @@ def run(args: argparse.Namespace) -> int:
             if not (args.json or args.markdown):
                 say(f"  {message}", file=sys.stderr)
 
-        report = D.run_checks(settings, args.model, store=store, probe=not args.no_probe, spend=args.spend, on_progress=progress)
+        report = D.run_checks(
+            settings,
+            args.model,
+            store=store,
+            history=not args.no_history,
+            probe=not args.no_probe,
+            spend=args.spend,
+            on_progress=progress,
+        )
     finally:
         if sandbox is not None:
             sandbox.stop()
@@ -70,10 +110,38 @@ def run(args: argparse.Namespace) -> int:
         report = D.hide_prompts(report)
     if args.save:
         report.report_id = D.save_report(store, report)
+    return _print(args, report, link_base)
+
+
+def _stored_report(args: argparse.Namespace) -> Any:
+    from lib import diagnostics as D
+    from lib.cli._common import read_file
+    from lib.store import Store
+
+    if args.from_file:
+        return D.report_from_json(read_file(args.from_file, "--from"))
+    report = D.load_report(Store(data_dir=args.data_dir), args.report)
+    if report is None:
+        raise ValueError(f"there is no saved report '{args.report}' in this data directory")
+    return report
+
+
+def _print(args: argparse.Namespace, report: Any, link_base: str) -> int:
+    from lib import diagnostics as D
+
+    if args.hide_prompts:
+        report = D.hide_prompts(report)
+    if args.junit:
+        try:
+            with open(args.junit, "w", encoding="utf-8") as fh:
+                fh.write(D.report_to_junit(report, base_url=link_base, fail_on=args.fail_on))
+        except OSError as err:
+            say(f"imagelab: cannot write --junit {args.junit}: {err.strerror or err}", file=sys.stderr)
+            return 2
     if args.json:
         say(D.report_to_json(report))
     elif args.markdown:
-        say(D.report_to_markdown(report))
+        say(D.report_to_markdown(report, base_url=link_base))
     else:
         width = max(len(s.title) for s in report.steps)
         for step in report.steps:
@@ -87,4 +155,5 @@ def run(args: argparse.Namespace) -> int:
         say(f"\n{counts['fail']} fail, {counts['warn']} warning, {counts['pass']} pass, {counts['not_checked']} not checked.")
         if report.report_id:
             say(f"Saved as report {report.report_id}: open /diagnostics?report={report.report_id} in the app.")
-    return 1 if report.status == "fail" else 0
+    failing = ("fail", "warn") if args.fail_on == "warn" else ("fail",)
+    return 1 if report.status in failing else 0

@@ -6,7 +6,6 @@ failed, 2 bad arguments (including input the pre-flight checks refuse)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -14,14 +13,15 @@ import threading
 from typing import Any
 
 from lib import constants as C
-from lib import redact
-from lib.cli._common import read_file, say, target
+from lib.cli._common import read_file, say, say_json, target
 from lib.config import client_settings
 from lib.errors import describe
 from lib.generation import CancelToken, GenerationRequest
 from lib.jobs import run_generation
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES
 from lib.sandbox import SCENARIOS
+
+SAID_LIMIT = 1000  # characters of a provider's message on the 'said:' line; History keeps all of it
 
 
 def add_parser(sub: Any) -> None:
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
 
     def progress(event) -> None:
         if not args.json:
-            say(f"  {event.elapsed_s:6.1f} s  {event.message}", file=sys.stderr)
+            say(f"  {event.elapsed_s:6.1f} s  {event.message}", file=sys.stderr, newlines=False)
 
     # SIGTERM stops the generation within moments: the request in flight is closed,
     # its rows end 'interrupted', and no new attempt starts.
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         result["partials"] = outcome.partial_count
         result["first_partial_ms"] = outcome.first_partial_ms
     if args.json:
-        say(json.dumps(redact.scrub_obj(result), ensure_ascii=False))
+        say_json(result)
     elif outcome.ok:
         say(result["message"])
         for path in result["images"]:
@@ -192,8 +192,8 @@ def run(args: argparse.Namespace) -> int:
         status = f"HTTP {card['http_status']}" if card["http_status"] else "no HTTP status"
         step = f"checklist step {card['step']} ({card['step_name']})" if card["step"] else card["step_name"]
         say(f"{card['title']} [{card['error_type']}, {status}, {step}]", file=sys.stderr)
-        say(f"  said: {card['provider_message'] or card['message']}", file=sys.stderr)
-        say(f"  fix:  {card['fix']}", file=sys.stderr)
+        say(f"  said: {card['provider_message'] or card['message']}", file=sys.stderr, newlines=False, limit=SAID_LIMIT)
+        say(f"  fix:  {card['fix']}", file=sys.stderr, newlines=False)
     if outcome.ok:
         return 0
     return 2 if err and err.error_type == "invalid_input" else 1

@@ -19,6 +19,8 @@ from lib.generation import AttemptSummary, ResultImage
 @dataclass
 class AttemptContext:
     started: float  # the client's clock when the attempt began
+    wait_s: float = 0.0  # time queued inside the app during the attempt (limiter slot, token, shared cooldown)
+    queued_s: float = 0.0  # time queued before the attempt began (waiting for a worker)
     task_id: str | None = None
     http_status: int | None = None
     request_id: str | None = None
@@ -40,6 +42,14 @@ class AttemptContext:
         self.request_id = redact.scrub(self.request_id)
         self.revised = redact.scrub(self.revised)
         self.usage = redact.scrub_obj(self.usage) if self.usage is not None else None
+
+    def latency_ms(self, now: float) -> int:
+        """The provider's time: from the request going out to its answer ending, waits inside the app left out."""
+        return max(0, round((now - self.started - self.wait_s) * 1000))
+
+    @property
+    def wait_ms(self) -> int:
+        return max(0, round((self.wait_s + self.queued_s) * 1000))
 
     def note(self) -> str | None:
         return "; ".join(self.notes) or None

@@ -47,7 +47,16 @@ from lib.answers import (
     read_image_stream,
     read_task,
 )
-from lib.classify import classify_exception, classify_response, classify_task_failure
+from lib.classify import (
+    LOCAL_WRITE_CODE,
+    classify_exception,
+    classify_response,
+    classify_task_failure,
+    is_contention,
+    is_local_failure,
+    load_json,
+    local_failure,
+)
 from lib.client._attempt import AttemptContext, AttemptResult, RunState
 from lib.client._retry import cooldown_seconds, note_over_cap, over_cap, retry_after_seconds, retry_delay, should_fall_back, should_retry
 from lib.client._transport import (
@@ -192,6 +201,7 @@ class ImageClient:
             follow_redirects=False,
         )
         self._token = self.cancel_token  # the token of the generation in progress (see generate)
+        self._queued_s = 0.0  # time the run waited for a worker, counted in its first attempt's wait_ms
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -359,10 +369,13 @@ class ImageClient:
         on_event: Callable[[Event], None] | None = None,
         run_id: str | None = None,
         kind: str = "generate",
+        queued_s: float = 0.0,
     ) -> Outcome:
         """Run one generation to its end and return its Outcome; never raises
-        for anything the provider, the network or our own code does."""
+        for anything the provider, the network or our own code does. ``queued_s``:
+        how long the run already waited for a worker (recorded as wait, not latency)."""
         t0 = self.clock()
+        self._queued_s = max(0.0, queued_s)
         if run_id is None:
             run_id = self.recorder.start_run(
                 kind=kind,
@@ -392,6 +405,12 @@ class ImageClient:
             return self._run(request, run_id, emit, events, t0, state)
         except E.Cancelled as stop:
             return self._finish(run_id, request, state, events, t0, status=stop.reason)
+        except E.AppError as err:  # a write on this machine failed before a request went out
+            log.error("run %s stopped: %s", run_id[:8], err.message)
+            state.error = err
+            state.ok = False
+            emit("failed", err.message)
+            return self._finish(run_id, request, state, events, t0)
         except Exception as exc:  # a bug of ours: the run is still finished and shown
             log.exception("unexpected error in run %s", run_id[:8])
             err = E.AppError(f"Image Prompt Lab failed during this generation ({type(exc).__name__}: {exc}).", code=type(exc).__name__)
@@ -574,6 +593,7 @@ class ImageClient:
         return {
             "finished_at": self.wall_clock(),
             "latency_ms": latency_ms,
+            "wait_ms": 0,
             "status": "failed" if err else "succeeded",
             "error_type": err.error_type if err else None,
             "http_status": (err.status if err else None) or http_status,
@@ -586,11 +606,25 @@ class ImageClient:
             "image_count": image_count,
         }
 
+    def _data_place(self) -> Any:
+        """Where this client writes: the data directory (the store's root), else the images folder."""
+        root = getattr(self.recorder, "root", None)
+        if root is None and self.keeper is not None:
+            root = self.keeper.root
+        return root
+
     def _attempt(self, request, model, run_id, attempt_no, fallback_from, emit) -> AttemptResult:
         row = self._row(request, model, run_id, attempt_no, fallback_from)
-        attempt_id = self.recorder.attempt_started(row)
+        try:
+            attempt_id = self.recorder.attempt_started(row)
+        except Exception as exc:
+            if not is_local_failure(exc):
+                raise
+            # No row, no request: nothing is sent that could not be recorded.
+            raise local_failure(exc, place=self._data_place(), doing="recording the attempt before sending it") from exc
         started = self.clock()
-        ctx = AttemptContext(started=started)
+        ctx = AttemptContext(started=started, queued_s=self._queued_s)
+        self._queued_s = 0.0  # a worker's queue is waited once, before the run's first attempt
         if request.is_edit:
             self._record_inputs(attempt_id, request)
         err: E.ImageLabError | None = None
@@ -611,10 +645,10 @@ class ImageClient:
             # The thread was stopped (Ctrl-C, SystemExit): the row must not stay pending.
             self._report_probe(ctx, rate_limited=False)
             interrupted = E.Interrupted("The app stopped while this request was in flight.")
-            latency = int((self.clock() - started) * 1000)
+            latency = ctx.latency_ms(self.clock())
             self.finish_attempt(
                 attempt_id,
-                dict(self._finish_fields(interrupted, latency, len(ctx.images), ctx.task_id), status="interrupted"),
+                dict(self._finish_fields(interrupted, latency, len(ctx.images), ctx.task_id), status="interrupted", wait_ms=ctx.wait_ms),
                 ctx.images,
                 row=row,
             )
@@ -625,7 +659,7 @@ class ImageClient:
             and (err is None or err.error_type in ("network", "timeout", "app_error", "image_fetch_failed"))
         ):
             stop = E.Cancelled(self._token.reason or "cancelled")  # the request was closed under us by the cancel
-        latency_ms = int((self.clock() - started) * 1000)
+        latency_ms = ctx.latency_ms(self.clock())
         images: list[ResultImage] = ctx.images
         if stop is not None:
             self._report_probe(ctx, rate_limited=False)
@@ -640,6 +674,7 @@ class ImageClient:
                     None, latency_ms, len(images), redact.scrub(ctx.task_id), ctx.http_status, redact.scrub(ctx.request_id)
                 )
                 fields.update(
+                    wait_ms=ctx.wait_ms,
                     status=status,
                     error_type=None if status == "cancelled" else "interrupted",
                     error_message="Cancelled by the user."
@@ -659,7 +694,7 @@ class ImageClient:
         if err is not None:
             note_over_cap(err)
             _scrub_error(err)
-            if images:  # an error after some images were kept (e.g. a later download failed): keep them
+            if images and err.code != LOCAL_WRITE_CODE:  # an error after some images were kept (e.g. a later download failed): keep them
                 ctx.notes.append(f"stopped after {len(images)} image(s): {err.error_type}: {err.message}")
                 err = None
         ctx.scrub()  # everything the provider controls, masked once before it is recorded or shown
@@ -669,6 +704,7 @@ class ImageClient:
         self._report_probe(ctx, rate_limited=rate_limited)
         fields = self._finish_fields(err, latency_ms, len(images), ctx.task_id, ctx.http_status, ctx.request_id)
         fields["usage"] = ctx.usage
+        fields["wait_ms"] = ctx.wait_ms
         fields["raw_response"] = ctx.raw  # History's attempt detail (base64 elided, redacted above)
         if request.stream:
             fields["first_partial_ms"] = ctx.first_partial_ms
@@ -676,7 +712,13 @@ class ImageClient:
                 ctx.notes.append(f"{ctx.partial_count} partial image(s) received before the failure")
         if ctx.notes:
             fields["note"] = redact.scrub("; ".join(ctx.notes), limit=C.MAX_ERROR_MESSAGE_CHARS)
-        self.finish_attempt(attempt_id, fields, images, row=row)
+        unrecorded = self.finish_attempt(attempt_id, fields, images, row=row)
+        if unrecorded is not None:
+            # The attempt's record could not be written: the run stops here (nothing more is sent),
+            # saying why; the store replays the write later, or the next start ends the row.
+            if err is not None:
+                unrecorded.message += f" (The attempt itself ended with {err.error_type}: {err.message})"
+            err = unrecorded
         log.info(
             "run %s attempt %d %s %s %s http=%s %dms",
             run_id[:8],
@@ -706,6 +748,7 @@ class ImageClient:
             fallback_from,
             error_message=err.message if err else None,
             error_code=err.code if err else None,
+            wait_ms=ctx.wait_ms,
         )
         result = AttemptResult(
             err is None,
@@ -734,13 +777,14 @@ class ImageClient:
 
     def finish_attempt(
         self, attempt_id: Any, fields: dict[str, Any], images: list[ResultImage] | tuple = (), *, row: dict[str, Any]
-    ) -> None:
+    ) -> E.AppError | None:
         """The end of an attempt (``row`` is what ``attempt_started`` was given): its
         estimated cost added (lib/pricing.py: by usage, else size x quality of the
         images kept; failed attempts 0 unless the provider reported usage), then one
         write for the finish and the image rows. A store that cannot write keeps
         trying on its own (see Store); here a failure is logged, never raised: the
-        generation's outcome is still shown."""
+        generation's outcome is still shown. Returns the error when a local write
+        failed (the disk, the database), None otherwise."""
         fields = dict(fields)
         if images:
             fields["image_count"] = len(images)
@@ -751,8 +795,11 @@ class ImageClient:
             log.exception("cost estimate failed for attempt %s", attempt_id)
         try:
             self.recorder.attempt_finished(attempt_id, fields, images)
-        except Exception:
+        except Exception as exc:
             log.exception("could not record the end of attempt %s", attempt_id)
+            if is_local_failure(exc) and not is_contention(exc):  # a lock passes: the store replays the write soon
+                return local_failure(exc, place=self._data_place(), doing="recording the end of the attempt")
+        return None
 
     def _report_probe(self, ctx: AttemptContext, *, rate_limited: bool) -> None:
         """Tell the limiter how the POST went, once (the probe is answered by the POST, not the task)."""
@@ -788,12 +835,16 @@ class ImageClient:
         else:
             send = {"json": request.body(model)}
         streamed: list[_Item] | None = None
+        queued_at = self.clock()
         with self.limiter.slot(self._on_wait(model, attempt_no, emit), cancel=self._token) as probe:
             ctx.probe = probe
+            ctx.wait_s += self.clock() - queued_at  # a slot, a token, a shared cooldown: the app's time, not the provider's
             self._token.check()
             emit(
                 "submitted",
-                f"Sent to {url}" + (f" (streaming, {request.partial_images} partial image(s))" if request.stream else ""),
+                f"Sent to {url}"
+                + (f" (streaming, {request.partial_images} partial image(s))" if request.stream else "")
+                + (f", after {ctx.wait_s:.1f} s queued" if ctx.wait_s >= 0.05 else ""),
                 model=model,
                 attempt_no=attempt_no,
             )
@@ -967,7 +1018,14 @@ class ImageClient:
 
     def _keep(self, data: bytes, source: str, source_url: str | None) -> ResultImage:
         if self.keeper is not None:
-            saved: SavedImage = self.keeper.save(data, source=source, source_url=source_url)
+            try:
+                saved: SavedImage = self.keeper.save(data, source=source, source_url=source_url)
+            except E.ImageLabError:
+                raise
+            except Exception as exc:
+                if not is_local_failure(exc):
+                    raise
+                raise local_failure(exc, place=self.keeper.root, doing="saving an image") from exc
             return ResultImage(saved.info, source, source_url, str(saved.path), saved.rel_path)
         info = validate(data)
         return ResultImage(info, source, source_url, data=data)
@@ -996,7 +1054,7 @@ class ImageClient:
             response.content = b""
         del content
         try:
-            payload = json.loads(text) if _NON_SPACE_TEXT.search(text) else None
+            payload = load_json(text) if _NON_SPACE_TEXT.search(text) else None
         except ValueError:
             ctx.raw = raw_preview(status, ctype, text[: C.MAX_RAW_PREVIEW_CHARS].encode("utf-8"))
             err = classify_answer(status, text[: C.MAX_ERROR_BODY_BYTES], response.headers, now=self.wall_clock())
@@ -1052,7 +1110,9 @@ class ImageClient:
             self._pause(max(0.0, min(wait, deadline - self.clock())))
             interval = min(interval * C.TASK_POLL_BACKOFF, C.TASK_POLL_MAX_S)
             try:
+                queued_at = self.clock()
                 self.limiter.token(cancel=self._token)
+                ctx.wait_s += self.clock() - queued_at
                 polls += 1
                 # Each poll has a deadline of its own: the read timeout, and never past the task's deadline.
                 poll_deadline = max(min(s.read_timeout_s, deadline - self.clock()), C.MIN_POLL_DEADLINE_S)

@@ -7,8 +7,10 @@ Retry-After) and ``should_fall_back`` (move on to the next model). A
 ``Retry-After`` longer than ``C.MAX_RETRY_AFTER_S`` is never waited for:
 not before a retry, not between task polls, not in the shared cooldown (so
 not on a fallback hop either); the attempt fails as ``rate_limited`` instead,
-naming the wait that was asked. ``over_cap`` is that rule and
-``cooldown_seconds`` the shared wait it allows.
+naming the wait that was asked, and the run ends there: no retry and no
+fallback hop either (each would meet the same wait or be charged for nothing).
+``over_cap`` is that rule and ``cooldown_seconds`` the shared wait it allows;
+``ProviderLimiter.cooldown`` cuts anything longer to the same cap.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def note_over_cap(err: E.ImageLabError) -> None:
         assert err.retry_after_s is not None
         err.message = (
             f"{err.message} (The provider asked to wait {wait_text(err.retry_after_s)}; "
-            f"this app waits at most {C.MAX_RETRY_AFTER_S:.0f} s, so it was not retried.)"
+            f"this app waits at most {C.MAX_RETRY_AFTER_S:.0f} s, so the run stopped here: no retry and no fallback to another model.)"
         )
 
 
@@ -125,8 +127,10 @@ def retry_delay(retries_done: int, retry_after_s: float | None = None, *, rand: 
 def should_fall_back(err: E.ImageLabError) -> bool:
     """Move to the next model: the model is unknown, or retries ran out on a
     retryable error. Not when the host itself cannot be reached (DNS, refused,
-    TLS): another model on the same host would fail the same way. A rate limit
-    with a wait over the cap does fall back: limits are often per model."""
+    TLS): another model on the same host would fail the same way. Not when the
+    provider asked for a wait over the cap: the run fails at once, saying so."""
     if err.error_type == "network" and err.code in UNREACHABLE_CODES:
+        return False
+    if over_cap(err.retry_after_s):
         return False
     return err.error_type == "model_not_found" or E.is_retryable(err)

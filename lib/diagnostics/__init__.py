@@ -43,13 +43,25 @@ from lib.diagnostics.checks import (
     check_model_step,
     check_shape,
     estimate_spend,
+    fingerprint_digest,
+    key_refusal,
     run_checks,
+    settings_fingerprint,
     settings_summary,
     spend_request,
+    stale_changes,
     thumbnail_data_url,
 )
 from lib.diagnostics.evidence import CheckContext, SpendResult
-from lib.diagnostics.exports import load_report, report_from_json, report_to_html, report_to_json, report_to_markdown, save_report
+from lib.diagnostics.exports import (
+    load_report,
+    report_from_json,
+    report_to_html,
+    report_to_json,
+    report_to_junit,
+    report_to_markdown,
+    save_report,
+)
 from lib.diagnostics.probes import PROBE_TASK_ID, ProbeResult, probe_models, probe_route, probe_task_poll
 from lib.diagnostics.report import (
     EVIDENCE_KINDS,
@@ -100,7 +112,9 @@ __all__ = [
     "check_limits",
     "check_model_step",
     "check_shape",
+    "key_refusal",
     "estimate_spend",
+    "fingerprint_digest",
     "hide_prompts",
     "history_link",
     "load_report",
@@ -112,11 +126,14 @@ __all__ = [
     "report_link",
     "report_to_html",
     "report_to_json",
+    "report_to_junit",
     "report_to_markdown",
     "run_checks",
     "save_report",
+    "settings_fingerprint",
     "settings_summary",
     "spend_request",
+    "stale_changes",
     "step_link",
     "thumbnail_data_url",
 ]

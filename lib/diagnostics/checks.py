@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
+import json
 import re
 import time
 from collections.abc import Callable
@@ -23,7 +25,7 @@ from lib.generation import ClientSettings, GenerationRequest
 from lib.images import data_url, make_thumbnail
 from lib.preflight import check_key as preflight_key
 from lib.providers import KEY_SOURCES, check_model
-from lib.redact import register
+from lib.redact import register, strip_query
 
 # --------------------------------------------------------------------------
 # The nine steps
@@ -50,10 +52,7 @@ def check_key(ctx: CheckContext) -> Step:
         )
     else:
         items.append(_ev("static", f"No key is set (looked in the sidebar, .streamlit/secrets.toml and ${preset.key_env})."))
-    problem = preflight_key(s.api_key, preset)
-    if not problem and s.api_key and s.endpoint.url:
-        destination = s.key_problem(s.endpoint.url)  # a configured key goes only to its own host
-        problem = destination[1] if destination else None
+    problem = key_refusal(s)
     if problem:
         items.append(_ev("static", problem))
         statuses.append("fail")
@@ -96,6 +95,23 @@ def check_key(ctx: CheckContext) -> Step:
     if status == "pass":
         fix = "Nothing to fix."
     return Step(1, STEP_NAMES[1], status, verdict, items, fix)
+
+
+def key_refusal(settings: ClientSettings) -> str:
+    """Why the key is not sent as it is ("" when it may go): the pre-flight rule of
+    generations, and the key-to-host rule. The probes follow it too: a key a
+    generation would refuse is not sent by a probe either."""
+    problem = preflight_key(settings.api_key, settings.preset)
+    if not problem and settings.api_key and settings.endpoint.url:
+        destination = settings.key_problem(settings.endpoint.url)  # a configured key goes only to its own host
+        problem = destination[1] if destination else None
+    return problem or ""
+
+
+def _not_probed(ctx: CheckContext) -> list[Evidence]:
+    if not ctx.key_refused:
+        return []
+    return [_ev("static", "Not probed live: the key is not sent as it is (see step 1), so no request went out.")]
 
 
 def _typed_api_base(settings: ClientSettings) -> str | None:
@@ -171,6 +187,7 @@ def check_endpoint(ctx: CheckContext) -> Step:
             statuses.append("pass")
             if not any(st in ("warn", "fail") for st in statuses):
                 verdict = f"The host answers like an image API (HTTP {route.http_status} to the probe; see the key and limits steps)."
+    items.extend(_not_probed(ctx))
     hist, count, unresolved = _history_items(ctx, 2, model=False)
     items.extend(hist)
     if count:
@@ -264,8 +281,12 @@ def check_delivery(ctx: CheckContext) -> Step:
     items.append(
         _ev(
             "static",
-            f"{s.preset.label} delivers images {'as an async task that is polled' if delivery == 'task' else 'in the answer itself (sync)'}; "
-            f"the client reads both shapes either way. Read timeout {s.read_timeout_s:.0f} s, task deadline {s.task_deadline_s:.0f} s.",
+            (
+                f"A Custom gateway delivers images as its answers show: {'recent answers were async tasks, polled' if delivery == 'task' else 'no async task seen yet'}; "
+                if s.provider == "custom"
+                else f"{s.preset.label} delivers images {'as an async task that is polled' if delivery == 'task' else 'in the answer itself (sync)'}; "
+            )
+            + f"the client reads both shapes either way. Read timeout {s.read_timeout_s:.0f} s, task deadline {s.task_deadline_s:.0f} s.",
         )
     )
     verdict = "Delivery and timeouts suit this provider."
@@ -295,12 +316,19 @@ def check_delivery(ctx: CheckContext) -> Step:
     spend = ctx.spend
     if spend is not None and spend.outcome is not None:
         task_seen = any(ev.kind == "accepted" for ev in spend.outcome.events)  # the engine's "task accepted" event
-        items.append(_ev("probe", f"The test image came back {'through an async task' if task_seen else 'in the answer itself (sync)'}."))
         err = spend.outcome.error
-        if err is not None and E.step_of(err) == 4:
+        if spend.outcome.ok:
+            items.append(
+                _ev("probe", f"The test image came back {'through an async task' if task_seen else 'in the answer itself (sync)'}.")
+            )
+        elif err is not None and E.step_of(err) == 4:
             statuses.append("fail")
             verdict = f"The test image failed: {err.info.title}."
             fixes.append(ERROR_INFO[err.error_type].fix)
+        elif err is not None:
+            items.append(
+                _ev("probe", f"The test image failed before delivery could be seen: {err.info.title} (step {E.step_of(err) or '-'}).")
+            )
     hist, count, unresolved = _history_items(ctx, 4)
     items.extend(hist)
     tasks = (ctx.history(4) or {}).get("tasks", 0)
@@ -326,7 +354,8 @@ def check_limits(ctx: CheckContext) -> Step:
     verdict = "No rate limit or quota problem seen."
     fix = "Nothing to fix."
     route = ctx.probes.get("route")
-    if route is not None and route.http_status == 429 and route.error is not None:
+    limited = route is not None and route.error is not None and route.error.error_type in ("quota_exceeded", "rate_limited")
+    if limited:  # a 429, or a 402/403 a provider words as quota: the error type says which
         items.append(_probe_item(route, "Generations route"))
         if route.error.error_type == "quota_exceeded":
             statuses.append("fail")
@@ -340,9 +369,11 @@ def check_limits(ctx: CheckContext) -> Step:
     elif route is not None and route.http_status is not None and route.http_status < 500:
         statuses.append("pass")
         items.append(_ev("probe", f"The generations route answered {route.http_status}, not 429: no rate limit or quota block right now."))
+    live_clean = "pass" in statuses
     bucket = ctx.history(5, model=False)
     hist, count, unresolved = _history_items(ctx, 5, model=False)
     items.extend(hist)
+    live_statuses = list(statuses)
     if bucket is not None and bucket["total"]:
         errors = bucket["errors"]
         ra = bucket.get("retry_after", {"honoured": 0, "early": 0})
@@ -385,6 +416,17 @@ def check_limits(ctx: CheckContext) -> Step:
                     [Link("History: rate limited", ctx.link("rate_limited", model=False))],
                 )
             )
+    early = bool((bucket or {}).get("retry_after", {}).get("early"))  # the app's own retries: live answers do not excuse them
+    if (live_clean or not unresolved) and not early:
+        # Live beats old: errors older than the last success, or before a clean live probe, inform.
+        history_statuses = ["warn" if st == "fail" else st for st in statuses[len(live_statuses) :]]
+        if "fail" in statuses[len(live_statuses) :]:
+            verdict = (
+                "Earlier requests met rate limits or quota; the provider accepts requests now."
+                if live_clean
+                else "Earlier requests met rate limits or quota; requests have succeeded since."
+            )
+        statuses = live_statuses + history_statuses
     if not statuses:
         return Step(
             5,
@@ -419,6 +461,8 @@ def check_shape(ctx: CheckContext) -> Step:
             verdict = f"The test request failed: {o.error.info.title}."
             items.append(_ev("probe", ctx.text(o.error.message, limit=300)))
             fix = ERROR_INFO[o.error.error_type].fix
+        elif o.error is not None:
+            items.append(_ev("probe", _spend_failed_elsewhere(o.error, "the request and answer shape")))
     hist, count, unresolved = _history_items(ctx, 6)
     items.extend(hist)
     bucket = ctx.history(6)
@@ -436,15 +480,15 @@ def check_shape(ctx: CheckContext) -> Step:
         statuses.append("fail" if unresolved else "warn")
         verdict = f"{count} recent request(s) were rejected or answered in an unreadable shape."
         fix = " ".join(dict.fromkeys(ERROR_INFO[t].fix for t in (bucket or {}).get("errors", {}) if t in ERROR_INFO))
-    elif bucket is not None and bucket["total"]:
-        statuses.append("pass")
+    elif bucket is not None and bucket["total"] and bucket.get("last_success_at"):
+        statuses.append("pass")  # only an answer that carried an image proves the shape
         items.append(_ev("history", f"No rejected parameter or unreadable answer among {bucket['total']} attempt(s)."))
     if not statuses:
         return Step(
             6,
             STEP_NAMES[6],
             "not_checked",
-            "No recent attempts for this model, and no test image was made.",
+            _nothing_seen(ctx, "No recent successful attempt for this model"),
             items,
             "Generate an image, or run the checks with 'spend one image'.",
         )
@@ -474,6 +518,9 @@ def check_decode(ctx: CheckContext) -> Step:
             statuses.append("fail")
             verdict = f"The test image could not be kept: {o.error.info.title}."
             fix = ERROR_INFO[o.error.error_type].fix
+        elif o.error is not None:
+            items.append(_ev("probe", _spend_failed_elsewhere(o.error, "decoding and keeping")))
+    decoded_now = "pass" in statuses
     hist, count, unresolved = _history_items(ctx, 7)
     items.extend(hist)
     bucket = ctx.history(7)
@@ -487,22 +534,38 @@ def check_decode(ctx: CheckContext) -> Step:
             verdict = f"{images['missing_files']} stored image file(s) are missing from the data directory."
             fix = "Keep the data directory (IMAGELAB_DATA_DIR) on a persistent disk; do not delete images/ by hand."
     if count:
-        statuses.append("fail" if unresolved else "warn")
-        verdict = f"{count} recent image(s) could not be decoded or downloaded."
+        statuses.append("fail" if unresolved and not decoded_now else "warn")  # the test image decoded now beats old failures
+        verdict = (
+            f"The test image decoded now; earlier, {count} image(s) could not be decoded or downloaded."
+            if decoded_now
+            else f"{count} recent image(s) could not be decoded or downloaded."
+        )
         fix = " ".join(dict.fromkeys(ERROR_INFO[t].fix for t in bucket["errors"] if t in ERROR_INFO))
-    elif bucket is not None and bucket["total"] and "pass" not in statuses:
-        statuses.append("pass")
+    elif images.get("count") and "pass" not in statuses:
+        statuses.append("pass")  # only images that were made prove decoding and keeping
     if not statuses:
         return Step(
             7,
             STEP_NAMES[7],
             "not_checked",
-            "No recent images for this model, and no test image was made.",
+            _nothing_seen(ctx, "No recent images for this model"),
             items,
             "Generate an image, or run the checks with 'spend one image'.",
         )
     status = _worst(*statuses)
     return Step(7, STEP_NAMES[7], status, verdict, items, fix if status != "pass" else "Nothing to fix.")
+
+
+def _spend_failed_elsewhere(err: Any, what: str) -> str:
+    step = E.step_of(err)
+    return f"The test image failed ({err.info.title}, {'step ' + str(step) if step else 'no step'}), so it proves nothing about {what}."
+
+
+def _nothing_seen(ctx: CheckContext, start: str) -> str:
+    spend = ctx.spend
+    if spend is not None and spend.outcome is not None and not spend.outcome.ok:
+        return f"{start}, and the test image failed."
+    return f"{start}, and no test image was made."
 
 
 def check_content(ctx: CheckContext) -> Step:
@@ -566,9 +629,19 @@ def check_latency(ctx: CheckContext) -> Step:
         )
         fix = ERROR_INFO["timeout"].fix
     spend = ctx.spend
-    if spend is not None and spend.outcome is not None and spend.outcome.ok:
+    spend_ok = spend is not None and spend.outcome is not None and spend.outcome.ok
+    if spend_ok:
         items.append(_ev("probe", f"The test image took {spend.outcome.latency_ms / 1000:.1f} s."))
         statuses.append("warn" if spend.outcome.latency_ms >= timeout_ms * C.DIAG_LATENCY_WARN_FRACTION else "pass")
+    elif spend is not None and spend.outcome is not None and spend.outcome.error is not None:
+        err = spend.outcome.error
+        if err.error_type == "timeout" and E.step_of(err) == 9:
+            statuses.append("fail")
+            verdict = f"The test image got no answer within the {s.read_timeout_s:.0f} s read timeout."
+            fix = ERROR_INFO["timeout"].fix
+            items.append(_ev("probe", verdict))
+        else:
+            items.append(_ev("probe", _spend_failed_elsewhere(err, "latency")))
     bucket = ctx.history(9)
     lat = (bucket or {}).get("latency", {})
     if lat.get("count"):
@@ -589,15 +662,21 @@ def check_latency(ctx: CheckContext) -> Step:
     hist, count, unresolved = _history_items(ctx, 9)
     items.extend(hist)
     if count:
-        statuses.append("fail" if unresolved else "warn")
-        verdict = f"{count} recent request(s) got no answer within the read timeout."
+        other = min(count, (bucket or {}).get("timeouts_other_settings", 0))
+        if other:
+            items.append(_ev("history", f"{other} of them were made with another read timeout than {s.read_timeout_s:.0f} s."))
+        # Timeouts made with another timeout, or older than a success, inform; they do not fail.
+        statuses.append("fail" if unresolved and not spend_ok and other < count else "warn")
+        verdict = f"{count} recent request(s) got no answer within the read timeout" + (
+            f" ({other} with another read timeout)." if other else "."
+        )
         fix = ERROR_INFO["timeout"].fix
     if not statuses:
         return Step(
             9,
             STEP_NAMES[9],
             "not_checked",
-            "No successful attempts to measure latency by.",
+            _nothing_seen(ctx, "No successful attempts to measure latency by"),
             items,
             "Generate a few images, or run the checks with 'spend one image'.",
         )
@@ -627,6 +706,57 @@ def settings_summary(settings: ClientSettings, model: str) -> dict[str, Any]:
     s = settings
     source = (KEY_SOURCES.get(s.key_source, s.key_source) if s.key_source else "given directly") if s.api_key else "no key"
     return {**s.describe(model), "key_source": source}
+
+
+# What each setting a check reads is called, for "out of date: ... changed".
+SETTING_LABELS = {
+    "provider": "provider",
+    "model": "model",
+    "endpoint": "endpoint URL",
+    "base_url": "base URL",
+    "key_source": "key source",
+    "key_hint": "key",
+    "key_env": "key variable",
+    "delivery": "delivery",
+    "connect_timeout_s": "connect timeout",
+    "read_timeout_s": "read timeout",
+    "task_deadline_s": "task deadline",
+    "run_deadline_s": "run deadline",
+    "max_retries": "retries",
+    "use_fallback": "fallback",
+    "fallbacks": "fallback chain",
+    "rate_per_s": "rate limit",
+    "burst": "burst",
+    "max_concurrency": "parallel requests",
+    "sandbox": "sandbox scenario or dialect",
+    "extra_headers": "extra headers",
+}
+
+
+def settings_fingerprint(settings: ClientSettings, model: str) -> dict[str, Any]:
+    """Every setting a check reads, as a report records it (``settings_summary``): two runs
+    with equal fingerprints checked the same thing."""
+    return settings_summary(settings, model)
+
+
+def fingerprint_digest(settings: ClientSettings, model: str) -> str:
+    """A short digest of ``settings_fingerprint`` and of the key itself (two keys may share their
+    last four characters), to tell in memory whether results are still current; never stored."""
+    body = json.dumps(settings_fingerprint(settings, model), sort_keys=True, default=str)
+    key = hashlib.sha256((settings.api_key or "").encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{body}\n{key}".encode()).hexdigest()[:24]
+
+
+def stale_changes(report: Report, settings: ClientSettings, model: str) -> list[str]:
+    """What changed, in words, between the settings ``report`` was made with and these; [] when
+    the report still describes them. A report of another provider or model is out of date too."""
+    now = settings_fingerprint(settings, model)
+    then = dict(report.settings)
+    then.setdefault("provider", report.provider)
+    then.setdefault("model", report.model)
+    names = sorted(set(now) | set(then), key=lambda k: list(SETTING_LABELS).index(k) if k in SETTING_LABELS else 99)
+    changed = [SETTING_LABELS.get(k, k.replace("_", " ")) for k in names if k != "provider_label" and now.get(k) != then.get(k)]
+    return list(dict.fromkeys(changed))
 
 
 def estimate_spend(model: str) -> tuple[float | None, str]:
@@ -666,14 +796,16 @@ def run_checks(
     store: Any = None,
     probe: bool = True,
     spend: bool = False,
+    history: bool = True,
     on_progress: Callable[[str], None] | None = None,
     transport: Any = None,
     now: float | None = None,
     title: str = "",
 ) -> Report:
     """Run the whole checklist: static checks, history from ``store`` (a
-    ``lib.store.Store`` or None), probes unless ``probe=False`` (each recorded in
-    a run of kind 'probe'), and the spend-one-image probe when ``spend``."""
+    ``lib.store.Store`` or None; not read with ``history=False``: live checks only),
+    probes unless ``probe=False`` (each recorded in a run of kind 'probe'), and the
+    spend-one-image probe when ``spend``."""
     from lib.client import ImageClient, NullRecorder
     from lib.store import AttemptFilter
 
@@ -687,7 +819,8 @@ def run_checks(
             except Exception:  # a broken progress display must not stop the checks
                 pass
 
-    if probe and settings.endpoint.url:
+    ctx.key_refused = key_refusal(settings) if probe else ""
+    if probe and settings.endpoint.url and not ctx.key_refused:
         recorder = store if store is not None else NullRecorder()
         client = ImageClient(settings=settings, recorder=recorder, keeper=getattr(store, "keeper", None), transport=transport)
         try:
@@ -737,7 +870,7 @@ def run_checks(
         finally:
             client.close()
         ctx.probed = True
-    if spend and settings.endpoint.url:
+    if spend and settings.endpoint.url and not ctx.key_refused:
         usd, note = estimate_spend(model)
         progress("Spending one image at the lowest quality" + (f" (about ${usd:.3f})" if usd is not None else "") + "...")
         spend_settings = dataclasses.replace(settings, max_retries=0, use_fallback=False)
@@ -749,11 +882,14 @@ def run_checks(
             img = outcome.images[0]
             thumb = thumbnail_data_url(data=img.data, path=img.path)
         ctx.spend = SpendResult(outcome, usd, note, thumb)
-    if store is not None:
+    if store is not None and history:
         progress("Reading recent attempts...")
         since = ctx.now - C.DIAG_HISTORY_WINDOW_S
-        ctx.provider_history = store.evidence(AttemptFilter(providers=[settings.provider], since=since))
-        ctx.model_history = store.evidence(AttemptFilter(providers=[settings.provider], models=[model], since=since))
+        # The route being diagnosed: this provider, endpoint URL and key (and model).
+        urls = sorted({strip_query(u) for u in (settings.endpoint.url, settings.endpoint.edits_url) if u})
+        route = {"urls": urls, "key_hint": settings.key_hint, "read_timeout_s": settings.read_timeout_s}
+        ctx.provider_history = store.evidence(AttemptFilter(providers=[settings.provider], since=since), **route)
+        ctx.model_history = store.evidence(AttemptFilter(providers=[settings.provider], models=[model], since=since), **route)
     steps = []
     for check in CHECKS:
         try:

@@ -35,6 +35,7 @@ class CheckContext:
     provider_history: dict[int, dict[str, Any]] | None = None  # Store.evidence for the provider
     model_history: dict[int, dict[str, Any]] | None = None  # ...for the provider and model
     probed: bool = False
+    key_refused: str = ""  # why the key is not sent: then no probe goes out
     history_window_label: str = C.DIAG_HISTORY_WINDOW_LABEL
     now: float = field(default_factory=time.time)
 
@@ -50,7 +51,17 @@ class CheckContext:
         dialect = self.settings.extra_headers.get("X-Sandbox-Dialect", "")
         if self.provider == "sandbox" and dialect:
             return "task" if dialect.startswith("task") else "sync"
+        if self.provider == "custom" and self.tasks_seen:
+            return "task"  # a Custom gateway's delivery is what its answers show
         return self.settings.preset.delivery
+
+    @property
+    def tasks_seen(self) -> bool:
+        """Whether recent attempts of this route, or the test image, went through an async task."""
+        spend = self.spend.outcome if self.spend is not None else None
+        if spend is not None and any(ev.kind == "accepted" for ev in spend.events):
+            return True
+        return bool((self.history(4) or {}).get("tasks"))
 
     def text(self, value: Any, limit: int | None = None) -> str:
         """Any text for the report: the key masked (registered or not), signed URLs cut."""

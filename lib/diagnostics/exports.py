@@ -8,8 +8,10 @@ import dataclasses
 import json
 import re
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 from lib import constants as C
+from lib.diagnostics.checks import stale_changes
 from lib.diagnostics.report import (
     _SAFE_IMAGE,
     _SAFE_LINK,
@@ -27,6 +29,7 @@ from lib.diagnostics.report import (
     _scrub_report,
     hide_prompts,
     report_link,
+    step_link,
 )
 from lib.redact import MASK, scrub
 from lib.text import code_span, markdown_line
@@ -182,8 +185,48 @@ def report_to_markdown(report: Report, *, base_url: str = "") -> str:
                 line += " (" + ", ".join(links) + ")"
             out.append(line)
         out.append(f"\n**Fix:** {markdown_line(st.fix)}")
+        if base_url:
+            out.append(f"\nOpen this step in the app: {_abs(step_link(st.step), base_url)}")
     out += ["", "_Made with Image Prompt Lab. The API key is never included; signed URL query strings are cut._", ""]
     return "\n".join(out)
+
+
+# --------------------------------------------------------------------------
+# JUnit XML (for CI)
+
+
+def report_to_junit(report: Report, *, base_url: str = "", fail_on: str = "fail") -> str:
+    """One ``testcase`` per step. A failing step is a ``failure``; a warning is a ``failure``
+    with ``--fail-on warn`` and otherwise a ``skipped`` case whose message starts with
+    'warning:'; a step not checked is ``skipped`` ('not checked:'); a pass is a plain case.
+    Each case carries the step's verdict, fix and permalink (absolute with ``base_url``)."""
+
+    def esc(text: Any) -> str:
+        return html_text(str(text))
+
+    failing = {"fail"} | ({"warn"} if fail_on == "warn" else set())
+    cases = []
+    failures = skipped = 0
+    for st in report.steps:
+        link = _abs(step_link(st.step), base_url)
+        detail = esc(f"{st.verdict}\nFix: {st.fix}\n{link}")
+        name = quoteattr(f"{st.step}. {st.title}")
+        body = ""
+        if st.status in failing:
+            failures += 1
+            body = f"<failure message={quoteattr(st.verdict)} type={quoteattr(st.status)}>{detail}</failure>"
+        elif st.status in ("warn", "not_checked"):
+            skipped += 1
+            prefix = "warning" if st.status == "warn" else "not checked"
+            body = f"<skipped message={quoteattr(f'{prefix}: {st.verdict}')}/>"
+        out = f"<system-out>{esc(link)}</system-out>"
+        cases.append(f'  <testcase classname="imagelab.diagnostics" name={name}>{body}{out}</testcase>')
+    title = quoteattr(report.title or f"Diagnostics: {report.provider} / {report.model}")
+    head = (
+        f'<testsuite name={title} tests="{len(report.steps)}" failures="{failures}" errors="0" skipped="{skipped}" '
+        f"timestamp={quoteattr(report.created_at.rstrip('Z'))}>"
+    )
+    return "\n".join(['<?xml version="1.0" encoding="UTF-8"?>', head, *cases, "</testsuite>", ""])
 
 
 # --------------------------------------------------------------------------
@@ -282,8 +325,18 @@ def report_to_html(report: Report, *, base_url: str = "") -> str:
 # Saving and loading
 
 
-def save_report(store: Any, report: Report, *, hide: bool = False) -> str:
-    """Store a snapshot in the ``reports`` table; returns its id (the permalink's)."""
+def save_report(store: Any, report: Report, *, hide: bool = False, current: tuple[Any, str] | None = None) -> str:
+    """Store a snapshot in the ``reports`` table; returns its id (the permalink's).
+
+    With ``current`` (the settings and model in use now), a report made with other settings
+    is refused (``ReportError`` naming what changed): a snapshot is never saved as current
+    when it describes something else."""
+    if current is not None:
+        changes = stale_changes(report, *current)
+        if changes:
+            raise ReportError(
+                "These results are out of date: " + ", ".join(changes) + " changed since they were made. Run the checks again, then save."
+            )
     if hide:
         report = hide_prompts(report)
     report = _scrub_report(report)

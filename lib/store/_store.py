@@ -34,6 +34,7 @@ from sqlite_utils.db import NotFoundError
 
 from lib import constants as C
 from lib import redact
+from lib.classify import is_contention
 from lib.config import data_dir as resolve_data_dir
 from lib.images import ImageKeeper
 from lib.store.comparisons import ComparisonQueries
@@ -240,7 +241,8 @@ class Store(RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, Com
                 try:
                     return op(self.db)
                 except sqlite3.OperationalError as err:
-                    if attempt == C.STORE_WRITE_RETRIES:
+                    if attempt == C.STORE_WRITE_RETRIES or not is_contention(err):
+                        # A full disk or a read-only file does not get better in a second: no waiting for it.
                         if defer:
                             log.error("a database write failed %d times (%s); kept to replay later", attempt + 1, err)
                             self._deferred.append(op)
@@ -262,7 +264,8 @@ class Store(RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, Com
             for sql, params in statements:
                 cursor = db.execute(sql, params)
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.conn.in_transaction:  # SQLite already rolled back on its own after a full disk or an I/O error
+                db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
         assert cursor is not None

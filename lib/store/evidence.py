@@ -38,19 +38,34 @@ class EvidenceQueries:
         *,
         examples: int = C.DIAG_EXAMPLES,
         include_probes: bool = False,
+        urls: list[str] | None = None,
+        key_hint: str | None = None,
+        read_timeout_s: float | None = None,
     ) -> dict[int, dict[str, Any]]:
         """Recent evidence per checklist step (1-9; 0 holds errors of no step, such
         as server_error): error counts, example attempts (newest first), and for
         step 4 tasks seen, step 5 whether Retry-After was honoured and how runs
         ended, step 7 where images came from and whether their files exist, step 9
-        latency percentiles. Attempts of diagnostics probe runs are left out unless
-        ``include_probes``.
+        latency percentiles, with the read timeout each was made with. Attempts of
+        diagnostics probe runs are left out unless ``include_probes``; attempts never
+        sent (refused by pre-flight) are always left out: they say nothing about the
+        route. ``urls`` (the exact endpoint URLs: generations, edits) and ``key_hint`` scope the evidence
+        to one route: one base URL and one key of a provider. With ``read_timeout_s``,
+        step 9 also counts the timeouts of runs made with another read timeout.
 
         Which step an error belongs to is ``errors.checklist_step``."""
         flt = flt or AttemptFilter()
         if not include_probes and "probe" not in flt.exclude_kinds:
             flt = dataclasses.replace(flt, exclude_kinds=[*flt.exclude_kinds, "probe"])
+        if not flt.sent_only:
+            flt = dataclasses.replace(flt, sent_only=True)
         where, params = flt.where()
+        if urls is not None:
+            where += f" AND url IN ({', '.join('?' for _ in urls)})"
+            params = [*params, *urls]
+        if key_hint is not None:
+            where += " AND coalesce(key_hint, '') = ?"
+            params = [*params, key_hint]
         total = self.db.execute(f"SELECT count(*) FROM attempts WHERE {where}", params).fetchone()[0]
         last_ok = self.db.execute(f"SELECT max(started_at) FROM attempts WHERE {where} AND status = 'succeeded'", params).fetchone()[0]
         out: dict[int, dict[str, Any]] = {
@@ -125,4 +140,11 @@ class EvidenceQueries:
             "p95_ms": _percentile(lat, 95),
             "max_ms": lat[-1] if lat else None,
         }
+        out[9]["timeouts_other_settings"] = 0
+        if read_timeout_s is not None:
+            out[9]["timeouts_other_settings"] = self.db.execute(
+                f"SELECT count(*) FROM attempts WHERE {where} AND error_type = 'timeout' AND run_id IN "
+                f"(SELECT id FROM runs WHERE json_extract(settings, '$.read_timeout_s') <> ?)",  # unknown is not other
+                [*params, float(read_timeout_s)],
+            ).fetchone()[0]
         return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lib.store.filters import AttemptFilter
+from lib.store.filters import SENT, AttemptFilter
 
 
 class HistoryQueries:
@@ -18,27 +18,42 @@ class HistoryQueries:
     _decode: Any
 
     def attempt_groups(self, flt: AttemptFilter, by: str, resolution_ms: int) -> list[tuple[Any, ...]]:
-        """(key, status, error_type, latency bin, count, images, cost, slowest latency) per
-        ``by`` (model or provider), status, error type and latency bin of ``resolution_ms``."""
+        """(key, status, error_type, latency bin, count, images, cost, slowest latency, sent) per
+        ``by`` (model or provider), status, error type and latency bin of ``resolution_ms``;
+        ``sent`` is 0 for attempts refused before sending (``SENT``)."""
         if by not in ("model", "provider"):
             raise ValueError(f"no groups by {by!r}")
         where, params = flt.where()
         return self.db.execute(
             f"SELECT {by}, status, error_type, CAST(latency_ms / ? AS INTEGER) AS b, count(*), total(image_count), total(cost_usd), "
-            f"max(latency_ms) FROM attempts WHERE {where} GROUP BY +{by}, +status, +error_type, b",
+            f"max(latency_ms), {SENT} AS sent FROM attempts WHERE {where} GROUP BY +{by}, +status, +error_type, b",
             [resolution_ms, *params],
         ).fetchall()
+
+    def run_outcomes(self, flt: AttemptFilter) -> tuple[int, int]:
+        """(runs that succeeded, runs that ended) among the runs of the attempts ``flt`` covers, counting
+        only attempts whose request went out. A run succeeded when one of its attempts did; it ended
+        when it has a finished attempt and none cancelled (a run the user stopped is no one's failure)."""
+        where, params = flt.where()
+        row = self.db.execute(
+            "SELECT total(ok), count(*) FROM (SELECT max(status = 'succeeded') AS ok, max(status = 'cancelled') AS stopped, "
+            "max(status IN ('succeeded', 'failed', 'interrupted')) AS ended "
+            f"FROM attempts WHERE {where} AND {SENT} GROUP BY run_id) WHERE ok OR (ended AND NOT stopped)",
+            params,
+        ).fetchone()
+        return int(row[0]), int(row[1])
 
     def first_started(self, flt: AttemptFilter) -> float | None:
         where, params = flt.where()
         return self.db.execute(f"SELECT min(started_at) FROM attempts WHERE {where}", params).fetchone()[0]
 
     def attempts_per_bucket(self, flt: AttemptFilter, bucket_s: int, by: str) -> list[tuple[int, str, int]]:
-        """(bucket number, status or error type, count); by error type, only attempts that have one."""
+        """(bucket number, status or error type, count); by error type, only attempts that have one.
+        By status, an attempt refused before sending is ``refused``, not ``failed``."""
         if by not in ("status", "error_type"):
             raise ValueError(f"cannot count by {by!r}")
         where, params = flt.where()
-        label = "coalesce(error_type, 'none')" if by == "error_type" else "status"
+        label = "coalesce(error_type, 'none')" if by == "error_type" else f"CASE WHEN {SENT} THEN status ELSE 'refused' END"
         cond = " AND error_type IS NOT NULL" if by == "error_type" else ""
         return self.db.execute(
             f"SELECT CAST(started_at / ? AS INTEGER) AS b, {label}, count(*) FROM attempts WHERE {where}{cond} GROUP BY b, 2 ORDER BY b",
@@ -46,18 +61,20 @@ class HistoryQueries:
         ).fetchall()
 
     def latency_counts(self, flt: AttemptFilter, width_ms: float) -> list[tuple[str, int, str, int]]:
-        """(model, latency bin, succeeded|failed, count) of finished attempts."""
+        """(model, latency bin, succeeded|failed, count) of finished attempts that were sent (the provider's time)."""
         where, params = flt.where()
         return self.db.execute(
             f"SELECT model, CAST(latency_ms / ? AS INTEGER) AS b, CASE WHEN status = 'succeeded' THEN 'succeeded' ELSE 'failed' END, count(*) "
-            f"FROM attempts WHERE {where} AND +status IN ('succeeded', 'failed') AND latency_ms IS NOT NULL GROUP BY +model, b, 3",
+            f"FROM attempts WHERE {where} AND +status IN ('succeeded', 'failed') AND latency_ms IS NOT NULL AND {SENT} GROUP BY +model, b, 3",
             [width_ms, *params],
         ).fetchall()
 
     def errors_per_provider(self, flt: AttemptFilter) -> list[tuple[str, str, int]]:
+        """(provider, error type, count) of attempts that reached the provider and failed."""
         where, params = flt.where()
         return self.db.execute(
-            f"SELECT provider, error_type, count(*) FROM attempts WHERE {where} AND +error_type IS NOT NULL GROUP BY +provider, +error_type",
+            f"SELECT provider, error_type, count(*) FROM attempts WHERE {where} AND +error_type IS NOT NULL AND {SENT} "
+            "GROUP BY +provider, +error_type",
             params,
         ).fetchall()
 
@@ -79,7 +96,7 @@ class HistoryQueries:
         """A line per attempt of a run, in order: what History lists beside one attempt."""
         return list(
             self.db.query(
-                "SELECT id, attempt_no, model, fallback_from, status, error_type, http_status, latency_ms, cost_usd, started_at "
+                "SELECT id, attempt_no, model, fallback_from, status, error_type, http_status, latency_ms, wait_ms, cost_usd, started_at "
                 "FROM attempts WHERE run_id = ? ORDER BY attempt_no, started_at, id",
                 [run_id],
             )

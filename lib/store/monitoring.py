@@ -1,13 +1,18 @@
 """The reads behind the alert rules (``lib.monitoring``): counts over recent attempts.
 
-Diagnostics probe runs count in none of them.
+Diagnostics probe runs count in none of them, nor do attempts refused before sending (``SENT``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from lib.store.filters import SENT
+
 _NOT_PROBE = "(run_kind IS NULL OR run_kind <> 'probe')"  # attempts.run_kind is kept by a trigger (schema)
+# The app's own failures are not the provider's: the app stopped mid-flight (status 'interrupted') or
+# failed itself ('app_error', "the provider is not blamed", DESIGN.md).
+_PROVIDERS_OWN = "(error_type IS NULL OR error_type <> 'app_error')"
 
 
 class MonitoringQueries:
@@ -25,11 +30,14 @@ class MonitoringQueries:
 
     def failures_by_provider(self, recent_start: float, base_start: float) -> list[tuple[str, int, int, int]]:
         """(provider, recent, failed, total): finished attempts since ``base_start``, split at
-        ``recent_start`` (recent = 1 for the newer part). Cancelled attempts are not failures."""
+        ``recent_start`` (recent = 1 for the newer part). Cancelled attempts are not failures, an
+        attempt refused before sending never reached the provider, and an interrupted attempt or an
+        ``app_error`` is the app's failure, not the provider's: none of them count."""
         return self.db.execute(
             "SELECT provider, started_at >= ? AS recent, "
             "sum(CASE WHEN status = 'succeeded' THEN 0 ELSE 1 END), count(*) "
-            f"FROM attempts WHERE started_at >= ? AND +status IN ('succeeded', 'failed', 'interrupted') AND {_NOT_PROBE} "
+            f"FROM attempts WHERE started_at >= ? AND +status IN ('succeeded', 'failed') AND {_NOT_PROBE} AND {SENT} "
+            f"AND {_PROVIDERS_OWN} "
             "GROUP BY +provider, recent",
             [recent_start, base_start],
         ).fetchall()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -16,8 +17,9 @@ from lib.ui.resources import get_store
 _alerts_cache: dict[tuple[str, float], tuple[float, list[Any]]] = {}
 
 
-def alerts_banner(read_timeout_s: float | None = None) -> None:
-    """A banner per alert rule that holds (lib/monitoring.py), each linking to the History view showing why."""
+def alerts_banner(read_timeout_s: float | None = None, *, open_here: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """A banner per alert rule that holds (lib/monitoring.py), each linking to the History view showing why.
+    On History itself, ``open_here`` opens that view in place (the address bar follows)."""
     from lib import monitoring
 
     if read_timeout_s is None:
@@ -40,6 +42,10 @@ def alerts_banner(read_timeout_s: float | None = None) -> None:
         (box.error if alert.severity == "error" else box.warning)(
             f"**{plain(alert.title)}**  \n{plain(alert.message)}", icon=":material/notifications_active:"
         )
-        box.page_link(
-            "pages/history.py", label="Show these attempts in History", icon=":material/manage_search:", query_params=alert.params
-        )
+        if open_here is not None:
+            if box.button("Show these attempts", key=f"alert-open-{alert.rule}-{i}", icon=":material/manage_search:", type="tertiary"):
+                open_here(dict(alert.params))
+        else:
+            box.page_link(
+                "pages/history.py", label="Show these attempts in History", icon=":material/manage_search:", query_params=alert.params
+            )

@@ -31,7 +31,7 @@ def show_outcome(outcome: Outcome, *, key_prefix: str, prompt: str = "", request
     elif o.status == "interrupted":
         label, state = "Interrupted: the app stopped during this generation", "error"
     else:
-        label, state = f"Failed: {o.error.info.title if o.error else 'unknown'}", "error"
+        label, state = f"Failed: {describe(o.error)['title'] if o.error else 'unknown'}", "error"
     render_events(o.events, label=label, state=state, expanded=False)
     if o.status == "cancelled":
         st.info(
@@ -144,6 +144,7 @@ def attempts_table(outcome: Outcome) -> None:
             "error": a.error_type or "",
             "HTTP": a.http_status or "",
             "latency (s)": round(a.latency_ms / 1000, 2),
+            "queued (s)": round(a.wait_ms / 1000, 2),
             "fell back from": a.fallback_from or "",
         }
         for a in outcome.attempts

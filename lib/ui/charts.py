@@ -7,8 +7,53 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lib import constants as C
+from lib.errors import ERROR_TYPES
 
-STATUS_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "interrupted": "#ef6c00", "cancelled": "#757575", "pending": "#1565c0"}
+STATUS_COLORS = {
+    "succeeded": "#2e7d32",
+    "failed": "#c62828",
+    "interrupted": "#ef6c00",
+    "cancelled": "#757575",
+    "pending": "#1565c0",
+    "refused": "#b0a06b",  # refused before sending (never reached the provider)
+}
+STATUS_LABELS = {"refused": "refused before sending"}
+
+# One fixed colour per error type, so a type keeps its colour across charts; every chart
+# by error type draws the whole legend (all types, in the vocabulary's order).
+_ERROR_PALETTE = (
+    "#9e9e9e",  # invalid_input
+    "#6a1b9a",  # auth
+    "#ab47bc",  # permission
+    "#283593",  # endpoint_not_found
+    "#1e88e5",  # model_not_found
+    "#00897b",  # bad_request
+    "#d81b60",  # content_policy
+    "#fb8c00",  # rate_limited
+    "#e53935",  # quota_exceeded
+    "#8d1c1c",  # server_error
+    "#fdd835",  # timeout
+    "#5d4037",  # network
+    "#43a047",  # task_failed
+    "#00acc1",  # bad_response
+    "#c0ca33",  # invalid_image
+    "#f48fb1",  # image_fetch_failed
+    "#212121",  # interrupted
+    "#80cbc4",  # app_error
+)
+ERROR_COLORS = dict(zip(ERROR_TYPES, _ERROR_PALETTE, strict=True))
+
+
+def error_color(title: str = "error type", field: str = "key"):
+    """The colour encoding of an error-type field: fixed colours, the whole legend."""
+    import altair as alt
+
+    return alt.Color(
+        f"{field}:N",
+        title=title,
+        scale=alt.Scale(domain=list(ERROR_COLORS), range=list(ERROR_COLORS.values())),
+        legend=alt.Legend(values=list(ERROR_COLORS), symbolLimit=len(ERROR_COLORS), labelLimit=200, orient="bottom", columns=6),
+    )
 
 
 def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int, start: float | None = None, end: float | None = None):
@@ -17,18 +62,24 @@ def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int, start:
 
     df = pd.DataFrame(rows)
     df["end"] = df["time"] + pd.Timedelta(seconds=bucket_s * 0.9)
-    # the whole time range asked for, not just the part with attempts
+    df["when"] = [t.strftime("%Y-%m-%d %H:%M") + " UTC" for t in df["time"]]
+    # drawn in UTC, as labelled (not the browser's time zone); the whole time range asked for
     scale = (
-        alt.Scale(domain=[datetime.fromtimestamp(start, UTC).isoformat(), datetime.fromtimestamp(end, UTC).isoformat()])
+        alt.Scale(type="utc", domain=[datetime.fromtimestamp(start, UTC).isoformat(), datetime.fromtimestamp(end, UTC).isoformat()])
         if start and end
-        else alt.Undefined
+        else alt.Scale(type="utc")
     )
     title = "Attempts over time" + (" by status" if by == "status" else " by error type")
     if by == "status":
-        keys = [k for k in STATUS_COLORS if k in set(df["key"])]
-        color = alt.Color("key:N", title="status", scale=alt.Scale(domain=keys, range=[STATUS_COLORS[k] for k in keys]))
+        df["key"] = [STATUS_LABELS.get(k, k) for k in df["key"]]
+        keys = [k for k in STATUS_COLORS if STATUS_LABELS.get(k, k) in set(df["key"])]
+        color = alt.Color(
+            "key:N",
+            title="status",
+            scale=alt.Scale(domain=[STATUS_LABELS.get(k, k) for k in keys], range=[STATUS_COLORS[k] for k in keys]),
+        )
     else:
-        color = alt.Color("key:N", title="error type")
+        color = error_color()
     return (
         alt.Chart(df, title=title)
         .mark_bar()
@@ -38,7 +89,7 @@ def timeline_chart(rows: list[dict[str, Any]], *, by: str, bucket_s: int, start:
             y=alt.Y("sum(n):Q", title="attempts", stack=True),
             color=color,
             tooltip=[
-                alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"),
+                alt.Tooltip("when:N", title="from"),
                 alt.Tooltip("key:N", title=by),
                 alt.Tooltip("sum(n):Q", title="attempts"),
             ],
@@ -56,7 +107,7 @@ def latency_chart(rows: list[dict[str, Any]], *, width_s: float, read_timeout_s:
         alt.Chart(df)
         .mark_bar(opacity=0.8)
         .encode(
-            x=alt.X("latency_s:Q", title="latency (s)", bin=alt.Bin(binned=True, step=width_s)),
+            x=alt.X("latency_s:Q", title="provider latency (s; time waiting in the app left out)", bin=alt.Bin(binned=True, step=width_s)),
             x2="latency_end:Q",
             y=alt.Y("sum(n):Q", title="attempts"),
             color=alt.Color(
@@ -85,8 +136,8 @@ def errors_chart(rows: list[dict[str, Any]]):
         .mark_bar()
         .encode(
             y=alt.Y("provider:N", title=None),
-            x=alt.X("sum(n):Q", title="attempts"),
-            color=alt.Color("error_type:N", title="error type"),
+            x=alt.X("sum(n):Q", title="attempts that reached the provider"),
+            color=error_color(field="error_type"),
             tooltip=["provider:N", "error_type:N", alt.Tooltip("sum(n):Q", title="attempts")],
         )
     )

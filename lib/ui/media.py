@@ -1,8 +1,15 @@
 """Streaming and edits: the controls, the live partial image, what streaming and reference
-images did, the reference images of a stored attempt, and what each model takes."""
+images did, the reference images of a stored attempt, and what each model takes.
+
+Images here are served through the session (``session_image``): Streamlit's ``/media/...``
+URLs answer anyone who holds one, without sign-in, for as long as the file stays in
+its memory (README, "Serving teammates").
+"""
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -16,6 +23,33 @@ MEDIA_UPLOAD_TYPES = ["png", "webp", "jpg", "jpeg"]
 
 
 NO_FIDELITY = "leave out"
+SESSION_IMAGE_MAX_BYTES = 2 * 1048576  # larger images go through the media endpoint rather than bloat the session's messages
+
+_IMAGE_TYPES = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif", b"RIFF": "image/webp"}
+
+
+def image_data_url(image: bytes | str | Path) -> str | None:
+    """An image (bytes, or a file) as a ``data:`` URL, or None when it is not a known raster
+    image (png, jpeg, gif, webp), cannot be read, or is over ``SESSION_IMAGE_MAX_BYTES``."""
+    try:
+        data = image if isinstance(image, bytes) else Path(image).read_bytes()
+    except OSError:
+        return None
+    if len(data) > SESSION_IMAGE_MAX_BYTES:
+        return None
+    mime = next((m for magic, m in _IMAGE_TYPES.items() if data.startswith(magic)), None)
+    if mime is None or (mime == "image/webp" and data[8:12] != b"WEBP"):
+        return None
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def session_image(where: Any, image: bytes | str | Path, **kwargs: Any) -> None:
+    """``where.image(...)`` with the image inside the session's own message (a ``data:`` URL):
+    no ``/media/...`` URL exists for it, so nobody without the session can fetch it, and it
+    leaves the server's memory with the message. Falls back to Streamlit's media endpoint
+    for an image it cannot inline."""
+    url = image_data_url(image)
+    where.image(url if url is not None else image, **kwargs)
 
 
 def media_controls(model: str) -> dict[str, Any]:
@@ -161,7 +195,9 @@ def render_partial(events: list[Event]) -> None:
         return
     with st.container(key="partial_preview"):
         cols = st.columns([3, 2])
-        cols[0].image(event.image, width="stretch", caption=f"{plain(event.message)}: a rough preview, the final image replaces it")
+        session_image(
+            cols[0], event.image, width="stretch", caption=f"{plain(event.message)}: a rough preview, the final image replaces it"
+        )
 
 
 def release_partials(events: list[Event], *, keep: bool) -> None:
@@ -192,7 +228,7 @@ def media_summary(outcome: Outcome, request: GenerationRequest) -> None:
         with st.expander(f"Partial images kept ({len(outcome.partials)})"):
             cols = st.columns(min(len(outcome.partials), 4))
             for i, data in enumerate(outcome.partials):
-                cols[i % len(cols)].image(data, width="stretch", caption=f"partial {i + 1}")
+                session_image(cols[i % len(cols)], data, width="stretch", caption=f"partial {i + 1}")
 
 
 def attempt_media(attempt: dict[str, Any]) -> None:
@@ -214,7 +250,7 @@ def attempt_media(attempt: dict[str, Any]) -> None:
         thumb = thumbnail_path(row["path"])
         with cols[i % len(cols)]:
             if thumb:
-                st.image(thumb, width="stretch")
+                session_image(st, thumb, width="stretch")
             label = "mask" if row["role"] == "mask" else f"image {row['position'] + 1}"
             st.caption(plain(f"{label}: {row['filename']} ({row['width']}x{row['height']}, {row['byte_size'] / 1024:,.0f} KB)"))
 

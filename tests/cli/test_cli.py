@@ -11,7 +11,7 @@ import pytest
 
 from lib.store import Store
 from tests.support import ROOT
-from tests.support.cli import SCRIPT, command, run
+from tests.support.cli import SCRIPT, command, env, run
 from tests.support.e2e_support import free_port
 from tests.support.wait_until import wait_until
 
@@ -97,7 +97,9 @@ def test_builtin_sandbox_when_no_base_url(tmp_path):
 
 def test_sandbox_command_serves_in_the_foreground():
     port = free_port()
-    proc = subprocess.Popen([*command(), "sandbox", "--port", str(port), "--scenario", "content_policy", "--latency", "0"], cwd=ROOT)
+    proc = subprocess.Popen(
+        [*command(), "sandbox", "--port", str(port), "--scenario", "content_policy", "--latency", "0"], cwd=ROOT, env=env()
+    )
 
     def answer() -> httpx.Response | None:
         try:

@@ -56,3 +56,46 @@ def test_a_filtered_permalink_shows_the_table_and_a_chart(browser, tmp_path):
             assert (tmp_path / "history-chart.png").stat().st_size > 10_000
         finally:
             page.close()
+
+
+def address(page, search: str) -> None:
+    """Wait until the address bar's query string is ``search`` (set by the app, no page load)."""
+    page.wait_for_function("s => window.location.search === s", arg=search, timeout=15_000)
+    assert page.url.endswith("/history" + search)
+
+
+def test_opening_an_attempt_and_going_back_keep_the_address_bar_in_step(browser, tmp_path):
+    data = tmp_path / "data"
+    store = Store(data_dir=data)
+    now = time.time()
+    ids = [add(store, at=now - 300 * i, provider="openai", prompt=f"prompt {i}", wait_ms=1500 if i else None) for i in range(3)]
+    add(store, at=now - 100, provider="wisgate", status="failed", error_type="timeout", latency_ms=180_000)
+    add(store, at=now - 50, provider="wisgate", status="failed", error_type="invalid_input", latency_ms=None)
+    store.close()
+
+    with running_app(data) as (url, proc):
+        wait_for_http(url, proc)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        try:
+            page.goto(url + "/history?provider=openai&since=24h")
+            page.wait_for_selector(APP_IDLE, timeout=30_000)
+            page.get_by_text("3 attempts match").wait_for(timeout=30_000)
+            box = page.get_by_label("Open attempt #")
+            box.fill(str(ids[1]))
+            box.press("Enter")
+            page.get_by_role("heading", name=f"Attempt #{ids[1]}").wait_for(timeout=15_000)
+            address(page, f"?attempt={ids[1]}&since=24h&provider=openai")
+            page.screenshot(path=str(tmp_path / "history-attempt.png"), full_page=True)
+            page.get_by_role("button", name="Back to the list").click()
+            page.get_by_text("3 attempts match").wait_for(timeout=15_000)
+            address(page, "?since=24h&provider=openai")
+            page.reload()  # the address bar opens the same view
+            page.get_by_text("3 attempts match").wait_for(timeout=30_000)
+            page.goto(url + "/history?since=24h&by=error_type")
+            page.get_by_text("5 attempts match").wait_for(timeout=30_000)
+            page.get_by_role("tab", name="Charts").click()
+            page.locator("[data-testid='stVegaLiteChart']").first.locator("canvas, svg").first.wait_for(timeout=15_000)
+            page.wait_for_selector(APP_IDLE, timeout=30_000)
+            page.screenshot(path=str(tmp_path / "history-charts.png"), full_page=True)
+        finally:
+            page.close()

@@ -185,16 +185,31 @@ def count(store, **params):
 
 
 def test_filters_narrow_the_table(seeded):
-    assert count(seeded, since="all") == 8
-    assert count(seeded) == 7  # 7 days by default
-    assert count(seeded, since="1h") == 6
-    assert count(seeded, since="1h", provider="openai") == 4
+    assert count(seeded, since="all") == 7  # the probe is hidden
+    assert count(seeded) == 6  # 7 days by default
+    assert count(seeded, since="1h") == 5
+    assert count(seeded, since="1h", provider="openai") == 3
     assert count(seeded, since="1h", model="gpt-image-1.5", status="cancelled") == 1
     assert count(seeded, error_type="rate_limited") == 1
     assert count(seeded, kind="probe") == 1
+    assert count(seeded, kind=["probe", "generate"], since="1h") == 6
     assert count(seeded, kind="rerun") == 1
     assert count(seeded, q="PAPER") == 1
-    assert count(seeded, since="custom", **{"from": "2026-01-01"}) >= 7
+    assert count(seeded, since="custom", **{"from": "2026-01-01"}) >= 6
+
+
+def test_the_list_its_count_and_the_export_show_the_same_attempts(seeded):
+    for view in (
+        H.HistoryView(since="all"),
+        H.HistoryView(since="all", kinds=["probe"]),
+        H.HistoryView(since="1h", kinds=["generate", "probe"]),
+    ):
+        flt = view.to_filter(NOW)
+        rows, total = H.table_page(seeded, flt, page=1)
+        exported = H.export(seeded, flt)
+        assert total == len(rows) == len(exported.rows)
+        assert {r["id"] for r in rows} == {r["id"] for r in exported.rows}
+        assert ("probe" in view.kinds) == any(r["kind"] == "probe" for r in exported.rows)
 
 
 def test_group_stats_per_model_and_provider(seeded):
@@ -220,10 +235,11 @@ def test_group_stats_per_model_and_provider(seeded):
     assert {
         "provider",
         "attempts",
-        "success rate",
+        "refused before sending",
+        "attempt success",
         "p50 (s)",
         "p95 (s)",
-        "error rates",
+        "errors (of finished)",
         "images",
         "cost (est.)",
         "per image (est.)",
@@ -261,11 +277,11 @@ def test_bucket_sizes_follow_the_span():
 
 def test_table_page_is_newest_first_and_clamped(seeded):
     rows, total = H.table_page(seeded, H.HistoryView(since="all").to_filter(NOW), page=1, page_size=3)
-    assert total == 8 and len(rows) == 3
-    assert rows[0]["prompt"] == "probe"
+    assert total == 7 and len(rows) == 3  # the probe is hidden
+    assert [r["status"] for r in rows] == ["cancelled", "failed", "failed"]
     assert rows[0]["time (UTC)"] < "2030" and rows[0]["cost (est.)"] is not None
     last, _ = H.table_page(seeded, H.HistoryView(since="all").to_filter(NOW), page=99, page_size=3)
-    assert [r["prompt"] for r in last] == ["old paper boat", "ancient"]
+    assert [r["prompt"] for r in last] == ["ancient"]
 
 
 # --------------------------------------------------------------------------
@@ -406,3 +422,104 @@ def test_binned_percentiles_match_nearest_rank_to_the_resolution(store):
     for p, got in ((50, g["p50_ms"]), (95, g["p95_ms"])):
         exact = ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
         assert exact <= got < exact + C.HISTORY_LATENCY_RESOLUTION_MS and got in values
+
+
+# --------------------------------------------------------------------------
+# What the figures count
+
+
+def test_refused_attempts_count_apart_and_in_no_rate_chart_or_error_count(store):
+    add(store, at=NOW - 60, status="failed", error_type="invalid_input", latency_ms=None, provider="openai")
+    add(store, at=NOW - 50, status="failed", error_type="rate_limited", latency_ms=400, provider="openai")
+    add(store, at=NOW - 40, status="succeeded", latency_ms=10_000, provider="openai")
+    flt = H.HistoryView(since="1h").stats_filter(NOW)
+    (g,) = H.group_stats(store, flt, "provider")
+    assert (g["attempts"], g["refused"], g["finished"], g["failed"]) == (3, 1, 2, 1)
+    assert g["success_rate"] == 0.5 and g["error_rates"] == {"rate_limited": 0.5}
+    t = H.totals([g], store.run_outcomes(flt))
+    assert (t["refused"], t["success_rate"], t["runs_ended"], t["run_success_rate"]) == (1, 0.5, 2, 0.5)
+    rows, _ = H.timeline(store, flt, by="status", now=NOW)
+    assert sorted((r["key"], r["n"]) for r in rows) == [("failed", 1), ("refused", 1), ("succeeded", 1)]
+    assert [e["error_type"] for e in H.errors_by_provider(store, flt)] == ["rate_limited"]
+    bins, _ = H.latency_bins(store, flt, read_timeout_s=180)
+    assert sum(b["n"] for b in bins) == 2
+
+
+def test_run_success_counts_runs_not_attempts(store):
+    for _ in range(3):  # three runs that each took a retry and then succeeded
+        run = store.start_run(kind="generate", label="r", settings={})
+        add(store, at=NOW - 100, run_id=run, status="failed", error_type="server_error")
+        add(store, at=NOW - 90, run_id=run, attempt_no=2, status="succeeded")
+    failed_run = store.start_run(kind="generate", label="f", settings={})
+    add(store, at=NOW - 80, run_id=failed_run, status="failed", error_type="timeout")
+    stopped = store.start_run(kind="generate", label="s", settings={})  # a failure, then the user stopped it
+    add(store, at=NOW - 70, run_id=stopped, status="failed", error_type="rate_limited")
+    add(store, at=NOW - 69, run_id=stopped, attempt_no=2, status="cancelled")
+    flt = H.HistoryView(since="1h").stats_filter(NOW)
+    t = H.totals(H.group_stats(store, flt, "model"), store.run_outcomes(flt))
+    assert (t["succeeded"], t["finished"]) == (3, 8)  # attempt success 38%
+    assert (t["runs_succeeded"], t["runs_ended"]) == (3, 4)  # run success 75%: the stopped run is no one's failure
+    assert H.percent(t["succeeded"], t["finished"]) == "38%" and H.percent(t["runs_succeeded"], t["runs_ended"]) == "75%"
+    assert H.percent(0, 0) == "—"
+
+
+def test_wait_is_apart_from_latency(store):
+    add(store, at=NOW - 60, latency_ms=10_000, wait_ms=50_000)
+    add(store, at=NOW - 50, latency_ms=20_000)
+    flt = H.HistoryView(since="1h").stats_filter(NOW)
+    (g,) = H.group_stats(store, flt, "model")
+    assert (g["p50_ms"], g["p95_ms"]) == (10_000, 20_000)  # the wait is in neither
+    bins, width = H.latency_bins(store, flt, read_timeout_s=180)
+    assert sorted(b["latency_s"] for b in bins) == [(10_000 // (width * 1000)) * width, (20_000 // (width * 1000)) * width]
+    rows, _ = H.table_page(store, flt, page=1)
+    assert [(r["latency (s)"], r["wait (s)"]) for r in rows] == [(20.0, "—"), (10.0, "50.0")]
+    assert H.export_rows(store, flt)[1]["wait_ms"] == 50_000
+
+
+def test_an_export_cut_at_its_cap_says_so_in_the_file(store):
+    for i in range(3):
+        add(store, at=NOW - i)
+    flt = AttemptFilter()
+    cut = H.export(store, flt, limit=2)
+    assert cut.cut and len(cut.rows) == 2
+    doc = json.loads(H.to_json(cut))
+    assert doc["complete"] is False and doc["row_cap"] == 2 and "Cut at 2 rows" in doc["note"] and doc["count"] == 2
+    lines = list(csv.reader(io.StringIO(H.to_csv(cut))))
+    assert len(lines) == 4 and lines[-1][0].startswith("Cut at 2 rows")
+    whole = H.export(store, flt, limit=3)
+    assert not whole.cut and json.loads(H.to_json(whole))["complete"] is True
+    assert "Cut at" not in H.to_csv(whole) and len(list(csv.reader(io.StringIO(H.to_csv(whole))))) == 4
+
+
+def test_rows_without_an_image_have_an_empty_image_cell(store):
+    add(store, at=NOW - 60, status="failed", error_type="timeout")
+    rows, _ = H.table_page(store, AttemptFilter(), page=1)
+    assert rows[0]["image"] == ""
+
+
+def test_each_error_type_keeps_one_colour_and_the_legend_is_whole():
+    assert set(charts.ERROR_COLORS) == set(ERROR_TYPES) and len(ERROR_TYPES) == 18
+    assert len(set(charts.ERROR_COLORS.values())) == 18
+    rows = [{"time": __import__("datetime").datetime.fromtimestamp(NOW, UTC), "key": "timeout", "n": 2}]
+    specs = [
+        charts.timeline_chart(rows, by="error_type", bucket_s=300).to_dict(),
+        charts.errors_chart([{"provider": "openai", "error_type": "rate_limited", "n": 1}]).to_dict(),
+    ]
+    for spec in specs:
+        color = spec["encoding"]["color"]
+        assert color["scale"]["domain"] == list(ERROR_TYPES)
+        assert color["scale"]["range"] == [charts.ERROR_COLORS[t] for t in ERROR_TYPES]
+        assert color["legend"]["values"] == list(ERROR_TYPES)
+
+
+def test_the_timeline_is_drawn_in_utc(store):
+    add(store, at=NOW - 60)
+    flt = H.HistoryView(since="24h").stats_filter(NOW)
+    rows, bucket = H.timeline(store, flt, now=NOW)
+    for spec in (
+        charts.timeline_chart(rows, by="status", bucket_s=bucket, start=flt.since, end=NOW).to_dict(),
+        charts.timeline_chart(rows, by="status", bucket_s=bucket).to_dict(),
+    ):
+        assert spec["encoding"]["x"]["scale"]["type"] == "utc"
+        assert "UTC" in spec["encoding"]["x"]["title"]
+        assert all(d["when"].endswith(" UTC") for d in next(iter(spec["datasets"].values())))

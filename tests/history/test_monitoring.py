@@ -112,6 +112,25 @@ def test_failure_rate_without_a_baseline_uses_the_absolute_threshold(store):
     assert len(alerts) == 1 and "too little history" in alerts[0].message
 
 
+def test_attempts_refused_before_sending_are_no_failure_of_the_provider(store):
+    for i in range(10):  # a malformed key refused by the app, ten times: the provider never saw a request
+        add(store, at=NOW - 60 * (i + 1), status="failed", error_type="invalid_input", latency_ms=None)
+    add(store, at=NOW - 30, status="succeeded")
+    assert M.failure_rate(store, NOW) == [] and M.check(store, now=NOW) == []
+    for i in range(5):  # the same with real provider failures beside them: counted over the sent attempts only
+        add(store, at=NOW - 20 - i, status="failed", error_type="server_error")
+    alerts = M.failure_rate(store, NOW)
+    assert len(alerts) == 1 and "5 of 6 attempts" in alerts[0].message
+
+
+def test_the_apps_own_failures_are_not_the_providers(store):
+    for i in range(6):  # the app stopped mid-flight, or failed itself: the provider is not blamed
+        add(store, at=NOW - 60 * (i + 1), status="interrupted", error_type="interrupted")
+        add(store, at=NOW - 60 * (i + 1) - 5, status="failed", error_type="app_error")
+    add(store, at=NOW - 30, status="succeeded")
+    assert M.failure_rate(store, NOW) == []
+
+
 # 3. image downloads below 100%
 
 

@@ -102,3 +102,16 @@ def checklist_links(app: AppTest) -> list[tuple[str, str]]:
                 )
             )
     return links
+
+
+def test_results_of_other_settings_are_marked_out_of_date_and_not_saved_as_current(at):
+    at.button(key="diag_run").click().run()
+    assert not at.exception
+    assert "Live probe" in " ".join(c.value for c in at.caption)
+    at.sidebar.selectbox(key="sandbox_scenario").set_value("auth").run()
+    warning = " ".join(w.value for w in at.warning)
+    assert "out of date" in warning and "sandbox scenario or dialect" in warning
+    assert "Live probe" not in " ".join(c.value for c in at.caption)  # the old verdicts are not shown as current
+    at.button(key="diag_save").click().run()
+    saved = D.load_report(ui.get_store(), at.session_state["diag_saved_id"])
+    assert saved.settings["sandbox"]["scenario"] == "auth"  # what was saved describes the settings in use

@@ -82,7 +82,7 @@ def test_stats_and_charts_follow_the_filter(seeded, history):
     charts = at.get("vega_lite_chart")
     assert len(charts) == 2  # timeline and latency; no errors for openai, so no error chart
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Attempts"] == "2" and metrics["Success rate"] == "100%"
+    assert metrics["Attempts"] == "2" and metrics["Attempt success"] == "100%" and metrics["Run success"] == "100%"
     assert metrics["Cost (estimate)"].startswith("~$")
 
 
@@ -118,6 +118,17 @@ def test_selecting_a_row_opens_the_attempt_and_back_returns_to_the_list(seeded, 
     at.number_input(key="hist_open_id").set_value(first_id).run()
     assert dict(at.query_params) == {"attempt": str(first_id)}
     assert at.subheader[0].value == f"Attempt #{first_id}"
+    at.button(key="history_back").click().run()
+    assert dict(at.query_params) == {} and len(table(at)) == 3
+    # from a filtered list, back returns to that list and the address bar says so
+    at = history({"model": "gpt-image-2", "since": "all"})
+    one = int(table(at)["id"].iloc[0])
+    at.number_input(key="hist_open_id").set_value(one).run()
+    assert dict(at.query_params) == {"attempt": str(one), "model": "gpt-image-2", "since": "all"}
+    at.button(key="history_back").click().run()
+    assert dict(at.query_params) == {"model": "gpt-image-2", "since": "all"}
+    assert list(table(at)["prompt"]) == ["a paper boat", TRICKY]
+    assert at.multiselect(key="hist_model").value == ["gpt-image-2"]
 
 
 def test_unknown_attempt_is_a_clear_message(seeded, history):
@@ -175,13 +186,75 @@ def test_alert_banners_on_history_and_generate_link_to_the_cause(store, history,
     at = history()
     banner = " ".join(e.value for e in at.error)
     assert "Out of quota on evolink" in banner
-    links = [p for p in at.get("page_link") if "Show these attempts" in p.proto.label]
-    assert links and "error_type=quota_exceeded" in links[0].proto.query_string
+    # on History itself the alert opens its view in place: the address bar shows it
+    at.button(key="alert-open-quota-0").click().run()
+    assert dict(at.query_params) == {"provider": "evolink", "error_type": "quota_exceeded", "since": "1h"}
+    assert at.multiselect(key="hist_error_type").value == ["quota_exceeded"]
+    assert list(table(at)["provider"]) == ["evolink"]
     generate = new_app()
     assert "Out of quota on evolink" in " ".join(e.value for e in generate.error)
+    links = [p for p in generate.get("page_link") if "Show these attempts" in p.proto.label]
+    assert links and "error_type=quota_exceeded" in links[0].proto.query_string
 
 
 def test_export_buttons_are_offered(seeded, history):
     at = history()
     keys = {b.key for b in at.get("download_button")}
     assert {"export_csv", "export_json"} <= keys
+
+
+def caption_text(at: AppTest) -> str:
+    return " ".join(c.value for c in at.caption)
+
+
+def test_probes_are_hidden_until_the_run_kind_filter_asks_for_them(seeded, history):
+    add(seeded, at=time.time() - 50, kind="probe", prompt="probe", status="failed", error_type="auth")
+    at = history({"since": "7d"})
+    assert len(table(at)) == 3 and "3 attempts match" in caption_text(at)
+    at = history({"since": "7d", "kind": ["probe", "generate"]})
+    assert len(table(at)) == 4 and "4 attempts match" in caption_text(at)
+    at = history({"kind": "probe"})
+    assert list(table(at)["prompt"]) == ["probe"] and "1 attempts match" in caption_text(at)
+
+
+def test_refused_attempts_count_in_no_rate_and_runs_beside_attempts(store, history):
+    now = time.time()
+    add(store, at=now - 90, status="failed", error_type="invalid_input", latency_ms=None, prompt="refused")
+    run = store.start_run(kind="generate", label="hops", settings={})
+    add(store, at=now - 80, run_id=run, status="failed", error_type="server_error", latency_ms=900)
+    add(store, at=now - 79, run_id=run, attempt_no=2, status="succeeded", latency_ms=12_000)
+    add(store, at=now - 70, status="failed", error_type="timeout", latency_ms=120_000)
+    at = history()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Attempts"] == "4"
+    assert metrics["Attempt success"] == "33%"  # 1 of the 3 sent attempts
+    assert metrics["Run success"] == "50%"  # 1 of the 2 runs that reached the provider
+    per_model = at.dataframe[1].value
+    assert list(per_model["refused before sending"]) == [1]
+
+
+def test_wait_is_shown_beside_latency_and_unknown_waits_are_a_dash(store, history):
+    now = time.time()
+    old = add(store, at=now - 60, latency_ms=8_000)
+    new = add(store, at=now - 30, latency_ms=9_000, wait_ms=4_200)
+    at = history()
+    rows = table(at)
+    waits = dict(zip(rows["id"], rows["wait (s)"], strict=True))
+    assert waits == {new: "4.2", old: "—"}
+    assert "None" not in list(rows["image"])
+    at = history({"attempt": str(new)})
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Latency"] == "9.0 s" and metrics["Wait"] == "4.2 s"
+    at = history({"attempt": str(old)})
+    assert {m.label: m.value for m in at.metric}["Wait"] == "—"
+
+
+def test_an_export_past_its_cap_says_so_on_the_page(seeded, history, monkeypatch):
+    from lib import constants as C
+
+    monkeypatch.setattr(C, "HISTORY_EXPORT_MAX_ROWS", 2)
+    at = history()
+    assert any("Cut at 2 rows" in w.value for w in at.warning)
+    monkeypatch.setattr(C, "HISTORY_EXPORT_MAX_ROWS", 3)
+    at = history()
+    assert not any("Cut at" in w.value for w in at.warning)

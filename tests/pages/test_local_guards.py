@@ -6,7 +6,9 @@ import pytest
 
 from lib import constants as C
 from lib import ui
+from lib.ui import gate
 from tests.support.apptest import wait_for_job
+from tests.support.clock import FakeClock
 from tests.support.damaged_db import GARBAGE, damaged
 
 
@@ -23,8 +25,31 @@ def test_the_app_shows_a_card_naming_the_file(app_env, new_app):
 def guarded(new_app, monkeypatch):
     """The app with a password set: a new session sees only the password form."""
     monkeypatch.setenv(C.PASSWORD_ENV, "correct horse battery staple")
-    monkeypatch.setattr(C, "PASSWORD_FAIL_DELAY_S", 0.0)
-    return new_app()
+    clock = FakeClock()
+    monkeypatch.setattr(gate.throttle(), "clock", clock)
+    gate.throttle().clear()
+    yield new_app()
+    gate.throttle().clear()
+
+
+def _try(at, password):
+    at.text_input(key="app_password_input").set_value(password)
+    at.button[0].click().run()
+    return [e.value for e in at.error]
+
+
+def test_wrong_passwords_lock_out_every_session_of_the_address_for_a_time_it_shows(guarded, new_app):
+    at = guarded
+    for _ in range(gate.FREE_FAILURES):
+        assert _try(at, "wrong") == ["That is not the password."]
+    errors = _try(at, "wrong")
+    assert errors == ["That is not the password. Too many wrong passwords: try again in 30 s."]
+    other = new_app()  # a new browser session from the same address gains nothing
+    assert _try(other, "correct horse battery staple") == ["Too many wrong passwords. Try again in 30 s."]
+    assert not [t for t in other.text_area if t.key == "prompt"]
+    gate.throttle().clock.now += gate.FIRST_LOCKOUT_S  # the legitimate user waits it out
+    _try(other, "correct horse battery staple")
+    assert other.text_area(key="prompt") is not None
 
 
 def test_a_password_guards_every_page(guarded):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,5 +17,11 @@ def command() -> list[str]:
     return [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "lib.cli"]
 
 
+def env() -> dict[str, str]:
+    """The environment with this checkout first on the path: the console script of an
+    editable install elsewhere would otherwise import that other checkout's lib/."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))}
+
+
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([*command(), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run([*command(), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env())

@@ -1,0 +1,119 @@
+"""Evidence belongs to the route being diagnosed, live results outrank history, and a key the
+app will not send is not sent by a probe either: against the real sandbox."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from lib import diagnostics as D
+from lib.client import ImageClient
+from lib.generation import ClientSettings, GenerationRequest
+from lib.store import Store
+
+MODEL = "gpt-image-2"
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(data_dir=tmp_path / "data")
+
+
+def settings_for(sandbox, scenario: str | None = None, **changes) -> ClientSettings:
+    headers = {"X-Sandbox-Scenario": scenario} if scenario else {}
+    headers.update(changes.pop("extra_headers", {}))
+    return ClientSettings(provider="sandbox", base_url=sandbox.base_url, extra_headers=headers, **changes)
+
+
+def generate(settings: ClientSettings, store: Store, prompt: str = "a paper boat"):
+    with ImageClient(settings=settings, recorder=store, keeper=store.keeper) as client:
+        return client.generate(GenerationRequest(prompt=prompt, model=MODEL))
+
+
+def test_another_keys_server_errors_are_not_evidence_against_this_route(sandbox, store):
+    other = settings_for(sandbox, "server_error", api_key="local-other-key-AAAA", max_retries=0, use_fallback=False)
+    assert generate(other, store).error.error_type == "server_error"
+    mine = settings_for(sandbox, api_key="local-mine-key-BBBB")
+    step = D.run_checks(mine, MODEL, store=store).step(2)
+    assert step.status == "pass", step.verdict
+    assert not any("server_error" in e.text for e in step.evidence)
+    # The same key and URL does see its own 5xx.
+    again = D.run_checks(settings_for(sandbox, api_key="local-other-key-AAAA"), MODEL, store=store).step(2)
+    assert again.status == "warn" and any("server_error" in e.text for e in again.evidence)
+
+
+def test_a_429_before_a_success_and_a_clean_probe_warns_step_5(sandbox, store):
+    limited = settings_for(sandbox, "rate_limited_always", max_retries=0, use_fallback=False)
+    assert generate(limited, store).error.error_type == "rate_limited"
+    assert generate(settings_for(sandbox), store).ok
+    step = D.run_checks(settings_for(sandbox), MODEL, store=store).step(5)
+    assert step.status == "warn", step.verdict
+    assert "accepts requests now" in step.verdict
+
+
+def test_a_live_quota_answer_gets_the_quota_verdict(sandbox, store):
+    step = D.run_checks(settings_for(sandbox, "quota_exceeded"), MODEL, store=store).step(5)
+    assert step.status == "fail" and "credits or quota" in step.verdict
+    assert "rate-limiting" not in step.verdict
+
+
+def test_timeouts_made_with_another_read_timeout_inform_step_9(sandbox, store):
+    short = settings_for(sandbox, "timeout", read_timeout_s=0.5, max_retries=0, use_fallback=False)
+    sandbox.configure(hang_s=2.0)
+    assert generate(short, store).error.error_type == "timeout"
+    sandbox.configure(hang_s=0.0)
+    step = D.run_checks(settings_for(sandbox, "timeout", read_timeout_s=180.0), MODEL, store=store, probe=False).step(9)
+    assert step.status == "warn", step.verdict
+    assert "another read timeout" in step.verdict
+    same = D.run_checks(settings_for(sandbox, "timeout", read_timeout_s=0.5), MODEL, store=store, probe=False).step(9)
+    assert same.status == "fail"
+
+
+@pytest.mark.parametrize(
+    "key, says",
+    [
+        ("Bearer local-test-key-123456", "starts with 'Bearer'"),
+        ('"local-test-key-123456"', "quotes"),
+        ("local-test-key-123456\n", "whitespace"),
+    ],
+)
+def test_a_key_the_app_will_not_send_is_not_probed_either(sandbox, store, key, says):
+    report = D.run_checks(settings_for(sandbox, api_key=key), MODEL, store=store)
+    assert report.step(1).status == "fail" and says in " ".join(e.text for e in report.step(1).evidence)
+    endpoint = report.step(2)
+    assert "could not be reached" not in endpoint.verdict
+    assert any("Not probed live" in e.text for e in endpoint.evidence)
+    assert store.db.execute("SELECT count(*) FROM attempts").fetchone()[0] == 0  # nothing went out
+
+
+def test_a_blocked_test_image_passes_no_step_it_did_not_reach(sandbox, store):
+    report = D.run_checks(settings_for(sandbox, "content_policy"), MODEL, store=store, spend=True)
+    for number in (6, 7, 9):
+        step = report.step(number)
+        assert step.status != "pass", (number, step.verdict)
+        assert "no test image was made" not in step.verdict
+    assert not any("came back" in e.text for e in report.step(4).evidence)
+    assert report.step(8).status == "warn"
+
+
+def test_steps_6_and_7_do_not_pass_when_no_image_was_ever_made(sandbox, store):
+    refused = settings_for(sandbox, "auth", max_retries=0, use_fallback=False)
+    assert generate(refused, store).error.error_type == "auth"
+    report = D.run_checks(settings_for(sandbox, "auth"), MODEL, store=store, probe=False)
+    assert report.step(6).status == "not_checked" and report.step(7).status == "not_checked"
+
+
+def test_a_report_of_other_settings_is_refused_as_current(sandbox, store):
+    report = D.run_checks(settings_for(sandbox), MODEL, store=store, probe=False)
+    assert D.stale_changes(report, settings_for(sandbox), MODEL) == []
+    moved = dataclasses.replace(settings_for(sandbox, read_timeout_s=3.0), base_url=sandbox.base_url + "/v1")
+    changes = D.stale_changes(report, moved, MODEL)
+    assert changes == ["base URL", "read timeout"]  # the endpoint it builds is the same: /v1/v1 is collapsed
+    assert D.stale_changes(report, settings_for(sandbox), "gpt-image-1.5") == ["model", "fallback chain"]
+    with pytest.raises(D.ReportError, match="out of date: .*read timeout"):
+        D.save_report(store, report, current=(moved, MODEL))
+    assert store.db.execute("SELECT count(*) FROM reports").fetchone()[0] == 0
+    assert D.save_report(store, report, current=(settings_for(sandbox), MODEL))
+    other_key = settings_for(sandbox, api_key="local-test-key-ZZZZ")
+    assert D.fingerprint_digest(other_key, MODEL) != D.fingerprint_digest(settings_for(sandbox), MODEL)
