@@ -192,13 +192,52 @@ def render_image(
     return out.getvalue()
 
 
-def _usage(prompt: str, n: int, image_tokens: int = 0) -> dict[str, Any]:
-    text = len(prompt.split()) + 8
+# Output tokens per image, by quality then shape (1024x1024, 1024x1536, 1536x1024), as OpenAI bills them.
+# gpt-image-1, 1.5 and mini: the table of OpenAI's image generation guide. gpt-image-2: the guide's per-image
+# prices at its image output rate ($30 per 1M tokens: $0.006 / $0.053 / $0.211 square, $0.005 / $0.041 /
+# $0.165 portrait or landscape), so a cost rehearsed on the sandbox is the one OpenAI would charge.
+_SQUARE, _PORTRAIT, _LANDSCAPE = (1024, 1024), (1024, 1536), (1536, 1024)
+_GPT_IMAGE_1_TOKENS = {
+    "low": {_SQUARE: 272, _PORTRAIT: 408, _LANDSCAPE: 400},
+    "medium": {_SQUARE: 1056, _PORTRAIT: 1584, _LANDSCAPE: 1568},
+    "high": {_SQUARE: 4160, _PORTRAIT: 6240, _LANDSCAPE: 6208},
+}
+OUTPUT_TOKENS: dict[str, dict[str, dict[tuple[int, int], int]]] = {
+    "gpt-image-2": {
+        "low": {_SQUARE: 200, _PORTRAIT: 167, _LANDSCAPE: 167},
+        "medium": {_SQUARE: 1767, _PORTRAIT: 1367, _LANDSCAPE: 1367},
+        "high": {_SQUARE: 7033, _PORTRAIT: 5500, _LANDSCAPE: 5500},
+    },
+    "gpt-image-1.5": _GPT_IMAGE_1_TOKENS,
+    "gpt-image-1": _GPT_IMAGE_1_TOKENS,
+    "gpt-image-1-mini": _GPT_IMAGE_1_TOKENS,
+}
+TEXT_CHARS_PER_TOKEN = 4  # about four characters of English per token
+
+
+def output_tokens(model: str, size: str, quality: str) -> int:
+    """Output tokens of one image: the table's figure for the shape, scaled by area for other sizes;
+    an ``auto`` size counts as 1024x1024 and an ``auto`` quality as medium (as lib.pricing assumes)."""
+    table = OUTPUT_TOKENS.get(model, _GPT_IMAGE_1_TOKENS)
+    by_shape = table.get(quality) or table["medium"]
+    w, h = _parse_dims(size) if size and size != "auto" else _SQUARE
+    shape = _SQUARE if w == h else _LANDSCAPE if w > h else _PORTRAIT
+    if (w, h) == shape:
+        return by_shape[shape]
+    return max(1, round(by_shape[shape] * (w * h) / (shape[0] * shape[1])))
+
+
+def _usage(
+    prompt: str, n: int, image_tokens: int = 0, *, model: str = "gpt-image-2", size: str = "auto", quality: str = "auto"
+) -> dict[str, Any]:
+    text = max(1, -(-len(prompt) // TEXT_CHARS_PER_TOKEN))
+    out = output_tokens(model, size, quality) * n
     return {
         "input_tokens": text + image_tokens,
-        "output_tokens": 1056 * n,
-        "total_tokens": text + image_tokens + 1056 * n,
+        "output_tokens": out,
+        "total_tokens": text + image_tokens + out,
         "input_tokens_details": {"text_tokens": text, "image_tokens": image_tokens},
+        "output_tokens_details": {"image_tokens": out, "text_tokens": 0},
     }
 
 
@@ -496,7 +535,8 @@ class Sandbox:
                 "background": str(body.get("background") or "auto"),
                 "output_format": fmt,
             }
-            return self._stream("image_generation", finals, partials, delay, scenario, meta, _usage(prompt, n))
+            usage = _usage(prompt, n, model=str(model), size=f"{w}x{h}", quality=meta["quality"])
+            return self._stream("image_generation", finals, partials, delay, scenario, meta, usage)
 
         if scenario == "content_policy":
             await asyncio.sleep(delay)
@@ -526,7 +566,7 @@ class Sandbox:
 
         w, h = _parse_dims(size)
         images = [render_image(prompt, w, h, fmt, transparent, i, compression) for i in range(n)]
-        usage = _usage(prompt, n)
+        usage = _usage(prompt, n, model=str(model), size=f"{w}x{h}", quality=str(body.get("quality") or "auto"))
         if dialect == "url" or scenario == "image_fetch_failed":
             ttl = -1.0 if scenario == "image_fetch_failed" else cfg.url_ttl_s
             mime = "image/jpeg" if fmt == "jpeg" else f"image/{fmt}"
@@ -703,7 +743,9 @@ class Sandbox:
             )
         w, h = _parse_dims(size) if size != "auto" else first_size
         results = [derive_edit(images[0][0], f"{prompt} #{i + 1}" if i else prompt, w, h, fmt, mask, compression) for i in range(n)]
-        usage = _usage(prompt, n, image_tokens=194 * len(images))
+        usage = _usage(
+            prompt, n, image_tokens=194 * len(images), model=str(model), size=f"{w}x{h}", quality=str(fields.get("quality") or "auto")
+        )
         if fields.get("stream") == "true":
             try:
                 partials = int(fields.get("partial_images") or 0)

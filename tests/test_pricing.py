@@ -215,3 +215,44 @@ def test_every_finished_attempt_is_stored_with_its_cost(tmp_path):
     assert failed["cost_usd"] == 0 and failed["cost_basis"] == "size_quality"
     given = attempt("gpt-image-2", {}, status="succeeded", image_count=1, cost_usd=1.25, cost_basis="usage")
     assert given["cost_usd"] == 1.25
+
+
+def _sandbox_usage(sandbox, **body) -> dict:
+    import httpx
+
+    body.setdefault("prompt", "a lighthouse on a basalt cliff at dusk")
+    answer = httpx.post(f"{sandbox.base_url}/images/generations", json=body, headers={"X-Sandbox-Latency": "0"}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["usage"]
+
+
+@pytest.mark.parametrize("model", ["gpt-image-2", "gpt-image-1.5", "gpt-image-1"])
+@pytest.mark.parametrize("quality", ["low", "medium", "high"])
+@pytest.mark.parametrize("size", [P.SQUARE, P.PORTRAIT, P.LANDSCAPE])
+def test_sandbox_usage_priced_gives_the_documented_per_image_cost(sandbox, model, quality, size):
+    usage = _sandbox_usage(sandbox, model=model, quality=quality, size=size, n=1)
+    documented = P.DEFAULT_PRICES[model]["per_image"][quality][size]
+    image_cost = usage["output_tokens"] * P.DEFAULT_PRICES[model]["image_output"] / 1_000_000
+    assert image_cost == pytest.approx(documented, rel=0.04), (usage, documented)
+    priced = P.estimate(model, {"size": size, "quality": quality}, usage, 1)
+    assert priced.basis == "usage"
+    text_cost = usage["input_tokens"] * P.DEFAULT_PRICES[model]["text_input"] / 1_000_000
+    assert priced.usd == pytest.approx(image_cost + text_cost, abs=1e-6)
+
+
+def test_sandbox_usage_follows_n_area_prompt_and_the_auto_defaults(sandbox):
+    one = _sandbox_usage(sandbox, model="gpt-image-2", quality="high", size="1024x1024", n=1)
+    three = _sandbox_usage(sandbox, model="gpt-image-2", quality="high", size="1024x1024", n=3)
+    assert three["output_tokens"] == 3 * one["output_tokens"]
+    assert three["input_tokens"] == one["input_tokens"]  # the prompt is read once
+    wide = _sandbox_usage(sandbox, model="gpt-image-2", quality="high", size="2048x1152", n=1)
+    landscape = _sandbox_usage(sandbox, model="gpt-image-2", quality="high", size="1536x1024", n=1)
+    assert wide["output_tokens"] == round(landscape["output_tokens"] * (2048 * 1152) / (1536 * 1024))
+    low = _sandbox_usage(sandbox, model="gpt-image-2", quality="low", size="1024x1024", n=1)
+    assert low["output_tokens"] < one["output_tokens"] / 10
+    auto = _sandbox_usage(sandbox, model="gpt-image-2", quality="auto", size="auto", n=1)
+    medium = _sandbox_usage(sandbox, model="gpt-image-2", quality="medium", size="1024x1024", n=1)
+    assert auto["output_tokens"] == medium["output_tokens"]
+    long_prompt = _sandbox_usage(sandbox, model="gpt-image-2", quality="low", size="1024x1024", prompt="word " * 400)
+    assert long_prompt["input_tokens_details"]["text_tokens"] == 500  # 2,000 characters at about 4 a token
+    assert long_prompt["input_tokens"] > one["input_tokens"]
