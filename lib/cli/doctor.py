@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from lib import constants as C
-from lib.cli._common import say, target
+from lib.cli._common import say, say_json, target
 from lib.config import client_settings
 from lib.providers import PRESETS
 from lib.sandbox import SCENARIOS
@@ -139,7 +139,7 @@ def _print(args: argparse.Namespace, report: Any, link_base: str) -> int:
             say(f"imagelab: cannot write --junit {args.junit}: {err.strerror or err}", file=sys.stderr)
             return 2
     if args.json:
-        say(D.report_to_json(report))
+        say_json(D.report_to_json(report))
     elif args.markdown:
         say(D.report_to_markdown(report, base_url=link_base))
     else:
