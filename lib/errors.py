@@ -176,8 +176,7 @@ ERROR_INFO: dict[str, ErrorInfo] = {
             error_type="server_error",
             title="The provider had a server error",
             retryable=True,
-            step=None,
-            step_name="Provider",
+            step=2,
             fix=(
                 "Usually temporary: it is sent again when retries are on. If it persists, check that the "
                 "base URL is the provider's API (not a website or another service) and the provider's "
@@ -541,7 +540,7 @@ TASK_TIMEOUT_CODES = ("task_deadline",)  # a task past its deadline: step 4, not
 
 def checklist_step(error_type: str | None, *, code: str | None = None, param: str | None = None) -> int | None:
     """The checklist step of an error (DESIGN.md), or None for errors of no step
-    (server_error, interrupted, app_error): the vocabulary's step, except
+    (interrupted, app_error): the vocabulary's step, except
     invalid_input (the field that failed: key 1, base URL 2, model 3, anything
     else 6) and timeout (a task past its deadline 4, no answer in time 9).
 

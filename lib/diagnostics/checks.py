@@ -232,16 +232,16 @@ def check_endpoint(ctx: CheckContext) -> Step:
             if not any(st in ("warn", "fail") for st in statuses):
                 verdict = f"The host answers like an image API (HTTP {route.http_status} to the probe; see the key and limits steps)."
     items.extend(_not_probed(ctx))
-    hist, count, unresolved = _history_items(ctx, 2, model=False)
+    hist, count, unresolved = _history_items(ctx, 2, model=False, only=lambda t: t != "server_error")
     items.extend(hist)
     if count:
         statuses.append("fail" if unresolved and route is None else "warn")
         if not any(st == "fail" for st in statuses[:-1]):
             verdict = f"{count} recent request(s) could not reach the endpoint."
-    other, other_count, _ = _history_items(ctx, 0, model=False)
-    server = (ctx.history(0, model=False) or {}).get("errors", {}).get("server_error", 0)
+    # A 5xx says the host answered: a warning here (the wrong host, or the provider's own trouble), never a failure.
+    other, server, _ = _history_items(ctx, 2, model=False, only=lambda t: t == "server_error")
     if server:
-        items.extend(e for e in other if "server_error" in e.text)
+        items.extend(other)
         statuses.append("warn")
         if not any(st == "fail" for st in statuses):
             verdict = f"The host answered {server} recent request(s) with a server error (5xx)."

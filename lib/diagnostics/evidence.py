@@ -5,6 +5,7 @@ evidence items."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,12 +99,21 @@ def _ago(ctx: CheckContext, at: float | None) -> str:
     return f"{seconds / 86400:.0f} days ago"
 
 
-def _history_items(ctx: CheckContext, step: int, *, model: bool = True) -> tuple[list[Evidence], int, bool]:
+def _history_items(
+    ctx: CheckContext, step: int, *, model: bool = True, only: Callable[[str], bool] | None = None
+) -> tuple[list[Evidence], int, bool]:
     """Evidence items for a step's error counts and examples; the error count; and
-    whether the newest of those errors is newer than the last success."""
+    whether the newest of those errors is newer than the last success. ``only``
+    keeps the error types it accepts (a step that judges its types apart)."""
     bucket = ctx.history(step, model=model)
     if bucket is None:
         return [], 0, False
+    if only is not None:
+        bucket = {
+            **bucket,
+            "errors": {t: n for t, n in bucket["errors"].items() if only(t)},
+            "examples": [r for r in bucket["examples"] if only(r["error_type"])],
+        }
     items: list[Evidence] = []
     errors: dict[str, int] = bucket["errors"]
     count = sum(errors.values())

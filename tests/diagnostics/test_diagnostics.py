@@ -63,7 +63,7 @@ def kinds(step: D.Step) -> set[str]:
         ("invalid_image", None, None, 7),
         ("image_fetch_failed", None, None, 7),
         ("content_policy", None, None, 8),
-        ("server_error", None, None, None),
+        ("server_error", None, None, 2),
         ("interrupted", None, None, None),
         ("app_error", None, None, None),
         ("invalid_input", "preflight", "api_key", 1),

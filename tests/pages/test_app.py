@@ -28,7 +28,7 @@ SCENARIOS = [
     ("timeout", "timeout", "Checklist step 9: Latency", {"read_timeout": 1.0, "max_retries": 0, "use_fallback": False}),
     ("invalid_image", "invalid_image", "Checklist step 7: Decode and keep", {}),
     ("quota_exceeded", "quota_exceeded", "Checklist step 5: Limits", {}),
-    ("server_error", "server_error", "Area: Provider", {"max_retries": 0, "use_fallback": False}),
+    ("server_error", "server_error", "Checklist step 2: Endpoint", {"max_retries": 0, "use_fallback": False}),
     ("permission", "permission", "Checklist step 1: Key", {}),
 ]
 
