@@ -186,3 +186,6 @@ COMPARE_SHEET_LABEL_PX = 260  # contact sheet: width of the row-label column
 COMPARE_SHEET_HEADER_PX = 64  # contact sheet: height of the column-label row
 COMPARE_SHEET_PAD_PX = 8
 COMPARE_SHEET_FONT_PX = 15
+
+# --- What the page shows to others: images through the session, report import bounds ---
+SESSION_PREVIEW_PX = 1536  # an image too large to travel inside the session is shown scaled to this many pixels a side
