@@ -189,3 +189,10 @@ COMPARE_SHEET_FONT_PX = 15
 
 # --- What the page shows to others: images through the session, report import bounds ---
 SESSION_PREVIEW_PX = 1536  # an image too large to travel inside the session is shown scaled to this many pixels a side
+REPORT_MAX_DEPTH = 32  # an imported report nested deeper than this (arrays and objects) is refused
+REPORT_MAX_EVIDENCE_PER_STEP = 25  # an imported report's evidence beyond this, per step, is left out (the page says so)
+REPORT_MAX_LINKS = 10  # links kept per evidence item
+REPORT_MAX_SETTINGS = 64  # settings entries kept
+REPORT_MAX_TEXT_CHARS = 4000  # each text of an imported report (verdict, fix, evidence, prompt, note) is cut to this
+REPORT_THUMB_MAX_BYTES = 256 * 1024  # an imported report's thumbnail: at most this many bytes...
+REPORT_THUMB_MAX_PX = 320  # ...and this many pixels a side (the app makes them at DIAG_THUMB_PX)

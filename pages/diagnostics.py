@@ -148,10 +148,14 @@ def live_view() -> None:
         upload = st.file_uploader("Report JSON", type=["json"], key="diag_upload", label_visibility="collapsed")
     if upload is not None:
         try:
-            report = D.report_from_json(upload.getvalue())
+            imported = D.import_report(upload.getvalue())
         except D.ReportError as err:
-            st.error(f"This file cannot be opened as a report: {err}")
+            st.error(f"This file cannot be opened as a report: {text.markdown(str(err))}")
         else:
+            report = imported.report
+            if imported.notes:
+                st.warning("Parts of this report were left out to keep it readable:", icon=":material/content_cut:")
+                st.text("\n".join(imported.notes))
             read_only(
                 report,
                 key="uploaded",
