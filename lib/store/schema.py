@@ -287,3 +287,14 @@ def m010_wait_ms(db: sqlite_utils.Database) -> None:
     cooldown) before its request went out: ``wait_ms``, kept apart from ``latency_ms``, which is
     the provider's time only. Rows written before it have no figure (NULL), not a zero."""
     db["attempts"].add_column("wait_ms", int)
+
+
+@migrations()
+def m013_history_run_index(db: sqlite_utils.Database) -> None:
+    """History's run success (``Store.run_outcomes``: attempts grouped by run) read from one
+    covering index in run order, with every column History filters on: no table rows, no sort."""
+    db["attempts"].create_index(
+        ["run_id", "started_at", "status", "error_type", "run_kind", "model", "provider"],
+        index_name="idx_attempts_run_outcomes",
+        if_not_exists=True,
+    )
