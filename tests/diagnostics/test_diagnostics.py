@@ -13,24 +13,7 @@ from lib import errors as E
 from lib.client import ImageClient
 from lib.generation import ClientSettings, GenerationRequest
 from lib.store import AttemptFilter, Store
-
-MODEL = "gpt-image-2"
-
-
-@pytest.fixture
-def store(tmp_path):
-    return Store(data_dir=tmp_path / "data")
-
-
-def settings_for(sandbox, scenario: str | None = None, **changes) -> ClientSettings:
-    headers = {"X-Sandbox-Scenario": scenario} if scenario else {}
-    headers.update(changes.pop("extra_headers", {}))
-    return ClientSettings(provider="sandbox", base_url=sandbox.base_url, extra_headers=headers, **changes)
-
-
-def generate(settings: ClientSettings, store: Store, prompt: str = "a paper boat", model: str = MODEL):
-    with ImageClient(settings=settings, recorder=store, keeper=store.keeper) as client:
-        return client.generate(GenerationRequest(prompt=prompt, model=model))
+from tests.diagnostics.conftest import MODEL, generate, settings_for
 
 
 def statuses(report: D.Report) -> dict[int, str]:
@@ -108,7 +91,6 @@ def test_attempts_stored_before_error_param_get_their_field_from_the_message(tmp
 
 def test_a_stored_attempt_maps_to_the_step_of_the_field_it_names(store):
     """The card of a live error and the evidence of its stored attempt agree."""
-    from lib.client import ImageClient
 
     settings = ClientSettings(provider="openai", api_key="", key_source="")
     with ImageClient(settings=settings, recorder=store) as client:

@@ -8,27 +8,8 @@ import dataclasses
 import pytest
 
 from lib import diagnostics as D
-from lib.client import ImageClient
-from lib.generation import ClientSettings, GenerationRequest
-from lib.store import Store
-
-MODEL = "gpt-image-2"
-
-
-@pytest.fixture
-def store(tmp_path):
-    return Store(data_dir=tmp_path / "data")
-
-
-def settings_for(sandbox, scenario: str | None = None, **changes) -> ClientSettings:
-    headers = {"X-Sandbox-Scenario": scenario} if scenario else {}
-    headers.update(changes.pop("extra_headers", {}))
-    return ClientSettings(provider="sandbox", base_url=sandbox.base_url, extra_headers=headers, **changes)
-
-
-def generate(settings: ClientSettings, store: Store, prompt: str = "a paper boat"):
-    with ImageClient(settings=settings, recorder=store, keeper=store.keeper) as client:
-        return client.generate(GenerationRequest(prompt=prompt, model=MODEL))
+from lib.generation import ClientSettings
+from tests.diagnostics.conftest import MODEL, generate, settings_for
 
 
 def test_another_keys_server_errors_are_not_evidence_against_this_route(sandbox, store):
