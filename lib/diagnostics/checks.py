@@ -25,7 +25,7 @@ from lib.errors import ERROR_INFO
 from lib.generation import ClientSettings, GenerationRequest, Outcome
 from lib.images import data_url, make_thumbnail
 from lib.preflight import check_key as preflight_key
-from lib.providers import KEY_SOURCES, KNOWN_MODELS, build_endpoint, check_model
+from lib.providers import KEY_SOURCES, check_model
 from lib.redact import register, strip_query
 
 # --------------------------------------------------------------------------
@@ -115,36 +115,6 @@ def _not_probed(ctx: CheckContext) -> list[Evidence]:
     return [_ev("static", "Not probed live: the key is not sent as it is (see step 1), so no request went out.")]
 
 
-def corrected_endpoint(settings: ClientSettings, model: str) -> tuple[str, str, str] | None:
-    """For a base URL no endpoint can be built from: (what to do, the corrected base URL,
-    the URL requests then go to), when a correction exists: a model name taken out of the
-    path, or the singular '/image/generation' made plural. None otherwise."""
-    endpoint = settings.endpoint
-    if endpoint.ok:
-        return None
-    raw = ((settings.base_url if settings.base_url is not None else settings.preset.base_url) or "").strip()
-    if "://" not in raw:
-        return None
-    parts = urlsplit(raw)
-    models = {m.lower() for m in (*KNOWN_MODELS, model) if m}
-    segments = [seg for seg in parts.path.split("/") if seg]
-    kept = [seg for seg in segments if seg.lower() not in models]
-    action = "Remove the model name from the path" if len(kept) != len(segments) else ""
-    if kept and kept[-1].lower() == "models" and action:
-        kept.pop()  # /v1/models/<model>: the model list's address, not the API base
-    path = "/" + "/".join(kept)
-    path = re.sub(r"/images?/generations?$", "", path.rstrip("/"), flags=re.I)
-    if not action and re.search(r"/image/generations?/?$|/images/generation/?$", parts.path, flags=re.I):
-        action = "Use the plural route '/images/generations'"
-    if not action:
-        return None
-    base = f"{parts.scheme}://{parts.netloc}{path}"
-    fixed = build_endpoint(base, preset=settings.preset)
-    if not fixed.ok:
-        return None
-    return action, fixed.api_base, fixed.url
-
-
 def _typed_api_base(settings: ClientSettings) -> str | None:
     """The API base exactly as typed (query dropped), when the app had to correct
     it: e.g. a doubled /v1 the endpoint builder collapsed."""
@@ -178,15 +148,20 @@ def check_endpoint(ctx: CheckContext) -> Step:
         statuses.append(problem.severity)
         verdict = ctx.text(problem.message, limit=200)
         doubled = doubled or "doubled" in problem.message
-    corrected = corrected_endpoint(s, ctx.model)
+    corrected = bool(endpoint.correction) and not endpoint.ok  # the builder's one rule: url and api_base are the corrected ones
     if not endpoint.ok:
         statuses.append("fail")
-        verdict = "No usable endpoint can be built from this base URL."
-        items[:1] = [_ev("static", "No request is sent: generations refuse this base URL until it is corrected.")]
-        if corrected is not None:
-            action, base, url = corrected
-            verdict = f"{action}: the corrected URL is {ctx.text(url)}."
-            fix = f"{action}. Set the base URL to {ctx.text(base)}; requests then go to {ctx.text(url)}."
+        refused = _ev("static", "No request is sent: generations refuse this base URL until it is corrected.")
+        if endpoint.url:
+            items[:1] = [refused]  # not "Requests go to": nothing goes there as the settings are
+        else:
+            items.append(refused)
+        fails = [ctx.text(p.message) for p in endpoint.problems if p.severity == "fail"]
+        verdict = " ".join(fails) if fails else "No usable endpoint can be built from this base URL."
+        fix = verdict
+        if corrected:
+            verdict = f"{endpoint.correction}: the corrected URL is {ctx.text(endpoint.url)}."
+            fix = f"{endpoint.correction}. Set the base URL to {ctx.text(endpoint.api_base)}; requests then go to {ctx.text(endpoint.url)}."
     typed = ctx.probes.get("typed_models")
     if typed is not None:
         items.append(_probe_item(typed, "The base URL as typed"))
@@ -199,13 +174,13 @@ def check_endpoint(ctx: CheckContext) -> Step:
     route = ctx.probes.get("route")
     if route is not None:
         err = route.error
-        if corrected is not None:
+        if corrected:
             items.append(_probe_item(route, "The corrected generations route"))
             if route.ok:
                 items.append(_ev("probe", "The corrected URL answers like an image API: only the base URL needs changing."))
         else:
             items.append(_probe_item(route, "Generations route"))
-        if corrected is not None:
+        if corrected:
             pass  # the step fails on the settings as they are; the probe only proves the correction
         elif route.ok:
             statuses.append("pass")
@@ -876,8 +851,6 @@ def run_checks(
                 pass
 
     ctx.key_refused = key_refusal(settings) if probe else ""
-    corrected = corrected_endpoint(settings, model)
-    corrected_base, corrected_url = (corrected[1], corrected[2]) if corrected is not None else (None, None)  # probes try the correction
     if probe and settings.endpoint.url and not ctx.key_refused:
         recorder = store if store is not None else NullRecorder()
         client = ImageClient(settings=settings, recorder=recorder, keeper=getattr(store, "keeper", None), transport=transport)
@@ -887,11 +860,12 @@ def run_checks(
             attempt_no = 0
             started = time.time()
             plan: list[tuple[str, Callable[[int], Any]]] = [
-                ("models", lambda n: probe_models(client, run_id=run_id, attempt_no=n, model=model, api_base=corrected_base)),
-                ("route", lambda n: probe_route(client, model, run_id=run_id, attempt_no=n, url=corrected_url)),
+                # A base URL refused for its path: the endpoint is the corrected one, so the probes try the correction.
+                ("models", lambda n: probe_models(client, run_id=run_id, attempt_no=n, model=model)),
+                ("route", lambda n: probe_route(client, model, run_id=run_id, attempt_no=n)),
             ]
             typed = _typed_api_base(settings)
-            if corrected_url is not None:
+            if settings.endpoint.correction:
                 typed = None
             if typed:
                 plan.append(("typed_models", lambda n: probe_models(client, run_id=run_id, attempt_no=n, model=model, api_base=typed)))
