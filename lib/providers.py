@@ -120,6 +120,7 @@ def get_provider(provider_id: str) -> Provider:
 class EndpointProblem:
     severity: str  # "fail" or "warn" or "info"
     message: str
+    fix: str = ""  # what to set instead, naming the URL (for "fail" and "warn")
 
 
 @dataclass
@@ -319,19 +320,33 @@ def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint
     url = api_base + GENERATIONS_PATH
     if corrections:
         corrections[-1][0].message += f" Set the base URL to {api_base} (requests then go to {url})."
+    for problem, _ in corrections:
+        problem.fix = f"Set the base URL to {api_base}."
+    for problem in problems:  # the doubled /v1 and the dropped query: the app sends to the corrected URL
+        if problem.severity == "warn":
+            problem.fix = f"Set the base URL to {api_base}."
     problems.extend(problem for problem, _ in corrections)
     actions = list(dict.fromkeys(action for _, action in corrections))
     correction = "".join([*actions[:1], *(", and " + a[0].lower() + a[1:] for a in actions[1:])])
 
     host = parts.hostname or ""
     if parts.scheme == "http" and host not in _LOOPBACK:
-        problems.append(EndpointProblem("warn", "Plain http to a remote host: the API key would travel unencrypted. Use https."))
+        secure = "https" + api_base[len("http") :]
+        problems.append(
+            EndpointProblem(
+                "warn",
+                "Plain http to a remote host: the API key would travel unencrypted. Use https.",
+                f"Set the base URL to {secure} (https).",
+            )
+        )
     if preset is not None and preset.base_url:
         preset_host = urlsplit(preset.base_url).hostname
         if preset_host and host != preset_host:
             problems.append(
                 EndpointProblem(
-                    "warn", f"The host '{host}' is not {preset.label}'s ({preset_host}); a key for one provider does not work on another."
+                    "warn",
+                    f"The host '{host}' is not {preset.label}'s ({preset_host}); a key for one provider does not work on another.",
+                    f"Set the base URL to {preset.label}'s, {preset.base_url}, or choose the Custom provider for {host}.",
                 )
             )
     return Endpoint(url=url, root=root, api_base=api_base, problems=problems, correction=correction)
