@@ -290,6 +290,17 @@ def m010_wait_ms(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m013_history_run_index(db: sqlite_utils.Database) -> None:
+    """History's run success (``Store.run_outcomes``: attempts grouped by run) read from one
+    covering index in run order, with every column History filters on: no table rows, no sort."""
+    db["attempts"].create_index(
+        ["run_id", "started_at", "status", "error_type", "run_kind", "model", "provider"],
+        index_name="idx_attempts_run_outcomes",
+        if_not_exists=True,
+    )
+
+
+@migrations()
 def m015_prompt_library(db: sqlite_utils.Database) -> None:
     """The prompt library: a named prompt (one per name, case and spacing aside: ``name_key``)
     with its tags (a JSON list), and its versions, numbered from 1, one per save of a changed text."""
