@@ -4,6 +4,7 @@
   the address guard for result URLs, cancellable sockets;
 - ``_retry``: backoff, Retry-After and the one cap on waiting;
 - ``_attempt``: what one attempt gathers (a typed context) and what a run has;
+- ``_events``: a run's progress events, bounded (coalesced) whatever the provider sends;
 - ``_client``: ``ImageClient``: ``generate`` (pre-flight, limits, the attempt
   row, the exchange, polling, downloads, retries and fallbacks) and ``send``.
 """
