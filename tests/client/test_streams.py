@@ -356,3 +356,18 @@ def test_an_event_carries_its_image_on_the_event_not_in_its_data():
     event = Event("partial", "p", 0.0, image=b"123")
     assert "image" not in event.data
 
+
+# --- the screen: a reopened run with any number of events renders a bounded number of rows -----------------
+
+
+def test_a_stored_run_of_a_hundred_thousand_events_shows_a_bounded_table():
+    from lib.ui.progress import bounded, event_rows
+
+    stored = [{"elapsed_s": i / 10, "kind": "partial", "message": f"event {i}", "model": "m", "attempt_no": 1} for i in range(100_000)]
+    rows = event_rows(stored)
+    assert len(rows) == C.MAX_EVENTS_SHOWN + 1
+    assert rows[0]["message"] == "event 0" and rows[-1]["message"] == "event 99999"
+    gap = [r for r in rows if r["event"] == "..."]
+    assert len(gap) == 1 and f"{100_000 - C.MAX_EVENTS_SHOWN:,} more event(s)" in gap[0]["message"]
+    first, latest, hidden = bounded(list(range(10)))
+    assert (first, latest, hidden) == (list(range(10)), [], 0)
