@@ -35,6 +35,8 @@ class AttemptContext:
     partial_count: int = 0
     first_partial_ms: int | None = None
     images_over: int = 0  # images the provider sent past the number asked for: counted, not kept or priced
+    budget: Any = None  # the rate-limit budget the provider announced (lib.client._retry.RateBudget), the latest answer's
+    budget_wait_s: float = 0.0  # time held back because that budget was spent or nearly spent
 
     def scrub(self) -> None:
         """Mask everything the provider controls, once, before it is recorded or shown."""

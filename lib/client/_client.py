@@ -61,9 +61,11 @@ from lib.classify import (
 from lib.client._attempt import AttemptContext, AttemptResult, RunState, drop_frames
 from lib.client._events import EventLog
 from lib.client._retry import (
+    budget_waits,
     cooldown_seconds,
     note_over_cap,
     over_cap,
+    rate_budget,
     retry_after_seconds,
     retry_delay,
     should_fall_back,
@@ -676,6 +678,7 @@ class ImageClient:
                     if status == "cancelled"
                     else "The app shut down while this request was in flight.",
                 )
+                fields.update(self._budget_fields(ctx))
                 if ctx.notes:
                     fields["note"] = redact.scrub("; ".join(ctx.notes), limit=C.MAX_ERROR_MESSAGE_CHARS)
                 self.finish_attempt(attempt_id, fields, images, row=row)
@@ -701,6 +704,7 @@ class ImageClient:
         fields["usage"] = ctx.usage
         fields["wait_ms"] = ctx.wait_ms
         fields["raw_response"] = ctx.raw  # History's attempt detail (base64 elided, redacted above)
+        fields.update(self._budget_fields(ctx))
         if ctx.images_over:
             # The provider's usage counts images that were not kept: the estimate is of the images kept.
             fields.update(pricing.cost_fields(model, row.get("params") or {}, dict(fields, usage=None, image_count=len(images))))
@@ -763,6 +767,14 @@ class ImageClient:
         result.note = ctx.note()
         return result
 
+    @staticmethod
+    def _budget_fields(ctx: AttemptContext) -> dict[str, Any]:
+        """The attempt's record of the rate-limit budget the provider announced, and of the wait it caused."""
+        fields: dict[str, Any] = ctx.budget.fields() if ctx.budget is not None else {}
+        if ctx.budget_wait_s > 0:
+            fields["ratelimit_wait_ms"] = round(ctx.budget_wait_s * 1000)
+        return fields
+
     def _record_inputs(self, attempt_id: Any, request: GenerationRequest) -> None:
         """Reference images and mask, kept content-addressed and linked to the attempt (if the recorder can)."""
         keep = getattr(self.recorder, "inputs_saved", None)
@@ -807,19 +819,30 @@ class ImageClient:
         ctx.probe = None
         self.limiter.report(probe, rate_limited=rate_limited)
 
-    def _on_wait(self, model: str, attempt_no: int, emit):
+    def _on_wait(self, model: str, attempt_no: int, emit, ctx: AttemptContext | None = None):
         def on_wait(why: str, seconds: float, ahead: int) -> None:
             text = {
                 "cooldown": f"Queued: the provider rate-limited us recently; about {seconds:.1f} s to wait",
+                "budget": f"Queued: the provider's announced rate-limit budget is (nearly) spent; next request in {seconds:.1f} s",
                 "rate": f"Queued: the client-side rate limit allows the next request in {seconds:.1f} s",
                 "concurrency": f"Queued: {ahead} request(s) ahead of this one (parallel requests cap)"
                 if ahead
                 else "Queued: next in line for a free slot (parallel requests cap)",
                 "probe": "Queued: one request is checking whether the rate limit has passed",
             }[why]
+            if why == "budget" and ctx is not None:
+                ctx.budget_wait_s += seconds
             emit("queued", text, model=model, attempt_no=attempt_no, why=why, seconds=round(seconds, 2), ahead=ahead)
 
         return on_wait
+
+    def _note_budget(self, headers: Any, ctx: AttemptContext) -> None:
+        """Read the rate-limit budget an answer announces; the shared limiter paces requests by it."""
+        budget = rate_budget(headers, now=self.wall_clock())
+        if not budget.announced:
+            return
+        ctx.budget = budget
+        self.limiter.pace(*budget_waits(budget))
 
     def _exchange(self, request, model, attempt_no, attempt_id, ctx, emit) -> None:
         s = self.settings
@@ -834,7 +857,7 @@ class ImageClient:
             send = {"json": request.body(model)}
         streamed: list[_Item] | None = None
         queued_at = self.clock()
-        with self.limiter.slot(self._on_wait(model, attempt_no, emit), cancel=self._token) as probe:
+        with self.limiter.slot(self._on_wait(model, attempt_no, emit, ctx), cancel=self._token) as probe:
             ctx.probe = probe
             ctx.wait_s += self.clock() - queued_at  # a slot, a token, a shared cooldown: the app's time, not the provider's
             self._token.check()
@@ -943,6 +966,7 @@ class ImageClient:
             return None, payload
         ctx.http_status = response.status_code
         ctx.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
+        self._note_budget(response.headers, ctx)
         asked = max(int(request.n or 1), 1)
         previews = request.partial_images * asked  # partials worth decoding: what was asked, per image
         read_by = self.clock() + self.settings.read_timeout_s
@@ -1099,6 +1123,7 @@ class ImageClient:
         status = response.status_code
         ctx.http_status = status
         ctx.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
+        self._note_budget(response.headers, ctx)
         content = response.content
         ctype = response.headers.get("content-type", "")
         if 300 <= status < 400:

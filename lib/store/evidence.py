@@ -9,6 +9,7 @@ from typing import Any
 from lib import constants as C
 from lib.errors import checklist_step
 from lib.store.filters import AttemptFilter
+from lib.store.rate_budget import latest_rate_budget
 
 
 def percentile_rank(count: int, p: float) -> int:
@@ -115,6 +116,7 @@ class EvidenceQueries:
                 params,
             )
         }
+        out[5]["rate_budget"] = latest_rate_budget(self.db, where, params)  # what the provider last announced, and waits for it
         # Step 7: where recent images came from, and whether their files are still there.
         images = list(
             self.db.query(

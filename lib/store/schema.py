@@ -287,3 +287,20 @@ def m010_wait_ms(db: sqlite_utils.Database) -> None:
     cooldown) before its request went out: ``wait_ms``, kept apart from ``latency_ms``, which is
     the provider's time only. Rows written before it have no figure (NULL), not a zero."""
     db["attempts"].add_column("wait_ms", int)
+
+
+@migrations()
+def m011_rate_budget(db: sqlite_utils.Database) -> None:
+    """The rate-limit budget the provider announced on an attempt's answer (``x-ratelimit-*``
+    headers: requests and tokens left, the limits, seconds to the reset of the budget that
+    matters) and ``ratelimit_wait_ms``, the time the app held the attempt back for it.
+    Rows written before it, and answers that announce nothing, have NULLs: unknown, not zero."""
+    for name, kind in (
+        ("ratelimit_remaining_requests", int),
+        ("ratelimit_remaining_tokens", int),
+        ("ratelimit_limit_requests", int),
+        ("ratelimit_limit_tokens", int),
+        ("ratelimit_reset_s", float),
+        ("ratelimit_wait_ms", int),
+    ):
+        db["attempts"].add_column(name, kind)
