@@ -186,3 +186,12 @@ COMPARE_SHEET_LABEL_PX = 260  # contact sheet: width of the row-label column
 COMPARE_SHEET_HEADER_PX = 64  # contact sheet: height of the column-label row
 COMPARE_SHEET_PAD_PX = 8
 COMPARE_SHEET_FONT_PX = 15
+
+# --- Streams, event floods and the provider's announced rate-limit budget (lib/answers.py, lib/client/, lib/limits.py)
+MAX_IGNORED_EVENT_KINDS = 20  # unknown stream event types counted by name; any further type counts as "other"
+MAX_EVENTS_PER_KIND = 20  # progress events of one kind per attempt passed on (stored, shown, printed) before coalescing...
+EVENT_COALESCE_S = 5.0  # ...then at most one of that kind this often; the rest are counted in a summary event
+MAX_RUN_EVENTS = 300  # progress events of one run passed on in all; past it only an attempt's ending events pass
+MAX_EVENTS_SHOWN = 40  # a progress log on screen: the first and the latest events, and a count of those between
+RATE_BUDGET_LOW_FRACTION = 0.1  # announced remaining under this share of the announced limit: requests are spaced out
+RATE_BUDGET_LOW_REMAINING = 3  # with no limit announced: this many requests left or fewer and requests are spaced out

@@ -403,20 +403,7 @@ def show_attempt(view: H.HistoryView) -> None:
     events = detail["events"]
     st.markdown("**Progress events of the run**")
     if events:
-        st.dataframe(
-            [
-                {
-                    "s": e.get("elapsed_s"),
-                    "event": e.get("kind"),
-                    "message": e.get("message"),
-                    "model": e.get("model"),
-                    "attempt": e.get("attempt_no"),
-                }
-                for e in events
-            ],
-            hide_index=True,
-            key="history_events",
-        )
+        st.dataframe(ui.event_rows(events), hide_index=True, key="history_events")  # bounded, however many were stored
     else:
         st.caption("No progress events were stored for this run.")
 

@@ -290,6 +290,23 @@ def m010_wait_ms(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m011_rate_budget(db: sqlite_utils.Database) -> None:
+    """The rate-limit budget the provider announced on an attempt's answer (``x-ratelimit-*``
+    headers: requests and tokens left, the limits, seconds to the reset of the budget that
+    matters) and ``ratelimit_wait_ms``, the time the app held the attempt back for it.
+    Rows written before it, and answers that announce nothing, have NULLs: unknown, not zero."""
+    for name, kind in (
+        ("ratelimit_remaining_requests", int),
+        ("ratelimit_remaining_tokens", int),
+        ("ratelimit_limit_requests", int),
+        ("ratelimit_limit_tokens", int),
+        ("ratelimit_reset_s", float),
+        ("ratelimit_wait_ms", int),
+    ):
+        db["attempts"].add_column(name, kind)
+
+
+@migrations()
 def m013_history_run_index(db: sqlite_utils.Database) -> None:
     """History's run success (``Store.run_outcomes``: attempts grouped by run) read from one
     covering index in run order, with every column History filters on: no table rows, no sort."""
