@@ -186,3 +186,10 @@ COMPARE_SHEET_LABEL_PX = 260  # contact sheet: width of the row-label column
 COMPARE_SHEET_HEADER_PX = 64  # contact sheet: height of the column-label row
 COMPARE_SHEET_PAD_PX = 8
 COMPARE_SHEET_FONT_PX = 15
+
+# --- Jobs: fair workers, finished jobs kept, ownership (lib/jobs.py) -------
+JOB_RESERVED_SHARE = 0.25  # of the workers, kept free of any one owner or provider (8 workers: one may take 6)
+JOB_DONE_MAX_AGE_S = 15 * 60.0  # a finished job stays in memory this long at most (then it is read from the store)
+JOB_DONE_MAX_BYTES = 64 * 1024 * 1024  # bytes finished jobs may hold in memory together (partials, references, answers)
+CANCEL_POLL_S = 1.0  # how often a runner reads stop requests written by other processes for its runs
+OWNER_CHECK_S = 10.0  # how often a runner ends the runs of processes that are gone as interrupted

@@ -287,3 +287,15 @@ def m010_wait_ms(db: sqlite_utils.Database) -> None:
     cooldown) before its request went out: ``wait_ms``, kept apart from ``latency_ms``, which is
     the provider's time only. Rows written before it have no figure (NULL), not a zero."""
     db["attempts"].add_column("wait_ms", int)
+
+
+@migrations()
+def m012_run_owner(db: sqlite_utils.Database) -> None:
+    """Whose run it is and a stop asked from elsewhere: ``owner_session`` is the random id of the
+    browser session that started the run (NULL for the CLI, whose process token is ``owner_token``);
+    ``cancel_requested_at`` is set by another process asking the owner to stop the run, which the
+    owning process reads between steps."""
+    runs = db["runs"]
+    runs.add_column("owner_session", str)
+    runs.add_column("cancel_requested_at", float)
+    runs.create_index(["owner_session", "created_at"], if_not_exists=True)
