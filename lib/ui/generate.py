@@ -3,32 +3,94 @@ generations, and filling the form from an attempt to re-run."""
 
 from __future__ import annotations
 
+import secrets
 import time
 
 import streamlit as st
 
 from lib import constants as C
+from lib import errors as E
 from lib import redact
 from lib.generation import GenerationRequest, Outcome
-from lib.jobs import Job, JobSpec
+from lib.jobs import Job, JobSpec, cancel_right
 from lib.providers import KNOWN_MODELS, PRESETS
 from lib.store.records import outcome_from_run
 from lib.text import markdown as plain
 from lib.ui.resources import get_runner, get_store, thumbnail_path
 from lib.ui.sidebar import OTHER_MODEL, PageSettings
 
+OWNER_KEY = "_imagelab_session_owner"  # session state: the random id runs started in this browser session carry
 
-def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> Job:
-    rerun_of = st.session_state.pop("rerun_of", None)  # History: the first run after a re-run link
+
+def session_owner() -> str:
+    """This browser session's owner id: random, made once per session (a reload is a new session).
+    Never the key nor anything derived from it."""
+    owner = st.session_state.get(OWNER_KEY)
+    if not owner:
+        owner = st.session_state[OWNER_KEY] = secrets.token_urlsafe(16)
+    return owner
+
+
+def session_runner():
+    """The process's runner, with what this session submits belonging to this session."""
+    return get_runner().as_owner(session_owner())
+
+
+def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> Job | None:
+    """Start a generation owned by this session. When its run cannot even be written (a full
+    disk, a read-only data directory) the error card says so here, nothing is queued, and the
+    form keeps everything typed: None is returned."""
+    rerun_of = st.session_state.get("rerun_of")  # History: the first run after a re-run link
     spec = JobSpec(
         settings=settings.client,
         request=request,
         kind="rerun" if rerun_of is not None else "generate",
         rerun_of=int(rerun_of) if rerun_of is not None else None,
     )
-    job = get_runner().submit(spec)
+    try:
+        job = session_runner().submit(spec)
+    except E.ImageLabError as err:
+        from lib.ui.cards import error_card
+
+        error_card(
+            Outcome(
+                ok=False,
+                run_id="",
+                requested_model=request.model,
+                model=request.model,
+                images=[],
+                attempts=[],
+                events=[],
+                error=err,
+                latency_ms=0,
+                sent=False,
+            )
+        )
+        return None
+    st.session_state.pop("rerun_of", None)
     st.session_state[slot] = job
     return job
+
+
+def cancel_control(job: Job, container) -> None:
+    """The Cancel button of a running generation, for whoever may stop it (``jobs.cancel_right``):
+    the session that started it; with an app password, anyone signed in, after confirming;
+    otherwise a note says whose it is."""
+    from lib.ui.gate import app_password
+
+    right = cancel_right(job.spec.owner, session_owner(), password_set=bool(app_password()))
+    if right == "watch":
+        container.caption("Started in another browser session: you can watch it here; only that session can cancel it.", help=None)
+        return
+    if right == "confirm":
+        sure = container.checkbox("This is a teammate's generation: cancel it anyway", key="cancel_confirm")
+        pressed = container.button("Cancel", key="cancel", icon=":material/cancel:", disabled=not sure)
+    else:
+        pressed = container.button("Cancel", key="cancel", icon=":material/cancel:")
+    if pressed:
+        job.cancel()
+        job.wait(C.SHUTDOWN_GRACE_S)
+        st.rerun()
 
 
 RUN_PARAM = "run"  # /?run=<run_id>: Generate, reattached to that run
@@ -48,9 +110,10 @@ def find_run(run_id: str) -> tuple[Job | None, Outcome | None, str]:
 
 
 def recent_generations(current: str | None) -> str | None:
-    """Recent generations from the store (not session state): a reload loses nothing.
-    Returns the run id the user chose to open, if any."""
-    runs = [r for r in get_store().recent_runs(limit=C.RECENT_RUNS + 1) if r.get("kind") in ("generate", "rerun") and r["id"] != current]
+    """This browser session's recent generations, from the store (others' prompts are not shown;
+    their runs open by link). Returns the run id the user chose to open, if any."""
+    mine = get_store().recent_runs(limit=C.RECENT_RUNS + 1, owner_session=session_owner())  # this session's only
+    runs = [r for r in mine if r.get("kind") in ("generate", "rerun") and r["id"] != current]
     if not runs:
         return None
     st.subheader("Recent generations")
