@@ -706,6 +706,31 @@ class OwnedRunner:
         return getattr(self.runner, name)
 
 
+def watch_cancel_requests(recorder: Any, run_id: str, cancel: CancelToken, *, interval_s: float = C.CANCEL_POLL_S) -> Callable[[], None]:
+    """For a run this process runs without a runner (``imagelab generate``): a thread that stops it
+    (``cancelled``) when another process asks through the store. Returns the function that ends the watch."""
+    stop = threading.Event()
+    asked = getattr(recorder, "cancel_requested", None)
+
+    def watch() -> None:
+        while asked is not None and not stop.wait(interval_s):
+            try:
+                if asked([run_id]):
+                    cancel.cancel("cancelled")
+                    return
+            except Exception:
+                log.warning("could not read stop requests", exc_info=True)
+
+    thread = threading.Thread(target=watch, name="imagelab-cancel-watch", daemon=True)
+    thread.start()
+
+    def end() -> None:
+        stop.set()
+        thread.join(interval_s + 1)
+
+    return end
+
+
 # --------------------------------------------------------------------------
 # Whose run it is
 
