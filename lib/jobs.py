@@ -737,12 +737,15 @@ def watch_cancel_requests(recorder: Any, run_id: str, cancel: CancelToken, *, in
 
 def cancel_right(run_owner: str | None, session: str | None, *, password_set: bool) -> str:
     """What a browser session may do about a run: ``owner`` (it started it: it may stop it),
-    ``confirm`` (someone else's, but the app has a password and everyone here signed in: it may
-    stop it after confirming), or ``watch`` (someone else's, or the CLI's, in an open app: it may
-    only watch). ``run_owner`` is the run's ``owner_session`` (None: started outside a browser)."""
+    ``confirm`` (it may stop it after confirming: a run started outside any browser, such as the
+    CLI's, or someone else's when the app has a password and everyone on it signed in), or
+    ``watch`` (another session's, in an app without a password: it may only watch).
+    ``run_owner`` is the run's ``owner_session`` (None: started outside a browser)."""
     if run_owner and session and run_owner == session:
         return "owner"
-    return "confirm" if password_set else "watch"
+    if not run_owner or password_set:
+        return "confirm"
+    return "watch"
 
 
 def install_shutdown(runner: JobRunner, *, grace_s: float = C.SHUTDOWN_GRACE_S) -> None:

@@ -6,7 +6,7 @@ from lib import ui
 from lib.generation import GenerationRequest
 from lib.preflight import check_request_values
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices, takes_free_size
-from lib.ui.generate import cancel_control
+from lib.ui.generate import cancel_control, running_elsewhere
 from lib.ui.sidebar import checked_number
 
 SLOT = "generate_job"
@@ -122,7 +122,7 @@ def live_progress() -> None:
 
 if running:
     live_progress()
-elif shown:
+elif shown and not running_elsewhere(shown):  # another process's run (the CLI): a note and its Cancel instead
     found, outcome, shown_prompt = ui.find_run(shown)
     if outcome is not None:
         ui.show_outcome(outcome, key_prefix=f"res-{shown}", prompt=shown_prompt, request=found.request if found is not None else None)

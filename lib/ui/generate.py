@@ -94,6 +94,48 @@ def cancel_control(job: Job, container) -> None:
 
 
 RUN_PARAM = "run"  # /?run=<run_id>: Generate, reattached to that run
+ELSEWHERE_REFRESH_S = 1.0  # a run another process runs: how often the page looks whether it ended
+
+
+def running_elsewhere(run_id: str) -> bool:
+    """A linked run that another process still runs (the command line, another server of the app):
+    a note saying so, live until it ends, and its Cancel (a stop request through the database) for
+    whoever may stop it. False, showing nothing, for any other run; a run whose process is gone is
+    ended 'interrupted' first, and then shown like any finished run."""
+    from lib.store.recovery import owner_alive
+    from lib.ui.gate import app_password
+
+    if get_runner().get(run_id) is not None:
+        return False
+    store = get_store()
+    run = store.run(run_id)
+    if run is None or run.get("status") not in (None, "queued", "running"):
+        return False
+    if not owner_alive(run.get("owner_token"), run.get("owner_pid")):
+        store.mark_interrupted()
+        return False
+    where = "the command line" if not run.get("owner_session") else "another server of this app"
+    st.info(f"This generation runs in another process ({where}): its result shows here when it ends.", icon=":material/terminal:")
+    asked = run.get("cancel_requested_at") is not None
+    right = cancel_right(run.get("owner_session"), session_owner(), password_set=bool(app_password()))
+    if asked:
+        st.caption("Asked to stop: it stops at its next step, within a second or two.")
+    elif right == "watch":
+        st.caption("Started in another browser session: you can watch it here; only that session can cancel it.")
+    else:
+        sure = right == "owner" or st.checkbox("Not started here: cancel it anyway", key="cancel_confirm")
+        if st.button("Cancel", key="cancel", icon=":material/cancel:", disabled=not sure):
+            get_runner().cancel_run(run_id)
+            st.rerun()
+
+    @st.fragment(run_every=ELSEWHERE_REFRESH_S)
+    def until_it_ends() -> None:
+        now = get_store().run(run_id)
+        if now is None or now.get("status") not in (None, "queued", "running"):
+            st.rerun()
+
+    until_it_ends()
+    return True
 
 
 def find_run(run_id: str) -> tuple[Job | None, Outcome | None, str]:

@@ -146,3 +146,25 @@ def test_the_apps_cancel_stops_a_cli_generate_through_the_database(slow, tmp_pat
     assert proc.returncode == 1, err
     assert json.loads(out)["error_type"] is None  # cancelled is no error
     assert statuses(store) == [("cancelled", None)]
+
+
+def test_a_cli_generation_opened_by_link_in_the_app_says_where_it_runs_and_cancels_through_the_database(slow, new_app, app_env):
+    proc = start_cli(slow, app_env, "generate", "--prompt", "a slow fox", "--provider", "sandbox", "--max-retries", "0")
+    try:
+        [run_id] = runs_in_flight(app_env / "imagelab.db", proc, 1)
+        at = new_app(query={"run": run_id})
+        assert any("runs in another process (the command line)" in i.value for i in at.info)
+        assert at.button(key="cancel").disabled  # not started here: confirm first
+        at.checkbox(key="cancel_confirm").check().run()
+        at.button(key="cancel").click().run()
+        assert not at.exception
+        out, err = proc.communicate(timeout=30)
+    finally:
+        stop(proc)
+    assert proc.returncode == 1, err
+    at.run()
+    assert not any("another process" in i.value for i in at.info)  # ended: shown like any finished run
+    assert any("cancelled" in i.value for i in at.info)
+    from lib import ui
+
+    assert ui.get_store().run(run_id)["status"] == "cancelled"
