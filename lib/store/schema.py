@@ -290,6 +290,26 @@ def m010_wait_ms(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m015_prompt_library(db: sqlite_utils.Database) -> None:
+    """The prompt library: a named prompt (one per name, case and spacing aside: ``name_key``)
+    with its tags (a JSON list), and its versions, numbered from 1, one per save of a changed text."""
+    db["prompts"].create(
+        {"id": int, "name": str, "name_key": str, "tags": str, "created_at": float, "updated_at": float},
+        pk="id",
+        not_null={"name", "name_key"},
+    )
+    db["prompts"].create_index(["name_key"], unique=True)
+    db["prompts"].create_index(["updated_at"])
+    db["prompt_versions"].create(
+        {"id": int, "prompt_id": int, "version": int, "text": str, "settings": str, "created_at": float},
+        pk="id",
+        not_null={"prompt_id", "version", "text"},
+        foreign_keys=[("prompt_id", "prompts", "id")],
+    )
+    db["prompt_versions"].create_index(["prompt_id", "version"], unique=True)
+
+
+@migrations()
 def m012_run_owner(db: sqlite_utils.Database) -> None:
     """Whose run it is and a stop asked from elsewhere: ``owner_session`` is the random id of the
     browser session that started the run (NULL for the CLI, whose process token is ``owner_token``);

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -12,12 +13,15 @@ from lib import constants as C
 from lib import errors as E
 from lib import redact
 from lib.generation import GenerationRequest, Outcome
-from lib.jobs import Job, JobSpec, cancel_right
 from lib.providers import KNOWN_MODELS, PRESETS
 from lib.store.records import outcome_from_run
 from lib.text import markdown as plain
 from lib.ui.resources import get_runner, get_store, thumbnail_path
 from lib.ui.sidebar import OTHER_MODEL, PageSettings
+
+if TYPE_CHECKING:  # the job runner (and the HTTP client under it) is imported when a generation starts
+    from lib.jobs import Job
+
 
 OWNER_KEY = "_imagelab_session_owner"  # session state: the random id runs started in this browser session carry
 
@@ -41,6 +45,8 @@ def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> 
     disk, a read-only data directory) the error card says so here, nothing is queued, and the
     form keeps everything typed: None is returned."""
     rerun_of = st.session_state.get("rerun_of")  # History: the first run after a re-run link
+    from lib.jobs import JobSpec
+
     spec = JobSpec(
         settings=settings.client,
         request=request,
@@ -76,6 +82,7 @@ def cancel_control(job: Job, container) -> None:
     """The Cancel button of a running generation, for whoever may stop it (``jobs.cancel_right``):
     the session that started it; with an app password, anyone signed in, after confirming;
     otherwise a note says whose it is."""
+    from lib.jobs import cancel_right
     from lib.ui.gate import app_password
 
     right = cancel_right(job.spec.owner, session_owner(), password_set=bool(app_password()))
@@ -102,6 +109,7 @@ def running_elsewhere(run_id: str) -> bool:
     a note saying so, live until it ends, and its Cancel (a stop request through the database) for
     whoever may stop it. False, showing nothing, for any other run; a run whose process is gone is
     ended 'interrupted' first, and then shown like any finished run."""
+    from lib.jobs import cancel_right
     from lib.store.recovery import owner_alive
     from lib.ui.gate import app_password
 
