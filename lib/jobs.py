@@ -12,6 +12,14 @@ provider's limiter, in a backoff, between polls, and in the middle of a
 request (its socket is shut down from the cancelling thread). Rows then end
 ``cancelled`` with no error_type. ``shutdown`` does the same for every job but
 marks them ``interrupted`` and refuses new work.
+
+Workers are shared fairly (``FairPolicy``): between owners (the browser session
+that started a job, ``JobSpec.owner``) and between providers, so no grid takes
+every worker and no provider's limit or cooldown holds a worker another
+provider could use. A run belongs to its owner (``cancel_right`` is who may stop
+it); a run of another process is stopped through the store (``cancel_run``:
+a request its owner reads between steps), and the runs of processes that are
+gone end ``interrupted`` without waiting for a restart.
 """
 
 from __future__ import annotations
