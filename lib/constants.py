@@ -195,3 +195,10 @@ MAX_RUN_EVENTS = 300  # progress events of one run passed on in all; past it onl
 MAX_EVENTS_SHOWN = 40  # a progress log on screen: the first and the latest events, and a count of those between
 RATE_BUDGET_LOW_FRACTION = 0.1  # announced remaining under this share of the announced limit: requests are spaced out
 RATE_BUDGET_LOW_REMAINING = 3  # with no limit announced: this many requests left or fewer and requests are spaced out
+
+# --- Jobs: fair workers, finished jobs kept, ownership (lib/jobs.py) -------
+JOB_RESERVED_SHARE = 0.25  # of the workers, kept free of any one owner or provider (8 workers: one may take 6)
+JOB_DONE_MAX_AGE_S = 15 * 60.0  # a finished job stays in memory this long at most (then it is read from the store)
+JOB_DONE_MAX_BYTES = 64 * 1024 * 1024  # bytes finished jobs may hold in memory together (partials, references, answers)
+CANCEL_POLL_S = 1.0  # how often a runner reads stop requests written by other processes for its runs
+OWNER_CHECK_S = 10.0  # how often a runner ends the runs of processes that are gone as interrupted

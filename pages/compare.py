@@ -20,6 +20,7 @@ from lib.generation import AttemptSummary, Outcome
 from lib.history import attempt_detail, when
 from lib.pricing import format_usd
 from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES
+from lib.ui.generate import session_runner
 
 log = logging.getLogger("imagelab.app")
 settings = ui.page_settings()
@@ -171,7 +172,7 @@ def builder() -> None:
     if refusal:
         st.error("Not sent until fixed: " + refusal, icon=":material/tune:")
     if st.button("Run the grid", type="primary", key="compare_run", disabled=plan is None or bool(refusal), icon=":material/play_arrow:"):
-        comparison_id, _ = K.start(store, ui.get_runner(), plan, settings_for)
+        comparison_id, _ = K.start(store, session_runner(), plan, settings_for)  # this session's cells
         st.query_params["comparison"] = comparison_id
         st.rerun()
     past_comparisons()
@@ -397,7 +398,7 @@ def counts_line(view: K.ComparisonView) -> str:
 
 
 def show_comparison(comparison_id: str) -> None:
-    runner = ui.get_runner()
+    runner = session_runner()  # retries and re-runs are this session's
     view = K.load(store, comparison_id)
     if view is None:
         st.title("Compare")

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from lib import constants as C
 from lib import ui
 from lib.generation import GenerationRequest
 from lib.preflight import check_request_values
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices, takes_free_size
+from lib.ui.generate import cancel_control, running_elsewhere
 from lib.ui.sidebar import checked_number
 
 SLOT = "generate_job"
@@ -101,13 +101,12 @@ if typed:
 
 buttons = st.container(horizontal=True)  # buttons side by side, never squeezed into narrow columns
 if buttons.button("Generate", type="primary", key="generate", disabled=running or bool(typed), icon=":material/brush:"):
-    started = ui.start_job(settings, request, SLOT)
-    st.query_params[ui.RUN_PARAM] = started.run_id
-    st.rerun()
-if running and buttons.button("Cancel", key="cancel", icon=":material/cancel:"):
-    job.cancel()
-    job.wait(C.SHUTDOWN_GRACE_S)
-    st.rerun()
+    started = ui.start_job(settings, request, SLOT)  # None: it could not start, and the card says why
+    if started is not None:
+        st.query_params[ui.RUN_PARAM] = started.run_id
+        st.rerun()
+if running:
+    cancel_control(job, buttons)  # the owner's (or, with an app password, a confirmed teammate's)
 
 
 @st.fragment(run_every=0.5)
@@ -123,7 +122,7 @@ def live_progress() -> None:
 
 if running:
     live_progress()
-elif shown:
+elif shown and not running_elsewhere(shown):  # another process's run (the CLI): a note and its Cancel instead
     found, outcome, shown_prompt = ui.find_run(shown)
     if outcome is not None:
         ui.show_outcome(outcome, key_prefix=f"res-{shown}", prompt=shown_prompt, request=found.request if found is not None else None)

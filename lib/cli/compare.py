@@ -9,7 +9,9 @@ Exit codes: 0 every cell succeeded, 1 any cell failed (or was stopped), 2 bad ar
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -151,9 +153,17 @@ def run(args: argparse.Namespace) -> int:
         )
 
     workers = max(1, min(plan.n_cells, args.max_concurrency * len(providers)))
-    runner = JobRunner(recorder=store, keeper=store.keeper, max_workers=workers)
+    runner = JobRunner(recorder=store, keeper=store.keeper, max_workers=workers, reserved_workers=0)  # one owner: every worker
     started = time.monotonic()
     comparison_id = ""
+    # SIGTERM stops the grid like Ctrl-C, but its cells end 'interrupted' (the process is stopping),
+    # never left 'running'. The app may also stop cells through the database (a cancel request the
+    # runner reads between steps): those end 'cancelled'.
+    previous = signal.getsignal(signal.SIGTERM)
+    on_main = threading.current_thread() is threading.main_thread()
+    terminated = threading.Event()
+    if on_main:
+        signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
     try:
         comparison_id, batch = K.start(store, runner, plan, lambda pid: settings[pid])
         if not args.json:
@@ -161,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         pending = list(batch.jobs)
         finished = 0
         try:
-            while pending:
+            while pending and not terminated.is_set():
                 pending[0].wait(0.2)
                 still = []
                 for job in pending:
@@ -191,6 +201,9 @@ def run(args: argparse.Namespace) -> int:
             say("Stopping the grid...", file=sys.stderr)
             batch.cancel()
             batch.wait(C.DEFAULT_CONNECT_TIMEOUT_S)
+        if terminated.is_set():
+            say("Stopped by SIGTERM: the unfinished cells are marked interrupted.", file=sys.stderr)
+            runner.shutdown(C.DEFAULT_CONNECT_TIMEOUT_S)
         wall_s = time.monotonic() - started
         view = K.load(store, comparison_id)
         assert view is not None
@@ -199,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
         if args.zip:
             Path(args.zip).write_bytes(K.export_zip(store, view))
     finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
         runner.shutdown(C.DEFAULT_CONNECT_TIMEOUT_S)
         if sandbox is not None:
             sandbox.stop()

@@ -17,7 +17,7 @@ from lib.cli._common import read_file, say, say_json, target
 from lib.config import client_settings
 from lib.errors import describe
 from lib.generation import CancelToken, GenerationRequest
-from lib.jobs import run_generation
+from lib.jobs import JobSpec, run_generation, start_run, watch_cancel_requests
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES
 from lib.sandbox import SCENARIOS
 
@@ -159,9 +159,17 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.getsignal(signal.SIGTERM)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda signum, frame: stop.cancel("interrupted"))
+    # The app may stop this run too (its Cancel writes a request to the database, read every second).
     try:
-        outcome = run_generation(settings, request, recorder=store, keeper=store.keeper, on_event=progress, cancel=stop)
+        run_id: str | None = start_run(store, JobSpec(settings=settings, request=request))
+    except Exception:  # the write failed: run_generation tries again and reports it as the card
+        run_id = None
+    end_watch = watch_cancel_requests(store, run_id, stop) if run_id else None
+    try:
+        outcome = run_generation(settings, request, recorder=store, keeper=store.keeper, on_event=progress, cancel=stop, run_id=run_id)
     finally:
+        if end_watch is not None:
+            end_watch()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
         if sandbox is not None:

@@ -101,15 +101,15 @@ def rerun(store: Any, runner: Any, comparison_id: str, settings_for: SettingsFor
 
 
 def cancel(store: Any, runner: Any, comparison_id: str, *, keys: Iterable[str] | None = None) -> int:
-    """Cancel the unfinished cells (all, or ``keys``) that run in this process. Returns how many were asked to stop."""
+    """Cancel the unfinished cells (all, or ``keys``) wherever they run (``JobRunner.cancel_run``): in this
+    process at once, in another live one (the CLI) through the database, and the cells of a process
+    that is gone end interrupted. Returns how many were stopped or asked to stop."""
     wanted = set(keys) if keys is not None else None
     n = 0
     for key, c in cell_states(store, comparison_id).items():
         if c.status in TERMINAL or (wanted is not None and key not in wanted):
             continue
-        job = runner.get(c.run_id) if runner is not None else None
-        if job is not None and not job.done:
-            job.cancel()
+        if runner is not None and runner.cancel_run(c.run_id) in ("cancelled", "requested", "interrupted"):
             n += 1
     if wanted is None:
         store.comparison_cancelled(comparison_id)

@@ -335,3 +335,15 @@ def m015_prompt_library(db: sqlite_utils.Database) -> None:
         foreign_keys=[("prompt_id", "prompts", "id")],
     )
     db["prompt_versions"].create_index(["prompt_id", "version"], unique=True)
+
+
+@migrations()
+def m012_run_owner(db: sqlite_utils.Database) -> None:
+    """Whose run it is and a stop asked from elsewhere: ``owner_session`` is the random id of the
+    browser session that started the run (NULL for the CLI, whose process token is ``owner_token``);
+    ``cancel_requested_at`` is set by another process asking the owner to stop the run, which the
+    owning process reads between steps."""
+    runs = db["runs"]
+    runs.add_column("owner_session", str)
+    runs.add_column("cancel_requested_at", float)
+    runs.create_index(["owner_session", "created_at"], if_not_exists=True)
