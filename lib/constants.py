@@ -186,3 +186,12 @@ COMPARE_SHEET_LABEL_PX = 260  # contact sheet: width of the row-label column
 COMPARE_SHEET_HEADER_PX = 64  # contact sheet: height of the column-label row
 COMPARE_SHEET_PAD_PX = 8
 COMPARE_SHEET_FONT_PX = 15
+
+# --- Spend guardrails: daily budgets per provider, confirmation above a cost (lib/budget.py) ---
+BUDGET_SECRETS_TABLE = "budget"  # [budget] in secrets.toml: default = 20.0, openai = 5.0, confirm_above = 1.0
+BUDGET_ENV = "IMAGELAB_DAILY_BUDGET_USD"  # every provider without a figure of its own...
+BUDGET_PROVIDER_ENV = "IMAGELAB_DAILY_BUDGET_USD_{provider}"  # ...and one provider (OPENAI, WISGATE, EVOLINK, CUSTOM, SANDBOX)
+CONFIRM_ABOVE_ENV = "IMAGELAB_CONFIRM_ABOVE_USD"  # a send estimated above this asks for one confirm click
+DEFAULT_CONFIRM_ABOVE_USD = 1.00
+BUDGET_MAX_USD = 1_000_000.0  # a budget or threshold typed above this is refused, not clamped
+BUDGET_RUNNING_MAX_AGE_S = 2 * 86400  # a run still queued/running counts against today only if started this recently

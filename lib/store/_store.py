@@ -46,6 +46,7 @@ from lib.store.recorder import RecorderWrites
 from lib.store.recovery import RecoveryWrites
 from lib.store.reports import ReportQueries
 from lib.store.schema import migrations
+from lib.store.spend import SpendQueries
 
 log = logging.getLogger("imagelab.store")
 
@@ -116,7 +117,9 @@ def _scrub_row(values: Any) -> Any:
 # The store
 
 
-class Store(RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, ComparisonQueries, MonitoringQueries, ReportQueries):
+class Store(
+    RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, ComparisonQueries, MonitoringQueries, ReportQueries, SpendQueries
+):
     """The SQLite record of runs, attempts, images and reports. Thread-safe."""
 
     def __init__(self, path: str | os.PathLike | None = None, *, data_dir: str | os.PathLike | None = None) -> None:
