@@ -243,7 +243,7 @@ def refusal(
     return (
         f"Not sent: {what} is estimated at {format_usd(cost_usd)}, "
         f"and today's budget for {provider_label(provider_id)} {reached}. {spend.describe()}, of a daily budget of "
-        f"{format_usd(limit.usd)}. {limit.where_to_change()} The day starts again at 00:00 UTC, in {until_next_day(now)}."
+        f"{format_usd(limit.usd)}. {limit.where_to_change()} The next day starts at midnight UTC, in {until_next_day(now)}."
     )
 
 
@@ -258,7 +258,7 @@ def check_send(store: Any, provider_id: str, cost_usd: float | None, limit: Limi
     return Check(False, provider_id, cost_usd, limit, spend, refusal(provider_id, cost_usd, limit, spend, now=now))
 
 
-_sending = threading.Lock()
+_sending = threading.RLock()  # a grid's send re-enters it when its runner submits the cells
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from lib import ui
 from lib.generation import GenerationRequest
 from lib.preflight import check_request_values
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices, takes_free_size
+from lib.ui.budget import send_gate
 from lib.ui.sidebar import checked_number
 
 SLOT = "generate_job"
@@ -100,13 +101,21 @@ if typed:
     st.error("Not sent until fixed: " + " ".join(typed.values()), icon=":material/error:")
 
 buttons = st.container(horizontal=True)  # buttons side by side, never squeezed into narrow columns
-if buttons.button("Generate", type="primary", key="generate", disabled=running or bool(typed), icon=":material/brush:"):
-    started = ui.start_job(settings, request, SLOT)
-    st.query_params[ui.RUN_PARAM] = started.run_id
-    st.rerun()
+clicked = buttons.button("Generate", type="primary", key="generate", disabled=running or bool(typed), icon=":material/brush:")
 if running and buttons.button("Cancel", key="cancel", icon=":material/cancel:"):
     job.cancel()
     job.wait(C.SHUTDOWN_GRACE_S)
+    st.rerun()
+
+
+def send():
+    started = ui.start_job(settings, request, SLOT)
+    st.query_params[ui.RUN_PARAM] = started.run_id
+    return started
+
+
+# The estimate, today's spend, the confirmation above the threshold, the refusal over the budget
+if send_gate("generate", [(settings.client.provider, request)], clicked, send, disabled=running or bool(typed)) is not None:
     st.rerun()
 
 

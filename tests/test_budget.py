@@ -166,7 +166,7 @@ def test_a_send_that_does_not_fit_is_refused_with_spent_limit_and_where_to_chang
     text = refused.message
     assert text.startswith("Not sent: this generation is estimated at ~$0.053")
     assert "~$0.027 left" in text and "~$0.053 spent on Sandbox today" in text and "~$0.080" in text
-    assert "$IMAGELAB_DAILY_BUDGET_USD_SANDBOX" in text and "00:00 UTC" in text
+    assert "$IMAGELAB_DAILY_BUDGET_USD_SANDBOX" in text and "midnight UTC" in text
     assert B.check_send(store, "sandbox", 5.0, B.limit_for("sandbox", None)).ok  # no budget: no refusal
 
 
