@@ -89,10 +89,7 @@ class Limit:
     def where_to_change(self) -> str:
         """Where to raise it, in words: a session cannot lift the operator's limit."""
         if self.operator_usd is not None and (self.session_usd is None or self.operator_usd <= self.session_usd):
-            return (
-                f"The limit is the operator's ({self.operator_source}); only the operator can raise it. "
-                "A session may set a lower one in the sidebar (Budget)."
-            )
+            return f"This limit is the operator's ({self.operator_source}): it can be raised there, not from a session."
         return "Raise it in the sidebar (Budget), for this session" + (
             f", up to the operator's {format_usd(self.operator_usd)} ({self.operator_source})." if self.operator_usd is not None else "."
         )

@@ -113,7 +113,7 @@ def test_the_lower_of_the_operator_and_the_session_limit_applies():
     assert lower.usd == 2.0 and lower.source == B.SESSION_SOURCE
     assert "sidebar" in lower.where_to_change() and "up to the operator's ~$5.00" in lower.where_to_change()
     higher = B.limit_for("openai", operator, 9.0)
-    assert higher.usd == 5.0 and "only the operator can raise it" in higher.where_to_change()
+    assert higher.usd == 5.0 and "it can be raised there, not from a session" in higher.where_to_change()
     assert B.limit_for("wisgate", operator, None).usd is None
     assert B.limit_for("wisgate", None, 0.0).usd == 0.0  # zero is a budget: nothing may be spent
 
@@ -226,7 +226,7 @@ def test_a_grid_over_a_used_up_budget_starts_nothing(store, runner, sandbox):
     assert batch.jobs == []
     view = K.load(store, cid)
     assert {c.status for c in view.cells.values()} == {"cancelled"} and len(view.settings["budget"]["skipped"]) == 4
-    assert "only the operator can raise it" in B.skipped_reason(view.settings, "r0c0", "sandbox")
+    assert "it can be raised there, not from a session" in B.skipped_reason(view.settings, "r0c0", "sandbox")
 
 
 # --------------------------------------------------------------------------

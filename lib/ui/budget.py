@@ -129,20 +129,19 @@ def send_gate(
     and spend lines only once the button was clicked (a secondary button beside a main one)."""
     ss = st.session_state
     pending_key = PENDING.format(kind=kind)
+    pending = ss.get(pending_key)
+    if quiet and not clicked and pending is None:
+        return None
     providers = list(dict.fromkeys(pid for pid, _ in items))
-    fingerprint = _fingerprint(kind, items)
     store = get_store()
     fit = B.plan_cells(store, plan_cells, limit_for) if plan_cells is not None else None
     sending_items = [(c.target.provider, c.request) for c in fit.start] if fit is not None else items
+    fingerprint = _fingerprint(kind, sending_items)  # a grid: exactly the cells that would start
     cost = B.send_cost(sending_items)
     limit = threshold()
-
-    pending = ss.get(pending_key)
     if pending is not None and (disabled or pending.get("fingerprint") != fingerprint):
         ss.pop(pending_key, None)  # the request changed (or cannot be sent): its confirmation is void
         pending = None
-    if quiet and not clicked and pending is None:
-        return None
 
     line = f"Estimated cost of {what}: {cost.label()}. A fallback to another model is not counted unless it happens."
     st.caption(plain(line + f" Asks to confirm above {format_usd(limit)}."))

@@ -81,7 +81,7 @@ def test_the_operators_budget_applies_and_a_session_cannot_lift_it(new_app, monk
     at.text_area(key="prompt").set_value("a paper boat").run()
     at.button(key="generate").click().run()
     refusal = texts(at.error)
-    assert "of a daily budget of ~$0.010" in refusal and "only the operator can raise it" in refusal
+    assert "of a daily budget of ~$0.010" in refusal and "it can be raised there, not from a session" in refusal
     assert runs() == []
 
 
@@ -188,3 +188,18 @@ def test_history_charts_spend_per_utc_day(app):
     assert not at.exception, [e.value for e in at.exception]
     charts = [c for c in at.get("vega_lite_chart") if "Estimated spend per day (UTC days)" in str(c.proto)]
     assert len(charts) == 1 and "Sandbox" in str(charts[0].proto)
+
+
+def test_a_grid_above_the_threshold_runs_after_one_confirmation(compare):
+    at = compare
+    at.sidebar.text_input(key="confirm_above").set_value("0.10").run()
+    at.text_area(key="compare_prompts").set_value("a red fox in the snow\nan owl at night").run()
+    assert "Estimated cost of this grid: ~$0.174 (estimate)" in texts(at.caption)
+    at.button(key="compare_run").click().run()
+    at.button(key="compare_run").click().run()  # twice: still only asking
+    assert "comparison" not in at.query_params and runs("compare") == []
+    confirm = [b for b in at.button if str(b.key or "").startswith("compare_confirm_")]
+    assert len(confirm) == 1 and "This grid is estimated at ~$0.174, above ~$0.100. Send it?" in texts(at.warning)
+    confirm[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "comparison" in at.query_params and len(runs("compare")) == 4
