@@ -42,6 +42,7 @@ from lib.store.evidence import EvidenceQueries, percentile_rank
 from lib.store.filters import AttemptFilter
 from lib.store.history import HistoryQueries
 from lib.store.monitoring import MonitoringQueries
+from lib.store.prompts import PromptQueries
 from lib.store.recorder import RecorderWrites
 from lib.store.recovery import RecoveryWrites
 from lib.store.reports import ReportQueries
@@ -118,7 +119,15 @@ def _scrub_row(values: Any) -> Any:
 
 
 class Store(
-    RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, ComparisonQueries, MonitoringQueries, ReportQueries, SpendQueries
+    RecorderWrites,
+    RecoveryWrites,
+    EvidenceQueries,
+    HistoryQueries,
+    ComparisonQueries,
+    MonitoringQueries,
+    ReportQueries,
+    PromptQueries,
+    SpendQueries,
 ):
     """The SQLite record of runs, attempts, images and reports. Thread-safe."""
 

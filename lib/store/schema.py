@@ -287,3 +287,23 @@ def m010_wait_ms(db: sqlite_utils.Database) -> None:
     cooldown) before its request went out: ``wait_ms``, kept apart from ``latency_ms``, which is
     the provider's time only. Rows written before it have no figure (NULL), not a zero."""
     db["attempts"].add_column("wait_ms", int)
+
+
+@migrations()
+def m015_prompt_library(db: sqlite_utils.Database) -> None:
+    """The prompt library: a named prompt (one per name, case and spacing aside: ``name_key``)
+    with its tags (a JSON list), and its versions, numbered from 1, one per save of a changed text."""
+    db["prompts"].create(
+        {"id": int, "name": str, "name_key": str, "tags": str, "created_at": float, "updated_at": float},
+        pk="id",
+        not_null={"name", "name_key"},
+    )
+    db["prompts"].create_index(["name_key"], unique=True)
+    db["prompts"].create_index(["updated_at"])
+    db["prompt_versions"].create(
+        {"id": int, "prompt_id": int, "version": int, "text": str, "settings": str, "created_at": float},
+        pk="id",
+        not_null={"prompt_id", "version", "text"},
+        foreign_keys=[("prompt_id", "prompts", "id")],
+    )
+    db["prompt_versions"].create_index(["prompt_id", "version"], unique=True)

@@ -4,22 +4,27 @@ generations, and filling the form from an attempt to re-run."""
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from lib import constants as C
 from lib import redact
 from lib.generation import GenerationRequest, Outcome
-from lib.jobs import Job, JobSpec
 from lib.providers import KNOWN_MODELS, PRESETS
 from lib.store.records import outcome_from_run
 from lib.text import markdown as plain
 from lib.ui.resources import get_runner, get_store, thumbnail_path
 from lib.ui.sidebar import OTHER_MODEL, PageSettings
 
+if TYPE_CHECKING:  # the job runner (and the HTTP client under it) is imported when a generation starts
+    from lib.jobs import Job
+
 
 def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> Job:
     rerun_of = st.session_state.pop("rerun_of", None)  # History: the first run after a re-run link
+    from lib.jobs import JobSpec
+
     spec = JobSpec(
         settings=settings.client,
         request=request,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from lib.generation import Event
-from lib.jobs import Job
 from lib.text import markdown as plain
+
+if TYPE_CHECKING:
+    from lib.jobs import Job
 
 
 def live_label(job: Job) -> str:
