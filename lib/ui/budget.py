@@ -55,10 +55,10 @@ def budget_sidebar(provider_id: str, problems: dict[str, str]) -> None:
     ss = st.session_state
     entries = ss.setdefault(ENTRIES, {})
     key = BUDGET_KEY.format(provider=provider_id)
-    if key not in ss:
-        ss[key] = entries.get(provider_id, "")
+    # Written back before the widgets are drawn: their values survive another page's run and a provider switch
+    ss[key] = ss[key] if key in ss else entries.get(provider_id, "")
     if CONFIRM_KEY in ss:
-        ss[CONFIRM_KEY] = ss[CONFIRM_KEY]  # a widget's value survives another page's run
+        ss[CONFIRM_KEY] = ss[CONFIRM_KEY]
     operator = config().budget
     op_usd, op_source = operator.daily_for(provider_id)
     with st.sidebar.expander("Budget", expanded=False, icon=":material/savings:"):

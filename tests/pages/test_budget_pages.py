@@ -203,3 +203,17 @@ def test_a_grid_above_the_threshold_runs_after_one_confirmation(compare):
     confirm[0].click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert "comparison" in at.query_params and len(runs("compare")) == 4
+
+
+def test_the_sessions_budget_stays_across_pages_and_provider_switches(app):
+    at = set_budget(app, "0.12")
+    at.sidebar.text_input(key="confirm_above").set_value("0.50").run()
+    at.switch_page("pages/compare.py").run()
+    assert at.sidebar.text_input(key="budget__sandbox").value == "0.12"
+    assert at.sidebar.text_input(key="confirm_above").value == "0.50"
+    at.text_area(key="compare_prompts").set_value("a red fox in the snow\nan owl at night").run()
+    assert "Today's budget lets 2 of 4 cells start" in texts(at.warning)
+    at.sidebar.selectbox(key="provider").set_value("openai").run()
+    assert at.sidebar.text_input(key="budget__openai").value == ""
+    at.sidebar.selectbox(key="provider").set_value("sandbox").run()
+    assert at.sidebar.text_input(key="budget__sandbox").value == "0.12"
