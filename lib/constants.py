@@ -202,3 +202,12 @@ JOB_DONE_MAX_AGE_S = 15 * 60.0  # a finished job stays in memory this long at mo
 JOB_DONE_MAX_BYTES = 64 * 1024 * 1024  # bytes finished jobs may hold in memory together (partials, references, answers)
 CANCEL_POLL_S = 1.0  # how often a runner reads stop requests written by other processes for its runs
 OWNER_CHECK_S = 10.0  # how often a runner ends the runs of processes that are gone as interrupted
+
+# --- Spend guardrails: daily budgets per provider, confirmation above a cost (lib/budget.py) ---
+BUDGET_SECRETS_TABLE = "budget"  # [budget] in secrets.toml: default = 20.0, openai = 5.0, confirm_above = 1.0
+BUDGET_ENV = "IMAGELAB_DAILY_BUDGET_USD"  # every provider without a figure of its own...
+BUDGET_PROVIDER_ENV = "IMAGELAB_DAILY_BUDGET_USD_{provider}"  # ...and one provider (OPENAI, WISGATE, EVOLINK, CUSTOM, SANDBOX)
+CONFIRM_ABOVE_ENV = "IMAGELAB_CONFIRM_ABOVE_USD"  # a send estimated above this asks for one confirm click
+DEFAULT_CONFIRM_ABOVE_USD = 1.00
+BUDGET_MAX_USD = 1_000_000.0  # a budget or threshold typed above this is refused, not clamped
+BUDGET_RUNNING_MAX_AGE_S = 2 * 86400  # a run still queued/running counts against today only if started this recently

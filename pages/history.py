@@ -13,9 +13,11 @@ import streamlit as st
 from lib import constants as C
 from lib import history as H
 from lib import pricing, ui
+from lib.budget import spend_per_day
 from lib.errors import ERROR_TYPES
 from lib.generation import Outcome
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS
+from lib.ui.charts import spend_chart
 
 settings = ui.page_settings()
 store = ui.get_store()
@@ -254,6 +256,10 @@ def show_list(view: H.HistoryView) -> None:
             st.altair_chart(ui.errors_chart(errors), key="chart_errors")
         elif timeline:
             st.caption("No errors for these filters.")
+        spend = spend_per_day(store, stats_flt)  # estimated cost per UTC day and provider
+        if spend:
+            st.altair_chart(spend_chart(spend), key="chart_spend")
+            st.caption("Spend is the estimated cost recorded with each attempt (lib/pricing.py), per UTC day: an estimate, not a bill.")
     with tab_export:
         st.caption(
             f"The filtered attempts (up to {C.HISTORY_EXPORT_MAX_ROWS:,}), newest first. No key and no key hint; "

@@ -2,8 +2,10 @@
 
 Records to the same database as the app (the grid opens at ``/compare?comparison=<id>``).
 With ``--json`` it prints one object:
-``{"comparison_id", "wall_s", "cells": [{"row", "target", "ok", "error_type", "model", "latency_ms", "cost_usd", "images"}]}``.
-Exit codes: 0 every cell succeeded, 1 any cell failed (or was stopped), 2 bad arguments.
+``{"comparison_id", "wall_s", "cells": [{"row", "target", "ok", "error_type", "model", "latency_ms", "cost_usd", "images"}]}``,
+plus ``"budget"`` (the cells not started and why) when the operator's daily budget stopped it starting cells;
+such a cell has ``"status": "cancelled"`` and ``"not_started"``, the reason.
+Exit codes: 0 every cell succeeded, 1 any cell failed, was stopped or was not started (the daily budget), 2 bad arguments.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lib import budget as B
 from lib import compare as K
 from lib import constants as C
 from lib.cli._common import say, say_json
@@ -165,7 +168,10 @@ def run(args: argparse.Namespace) -> int:
     if on_main:
         signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
     try:
-        comparison_id, batch = K.start(store, runner, plan, lambda pid: settings[pid])
+        for problem in cfg.budget.problems:
+            say(f"warning: budget setting ignored: {problem}", file=sys.stderr)
+        # the operator's daily budgets ([budget] in secrets.toml, the environment): cells over them are not started
+        comparison_id, batch = K.start(store, runner, plan, lambda pid: settings[pid], limits=lambda pid: B.limit_for(pid, cfg.budget))
         if not args.json:
             say(f"Comparison {comparison_id}: {plan.shape()}", file=sys.stderr)
         pending = list(batch.jobs)
@@ -235,10 +241,18 @@ def run(args: argparse.Namespace) -> int:
             entry["variant"] = {cp.param: cp.value}
         if c is not None and not c.ok and not c.error_type:
             entry["status"] = c.status  # cancelled or interrupted: not a provider error
+            reason = B.skipped_reason(view.settings, cp.key, cp.target.provider)
+            if reason:
+                entry["not_started"] = reason  # the daily budget was reached before this cell
         cells.append(entry)
     all_ok = all(cell["ok"] for cell in cells)
+    note = view.settings.get("budget") or {}
+    if note and not args.json:
+        say(f"{len(note.get('skipped') or [])} cell(s) not started: the daily budget was reached.", file=sys.stderr)
+        for reason in (note.get("reasons") or {}).values():
+            say(f"  {reason}", file=sys.stderr)
     if args.json:
-        say_json({"comparison_id": comparison_id, "wall_s": round(wall_s, 3), "cells": cells})
+        say_json({"comparison_id": comparison_id, "wall_s": round(wall_s, 3), "cells": cells, **({"budget": note} if note else {})})
     else:
         for s in K.summary(view):
             say(s.line(), newlines=False)

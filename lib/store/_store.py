@@ -47,6 +47,7 @@ from lib.store.recorder import RecorderWrites
 from lib.store.recovery import RecoveryWrites
 from lib.store.reports import ReportQueries
 from lib.store.schema import migrations
+from lib.store.spend import SpendQueries
 
 log = logging.getLogger("imagelab.store")
 
@@ -118,7 +119,15 @@ def _scrub_row(values: Any) -> Any:
 
 
 class Store(
-    RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, ComparisonQueries, MonitoringQueries, ReportQueries, PromptQueries
+    RecorderWrites,
+    RecoveryWrites,
+    EvidenceQueries,
+    HistoryQueries,
+    ComparisonQueries,
+    MonitoringQueries,
+    ReportQueries,
+    PromptQueries,
+    SpendQueries,
 ):
     """The SQLite record of runs, attempts, images and reports. Thread-safe."""
 
