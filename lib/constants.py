@@ -211,3 +211,13 @@ CONFIRM_ABOVE_ENV = "IMAGELAB_CONFIRM_ABOVE_USD"  # a send estimated above this 
 DEFAULT_CONFIRM_ABOVE_USD = 1.00
 BUDGET_MAX_USD = 1_000_000.0  # a budget or threshold typed above this is refused, not clamped
 BUDGET_RUNNING_MAX_AGE_S = 2 * 86400  # a run still queued/running counts against today only if started this recently
+
+# --- What the page shows to others: images through the session, report import bounds ---
+SESSION_PREVIEW_PX = 1536  # an image too large to travel inside the session is shown scaled to this many pixels a side
+REPORT_MAX_DEPTH = 32  # an imported report nested deeper than this (arrays and objects) is refused
+REPORT_MAX_EVIDENCE_PER_STEP = 25  # an imported report's evidence beyond this, per step, is left out (the page says so)
+REPORT_MAX_LINKS = 10  # links kept per evidence item
+REPORT_MAX_SETTINGS = 64  # settings entries kept
+REPORT_MAX_TEXT_CHARS = 4000  # each text of an imported report (verdict, fix, evidence, prompt, note) is cut to this
+REPORT_THUMB_MAX_BYTES = 256 * 1024  # an imported report's thumbnail: at most this many bytes...
+REPORT_THUMB_MAX_PX = 320  # ...and this many pixels a side (the app makes them at DIAG_THUMB_PX)

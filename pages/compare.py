@@ -250,7 +250,7 @@ def cell_dialog(comparison_id: str, key: str) -> None:
     for img in cell.images:
         path = store.keeper.resolve(img["path"])
         if Path(path).is_file():
-            st.image(str(path), width="stretch")
+            ui.session_image(st, str(path), width="stretch")
             st.caption(f"{img['width']}x{img['height']} {img['format']}, {(img['byte_size'] or 0) / 1024:,.0f} KB")
     if cell.error_type:
         ui.error_card(cell_outcome(cell))
@@ -320,7 +320,7 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
         note = K.live_note(job) or cell.status
         partial = ui.latest_partial(job.events) if job is not None else None  # media: the cell's latest preview
         if partial is not None:
-            box.image(partial.image, width="stretch", caption="partial preview")
+            ui.session_image(box, partial.image, width="stretch", caption="partial preview")
         box.markdown(f"{STATUS_ICONS.get(cell.status, '')} {ui.plain(note)}")
         box.button(
             "Cancel",
@@ -334,7 +334,7 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
     if cell.ok and cell.images:
         thumb = ui.thumbnail_path(cell.images[0]["path"])
         if thumb:
-            box.image(thumb, width="stretch")
+            ui.session_image(box, thumb, width="stretch")
         cost = format_usd(cell.cost_usd) if cell.cost_usd is not None else "-"
         extra = f" · {len(cell.images)} images" if len(cell.images) > 1 else ""
         box.caption(
@@ -513,7 +513,8 @@ def show_comparison(comparison_id: str) -> None:
     if not running:
         st.markdown("**Export**")
         e1, e2 = st.columns(2)
-        e1.download_button(
+        ui.session_download(
+            e1,
             "Contact sheet (PNG)",
             data=lambda: K.contact_sheet_png(store, K.load(store, comparison_id)),
             file_name=f"comparison-{comparison_id}.png",
@@ -521,7 +522,8 @@ def show_comparison(comparison_id: str) -> None:
             key="compare_sheet",
             icon=":material/image:",
         )
-        e2.download_button(
+        ui.session_download(
+            e2,
             "Images and comparison.json (ZIP)",
             data=lambda: K.export_zip(store, K.load(store, comparison_id)),
             file_name=f"comparison-{comparison_id}.zip",

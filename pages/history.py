@@ -349,15 +349,15 @@ def show_attempt(view: H.HistoryView) -> None:
         cols = st.columns(min(len(images), 2))
         for n, image in enumerate(images):
             with cols[n % len(cols)]:
-                st.image(image["abs_path"], width="stretch")
-                st.caption(f"{image['width']}x{image['height']} {image['format']}, {(image['byte_size'] or 0) / 1024:,.0f} KB")
-                st.download_button(
+                shown = ui.session_image(st, image["abs_path"], width="stretch")
+                scaled = " · shown scaled down; the download is the full image" if shown == "preview" else ""
+                st.caption(f"{image['width']}x{image['height']} {image['format']}, {(image['byte_size'] or 0) / 1024:,.0f} KB{scaled}")
+                ui.session_download(
+                    st,
                     "Download",
-                    data=Path(image["abs_path"]).read_bytes(),
+                    lambda p=image["abs_path"]: Path(p).read_bytes(),
                     file_name=Path(image["abs_path"]).name,
                     key=f"img-dl-{n}",
-                    icon=":material/download:",
-                    on_click="ignore",
                 )
     with st.expander("Parameters", icon=":material/tune:", expanded=True):
         st.json(a.get("params") or {})
