@@ -37,6 +37,7 @@ from lib import redact
 from lib.classify import is_contention
 from lib.config import data_dir as resolve_data_dir
 from lib.images import ImageKeeper
+from lib.store.checks import CheckQueries
 from lib.store.comparisons import ComparisonQueries
 from lib.store.evidence import EvidenceQueries, percentile_rank
 from lib.store.filters import AttemptFilter
@@ -116,7 +117,9 @@ def _scrub_row(values: Any) -> Any:
 # The store
 
 
-class Store(RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, ComparisonQueries, MonitoringQueries, ReportQueries):
+class Store(
+    RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, ComparisonQueries, MonitoringQueries, ReportQueries, CheckQueries
+):
     """The SQLite record of runs, attempts, images and reports. Thread-safe."""
 
     def __init__(self, path: str | os.PathLike | None = None, *, data_dir: str | os.PathLike | None = None) -> None:

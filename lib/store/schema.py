@@ -13,7 +13,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 ATTEMPT_STATUSES = ("pending", "succeeded", "failed", "interrupted", "cancelled")
-RUN_KINDS = ("generate", "compare", "rerun", "probe")
+RUN_KINDS = ("generate", "compare", "rerun", "probe", "judge")
 
 migrations = Migrations("imagelab")
 
@@ -287,3 +287,18 @@ def m010_wait_ms(db: sqlite_utils.Database) -> None:
     cooldown) before its request went out: ``wait_ms``, kept apart from ``latency_ms``, which is
     the provider's time only. Rows written before it have no figure (NULL), not a zero."""
     db["attempts"].add_column("wait_ms", int)
+
+
+@migrations()
+def m014_checks(db: sqlite_utils.Database) -> None:
+    """Checks of results: one row per check of one image of an attempt (``name``: size, text,
+    similar, judge; ``passed`` 0/1; ``score`` 0-1; ``detail`` JSON: what was asked and found).
+    A check run again on the same image replaces its row of the same name."""
+    db["checks"].create(
+        {"id": int, "attempt_id": int, "image_id": int, "name": str, "passed": int, "score": float, "detail": str, "created_at": float},
+        pk="id",
+        foreign_keys=[("attempt_id", "attempts", "id"), ("image_id", "images", "id")],
+    )
+    db["checks"].create_index(["attempt_id", "image_id", "name"], if_not_exists=True)
+    db["checks"].create_index(["image_id"], if_not_exists=True)
+    db["checks"].create_index(["passed", "attempt_id"], if_not_exists=True)
