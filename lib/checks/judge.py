@@ -27,12 +27,14 @@ import io
 import json
 import math
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
 
 from lib.checks._base import CheckResult
+from lib.errors import make_error
 from lib.images import data_url
 
 NAME = "judge"
@@ -230,3 +232,79 @@ def judge_result(answer: Any, *, rubric: str, model: str, estimate: JudgeEstimat
     if passed is None:
         return CheckResult(NAME, False, 0.0, detail, f"No verdict could be read: {reason}")
     return CheckResult(NAME, passed, 1.0 if passed else 0.0, detail, f"{'Pass' if passed else 'Fail'}: {reason or 'no reason given'}")
+
+
+def chat_url(settings: Any) -> str:
+    """The chat completions route beside the provider's image routes (same API base)."""
+    base = settings.endpoint.api_base
+    return f"{base}/chat/completions" if base else ""
+
+
+def run_judge(
+    client: Any,
+    recorder: Any,
+    *,
+    rubric: str,
+    data: bytes,
+    model: str = DEFAULT_JUDGE_MODEL,
+    judged: dict[str, Any] | None = None,
+    table=None,
+) -> CheckResult:
+    """Judge one image through ``client.send`` (the client's bounds, key rules and masking), recorded
+    through ``recorder`` as a run of kind ``judge`` with one attempt, like any other request."""
+    settings = client.settings
+    url = chat_url(settings)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            width, height = im.size
+        body = judge_body(rubric, data, model=model)
+    except Exception as err:  # the result is not an image: nothing to send
+        return CheckResult(NAME, False, 0.0, {"rubric": rubric, "error": str(err)}, "The image could not be sent to the judge.")
+    estimate = estimate_cost(rubric, width, height, model=model, table=table)
+    run_id = recorder.start_run(
+        kind="judge",
+        label=f"judge: {rubric[:60]}",
+        settings={"judge_model": model, "estimated_usd": round(estimate.usd, 6)},
+        provider=settings.provider,
+        prompt=rubric,
+        request={"judged": judged or {}},
+    )
+    started = time.time()
+    attempt_id = recorder.attempt_started(
+        {
+            "run_id": run_id,
+            "started_at": started,
+            "provider": settings.provider,
+            "url": url,
+            "model": model,
+            "prompt": rubric,
+            "params": {"kind": "judge", **(judged or {})},
+            "key_hint": settings.key_hint,
+        }
+    )
+    exchange = client.send("POST", url, json_body=body, deadline_s=settings.read_timeout_s)
+    answer: Any = None
+    error = exchange.error
+    if error is None:
+        try:
+            answer = json.loads(exchange.content or b"")
+        except ValueError:
+            error = make_error("bad_response", "The judge's answer is not JSON.")
+    fields: dict[str, Any] = {"finished_at": time.time(), "latency_ms": exchange.latency_ms, "http_status": exchange.status}
+    if error is not None:
+        fields.update(status="failed", error_type=error.error_type, error_message=error.message, error_code=getattr(error, "code", None))
+        result = CheckResult(
+            NAME, False, 0.0, {"rubric": rubric, "model": model, "error_type": error.error_type}, f"The judge call failed: {error.message}"
+        )
+    else:
+        result = judge_result(answer, rubric=rubric, model=model, estimate=estimate, table=table)
+        usage = answer.get("usage") if isinstance(answer, dict) else None
+        cost = result.detail.get("cost_usd")
+        fields.update(status="succeeded", usage=usage if isinstance(usage, dict) else None, note=result.summary[:300])
+        if cost is not None:
+            fields.update(cost_usd=cost, cost_basis="usage")
+    recorder.attempt_finished(attempt_id, fields)
+    recorder.run_finished(run_id, {"finished_at": time.time(), "status": fields["status"], "model": model, "attempts": 1})
+    result.detail["judge_run_id"] = run_id
+    result.detail["judge_attempt_id"] = attempt_id
+    return result
