@@ -37,6 +37,7 @@ from lib import redact
 from lib.classify import is_contention
 from lib.config import data_dir as resolve_data_dir
 from lib.images import ImageKeeper
+from lib.store.checks import CheckQueries
 from lib.store.comparisons import ComparisonQueries
 from lib.store.evidence import EvidenceQueries, percentile_rank
 from lib.store.filters import AttemptFilter
@@ -128,6 +129,7 @@ class Store(
     ReportQueries,
     PromptQueries,
     SpendQueries,
+    CheckQueries,
 ):
     """The SQLite record of runs, attempts, images and reports. Thread-safe."""
 
