@@ -283,6 +283,7 @@ def test_a_stop_in_the_middle_of_a_body_is_never_a_bad_answer(reason, status):
     assert out.status == status and (out.error is None or out.error.error_type == "interrupted")
     (attempt,) = recorder.attempts.values()
     assert attempt["status"] == status and attempt["error_type"] in (None, "interrupted")
+    assert [(a.attempt_id, a.status) for a in out.attempts] == [(attempt["id"], status)]  # the outcome lists it too
 
 
 def test_the_run_deadline_mid_body_ends_as_the_run_deadline():

@@ -78,7 +78,8 @@ def test_sigterm_mid_flood_ends_the_attempt_interrupted(hostile, tmp_path, probe
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 1, err
-    assert json.loads(out)["error_type"] == "interrupted"
+    result = json.loads(out)
+    assert result["error_type"] == "interrupted" and result["attempts"] == 1
     store = Store(data / "imagelab.db")
     assert store.db.execute("SELECT status, error_type FROM attempts").fetchall() == [("interrupted", "interrupted")]
     assert store.db.execute("SELECT count(*) FROM run_events").fetchone()[0] < 60
