@@ -10,8 +10,9 @@
   row, the exchange, polling, downloads, retries and fallbacks) and ``send``.
 """
 
+from typing import TYPE_CHECKING
+
 from lib.client._attempt import AttemptContext, AttemptResult, RunState
-from lib.client._client import USER_AGENT, Exchange, ImageClient, NullRecorder, classify_answer
 from lib.client._retry import (
     RETRY_AFTER_UNBOUNDED_S,
     UNREACHABLE_CODES,
@@ -27,7 +28,32 @@ from lib.client._retry import (
     should_retry,
     wait_text,
 )
-from lib.client._transport import AddressGuard, AnswerTooLarge, BadEncoding, DeadlineTransport, SocketTracker, deadline, read_capped
+
+if TYPE_CHECKING:
+    from lib.client._client import USER_AGENT, Exchange, ImageClient, NullRecorder, classify_answer
+    from lib.client._transport import AddressGuard, AnswerTooLarge, BadEncoding, DeadlineTransport, SocketTracker, deadline, read_capped
+
+# The client and its transport (httpx under them) load on first use: a page that shows
+# an error card or the retry rules needs neither, and the app's first page comes sooner.
+_LAZY = {
+    **dict.fromkeys(("USER_AGENT", "Exchange", "ImageClient", "NullRecorder", "classify_answer"), "lib.client._client"),
+    **dict.fromkeys(
+        ("AddressGuard", "AnswerTooLarge", "BadEncoding", "DeadlineTransport", "SocketTracker", "deadline", "read_capped"),
+        "lib.client._transport",
+    ),
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lib.client' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "RETRY_AFTER_UNBOUNDED_S",

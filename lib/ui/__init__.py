@@ -42,6 +42,8 @@ from lib.ui.media import (
     media_summary,
     release_partials,
     render_partial,
+    session_download,
+    session_image,
 )
 from lib.ui.progress import event_line, event_rows, live_label, render_events
 from lib.ui.resources import app_base_url, config, get_runner, get_sandbox, get_store, leave_pages_folder_mode, thumbnail_path
@@ -108,6 +110,8 @@ __all__ = [
     "render_partial",
     "result_card",
     "run_cost",
+    "session_download",
+    "session_image",
     "settings_sidebar",
     "show_outcome",
     "show_unexpected",

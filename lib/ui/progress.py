@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from lib import constants as C
 from lib.generation import Event
-from lib.jobs import Job
 from lib.text import markdown as plain
+
+if TYPE_CHECKING:
+    from lib.jobs import Job
 
 
 def live_label(job: Job) -> str:
