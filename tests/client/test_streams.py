@@ -372,3 +372,19 @@ def test_a_stored_run_of_a_hundred_thousand_events_shows_a_bounded_table():
     assert len(gap) == 1 and f"{100_000 - C.MAX_EVENTS_SHOWN:,} more event(s)" in gap[0]["message"]
     first, latest, hidden = bounded(list(range(10)))
     assert (first, latest, hidden) == (list(range(10)), [], 0)
+
+
+def test_a_cancel_in_the_middle_of_a_json_body_is_a_cancel_too():
+    token = CancelToken()
+
+    def body():
+        yield b'{"data": [{"b64_json": "' + b"QUFB" * 1000
+        token.cancel("cancelled")
+        while True:  # a body without end, already in hand: no socket read would notice the cancel
+            yield b"QUFB" * 1000
+
+    recorder = MemoryRecorder()
+    with client_for(body, recorder=recorder, cancel=token, json_body=True) as client:
+        out = client.generate(GenerationRequest(prompt="a lighthouse", model="gpt-image-2", size="1024x1024"))
+    assert out.status == "cancelled" and out.error is None
+    assert [a["status"] for a in recorder.attempts.values()] == ["cancelled"]
