@@ -104,6 +104,11 @@ def test_nothing_after_done_is_read():
     assert len(result.finals) == 1 and result.done and pulled == []
 
 
+def test_an_event_typed_done_is_not_the_end_of_the_stream():
+    result = read_image_stream([sse("done"), completed(), DONE])
+    assert len(result.finals) == 1 and result.ignored == {"done": 1}
+
+
 def test_an_image_only_after_done_is_no_image():
     with pytest.raises(E.BadResponse) as caught:
         read_image_stream([partial(0), DONE, completed()])
