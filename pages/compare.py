@@ -16,10 +16,14 @@ import streamlit as st
 from lib import compare as K
 from lib import constants as C
 from lib import ui
+from lib.budget import skipped_reason
 from lib.generation import AttemptSummary, Outcome
 from lib.history import attempt_detail, when
 from lib.pricing import format_usd
 from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES
+from lib.ui.budget import limit_for as budget_limit
+from lib.ui.budget import send_gate
+from lib.ui.generate import session_runner
 
 log = logging.getLogger("imagelab.app")
 settings = ui.page_settings()
@@ -170,10 +174,20 @@ def builder() -> None:
     refusal = settings.refusal()  # a sidebar number typed out of range
     if refusal:
         st.error("Not sent until fixed: " + refusal, icon=":material/tune:")
-    if st.button("Run the grid", type="primary", key="compare_run", disabled=plan is None or bool(refusal), icon=":material/play_arrow:"):
-        comparison_id, _ = K.start(store, ui.get_runner(), plan, settings_for)
+    clicked = st.button(
+        "Run the grid", type="primary", key="compare_run", disabled=plan is None or bool(refusal), icon=":material/play_arrow:"
+    )
+
+    def send():
+        comparison_id, _ = K.start(store, session_runner(), plan, settings_for, limits=budget_limit)  # this session's cells
         st.query_params["comparison"] = comparison_id
-        st.rerun()
+        return comparison_id
+
+    if plan is not None:  # the estimate, today's spend, the confirmation above the threshold, cells over the budget
+        cells = plan.cells()
+        items = [(c.target.provider, c.request) for c in cells]
+        if send_gate("compare", items, clicked, send, disabled=bool(refusal), what="this grid", plan_cells=cells) is not None:
+            st.rerun()
     past_comparisons()
 
 
@@ -236,7 +250,7 @@ def cell_dialog(comparison_id: str, key: str) -> None:
     for img in cell.images:
         path = store.keeper.resolve(img["path"])
         if Path(path).is_file():
-            st.image(str(path), width="stretch")
+            ui.session_image(st, str(path), width="stretch")
             st.caption(f"{img['width']}x{img['height']} {img['format']}, {(img['byte_size'] or 0) / 1024:,.0f} KB")
     if cell.error_type:
         ui.error_card(cell_outcome(cell))
@@ -306,7 +320,7 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
         note = K.live_note(job) or cell.status
         partial = ui.latest_partial(job.events) if job is not None else None  # media: the cell's latest preview
         if partial is not None:
-            box.image(partial.image, width="stretch", caption="partial preview")
+            ui.session_image(box, partial.image, width="stretch", caption="partial preview")
         box.markdown(f"{STATUS_ICONS.get(cell.status, '')} {ui.plain(note)}")
         box.button(
             "Cancel",
@@ -320,7 +334,7 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
     if cell.ok and cell.images:
         thumb = ui.thumbnail_path(cell.images[0]["path"])
         if thumb:
-            box.image(thumb, width="stretch")
+            ui.session_image(box, thumb, width="stretch")
         cost = format_usd(cell.cost_usd) if cell.cost_usd is not None else "-"
         extra = f" · {len(cell.images)} images" if len(cell.images) > 1 else ""
         box.caption(
@@ -341,7 +355,11 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
         )
         return
     else:
-        box.caption(f"{STATUS_ICONS.get(cell.status, '')} {cell.status}")
+        reason = skipped_reason(view.settings, key, cell.provider) if cell.status == "cancelled" else ""  # over the daily budget
+        box.caption(
+            f"{STATUS_ICONS.get(cell.status, '')} " + ("not started: daily budget" if reason else cell.status),
+            help=ui.plain(reason) if reason else None,
+        )
         return
     if not judge:  # judging comes when the grid is done: a running grid redraws itself every few seconds
         return
@@ -397,7 +415,7 @@ def counts_line(view: K.ComparisonView) -> str:
 
 
 def show_comparison(comparison_id: str) -> None:
-    runner = ui.get_runner()
+    runner = session_runner()  # retries and re-runs are this session's
     view = K.load(store, comparison_id)
     if view is None:
         st.title("Compare")
@@ -413,6 +431,8 @@ def show_comparison(comparison_id: str) -> None:
     st.title("Compare")
     st.subheader(ui.plain(view.title))
     st.caption(f"Started {when(view.created_at)} UTC · link to this grid: ?comparison={view.id}")
+    for reason in (view.settings.get("budget") or {}).get("reasons", {}).values():  # cells the daily budget did not start
+        st.warning(ui.plain(str(reason)), icon=":material/savings:")
     running = view.running
     b = st.columns(4)
     if b[0].button("New comparison", key="compare_new", icon=":material/add:"):
@@ -422,6 +442,7 @@ def show_comparison(comparison_id: str) -> None:
         K.cancel(store, runner, view.id)
         st.rerun()
     retryable = [c for c in view.cells.values() if c.status in ("failed", "cancelled", "interrupted")]
+    retry_clicked = False
     if b[2].button(
         f"Retry failed cells ({len(retryable)})",
         key="compare_retry",
@@ -429,16 +450,38 @@ def show_comparison(comparison_id: str) -> None:
         disabled=not retryable,
         help="Runs again the cells that failed, were cancelled or interrupted; finished cells keep their images.",
     ):
-        K.retry_cells(store, runner, view.id, settings_for)
-        st.rerun()
-    if b[3].button(
+        retry_clicked = True
+    rerun_clicked = b[3].button(
         "Re-run the grid",
         key="compare_rerun",
         icon=":material/restart_alt:",
         help="The same rows, targets and parameters again, as a new comparison (this one stays as it is).",
+    )
+    # Both go through the estimate, the confirmation and today's budgets, as "Run the grid" does
+    again = [c for c in view.plan.cells() if c.key in {r.key for r in retryable}]
+    items = [(c.target.provider, c.request) for c in again]
+    if retryable and send_gate(
+        f"compare_retry_{view.id}",
+        items,
+        retry_clicked,
+        lambda: K.retry_cells(store, runner, view.id, settings_for, limits=budget_limit),
+        what="retrying these cells",
+        plan_cells=again,
+        quiet=True,
     ):
-        new_id, _ = K.rerun(store, runner, view.id, settings_for)
+        st.rerun()
+    everything = view.plan.cells()
+
+    def send_rerun():
+        new_id, _ = K.rerun(store, runner, view.id, settings_for, limits=budget_limit)
         st.query_params["comparison"] = new_id
+        return new_id
+
+    cells = [(c.target.provider, c.request) for c in everything]
+    rerun_gate = send_gate(
+        f"compare_rerun_{view.id}", cells, rerun_clicked, send_rerun, what="the grid again", plan_cells=everything, quiet=True
+    )
+    if rerun_gate is not None:
         st.rerun()
 
     refresh_s = max(C.COMPARE_REFRESH_S, view.plan.n_cells / C.COMPARE_REFRESH_CELLS_PER_S)  # big grids redraw less often
@@ -470,7 +513,8 @@ def show_comparison(comparison_id: str) -> None:
     if not running:
         st.markdown("**Export**")
         e1, e2 = st.columns(2)
-        e1.download_button(
+        ui.session_download(
+            e1,
             "Contact sheet (PNG)",
             data=lambda: K.contact_sheet_png(store, K.load(store, comparison_id)),
             file_name=f"comparison-{comparison_id}.png",
@@ -478,7 +522,8 @@ def show_comparison(comparison_id: str) -> None:
             key="compare_sheet",
             icon=":material/image:",
         )
-        e2.download_button(
+        ui.session_download(
+            e2,
             "Images and comparison.json (ZIP)",
             data=lambda: K.export_zip(store, K.load(store, comparison_id)),
             file_name=f"comparison-{comparison_id}.zip",

@@ -13,9 +13,11 @@ import streamlit as st
 from lib import constants as C
 from lib import history as H
 from lib import pricing, ui
+from lib.budget import spend_per_day
 from lib.errors import ERROR_TYPES
 from lib.generation import Outcome
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS
+from lib.ui.charts import spend_chart
 
 settings = ui.page_settings()
 store = ui.get_store()
@@ -254,6 +256,10 @@ def show_list(view: H.HistoryView) -> None:
             st.altair_chart(ui.errors_chart(errors), key="chart_errors")
         elif timeline:
             st.caption("No errors for these filters.")
+        spend = spend_per_day(store, stats_flt)  # estimated cost per UTC day and provider
+        if spend:
+            st.altair_chart(spend_chart(spend), key="chart_spend")
+            st.caption("Spend is the estimated cost recorded with each attempt (lib/pricing.py), per UTC day: an estimate, not a bill.")
     with tab_export:
         st.caption(
             f"The filtered attempts (up to {C.HISTORY_EXPORT_MAX_ROWS:,}), newest first. No key and no key hint; "
@@ -343,15 +349,15 @@ def show_attempt(view: H.HistoryView) -> None:
         cols = st.columns(min(len(images), 2))
         for n, image in enumerate(images):
             with cols[n % len(cols)]:
-                st.image(image["abs_path"], width="stretch")
-                st.caption(f"{image['width']}x{image['height']} {image['format']}, {(image['byte_size'] or 0) / 1024:,.0f} KB")
-                st.download_button(
+                shown = ui.session_image(st, image["abs_path"], width="stretch")
+                scaled = " · shown scaled down; the download is the full image" if shown == "preview" else ""
+                st.caption(f"{image['width']}x{image['height']} {image['format']}, {(image['byte_size'] or 0) / 1024:,.0f} KB{scaled}")
+                ui.session_download(
+                    st,
                     "Download",
-                    data=Path(image["abs_path"]).read_bytes(),
+                    lambda p=image["abs_path"]: Path(p).read_bytes(),
                     file_name=Path(image["abs_path"]).name,
                     key=f"img-dl-{n}",
-                    icon=":material/download:",
-                    on_click="ignore",
                 )
     with st.expander("Parameters", icon=":material/tune:", expanded=True):
         st.json(a.get("params") or {})
@@ -403,20 +409,7 @@ def show_attempt(view: H.HistoryView) -> None:
     events = detail["events"]
     st.markdown("**Progress events of the run**")
     if events:
-        st.dataframe(
-            [
-                {
-                    "s": e.get("elapsed_s"),
-                    "event": e.get("kind"),
-                    "message": e.get("message"),
-                    "model": e.get("model"),
-                    "attempt": e.get("attempt_no"),
-                }
-                for e in events
-            ],
-            hide_index=True,
-            key="history_events",
-        )
+        st.dataframe(ui.event_rows(events), hide_index=True, key="history_events")  # bounded, however many were stored
     else:
         st.caption("No progress events were stored for this run.")
 

@@ -521,6 +521,40 @@ def check_limits(ctx: CheckContext) -> Step:
                 else "Earlier requests met rate limits or quota; requests have succeeded since."
             )
         statuses = live_statuses + history_statuses
+    budget = (bucket or {}).get("rate_budget") or {}
+    latest = budget.get("latest")
+    if latest:  # what the provider last announced of its rate-limit budget (x-ratelimit-* headers)
+        from lib.client import RateBudget
+
+        announced = RateBudget(
+            remaining_requests=latest["ratelimit_remaining_requests"],
+            remaining_tokens=latest["ratelimit_remaining_tokens"],
+            limit_requests=latest["ratelimit_limit_requests"],
+            limit_tokens=latest["ratelimit_limit_tokens"],
+            reset_requests_s=latest["ratelimit_reset_s"],
+        )
+        age = max(0.0, ctx.now - (latest["started_at"] or ctx.now))
+        held = (
+            f"The app held {budget['held']} request(s) back for it ({budget['held_ms'] / 1000:,.1f} s in all) instead of meeting a 429."
+            if budget.get("held")
+            else "The app did not need to slow down for it."
+        )
+        items.append(
+            _ev(
+                "history",
+                f"Latest budget the provider announced ({age:,.0f} s ago, {ctx.text(latest['model'] or '?', 80)}): "
+                f"{announced.describe()}. {held}",
+                [Link(f"Attempt #{latest['id']}", attempt_link(latest["id"]))],
+            )
+        )
+        if not statuses:
+            statuses.append("warn" if announced.spent else "pass")
+            verdict = (
+                "The provider's announced rate-limit budget was spent at its latest answer; requests wait for its reset."
+                if announced.spent
+                else "The provider announces a rate-limit budget and it is not exhausted."
+            )
+            fix = ERROR_INFO["rate_limited"].fix if announced.spent else fix
     if not statuses:
         return Step(
             5,

@@ -9,6 +9,7 @@ from typing import Any
 from lib import constants as C
 from lib.errors import checklist_step
 from lib.store.filters import AttemptFilter
+from lib.store.rate_budget import latest_rate_budget
 
 # Attempts the provider finished: a cancelled, interrupted or pending attempt says nothing about a route.
 FINISHED = "status IN ('succeeded', 'failed')"
@@ -121,6 +122,7 @@ class EvidenceQueries:
                 params,
             )
         }
+        out[5]["rate_budget"] = latest_rate_budget(self.db, where, params)  # what the provider last announced, and waits for it
         # Step 7: where recent images came from, and whether their files are still there.
         images = list(
             self.db.query(

@@ -14,8 +14,9 @@ from lib.errors import CHECKLIST_STEPS, describe, retry_note, step_of
 from lib.generation import GenerationRequest, Outcome, RequestPreview
 from lib.pricing import format_usd
 from lib.store import DamagedDatabase
+from lib.text import literal
 from lib.text import markdown as plain
-from lib.ui.media import media_summary
+from lib.ui.media import media_summary, session_download, session_image
 from lib.ui.progress import render_events
 from lib.ui.resources import get_store
 
@@ -75,20 +76,17 @@ def result_card(outcome: Outcome, *, key_prefix: str) -> None:
         columns = columns[:1]  # one image: two thirds of the width, not a wall of pixels
     for i, image in enumerate(o.images):
         with columns[i % len(columns)]:
-            if image.path and Path(image.path).is_file():
-                st.image(image.path, width="stretch", output_format="PNG" if image.info.format == "PNG" else "auto")
-                data = Path(image.path).read_bytes()
-            else:
-                data = image.data or b""
-                st.image(data, width="stretch")
-            st.caption(f"{image.info.width}x{image.info.height} {image.info.format}, {image.info.byte_size / 1024:,.0f} KB")
-            st.download_button(
+            source: bytes | str = image.path if image.path and Path(image.path).is_file() else (image.data or b"")
+            shown = session_image(st, source, width="stretch")
+            size = f"{image.info.width}x{image.info.height} {image.info.format}, {image.info.byte_size / 1024:,.0f} KB"
+            st.caption(size + (" · shown scaled down; the download is the full image" if shown == "preview" else ""))
+            session_download(
+                st,
                 "Download",
-                data=data,
-                file_name=f"{o.model}-{image.info.sha256[:10]}.{image.info.ext}",
+                (lambda p=source: Path(p).read_bytes()) if isinstance(source, str) else (lambda d=source: d),
+                file_name=literal(f"{o.model}-{image.info.sha256[:10]}.{image.info.ext}"),
                 mime=image.info.mime,
                 key=f"{key_prefix}-dl-{i}",
-                icon=":material/download:",
             )
 
 
