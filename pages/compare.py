@@ -21,6 +21,7 @@ from lib.generation import AttemptSummary, Outcome
 from lib.history import attempt_detail, when
 from lib.pricing import format_usd
 from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES
+from lib.text import literal, literal_obj
 from lib.ui.budget import limit_for as budget_limit
 from lib.ui.budget import send_gate
 from lib.ui.generate import session_runner
@@ -246,7 +247,7 @@ def cell_dialog(comparison_id: str, key: str) -> None:
         + (f" · answered by {ui.plain(cell.model_used)}" if cell.fell_back else "")
     )
     st.caption("Prompt")
-    st.code(plan_cell.prompt if plan_cell else "", language=None, wrap_lines=True)
+    st.code(literal(plan_cell.prompt if plan_cell else ""), language=None, wrap_lines=True)
     for img in cell.images:
         path = store.keeper.resolve(img["path"])
         if Path(path).is_file():
@@ -255,36 +256,38 @@ def cell_dialog(comparison_id: str, key: str) -> None:
     if cell.error_type:
         ui.error_card(cell_outcome(cell))
     with st.expander("Parameters", icon=":material/tune:", expanded=not cell.error_type):
-        st.json(plan_cell.request.params() if plan_cell else {})
+        st.json(literal_obj(plan_cell.request.params() if plan_cell else {}))
     last = cell.attempts[-1] if cell.attempts else None
     detail = attempt_detail(store, last.id) if last else None
     if detail:
         with st.expander("What was sent (the key masked)", icon=":material/upload:"):
             req = detail["request"]
-            st.code(f"{req['method']} {req['url']}", language=None, wrap_lines=True)
-            st.json(req["headers"])
-            st.json(req["body"])
+            st.code(literal(f"{req['method']} {req['url']}"), language=None, wrap_lines=True)
+            st.json(literal_obj(req["headers"]))
+            st.json(literal_obj(req["body"]))
         with st.expander("What came back (base64 shortened)", icon=":material/download:", expanded=bool(cell.error_type)):
             if detail["raw_response"]:
-                st.code(detail["raw_response"], language=None, wrap_lines=True)
+                st.code(literal(detail["raw_response"]), language=None, wrap_lines=True)
             else:
                 st.caption("Nothing was recorded (no answer came back).")
     if cell.attempts:
         st.markdown("**Attempts**")
         st.dataframe(
-            [
-                {
-                    "#": a.attempt_no,
-                    "model": a.model,
-                    "status": a.status,
-                    "error": a.error_type or "",
-                    "HTTP": a.http_status or "",
-                    "latency (s)": round((a.latency_ms or 0) / 1000, 2),
-                    "cost": format_usd(a.cost_usd),
-                    "fell back from": a.fallback_from or "",
-                }
-                for a in cell.attempts
-            ],
+            literal_obj(
+                [
+                    {
+                        "#": a.attempt_no,
+                        "model": a.model,
+                        "status": a.status,
+                        "error": a.error_type or "",
+                        "HTTP": a.http_status or "",
+                        "latency (s)": round((a.latency_ms or 0) / 1000, 2),
+                        "cost": format_usd(a.cost_usd),
+                        "fell back from": a.fallback_from or "",
+                    }
+                    for a in cell.attempts
+                ]
+            ),
             hide_index=True,
             width="stretch",
         )
@@ -401,7 +404,7 @@ def draw_grid(view: K.ComparisonView, variant: int | None, runner) -> None:
         cols = st.columns(widths, vertical_alignment="top")
         with cols[0]:
             st.caption(f"Row {row.index + 1}")
-            st.text(row.prompt)
+            st.text(literal(row.prompt))
         for j, column in enumerate(columns):
             with cols[j + 1]:
                 key = K.cell_key(row.index, column.col, variant)
@@ -507,7 +510,7 @@ def show_comparison(comparison_id: str) -> None:
             draw_grid(current, None, runner)
         st.markdown("**Summary per target**")
         for s in K.summary(current):
-            st.text(s.line())
+            st.text(literal(s.line()))
 
     live_grid()
     if not running:

@@ -52,19 +52,19 @@ def render_report(report: D.Report, *, key: str, expanded_step: int | None) -> N
     )
     s = report.settings
     st.caption("Checked")
-    st.text(f"{s.get('provider_label', report.provider)} · {report.model} · {s.get('endpoint', '')} · {report.created_at}")
+    st.text(text.literal(f"{s.get('provider_label', report.provider)} · {report.model} · {s.get('endpoint', '')} · {report.created_at}"))
     for step in report.steps:
         with st.container(border=True, key=f"{key}-step-{step.step}"):
             st.markdown(f"{ICONS[step.status]} **{step.step}. {step.title}** · {D.STATUS_LABELS[step.status]}")
-            st.text(step.verdict)
+            st.text(text.literal(step.verdict))
             with st.expander(f"Evidence and fix for step {step.step}", expanded=step.step == expanded_step):
                 if not step.evidence:
                     st.caption("No evidence for this step.")
                 for e in step.evidence:
                     st.caption(KIND_LABELS.get(e.kind, e.kind))
-                    st.text(e.text)
+                    st.text(text.literal(e.text))
                     if e.prompt is not None:
-                        st.text(f"Prompt: {e.prompt}")
+                        st.text(text.literal(f"Prompt: {e.prompt}"))
                     if e.image:
                         data = _image_bytes(e.image)
                         if data:
@@ -72,7 +72,7 @@ def render_report(report: D.Report, *, key: str, expanded_step: int | None) -> N
                     if e.links:
                         st.markdown(" · ".join(f"[{text.markdown_line(link.label)}]({link.url})" for link in e.links))
                 st.markdown("**How to fix it**")
-                st.text(step.fix)
+                st.text(text.literal(step.fix))
                 # Media: what each model takes (stream, edits, input_fidelity, backgrounds, sizes)
                 if step.step == 6:
                     ui.capability_table()
@@ -263,7 +263,7 @@ def saved_reports(store) -> None:
             c1.markdown(f"{ICONS.get(row['status'], '')} [{text.markdown_line(row['title'] or row['id'])}]({D.report_link(row['id'])})")
             c1.caption(f"{when} · {text.markdown_line(D.STATUS_LABELS.get(row['status'], row['status'] or ''))}")
             if row["note"]:
-                c1.text(row["note"])
+                c1.text(text.literal(row["note"]))
             asking = st.session_state.get("diag_delete_ask") == row["id"]
             if not asking and c2.button("Delete", key=f"diag_del_{row['id']}", icon=":material/delete:"):
                 st.session_state["diag_delete_ask"] = row["id"]
@@ -306,7 +306,7 @@ def saved_reports(store) -> None:
                 for col, side in ((left, b), (right, a)):
                     if side is None:
                         continue
-                    col.text(side.verdict)
+                    col.text(text.literal(side.verdict))
                     for e in side.evidence[:4]:
                         col.caption(f"{KIND_LABELS.get(e.kind, e.kind)}: {text.markdown_line(e.text)}")
 

@@ -17,6 +17,7 @@ from lib.budget import spend_per_day
 from lib.errors import ERROR_TYPES
 from lib.generation import Outcome
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS
+from lib.text import literal, literal_obj
 from lib.ui.charts import spend_chart
 
 settings = ui.page_settings()
@@ -134,7 +135,7 @@ def show_problems(problems: list[str]) -> None:
         with st.container(border=True, key="history_link_problems"):
             st.warning("Parts of this link could not be used; they were ignored.", icon=":material/link_off:")
             for problem in problems:
-                st.text(problem)
+                st.text(literal(problem))
 
 
 def show_list(view: H.HistoryView) -> None:
@@ -152,7 +153,7 @@ def show_list(view: H.HistoryView) -> None:
             st.info("No attempts match these filters. Widen the time range or clear a filter.", icon=":material/search_off:")
         else:
             event = st.dataframe(
-                rows,
+                [{k: v if k == "image" else literal_obj(v) for k, v in r.items()} for r in rows],  # cells show text literally
                 key="history_table",
                 hide_index=True,
                 on_select="rerun",
@@ -326,7 +327,7 @@ def show_attempt(view: H.HistoryView) -> None:
     if a.get("note"):  # what the attempt noted: images past the number asked for, events counted, a partial failure
         st.info(ui.plain(a["note"]), icon=":material/info:")
     st.markdown("**Prompt**")
-    st.code(a["prompt"] or "(empty)", language=None, wrap_lines=True)
+    st.code(literal(a["prompt"] or "(empty)"), language=None, wrap_lines=True)
     err = detail["error"]
     if err is not None:
         ui.error_card(
@@ -362,22 +363,22 @@ def show_attempt(view: H.HistoryView) -> None:
                     key=f"img-dl-{n}",
                 )
     with st.expander("Parameters", icon=":material/tune:", expanded=True):
-        st.json(a.get("params") or {})
+        st.json(literal_obj(a.get("params") or {}))
     with st.expander("The request as sent (the key masked)", icon=":material/upload:"):
         req = detail["request"]
-        st.code(f"{req['method']} {req['url']}", language=None, wrap_lines=True)
+        st.code(literal(f"{req['method']} {req['url']}"), language=None, wrap_lines=True)
         st.caption("Headers the app sends (provider-specific extra headers are not stored)")
-        st.json(req["headers"])
+        st.json(literal_obj(req["headers"]))
         st.caption("JSON body")
-        st.json(req["body"])
+        st.json(literal_obj(req["body"]))
     with st.expander("The raw answer (base64 shortened)", icon=":material/download:", expanded=err is not None):
         if detail["raw_response"]:
-            st.code(detail["raw_response"], language=None, wrap_lines=True)
+            st.code(literal(detail["raw_response"]), language=None, wrap_lines=True)
         else:
             st.caption("Not recorded for this attempt (nothing came back, or it was recorded before answers were kept).")
     if a.get("usage"):
         with st.expander("Usage reported by the provider", icon=":material/data_usage:"):
-            st.json(a["usage"])
+            st.json(literal_obj(a["usage"]))
     siblings = detail["siblings"]
     if len(siblings) > 1:
         st.markdown("**This run's attempts, in order** (retries and fallback hops)")

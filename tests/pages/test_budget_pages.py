@@ -217,3 +217,12 @@ def test_the_sessions_budget_stays_across_pages_and_provider_switches(app):
     assert at.sidebar.text_input(key="budget__openai").value == ""
     at.sidebar.selectbox(key="provider").set_value("sandbox").run()
     assert at.sidebar.text_input(key="budget__sandbox").value == "0.12"
+
+
+def test_a_send_over_the_budget_is_refused_at_once_not_asked_for(app):
+    at = set_budget(app, "0.05")
+    at.sidebar.text_input(key="confirm_above").set_value("0.01").run()
+    at.text_area(key="prompt").set_value("a paper boat").run()
+    at.button(key="generate").click().run()
+    assert "Not sent: this generation is estimated at ~$0.053" in texts(at.error)
+    assert confirm_buttons(at) == [] and runs() == []
