@@ -10,7 +10,7 @@ PORT   ?= 8501
 # Loopback only by default: serving teammates is a choice (ADDRESS=0.0.0.0, with IMAGELAB_PASSWORD set; see README).
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test lint format lock bench sandbox clean
+.PHONY: run test lint format lock bench sandbox clean ocr
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,24 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-run: $(STAMP)
+# The text check reads images with Tesseract: Debian's tesseract-ocr (English data included), run
+# offline as a program. Installed here with apt-get when missing (as root, or through sudo); elsewhere
+# install it yourself (macOS: brew install tesseract). Without it the text check fails and says why.
+ocr:
+	@command -v tesseract >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr >/dev/null; \
+	  elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr >/dev/null; \
+	  else \
+	    echo "Tesseract is not installed: the text check needs it (Debian: apt-get install tesseract-ocr)."; \
+	    [ "$(CI)" != "true" ]; \
+	  fi; }
+
+run: $(STAMP) ocr
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT) --server.address $(ADDRESS)
 
-test: lint
+test: lint ocr
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -44,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/history.py --sizes 100000
 	$(BIN)/python benchmarks/media.py
 	$(BIN)/python benchmarks/compare.py
+	$(BIN)/python benchmarks/checks.py
 
 sandbox: $(STAMP)
 	$(BIN)/imagelab sandbox --port 8765

@@ -36,18 +36,19 @@ from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps, ImageStat
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from lib import constants as C
+from lib.checks.text import quoted_texts, without_quoted
+from lib.edits import sniff as _sniff
+from lib.providers import GATEWAY_MODELS, GPT_IMAGE_MODELS, check_size
 
 if TYPE_CHECKING:  # the server is imported when the sandbox is started, not to read its scenarios
     import uvicorn
-from lib.edits import sniff as _sniff
-from lib.providers import GATEWAY_MODELS, GPT_IMAGE_MODELS, check_size
 
 SANDBOX_MODELS = GPT_IMAGE_MODELS + GATEWAY_MODELS
 DIALECTS = {
@@ -79,6 +80,32 @@ SCENARIOS: dict[str, str] = {
     "stream_error": "Streaming only: an error event arrives after the first partial image.",
 }
 BLOCKED_WORDS = ("gore", "bloodbath")
+# What /v1/moderations flags each blocked word as (omni-moderation's category names).
+BLOCKED_CATEGORIES = {"gore": ("violence", "violence/graphic"), "bloodbath": ("violence",)}
+MODERATION_CATEGORIES = (
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+)
+# Prompt tags that change the image rather than fail the request.
+IMAGE_TAGS = {
+    "misspell": "The prompt's first quoted text is lettered onto the image with one letter changed.",
+    "wrong_size": "The image comes back at another size than asked (sides swapped; a square loses a quarter of its height).",
+}
+# The sandbox's vision judge passes an image with visible content: grey-level spread at least this...
+JUDGE_MIN_SPREAD = 8.0
+# ...and a mean grey level inside this band (of 255); a blank, black or white frame fails.
+JUDGE_BRIGHTNESS_BAND = (8.0, 247.0)
 _TAG = re.compile(r"#([a-z_]+)")
 
 log = logging.getLogger("imagelab.sandbox")
@@ -134,6 +161,93 @@ def _parse_dims(size: str) -> tuple[int, int]:
     return 1024, 1024
 
 
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # very old Pillow
+        return ImageFont.load_default()
+
+
+def misspell(text: str, seed: bytes) -> str:
+    """``text`` with one letter changed (the same one for the same seed): the letter, chosen among
+    those of words of three letters or more, moves seven places along the alphabet, keeping its case."""
+    spots = [m.start() + i for m in re.finditer(r"[^\W\d_]{3,}", text) for i in range(1, len(m.group()))]
+    spots = spots or [i for i, ch in enumerate(text) if ch.isalpha()]
+    if not spots:
+        return text + "x"
+    at = spots[seed[0] % len(spots)]
+    ch = text[at]
+    if "a" <= ch.lower() <= "z":
+        base = ord("a") if ch.islower() else ord("A")
+        swapped = chr(base + (ord(ch) - base + 7) % 26)
+    else:
+        swapped = "x" if ch.islower() else "X"
+    return text[:at] + swapped + text[at + 1 :]
+
+
+def sign_texts(prompt: str) -> list[str]:
+    """The text the sandbox letters onto its image's sign: the prompt's quoted pieces, the first one
+    misspelled by one letter when the prompt is tagged ``#misspell``."""
+    pieces = quoted_texts(prompt)
+    if pieces and "#misspell" in prompt.lower():
+        pieces[0] = misspell(pieces[0], hashlib.sha256(prompt.encode()).digest())
+    return pieces
+
+
+def _wrap(text: str, font, max_width: float) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if line and font.getlength(trial) > max_width:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    return lines + ([line] if line else [])
+
+
+def _draw_sign(img: Image.Image, pieces: list[str]) -> None:
+    """A light panel in the middle of the image with the pieces in large dark letters, one piece
+    a line (wrapped when long), so that OCR reads them as a person would."""
+    width, height = img.size
+    panel_w, panel_h = width * 0.86, height * 0.5
+    size = max(12, min(width, height) // 9)
+    while True:
+        font = _font(size)
+        lines = [ln for piece in pieces[:6] for ln in _wrap(piece, font, panel_w * 0.9)]
+        line_h = size * 1.3
+        if size <= 12 or (len(lines) * line_h <= panel_h * 0.9 and all(font.getlength(ln) <= panel_w * 0.92 for ln in lines)):
+            break
+        size = int(size * 0.85)
+    block_h = len(lines) * line_h
+    top = (height - block_h) / 2
+    draw = ImageDraw.Draw(img, "RGBA")
+    draw.rounded_rectangle(
+        ((width - panel_w) / 2, top - size * 0.6, (width + panel_w) / 2, top + block_h + size * 0.4),
+        radius=size // 3,
+        fill=(250, 248, 240, 255),
+    )
+    y = top
+    for ln in lines:
+        draw.text(((width - font.getlength(ln)) / 2, y), ln, fill=(20, 20, 30, 255), font=font)
+        y += line_h
+
+
+def wrong_size(width: int, height: int) -> tuple[int, int]:
+    """Another size than the one asked, as a model that ignores the size answers: the sides swapped,
+    or for a square three quarters of the height (kept a multiple of 16)."""
+    if width != height:
+        return height, width
+    return width, max(16, (height * 3 // 4) // 16 * 16)
+
+
+def _answer_dims(size: str, prompt: str, auto: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The size of the image the sandbox answers: the one asked (``auto``: ``auto`` or 1024x1024),
+    or another one when the prompt is tagged ``#wrong_size``."""
+    dims = auto if auto is not None and size == "auto" else _parse_dims(size)
+    return wrong_size(*dims) if "#wrong_size" in (prompt or "").lower() else dims
+
+
 @lru_cache(maxsize=64)
 def render_image(
     prompt: str, width: int, height: int, fmt: str = "png", transparent: bool = False, index: int = 0, compression: int | None = None
@@ -156,11 +270,12 @@ def render_image(
         else:
             draw.rectangle((cx - r, cy - r * 0.7, cx + r, cy + r * 0.7), fill=colour)
     font_size = max(12, scale // 20)
-    try:
-        font = ImageFont.load_default(size=font_size)
-    except TypeError:  # very old Pillow
-        font = ImageFont.load_default()
-    words, lines, line = prompt.split(), [], ""
+    font = _font(font_size)
+    signs = sign_texts(prompt)
+    if signs:
+        _draw_sign(img, signs)
+    caption = without_quoted(prompt) if signs else prompt  # the sign's text is on the sign only
+    words, lines, line = caption.split(), [], ""
     max_chars = max(10, int(width / (font_size * 0.55)))
     for word in words:
         if len(line) + len(word) + 1 > max_chars:
@@ -385,6 +500,8 @@ class Sandbox:
             Route("/v1/tasks/{task_id}", self.task_b, methods=["GET"]),
             Route("/files/{token}", self.file, methods=["GET"]),
             Route("/v1/models", self.models, methods=["GET"]),
+            Route("/v1/moderations", self.moderations, methods=["POST"]),
+            Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
             Route("/sandbox/config", self.get_config, methods=["GET"]),
             Route("/sandbox/config", self.set_config, methods=["POST"]),
             Route("/health", self.health, methods=["GET"]),
@@ -529,7 +646,7 @@ class Sandbox:
                     param="partial_images",
                     code="invalid_value",
                 )
-            w, h = _parse_dims(size)
+            w, h = _answer_dims(size, prompt)
             finals = [render_image(prompt, w, h, fmt, transparent, i, compression) for i in range(n)]
             meta = {
                 "size": f"{w}x{h}",
@@ -566,7 +683,7 @@ class Sandbox:
             junk = base64.b64encode(b"<html>this is certainly not an image</html>" * 4).decode()
             return JSONResponse({"created": int(time.time()), "data": [{"b64_json": junk}]})
 
-        w, h = _parse_dims(size)
+        w, h = _answer_dims(size, prompt)
         images = [render_image(prompt, w, h, fmt, transparent, i, compression) for i in range(n)]
         usage = _usage(prompt, n, model=str(model), size=f"{w}x{h}", quality=str(body.get("quality") or "auto"))
         if dialect == "url" or scenario == "image_fetch_failed":
@@ -578,6 +695,153 @@ class Sandbox:
             data = [{"b64_json": base64.b64encode(img).decode("ascii"), "revised_prompt": None} for img in images]
         return JSONResponse(
             {"created": int(time.time()), "data": data, "usage": usage, "size": f"{w}x{h}", "output_format": fmt},
+            headers={"x-request-id": "req_sandbox_" + uuid.uuid4().hex[:12]},
+        )
+
+    # -- moderations and the vision judge ----------------------------------------
+
+    async def moderations(self, request: Request) -> Response:
+        """POST /v1/moderations as omni-moderation answers it: one result per text of a list of
+        strings, one result for a list of content parts (text and images together). Text holding a
+        blocked word is flagged with that word's categories; images are never flagged here."""
+        self.requests += 1
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "We could not parse the JSON body of your request.", code="invalid_json")
+        if not isinstance(body, dict) or "input" not in body:
+            return _error(400, "Missing required parameter: 'input'.", param="input", code="missing_required_parameter")
+        model = body.get("model") or "omni-moderation-latest"
+        early = self._early_faults(request, self._scenario_for(request, ""), model)
+        if early is not None:
+            return early
+        raw = body["input"]
+        if isinstance(raw, str):
+            groups = [[raw]]
+        elif isinstance(raw, list) and raw and all(isinstance(x, str) for x in raw):
+            groups = [[x] for x in raw]
+        elif isinstance(raw, list) and raw and all(isinstance(x, dict) for x in raw):
+            texts = []
+            for part in raw:
+                if part.get("type") == "text" and isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+                elif part.get("type") == "image_url" and isinstance((part.get("image_url") or {}).get("url"), str):
+                    continue
+                else:
+                    return _error(
+                        400,
+                        "Invalid value for 'input': each part must be a text or an image_url part.",
+                        param="input",
+                        code="invalid_value",
+                    )
+            groups = [texts]
+        else:
+            return _error(
+                400,
+                "Invalid type for 'input': expected a string, an array of strings, or an array of content parts.",
+                param="input",
+                code="invalid_type",
+            )
+        results = []
+        for texts in groups:
+            words = [w for w in BLOCKED_WORDS if any(re.search(rf"\b{w}\b", t.lower()) for t in texts)]
+            hit = {c for w in words for c in BLOCKED_CATEGORIES.get(w, ("violence",))}
+            results.append(
+                {
+                    "flagged": bool(hit),
+                    "categories": {c: c in hit for c in MODERATION_CATEGORIES},
+                    "category_scores": {c: (0.97 if c in hit else 0.0004) for c in MODERATION_CATEGORIES},
+                    "category_applied_input_types": {c: (["text"] if c in hit else []) for c in MODERATION_CATEGORIES},
+                }
+            )
+        return JSONResponse(
+            {"id": "modr-sandbox" + uuid.uuid4().hex[:12], "model": str(model), "results": results},
+            headers={"x-request-id": "req_sandbox_" + uuid.uuid4().hex[:12]},
+        )
+
+    async def chat_completions(self, request: Request) -> Response:
+        """POST /v1/chat/completions as a deterministic vision judge of the last image sent.
+
+        The verdict comes from the image alone: it passes when its grey levels spread by at least
+        ``JUDGE_MIN_SPREAD`` (standard deviation) and their mean lies in ``JUDGE_BRIGHTNESS_BAND``, so
+        a picture passes and a blank, black or white frame fails; the reason gives both figures.
+        The reply is the JSON verdict lib.checks.judge asks for; usage counts the text at four
+        characters a token and the image by OpenAI's tile rule."""
+        from lib.checks.judge import image_tokens, text_tokens
+
+        self.requests += 1
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "We could not parse the JSON body of your request.", code="invalid_json")
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list) or not messages:
+            return _error(400, "Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter")
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return _error(400, "Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+        early = self._early_faults(request, self._scenario_for(request, ""), model)
+        if early is not None:
+            return early
+        texts, urls = [], []
+        for message in messages:
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, str):
+                texts.append(content)
+            elif isinstance(content, list):
+                for part in content:
+                    if not isinstance(part, dict):
+                        continue
+                    if part.get("type") == "text" and isinstance(part.get("text"), str):
+                        texts.append(part["text"])
+                    elif part.get("type") == "image_url":
+                        url = part.get("image_url", {}).get("url") if isinstance(part.get("image_url"), dict) else part.get("image_url")
+                        if isinstance(url, str):
+                            urls.append(url)
+        if not urls:
+            return _error(
+                400, "The sandbox judge needs an image: send an image_url part with a data: URL.", param="messages", code="missing_image"
+            )
+        match = re.match(r"data:image/[a-z0-9.+-]+;base64,(.*)", urls[-1], re.S | re.I)
+        try:
+            if match is None:
+                raise ValueError("not a data URL")
+            with Image.open(io.BytesIO(base64.b64decode(match.group(1), validate=False))) as im:
+                im.load()
+                size = im.size
+                grey = im.convert("RGBA")
+                grey = Image.alpha_composite(Image.new("RGBA", grey.size, (255, 255, 255, 255)), grey).convert("L")
+        except Exception:
+            return _error(
+                400,
+                "You uploaded an unsupported image. Please make sure your image is valid.",
+                param="messages",
+                code="invalid_image_format",
+            )
+        stat = ImageStat.Stat(grey)
+        mean, spread = stat.mean[0], stat.stddev[0]
+        low, high = JUDGE_BRIGHTNESS_BAND
+        passed = spread >= JUDGE_MIN_SPREAD and low <= mean <= high
+        if passed:
+            reason = f"The image shows visible content (grey-level spread {spread:.0f}, mean {mean:.0f} of 255)."
+        else:
+            reason = f"The image is nearly blank (grey-level spread {spread:.0f}, mean {mean:.0f} of 255)."
+        content = json.dumps({"verdict": "pass" if passed else "fail", "reason": reason})
+        prompt_tokens = sum(text_tokens(t) for t in texts) + sum(image_tokens(*size) for _ in urls)
+        completion_tokens = text_tokens(content)
+        return JSONResponse(
+            {
+                "id": "chatcmpl-sandbox" + uuid.uuid4().hex[:12],
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            },
             headers={"x-request-id": "req_sandbox_" + uuid.uuid4().hex[:12]},
         )
 
@@ -743,7 +1007,7 @@ class Sandbox:
                 type_="image_generation_user_error",
                 code="moderation_blocked",
             )
-        w, h = _parse_dims(size) if size != "auto" else first_size
+        w, h = _answer_dims(size, prompt, first_size)
         results = [derive_edit(images[0][0], f"{prompt} #{i + 1}" if i else prompt, w, h, fmt, mask, compression) for i in range(n)]
         usage = _usage(
             prompt, n, image_tokens=194 * len(images), model=str(model), size=f"{w}x{h}", quality=str(fields.get("quality") or "auto")
@@ -836,7 +1100,7 @@ class Sandbox:
         if scenario not in ("content_policy", "task_failed"):
             # Like a real provider, the image is made while the task runs, so the poll
             # that sees "completed" can hand it over at once (render_image is cached).
-            w, h = _parse_dims(size)
+            w, h = _answer_dims(size, prompt)
             threading.Thread(
                 target=lambda: [render_image(prompt, w, h, fmt, transparent, i, compression) for i in range(n)],
                 name="sandbox-task-render",
@@ -871,7 +1135,7 @@ class Sandbox:
             }
         if task["urls"] is None:
             prompt, size, fmt, transparent, compression, n = task["args"]
-            w, h = _parse_dims(size)
+            w, h = _answer_dims(size, prompt)
             mime = "image/jpeg" if fmt == "jpeg" else f"image/{fmt}"
             ttl = -1.0 if task["scenario"] == "image_fetch_failed" else self.config.url_ttl_s
             base = str(request.base_url).rstrip("/")

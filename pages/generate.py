@@ -6,6 +6,7 @@ from lib import ui
 from lib.generation import GenerationRequest
 from lib.preflight import check_request_values
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices, takes_free_size
+from lib.ui.budget import send_gate
 from lib.ui.generate import cancel_control, running_elsewhere
 from lib.ui.sidebar import checked_number
 
@@ -100,13 +101,21 @@ if typed:
     st.error("Not sent until fixed: " + " ".join(typed.values()), icon=":material/error:")
 
 buttons = st.container(horizontal=True)  # buttons side by side, never squeezed into narrow columns
-if buttons.button("Generate", type="primary", key="generate", disabled=running or bool(typed), icon=":material/brush:"):
+clicked = buttons.button("Generate", type="primary", key="generate", disabled=running or bool(typed), icon=":material/brush:")
+if running:
+    cancel_control(job, buttons)  # the owner's (or, with an app password, a confirmed teammate's)
+
+
+def send():
     started = ui.start_job(settings, request, SLOT)  # None: it could not start, and the card says why
     if started is not None:
         st.query_params[ui.RUN_PARAM] = started.run_id
-        st.rerun()
-if running:
-    cancel_control(job, buttons)  # the owner's (or, with an app password, a confirmed teammate's)
+    return started
+
+
+# The estimate, today's spend, the confirmation above the threshold, the refusal over the budget
+if send_gate("generate", [(settings.client.provider, request)], clicked, send, disabled=running or bool(typed)) is not None:
+    st.rerun()
 
 
 @st.fragment(run_every=0.5)

@@ -2,8 +2,10 @@
 
 Records to the same database as the app (the grid opens at ``/compare?comparison=<id>``).
 With ``--json`` it prints one object:
-``{"comparison_id", "wall_s", "cells": [{"row", "target", "ok", "error_type", "model", "latency_ms", "cost_usd", "images"}]}``.
-Exit codes: 0 every cell succeeded, 1 any cell failed (or was stopped), 2 bad arguments.
+``{"comparison_id", "wall_s", "cells": [{"row", "target", "ok", "error_type", "model", "latency_ms", "cost_usd", "images"}]}``,
+plus ``"budget"`` (the cells not started and why) when the operator's daily budget stopped it starting cells;
+such a cell has ``"status": "cancelled"`` and ``"not_started"``, the reason.
+Exit codes: 0 every cell succeeded, 1 any cell failed, was stopped or was not started (the daily budget), 2 bad arguments.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lib import budget as B
 from lib import compare as K
 from lib import constants as C
 from lib.cli._common import say, say_json
@@ -55,6 +58,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--contact-sheet", metavar="OUT.png", help="write the grid as one PNG")
     p.add_argument("--zip", metavar="OUT.zip", help="write the images and comparison.json as one ZIP")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_check_arguments(p)
 
 
 def _plan(args: argparse.Namespace) -> K.GridPlan:
@@ -103,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         plan = _plan(args)
         if args.max_concurrency < 1 or args.rate <= 0:
             raise K.CompareInputError("--max-concurrency must be at least 1 and --rate above 0.")
+        specs = _check_specs(args)
     except K.CompareInputError as err:
         say(f"imagelab compare: {err}", file=sys.stderr)
         return 2
@@ -165,7 +170,10 @@ def run(args: argparse.Namespace) -> int:
     if on_main:
         signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
     try:
-        comparison_id, batch = K.start(store, runner, plan, lambda pid: settings[pid])
+        for problem in cfg.budget.problems:
+            say(f"warning: budget setting ignored: {problem}", file=sys.stderr)
+        # the operator's daily budgets ([budget] in secrets.toml, the environment): cells over them are not started
+        comparison_id, batch = K.start(store, runner, plan, lambda pid: settings[pid], limits=lambda pid: B.limit_for(pid, cfg.budget))
         if not args.json:
             say(f"Comparison {comparison_id}: {plan.shape()}", file=sys.stderr)
         pending = list(batch.jobs)
@@ -207,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
         wall_s = time.monotonic() - started
         view = K.load(store, comparison_id)
         assert view is not None
+        checked = _run_checks(args, store, plan, view, specs, settings) if specs is not None else None
         if args.contact_sheet:
             Path(args.contact_sheet).write_bytes(K.contact_sheet_png(store, view))
         if args.zip:
@@ -235,10 +244,27 @@ def run(args: argparse.Namespace) -> int:
             entry["variant"] = {cp.param: cp.value}
         if c is not None and not c.ok and not c.error_type:
             entry["status"] = c.status  # cancelled or interrupted: not a provider error
+            reason = B.skipped_reason(view.settings, cp.key, cp.target.provider)
+            if reason:
+                entry["not_started"] = reason  # the daily budget was reached before this cell
+        if checked is not None:
+            entry["checks"] = checked[cp.key].as_dicts()
+            entry["checks_passed"] = checked[cp.key].passed
         cells.append(entry)
     all_ok = all(cell["ok"] for cell in cells)
+    verdict = _gate(args, checked) if checked is not None else None
+    note = view.settings.get("budget") or {}
+    if note and not args.json:
+        say(f"{len(note.get('skipped') or [])} cell(s) not started: the daily budget was reached.", file=sys.stderr)
+        for reason in (note.get("reasons") or {}).values():
+            say(f"  {reason}", file=sys.stderr)
     if args.json:
-        say_json({"comparison_id": comparison_id, "wall_s": round(wall_s, 3), "cells": cells})
+        gate = (
+            {"gate": {"pass_rate": round(verdict.pass_rate, 4), "fail_under": verdict.fail_under, "passed": verdict.passed}}
+            if verdict
+            else {}
+        )
+        say_json({"comparison_id": comparison_id, "wall_s": round(wall_s, 3), "cells": cells, **({"budget": note} if note else {}), **gate})
     else:
         for s in K.summary(view):
             say(s.line(), newlines=False)
@@ -249,4 +275,94 @@ def run(args: argparse.Namespace) -> int:
             say(f"Contact sheet: {args.contact_sheet}")
         if args.zip:
             say(f"ZIP: {args.zip}")
+        if verdict is not None:
+            _say_gate(verdict)
+    if verdict is not None:
+        return 0 if verdict.passed else 1
     return 0 if all_ok else 1
+
+
+# --------------------------------------------------------------------------
+# Checks and the CI gate: --check size --check text --check similar=ref.png --judge RUBRIC --fail-under 0.9
+
+
+def _add_check_arguments(p: Any) -> None:
+    from lib.checks.judge import DEFAULT_JUDGE_MODEL
+
+    p.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="check every image: size | text[=THRESHOLD] | similar=REF.png[@THRESHOLD] (repeatable)",
+    )
+    p.add_argument("--judge", metavar="RUBRIC", help="also ask a vision model whether each image meets RUBRIC (billed; priced first)")
+    p.add_argument("--judge-model", default=DEFAULT_JUDGE_MODEL, help=f"the judge's model (default {DEFAULT_JUDGE_MODEL})")
+    p.add_argument(
+        "--fail-under", type=float, metavar="RATE", help="exit 1 when fewer than RATE (0-1) of the cells pass every check (default 1)"
+    )
+    p.add_argument("--junit", metavar="FILE", help="write the checks as a JUnit XML report")
+
+
+def _check_specs(args: argparse.Namespace) -> list | None:
+    """The checks asked for (None: none), or CompareInputError for one that cannot be used."""
+    from lib.checks import CheckSpec, SpecError, parse_spec
+
+    if not args.check and not args.judge:
+        if args.fail_under is not None or args.junit:
+            raise K.CompareInputError("--fail-under and --junit judge checks: add --check (size, text, similar=REF.png) or --judge.")
+        return None
+    if args.fail_under is not None and not 0.0 <= args.fail_under <= 1.0:
+        raise K.CompareInputError(f"--fail-under {args.fail_under:g} is outside 0 to 1.")
+    try:
+        specs = [parse_spec(raw) for raw in args.check]
+    except SpecError as err:
+        raise K.CompareInputError(f"--check {err}") from None
+    if args.judge:
+        specs.append(CheckSpec("judge", rubric=args.judge))
+    return specs
+
+
+def _run_checks(args, store, plan, view, specs, settings) -> dict:
+    from lib.checks.gate import check_grid
+
+    pairs = [(cp, view.cells.get(cp.key)) for cp in plan.cells()]
+    judges = {}
+
+    def judge_for(provider: str):
+        from lib.checks.judge import run_judge
+        from lib.client import ImageClient
+
+        client = judges.setdefault(provider, ImageClient(settings=settings[provider]))
+        return lambda data, judged: run_judge(client, store, rubric=args.judge, data=data, model=args.judge_model, judged=judged)
+
+    if args.judge:
+        from lib.checks.judge import estimate_cost
+
+        images = [img for _cp, c in pairs if c is not None and c.ok for img in c.images]
+        total = sum(
+            estimate_cost(args.judge, img.get("width") or 1024, img.get("height") or 1024, model=args.judge_model).usd for img in images
+        )
+        say(f"Judge: {len(images)} image(s) with {args.judge_model}, about ${total:.4f} in all (an estimate).", file=sys.stderr)
+    out = {}
+    for cp, state in pairs:
+        judge = judge_for(cp.target.provider) if args.judge else None
+        [cell] = check_grid(store, [(cp, state)], [s for s in specs if s.name != "judge"], judge=judge)
+        out[cp.key] = cell
+    return out
+
+
+def _gate(args, checked: dict):
+    from lib.checks.gate import gate, junit_xml
+
+    cells = list(checked.values())
+    if args.junit:
+        Path(args.junit).write_text(junit_xml(cells), encoding="utf-8")
+    return gate(cells, 1.0 if args.fail_under is None else args.fail_under)
+
+
+def _say_gate(verdict) -> None:
+    say(verdict.line())
+    for cell in verdict.failing:
+        for reason in cell.failures():
+            say(f"  FAIL {cell.label}: {reason}", newlines=False)

@@ -1,7 +1,8 @@
 """``imagelab generate``: one generation, recorded to the same database as the app.
 
 With ``--json`` it prints one JSON object. Exit codes: 0 success, 1 the generation
-failed, 2 bad arguments (including input the pre-flight checks refuse)."""
+failed or was refused by the operator's daily budget (nothing sent; the JSON object then
+has ``"budget"``), 2 bad arguments (including input the pre-flight checks refuse)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 import threading
 from typing import Any
 
+from lib import budget as B
 from lib import constants as C
 from lib.cli._common import read_file, say, say_json, target
 from lib.config import client_settings
@@ -148,6 +150,32 @@ def run(args: argparse.Namespace) -> int:
         mask=mask,
         input_fidelity=args.input_fidelity,
     )
+
+    # The operator's daily budget for this provider ([budget] in secrets.toml, the environment): refused before sending
+    for problem in cfg.budget.problems:
+        say(f"warning: budget setting ignored: {problem}", file=sys.stderr)
+    with B.sending():
+        check = B.check_send(store, args.provider, B.request_cost(request).usd, B.limit_for(args.provider, cfg.budget))
+    if not check.ok:
+        if sandbox is not None:
+            sandbox.stop()
+        if args.json:
+            say_json(
+                {
+                    "ok": False,
+                    "error_type": None,
+                    "http_status": None,
+                    "model": request.model,
+                    "attempts": 0,
+                    "run_id": None,
+                    "images": [],
+                    "message": check.message,
+                    "budget": {"limit_usd": check.limit.usd, "source": check.limit.source, "spent_usd": round(check.spend.total_usd, 6)},
+                }
+            )
+        else:
+            say(f"imagelab: {check.message}", file=sys.stderr)
+        return 1
 
     def progress(event) -> None:
         if not args.json:

@@ -3,7 +3,9 @@
 - ``_transport``: deadlines for a whole request, capped (decompressed) reads,
   the address guard for result URLs, cancellable sockets;
 - ``_retry``: backoff, Retry-After and the one cap on waiting;
+- ``_retry``'s second half: the rate-limit budget a provider announces (``x-ratelimit-*``);
 - ``_attempt``: what one attempt gathers (a typed context) and what a run has;
+- ``_events``: a run's progress events, bounded (coalesced) whatever the provider sends;
 - ``_client``: ``ImageClient``: ``generate`` (pre-flight, limits, the attempt
   row, the exchange, polling, downloads, retries and fallbacks) and ``send``.
 """
@@ -14,8 +16,12 @@ from lib.client._attempt import AttemptContext, AttemptResult, RunState
 from lib.client._retry import (
     RETRY_AFTER_UNBOUNDED_S,
     UNREACHABLE_CODES,
+    RateBudget,
+    budget_waits,
     cooldown_seconds,
+    duration_seconds,
     over_cap,
+    rate_budget,
     retry_after_seconds,
     retry_delay,
     should_fall_back,
@@ -62,12 +68,16 @@ __all__ = [
     "Exchange",
     "ImageClient",
     "NullRecorder",
+    "RateBudget",
     "RunState",
     "SocketTracker",
+    "budget_waits",
     "classify_answer",
     "cooldown_seconds",
     "deadline",
+    "duration_seconds",
     "over_cap",
+    "rate_budget",
     "read_capped",
     "retry_after_seconds",
     "retry_delay",

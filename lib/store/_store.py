@@ -37,6 +37,7 @@ from lib import redact
 from lib.classify import is_contention
 from lib.config import data_dir as resolve_data_dir
 from lib.images import ImageKeeper
+from lib.store.checks import CheckQueries
 from lib.store.comparisons import ComparisonQueries
 from lib.store.evidence import EvidenceQueries, percentile_rank
 from lib.store.filters import AttemptFilter
@@ -47,6 +48,7 @@ from lib.store.recorder import RecorderWrites
 from lib.store.recovery import RecoveryWrites
 from lib.store.reports import ReportQueries
 from lib.store.schema import migrations
+from lib.store.spend import SpendQueries
 
 log = logging.getLogger("imagelab.store")
 
@@ -118,7 +120,16 @@ def _scrub_row(values: Any) -> Any:
 
 
 class Store(
-    RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, ComparisonQueries, MonitoringQueries, ReportQueries, PromptQueries
+    RecorderWrites,
+    RecoveryWrites,
+    EvidenceQueries,
+    HistoryQueries,
+    ComparisonQueries,
+    MonitoringQueries,
+    ReportQueries,
+    PromptQueries,
+    SpendQueries,
+    CheckQueries,
 ):
     """The SQLite record of runs, attempts, images and reports. Thread-safe."""
 

@@ -139,6 +139,12 @@ class RecorderWrites:
         "first_partial_ms",
         "note",
         "raw_response",
+        "ratelimit_remaining_requests",
+        "ratelimit_remaining_tokens",
+        "ratelimit_limit_requests",
+        "ratelimit_limit_tokens",
+        "ratelimit_reset_s",
+        "ratelimit_wait_ms",
     )
 
     def attempt_finished(self, attempt_id: int, fields: dict[str, Any], images: Iterable[Any] = ()) -> None:

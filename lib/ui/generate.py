@@ -11,11 +11,12 @@ import streamlit as st
 
 from lib import constants as C
 from lib import errors as E
-from lib import redact
 from lib.generation import GenerationRequest, Outcome
 from lib.providers import KNOWN_MODELS, PRESETS
 from lib.store.records import outcome_from_run
+from lib.text import literal
 from lib.text import markdown as plain
+from lib.ui.media import session_image
 from lib.ui.resources import get_runner, get_store, thumbnail_path
 from lib.ui.sidebar import OTHER_MODEL, PageSettings
 
@@ -210,8 +211,8 @@ def recent_generations(current: str | None) -> str | None:
             cols = st.columns([1, 5, 1])
             thumb = thumbnail_path(r.get("thumb"))
             if thumb:
-                cols[0].image(thumb, width="stretch")
-            cols[1].text(redact.scrub(r.get("prompt") or r.get("label") or "(empty prompt)", limit=160))
+                session_image(cols[0], thumb, width="stretch")
+            cols[1].text(literal(r.get("prompt") or r.get("label") or "(empty prompt)", limit=160))
             status = r.get("status") or "running"
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.get("created_at") or 0))
             detail = " · ".join(

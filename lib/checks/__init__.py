@@ -1,0 +1,147 @@
+"""Checks of a result: pure functions over image bytes and the request that made them.
+
+- ``size``: the size, format and background asked for (lib.checks.size);
+- ``text``: the prompt's quoted text read back by OCR (lib.checks.text, lib.checks.ocr);
+- ``similar``: perceptual similarity to a reference image (lib.checks.similar);
+- ``judge``: a vision model's verdict on a rubric (lib.checks.judge: the request, the verdict read
+  from the answer, the cost estimate; the call itself goes through the client).
+
+Each returns a ``CheckResult`` (passed, score 0-1, detail, one-line summary). ``parse_spec`` reads
+the specs the CLI and the pages take (``size``, ``text``, ``text=0.9``, ``similar=ref.png``,
+``similar=ref.png@0.8``); ``run_checks`` runs the image checks of a list of specs on one image.
+A check never raises for bad input: an image that cannot be opened, a reference that cannot be
+read or an OCR engine that is missing make a failed result that says why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lib.checks._base import CheckRequest, CheckResult, open_image
+from lib.checks.ocr import OcrUnavailable
+from lib.errors import InvalidImage
+
+CHECK_NAMES = ("size", "text", "similar", "judge")
+IMAGE_CHECKS = ("size", "text", "similar")  # run locally on the image; the judge is a request of its own
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check as asked: its name, an optional pass threshold, and its input (a reference, a rubric)."""
+
+    name: str
+    threshold: float | None = None
+    reference: bytes | None = None
+    reference_name: str = ""
+    rubric: str = ""
+
+    def label(self) -> str:
+        if self.name == "similar" and self.reference_name:
+            return f"similar={self.reference_name}"
+        return self.name
+
+
+class SpecError(ValueError):
+    """A check spec that cannot be used; the message says what to write instead."""
+
+
+def _threshold(text: str, spec: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SpecError(f"{spec!r}: the threshold {text!r} is not a number; write one from 0 to 1, such as 0.9.") from None
+    if not 0.0 <= value <= 1.0:
+        raise SpecError(f"{spec!r}: the threshold {value:g} is outside 0 to 1.")
+    return value
+
+
+def parse_spec(spec: str, *, read_file=None) -> CheckSpec:
+    """``size`` | ``text`` | ``text=0.9`` | ``similar=PATH`` | ``similar=PATH@0.8`` | ``judge=RUBRIC``.
+
+    ``read_file(path) -> bytes`` reads the reference (default: from disk)."""
+    raw = (spec or "").strip()
+    name, _, arg = raw.partition("=")
+    name = name.strip().lower()
+    if name not in CHECK_NAMES:
+        raise SpecError(f"Unknown check {name or raw!r}; the checks are {', '.join(CHECK_NAMES)}.")
+    arg = arg.strip()
+    if name == "size":
+        if arg:
+            raise SpecError("'size' takes no value: it checks the size, format and background the request asked for.")
+        return CheckSpec("size")
+    if name == "text":
+        return CheckSpec("text", _threshold(arg, raw) if arg else None)
+    if name == "judge":
+        if not arg:
+            raise SpecError("'judge' needs a rubric: judge=\"the poster shows a red fox\".")
+        return CheckSpec("judge", rubric=arg)
+    if not arg:
+        raise SpecError("'similar' needs a reference image: similar=ref.png (or similar=ref.png@0.8 for a threshold).")
+    path, at, level = arg.rpartition("@")
+    if not at or not re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)\s*", level):
+        path, level = arg, ""  # no threshold: an @ in a file name stays in the name
+    threshold = _threshold(level, raw) if level else None
+    reader = read_file or (lambda p: Path(p).expanduser().read_bytes())
+    try:
+        data = reader(path)
+    except OSError as err:
+        raise SpecError(f"Cannot read the reference image {path!r}: {err.strerror or err}.") from None
+    try:
+        open_image(data)
+    except InvalidImage as err:
+        raise SpecError(f"The reference {path!r} is not an image this app can open: {err}") from None
+    return CheckSpec("similar", threshold, data, Path(path).name)
+
+
+def _failed(name: str, reason: str, **detail) -> CheckResult:
+    return CheckResult(name, False, 0.0, {"error": reason, **detail}, reason)
+
+
+def run_checks(data: bytes, request: CheckRequest, specs: Iterable[CheckSpec], *, engine=None) -> list[CheckResult]:
+    """The image checks of ``specs`` on one image (a ``judge`` spec is skipped: it is a request of its own)."""
+    from lib.checks.similar import DEFAULT_THRESHOLD as SIMILAR_THRESHOLD
+    from lib.checks.similar import check_similar
+    from lib.checks.size import check_size
+    from lib.checks.text import DEFAULT_THRESHOLD as TEXT_THRESHOLD
+    from lib.checks.text import check_text
+
+    specs = [s for s in specs if s.name in IMAGE_CHECKS]
+    try:
+        image = open_image(data)
+    except InvalidImage as err:
+        return [_failed(s.name, f"The result is not an image that can be checked: {err}") for s in specs]
+    results = []
+    for spec in specs:
+        if spec.name == "size":
+            results.append(check_size(image, request))
+        elif spec.name == "text":
+            try:
+                results.append(
+                    check_text(image, request, threshold=spec.threshold if spec.threshold is not None else TEXT_THRESHOLD, engine=engine)
+                )
+            except OcrUnavailable as err:
+                results.append(_failed("text", f"The text could not be read: {err}"))
+        elif spec.name == "similar":
+            try:
+                reference = open_image(spec.reference or b"")
+            except InvalidImage as err:
+                results.append(_failed("similar", f"The reference image cannot be opened: {err}", reference=spec.reference_name))
+                continue
+            threshold = spec.threshold if spec.threshold is not None else SIMILAR_THRESHOLD
+            results.append(check_similar(image, reference, threshold=threshold, reference_name=spec.reference_name))
+    return results
+
+
+__all__ = [
+    "CHECK_NAMES",
+    "IMAGE_CHECKS",
+    "CheckRequest",
+    "CheckResult",
+    "CheckSpec",
+    "SpecError",
+    "parse_spec",
+    "run_checks",
+]
