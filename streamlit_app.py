@@ -5,16 +5,19 @@ drawn here, before ``st.navigation``, the sidebar is lost from AppTest's tree
 after the first rerun, which would leave it untestable. Whatever a page does
 wrong ends here, in one card and the log, never a raw traceback.
 
-The page icon and the navigation icons are emoji: Streamlit draws an emoji favicon as an
-inline SVG, while a ``:material/...:`` page icon is fetched from Google's font CDN, and
-nothing the app serves may reach outside this machine on its own.
+No page or navigation icons: Streamlit's own favicon is served by this app. A
+``:material/...:`` icon (on the page, or on the default page in the navigation, which
+Streamlit then uses as the favicon) is fetched from Google's font CDN, and nothing the
+app serves may reach outside this machine on its own; an emoji icon loads Streamlit's
+emoji catalogue and an image one loads numpy, each a tenth of a second or more of every
+cold start.
 """
 
 import logging
 
 import streamlit as st
 
-st.set_page_config(page_title="Image Prompt Lab", page_icon="🎨", layout="wide")
+st.set_page_config(page_title="Image Prompt Lab", layout="wide")
 
 from lib import ui  # noqa: E402
 
@@ -23,10 +26,10 @@ if not ui.password_gate():  # optional app password (app_password / IMAGELAB_PAS
 
 page = st.navigation(
     [
-        st.Page("pages/generate.py", title="Generate", icon="🖌️", default=True),
-        st.Page("pages/compare.py", title="Compare", icon="🔲", url_path="compare"),
-        st.Page("pages/history.py", title="History", icon="🕘", url_path="history"),
-        st.Page("pages/diagnostics.py", title="Diagnostics", icon="🩺", url_path="diagnostics"),
+        st.Page("pages/generate.py", title="Generate", default=True),
+        st.Page("pages/compare.py", title="Compare", url_path="compare"),
+        st.Page("pages/history.py", title="History", url_path="history"),
+        st.Page("pages/diagnostics.py", title="Diagnostics", url_path="diagnostics"),
     ]
 )
 try:

@@ -35,7 +35,7 @@ TARGET = K.Target("sandbox", "gpt-image-2")
 
 def grid_wall(store: Store, server, cells: int, parallel: int, size: str = "1024x1024") -> float:
     """Seconds from submitting a grid of ``cells`` rows (one target) to its last cell recorded."""
-    runner = JobRunner(recorder=store, keeper=store.keeper, max_workers=max(parallel, 1))
+    runner = JobRunner(recorder=store, keeper=store.keeper, max_workers=max(parallel, 1), reserved_workers=0)  # one owner, as the CLI
     try:
         plan = K.build_plan(prompts=[f"benchmark cell {i}" for i in range(cells)], targets=[TARGET], shared={"size": size})
         settings = ClientSettings(provider="sandbox", base_url=server.base_url, max_retries=0, rate_per_s=1000.0, max_concurrency=parallel)

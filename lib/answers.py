@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lib import constants as C
@@ -379,14 +379,16 @@ class _StreamCut(Exception):
     """The chunk iterator itself failed (the connection was cut)."""
 
 
-def _guard(chunks):
+def _guard(chunks, check=None):
     iterator = iter(chunks)
     while True:
+        if check is not None:
+            check()  # a cancel or a deadline takes effect between chunks, not only on a socket read
         try:
             chunk = next(iterator)
         except StopIteration:
             return
-        except (E.ImageLabError, StreamTooLarge):
+        except (E.ImageLabError, E.Cancelled, StreamTooLarge):
             raise
         except Exception as exc:
             raise _StreamCut() from exc
@@ -395,44 +397,89 @@ def _guard(chunks):
 
 @dataclass
 class StreamResult:
-    partials: list[StreamItem]  # in arrival order (which need not be index order)
-    finals: list[StreamItem]  # one completed event per image
-    usage: dict[str, Any] | None
-    events: int  # SSE messages read
-    notes: list[str]
+    """What a stream held, in counts: only what is kept is held (the finals asked for,
+    the newest partial), so a provider sending without end costs no memory."""
+
+    finals: list[StreamItem]  # the completed images kept: at most the number asked for
+    usage: dict[str, Any] | None  # the usage of the kept finals (the last one that had any)
+    events: int = 0  # SSE messages read
+    partial_count: int = 0
+    latest_partial: StreamItem | None = None
+    extra_finals: int = 0  # completed images past the number asked for: counted, not kept
+    done: bool = False  # the stream said ``data: [DONE]``: reading stopped there
+    ignored: dict[str, int] = field(default_factory=dict)  # event type -> count, at most MAX_IGNORED_EVENT_KINDS types
+
+    @property
+    def notes(self) -> list[str]:
+        """What the attempt should say about the stream, a bounded number of lines."""
+        out = [f"ignored {count:,} '{kind}' event(s)" for kind, count in self.ignored.items()]
+        if self.extra_finals:
+            out.append(
+                f"the stream sent {len(self.finals) + self.extra_finals:,} completed images for {len(self.finals)} asked; "
+                f"the first {len(self.finals)} were kept, {self.extra_finals:,} not kept or priced"
+            )
+        return out
 
 
-def read_image_stream(chunks, *, on_item=None, max_bytes: int = C.MAX_STREAM_BYTES, max_line: int = C.MAX_SSE_LINE_BYTES) -> StreamResult:
-    """Read a whole image stream; ``on_item(item)`` sees each partial and completed image as it arrives.
+def _ignore(result: StreamResult, kind: str) -> None:
+    kind = kind[:60] or "(no type)"
+    if kind not in result.ignored and len(result.ignored) >= C.MAX_IGNORED_EVENT_KINDS:
+        kind = "other"
+    result.ignored[kind] = result.ignored.get(kind, 0) + 1
+
+
+def read_image_stream(
+    chunks,
+    *,
+    on_item=None,
+    keep: int | None = None,
+    check=None,
+    progress=None,
+    max_bytes: int = C.MAX_STREAM_BYTES,
+    max_line: int = C.MAX_SSE_LINE_BYTES,
+) -> StreamResult:
+    """Read a whole image stream; ``on_item(item)`` sees each partial and each kept completed image as it arrives.
+
+    ``keep``: how many completed images were asked for (``n``): later ones are
+    counted, never kept. Reading stops at ``data: [DONE]``. ``check()`` is called
+    before every chunk and every event: a cancel or deadline raised from it ends
+    the read there; ``progress(result)`` after every event (the caller decides
+    how often to say so). Partials are counted; only the newest is held.
 
     Raises, keeping the vocabulary: an ``error`` event -> its classified error;
     a connection cut -> ``network`` (``timeout`` for a read timeout) naming the
     partials received; no completed event by the end -> ``bad_response``; over
     the byte cap or an event that is not JSON -> ``bad_response``."""
-    result = StreamResult([], [], None, 0, [])
+    result = StreamResult([], None)
 
     def counted() -> str:
-        n, f = len(result.partials), len(result.finals)
-        return f"{n} partial image(s)" + (f" and {f} final image(s)" if f else "") + " had arrived"
+        n, f = result.partial_count, len(result.finals) + result.extra_finals
+        return f"{n:,} partial image(s)" + (f" and {f:,} final image(s)" if f else "") + " had arrived"
 
     try:
-        for message in iter_sse(_guard(chunks), max_bytes=max_bytes, max_line=max_line):
+        for message in iter_sse(_guard(chunks, check), max_bytes=max_bytes, max_line=max_line):
             result.events += 1
+            if check is not None:
+                check()
+            if progress is not None:
+                progress(result)
             try:
                 item = read_stream_item(message)
             except ValueError as err:
                 raise E.BadResponse(
-                    f"Event {result.events} of the stream is not JSON ({err}); {counted()}.",
+                    f"Event {result.events:,} of the stream is not JSON ({err}); {counted()}.",
                     status=200,
                     code="bad_stream_event",
                 ) from err
+            del message
             if item.kind == "error":
                 err = classify_response(200, stream_error_body(item.payload))
                 err.message = f"{err.message} (an error event in the stream; {counted()})"
                 err.code = err.code or "stream_error"
                 raise err
             if item.kind == "partial":
-                result.partials.append(item)
+                result.partial_count += 1
+                result.latest_partial = item
             elif item.kind == "completed":
                 if not item.b64:
                     raise E.BadResponse(
@@ -440,15 +487,22 @@ def read_image_stream(chunks, *, on_item=None, max_bytes: int = C.MAX_STREAM_BYT
                         status=200,
                         code="no_image_field",
                     )
+                if keep is not None and len(result.finals) >= keep:
+                    result.extra_finals += 1
+                    continue
+                item.payload = None  # the image is item.b64: the parsed event is not held twice
                 result.finals.append(item)
                 if item.usage:
                     result.usage = item.usage
+            elif item.event_type == "done":
+                result.done = True
+                break  # the end, whatever the provider sends after it
             else:
-                if item.event_type not in ("done", ""):
-                    result.notes.append(f"ignored a '{item.event_type}' event")
+                _ignore(result, item.event_type)
                 continue
             if on_item is not None:
                 on_item(item)
+            del item
     except _StreamCut as cut:
         cause = cut.__cause__ or cut
         net = classify_exception(cause)
@@ -462,7 +516,7 @@ def read_image_stream(chunks, *, on_item=None, max_bytes: int = C.MAX_STREAM_BYT
         raise E.BadResponse(f"{err} {counted().capitalize()}.", status=200, code="stream_too_large") from err
     if not result.finals:
         raise E.BadResponse(
-            f"The stream ended without a completed event: {counted()}, {result.events} event(s) in all.",
+            f"The stream ended without a completed event: {counted()}, {result.events:,} event(s) in all.",
             status=200,
             code="stream_incomplete",
         )

@@ -22,8 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from lib import redact
 from lib.errors import (
     LOCAL_WRITE_CODE,
@@ -504,6 +502,8 @@ def classify_exception(exc: BaseException) -> ImageLabError:
         return exc
     if is_local_failure(exc):
         return local_failure(exc)
+    import httpx  # here, not at the top: the store reads this module's rules, and pages need no HTTP client
+
     text = " ".join(str(e) for e in _exception_chain(exc)).lower()
     name = type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):

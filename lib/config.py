@@ -6,8 +6,8 @@ settings:
 
 - ``Config``: the operator's configuration (environment and secrets), with
   the flags and values read from it (a private image store, the app
-  password, the data directory, a price table) and the key for a provider
-  (``key_for``, the key-to-host rule of ``lib.providers``);
+  password, the data directory, a price table, the daily budgets) and the key for
+  a provider (``key_for``, the key-to-host rule of ``lib.providers``);
 - ``client_settings``: the ``ClientSettings`` of one provider, built in one
   way for the sidebar, Compare's other targets and every CLI command.
 
@@ -33,7 +33,7 @@ from typing import Any
 from lib import constants as C
 from lib import redact
 from lib.generation import ClientSettings
-from lib.providers import HOST_KEYS_TABLE, ResolvedKey, get_provider, resolve_key_for
+from lib.providers import HOST_KEYS_TABLE, PRESETS, ResolvedKey, get_provider, resolve_key_for
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -166,10 +166,114 @@ class Config:
         value = self.secrets.get("app_password") or self.environ.get(C.PASSWORD_ENV, "")
         return value if isinstance(value, str) else ""
 
+    @property
+    def budget(self) -> BudgetConfig:
+        """The operator's daily budgets per provider and confirmation threshold (``read_budget``)."""
+        return read_budget(self.secrets, self.environ)
+
     def key_for(self, provider_id: str, *, base_url: str | None = None, typed: str = "") -> ResolvedKey:
         """The key for a provider at ``base_url``: typed > [host_keys] > secrets > environment, bound
         to its host (``lib.providers.resolve_key_for``)."""
         return resolve_key_for(get_provider(provider_id), base_url=base_url, typed=typed, secrets=self.secrets, environ=self.environ)
+
+
+# --------------------------------------------------------------------------
+# Spend guardrails: daily budgets per provider, the confirmation threshold
+
+
+def parse_usd(raw: Any, *, label: str = "The amount") -> tuple[float | None, str | None]:
+    """A dollar amount typed or configured: (value, None), or (None, what is wrong).
+
+    Takes numbers and text such as "5", "2.50", "$1,000"; refuses what is negative, not a
+    number, not finite or above ``BUDGET_MAX_USD``, saying which. Empty text is (None, None):
+    no amount."""
+    import math
+
+    span = f"from $0 to ${C.BUDGET_MAX_USD:,.0f}"
+    if isinstance(raw, bool):
+        return None, f"{label} must be a dollar amount {span}."
+    if raw is None:
+        return None, None
+    if isinstance(raw, (int, float)):
+        value = float(raw)
+    else:
+        text = str(raw).strip().replace(",", "").replace("_", "")
+        text = text[1:].strip() if text.startswith("$") else text
+        if not text:
+            return None, None
+        try:
+            value = float(text)
+        except ValueError:
+            return None, f"{label}: '{str(raw)[:40]}' is not a dollar amount; enter one {span}, e.g. 5 or 2.50."
+    if not math.isfinite(value):
+        return None, f"{label} must be a finite amount {span}."
+    if not 0 <= value <= C.BUDGET_MAX_USD:
+        return None, f"{label} must be {span}; {value:g} is out of range."
+    return value, None
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """The operator's spend guardrails, from ``[budget]`` in secrets.toml and the environment.
+
+    ``daily_usd`` maps a provider id to its daily limit in US dollars, ``"*"`` to the limit of
+    every provider without one of its own; ``sources`` says where each figure was read.
+    Values that are not amounts are left out and named in ``problems``."""
+
+    daily_usd: Mapping[str, float] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+    confirm_above_usd: float | None = None
+    confirm_source: str = ""
+    problems: tuple[str, ...] = ()
+
+    def daily_for(self, provider_id: str) -> tuple[float | None, str]:
+        """(limit, where it was read) for one provider: its own figure, else the one for every provider."""
+        for key in (provider_id, "*"):
+            if key in self.daily_usd:
+                return self.daily_usd[key], self.sources[key]
+        return None, ""
+
+
+def read_budget(secrets: Mapping[str, Any], environ: Mapping[str, str]) -> BudgetConfig:
+    """``[budget]`` (``default``, a provider id each, ``confirm_above``) wins over the environment
+    (``IMAGELAB_DAILY_BUDGET_USD``, ``IMAGELAB_DAILY_BUDGET_USD_OPENAI``..., ``IMAGELAB_CONFIRM_ABOVE_USD``)."""
+    daily: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    problems: list[str] = []
+    confirm: tuple[float | None, str] = (None, "")
+    table = secrets.get(C.BUDGET_SECRETS_TABLE)
+    if table is not None and not isinstance(table, Mapping):
+        problems.append(f"[{C.BUDGET_SECRETS_TABLE}] in secrets.toml must be a table; ignored")
+        table = None
+    candidates: list[tuple[str, Any, str]] = []  # (what, raw value, where), the first found wins
+    for key in ("*", *PRESETS):
+        name = "default" if key == "*" else key
+        env = C.BUDGET_ENV if key == "*" else C.BUDGET_PROVIDER_ENV.format(provider=key.upper())
+        if table is not None and name in table:
+            candidates.append((key, table[name], f"[{C.BUDGET_SECRETS_TABLE}] {name} in secrets.toml"))
+        if environ.get(env, "").strip():
+            candidates.append((key, environ[env], f"${env}"))
+    if table is not None and "confirm_above" in table:
+        candidates.append(("confirm", table["confirm_above"], f"[{C.BUDGET_SECRETS_TABLE}] confirm_above in secrets.toml"))
+    if environ.get(C.CONFIRM_ABOVE_ENV, "").strip():
+        candidates.append(("confirm", environ[C.CONFIRM_ABOVE_ENV], f"${C.CONFIRM_ABOVE_ENV}"))
+    if table is not None:
+        known = {"default", "confirm_above", *PRESETS}
+        problems.extend(
+            f"[{C.BUDGET_SECRETS_TABLE}] {name}: not a provider ({', '.join(PRESETS)}); ignored" for name in table if name not in known
+        )
+    for key, raw, where in candidates:
+        if key in sources or (key == "confirm" and confirm[1]):
+            continue  # an earlier source set it
+        value, problem = parse_usd(raw, label=where)
+        if problem or value is None:
+            problems.append((problem or f"{where} is empty") + "; ignored")
+            continue
+        if key == "confirm":
+            confirm = (value, where)
+        else:
+            daily[key], sources[key] = value, where
+    return BudgetConfig(daily, sources, confirm[0], confirm[1], tuple(problems))
 
 
 def data_dir(override: str | os.PathLike | None = None) -> Path:

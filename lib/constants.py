@@ -186,3 +186,38 @@ COMPARE_SHEET_LABEL_PX = 260  # contact sheet: width of the row-label column
 COMPARE_SHEET_HEADER_PX = 64  # contact sheet: height of the column-label row
 COMPARE_SHEET_PAD_PX = 8
 COMPARE_SHEET_FONT_PX = 15
+
+# --- Streams, event floods and the provider's announced rate-limit budget (lib/answers.py, lib/client/, lib/limits.py)
+MAX_IGNORED_EVENT_KINDS = 20  # unknown stream event types counted by name; any further type counts as "other"
+MAX_EVENTS_PER_KIND = 20  # progress events of one kind per attempt passed on (stored, shown, printed) before coalescing...
+EVENT_COALESCE_S = 5.0  # ...then at most one of that kind this often; the rest are counted in a summary event
+MAX_RUN_EVENTS = 300  # progress events of one run passed on in all; past it only an attempt's ending events pass
+MAX_EVENTS_SHOWN = 40  # a progress log on screen: the first and the latest events, and a count of those between
+RATE_BUDGET_LOW_FRACTION = 0.1  # announced remaining under this share of the announced limit: requests are spaced out
+RATE_BUDGET_LOW_REMAINING = 3  # with no limit announced: this many requests left or fewer and requests are spaced out
+
+# --- Jobs: fair workers, finished jobs kept, ownership (lib/jobs.py) -------
+JOB_RESERVED_SHARE = 0.25  # of the workers, kept free of any one owner or provider (8 workers: one may take 6)
+JOB_DONE_MAX_AGE_S = 15 * 60.0  # a finished job stays in memory this long at most (then it is read from the store)
+JOB_DONE_MAX_BYTES = 64 * 1024 * 1024  # bytes finished jobs may hold in memory together (partials, references, answers)
+CANCEL_POLL_S = 1.0  # how often a runner reads stop requests written by other processes for its runs
+OWNER_CHECK_S = 10.0  # how often a runner ends the runs of processes that are gone as interrupted
+
+# --- Spend guardrails: daily budgets per provider, confirmation above a cost (lib/budget.py) ---
+BUDGET_SECRETS_TABLE = "budget"  # [budget] in secrets.toml: default = 20.0, openai = 5.0, confirm_above = 1.0
+BUDGET_ENV = "IMAGELAB_DAILY_BUDGET_USD"  # every provider without a figure of its own...
+BUDGET_PROVIDER_ENV = "IMAGELAB_DAILY_BUDGET_USD_{provider}"  # ...and one provider (OPENAI, WISGATE, EVOLINK, CUSTOM, SANDBOX)
+CONFIRM_ABOVE_ENV = "IMAGELAB_CONFIRM_ABOVE_USD"  # a send estimated above this asks for one confirm click
+DEFAULT_CONFIRM_ABOVE_USD = 1.00
+BUDGET_MAX_USD = 1_000_000.0  # a budget or threshold typed above this is refused, not clamped
+BUDGET_RUNNING_MAX_AGE_S = 2 * 86400  # a run still queued/running counts against today only if started this recently
+
+# --- What the page shows to others: images through the session, report import bounds ---
+SESSION_PREVIEW_PX = 1536  # an image too large to travel inside the session is shown scaled to this many pixels a side
+REPORT_MAX_DEPTH = 32  # an imported report nested deeper than this (arrays and objects) is refused
+REPORT_MAX_EVIDENCE_PER_STEP = 25  # an imported report's evidence beyond this, per step, is left out (the page says so)
+REPORT_MAX_LINKS = 10  # links kept per evidence item
+REPORT_MAX_SETTINGS = 64  # settings entries kept
+REPORT_MAX_TEXT_CHARS = 4000  # each text of an imported report (verdict, fix, evidence, prompt, note) is cut to this
+REPORT_THUMB_MAX_BYTES = 256 * 1024  # an imported report's thumbnail: at most this many bytes...
+REPORT_THUMB_MAX_PX = 320  # ...and this many pixels a side (the app makes them at DIAG_THUMB_PX)

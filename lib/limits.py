@@ -22,7 +22,7 @@ from lib import constants as C
 from lib import errors as E
 from lib.generation import CancelToken, ClientSettings
 
-# on_wait(why, seconds, ahead): why is cooldown | rate | concurrency | probe;
+# on_wait(why, seconds, ahead): why is cooldown | budget | rate | concurrency | probe;
 # seconds the expected wait (0.0 when unknown); ahead how many wait before this one.
 OnWait = Callable[[str, float, int], None]
 
@@ -36,6 +36,9 @@ class ProviderLimiter:
     configured rate with each success (additive increase, multiplicative
     decrease), so a burst of parallel requests settles at what the provider
     really allows instead of hitting it again all at once.
+
+    Before any 429, the budget the provider announces (``pace``) holds requests
+    while it is spent and spaces them out while it is nearly spent.
 
     ``clock`` and ``sleep`` may be injected for tests: with ``sleep`` given,
     timed waits call it (a fake clock then moves) instead of waiting on the
@@ -67,6 +70,10 @@ class ProviderLimiter:
         self._active = 0
         self._queue: deque[object] = deque()  # tickets waiting for a concurrency slot, first come first served
         self.waits = 0  # waits that happened (benchmarks: events per wait)
+        self._budget_until = 0.0  # the provider's announced budget is spent: hold until then
+        self._budget_gap = 0.0  # ...nearly spent: requests go at least this far apart
+        self._budget_next = 0.0  # the next request may go then
+        self.budget_waits = 0  # requests held back for the announced budget
 
     @property
     def max_concurrency(self) -> int:
@@ -95,6 +102,21 @@ class ProviderLimiter:
             self._half_open = True
             self._tokens = 0.0
             self.effective_rate = max(self.effective_rate * C.RATE_DECREASE_FACTOR, C.MIN_RATE_PER_S)
+            self._cond.notify_all()
+
+    def pace(self, hold_s: float, gap_s: float) -> None:
+        """The provider's announced rate-limit budget, as of its latest answer: hold every
+        request for ``hold_s`` seconds (spent), or space requests ``gap_s`` apart (nearly
+        spent); (0, 0) lifts both. The client works both out from the headers, already
+        within the retry cap (``lib.client._retry.budget_waits``). Unlike a 429's cooldown
+        this sends no probe and leaves the rate alone: nothing was refused yet."""
+        hold = max(hold_s, 0.0) if hold_s == hold_s else 0.0
+        gap = max(gap_s, 0.0) if gap_s == gap_s else 0.0
+        with self._cond:
+            now = self.clock()
+            self._budget_until = now + hold if hold > 0 else 0.0
+            self._budget_gap = gap
+            self._budget_next = min(self._budget_next, now + gap) if gap else 0.0
             self._cond.notify_all()
 
     @property
@@ -162,6 +184,8 @@ class ProviderLimiter:
                 self._last = now
                 if self._cooldown_until > now:
                     wait, why = self._cooldown_until - now, "cooldown"
+                elif max(self._budget_until, self._budget_next) > now:
+                    wait, why = max(self._budget_until, self._budget_next) - now, "budget"
                 elif self._half_open and self._probe_out:
                     wait, why = None, "probe"  # woken by the probe's answer
                 elif self._half_open:
@@ -169,12 +193,16 @@ class ProviderLimiter:
                     return True
                 elif self._tokens >= 1:
                     self._tokens -= 1
+                    if self._budget_gap:
+                        self._budget_next = now + self._budget_gap
                     return False
                 else:
                     wait, why = (1 - self._tokens) / self.effective_rate, "rate"
                 if why != told:
                     if told is None:
                         self.waits += 1
+                    if why == "budget":
+                        self.budget_waits += 1
                     told = why
                     if on_wait is not None:
                         self._cond.release()

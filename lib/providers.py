@@ -120,6 +120,7 @@ def get_provider(provider_id: str) -> Provider:
 class EndpointProblem:
     severity: str  # "fail" or "warn" or "info"
     message: str
+    fix: str = ""  # what to set instead, naming the URL (for "fail" and "warn")
 
 
 @dataclass
@@ -128,6 +129,9 @@ class Endpoint:
     root: str  # scheme://host[:port]
     api_base: str  # the URL before /images/generations (usually ending in /v1)
     problems: list[EndpointProblem] = field(default_factory=list)
+    # For a base URL refused for its path (a model name in it, a singular route, another endpoint):
+    # what to change, in words; ``url`` and ``api_base`` are then the corrected ones, never sent as typed.
+    correction: str = ""
 
     @property
     def ok(self) -> bool:
@@ -155,6 +159,18 @@ def task_segment(task_id: str) -> str:
 
 
 _VERSION_SEG = re.compile(r"^v\d+[a-z0-9]*$", re.I)
+# A path segment that names an image model: an exact id of any preset in any case or spelling
+# (``GPT-Image-2``, ``gpt_image_2``), or one of the model families (gpt-image-*, dall-e-*, seedream-*).
+_MODEL_FAMILY = re.compile(r"^(?:chat)?gpt[-_.]?image[-_.]?\d|^dall[-_.]?e[-_.]?\d|^seedream[-_.]?\d", re.I)
+_MODEL_ACTION = "Remove the model name from the path"
+
+
+def _is_model_segment(segment: str) -> bool:
+    if not segment:
+        return False
+    return bool(_MODEL_FAMILY.match(segment)) or _canonical(segment) in {_canonical(m) for m in KNOWN_MODELS}
+
+
 _SINGULAR = re.compile(r"/(image/generations?|images/generation|image/generate|images/generate)/?$", re.I)
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
@@ -228,9 +244,12 @@ def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint
 
     Accepts ``https://host``, ``https://host/``, ``https://host/v1``,
     ``https://host/v1/``, or the full ``.../v1/images/generations``; collapses a
-    doubled ``/v1``; flags a singular ``/image/generation``, a model name in the
-    path, other endpoints pasted by mistake, plain http to a remote host and a
-    host that differs from the preset's.
+    doubled ``/v1``; flags plain http to a remote host and a host that differs from
+    the preset's. A path it refuses but can correct (a model name in it, a singular
+    ``/image/generation``, another endpoint pasted by mistake) fails with the base URL
+    to set in its message and the change in ``correction``; ``url`` and ``api_base``
+    are then the corrected ones (what the sidebar shows and the probes try), and
+    generations still refuse the settings until the base URL is changed.
     """
     problems: list[EndpointProblem] = []
     raw = (base_url or "").strip()
@@ -247,6 +266,23 @@ def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint
     root = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
     path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
 
+    # Path mistakes are refused, each with its correction: the endpoint is built from the
+    # corrected path, and the last of their messages names the base URL to set (filled in below).
+    corrections: list[tuple[EndpointProblem, str]] = []
+    kept: list[str] = []
+    for seg in path.split("/")[1:]:
+        if _is_model_segment(seg):
+            if kept and kept[-1].lower() in ("models", "engines"):
+                kept.pop()  # /v1/models/<model>: the address of one model's description, not the API base
+            if not any(action == _MODEL_ACTION for _, action in corrections):
+                problem = EndpointProblem(
+                    "fail", f"The path contains the model name '{seg[:60]}'; the model goes in the JSON body, not the URL."
+                )
+                corrections.append((problem, _MODEL_ACTION))
+            continue
+        kept.append(seg)
+    path = "".join("/" + seg for seg in kept)
+
     # Doubled version segments: /v1/v1 -> /v1
     doubled = re.search(r"/(v\d+)(/\1)+(?=/|$)", path)
     if doubled:
@@ -254,15 +290,10 @@ def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint
         problems.append(EndpointProblem("warn", f"A doubled /{doubled.group(1)} was collapsed into one."))
 
     lowered = path.lower()
-    for model in KNOWN_MODELS:
-        if f"/{model}" in lowered:
-            problems.append(
-                EndpointProblem("fail", f"The path contains the model name '{model}'; the model goes in the JSON body, not the URL.")
-            )
-            break
     for wrong in ("/chat/completions", "/completions", "/responses", "/images/edits", "/images/variations", "/embeddings"):
         if lowered.endswith(wrong):
-            problems.append(EndpointProblem("fail", f"This is the {wrong} endpoint; image generation uses {GENERATIONS_PATH}."))
+            problem = EndpointProblem("fail", f"This is the {wrong} endpoint; image generation uses {GENERATIONS_PATH}.")
+            corrections.append((problem, f"Use the generations route '{GENERATIONS_PATH}', not '{wrong}'"))
             path = path[: -len(wrong)]
             lowered = path.lower()
             break
@@ -271,9 +302,10 @@ def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint
         api_base_path = path[: -len(GENERATIONS_PATH)]
     elif _SINGULAR.search(path):
         bad = _SINGULAR.search(path).group(1)
-        problems.append(
-            EndpointProblem("fail", f"The path ends in '/{bad}'; the route is '{GENERATIONS_PATH}' (plural, with an s on both words).")
+        problem = EndpointProblem(
+            "fail", f"The path ends in '/{bad}'; the route is '{GENERATIONS_PATH}' (plural, with an s on both words)."
         )
+        corrections.append((problem, f"Use the plural route '{GENERATIONS_PATH}'"))
         api_base_path = path[: _SINGULAR.search(path).start()]
     else:
         api_base_path = path
@@ -286,19 +318,38 @@ def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint
 
     api_base = root + api_base_path
     url = api_base + GENERATIONS_PATH
+    if corrections:
+        corrections[-1][0].message += f" Set the base URL to {api_base} (requests then go to {url})."
+    for problem, _ in corrections:
+        problem.fix = f"Set the base URL to {api_base}."
+    for problem in problems:  # the doubled /v1 and the dropped query: the app sends to the corrected URL
+        if problem.severity == "warn":
+            problem.fix = f"Set the base URL to {api_base}."
+    problems.extend(problem for problem, _ in corrections)
+    actions = list(dict.fromkeys(action for _, action in corrections))
+    correction = "".join([*actions[:1], *(", and " + a[0].lower() + a[1:] for a in actions[1:])])
 
     host = parts.hostname or ""
     if parts.scheme == "http" and host not in _LOOPBACK:
-        problems.append(EndpointProblem("warn", "Plain http to a remote host: the API key would travel unencrypted. Use https."))
+        secure = "https" + api_base[len("http") :]
+        problems.append(
+            EndpointProblem(
+                "warn",
+                "Plain http to a remote host: the API key would travel unencrypted. Use https.",
+                f"Set the base URL to {secure} (https).",
+            )
+        )
     if preset is not None and preset.base_url:
         preset_host = urlsplit(preset.base_url).hostname
         if preset_host and host != preset_host:
             problems.append(
                 EndpointProblem(
-                    "warn", f"The host '{host}' is not {preset.label}'s ({preset_host}); a key for one provider does not work on another."
+                    "warn",
+                    f"The host '{host}' is not {preset.label}'s ({preset_host}); a key for one provider does not work on another.",
+                    f"Set the base URL to {preset.label}'s, {preset.base_url}, or choose the Custom provider for {host}.",
                 )
             )
-    return Endpoint(url=url, root=root, api_base=api_base, problems=problems)
+    return Endpoint(url=url, root=root, api_base=api_base, problems=problems, correction=correction)
 
 
 # --------------------------------------------------------------------------

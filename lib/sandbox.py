@@ -34,9 +34,8 @@ import uuid
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
 from PIL import Image, ImageDraw, ImageFont, ImageOps, ImageStat
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -47,6 +46,9 @@ from lib import constants as C
 from lib.checks.text import quoted_texts, without_quoted
 from lib.edits import sniff as _sniff
 from lib.providers import GATEWAY_MODELS, GPT_IMAGE_MODELS, check_size
+
+if TYPE_CHECKING:  # the server is imported when the sandbox is started, not to read its scenarios
+    import uvicorn
 
 SANDBOX_MODELS = GPT_IMAGE_MODELS + GATEWAY_MODELS
 DIALECTS = {
@@ -1214,23 +1216,54 @@ class SandboxServer:
     def configure(self, **changes: Any) -> SandboxConfig:
         return self.sandbox.configure(**changes)
 
-    def start(self, timeout: float = 10.0) -> SandboxServer:
+    def start(self, timeout: float = 10.0, *, lazy: bool = False) -> SandboxServer:
+        """Serve on loopback in a background thread. ``lazy``: listen at once (the address
+        is known, connections wait in the backlog) but load and start the server only
+        when the first connection comes, so an app that never uses the sandbox never
+        pays for it."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._requested_port))
+        sock.listen(128)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.sandbox.app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, name=f"sandbox:{self.port}", daemon=True)
+        self._stopping = threading.Event()
+        if lazy:
+            self._thread = threading.Thread(target=self._serve_when_called, args=(sock,), name=f"sandbox:{self.port}", daemon=True)
+            self._thread.start()
+            return self
+        self._thread = threading.Thread(target=self._run, args=(sock,), name=f"sandbox:{self.port}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
-        while not self._server.started:
+        while self._server is None or not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("the sandbox server did not start")
             time.sleep(0.01)
         return self
 
+    def _run(self, sock: socket.socket) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(self.sandbox.app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+        if self._stopping.is_set():
+            sock.close()
+            return
+        self._server.run(sockets=[sock])
+
+    def _serve_when_called(self, sock: socket.socket) -> None:
+        import select
+
+        while not self._stopping.is_set():
+            ready, _, _ = select.select([sock], [], [], 0.2)
+            if ready:
+                self._run(sock)
+                return
+        sock.close()
+
     def stop(self) -> None:
+        stopping = getattr(self, "_stopping", None)
+        if stopping is not None:
+            stopping.set()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -1248,6 +1281,8 @@ def serve(port: int, *, host: str = "127.0.0.1", scenario: str = "healthy", dial
     config = SandboxConfig(scenario=scenario, dialect=dialect)
     if latency is not None:
         config.latency_s = (latency, latency)
+    import uvicorn
+
     sandbox = Sandbox(config)
     print(f"Image Prompt Lab sandbox on http://{host}:{port}/v1  (scenario: {scenario}, dialect: {dialect})", flush=True)
     uvicorn.run(sandbox.app, host=host, port=port, log_level="warning", access_log=False)

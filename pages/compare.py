@@ -16,10 +16,15 @@ import streamlit as st
 from lib import compare as K
 from lib import constants as C
 from lib import ui
+from lib.budget import skipped_reason
 from lib.generation import AttemptSummary, Outcome
 from lib.history import attempt_detail, when
 from lib.pricing import format_usd
 from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES
+from lib.text import literal, literal_obj
+from lib.ui.budget import limit_for as budget_limit
+from lib.ui.budget import send_gate
+from lib.ui.generate import session_runner
 
 log = logging.getLogger("imagelab.app")
 settings = ui.page_settings()
@@ -170,10 +175,20 @@ def builder() -> None:
     refusal = settings.refusal()  # a sidebar number typed out of range
     if refusal:
         st.error("Not sent until fixed: " + refusal, icon=":material/tune:")
-    if st.button("Run the grid", type="primary", key="compare_run", disabled=plan is None or bool(refusal), icon=":material/play_arrow:"):
-        comparison_id, _ = K.start(store, ui.get_runner(), plan, settings_for)
+    clicked = st.button(
+        "Run the grid", type="primary", key="compare_run", disabled=plan is None or bool(refusal), icon=":material/play_arrow:"
+    )
+
+    def send():
+        comparison_id, _ = K.start(store, session_runner(), plan, settings_for, limits=budget_limit)  # this session's cells
         st.query_params["comparison"] = comparison_id
-        st.rerun()
+        return comparison_id
+
+    if plan is not None:  # the estimate, today's spend, the confirmation above the threshold, cells over the budget
+        cells = plan.cells()
+        items = [(c.target.provider, c.request) for c in cells]
+        if send_gate("compare", items, clicked, send, disabled=bool(refusal), what="this grid", plan_cells=cells) is not None:
+            st.rerun()
     past_comparisons()
 
 
@@ -232,45 +247,47 @@ def cell_dialog(comparison_id: str, key: str) -> None:
         + (f" · answered by {ui.plain(cell.model_used)}" if cell.fell_back else "")
     )
     st.caption("Prompt")
-    st.code(plan_cell.prompt if plan_cell else "", language=None, wrap_lines=True)
+    st.code(literal(plan_cell.prompt if plan_cell else ""), language=None, wrap_lines=True)
     for img in cell.images:
         path = store.keeper.resolve(img["path"])
         if Path(path).is_file():
-            st.image(str(path), width="stretch")
+            ui.session_image(st, str(path), width="stretch")
             st.caption(f"{img['width']}x{img['height']} {img['format']}, {(img['byte_size'] or 0) / 1024:,.0f} KB")
     if cell.error_type:
         ui.error_card(cell_outcome(cell))
     with st.expander("Parameters", icon=":material/tune:", expanded=not cell.error_type):
-        st.json(plan_cell.request.params() if plan_cell else {})
+        st.json(literal_obj(plan_cell.request.params() if plan_cell else {}))
     last = cell.attempts[-1] if cell.attempts else None
     detail = attempt_detail(store, last.id) if last else None
     if detail:
         with st.expander("What was sent (the key masked)", icon=":material/upload:"):
             req = detail["request"]
-            st.code(f"{req['method']} {req['url']}", language=None, wrap_lines=True)
-            st.json(req["headers"])
-            st.json(req["body"])
+            st.code(literal(f"{req['method']} {req['url']}"), language=None, wrap_lines=True)
+            st.json(literal_obj(req["headers"]))
+            st.json(literal_obj(req["body"]))
         with st.expander("What came back (base64 shortened)", icon=":material/download:", expanded=bool(cell.error_type)):
             if detail["raw_response"]:
-                st.code(detail["raw_response"], language=None, wrap_lines=True)
+                st.code(literal(detail["raw_response"]), language=None, wrap_lines=True)
             else:
                 st.caption("Nothing was recorded (no answer came back).")
     if cell.attempts:
         st.markdown("**Attempts**")
         st.dataframe(
-            [
-                {
-                    "#": a.attempt_no,
-                    "model": a.model,
-                    "status": a.status,
-                    "error": a.error_type or "",
-                    "HTTP": a.http_status or "",
-                    "latency (s)": round((a.latency_ms or 0) / 1000, 2),
-                    "cost": format_usd(a.cost_usd),
-                    "fell back from": a.fallback_from or "",
-                }
-                for a in cell.attempts
-            ],
+            literal_obj(
+                [
+                    {
+                        "#": a.attempt_no,
+                        "model": a.model,
+                        "status": a.status,
+                        "error": a.error_type or "",
+                        "HTTP": a.http_status or "",
+                        "latency (s)": round((a.latency_ms or 0) / 1000, 2),
+                        "cost": format_usd(a.cost_usd),
+                        "fell back from": a.fallback_from or "",
+                    }
+                    for a in cell.attempts
+                ]
+            ),
             hide_index=True,
             width="stretch",
         )
@@ -306,7 +323,7 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
         note = K.live_note(job) or cell.status
         partial = ui.latest_partial(job.events) if job is not None else None  # media: the cell's latest preview
         if partial is not None:
-            box.image(partial.image, width="stretch", caption="partial preview")
+            ui.session_image(box, partial.image, width="stretch", caption="partial preview")
         box.markdown(f"{STATUS_ICONS.get(cell.status, '')} {ui.plain(note)}")
         box.button(
             "Cancel",
@@ -320,7 +337,7 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
     if cell.ok and cell.images:
         thumb = ui.thumbnail_path(cell.images[0]["path"])
         if thumb:
-            box.image(thumb, width="stretch")
+            ui.session_image(box, thumb, width="stretch")
         cost = format_usd(cell.cost_usd) if cell.cost_usd is not None else "-"
         extra = f" · {len(cell.images)} images" if len(cell.images) > 1 else ""
         box.caption(
@@ -341,7 +358,11 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
         )
         return
     else:
-        box.caption(f"{STATUS_ICONS.get(cell.status, '')} {cell.status}")
+        reason = skipped_reason(view.settings, key, cell.provider) if cell.status == "cancelled" else ""  # over the daily budget
+        box.caption(
+            f"{STATUS_ICONS.get(cell.status, '')} " + ("not started: daily budget" if reason else cell.status),
+            help=ui.plain(reason) if reason else None,
+        )
         return
     if not judge:  # judging comes when the grid is done: a running grid redraws itself every few seconds
         return
@@ -383,7 +404,7 @@ def draw_grid(view: K.ComparisonView, variant: int | None, runner) -> None:
         cols = st.columns(widths, vertical_alignment="top")
         with cols[0]:
             st.caption(f"Row {row.index + 1}")
-            st.text(row.prompt)
+            st.text(literal(row.prompt))
         for j, column in enumerate(columns):
             with cols[j + 1]:
                 key = K.cell_key(row.index, column.col, variant)
@@ -397,7 +418,7 @@ def counts_line(view: K.ComparisonView) -> str:
 
 
 def show_comparison(comparison_id: str) -> None:
-    runner = ui.get_runner()
+    runner = session_runner()  # retries and re-runs are this session's
     view = K.load(store, comparison_id)
     if view is None:
         st.title("Compare")
@@ -413,6 +434,8 @@ def show_comparison(comparison_id: str) -> None:
     st.title("Compare")
     st.subheader(ui.plain(view.title))
     st.caption(f"Started {when(view.created_at)} UTC · link to this grid: ?comparison={view.id}")
+    for reason in (view.settings.get("budget") or {}).get("reasons", {}).values():  # cells the daily budget did not start
+        st.warning(ui.plain(str(reason)), icon=":material/savings:")
     running = view.running
     b = st.columns(4)
     if b[0].button("New comparison", key="compare_new", icon=":material/add:"):
@@ -422,6 +445,7 @@ def show_comparison(comparison_id: str) -> None:
         K.cancel(store, runner, view.id)
         st.rerun()
     retryable = [c for c in view.cells.values() if c.status in ("failed", "cancelled", "interrupted")]
+    retry_clicked = False
     if b[2].button(
         f"Retry failed cells ({len(retryable)})",
         key="compare_retry",
@@ -429,16 +453,38 @@ def show_comparison(comparison_id: str) -> None:
         disabled=not retryable,
         help="Runs again the cells that failed, were cancelled or interrupted; finished cells keep their images.",
     ):
-        K.retry_cells(store, runner, view.id, settings_for)
-        st.rerun()
-    if b[3].button(
+        retry_clicked = True
+    rerun_clicked = b[3].button(
         "Re-run the grid",
         key="compare_rerun",
         icon=":material/restart_alt:",
         help="The same rows, targets and parameters again, as a new comparison (this one stays as it is).",
+    )
+    # Both go through the estimate, the confirmation and today's budgets, as "Run the grid" does
+    again = [c for c in view.plan.cells() if c.key in {r.key for r in retryable}]
+    items = [(c.target.provider, c.request) for c in again]
+    if retryable and send_gate(
+        f"compare_retry_{view.id}",
+        items,
+        retry_clicked,
+        lambda: K.retry_cells(store, runner, view.id, settings_for, limits=budget_limit),
+        what="retrying these cells",
+        plan_cells=again,
+        quiet=True,
     ):
-        new_id, _ = K.rerun(store, runner, view.id, settings_for)
+        st.rerun()
+    everything = view.plan.cells()
+
+    def send_rerun():
+        new_id, _ = K.rerun(store, runner, view.id, settings_for, limits=budget_limit)
         st.query_params["comparison"] = new_id
+        return new_id
+
+    cells = [(c.target.provider, c.request) for c in everything]
+    rerun_gate = send_gate(
+        f"compare_rerun_{view.id}", cells, rerun_clicked, send_rerun, what="the grid again", plan_cells=everything, quiet=True
+    )
+    if rerun_gate is not None:
         st.rerun()
 
     refresh_s = max(C.COMPARE_REFRESH_S, view.plan.n_cells / C.COMPARE_REFRESH_CELLS_PER_S)  # big grids redraw less often
@@ -464,13 +510,14 @@ def show_comparison(comparison_id: str) -> None:
             draw_grid(current, None, runner)
         st.markdown("**Summary per target**")
         for s in K.summary(current):
-            st.text(s.line())
+            st.text(literal(s.line()))
 
     live_grid()
     if not running:
         st.markdown("**Export**")
         e1, e2 = st.columns(2)
-        e1.download_button(
+        ui.session_download(
+            e1,
             "Contact sheet (PNG)",
             data=lambda: K.contact_sheet_png(store, K.load(store, comparison_id)),
             file_name=f"comparison-{comparison_id}.png",
@@ -478,7 +525,8 @@ def show_comparison(comparison_id: str) -> None:
             key="compare_sheet",
             icon=":material/image:",
         )
-        e2.download_button(
+        ui.session_download(
+            e2,
             "Images and comparison.json (ZIP)",
             data=lambda: K.export_zip(store, K.load(store, comparison_id)),
             file_name=f"comparison-{comparison_id}.zip",

@@ -6,6 +6,7 @@ read-only (no settings, no probes); an uploaded report JSON is shown the same wa
 
 import base64
 import logging
+import re
 import time
 
 import streamlit as st
@@ -51,27 +52,27 @@ def render_report(report: D.Report, *, key: str, expanded_step: int | None) -> N
     )
     s = report.settings
     st.caption("Checked")
-    st.text(f"{s.get('provider_label', report.provider)} · {report.model} · {s.get('endpoint', '')} · {report.created_at}")
+    st.text(text.literal(f"{s.get('provider_label', report.provider)} · {report.model} · {s.get('endpoint', '')} · {report.created_at}"))
     for step in report.steps:
         with st.container(border=True, key=f"{key}-step-{step.step}"):
             st.markdown(f"{ICONS[step.status]} **{step.step}. {step.title}** · {D.STATUS_LABELS[step.status]}")
-            st.text(step.verdict)
+            st.text(text.literal(step.verdict))
             with st.expander(f"Evidence and fix for step {step.step}", expanded=step.step == expanded_step):
                 if not step.evidence:
                     st.caption("No evidence for this step.")
                 for e in step.evidence:
                     st.caption(KIND_LABELS.get(e.kind, e.kind))
-                    st.text(e.text)
+                    st.text(text.literal(e.text))
                     if e.prompt is not None:
-                        st.text(f"Prompt: {e.prompt}")
+                        st.text(text.literal(f"Prompt: {e.prompt}"))
                     if e.image:
                         data = _image_bytes(e.image)
                         if data:
-                            st.image(data, width=C.DIAG_THUMB_PX)
+                            ui.session_image(st, data, width=C.DIAG_THUMB_PX)
                     if e.links:
                         st.markdown(" · ".join(f"[{text.markdown_line(link.label)}]({link.url})" for link in e.links))
                 st.markdown("**How to fix it**")
-                st.text(step.fix)
+                st.text(text.literal(step.fix))
                 # Media: what each model takes (stream, edits, input_fidelity, backgrounds, sizes)
                 if step.step == 6:
                     ui.capability_table()
@@ -80,26 +81,30 @@ def render_report(report: D.Report, *, key: str, expanded_step: int | None) -> N
 def downloads(report: D.Report, *, key: str) -> None:
     base = ui.app_base_url()
     name = f"imagelab-diagnostics-{report.provider}-{report.created_at.replace(':', '').replace('-', '')}"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:120]  # an uploaded report's provider is anyone's text
     c1, c2, c3 = st.columns(3)
-    c1.download_button(
+    ui.session_download(
+        c1,
         "Download Markdown",
-        D.report_to_markdown(report, base_url=base),
+        lambda: D.report_to_markdown(report, base_url=base),
         file_name=f"{name}.md",
         mime="text/markdown",
         key=f"{key}-dl-md",
         icon=":material/description:",
     )
-    c2.download_button(
+    ui.session_download(
+        c2,
         "Download JSON",
-        D.report_to_json(report),
+        lambda: D.report_to_json(report),
         file_name=f"{name}.json",
         mime="application/json",
         key=f"{key}-dl-json",
         icon=":material/data_object:",
     )
-    c3.download_button(
+    ui.session_download(
+        c3,
         "Download HTML",
-        D.report_to_html(report, base_url=base),
+        lambda: D.report_to_html(report, base_url=base),
         file_name=f"{name}.html",
         mime="text/html",
         key=f"{key}-dl-html",
@@ -143,10 +148,14 @@ def live_view() -> None:
         upload = st.file_uploader("Report JSON", type=["json"], key="diag_upload", label_visibility="collapsed")
     if upload is not None:
         try:
-            report = D.report_from_json(upload.getvalue())
+            imported = D.import_report(upload.getvalue())
         except D.ReportError as err:
-            st.error(f"This file cannot be opened as a report: {err}")
+            st.error(f"This file cannot be opened as a report: {text.markdown(str(err))}")
         else:
+            report = imported.report
+            if imported.notes:
+                st.warning("Parts of this report were left out to keep it readable:", icon=":material/content_cut:")
+                st.text("\n".join(imported.notes))
             read_only(
                 report,
                 key="uploaded",
@@ -254,7 +263,7 @@ def saved_reports(store) -> None:
             c1.markdown(f"{ICONS.get(row['status'], '')} [{text.markdown_line(row['title'] or row['id'])}]({D.report_link(row['id'])})")
             c1.caption(f"{when} · {text.markdown_line(D.STATUS_LABELS.get(row['status'], row['status'] or ''))}")
             if row["note"]:
-                c1.text(row["note"])
+                c1.text(text.literal(row["note"]))
             asking = st.session_state.get("diag_delete_ask") == row["id"]
             if not asking and c2.button("Delete", key=f"diag_del_{row['id']}", icon=":material/delete:"):
                 st.session_state["diag_delete_ask"] = row["id"]
@@ -297,7 +306,7 @@ def saved_reports(store) -> None:
                 for col, side in ((left, b), (right, a)):
                     if side is None:
                         continue
-                    col.text(side.verdict)
+                    col.text(text.literal(side.verdict))
                     for e in side.evidence[:4]:
                         col.caption(f"{KIND_LABELS.get(e.kind, e.kind)}: {text.markdown_line(e.text)}")
 

@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from lib import constants as C
 from lib import ui
 from lib.generation import GenerationRequest
 from lib.preflight import check_request_values
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices, takes_free_size
+from lib.ui.budget import send_gate
+from lib.ui.generate import cancel_control, running_elsewhere
 from lib.ui.sidebar import checked_number
 
 SLOT = "generate_job"
@@ -100,13 +101,20 @@ if typed:
     st.error("Not sent until fixed: " + " ".join(typed.values()), icon=":material/error:")
 
 buttons = st.container(horizontal=True)  # buttons side by side, never squeezed into narrow columns
-if buttons.button("Generate", type="primary", key="generate", disabled=running or bool(typed), icon=":material/brush:"):
-    started = ui.start_job(settings, request, SLOT)
-    st.query_params[ui.RUN_PARAM] = started.run_id
-    st.rerun()
-if running and buttons.button("Cancel", key="cancel", icon=":material/cancel:"):
-    job.cancel()
-    job.wait(C.SHUTDOWN_GRACE_S)
+clicked = buttons.button("Generate", type="primary", key="generate", disabled=running or bool(typed), icon=":material/brush:")
+if running:
+    cancel_control(job, buttons)  # the owner's (or, with an app password, a confirmed teammate's)
+
+
+def send():
+    started = ui.start_job(settings, request, SLOT)  # None: it could not start, and the card says why
+    if started is not None:
+        st.query_params[ui.RUN_PARAM] = started.run_id
+    return started
+
+
+# The estimate, today's spend, the confirmation above the threshold, the refusal over the budget
+if send_gate("generate", [(settings.client.provider, request)], clicked, send, disabled=running or bool(typed)) is not None:
     st.rerun()
 
 
@@ -123,7 +131,7 @@ def live_progress() -> None:
 
 if running:
     live_progress()
-elif shown:
+elif shown and not running_elsewhere(shown):  # another process's run (the CLI): a note and its Cancel instead
     found, outcome, shown_prompt = ui.find_run(shown)
     if outcome is not None:
         ui.show_outcome(outcome, key_prefix=f"res-{shown}", prompt=shown_prompt, request=found.request if found is not None else None)

@@ -13,9 +13,12 @@ import streamlit as st
 from lib import constants as C
 from lib import history as H
 from lib import pricing, ui
+from lib.budget import spend_per_day
 from lib.errors import ERROR_TYPES
 from lib.generation import Outcome
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS
+from lib.text import literal, literal_obj
+from lib.ui.charts import spend_chart
 
 settings = ui.page_settings()
 store = ui.get_store()
@@ -132,7 +135,7 @@ def show_problems(problems: list[str]) -> None:
         with st.container(border=True, key="history_link_problems"):
             st.warning("Parts of this link could not be used; they were ignored.", icon=":material/link_off:")
             for problem in problems:
-                st.text(problem)
+                st.text(literal(problem))
 
 
 def show_list(view: H.HistoryView) -> None:
@@ -150,7 +153,7 @@ def show_list(view: H.HistoryView) -> None:
             st.info("No attempts match these filters. Widen the time range or clear a filter.", icon=":material/search_off:")
         else:
             event = st.dataframe(
-                rows,
+                [{k: v if k == "image" else literal_obj(v) for k, v in r.items()} for r in rows],  # cells show text literally
                 key="history_table",
                 hide_index=True,
                 on_select="rerun",
@@ -254,6 +257,10 @@ def show_list(view: H.HistoryView) -> None:
             st.altair_chart(ui.errors_chart(errors), key="chart_errors")
         elif timeline:
             st.caption("No errors for these filters.")
+        spend = spend_per_day(store, stats_flt)  # estimated cost per UTC day and provider
+        if spend:
+            st.altair_chart(spend_chart(spend), key="chart_spend")
+            st.caption("Spend is the estimated cost recorded with each attempt (lib/pricing.py), per UTC day: an estimate, not a bill.")
     with tab_export:
         st.caption(
             f"The filtered attempts (up to {C.HISTORY_EXPORT_MAX_ROWS:,}), newest first. No key and no key hint; "
@@ -318,7 +325,7 @@ def show_attempt(view: H.HistoryView) -> None:
     ):
         st.switch_page("pages/generate.py", query_params={"rerun": str(a["id"])})
     st.markdown("**Prompt**")
-    st.code(a["prompt"] or "(empty)", language=None, wrap_lines=True)
+    st.code(literal(a["prompt"] or "(empty)"), language=None, wrap_lines=True)
     err = detail["error"]
     if err is not None:
         ui.error_card(
@@ -343,33 +350,33 @@ def show_attempt(view: H.HistoryView) -> None:
         cols = st.columns(min(len(images), 2))
         for n, image in enumerate(images):
             with cols[n % len(cols)]:
-                st.image(image["abs_path"], width="stretch")
-                st.caption(f"{image['width']}x{image['height']} {image['format']}, {(image['byte_size'] or 0) / 1024:,.0f} KB")
-                st.download_button(
+                shown = ui.session_image(st, image["abs_path"], width="stretch")
+                scaled = " · shown scaled down; the download is the full image" if shown == "preview" else ""
+                st.caption(f"{image['width']}x{image['height']} {image['format']}, {(image['byte_size'] or 0) / 1024:,.0f} KB{scaled}")
+                ui.session_download(
+                    st,
                     "Download",
-                    data=Path(image["abs_path"]).read_bytes(),
+                    lambda p=image["abs_path"]: Path(p).read_bytes(),
                     file_name=Path(image["abs_path"]).name,
                     key=f"img-dl-{n}",
-                    icon=":material/download:",
-                    on_click="ignore",
                 )
     with st.expander("Parameters", icon=":material/tune:", expanded=True):
-        st.json(a.get("params") or {})
+        st.json(literal_obj(a.get("params") or {}))
     with st.expander("The request as sent (the key masked)", icon=":material/upload:"):
         req = detail["request"]
-        st.code(f"{req['method']} {req['url']}", language=None, wrap_lines=True)
+        st.code(literal(f"{req['method']} {req['url']}"), language=None, wrap_lines=True)
         st.caption("Headers the app sends (provider-specific extra headers are not stored)")
-        st.json(req["headers"])
+        st.json(literal_obj(req["headers"]))
         st.caption("JSON body")
-        st.json(req["body"])
+        st.json(literal_obj(req["body"]))
     with st.expander("The raw answer (base64 shortened)", icon=":material/download:", expanded=err is not None):
         if detail["raw_response"]:
-            st.code(detail["raw_response"], language=None, wrap_lines=True)
+            st.code(literal(detail["raw_response"]), language=None, wrap_lines=True)
         else:
             st.caption("Not recorded for this attempt (nothing came back, or it was recorded before answers were kept).")
     if a.get("usage"):
         with st.expander("Usage reported by the provider", icon=":material/data_usage:"):
-            st.json(a["usage"])
+            st.json(literal_obj(a["usage"]))
     siblings = detail["siblings"]
     if len(siblings) > 1:
         st.markdown("**This run's attempts, in order** (retries and fallback hops)")
@@ -403,20 +410,7 @@ def show_attempt(view: H.HistoryView) -> None:
     events = detail["events"]
     st.markdown("**Progress events of the run**")
     if events:
-        st.dataframe(
-            [
-                {
-                    "s": e.get("elapsed_s"),
-                    "event": e.get("kind"),
-                    "message": e.get("message"),
-                    "model": e.get("model"),
-                    "attempt": e.get("attempt_no"),
-                }
-                for e in events
-            ],
-            hide_index=True,
-            key="history_events",
-        )
+        st.dataframe(ui.event_rows(events), hide_index=True, key="history_events")  # bounded, however many were stored
     else:
         st.caption("No progress events were stored for this run.")
 

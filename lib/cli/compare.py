@@ -2,18 +2,23 @@
 
 Records to the same database as the app (the grid opens at ``/compare?comparison=<id>``).
 With ``--json`` it prints one object:
-``{"comparison_id", "wall_s", "cells": [{"row", "target", "ok", "error_type", "model", "latency_ms", "cost_usd", "images"}]}``.
-Exit codes: 0 every cell succeeded, 1 any cell failed (or was stopped), 2 bad arguments.
+``{"comparison_id", "wall_s", "cells": [{"row", "target", "ok", "error_type", "model", "latency_ms", "cost_usd", "images"}]}``,
+plus ``"budget"`` (the cells not started and why) when the operator's daily budget stopped it starting cells;
+such a cell has ``"status": "cancelled"`` and ``"not_started"``, the reason.
+Exit codes: 0 every cell succeeded, 1 any cell failed, was stopped or was not started (the daily budget), 2 bad arguments.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from lib import budget as B
 from lib import compare as K
 from lib import constants as C
 from lib.cli._common import say, say_json
@@ -153,17 +158,28 @@ def run(args: argparse.Namespace) -> int:
         )
 
     workers = max(1, min(plan.n_cells, args.max_concurrency * len(providers)))
-    runner = JobRunner(recorder=store, keeper=store.keeper, max_workers=workers)
+    runner = JobRunner(recorder=store, keeper=store.keeper, max_workers=workers, reserved_workers=0)  # one owner: every worker
     started = time.monotonic()
     comparison_id = ""
+    # SIGTERM stops the grid like Ctrl-C, but its cells end 'interrupted' (the process is stopping),
+    # never left 'running'. The app may also stop cells through the database (a cancel request the
+    # runner reads between steps): those end 'cancelled'.
+    previous = signal.getsignal(signal.SIGTERM)
+    on_main = threading.current_thread() is threading.main_thread()
+    terminated = threading.Event()
+    if on_main:
+        signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
     try:
-        comparison_id, batch = K.start(store, runner, plan, lambda pid: settings[pid])
+        for problem in cfg.budget.problems:
+            say(f"warning: budget setting ignored: {problem}", file=sys.stderr)
+        # the operator's daily budgets ([budget] in secrets.toml, the environment): cells over them are not started
+        comparison_id, batch = K.start(store, runner, plan, lambda pid: settings[pid], limits=lambda pid: B.limit_for(pid, cfg.budget))
         if not args.json:
             say(f"Comparison {comparison_id}: {plan.shape()}", file=sys.stderr)
         pending = list(batch.jobs)
         finished = 0
         try:
-            while pending:
+            while pending and not terminated.is_set():
                 pending[0].wait(0.2)
                 still = []
                 for job in pending:
@@ -193,6 +209,9 @@ def run(args: argparse.Namespace) -> int:
             say("Stopping the grid...", file=sys.stderr)
             batch.cancel()
             batch.wait(C.DEFAULT_CONNECT_TIMEOUT_S)
+        if terminated.is_set():
+            say("Stopped by SIGTERM: the unfinished cells are marked interrupted.", file=sys.stderr)
+            runner.shutdown(C.DEFAULT_CONNECT_TIMEOUT_S)
         wall_s = time.monotonic() - started
         view = K.load(store, comparison_id)
         assert view is not None
@@ -202,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
         if args.zip:
             Path(args.zip).write_bytes(K.export_zip(store, view))
     finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
         runner.shutdown(C.DEFAULT_CONNECT_TIMEOUT_S)
         if sandbox is not None:
             sandbox.stop()
@@ -223,21 +244,27 @@ def run(args: argparse.Namespace) -> int:
             entry["variant"] = {cp.param: cp.value}
         if c is not None and not c.ok and not c.error_type:
             entry["status"] = c.status  # cancelled or interrupted: not a provider error
+            reason = B.skipped_reason(view.settings, cp.key, cp.target.provider)
+            if reason:
+                entry["not_started"] = reason  # the daily budget was reached before this cell
         if checked is not None:
             entry["checks"] = checked[cp.key].as_dicts()
             entry["checks_passed"] = checked[cp.key].passed
         cells.append(entry)
     all_ok = all(cell["ok"] for cell in cells)
     verdict = _gate(args, checked) if checked is not None else None
+    note = view.settings.get("budget") or {}
+    if note and not args.json:
+        say(f"{len(note.get('skipped') or [])} cell(s) not started: the daily budget was reached.", file=sys.stderr)
+        for reason in (note.get("reasons") or {}).values():
+            say(f"  {reason}", file=sys.stderr)
     if args.json:
-        say_json(
-            {"comparison_id": comparison_id, "wall_s": round(wall_s, 3), "cells": cells}
-            | (
-                {"gate": {"pass_rate": round(verdict.pass_rate, 4), "fail_under": verdict.fail_under, "passed": verdict.passed}}
-                if verdict
-                else {}
-            )
+        gate = (
+            {"gate": {"pass_rate": round(verdict.pass_rate, 4), "fail_under": verdict.fail_under, "passed": verdict.passed}}
+            if verdict
+            else {}
         )
+        say_json({"comparison_id": comparison_id, "wall_s": round(wall_s, 3), "cells": cells, **({"budget": note} if note else {}), **gate})
     else:
         for s in K.summary(view):
             say(s.line(), newlines=False)

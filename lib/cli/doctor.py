@@ -119,7 +119,10 @@ def _stored_report(args: argparse.Namespace) -> Any:
     from lib.store import Store
 
     if args.from_file:
-        return D.report_from_json(read_file(args.from_file, "--from"))
+        imported = D.import_report(read_file(args.from_file, "--from"))
+        for note in imported.notes:
+            say(f"imagelab: {note}", file=sys.stderr)
+        return imported.report
     report = D.load_report(Store(data_dir=args.data_dir), args.report)
     if report is None:
         raise ValueError(f"there is no saved report '{args.report}' in this data directory")

@@ -1,7 +1,8 @@
 """``imagelab generate``: one generation, recorded to the same database as the app.
 
 With ``--json`` it prints one JSON object. Exit codes: 0 success, 1 the generation
-failed, 2 bad arguments (including input the pre-flight checks refuse)."""
+failed or was refused by the operator's daily budget (nothing sent; the JSON object then
+has ``"budget"``), 2 bad arguments (including input the pre-flight checks refuse)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import sys
 import threading
 from typing import Any
 
+from lib import budget as B
 from lib import constants as C
 from lib.cli._common import read_file, say, say_json, target
 from lib.config import client_settings
 from lib.errors import describe
 from lib.generation import CancelToken, GenerationRequest
-from lib.jobs import run_generation
+from lib.jobs import JobSpec, run_generation, start_run, watch_cancel_requests
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES
 from lib.sandbox import SCENARIOS
 
@@ -149,6 +151,32 @@ def run(args: argparse.Namespace) -> int:
         input_fidelity=args.input_fidelity,
     )
 
+    # The operator's daily budget for this provider ([budget] in secrets.toml, the environment): refused before sending
+    for problem in cfg.budget.problems:
+        say(f"warning: budget setting ignored: {problem}", file=sys.stderr)
+    with B.sending():
+        check = B.check_send(store, args.provider, B.request_cost(request).usd, B.limit_for(args.provider, cfg.budget))
+    if not check.ok:
+        if sandbox is not None:
+            sandbox.stop()
+        if args.json:
+            say_json(
+                {
+                    "ok": False,
+                    "error_type": None,
+                    "http_status": None,
+                    "model": request.model,
+                    "attempts": 0,
+                    "run_id": None,
+                    "images": [],
+                    "message": check.message,
+                    "budget": {"limit_usd": check.limit.usd, "source": check.limit.source, "spent_usd": round(check.spend.total_usd, 6)},
+                }
+            )
+        else:
+            say(f"imagelab: {check.message}", file=sys.stderr)
+        return 1
+
     def progress(event) -> None:
         if not args.json:
             say(f"  {event.elapsed_s:6.1f} s  {event.message}", file=sys.stderr, newlines=False)
@@ -159,9 +187,17 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.getsignal(signal.SIGTERM)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda signum, frame: stop.cancel("interrupted"))
+    # The app may stop this run too (its Cancel writes a request to the database, read every second).
     try:
-        outcome = run_generation(settings, request, recorder=store, keeper=store.keeper, on_event=progress, cancel=stop)
+        run_id: str | None = start_run(store, JobSpec(settings=settings, request=request))
+    except Exception:  # the write failed: run_generation tries again and reports it as the card
+        run_id = None
+    end_watch = watch_cancel_requests(store, run_id, stop) if run_id else None
+    try:
+        outcome = run_generation(settings, request, recorder=store, keeper=store.keeper, on_event=progress, cancel=stop, run_id=run_id)
     finally:
+        if end_watch is not None:
+            end_watch()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
         if sandbox is not None:

@@ -34,6 +34,9 @@ class AttemptContext:
     partials: list[bytes] = field(default_factory=list)  # streamed previews, kept only when asked
     partial_count: int = 0
     first_partial_ms: int | None = None
+    images_over: int = 0  # images the provider sent past the number asked for: counted, not kept or priced
+    budget: Any = None  # the rate-limit budget the provider announced (lib.client._retry.RateBudget), the latest answer's
+    budget_wait_s: float = 0.0  # time held back because that budget was spent or nearly spent
 
     def scrub(self) -> None:
         """Mask everything the provider controls, once, before it is recorded or shown."""
@@ -53,6 +56,24 @@ class AttemptContext:
 
     def note(self) -> str | None:
         return "; ".join(self.notes) or None
+
+
+def drop_frames(exc: BaseException | None) -> None:
+    """Let go of the frames an error's tracebacks hold, along its whole chain of causes.
+
+    An error is kept long after it was raised (on the Outcome, a job, a card), and
+    its traceback holds every frame it passed through with their locals: the last
+    chunk of a stream, an event's base64, a buffer of a line. Its message, type and
+    fields are all that is shown or recorded."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        stack.extend((current.__cause__, current.__context__))
 
 
 @dataclass

@@ -36,6 +36,7 @@ from lib import errors as E
 from lib import pricing, redact
 from lib.answers import (
     StreamItem,
+    StreamResult,
     StreamTooLarge,
     TaskState,
     _Item,
@@ -57,8 +58,19 @@ from lib.classify import (
     load_json,
     local_failure,
 )
-from lib.client._attempt import AttemptContext, AttemptResult, RunState
-from lib.client._retry import cooldown_seconds, note_over_cap, over_cap, retry_after_seconds, retry_delay, should_fall_back, should_retry
+from lib.client._attempt import AttemptContext, AttemptResult, RunState, drop_frames
+from lib.client._events import EventLog
+from lib.client._retry import (
+    budget_waits,
+    cooldown_seconds,
+    note_over_cap,
+    over_cap,
+    rate_budget,
+    retry_after_seconds,
+    retry_delay,
+    should_fall_back,
+    should_retry,
+)
 from lib.client._transport import (
     AddressGuard,
     AnswerTooLarge,
@@ -203,6 +215,7 @@ class ImageClient:
         )
         self._token = self.cancel_token  # the token of the generation in progress (see generate)
         self._queued_s = 0.0  # time the run waited for a worker, counted in its first attempt's wait_ms
+        self._log: EventLog | None = None  # the events of the generation in progress
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -225,7 +238,7 @@ class ImageClient:
                 try:
                     ok = 200 <= response.status_code < 300
                     try:
-                        content = read_capped(response, cap if ok else C.MAX_ERROR_BODY_BYTES, truncate=not ok)
+                        content = read_capped(response, cap if ok else C.MAX_ERROR_BODY_BYTES, truncate=not ok, check=self._token.check)
                     except BadEncoding as err:
                         if ok:
                             raise E.BadResponse(
@@ -337,29 +350,8 @@ class ImageClient:
 
     # -- events ----------------------------------------------------------------
 
-    def _emitter(self, t0: float, sink: list[Event], on_event: Callable[[Event], None] | None, run_id: str = ""):
-        seq = [0]
-
-        def emit(kind: str, message: str, *, model: str = "", attempt_no: int = 0, image: bytes | None = None, **data: Any) -> None:
-            # Events quote task ids, statuses and URLs from the provider: masked before anyone sees them.
-            # ``image``: a streamed partial image's bytes (memory only).
-            event = Event(
-                kind, redact.scrub(message), round(self.clock() - t0, 2), redact.scrub(model), attempt_no, redact.scrub_obj(data), image
-            )
-            sink.append(event)
-            seq[0] += 1
-            if run_id:
-                try:
-                    self.recorder.run_event(run_id, seq[0], event)
-                except Exception:  # the event log is secondary to the generation itself
-                    log.warning("could not record an event of run %s", run_id[:8], exc_info=True)
-            if on_event is not None:
-                try:
-                    on_event(event)
-                except Exception:  # a broken progress display must not break the generation
-                    pass
-
-        return emit
+    def _emitter(self, t0: float, sink: list[Event], on_event: Callable[[Event], None] | None, run_id: str = "") -> EventLog:
+        return EventLog(clock=self.clock, t0=t0, sink=sink, on_event=on_event, recorder=self.recorder, run_id=run_id)
 
     # -- the loop --------------------------------------------------------------
 
@@ -388,6 +380,7 @@ class ImageClient:
             )
         events: list[Event] = []
         emit = self._emitter(t0, events, on_event, run_id)
+        self._log = emit
         state = RunState()
         # The run's own token: the caller's cancel, plus the run deadline.
         token = CancelToken()
@@ -405,6 +398,9 @@ class ImageClient:
         try:
             return self._run(request, run_id, emit, events, t0, state)
         except E.Cancelled as stop:
+            summary = getattr(stop, "summary", None)
+            if summary is not None:
+                state.attempts.append(summary)
             return self._finish(run_id, request, state, events, t0, status=stop.reason)
         except E.AppError as err:  # a write on this machine failed before a request went out
             log.error("run %s stopped: %s", run_id[:8], err.message)
@@ -423,6 +419,7 @@ class ImageClient:
             for remove in removers:
                 remove()
             self._token = self.cancel_token
+            self._log = None
 
     def _run(self, request: GenerationRequest, run_id: str, emit, events: list[Event], t0: float, state: RunState) -> Outcome:
         s = self.settings
@@ -504,6 +501,8 @@ class ImageClient:
         self, run_id: str, request: GenerationRequest, state: RunState, events: list[Event], t0: float, *, status: str | None = None
     ) -> Outcome:
         latency_ms = int((self.clock() - t0) * 1000)
+        if self._log is not None:
+            self._log.flush()  # the events held back are counted in the run's list before it is handed back
         if status == "deadline":  # stopped between attempts by the run deadline
             status = None
             state.ok = False
@@ -654,12 +653,12 @@ class ImageClient:
                 row=row,
             )
             raise
-        if (
-            stop is None
-            and self._token.cancelled
-            and (err is None or err.error_type in ("network", "timeout", "app_error", "image_fetch_failed"))
-        ):
-            stop = E.Cancelled(self._token.reason or "cancelled")  # the request was closed under us by the cancel
+        if stop is None and self._token.cancelled:
+            # The request was closed under us by the cancel (or the deadline): whatever the cut body then
+            # looked like (cut off, not JSON, no completed event), the attempt was stopped, not answered badly.
+            stop = E.Cancelled(self._token.reason or "cancelled")
+        drop_frames(err)
+        drop_frames(stop)
         latency_ms = ctx.latency_ms(self.clock())
         images: list[ResultImage] = ctx.images
         if stop is not None:
@@ -682,6 +681,7 @@ class ImageClient:
                     if status == "cancelled"
                     else "The app shut down while this request was in flight.",
                 )
+                fields.update(self._budget_fields(ctx))
                 if ctx.notes:
                     fields["note"] = redact.scrub("; ".join(ctx.notes), limit=C.MAX_ERROR_MESSAGE_CHARS)
                 self.finish_attempt(attempt_id, fields, images, row=row)
@@ -690,6 +690,18 @@ class ImageClient:
                     "Cancelled" if status == "cancelled" else "Stopped: the app is shutting down",
                     model=model,
                     attempt_no=attempt_no,
+                )
+                stop.summary = AttemptSummary(  # the run's outcome lists the attempt it stopped, as its record does
+                    attempt_id,
+                    attempt_no,
+                    model,
+                    status,
+                    fields["error_type"],
+                    ctx.http_status,
+                    latency_ms,
+                    fallback_from,
+                    error_message=fields["error_message"],
+                    wait_ms=ctx.wait_ms,
                 )
                 raise stop
         if err is not None:
@@ -707,6 +719,10 @@ class ImageClient:
         fields["usage"] = ctx.usage
         fields["wait_ms"] = ctx.wait_ms
         fields["raw_response"] = ctx.raw  # History's attempt detail (base64 elided, redacted above)
+        fields.update(self._budget_fields(ctx))
+        if ctx.images_over:
+            # The provider's usage counts images that were not kept: the estimate is of the images kept.
+            fields.update(pricing.cost_fields(model, row.get("params") or {}, dict(fields, usage=None, image_count=len(images))))
         if request.stream:
             fields["first_partial_ms"] = ctx.first_partial_ms
             if ctx.partial_count and err is not None:
@@ -766,6 +782,14 @@ class ImageClient:
         result.note = ctx.note()
         return result
 
+    @staticmethod
+    def _budget_fields(ctx: AttemptContext) -> dict[str, Any]:
+        """The attempt's record of the rate-limit budget the provider announced, and of the wait it caused."""
+        fields: dict[str, Any] = ctx.budget.fields() if ctx.budget is not None else {}
+        if ctx.budget_wait_s > 0:
+            fields["ratelimit_wait_ms"] = round(ctx.budget_wait_s * 1000)
+        return fields
+
     def _record_inputs(self, attempt_id: Any, request: GenerationRequest) -> None:
         """Reference images and mask, kept content-addressed and linked to the attempt (if the recorder can)."""
         keep = getattr(self.recorder, "inputs_saved", None)
@@ -810,19 +834,30 @@ class ImageClient:
         ctx.probe = None
         self.limiter.report(probe, rate_limited=rate_limited)
 
-    def _on_wait(self, model: str, attempt_no: int, emit):
+    def _on_wait(self, model: str, attempt_no: int, emit, ctx: AttemptContext | None = None):
         def on_wait(why: str, seconds: float, ahead: int) -> None:
             text = {
                 "cooldown": f"Queued: the provider rate-limited us recently; about {seconds:.1f} s to wait",
+                "budget": f"Queued: the provider's announced rate-limit budget is (nearly) spent; next request in {seconds:.1f} s",
                 "rate": f"Queued: the client-side rate limit allows the next request in {seconds:.1f} s",
                 "concurrency": f"Queued: {ahead} request(s) ahead of this one (parallel requests cap)"
                 if ahead
                 else "Queued: next in line for a free slot (parallel requests cap)",
                 "probe": "Queued: one request is checking whether the rate limit has passed",
             }[why]
+            if why == "budget" and ctx is not None:
+                ctx.budget_wait_s += seconds
             emit("queued", text, model=model, attempt_no=attempt_no, why=why, seconds=round(seconds, 2), ahead=ahead)
 
         return on_wait
+
+    def _note_budget(self, headers: Any, ctx: AttemptContext) -> None:
+        """Read the rate-limit budget an answer announces; the shared limiter paces requests by it."""
+        budget = rate_budget(headers, now=self.wall_clock())
+        if not budget.announced:
+            return
+        ctx.budget = budget
+        self.limiter.pace(*budget_waits(budget))
 
     def _exchange(self, request, model, attempt_no, attempt_id, ctx, emit) -> None:
         s = self.settings
@@ -837,7 +872,7 @@ class ImageClient:
             send = {"json": request.body(model)}
         streamed: list[_Item] | None = None
         queued_at = self.clock()
-        with self.limiter.slot(self._on_wait(model, attempt_no, emit), cancel=self._token) as probe:
+        with self.limiter.slot(self._on_wait(model, attempt_no, emit, ctx), cancel=self._token) as probe:
             ctx.probe = probe
             ctx.wait_s += self.clock() - queued_at  # a slot, a token, a shared cooldown: the app's time, not the provider's
             self._token.check()
@@ -885,6 +920,21 @@ class ImageClient:
             data = payload.get("data")
             if isinstance(data, list) and data and isinstance(data[0], dict):
                 ctx.revised = data[0].get("revised_prompt")
+        del payload
+        asked = max(int(request.n or 1), 1)
+        if len(items) > asked:  # the provider does not decide how many images are kept (or priced)
+            ctx.images_over = len(items) - asked
+            ctx.notes.append(
+                f"the answer held {len(items):,} images for {asked} asked; the first {asked} were kept, the rest not kept or priced"
+            )
+            emit(
+                "note",
+                f"The provider sent {len(items):,} images for the {asked} asked; the first {asked} were kept",
+                model=model,
+                attempt_no=attempt_no,
+                images_over=ctx.images_over,
+            )
+            del items[asked:]
         return self._keep_all(items, endpoint, model, attempt_no, ctx, emit)
 
     def _stream_exchange(
@@ -931,6 +981,38 @@ class ImageClient:
             return None, payload
         ctx.http_status = response.status_code
         ctx.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
+        self._note_budget(response.headers, ctx)
+        asked = max(int(request.n or 1), 1)
+        previews = request.partial_images * asked  # partials worth decoding: what was asked, per image
+        read_by = self.clock() + self.settings.read_timeout_s
+        shown_at = [self.clock()]
+
+        def too_slow() -> E.Timeout:
+            return E.Timeout(
+                f"The stream was not complete within {self.settings.read_timeout_s:.0f} s (the read timeout covers the whole stream); "
+                f"{ctx.partial_count:,} partial image(s) had arrived.",
+                code="deadline",
+            )
+
+        def check() -> None:
+            # Between chunks and between events, not only on a socket read: a flood already in the
+            # buffers (or inflating from a small compressed body) stops at a cancel or the deadline too.
+            self._token.check()
+            if self.clock() > read_by:
+                raise too_slow()
+
+        def progress(result: StreamResult) -> None:
+            now = self.clock()
+            if now - shown_at[0] >= C.EVENT_COALESCE_S:
+                shown_at[0] = now
+                emit(
+                    "streaming",
+                    f"Stream: {result.events:,} event(s) read, {result.partial_count:,} partial image(s), "
+                    f"{len(result.finals) + result.extra_finals:,} final image(s)",
+                    model=model,
+                    attempt_no=attempt_no,
+                    events=result.events,
+                )
 
         def on_item(item: StreamItem) -> None:
             if item.kind != "partial":
@@ -939,6 +1021,8 @@ class ImageClient:
             ctx.partial_count += 1
             if ctx.first_partial_ms is None:
                 ctx.first_partial_ms = int((self.clock() - ctx.started) * 1000)
+            if ctx.partial_count > previews:
+                return  # more previews than asked for: counted, never decoded or held
             try:
                 image = decode_b64(item.b64 or "")
                 validate(image)
@@ -967,6 +1051,10 @@ class ImageClient:
         def chunks() -> Iterator[bytes]:
             try:
                 yield from iter_capped(response, C.MAX_STREAM_BYTES)
+            except httpx.TimeoutException as exc:
+                if "deadline" in str(exc):  # the same limit, met on a socket read
+                    raise too_slow() from None
+                raise
             except AnswerTooLarge as err:
                 raise StreamTooLarge(f"The stream passed the {err.cap:,} byte limit and was stopped.") from None
             except BadEncoding as err:
@@ -976,11 +1064,25 @@ class ImageClient:
                     code="bad_encoding",
                 ) from None
 
-        result = read_image_stream(chunks(), on_item=on_item)
+        result = read_image_stream(chunks(), on_item=on_item, keep=asked, check=check, progress=progress)
         ctx.usage = result.usage
+        ctx.notes.extend(result.notes)
+        if ctx.partial_count > previews:
+            ctx.notes.append(f"{ctx.partial_count - previews:,} partial image(s) past the {previews} asked for were counted, not shown")
+        if result.extra_finals:
+            ctx.images_over = result.extra_finals
+            emit(
+                "note",
+                f"The provider sent {asked + result.extra_finals:,} images for the {asked} asked; the first {asked} were kept",
+                model=model,
+                attempt_no=attempt_no,
+                images_over=result.extra_finals,
+            )
         ctx.raw = (
-            f"HTTP {response.status_code}  {ctype}\n(server-sent events: {result.events} event(s), "
-            f"{len(result.partials)} partial image(s), {len(result.finals)} final image(s); base64 not shown)"
+            f"HTTP {response.status_code}  {ctype}\n(server-sent events: {result.events:,} event(s), "
+            f"{result.partial_count:,} partial image(s), {len(result.finals) + result.extra_finals:,} final image(s)"
+            + (f", {len(result.finals)} kept" if result.extra_finals else "")
+            + "; base64 not shown)"
             + (f"\nusage: {result.usage}" if result.usage else "")
         )
         return [_Item("b64", f.b64 or "") for f in result.finals], None
@@ -1036,6 +1138,7 @@ class ImageClient:
         status = response.status_code
         ctx.http_status = status
         ctx.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
+        self._note_budget(response.headers, ctx)
         content = response.content
         ctype = response.headers.get("content-type", "")
         if 300 <= status < 400:

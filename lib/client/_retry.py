@@ -21,6 +21,8 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from lib import constants as C
 from lib import errors as E
@@ -134,3 +136,199 @@ def should_fall_back(err: E.ImageLabError) -> bool:
     if over_cap(err.retry_after_s):
         return False
     return err.error_type == "model_not_found" or E.is_retryable(err)
+
+
+# --------------------------------------------------------------------------
+# The rate-limit budget a provider announces on every answer
+#
+# OpenAI: x-ratelimit-{limit,remaining,reset}-{requests,tokens}, resets as
+# durations (``1s``, ``6m0s``, ``20ms``, ``1h2m3.5s``). Gateways also send the
+# unsuffixed x-ratelimit-{limit,remaining,reset} (requests) or the IETF draft's
+# ratelimit-{limit,remaining,reset}, resets in seconds, as a Unix time (seconds
+# or milliseconds) or as a date. Every value is read leniently; an unreadable
+# one is unknown, never zero.
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|µs|μs|ms|h|m|s)", re.I)
+_UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_NUMBER = re.compile(r"[-+]?(\d+(?:\.\d*)?|\.\d+)(e[-+]?\d+)?", re.I)
+_EPOCH_S = 1e9  # a "reset" this large is a Unix time (2001 on), not a wait
+_EPOCH_MS = 1e12
+_MAX_COUNT = 10**15  # remaining / limit figures larger than this are read as this (they fit a SQLite integer)
+
+
+def duration_seconds(text: str | None, *, now: float | None = None) -> float | None:
+    """Seconds until a rate-limit budget resets, from any of the forms providers send:
+    a Go-style duration (``6m0s``, ``20ms``, ``1h2m3.5s``), a number of seconds, a Unix
+    time in seconds or milliseconds, or an HTTP / ISO date. None when unreadable.
+
+    Like ``retry_after_seconds`` this is the provider's value, kept (at most
+    RETRY_AFTER_UNBOUNDED_S); how long is waited for it is ``cooldown_seconds``'s cap."""
+    if text is None:
+        return None
+    raw = str(text).strip().strip('"')[:100]
+    if not raw:
+        return None
+    compact = raw.replace(" ", "")
+    parts = _DURATION_PART.findall(compact)
+    if parts and "".join(n + u for n, u in parts).lower() == compact.lower():
+        return min(sum(float(n) * _UNIT_S[u.lower()] for n, u in parts), RETRY_AFTER_UNBOUNDED_S)
+    current = time.time() if now is None else now
+    if _NUMBER.fullmatch(raw) or re.fullmatch(r"inf(inity)?|nan", raw, re.I):
+        value = _seconds(raw, 1.0)
+        if value is None:
+            return None
+        exact = float(raw) if _NUMBER.fullmatch(raw) else value
+        if _EPOCH_MS <= exact < _EPOCH_MS * 100:  # a Unix time in milliseconds
+            return max(0.0, exact / 1000 - current)
+        if _EPOCH_S <= exact < RETRY_AFTER_UNBOUNDED_S:  # ...or in seconds
+            return max(0.0, exact - current)
+        return value
+    for parse in (email.utils.parsedate_to_datetime, _iso_date):
+        try:
+            parsed = parse(raw)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            continue
+        if parsed is not None:
+            try:
+                return min(max(0.0, parsed.timestamp() - current), RETRY_AFTER_UNBOUNDED_S)
+            except (OverflowError, ValueError, OSError):
+                return None
+    return None
+
+
+def _iso_date(raw: str):
+    import datetime as dt
+
+    parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _count(text: str | None) -> int | None:
+    """A remaining or limit figure: the first number of the value (``"59"``, ``"59.0"``,
+    ``"100, 100;w=60"``); None when there is none or it is negative."""
+    if text is None:
+        return None
+    match = _NUMBER.search(str(text)[:100])
+    if match is None:
+        return None
+    try:
+        value = float(match.group(0))
+    except (ValueError, OverflowError):
+        return None
+    if value != value or value < 0:
+        return None
+    return int(min(value, _MAX_COUNT))
+
+
+@dataclass(frozen=True)
+class RateBudget:
+    """What the provider announced it still allows, as of one answer."""
+
+    remaining_requests: int | None = None
+    remaining_tokens: int | None = None
+    limit_requests: int | None = None
+    limit_tokens: int | None = None
+    reset_requests_s: float | None = None
+    reset_tokens_s: float | None = None
+
+    @property
+    def announced(self) -> bool:
+        return self.remaining_requests is not None or self.remaining_tokens is not None
+
+    @property
+    def spent(self) -> bool:
+        """Nothing left of one of the budgets: the next request would meet a 429."""
+        return self.remaining_requests == 0 or self.remaining_tokens == 0
+
+    def _share(self, remaining: int | None, limit: int | None) -> float | None:
+        if remaining is None:
+            return None
+        if limit:
+            return remaining / limit
+        return 0.0 if remaining <= C.RATE_BUDGET_LOW_REMAINING else 1.0
+
+    @property
+    def low(self) -> bool:
+        """Nearly spent: under ``C.RATE_BUDGET_LOW_FRACTION`` of the limit (or a few requests when no limit is said)."""
+        shares = [x for x in (self._share(self.remaining_requests, self.limit_requests),) if x is not None]
+        if self.remaining_tokens is not None and self.limit_tokens:
+            shares.append(self.remaining_tokens / self.limit_tokens)
+        return self.spent or any(x < C.RATE_BUDGET_LOW_FRACTION for x in shares)
+
+    @property
+    def reset_s(self) -> float | None:
+        """When the budget that matters resets: the latest of the spent ones, else the scarcer one's."""
+        pairs = [
+            (self.remaining_requests, self.limit_requests, self.reset_requests_s),
+            (self.remaining_tokens, self.limit_tokens, self.reset_tokens_s),
+        ]
+        spent = [reset for remaining, _, reset in pairs if remaining == 0 and reset is not None]
+        if spent:
+            return max(spent)
+        known = [(self._share(r, lim) if r is not None else 2.0, reset) for r, lim, reset in pairs if reset is not None]
+        return min(known, key=lambda pair: pair[0])[1] if known else None
+
+    @property
+    def remaining(self) -> int | None:
+        """The requests left before the budget that is lower runs out (requests, else tokens' count)."""
+        return self.remaining_requests if self.remaining_requests is not None else self.remaining_tokens
+
+    def fields(self) -> dict[str, Any]:
+        """The attempt's columns for it (``m011_rate_budget``)."""
+        reset = self.reset_s
+        return {
+            "ratelimit_remaining_requests": self.remaining_requests,
+            "ratelimit_remaining_tokens": self.remaining_tokens,
+            "ratelimit_limit_requests": self.limit_requests,
+            "ratelimit_limit_tokens": self.limit_tokens,
+            "ratelimit_reset_s": round(reset, 3) if reset is not None else None,
+        }
+
+    def describe(self) -> str:
+        """In words, for a progress line and Diagnostics."""
+        parts = []
+        if self.remaining_requests is not None:
+            parts.append(f"{self.remaining_requests:,}" + (f" of {self.limit_requests:,}" if self.limit_requests else "") + " request(s)")
+        if self.remaining_tokens is not None:
+            parts.append(f"{self.remaining_tokens:,}" + (f" of {self.limit_tokens:,}" if self.limit_tokens else "") + " token(s)")
+        reset = self.reset_s
+        text = " and ".join(parts) + " left"
+        return text + (f", resetting in {wait_text(reset) if reset >= 10 else f'{reset:.1f} s'}" if reset is not None else "")
+
+
+def rate_budget(headers: Mapping[str, str] | None, *, now: float | None = None) -> RateBudget:
+    """The budget announced in an answer's headers (every field None when none was)."""
+    if not headers:
+        return RateBudget()
+    lower = {str(k).lower(): v for k, v in headers.items()}
+
+    def first(*names: str) -> str | None:
+        for name in names:
+            if name in lower:
+                return lower[name]
+        return None
+
+    return RateBudget(
+        remaining_requests=_count(first("x-ratelimit-remaining-requests", "x-ratelimit-remaining", "ratelimit-remaining")),
+        remaining_tokens=_count(first("x-ratelimit-remaining-tokens")),
+        limit_requests=_count(first("x-ratelimit-limit-requests", "x-ratelimit-limit", "ratelimit-limit")),
+        limit_tokens=_count(first("x-ratelimit-limit-tokens")),
+        reset_requests_s=duration_seconds(first("x-ratelimit-reset-requests", "x-ratelimit-reset", "ratelimit-reset"), now=now),
+        reset_tokens_s=duration_seconds(first("x-ratelimit-reset-tokens"), now=now),
+    )
+
+
+def budget_waits(budget: RateBudget) -> tuple[float, float]:
+    """(hold, gap) for the shared limiter: hold every request for ``hold`` seconds (the
+    budget is spent: until its reset), or space them ``gap`` seconds apart (nearly spent:
+    what is left spread over the time to the reset). A reset over the cap is not waited
+    for, as a Retry-After over it is not (``cooldown_seconds``): the provider's 429 then
+    says what it wants. (0, 0) when the budget is comfortable or unknown."""
+    if not budget.announced or not budget.low:
+        return 0.0, 0.0
+    reset = budget.reset_s
+    if budget.spent:
+        return cooldown_seconds(reset), 0.0
+    if reset is None or over_cap(reset):
+        return 0.0, 0.0
+    return 0.0, reset / ((budget.remaining or 0) + 1)

@@ -194,7 +194,7 @@ def _decoder(response: httpx.Response) -> Callable[[bytes, bool], Iterator[bytes
     raise BadEncoding(encoding)
 
 
-def iter_capped(response: httpx.Response, cap: int) -> Iterator[bytes]:
+def iter_capped(response: httpx.Response, cap: int, *, check: Callable[[], None] | None = None) -> Iterator[bytes]:
     """The decoded body of a response sent with ``stream=True``, chunk by chunk,
     raising ``AnswerTooLarge`` as soon as more than ``cap`` decompressed bytes came.
 
@@ -202,7 +202,9 @@ def iter_capped(response: httpx.Response, cap: int) -> Iterator[bytes]:
     split the chunks into events; memory stays at one chunk (at most 256 KB
     inflated at a time) plus what the caller keeps. A declared Content-Length
     over the cap fails before any byte is read. Raises ``BadEncoding`` for a
-    Content-Encoding other than gzip or deflate (the only ones we ask for)."""
+    Content-Encoding other than gzip or deflate (the only ones we ask for).
+    ``check()`` runs before each decoded chunk: a cancel raised from it stops a
+    body that inflates from bytes already received, where no socket read waits."""
     declared = response.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > cap and response.headers.get("content-encoding", "").strip().lower() in _TEXT_ENCODINGS:
         raise AnswerTooLarge(cap, 0, int(declared))
@@ -216,6 +218,8 @@ def iter_capped(response: httpx.Response, cap: int) -> Iterator[bytes]:
     total = 0
     for raw in raws:
         for chunk in decode(raw, False):
+            if check is not None:
+                check()
             total += len(chunk)
             if total > cap:
                 yield chunk[: len(chunk) - (total - cap)]  # up to the cap exactly, then stop
@@ -229,13 +233,13 @@ def iter_capped(response: httpx.Response, cap: int) -> Iterator[bytes]:
         yield chunk
 
 
-def read_capped(response: httpx.Response, cap: int, *, truncate: bool = False) -> bytes:
+def read_capped(response: httpx.Response, cap: int, *, truncate: bool = False, check: Callable[[], None] | None = None) -> bytes:
     """The whole decoded body, at most ``cap`` bytes: past it, ``AnswerTooLarge``
     (or, with ``truncate=True``, the first ``cap`` bytes: enough to classify an
     error page). See ``iter_capped``."""
     body = bytearray()
     try:
-        for chunk in iter_capped(response, cap):
+        for chunk in iter_capped(response, cap, check=check):
             body += chunk
     except AnswerTooLarge:
         if not truncate:

@@ -54,7 +54,9 @@ from lib.diagnostics.checks import (
 )
 from lib.diagnostics.evidence import CheckContext, SpendResult
 from lib.diagnostics.exports import (
+    ImportedReport,
     delete_report,
+    import_report,
     list_reports,
     load_report,
     report_from_json,
@@ -131,6 +133,8 @@ __all__ = [
     "probe_task_poll",
     "prompt_digest",
     "report_from_json",
+    "import_report",
+    "ImportedReport",
     "report_link",
     "report_to_html",
     "report_to_json",

@@ -25,7 +25,7 @@ from lib.errors import ERROR_INFO
 from lib.generation import ClientSettings, GenerationRequest, Outcome
 from lib.images import data_url, make_thumbnail
 from lib.preflight import check_key as preflight_key
-from lib.providers import KEY_SOURCES, KNOWN_MODELS, build_endpoint, check_model
+from lib.providers import KEY_SOURCES, check_model
 from lib.redact import register, strip_query
 
 # --------------------------------------------------------------------------
@@ -54,6 +54,7 @@ def check_key(ctx: CheckContext) -> Step:
     else:
         items.append(_ev("static", f"No key is set (looked in the sidebar, .streamlit/secrets.toml and ${preset.key_env})."))
     problem = key_refusal(s)
+    foreign = _foreign_key_shape(s)
     if problem:
         items.append(_ev("static", problem))
         statuses.append("fail")
@@ -82,6 +83,13 @@ def check_key(ctx: CheckContext) -> Step:
             fix = ERROR_INFO[kind].fix
         elif result.ok and name == "models" and "fail" not in statuses and s.api_key:
             verdict = "The provider accepted the key."
+    accepted = any(p.ok for p in ctx.probes.values())
+    if foreign and not accepted and not problem:  # a refusal by the provider (401) is then explained by it
+        items.append(_ev("static", foreign))
+        if "fail" not in statuses:
+            statuses.append("warn")
+            verdict = foreign
+        fix = f"Use a key from {preset.label} (set {preset.key_env}, or type it in the sidebar)."
     hist, count, unresolved = _history_items(ctx, 1, model=False)
     items.extend(hist)
     if count and "fail" not in statuses:
@@ -96,6 +104,17 @@ def check_key(ctx: CheckContext) -> Step:
     if status == "pass":
         fix = "Nothing to fix."
     return Step(1, STEP_NAMES[1], status, verdict, items, fix)
+
+
+# Key shapes only OpenAI issues (project, service-account and admin keys); gateways issue their own.
+_OPENAI_KEY = re.compile(r"^sk-(?:proj|svcacct|admin)-")
+
+
+def _foreign_key_shape(settings: ClientSettings) -> str:
+    """Why the key looks like another provider's ("" when it does not): an OpenAI key for a gateway preset."""
+    if settings.provider in ("openai", "custom", "sandbox") or not _OPENAI_KEY.match(settings.api_key or ""):
+        return ""
+    return f"The key is shaped like an OpenAI key (it starts with an OpenAI project, service-account or admin prefix); {settings.preset.label} issues its own keys and refuses OpenAI's."
 
 
 def key_refusal(settings: ClientSettings) -> str:
@@ -113,36 +132,6 @@ def _not_probed(ctx: CheckContext) -> list[Evidence]:
     if not ctx.key_refused:
         return []
     return [_ev("static", "Not probed live: the key is not sent as it is (see step 1), so no request went out.")]
-
-
-def corrected_endpoint(settings: ClientSettings, model: str) -> tuple[str, str, str] | None:
-    """For a base URL no endpoint can be built from: (what to do, the corrected base URL,
-    the URL requests then go to), when a correction exists: a model name taken out of the
-    path, or the singular '/image/generation' made plural. None otherwise."""
-    endpoint = settings.endpoint
-    if endpoint.ok:
-        return None
-    raw = ((settings.base_url if settings.base_url is not None else settings.preset.base_url) or "").strip()
-    if "://" not in raw:
-        return None
-    parts = urlsplit(raw)
-    models = {m.lower() for m in (*KNOWN_MODELS, model) if m}
-    segments = [seg for seg in parts.path.split("/") if seg]
-    kept = [seg for seg in segments if seg.lower() not in models]
-    action = "Remove the model name from the path" if len(kept) != len(segments) else ""
-    if kept and kept[-1].lower() == "models" and action:
-        kept.pop()  # /v1/models/<model>: the model list's address, not the API base
-    path = "/" + "/".join(kept)
-    path = re.sub(r"/images?/generations?$", "", path.rstrip("/"), flags=re.I)
-    if not action and re.search(r"/image/generations?/?$|/images/generation/?$", parts.path, flags=re.I):
-        action = "Use the plural route '/images/generations'"
-    if not action:
-        return None
-    base = f"{parts.scheme}://{parts.netloc}{path}"
-    fixed = build_endpoint(base, preset=settings.preset)
-    if not fixed.ok:
-        return None
-    return action, fixed.api_base, fixed.url
 
 
 def _typed_api_base(settings: ClientSettings) -> str | None:
@@ -169,7 +158,6 @@ def check_endpoint(ctx: CheckContext) -> Step:
     if endpoint.url:
         items.append(_ev("static", f"Requests go to {ctx.text(endpoint.url)}"))
     verdict = "The endpoint is well formed."
-    doubled = False
     for problem in endpoint.problems:
         if problem.severity == "info":
             items.append(_ev("static", ctx.text(problem.message)))
@@ -177,46 +165,71 @@ def check_endpoint(ctx: CheckContext) -> Step:
         items.append(_ev("static", ctx.text(problem.message)))
         statuses.append(problem.severity)
         verdict = ctx.text(problem.message, limit=200)
-        doubled = doubled or "doubled" in problem.message
-    corrected = corrected_endpoint(s, ctx.model)
+        fix = ctx.text(problem.fix) if problem.fix else fix  # the builder names what to set
+    corrected = bool(endpoint.correction) and not endpoint.ok  # the builder's one rule: url and api_base are the corrected ones
     if not endpoint.ok:
         statuses.append("fail")
-        verdict = "No usable endpoint can be built from this base URL."
-        items[:1] = [_ev("static", "No request is sent: generations refuse this base URL until it is corrected.")]
-        if corrected is not None:
-            action, base, url = corrected
-            verdict = f"{action}: the corrected URL is {ctx.text(url)}."
-            fix = f"{action}. Set the base URL to {ctx.text(base)}; requests then go to {ctx.text(url)}."
+        refused = _ev("static", "No request is sent: generations refuse this base URL until it is corrected.")
+        if endpoint.url:
+            items[:1] = [refused]  # not "Requests go to": nothing goes there as the settings are
+        else:
+            items.append(refused)
+        fails = [ctx.text(p.message) for p in endpoint.problems if p.severity == "fail"]
+        verdict = " ".join(fails) if fails else "No usable endpoint can be built from this base URL."
+        fix = verdict
+        if corrected:
+            verdict = f"{endpoint.correction}: the corrected URL is {ctx.text(endpoint.url)}."
+            fix = f"{endpoint.correction}. Set the base URL to {ctx.text(endpoint.api_base)}; requests then go to {ctx.text(endpoint.url)}."
     typed = ctx.probes.get("typed_models")
     if typed is not None:
         items.append(_probe_item(typed, "The base URL as typed"))
-        if not typed.ok:
-            statuses.append("fail")
-            verdict = f"The base URL as typed does not work ({typed.http_status or 'no answer'}); the app corrected it to {ctx.text(endpoint.api_base)}."
+        if not typed.ok:  # the app's requests go to the corrected URL: a warning for other tools, not a failure
+            statuses.append("warn")
+            verdict = (
+                f"The base URL as typed does not work ({typed.http_status or 'no answer'}); the app corrected it to "
+                f"{ctx.text(endpoint.api_base)} and sends there."
+            )
             fix = f"Set the base URL to {ctx.text(endpoint.api_base)} (the app sends there already; other tools using your URL will fail)."
-    elif doubled:
-        fix = f"Set the base URL to {ctx.text(endpoint.api_base)}."
     route = ctx.probes.get("route")
     if route is not None:
         err = route.error
-        if corrected is not None:
+        if corrected:
             items.append(_probe_item(route, "The corrected generations route"))
             if route.ok:
                 items.append(_ev("probe", "The corrected URL answers like an image API: only the base URL needs changing."))
         else:
             items.append(_probe_item(route, "Generations route"))
-        if corrected is not None:
+        if corrected:
             pass  # the step fails on the settings as they are; the probe only proves the correction
         elif route.ok:
             statuses.append("pass")
             if not any(st in ("warn", "fail") for st in statuses):
                 verdict = "The generations route exists and answers like an image API."
-        elif route.http_status is None:
+        elif route.http_status is None and (err is None or err.error_type == "network"):
             statuses.append("fail")
             verdict = "The host could not be reached."
             fix = ERROR_INFO["network"].fix
             if err is not None:
                 items.append(_ev("probe", ctx.text(err.message, limit=300)))
+        elif route.http_status is None:  # the host answered, but not in time or not within what a probe reads
+            statuses.append("warn")
+            verdict = (
+                f"The host answered the probe too slowly (no full answer within {C.PROBE_TIMEOUT_S:.0f} s); the route could not be confirmed."
+                if err.error_type == "timeout"
+                else f"The host's answer to the probe could not be read ({err.error_type}); the route could not be confirmed."
+            )
+            items.append(_ev("probe", ctx.text(err.message, limit=300)))
+            fix = (
+                "An image API answers a body without a prompt at once and briefly. Check that the base URL is the provider's API; "
+                "if it is, run the checks again later."
+            )
+        elif route.is_json and err is not None and 400 <= route.http_status < 500 and E.step_of(err) not in (1, 2, None):
+            statuses.append("pass")  # the route read the body and refused it for another step's reason (the model, a parameter, limits)
+            if not any(st in ("warn", "fail") for st in statuses):
+                verdict = (
+                    f"The generations route exists and answers like an image API "
+                    f"(HTTP {route.http_status}, {err.error_type}: see step {E.step_of(err)})."
+                )
         elif route.http_status in (404, 405) or 300 <= route.http_status < 400:
             statuses.append("fail")
             verdict = {
@@ -227,10 +240,29 @@ def check_endpoint(ctx: CheckContext) -> Step:
             statuses.append("warn")
             verdict = f"The host answered with a server error ({route.http_status}); the route could not be confirmed."
             fix = ERROR_INFO["server_error"].fix
-        else:  # 401/403/429: the host answered as an API; the key or limits are other steps
+        elif route.http_status in (401, 403):  # refused before the route was looked at: it is neither confirmed nor ruled out
+            if not any(st in ("warn", "fail") for st in statuses):
+                verdict = (
+                    f"The endpoint is well formed; the route is not confirmed: the provider refused the key "
+                    f"(HTTP {route.http_status}) before looking at it. Fix the key (step 1) and run the checks again."
+                )
+        elif (err is not None and err.code == "html_answer") or "html" in (route.content_type or "").lower():
+            page = route.http_status < 300  # a web page instead of the API; an HTML error page may come from a proxy in front of it
+            statuses.append("fail" if page else "warn")
+            verdict = (
+                f"The address answers with a web page (HTML, HTTP {route.http_status}), not the image API."
+                if page
+                else f"The generations route answered HTTP {route.http_status} with a web page; the route could not be confirmed."
+            )
+            fix = "Set the base URL to the provider's API base (usually ending in /v1), not its website or a sign-in page."
+        elif route.is_json:  # 2xx or 4xx in JSON: the route read the request; what it said is another step's
             statuses.append("pass")
             if not any(st in ("warn", "fail") for st in statuses):
-                verdict = f"The host answers like an image API (HTTP {route.http_status} to the probe; see the key and limits steps)."
+                verdict = f"The host answers like an image API (HTTP {route.http_status} to a body without a prompt)."
+        else:
+            statuses.append("warn")
+            verdict = f"The generations route answered HTTP {route.http_status} with something that is not JSON; the route could not be confirmed."
+            items.append(_ev("probe", ctx.text(route.body_preview or "(an empty answer)", limit=300)))
     items.extend(_not_probed(ctx))
     hist, count, unresolved = _history_items(ctx, 2, model=False, only=lambda t: t != "server_error")
     items.extend(hist)
@@ -407,12 +439,30 @@ def check_limits(ctx: CheckContext) -> Step:
             fix = ERROR_INFO["quota_exceeded"].fix
         else:
             statuses.append("warn")
-            wait = f" (it asked to wait {route.retry_after_s:.0f} s)" if route.retry_after_s is not None else ""
+            from lib.client import over_cap, wait_text
+
+            wait = ""
+            if route.retry_after_s is not None:
+                wait = f" (it asked to wait {wait_text(route.retry_after_s)}"
+                wait += (
+                    f", more than the {C.MAX_RETRY_AFTER_S:.0f} s this app waits: not waited for)" if over_cap(route.retry_after_s) else ")"
+                )
             verdict = f"The provider is rate-limiting this key right now{wait}."
             fix = ERROR_INFO["rate_limited"].fix
-    elif route is not None and route.http_status is not None and route.http_status < 500:
+    elif route is not None and (route.ok or (route.is_json and 200 <= (route.http_status or 0) < 300)):
+        # only an answer past the key and the route says anything about limits
         statuses.append("pass")
         items.append(_ev("probe", f"The generations route answered {route.http_status}, not 429: no rate limit or quota block right now."))
+    elif ctx.spend is not None and ctx.spend.outcome is not None and ctx.spend.outcome.ok:
+        statuses.append("pass")
+        items.append(_ev("probe", "The test image went through: no rate limit or quota block right now."))
+    elif route is not None:
+        items.append(
+            _ev(
+                "probe",
+                f"The generations route answered {route.http_status or 'nothing'} before any limit applied: limits not checked live.",
+            )
+        )
     live_clean = "pass" in statuses
     bucket = ctx.history(5, model=False)
     hist, count, unresolved = _history_items(ctx, 5, model=False)
@@ -471,12 +521,48 @@ def check_limits(ctx: CheckContext) -> Step:
                 else "Earlier requests met rate limits or quota; requests have succeeded since."
             )
         statuses = live_statuses + history_statuses
+    budget = (bucket or {}).get("rate_budget") or {}
+    latest = budget.get("latest")
+    if latest:  # what the provider last announced of its rate-limit budget (x-ratelimit-* headers)
+        from lib.client import RateBudget
+
+        announced = RateBudget(
+            remaining_requests=latest["ratelimit_remaining_requests"],
+            remaining_tokens=latest["ratelimit_remaining_tokens"],
+            limit_requests=latest["ratelimit_limit_requests"],
+            limit_tokens=latest["ratelimit_limit_tokens"],
+            reset_requests_s=latest["ratelimit_reset_s"],
+        )
+        age = max(0.0, ctx.now - (latest["started_at"] or ctx.now))
+        held = (
+            f"The app held {budget['held']} request(s) back for it ({budget['held_ms'] / 1000:,.1f} s in all) instead of meeting a 429."
+            if budget.get("held")
+            else "The app did not need to slow down for it."
+        )
+        items.append(
+            _ev(
+                "history",
+                f"Latest budget the provider announced ({age:,.0f} s ago, {ctx.text(latest['model'] or '?', 80)}): "
+                f"{announced.describe()}. {held}",
+                [Link(f"Attempt #{latest['id']}", attempt_link(latest["id"]))],
+            )
+        )
+        if not statuses:
+            statuses.append("warn" if announced.spent else "pass")
+            verdict = (
+                "The provider's announced rate-limit budget was spent at its latest answer; requests wait for its reset."
+                if announced.spent
+                else "The provider announces a rate-limit budget and it is not exhausted."
+            )
+            fix = ERROR_INFO["rate_limited"].fix if announced.spent else fix
     if not statuses:
         return Step(
             5,
             STEP_NAMES[5],
             "not_checked",
-            "No probe and no recent attempts to judge limits by.",
+            "No recent attempts to judge limits by, and the probe did not get past the key or the route."
+            if route is not None
+            else "No probe and no recent attempts to judge limits by.",
             items,
             "Run the checks with probes, or generate a few images first.",
         )
@@ -876,8 +962,6 @@ def run_checks(
                 pass
 
     ctx.key_refused = key_refusal(settings) if probe else ""
-    corrected = corrected_endpoint(settings, model)
-    corrected_base, corrected_url = (corrected[1], corrected[2]) if corrected is not None else (None, None)  # probes try the correction
     if probe and settings.endpoint.url and not ctx.key_refused:
         recorder = store if store is not None else NullRecorder()
         client = ImageClient(settings=settings, recorder=recorder, keeper=getattr(store, "keeper", None), transport=transport)
@@ -887,11 +971,12 @@ def run_checks(
             attempt_no = 0
             started = time.time()
             plan: list[tuple[str, Callable[[int], Any]]] = [
-                ("models", lambda n: probe_models(client, run_id=run_id, attempt_no=n, model=model, api_base=corrected_base)),
-                ("route", lambda n: probe_route(client, model, run_id=run_id, attempt_no=n, url=corrected_url)),
+                # A base URL refused for its path: the endpoint is the corrected one, so the probes try the correction.
+                ("models", lambda n: probe_models(client, run_id=run_id, attempt_no=n, model=model)),
+                ("route", lambda n: probe_route(client, model, run_id=run_id, attempt_no=n)),
             ]
             typed = _typed_api_base(settings)
-            if corrected_url is not None:
+            if settings.endpoint.correction:
                 typed = None
             if typed:
                 plan.append(("typed_models", lambda n: probe_models(client, run_id=run_id, attempt_no=n, model=model, api_base=typed)))

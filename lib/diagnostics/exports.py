@@ -5,8 +5,10 @@ no scripts, no external fetches)."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import re
+import warnings
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
@@ -52,9 +54,91 @@ def _need(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: s
     return value
 
 
+@dataclasses.dataclass
+class ImportedReport:
+    """A report read back, and what was cut or left out of it to keep it within the import
+    bounds (``REPORT_*`` in lib/constants.py), in words for the page or the terminal."""
+
+    report: Report
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
 def report_from_json(data: str | bytes | dict[str, Any]) -> Report:
     """Read a report back (an upload, a saved row). Refuses anything that is not
-    an ``imagelab-report/1`` with a clear message (``ReportError``)."""
+    an ``imagelab-report/1`` with a clear message (``ReportError``); see ``import_report``."""
+    return import_report(data).report
+
+
+def _too_deep(obj: Any, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than ``limit`` (walked without recursion)."""
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _thumbnail_problem(image: str) -> str | None:
+    """Why a report's inline thumbnail cannot be shown (None when it can): it must be a PNG,
+    JPEG or WebP of at most ``REPORT_THUMB_MAX_BYTES`` and ``REPORT_THUMB_MAX_PX`` a side that
+    decodes whole as the type it is labelled with. The size is read from the header first,
+    so a decompression bomb is never decoded."""
+    import base64
+    import binascii
+
+    from lib.images import InvalidImage, validate
+
+    declared = image[len("data:image/") : image.index(";")]
+    if len(image) > C.REPORT_THUMB_MAX_BYTES * 4 // 3 + 64:
+        return f"over {C.REPORT_THUMB_MAX_BYTES // 1024} KB"
+    try:
+        data = base64.b64decode(image.split(",", 1)[1], validate=True)
+    except (binascii.Error, ValueError):
+        return "not valid base64"
+    try:
+        from PIL import Image
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+            with Image.open(io.BytesIO(data)) as im:
+                fmt, (width, height) = im.format, im.size
+    except Image.DecompressionBombError:
+        return "a decompression bomb: it claims far more pixels than a thumbnail"
+    except Exception:  # Pillow refuses it: text, SVG, HTML, damaged bytes
+        return f"not a {declared.upper()} image"
+    if {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}[declared] != fmt:
+        return f"labelled {declared.upper()} but a {fmt} file"
+    if width > C.REPORT_THUMB_MAX_PX or height > C.REPORT_THUMB_MAX_PX:
+        return f"{width}x{height} pixels, over {C.REPORT_THUMB_MAX_PX}x{C.REPORT_THUMB_MAX_PX}"
+    try:
+        validate(data)
+    except InvalidImage:
+        return f"a damaged {fmt} file"
+    return None
+
+
+def _cut(text: str, counter: list[int]) -> str:
+    if len(text) <= C.REPORT_MAX_TEXT_CHARS:
+        return text
+    counter[0] += 1
+    return text[: C.REPORT_MAX_TEXT_CHARS] + f"… ({len(text) - C.REPORT_MAX_TEXT_CHARS:,} more characters cut on import)"
+
+
+def import_report(data: str | bytes | dict[str, Any]) -> ImportedReport:
+    """Read a report back within bounds, in time linear in its size. Refused
+    (``ReportError``): more than ``DIAG_MAX_REPORT_BYTES``, not UTF-8 JSON, nested deeper
+    than ``REPORT_MAX_DEPTH``, or not an ``imagelab-report/1``. Cut, and said in ``notes``:
+    evidence past ``REPORT_MAX_EVIDENCE_PER_STEP`` a step, links past ``REPORT_MAX_LINKS``,
+    settings past ``REPORT_MAX_SETTINGS``, texts past ``REPORT_MAX_TEXT_CHARS``, and every
+    thumbnail that is not a small image of the type it is labelled with."""
     if isinstance(data, (bytes, bytearray)):
         if len(data) > C.DIAG_MAX_REPORT_BYTES:
             raise ReportError(f"The file is {len(data):,} bytes; a report is at most {C.DIAG_MAX_REPORT_BYTES:,}.")
@@ -67,10 +151,18 @@ def report_from_json(data: str | bytes | dict[str, Any]) -> Report:
             raise ReportError(f"The text is too long for a report (at most {C.DIAG_MAX_REPORT_BYTES:,} characters).")
         try:
             obj = json.loads(data)
+        except RecursionError:
+            obj = None
+            too_deep = True
         except ValueError as err:
             raise ReportError(f"The file is not valid JSON ({err.msg} at line {err.lineno}).") from None
+        else:
+            too_deep = _too_deep(obj, C.REPORT_MAX_DEPTH)
     else:
         obj = data
+        too_deep = _too_deep(obj, C.REPORT_MAX_DEPTH)
+    if too_deep:
+        raise ReportError(f"The JSON is nested more than {C.REPORT_MAX_DEPTH} levels deep; a report is not.")
     if not isinstance(obj, dict):
         raise ReportError("This JSON is not an Image Prompt Lab report (it is not an object).")
     fmt = obj.get("format")
@@ -84,8 +176,17 @@ def report_from_json(data: str | bytes | dict[str, Any]) -> Report:
     settings = obj.get("settings", {})
     if not isinstance(settings, dict):
         raise ReportError("'settings' in the report has the wrong type.")
+    notes: list[str] = []
+    cut_texts = [0]
+    if len(settings) > C.REPORT_MAX_SETTINGS:
+        notes.append(f"Only the first {C.REPORT_MAX_SETTINGS} of its {len(settings):,} settings were kept.")
+        settings = dict(list(settings.items())[: C.REPORT_MAX_SETTINGS])
+    settings = {_cut(str(k), cut_texts): _cut(v, cut_texts) if isinstance(v, str) else v for k, v in settings.items()}
     steps: list[Step] = []
     seen: set[int] = set()
+    left_out: dict[int, int] = {}
+    bad_images: list[str] = []
+    extra_links = 0
     for i, raw in enumerate(raw_steps, start=1):
         where = f"step entry {i}"
         if not isinstance(raw, dict):
@@ -98,7 +199,10 @@ def report_from_json(data: str | bytes | dict[str, Any]) -> Report:
         if status not in STATUSES:
             raise ReportError(f"{where} has status '{scrub(status, limit=30)}'; one of {', '.join(STATUSES)} is expected.")
         evidence: list[Evidence] = []
-        for j, item in enumerate(_need(raw, "evidence", list, where), start=1):
+        items = _need(raw, "evidence", list, where)
+        if len(items) > C.REPORT_MAX_EVIDENCE_PER_STEP:
+            left_out[number] = len(items) - C.REPORT_MAX_EVIDENCE_PER_STEP
+        for j, item in enumerate(items[: C.REPORT_MAX_EVIDENCE_PER_STEP], start=1):
             w = f"evidence {j} of step {number}"
             if not isinstance(item, dict):
                 raise ReportError(f"{w} is not an object.")
@@ -106,37 +210,62 @@ def report_from_json(data: str | bytes | dict[str, Any]) -> Report:
             if kind not in EVIDENCE_KINDS:
                 raise ReportError(f"{w} has kind '{scrub(kind, limit=30)}'; one of {', '.join(EVIDENCE_KINDS)} is expected.")
             links = []
-            for link in item.get("links", []) or []:
+            raw_links = item.get("links", []) or []
+            if not isinstance(raw_links, list):
+                raise ReportError(f"'links' in {w} has the wrong type.")
+            extra_links += max(0, len(raw_links) - C.REPORT_MAX_LINKS)
+            for link in raw_links[: C.REPORT_MAX_LINKS]:
                 if not isinstance(link, dict) or not isinstance(link.get("url"), str) or not isinstance(link.get("label"), str):
                     raise ReportError(f"A link in {w} is not {{label, url}}.")
                 if not _SAFE_LINK.match(link["url"]):
                     raise ReportError(f"A link in {w} does not point inside the app; reports only link to app pages.")
-                links.append(Link(link["label"], link["url"]))
+                links.append(Link(_cut(link["label"], cut_texts), link["url"]))
             image = item.get("image")
             if image is not None and (not isinstance(image, str) or not _SAFE_IMAGE.match(image)):
                 raise ReportError(f"The image in {w} is not an inline PNG, JPEG or WebP thumbnail.")
+            if image is not None:
+                problem = _thumbnail_problem(image)
+                if problem is not None:
+                    bad_images.append(f"{w} ({problem})")
+                    image = None
             prompt = item.get("prompt")
             if prompt is not None and not isinstance(prompt, str):
                 raise ReportError(f"'prompt' in {w} has the wrong type.")
-            evidence.append(Evidence(kind, _need(item, "text", str, w), links, prompt, image))
-        steps.append(Step(number, STEP_NAMES[number], status, _need(raw, "verdict", str, where), evidence, _need(raw, "fix", str, where)))
+            text = _need(item, "text", str, w)
+            evidence.append(Evidence(kind, _cut(text, cut_texts), links, None if prompt is None else _cut(prompt, cut_texts), image))
+        verdict, fix = _need(raw, "verdict", str, where), _need(raw, "fix", str, where)
+        steps.append(Step(number, STEP_NAMES[number], status, _cut(verdict, cut_texts), evidence, _cut(fix, cut_texts)))
     if seen != set(STEP_NAMES):
         missing = ", ".join(str(n) for n in sorted(set(STEP_NAMES) - seen))
         raise ReportError(f"This report lacks step(s) {missing}; a report has all nine.")
     steps.sort(key=lambda s: s.step)
+    for number, count in sorted(left_out.items()):
+        notes.append(
+            f"Step {number}: only the first {C.REPORT_MAX_EVIDENCE_PER_STEP} evidence items are shown; {count:,} more were left out."
+        )
+    if extra_links:
+        notes.append(f"{extra_links:,} links past the first {C.REPORT_MAX_LINKS} of an evidence item were left out.")
+    if bad_images:
+        shown = "; ".join(bad_images[:3]) + (f"; and {len(bad_images) - 3:,} more" if len(bad_images) > 3 else "")
+        notes.append(f"{len(bad_images):,} thumbnail(s) could not be shown as images and were left out: {shown}.")
     created = obj.get("created_at", "")
+    title = obj.get("title") if isinstance(obj.get("title"), str) else ""
+    note = obj.get("note") if isinstance(obj.get("note"), str) else ""
+    report_id = obj.get("report_id") if isinstance(obj.get("report_id"), str) else None
     report = Report(
-        provider=provider,
-        model=model,
+        provider=_cut(provider, cut_texts),
+        model=_cut(model, cut_texts),
         steps=steps,
         settings=settings,
-        created_at=created if isinstance(created, str) else "",
-        title=obj.get("title") if isinstance(obj.get("title"), str) else "",
+        created_at=_cut(created, cut_texts) if isinstance(created, str) else "",
+        title=_cut(title, cut_texts),
         hide_prompts=bool(obj.get("hide_prompts", False)),
-        note=obj.get("note") if isinstance(obj.get("note"), str) else "",
-        report_id=obj.get("report_id") if isinstance(obj.get("report_id"), str) else None,
+        note=_cut(note, cut_texts),
+        report_id=report_id if report_id and len(report_id) <= 64 else None,
     )
-    return _scrub_report(report)
+    if cut_texts[0]:
+        notes.append(f"{cut_texts[0]:,} text(s) longer than {C.REPORT_MAX_TEXT_CHARS:,} characters were cut.")
+    return ImportedReport(_scrub_report(report), notes)
 
 
 # --------------------------------------------------------------------------

@@ -8,8 +8,9 @@
 - ``recovery``: rows left by a stopped process become ``interrupted``;
 - ``records``: stored rows as errors and outcomes, each conversion written once;
 - ``filters``: ``AttemptFilter``, which attempts a read covers;
-- ``history``, ``comparisons``, ``monitoring``, ``evidence``, ``reports``: the reads (and
-  writes) of History, Compare, the alert rules, the diagnostics checklist and its snapshots.
+- ``history``, ``comparisons``, ``monitoring``, ``evidence``, ``reports``, ``prompts``, ``spend``: the
+  reads (and writes) of History, Compare, the alert rules, the diagnostics checklist and its
+  snapshots, the prompt library and the daily budgets.
 """
 
 from lib.store import _sqlite_utils  # noqa: F401 - first: sqlite-utils loaded without pandas

@@ -43,10 +43,12 @@ from lib.store.evidence import EvidenceQueries, percentile_rank
 from lib.store.filters import AttemptFilter
 from lib.store.history import HistoryQueries
 from lib.store.monitoring import MonitoringQueries
+from lib.store.prompts import PromptQueries
 from lib.store.recorder import RecorderWrites
 from lib.store.recovery import RecoveryWrites
 from lib.store.reports import ReportQueries
 from lib.store.schema import migrations
+from lib.store.spend import SpendQueries
 
 log = logging.getLogger("imagelab.store")
 
@@ -118,7 +120,16 @@ def _scrub_row(values: Any) -> Any:
 
 
 class Store(
-    RecorderWrites, RecoveryWrites, EvidenceQueries, HistoryQueries, ComparisonQueries, MonitoringQueries, ReportQueries, CheckQueries
+    RecorderWrites,
+    RecoveryWrites,
+    EvidenceQueries,
+    HistoryQueries,
+    ComparisonQueries,
+    MonitoringQueries,
+    ReportQueries,
+    PromptQueries,
+    SpendQueries,
+    CheckQueries,
 ):
     """The SQLite record of runs, attempts, images and reports. Thread-safe."""
 
@@ -363,9 +374,17 @@ class Store(
             out.append(row)
         return out
 
-    def recent_runs(self, kind: str | None = None, limit: int = C.RECENT_RUNS) -> list[dict[str, Any]]:
-        """The newest runs (optionally of one kind), each with its first image's path and its attempt count."""
-        where, params = ("WHERE r.kind = ?", [kind]) if kind else ("", [])
+    def recent_runs(self, kind: str | None = None, limit: int = C.RECENT_RUNS, *, owner_session: str | None = None) -> list[dict[str, Any]]:
+        """The newest runs (optionally of one kind, or of one browser session only), each with its
+        first image's path and its attempt count."""
+        clauses, params = [], []
+        if kind:
+            clauses.append("r.kind = ?")
+            params.append(kind)
+        if owner_session is not None:
+            clauses.append("r.owner_session = ?")
+            params.append(owner_session)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         sql = (
             "SELECT r.*, (SELECT i.path FROM images i JOIN attempts a ON a.id = i.attempt_id WHERE a.run_id = r.id ORDER BY i.id LIMIT 1) AS thumb, "
             "(SELECT count(*) FROM images i JOIN attempts a ON a.id = i.attempt_id WHERE a.run_id = r.id) AS image_count "

@@ -9,6 +9,10 @@ from typing import Any
 from lib import constants as C
 from lib.errors import checklist_step
 from lib.store.filters import AttemptFilter
+from lib.store.rate_budget import latest_rate_budget
+
+# Attempts the provider finished: a cancelled, interrupted or pending attempt says nothing about a route.
+FINISHED = "status IN ('succeeded', 'failed')"
 
 
 def percentile_rank(count: int, p: float) -> int:
@@ -47,9 +51,11 @@ class EvidenceQueries:
         step 4 tasks seen, step 5 whether Retry-After was honoured and how runs
         ended, step 7 where images came from and whether their files exist, step 9
         latency percentiles, with the read timeout each was made with. Attempts of
-        diagnostics probe runs are left out unless ``include_probes``; attempts never
-        sent (refused by pre-flight) are always left out: they say nothing about the
-        route. ``urls`` (the exact endpoint URLs: generations, edits) and ``key_hint`` scope the evidence
+        diagnostics probe runs are left out unless ``include_probes`` (the checks read
+        their probes' answers directly: counted as history too, they would be counted
+        twice); attempts never sent (refused by pre-flight), and attempts the provider did
+        not finish (cancelled by the user, interrupted by the app, still pending) are
+        always left out: they say nothing about the route. ``urls`` (the exact endpoint URLs: generations, edits) and ``key_hint`` scope the evidence
         to one route: one base URL and one key of a provider. With ``read_timeout_s``,
         step 9 also counts the timeouts of runs made with another read timeout.
 
@@ -60,6 +66,7 @@ class EvidenceQueries:
         if not flt.sent_only:
             flt = dataclasses.replace(flt, sent_only=True)
         where, params = flt.where()
+        where += f" AND {FINISHED}"
         if urls is not None:
             where += f" AND url IN ({', '.join('?' for _ in urls)})"
             params = [*params, *urls]
@@ -115,6 +122,7 @@ class EvidenceQueries:
                 params,
             )
         }
+        out[5]["rate_budget"] = latest_rate_budget(self.db, where, params)  # what the provider last announced, and waits for it
         # Step 7: where recent images came from, and whether their files are still there.
         images = list(
             self.db.query(

@@ -9,6 +9,20 @@ from typing import Any
 from lib.store.filters import SENT, AttemptFilter
 
 
+def run_outcomes_query(flt: AttemptFilter) -> tuple[str, list[Any]]:
+    """The SQL of ``HistoryQueries.run_outcomes``: counting only attempts whose request went out,
+    a run succeeded when one of its attempts did; it ended when it has a finished attempt and none
+    cancelled (a run the user stopped is no one's failure). Grouped in run order, it reads
+    ``idx_attempts_run_outcomes`` (m013_history_run_index) alone: no table rows, no sort."""
+    where, params = flt.where()
+    return (
+        "SELECT total(ok), count(*) FROM (SELECT max(status = 'succeeded') AS ok, max(status = 'cancelled') AS stopped, "
+        "max(status IN ('succeeded', 'failed', 'interrupted')) AS ended "
+        f"FROM attempts WHERE {where} AND {SENT} GROUP BY run_id) WHERE ok OR (ended AND NOT stopped)",
+        params,
+    )
+
+
 class HistoryQueries:
     """Mixed into ``Store``: ``self.db`` is this thread's database."""
 
@@ -31,16 +45,10 @@ class HistoryQueries:
         ).fetchall()
 
     def run_outcomes(self, flt: AttemptFilter) -> tuple[int, int]:
-        """(runs that succeeded, runs that ended) among the runs of the attempts ``flt`` covers, counting
-        only attempts whose request went out. A run succeeded when one of its attempts did; it ended
-        when it has a finished attempt and none cancelled (a run the user stopped is no one's failure)."""
-        where, params = flt.where()
-        row = self.db.execute(
-            "SELECT total(ok), count(*) FROM (SELECT max(status = 'succeeded') AS ok, max(status = 'cancelled') AS stopped, "
-            "max(status IN ('succeeded', 'failed', 'interrupted')) AS ended "
-            f"FROM attempts WHERE {where} AND {SENT} GROUP BY run_id) WHERE ok OR (ended AND NOT stopped)",
-            params,
-        ).fetchone()
+        """(runs that succeeded, runs that ended) among the runs of the attempts ``flt`` covers
+        (``run_outcomes_query``)."""
+        sql, params = run_outcomes_query(flt)
+        row = self.db.execute(sql, params).fetchone()
         return int(row[0]), int(row[1])
 
     def first_started(self, flt: AttemptFilter) -> float | None:

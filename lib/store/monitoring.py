@@ -43,9 +43,12 @@ class MonitoringQueries:
         ).fetchall()
 
     def url_downloads_since(self, since: float) -> int:
-        """Attempts whose images were downloaded from a result URL since then."""
+        """Attempts whose images were downloaded from a result URL since then (probe runs left out, as
+        they are from the failures this is weighed against)."""
         return self.db.execute(
-            "SELECT count(DISTINCT attempt_id) FROM images WHERE source = 'url' AND created_at >= ?", [since]
+            "SELECT count(DISTINCT attempt_id) FROM images WHERE source = 'url' AND created_at >= ? "
+            f"AND attempt_id IN (SELECT id FROM attempts WHERE {_NOT_PROBE})",
+            [since],
         ).fetchone()[0]
 
     def latencies_by_model_since(self, since: float) -> dict[str, list[int]]:

@@ -61,6 +61,7 @@ class RecorderWrites:
         prompt: str | None = None,
         request: dict[str, Any] | None = None,
         status: str | None = None,
+        owner_session: str | None = None,
     ) -> str:
         if kind not in RUN_KINDS:
             raise ValueError(f"unknown run kind {kind!r}")
@@ -82,6 +83,7 @@ class RecorderWrites:
                 "status": status or "running",
                 "owner_pid": os.getpid(),
                 "owner_token": owner_token(),
+                "owner_session": owner_session,
             },
         )
         return run_id
@@ -137,6 +139,12 @@ class RecorderWrites:
         "first_partial_ms",
         "note",
         "raw_response",
+        "ratelimit_remaining_requests",
+        "ratelimit_remaining_tokens",
+        "ratelimit_limit_requests",
+        "ratelimit_limit_tokens",
+        "ratelimit_reset_s",
+        "ratelimit_wait_ms",
     )
 
     def attempt_finished(self, attempt_id: int, fields: dict[str, Any], images: Iterable[Any] = ()) -> None:

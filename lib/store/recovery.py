@@ -56,8 +56,9 @@ def owner_token() -> str:
     return token
 
 
-def _owner_alive(token: str | None, pid: int | None) -> bool:
-    """Whether the process that wrote a row is still running (and is the same process)."""
+def owner_alive(token: str | None, pid: int | None) -> bool:
+    """Whether the process that wrote a row (``owner_token``, else ``owner_pid``) is still running,
+    and is the same process: the rule recovery, the app and the CLI all judge owners by."""
     if token:
         if token == owner_token():
             return True
@@ -95,14 +96,14 @@ class RecoveryWrites:
         attempts = [
             row[0]
             for row in self.db.execute("SELECT id, owner_token, owner_pid FROM attempts WHERE status = 'pending'").fetchall()
-            if not _owner_alive(row[1], row[2])
+            if not owner_alive(row[1], row[2])
         ]
         runs = [
             row[0]
             for row in self.db.execute(
                 "SELECT id, owner_token, owner_pid FROM runs WHERE status IS NULL OR status IN ('queued', 'running')"
             ).fetchall()
-            if not _owner_alive(row[1], row[2])
+            if not owner_alive(row[1], row[2])
         ]
         if not attempts and not runs:
             return 0
@@ -127,3 +128,27 @@ class RecoveryWrites:
         self._transaction(statements)
         log.warning("marked %d attempt(s) and %d run(s) left by a stopped process as interrupted", len(attempts), len(runs))
         return len(attempts)
+
+    def request_cancel(self, run_ids: list[str]) -> int:
+        """Ask the processes that own these runs to stop them (``runs.cancel_requested_at``): the
+        owner reads it between steps (``cancel_requested``) and ends the run 'cancelled'.
+        Finished runs are left as they are. Returns how many runs were asked."""
+        ids = list(run_ids)
+        if not ids:
+            return 0
+        marks = ", ".join("?" for _ in ids)
+        cursor = self._write(
+            f"UPDATE runs SET cancel_requested_at = ? WHERE id IN ({marks}) AND cancel_requested_at IS NULL "
+            "AND (status IS NULL OR status IN ('queued', 'running'))",
+            [time.time(), *ids],
+        )
+        return cursor.rowcount
+
+    def cancel_requested(self, run_ids: list[str]) -> list[str]:
+        """Of these runs, the ones another process asked to stop."""
+        ids = list(run_ids)
+        if not ids:
+            return []
+        marks = ", ".join("?" for _ in ids)
+        rows = self.db.execute(f"SELECT id FROM runs WHERE id IN ({marks}) AND cancel_requested_at IS NOT NULL", ids).fetchall()
+        return [row[0] for row in rows]

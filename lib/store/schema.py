@@ -290,6 +290,46 @@ def m010_wait_ms(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m011_rate_budget(db: sqlite_utils.Database) -> None:
+    """The rate-limit budget the provider announced on an attempt's answer (``x-ratelimit-*``
+    headers: requests and tokens left, the limits, seconds to the reset of the budget that
+    matters) and ``ratelimit_wait_ms``, the time the app held the attempt back for it.
+    Rows written before it, and answers that announce nothing, have NULLs: unknown, not zero."""
+    for name, kind in (
+        ("ratelimit_remaining_requests", int),
+        ("ratelimit_remaining_tokens", int),
+        ("ratelimit_limit_requests", int),
+        ("ratelimit_limit_tokens", int),
+        ("ratelimit_reset_s", float),
+        ("ratelimit_wait_ms", int),
+    ):
+        db["attempts"].add_column(name, kind)
+
+
+@migrations()
+def m012_run_owner(db: sqlite_utils.Database) -> None:
+    """Whose run it is and a stop asked from elsewhere: ``owner_session`` is the random id of the
+    browser session that started the run (NULL for the CLI, whose process token is ``owner_token``);
+    ``cancel_requested_at`` is set by another process asking the owner to stop the run, which the
+    owning process reads between steps."""
+    runs = db["runs"]
+    runs.add_column("owner_session", str)
+    runs.add_column("cancel_requested_at", float)
+    runs.create_index(["owner_session", "created_at"], if_not_exists=True)
+
+
+@migrations()
+def m013_history_run_index(db: sqlite_utils.Database) -> None:
+    """History's run success (``Store.run_outcomes``: attempts grouped by run) read from one
+    covering index in run order, with every column History filters on: no table rows, no sort."""
+    db["attempts"].create_index(
+        ["run_id", "started_at", "status", "error_type", "run_kind", "model", "provider"],
+        index_name="idx_attempts_run_outcomes",
+        if_not_exists=True,
+    )
+
+
+@migrations()
 def m014_checks(db: sqlite_utils.Database) -> None:
     """Checks of results: one row per check of one image of an attempt (``name``: size, text,
     similar, judge; ``passed`` 0/1; ``score`` 0-1; ``detail`` JSON: what was asked and found).
@@ -302,3 +342,23 @@ def m014_checks(db: sqlite_utils.Database) -> None:
     db["checks"].create_index(["attempt_id", "image_id", "name"], if_not_exists=True)
     db["checks"].create_index(["image_id"], if_not_exists=True)
     db["checks"].create_index(["passed", "attempt_id"], if_not_exists=True)
+
+
+@migrations()
+def m015_prompt_library(db: sqlite_utils.Database) -> None:
+    """The prompt library: a named prompt (one per name, case and spacing aside: ``name_key``)
+    with its tags (a JSON list), and its versions, numbered from 1, one per save of a changed text."""
+    db["prompts"].create(
+        {"id": int, "name": str, "name_key": str, "tags": str, "created_at": float, "updated_at": float},
+        pk="id",
+        not_null={"name", "name_key"},
+    )
+    db["prompts"].create_index(["name_key"], unique=True)
+    db["prompts"].create_index(["updated_at"])
+    db["prompt_versions"].create(
+        {"id": int, "prompt_id": int, "version": int, "text": str, "settings": str, "created_at": float},
+        pk="id",
+        not_null={"prompt_id", "version", "text"},
+        foreign_keys=[("prompt_id", "prompts", "id")],
+    )
+    db["prompt_versions"].create_index(["prompt_id", "version"], unique=True)

@@ -42,8 +42,10 @@ from lib.ui.media import (
     media_summary,
     release_partials,
     render_partial,
+    session_download,
+    session_image,
 )
-from lib.ui.progress import event_line, live_label, render_events
+from lib.ui.progress import event_line, event_rows, live_label, render_events
 from lib.ui.resources import app_base_url, config, get_runner, get_sandbox, get_store, leave_pages_folder_mode, thumbnail_path
 from lib.ui.sidebar import (
     DEFAULTS,
@@ -84,6 +86,7 @@ __all__ = [
     "error_card",
     "errors_chart",
     "event_line",
+    "event_rows",
     "find_run",
     "first_error_note",
     "get_runner",
@@ -107,6 +110,8 @@ __all__ = [
     "render_partial",
     "result_card",
     "run_cost",
+    "session_download",
+    "session_image",
     "settings_sidebar",
     "show_outcome",
     "show_unexpected",

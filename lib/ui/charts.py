@@ -1,5 +1,6 @@
 """History's charts (Altair): attempts over time, latency per model against the read
-timeout, error types per provider. They draw the rows ``lib.history`` computes."""
+timeout, error types per provider, estimated spend per UTC day and provider. They draw the
+rows ``lib.history`` and ``lib.budget`` compute."""
 
 from __future__ import annotations
 
@@ -139,6 +140,30 @@ def errors_chart(rows: list[dict[str, Any]]):
             x=alt.X("sum(n):Q", title="attempts that reached the provider"),
             color=error_color(field="error_type"),
             tooltip=["provider:N", "error_type:N", alt.Tooltip("sum(n):Q", title="attempts")],
+        )
+    )
+
+
+def spend_chart(rows: list[dict[str, Any]]):
+    """Estimated cost per UTC day, stacked by provider (``lib.budget.spend_per_day``)."""
+    import altair as alt
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    df["date"] = [d.strftime("%Y-%m-%d") for d in df["day"]]
+    return (
+        alt.Chart(df, title="Estimated spend per day (UTC days)")
+        .mark_bar()
+        .encode(
+            x=alt.X("date:O", title="day (UTC)", sort="ascending"),
+            y=alt.Y("sum(usd):Q", title="estimated cost (USD)", stack=True, axis=alt.Axis(format="$,.2f")),
+            color=alt.Color("provider:N", title="provider"),
+            tooltip=[
+                alt.Tooltip("date:O", title="day (UTC)"),
+                "provider:N",
+                alt.Tooltip("sum(usd):Q", title="estimated cost (USD)", format="$,.4f"),
+                alt.Tooltip("sum(attempts):Q", title="attempts"),
+            ],
         )
     )
 

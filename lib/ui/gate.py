@@ -178,7 +178,7 @@ def password_gate() -> bool:
     # The sign-in form answers at every page's address, so a shared permalink
     # (/history?attempt=12) opens its page right after sign-in.
     stems = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "pages").glob("*.py") if p.stem.isidentifier())
-    pages = [st.Page(sign_in, title="Sign in", icon="🔒", url_path="sign-in", default=True)]
+    pages = [st.Page(sign_in, title="Sign in", url_path="sign-in", default=True)]
     pages += [st.Page(sign_in, title="Sign in", url_path=stem) for stem in stems]
     st.navigation(pages, position="hidden").run()
     return False

@@ -3,35 +3,148 @@ generations, and filling the form from an attempt to re-run."""
 
 from __future__ import annotations
 
+import secrets
 import time
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from lib import constants as C
-from lib import redact
+from lib import errors as E
 from lib.generation import GenerationRequest, Outcome
-from lib.jobs import Job, JobSpec
 from lib.providers import KNOWN_MODELS, PRESETS
 from lib.store.records import outcome_from_run
+from lib.text import literal
 from lib.text import markdown as plain
+from lib.ui.media import session_image
 from lib.ui.resources import get_runner, get_store, thumbnail_path
 from lib.ui.sidebar import OTHER_MODEL, PageSettings
 
+if TYPE_CHECKING:  # the job runner (and the HTTP client under it) is imported when a generation starts
+    from lib.jobs import Job
 
-def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> Job:
-    rerun_of = st.session_state.pop("rerun_of", None)  # History: the first run after a re-run link
+
+OWNER_KEY = "_imagelab_session_owner"  # session state: the random id runs started in this browser session carry
+
+
+def session_owner() -> str:
+    """This browser session's owner id: random, made once per session (a reload is a new session).
+    Never the key nor anything derived from it."""
+    owner = st.session_state.get(OWNER_KEY)
+    if not owner:
+        owner = st.session_state[OWNER_KEY] = secrets.token_urlsafe(16)
+    return owner
+
+
+def session_runner():
+    """The process's runner, with what this session submits belonging to this session."""
+    return get_runner().as_owner(session_owner())
+
+
+def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> Job | None:
+    """Start a generation owned by this session. When its run cannot even be written (a full
+    disk, a read-only data directory) the error card says so here, nothing is queued, and the
+    form keeps everything typed: None is returned."""
+    rerun_of = st.session_state.get("rerun_of")  # History: the first run after a re-run link
+    from lib.jobs import JobSpec
+
     spec = JobSpec(
         settings=settings.client,
         request=request,
         kind="rerun" if rerun_of is not None else "generate",
         rerun_of=int(rerun_of) if rerun_of is not None else None,
     )
-    job = get_runner().submit(spec)
+    try:
+        job = session_runner().submit(spec)
+    except E.ImageLabError as err:
+        from lib.ui.cards import error_card
+
+        error_card(
+            Outcome(
+                ok=False,
+                run_id="",
+                requested_model=request.model,
+                model=request.model,
+                images=[],
+                attempts=[],
+                events=[],
+                error=err,
+                latency_ms=0,
+                sent=False,
+            )
+        )
+        return None
+    st.session_state.pop("rerun_of", None)
     st.session_state[slot] = job
     return job
 
 
+def cancel_control(job: Job, container) -> None:
+    """The Cancel button of a running generation, for whoever may stop it (``jobs.cancel_right``):
+    the session that started it; with an app password, anyone signed in, after confirming;
+    otherwise a note says whose it is."""
+    from lib.jobs import cancel_right
+    from lib.ui.gate import app_password
+
+    right = cancel_right(job.spec.owner, session_owner(), password_set=bool(app_password()))
+    if right == "watch":
+        container.caption("Started in another browser session: you can watch it here; only that session can cancel it.", help=None)
+        return
+    if right == "confirm":
+        sure = container.checkbox("This is a teammate's generation: cancel it anyway", key="cancel_confirm")
+        pressed = container.button("Cancel", key="cancel", icon=":material/cancel:", disabled=not sure)
+    else:
+        pressed = container.button("Cancel", key="cancel", icon=":material/cancel:")
+    if pressed:
+        job.cancel()
+        job.wait(C.SHUTDOWN_GRACE_S)
+        st.rerun()
+
+
 RUN_PARAM = "run"  # /?run=<run_id>: Generate, reattached to that run
+ELSEWHERE_REFRESH_S = 1.0  # a run another process runs: how often the page looks whether it ended
+
+
+def running_elsewhere(run_id: str) -> bool:
+    """A linked run that another process still runs (the command line, another server of the app):
+    a note saying so, live until it ends, and its Cancel (a stop request through the database) for
+    whoever may stop it. False, showing nothing, for any other run; a run whose process is gone is
+    ended 'interrupted' first, and then shown like any finished run."""
+    from lib.jobs import cancel_right
+    from lib.store.recovery import owner_alive
+    from lib.ui.gate import app_password
+
+    if get_runner().get(run_id) is not None:
+        return False
+    store = get_store()
+    run = store.run(run_id)
+    if run is None or run.get("status") not in (None, "queued", "running"):
+        return False
+    if not owner_alive(run.get("owner_token"), run.get("owner_pid")):
+        store.mark_interrupted()
+        return False
+    where = "the command line" if not run.get("owner_session") else "another server of this app"
+    st.info(f"This generation runs in another process ({where}): its result shows here when it ends.", icon=":material/terminal:")
+    asked = run.get("cancel_requested_at") is not None
+    right = cancel_right(run.get("owner_session"), session_owner(), password_set=bool(app_password()))
+    if asked:
+        st.caption("Asked to stop: it stops at its next step, within a second or two.")
+    elif right == "watch":
+        st.caption("Started in another browser session: you can watch it here; only that session can cancel it.")
+    else:
+        sure = right == "owner" or st.checkbox("Not started here: cancel it anyway", key="cancel_confirm")
+        if st.button("Cancel", key="cancel", icon=":material/cancel:", disabled=not sure):
+            get_runner().cancel_run(run_id)
+            st.rerun()
+
+    @st.fragment(run_every=ELSEWHERE_REFRESH_S)
+    def until_it_ends() -> None:
+        now = get_store().run(run_id)
+        if now is None or now.get("status") not in (None, "queued", "running"):
+            st.rerun()
+
+    until_it_ends()
+    return True
 
 
 def find_run(run_id: str) -> tuple[Job | None, Outcome | None, str]:
@@ -48,9 +161,10 @@ def find_run(run_id: str) -> tuple[Job | None, Outcome | None, str]:
 
 
 def recent_generations(current: str | None) -> str | None:
-    """Recent generations from the store (not session state): a reload loses nothing.
-    Returns the run id the user chose to open, if any."""
-    runs = [r for r in get_store().recent_runs(limit=C.RECENT_RUNS + 1) if r.get("kind") in ("generate", "rerun") and r["id"] != current]
+    """This browser session's recent generations, from the store (others' prompts are not shown;
+    their runs open by link). Returns the run id the user chose to open, if any."""
+    mine = get_store().recent_runs(limit=C.RECENT_RUNS + 1, owner_session=session_owner())  # this session's only
+    runs = [r for r in mine if r.get("kind") in ("generate", "rerun") and r["id"] != current]
     if not runs:
         return None
     st.subheader("Recent generations")
@@ -60,8 +174,8 @@ def recent_generations(current: str | None) -> str | None:
             cols = st.columns([1, 5, 1])
             thumb = thumbnail_path(r.get("thumb"))
             if thumb:
-                cols[0].image(thumb, width="stretch")
-            cols[1].text(redact.scrub(r.get("prompt") or r.get("label") or "(empty prompt)", limit=160))
+                session_image(cols[0], thumb, width="stretch")
+            cols[1].text(literal(r.get("prompt") or r.get("label") or "(empty prompt)", limit=160))
             status = r.get("status") or "running"
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.get("created_at") or 0))
             detail = " · ".join(

@@ -1,14 +1,16 @@
 """Streaming and edits: the controls, the live partial image, what streaming and reference
 images did, the reference images of a stored attempt, and what each model takes.
 
-Images here are served through the session (``session_image``): Streamlit's ``/media/...``
-URLs answer anyone who holds one, without sign-in, for as long as the file stays in
-its memory (README, "Serving teammates").
+Every image the app shows travels inside the session's own messages (``session_image``),
+and every download is made only when its button is clicked (``session_download``):
+Streamlit's ``/media/...`` URLs answer anyone who holds one, without sign-in, for as long as
+the file stays in its memory (README, "Serving teammates").
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +45,64 @@ def image_data_url(image: bytes | str | Path) -> str | None:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def session_image(where: Any, image: bytes | str | Path, **kwargs: Any) -> None:
+def preview_data_url(image: bytes | str | Path, size: int = C.SESSION_PREVIEW_PX) -> str | None:
+    """A scaled-down copy of an image (at most ``size`` pixels on a side, WebP) as a ``data:``
+    URL, for an image too large to travel whole; None when it cannot be read as an image.
+    A stored image's preview is kept beside its thumbnails, so it is made once."""
+    from lib.images import make_thumbnail
+
+    for px in (size, size // 2, C.THUMBNAIL_PX):
+        data: bytes | None = None
+        if not isinstance(image, bytes):
+            try:
+                data = get_store().keeper.thumbnail(str(image), size=px).read_bytes()
+            except Exception:  # outside the images folder, or unreadable: made in memory below
+                data = None
+        if data is None:
+            try:
+                data = make_thumbnail(image if isinstance(image, bytes) else Path(image).read_bytes(), px)
+            except Exception:  # not an image Pillow can read
+                return None
+        url = image_data_url(data)
+        if url is not None:
+            return url
+    return None
+
+
+def session_image(where: Any, image: bytes | str | Path, **kwargs: Any) -> str:
     """``where.image(...)`` with the image inside the session's own message (a ``data:`` URL):
     no ``/media/...`` URL exists for it, so nobody without the session can fetch it, and it
-    leaves the server's memory with the message. Falls back to Streamlit's media endpoint
-    for an image it cannot inline."""
+    leaves the server's memory with the message. An image over ``SESSION_IMAGE_MAX_BYTES``
+    is shown as a scaled-down preview (its download stays whole); one that cannot be read
+    gets a line saying so. Never the media endpoint. Returns "full", "preview" or "none"."""
     url = image_data_url(image)
-    where.image(url if url is not None else image, **kwargs)
+    shown = "full"
+    if url is None:
+        url, shown = preview_data_url(image), "preview"
+    if url is None:
+        where.caption("This image cannot be shown here.")
+        return "none"
+    where.image(url, **kwargs)
+    return shown
+
+
+def session_download(
+    where: Any,
+    label: str,
+    data: Callable[[], bytes | str],
+    *,
+    file_name: str,
+    key: str,
+    mime: str | None = None,
+    icon: str = ":material/download:",
+    **kwargs: Any,
+) -> None:
+    """A download button whose file is made only when it is clicked (``data`` is called then,
+    outside the page's run: it must not use Streamlit). Until the click no ``/media/...`` URL
+    exists; after it, Streamlit keeps the file under a URL no page shows, deleted by the
+    second page run (of any session) that finishes after the click. A click does not rerun
+    the page."""
+    where.download_button(label, data=data, file_name=file_name, mime=mime, key=key, icon=icon, on_click="ignore", **kwargs)
 
 
 def media_controls(model: str) -> dict[str, Any]:

@@ -3,14 +3,16 @@ thumbnails, the app's own address."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from lib.config import Config, configure_logging
-from lib.jobs import JobRunner, install_shutdown
-from lib.sandbox import SandboxServer
 from lib.store import Store
+
+if TYPE_CHECKING:  # imported on first use: the HTTP client and the sandbox's server are not needed to draw a page
+    from lib.jobs import JobRunner
+    from lib.sandbox import SandboxServer
 
 
 @st.cache_resource(show_spinner=False)
@@ -20,10 +22,13 @@ def get_store() -> Store:
     return store
 
 
-@st.cache_resource(show_spinner="Starting the local sandbox...")
+@st.cache_resource(show_spinner=False)
 def get_sandbox() -> SandboxServer:
-    """The sandbox, started once per server process, on first use."""
-    return SandboxServer().start()
+    """The sandbox, once per server process: its address is reserved at once, its server
+    loads when the first request comes."""
+    from lib.sandbox import SandboxServer
+
+    return SandboxServer().start(lazy=True)
 
 
 def get_runner() -> JobRunner:
@@ -33,6 +38,8 @@ def get_runner() -> JobRunner:
 
 @st.cache_resource(show_spinner=False)
 def _runner_for(db_path: str) -> JobRunner:
+    from lib.jobs import JobRunner, install_shutdown
+
     store = get_store()
     runner = JobRunner(recorder=store, keeper=store.keeper)
     install_shutdown(runner)

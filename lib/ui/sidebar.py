@@ -18,6 +18,7 @@ from lib.sandbox import DIALECTS, SCENARIOS
 from lib.store import DamagedDatabase
 from lib.text import code_span
 from lib.text import markdown as plain
+from lib.ui.budget import budget_sidebar
 from lib.ui.cards import damaged_database_card, show_unexpected
 from lib.ui.resources import config, get_sandbox, get_store, leave_pages_folder_mode
 
@@ -210,6 +211,7 @@ def settings_sidebar() -> PageSettings:
         max_retries = checked_number(st, "Retries", "max_retries", problems, step=1, help="From 0 to 6.")
         rate = checked_number(st, "Rate limit (requests/s)", "rate_per_s", problems, step=0.5, help="From 0.1 to 50.")
         concurrency = checked_number(st, "Parallel requests", "max_concurrency", problems, step=1, help="From 1 to 16.")
+    budget_sidebar(provider_id, problems)  # the daily budget and the confirmation threshold
     if problems:
         sb.error("Not sent until fixed: " + " ".join(problems.values()), icon=":material/tune:")
 

@@ -50,7 +50,7 @@ def test_partials_out_of_order_and_final_before_the_last_partial():
     seen = []
     result = read_image_stream([partial(1), partial(0), completed(), partial(2)], on_item=lambda item: seen.append((item.kind, item.index)))
     assert seen == [("partial", 1), ("partial", 0), ("completed", None), ("partial", 2)]
-    assert [p.index for p in result.partials] == [1, 0, 2]
+    assert result.partial_count == 3 and result.latest_partial.index == 2  # counted; only the newest is held
     assert len(result.finals) == 1 and result.usage == {"total_tokens": 7}
 
 
@@ -58,7 +58,7 @@ def test_edit_event_names_are_read_too():
     result = read_image_stream(
         [sse("image_edit.partial_image", b64_json=B64, partial_image_index=0), sse("image_edit.completed", b64_json=B64)]
     )
-    assert len(result.partials) == 1 and len(result.finals) == 1
+    assert result.partial_count == 1 and len(result.finals) == 1
 
 
 def test_an_error_event_is_classified():

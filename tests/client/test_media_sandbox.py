@@ -37,21 +37,28 @@ def streamed(**kw) -> GenerationRequest:
 
 def test_stream_emits_partials_before_the_final_and_saves_only_the_final(sandbox, tmp_path):
     store = Store(tmp_path / "db.sqlite")
-    events = []
+    events, shown = [], {}
+
+    def on_event(event):  # a display sees each preview as it comes; only the newest keeps its bytes afterwards
+        events.append(event)
+        if event.image is not None:
+            shown[id(event)] = event.image
+
     with ImageClient(
         settings=ClientSettings(provider="sandbox", base_url=sandbox.base_url, use_fallback=False),
         recorder=store,
         keeper=store.keeper,
         limiter=ProviderLimiter(rate_per_s=1000, burst=1000, max_concurrency=4),
     ) as client:
-        out = client.generate(streamed(partial_images=2), on_event=events.append)
+        out = client.generate(streamed(partial_images=2), on_event=on_event)
     assert out.ok, out.error
     kinds = [e.kind for e in events]
     partials = [e for e in events if e.kind == "partial"]
     assert len(partials) == 2 and kinds.index("partial") < kinds.index("saved")
+    assert partials[0].image is None and partials[1].image is not None  # at most the latest preview is held
     final = validate(out.images[0].path and open(out.images[0].path, "rb").read())
     for p in partials:
-        info = validate(p.image)
+        info = validate(shown[id(p)])
         assert (info.width, info.height) == (final.width, final.height)
         assert p.data["index"] in (0, 1) and "image" not in p.data  # bytes live on Event.image, not in data
 
@@ -60,7 +67,7 @@ def test_stream_emits_partials_before_the_final_and_saves_only_the_final(sandbox
         with Image.open(io.BytesIO(data)) as im:
             return len(im.convert("RGB").resize((256, 256)).getcolors(1 << 20) or [])
 
-    assert colours(partials[0].image) < colours(partials[1].image) < colours(open(out.images[0].path, "rb").read())
+    assert colours(shown[id(partials[0])]) < colours(shown[id(partials[1])]) < colours(open(out.images[0].path, "rb").read())
     assert out.partial_count == 2 and out.partials == []  # not kept unless asked
     row = store.attempt(out.attempts[0].attempt_id)
     assert row["first_partial_ms"] is not None and row["first_partial_ms"] <= row["latency_ms"]

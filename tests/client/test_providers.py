@@ -63,12 +63,25 @@ def test_singular_route_is_flagged(pasted):
         "https://api.example.com/v1/models/gpt-image-2",
         "https://api.example.com/v1/images/generations/gpt-image-2",
         "https://api.example.com/gpt-image-1.5/v1",
+        "https://api.example.com/v1/gpt-image-2",
+        "https://api.example.com/v1/GPT-Image-2/images/generations",
+        "https://api.example.com/v1/engines/dall-e-3",
+        "https://api.example.com/v1/seedream-4-5/v1/images/generations",
     ],
 )
-def test_model_in_path_is_flagged(pasted):
+def test_model_in_path_is_refused_with_the_base_url_to_set(pasted):
     ep = build_endpoint(pasted)
     assert not ep.ok
-    assert any("model name" in p.message for p in ep.problems)
+    assert ep.correction == "Remove the model name from the path"
+    assert ep.url == FINAL and ep.api_base == "https://api.example.com/v1"  # never /v1/gpt-image-2/v1/images/generations
+    (problem,) = [p for p in ep.problems if p.severity == "fail"]
+    assert "model name" in problem.message and "Set the base URL to https://api.example.com/v1 " in problem.message
+
+
+@pytest.mark.parametrize("pasted", ["https://gw.example.com/openai/v1", "https://gw.example.com/image-api/v1", "https://gw.example.com/v1"])
+def test_a_path_without_a_model_name_is_kept(pasted):
+    ep = build_endpoint(pasted)
+    assert ep.ok and not ep.correction and ep.url == pasted + "/images/generations"
 
 
 def test_wrong_endpoint_pasted():

@@ -8,27 +8,8 @@ import dataclasses
 import pytest
 
 from lib import diagnostics as D
-from lib.client import ImageClient
-from lib.generation import ClientSettings, GenerationRequest
-from lib.store import Store
-
-MODEL = "gpt-image-2"
-
-
-@pytest.fixture
-def store(tmp_path):
-    return Store(data_dir=tmp_path / "data")
-
-
-def settings_for(sandbox, scenario: str | None = None, **changes) -> ClientSettings:
-    headers = {"X-Sandbox-Scenario": scenario} if scenario else {}
-    headers.update(changes.pop("extra_headers", {}))
-    return ClientSettings(provider="sandbox", base_url=sandbox.base_url, extra_headers=headers, **changes)
-
-
-def generate(settings: ClientSettings, store: Store, prompt: str = "a paper boat"):
-    with ImageClient(settings=settings, recorder=store, keeper=store.keeper) as client:
-        return client.generate(GenerationRequest(prompt=prompt, model=MODEL))
+from lib.generation import ClientSettings
+from tests.diagnostics.conftest import MODEL, generate, settings_for
 
 
 def test_another_keys_server_errors_are_not_evidence_against_this_route(sandbox, store):
@@ -165,3 +146,27 @@ def test_step_8_does_not_pass_when_no_request_got_past_the_key(sandbox, store):
 def test_a_blocked_test_image_alone_says_so_in_step_8(sandbox, store):
     step = D.run_checks(settings_for(sandbox, "content_policy"), MODEL, store=store, spend=True).step(8)
     assert step.status == "warn" and step.verdict.startswith("The harmless test prompt was blocked")
+
+
+def test_a_base_url_with_the_model_name_is_corrected_by_the_endpoint_builder_alone(sandbox, store):
+    settings = ClientSettings(provider="custom", base_url=sandbox.base_url + "/GPT-Image-2", api_key="local-test-key-123456")
+    assert settings.endpoint.url == sandbox.base_url + "/images/generations"  # one rule: the builder's
+    report = D.run_checks(settings, MODEL, store=store, spend=True)
+    step = report.step(2)
+    assert step.status == "fail" and step.verdict.startswith("Remove the model name from the path: the corrected URL is")
+    assert f"Set the base URL to {sandbox.base_url};" in step.fix
+    refused = store.db.execute("SELECT error_message FROM attempts WHERE error_type = 'invalid_input'").fetchone()[0]
+    assert f"Set the base URL to {sandbox.base_url} " in refused  # the test image's refusal names it too
+
+
+@pytest.mark.parametrize(
+    "base_url, says",
+    [
+        ("api.example.com/v1", "no scheme; write it in full, e.g. https://api.example.com/v1"),
+        ("https://user:pw@api.example.com/v1", "user name or password"),
+    ],
+)
+def test_a_base_url_refused_from_its_text_says_why_in_step_2(store, base_url, says):
+    step = D.run_checks(ClientSettings(provider="custom", base_url=base_url, api_key="local-test-key-123456"), MODEL, store=store).step(2)
+    assert step.status == "fail" and says in step.verdict and says in step.fix
+    assert any("No request is sent" in e.text for e in step.evidence) and any(says in e.text for e in step.evidence)

@@ -463,6 +463,36 @@ def test_run_success_counts_runs_not_attempts(store):
     assert H.percent(0, 0) == "—"
 
 
+@pytest.mark.parametrize(
+    "view",
+    [H.HistoryView(), H.HistoryView(since="all"), H.HistoryView(since="30d")],
+    ids=["default", "all time", "30 days"],
+)
+def test_run_success_reads_its_covering_index_alone(store, view):
+    """The views that read every run of a time range (a filter on an indexed column such as a
+    model, a status or a kind may search that column's own index instead)."""
+    from lib.store.history import run_outcomes_query
+
+    for i in range(30):
+        add(store, at=NOW - 60 * i, status="failed" if i % 3 else "succeeded", error_type=None if i % 3 == 0 else "timeout")
+    sql, params = run_outcomes_query(view.stats_filter(NOW))
+    plan = " | ".join(r[3] for r in store.db.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+    assert "COVERING INDEX idx_attempts_run_outcomes" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
+def test_run_success_leaves_out_probe_runs_and_refused_attempts(store):
+    add(store, at=NOW - 100, status="succeeded")
+    add(store, at=NOW - 90, status="failed", error_type="endpoint_not_found", kind="probe")  # Diagnostics' own
+    add(store, at=NOW - 80, status="failed", error_type="invalid_input", latency_ms=None)  # never sent
+    flt = H.HistoryView(since="1h").stats_filter(NOW)
+    assert store.run_outcomes(flt) == (1, 1)
+    t = H.totals(H.group_stats(store, flt, "model"), store.run_outcomes(flt))
+    assert (t["attempts"], t["finished"], t["refused"]) == (2, 1, 1)
+    probes = H.HistoryView(since="1h", kinds=["probe"]).stats_filter(NOW)  # asked for by name, they are counted
+    assert store.run_outcomes(probes) == (0, 1)
+
+
 def test_wait_is_apart_from_latency(store):
     add(store, at=NOW - 60, latency_ms=10_000, wait_ms=50_000)
     add(store, at=NOW - 50, latency_ms=20_000)

@@ -197,3 +197,15 @@ def test_check_orders_errors_first_and_links_open_the_filtered_view(store):
         parsed = H.parse_view(alert.params)
         assert parsed.problems == []
         assert store.count_attempts(parsed.view.to_filter(NOW)) >= 1
+
+
+def test_downloads_of_probe_runs_count_on_neither_side(store):
+    for kind in ("generate", "probe"):  # a real download and the test image of a diagnostics run
+        aid = add(store, at=NOW - 600, status="succeeded", kind=kind)
+        store.db.execute(
+            "INSERT INTO images (attempt_id, sha256, path, source, created_at) VALUES (?, ?, 'images/x', 'url', ?)", [aid, kind, NOW - 590]
+        )
+    add(store, at=NOW - 300, status="failed", error_type="image_fetch_failed")
+    add(store, at=NOW - 200, status="failed", error_type="image_fetch_failed", kind="probe")
+    (alert,) = M.downloads(store, NOW)
+    assert "for 1 of 2 attempts" in alert.message and "50%" in alert.message

@@ -157,7 +157,7 @@ def test_a_new_session_with_the_link_shows_the_finished_run_from_the_store(app, 
     assert any("Done in" in s.proto.label for s in fresh.get("status"))
 
 
-def test_a_reload_reattaches_to_the_running_job_and_cancel_stops_it(app, new_app):
+def test_a_reload_reattaches_to_the_running_job_and_its_session_cancel_stops_it(app, new_app):
     app.sidebar.selectbox(key="sandbox_scenario").set_value("timeout").run()
     app.sidebar.number_input(key="read_timeout").set_value(120.0).run()
     app.text_area(key="prompt").set_value("a slow one").run()
@@ -169,8 +169,11 @@ def test_a_reload_reattaches_to_the_running_job_and_cancel_stops_it(app, new_app
     reloaded = new_app(query={"run": run_id})
     assert reloaded.session_state["generate_job"] is job  # reattached to the same job
     assert reloaded.button(key="generate").disabled
-    reloaded.button(key="cancel").click().run()
+    assert "cancel" not in {b.key for b in reloaded.button}  # a new session watches; the run is the first one's
+    app.run()
+    app.button(key="cancel").click().run()
     assert job.done and job.status == "cancelled"
+    reloaded.run()
     assert not reloaded.button(key="generate").disabled
     assert any("cancelled" in i.value for i in reloaded.info)
     run = ui.get_store().run(run_id)

@@ -80,7 +80,9 @@ def test_stats_and_charts_follow_the_filter(seeded, history):
     assert list(stats["model"]) == ["gpt-image-2"] and list(stats["attempts"]) == [2]
     assert list(at.dataframe[2].value["provider"]) == ["openai"]
     charts = at.get("vega_lite_chart")
-    assert len(charts) == 2  # timeline and latency; no errors for openai, so no error chart
+    assert len(charts) == 3  # timeline, latency and spend per day; no errors for openai, so no error chart
+    spend = at.get("vega_lite_chart")[2]
+    assert "Estimated spend per day (UTC days)" in str(spend.proto)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Attempts"] == "2" and metrics["Attempt success"] == "100%" and metrics["Run success"] == "100%"
     assert metrics["Cost (estimate)"].startswith("~$")

@@ -23,7 +23,7 @@ def test_kept_partials_travel_inside_the_session(app):
     urls = _urls(app)
     assert len(urls) == 4
     inline = [u for u in urls if u.startswith("data:image/png;base64,")]
-    assert len(inline) == 3  # the partials; no /media/ URL was made for them
+    assert len(inline) == 4  # the partials and the final image; no /media/ URL was made for them
     assert not any("/media/" in u for u in inline)
 
 

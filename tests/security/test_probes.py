@@ -42,7 +42,7 @@ def generate(hostile, probe: str):
     recorder = MemoryRecorder()
     t0 = time.monotonic()
     with ImageClient(settings=settings, recorder=recorder, limiter=ProviderLimiter(rate_per_s=1000, burst=1000), sleep=lambda s: None) as c:
-        out = c.generate(GenerationRequest(prompt=f"probe {probe}", model="gpt-image-2", size="1024x1024"))
+        out = c.generate(GenerationRequest(prompt=f"probe {probe}", model="gpt-image-2", size="1024x1024", stream=PROBES[probe].stream))
     assert time.monotonic() - t0 < T.TASK_DEADLINE_S + 5, "a probe ran past every limit"
     assert recorder.attempts and all(a["status"] != "pending" for a in recorder.attempts.values())
     return out
@@ -69,5 +69,5 @@ def test_the_table_speaks_the_apps_vocabulary():
     """A typo in the table would make a probe its own answer shape, or expect an error the app has no name for."""
     assert len(PROBES) >= 30
     for name, probe in PROBES.items():
-        assert probe.what and probe.answer in ("error", "page", "malformed", "image", "url", "task_a", "task_b", "body"), name
+        assert probe.what and probe.answer in ("error", "page", "malformed", "image", "url", "task_a", "task_b", "body", "stream"), name
         assert probe.ok or probe.error_type in ERROR_TYPES, name

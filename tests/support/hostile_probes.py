@@ -38,6 +38,7 @@ class Probe:
     family: str  # what the probe tries: echo, markup, size, time, retry_after, fetch, task, image, garbage, baseline
     echoes_key: bool = False
     says: str = ""  # a phrase the error message must hold
+    stream: bool = False  # sent with stream: true (the answer is server-sent events)
 
     @property
     def ok(self) -> bool:
@@ -103,6 +104,20 @@ PROBES: dict[str, Probe] = {
     "task_traversal": Probe("task id ../../../admin/delete?all=1#", "task_failed", "task_b", "task"),
     "lying_png": Probe("a tiny PNG claiming 4000x4000 pixels", "invalid_image", "image", "image"),
     "garbage_5xx": Probe("503 with binary garbage", "server_error", "page", "garbage"),
+    # --- streams that never end, floods, and providers that decide the count themselves ---
+    "stream_endless_partials": Probe(
+        "endless ~1 MB partial images, one every 50 ms", "timeout/deadline", "stream", "stream", stream=True, says="whole stream"
+    ),
+    "stream_flood": Probe("endless tiny unknown events and tiny partials", "timeout/deadline", "stream", "stream", stream=True),
+    "stream_gzip_flood": Probe(
+        "a small gzip body inflating to millions of tiny events", "timeout/deadline", "stream", "stream", stream=True
+    ),
+    "stream_many_finals": Probe("300 completed events for n=1", "ok", "stream", "count", stream=True),
+    "stream_after_done": Probe(
+        "a completed image only after data: [DONE]", "bad_response/stream_incomplete", "stream", "count", stream=True
+    ),
+    "data_many": Probe("a data list of 300 images for n=1", "ok", "image", "count"),
+    "budget_spent": Probe("x-ratelimit-remaining-requests: 0, reset 1s, on a good answer", "ok", "image", "budget"),
     # --- the baseline ---
     "healthy": Probe("a normal answer (baseline)", "ok", "image", "baseline"),
 }

@@ -41,6 +41,17 @@ SLOW_BYTE_EVERY_S = 0.25  # a slow body trickles one byte this often...
 SLOW_MAX_S = 30.0  # ...for at most this long
 ENDLESS_MAX_BYTES = 1024 * 1024 * 1024  # an "endless" body stops after 1 GB
 BOMB_INFLATED_BYTES = 256 * 1024 * 1024  # the tests' gzip bomb inflates to 256 MB (~260 KB sent); the benchmark's to 4 GB
+PARTIAL_EVERY_S = 0.05  # an endless stream sends a ~1 MB partial image this often
+BIG_PARTIAL_B64 = 1024 * 1024  # characters of base64 in each of those partials
+MANY = 300  # images sent by the probes that decide the count themselves
+BUDGET_HEADERS = {  # OpenAI's rate-limit headers, the request budget spent
+    "x-ratelimit-limit-requests": "50",
+    "x-ratelimit-remaining-requests": "0",
+    "x-ratelimit-reset-requests": "1s",
+    "x-ratelimit-limit-tokens": "40000",
+    "x-ratelimit-remaining-tokens": "38000",
+    "x-ratelimit-reset-tokens": "6m0s",
+}
 
 
 # Markdown, LaTeX, directives and HTML that must render literally wherever they are shown.
@@ -62,6 +73,18 @@ def key_variants(key: str) -> list[str]:
         key[-9:],
         f"{key[:half]}...{key[half:]}",  # split in two
     ]
+
+
+def sse(kind: str, **payload: Any) -> bytes:
+    """One server-sent event as the Images API writes it."""
+    return f"event: {kind}\ndata: {json.dumps({'type': kind, **payload})}\n\n".encode()
+
+
+def _flood_block(size: int = 64 * 1024) -> bytes:
+    """Tiny events of many unknown types, with tiny (broken) partial images among them."""
+    unit = b"".join(sse(f"vendor.tick.{i}", n=i) for i in range(40))
+    unit += sse("image_generation.partial_image", b64_json="AAAA", partial_image_index=0) + b": keep-alive\n\n"
+    return unit * (size // len(unit) + 1)
 
 
 def _png(w: int = 8, h: int = 8) -> bytes:
@@ -298,6 +321,25 @@ class HostileProvider:
             return JSONResponse({"data": [{"b64_json": base64.b64encode(lying_png()).decode()}]})
         if probe == "garbage_5xx":
             return Response(b"\xff\xfe\x00<<\x9c" * 100 + b'{"error": [', status_code=503, media_type="application/json")
+        # --- streams, floods and counts ---
+        sse_type = "text/event-stream"
+        if probe == "stream_endless_partials":
+            return StreamingResponse(self._endless_partials(), media_type=sse_type)
+        if probe == "stream_flood":
+            return StreamingResponse(self._flood(), media_type=sse_type)
+        if probe == "stream_gzip_flood":
+            return StreamingResponse(self._gzip_flood(), media_type=sse_type, headers={"content-encoding": "gzip"})
+        if probe == "stream_many_finals":
+            events = [sse("image_generation.partial_image", b64_json=b64, partial_image_index=0)]
+            events += [sse("image_generation.completed", b64_json=b64, usage={"total_tokens": 100}) for _ in range(MANY)]
+            return Response(b"".join(events) + b"data: [DONE]\n\n", media_type=sse_type)
+        if probe == "stream_after_done":
+            body = sse("image_generation.partial_image", b64_json=b64, partial_image_index=0) + b"data: [DONE]\n\n"
+            return Response(body + sse("image_generation.completed", b64_json=b64), media_type=sse_type)
+        if probe == "data_many":
+            return JSONResponse({"data": [{"b64_json": b64}] * MANY, "usage": {"total_tokens": 100 * MANY}})
+        if probe == "budget_spent":
+            return JSONResponse({"data": [{"b64_json": b64}]}, headers=BUDGET_HEADERS)
         if probe == "healthy":
             return JSONResponse({"data": [{"b64_json": b64}]})
         return JSONResponse({"error": {"message": f"unknown probe {probe}"}}, status_code=404)
@@ -365,6 +407,36 @@ class HostileProvider:
             sent += len(block)
             await asyncio.sleep(0)
         yield b'"}]}'
+
+    async def _endless_partials(self):
+        end = time.monotonic() + SLOW_MAX_S
+        sent = index = 0
+        while time.monotonic() < end and sent < ENDLESS_MAX_BYTES:
+            event = sse("image_generation.partial_image", b64_json="QUFB" * (BIG_PARTIAL_B64 // 4), partial_image_index=index)
+            yield event
+            sent += len(event)
+            index += 1
+            await asyncio.sleep(PARTIAL_EVERY_S)
+
+    async def _flood(self):
+        block = _flood_block()
+        end = time.monotonic() + SLOW_MAX_S
+        sent = 0
+        while time.monotonic() < end and sent < ENDLESS_MAX_BYTES:
+            yield block
+            sent += len(block)
+            await asyncio.sleep(0)
+
+    async def _gzip_flood(self):
+        """Inflates ~1000:1: a few KB a step on the wire, 1 MB of tiny events once inflated."""
+        z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        raw = _flood_block(1024 * 1024)
+        end = time.monotonic() + SLOW_MAX_S
+        inflated = 0
+        while time.monotonic() < end and inflated < ENDLESS_MAX_BYTES:
+            yield z.compress(raw) + z.flush(zlib.Z_SYNC_FLUSH)
+            inflated += len(raw)
+            await asyncio.sleep(0.001)
 
     async def _trickle(self):
         end = time.monotonic() + SLOW_MAX_S

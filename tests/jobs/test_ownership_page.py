@@ -1,0 +1,123 @@
+"""Whose run it is, on the Generate page: a shared link lets a teammate watch, only the session that
+started a generation may cancel it (or, with an app password, a signed-in teammate who confirms), and
+Recent generations lists this session's runs only. A run that cannot even be written is a card, not a crash."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib import constants as C
+from lib import ui
+from lib.errors import LOCAL_WRITE_TITLE
+from lib.ui.generate import OWNER_KEY
+from tests.support.apptest import all_rendered_text, generate, wait_for_job
+from tests.support.damaged_db import allow_run_writes, refuse_run_writes
+
+PASSWORD = "correct horse battery staple"
+
+
+def start_slow(at, prompt: str = "a slow one"):
+    """Start a generation that waits for the provider until it is cancelled; return its job."""
+    at.sidebar.selectbox(key="sandbox_scenario").set_value("timeout").run()
+    at.sidebar.number_input(key="read_timeout").set_value(120.0).run()
+    at.text_area(key="prompt").set_value(prompt).run()
+    at.button(key="generate").click().run()
+    job = at.session_state["generate_job"]
+    assert job is not None and not job.done
+    return job
+
+
+def keys(at, kind: str = "button") -> set[str]:
+    return {w.key for w in getattr(at, kind) if w.key}
+
+
+def test_a_teammate_with_the_link_watches_but_cannot_cancel(app, new_app):
+    job = start_slow(app)
+    try:
+        teammate = new_app(query={"run": job.run_id})
+        assert teammate.session_state["generate_job"] is job  # watching the live run
+        assert "cancel" not in keys(teammate)
+        assert any("only that session can cancel it" in c.value for c in teammate.caption)
+        assert not job.done
+        app.run()  # the session that started it still may
+        app.button(key="cancel").click().run()
+        assert job.done and job.status == "cancelled"
+        assert ui.get_store().run(job.run_id)["status"] == "cancelled"
+    finally:
+        job.cancel()
+
+
+def test_the_run_records_the_session_that_started_it_and_nothing_of_the_key(app):
+    generate(app, "whose is it")
+    run = ui.get_store().run(app.query_params["run"])
+    owner = app.session_state[OWNER_KEY]
+    assert run["owner_session"] == owner and len(owner) >= 16
+    assert run["cancel_requested_at"] is None
+
+
+def test_recent_generations_list_only_this_sessions_runs(app, new_app):
+    generate(app, "alice draws a heron")
+    generate(app, "alice draws a crane")
+    bob = new_app()
+    bob.sidebar.selectbox(key="sandbox_latency").set_value("none").run()
+    assert "Recent generations" not in all_rendered_text(bob)  # nothing of his yet, nothing of hers
+    generate(bob, "bob draws a fox")
+    generate(bob, "bob draws a hare")
+    seen = all_rendered_text(bob)
+    assert "bob draws a fox" in seen and "alice" not in seen
+    app.run()
+    seen = all_rendered_text(app)
+    assert "alice draws a heron" in seen and "bob" not in seen
+
+
+@pytest.fixture
+def signed_in(new_app, monkeypatch):
+    """Opens a session of the app with a password set, signed in."""
+    from lib.ui import gate
+
+    monkeypatch.setenv(C.PASSWORD_ENV, PASSWORD)
+    gate.throttle().clear()
+
+    def open_signed_in(query=None):
+        at = new_app(query=query)
+        at.text_input(key="app_password_input").set_value(PASSWORD)
+        at.button[0].click().run()
+        assert not at.exception
+        return at
+
+    yield open_signed_in
+    gate.throttle().clear()
+
+
+def test_with_an_app_password_a_signed_in_teammate_may_cancel_after_confirming(signed_in):
+    owner = signed_in()
+    owner.sidebar.selectbox(key="sandbox_latency").set_value("none").run()
+    job = start_slow(owner)
+    try:
+        teammate = signed_in(query={"run": job.run_id})
+        assert teammate.session_state["generate_job"] is job
+        assert teammate.button(key="cancel").disabled  # not before saying so
+        teammate.checkbox(key="cancel_confirm").check().run()
+        teammate.button(key="cancel").click().run()
+        assert job.done and job.status == "cancelled"
+    finally:
+        job.cancel()
+
+
+def test_a_run_that_cannot_be_written_shows_the_local_write_card_and_keeps_the_prompt(app, app_env):
+    prompt = "a lighthouse in fog, seen from the sea"
+    app.text_area(key="prompt").set_value(prompt).run()
+    refuse_run_writes(app_env / C.DB_FILENAME)  # the disk fills up
+    app.button(key="generate").click().run()
+    assert not app.exception
+    assert any(LOCAL_WRITE_TITLE in e.value for e in app.error)
+    assert any(str(app_env) in c.value for c in app.get("code"))  # names the data directory
+    assert app.text_area(key="prompt").value == prompt
+    assert "run" not in app.query_params
+    assert "generate_job" not in app.session_state or app.session_state["generate_job"] is None  # nothing queued
+    assert not app.button(key="generate").disabled
+    allow_run_writes(app_env / C.DB_FILENAME)  # space again: the same form just works
+    app.button(key="generate").click().run()
+    wait_for_job(app)
+    assert app.get("image") and app.query_params["run"]
+    assert ui.get_store().run(app.query_params["run"])["prompt"] == prompt

@@ -1,0 +1,61 @@
+"""The first page is drawn without what only a generation needs: the HTTP client, the job
+runner, the sandbox's server, numpy and pandas, Streamlit's emoji catalogue. The figure
+itself is benchmarks/startup.py's; this keeps the import graph that makes it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from lib.sandbox import SandboxServer
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("httpx", "uvicorn", "lib.client._client", "lib.client._transport", "lib.jobs", "streamlit.emojis", "numpy", "pandas")
+
+FIRST_RUN = f"""
+import json, sys
+sys.path.insert(0, {str(ROOT)!r})
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({str(ROOT / "streamlit_app.py")!r}, default_timeout=60)
+at.run()
+print(json.dumps({{
+    "loaded": [m for m in {HEAVY!r} if m in sys.modules],
+    "exceptions": [e.value for e in at.exception],
+    "title": [t.value for t in at.title],
+}}))
+"""
+
+
+def test_the_first_page_loads_no_http_client_server_or_dataframes(tmp_path):
+    env = {"IMAGELAB_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", FIRST_RUN], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["exceptions"] == [] and seen["title"] == ["Generate"]
+    assert seen["loaded"] == []
+
+
+def test_a_lazy_sandbox_answers_its_first_request():
+    server = SandboxServer().start(lazy=True)
+    try:
+        assert server._server is None  # nothing loaded until called
+        first = httpx.get(server.base_url + "/models", timeout=30)
+        assert first.status_code == 200 and any(m["id"] == "gpt-image-2" for m in first.json()["data"])
+        assert httpx.get(server.base_url + "/models", timeout=30).status_code == 200
+    finally:
+        server.stop()
+    assert not server._thread.is_alive()
+
+
+def test_a_lazy_sandbox_never_called_stops_and_frees_its_port():
+    server = SandboxServer().start(lazy=True)
+    port = server.port
+    server.stop()
+    assert not server._thread.is_alive()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
