@@ -324,6 +324,8 @@ def show_attempt(view: H.HistoryView) -> None:
         help="Opens Generate with this prompt, these parameters, this provider and model.",
     ):
         st.switch_page("pages/generate.py", query_params={"rerun": str(a["id"])})
+    if a.get("note"):  # what the attempt noted: images past the number asked for, events counted, a partial failure
+        st.info(ui.plain(a["note"]), icon=":material/info:")
     st.markdown("**Prompt**")
     st.code(literal(a["prompt"] or "(empty)"), language=None, wrap_lines=True)
     err = detail["error"]

@@ -205,12 +205,24 @@ def check_endpoint(ctx: CheckContext) -> Step:
             statuses.append("pass")
             if not any(st in ("warn", "fail") for st in statuses):
                 verdict = "The generations route exists and answers like an image API."
-        elif route.http_status is None:
+        elif route.http_status is None and (err is None or err.error_type == "network"):
             statuses.append("fail")
             verdict = "The host could not be reached."
             fix = ERROR_INFO["network"].fix
             if err is not None:
                 items.append(_ev("probe", ctx.text(err.message, limit=300)))
+        elif route.http_status is None:  # the host answered, but not in time or not within what a probe reads
+            statuses.append("warn")
+            verdict = (
+                f"The host answered the probe too slowly (no full answer within {C.PROBE_TIMEOUT_S:.0f} s); the route could not be confirmed."
+                if err.error_type == "timeout"
+                else f"The host's answer to the probe could not be read ({err.error_type}); the route could not be confirmed."
+            )
+            items.append(_ev("probe", ctx.text(err.message, limit=300)))
+            fix = (
+                "An image API answers a body without a prompt at once and briefly. Check that the base URL is the provider's API; "
+                "if it is, run the checks again later."
+            )
         elif route.is_json and err is not None and 400 <= route.http_status < 500 and E.step_of(err) not in (1, 2, None):
             statuses.append("pass")  # the route read the body and refused it for another step's reason (the model, a parameter, limits)
             if not any(st in ("warn", "fail") for st in statuses):
@@ -218,12 +230,22 @@ def check_endpoint(ctx: CheckContext) -> Step:
                     f"The generations route exists and answers like an image API "
                     f"(HTTP {route.http_status}, {err.error_type}: see step {E.step_of(err)})."
                 )
+        elif 300 <= route.http_status < 400 and route.location.startswith("https://") and endpoint.root.startswith("http://"):
+            statuses.append("fail")
+            secure = "https" + endpoint.api_base[len("http") :]
+            verdict = f"The host redirects plain http to https ({route.http_status}): the API is served over https only."
+            fix = f"Set the base URL to {ctx.text(secure)}."
         elif route.http_status in (404, 405) or 300 <= route.http_status < 400:
             statuses.append("fail")
             verdict = {
                 404: "The generations route does not exist at this address (404).",
                 405: "This URL exists but does not take POST (405): it is not the API route.",
-            }.get(route.http_status, f"The address redirects ({route.http_status}); the API is elsewhere.")
+            }.get(
+                route.http_status,
+                f"The address redirects ({route.http_status})"
+                + (f" to {ctx.text(route.location, limit=120)}" if route.location else "")
+                + "; the API is elsewhere (a redirect to a sign-in or home page means the base URL is not the API).",
+            )
         elif route.http_status >= 500:
             statuses.append("warn")
             verdict = f"The host answered with a server error ({route.http_status}); the route could not be confirmed."
@@ -234,14 +256,23 @@ def check_endpoint(ctx: CheckContext) -> Step:
                     f"The endpoint is well formed; the route is not confirmed: the provider refused the key "
                     f"(HTTP {route.http_status}) before looking at it. Fix the key (step 1) and run the checks again."
                 )
-        elif route.error is not None and route.error.code == "html_answer" or "html" in (route.content_type or "").lower():
-            statuses.append("fail")
-            verdict = f"The address answers with a web page (HTML, HTTP {route.http_status}), not the image API."
+        elif (err is not None and err.code == "html_answer") or "html" in (route.content_type or "").lower():
+            page = route.http_status < 300  # a web page instead of the API; an HTML error page may come from a proxy in front of it
+            statuses.append("fail" if page else "warn")
+            verdict = (
+                f"The address answers with a web page (HTML, HTTP {route.http_status}), not the image API."
+                if page
+                else f"The generations route answered HTTP {route.http_status} with a web page; the route could not be confirmed."
+            )
             fix = "Set the base URL to the provider's API base (usually ending in /v1), not its website or a sign-in page."
+        elif route.is_json:  # 2xx or 4xx in JSON: the route read the request; what it said is another step's
+            statuses.append("pass")
+            if not any(st in ("warn", "fail") for st in statuses):
+                verdict = f"The host answers like an image API (HTTP {route.http_status} to a body without a prompt)."
         else:
-            statuses.append("fail")
-            verdict = f"The generations route answered HTTP {route.http_status}, which is not what an image API answers here."
-            items.append(_ev("probe", ctx.text(route.body_preview or "(empty answer)", limit=300)))
+            statuses.append("warn")
+            verdict = f"The generations route answered HTTP {route.http_status} with something that is not JSON; the route could not be confirmed."
+            items.append(_ev("probe", ctx.text(route.body_preview or "(an empty answer)", limit=300)))
     items.extend(_not_probed(ctx))
     hist, count, unresolved = _history_items(ctx, 2, model=False, only=lambda t: t != "server_error")
     items.extend(hist)
@@ -418,12 +449,23 @@ def check_limits(ctx: CheckContext) -> Step:
             fix = ERROR_INFO["quota_exceeded"].fix
         else:
             statuses.append("warn")
-            wait = f" (it asked to wait {route.retry_after_s:.0f} s)" if route.retry_after_s is not None else ""
+            from lib.client import over_cap, wait_text
+
+            wait = ""
+            if route.retry_after_s is not None:
+                wait = f" (it asked to wait {wait_text(route.retry_after_s)}"
+                wait += (
+                    f", more than the {C.MAX_RETRY_AFTER_S:.0f} s this app waits: not waited for)" if over_cap(route.retry_after_s) else ")"
+                )
             verdict = f"The provider is rate-limiting this key right now{wait}."
             fix = ERROR_INFO["rate_limited"].fix
-    elif route is not None and route.ok:  # only an answer past the key and the route says anything about limits
+    elif route is not None and (route.ok or (route.is_json and 200 <= (route.http_status or 0) < 300)):
+        # only an answer past the key and the route says anything about limits
         statuses.append("pass")
         items.append(_ev("probe", f"The generations route answered {route.http_status}, not 429: no rate limit or quota block right now."))
+    elif ctx.spend is not None and ctx.spend.outcome is not None and ctx.spend.outcome.ok:
+        statuses.append("pass")
+        items.append(_ev("probe", "The test image went through: no rate limit or quota block right now."))
     elif route is not None:
         items.append(
             _ev(

@@ -136,3 +136,53 @@ def test_doctor_exits_0_on_a_doubled_v1_the_app_corrects_and_1_with_fail_on_warn
 def test_the_model_in_the_path_is_never_built_into_the_url():
     ep = build_endpoint("https://api.example.com/v1/gpt-image-2")
     assert "/gpt-image-2/" not in ep.url and ep.url.count("/v1") == 1
+
+
+# --------------------------------------------------------------------------
+# The hostile provider: answers no healthy API gives
+
+
+def hostile_settings(hostile, probe: str) -> ClientSettings:
+    return ClientSettings(provider="custom", base_url=hostile.base_url(probe), api_key=KEY, max_retries=0, use_fallback=False)
+
+
+@pytest.mark.parametrize("probe", ["huge_length", "gzip_bomb", "endless_chunked"])
+def test_a_host_that_answered_too_much_was_reached(hostile, store, probe):
+    step = D.run_checks(hostile_settings(hostile, probe), MODEL, store=store).step(2)
+    assert step.status == "warn" and "could not be reached" not in step.verdict, step.verdict
+    assert "could not be read" in step.verdict and "base URL" in step.fix
+
+
+def test_a_gateway_that_generates_for_a_body_without_a_prompt_has_a_route_and_no_limit_now(hostile, store):
+    report = D.run_checks(hostile_settings(hostile, "healthy"), MODEL, store=store)
+    assert report.step(2).status == "pass" and "HTTP 200" in report.step(2).verdict
+    assert report.step(5).status == "pass", report.step(5).verdict
+
+
+def test_a_200_that_is_not_json_leaves_the_route_unconfirmed(hostile, store):
+    step = D.run_checks(hostile_settings(hostile, "echo_malformed"), MODEL, store=store).step(2)
+    assert step.status == "warn" and "not JSON" in step.verdict
+
+
+@pytest.mark.parametrize("probe, says", [("retry_after_inf", "forever"), ("retry_after_date", "days"), ("retry_after_huge", "999,999 s")])
+def test_a_wait_no_one_waits_for_is_said_in_words_in_step_5(hostile, store, probe, says):
+    step = D.run_checks(hostile_settings(hostile, probe), MODEL, store=store).step(5)
+    assert step.status == "warn" and says in step.verdict and "not waited for" in step.verdict, step.verdict
+
+
+def test_http_for_a_host_that_redirects_to_https_says_to_use_https(store):
+    def to_https(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(301, headers={"location": str(request.url.copy_with(scheme="https"))})
+
+    step = D.run_checks(custom("http://gw.example.com/v1"), MODEL, store=store, transport=gateway(to_https)).step(2)
+    assert step.status == "fail" and "redirects plain http to https" in step.verdict
+    assert step.fix == "Set the base URL to https://gw.example.com/v1."
+
+
+def test_a_redirect_to_a_sign_in_page_names_where_it_goes(store):
+    def sign_in(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"location": "https://gw.example.com/login?next=/v1&token=abc"})
+
+    step = D.run_checks(custom(), MODEL, store=store, transport=gateway(sign_in)).step(2)
+    assert step.status == "fail" and "redirects (302) to https://gw.example.com/login" in step.verdict
+    assert "token=abc" not in step.verdict
