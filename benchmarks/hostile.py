@@ -1,4 +1,5 @@
-"""The hostile provider, probe by probe: time and peak memory against the targets.
+"""The hostile provider, probe by probe: time and peak memory against the targets; then the
+app's memory over a 4-cell streaming grid against endless partial images.
 
 Each probe runs in a fresh subprocess (its own peak RSS, read with
 ``resource.getrusage``) against the hostile provider served over loopback by
@@ -10,11 +11,18 @@ slow probes end soon: read timeout 5 s (the whole answer), download deadline
 - peak memory under 600 MB, whatever the provider sends;
 - no attempt row left pending;
 - no 8-character run of the key, in any case, in the data directory (DB, WAL,
-  logs, images) or in what the child printed.
+  logs, images) or in what the child printed;
+- per probe, also the progress events stored (bounded however much was sent) and
+  the images kept (never more than asked for).
 
-Prints a table; asserts nothing (exit 0 either way).
+The grid: a fresh process runs a 4-cell comparison (the JobRunner, 4 in parallel,
+streaming) against endless ~1 MB partial images, sampling its resident memory:
+before, the peak during, and after the grid ended (target: under 600 MB during,
+back near the baseline after).
 
-    .venv/bin/python benchmarks/hostile.py [--probe NAME ...] [--bomb-gb 4]
+Prints tables; asserts nothing (exit 0 either way).
+
+    .venv/bin/python benchmarks/hostile.py [--probe NAME ...] [--bomb-gb 4] [--no-grid]
 """
 
 from __future__ import annotations
@@ -76,7 +84,15 @@ PROBES: dict[str, tuple[str, float]] = {
     "echo_task_b": ("key as task id and status (shape B)", TASK_DEADLINE_S),
     "echo_task_ok": ("key in task id and signed result URL", TASK_DEADLINE_S),
     "md_error": ("markup and key in every error field", READ_TIMEOUT_S),
+    "stream_endless_partials": ("endless ~1 MB partials, one per 50 ms", READ_TIMEOUT_S),
+    "stream_flood": ("endless tiny unknown events and partials", READ_TIMEOUT_S),
+    "stream_gzip_flood": ("gzip body inflating to tiny events", READ_TIMEOUT_S),
+    "stream_many_finals": ("300 completed events for n=1", READ_TIMEOUT_S),
+    "stream_after_done": ("an image only after data: [DONE]", READ_TIMEOUT_S),
+    "data_many": ("a data list of 300 images for n=1", READ_TIMEOUT_S),
+    "budget_spent": ("rate-limit budget announced spent", READ_TIMEOUT_S),
 }
+GRID_CELLS = 4
 
 
 def child(probe: str, base_url: str) -> None:
@@ -89,6 +105,7 @@ def child(probe: str, base_url: str) -> None:
     from lib.generation import ClientSettings, GenerationRequest
     from lib.limits import ProviderLimiter
     from lib.store import Store
+    from tests.support.hostile_probes import PROBES as TABLE
 
     with tempfile.TemporaryDirectory(prefix="imagelab-hostile-") as tmp:
         data = Path(tmp)
@@ -108,9 +125,11 @@ def child(probe: str, base_url: str) -> None:
         with ImageClient(
             settings=settings, recorder=store, keeper=store.keeper, limiter=ProviderLimiter(rate_per_s=1000, burst=1000)
         ) as client:
-            out = client.generate(GenerationRequest(prompt=f"hostile {probe}"))
+            out = client.generate(GenerationRequest(prompt=f"hostile {probe}", stream=TABLE[probe].stream))
         elapsed = time.monotonic() - t0
+        store.flush()
         pending = store.db.execute("SELECT count(*) FROM attempts WHERE status = 'pending'").fetchone()[0]
+        stored_events = store.db.execute("SELECT count(*) FROM run_events").fetchone()[0]
         printed = json.dumps({"error": out.error.to_dict() if out.error else None, "events": [e.message for e in out.events]})
         blobs = [p.read_bytes() for p in data.rglob("*") if p.is_file()] + [printed.encode()]
         low_key = KEY.lower().encode()
@@ -126,6 +145,8 @@ def child(probe: str, base_url: str) -> None:
                 "peak_mb": round(peak_mb, 1),
                 "pending": pending,
                 "leaks": leaked,
+                "events": stored_events,
+                "images": len(out.images),
                 "outcome": "ok" if out.ok else f"{out.error.error_type}/{out.error.code}",
             }
         )
@@ -136,11 +157,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--probe", action="append", help="run only these probes")
     parser.add_argument("--bomb-gb", type=float, default=4.0, help="how far the gzip bomb inflates (GB)")
+    parser.add_argument("--no-grid", action="store_true", help="skip the 4-cell streaming grid")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--grid-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.base_url)
+        return 0
+    if args.grid_child:
+        grid_child(args.base_url)
         return 0
 
     from tests.support.hostile_provider import HostileProvider
@@ -154,7 +180,10 @@ def main() -> int:
     print(
         f"limits: read timeout {READ_TIMEOUT_S:g} s (whole answer), download {DOWNLOAD_TIMEOUT_S:g} s, task deadline {TASK_DEADLINE_S:g} s\n"
     )
-    header = f"{'probe':<18} {'what the provider does':<44} {'outcome':<34} {'time s':>7} {'limit':>6} {'peak MB':>8} {'pending':>7} {'leaks':>5}  verdict"
+    header = (
+        f"{'probe':<24} {'what the provider does':<44} {'outcome':<34} {'time s':>7} {'limit':>6} {'peak MB':>8} "
+        f"{'events':>6} {'images':>6} {'pending':>7} {'leaks':>5}  verdict"
+    )
     print(header)
     print("-" * len(header))
     failures = 0
@@ -173,22 +202,128 @@ def main() -> int:
             lines = [line for line in p.stdout.splitlines() if line.startswith("{")]
             if p.returncode != 0 or not lines:
                 failures += 1
-                print(f"{probe:<18} {what:<44} child failed ({p.returncode}): {p.stderr.strip().splitlines()[-1:]}")
+                print(f"{probe:<24} {what:<44} child failed ({p.returncode}): {p.stderr.strip().splitlines()[-1:]}")
                 continue
             r = json.loads(lines[-1])
-            ok = r["elapsed_s"] < 2 * limit and r["peak_mb"] < MEMORY_TARGET_MB and r["pending"] == 0 and r["leaks"] == 0
+            ok = (
+                r["elapsed_s"] < 2 * limit
+                and r["peak_mb"] < MEMORY_TARGET_MB
+                and r["pending"] == 0
+                and r["leaks"] == 0
+                and r["images"] <= 1
+                and r["events"] < 100
+            )
             failures += not ok
             print(
-                f"{probe:<18} {what:<44} {r['outcome']:<34} {r['elapsed_s']:>7.2f} {limit:>6.0f} {r['peak_mb']:>8.0f} {r['pending']:>7} {r['leaks']:>5}  "
+                f"{probe:<24} {what:<44} {r['outcome']:<34} {r['elapsed_s']:>7.2f} {limit:>6.0f} {r['peak_mb']:>8.0f} "
+                f"{r['events']:>6} {r['images']:>6} {r['pending']:>7} {r['leaks']:>5}  "
                 f"{'meets targets' if ok else 'MISSES A TARGET'}  (process {time.monotonic() - wall:.1f} s)"
             )
+        print(
+            f"\n{len(args.probe or PROBES) - failures} of {len(args.probe or PROBES)} probes meet every target "
+            f"(time < 2x limit, peak < {MEMORY_TARGET_MB} MB, under 100 events stored, at most the 1 image asked for, "
+            "nothing pending, no key fragment)."
+        )
+        if not args.no_grid:
+            grid_figures(server)
     finally:
         server.stop()
-    print(
-        f"\n{len(args.probe or PROBES) - failures} of {len(args.probe or PROBES)} probes meet every target "
-        f"(time < 2x limit, peak < {MEMORY_TARGET_MB} MB, nothing pending, no key fragment)."
-    )
     return 0
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024 / 1024
+
+
+def grid_child(base_url: str) -> None:
+    """A 4-cell streaming comparison in this (fresh) process; prints one JSON line of memory figures."""
+    import gc
+    import threading
+
+    from lib import compare as K
+    from lib.generation import ClientSettings
+    from lib.jobs import JobRunner
+    from lib.store import Store
+
+    with tempfile.TemporaryDirectory(prefix="imagelab-grid-") as tmp:
+        store = Store(data_dir=Path(tmp))
+        runner = JobRunner(recorder=store, keeper=store.keeper, max_workers=GRID_CELLS, reserved_workers=0)  # all 4 cells at once
+        plan = K.build_plan(prompts=[f"grid cell {i}" for i in range(GRID_CELLS)], targets=[K.Target("custom", "gpt-image-2")])
+        plan.stream, plan.partial_images = True, 2
+        settings = ClientSettings(
+            provider="custom",
+            base_url=base_url,
+            api_key=KEY,
+            key_source="typed",
+            read_timeout_s=READ_TIMEOUT_S,
+            max_retries=0,
+            rate_per_s=1000.0,
+            max_concurrency=GRID_CELLS,
+        )
+        gc.collect()
+        before = _rss_mb()
+        samples: list[float] = []
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                samples.append(_rss_mb())
+                done.wait(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        t0 = time.monotonic()
+        cid, batch = K.start(store, runner, plan, lambda pid: settings)
+        batch.wait()
+        wall = time.monotonic() - t0
+        done.set()
+        sampler.join()
+        view = K.load(store, cid)
+        outcomes = sorted({f"{c.error_type}" if not c.ok else "ok" for c in view.cells.values()})
+        store.flush()
+        events = store.db.execute("SELECT count(*) FROM run_events").fetchone()[0]
+        runner.shutdown(5)
+        del view, batch
+        gc.collect()
+        after = _rss_mb()
+        store.close()
+    print(
+        json.dumps(
+            {
+                "before_mb": round(before, 1),
+                "peak_mb": round(max(samples or [before]), 1),
+                "after_mb": round(after, 1),
+                "wall_s": round(wall, 2),
+                "cells": GRID_CELLS,
+                "outcomes": outcomes,
+                "events": events,
+            }
+        )
+    )
+
+
+def grid_figures(server) -> None:
+    p = subprocess.run(
+        [sys.executable, __file__, "--grid-child", "--base-url", server.base_url("stream_endless_partials")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    lines = [line for line in p.stdout.splitlines() if line.startswith("{")]
+    if p.returncode != 0 or not lines:
+        print(f"\ngrid: child failed ({p.returncode}): {p.stderr.strip().splitlines()[-3:]}")
+        return
+    r = json.loads(lines[-1])
+    ok = r["peak_mb"] < MEMORY_TARGET_MB and r["after_mb"] - r["before_mb"] < 100
+    print(
+        f"\ngrid: {r['cells']} streaming cells against endless ~1 MB partials, read timeout {READ_TIMEOUT_S:g} s: "
+        f"ended in {r['wall_s']:.1f} s as {', '.join(r['outcomes'])}; {r['events']} events stored\n"
+        f"  app memory (RSS): before {r['before_mb']:.0f} MB, peak during {r['peak_mb']:.0f} MB, after {r['after_mb']:.0f} MB  "
+        f"{'meets targets' if ok else 'MISSES A TARGET'} (peak < {MEMORY_TARGET_MB} MB, after within 100 MB of before)"
+    )
 
 
 if __name__ == "__main__":

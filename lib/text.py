@@ -162,3 +162,15 @@ def code_span(text: Any) -> str:
 def html(text: Any) -> str:
     """Text (or an attribute value) for an HTML document: secrets masked, every markup character escaped."""
     return _html.escape(_visible(scrub("" if text is None else str(text))), quote=True)
+
+
+def literal_obj(value: Any) -> Any:
+    """``literal`` applied to every string, keys included, of a JSON-like value (``st.json``, a
+    dataframe's rows): numbers, booleans and None stay as they are."""
+    if isinstance(value, str):
+        return literal(value)
+    if isinstance(value, dict):
+        return {literal(k) if isinstance(k, str) else k: literal_obj(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [literal_obj(v) for v in value]
+    return value

@@ -21,9 +21,10 @@ from lib.generation import AttemptSummary, Outcome
 from lib.history import attempt_detail, when
 from lib.pricing import format_usd
 from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES
+from lib.text import literal, literal_obj
 from lib.ui.budget import limit_for as budget_limit
 from lib.ui.budget import send_gate
-from lib.ui.generate import session_runner
+from lib.ui.generate import grid_cancel_note, grid_right, may_cancel_cells, session_right, session_runner
 
 log = logging.getLogger("imagelab.app")
 settings = ui.page_settings()
@@ -246,7 +247,7 @@ def cell_dialog(comparison_id: str, key: str) -> None:
         + (f" · answered by {ui.plain(cell.model_used)}" if cell.fell_back else "")
     )
     st.caption("Prompt")
-    st.code(plan_cell.prompt if plan_cell else "", language=None, wrap_lines=True)
+    st.code(literal(plan_cell.prompt if plan_cell else ""), language=None, wrap_lines=True)
     for img in cell.images:
         path = store.keeper.resolve(img["path"])
         if Path(path).is_file():
@@ -255,36 +256,38 @@ def cell_dialog(comparison_id: str, key: str) -> None:
     if cell.error_type:
         ui.error_card(cell_outcome(cell))
     with st.expander("Parameters", icon=":material/tune:", expanded=not cell.error_type):
-        st.json(plan_cell.request.params() if plan_cell else {})
+        st.json(literal_obj(plan_cell.request.params() if plan_cell else {}))
     last = cell.attempts[-1] if cell.attempts else None
     detail = attempt_detail(store, last.id) if last else None
     if detail:
         with st.expander("What was sent (the key masked)", icon=":material/upload:"):
             req = detail["request"]
-            st.code(f"{req['method']} {req['url']}", language=None, wrap_lines=True)
-            st.json(req["headers"])
-            st.json(req["body"])
+            st.code(literal(f"{req['method']} {req['url']}"), language=None, wrap_lines=True)
+            st.json(literal_obj(req["headers"]))
+            st.json(literal_obj(req["body"]))
         with st.expander("What came back (base64 shortened)", icon=":material/download:", expanded=bool(cell.error_type)):
             if detail["raw_response"]:
-                st.code(detail["raw_response"], language=None, wrap_lines=True)
+                st.code(literal(detail["raw_response"]), language=None, wrap_lines=True)
             else:
                 st.caption("Nothing was recorded (no answer came back).")
     if cell.attempts:
         st.markdown("**Attempts**")
         st.dataframe(
-            [
-                {
-                    "#": a.attempt_no,
-                    "model": a.model,
-                    "status": a.status,
-                    "error": a.error_type or "",
-                    "HTTP": a.http_status or "",
-                    "latency (s)": round((a.latency_ms or 0) / 1000, 2),
-                    "cost": format_usd(a.cost_usd),
-                    "fell back from": a.fallback_from or "",
-                }
-                for a in cell.attempts
-            ],
+            literal_obj(
+                [
+                    {
+                        "#": a.attempt_no,
+                        "model": a.model,
+                        "status": a.status,
+                        "error": a.error_type or "",
+                        "HTTP": a.http_status or "",
+                        "latency (s)": round((a.latency_ms or 0) / 1000, 2),
+                        "cost": format_usd(a.cost_usd),
+                        "fell back from": a.fallback_from or "",
+                    }
+                    for a in cell.attempts
+                ]
+            ),
             hide_index=True,
             width="stretch",
         )
@@ -328,6 +331,7 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
             icon=":material/close:",
             type="tertiary",
             on_click=lambda: K.cancel(store, runner, cid, keys=[key]),
+            disabled=not may_cancel_cells(session_right(job.spec.owner if job is not None else None)),  # whose cell it is
         )
         return
     rating = view.ratings.get(key, {})
@@ -401,7 +405,7 @@ def draw_grid(view: K.ComparisonView, variant: int | None, runner) -> None:
         cols = st.columns(widths, vertical_alignment="top")
         with cols[0]:
             st.caption(f"Row {row.index + 1}")
-            st.text(row.prompt)
+            st.text(literal(row.prompt))
         for j, column in enumerate(columns):
             with cols[j + 1]:
                 key = K.cell_key(row.index, column.col, variant)
@@ -438,7 +442,10 @@ def show_comparison(comparison_id: str) -> None:
     if b[0].button("New comparison", key="compare_new", icon=":material/add:"):
         del st.query_params["comparison"]
         st.rerun()
-    if b[1].button("Cancel the grid", key="compare_cancel", icon=":material/stop_circle:", disabled=not running):
+    right = grid_right(runner, view)  # whose grid it is: its own session's, a teammate's, the CLI's
+    if b[1].button(
+        "Cancel the grid", key="compare_cancel", icon=":material/stop_circle:", disabled=not running or not may_cancel_cells(right)
+    ):
         K.cancel(store, runner, view.id)
         st.rerun()
     retryable = [c for c in view.cells.values() if c.status in ("failed", "cancelled", "interrupted")]
@@ -483,6 +490,8 @@ def show_comparison(comparison_id: str) -> None:
     )
     if rerun_gate is not None:
         st.rerun()
+    if running:
+        grid_cancel_note(right)  # a teammate's grid: watch only, or confirm first
 
     refresh_s = max(C.COMPARE_REFRESH_S, view.plan.n_cells / C.COMPARE_REFRESH_CELLS_PER_S)  # big grids redraw less often
 
@@ -507,7 +516,7 @@ def show_comparison(comparison_id: str) -> None:
             draw_grid(current, None, runner)
         st.markdown("**Summary per target**")
         for s in K.summary(current):
-            st.text(s.line())
+            st.text(literal(s.line()))
 
     live_grid()
     if not running:

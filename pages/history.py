@@ -17,6 +17,7 @@ from lib.budget import spend_per_day
 from lib.errors import ERROR_TYPES
 from lib.generation import Outcome
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS
+from lib.text import literal, literal_obj
 from lib.ui.charts import spend_chart
 
 settings = ui.page_settings()
@@ -134,7 +135,7 @@ def show_problems(problems: list[str]) -> None:
         with st.container(border=True, key="history_link_problems"):
             st.warning("Parts of this link could not be used; they were ignored.", icon=":material/link_off:")
             for problem in problems:
-                st.text(problem)
+                st.text(literal(problem))
 
 
 def show_list(view: H.HistoryView) -> None:
@@ -152,7 +153,7 @@ def show_list(view: H.HistoryView) -> None:
             st.info("No attempts match these filters. Widen the time range or clear a filter.", icon=":material/search_off:")
         else:
             event = st.dataframe(
-                rows,
+                [{k: v if k == "image" else literal_obj(v) for k, v in r.items()} for r in rows],  # cells show text literally
                 key="history_table",
                 hide_index=True,
                 on_select="rerun",
@@ -323,8 +324,10 @@ def show_attempt(view: H.HistoryView) -> None:
         help="Opens Generate with this prompt, these parameters, this provider and model.",
     ):
         st.switch_page("pages/generate.py", query_params={"rerun": str(a["id"])})
+    if a.get("note"):  # what the attempt noted: images past the number asked for, events counted, a partial failure
+        st.info(ui.plain(a["note"]), icon=":material/info:")
     st.markdown("**Prompt**")
-    st.code(a["prompt"] or "(empty)", language=None, wrap_lines=True)
+    st.code(literal(a["prompt"] or "(empty)"), language=None, wrap_lines=True)
     err = detail["error"]
     if err is not None:
         ui.error_card(
@@ -360,42 +363,44 @@ def show_attempt(view: H.HistoryView) -> None:
                     key=f"img-dl-{n}",
                 )
     with st.expander("Parameters", icon=":material/tune:", expanded=True):
-        st.json(a.get("params") or {})
+        st.json(literal_obj(a.get("params") or {}))
     with st.expander("The request as sent (the key masked)", icon=":material/upload:"):
         req = detail["request"]
-        st.code(f"{req['method']} {req['url']}", language=None, wrap_lines=True)
+        st.code(literal(f"{req['method']} {req['url']}"), language=None, wrap_lines=True)
         st.caption("Headers the app sends (provider-specific extra headers are not stored)")
-        st.json(req["headers"])
+        st.json(literal_obj(req["headers"]))
         st.caption("JSON body")
-        st.json(req["body"])
+        st.json(literal_obj(req["body"]))
     with st.expander("The raw answer (base64 shortened)", icon=":material/download:", expanded=err is not None):
         if detail["raw_response"]:
-            st.code(detail["raw_response"], language=None, wrap_lines=True)
+            st.code(literal(detail["raw_response"]), language=None, wrap_lines=True)
         else:
             st.caption("Not recorded for this attempt (nothing came back, or it was recorded before answers were kept).")
     if a.get("usage"):
         with st.expander("Usage reported by the provider", icon=":material/data_usage:"):
-            st.json(a["usage"])
+            st.json(literal_obj(a["usage"]))
     siblings = detail["siblings"]
     if len(siblings) > 1:
         st.markdown("**This run's attempts, in order** (retries and fallback hops)")
         st.dataframe(
-            [
-                {
-                    "this": "▶" if s["id"] == a["id"] else "",
-                    "id": s["id"],
-                    "#": s["attempt_no"],
-                    "model": s["model"],
-                    "fell back from": s["fallback_from"] or "",
-                    "status": s["status"],
-                    "error type": s["error_type"] or "",
-                    "HTTP": s["http_status"],
-                    "latency (s)": H.seconds(s["latency_ms"]),
-                    "wait (s)": H.seconds(s.get("wait_ms")),
-                    "cost (est.)": s["cost_usd"],
-                }
-                for s in siblings
-            ],
+            literal_obj(
+                [
+                    {
+                        "this": "▶" if s["id"] == a["id"] else "",
+                        "id": s["id"],
+                        "#": s["attempt_no"],
+                        "model": s["model"],
+                        "fell back from": s["fallback_from"] or "",
+                        "status": s["status"],
+                        "error type": s["error_type"] or "",
+                        "HTTP": s["http_status"],
+                        "latency (s)": H.seconds(s["latency_ms"]),
+                        "wait (s)": H.seconds(s.get("wait_ms")),
+                        "cost (est.)": s["cost_usd"],
+                    }
+                    for s in siblings
+                ]
+            ),
             hide_index=True,
             key="history_siblings",
             column_config={"cost (est.)": st.column_config.NumberColumn("cost (est.)", format="$%.4f")},
@@ -409,7 +414,7 @@ def show_attempt(view: H.HistoryView) -> None:
     events = detail["events"]
     st.markdown("**Progress events of the run**")
     if events:
-        st.dataframe(ui.event_rows(events), hide_index=True, key="history_events")  # bounded, however many were stored
+        st.dataframe(literal_obj(ui.event_rows(events)), hide_index=True, key="history_events")  # bounded, however many were stored
     else:
         st.caption("No progress events were stored for this run.")
 

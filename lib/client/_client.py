@@ -398,6 +398,9 @@ class ImageClient:
         try:
             return self._run(request, run_id, emit, events, t0, state)
         except E.Cancelled as stop:
+            summary = getattr(stop, "summary", None)
+            if summary is not None:
+                state.attempts.append(summary)
             return self._finish(run_id, request, state, events, t0, status=stop.reason)
         except E.AppError as err:  # a write on this machine failed before a request went out
             log.error("run %s stopped: %s", run_id[:8], err.message)
@@ -687,6 +690,18 @@ class ImageClient:
                     "Cancelled" if status == "cancelled" else "Stopped: the app is shutting down",
                     model=model,
                     attempt_no=attempt_no,
+                )
+                stop.summary = AttemptSummary(  # the run's outcome lists the attempt it stopped, as its record does
+                    attempt_id,
+                    attempt_no,
+                    model,
+                    status,
+                    fields["error_type"],
+                    ctx.http_status,
+                    latency_ms,
+                    fallback_from,
+                    error_message=fields["error_message"],
+                    wait_ms=ctx.wait_ms,
                 )
                 raise stop
         if err is not None:

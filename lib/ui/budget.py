@@ -156,31 +156,35 @@ def send_gate(
             icon=":material/savings:",
         )
 
+    def refused() -> str | None:
+        """Why this send may not go now (today's budgets, a budget typed wrong), or None."""
+        problems = _typed_problems(providers)
+        if problems:
+            return "Not sent until fixed: " + " ".join(problems)
+        if fit is not None:  # a grid: the runner starts only the cells that fit, checked again as it submits
+            return " ".join(fit.reasons.values()) if not fit.start else None
+        for pid in providers:
+            share = B.send_cost([(p, r) for p, r in items if p == pid]).usd
+            check = B.check_send(store, pid, share, limit_for(pid))
+            if not check.ok:
+                return check.message
+        return None
+
     def checked_send() -> Any:
         with B.sending():  # the check and the run rows it allows, before any other send is checked
-            problems = _typed_problems(providers)
-            if problems:
-                st.error(plain("Not sent until fixed: " + " ".join(problems)), icon=":material/savings:")
+            why = refused()
+            if why:
+                st.error(plain(why), icon=":material/savings:")
                 return None
-            if fit is not None:
-                if not fit.start:
-                    st.error(plain(" ".join(fit.reasons.values())), icon=":material/savings:")
-                    return None
-                return send()  # the runner starts only the cells that fit, checked again as it submits
-            for pid in providers:
-                share = B.send_cost([(p, r) for p, r in items if p == pid]).usd
-                check = B.check_send(store, pid, share, limit_for(pid))
-                if not check.ok:
-                    st.error(plain(check.message), icon=":material/savings:")
-                    return None
             return send()
 
     if clicked and not disabled and pending is None:
-        if fit is not None and not fit.start:
-            st.error(plain(" ".join(fit.reasons.values())), icon=":material/savings:")
-            return None
         if not B.needs_confirmation(cost.usd, limit):
             return checked_send()
+        why = refused()  # over the budget: refused now, not asked first
+        if why:
+            st.error(plain(why), icon=":material/savings:")
+            return None
         pending = {"fingerprint": fingerprint, "usd": cost.usd, "token": uuid.uuid4().hex[:12]}
         ss[pending_key] = pending
     if pending is None:
