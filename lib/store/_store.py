@@ -366,13 +366,34 @@ class Store(
         run["events"] = self.run_events(run_id)
         return run
 
-    def run_events(self, run_id: str) -> list[dict[str, Any]]:
-        """The events of a run, in the order they happened."""
-        out = []
-        for row in self.db.query("SELECT * FROM run_events WHERE run_id = ? ORDER BY seq, id", [run_id]):
+    def run_events(self, run_id: str, *, head: int = C.MAX_RUN_EVENTS, tail: int = C.MAX_RUN_EVENTS) -> list[dict[str, Any]]:
+        """The events of a run, in the order they happened: all of them, or for a run that
+        stored more than ``head + tail`` (one recorded before events were coalesced may hold
+        hundreds of thousands), the first ``head``, a ``note`` event counting those between,
+        and the last ``tail``: read from the index, never the whole run."""
+        total = self.db.execute("SELECT count(*) FROM run_events WHERE run_id = ?", [run_id]).fetchone()[0]
+        if total <= head + tail:
+            rows = list(self.db.query("SELECT * FROM run_events WHERE run_id = ? ORDER BY seq, id", [run_id]))
+        else:
+            first = list(self.db.query("SELECT * FROM run_events WHERE run_id = ? ORDER BY seq, id LIMIT ?", [run_id, head]))
+            last = list(self.db.query("SELECT * FROM run_events WHERE run_id = ? ORDER BY seq DESC, id DESC LIMIT ?", [run_id, tail]))
+            left_out = total - head - tail
+            gap = {
+                "id": None,
+                "run_id": run_id,
+                "seq": first[-1]["seq"] if first else 0,
+                "at": first[-1]["at"] if first else None,
+                "elapsed_s": first[-1]["elapsed_s"] if first else None,
+                "kind": "note",
+                "message": f"{left_out:,} more stored events of this run are not listed (the first {head} and the last {tail} are)",
+                "model": None,
+                "attempt_no": None,
+                "data": json.dumps({"left_out": left_out}),
+            }
+            rows = [*first, gap, *reversed(last)]
+        for row in rows:
             row["data"] = json.loads(row["data"]) if row.get("data") else {}
-            out.append(row)
-        return out
+        return rows
 
     def recent_runs(self, kind: str | None = None, limit: int = C.RECENT_RUNS, *, owner_session: str | None = None) -> list[dict[str, Any]]:
         """The newest runs (optionally of one kind, or of one browser session only), each with its

@@ -56,7 +56,15 @@ def bounded(events: list[Any], limit: int = C.MAX_EVENTS_SHOWN) -> tuple[list[An
         return events, [], 0
     head = limit // 4
     tail = limit - head
-    return events[:head], events[-tail:], len(events) - head - tail
+    # A stored run read in part (Store.run_events) carries a marker for the events it left out.
+    hidden = sum(_left_out(e) or 1 for e in events[head : len(events) - tail])
+    return events[:head], events[-tail:], hidden
+
+
+def _left_out(event: Any) -> int:
+    data = event.get("data") if isinstance(event, dict) else getattr(event, "data", None)
+    value = data.get("left_out") if isinstance(data, dict) else None
+    return value if isinstance(value, int) and value > 0 else 0
 
 
 def render_events(events: list[Event], *, label: str, state: str, expanded: bool) -> None:
