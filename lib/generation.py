@@ -66,6 +66,7 @@ class GenerationRequest:
     images: list[ReferenceImage] = field(default_factory=list)  # non-empty: an edit (/v1/images/edits)
     mask: ReferenceImage | None = None
     input_fidelity: str | None = None  # "low" / "high", only for models that take it
+    resolution: str | None = None  # "1K" / "2K" / "4K" with a ratio size, on routes that take one (EvoLink)
 
     @property
     def is_edit(self) -> bool:
@@ -88,6 +89,8 @@ class GenerationRequest:
             out["partial_images"] = self.partial_images
         if self.input_fidelity:
             out["input_fidelity"] = self.input_fidelity
+        if self.resolution:
+            out["resolution"] = self.resolution
         if self.images:
             out["reference_images"] = len(self.images)
             out["mask"] = self.mask is not None
@@ -113,6 +116,8 @@ class GenerationRequest:
             body["partial_images"] = self.partial_images
         if self.input_fidelity:
             body["input_fidelity"] = self.input_fidelity
+        if self.resolution:
+            body["resolution"] = self.resolution
         body.update(self.extra)
         return body
 

@@ -11,7 +11,18 @@ from dataclasses import dataclass
 from lib import constants as C
 from lib import errors as E
 from lib.generation import ClientSettings, GenerationRequest
-from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, Provider, check_model, check_size, request_limits
+from lib.providers import (
+    BACKGROUNDS,
+    MODERATIONS,
+    OUTPUT_FORMATS,
+    Provider,
+    check_model,
+    check_size,
+    estimate_tokens,
+    request_limits,
+    route_label,
+    size_rule,
+)
 
 _KEY_BAD = re.compile(r"[\s\"'`<>]")
 
@@ -109,34 +120,51 @@ def number_problem(name: str, value: object) -> str | None:
     return parse_number(name, value)[1]
 
 
-def check_request_values(request: GenerationRequest, model: str) -> tuple[str, str] | None:
-    """(message, field) for the first value ``model`` does not take, else None:
-    prompt length, n, size, quality and the gpt-image-only parameters, each by that model's rules."""
-    limits = request_limits(model)
+def check_request_values(request: GenerationRequest, model: str, provider: Provider | str | None = None) -> tuple[str, str] | None:
+    """(message, field) for the first value ``model`` does not take, else None: prompt length, n,
+    size, quality and the gpt-image-only parameters, each by that model's rules, or with a provider
+    by that route's, and the message names the route."""
+    limits = request_limits(model, provider)
+    name = route_label(provider, model)
     if len(request.prompt) > limits.max_prompt_chars:
-        return f"The prompt is {len(request.prompt):,} characters; {model} takes at most {limits.max_prompt_chars:,}.", "prompt"
+        return f"The prompt is {len(request.prompt):,} characters; {name} takes at most {limits.max_prompt_chars:,}.", "prompt"
+    if limits.max_prompt_tokens is not None:
+        tokens = estimate_tokens(request.prompt)
+        if tokens > limits.max_prompt_tokens:
+            return (
+                f"The prompt is about {tokens:,} tokens; {name} takes at most {limits.max_prompt_tokens:,}. Shorten it.",
+                "prompt",
+            )
     if not isinstance(request.n, int) or isinstance(request.n, bool):
         return f"Images (n) must be a whole number; got {request.n!r}.", "n"
     problem = number_problem("n", request.n)
     if problem:
         return problem, "n"
     if request.n > limits.max_n:
-        return f"{model} makes at most {limits.max_n} image(s) per request; {request.n} were asked for.", "n"
-    size_problem = check_size(request.size, model)
+        return f"{name} makes at most {limits.max_n} image(s) per request; {request.n} were asked for.", "n"
+    size_problem = check_size(request.size, model, provider)
     if size_problem:
         return size_problem, "size"
+    if request.resolution is not None:
+        resolutions = size_rule(model, provider).resolutions
+        if not resolutions:
+            return f"{name} takes no resolution; give the size as WIDTHxHEIGHT and leave resolution out.", "resolution"
+        if request.resolution not in resolutions:
+            return f"{name} takes resolution {', '.join(resolutions)}; got '{request.resolution}'.", "resolution"
     if request.quality not in limits.qualities:
-        return f"{model} takes quality {', '.join(limits.qualities)}; got '{request.quality}'.", "quality"
+        if limits.qualities == ("auto",):
+            return f"{name} takes no quality parameter; leave quality at auto (got '{request.quality}').", "quality"
+        return f"{name} takes quality {', '.join(limits.qualities)}; got '{request.quality}'.", "quality"
     if not limits.gpt_image_params:
-        for name, value, default in (
+        for param, value, default in (
             ("background", request.background, "auto"),
             ("output_format", request.output_format, "png"),
             ("moderation", request.moderation, "auto"),
         ):
             if value != default:
-                return f"{model} does not take {name} '{value}'; only gpt-image models do. Leave it at {default}.", name
+                return f"{name} does not take {param} '{value}'; only gpt-image models do. Leave it at {default}.", param
         if request.output_compression is not None:
-            return f"{model} does not take output_compression; only gpt-image models do.", "output_compression"
+            return f"{name} does not take output_compression; only gpt-image models do.", "output_compression"
     return None
 
 
@@ -164,7 +192,7 @@ def preflight(request: GenerationRequest, settings: ClientSettings) -> None:
         raise bad("No model is set.", "model")
     if mc.near_miss:
         raise bad(mc.message, "model")
-    problem = check_request_values(request, request.model)
+    problem = check_request_values(request, request.model, provider)
     if problem:
         raise bad(*problem)
     for name, value, allowed in (
@@ -206,11 +234,12 @@ def check_media(request: GenerationRequest, settings: ClientSettings | None = No
     from lib.edits import EDIT_TYPES, sniff
     from lib.errors import InvalidImage
     from lib.images import validate
-    from lib.providers import capabilities, edit_models, stream_models
+    from lib.providers import capabilities, edit_models, route_label, stream_models
 
     model = model or request.model
     provider = settings.preset if settings is not None else None
-    cap = capabilities(model)
+    cap = capabilities(model, provider)
+    label = route_label(provider, model)
 
     def bad(message: str, param: str) -> E.InvalidInput:
         return E.InvalidInput(message, param=param, code="preflight")
@@ -219,13 +248,13 @@ def check_media(request: GenerationRequest, settings: ClientSettings | None = No
         if not isinstance(request.partial_images, int) or not 0 <= request.partial_images <= C.MAX_PARTIAL_IMAGES:
             raise bad(f"partial_images must be a whole number from 0 to {C.MAX_PARTIAL_IMAGES}.", "partial_images")
         if not cap.streams:
-            raise bad(f"{model} does not stream partial images." + _did_you_mean(stream_models(provider), "stream"), "stream")
+            raise bad(f"{label} does not stream partial images." + _did_you_mean(stream_models(provider), "stream"), "stream")
     if request.background not in cap.backgrounds:
-        raise bad(f"{model} does not take background '{request.background}'; it takes {', '.join(cap.backgrounds)}.", "background")
+        raise bad(f"{label} does not take background '{request.background}'; it takes {', '.join(cap.backgrounds)}.", "background")
     if request.input_fidelity:
         if request.input_fidelity not in cap.input_fidelity:
             takes = f"it takes {', '.join(cap.input_fidelity)}" if cap.input_fidelity else "leave it out"
-            raise bad(f"{model} does not take input_fidelity '{request.input_fidelity}'; {takes}.", "input_fidelity")
+            raise bad(f"{label} does not take input_fidelity '{request.input_fidelity}'; {takes}.", "input_fidelity")
         if not request.images:
             raise bad("input_fidelity applies to edits: add a reference image, or leave it out.", "input_fidelity")
     if request.mask is not None and not request.images:
@@ -233,9 +262,9 @@ def check_media(request: GenerationRequest, settings: ClientSettings | None = No
     if not request.images:
         return
     if not cap.edits:
-        raise bad(f"{model} cannot edit images." + _did_you_mean(edit_models(provider), "edit"), "model")
+        raise bad(f"{label} cannot edit images." + _did_you_mean(edit_models(provider), "edit"), "model")
     if len(request.images) > cap.max_reference_images:
-        raise bad(f"{len(request.images)} reference images: {model} takes at most {cap.max_reference_images}.", "image")
+        raise bad(f"{len(request.images)} reference images: {label} takes at most {cap.max_reference_images}.", "image")
     first_size: tuple[int, int] | None = None
     for position, ref in enumerate(request.images, start=1):
         name = f"'{ref.filename or f'image {position}'}'"
@@ -263,7 +292,7 @@ def check_media(request: GenerationRequest, settings: ClientSettings | None = No
     if mask is not None:
         name = f"'{mask.filename or 'mask'}'"
         if not cap.mask:
-            raise bad(f"{model} does not take a mask; leave {name} out.", "mask")
+            raise bad(f"{label} does not take a mask; leave {name} out.", "mask")
         if mask.byte_size > C.MAX_MASK_BYTES:
             raise bad(f"The mask {name} is {mask.byte_size / 1048576:.1f} MB; it must be under {C.MAX_MASK_BYTES // 1048576} MB.", "mask")
         if sniff(mask.data) != "image/png":

@@ -65,6 +65,8 @@ BASES = ("usage", "size_quality")
 RATE_FIELDS = ("text_input", "image_input", "image_output", "text_output")
 QUALITY_TIERS = ("low", "medium", "high")
 SQUARE, PORTRAIT, LANDSCAPE = "1024x1024", "1024x1536", "1536x1024"
+CALL_TIERS = ("1K", "2K", "4K")
+CALL_TIER_PIXELS = (("1K", 1_700_000), ("2K", 4_400_000))  # a WxH size's tier: at most this many pixels
 
 # USD. Token rates are per 1M tokens; per_image is quality -> size -> USD per image.
 # Sources (checked on PRICES_CHECKED):
@@ -129,6 +131,13 @@ DEFAULT_PRICES: dict[str, dict[str, Any]] = {
             "high": {SQUARE: 0.036, PORTRAIT: 0.052, LANDSCAPE: 0.052},
         },
         "source": "OpenAI model page for gpt-image-1-mini",
+    },
+    # gpt-image-2-beta (EvoLink): billed per call by resolution tier (1K / 2K / 4K). EvoLink's
+    # documentation names the tiers but this table has no figures for them: set them in
+    # secrets.toml ([prices."gpt-image-2-beta".per_call_tier] "1K" = ...); until then no price is shown.
+    "gpt-image-2-beta": {
+        "per_call_tier": {},
+        "source": "EvoLink documentation: per call by resolution tier; no figures in this table",
     },
     "seedream-4-5": {
         "flat_per_image": 0.04,
@@ -197,6 +206,14 @@ def merge_overrides(base: dict[str, dict[str, Any]], overrides: Any) -> tuple[di
                     problems.append(f"[prices] {model}.{key}: {value!r} is not a price; ignored")
                 else:
                     target[key] = number
+            elif key == "per_call_tier" and isinstance(value, dict):
+                tiers = target.setdefault("per_call_tier", {})
+                for tier, price in value.items():
+                    number = _number(price)
+                    if str(tier).upper() not in CALL_TIERS or number is None:
+                        problems.append(f"[prices] {model}.per_call_tier.{tier}: expected 1K, 2K or 4K = price; ignored")
+                    else:
+                        tiers[str(tier).upper()] = number
             elif key == "per_image" and isinstance(value, dict):
                 per = target.setdefault("per_image", {})
                 for quality, sizes in value.items():
@@ -304,8 +321,29 @@ def _quality(params: dict[str, Any]) -> tuple[str, list[str]]:
     return C.PRICING_AUTO_QUALITY, [f"quality {raw[:40]!r} not known, taken as {C.PRICING_AUTO_QUALITY}"]
 
 
+def call_tier(params: dict[str, Any]) -> tuple[str, list[str]]:
+    """The resolution tier a per-call price is read at: the ``resolution`` word when there is one,
+    else a WxH size bucketed by its pixels (up to 1.7 MP 1K, up to 4.4 MP 2K, above that 4K)."""
+    raw = str((params or {}).get("resolution") or "").strip().upper()
+    if raw in CALL_TIERS:
+        return raw, []
+    size = str((params or {}).get("size") or "auto").strip().lower()
+    match = re.fullmatch(r"(\d{1,5})\s*[x×*]\s*(\d{1,5})", size)
+    if not match:
+        return "1K", [f"size {size[:40]!r} with no resolution taken as tier 1K"]
+    pixels = int(match.group(1)) * int(match.group(2))
+    tier = next((t for t, most in CALL_TIER_PIXELS if pixels <= most), "4K")
+    return tier, [f"{size} is tier {tier}"]
+
+
 def per_image_price(row: dict[str, Any], params: dict[str, Any]) -> tuple[float | None, list[str]]:
     """USD for one image of this size and quality, and what was assumed."""
+    if "per_call_tier" in row:
+        tier, notes = call_tier(params)
+        price = _number((row.get("per_call_tier") or {}).get(tier))
+        if price is None:
+            return None, [f"no per-call price for tier {tier}", *notes]
+        return price, [f"one call at tier {tier}", *notes]
     flat = _number(row.get("flat_per_image"))
     if flat is not None:
         return flat, ["one price per image whatever the size or quality"]
@@ -426,7 +464,7 @@ def estimate(model: str, params: dict[str, Any], usage: dict[str, Any] | None, i
         return Cost(0.0, "size_quality", "; ".join([why, *notes]))
     price, pnotes = per_image_price(row, params or {})
     if price is None:
-        return Cost(None, "size_quality", "; ".join([f"no per-image price for {key}", *notes]))
+        return Cost(None, "size_quality", "; ".join([f"no per-image price for {key}", *pnotes, *notes]))
     return Cost(round(price * count, 6), "size_quality", "; ".join([f"{count} image(s) x {format_usd(price)}", *pnotes, *notes]))
 
 
@@ -437,7 +475,7 @@ def estimate_request(model: str, params: dict[str, Any], n: int) -> Cost:
         return Cost(None, "size_quality", f"no price known for {str(model)[:60]!r} and no default row")
     price, pnotes = per_image_price(row, params or {})
     if price is None:
-        return Cost(None, "size_quality", "; ".join([f"no per-image price for {key}", *notes]))
+        return Cost(None, "size_quality", "; ".join([f"no per-image price for {key}", *pnotes, *notes]))
     count = max(int(n or 0), 0)
     return Cost(round(price * count, 6), "size_quality", "; ".join([f"{count} image(s) x {format_usd(price)}", *pnotes, *notes]))
 

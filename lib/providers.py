@@ -86,8 +86,9 @@ PRESETS: dict[str, Provider] = {
             base_url="https://api.evolink.ai/v1",
             key_env="EVOLINK_API_KEY",
             delivery="task",
-            models=GPT_IMAGE_MODELS + GATEWAY_MODELS,
-            note="Asynchronous: the answer is a task that is polled; result URLs expire after 24 hours.",
+            models=("gpt-image-2", "gpt-image-2-beta") + GPT_IMAGE_MODELS[1:] + GATEWAY_MODELS,
+            note="Asynchronous: the answer is a task that is polled; result URLs expire after 24 hours. "
+            "EvoLink's callback_url is not used: a local app cannot receive a callback, so it polls.",
         ),
         Provider(
             id="custom",
@@ -440,6 +441,8 @@ class SizeRule:
     fixed: tuple[str, ...]  # includes "auto" where the model takes it
     free: bool  # any WxH within the documented gpt-image-2 rule
     open: bool = False  # a model outside the table (or a gateway model): any plausible size, the provider decides
+    ratios: tuple[str, ...] = ()  # sizes given as a ratio ("16:9"), read with a resolution word
+    resolutions: tuple[str, ...] = ()  # the resolution words a ratio size goes with ("1K", "2K", "4K")
 
 
 SIZE_RULES: dict[str, SizeRule] = {
@@ -453,17 +456,21 @@ SIZE_RULES: dict[str, SizeRule] = {
 _OPEN_RULE = SizeRule(FIXED_SIZES, free=False, open=True)
 
 
-def size_rule(model: str) -> SizeRule:
+def size_rule(model: str, provider: Provider | str | None = None) -> SizeRule:
+    """The sizes ``model`` takes; with a provider, the sizes of that route."""
+    if provider is not None:
+        return route(provider, model).sizes
     return SIZE_RULES.get(model, _OPEN_RULE)
 
 
-def size_choices(model: str) -> tuple[str, ...]:
+def size_choices(model: str, provider: Provider | str | None = None) -> tuple[str, ...]:
     """The sizes a widget offers for ``model`` (a free size is typed separately where the model takes one)."""
-    return size_rule(model).fixed
+    rule = size_rule(model, provider)
+    return rule.fixed + rule.ratios
 
 
-def takes_free_size(model: str) -> bool:
-    rule = size_rule(model)
+def takes_free_size(model: str, provider: Provider | str | None = None) -> bool:
+    rule = size_rule(model, provider)
     return rule.free or rule.open
 
 
@@ -526,12 +533,18 @@ def nearest_size(size: str, model: str) -> str | None:
     return f"{fw}x{fh}"
 
 
-def check_size(size: str, model: str) -> str | None:
-    """None when the size suits the model, else the rule that failed and the nearest valid size."""
-    rule = size_rule(model)
-    if size in rule.fixed:
+def check_size(size: str, model: str, provider: Provider | str | None = None) -> str | None:
+    """None when the size suits the model (with a provider: that route), else the rule that failed
+    and the nearest valid size."""
+    rule = size_rule(model, provider)
+    if size in rule.fixed or size in rule.ratios:
         return None
     dims = parse_size(size)
+    if re.fullmatch(r"\s*\d{1,3}\s*:\s*\d{1,3}\s*", size or ""):
+        if rule.ratios:
+            return f"Size '{size}' is not a ratio {route_label(provider, model)} takes: {', '.join(rule.ratios)}."
+        if not rule.open:
+            return f"{route_label(provider, model)} does not take a size as a ratio ('{size}'); give WIDTHxHEIGHT (for example 1536x1024)."
     if rule.open:
         # Gateway models have sizes of their own ("2K", "2048x2048"): accept any plausible token.
         if (dims is not None and min(dims) > 0) or re.fullmatch(r"[0-9]{1,2}[kK]", size or ""):
@@ -562,6 +575,7 @@ class RequestLimits:
     max_prompt_chars: int
     qualities: tuple[str, ...]
     gpt_image_params: bool  # background, output_format, output_compression, moderation
+    max_prompt_tokens: int | None = None  # a limit given in tokens (counted by estimate_tokens)
 
 
 _GPT_IMAGE_LIMITS = RequestLimits(C.MAX_N, C.MAX_PROMPT_CHARS, QUALITIES, True)
@@ -572,9 +586,21 @@ REQUEST_LIMITS: dict[str, RequestLimits] = {
 }
 
 
-def request_limits(model: str) -> RequestLimits:
-    """What ``model`` takes besides its sizes; a model outside the table gets the gpt-image limits."""
+def request_limits(model: str, provider: Provider | str | None = None) -> RequestLimits:
+    """What ``model`` takes besides its sizes (with a provider: that route); a model outside the
+    table gets the gpt-image limits."""
+    if provider is not None:
+        return route(provider, model).limits
     return REQUEST_LIMITS.get(model, _GPT_IMAGE_LIMITS)
+
+
+_TOKEN_PIECE = re.compile(r"[A-Za-z0-9]+|[^\sA-Za-z0-9]")
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free count of the tokens in ``text``, on the high side: each run of ASCII letters
+    and digits counts one token per 4 characters (at least one), every other visible character one."""
+    return sum(-(-len(piece) // 4) if piece[0].isascii() and piece[0].isalnum() else 1 for piece in _TOKEN_PIECE.findall(text or ""))
 
 
 # --------------------------------------------------------------------------
@@ -866,8 +892,11 @@ CAPABILITIES: dict[str, Capabilities] = {
 }
 
 
-def capabilities(model: str) -> Capabilities:
-    """What ``model`` can do; a model outside the table may do anything (the provider decides)."""
+def capabilities(model: str, provider: Provider | str | None = None) -> Capabilities:
+    """What ``model`` can do (with a provider: on that route); a model outside the table may do
+    anything (the provider decides)."""
+    if provider is not None:
+        return route(provider, model).capabilities
     found = CAPABILITIES.get(model)
     if found is not None:
         return found
@@ -886,8 +915,11 @@ def capabilities(model: str) -> Capabilities:
     )
 
 
-def capability_rows() -> list[dict[str, Any]]:
-    """The table as rows for display (Diagnostics step 6, the Generate page's help)."""
+def capability_rows(provider: Provider | str | None = None) -> list[dict[str, Any]]:
+    """The table as rows for display (Diagnostics step 6, the Generate page's help): one row per
+    model, or with a provider one row per route of that provider."""
+    if provider is not None:
+        return [route_row(r) for r in routes(provider)]
     rows = []
     for c in CAPABILITIES.values():
         rows.append(
@@ -906,8 +938,155 @@ def capability_rows() -> list[dict[str, Any]]:
 
 
 def edit_models(provider: Provider | None = None) -> list[str]:
-    return [m for m in (provider.models if provider else KNOWN_MODELS) if capabilities(m).edits]
+    return [m for m in (provider.models if provider else KNOWN_MODELS) if capabilities(m, provider).edits]
 
 
 def stream_models(provider: Provider | None = None) -> list[str]:
-    return [m for m in (provider.models if provider else KNOWN_MODELS) if capabilities(m).streams]
+    return [m for m in (provider.models if provider else KNOWN_MODELS) if capabilities(m, provider).streams]
+
+
+# --------------------------------------------------------------------------
+# Routes: what a model takes at one provider (pre-flight, the widgets, the estimate, Diagnostics step 6)
+
+EVOLINK_RATIOS = ("1:1", "1:2", "2:1", "1:3", "3:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "9:21", "21:9")
+EVOLINK_RESOLUTIONS = ("1K", "2K", "4K")
+REFERENCE_TRANSPORTS = ("multipart", "image_urls", "none")
+PRICING_BASES = ("model", "per_call_tier")  # the model's row in the price table, or one price per call by tier
+_EVOLINK_DOCS = "EvoLink API documentation (read 2026-12-01)"
+
+
+@dataclass(frozen=True)
+class Route:
+    provider: str  # provider id
+    model: str
+    capabilities: Capabilities
+    limits: RequestLimits
+    sizes: SizeRule
+    references: str  # how reference images travel: multipart /images/edits, URLs in image_urls, or not at all
+    pricing: str  # one of PRICING_BASES
+    source: str  # where the facts come from
+    not_confirmed: str  # what the source does not say (and what the app does about it)
+    listed: bool  # the provider lists this model
+
+    @property
+    def label(self) -> str:
+        return route_label(self.provider, self.model)
+
+
+def _provider_id(provider: Provider | str | None) -> str:
+    if provider is None:
+        return ""
+    return provider if isinstance(provider, str) else provider.id
+
+
+def route_label(provider: Provider | str | None, model: str) -> str:
+    """How messages name a route: ``model @ Provider`` (as Compare labels its targets)."""
+    pid = _provider_id(provider)
+    if not pid:
+        return model
+    preset = PRESETS.get(pid)
+    return f"{model} @ {preset.label.split(' (')[0] if preset else pid}"
+
+
+_EVOLINK_SIZE_RULE = SizeRule(("auto",), free=True, ratios=EVOLINK_RATIOS, resolutions=EVOLINK_RESOLUTIONS)
+_EVOLINK_SIZES = "auto, a ratio (15 listed) with resolution 1K / 2K / 4K, or WxH within the gpt-image-2 rule"
+
+
+def _evolink_caps(model: str) -> Capabilities:
+    return Capabilities(
+        model,
+        True,
+        streams=False,
+        edits=True,
+        max_reference_images=C.MAX_REFERENCE_IMAGES,
+        mask=False,
+        input_fidelity=(),
+        backgrounds=("auto",),
+        preview_backgrounds=(),
+        size_rule=_EVOLINK_SIZES,
+        source=_EVOLINK_DOCS,
+    )
+
+
+_ROUTES: dict[tuple[str, str], dict[str, Any]] = {
+    ("evolink", "gpt-image-2"): {
+        "capabilities": _evolink_caps("gpt-image-2"),
+        "sizes": _EVOLINK_SIZE_RULE,
+        "references": "image_urls",
+        "source": f"{_EVOLINK_DOCS}: an asynchronous task; references are 1-16 URLs in image_urls (files are uploaded to "
+        "EvoLink's file API first, links kept 72 hours); quality low/medium/high; n 1-10; prompts up to 32,000 characters.",
+        "not_confirmed": "Streaming, a mask and the background parameter are not in EvoLink's documentation: the app "
+        "refuses them on this route. callback_url is not used: a local app cannot receive EvoLink's callback, so it polls.",
+    },
+    ("evolink", "gpt-image-2-beta"): {
+        "capabilities": _evolink_caps("gpt-image-2-beta"),
+        "limits": RequestLimits(1, C.MAX_PROMPT_CHARS, ("auto",), True, max_prompt_tokens=2_000),
+        "sizes": _EVOLINK_SIZE_RULE,
+        "references": "image_urls",
+        "pricing": "per_call_tier",
+        "source": f"{_EVOLINK_DOCS}: the gpt-image-2 route with n fixed at 1, no quality parameter, prompts up to 2,000 "
+        "tokens, billed per call by resolution tier (1K / 2K / 4K; WxH: up to 1.7 MP is 1K, up to 4.4 MP 2K, above 4K).",
+        "not_confirmed": "EvoLink does not say which tokenizer counts the 2,000 tokens: the app estimates on the high side. "
+        "Streaming, a mask and the background parameter are refused, as on gpt-image-2. callback_url is not used.",
+    },
+    ("wisgate", "dall-e-3"): {
+        "references": "none",
+        "source": "WisGate documentation: the OpenAI image API; dall-e-3 is text to image only, n=1, prompts up to 4,000 characters.",
+        "not_confirmed": "",
+    },
+}
+
+
+def route(provider: Provider | str | None, model: str) -> Route:
+    """The route ``model`` at ``provider``: its row when the app knows it, else the model's documented
+    rules (and for a model outside the table: the provider decides)."""
+    pid = _provider_id(provider)
+    preset = PRESETS.get(pid)
+    caps = capabilities(model)
+    base: dict[str, Any] = {
+        "capabilities": caps,
+        "limits": request_limits(model),
+        "sizes": size_rule(model),
+        "references": "multipart" if caps.edits else "none",
+        "pricing": "model",
+        "source": caps.source,
+        "not_confirmed": "",
+    }
+    if pid in ("custom", ""):
+        base["not_confirmed"] = "A gateway of your own: the model's documented rules are assumed; the gateway may differ."
+    elif pid == "sandbox":
+        base["source"] = f"The local sandbox, which follows the model's documented rules ({caps.source})"
+    elif not caps.known:
+        base["not_confirmed"] = "A model this app has no facts about: nothing is refused, the provider decides."
+    base.update(_ROUTES.get((pid, model), {}))
+    listed = bool(preset and model in preset.models)
+    return Route(pid, model, listed=listed, **base)
+
+
+def routes(provider: Provider | str) -> list[Route]:
+    """The routes of the models ``provider`` lists, in its order."""
+    preset = PRESETS.get(_provider_id(provider))
+    return [route(provider, m) for m in (preset.models if preset else KNOWN_MODELS)]
+
+
+def route_row(r: Route) -> dict[str, Any]:
+    """One route as a row for display."""
+    c, lim = r.capabilities, r.limits
+    sizes = c.size_rule
+    prompt = f"{lim.max_prompt_tokens:,} tokens" if lim.max_prompt_tokens else f"{lim.max_prompt_chars:,} characters"
+    refs = {"multipart": "multipart /images/edits", "image_urls": "image_urls (uploaded first)", "none": "none"}[r.references]
+    return {
+        "route": r.label,
+        "n": f"1-{lim.max_n}" if lim.max_n > 1 else "1",
+        "quality": ", ".join(lim.qualities) if lim.qualities != ("auto",) else "not taken",
+        "sizes": sizes,
+        "prompt": prompt,
+        "streams": "yes (partial_images 0-3)" if c.streams else "no",
+        "edits": f"yes, up to {c.max_reference_images} images, {refs}" if c.edits else "no",
+        "mask": "yes" if c.mask else "no",
+        "input_fidelity": ", ".join(c.input_fidelity) if c.input_fidelity else "not taken",
+        "backgrounds": ", ".join(b + (" (preview)" if b in c.preview_backgrounds else "") for b in c.backgrounds),
+        "pricing": "per call, by resolution tier" if r.pricing == "per_call_tier" else "the model's price row",
+        "source": r.source,
+        "not confirmed": r.not_confirmed or "-",
+    }

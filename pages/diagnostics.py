@@ -75,7 +75,7 @@ def render_report(report: D.Report, *, key: str, expanded_step: int | None) -> N
                 st.text(text.literal(step.fix))
                 # Media: what each model takes (stream, edits, input_fidelity, backgrounds, sizes)
                 if step.step == 6:
-                    ui.capability_table()
+                    ui.capability_table(report.provider)
 
 
 def downloads(report: D.Report, *, key: str) -> None:

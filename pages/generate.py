@@ -5,7 +5,7 @@ import streamlit as st
 from lib import ui
 from lib.generation import GenerationRequest
 from lib.preflight import check_request_values
-from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices, takes_free_size
+from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices, size_rule, takes_free_size
 from lib.ui.budget import send_gate
 from lib.ui.generate import cancel_control, running_elsewhere
 from lib.ui.sidebar import checked_number
@@ -40,8 +40,9 @@ prompt = st.text_area(
 model = settings.model
 
 typed = dict(settings.problems)  # numbers typed out of range: shown inline, and nothing is sent
-sizes = [*size_choices(model), *(["custom"] if takes_free_size(model) else [])]
-qualities = list(request_limits(model).qualities)
+provider = settings.client.provider
+sizes = [*size_choices(model, provider), *(["custom"] if takes_free_size(model, provider) else [])]
+qualities = list(request_limits(model, provider).qualities)
 for widget, options, what in (("size_choice", sizes, "size"), ("quality", qualities, "quality")):
     chosen = st.session_state.get(widget)
     if chosen is not None and chosen not in options:  # another model was picked: say so, do not switch silently
@@ -61,7 +62,7 @@ quality = c2.selectbox("Quality", qualities, key="quality")
 output_format = c3.selectbox("Format", OUTPUT_FORMATS, key="output_format")
 for widget, default in (("n", 1), ("size_w", 2048), ("size_h", 1152), ("compression", 90)):
     st.session_state.setdefault(widget, default)  # a re-run may have set them: no second default on the widget
-n = checked_number(c4, "Images", "n", typed, step=1, help=f"From 1 to {request_limits(model).max_n} for this model.")
+n = checked_number(c4, "Images", "n", typed, step=1, help=f"From 1 to {request_limits(model, provider).max_n} on this route.")
 if size_choice == "custom":
     w_col, h_col = st.columns(2)
     w = checked_number(w_col, "Width", "size_w", typed, step=16)
@@ -69,6 +70,12 @@ if size_choice == "custom":
     size = f"{w}x{h}" if w is not None and h is not None else ""
 else:
     size = size_choice
+rule = size_rule(model, provider)  # a ratio size goes with a resolution word on the routes that take one
+resolution = (
+    st.selectbox("Resolution", rule.resolutions, key="resolution", help="1K is about 1 MP, 2K about 4 MP, 4K up to 8.29 MP.")
+    if size in rule.ratios
+    else None
+)
 with_compression = output_format in ("jpeg", "webp")
 d = st.columns(3 if with_compression else 2)
 background = d[0].selectbox("Background", BACKGROUNDS, key="background")
@@ -76,12 +83,13 @@ moderation = d[1].selectbox("Moderation", MODERATIONS, key="moderation")
 compression = d[2].slider("Compression", 0, 100, key="compression") if with_compression else None
 
 # Media: streaming partial images, reference images, mask, input_fidelity
-media = ui.media_controls(model)
+media = ui.media_controls(model, provider)
 
 request = GenerationRequest(
     prompt=prompt,
     model=model,
     size=size,
+    resolution=resolution,
     n=n if n is not None else 1,
     quality=quality,
     background=background,
@@ -92,7 +100,7 @@ request = GenerationRequest(
 )
 
 # What the model does not take (size, n, quality, prompt length...), by the rules pre-flight applies
-problem = None if typed else check_request_values(request, model)
+problem = None if typed else check_request_values(request, model, provider)
 if problem and (problem[1] != "prompt" or prompt):
     st.warning(ui.plain(problem[0]))
 if background == "transparent" and output_format == "jpeg":

@@ -33,7 +33,14 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--base-url", help="override the preset's base URL (sandbox: a running sandbox)")
     g.add_argument("--api-key", help="the key (default: the provider's environment variable)")
     g.add_argument("--model", default="gpt-image-2")
-    g.add_argument("--size", default="auto")
+    g.add_argument("--size", default="auto", help="auto, WIDTHxHEIGHT, or on routes that take one a ratio such as 16:9")
+    g.add_argument(
+        "--resolution",
+        type=str.upper,
+        default=None,
+        metavar="1K|2K|4K",
+        help="with a ratio size, on routes that take one (EvoLink): 1K (~1 MP), 2K (~4 MP) or 4K",
+    )
     g.add_argument("--n", type=int, default=1)
     g.add_argument("--quality", default="auto", choices=QUALITIES)
     g.add_argument("--background", default="auto", choices=BACKGROUNDS)
@@ -139,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         prompt=args.prompt,
         model=args.model,
         size=args.size,
+        resolution=args.resolution,
         n=args.n,
         quality=args.quality,
         background=args.background,

@@ -439,7 +439,7 @@ class ImageClient:
         previous: str | None = None
         for hop, model in enumerate(chain):
             if hop > 0:
-                size_problem = check_size(request.size, model)
+                size_problem = check_size(request.size, model, s.preset)
                 if size_problem:
                     emit("skipped", f"Skipping {model}: {size_problem}", model=model)
                     continue

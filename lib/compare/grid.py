@@ -444,7 +444,7 @@ class GridPlan:
         sizes = list(self.vary.values) if self.vary and self.vary.param == "size" else [self.shared["size"]]
         for target in self.targets:
             for size in sizes:
-                problem = check_size(size, target.model)
+                problem = check_size(size, target.model, target.provider)
                 if problem:
                     out.append(f"{target.label}: {problem}")
         backgrounds = list(self.vary.values) if self.vary and self.vary.param == "background" else [self.shared["background"]]
@@ -455,7 +455,7 @@ class GridPlan:
         from lib.providers import capabilities
 
         for target in self.targets:
-            cap = capabilities(target.model)
+            cap = capabilities(target.model, target.provider)
             if self.references and not cap.edits:
                 out.append(f"{target.label}: {target.model} cannot edit images; its cells will be refused.")
             if self.stream and not cap.streams:

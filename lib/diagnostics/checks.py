@@ -582,8 +582,22 @@ def check_limits(ctx: CheckContext) -> Step:
     return Step(5, STEP_NAMES[5], status, verdict, items, fix)
 
 
+def route_summary(provider: str, model: str) -> str:
+    """What the route takes, in one sentence with its source and what is not confirmed."""
+    from lib.providers import route, route_row
+
+    row = route_row(route(provider, model))
+    text = (
+        f"Route {row['route']}: n {row['n']}; quality {row['quality']}; sizes {row['sizes']}; prompts up to {row['prompt']}; "
+        f"edits {row['edits']}; streaming {row['streams']}; priced by {row['pricing']}. Source: {row['source']}"
+    )
+    if row["not confirmed"] != "-":
+        text += f" Not confirmed: {row['not confirmed']}"
+    return text
+
+
 def check_shape(ctx: CheckContext) -> Step:
-    items: list[Evidence] = []
+    items: list[Evidence] = [_ev("static", route_summary(ctx.provider, ctx.model))]
     statuses: list[str] = []
     verdict = "Requests are accepted and answers carry an image."
     fix = "Nothing to fix."

@@ -107,14 +107,14 @@ def session_download(
     where.download_button(label, data=data, file_name=file_name, mime=mime, key=key, icon=icon, on_click="ignore", **kwargs)
 
 
-def media_controls(model: str) -> dict[str, Any]:
+def media_controls(model: str, provider: str | None = None) -> dict[str, Any]:
     """The streaming toggle, the reference-image and mask uploaders and input_fidelity,
     offered as far as ``model`` takes them (lib/providers.py capabilities). Returns the
     GenerationRequest fields: stream, partial_images, images, mask, input_fidelity."""
     from lib.generation import ReferenceImage
-    from lib.providers import capabilities, edit_models, stream_models
+    from lib.providers import PRESETS, capabilities, edit_models, stream_models
 
-    cap = capabilities(model)
+    cap = capabilities(model, provider)
     out: dict[str, Any] = {"stream": False, "partial_images": 2, "keep_partials": False, "images": [], "mask": None, "input_fidelity": None}
     s1, s2 = st.columns([1, 1])
     streams = s1.toggle(
@@ -125,7 +125,7 @@ def media_controls(model: str) -> dict[str, Any]:
         "kept in memory only; the final image replaces them and is the only one saved.",
     )
     if not cap.streams:
-        s1.caption(f"{plain(model)} does not stream. Models that do: {plain(', '.join(stream_models()))}.")
+        s1.caption(f"{plain(model)} does not stream. Models that do: {plain(', '.join(stream_models(PRESETS.get(provider or ''))))}.")
     if streams and cap.streams:
         out["stream"] = True
         out["partial_images"] = int(
@@ -143,7 +143,7 @@ def media_controls(model: str) -> dict[str, Any]:
 
     with st.expander("Reference images (edit)", icon=":material/photo_library:", expanded=bool(st.session_state.get("ref_images"))):
         if not cap.edits:
-            st.caption(f"{plain(model)} cannot edit images. Models that can: {plain(', '.join(edit_models()))}.")
+            st.caption(f"{plain(model)} cannot edit images. Models that can: {plain(', '.join(edit_models(PRESETS.get(provider or ''))))}.")
         st.caption("With reference images the request goes to the edits route, beside the generations route: .../v1/images/edits.")
         uploads = (
             st.file_uploader(
@@ -310,9 +310,13 @@ def attempt_media(attempt: dict[str, Any]) -> None:
             st.caption(plain(f"{label}: {row['filename']} ({row['width']}x{row['height']}, {row['byte_size'] / 1024:,.0f} KB)"))
 
 
-def capability_table() -> None:
-    """Media: the model capability table, for Diagnostics step 6 and anywhere it helps."""
+def capability_table(provider: str | None = None) -> None:
+    """Media: the capability table, for Diagnostics step 6 and anywhere it helps: with a provider,
+    one row per route of that provider (each with its source and what is not confirmed)."""
     from lib.providers import capability_rows
 
-    st.caption("What each model takes (lib/providers.py). Pre-flight refuses a combination a model does not take.")
-    st.dataframe(capability_rows(), hide_index=True, width="stretch")
+    if provider:
+        st.caption("What each route of this provider takes. Pre-flight refuses what a route does not take, before sending.")
+    else:
+        st.caption("What each model takes (lib/providers.py). Pre-flight refuses a combination a model does not take.")
+    st.dataframe(capability_rows(provider), hide_index=True, width="stretch")

@@ -281,7 +281,24 @@ def test_dall_e_3_offers_only_its_own_sizes_and_qualities(app):
     assert app.selectbox(key="quality").options == ["auto", "standard", "hd"]
     assert any("dall-e-3 does not take size 'auto'" in i.value for i in app.info)
     app.number_input(key="n").set_value(2).run()
-    assert any("dall-e-3 makes at most 1 image(s) per request" in w.value for w in app.warning)
+    assert any("dall-e-3 @ WisGate makes at most 1 image(s) per request" in w.value for w in app.warning)
+
+
+def test_evolink_routes_offer_their_own_sizes_and_qualities(app):
+    app.sidebar.selectbox(key="provider").set_value("evolink").run()
+    app.sidebar.selectbox(key="model_choice").set_value("gpt-image-2").run()
+    sizes = app.selectbox(key="size_choice").options
+    assert "16:9" in sizes and "21:9" in sizes and "custom" in sizes and "1024x1024" not in sizes
+    assert app.selectbox(key="quality").options == ["auto", "low", "medium", "high"]
+    assert not [s for s in app.selectbox if s.key == "resolution"]
+    app.selectbox(key="size_choice").set_value("16:9").run()
+    app.selectbox(key="resolution").set_value("2K").run()
+    assert app.selectbox(key="resolution").options == ["1K", "2K", "4K"]
+    assert not [w for w in app.warning if "16:9" in w.value or "resolution" in w.value]
+    app.sidebar.selectbox(key="model_choice").set_value("gpt-image-2-beta").run()
+    assert app.selectbox(key="quality").options == ["auto"]
+    app.number_input(key="n").set_value(2).run()
+    assert any("gpt-image-2-beta @ EvoLink makes at most 1 image(s) per request" in w.value for w in app.warning)
 
 
 @pytest.mark.parametrize(
