@@ -20,6 +20,7 @@ import streamlit as st
 st.set_page_config(page_title="Image Prompt Lab", layout="wide")
 
 from lib import ui  # noqa: E402
+from lib.ui.library import keep_builder_inputs  # noqa: E402
 
 if not ui.password_gate():  # optional app password (app_password / IMAGELAB_PASSWORD): guards every page
     st.stop()
@@ -28,10 +29,12 @@ page = st.navigation(
     [
         st.Page("pages/generate.py", title="Generate", default=True),
         st.Page("pages/compare.py", title="Compare", url_path="compare"),
+        st.Page("pages/library.py", title="Library", url_path="library"),
         st.Page("pages/history.py", title="History", url_path="history"),
         st.Page("pages/diagnostics.py", title="Diagnostics", url_path="diagnostics"),
     ]
 )
+keep_builder_inputs()  # Compare's builder inputs survive a visit to another page
 try:
     page.run()
 except Exception as exc:  # st.rerun and st.stop are not Exceptions: they pass through

@@ -25,6 +25,7 @@ from lib.text import literal, literal_obj
 from lib.ui.budget import limit_for as budget_limit
 from lib.ui.budget import send_gate
 from lib.ui.generate import session_runner
+from lib.ui.library import fill_builder, library_rows_picker
 
 log = logging.getLogger("imagelab.app")
 settings = ui.page_settings()
@@ -107,12 +108,13 @@ def builder() -> None:
             height=110,
             placeholder="a lighthouse on a basalt cliff at dusk\na lighthouse on a basalt cliff at dusk, watercolour",
         )
+    library_rows_picker()  # library: a saved prompt, or any of its versions, as rows
+    ss.setdefault("compare_targets", ["gpt-image-2 @ Sandbox", "gpt-image-1.5 @ Sandbox"])  # kept across pages: no widget default
     st.multiselect(
         "Targets (columns)",
         K.target_options(),
         key="compare_targets",
         accept_new_options=True,
-        default=["gpt-image-2 @ Sandbox", "gpt-image-1.5 @ Sandbox"],
         help="A model at a provider. Each provider uses its own key and settings from the sidebar. "
         "Type 'model @ Provider' for a model that is not listed.",
     )
@@ -122,7 +124,7 @@ def builder() -> None:
         [NONE, *K.VARY_PARAMS],
         key="compare_vary",
         format_func=lambda p: p if p == NONE else K.VARY_LABELS[p],
-        help="One parameter with several values: each value gets its own tab of the grid.",
+        help="One parameter with several values: each value gets its own tab of the grid, or its own columns side by side.",
     )
     if vary != NONE:
         options = list(K.VARY_PARAMS[vary] or FIXED_SIZES)
@@ -139,14 +141,16 @@ def builder() -> None:
         m1, m2 = st.columns(2)
         m1.selectbox("Background", BACKGROUNDS, key="compare_background")
         m2.selectbox("Moderation", MODERATIONS, key="compare_moderation")
+        ss.setdefault("compare_fallback", False)
         st.checkbox(
             "Let a cell fall back to another model",
             key="compare_fallback",
-            value=False,
             help="Off by default: a fallback would put another model in the cell. When on, the cell says which model answered.",
         )
         st.text_input("Title (optional)", key="compare_title", placeholder="named after the first prompt and the grid size")
 
+    if ss.get("compare_prefill_note"):  # "Edit and re-run": what the builder could not take over
+        st.info(ss["compare_prefill_note"], icon=":material/info:")
     ss["compare_media"] = ui.compare_media_controls()  # media: read by read_plan()
     plan = None
     blank = not (ss.get("compare_template") if ss.get("compare_rows_mode") == "Template" else ss.get("compare_prompts") or "").strip()
@@ -312,7 +316,7 @@ def _toggle_star(comparison_id: str, key: str, starred: bool) -> None:
     K.set_winner(store, comparison_id, key, not starred)
 
 
-def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner, *, judge: bool = True) -> None:
+def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner) -> None:
     cid = view.id
     box = st.container(border=True, key=f"cell-{key}")
     if cell is None:
@@ -364,8 +368,6 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
             help=ui.plain(reason) if reason else None,
         )
         return
-    if not judge:  # judging comes when the grid is done: a running grid redraws itself every few seconds
-        return
     starred = bool(rating.get("winner"))
     j1, j2 = box.columns([1, 1])
     j1.button(
@@ -392,23 +394,75 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
     )
 
 
-def draw_grid(view: K.ComparisonView, variant: int | None, runner) -> None:
-    columns = view.columns(variant)
+def draw_grid(view: K.ComparisonView, columns: list[K.Column], rows: list[K.Row], runner, *, head: str) -> None:
     # A few targets keep cell-sized columns (a spacer takes the rest) rather than one huge image each
     widths = [1.2] + [2] * len(columns) + ([2 * (GRID_MIN_COLUMNS - len(columns))] if len(columns) < GRID_MIN_COLUMNS else [])
-    head = st.columns(widths)
-    head[0].caption("Prompt")
+    heads = st.container(key=f"compare-head-{head}").columns(widths)  # stays in sight while the rows scroll
+    heads[0].caption("Prompt")
     for j, column in enumerate(columns):
-        head[j + 1].markdown(f"**{ui.plain(column.label)}**")
-    for row in view.plan.rows:
+        sub = column.sub_label(view.plan.vary)
+        heads[j + 1].markdown(f"**{ui.plain(column.label)}**" + (f"  \n{ui.plain(sub)}" if sub else ""))
+    for row in rows:
         cols = st.columns(widths, vertical_alignment="top")
         with cols[0]:
             st.caption(f"Row {row.index + 1}")
+            if row.vars:  # a template's row: the values that made it
+                st.markdown(ui.plain(row.values_label()))
             st.text(literal(row.prompt))
         for j, column in enumerate(columns):
             with cols[j + 1]:
-                key = K.cell_key(row.index, column.col, variant)
-                draw_cell(view, view.cells.get(key), key, runner, judge=not view.running)
+                key = K.cell_key(row.index, column.col, column.variant)
+                sub = column.sub_label(view.plan.vary)
+                # on a narrow screen the columns stack: each cell names its target
+                st.container(key=f"celltarget-{key}").caption(ui.plain(column.label + (f" · {sub}" if sub else "")))
+                draw_cell(view, view.cells.get(key), key, runner)
+    if not rows:
+        st.caption("No row matches the filter.")
+
+
+def ab_view(view: K.ComparisonView) -> None:
+    """Two finished cells side by side at full size."""
+    done = {c.key: c for c in (view.cells.get(cp.key) for cp in view.plan.cells()) if c is not None and c.ok and c.images}
+    if not st.toggle("A/B: two cells side by side at full size", key="compare_ab"):
+        return  # full images only when asked for: they travel inside the page
+    with st.container(border=True, key="compare-ab"):
+        if len(done) < 2:
+            st.caption("Two cells with images are needed; this grid has " + (f"{len(done)}." if done else "none yet."))
+            return
+        labels = {}
+        for key, c in done.items():
+            sub = view.plan.vary.label(view.plan.vary.values[c.variant]) if view.plan.vary and c.variant is not None else ""
+            labels[key] = f"Row {c.row + 1} · {c.target}" + (f" · {sub}" if sub else "")
+        keys = list(done)
+        for name, default in (("compare_ab_a", keys[0]), ("compare_ab_b", keys[1])):
+            if ss.get(name) not in done:
+                ss[name] = default
+        pick = st.columns(2)
+        chosen = [
+            pick[0].selectbox("A", keys, key="compare_ab_a", format_func=labels.get),
+            pick[1].selectbox("B", keys, key="compare_ab_b", format_func=labels.get),
+        ]
+        sides = st.columns(2)
+        for side, key in zip(sides, chosen, strict=True):
+            c = done[key]
+            for img in c.images:
+                path = store.keeper.resolve(img["path"])
+                if Path(path).is_file():
+                    ui.session_image(side, str(path), width="stretch")
+            cost = format_usd(c.cost_usd) if c.cost_usd is not None else "-"
+            side.caption(ui.plain(f"{labels[key]} · {(c.latency_ms or 0) / 1000:.1f} s · {cost} · {c.model_used}"))
+            side.text(literal(next((r.prompt for r in view.plan.rows if r.index == c.row), "")))
+
+
+GRID_CSS = """<style>
+[class*="st-key-compare-head-"] { position: sticky; top: 3.75rem; z-index: 5; background-color: rgb(255 255 255 / 0.97); }
+[class*="st-key-celltarget-"] { display: none; }
+@media (prefers-color-scheme: dark) { [class*="st-key-compare-head-"] { background-color: rgb(14 17 23 / 0.97); } }
+@media (max-width: 640px) {
+  [class*="st-key-compare-head-"] { display: none; }
+  [class*="st-key-celltarget-"] { display: block; }
+}
+</style>"""
 
 
 def counts_line(view: K.ComparisonView) -> str:
@@ -437,8 +491,23 @@ def show_comparison(comparison_id: str) -> None:
     for reason in (view.settings.get("budget") or {}).get("reasons", {}).values():  # cells the daily budget did not start
         st.warning(ui.plain(str(reason)), icon=":material/savings:")
     running = view.running
-    b = st.columns(4)
+    b = st.columns(5)
     if b[0].button("New comparison", key="compare_new", icon=":material/add:"):
+        del st.query_params["comparison"]
+        st.rerun()
+    if b[4].button("Edit and re-run", key="compare_edit", icon=":material/edit:", help="Opens the builder filled in from this grid."):
+        options = {
+            "compare_size": list(FIXED_SIZES),
+            "compare_quality": list(QUALITIES),
+            "compare_format": list(OUTPUT_FORMATS),
+            "compare_background": list(BACKGROUNDS),
+            "compare_moderation": list(MODERATIONS),
+            "compare_vary": [NONE, *K.VARY_PARAMS],
+        }
+        left = fill_builder(view.plan.builder_values(), options=options)
+        if view.plan.reference_entries:
+            left.append("the reference images (add them again below)")
+        ss["compare_prefill_note"] = "Not carried over: " + "; ".join(left) + "." if left else ""
         del st.query_params["comparison"]
         st.rerun()
     if b[1].button("Cancel the grid", key="compare_cancel", icon=":material/stop_circle:", disabled=not running):
@@ -497,7 +566,8 @@ def show_comparison(comparison_id: str) -> None:
         if running and not current.running:
             st.rerun(scope="app")  # finished: the whole page, to stop refreshing and offer the exports
         st.caption(counts_line(current))
-        if current.plan.vary:
+        order, show = ss.get("compare_order", "grid"), ss.get("compare_show", "all")
+        if current.plan.vary and not ss.get("compare_side_by_side"):
             tabs = st.tabs(
                 [current.plan.vary.label(v) for v in current.plan.vary.values], key=f"compare_tabs_{comparison_id}", on_change="rerun"
             )
@@ -505,35 +575,50 @@ def show_comparison(comparison_id: str) -> None:
                 if tab.open is False:  # only the tab on screen is drawn
                     continue
                 with tab:
-                    draw_grid(current, variant, runner)
+                    columns = current.columns(variant)
+                    draw_grid(current, columns, K.arrange_rows(current, columns, order=order, show=show), runner, head=str(variant))
         else:
-            draw_grid(current, None, runner)
+            columns = current.all_columns()  # with a third axis: every value's columns side by side
+            draw_grid(current, columns, K.arrange_rows(current, columns, order=order, show=show), runner, head="all")
         st.markdown("**Summary per target**")
         for s in K.summary(current):
             st.text(literal(s.line()))
 
+    st.html(GRID_CSS)
+    arrange = st.container(horizontal=True)
+    arrange.selectbox("Order rows", list(K.ROW_ORDERS), key="compare_order", format_func=K.ROW_ORDERS.get)
+    arrange.selectbox("Show", list(K.ROW_FILTERS), key="compare_show", format_func=K.ROW_FILTERS.get)
+    if view.plan.vary:
+        arrange.toggle(
+            f"{K.VARY_LABELS[view.plan.vary.param]} values side by side", key="compare_side_by_side", help="Instead of one tab per value"
+        )
     live_grid()
-    if not running:
-        st.markdown("**Export**")
-        e1, e2 = st.columns(2)
-        ui.session_download(
-            e1,
-            "Contact sheet (PNG)",
-            data=lambda: K.contact_sheet_png(store, K.load(store, comparison_id)),
-            file_name=f"comparison-{comparison_id}.png",
-            mime="image/png",
-            key="compare_sheet",
-            icon=":material/image:",
+    ab_view(view)
+    st.markdown("**Export**")
+    if running:
+        st.caption(
+            "The grid is still running: the exports hold the cells finished when you click, and comparison.json lists "
+            "the others under still_running."
         )
-        ui.session_download(
-            e2,
-            "Images and comparison.json (ZIP)",
-            data=lambda: K.export_zip(store, K.load(store, comparison_id)),
-            file_name=f"comparison-{comparison_id}.zip",
-            mime="application/zip",
-            key="compare_zip",
-            icon=":material/folder_zip:",
-        )
+    e1, e2 = st.columns(2)
+    ui.session_download(
+        e1,
+        "Contact sheet (PNG)",
+        data=lambda: K.contact_sheet_png(store, K.load(store, comparison_id)),
+        file_name=f"comparison-{comparison_id}.png",
+        mime="image/png",
+        key="compare_sheet",
+        icon=":material/image:",
+    )
+    ui.session_download(
+        e2,
+        "Images and comparison.json (ZIP)",
+        data=lambda: K.export_zip(store, K.load(store, comparison_id)),
+        file_name=f"comparison-{comparison_id}.zip",
+        mime="application/zip",
+        key="compare_zip",
+        icon=":material/folder_zip:",
+    )
 
 
 comparison_id = st.query_params.get("comparison")

@@ -50,10 +50,13 @@ from lib.compare.grid import (
     template_variables,
 )
 from lib.compare.record import (
+    ROW_FILTERS,
+    ROW_ORDERS,
     CellState,
     Column,
     ColumnSummary,
     ComparisonView,
+    arrange_rows,
     cell_states,
     comparison_row,
     list_comparisons,
@@ -61,6 +64,7 @@ from lib.compare.record import (
     load,
     ratings,
     refresh_status,
+    row_figures,
     set_note,
     set_thumb,
     set_winner,
@@ -85,6 +89,8 @@ from lib.compare.sheet import (
 
 __all__ = [
     "CELL_FILL",
+    "ROW_FILTERS",
+    "ROW_ORDERS",
     "CHIP_EDGE",
     "CHIP_FILL",
     "CHIP_TEXT",
@@ -111,6 +117,7 @@ __all__ = [
     "VARY_LABELS",
     "VARY_PARAMS",
     "VaryAxis",
+    "arrange_rows",
     "build_plan",
     "cancel",
     "cell_key",
@@ -139,6 +146,7 @@ __all__ = [
     "refresh_status",
     "rerun",
     "retry_cells",
+    "row_figures",
     "set_note",
     "set_thumb",
     "set_winner",

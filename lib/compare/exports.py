@@ -101,6 +101,8 @@ def export_dict(view: ComparisonView) -> dict[str, Any]:
         "settings": view.settings,
         "cells": cells,
         "summary": [s.__dict__ for s in summary(view)],
+        # exported while the grid ran: these cells had not ended, and hold no images here
+        "still_running": view.unfinished(),
         "winners": winners,
     }
     return redact.scrub_obj(data)

@@ -52,6 +52,10 @@ class Row:
     def label(self) -> str:
         return self.prompt
 
+    def values_label(self) -> str:
+        """The template values that made this row ('animal: fox · style: ink'); '' for a typed prompt."""
+        return " · ".join(f"{name}: {value}" for name, value in self.vars.items())
+
 
 def _check_prompt(prompt: str, where: str) -> None:
     if len(prompt) > C.MAX_PROMPT_CHARS:
@@ -491,6 +495,24 @@ class GridPlan:
             "stream": self.stream,
             "partial_images": self.partial_images,
         }
+
+    def builder_values(self) -> dict[str, Any]:
+        """The plan as the Compare builder's inputs, so 'Edit and re-run' opens it filled in:
+        rows (the template and its values, or one prompt per line), targets as labels, the third
+        axis, the shared parameters, fallback and title. Reference images are not carried."""
+        values: dict[str, Any] = {
+            "rows_mode": "Template" if self.template else "One prompt per line",
+            "template": self.template or "",
+            "vars": "\n".join(f"{name} = {', '.join(vals)}" for name, vals in (self.variables or {}).items()),
+            "prompts": "" if self.template else "\n".join(r.prompt for r in self.rows),
+            "targets": [t.label for t in self.targets],
+            "vary": self.vary.param if self.vary else None,
+            "vary_values": list(self.vary.values) if self.vary else [],
+            "fallback": self.use_fallback,
+            "title": self.title,
+        }
+        values.update({name: self.shared.get(name, default) for name, default in SHARED_DEFAULTS.items()})
+        return values
 
     @classmethod
     def from_axes(cls, axes: dict[str, Any], *, title: str = "", load: Callable[[str], bytes | None] | None = None) -> GridPlan:

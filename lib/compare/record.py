@@ -264,6 +264,10 @@ class ComparisonView:
     def running(self) -> bool:
         return any(not c.done for c in self.cells.values())
 
+    def unfinished(self) -> list[str]:
+        """The keys of the planned cells that have not ended (not started yet, queued or running), in grid order."""
+        return [cp.key for cp in self.plan.cells() if cp.key not in self.cells or not self.cells[cp.key].done]
+
     def columns(self, variant: int | None = None) -> list[Column]:
         """Columns of one variant's grid (or of the grid without a third axis)."""
         value = self.plan.vary.values[variant] if self.plan.vary and variant is not None else None
@@ -361,6 +365,66 @@ def summary(view: ComparisonView) -> list[ColumnSummary]:
             )
         )
     return out
+
+
+ROW_ORDERS = {
+    "grid": "Grid order",
+    "rating": "Best rated first",
+    "cost": "Cheapest first",
+    "latency": "Fastest first",
+}
+ROW_FILTERS = {
+    "all": "All rows",
+    "rated": "Rows with a winner or a thumbs up",
+    "failed": "Rows with a failed cell",
+    "unfinished": "Rows still running",
+}
+
+
+def row_figures(view: ComparisonView, row: int, columns: Iterable[Column]) -> dict[str, Any]:
+    """One row's figures over ``columns``: rating (+2 a winner, +1/-1 a thumb), cost (every
+    attempt of its cells, None when none is known), latency (the median of its succeeded
+    cells, None when none succeeded), and whether it has a failed or unfinished cell."""
+    rating, costs, latencies, failed, unfinished = 0, [], [], False, False
+    for column in columns:
+        key = cell_key(row, column.col, column.variant)
+        judged = view.ratings.get(key, {})
+        rating += (2 if judged.get("winner") else 0) + int(judged.get("thumb") or 0)
+        c = view.cells.get(key)
+        if c is None or not c.done:
+            unfinished = True
+            continue
+        if c.cost_usd is not None:
+            costs.append(c.cost_usd)
+        if c.ok and c.latency_ms is not None:
+            latencies.append(c.latency_ms)
+        failed = failed or c.status in ("failed", "interrupted")
+    return {
+        "rating": rating,
+        "cost": sum(costs) if costs else None,
+        "latency": statistics.median(latencies) if latencies else None,
+        "failed": failed,
+        "unfinished": unfinished,
+        "rated": any(
+            view.ratings.get(cell_key(row, c.col, c.variant), {}).get("winner")
+            or (view.ratings.get(cell_key(row, c.col, c.variant), {}).get("thumb") or 0) > 0
+            for c in columns
+        ),
+    }
+
+
+def arrange_rows(view: ComparisonView, columns: list[Column], *, order: str = "grid", show: str = "all") -> list[Any]:
+    """The rows to draw over ``columns``: kept by ``show`` (ROW_FILTERS), sorted by ``order``
+    (ROW_ORDERS; rows without the figure come last, ties keep grid order)."""
+    if order not in ROW_ORDERS or show not in ROW_FILTERS:
+        raise ValueError(f"unknown row order or filter: {order!r}, {show!r}")
+    figures = {r.index: row_figures(view, r.index, columns) for r in view.plan.rows}
+    rows = [r for r in view.plan.rows if show == "all" or figures[r.index][show]]
+    if order == "rating":
+        return sorted(rows, key=lambda r: -figures[r.index]["rating"])
+    if order in ("cost", "latency"):
+        return sorted(rows, key=lambda r: (figures[r.index][order] is None, figures[r.index][order] or 0))
+    return rows
 
 
 def live_note(job: Any) -> str:
