@@ -20,7 +20,6 @@ import streamlit as st
 st.set_page_config(page_title="Image Prompt Lab", layout="wide")
 
 from lib import ui  # noqa: E402
-from lib.ui.library import keep_builder_inputs  # noqa: E402
 
 if not ui.password_gate():  # optional app password (app_password / IMAGELAB_PASSWORD): guards every page
     st.stop()
@@ -34,7 +33,6 @@ page = st.navigation(
         st.Page("pages/diagnostics.py", title="Diagnostics", url_path="diagnostics"),
     ]
 )
-keep_builder_inputs()  # Compare's builder inputs survive a visit to another page
 try:
     page.run()
 except Exception as exc:  # st.rerun and st.stop are not Exceptions: they pass through

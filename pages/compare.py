@@ -39,6 +39,7 @@ def settings_for(provider_id: str):
 
 ss = st.session_state
 NONE = "(nothing)"
+KEEP = "session"  # the builder's inputs survive a visit to another page
 GRID_MIN_COLUMNS = 4  # fewer targets than this: cells keep this fraction of the width
 STATUS_ICONS = {
     "queued": ":material/schedule:",
@@ -93,18 +94,24 @@ def builder() -> None:
         "Rows",
         ["One prompt per line", "Template"],
         key="compare_rows_mode",
+        persist_state=KEEP,
         horizontal=True,
         help="A template like 'a {animal} in {style} style' makes one row per combination of the values you list.",
     )
     if ss.get("compare_rows_mode") == "Template":
-        st.text_input("Template", key="compare_template", placeholder="a {animal} in {style} style")
+        st.text_input("Template", key="compare_template", persist_state=KEEP, placeholder="a {animal} in {style} style")
         st.text_area(
-            "Values, one variable per line", key="compare_vars", height=90, placeholder="animal = fox, owl\nstyle = ink, oil painting"
+            "Values, one variable per line",
+            key="compare_vars",
+            persist_state=KEEP,
+            height=90,
+            placeholder="animal = fox, owl\nstyle = ink, oil painting",
         )
     else:
         st.text_area(
             "Prompts, one per line",
             key="compare_prompts",
+            persist_state=KEEP,
             height=110,
             placeholder="a lighthouse on a basalt cliff at dusk\na lighthouse on a basalt cliff at dusk, watercolour",
         )
@@ -114,6 +121,7 @@ def builder() -> None:
         "Targets (columns)",
         K.target_options(),
         key="compare_targets",
+        persist_state=KEEP,
         accept_new_options=True,
         help="A model at a provider. Each provider uses its own key and settings from the sidebar. "
         "Type 'model @ Provider' for a model that is not listed.",
@@ -123,31 +131,42 @@ def builder() -> None:
         "Also vary (optional)",
         [NONE, *K.VARY_PARAMS],
         key="compare_vary",
+        persist_state=KEEP,
         format_func=lambda p: p if p == NONE else K.VARY_LABELS[p],
         help="One parameter with several values: each value gets its own tab of the grid, or its own columns side by side.",
     )
     if vary != NONE:
         options = list(K.VARY_PARAMS[vary] or FIXED_SIZES)
         c2.multiselect(
-            "Values to compare", options, key="compare_vary_values", accept_new_options=vary == "size", placeholder="pick two or more"
+            "Values to compare",
+            options,
+            key="compare_vary_values",
+            persist_state=KEEP,
+            accept_new_options=vary == "size",
+            placeholder="pick two or more",
         )
     s1, s2, s3, s4 = st.columns(4)
-    s1.selectbox("Size", FIXED_SIZES, key="compare_size")
-    s2.selectbox("Quality", QUALITIES, key="compare_quality")
-    s3.selectbox("Format", OUTPUT_FORMATS, key="compare_format")
+    s1.selectbox("Size", FIXED_SIZES, key="compare_size", persist_state=KEEP)
+    s2.selectbox("Quality", QUALITIES, key="compare_quality", persist_state=KEEP)
+    s3.selectbox("Format", OUTPUT_FORMATS, key="compare_format", persist_state=KEEP)
     ss.setdefault("compare_n", C.COMPARE_DEFAULT_N)
-    s4.number_input("Images per cell", step=1, key="compare_n", help=f"From {C.MIN_N} to {C.MAX_N}.")  # out of range: the plan says so
+    s4.number_input(
+        "Images per cell", step=1, key="compare_n", persist_state=KEEP, help=f"From {C.MIN_N} to {C.MAX_N}."
+    )  # out of range: the plan says so
     with st.expander("More", icon=":material/tune:"):
         m1, m2 = st.columns(2)
-        m1.selectbox("Background", BACKGROUNDS, key="compare_background")
-        m2.selectbox("Moderation", MODERATIONS, key="compare_moderation")
+        m1.selectbox("Background", BACKGROUNDS, key="compare_background", persist_state=KEEP)
+        m2.selectbox("Moderation", MODERATIONS, key="compare_moderation", persist_state=KEEP)
         ss.setdefault("compare_fallback", False)
         st.checkbox(
             "Let a cell fall back to another model",
             key="compare_fallback",
+            persist_state=KEEP,
             help="Off by default: a fallback would put another model in the cell. When on, the cell says which model answered.",
         )
-        st.text_input("Title (optional)", key="compare_title", placeholder="named after the first prompt and the grid size")
+        st.text_input(
+            "Title (optional)", key="compare_title", persist_state=KEEP, placeholder="named after the first prompt and the grid size"
+        )
 
     if ss.get("compare_prefill_note"):  # "Edit and re-run": what the builder could not take over
         st.info(ss["compare_prefill_note"], icon=":material/info:")

@@ -3,8 +3,8 @@
 way prompts reach Compare's builder (rows from the library, "Edit and re-run").
 
 The rules are ``lib.library``'s, the rows ``lib.store.prompts``'; this module only draws.
-Compare's builder inputs are kept here too (``keep_builder_inputs``): the library and
-"Edit and re-run" write them, and they must survive moving between pages."""
+Compare's builder inputs are written here (``fill_builder``, ``add_rows``): by the library and by
+"Edit and re-run"; the builder's widgets keep them across pages (``persist_state="session"``)."""
 
 from __future__ import annotations
 
@@ -44,14 +44,6 @@ BUILDER_FIELDS = {
 NO_VARY = "(nothing)"
 RESULTS_SHOWN = 4  # thumbnails per version
 ANY_TAG = "(any tag)"
-
-
-def keep_builder_inputs() -> None:
-    """Streamlit forgets a widget's value on a page that does not draw it; written back on every
-    run (as the sidebar does with its settings), Compare's builder inputs stay the session's own."""
-    for key in BUILDER_FIELDS:
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
 
 
 def fill_builder(values: dict[str, Any], *, options: dict[str, list[Any]] | None = None) -> list[str]:
@@ -247,17 +239,19 @@ def library_rows_picker() -> None:
         chosen = l1.selectbox("Saved prompt", list(by_id), key="compare_library_prompt", format_func=lambda i: by_id[i]["name"])
         versions = store.prompt_versions(chosen)
         options = ["all", *(v["version"] for v in reversed(versions))]
-        version = l2.selectbox(
+        l2.selectbox(
             "Version", options, key=f"compare_library_version_{chosen}", format_func=lambda v: "every version" if v == "all" else f"v{v}"
         )
-        st.button("Add as rows", key="compare_library_add", icon=":material/playlist_add:", on_click=_add_saved, args=(chosen, version))
+        st.button("Add as rows", key="compare_library_add", icon=":material/playlist_add:", on_click=_add_saved)
         if ss.get("compare_library_note"):
             st.caption(ss.pop("compare_library_note"))
 
 
-def _add_saved(prompt_id: int, version: Any) -> None:
-    """Runs before the page draws the rows' text area, so it may change it."""
-    versions = get_store().prompt_versions(prompt_id)
+def _add_saved() -> None:
+    """Runs before the page draws the rows' text area, so it may change it; reads the picks as they are now."""
+    prompt_id = st.session_state.get("compare_library_prompt")
+    version = st.session_state.get(f"compare_library_version_{prompt_id}", "all")
+    versions = get_store().prompt_versions(prompt_id) if prompt_id is not None else []
     texts = [v["text"] for v in versions if version == "all" or v["version"] == version]
     added = add_rows(texts)
     st.session_state["compare_library_note"] = (
