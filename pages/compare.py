@@ -75,7 +75,13 @@ def read_plan() -> K.GridPlan:
         "n": ss.get("compare_n"),
     }
     plan = K.build_plan(
-        **rows, targets=targets, vary=vary, shared=shared, use_fallback=bool(ss.get("compare_fallback")), title=ss.get("compare_title", "")
+        **rows,
+        targets=targets,
+        vary=vary,
+        shared=shared,
+        use_fallback=bool(ss.get("compare_fallback")),
+        title=ss.get("compare_title", ""),
+        repeats=ss.get("compare_repeats", 1),
     )
     # Media: the grid-wide streaming and reference images chosen in the builder
     media = ss.get("compare_media") or {}
@@ -163,6 +169,15 @@ def builder() -> None:
             key="compare_fallback",
             persist_state=KEEP,
             help="Off by default: a fallback would put another model in the cell. When on, the cell says which model answered.",
+        )
+        ss.setdefault("compare_repeats", 1)
+        st.number_input(
+            "Samples per cell",
+            step=1,
+            key="compare_repeats",
+            persist_state=KEEP,
+            help=f"From 1 to {C.COMPARE_MAX_REPEATS}: each sample is a run of its own; the cell shows them all and how much "
+            "latency and cost vary between them.",
         )
         st.text_input(
             "Title (optional)", key="compare_title", persist_state=KEEP, placeholder="named after the first prompt and the grid size"
@@ -435,8 +450,24 @@ def draw_grid(view: K.ComparisonView, columns: list[K.Column], rows: list[K.Row]
                 # on a narrow screen the columns stack: each cell names its target
                 st.container(key=f"celltarget-{key}").caption(ui.plain(column.label + (f" · {sub}" if sub else "")))
                 draw_cell(view, view.cells.get(key), key, runner)
+                if view.plan.repeats > 1:
+                    draw_samples(view, key)
     if not rows:
         st.caption("No row matches the filter.")
+
+
+def draw_samples(view: K.ComparisonView, key: str) -> None:
+    """A cell's further samples: their images, and the spread of latency and cost over all of them."""
+    samples = view.samples(key)
+    box = st.container(key=f"samples-{key}")
+    thumbs = [img for c in samples[1:] if c.ok for img in c.images[:1]]
+    if thumbs:
+        cols = box.columns(min(len(thumbs), 4))
+        for i, img in enumerate(thumbs):
+            thumb = ui.thumbnail_path(img["path"])
+            if thumb:
+                ui.session_image(cols[i % len(cols)], thumb, width="stretch")
+    box.caption(K.spread(samples).line() if samples else "no sample started")
 
 
 def ab_view(view: K.ComparisonView) -> None:
