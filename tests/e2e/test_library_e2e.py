@@ -4,6 +4,8 @@ from Generate shows its two versions' diff on the Library page; a finished grid 
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 
 from tests.support.e2e_support import APP_IDLE, pick, settle
@@ -26,7 +28,7 @@ def save(page, name: str, text: str) -> None:
 
 
 def test_a_prompt_saved_twice_shows_its_diff_and_a_grid_reopens_in_the_builder(page):
-    base = page.url.rstrip("/")
+    base = "{0.scheme}://{0.netloc}".format(urlsplit(page.url))  # the app's address, without the page's query
     pick(page, "Latency", "none", settle_after=True)
     save(page, "Lighthouse", "a lighthouse on a basalt cliff at dusk")
     page.get_by_text("Saved to the library as Lighthouse, version 1.").wait_for(timeout=15_000)
