@@ -28,6 +28,7 @@ page = st.navigation(
     [
         st.Page("pages/generate.py", title="Generate", default=True),
         st.Page("pages/compare.py", title="Compare", url_path="compare"),
+        st.Page("pages/library.py", title="Library", url_path="library"),
         st.Page("pages/history.py", title="History", url_path="history"),
         st.Page("pages/diagnostics.py", title="Diagnostics", url_path="diagnostics"),
     ]

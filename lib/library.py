@@ -120,3 +120,20 @@ def diff_counts(segments: Iterable[Segment]) -> tuple[int, int]:
         elif seg.op == "removed":
             removed += words
     return added, removed
+
+
+def as_row(text: str) -> str:
+    """A saved prompt as one Compare row: its lines joined by spaces (a row is one line)."""
+    return " ".join(line.strip() for line in str(text or "").splitlines() if line.strip())
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """``NAME`` (the latest version) or ``NAME@VERSION`` -> (name, version or None)."""
+    raw = str(ref or "").strip()
+    name, sep, tail = raw.rpartition("@")
+    if sep and tail.strip().isdigit() and name.strip():
+        version = int(tail.strip())
+        if version < 1:
+            raise LibraryError(f"'{raw}': versions are numbered from 1.")
+        return clean_name(name), version
+    return clean_name(raw), None

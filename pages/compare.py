@@ -25,6 +25,7 @@ from lib.text import literal, literal_obj
 from lib.ui.budget import limit_for as budget_limit
 from lib.ui.budget import send_gate
 from lib.ui.generate import grid_cancel_note, grid_right, may_cancel_cells, session_right, session_runner
+from lib.ui.library import fill_builder, library_rows_picker
 
 log = logging.getLogger("imagelab.app")
 settings = ui.page_settings()
@@ -38,6 +39,7 @@ def settings_for(provider_id: str):
 
 ss = st.session_state
 NONE = "(nothing)"
+KEEP = "session"  # the builder's inputs survive a visit to another page
 GRID_MIN_COLUMNS = 4  # fewer targets than this: cells keep this fraction of the width
 STATUS_ICONS = {
     "queued": ":material/schedule:",
@@ -73,7 +75,13 @@ def read_plan() -> K.GridPlan:
         "n": ss.get("compare_n"),
     }
     plan = K.build_plan(
-        **rows, targets=targets, vary=vary, shared=shared, use_fallback=bool(ss.get("compare_fallback")), title=ss.get("compare_title", "")
+        **rows,
+        targets=targets,
+        vary=vary,
+        shared=shared,
+        use_fallback=bool(ss.get("compare_fallback")),
+        title=ss.get("compare_title", ""),
+        repeats=ss.get("compare_repeats", 1),
     )
     # Media: the grid-wide streaming and reference images chosen in the builder
     media = ss.get("compare_media") or {}
@@ -92,27 +100,35 @@ def builder() -> None:
         "Rows",
         ["One prompt per line", "Template"],
         key="compare_rows_mode",
+        persist_state=KEEP,
         horizontal=True,
         help="A template like 'a {animal} in {style} style' makes one row per combination of the values you list.",
     )
     if ss.get("compare_rows_mode") == "Template":
-        st.text_input("Template", key="compare_template", placeholder="a {animal} in {style} style")
+        st.text_input("Template", key="compare_template", persist_state=KEEP, placeholder="a {animal} in {style} style")
         st.text_area(
-            "Values, one variable per line", key="compare_vars", height=90, placeholder="animal = fox, owl\nstyle = ink, oil painting"
+            "Values, one variable per line",
+            key="compare_vars",
+            persist_state=KEEP,
+            height=90,
+            placeholder="animal = fox, owl\nstyle = ink, oil painting",
         )
     else:
         st.text_area(
             "Prompts, one per line",
             key="compare_prompts",
+            persist_state=KEEP,
             height=110,
             placeholder="a lighthouse on a basalt cliff at dusk\na lighthouse on a basalt cliff at dusk, watercolour",
         )
+    library_rows_picker()  # library: a saved prompt, or any of its versions, as rows
+    ss.setdefault("compare_targets", ["gpt-image-2 @ Sandbox", "gpt-image-1.5 @ Sandbox"])  # kept across pages: no widget default
     st.multiselect(
         "Targets (columns)",
         K.target_options(),
         key="compare_targets",
+        persist_state=KEEP,
         accept_new_options=True,
-        default=["gpt-image-2 @ Sandbox", "gpt-image-1.5 @ Sandbox"],
         help="A model at a provider. Each provider uses its own key and settings from the sidebar. "
         "Type 'model @ Provider' for a model that is not listed.",
     )
@@ -121,32 +137,54 @@ def builder() -> None:
         "Also vary (optional)",
         [NONE, *K.VARY_PARAMS],
         key="compare_vary",
+        persist_state=KEEP,
         format_func=lambda p: p if p == NONE else K.VARY_LABELS[p],
-        help="One parameter with several values: each value gets its own tab of the grid.",
+        help="One parameter with several values: each value gets its own tab of the grid, or its own columns side by side.",
     )
     if vary != NONE:
         options = list(K.VARY_PARAMS[vary] or FIXED_SIZES)
         c2.multiselect(
-            "Values to compare", options, key="compare_vary_values", accept_new_options=vary == "size", placeholder="pick two or more"
+            "Values to compare",
+            options,
+            key="compare_vary_values",
+            persist_state=KEEP,
+            accept_new_options=vary == "size",
+            placeholder="pick two or more",
         )
     s1, s2, s3, s4 = st.columns(4)
-    s1.selectbox("Size", FIXED_SIZES, key="compare_size")
-    s2.selectbox("Quality", QUALITIES, key="compare_quality")
-    s3.selectbox("Format", OUTPUT_FORMATS, key="compare_format")
+    s1.selectbox("Size", FIXED_SIZES, key="compare_size", persist_state=KEEP)
+    s2.selectbox("Quality", QUALITIES, key="compare_quality", persist_state=KEEP)
+    s3.selectbox("Format", OUTPUT_FORMATS, key="compare_format", persist_state=KEEP)
     ss.setdefault("compare_n", C.COMPARE_DEFAULT_N)
-    s4.number_input("Images per cell", step=1, key="compare_n", help=f"From {C.MIN_N} to {C.MAX_N}.")  # out of range: the plan says so
+    s4.number_input(
+        "Images per cell", step=1, key="compare_n", persist_state=KEEP, help=f"From {C.MIN_N} to {C.MAX_N}."
+    )  # out of range: the plan says so
     with st.expander("More", icon=":material/tune:"):
         m1, m2 = st.columns(2)
-        m1.selectbox("Background", BACKGROUNDS, key="compare_background")
-        m2.selectbox("Moderation", MODERATIONS, key="compare_moderation")
+        m1.selectbox("Background", BACKGROUNDS, key="compare_background", persist_state=KEEP)
+        m2.selectbox("Moderation", MODERATIONS, key="compare_moderation", persist_state=KEEP)
+        ss.setdefault("compare_fallback", False)
         st.checkbox(
             "Let a cell fall back to another model",
             key="compare_fallback",
-            value=False,
+            persist_state=KEEP,
             help="Off by default: a fallback would put another model in the cell. When on, the cell says which model answered.",
         )
-        st.text_input("Title (optional)", key="compare_title", placeholder="named after the first prompt and the grid size")
+        ss.setdefault("compare_repeats", 1)
+        st.number_input(
+            "Samples per cell",
+            step=1,
+            key="compare_repeats",
+            persist_state=KEEP,
+            help=f"From 1 to {C.COMPARE_MAX_REPEATS}: each sample is a run of its own; the cell shows them all and how much "
+            "latency and cost vary between them.",
+        )
+        st.text_input(
+            "Title (optional)", key="compare_title", persist_state=KEEP, placeholder="named after the first prompt and the grid size"
+        )
 
+    if ss.get("compare_prefill_note"):  # "Edit and re-run": what the builder could not take over
+        st.info(ss["compare_prefill_note"], icon=":material/info:")
     ss["compare_media"] = ui.compare_media_controls()  # media: read by read_plan()
     plan = None
     blank = not (ss.get("compare_template") if ss.get("compare_rows_mode") == "Template" else ss.get("compare_prompts") or "").strip()
@@ -312,7 +350,7 @@ def _toggle_star(comparison_id: str, key: str, starred: bool) -> None:
     K.set_winner(store, comparison_id, key, not starred)
 
 
-def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner, *, judge: bool = True) -> None:
+def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner) -> None:
     cid = view.id
     box = st.container(border=True, key=f"cell-{key}")
     if cell is None:
@@ -365,8 +403,6 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
             help=ui.plain(reason) if reason else None,
         )
         return
-    if not judge:  # judging comes when the grid is done: a running grid redraws itself every few seconds
-        return
     starred = bool(rating.get("winner"))
     j1, j2 = box.columns([1, 1])
     j1.button(
@@ -393,23 +429,91 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
     )
 
 
-def draw_grid(view: K.ComparisonView, variant: int | None, runner) -> None:
-    columns = view.columns(variant)
+def draw_grid(view: K.ComparisonView, columns: list[K.Column], rows: list[K.Row], runner, *, head: str) -> None:
     # A few targets keep cell-sized columns (a spacer takes the rest) rather than one huge image each
     widths = [1.2] + [2] * len(columns) + ([2 * (GRID_MIN_COLUMNS - len(columns))] if len(columns) < GRID_MIN_COLUMNS else [])
-    head = st.columns(widths)
-    head[0].caption("Prompt")
+    heads = st.container(key=f"compare-head-{head}").columns(widths)  # stays in sight while the rows scroll
+    heads[0].caption("Prompt")
     for j, column in enumerate(columns):
-        head[j + 1].markdown(f"**{ui.plain(column.label)}**")
-    for row in view.plan.rows:
+        sub = column.sub_label(view.plan.vary)
+        heads[j + 1].markdown(f"**{ui.plain(column.label)}**" + (f"  \n{ui.plain(sub)}" if sub else ""))
+    for row in rows:
         cols = st.columns(widths, vertical_alignment="top")
         with cols[0]:
             st.caption(f"Row {row.index + 1}")
+            if row.vars:  # a template's row: the values that made it
+                st.markdown(ui.plain(row.values_label()))
             st.text(literal(row.prompt))
         for j, column in enumerate(columns):
             with cols[j + 1]:
-                key = K.cell_key(row.index, column.col, variant)
-                draw_cell(view, view.cells.get(key), key, runner, judge=not view.running)
+                key = K.cell_key(row.index, column.col, column.variant)
+                sub = column.sub_label(view.plan.vary)
+                # on a narrow screen the columns stack: each cell names its target
+                st.container(key=f"celltarget-{key}").caption(ui.plain(column.label + (f" · {sub}" if sub else "")))
+                draw_cell(view, view.cells.get(key), key, runner)
+                if view.plan.repeats > 1:
+                    draw_samples(view, key)
+    if not rows:
+        st.caption("No row matches the filter.")
+
+
+def draw_samples(view: K.ComparisonView, key: str) -> None:
+    """A cell's further samples: their images, and the spread of latency and cost over all of them."""
+    samples = view.samples(key)
+    box = st.container(key=f"samples-{key}")
+    thumbs = [img for c in samples[1:] if c.ok for img in c.images[:1]]
+    if thumbs:
+        cols = box.columns(min(len(thumbs), 4))
+        for i, img in enumerate(thumbs):
+            thumb = ui.thumbnail_path(img["path"])
+            if thumb:
+                ui.session_image(cols[i % len(cols)], thumb, width="stretch")
+    box.caption(K.spread(samples).line() if samples else "no sample started")
+
+
+def ab_view(view: K.ComparisonView) -> None:
+    """Two finished cells side by side at full size."""
+    done = {c.key: c for c in (view.cells.get(cp.key) for cp in view.plan.cells()) if c is not None and c.ok and c.images}
+    if not st.toggle("A/B: two cells side by side at full size", key="compare_ab"):
+        return  # full images only when asked for: they travel inside the page
+    with st.container(border=True, key="compare-ab"):
+        if len(done) < 2:
+            st.caption("Two cells with images are needed; this grid has " + (f"{len(done)}." if done else "none yet."))
+            return
+        labels = {}
+        for key, c in done.items():
+            sub = view.plan.vary.label(view.plan.vary.values[c.variant]) if view.plan.vary and c.variant is not None else ""
+            labels[key] = f"Row {c.row + 1} · {c.target}" + (f" · {sub}" if sub else "")
+        keys = list(done)
+        for name, default in (("compare_ab_a", keys[0]), ("compare_ab_b", keys[1])):
+            if ss.get(name) not in done:
+                ss[name] = default
+        pick = st.columns(2)
+        chosen = [
+            pick[0].selectbox("A", keys, key="compare_ab_a", format_func=labels.get),
+            pick[1].selectbox("B", keys, key="compare_ab_b", format_func=labels.get),
+        ]
+        sides = st.columns(2)
+        for side, key in zip(sides, chosen, strict=True):
+            c = done[key]
+            for img in c.images:
+                path = store.keeper.resolve(img["path"])
+                if Path(path).is_file():
+                    ui.session_image(side, str(path), width="stretch")
+            cost = format_usd(c.cost_usd) if c.cost_usd is not None else "-"
+            side.caption(ui.plain(f"{labels[key]} · {(c.latency_ms or 0) / 1000:.1f} s · {cost} · {c.model_used}"))
+            side.text(literal(next((r.prompt for r in view.plan.rows if r.index == c.row), "")))
+
+
+GRID_CSS = """<style>
+[class*="st-key-compare-head-"] { position: sticky; top: 3.75rem; z-index: 5; background-color: rgb(255 255 255 / 0.97); }
+[class*="st-key-celltarget-"] { display: none; }
+@media (prefers-color-scheme: dark) { [class*="st-key-compare-head-"] { background-color: rgb(14 17 23 / 0.97); } }
+@media (max-width: 640px) {
+  [class*="st-key-compare-head-"] { display: none; }
+  [class*="st-key-celltarget-"] { display: block; }
+}
+</style>"""
 
 
 def counts_line(view: K.ComparisonView) -> str:
@@ -438,8 +542,23 @@ def show_comparison(comparison_id: str) -> None:
     for reason in (view.settings.get("budget") or {}).get("reasons", {}).values():  # cells the daily budget did not start
         st.warning(ui.plain(str(reason)), icon=":material/savings:")
     running = view.running
-    b = st.columns(4)
+    b = st.columns(5)
     if b[0].button("New comparison", key="compare_new", icon=":material/add:"):
+        del st.query_params["comparison"]
+        st.rerun()
+    if b[4].button("Edit and re-run", key="compare_edit", icon=":material/edit:", help="Opens the builder filled in from this grid."):
+        options = {
+            "compare_size": list(FIXED_SIZES),
+            "compare_quality": list(QUALITIES),
+            "compare_format": list(OUTPUT_FORMATS),
+            "compare_background": list(BACKGROUNDS),
+            "compare_moderation": list(MODERATIONS),
+            "compare_vary": [NONE, *K.VARY_PARAMS],
+        }
+        left = fill_builder(view.plan.builder_values(), options=options)
+        if view.plan.reference_entries:
+            left.append("the reference images (add them again below)")
+        ss["compare_prefill_note"] = "Not carried over: " + "; ".join(left) + "." if left else ""
         del st.query_params["comparison"]
         st.rerun()
     right = grid_right(runner, view)  # whose grid it is: its own session's, a teammate's, the CLI's
@@ -503,7 +622,8 @@ def show_comparison(comparison_id: str) -> None:
         if running and not current.running:
             st.rerun(scope="app")  # finished: the whole page, to stop refreshing and offer the exports
         st.caption(counts_line(current))
-        if current.plan.vary:
+        order, show = ss.get("compare_order", "grid"), ss.get("compare_show", "all")
+        if current.plan.vary and not ss.get("compare_side_by_side"):
             tabs = st.tabs(
                 [current.plan.vary.label(v) for v in current.plan.vary.values], key=f"compare_tabs_{comparison_id}", on_change="rerun"
             )
@@ -511,35 +631,50 @@ def show_comparison(comparison_id: str) -> None:
                 if tab.open is False:  # only the tab on screen is drawn
                     continue
                 with tab:
-                    draw_grid(current, variant, runner)
+                    columns = current.columns(variant)
+                    draw_grid(current, columns, K.arrange_rows(current, columns, order=order, show=show), runner, head=str(variant))
         else:
-            draw_grid(current, None, runner)
+            columns = current.all_columns()  # with a third axis: every value's columns side by side
+            draw_grid(current, columns, K.arrange_rows(current, columns, order=order, show=show), runner, head="all")
         st.markdown("**Summary per target**")
         for s in K.summary(current):
             st.text(literal(s.line()))
 
+    st.html(GRID_CSS)
+    arrange = st.container(horizontal=True)
+    arrange.selectbox("Order rows", list(K.ROW_ORDERS), key="compare_order", format_func=K.ROW_ORDERS.get)
+    arrange.selectbox("Show", list(K.ROW_FILTERS), key="compare_show", format_func=K.ROW_FILTERS.get)
+    if view.plan.vary:
+        arrange.toggle(
+            f"{K.VARY_LABELS[view.plan.vary.param]} values side by side", key="compare_side_by_side", help="Instead of one tab per value"
+        )
     live_grid()
-    if not running:
-        st.markdown("**Export**")
-        e1, e2 = st.columns(2)
-        ui.session_download(
-            e1,
-            "Contact sheet (PNG)",
-            data=lambda: K.contact_sheet_png(store, K.load(store, comparison_id)),
-            file_name=f"comparison-{comparison_id}.png",
-            mime="image/png",
-            key="compare_sheet",
-            icon=":material/image:",
+    ab_view(view)
+    st.markdown("**Export**")
+    if running:
+        st.caption(
+            "The grid is still running: the exports hold the cells finished when you click, and comparison.json lists "
+            "the others under still_running."
         )
-        ui.session_download(
-            e2,
-            "Images and comparison.json (ZIP)",
-            data=lambda: K.export_zip(store, K.load(store, comparison_id)),
-            file_name=f"comparison-{comparison_id}.zip",
-            mime="application/zip",
-            key="compare_zip",
-            icon=":material/folder_zip:",
-        )
+    e1, e2 = st.columns(2)
+    ui.session_download(
+        e1,
+        "Contact sheet (PNG)",
+        data=lambda: K.contact_sheet_png(store, K.load(store, comparison_id)),
+        file_name=f"comparison-{comparison_id}.png",
+        mime="image/png",
+        key="compare_sheet",
+        icon=":material/image:",
+    )
+    ui.session_download(
+        e2,
+        "Images and comparison.json (ZIP)",
+        data=lambda: K.export_zip(store, K.load(store, comparison_id)),
+        file_name=f"comparison-{comparison_id}.zip",
+        mime="application/zip",
+        key="compare_zip",
+        icon=":material/folder_zip:",
+    )
 
 
 comparison_id = st.query_params.get("comparison")

@@ -8,6 +8,7 @@ from lib.preflight import check_request_values
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices, size_rule, takes_free_size
 from lib.ui.budget import send_gate
 from lib.ui.generate import cancel_control, running_elsewhere
+from lib.ui.library import save_control
 from lib.ui.sidebar import checked_number
 
 SLOT = "generate_job"
@@ -37,6 +38,7 @@ st.caption("One prompt in, images out. When it fails, the card below says why an
 prompt = st.text_area(
     "Prompt", key="prompt", height=110, placeholder="Describe the image, e.g. a lighthouse on a basalt cliff at dusk, soft fog"
 )
+save_spot = st.container()  # library: "Save to library" by the prompt, filled in once the request is read
 model = settings.model
 
 typed = dict(settings.problems)  # numbers typed out of range: shown inline, and nothing is sent
@@ -98,6 +100,8 @@ request = GenerationRequest(
     moderation=moderation,
     **media,
 )
+
+save_control(save_spot, prompt, {"model": model, **request.params()})
 
 # What the model does not take (size, n, quality, prompt length...), by the rules pre-flight applies
 problem = None if typed else check_request_values(request, model, provider)

@@ -65,3 +65,13 @@ def test_the_word_diff_keeps_every_character_and_marks_what_changed():
 def test_the_diff_of_equal_texts_is_one_run():
     assert [(s.op, s.text) for s in L.word_diff("same words", "same words")] == [("same", "same words")]
     assert L.word_diff("", "") == []
+
+
+def test_a_saved_prompt_becomes_one_row_and_a_reference_names_a_version():
+    assert L.as_row("a red fox\n\n  in the snow  \n") == "a red fox in the snow"
+    assert L.parse_ref("Neon sign") == ("Neon sign", None)
+    assert L.parse_ref(" Neon  sign@3 ") == ("Neon sign", 3)
+    assert L.parse_ref("user@example") == ("user@example", None)  # not a version number: part of the name
+    with pytest.raises(L.LibraryError):
+        L.parse_ref("Neon@0")
+    assert L.parse_ref("@2") == ("@2", None)  # no name before the @: the whole text is the name

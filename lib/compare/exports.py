@@ -32,6 +32,7 @@ def _image_name(c: CellState, i: int, fmt: str) -> str:
     return (
         f"images/row{c.row + 1:02d}-col{c.col + 1:02d}"
         + (f"-v{c.variant + 1}" if c.variant is not None else "")
+        + (f"-s{c.repeat + 1}" if c.repeat else "")
         + f"-{model}-{i + 1}.{ext}"
     )
 
@@ -42,7 +43,7 @@ def export_dict(view: ComparisonView) -> dict[str, Any]:
     cells = []
     for cp in plan.cells():
         c = view.cells.get(cp.key)
-        rating = view.ratings.get(cp.key, {})
+        rating = view.ratings.get(cp.key, {}) if not cp.repeat else {}  # judging is the cell's, kept on its first sample
         entry: dict[str, Any] = {
             "cell": cp.key,
             "row": cp.row + 1,
@@ -51,6 +52,7 @@ def export_dict(view: ComparisonView) -> dict[str, Any]:
             "provider": cp.target.provider,
             "model_requested": cp.target.model,
             "variant": {"param": cp.param, "value": cp.value} if cp.param else None,
+            "sample": cp.repeat + 1,
             "status": c.status if c else "not started",
             "ok": bool(c and c.ok),
             "model_used": c.model_used if c and c.attempts else None,
@@ -91,6 +93,7 @@ def export_dict(view: ComparisonView) -> dict[str, Any]:
         "axes": {
             "rows": [r.prompt for r in plan.rows],
             "template": plan.template,
+            "samples_per_cell": plan.repeats,
             "variables": plan.variables,
             "targets": [t.label for t in plan.targets],
             "vary": plan.vary.to_dict() if plan.vary else None,
@@ -101,6 +104,8 @@ def export_dict(view: ComparisonView) -> dict[str, Any]:
         "settings": view.settings,
         "cells": cells,
         "summary": [s.__dict__ for s in summary(view)],
+        # exported while the grid ran: these cells had not ended, and hold no images here
+        "still_running": view.unfinished(),
         "winners": winners,
     }
     return redact.scrub_obj(data)

@@ -52,6 +52,10 @@ class Row:
     def label(self) -> str:
         return self.prompt
 
+    def values_label(self) -> str:
+        """The template values that made this row ('animal: fox · style: ink'); '' for a typed prompt."""
+        return " · ".join(f"{name}: {value}" for name, value in self.vars.items())
+
 
 def _check_prompt(prompt: str, where: str) -> None:
     if len(prompt) > C.MAX_PROMPT_CHARS:
@@ -322,8 +326,9 @@ def shared_params(**given: Any) -> dict[str, Any]:
 # The plan: rows x targets x variants -> cells
 
 
-def cell_key(row: int, col: int, variant: int | None) -> str:
-    return f"r{row}c{col}" + (f"v{variant}" if variant is not None else "")
+def cell_key(row: int, col: int, variant: int | None, repeat: int = 0) -> str:
+    """'r0c1', 'r0c1v2'; a cell's further samples add 's1', 's2' (the first sample is the cell's own key)."""
+    return f"r{row}c{col}" + (f"v{variant}" if variant is not None else "") + (f"s{repeat}" if repeat else "")
 
 
 @dataclass(frozen=True)
@@ -336,10 +341,11 @@ class CellPlan:
     param: str | None
     value: str | None
     request: GenerationRequest
+    repeat: int = 0  # which sample of the cell (0 for the first)
 
     @property
     def key(self) -> str:
-        return cell_key(self.row, self.col, self.variant)
+        return cell_key(self.row, self.col, self.variant, self.repeat)
 
     def cell(self) -> dict[str, Any]:
         """What ``runs.cell`` holds."""
@@ -353,6 +359,7 @@ class CellPlan:
             "model": self.target.model,
             "param": self.param,
             "value": self.value,
+            "repeat": self.repeat,
         }
 
 
@@ -372,6 +379,7 @@ class GridPlan:
     stream: bool = False
     partial_images: int = 2
     reference_entries: list[dict[str, Any]] = field(default_factory=list)  # described only: a plan read without its files
+    repeats: int = 1  # samples per cell, each one run
 
     @property
     def n_variants(self) -> int:
@@ -379,7 +387,7 @@ class GridPlan:
 
     @property
     def n_cells(self) -> int:
-        return len(self.rows) * len(self.targets) * self.n_variants
+        return len(self.rows) * len(self.targets) * self.n_variants * self.repeats
 
     def shape(self) -> str:
         """'3 rows x 2 targets x 2 qualities = 12 cells'."""
@@ -389,6 +397,8 @@ class GridPlan:
         ]
         if self.vary:
             parts.append(f"{len(self.vary.values)} {VARY_LABELS[self.vary.param].lower()} values")
+        if self.repeats > 1:
+            parts.append(f"{self.repeats} samples")
         return " x ".join(parts) + f" = {self.n_cells} cell{'s' if self.n_cells != 1 else ''}"
 
     def default_title(self) -> str:
@@ -424,18 +434,21 @@ class GridPlan:
         for row in self.rows:
             for variant, value in values:
                 for col, target in enumerate(self.targets):
-                    out.append(
-                        CellPlan(
-                            row.index,
-                            col,
-                            variant,
-                            row.prompt,
-                            target,
-                            self.vary.param if self.vary else None,
-                            value,
-                            self.request_for(row, target, value),
+                    request = self.request_for(row, target, value)
+                    for repeat in range(self.repeats):
+                        out.append(
+                            CellPlan(
+                                row.index,
+                                col,
+                                variant,
+                                row.prompt,
+                                target,
+                                self.vary.param if self.vary else None,
+                                value,
+                                request,
+                                repeat,
+                            )
                         )
-                    )
         return out
 
     def problems(self) -> list[str]:
@@ -469,6 +482,8 @@ class GridPlan:
         if not self.rows:
             raise CompareInputError("The grid has no rows: write at least one prompt.")
         _check_row_count(len(self.rows), C.COMPARE_MAX_ROWS)
+        if not 1 <= self.repeats <= C.COMPARE_MAX_REPEATS:
+            raise CompareInputError(f"Samples per cell must be from 1 to {C.COMPARE_MAX_REPEATS}; {self.repeats} is out of range.")
         if self.n_cells > C.COMPARE_MAX_CELLS:
             raise CompareInputError(
                 f"{self.shape()}: more than the {C.COMPARE_MAX_CELLS} cells one grid allows. Remove rows, targets or values."
@@ -490,7 +505,27 @@ class GridPlan:
             "reference_mask": self.reference_mask.to_dict() if self.reference_mask is not None else None,
             "stream": self.stream,
             "partial_images": self.partial_images,
+            "repeats": self.repeats,
         }
+
+    def builder_values(self) -> dict[str, Any]:
+        """The plan as the Compare builder's inputs, so 'Edit and re-run' opens it filled in:
+        rows (the template and its values, or one prompt per line), targets as labels, the third
+        axis, the shared parameters, fallback and title. Reference images are not carried."""
+        values: dict[str, Any] = {
+            "rows_mode": "Template" if self.template else "One prompt per line",
+            "template": self.template or "",
+            "vars": "\n".join(f"{name} = {', '.join(vals)}" for name, vals in (self.variables or {}).items()),
+            "prompts": "" if self.template else "\n".join(r.prompt for r in self.rows),
+            "targets": [t.label for t in self.targets],
+            "vary": self.vary.param if self.vary else None,
+            "vary_values": list(self.vary.values) if self.vary else [],
+            "fallback": self.use_fallback,
+            "title": self.title,
+            "repeats": self.repeats,
+        }
+        values.update({name: self.shared.get(name, default) for name, default in SHARED_DEFAULTS.items()})
+        return values
 
     @classmethod
     def from_axes(cls, axes: dict[str, Any], *, title: str = "", load: Callable[[str], bytes | None] | None = None) -> GridPlan:
@@ -519,6 +554,7 @@ class GridPlan:
             title=title,
             template=axes.get("template"),
             variables=axes.get("variables"),
+            repeats=_repeats(axes.get("repeats")),
         )
 
 
@@ -532,6 +568,7 @@ def build_plan(
     shared: dict[str, Any] | None = None,
     use_fallback: bool = False,
     title: str = "",
+    repeats: Any = 1,
 ) -> GridPlan:
     """Rows from prompts (text, one per line, or a list) or from a template; checked."""
     if template is not None and template.strip():
@@ -551,5 +588,19 @@ def build_plan(
         title=title.strip(),
         template=template,
         variables=variables if template else None,
+        repeats=_repeats(repeats, strict=True),
     )
     return plan.check()
+
+
+def _repeats(value: Any, *, strict: bool = False) -> int:
+    """Samples per cell as a whole number; a stored plan without one (or a bad one) has 1."""
+    try:
+        number = float(value if value is not None else 1)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if number != number or number != int(number):
+        if strict:
+            raise CompareInputError(f"Samples per cell must be a whole number, from 1 to {C.COMPARE_MAX_REPEATS}.")
+        return 1
+    return int(number) if strict else max(1, min(int(number), C.COMPARE_MAX_REPEATS))

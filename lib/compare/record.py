@@ -44,6 +44,7 @@ class CellState:
     tries: int = 1  # runs of this cell (retries of the grid add one each)
     cost_usd: float | None = None  # every attempt of every try
     run_error_type: str | None = None
+    repeat: int = 0  # which sample of its cell
 
     @property
     def done(self) -> bool:
@@ -137,6 +138,7 @@ def cell_states(store: Any, comparison_id: str) -> dict[str, CellState]:
             latency_ms=r["latency_ms"],
             attempts=attempts.get(r["id"], []),
             run_error_type=r["error_type"],
+            repeat=int(cell.get("repeat") or 0),
         )
     images = store.images_for([a.id for c in out.values() for a in c.attempts if a.status == "succeeded"])
     for key, c in out.items():
@@ -204,7 +206,7 @@ def ratings(store: Any, comparison_id: str) -> dict[str, dict[str, Any]]:
 
 
 def _ensure_rating(store: Any, comparison_id: str, key: str) -> None:
-    m = re.fullmatch(r"r(\d+)c(\d+)(?:v(\d+))?", key)
+    m = re.fullmatch(r"r(\d+)c(\d+)(?:v(\d+))?", key)  # judged per cell: its samples together
     if not m:
         raise ValueError(f"not a cell key: {key!r}")
     store.ensure_rating(comparison_id, key, int(m.group(1)), int(m.group(3)) if m.group(3) else -1)
@@ -264,6 +266,10 @@ class ComparisonView:
     def running(self) -> bool:
         return any(not c.done for c in self.cells.values())
 
+    def unfinished(self) -> list[str]:
+        """The keys of the planned cells that have not ended (not started yet, queued or running), in grid order."""
+        return [cp.key for cp in self.plan.cells() if cp.key not in self.cells or not self.cells[cp.key].done]
+
     def columns(self, variant: int | None = None) -> list[Column]:
         """Columns of one variant's grid (or of the grid without a third axis)."""
         value = self.plan.vary.values[variant] if self.plan.vary and variant is not None else None
@@ -276,6 +282,15 @@ class ComparisonView:
 
     def cell(self, row: int, col: int, variant: int | None) -> CellState | None:
         return self.cells.get(cell_key(row, col, variant))
+
+    def samples(self, key: str) -> list[CellState]:
+        """A cell's samples that have started, first to last (one, without repeats)."""
+        out = []
+        for repeat in range(self.plan.repeats):
+            c = self.cells.get(key + (f"s{repeat}" if repeat else ""))
+            if c is not None:
+                out.append(c)
+        return out
 
     def counts(self) -> dict[str, int]:
         out = status_counts(self.cells.values())
@@ -361,6 +376,109 @@ def summary(view: ComparisonView) -> list[ColumnSummary]:
             )
         )
     return out
+
+
+ROW_ORDERS = {
+    "grid": "Grid order",
+    "rating": "Best rated first",
+    "cost": "Cheapest first",
+    "latency": "Fastest first",
+}
+ROW_FILTERS = {
+    "all": "All rows",
+    "rated": "Rows with a winner or a thumbs up",
+    "failed": "Rows with a failed cell",
+    "unfinished": "Rows still running",
+}
+
+
+@dataclass
+class Spread:
+    """How a cell's samples differ: how many ended and succeeded, latency and cost (mean and
+    standard deviation over the samples that have the figure)."""
+
+    samples: int
+    done: int
+    succeeded: int
+    latency_mean_ms: float | None
+    latency_stdev_ms: float | None
+    cost_mean_usd: float | None
+    cost_stdev_usd: float | None
+
+    def line(self) -> str:
+        from lib.pricing import format_usd
+
+        parts = [
+            f"{self.succeeded}/{self.samples} samples succeeded"
+            + (f", {self.samples - self.done} running" if self.done < self.samples else "")
+        ]
+        if self.latency_mean_ms is not None:
+            parts.append(f"latency {self.latency_mean_ms / 1000:.1f} s ± {(self.latency_stdev_ms or 0) / 1000:.1f}")
+        if self.cost_mean_usd is not None:
+            parts.append(f"cost {format_usd(self.cost_mean_usd)} ± {format_usd(self.cost_stdev_usd or 0)}")
+        return " · ".join(parts)
+
+
+def spread(samples: list[CellState]) -> Spread:
+    """The spread of a cell's samples: the latency of those that succeeded, the cost of those that ended."""
+    done = [c for c in samples if c.done]
+    latencies = [float(c.latency_ms) for c in done if c.ok and c.latency_ms is not None]
+    costs = [float(c.cost_usd) for c in done if c.cost_usd is not None]
+
+    def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
+        if not values:
+            return None, None
+        return statistics.fmean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
+
+    lat, lat_sd = mean_sd(latencies)
+    cost, cost_sd = mean_sd(costs)
+    return Spread(len(samples), len(done), sum(1 for c in done if c.ok), lat, lat_sd, cost, cost_sd)
+
+
+def row_figures(view: ComparisonView, row: int, columns: Iterable[Column]) -> dict[str, Any]:
+    """One row's figures over ``columns``: rating (+2 a winner, +1/-1 a thumb), cost (every
+    attempt of its cells, None when none is known), latency (the median of its succeeded
+    cells, None when none succeeded), and whether it has a failed or unfinished cell."""
+    rating, costs, latencies, failed, unfinished = 0, [], [], False, False
+    for column in columns:
+        key = cell_key(row, column.col, column.variant)
+        judged = view.ratings.get(key, {})
+        rating += (2 if judged.get("winner") else 0) + int(judged.get("thumb") or 0)
+        c = view.cells.get(key)
+        if c is None or not c.done:
+            unfinished = True
+            continue
+        if c.cost_usd is not None:
+            costs.append(c.cost_usd)
+        if c.ok and c.latency_ms is not None:
+            latencies.append(c.latency_ms)
+        failed = failed or c.status in ("failed", "interrupted")
+    return {
+        "rating": rating,
+        "cost": sum(costs) if costs else None,
+        "latency": statistics.median(latencies) if latencies else None,
+        "failed": failed,
+        "unfinished": unfinished,
+        "rated": any(
+            view.ratings.get(cell_key(row, c.col, c.variant), {}).get("winner")
+            or (view.ratings.get(cell_key(row, c.col, c.variant), {}).get("thumb") or 0) > 0
+            for c in columns
+        ),
+    }
+
+
+def arrange_rows(view: ComparisonView, columns: list[Column], *, order: str = "grid", show: str = "all") -> list[Any]:
+    """The rows to draw over ``columns``: kept by ``show`` (ROW_FILTERS), sorted by ``order``
+    (ROW_ORDERS; rows without the figure come last, ties keep grid order)."""
+    if order not in ROW_ORDERS or show not in ROW_FILTERS:
+        raise ValueError(f"unknown row order or filter: {order!r}, {show!r}")
+    figures = {r.index: row_figures(view, r.index, columns) for r in view.plan.rows}
+    rows = [r for r in view.plan.rows if show == "all" or figures[r.index][show]]
+    if order == "rating":
+        return sorted(rows, key=lambda r: -figures[r.index]["rating"])
+    if order in ("cost", "latency"):
+        return sorted(rows, key=lambda r: (figures[r.index][order] is None, figures[r.index][order] or 0))
+    return rows
 
 
 def live_note(job: Any) -> str:

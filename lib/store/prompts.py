@@ -137,6 +137,18 @@ class PromptQueries:
             )
         ]
 
+    def prompt_version(self, name: str, version: int | None = None) -> dict[str, Any] | None:
+        """The prompt named ``name`` (case and spacing aside) at ``version`` (the latest when None):
+        the prompt's fields with ``version`` and ``text``; None when there is no such prompt or version."""
+        found = self.prompt_named(name)
+        if found is None:
+            return None
+        versions = self.prompt_versions(found["id"])
+        chosen = versions[-1] if version is None and versions else next((v for v in versions if v["version"] == version), None)
+        if chosen is None:
+            return None
+        return {**found, "version": chosen["version"], "text": chosen["text"], "settings": chosen["settings"]}
+
     def prompt_tags(self) -> list[tuple[str, int]]:
         """Every tag in the library with how many prompts carry it, the most used first."""
         return [

@@ -168,6 +168,7 @@ def test_plan_cells_requests_and_keys():
         "model": "gpt-image-2",
         "param": "quality",
         "value": "low",
+        "repeat": 0,
     }
     again = K.GridPlan.from_axes(plan.axes())
     assert [(c.key, c.request) for c in again.cells()] == [(c.key, c.request) for c in cells]

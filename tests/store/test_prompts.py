@@ -87,3 +87,12 @@ def test_a_key_pasted_into_a_prompt_is_never_stored(store):
     dump = "\n".join(str(r) for table in ("prompts", "prompt_versions") for r in store.db[table].rows)
     assert key not in dump and key[-12:] not in dump
     assert key not in saved["name"]
+
+
+def test_a_version_is_found_by_name_and_number(store):
+    store.save_prompt("Fox", "a red fox", now=1.0)
+    store.save_prompt("Fox", "a red fox at dawn", settings={"size": "1024x1024"}, now=2.0)
+    assert store.prompt_version("fox")["version"] == 2 and store.prompt_version("fox")["text"] == "a red fox at dawn"
+    first = store.prompt_version(" FOX ", 1)
+    assert (first["version"], first["text"], first["settings"]) == (1, "a red fox", None)
+    assert store.prompt_version("fox", 3) is None and store.prompt_version("owl") is None and store.prompt_version("") is None
