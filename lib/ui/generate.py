@@ -270,6 +270,7 @@ def prefill_rerun() -> int | None:
     try:
         images, mask = get_store().reference_images(found["attempt_id"])
         ss["media_rerun_refs"] = (images, mask) if images else None
+        ss["media_rerun_refs__note"] = None
     except (OSError, ValueError) as err:
         ss["media_rerun_refs"] = None
         skipped.append(f"reference images ({err})")
