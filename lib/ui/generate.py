@@ -220,6 +220,9 @@ def prefill_rerun() -> int | None:
         st.warning("The re-run link does not point at a recorded attempt; the form was left as it was.")
         return None
     request, ss, skipped = found["request"], st.session_state, []
+    from lib.ui.place import filled_by_link
+
+    filled_by_link()  # the link's values win over the kept place
     ss["prompt"] = request.prompt
     if request.size in size_choices(request.model):
         ss["size_choice"] = request.size

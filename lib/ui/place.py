@@ -35,6 +35,7 @@ COOKIE_SET_STATE = "_imagelab_place_cookie_set"
 REGISTERED_STATE = "_imagelab_place_pages"  # session state: page -> (keys, prefixes, page script hash)
 CURRENT_PAGE_STATE = "_imagelab_place_current"  # session state: the page script this run is of...
 PREVIOUS_PAGE_STATE = "_imagelab_place_previous"  # ...and the one the run before was of
+LINK_FILLED_STATE = "_imagelab_place_link_filled"  # session state: a link filled the inputs in this run
 REFS_STATE = "_imagelab_place_refs"  # session state: uploader key -> kept reference images
 NEVER_KEPT = ("typed_key__",)  # what is typed there is an API key: kept nowhere
 
@@ -171,8 +172,13 @@ def keep_place(
     keys = tuple(k for k in keys if not k.startswith(NEVER_KEPT))
     prefixes = tuple(p for p in prefixes if not p.startswith(NEVER_KEPT))
     ss = st.session_state
+    new_session = PLACE_STATE not in ss or page not in ss.get(LOADED_STATE, set())
+    filled_by_link = bool(ss.get(LINK_FILLED_STATE))
     if every_page:
-        arrived = PLACE_STATE not in ss or page not in ss.get(LOADED_STATE, set())
+        # Streamlit may hand a widget drawn on every page back at its first value on another page
+        # (the provider went back to Sandbox on the way back from Compare): the kept values win there
+        arrived = new_session or _arrived()
+        restore = restore and not filled_by_link
     else:
         ss.setdefault(REGISTERED_STATE, {})[page] = (keys, prefixes, _page_hash())
         arrived = _arrived()
@@ -186,7 +192,7 @@ def keep_place(
                 kept.setdefault(key, value)
     if arrived and restore:
         for key, value in kept.items():
-            if every_page and key in ss:  # set by a link in this new session's first run (a re-run): the link wins
+            if new_session and key in ss:  # set by a link in this new session's first run: the link wins
                 continue
             if _matches(key, keys, prefixes) and not key.startswith(NEVER_KEPT):
                 try:
@@ -195,8 +201,16 @@ def keep_place(
                     logging.getLogger("imagelab.app").debug("place: %s not restored", key)
     else:
         _capture(kept, keys, prefixes)
+    if not every_page:
+        ss.pop(LINK_FILLED_STATE, None)  # the page's own inputs were the last to read it
     _save(page, kept)
     return kept
+
+
+def filled_by_link() -> None:
+    """A link has just filled the page's inputs and the sidebar (a re-run): this run, they are
+    kept as the link set them instead of being restored."""
+    st.session_state[LINK_FILLED_STATE] = True
 
 
 def _stored_place(page: str) -> dict[str, Any]:

@@ -98,3 +98,23 @@ def test_a_link_with_filters_wins_over_the_kept_ones(browser, new_app):
     at = new_app("pages/history.py", {"since": "24h"})
     assert at.selectbox(key="hist_since").value == "24h"
     assert at.multiselect(key="hist_status").value == []
+
+
+def test_the_sidebar_stays_on_custom_across_pages(browser, new_app):
+    at = new_app()
+    at.sidebar.selectbox(key="provider").set_value("custom").run()
+    at.sidebar.text_input(key="base_url__custom").input("http://127.0.0.1:9/v1").run()
+    for page in ("pages/compare.py", "pages/generate.py", "pages/diagnostics.py", "pages/generate.py"):
+        at.switch_page(page).run()
+        assert not at.exception
+        assert at.sidebar.selectbox(key="provider").value == "custom"
+        assert at.sidebar.text_input(key="base_url__custom").value == "http://127.0.0.1:9/v1"
+
+
+def test_a_rerun_link_wins_over_the_kept_place(browser, new_app):
+    from tests.support.apptest import generate
+
+    at = generate(new_app(), "the prompt that was sent")
+    at.text_area(key="prompt").input("a draft typed afterwards").run()
+    linked = new_app(query={"rerun": "1"})  # a reload of a re-run link: the attempt's prompt, not the draft
+    assert linked.text_area(key="prompt").value == "the prompt that was sent"
