@@ -2,7 +2,9 @@
 time per check per image, and a 4x4 grid against the sandbox with and without the size and text checks.
 Prints figures; asserts nothing.
 
-    .venv/bin/python benchmarks/checks.py [--samples 240] [--engines tesseract,rapidocr] [--skip-grid]
+    .venv/bin/python benchmarks/checks.py [--samples 240] [--engines tesseract,tesseract+inverted,rapidocr] [--skip-ocr]
+
+RapidOCR is measured only where rapidocr_onnxruntime is installed (it is not a dependency of the app).
 """
 
 from __future__ import annotations
@@ -153,12 +155,113 @@ def compare_engines(count: int, names: list[str]) -> None:
         print("   chars right by size: " + ", ".join(f"{s}px {statistics.mean(v):.1%}" for s, v in sorted(by_size.items())))
 
 
+GRID_PROMPTS = [
+    'a bakery window with a sign that says "GRAND OPENING"',
+    'a concert poster that reads "JAZZ NIGHT"',
+    'a coffee cup with "Fresh Coffee" on it',
+    'a road sign saying "Keep Left"',
+]
+GRID_MODELS = ["gpt-image-2", "gpt-image-1.5", "gpt-image-1", "gpt-image-1-mini"]
+
+
+def per_check(images: int) -> None:
+    """Time of each check on one 1024x1024 sandbox image with a quoted text (the judge: over loopback)."""
+    import io
+
+    from lib.checks import CheckRequest, parse_spec, run_checks
+    from lib.checks.judge import run_judge
+    from lib.client import ImageClient
+    from lib.generation import ClientSettings
+    from lib.sandbox import SandboxConfig, SandboxServer, render_image
+    from tests.support.memory_recorder import MemoryRecorder
+
+    prompts = [f"{p} {i}" for i in range(images) for p in GRID_PROMPTS][:images]
+    datas = [render_image(p, 1024, 1024) for p in prompts]
+    ref = io.BytesIO()
+    Image.open(io.BytesIO(datas[0])).save(ref, "PNG")
+    specs = {"size": parse_spec("size"), "text": parse_spec("text")}
+    from lib.checks import CheckSpec
+
+    specs["similar"] = CheckSpec("similar", reference=ref.getvalue(), reference_name="ref.png")
+    print(f"\nTime per check per image ({images} sandbox images, 1024x1024, one quoted text each)")
+    print(f"{'check':<8} {'p50 ms':>8} {'p95 ms':>8} {'passed':>7}")
+    for name, spec in specs.items():
+        times, passed = [], 0
+        for prompt, data in zip(prompts, datas, strict=True):
+            start = time.perf_counter()
+            [result] = run_checks(data, CheckRequest(prompt=prompt, size="1024x1024"), [spec])
+            times.append((time.perf_counter() - start) * 1000)
+            passed += result.passed
+        times.sort()
+        print(f"{name:<8} {statistics.median(times):>8.1f} {times[int(len(times) * 0.95) - 1]:>8.1f} {passed:>4}/{len(times)}")
+    with SandboxServer(SandboxConfig(latency_s=(0.0, 0.0))) as server:
+        client = ImageClient(settings=ClientSettings(provider="sandbox", base_url=server.base_url, api_key="sk-sandbox-bench"))
+        times, passed = [], 0
+        for data in datas:
+            start = time.perf_counter()
+            result = run_judge(client, MemoryRecorder(), rubric="the sign is legible", data=data)
+            times.append((time.perf_counter() - start) * 1000)
+            passed += result.passed
+        times.sort()
+        print(
+            f"{'judge':<8} {statistics.median(times):>8.1f} {times[int(len(times) * 0.95) - 1]:>8.1f} {passed:>4}/{len(times)}  (sandbox judge, no model latency)"
+        )
+
+
+def grid_with_and_without_checks(latency: float) -> None:
+    """A 4x4 grid (4 prompts x 4 models) through `imagelab compare` on the sandbox, without and with --check size --check text."""
+    import contextlib
+    import io
+    import tempfile
+
+    from lib import cli
+    from lib.sandbox import SandboxConfig, SandboxServer
+
+    print(f"\n4x4 grid on the sandbox (model latency {latency:.1f} s), imagelab compare, 4 parallel requests")
+    with SandboxServer(SandboxConfig(latency_s=(latency, latency))) as server, tempfile.TemporaryDirectory() as tmp:
+        base = [
+            "compare",
+            "--base-url",
+            server.base_url,
+            "--data-dir",
+            tmp,
+            "--size",
+            "1024x1024",
+            "--rate",
+            "50",
+            "--max-concurrency",
+            "4",
+        ]
+        for p in GRID_PROMPTS:
+            base += ["--prompt", p]
+        for m in GRID_MODELS:
+            base += ["--target", f"sandbox:{m}"]
+        for label, extra in (("without checks", []), ("with size + text", ["--check", "size", "--check", "text"])):
+            out = io.StringIO()
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+                code = cli.main(base + extra + ["--json"])
+            wall = time.perf_counter() - start
+            import json
+
+            doc = json.loads(out.getvalue())
+            gate = doc.get("gate")
+            verdict = f", {gate['pass_rate']:.0%} of cells pass every check" if gate else ""
+            print(f"{label:<18} {wall:>6.1f} s wall, exit {code}{verdict}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=240)
     parser.add_argument("--engines", default="tesseract,tesseract+inverted,rapidocr")
+    parser.add_argument("--images", type=int, default=16, help="images for the time per check")
+    parser.add_argument("--latency", type=float, default=1.0, help="the sandbox's model latency for the grid")
+    parser.add_argument("--skip-ocr", action="store_true", help="skip the OCR engine comparison")
     args = parser.parse_args(argv)
-    compare_engines(args.samples, args.engines.split(","))
+    if not args.skip_ocr:
+        compare_engines(args.samples, args.engines.split(","))
+    per_check(args.images)
+    grid_with_and_without_checks(args.latency)
 
 
 if __name__ == "__main__":

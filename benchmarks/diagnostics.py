@@ -32,7 +32,8 @@ ERRORS = [None] * 10 + [
 ]
 
 
-def seed(store: Store, rows: int) -> None:
+def seed(store: Store, rows: int, url: str) -> None:
+    """``rows`` attempts of the route being diagnosed (its endpoint URL, no key), a run per three."""
     now = time.time()
     db = store.db
     with db.conn:
@@ -45,13 +46,14 @@ def seed(store: Store, rows: int) -> None:
                 )
             error = ERRORS[i % len(ERRORS)]
             db.execute(
-                "INSERT INTO attempts (run_id, started_at, finished_at, latency_ms, provider, model, prompt, params, attempt_no, status, "
-                "error_type, http_status, retry_after_s, error_message) VALUES (?, ?, ?, ?, 'sandbox', ?, ?, '{}', ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO attempts (run_id, started_at, finished_at, latency_ms, provider, url, model, prompt, params, attempt_no, status, "
+                "error_type, http_status, retry_after_s, error_message) VALUES (?, ?, ?, ?, 'sandbox', ?, ?, ?, '{}', ?, ?, ?, ?, ?, ?)",
                 [
                     run,
                     now - i * 5,
                     now - i * 5 + 2,
                     20_000 + (i * 37) % 90_000,
+                    url,
                     MODELS[i % len(MODELS)],
                     f"prompt {i}",
                     1 + i % 3,
@@ -79,8 +81,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, SandboxServer(SandboxConfig(latency_s=(0.0, 0.0))) as sandbox:
         store = Store(data_dir=Path(tmp) / "data")
-        seed(store, args.rows)
         settings = ClientSettings(provider="sandbox", base_url=sandbox.base_url)
+        seed(store, args.rows, settings.endpoint.url)  # evidence is scoped to the route: these rows are its history
         print(f"Diagnostics ({args.rows:,} attempts in the database, 7-day window)")
         ms, report = timed(lambda: D.run_checks(settings, "gpt-image-2", store=store, probe=False), 5)
         print(f"  static + history checks (no request):    {ms:7.1f} ms")

@@ -248,7 +248,7 @@ def grid_child(base_url: str) -> None:
 
     with tempfile.TemporaryDirectory(prefix="imagelab-grid-") as tmp:
         store = Store(data_dir=Path(tmp))
-        runner = JobRunner(recorder=store, keeper=store.keeper, max_workers=GRID_CELLS)
+        runner = JobRunner(recorder=store, keeper=store.keeper, max_workers=GRID_CELLS, reserved_workers=0)  # all 4 cells at once
         plan = K.build_plan(prompts=[f"grid cell {i}" for i in range(GRID_CELLS)], targets=[K.Target("custom", "gpt-image-2")])
         plan.stream, plan.partial_images = True, 2
         settings = ClientSettings(

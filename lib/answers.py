@@ -494,7 +494,7 @@ def read_image_stream(
                 result.finals.append(item)
                 if item.usage:
                     result.usage = item.usage
-            elif item.event_type == "done":
+            elif item.event_type == "done" and item.payload is None:  # data: [DONE] itself, not an event typed "done"
                 result.done = True
                 break  # the end, whatever the provider sends after it
             else:

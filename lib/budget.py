@@ -82,10 +82,6 @@ class Limit:
     operator_source: str = ""
     session_usd: float | None = None
 
-    @property
-    def set(self) -> bool:
-        return self.usd is not None
-
     def where_to_change(self) -> str:
         """Where to raise it, in words: a session cannot lift the operator's limit."""
         if self.operator_usd is not None and (self.session_usd is None or self.operator_usd <= self.session_usd):

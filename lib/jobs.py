@@ -441,10 +441,15 @@ class JobRunner:
             try:
                 run_id = start_run(self.recorder, spec, status="queued")  # before submit returns: its id can go in a URL
             except Exception as exc:
+                local = is_local_failure(exc)
+                if local:
+                    err = local_failure(exc, place=getattr(self.recorder, "root", None), doing="starting the generation")
+                else:
+                    err = E.AppError(f"Image Prompt Lab could not start the generation ({type(exc).__name__}).", code=type(exc).__name__)
                 for job in jobs:  # the cells written before the failure never run
-                    self._end_unstarted(job, "failed", error=None)
-                if is_local_failure(exc):
-                    raise local_failure(exc, place=getattr(self.recorder, "root", None), doing="starting the generation") from exc
+                    self._end_unstarted(job, "failed", error=err)
+                if local:
+                    raise err from exc
                 raise
             with self._cond:
                 self._seq += 1

@@ -207,26 +207,23 @@ def _wrap(text: str, font, max_width: float) -> list[str]:
 
 
 def _draw_sign(img: Image.Image, pieces: list[str]) -> None:
-    """A light panel in the middle of the image with the pieces in large dark letters, one piece
-    a line (wrapped when long), so that OCR reads them as a person would."""
+    """A light band across the middle of the image with the pieces in large dark letters, one piece
+    a line (wrapped when long), so that OCR reads them as a person would (a band from edge to edge
+    reads more reliably with Tesseract than a panel among the shapes)."""
     width, height = img.size
-    panel_w, panel_h = width * 0.86, height * 0.5
     size = max(12, min(width, height) // 9)
     while True:
         font = _font(size)
-        lines = [ln for piece in pieces[:6] for ln in _wrap(piece, font, panel_w * 0.9)]
+        lines = [ln for piece in pieces[:6] for ln in _wrap(piece, font, width * 0.8)]
         line_h = size * 1.3
-        if size <= 12 or (len(lines) * line_h <= panel_h * 0.9 and all(font.getlength(ln) <= panel_w * 0.92 for ln in lines)):
+        if size <= 12 or (len(lines) * line_h <= height * 0.45 and all(font.getlength(ln) <= width * 0.86 for ln in lines)):
             break
         size = int(size * 0.85)
     block_h = len(lines) * line_h
     top = (height - block_h) / 2
+    pad = size * 1.2
     draw = ImageDraw.Draw(img, "RGBA")
-    draw.rounded_rectangle(
-        ((width - panel_w) / 2, top - size * 0.6, (width + panel_w) / 2, top + block_h + size * 0.4),
-        radius=size // 3,
-        fill=(250, 248, 240, 255),
-    )
+    draw.rectangle((0, top - pad, width, top + block_h + pad * 0.8), fill=(250, 248, 240, 255))
     y = top
     for ln in lines:
         draw.text(((width - font.getlength(ln)) / 2, y), ln, fill=(20, 20, 30, 255), font=font)

@@ -24,7 +24,7 @@ from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS,
 from lib.text import literal, literal_obj
 from lib.ui.budget import limit_for as budget_limit
 from lib.ui.budget import send_gate
-from lib.ui.generate import session_runner
+from lib.ui.generate import grid_cancel_note, grid_right, may_cancel_cells, session_right, session_runner
 
 log = logging.getLogger("imagelab.app")
 settings = ui.page_settings()
@@ -331,6 +331,7 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
             icon=":material/close:",
             type="tertiary",
             on_click=lambda: K.cancel(store, runner, cid, keys=[key]),
+            disabled=not may_cancel_cells(session_right(job.spec.owner if job is not None else None)),  # whose cell it is
         )
         return
     rating = view.ratings.get(key, {})
@@ -441,7 +442,10 @@ def show_comparison(comparison_id: str) -> None:
     if b[0].button("New comparison", key="compare_new", icon=":material/add:"):
         del st.query_params["comparison"]
         st.rerun()
-    if b[1].button("Cancel the grid", key="compare_cancel", icon=":material/stop_circle:", disabled=not running):
+    right = grid_right(runner, view)  # whose grid it is: its own session's, a teammate's, the CLI's
+    if b[1].button(
+        "Cancel the grid", key="compare_cancel", icon=":material/stop_circle:", disabled=not running or not may_cancel_cells(right)
+    ):
         K.cancel(store, runner, view.id)
         st.rerun()
     retryable = [c for c in view.cells.values() if c.status in ("failed", "cancelled", "interrupted")]
@@ -486,6 +490,8 @@ def show_comparison(comparison_id: str) -> None:
     )
     if rerun_gate is not None:
         st.rerun()
+    if running:
+        grid_cancel_note(right)  # a teammate's grid: watch only, or confirm first
 
     refresh_s = max(C.COMPARE_REFRESH_S, view.plan.n_cells / C.COMPARE_REFRESH_CELLS_PER_S)  # big grids redraw less often
 

@@ -248,6 +248,14 @@ def live_view() -> None:
     saved_reports(store)
 
 
+def snapshot_label(row: dict) -> str:
+    """A saved snapshot in a picker: its title, when to the second, and the start of its note."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(row["created_at"] or 0))
+    note = (row.get("note") or "").strip()
+    note = f" · {note[:40]}…" if len(note) > 40 else f" · {note}" if note else ""
+    return text.literal(f"{row['title'] or row['id']} · {when}{note}")
+
+
 def saved_reports(store) -> None:
     """The saved snapshots (title, note, when), each with a permalink and a delete that asks
     first; and two of them side by side, step by step."""
@@ -262,7 +270,7 @@ def saved_reports(store) -> None:
             c1, c2 = st.columns([5, 1])
             when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(row["created_at"] or 0))
             c1.markdown(f"{ICONS.get(row['status'], '')} [{text.markdown_line(row['title'] or row['id'])}]({D.report_link(row['id'])})")
-            c1.caption(f"{when} · {text.markdown_line(D.STATUS_LABELS.get(row['status'], row['status'] or ''))}")
+            c1.caption(f"Saved {when} · result: {text.markdown_line(D.STATUS_LABELS.get(row['status'], row['status'] or ''))}")
             if row["note"]:
                 c1.text(text.literal(row["note"]))
             asking = st.session_state.get("diag_delete_ask") == row["id"]
@@ -282,15 +290,19 @@ def saved_reports(store) -> None:
     if len(rows) < 2:
         return
     st.subheader("What changed since it last worked")
-    labels = {r["id"]: f"{r['title'] or r['id']} · {time.strftime('%Y-%m-%d %H:%M', time.gmtime(r['created_at'] or 0))}" for r in rows}
+    st.caption("Before: a snapshot from when it worked. After: a later one. Each step shows its status then and now.")
+    labels = {r["id"]: snapshot_label(r) for r in rows}  # saved in the same minute, two snapshots still read apart
     ids = list(labels)
     c1, c2 = st.columns(2)
     before_id = c1.selectbox("Before", ids, index=len(ids) - 1, format_func=labels.get, key="diag_cmp_before")
     after_id = c2.selectbox("After", ids, index=0, format_func=labels.get, key="diag_cmp_after")
+    if before_id == after_id:
+        st.info("Before and After are the same snapshot: pick two different ones.", icon=":material/compare_arrows:")
+        return
     try:
         before, after = D.load_report(store, before_id), D.load_report(store, after_id)
     except D.ReportError as err:
-        st.error(f"A saved report cannot be read: {err}")
+        st.error(f"A saved report cannot be read: {text.markdown(str(err))}")
         return
     if before is None or after is None:
         st.warning("One of these snapshots was deleted.")

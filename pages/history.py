@@ -324,6 +324,8 @@ def show_attempt(view: H.HistoryView) -> None:
         help="Opens Generate with this prompt, these parameters, this provider and model.",
     ):
         st.switch_page("pages/generate.py", query_params={"rerun": str(a["id"])})
+    if a.get("note"):  # what the attempt noted: images past the number asked for, events counted, a partial failure
+        st.info(ui.plain(a["note"]), icon=":material/info:")
     st.markdown("**Prompt**")
     st.code(literal(a["prompt"] or "(empty)"), language=None, wrap_lines=True)
     err = detail["error"]
@@ -381,22 +383,24 @@ def show_attempt(view: H.HistoryView) -> None:
     if len(siblings) > 1:
         st.markdown("**This run's attempts, in order** (retries and fallback hops)")
         st.dataframe(
-            [
-                {
-                    "this": "▶" if s["id"] == a["id"] else "",
-                    "id": s["id"],
-                    "#": s["attempt_no"],
-                    "model": s["model"],
-                    "fell back from": s["fallback_from"] or "",
-                    "status": s["status"],
-                    "error type": s["error_type"] or "",
-                    "HTTP": s["http_status"],
-                    "latency (s)": H.seconds(s["latency_ms"]),
-                    "wait (s)": H.seconds(s.get("wait_ms")),
-                    "cost (est.)": s["cost_usd"],
-                }
-                for s in siblings
-            ],
+            literal_obj(
+                [
+                    {
+                        "this": "▶" if s["id"] == a["id"] else "",
+                        "id": s["id"],
+                        "#": s["attempt_no"],
+                        "model": s["model"],
+                        "fell back from": s["fallback_from"] or "",
+                        "status": s["status"],
+                        "error type": s["error_type"] or "",
+                        "HTTP": s["http_status"],
+                        "latency (s)": H.seconds(s["latency_ms"]),
+                        "wait (s)": H.seconds(s.get("wait_ms")),
+                        "cost (est.)": s["cost_usd"],
+                    }
+                    for s in siblings
+                ]
+            ),
             hide_index=True,
             key="history_siblings",
             column_config={"cost (est.)": st.column_config.NumberColumn("cost (est.)", format="$%.4f")},
@@ -410,7 +414,7 @@ def show_attempt(view: H.HistoryView) -> None:
     events = detail["events"]
     st.markdown("**Progress events of the run**")
     if events:
-        st.dataframe(ui.event_rows(events), hide_index=True, key="history_events")  # bounded, however many were stored
+        st.dataframe(literal_obj(ui.event_rows(events)), hide_index=True, key="history_events")  # bounded, however many were stored
     else:
         st.caption("No progress events were stored for this run.")
 

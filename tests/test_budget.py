@@ -154,6 +154,11 @@ def test_spent_today_is_the_recorded_cost_of_the_providers_attempts_plus_what_is
     assert spend.total_usd == pytest.approx(spend.spent_usd + spend.running_usd)
     assert "still running" in spend.describe() and "today, " + B.day_label() in spend.describe()
 
+    # a run left queued by a process that has stopped will spend nothing more: it does not count
+    run_id = store.start_run(kind="generate", label="y", settings={}, provider="sandbox", request=request.to_dict(), status="running")
+    store.db.execute("UPDATE runs SET owner_token = '999999999:-:gone', owner_pid = 999999999 WHERE id = ?", [run_id])
+    assert B.spent_today(store, "sandbox").running == 1
+
 
 def test_a_send_that_does_not_fit_is_refused_with_spent_limit_and_where_to_change_it(store, sandbox):
     assert generate(store, sandbox).ok

@@ -124,3 +124,25 @@ def junit_xml(cells: list[CellChecks], *, suite: str = "imagelab compare") -> st
                 cases.append(f"  <testcase classname={quoteattr(cell.label)} name={name}><failure message={body}/></testcase>")
     head = f'<testsuite name={quoteattr(suite)} tests="{len(cases)}" failures="{failures}">'
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + head + "\n" + "\n".join(cases) + "\n</testsuite>\n"
+
+
+def check_attempt(store: Any, attempt_id: int, specs: list[CheckSpec], *, judge=None, engine=None) -> list[tuple[int, CheckResult]]:
+    """Run ``specs`` on every kept image of one stored attempt (its prompt and parameters are what
+    the checks judge against), keep the results, and return them as (image id, result)."""
+    attempt = store.attempt(attempt_id)
+    if attempt is None:
+        return []
+    params = attempt.get("params") if isinstance(attempt.get("params"), dict) else {}
+    request = CheckRequest.from_params(attempt.get("prompt") or "", params)
+    out: list[tuple[int, CheckResult]] = []
+    for image in attempt["images"]:
+        try:
+            data = store.keeper.resolve(image["path"]).read_bytes()
+        except OSError:
+            data = b""
+        results = run_checks(data, request, specs, engine=engine)
+        if judge is not None and data:
+            results.append(judge(data, {"judged_attempt": attempt_id, "judged_image": image["id"]}))
+        store.record_checks(attempt_id, image["id"], results)
+        out += [(image["id"], r) for r in results]
+    return out

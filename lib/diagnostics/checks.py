@@ -230,12 +230,22 @@ def check_endpoint(ctx: CheckContext) -> Step:
                     f"The generations route exists and answers like an image API "
                     f"(HTTP {route.http_status}, {err.error_type}: see step {E.step_of(err)})."
                 )
+        elif 300 <= route.http_status < 400 and route.location.startswith("https://") and endpoint.root.startswith("http://"):
+            statuses.append("fail")
+            secure = "https" + endpoint.api_base[len("http") :]
+            verdict = f"The host redirects plain http to https ({route.http_status}): the API is served over https only."
+            fix = f"Set the base URL to {ctx.text(secure)}."
         elif route.http_status in (404, 405) or 300 <= route.http_status < 400:
             statuses.append("fail")
             verdict = {
                 404: "The generations route does not exist at this address (404).",
                 405: "This URL exists but does not take POST (405): it is not the API route.",
-            }.get(route.http_status, f"The address redirects ({route.http_status}); the API is elsewhere.")
+            }.get(
+                route.http_status,
+                f"The address redirects ({route.http_status})"
+                + (f" to {ctx.text(route.location, limit=120)}" if route.location else "")
+                + "; the API is elsewhere (a redirect to a sign-in or home page means the base URL is not the API).",
+            )
         elif route.http_status >= 500:
             statuses.append("warn")
             verdict = f"The host answered with a server error ({route.http_status}); the route could not be confirmed."

@@ -41,6 +41,7 @@ class ProbeResult:
     latency_ms: int = 0
     ok: bool = False  # the answer a healthy set-up gives
     note: str = ""  # what the answer proves, in plain words
+    location: str = ""  # where a redirect points (signed query strings cut)
 
     @property
     def model_ids(self) -> list[str] | None:
@@ -157,6 +158,7 @@ def _probe(
     result.request_id = exchange.request_id
     result.error = exchange.error
     result.latency_ms = exchange.latency_ms
+    result.location = scrub(strip_query(exchange.headers.get("location", "")), limit=300) or ""
     if exchange.status is not None:
         try:
             result.payload = json.loads(body) if body.strip() else None

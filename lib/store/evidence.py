@@ -103,7 +103,7 @@ class EvidenceQueries:
         honoured = early = 0
         for row in self.db.execute(
             f"SELECT a.finished_at, a.retry_after_s, (SELECT min(b.started_at) FROM attempts b WHERE b.run_id = a.run_id "
-            f"AND b.attempt_no > a.attempt_no AND b.model IS a.model) "
+            f"AND b.attempt_no > a.attempt_no AND +b.model IS a.model) "  # +: the run's own rows (run_id index), not every row of the model
             f"FROM attempts a WHERE {where} AND a.error_type = 'rate_limited' AND a.retry_after_s IS NOT NULL",
             params,
         ):

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from lib.store.filters import AttemptFilter
+from lib.store.recovery import owner_alive
 
 DAY_S = 86400
 
@@ -21,22 +22,25 @@ class SpendQueries:
     def spend_window(self, provider: str, since: float, until: float, running_since: float) -> tuple[float, list[dict[str, Any]]]:
         """What ``provider`` has spent from ``since`` to ``until``, in one query over the whole database
         (every session and process): the recorded estimated cost of its finished attempts started in the
-        window, and the runs still queued or running for it (created after ``running_since``), each with
-        its model and stored request, for the caller to price. A running run's finished attempts count in
-        the first figure too (their cost is already recorded)."""
+        window, and the runs still queued or running for it (created after ``running_since``) in a process
+        that is still alive, each with its model and stored request, for the caller to price (a run left by
+        a stopped process will spend nothing more). A running run's finished attempts count in the first
+        figure too (their cost is already recorded)."""
         rows = self.db.execute(
-            "SELECT 'spent', NULL, NULL, NULL, total(cost_usd) FROM attempts "
+            "SELECT 'spent', NULL, NULL, NULL, total(cost_usd), NULL, NULL FROM attempts "
             "WHERE provider = ? AND started_at >= ? AND started_at < ? AND status <> 'pending' "
             "UNION ALL "
-            "SELECT 'running', id, model, request, NULL FROM runs "
+            "SELECT 'running', id, model, request, NULL, owner_token, owner_pid FROM runs "
             "WHERE provider = ? AND status IN ('queued', 'running') AND created_at >= ?",
             [provider, since, until, provider, running_since],
         ).fetchall()
         spent = 0.0
         running: list[dict[str, Any]] = []
-        for part, run_id, model, request, usd in rows:
+        for part, run_id, model, request, usd, token, pid in rows:
             if part == "spent":
                 spent = float(usd or 0.0)
+                continue
+            if not owner_alive(token, pid):
                 continue
             try:
                 decoded = json.loads(request) if request else {}

@@ -79,16 +79,25 @@ def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> 
     return job
 
 
+WATCH_ONLY = "Started in another browser session: you can watch it here; only that session can cancel it."
+
+
+def session_right(run_owner: str | None) -> str:
+    """What this session may do about a run owned by ``run_owner`` (``jobs.cancel_right``):
+    owner, confirm or watch."""
+    from lib.jobs import cancel_right
+    from lib.ui.gate import app_password
+
+    return cancel_right(run_owner, session_owner(), password_set=bool(app_password()))
+
+
 def cancel_control(job: Job, container) -> None:
     """The Cancel button of a running generation, for whoever may stop it (``jobs.cancel_right``):
     the session that started it; with an app password, anyone signed in, after confirming;
     otherwise a note says whose it is."""
-    from lib.jobs import cancel_right
-    from lib.ui.gate import app_password
-
-    right = cancel_right(job.spec.owner, session_owner(), password_set=bool(app_password()))
+    right = session_right(job.spec.owner)
     if right == "watch":
-        container.caption("Started in another browser session: you can watch it here; only that session can cancel it.", help=None)
+        container.caption(WATCH_ONLY)
         return
     if right == "confirm":
         sure = container.checkbox("This is a teammate's generation: cancel it anyway", key="cancel_confirm")
@@ -101,6 +110,36 @@ def cancel_control(job: Job, container) -> None:
         st.rerun()
 
 
+GRID_CONFIRM_KEY = "compare_cancel_confirm"
+
+
+def grid_right(runner, view) -> str:
+    """What this session may do about a grid's unfinished cells: ``owner`` when they are all its
+    own, ``watch`` when any is another session's that it may only watch, else ``confirm``.
+    A cell this process does not run (the CLI's) has no session owner."""
+    rights = set()
+    for cell in view.cells.values():
+        if not cell.done:
+            job = runner.get(cell.run_id)
+            rights.add(session_right(job.spec.owner if job is not None else None))
+    if not rights or rights == {"owner"}:
+        return "owner"
+    return "watch" if "watch" in rights else "confirm"
+
+
+def may_cancel_cells(right: str) -> bool:
+    """Whether Compare's Cancel buttons act: for the owner, or after the confirmation is ticked."""
+    return right == "owner" or (right == "confirm" and bool(st.session_state.get(GRID_CONFIRM_KEY)))
+
+
+def grid_cancel_note(right: str) -> None:
+    """Under Compare's buttons while a grid runs: whose it is, and the confirmation when needed."""
+    if right == "watch":
+        st.caption("Started in another browser session: you can watch this grid here; only that session can cancel its cells.")
+    elif right == "confirm":
+        st.checkbox("Not started in this session: cancel its cells anyway", key=GRID_CONFIRM_KEY)
+
+
 RUN_PARAM = "run"  # /?run=<run_id>: Generate, reattached to that run
 ELSEWHERE_REFRESH_S = 1.0  # a run another process runs: how often the page looks whether it ended
 
@@ -110,9 +149,7 @@ def running_elsewhere(run_id: str) -> bool:
     a note saying so, live until it ends, and its Cancel (a stop request through the database) for
     whoever may stop it. False, showing nothing, for any other run; a run whose process is gone is
     ended 'interrupted' first, and then shown like any finished run."""
-    from lib.jobs import cancel_right
     from lib.store.recovery import owner_alive
-    from lib.ui.gate import app_password
 
     if get_runner().get(run_id) is not None:
         return False
@@ -126,11 +163,11 @@ def running_elsewhere(run_id: str) -> bool:
     where = "the command line" if not run.get("owner_session") else "another server of this app"
     st.info(f"This generation runs in another process ({where}): its result shows here when it ends.", icon=":material/terminal:")
     asked = run.get("cancel_requested_at") is not None
-    right = cancel_right(run.get("owner_session"), session_owner(), password_set=bool(app_password()))
+    right = session_right(run.get("owner_session"))
     if asked:
         st.caption("Asked to stop: it stops at its next step, within a second or two.")
     elif right == "watch":
-        st.caption("Started in another browser session: you can watch it here; only that session can cancel it.")
+        st.caption(WATCH_ONLY)
     else:
         sure = right == "owner" or st.checkbox("Not started here: cancel it anyway", key="cancel_confirm")
         if st.button("Cancel", key="cancel", icon=":material/cancel:", disabled=not sure):

@@ -100,3 +100,19 @@ def test_a_judge_call_is_a_run_of_its_own_kind(tmp_path):
     store = Store(tmp_path / "db.sqlite")
     run, attempt, _image, _ = attempt_with_image(store, kind="judge")
     assert store.attempt(attempt)["run_id"] == run
+
+
+def test_check_attempt_judges_a_stored_result_against_its_own_request(tmp_path):
+    from lib.checks.gate import check_attempt
+
+    store = Store(tmp_path / "db.sqlite")
+    run = store.start_run(kind="generate", label="x", settings={})
+    attempt = store.attempt_started(
+        {"run_id": run, "model": "gpt-image-2", "prompt": "a card", "params": {"size": "64x64", "background": "transparent"}}
+    )
+    data = encode(Image.new("RGB", (64, 48), "white"))
+    store.attempt_finished(attempt, {"status": "succeeded"}, [store.keeper.save(data, source="b64")])
+    [(image_id, result)] = check_attempt(store, attempt, [parse_spec("size")])
+    assert not result.passed and result.score == 0.0  # wrong height, and no see-through pixel
+    assert [r["name"] for r in store.checks_for_image(image_id)] == ["size"]
+    assert check_attempt(store, 999_999, [parse_spec("size")]) == []

@@ -104,6 +104,11 @@ def test_nothing_after_done_is_read():
     assert len(result.finals) == 1 and result.done and pulled == []
 
 
+def test_an_event_typed_done_is_not_the_end_of_the_stream():
+    result = read_image_stream([sse("done"), completed(), DONE])
+    assert len(result.finals) == 1 and result.ignored == {"done": 1}
+
+
 def test_an_image_only_after_done_is_no_image():
     with pytest.raises(E.BadResponse) as caught:
         read_image_stream([partial(0), DONE, completed()])
@@ -372,3 +377,19 @@ def test_a_stored_run_of_a_hundred_thousand_events_shows_a_bounded_table():
     assert len(gap) == 1 and f"{100_000 - C.MAX_EVENTS_SHOWN:,} more event(s)" in gap[0]["message"]
     first, latest, hidden = bounded(list(range(10)))
     assert (first, latest, hidden) == (list(range(10)), [], 0)
+
+
+def test_a_cancel_in_the_middle_of_a_json_body_is_a_cancel_too():
+    token = CancelToken()
+
+    def body():
+        yield b'{"data": [{"b64_json": "' + b"QUFB" * 1000
+        token.cancel("cancelled")
+        while True:  # a body without end, already in hand: no socket read would notice the cancel
+            yield b"QUFB" * 1000
+
+    recorder = MemoryRecorder()
+    with client_for(body, recorder=recorder, cancel=token, json_body=True) as client:
+        out = client.generate(GenerationRequest(prompt="a lighthouse", model="gpt-image-2", size="1024x1024"))
+    assert out.status == "cancelled" and out.error is None
+    assert [a["status"] for a in recorder.attempts.values()] == ["cancelled"]

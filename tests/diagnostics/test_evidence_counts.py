@@ -11,7 +11,7 @@ from lib.generation import GenerationRequest
 from lib.jobs import JobRunner, JobSpec
 from lib.limits import LimiterRegistry
 from lib.store import AttemptFilter
-from tests.diagnostics.conftest import MODEL, settings_for
+from tests.support.diagnostics_setup import MODEL, settings_for
 from tests.support.wait_until import wait_until
 
 
@@ -80,3 +80,25 @@ def test_a_blocked_test_image_is_not_counted_again_as_a_recent_block(sandbox, st
     step = D.run_checks(settings, MODEL, store=store, spend=True).step(8)
     assert step.status == "warn" and step.verdict.startswith("The harmless test prompt was blocked"), step.verdict
     assert [e.kind for e in step.evidence] == ["probe"]
+
+
+def test_the_retry_after_evidence_reads_each_runs_own_rows(store):
+    """Whether a retry waited out its Retry-After is looked up among the run's attempts (run_id
+    index), not among every attempt of the model: the query stays linear in the window's 429s."""
+    from tests.support.history_seed import add
+
+    for i in range(20):
+        run = store.start_run(kind="generate", label="r", settings={})
+        add(store, at=1_000 + i, run_id=run, status="failed", error_type="rate_limited", retry_after_s=1.0, latency_ms=100)
+        add(store, at=1_002 + i, run_id=run, attempt_no=2)
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    try:
+        evidence = store.evidence(AttemptFilter(providers=["sandbox"]))
+    finally:
+        store.db.conn.set_trace_callback(None)
+    assert evidence[5]["retry_after"] == {"honoured": 20, "early": 0}
+    (query,) = [q for q in statements if "min(b.started_at)" in q]
+    plan = " | ".join(r[3] for r in store.db.execute("EXPLAIN QUERY PLAN " + query).fetchall())
+    inner = plan.split("CORRELATED SCALAR SUBQUERY")[1]
+    assert "(run_id=?)" in inner and "model=?" not in inner, plan

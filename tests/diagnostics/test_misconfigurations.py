@@ -10,7 +10,7 @@ import pytest
 from lib import diagnostics as D
 from lib.generation import ClientSettings
 from lib.providers import build_endpoint
-from tests.diagnostics.conftest import MODEL, settings_for
+from tests.support.diagnostics_setup import MODEL, settings_for
 from tests.support.source_cli import run
 
 KEY = "local-test-key-123456"
@@ -168,3 +168,21 @@ def test_a_200_that_is_not_json_leaves_the_route_unconfirmed(hostile, store):
 def test_a_wait_no_one_waits_for_is_said_in_words_in_step_5(hostile, store, probe, says):
     step = D.run_checks(hostile_settings(hostile, probe), MODEL, store=store).step(5)
     assert step.status == "warn" and says in step.verdict and "not waited for" in step.verdict, step.verdict
+
+
+def test_http_for_a_host_that_redirects_to_https_says_to_use_https(store):
+    def to_https(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(301, headers={"location": str(request.url.copy_with(scheme="https"))})
+
+    step = D.run_checks(custom("http://gw.example.com/v1"), MODEL, store=store, transport=gateway(to_https)).step(2)
+    assert step.status == "fail" and "redirects plain http to https" in step.verdict
+    assert step.fix == "Set the base URL to https://gw.example.com/v1."
+
+
+def test_a_redirect_to_a_sign_in_page_names_where_it_goes(store):
+    def sign_in(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"location": "https://gw.example.com/login?next=/v1&token=abc"})
+
+    step = D.run_checks(custom(), MODEL, store=store, transport=gateway(sign_in)).step(2)
+    assert step.status == "fail" and "redirects (302) to https://gw.example.com/login" in step.verdict
+    assert "token=abc" not in step.verdict

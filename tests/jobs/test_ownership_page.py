@@ -121,3 +121,33 @@ def test_a_run_that_cannot_be_written_shows_the_local_write_card_and_keeps_the_p
     wait_for_job(app)
     assert app.get("image") and app.query_params["run"]
     assert ui.get_store().run(app.query_params["run"])["prompt"] == prompt
+
+
+def start_grid_as(owner: str, sandbox) -> tuple[str, object]:
+    """A two-cell grid started by the session ``owner``, each cell waiting a minute on the sandbox."""
+    from lib import compare as K
+    from lib.generation import ClientSettings
+
+    sandbox.configure(latency_s=(60.0, 60.0))
+    plan = K.build_plan(prompts="one\ntwo", targets=[K.Target("sandbox", "gpt-image-2")])
+    settings = ClientSettings(provider="sandbox", base_url=sandbox.base_url, rate_per_s=100.0, max_retries=0)
+    return K.start(ui.get_store(), ui.get_runner().as_owner(owner), plan, lambda pid: settings)
+
+
+def test_a_teammates_grid_can_be_watched_but_only_its_session_cancels_it(app, new_app, sandbox):
+    owner = app.session_state[OWNER_KEY]
+    cid, batch = start_grid_as(owner, sandbox)
+    try:
+        bob = new_app("pages/compare.py", {"comparison": cid})
+        assert bob.button(key="compare_cancel").disabled
+        assert all(b.disabled for b in bob.button if b.key and b.key.startswith("cancel-"))
+        assert any("only that session can cancel its cells" in c.value for c in bob.caption)
+        app.switch_page("pages/compare.py")  # the session that started it
+        app.query_params["comparison"] = cid
+        app.run()
+        assert not app.button(key="compare_cancel").disabled
+        app.button(key="compare_cancel").click().run()
+        assert batch.wait(15) and {j.status for j in batch.jobs} == {"cancelled"}
+    finally:
+        batch.cancel()
+        batch.wait(10)

@@ -226,3 +226,31 @@ def test_a_send_over_the_budget_is_refused_at_once_not_asked_for(app):
     at.button(key="generate").click().run()
     assert "Not sent: this generation is estimated at ~$0.053" in texts(at.error)
     assert confirm_buttons(at) == [] and runs() == []
+
+
+def test_retrying_the_cells_not_started_runs_them_once_the_budget_allows(compare):
+    at = set_budget(compare, "0.06")
+    at.text_area(key="compare_prompts").set_value("a red fox in the snow\nan owl at night").run()
+    at.multiselect(key="compare_targets").set_value(["gpt-image-2 @ Sandbox"]).run()
+    at.button(key="compare_run").click().run()
+    cid = at.query_params["comparison"]
+    cid = cid[0] if isinstance(cid, list) else cid
+
+    def done():
+        view = K.load(ui.get_store(), cid)
+        return view if view is not None and not view.running else None
+
+    view = wait_until(done, timeout=30, interval=0.1, message="the grid did not finish")
+    assert view.settings["budget"]["skipped"] == ["r1c0"]
+    at.run()
+    at.button(key="compare_retry").click().run()  # still over the budget: refused, nothing started
+    assert "Not started: the daily budget for Sandbox" in texts(at.error)
+    assert K.load(ui.get_store(), cid).cells["r1c0"].tries == 1
+
+    at = set_budget(at, "1")
+    at.button(key="compare_retry").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    view = wait_until(done, timeout=30, interval=0.1, message="the retried cell did not finish")
+    assert all(c.ok for c in view.cells.values()) and "budget" not in view.settings
+    at.run()
+    assert not [w for w in at.warning if "Not started" in str(w.value)]
