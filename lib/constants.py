@@ -224,3 +224,8 @@ REPORT_THUMB_MAX_PX = 320  # ...and this many pixels a side (the app makes them 
 
 # Compare: repeats
 COMPARE_MAX_REPEATS = 5  # samples of one cell (each one run)
+
+# --- Your place: page inputs kept across pages and reloads (lib/ui/place.py, lib/store/places.py) ---
+PLACE_KEEP_DAYS = 7  # a browser's place on a page, kept server-side, is dropped after this many days unused
+PLACE_COOKIE = "imagelab_place"  # the cookie holding the browser's random place token (never a key, never in a link)
+PLACE_MAX_TEXT_CHARS = 40_000  # a kept text longer than this (a prompt is at most 32,000) is not kept

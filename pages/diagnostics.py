@@ -165,6 +165,7 @@ def live_view() -> None:
 
     pid = settings.client.provider
     ids = list(PRESETS)
+    ui.keep_place("diagnostics", ("diag_probe", "diag_hide", "diag_note"), prefixes=("diag_provider__", "diag_model__"))
     c1, c2 = st.columns(2)
     provider = c1.selectbox(
         "Provider to check", ids, index=ids.index(pid), format_func=lambda p: PRESETS[p].label, key=f"diag_provider__{pid}"

@@ -12,10 +12,12 @@ from lib.ui.library import save_control
 from lib.ui.sidebar import checked_number
 
 SLOT = "generate_job"
-# History: /?rerun=<attempt id> prefills the form; the monitoring banner
+# History: /?rerun=<attempt id> prefills the form (and wins over the kept one); the monitoring banner
+rerun_link = "rerun" in st.query_params
 ui.prefill_rerun()
 ui.alerts_banner()
 settings = ui.page_settings()
+ui.keep_place("generate", ui.GENERATE_INPUTS, restore=not rerun_link)  # the form survives another page and a reload (lib/ui/place.py)
 
 # The running job lives in session state and, for a reload or a shared link, in the
 # URL (/?run=<run_id>): a reload reattaches to it, or shows its finished result.
@@ -85,6 +87,7 @@ moderation = d[1].selectbox("Moderation", MODERATIONS, key="moderation")
 compression = d[2].slider("Compression", 0, 100, key="compression") if with_compression else None
 
 # Media: streaming partial images, reference images, mask, input_fidelity
+ui.keep_references("ref_images", "ref_mask")  # uploaded references survive another page (this session)
 media = ui.media_controls(model, provider)
 
 request = GenerationRequest(
@@ -113,7 +116,9 @@ if typed:
     st.error("Not sent until fixed: " + " ".join(typed.values()), icon=":material/error:")
 
 buttons = st.container(horizontal=True)  # buttons side by side, never squeezed into narrow columns
-clicked = buttons.button("Generate", type="primary", key="generate", disabled=running or bool(typed), icon=":material/brush:")
+clicked = buttons.button(
+    "Generate", type="primary", key="generate", disabled=running or bool(typed), icon=":material/brush:", shortcut="Ctrl+Enter"
+)
 if running:
     cancel_control(job, buttons)  # the owner's (or, with an app password, a confirmed teammate's)
 

@@ -420,6 +420,11 @@ def show_attempt(view: H.HistoryView) -> None:
 
 
 params = url_params()
+if "attempt" not in params:  # the filters are kept: back on this page with a bare /history, they come back
+    restored = ui.keep_query("history", params, arrived=WIDGETS["since"] not in ss)
+    if restored:
+        st.query_params.from_dict(restored)
+        params = url_params()
 if ss.get(APPLIED) != params or "hist_url_view" not in ss:  # a new link, or the first visit: the URL wins
     parsed = H.parse_view(params)
     widgets_from_view(parsed.view)

@@ -43,6 +43,7 @@ from lib.store.evidence import EvidenceQueries, percentile_rank
 from lib.store.filters import AttemptFilter
 from lib.store.history import HistoryQueries
 from lib.store.monitoring import MonitoringQueries
+from lib.store.places import PlaceQueries
 from lib.store.prompts import PromptQueries
 from lib.store.recorder import RecorderWrites
 from lib.store.recovery import RecoveryWrites
@@ -130,6 +131,7 @@ class Store(
     PromptQueries,
     SpendQueries,
     CheckQueries,
+    PlaceQueries,
 ):
     """The SQLite record of runs, attempts, images and reports. Thread-safe."""
 

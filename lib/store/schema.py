@@ -362,3 +362,16 @@ def m015_prompt_library(db: sqlite_utils.Database) -> None:
         foreign_keys=[("prompt_id", "prompts", "id")],
     )
     db["prompt_versions"].create_index(["prompt_id", "version"], unique=True)
+
+
+@migrations()
+def m019_places(db: sqlite_utils.Database) -> None:
+    """A browser's place on each page (``places``): what its inputs held (``data``, a JSON object of
+    widget key -> value; never an API key), keyed by the random token the browser keeps in a cookie
+    and the page; ``updated_at`` says when it was last kept (places older than a few days are dropped)."""
+    db["places"].create(
+        {"token": str, "page": str, "data": str, "updated_at": float},
+        pk=("token", "page"),
+        not_null={"token", "page", "data", "updated_at"},
+    )
+    db["places"].create_index(["updated_at"], if_not_exists=True)

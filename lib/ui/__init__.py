@@ -10,6 +10,7 @@ image decoding.
 - ``media``: streaming and edits;
 - ``gate``: the optional app password;
 - ``alerts``: the monitoring banner;
+- ``place``: a page's inputs kept across pages and reloads;
 - ``charts``: History's charts;
 - ``generate``: what the Generate page owns (reattach, recent generations, re-run prefill).
 """
@@ -45,6 +46,7 @@ from lib.ui.media import (
     session_download,
     session_image,
 )
+from lib.ui.place import GENERATE_INPUTS, forget_place, keep_place, keep_query, keep_references
 from lib.ui.progress import event_line, event_rows, live_label, render_events
 from lib.ui.resources import app_base_url, config, get_runner, get_sandbox, get_store, leave_pages_folder_mode, thumbnail_path
 from lib.ui.sidebar import (
@@ -84,6 +86,11 @@ __all__ = [
     "config",
     "damaged_database_card",
     "error_card",
+    "forget_place",
+    "GENERATE_INPUTS",
+    "keep_place",
+    "keep_query",
+    "keep_references",
     "errors_chart",
     "event_line",
     "event_rows",

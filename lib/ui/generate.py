@@ -257,6 +257,9 @@ def prefill_rerun() -> int | None:
         st.warning("The re-run link does not point at a recorded attempt; the form was left as it was.")
         return None
     request, ss, skipped = found["request"], st.session_state, []
+    from lib.ui.place import filled_by_link
+
+    filled_by_link()  # the link's values win over the kept place
     ss["prompt"] = request.prompt
     if request.size in size_choices(request.model):
         ss["size_choice"] = request.size
@@ -307,6 +310,7 @@ def prefill_rerun() -> int | None:
     try:
         images, mask = get_store().reference_images(found["attempt_id"])
         ss["media_rerun_refs"] = (images, mask) if images else None
+        ss["media_rerun_refs__note"] = None
     except (OSError, ValueError) as err:
         ss["media_rerun_refs"] = None
         skipped.append(f"reference images ({err})")

@@ -158,12 +158,10 @@ def media_controls(model: str, provider: str | None = None) -> dict[str, Any]:
         rerun_refs = st.session_state.get("media_rerun_refs")
         if not uploads and rerun_refs:
             images, mask = rerun_refs
-            st.caption(
-                f"From the attempt being re-run: {plain(', '.join(r.filename for r in images))}"
-                + (f", mask {plain(mask.filename)}" if mask else "")
-            )
+            from_where = st.session_state.get("media_rerun_refs__note") or "From the attempt being re-run"
+            st.caption(f"{from_where}: {plain(', '.join(r.filename for r in images))}" + (f", mask {plain(mask.filename)}" if mask else ""))
             if st.button("Don't send these", key="ref_clear_rerun"):
-                st.session_state["media_rerun_refs"] = None
+                st.session_state["media_rerun_refs"] = st.session_state["media_rerun_refs__note"] = None
                 st.rerun()
             out["images"], out["mask"] = list(images), mask
         else:

@@ -18,8 +18,9 @@ from lib.sandbox import DIALECTS, SCENARIOS
 from lib.store import DamagedDatabase
 from lib.text import code_span
 from lib.text import markdown as plain
-from lib.ui.budget import budget_sidebar
+from lib.ui.budget import CONFIRM_KEY, budget_sidebar
 from lib.ui.cards import damaged_database_card, show_unexpected
+from lib.ui.place import keep_place, note_run, remember_browser
 from lib.ui.resources import config, get_sandbox, get_store, leave_pages_folder_mode
 
 SCENARIO_LABELS = {
@@ -105,7 +106,14 @@ def checked_number(container: Any, label: str, name: str, problems: dict[str, st
     return value
 
 
+SIDEBAR_PLACE = "sidebar"  # the provider settings' kept place (lib/ui/place.py); typed keys are never kept
+SIDEBAR_KEPT_PREFIXES = ("base_url__", "fallbacks__", "budget__")
+
+
 def init_state() -> None:
+    # A reload, or another page drawn since: the provider, base URLs (a Custom one too), model and numbers come back
+    note_run()
+    keep_place(SIDEBAR_PLACE, [*DEFAULTS, "model_custom", CONFIRM_KEY], prefixes=SIDEBAR_KEPT_PREFIXES, every_page=True)
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
     # Streamlit resets a widget's value when the same key is drawn on another page (a new widget),
@@ -253,6 +261,7 @@ def settings_sidebar() -> PageSettings:
         max_concurrency=int(concurrency if concurrency is not None else DEFAULTS["max_concurrency"]),
         extra_headers=headers,
     )
+    remember_browser(sb)  # the browser's place token, for a reload
     return PageSettings(client=client, model=model, problems=problems)
 
 

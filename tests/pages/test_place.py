@@ -1,0 +1,120 @@
+"""Your place is kept: Generate's form and the sidebar's provider settings survive another page and a
+reload (a new session of the same browser); another browser (a teammate opening your link) has its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib import constants as C
+from lib.ui import place
+
+BROWSER = "mine-" + "a" * 30
+TEAMMATE = "theirs-" + "b" * 30
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Which browser the next session comes from: the cookie it sends."""
+    holder = {"token": BROWSER}
+    monkeypatch.setattr(place, "_cookie_token", lambda: holder["token"])
+    return holder
+
+
+def fill_form(at):
+    at.text_area(key="prompt").input("a lighthouse on a basalt cliff at dusk").run()
+    at.selectbox(key="quality").set_value("high").run()
+    at.selectbox(key="output_format").set_value("webp").run()
+    at.slider(key="compression").set_value(55).run()
+    at.sidebar.selectbox(key="provider").set_value("custom").run()
+    at.sidebar.text_input(key="base_url__custom").input("http://127.0.0.1:9/v1").run()
+    at.sidebar.text_input(key="typed_key__custom").input("sk-test-DO-NOT-KEEP-1234").run()
+    at.sidebar.selectbox(key="provider").set_value("sandbox").run()
+    return at
+
+
+def assert_form_kept(at):
+    assert at.text_area(key="prompt").value == "a lighthouse on a basalt cliff at dusk"
+    assert at.selectbox(key="quality").value == "high"
+    assert at.selectbox(key="output_format").value == "webp"
+    assert at.slider(key="compression").value == 55
+    assert at.session_state["base_url__custom"] == "http://127.0.0.1:9/v1"
+
+
+def test_generate_to_compare_and_back_keeps_the_form_and_the_custom_base_url(browser, new_app):
+    at = fill_form(new_app())
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    assert at.session_state["base_url__custom"] == "http://127.0.0.1:9/v1"
+    at.switch_page("pages/history.py").run()
+    at.switch_page("pages/generate.py").run()
+    assert not at.exception
+    assert_form_kept(at)
+    at.sidebar.selectbox(key="provider").set_value("custom").run()
+    assert at.sidebar.text_input(key="base_url__custom").value == "http://127.0.0.1:9/v1"
+
+
+def test_a_reload_finds_the_form_but_never_the_key(browser, new_app, app_env):
+    fill_form(new_app())
+    again = new_app()  # a reload: a new session, the same browser
+    assert_form_kept(again)
+    assert "typed_key__custom" not in again.session_state
+    db = (app_env / C.DB_FILENAME).read_bytes()
+    assert b"DO-NOT-KEEP" not in db and b"a lighthouse on a basalt cliff" in db
+
+
+def test_another_browser_opening_a_link_does_not_get_my_draft(browser, new_app):
+    fill_form(new_app())
+    browser["token"] = TEAMMATE
+    theirs = new_app()
+    assert theirs.text_area(key="prompt").value == ""
+    assert theirs.session_state["provider"] == "sandbox"
+    assert "base_url__custom" not in theirs.session_state
+
+
+def test_a_kept_place_expires(browser, new_app, app_env):
+    from lib.store import Store
+
+    store = Store(app_env / C.DB_FILENAME)
+    store.keep_place(BROWSER, "generate", {"prompt": "old draft"}, now=1_000.0)
+    assert store.place(BROWSER, "generate", now=1_000.0 + 3600) == {"prompt": "old draft"}
+    assert store.place(BROWSER, "generate", now=1_000.0 + C.PLACE_KEEP_DAYS * 86400 + 1) == {}
+    store.keep_place(TEAMMATE, "generate", {"prompt": "new"}, now=1_000.0 + C.PLACE_KEEP_DAYS * 86400 + 1)
+    assert store.place(BROWSER, "generate", now=0) == {}  # dropped from the table, not only hidden
+    store.close()
+
+
+def test_history_filters_come_back_on_a_bare_history(browser, new_app):
+    at = new_app("pages/history.py", {"since": "7d", "status": "failed"})
+    at.switch_page("pages/generate.py").run()
+    at.switch_page("pages/history.py").run()
+    assert not at.exception
+    assert at.query_params.get("since") == ["7d"] or at.query_params.get("since") == "7d"
+    assert at.selectbox(key="hist_since").value == "7d"
+    assert at.multiselect(key="hist_status").value == ["failed"]
+
+
+def test_a_link_with_filters_wins_over_the_kept_ones(browser, new_app):
+    new_app("pages/history.py", {"since": "7d", "status": "failed"})
+    at = new_app("pages/history.py", {"since": "24h"})
+    assert at.selectbox(key="hist_since").value == "24h"
+    assert at.multiselect(key="hist_status").value == []
+
+
+def test_the_sidebar_stays_on_custom_across_pages(browser, new_app):
+    at = new_app()
+    at.sidebar.selectbox(key="provider").set_value("custom").run()
+    at.sidebar.text_input(key="base_url__custom").input("http://127.0.0.1:9/v1").run()
+    for page in ("pages/compare.py", "pages/generate.py", "pages/diagnostics.py", "pages/generate.py"):
+        at.switch_page(page).run()
+        assert not at.exception
+        assert at.sidebar.selectbox(key="provider").value == "custom"
+        assert at.sidebar.text_input(key="base_url__custom").value == "http://127.0.0.1:9/v1"
+
+
+def test_a_rerun_link_wins_over_the_kept_place(browser, new_app):
+    from tests.support.apptest import generate
+
+    at = generate(new_app(), "the prompt that was sent")
+    at.text_area(key="prompt").input("a draft typed afterwards").run()
+    linked = new_app(query={"rerun": "1"})  # a reload of a re-run link: the attempt's prompt, not the draft
+    assert linked.text_area(key="prompt").value == "the prompt that was sent"
