@@ -221,3 +221,6 @@ REPORT_MAX_SETTINGS = 64  # settings entries kept
 REPORT_MAX_TEXT_CHARS = 4000  # each text of an imported report (verdict, fix, evidence, prompt, note) is cut to this
 REPORT_THUMB_MAX_BYTES = 256 * 1024  # an imported report's thumbnail: at most this many bytes...
 REPORT_THUMB_MAX_PX = 320  # ...and this many pixels a side (the app makes them at DIAG_THUMB_PX)
+
+# --- Reuse and lineage: a run made from another run's result (lib/store/lineage.py) ---
+LINEAGE_MAX_STEPS = 50  # how far back History's "how this image came to be" follows parents

@@ -362,3 +362,11 @@ def m015_prompt_library(db: sqlite_utils.Database) -> None:
         foreign_keys=[("prompt_id", "prompts", "id")],
     )
     db["prompt_versions"].create_index(["prompt_id", "version"], unique=True)
+
+
+@migrations()
+def m016_lineage(db: sqlite_utils.Database) -> None:
+    """Lineage: ``parent_run_id`` is the run whose result a run was made from ("Edit this image",
+    "Reuse prompt and settings"); NULL for a run typed from scratch. The index finds a run's children."""
+    db["runs"].add_column("parent_run_id", str)
+    db["runs"].create_index(["parent_run_id"], if_not_exists=True)
