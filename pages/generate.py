@@ -13,6 +13,7 @@ from lib.ui.sidebar import checked_number
 SLOT = "generate_job"
 # History: /?rerun=<attempt id> prefills the form; the monitoring banner
 ui.prefill_rerun()
+ui.prefill_from_result()  # Reuse prompt and settings, Edit this image: from a result on any page
 ui.alerts_banner()
 settings = ui.page_settings()
 

@@ -61,3 +61,22 @@ class LineageQueries:
             "FROM runs r WHERE r.parent_run_id = ? AND r.id != ? ORDER BY r.created_at, r.id"
         )
         return list(self.db.query(sql, [run_id, run_id]))
+
+    def result_reference(self, run_id: str, index: int = 0) -> Any:
+        """Image ``index`` of a run's result as a ``ReferenceImage`` read from the data directory,
+        so "Edit this image" sends it to the edits route. None when the run has no such image;
+        FileNotFoundError naming the file when it was deleted from disk."""
+        from lib.edits import sniff
+        from lib.generation import ReferenceImage
+
+        run = self.run(run_id)  # type: ignore[attr-defined]
+        images = (run or {}).get("images") or []
+        if not 0 <= index < len(images):
+            return None
+        row = images[index]
+        path = self.keeper.resolve(row["path"])  # type: ignore[attr-defined]
+        if not path.is_file():
+            raise FileNotFoundError(f"The image {row['path']} of this result is no longer in the data directory.")
+        data = path.read_bytes()
+        ext = path.suffix.lstrip(".") or (row.get("format") or "png").lower()
+        return ReferenceImage(f"result-{row['sha256'][:10]}.{ext}", data, "image", sniff(data) or "")
