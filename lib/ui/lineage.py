@@ -14,18 +14,19 @@ from lib.text import markdown as plain
 from lib.ui.media import session_image
 
 
-def result_actions(run_id: str | None, image_count: int, *, key: str) -> None:
+def result_actions(run_id: str | None, image_count: int, *, key: str, where: Any = None, compact: bool = False) -> None:
     """'Reuse prompt and settings' and, per image, 'Edit this image': both open Generate."""
     from lib.ui.generate import send_to_generate
 
     if not run_id:
         return
-    row = st.container(horizontal=True)
-    if row.button("Reuse prompt and settings", key=f"{key}-reuse", icon=":material/replay:"):
+    row = (where or st).container(horizontal=True, gap="small")
+    kind = "tertiary" if compact else "secondary"
+    if row.button("Reuse prompt and settings", key=f"{key}-reuse", icon=":material/replay:", type=kind):
         send_to_generate(run_id)
     for i in range(image_count):
         label = "Edit this image" if image_count == 1 else f"Edit this image ({i + 1})"
-        if row.button(label, key=f"{key}-edit-{i}", icon=":material/edit:"):
+        if row.button(label, key=f"{key}-edit-{i}", icon=":material/edit:", type=kind):
             send_to_generate(run_id, edit_image=i)
 
 
