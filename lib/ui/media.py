@@ -49,7 +49,7 @@ def preview_data_url(image: bytes | str | Path, size: int = C.SESSION_PREVIEW_PX
     """A scaled-down copy of an image (at most ``size`` pixels on a side, WebP) as a ``data:``
     URL, for an image too large to travel whole; None when it cannot be read as an image.
     A stored image's preview is kept beside its thumbnails, so it is made once."""
-    from lib.images import make_thumbnail
+    from lib.images import make_thumbnail, validate
 
     for px in (size, size // 2, C.THUMBNAIL_PX):
         data: bytes | None = None
@@ -60,8 +60,10 @@ def preview_data_url(image: bytes | str | Path, size: int = C.SESSION_PREVIEW_PX
                 data = None
         if data is None:
             try:
-                data = make_thumbnail(image if isinstance(image, bytes) else Path(image).read_bytes(), px)
-            except Exception:  # not an image Pillow can read
+                raw = image if isinstance(image, bytes) else Path(image).read_bytes()
+                validate(raw)  # within the app's pixel cap before it is decoded to scale it
+                data = make_thumbnail(raw, px)
+            except Exception:  # not an image Pillow can read, or over the cap
                 return None
         url = image_data_url(data)
         if url is not None:

@@ -13,7 +13,7 @@ from lib import errors as E
 from lib.client import ImageClient
 from lib.generation import ClientSettings, GenerationRequest
 from lib.store import AttemptFilter, Store
-from tests.diagnostics.conftest import MODEL, generate, settings_for
+from tests.support.diagnostics_setup import MODEL, generate, settings_for
 
 
 def statuses(report: D.Report) -> dict[int, str]:

@@ -11,7 +11,7 @@ from lib.generation import GenerationRequest
 from lib.jobs import JobRunner, JobSpec
 from lib.limits import LimiterRegistry
 from lib.store import AttemptFilter
-from tests.diagnostics.conftest import MODEL, settings_for
+from tests.support.diagnostics_setup import MODEL, settings_for
 from tests.support.wait_until import wait_until
 
 

@@ -10,7 +10,7 @@ import pytest
 from lib import diagnostics as D
 from lib.generation import ClientSettings
 from lib.providers import build_endpoint
-from tests.diagnostics.conftest import MODEL, settings_for
+from tests.support.diagnostics_setup import MODEL, settings_for
 from tests.support.source_cli import run
 
 KEY = "local-test-key-123456"

@@ -9,7 +9,7 @@ import pytest
 
 from lib import diagnostics as D
 from lib.generation import ClientSettings
-from tests.diagnostics.conftest import MODEL, generate, settings_for
+from tests.support.diagnostics_setup import MODEL, generate, settings_for
 
 
 def test_another_keys_server_errors_are_not_evidence_against_this_route(sandbox, store):

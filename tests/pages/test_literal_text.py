@@ -12,9 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from lib import compare as K
 from lib import ui
-from tests.security.test_report_import import body
 from tests.support.apptest import generate
 from tests.support.history_seed import add
+from tests.support.report_files import body
 from tests.support.wait_until import wait_until
 
 pytestmark = pytest.mark.usefixtures("no_keys_from_other_tests")

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from lib import constants as C
-from tests.security.test_report_import import SVG, body, bomb_png, picture, thumb
 from tests.support.apptest import all_rendered_text
+from tests.support.report_files import SVG, body, bomb_png, picture, thumb
 
 PAGE = "pages/diagnostics.py"
 
