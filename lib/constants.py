@@ -229,3 +229,6 @@ COMPARE_MAX_REPEATS = 5  # samples of one cell (each one run)
 PLACE_KEEP_DAYS = 7  # a browser's place on a page, kept server-side, is dropped after this many days unused
 PLACE_COOKIE = "imagelab_place"  # the cookie holding the browser's random place token (never a key, never in a link)
 PLACE_MAX_TEXT_CHARS = 40_000  # a kept text longer than this (a prompt is at most 32,000) is not kept
+
+# --- Reuse and lineage: a run made from another run's result (lib/store/lineage.py) ---
+LINEAGE_MAX_STEPS = 50  # how far back History's "how this image came to be" follows parents

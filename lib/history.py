@@ -743,3 +743,71 @@ def keep_when(original: str | None, chosen) -> str | None:
 def as_lists(params: Mapping[str, Any]) -> dict[str, list[str]]:
     """Query parameters with every value as a list (how the address bar gives them back)."""
     return {k: ([v] if isinstance(v, str) else [str(x) for x in v]) for k, v in params.items()}
+
+
+LINEAGE_PARAMS = ("model", "provider", "size", "quality", "n", "background", "output_format")
+
+
+def diff_markdown(segments: list[Any]) -> str:
+    """A word diff (``library.word_diff``) as Markdown: added words on green, removed ones struck
+    through on red, every piece of text escaped so a prompt shows literally."""
+    from lib.text import markdown
+
+    parts = []
+    for seg in segments:
+        text = seg.text
+        core = text.strip()
+        if seg.op == "same" or not core:
+            parts.append(markdown(text))
+            continue
+        lead, trail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]
+        body = markdown(core)
+        styled = f":green-background[{body}]" if seg.op == "added" else f":red-background[~~{body}~~]"
+        parts.append(f"{lead}{styled}{trail}")
+    return "".join(parts)
+
+
+def lineage_detail(store: Store, run_id: str | None) -> dict[str, Any] | None:
+    """History's "how this image came to be": the chain of runs that led to ``run_id``, oldest
+    first, each step with its prompt as a word diff against the step before, its parameters, its
+    images and the attempt of the step after it; and the runs made from this one. None when the
+    run stands alone (no parent, no child)."""
+    from lib.library import diff_counts, word_diff
+
+    if not run_id:
+        return None
+    chain = store.lineage(run_id)
+    children = store.children(run_id)
+    if len(chain["steps"]) < 2 and not children and not chain["missing_parent"]:
+        return None
+    steps, before = [], None
+    for run in chain["steps"]:
+        request = run.get("request") if isinstance(run.get("request"), dict) else {}
+        prompt = run.get("prompt") or request.get("prompt") or ""
+        params = {k: (run.get(k) if k in ("model", "provider") and run.get(k) else request.get(k)) for k in LINEAGE_PARAMS}
+        images = []
+        for image in run.get("images", []):
+            try:
+                images.append(str(store.keeper.resolve(image["path"])))
+            except ValueError:
+                continue
+        diff = word_diff(before, prompt) if before is not None else None
+        steps.append(
+            {
+                "run_id": run["id"],
+                "attempt_id": run.get("attempt_id"),
+                "status": run.get("status"),
+                "created_at": run.get("created_at"),
+                "prompt": prompt,
+                "params": {k: v for k, v in params.items() if v not in (None, "")},
+                "images": images,
+                "edit": bool(request.get("images")),
+                "diff": diff_markdown(diff) if diff is not None else None,
+                "counts": diff_counts(diff) if diff is not None else None,
+                "current": run["id"] == run_id,
+            }
+        )
+        before = prompt
+    for i, step in enumerate(steps):
+        step["next_attempt_id"] = steps[i + 1]["attempt_id"] if i + 1 < len(steps) else None
+    return {**chain, "steps": steps, "children": children}

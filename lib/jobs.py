@@ -57,6 +57,7 @@ class JobSpec:
     rerun_of: int | None = None  # attempt id a rerun came from
     label: str | None = None
     owner: str | None = None  # the browser session that started it (runs.owner_session); None: this process (the CLI)
+    parent_run_id: str | None = None  # the run whose result this one was made from (runs.parent_run_id)
 
 
 def start_run(recorder: Recorder, spec: JobSpec, *, status: str = "running") -> str:
@@ -74,6 +75,7 @@ def start_run(recorder: Recorder, spec: JobSpec, *, status: str = "running") -> 
         prompt=request.prompt,
         request=request.to_dict(),
         status=status,
+        parent_run_id=spec.parent_run_id,
         **owned,
     )
 

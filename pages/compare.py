@@ -26,6 +26,7 @@ from lib.ui.budget import limit_for as budget_limit
 from lib.ui.budget import send_gate
 from lib.ui.generate import grid_cancel_note, grid_right, may_cancel_cells, session_right, session_runner
 from lib.ui.library import fill_builder, library_rows_picker
+from lib.ui.lineage import result_actions
 
 log = logging.getLogger("imagelab.app")
 settings = ui.page_settings()
@@ -374,9 +375,11 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
         return
     rating = view.ratings.get(key, {})
     if cell.ok and cell.images:
-        thumb = ui.thumbnail_path(cell.images[0]["path"])
-        if thumb:
-            ui.session_image(box, thumb, width="stretch")
+        shelf = box.columns(min(len(cell.images), 3)) if len(cell.images) > 1 else [box]  # several images: all of them
+        for i, img in enumerate(cell.images):
+            thumb = ui.thumbnail_path(img["path"])
+            if thumb:
+                ui.session_image(shelf[i % len(shelf)], thumb, width="stretch")
         cost = format_usd(cell.cost_usd) if cell.cost_usd is not None else "-"
         extra = f" · {len(cell.images)} images" if len(cell.images) > 1 else ""
         box.caption(
@@ -386,6 +389,7 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
             box.caption(f":material/alt_route: answered by {ui.plain(cell.model_used)}")
         if box.button("Full size", key=f"open-{key}", icon=":material/open_in_full:", type="tertiary"):
             cell_dialog(cid, key)
+        result_actions(cell.run_id, len(cell.images), key=f"cell-{key}", where=box, compact=True)  # refill Generate from it
     elif cell.error_type:
         title = cell.error_title[: C.COMPARE_CHIP_TITLE_CHARS]
         if box.button(

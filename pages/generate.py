@@ -15,6 +15,7 @@ SLOT = "generate_job"
 # History: /?rerun=<attempt id> prefills the form (and wins over the kept one); the monitoring banner
 rerun_link = "rerun" in st.query_params
 ui.prefill_rerun()
+ui.prefill_from_result()  # Reuse prompt and settings, Edit this image: from a result on any page
 ui.alerts_banner()
 settings = ui.page_settings()
 ui.keep_place("generate", ui.GENERATE_INPUTS, restore=not rerun_link)  # the form survives another page and a reload (lib/ui/place.py)

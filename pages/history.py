@@ -19,6 +19,7 @@ from lib.generation import Outcome
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS
 from lib.text import literal, literal_obj
 from lib.ui.charts import spend_chart
+from lib.ui.lineage import lineage_section, result_actions
 
 settings = ui.page_settings()
 store = ui.get_store()
@@ -411,6 +412,8 @@ def show_attempt(view: H.HistoryView) -> None:
             f"Run {run['id'][:12]} · kind {run.get('kind') or '-'}"
             + (f" · re-run of attempt #{run['rerun_of']}" if run.get("rerun_of") else "")
         )
+    result_actions(a.get("run_id"), len(a.get("images") or []), key="history")  # refill Generate from this result
+    lineage_section(store, a.get("run_id"), lambda aid: open_view(H.replace_view(view, attempt=aid)))
     events = detail["events"]
     st.markdown("**Progress events of the run**")
     if events:

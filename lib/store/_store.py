@@ -42,6 +42,7 @@ from lib.store.comparisons import ComparisonQueries
 from lib.store.evidence import EvidenceQueries, percentile_rank
 from lib.store.filters import AttemptFilter
 from lib.store.history import HistoryQueries
+from lib.store.lineage import LineageQueries
 from lib.store.monitoring import MonitoringQueries
 from lib.store.places import PlaceQueries
 from lib.store.prompts import PromptQueries
@@ -132,6 +133,7 @@ class Store(
     SpendQueries,
     CheckQueries,
     PlaceQueries,
+    LineageQueries,
 ):
     """The SQLite record of runs, attempts, images and reports. Thread-safe."""
 

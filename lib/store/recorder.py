@@ -62,6 +62,7 @@ class RecorderWrites:
         request: dict[str, Any] | None = None,
         status: str | None = None,
         owner_session: str | None = None,
+        parent_run_id: str | None = None,
     ) -> str:
         if kind not in RUN_KINDS:
             raise ValueError(f"unknown run kind {kind!r}")
@@ -84,6 +85,7 @@ class RecorderWrites:
                 "owner_pid": os.getpid(),
                 "owner_token": owner_token(),
                 "owner_session": owner_session,
+                "parent_run_id": parent_run_id,
             },
         )
         return run_id

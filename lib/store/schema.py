@@ -365,6 +365,14 @@ def m015_prompt_library(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m016_lineage(db: sqlite_utils.Database) -> None:
+    """Lineage: ``parent_run_id`` is the run whose result a run was made from ("Edit this image",
+    "Reuse prompt and settings"); NULL for a run typed from scratch. The index finds a run's children."""
+    db["runs"].add_column("parent_run_id", str)
+    db["runs"].create_index(["parent_run_id"], if_not_exists=True)
+
+
+@migrations()
 def m019_places(db: sqlite_utils.Database) -> None:
     """A browser's place on each page (``places``): what its inputs held (``data``, a JSON object of
     widget key -> value; never an API key), keyed by the random token the browser keeps in a cookie

@@ -31,7 +31,7 @@ from lib.ui.cards import (
 )
 from lib.ui.charts import STATUS_COLORS, errors_chart, latency_chart, timeline_chart
 from lib.ui.gate import app_password, password_gate
-from lib.ui.generate import RUN_PARAM, find_run, prefill_rerun, recent_generations, start_job
+from lib.ui.generate import RUN_PARAM, find_run, prefill_from_result, prefill_rerun, recent_generations, send_to_generate, start_job
 from lib.ui.media import (
     MEDIA_UPLOAD_TYPES,
     NO_FIDELITY,
@@ -110,7 +110,9 @@ __all__ = [
     "page_settings",
     "password_gate",
     "plain",
+    "prefill_from_result",
     "prefill_rerun",
+    "send_to_generate",
     "recent_generations",
     "release_partials",
     "render_events",

@@ -48,6 +48,8 @@ def show_outcome(outcome: Outcome, *, key_prefix: str, prompt: str = "", request
 
 
 def result_card(outcome: Outcome, *, key_prefix: str) -> None:
+    from lib.ui.generate import send_to_generate  # generate -> sidebar -> cards
+
     o = outcome
     hops = f" (asked for {o.requested_model})" if o.model != o.requested_model else ""
     # Two rows of two: a model id like gpt-image-1.5 stays readable on a narrow screen.
@@ -69,6 +71,8 @@ def result_card(outcome: Outcome, *, key_prefix: str) -> None:
     if o.revised_prompt:
         st.caption("Revised prompt (as the provider rewrote it):")
         st.text(literal(o.revised_prompt))
+    if o.run_id and st.button("Reuse prompt and settings", key=f"{key_prefix}-reuse", icon=":material/replay:"):
+        send_to_generate(o.run_id)
     count = len(o.images)
     columns = st.columns([3, 2]) if count == 1 else st.columns(min(count, 3))
     if count == 1:
@@ -87,6 +91,34 @@ def result_card(outcome: Outcome, *, key_prefix: str) -> None:
                 mime=image.info.mime,
                 key=f"{key_prefix}-dl-{i}",
             )
+            if o.run_id and st.button("Edit this image", key=f"{key_prefix}-edit-{i}", icon=":material/edit:"):
+                send_to_generate(o.run_id, edit_image=i)
+    if count > 1:
+        download_all(o, key_prefix=key_prefix)
+
+
+def download_all(outcome: Outcome, *, key_prefix: str) -> None:
+    """One zip of every image of a result, each under the name its own Download gives it."""
+    import io
+    import zipfile
+
+    def build() -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:  # images are compressed already
+            for image in outcome.images:
+                path = Path(image.path) if image.path else None
+                data = path.read_bytes() if path is not None and path.is_file() else (image.data or b"")
+                zf.writestr(literal(f"{outcome.model}-{image.info.sha256[:10]}.{image.info.ext}"), data)
+        return buf.getvalue()
+
+    session_download(
+        st,
+        f"Download all {len(outcome.images)} images (zip)",
+        build,
+        file_name=literal(f"{outcome.model}-{outcome.run_id[:10] or 'result'}.zip"),
+        mime="application/zip",
+        key=f"{key_prefix}-dl-all",
+    )
 
 
 def error_card(outcome: Outcome) -> None:

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from lib import constants as C
 from lib import errors as E
@@ -53,6 +54,7 @@ def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> 
         request=request,
         kind="rerun" if rerun_of is not None else "generate",
         rerun_of=int(rerun_of) if rerun_of is not None else None,
+        parent_run_id=st.session_state.get(PARENT_KEY),
     )
     try:
         job = session_runner().submit(spec)
@@ -75,6 +77,7 @@ def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> 
         )
         return None
     st.session_state.pop("rerun_of", None)
+    st.session_state.pop(PARENT_KEY, None)
     st.session_state[slot] = job
     return job
 
@@ -208,7 +211,7 @@ def recent_generations(current: str | None) -> str | None:
     chosen = None
     for r in runs[: C.RECENT_RUNS]:
         with st.container(border=True):
-            cols = st.columns([1, 5, 1])
+            cols = st.columns([1, 4, 2])
             thumb = thumbnail_path(r.get("thumb"))
             if thumb:
                 session_image(cols[0], thumb, width="stretch")
@@ -221,6 +224,8 @@ def recent_generations(current: str | None) -> str | None:
             cols[1].caption(plain(detail))
             if cols[2].button("Open", key=f"open-{r['id']}", icon=":material/open_in_new:"):
                 chosen = r["id"]
+            if cols[2].button("Reuse prompt and settings", key=f"reuse-{r['id']}", icon=":material/replay:"):
+                send_to_generate(r["id"])
     return chosen
 
 
@@ -246,7 +251,6 @@ def prefill_rerun() -> int | None:
     """Generate: ``/?rerun=<attempt id>`` fills the form and the sidebar with that attempt's
     prompt, parameters, provider and model (once), and remembers which attempt it came from."""
     from lib.history import rerun_request
-    from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices
 
     raw = st.query_params.get("rerun")
     if raw is None:
@@ -256,6 +260,23 @@ def prefill_rerun() -> int | None:
     if found is None:
         st.warning("The re-run link does not point at a recorded attempt; the form was left as it was.")
         return None
+    skipped = fill_form(found)
+    st.session_state["rerun_of"] = found["attempt_id"]
+    st.session_state.pop(PARENT_KEY, None)
+    st.info(
+        f"Re-running attempt #{found['attempt_id']}: its prompt, parameters, provider, base URL and model are filled in below."
+        + (f" Not restored: {', '.join(skipped)}." if skipped else ""),
+        icon=":material/replay:",
+    )
+    return found["attempt_id"]
+
+
+def fill_form(found: dict) -> list[str]:
+    """Fill Generate's form and sidebar from an attempt (``history.rerun_request``): prompt,
+    parameters, provider, base URL, model, streaming and the reference images of an edit (never
+    the key). Returns what could not be restored."""
+    from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices
+
     request, ss, skipped = found["request"], st.session_state, []
     from lib.ui.place import filled_by_link
 
@@ -298,7 +319,6 @@ def prefill_rerun() -> int | None:
             ss["model_choice"], ss["model_custom"] = OTHER_MODEL, request.model
     else:
         skipped.append("provider")
-    ss["rerun_of"] = found["attempt_id"]
     # Media: a re-run of an edit sends its kept reference images again
     ss["stream"] = bool(request.stream)
     if request.stream and isinstance(request.partial_images, int):
@@ -314,9 +334,84 @@ def prefill_rerun() -> int | None:
     except (OSError, ValueError) as err:
         ss["media_rerun_refs"] = None
         skipped.append(f"reference images ({err})")
-    st.info(
-        f"Re-running attempt #{found['attempt_id']}: its prompt, parameters, provider, base URL and model are filled in below."
-        + (f" Not restored: {', '.join(skipped)}." if skipped else ""),
-        icon=":material/replay:",
-    )
-    return found["attempt_id"]
+    return skipped
+
+
+PARENT_KEY = "parent_run_id"  # session state: the run whose result the next generation is made from
+REUSE_PARAM = "reuse"  # /?reuse=<run id>: Generate, filled with that run's prompt and settings
+EDIT_PARAM = "edit"  # /?edit=<run id>&image=<i>: ...and that run's image i as the reference image
+IMAGE_PARAM = "image"
+GENERATE_PAGE = "pages/generate.py"
+
+
+def send_to_generate(run_id: str, *, edit_image: int | None = None) -> None:
+    """Open Generate filled from a run's result: its prompt and settings ("Reuse prompt and
+    settings") or, with ``edit_image``, that image as the reference of an edit ("Edit this image")."""
+    params = {REUSE_PARAM: run_id} if edit_image is None else {EDIT_PARAM: run_id, IMAGE_PARAM: str(int(edit_image))}
+    try:
+        st.switch_page(GENERATE_PAGE, query_params=params)
+    except StreamlitAPIException:  # a script run outside the app's navigation
+        st.query_params.from_dict(params)
+        st.rerun()
+
+
+def last_attempt_of(run: dict) -> int | None:
+    """The attempt a run's result came from: its last one that kept images, else its last one."""
+    attempts = run.get("attempts") or []
+    kept = [a for a in attempts if a.get("images")]
+    chosen = (kept or attempts)[-1:] if attempts else []
+    return int(chosen[0]["id"]) if chosen else None
+
+
+def prefill_from_result() -> str | None:
+    """Generate: ``/?reuse=<run id>`` fills the form from that run's prompt and settings;
+    ``/?edit=<run id>&image=<i>`` does too and puts its image i in the reference images, ready
+    for an edit prompt. Either way the next generation records that run as its parent. Returns
+    the parent run id the form is filled from, if any."""
+    from lib.history import rerun_request
+
+    qp = st.query_params
+    run_id, editing = qp.get(REUSE_PARAM), False
+    if run_id is None and qp.get(EDIT_PARAM) is not None:
+        run_id, editing = qp.get(EDIT_PARAM), True
+    if run_id is None:
+        return st.session_state.get(PARENT_KEY)
+    raw_image = qp.get(IMAGE_PARAM) or "0"
+    for name in (REUSE_PARAM, EDIT_PARAM, IMAGE_PARAM):
+        if name in qp:
+            del qp[name]
+    store = get_store()
+    run = store.run(run_id) if len(run_id) <= 64 else None
+    attempt_id = last_attempt_of(run) if run else None
+    found = rerun_request(store, attempt_id) if attempt_id is not None else None
+    if found is None:
+        st.warning("That link does not point at a recorded generation; the form was left as it was.")
+        return None
+    skipped = fill_form(found)
+    ss = st.session_state
+    ss.pop("rerun_of", None)
+    ss[PARENT_KEY] = run_id
+    if editing:
+        index = int(raw_image) if raw_image.isdigit() and len(raw_image) < 4 else -1
+        try:
+            ref = store.result_reference(run_id, index)
+        except (OSError, ValueError) as err:
+            ref = None
+            skipped.append(f"the image ({err})")
+        if ref is not None:
+            ss["media_rerun_refs"] = ([ref], None)
+            st.info(
+                f"Image {index + 1} of this result is the reference image below, with the prompt and settings that made it. "
+                "Change the prompt to say what to edit, then Generate: the edit goes to the edits route.",
+                icon=":material/edit:",
+            )
+        else:
+            st.warning("This result has no such image any more; its prompt and settings are filled in, with no reference image.")
+    else:
+        st.info(
+            "The prompt and settings of that result are filled in below (the API key is not part of them: the one set is used).",
+            icon=":material/replay:",
+        )
+    if skipped:
+        st.caption(plain("Not restored: " + ", ".join(skipped) + "."))
+    return run_id
