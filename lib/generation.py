@@ -396,6 +396,32 @@ class Outcome:
         if not self.status:
             self.status = "succeeded" if self.ok else "failed"
 
+    @classmethod
+    def without_attempts(
+        cls,
+        request: GenerationRequest,
+        error: E.ImageLabError | None,
+        *,
+        run_id: str = "",
+        status: str = "",
+        events: list[Event] | None = None,
+        sent: bool = True,
+    ) -> Outcome:
+        """A run that ended before any attempt: it could not start, or was cancelled or interrupted while queued."""
+        return cls(
+            ok=False,
+            run_id=run_id,
+            requested_model=request.model,
+            model=request.model,
+            images=[],
+            attempts=[],
+            events=list(events or []),
+            error=error,
+            latency_ms=0,
+            status=status,
+            sent=sent,
+        )
+
     @property
     def cancelled(self) -> bool:
         return self.status == "cancelled"

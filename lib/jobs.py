@@ -125,17 +125,7 @@ def run_generation(
                 )
             except Exception:
                 log.exception("could not finish run %s", run_id)
-        return Outcome(
-            ok=False,
-            run_id=run_id or "",
-            requested_model=request.model,
-            model=request.model,
-            images=[],
-            attempts=[],
-            events=[],
-            error=err,
-            latency_ms=0,
-        )
+        return Outcome.without_attempts(request, err, run_id=run_id or "")
 
 
 class Job:
@@ -562,18 +552,7 @@ class JobRunner:
             )
         except Exception:
             log.exception("could not finish run %s", job.run_id)
-        outcome = Outcome(
-            ok=False,
-            run_id=job.run_id,
-            requested_model=job.spec.request.model,
-            model=job.spec.request.model,
-            images=[],
-            attempts=[],
-            events=list(job.events),
-            status=status,
-            latency_ms=0,
-            error=error,
-        )
+        outcome = Outcome.without_attempts(job.spec.request, error, run_id=job.run_id, status=status, events=job.events)
         self._retire(job, outcome, status)
 
     def _retire(self, job: Job, outcome: Outcome | None, status: str) -> None:

@@ -61,20 +61,7 @@ def start_job(settings: PageSettings, request: GenerationRequest, slot: str) -> 
     except E.ImageLabError as err:
         from lib.ui.cards import error_card
 
-        error_card(
-            Outcome(
-                ok=False,
-                run_id="",
-                requested_model=request.model,
-                model=request.model,
-                images=[],
-                attempts=[],
-                events=[],
-                error=err,
-                latency_ms=0,
-                sent=False,
-            )
-        )
+        error_card(Outcome.without_attempts(request, err, sent=False))
         return None
     st.session_state.pop("rerun_of", None)
     st.session_state.pop(PARENT_KEY, None)
