@@ -12,8 +12,9 @@ from lib.ui.library import save_control
 from lib.ui.sidebar import checked_number
 
 SLOT = "generate_job"
-# History: /?rerun=<attempt id> prefills the form (and wins over the kept one); the monitoring banner
-rerun_link = "rerun" in st.query_params
+# History: /?rerun=<attempt id>, and a result's /?reuse= or /?edit= link, prefill the form (and win over the kept one);
+# the monitoring banner
+rerun_link = any(name in st.query_params for name in ("rerun", ui.REUSE_PARAM, ui.EDIT_PARAM))
 ui.prefill_rerun()
 ui.prefill_from_result()  # Reuse prompt and settings, Edit this image: from a result on any page
 ui.alerts_banner()

@@ -31,7 +31,17 @@ from lib.ui.cards import (
 )
 from lib.ui.charts import STATUS_COLORS, errors_chart, latency_chart, timeline_chart
 from lib.ui.gate import app_password, password_gate
-from lib.ui.generate import RUN_PARAM, find_run, prefill_from_result, prefill_rerun, recent_generations, send_to_generate, start_job
+from lib.ui.generate import (
+    EDIT_PARAM,
+    REUSE_PARAM,
+    RUN_PARAM,
+    find_run,
+    prefill_from_result,
+    prefill_rerun,
+    recent_generations,
+    send_to_generate,
+    start_job,
+)
 from lib.ui.media import (
     MEDIA_UPLOAD_TYPES,
     NO_FIDELITY,
@@ -70,6 +80,8 @@ __all__ = [
     "NO_FIDELITY",
     "OTHER_MODEL",
     "PageSettings",
+    "EDIT_PARAM",
+    "REUSE_PARAM",
     "RUN_PARAM",
     "SCENARIO_LABELS",
     "STATUS_COLORS",
