@@ -44,6 +44,7 @@ GENERATE_INPUTS = (  # Generate's form: prompt, parameters, streaming (reference
     "size_choice",
     "size_w",
     "size_h",
+    "resolution",
     "quality",
     "output_format",
     "n",
