@@ -85,7 +85,12 @@ def settle(page) -> None:
 def pick(page, label: str, option: str, *, settle_after: bool = False) -> None:
     """Choose an option in a Streamlit selectbox found by its label, then wait for the rerun
     (``settle_after``: give the rerun time to begin first, where a page is slow to start it)."""
-    page.get_by_role("combobox", name=label).click()
+    box = page.get_by_role("combobox", name=label)
+    box.click()
+    try:
+        page.get_by_role("option").first.wait_for(timeout=3_000)
+    except Exception:  # the first click on a freshly loaded Generate page can go to the page, not the list
+        box.click()
     page.get_by_role("option").filter(has_text=option).first.click()
     if settle_after:
         settle(page)
