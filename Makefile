@@ -33,7 +33,7 @@ ocr:
 	  fi; }
 
 run: $(STAMP) ocr
-	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT) --server.address $(ADDRESS)
+	$(BIN)/python -m lib.serve --server.port $(PORT) --server.address $(ADDRESS)
 
 test: lint ocr
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

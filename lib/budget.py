@@ -30,6 +30,7 @@ from typing import Any
 from lib import constants as C
 from lib.config import BudgetConfig
 from lib.pricing import Cost, estimate_request, format_usd
+from lib.providers import provider_name
 
 DAY_S = 86400
 EPSILON_USD = 1e-9  # sums of estimates: a cell that fits exactly still fits
@@ -37,9 +38,7 @@ SESSION_SOURCE = "this session's setting (sidebar: Budget)"
 
 
 def provider_label(provider_id: str) -> str:
-    """'OpenAI', 'Sandbox': the name Compare gives a provider."""
-    from lib.compare.grid import provider_name
-
+    """'OpenAI', 'Sandbox': the name every page gives a provider."""
     return provider_name(provider_id)
 
 

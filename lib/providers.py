@@ -113,6 +113,12 @@ def get_provider(provider_id: str) -> Provider:
         raise ValueError(f"unknown provider {provider_id!r}; choose one of {', '.join(PRESETS)}") from None
 
 
+def provider_name(provider_id: str) -> str:
+    """'OpenAI', 'WisGate', 'Sandbox': the preset's label without its explanation (an unknown id as it is)."""
+    preset = PRESETS.get(provider_id)
+    return preset.label.split(" (")[0] if preset else provider_id
+
+
 # --------------------------------------------------------------------------
 # Endpoints
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from lib import constants as C
 from lib.generation import GenerationRequest
-from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, check_size, parse_size
+from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES, check_size, parse_size, provider_name
 
 TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
 COMPARISON_STATUSES = ("running", "done", "cancelled")
@@ -209,12 +209,6 @@ def expand_template(template: str, values: dict[str, list[str]], *, cap: int = C
 
 # --------------------------------------------------------------------------
 # Columns: targets
-
-
-def provider_name(provider_id: str) -> str:
-    """'OpenAI', 'WisGate', 'Sandbox': the preset's label without its explanation."""
-    preset = PRESETS.get(provider_id)
-    return preset.label.split(" (")[0] if preset else provider_id
 
 
 @dataclass(frozen=True)
