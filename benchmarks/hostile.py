@@ -15,10 +15,11 @@ slow probes end soon: read timeout 5 s (the whole answer), download deadline
 - per probe, also the progress events stored (bounded however much was sent) and
   the images kept (never more than asked for).
 
-The grid: a fresh process runs a 4-cell comparison (the JobRunner, 4 in parallel,
-streaming) against endless ~1 MB partial images, sampling its resident memory:
-before, the peak during, and after the grid ended (target: under 600 MB during,
-back near the baseline after).
+The grids: a fresh process runs a 4-cell comparison (the JobRunner, 4 in parallel)
+sampling its resident memory, before, the peak during, and after the grid ended
+(target: under 600 MB during, back near the baseline after): once streaming against
+endless ~1 MB partial images, once against four answers just under the answer cap
+at the same time (one large answer is held at a time; the others wait their turn).
 
 Prints tables; asserts nothing (exit 0 either way).
 
@@ -157,16 +158,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--probe", action="append", help="run only these probes")
     parser.add_argument("--bomb-gb", type=float, default=4.0, help="how far the gzip bomb inflates (GB)")
-    parser.add_argument("--no-grid", action="store_true", help="skip the 4-cell streaming grid")
+    parser.add_argument("--no-grid", action="store_true", help="skip the 4-cell grids")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--grid-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--grid-child", choices=sorted(GRIDS), help=argparse.SUPPRESS)
+    parser.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.base_url)
         return 0
     if args.grid_child:
-        grid_child(args.base_url)
+        grid_child(args.base_url, args.stream)
         return 0
 
     from tests.support.hostile_provider import HostileProvider
@@ -225,7 +227,8 @@ def main() -> int:
             "nothing pending, no key fragment)."
         )
         if not args.no_grid:
-            grid_figures(server)
+            for scenario in GRIDS:
+                grid_figures(server, scenario)
     finally:
         server.stop()
     return 0
@@ -236,21 +239,29 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024 / 1024
 
 
-def grid_child(base_url: str) -> None:
-    """A 4-cell streaming comparison in this (fresh) process; prints one JSON line of memory figures."""
+GRIDS = {  # scenario -> (what the grid is, streamed)
+    "stream_endless_partials": ("streaming cells against endless ~1 MB partials", True),
+    "near_cap": ("cells answered at once, each just under the answer cap", False),
+}
+
+
+def grid_child(base_url: str, stream: bool) -> None:
+    """A 4-cell comparison in this (fresh) process; prints one JSON line of memory figures."""
     import gc
     import threading
 
     from lib import compare as K
     from lib.generation import ClientSettings
     from lib.jobs import JobRunner
+    from lib.limits import LARGE_ANSWERS
     from lib.store import Store
 
     with tempfile.TemporaryDirectory(prefix="imagelab-grid-") as tmp:
         store = Store(data_dir=Path(tmp))
         runner = JobRunner(recorder=store, keeper=store.keeper, max_workers=GRID_CELLS, reserved_workers=0)  # all 4 cells at once
         plan = K.build_plan(prompts=[f"grid cell {i}" for i in range(GRID_CELLS)], targets=[K.Target("custom", "gpt-image-2")])
-        plan.stream, plan.partial_images = True, 2
+        if stream:
+            plan.stream, plan.partial_images = True, 2
         settings = ClientSettings(
             provider="custom",
             base_url=base_url,
@@ -298,14 +309,16 @@ def grid_child(base_url: str) -> None:
                 "cells": GRID_CELLS,
                 "outcomes": outcomes,
                 "events": events,
+                "large_waits": LARGE_ANSWERS.waits,
             }
         )
     )
 
 
-def grid_figures(server) -> None:
+def grid_figures(server, scenario: str) -> None:
+    what, stream = GRIDS[scenario]
     p = subprocess.run(
-        [sys.executable, __file__, "--grid-child", "--base-url", server.base_url("stream_endless_partials")],
+        [sys.executable, __file__, "--grid-child", scenario, "--base-url", server.base_url(scenario)] + (["--stream"] if stream else []),
         capture_output=True,
         text=True,
         timeout=120,
@@ -314,13 +327,14 @@ def grid_figures(server) -> None:
     )
     lines = [line for line in p.stdout.splitlines() if line.startswith("{")]
     if p.returncode != 0 or not lines:
-        print(f"\ngrid: child failed ({p.returncode}): {p.stderr.strip().splitlines()[-3:]}")
+        print(f"\ngrid ({scenario}): child failed ({p.returncode}): {p.stderr.strip().splitlines()[-3:]}")
         return
     r = json.loads(lines[-1])
     ok = r["peak_mb"] < MEMORY_TARGET_MB and r["after_mb"] - r["before_mb"] < 100
     print(
-        f"\ngrid: {r['cells']} streaming cells against endless ~1 MB partials, read timeout {READ_TIMEOUT_S:g} s: "
-        f"ended in {r['wall_s']:.1f} s as {', '.join(r['outcomes'])}; {r['events']} events stored\n"
+        f"\ngrid: {r['cells']} {what}, read timeout {READ_TIMEOUT_S:g} s: "
+        f"ended in {r['wall_s']:.1f} s as {', '.join(r['outcomes'])}; {r['events']} events stored; "
+        f"{r['large_waits']} waited for the large-answer turn\n"
         f"  app memory (RSS): before {r['before_mb']:.0f} MB, peak during {r['peak_mb']:.0f} MB, after {r['after_mb']:.0f} MB  "
         f"{'meets targets' if ok else 'MISSES A TARGET'} (peak < {MEMORY_TARGET_MB} MB, after within 100 MB of before)"
     )

@@ -261,8 +261,11 @@ def looks_like_sse(content_type: str, head: bytes = b"") -> bool:
     return start.startswith((b"event:", b"data:", b":", b"id:", b"retry:"))
 
 
-def iter_sse(chunks, *, max_bytes: int = C.MAX_STREAM_BYTES, max_line: int = C.MAX_SSE_LINE_BYTES):
+def iter_sse(chunks, *, max_bytes: int = C.MAX_STREAM_BYTES, max_line: int = C.MAX_SSE_LINE_BYTES, on_large=None):
     """Server-sent events from an iterator of byte chunks (any split), bounded.
+
+    ``on_large()`` runs whenever one line grows past ``C.LARGE_ANSWER_BYTES`` (it may wait
+    for the process's large-answer turn).
 
     Raises ``StreamTooLarge`` past the caps. Exceptions of the iterator itself
     (a connection cut) pass through unchanged, after the events already complete."""
@@ -319,6 +322,8 @@ def iter_sse(chunks, *, max_bytes: int = C.MAX_STREAM_BYTES, max_line: int = C.M
             pending_len += len(chunk) - start
         if pending_len > max_line:
             raise StreamTooLarge(f"One event of the stream is longer than {max_line:,} bytes.")
+        if on_large is not None and pending_len > C.LARGE_ANSWER_BYTES:
+            on_large()
     buffer = b"".join(pending)
     if buffer:
         message = handle(buffer)
@@ -437,6 +442,7 @@ def read_image_stream(
     progress=None,
     max_bytes: int = C.MAX_STREAM_BYTES,
     max_line: int = C.MAX_SSE_LINE_BYTES,
+    on_large=None,
 ) -> StreamResult:
     """Read a whole image stream; ``on_item(item)`` sees each partial and each kept completed image as it arrives.
 
@@ -457,7 +463,7 @@ def read_image_stream(
         return f"{n:,} partial image(s)" + (f" and {f:,} final image(s)" if f else "") + " had arrived"
 
     try:
-        for message in iter_sse(_guard(chunks, check), max_bytes=max_bytes, max_line=max_line):
+        for message in iter_sse(_guard(chunks, check), max_bytes=max_bytes, max_line=max_line, on_large=on_large):
             result.events += 1
             if check is not None:
                 check()

@@ -88,6 +88,10 @@ DEFAULT_PAGE_SIZE = 50
 # stops past this many decompressed bytes; JSON parsing then needs about twice
 # as much again, which keeps the process under ~600 MB whatever is sent.
 MAX_ANSWER_BYTES = 160 * 1024 * 1024
+# One answer at a time, process-wide, may be held past this many bytes (a body being read, or one line of a
+# stream), from its read until its images are saved: four near-cap answers at once would need ~1.4 GB, one
+# needs ~360 MB. Others wait their turn (the provider is held back by TCP), under their own deadline and cancel.
+LARGE_ANSWER_BYTES = 16 * 1024 * 1024
 MAX_ERROR_BODY_BYTES = 1024 * 1024  # of an error answer, only this much is read (enough to classify it)
 MIN_POLL_DEADLINE_S = 1.0  # the last poll before a task's deadline still gets this long
 MAX_DOWNLOAD_REDIRECTS = 5  # a result URL may redirect this often (each hop checked again)

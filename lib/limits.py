@@ -301,3 +301,52 @@ class LimiterRegistry:
 
     def __len__(self) -> int:
         return len(self._limiters)
+
+
+class LargeAnswers:
+    """One large answer at a time, process-wide (``C.LARGE_ANSWER_BYTES``): the memory bound.
+
+    A read that grows past the threshold calls ``take()`` and waits while another thread holds
+    the turn; the holder keeps it across its further reads (a second large body, an image
+    download) until ``release()``, at the end of its attempt, so that two holders never wait on
+    each other. The wait ends with the waiter's cancel (``Cancelled``) or deadline (whatever
+    ``time_left`` raises once the time is up), checked at least every ``POLL_S``."""
+
+    POLL_S = 0.25
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._holder: int | None = None
+        self.waits = 0  # takes that had to wait (figures and tests)
+
+    @property
+    def held(self) -> bool:
+        with self._cond:
+            return self._holder is not None
+
+    def take(self, cancel: CancelToken | None = None, time_left: Callable[[], float | None] | None = None) -> float:
+        """Hold the turn for this thread (at once when free or already held); the seconds waited."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._holder in (None, me):
+                self._holder = me
+                return 0.0
+            self.waits += 1
+            started = time.monotonic()
+            while self._holder not in (None, me):
+                if cancel is not None and cancel.cancelled:
+                    raise E.Cancelled(cancel.reason or "cancelled")
+                left = time_left() if time_left is not None else None
+                self._cond.wait(self.POLL_S if left is None else max(0.0, min(self.POLL_S, left)))
+            self._holder = me
+            return time.monotonic() - started
+
+    def release(self) -> None:
+        """Give the turn back, if this thread holds it."""
+        with self._cond:
+            if self._holder == threading.get_ident():
+                self._holder = None
+                self._cond.notify_all()
+
+
+LARGE_ANSWERS = LargeAnswers()  # the app's and the CLI's one per process; tests pass their own

@@ -81,6 +81,7 @@ from lib.client._transport import (
     deadline,
     iter_capped,
     read_capped,
+    time_left,
 )
 from lib.edits import curl_form, edit_form, form_preview
 from lib.generation import (
@@ -96,7 +97,7 @@ from lib.generation import (
     key_hint,
 )
 from lib.images import ImageKeeper, SavedImage, decode_b64, validate
-from lib.limits import LimiterRegistry, ProviderLimiter
+from lib.limits import LARGE_ANSWERS, LargeAnswers, LimiterRegistry, ProviderLimiter
 from lib.preflight import check_media, preflight
 from lib.providers import Endpoint, check_size
 
@@ -180,8 +181,10 @@ class ImageClient:
         limiter: ProviderLimiter | None = None,
         limiters: LimiterRegistry | None = None,
         cancel: CancelToken | None = None,
+        large_answers: LargeAnswers | None = None,
     ) -> None:
         self.settings = settings
+        self.large_answers = large_answers if large_answers is not None else LARGE_ANSWERS  # one large answer at a time
         redact.register(settings.api_key)  # masked wherever a provider echoes it
         self.recorder: Recorder = recorder if recorder is not None else NullRecorder()
         self.keeper = keeper
@@ -215,6 +218,7 @@ class ImageClient:
         )
         self._token = self.cancel_token  # the token of the generation in progress (see generate)
         self._queued_s = 0.0  # time the run waited for a worker, counted in its first attempt's wait_ms
+        self._large_wait_s = 0.0  # time the attempt in progress waited for the large-answer turn
         self._log: EventLog | None = None  # the events of the generation in progress
 
     # -- lifecycle --------------------------------------------------------------
@@ -238,7 +242,13 @@ class ImageClient:
                 try:
                     ok = 200 <= response.status_code < 300
                     try:
-                        content = read_capped(response, cap if ok else C.MAX_ERROR_BODY_BYTES, truncate=not ok, check=self._token.check)
+                        content = read_capped(
+                            response,
+                            cap if ok else C.MAX_ERROR_BODY_BYTES,
+                            truncate=not ok,
+                            check=self._token.check,
+                            on_large=self._hold_large if ok else None,
+                        )
                     except BadEncoding as err:
                         if ok:
                             raise E.BadResponse(
@@ -290,6 +300,13 @@ class ImageClient:
         self._token.check()
 
     # -- what would be sent ---------------------------------------------------
+
+    def _hold_large(self, left: Callable[[], float | None] = time_left) -> None:
+        """A body (or a stream's line) grows past ``C.LARGE_ANSWER_BYTES``: wait for the process's
+        large-answer turn, under this request's deadline and the generation's cancel. Held until
+        the attempt ends (``_attempt``) or the request does (``send``); the wait counts as time
+        inside the app, not the provider's."""
+        self._large_wait_s += self.large_answers.take(cancel=self._token, time_left=left)
 
     def redact(self, text: str | None) -> str | None:
         """Mask the API key (any 8-character run of it, in any case) wherever a provider echoed it."""
@@ -630,8 +647,14 @@ class ImageClient:
         err: E.ImageLabError | None = None
         stop: E.Cancelled | None = None
         emit("started", f"Attempt {attempt_no}: {model}", model=model, attempt_no=attempt_no)
+        self._large_wait_s = 0.0
         try:
-            self._exchange(request, model, attempt_no, attempt_id, ctx, emit)
+            try:
+                self._exchange(request, model, attempt_no, attempt_id, ctx, emit)
+            finally:  # its images are saved (or it failed): the next large answer may be read
+                self.large_answers.release()
+                ctx.wait_s += self._large_wait_s
+                self._large_wait_s = 0.0
         except E.Cancelled as c:
             stop = c
         except E.ImageLabError as e:
@@ -964,7 +987,12 @@ class ImageClient:
         if response.status_code >= 300 or not looks_like_sse(ctype):
             ok = 200 <= response.status_code < 300
             try:
-                content = read_capped(response, C.MAX_ANSWER_BYTES if ok else C.MAX_ERROR_BODY_BYTES, truncate=not ok)
+                content = read_capped(
+                    response,
+                    C.MAX_ANSWER_BYTES if ok else C.MAX_ERROR_BODY_BYTES,
+                    truncate=not ok,
+                    on_large=self._hold_large if ok else None,
+                )
             except AnswerTooLarge as err:
                 raise E.BadResponse(
                     f"The answer passed {err.cap:,} bytes; reading stopped there.", status=response.status_code, code="answer_too_large"
@@ -1000,6 +1028,12 @@ class ImageClient:
             self._token.check()
             if self.clock() > read_by:
                 raise too_slow()
+
+        def stream_left() -> float:
+            left = read_by - self.clock()
+            if left <= 0:
+                raise too_slow()
+            return left
 
         def progress(result: StreamResult) -> None:
             now = self.clock()
@@ -1064,7 +1098,9 @@ class ImageClient:
                     code="bad_encoding",
                 ) from None
 
-        result = read_image_stream(chunks(), on_item=on_item, keep=asked, check=check, progress=progress)
+        result = read_image_stream(
+            chunks(), on_item=on_item, keep=asked, check=check, progress=progress, on_large=lambda: self._hold_large(stream_left)
+        )
         ctx.usage = result.usage
         ctx.notes.extend(result.notes)
         if ctx.partial_count > previews:
@@ -1343,7 +1379,7 @@ class ImageClient:
                         code="expired" if gone else f"http_{r.status_code}",
                     )
                 try:
-                    return read_capped(r, C.MAX_IMAGE_BYTES)
+                    return read_capped(r, C.MAX_IMAGE_BYTES, on_large=self._hold_large)
                 except AnswerTooLarge as err:
                     what = f"is {err.declared:,} bytes" if err.declared else "passed"
                     raise E.ImageFetchFailed(
@@ -1386,6 +1422,8 @@ class ImageClient:
         except Exception as exc:  # a bug while sending is reported, never raised at the page
             log.exception("%s %s failed", method, exchange.url)
             exchange.error = classify_exception(exc)
+        finally:
+            self.large_answers.release()
         exchange.latency_ms = int((self.clock() - started) * 1000)
         if exchange.error is not None:
             err = exchange.error

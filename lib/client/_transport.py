@@ -84,6 +84,11 @@ def deadline(seconds: float) -> Iterator[None]:
         _deadline_state.at = previous
 
 
+def time_left() -> float | None:
+    """Seconds left of this thread's ``deadline`` (None outside one); past it, ``httpx.ReadTimeout``."""
+    return _time_left(None, httpx.ReadTimeout)
+
+
 def _time_left(timeout: float | None, exc: type[Exception]) -> float | None:
     at = getattr(_deadline_state, "at", None)
     if at is None:
@@ -194,7 +199,9 @@ def _decoder(response: httpx.Response) -> Callable[[bytes, bool], Iterator[bytes
     raise BadEncoding(encoding)
 
 
-def iter_capped(response: httpx.Response, cap: int, *, check: Callable[[], None] | None = None) -> Iterator[bytes]:
+def iter_capped(
+    response: httpx.Response, cap: int, *, check: Callable[[], None] | None = None, on_large: Callable[[], None] | None = None
+) -> Iterator[bytes]:
     """The decoded body of a response sent with ``stream=True``, chunk by chunk,
     raising ``AnswerTooLarge`` as soon as more than ``cap`` decompressed bytes came.
 
@@ -204,7 +211,9 @@ def iter_capped(response: httpx.Response, cap: int, *, check: Callable[[], None]
     over the cap fails before any byte is read. Raises ``BadEncoding`` for a
     Content-Encoding other than gzip or deflate (the only ones we ask for).
     ``check()`` runs before each decoded chunk: a cancel raised from it stops a
-    body that inflates from bytes already received, where no socket read waits."""
+    body that inflates from bytes already received, where no socket read waits.
+    ``on_large()`` runs once, as the body grows past ``C.LARGE_ANSWER_BYTES`` (it may wait
+    for the process's large-answer turn)."""
     declared = response.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > cap and response.headers.get("content-encoding", "").strip().lower() in _TEXT_ENCODINGS:
         raise AnswerTooLarge(cap, 0, int(declared))
@@ -216,11 +225,15 @@ def iter_capped(response: httpx.Response, cap: int, *, check: Callable[[], None]
         decode = _decoder(response)
         raws = response.iter_raw()
     total = 0
+    large = on_large is None
     for raw in raws:
         for chunk in decode(raw, False):
             if check is not None:
                 check()
             total += len(chunk)
+            if not large and total > C.LARGE_ANSWER_BYTES:
+                large = True
+                on_large()
             if total > cap:
                 yield chunk[: len(chunk) - (total - cap)]  # up to the cap exactly, then stop
                 raise AnswerTooLarge(cap, total)
@@ -233,13 +246,20 @@ def iter_capped(response: httpx.Response, cap: int, *, check: Callable[[], None]
         yield chunk
 
 
-def read_capped(response: httpx.Response, cap: int, *, truncate: bool = False, check: Callable[[], None] | None = None) -> bytes:
+def read_capped(
+    response: httpx.Response,
+    cap: int,
+    *,
+    truncate: bool = False,
+    check: Callable[[], None] | None = None,
+    on_large: Callable[[], None] | None = None,
+) -> bytes:
     """The whole decoded body, at most ``cap`` bytes: past it, ``AnswerTooLarge``
     (or, with ``truncate=True``, the first ``cap`` bytes: enough to classify an
     error page). See ``iter_capped``."""
     body = bytearray()
     try:
-        for chunk in iter_capped(response, cap, check=check):
+        for chunk in iter_capped(response, cap, check=check, on_large=on_large):
             body += chunk
     except AnswerTooLarge:
         if not truncate:
