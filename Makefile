@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/history.py --sizes 100000
 	$(BIN)/python benchmarks/media.py
 	$(BIN)/python benchmarks/compare.py
+	$(BIN)/python benchmarks/cancel.py
 	$(BIN)/python benchmarks/checks.py
 
 sandbox: $(STAMP)

@@ -96,3 +96,31 @@ def pick(page, label: str, option: str, *, settle_after: bool = False) -> None:
         settle(page)
     else:
         page.wait_for_selector(APP_IDLE)
+
+
+def flood_generation(page, base_url: str, *, key: str = "sk-e2e-" + "F1o" * 12) -> None:
+    """On Generate: a Custom provider at ``base_url`` (a hostile provider's flood), streaming on,
+    Generate pressed, and the run under way (its Cancel button shown)."""
+    pick(page, "Provider", "Custom")
+    page.get_by_role("textbox", name="Base URL").fill(base_url)
+    page.get_by_role("textbox", name="Base URL").press("Enter")
+    page.wait_for_selector(APP_IDLE)
+    page.get_by_role("textbox", name="API key").fill(key)
+    page.get_by_role("textbox", name="API key").press("Enter")
+    page.wait_for_selector(APP_IDLE)
+    page.get_by_text("Stream partial images").click()
+    page.wait_for_selector(APP_IDLE)
+    page.get_by_role("textbox", name="Prompt").fill("a flood of partial images")
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_role("button", name="Cancel").wait_for(timeout=30_000)
+
+
+def cancel_and_wait(page, *, timeout_ms: int = 60_000) -> float:
+    """Press Cancel on a running generation; seconds from the click until the page says it was cancelled."""
+    import time
+
+    button = page.get_by_role("button", name="Cancel")
+    started = time.perf_counter()
+    button.click(timeout=timeout_ms)
+    page.get_by_text("Cancelled").first.wait_for(timeout=timeout_ms)
+    return time.perf_counter() - started
