@@ -4,8 +4,8 @@ route before the image request, when the provider's setting asks for it (``Clien
 What is sent: ``POST {api base}/moderations`` with ``model: omni-moderation-latest`` and ``input`` as
 content parts, the prompt as a ``text`` part and each reference image as an ``image_url`` part
 holding a ``data:`` URL (the mask is not sent: it holds no content of its own). The first request
-carries the prompt and the first image; each further image goes in a request of its own, since
-omni-moderation reads one image per request. All of it is one attempt of the run (``attempt_no``
+carries the prompt and the first image; each further image goes in a request of its own, so no
+request carries more than one image. All of it is one attempt of the run (``attempt_no``
 0, ``params.kind = "moderation"``, its own URL and model), priced by ``lib.pricing.moderation_cost``
 (free at OpenAI).
 
