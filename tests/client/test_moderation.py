@@ -175,3 +175,22 @@ def test_category_names_from_the_provider_are_cut_and_kept_as_text():
     assert flagged and len(names) == 1 and names[0].startswith("<b>x</b> `y`") and len(names[0]) <= 70
     assert flagged_categories({"results": [{"flagged": True, "categories": {}}]}) == (True, [])
     assert flagged_categories({"results": [{"flagged": False, "categories": {"violence": False}}]}) == (False, [])
+
+
+def test_a_cancel_during_the_check_ends_the_run_with_nothing_sent_after_it():
+    sent = []
+    holder = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        holder["client"].cancel_token.cancel()  # the user presses Cancel while the check is answered
+        return httpx.Response(200, json={"results": [{"flagged": False, "categories": {}}]})
+
+    recorder = MemoryRecorder()
+    settings = ClientSettings(provider="openai", api_key="sk-proj-" + "c4nc3l" * 8, use_fallback=False, max_retries=0, moderate=True)
+    with client_for(settings, recorder=recorder, transport=httpx.MockTransport(handler)) as client:
+        holder["client"] = client
+        out = client.generate(GenerationRequest(prompt="a fox", model="gpt-image-2"))
+    assert out.status == "cancelled" and sent == ["/v1/moderations"]
+    ((row, summary),) = zip(recorder.attempts.values(), out.attempts, strict=True)
+    assert row["status"] == summary.status == "cancelled" and row["error_type"] is None and row["cost_usd"] == 0

@@ -67,3 +67,34 @@ def test_category_names_from_the_provider_are_shown_as_text():
     (shown,) = [m.value for m in at.markdown if "Flagged by the moderation check" in m.value]
     assert "`**bold** <img src=x onerror=1>`" in shown  # inside a code span: not bold, no HTML
     assert "`a'b' $x$ :red[r]`" in shown  # a backtick cannot end the code span early
+
+
+def test_a_provider_without_the_route_is_said_beside_the_toggle_after_the_first_run(app, hostile):
+    from lib.client import NO_ROUTE
+
+    NO_ROUTE.forget()
+    at = app
+    at.sidebar.selectbox(key="provider").set_value("custom").run()
+    at.sidebar.text_input(key="typed_key__custom").set_value("sk-apptest-" + "Mo3" * 12 + "Dr4T").run()
+    at.sidebar.text_input(key="base_url__custom").set_value(hostile.base_url("healthy")).run()
+    at.sidebar.checkbox(key="use_fallback").uncheck().run()
+    at.sidebar.toggle(key="moderate__custom").set_value(True).run()
+    assert not any("No moderations route" in c.value for c in at.sidebar.caption)
+    try:
+        at = generate(at, "a lighthouse at dusk")
+        assert not at.error, [e.value for e in at.error]
+        at.run()
+        assert any("No moderations route" in c.value and "sent unchecked" in c.value for c in at.sidebar.caption)
+    finally:
+        NO_ROUTE.forget()
+
+
+def test_historys_detail_of_a_check_shows_it_as_an_attempt_of_the_run(app, new_app):
+    app.sidebar.toggle(key="moderate__sandbox").set_value(True).run()
+    generate(app, "a knight in the gore of battle")
+    (run,) = ui.get_store().recent_runs(limit=5)
+    store = ui.get_store()
+    (row,) = store.db.query("SELECT id FROM attempts WHERE run_id = ?", [run["id"]])
+    at = new_app("pages/history.py", {"attempt": str(row["id"])})
+    shown = " ".join(c.value for c in at.code) + " ".join(e.value for e in at.error)
+    assert "content_policy" in shown and "violence/graphic" in shown
