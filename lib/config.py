@@ -7,7 +7,8 @@ settings:
 - ``Config``: the operator's configuration (environment and secrets), with
   the flags and values read from it (a private image store, the app
   password, the data directory, a price table, the daily budgets) and the key for
-  a provider (``key_for``, the key-to-host rule of ``lib.providers``);
+  a provider (``key_for``, the key-to-host rule of ``lib.providers``), and
+  which providers check a prompt at their moderations route first;
 - ``client_settings``: the ``ClientSettings`` of one provider, built in one
   way for the sidebar, Compare's other targets and every CLI command.
 
@@ -167,6 +168,11 @@ class Config:
         return value if isinstance(value, str) else ""
 
     @property
+    def moderation(self) -> ModerationConfig:
+        """Which providers check a prompt at their moderations route before the image request (``read_moderation``)."""
+        return read_moderation(self.secrets, self.environ)
+
+    @property
     def budget(self) -> BudgetConfig:
         """The operator's daily budgets per provider and confirmation threshold (``read_budget``)."""
         return read_budget(self.secrets, self.environ)
@@ -276,6 +282,77 @@ def read_budget(secrets: Mapping[str, Any], environ: Mapping[str, str]) -> Budge
     return BudgetConfig(daily, sources, confirm[0], confirm[1], tuple(problems))
 
 
+# --------------------------------------------------------------------------
+# The check before paying: moderation per provider
+
+MODERATION_SECRETS_TABLE = "moderation"  # [moderation] in secrets.toml: default = true, openai = true, evolink = false
+MODERATION_ENV = "IMAGELAB_MODERATE"  # every provider without a setting of its own...
+MODERATION_PROVIDER_ENV = "IMAGELAB_MODERATE_{provider}"  # ...and one provider (OPENAI, WISGATE, EVOLINK, CUSTOM, SANDBOX)
+_FALSE = ("0", "false", "no", "off")
+
+
+def switch(raw: Any) -> bool | None:
+    """An on/off setting: a TOML boolean, or true/1/yes/on and false/0/no/off (any case); None when it is neither."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in (*_TRUE, *_FALSE):
+        return raw.strip().lower() in _TRUE
+    return None
+
+
+@dataclass(frozen=True)
+class ModerationConfig:
+    """The operator's moderation check per provider, from ``[moderation]`` in secrets.toml and the
+    environment: ``on`` maps a provider id (``"*"``: every provider without its own) to whether its
+    prompts are checked first; ``sources`` says where each was read; values that are not on/off are
+    left out and named in ``problems``. Off wherever nothing is set."""
+
+    on: Mapping[str, bool] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+    def for_provider(self, provider_id: str) -> tuple[bool, str]:
+        """(whether the check is on, where that was read) for one provider."""
+        for key in (provider_id, "*"):
+            if key in self.on:
+                return self.on[key], self.sources[key]
+        return False, ""
+
+
+def read_moderation(secrets: Mapping[str, Any], environ: Mapping[str, str]) -> ModerationConfig:
+    """``[moderation]`` (``default``, a provider id each) wins over the environment (``IMAGELAB_MODERATE``,
+    ``IMAGELAB_MODERATE_OPENAI``...); a provider's own setting wins over the one for every provider."""
+    on: dict[str, bool] = {}
+    sources: dict[str, str] = {}
+    problems: list[str] = []
+    table = secrets.get(MODERATION_SECRETS_TABLE)
+    if table is not None and not isinstance(table, Mapping):
+        problems.append(f"[{MODERATION_SECRETS_TABLE}] in secrets.toml must be a table; ignored")
+        table = None
+    if table is not None:
+        problems.extend(
+            f"[{MODERATION_SECRETS_TABLE}] {name}: not a provider ({', '.join(PRESETS)}); ignored"
+            for name in table
+            if name not in ("default", *PRESETS)
+        )
+    for key in ("*", *PRESETS):
+        name = "default" if key == "*" else key
+        env = MODERATION_ENV if key == "*" else MODERATION_PROVIDER_ENV.format(provider=key.upper())
+        candidates = []
+        if table is not None and name in table:
+            candidates.append((table[name], f"[{MODERATION_SECRETS_TABLE}] {name} in secrets.toml"))
+        if environ.get(env, "").strip():
+            candidates.append((environ[env], f"${env}"))
+        for raw, where in candidates:
+            value = switch(raw)
+            if value is None:
+                problems.append(f"{where}: '{str(raw)[:40]}' is not on or off (true/false); ignored")
+                continue
+            on[key], sources[key] = value, where
+            break
+    return ModerationConfig(on, sources, tuple(problems))
+
+
 def data_dir(override: str | os.PathLike | None = None) -> Path:
     """The data directory: the override, else $IMAGELAB_DATA_DIR, else ./data. Created on first use."""
     chosen = override or os.environ.get(C.DATA_DIR_ENV) or C.DEFAULT_DATA_DIR
@@ -322,6 +399,8 @@ def client_settings(
     source = typed_source if resolved.source == "typed" else resolved.source
     redact.register(resolved.key)
     values.setdefault("allow_private_images", config.allow_private_images)
+    if values.get("moderate") is None:  # not chosen on the page or the command line: the operator's setting
+        values["moderate"] = config.moderation.for_provider(provider)[0]
     return ClientSettings(provider=provider, base_url=base_url, api_key=resolved.key, key_source=source, key_host=resolved.host, **values)
 
 

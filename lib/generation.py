@@ -194,6 +194,7 @@ class ClientSettings:
     # Result URLs on loopback/private/link-local hosts other than the provider's own are refused
     # unless the operator allows a private image store (IMAGELAB_ALLOW_PRIVATE_IMAGES=1, --allow-private-images).
     allow_private_images: bool = False
+    moderate: bool = False  # check the prompt and references at the provider's moderations route first (lib.client._moderation)
 
     def key_problem(self, url: str) -> tuple[str, str] | None:
         """None when the key may be sent to ``url``; else (param, reason). See providers.key_destination_problem."""

@@ -145,6 +145,21 @@ DEFAULT_PRICES: dict[str, dict[str, Any]] = {
     },
 }
 
+# The judge check's chat models (lib.checks.judge), USD per 1M tokens (OpenAI's pricing page, checked on JUDGE_PRICES_CHECKED).
+JUDGE_PRICES_CHECKED = "2026-12-01"
+JUDGE_PRICES: dict[str, dict[str, float]] = {
+    "gpt-4.1-mini": {"text_input": 0.40, "text_output": 1.60},
+    "gpt-4.1": {"text_input": 2.00, "text_output": 8.00},
+    "gpt-4o": {"text_input": 2.50, "text_output": 10.00},
+    "gpt-5-mini": {"text_input": 0.25, "text_output": 2.00},
+}
+
+# The moderation check before an image request (lib.client._moderation), USD per call: OpenAI's
+# moderation models are free (its model page, checked on MODERATION_PRICES_CHECKED). A model not
+# listed is taken as free too, and its note says so.
+MODERATION_PRICES_CHECKED = "2026-12-02"
+MODERATION_PRICES: dict[str, float] = {"omni-moderation-latest": 0.0, "omni-moderation-2024-09-26": 0.0}
+
 
 @dataclass(frozen=True)
 class Cost:
@@ -480,6 +495,14 @@ def estimate_request(model: str, params: dict[str, Any], n: int) -> Cost:
     return Cost(round(price * count, 6), "size_quality", "; ".join([f"{count} image(s) x {format_usd(price)}", *pnotes, *notes]))
 
 
+def moderation_cost(model: str) -> Cost:
+    """One moderation check (every request it made): free where the table says so."""
+    usd = MODERATION_PRICES.get(_norm(model))
+    if usd is None:
+        return Cost(0.0, "size_quality", f"moderation check with {str(model)[:60]!r}: no price known, taken as free")
+    return Cost(usd, "size_quality", f"moderation check: {format_usd(usd)} (prices of {MODERATION_PRICES_CHECKED})")
+
+
 def cost_fields(model: str, params: dict[str, Any] | None, fields: dict[str, Any]) -> dict[str, Any]:
     """``cost_usd`` and ``cost_basis`` for an attempt's finishing fields (used by the store)."""
     status = fields.get("status") or "succeeded"
@@ -500,6 +523,9 @@ __all__ = [
     "BASES",
     "Cost",
     "DEFAULT_PRICES",
+    "JUDGE_PRICES",
+    "JUDGE_PRICES_CHECKED",
+    "MODERATION_PRICES",
     "PRICES_CHECKED",
     "cost_fields",
     "estimate",
@@ -507,6 +533,7 @@ __all__ = [
     "find_row",
     "format_usd",
     "merge_overrides",
+    "moderation_cost",
     "per_image_price",
     "price_table",
     "prices_checked",

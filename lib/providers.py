@@ -155,6 +155,11 @@ class Endpoint:
         """The edits route beside the generations route (same API base)."""
         return f"{self.api_base}/images/edits" if self.api_base else ""
 
+    @property
+    def moderations_url(self) -> str:
+        """The moderations route beside the image routes (same API base)."""
+        return f"{self.api_base}/moderations" if self.api_base else ""
+
 
 def task_segment(task_id: str) -> str:
     """A provider's task id as exactly one encoded path segment: '/', '?', '#',

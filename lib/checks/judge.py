@@ -17,7 +17,7 @@ OpenAI counts a ``detail: high`` image for its GPT-4o / GPT-4.1 family (fitted w
 then the short side to 768, 170 tokens per 512-pixel tile plus 85); output tokens are taken as
 ``JUDGE_MAX_OUTPUT_TOKENS`` (the reply is capped there). Prices per 1M tokens: a row of the
 ``[prices]`` table (lib.pricing, overridable in secrets) when it has ``text_input`` and
-``text_output`` for the judge model, else ``JUDGE_PRICES``; an unknown model is priced as the
+``text_output`` for the judge model, else ``JUDGE_PRICES`` (lib.pricing); an unknown model is priced as the
 default judge model, and the estimate says so.
 """
 
@@ -36,20 +36,13 @@ from PIL import Image
 from lib.checks._base import CheckResult
 from lib.errors import make_error
 from lib.images import data_url
+from lib.pricing import JUDGE_PRICES, JUDGE_PRICES_CHECKED, find_row
 
 NAME = "judge"
 DEFAULT_JUDGE_MODEL = "gpt-4.1-mini"
 JUDGE_MAX_OUTPUT_TOKENS = 120
 JUDGE_MAX_RUBRIC_CHARS = 2000
 JUDGE_IMAGE_SIDE = 1024  # the image is sent at most this size on a side (PNG or its own JPEG)
-JUDGE_PRICES_CHECKED = "2026-12-01"
-# USD per 1M tokens (OpenAI's pricing page, checked on JUDGE_PRICES_CHECKED).
-JUDGE_PRICES: dict[str, dict[str, float]] = {
-    "gpt-4.1-mini": {"text_input": 0.40, "text_output": 1.60},
-    "gpt-4.1": {"text_input": 2.00, "text_output": 8.00},
-    "gpt-4o": {"text_input": 2.50, "text_output": 10.00},
-    "gpt-5-mini": {"text_input": 0.25, "text_output": 2.00},
-}
 SYSTEM_PROMPT = (
     "You judge one image against a rubric. Look only at the image. Reply with JSON only, on one line: "
     '{"verdict": "pass" or "fail", "reason": "one short sentence"}.'
@@ -86,8 +79,6 @@ def text_tokens(text: str) -> int:
 
 
 def _prices(model: str, table: dict[str, dict[str, Any]] | None) -> tuple[dict[str, float], str]:
-    from lib.pricing import find_row
-
     if table:
         key, row = find_row(model, table)
         if row and isinstance(row.get("text_input"), (int, float)) and isinstance(row.get("text_output"), (int, float)):

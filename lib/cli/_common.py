@@ -50,6 +50,22 @@ def read_file(path: str, flag: str) -> bytes:
         raise ValueError(f"cannot read {flag} {path}: {err.strerror or err}") from None
 
 
+def add_moderate_flag(parser: argparse.ArgumentParser) -> None:
+    """--moderate / --no-moderate: the check before paying; without either, the operator's setting."""
+    from lib.config import MODERATION_ENV, MODERATION_PROVIDER_ENV, MODERATION_SECRETS_TABLE
+
+    parser.add_argument(
+        "--moderate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="check the prompt and reference images at the provider's moderations route (omni-moderation-latest, free at OpenAI) "
+        "before the image request; a flagged prompt stops there as content_policy and no image is paid for. A provider "
+        "without the route is said once and sent as usual. Default: off, or as set in secrets.toml "
+        f"([{MODERATION_SECRETS_TABLE}] default / <provider> = true) or ${MODERATION_ENV} / "
+        f"${MODERATION_PROVIDER_ENV.format(provider='OPENAI')}...",
+    )
+
+
 def target(args: argparse.Namespace) -> tuple[Config, ResolvedKey, str | None, dict[str, str], Any]:
     """Where a command sends and with which key: (config, key, base_url, headers, sandbox).
 

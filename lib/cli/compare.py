@@ -21,7 +21,7 @@ from typing import Any
 from lib import budget as B
 from lib import compare as K
 from lib import constants as C
-from lib.cli._common import say, say_json
+from lib.cli._common import add_moderate_flag, say, say_json
 from lib.config import Config, client_settings
 from lib.generation import ClientSettings
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES
@@ -46,6 +46,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--output-format", default="png", choices=OUTPUT_FORMATS)
     p.add_argument("--background", default="auto", choices=BACKGROUNDS)
     p.add_argument("--moderation", default="auto", choices=MODERATIONS)
+    add_moderate_flag(p)
     p.add_argument("--n", type=int, default=C.COMPARE_DEFAULT_N, help="images per cell")
     p.add_argument("--fallback", action="store_true", help="let a cell fall back to another model (off by default)")
     p.add_argument("--max-concurrency", type=int, default=C.DEFAULT_MAX_CONCURRENCY, metavar="N", help="parallel requests per provider")
@@ -155,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
             max_retries=args.max_retries,
             rate_per_s=args.rate,
             max_concurrency=args.max_concurrency,
+            moderate=args.moderate,
         )
 
     workers = max(1, min(plan.n_cells, args.max_concurrency * len(providers)))

@@ -15,7 +15,7 @@ from typing import Any
 
 from lib import budget as B
 from lib import constants as C
-from lib.cli._common import read_file, say, say_json, target
+from lib.cli._common import add_moderate_flag, read_file, say, say_json, target
 from lib.config import client_settings
 from lib.errors import describe
 from lib.generation import CancelToken, GenerationRequest
@@ -46,6 +46,7 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--background", default="auto", choices=BACKGROUNDS)
     g.add_argument("--output-format", default="png", choices=OUTPUT_FORMATS)
     g.add_argument("--moderation", default="auto", choices=MODERATIONS)
+    add_moderate_flag(g)
     g.add_argument("--data-dir", help=f"where the database and images live (default: ${C.DATA_DIR_ENV} or ./data)")
     g.add_argument("--timeout", type=float, default=C.DEFAULT_READ_TIMEOUT_S, help="read timeout in seconds")
     g.add_argument(
@@ -141,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         extra_headers=headers,
         task_deadline_s=args.task_deadline,
         run_deadline_s=args.run_deadline,
+        moderate=args.moderate,
     )
     request = GenerationRequest(
         prompt=args.prompt,

@@ -6,6 +6,7 @@
 - ``_retry``'s second half: the rate-limit budget a provider announces (``x-ratelimit-*``);
 - ``_attempt``: what one attempt gathers (a typed context) and what a run has;
 - ``_events``: a run's progress events, bounded (coalesced) whatever the provider sends;
+- ``_moderation``: the check before paying (the provider's moderations route, before the image request);
 - ``_client``: ``ImageClient``: ``generate`` (pre-flight, limits, the attempt
   row, the exchange, polling, downloads, retries and fallbacks) and ``send``.
 """
@@ -31,6 +32,7 @@ from lib.client._retry import (
 
 if TYPE_CHECKING:
     from lib.client._client import USER_AGENT, Exchange, ImageClient, NullRecorder, classify_answer
+    from lib.client._moderation import FLAGGED_CODE, MODERATION_MODEL, NO_ROUTE
     from lib.client._transport import AddressGuard, AnswerTooLarge, BadEncoding, DeadlineTransport, SocketTracker, deadline, read_capped
 
 # The client and its transport (httpx under them) load on first use: a page that shows
@@ -41,6 +43,7 @@ _LAZY = {
         ("AddressGuard", "AnswerTooLarge", "BadEncoding", "DeadlineTransport", "SocketTracker", "deadline", "read_capped"),
         "lib.client._transport",
     ),
+    **dict.fromkeys(("FLAGGED_CODE", "MODERATION_MODEL", "NO_ROUTE"), "lib.client._moderation"),
 }
 
 
@@ -66,7 +69,10 @@ __all__ = [
     "BadEncoding",
     "DeadlineTransport",
     "Exchange",
+    "FLAGGED_CODE",
     "ImageClient",
+    "MODERATION_MODEL",
+    "NO_ROUTE",
     "NullRecorder",
     "RateBudget",
     "RunState",

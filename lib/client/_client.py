@@ -60,6 +60,7 @@ from lib.classify import (
 )
 from lib.client._attempt import AttemptContext, AttemptResult, RunState, drop_frames
 from lib.client._events import EventLog
+from lib.client._moderation import check_before_sending
 from lib.client._retry import (
     budget_waits,
     cooldown_seconds,
@@ -448,6 +449,9 @@ class ImageClient:
             state.take(last)
             state.sent = False
             emit("failed", f"Stopped before sending: {err.message}", model=request.model, attempt_no=1)
+            return self._finish(run_id, request, state, events, t0)
+        if s.moderate and (flagged := check_before_sending(self, request, run_id, emit)) is not None:
+            state.take(flagged)  # the check before paying stopped it: no image request is sent
             return self._finish(run_id, request, state, events, t0)
 
         deadline = t0 + s.run_deadline_s

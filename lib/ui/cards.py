@@ -13,7 +13,7 @@ from lib.errors import CHECKLIST_STEPS, describe, retry_note, step_of
 from lib.generation import GenerationRequest, Outcome, RequestPreview
 from lib.pricing import format_usd
 from lib.store import DamagedDatabase
-from lib.text import literal, literal_obj
+from lib.text import code_span, literal, literal_obj
 from lib.text import markdown as plain
 from lib.ui.media import media_summary, session_download, session_image
 from lib.ui.progress import render_events
@@ -133,6 +133,9 @@ def error_card(outcome: Outcome) -> None:
         st.error(f"**{card['title']}**  \n`{card['error_type']}` · {status} · {step}", icon=":material/error:")
         st.markdown("**What the provider said**" if card["http_status"] else "**What happened**")
         st.code(literal(card["provider_message"] or card["message"]), language=None, wrap_lines=True)
+        flagged = getattr(err, "categories", None)  # the check before paying: what it flagged, as the provider named it
+        if flagged:
+            st.markdown("**Flagged by the moderation check**  \n" + " · ".join(f"`{code_span(name)}`" for name in flagged))
         st.markdown(f"**How to fix it**  \n{card['fix']}")
         notes = []
         if card["param"]:

@@ -107,7 +107,8 @@ def checked_number(container: Any, label: str, name: str, problems: dict[str, st
 
 
 SIDEBAR_PLACE = "sidebar"  # the provider settings' kept place (lib/ui/place.py); typed keys are never kept
-SIDEBAR_KEPT_PREFIXES = ("base_url__", "fallbacks__", "budget__")
+SIDEBAR_KEPT_PREFIXES = ("base_url__", "fallbacks__", "budget__", "moderate__")
+MODERATE_KEY = "moderate__{provider}"  # the check before paying, per provider (lib.client._moderation)
 
 
 def init_state() -> None:
@@ -120,7 +121,7 @@ def init_state() -> None:
     # so moving from Generate to Compare put every number in the sidebar at its minimum (a 1 s read
     # timeout). Writing the values back makes them the session's own and they survive page changes.
     for key in list(st.session_state.keys()):
-        if key in DEFAULTS or key == "model_custom" or str(key).startswith(("typed_key__", "fallbacks__", "base_url__")):
+        if key in DEFAULTS or key == "model_custom" or str(key).startswith(("typed_key__", "fallbacks__", "base_url__", "moderate__")):
             st.session_state[key] = st.session_state[key]
 
 
@@ -183,6 +184,8 @@ def settings_sidebar() -> PageSettings:
     mc = check_model(model, preset)
     if not mc.known:
         (sb.error if mc.near_miss else sb.warning)(plain(mc.message))
+
+    moderate = moderation_toggle(provider_id, endpoint.api_base)
 
     with sb.expander("Reliability", expanded=False):
         use_fallback = st.checkbox("Fall back to other models", key="use_fallback")
@@ -260,6 +263,7 @@ def settings_sidebar() -> PageSettings:
         rate_per_s=float(rate if rate is not None else DEFAULTS["rate_per_s"]),
         max_concurrency=int(concurrency if concurrency is not None else DEFAULTS["max_concurrency"]),
         extra_headers=headers,
+        moderate=moderate,
     )
     remember_browser(sb)  # the browser's place token, for a reload
     return PageSettings(client=client, model=model, problems=problems)
@@ -310,4 +314,26 @@ def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
     cfg = config()
     resolved = cfg.key_for(provider_id, base_url=base_url, typed=typed)
     headers = {k: v for k, v in page.client.extra_headers.items() if not k.startswith("X-Sandbox-")}
-    return client_settings(cfg, provider_id, base_url=base_url, key=resolved, extra_headers=headers, **shared_values(page.client))
+    moderate = st.session_state.get(MODERATE_KEY.format(provider=provider_id))  # None: never shown, the operator's setting
+    return client_settings(
+        cfg, provider_id, base_url=base_url, key=resolved, extra_headers=headers, moderate=moderate, **shared_values(page.client)
+    )
+
+
+def moderation_toggle(provider_id: str, api_base: str) -> bool:
+    """The check before paying for one provider: off unless the operator's setting or this toggle turns it on."""
+    from lib.client import MODERATION_MODEL, NO_ROUTE
+
+    key = MODERATE_KEY.format(provider=provider_id)
+    on, source = config().moderation.for_provider(provider_id)
+    st.session_state.setdefault(key, on)
+    moderate = st.sidebar.toggle(
+        "Check the prompt before paying",
+        key=key,
+        help=f"Send the prompt and reference images to this provider's moderations route ({MODERATION_MODEL}, free at OpenAI) "
+        "first; a flagged prompt stops there and no image is paid for. If the check cannot be made, the image request goes ahead."
+        + (f" Default from {source}." if source else ""),
+    )
+    if moderate and NO_ROUTE.missing(provider_id, api_base):
+        st.sidebar.caption(f"No moderations route at `{code_span(api_base)}/moderations`: prompts here are sent unchecked.")
+    return bool(moderate)
