@@ -24,6 +24,7 @@ from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS,
 from lib.text import literal, literal_obj
 from lib.ui.budget import limit_for as budget_limit
 from lib.ui.budget import send_gate
+from lib.ui.checks import cell_checks, check_grid_cells, checks_choice, get_check_queue, judge_grid
 from lib.ui.generate import grid_cancel_note, grid_right, may_cancel_cells, session_right, session_runner
 from lib.ui.library import fill_builder, library_rows_picker
 from lib.ui.lineage import result_actions
@@ -188,6 +189,7 @@ def builder() -> None:
         st.info(ss["compare_prefill_note"], icon=":material/info:")
     ss["compare_media"] = ui.compare_media_controls()  # media: read by read_plan()
     plan = None
+    checks = None
     blank = not (ss.get("compare_template") if ss.get("compare_rows_mode") == "Template" else ss.get("compare_prompts") or "").strip()
     try:
         plan = read_plan()
@@ -197,6 +199,9 @@ def builder() -> None:
         else:
             st.error(str(err), icon=":material/edit_note:")
     if plan is not None:
+        checks = checks_choice("compare", images=plan.n_cells * int(plan.shared["n"]), size=str(plan.shared["size"]), persist=KEEP)
+        if checks.problem:
+            st.error("Not sent until fixed: " + checks.problem, icon=":material/fact_check:")
         st.info(
             f"**{plan.shape()}**, run in parallel within each provider's limits (sidebar: Parallel requests, Rate limit).",
             icon=":material/grid_view:",
@@ -215,12 +220,21 @@ def builder() -> None:
     if refusal:
         st.error("Not sent until fixed: " + refusal, icon=":material/tune:")
     clicked = st.button(
-        "Run the grid", type="primary", key="compare_run", disabled=plan is None or bool(refusal), icon=":material/play_arrow:"
+        "Run the grid",
+        type="primary",
+        key="compare_run",
+        disabled=plan is None or bool(refusal) or bool(checks and checks.problem),
+        icon=":material/play_arrow:",
     )
 
     def send():
+        from lib.checks import kept_specs
+
+        plan.checks = kept_specs(store.keeper, checks.specs) if checks else []  # every cell gets them
         comparison_id, _ = K.start(store, session_runner(), plan, settings_for, limits=budget_limit)  # this session's cells
         st.query_params["comparison"] = comparison_id
+        if checks and checks.judge:
+            judge_grid(comparison_id)  # billed: judged by this session only
         return comparison_id
 
     if plan is not None:  # the estimate, today's spend, the confirmation above the threshold, cells over the budget
@@ -387,6 +401,7 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
         )
         if cell.fell_back:
             box.caption(f":material/alt_route: answered by {ui.plain(cell.model_used)}")
+        cell_checks(box, cell, checking=cell.run_id in get_check_queue().pending())  # the grid's checks, once made
         if box.button("Full size", key=f"open-{key}", icon=":material/open_in_full:", type="tertiary"):
             cell_dialog(cid, key)
         result_actions(cell.run_id, len(cell.images), key=f"cell-{key}", where=box, compact=True)  # refill Generate from it
@@ -617,14 +632,16 @@ def show_comparison(comparison_id: str) -> None:
         grid_cancel_note(right)  # a teammate's grid: watch only, or confirm first
 
     refresh_s = max(C.COMPARE_REFRESH_S, view.plan.n_cells / C.COMPARE_REFRESH_CELLS_PER_S)  # big grids redraw less often
+    live = running or check_grid_cells(view, settings_for)  # finished cells are checked while others still run
 
-    @st.fragment(run_every=refresh_s if running else None)
+    @st.fragment(run_every=refresh_s if live else None)
     def live_grid() -> None:
         current = K.load(store, comparison_id)
         if current is None:
             return
-        if running and not current.running:
-            st.rerun(scope="app")  # finished: the whole page, to stop refreshing and offer the exports
+        checking = check_grid_cells(current, settings_for)
+        if live and not current.running and not checking:
+            st.rerun(scope="app")  # finished and checked: the whole page, to stop refreshing and offer the exports
         st.caption(counts_line(current))
         order, show = ss.get("compare_order", "grid"), ss.get("compare_show", "all")
         if current.plan.vary and not ss.get("compare_side_by_side"):
