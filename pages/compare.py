@@ -24,7 +24,7 @@ from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS,
 from lib.text import literal, literal_obj
 from lib.ui.budget import limit_for as budget_limit
 from lib.ui.budget import send_gate
-from lib.ui.checks import cell_checks, check_grid_cells, checks_choice, get_check_queue, judge_grid
+from lib.ui.checks import cell_checks, check_grid_cells, checks_choice, get_check_queue, judge_grid, show_checks
 from lib.ui.generate import grid_cancel_note, grid_right, may_cancel_cells, session_right, session_runner
 from lib.ui.library import fill_builder, library_rows_picker
 from lib.ui.lineage import result_actions
@@ -308,6 +308,9 @@ def cell_dialog(comparison_id: str, key: str) -> None:
             st.caption(f"{img['width']}x{img['height']} {img['format']}, {(img['byte_size'] or 0) / 1024:,.0f} KB")
     if cell.error_type:
         ui.error_card(cell_outcome(cell))
+    if cell.checks:
+        st.markdown("**Checks**")
+        show_checks(st, cell.checks)
     with st.expander("Parameters", icon=":material/tune:", expanded=not cell.error_type):
         st.json(literal_obj(plan_cell.request.params() if plan_cell else {}))
     last = cell.attempts[-1] if cell.attempts else None
@@ -577,6 +580,8 @@ def show_comparison(comparison_id: str) -> None:
         left = fill_builder(view.plan.builder_values(), options=options)
         if view.plan.reference_entries:
             left.append("the reference images (add them again below)")
+        if view.plan.checks:
+            left.append("the checks (tick them again under Checks)")
         ss["compare_prefill_note"] = "Not carried over: " + "; ".join(left) + "." if left else ""
         del st.query_params["comparison"]
         st.rerun()
@@ -618,8 +623,10 @@ def show_comparison(comparison_id: str) -> None:
     everything = view.plan.cells()
 
     def send_rerun():
-        new_id, _ = K.rerun(store, runner, view.id, settings_for, limits=budget_limit)
+        new_id, _ = K.rerun(store, runner, view.id, settings_for, limits=budget_limit)  # with the same checks
         st.query_params["comparison"] = new_id
+        if any(e.get("name") == "judge" for e in view.plan.checks):
+            judge_grid(new_id)
         return new_id
 
     cells = [(c.target.provider, c.request) for c in everything]

@@ -124,3 +124,23 @@ def test_a_check_that_cannot_be_kept_is_said_and_not_tried_again(store, runner, 
     assert "disk full" in queue.failure(run_id)
     assert queue.submit_unchecked([run_id], [CheckSpec("size")]) == 0
     assert K.load(store, cid).cells["r0c0"].checks == []
+
+
+def test_the_contact_sheet_marks_each_checked_cell(store, runner, sandbox):
+    from PIL import Image
+
+    from lib.compare.sheet import CHECK_FAIL, CHECK_PASS
+
+    cid, _queue = checked_grid(store, runner, sandbox, [CheckSpec("text")])
+    view = K.load(store, cid)
+    sheet = Image.open(io.BytesIO(K.contact_sheet_png(store, view))).convert("RGB")
+    colours = {colour for _n, colour in sheet.getcolors(1 << 20)}
+    assert CHECK_PASS in colours and CHECK_FAIL in colours
+    unchecked = Image.open(io.BytesIO(K.contact_sheet_png(store, _without_checks(view)))).convert("RGB")
+    assert CHECK_FAIL not in {colour for _n, colour in unchecked.getcolors(1 << 20)}
+
+
+def _without_checks(view):
+    for c in view.cells.values():
+        c.checks = []
+    return view
