@@ -520,13 +520,13 @@ def table_page(store: Store, flt: AttemptFilter, *, page: int, page_size: int = 
                 "model": r["model"] or "",
                 "fell back from": r["fallback_from"] or "",
                 "status": r["status"],
+                "checks": (f"{kept['checks'] - kept['failed']}/{kept['checks']} passed" if kept else ""),
                 "error type": r["error_type"] or "",
                 "HTTP": r["http_status"],
                 "latency (s)": r["latency_ms"] / 1000 if r["latency_ms"] is not None else None,
                 "wait (s)": seconds(r.get("wait_ms")),
                 "attempt": r["attempt_no"],
                 "cost (est.)": r.get("cost_usd"),
-                "checks": (f"{kept['checks'] - kept['failed']}/{kept['checks']} passed" if kept else ""),
                 "prompt": redact.scrub(r["prompt"] or "", limit=C.HISTORY_PROMPT_PREVIEW_CHARS),
             }
         )

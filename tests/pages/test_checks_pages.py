@@ -92,3 +92,25 @@ def test_generate_checks_the_saved_image_and_history_filters_failed_checks(app, 
     detail = new_app("pages/history.py", {"attempt": str(attempt)})
     assert "Text failed" in shown(detail)
     assert any("asked" in df.value.columns for df in detail.dataframe)
+
+
+def test_the_judge_on_generate_is_off_until_ticked_priced_first_and_recorded_as_its_own_run(app):
+    assert app.checkbox(key="gen_check_judge").value is False
+    app.text_area(key="prompt").set_value(GOOD).run()
+    app.checkbox(key="gen_check_judge").check().run()
+    assert app.button(key="generate").disabled  # no rubric yet
+    app.text_input(key="gen_judge_rubric").set_value("the sign is legible").run()
+    [estimate] = [e.value for e in app.caption if e.value.startswith("Estimated judge cost:")]
+    assert "for 1 image (gpt-4.1-mini" in estimate
+    app.button(key="generate").click().run()
+    wait_for_job(app)
+
+    def judged() -> bool:
+        app.run()
+        return "Judge passed" in shown(app)
+
+    wait_until(judged, timeout=60, interval=0.2, message="the result was not judged")
+    [run] = ui.get_store().recent_runs(kind="judge")
+    assert run["status"] == "succeeded"
+    [attempt] = ui.get_store().run(run["id"])["attempts"]
+    assert attempt["cost_usd"] > 0 and attempt["url"].endswith("/chat/completions") and attempt["run_kind"] == "judge"
