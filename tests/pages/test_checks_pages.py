@@ -20,6 +20,16 @@ def shown(at: AppTest) -> str:
     return "\n".join(str(e.value) for kind in ("caption", "markdown", "text") for e in at.get(kind))
 
 
+def until_shown(at: AppTest, text: str) -> None:
+    """Rerun the page (as its own refresh does) until ``text`` shows: a result's checks are made in the background."""
+
+    def seen() -> bool:
+        at.run()
+        return text in shown(at)
+
+    wait_until(seen, timeout=60, interval=0.2, message=f"{text!r} never showed")
+
+
 def checked_grid(at: AppTest) -> str:
     at.switch_page("pages/compare.py").run()
     at.text_area(key="compare_prompts").set_value(f"{GOOD}\n{BAD}").run()
@@ -75,11 +85,7 @@ def test_generate_checks_the_saved_image_and_history_filters_failed_checks(app, 
     app.button(key="generate").click().run()
     wait_for_job(app)
 
-    def verdict() -> bool:
-        app.run()
-        return "Text failed" in shown(app)
-
-    wait_until(verdict, timeout=60, interval=0.2, message="the result was not checked")
+    until_shown(app, "Text failed")
     assert "Asked \u201cGRAND OPENING\u201d" in shown(app)
     asked = [df.value for df in app.dataframe if "asked" in df.value.columns]
     assert asked and asked[0]["asked"][0] == "GRAND OPENING" and asked[0]["read"][0] not in ("", "grand opening")
@@ -105,11 +111,7 @@ def test_the_judge_on_generate_is_off_until_ticked_priced_first_and_recorded_as_
     app.button(key="generate").click().run()
     wait_for_job(app)
 
-    def judged() -> bool:
-        app.run()
-        return "Judge passed" in shown(app)
-
-    wait_until(judged, timeout=60, interval=0.2, message="the result was not judged")
+    until_shown(app, "Judge passed")
     [run] = ui.get_store().recent_runs(kind="judge")
     assert run["status"] == "succeeded"
     [attempt] = ui.get_store().run(run["id"])["attempts"]
