@@ -212,7 +212,10 @@ def check_grid_cells(view: Any, settings_for: Callable[[str], Any]) -> bool:
 
 def cell_checks(where, cell: Any, *, checking: bool) -> None:
     """A Compare cell's verdicts, or that they are being made."""
+    failure = get_check_queue().failure(cell.run_id)
     if cell.checks:
         show_checks(where, cell.checks, compact=True)
     elif checking:
         where.caption(":material/hourglass_top: checking...")
+    elif failure:
+        where.caption(f":material/error: {plain(failure)}")
