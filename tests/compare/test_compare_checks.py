@@ -24,8 +24,8 @@ GOOD = 'a bakery window with a sign that says "GRAND OPENING"'
 BAD = GOOD + " #misspell"
 
 
-def settings_for(sandbox):
-    return lambda provider: ClientSettings(provider="sandbox", base_url=sandbox.base_url, rate_per_s=100.0, max_concurrency=4)
+def settings_for(sandbox, **changes):
+    return lambda provider: ClientSettings(provider="sandbox", base_url=sandbox.base_url, rate_per_s=100.0, max_concurrency=4, **changes)
 
 
 def checked_grid(store, runner, sandbox, specs, *, repeats=1, judge=None):
@@ -144,3 +144,19 @@ def _without_checks(view):
     for c in view.cells.values():
         c.checks = []
     return view
+
+
+def test_finished_cells_are_checked_while_another_still_runs(store, runner, sandbox):
+    plan = K.build_plan(prompts=[GOOD, "a sign that never comes #timeout"], targets=[GPT2], shared={"size": "1024x1024"})
+    plan.checks = kept_specs(store.keeper, [CheckSpec("text")])
+    cid, batch = K.start(store, runner, plan, settings_for(sandbox, read_timeout_s=20.0, max_retries=0))
+    fast, slow = batch.jobs
+    assert fast.wait(30)
+    queue = CheckQueue(store)
+    view = K.load(store, cid)
+    assert queue.submit_unchecked([c.run_id for c in view.cells.values() if c.ok], view.plan.check_specs()) == 1
+    assert queue.wait_idle(60)
+    view = K.load(store, cid)
+    assert not slow.done and view.running  # the other cell is still waiting for its answer
+    assert view.cells["r0c0"].checks[0]["passed"]
+    K.cancel(store, runner, cid)
