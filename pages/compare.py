@@ -189,7 +189,6 @@ def builder() -> None:
         st.info(ss["compare_prefill_note"], icon=":material/info:")
     ss["compare_media"] = ui.compare_media_controls()  # media: read by read_plan()
     plan = None
-    checks = None
     blank = not (ss.get("compare_template") if ss.get("compare_rows_mode") == "Template" else ss.get("compare_prompts") or "").strip()
     try:
         plan = read_plan()
@@ -198,8 +197,9 @@ def builder() -> None:
             st.caption("Write the prompts (or a template) above; the size of the grid shows here before anything runs.")
         else:
             st.error(str(err), icon=":material/edit_note:")
+    images = plan.n_cells * int(plan.shared["n"]) if plan is not None else 0
+    checks = checks_choice("compare", images=images, size=str(ss.get("compare_size") or "auto"), persist=KEEP)  # every cell
     if plan is not None:
-        checks = checks_choice("compare", images=plan.n_cells * int(plan.shared["n"]), size=str(plan.shared["size"]), persist=KEEP)
         if checks.problem:
             st.error("Not sent until fixed: " + checks.problem, icon=":material/fact_check:")
         st.info(
@@ -223,17 +223,17 @@ def builder() -> None:
         "Run the grid",
         type="primary",
         key="compare_run",
-        disabled=plan is None or bool(refusal) or bool(checks and checks.problem),
+        disabled=plan is None or bool(refusal) or bool(checks.problem),
         icon=":material/play_arrow:",
     )
 
     def send():
         from lib.checks import kept_specs
 
-        plan.checks = kept_specs(store.keeper, checks.specs) if checks else []  # every cell gets them
+        plan.checks = kept_specs(store.keeper, checks.specs)  # every cell gets them
         comparison_id, _ = K.start(store, session_runner(), plan, settings_for, limits=budget_limit)  # this session's cells
         st.query_params["comparison"] = comparison_id
-        if checks and checks.judge:
+        if checks.judge:
             judge_grid(comparison_id)  # billed: judged by this session only
         return comparison_id
 

@@ -108,7 +108,7 @@ request = GenerationRequest(
 )
 
 save_control(save_spot, prompt, {"model": model, **request.params()})
-checks = checks_choice("gen", images=request.n, size=size)  # opt-in; made once the images are saved
+checks = checks_choice("gen", images=request.n, size=size, persist="session")  # opt-in; made once the images are saved
 
 # What the model does not take (size, n, quality, prompt length...), by the rules pre-flight applies
 problem = None if typed else check_request_values(request, model, provider)

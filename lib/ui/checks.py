@@ -91,6 +91,9 @@ def checks_choice(prefix: str, *, images: int, size: str, persist: str | None = 
             ).strip()
             if not rubric:
                 out.problem = "The judge needs a rubric: say what a passing image shows, or untick the judge."
+            elif not images:
+                c2.caption("Its estimated cost shows once there is something to send.")
+                out.specs.append(CheckSpec("judge", rubric=rubric, model=DEFAULT_JUDGE_MODEL))
             else:
                 dims = parse_size(size) or (1024, 1024)
                 out.judge_usd = estimate_total(rubric, [dims] * max(1, images), model=DEFAULT_JUDGE_MODEL)

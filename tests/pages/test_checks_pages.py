@@ -116,3 +116,14 @@ def test_the_judge_on_generate_is_off_until_ticked_priced_first_and_recorded_as_
     assert run["status"] == "succeeded"
     [attempt] = ui.get_store().run(run["id"])["attempts"]
     assert attempt["cost_usd"] > 0 and attempt["url"].endswith("/chat/completions") and attempt["run_kind"] == "judge"
+
+
+def test_the_checks_chosen_are_kept_across_pages(app):
+    app.checkbox(key="gen_check_text").check().run()
+    app.switch_page("pages/compare.py").run()
+    app.checkbox(key="compare_check_size").check().run()
+    app.switch_page("pages/history.py").run()
+    app.switch_page("pages/generate.py").run()
+    assert app.checkbox(key="gen_check_text").value is True and app.checkbox(key="gen_check_judge").value is False
+    app.switch_page("pages/compare.py").run()
+    assert app.checkbox(key="compare_check_size").value is True
