@@ -11,6 +11,7 @@ URL parameters (all optional; repeated keys or commas give several values)::
     from, to  YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)    with since=custom; a date-only "to" includes that day
     provider, model, status, error_type, kind         filters (kind: generate, compare, rerun, probe)
     q         text found in the prompt (case-insensitive)
+    checks    failed: only attempts with a failed check (lib/checks)
     page      1, 2, ... of the table
     by        status | error_type                     how the timeline is stacked
     attempt   an attempt id: show that attempt in full
@@ -48,6 +49,7 @@ from typing import Any
 
 from lib import constants as C
 from lib import redact
+from lib.checks.present import export_entry, export_text
 from lib.errors import ERROR_TYPES
 from lib.generation import GenerationRequest
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS, AttemptFilter, Store
@@ -65,7 +67,7 @@ SINCE_LABELS = {
 CHART_BY = ("status", "error_type")
 HIDDEN_KINDS = ("probe",)  # run kinds History leaves out until the run-kind filter names them
 LIST_KEYS = {"provider": "providers", "model": "models", "status": "statuses", "error_type": "error_types", "kind": "kinds"}
-SINGLE_KEYS = ("since", "from", "to", "q", "page", "by", "attempt")
+SINGLE_KEYS = ("since", "from", "to", "q", "page", "by", "attempt", "checks")
 IGNORED_KEYS = ("embed", "embed_options")  # Streamlit's own
 ALLOWED = {"status": ATTEMPT_STATUSES, "error_type": ERROR_TYPES, "kind": RUN_KINDS}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -89,6 +91,7 @@ class HistoryView:
     page: int = 1
     chart_by: str = "status"
     attempt: int | None = None
+    failed_checks: bool = False  # ?checks=failed
 
     def time_range(self, now: float) -> tuple[float | None, float | None]:
         if self.since in SINCE_SECONDS:
@@ -113,6 +116,7 @@ class HistoryView:
             text=self.text,
             kinds=list(self.kinds),
             exclude_kinds=[] if self.kinds else list(HIDDEN_KINDS),
+            failed_checks=self.failed_checks,
         )
 
     def stats_filter(self, now: float | None = None) -> AttemptFilter:
@@ -231,6 +235,12 @@ def parse_view(params: Mapping[str, Any]) -> ParsedView:
             view.chart_by = by
         else:
             problems.append(f"by {_shown(by)} is not one of: {', '.join(CHART_BY)}; ignored.")
+    checks = single("checks")
+    if checks is not None:
+        if checks == "failed":
+            view.failed_checks = True
+        else:
+            problems.append(f"checks {_shown(checks)} is not 'failed'; ignored.")
     attempt = single("attempt")
     if attempt is not None:
         if re.fullmatch(r"\d{1,12}", attempt) and int(attempt) >= 1:
@@ -262,6 +272,8 @@ def params_from_view(view: HistoryView) -> dict[str, str | list[str]]:
         out["page"] = str(view.page)
     if view.chart_by != "status":
         out["by"] = view.chart_by
+    if view.failed_checks:
+        out["checks"] = "failed"
     return out
 
 
@@ -279,6 +291,7 @@ def params_from_filter(flt: AttemptFilter) -> dict[str, str | list[str]]:
         error_types=list(flt.error_types),
         kinds=list(flt.kinds),
         text=flt.text,
+        failed_checks=flt.failed_checks,
     )
     if flt.since is not None or flt.until is not None:
         view.since = "custom"
@@ -492,9 +505,11 @@ def table_page(store: Store, flt: AttemptFilter, *, page: int, page_size: int = 
     page = min(max(page, 1), last)
     rows = store.recent_attempts(flt, page=page - 1, page_size=page_size)
     images = store.images_for(r["id"] for r in rows)
+    counts = store.check_counts(r["id"] for r in rows)
     out = []
     for r in rows:
         first = (images.get(r["id"]) or [None])[0]
+        kept = counts.get(r["id"])
         out.append(
             {
                 # no image: an empty cell (a column of nulls is drawn as the text "None")
@@ -505,6 +520,7 @@ def table_page(store: Store, flt: AttemptFilter, *, page: int, page_size: int = 
                 "model": r["model"] or "",
                 "fell back from": r["fallback_from"] or "",
                 "status": r["status"],
+                "checks": (f"{kept['checks'] - kept['failed']}/{kept['checks']} passed" if kept else ""),
                 "error type": r["error_type"] or "",
                 "HTTP": r["http_status"],
                 "latency (s)": r["latency_ms"] / 1000 if r["latency_ms"] is not None else None,
@@ -576,8 +592,11 @@ def export(store: Store, flt: AttemptFilter, *, limit: int = C.HISTORY_EXPORT_MA
 def export_rows(store: Store, flt: AttemptFilter, *, limit: int = C.HISTORY_EXPORT_MAX_ROWS) -> list[dict[str, Any]]:
     """The filtered attempts for download: never the key (no key hint either), provider text scrubbed."""
     out = []
-    for r in store.export_attempts(flt, limit):
+    found = store.export_attempts(flt, limit)
+    checks = store.checks_for([r["id"] for r in found])
+    for r in found:
         row = {k: r.get(k) for k in EXPORT_COLUMNS}
+        row["checks"] = redact.scrub_obj([export_entry(c) for c in checks.get(r["id"], [])])
         for key in ("params", "usage"):
             if isinstance(row[key], str):
                 try:
@@ -615,11 +634,12 @@ def to_csv(data: Export | list[dict[str, Any]]) -> str:
     """The CSV download; an export cut at its cap ends with a line that says so."""
     rows, exp = _parts(data)
     buf = io.StringIO()
-    columns = ["started_at_utc", *EXPORT_COLUMNS]
+    columns = ["started_at_utc", *EXPORT_COLUMNS, "checks"]
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         flat = {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v for k, v in row.items()}
+        flat["checks"] = export_text(row.get("checks") or [])
         # a cell starting with = + - @ is a formula to a spreadsheet: quote it as text
         for k, v in flat.items():
             if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
@@ -697,6 +717,7 @@ def attempt_detail(store: Store, attempt_id: int) -> dict[str, Any] | None:
         "request": request_as_sent(row),
         "raw_response": row.get("raw_response"),
         "error": AttemptRecord.from_row(row).error(),
+        "checks": store.checks_for([attempt_id]).get(attempt_id, []),
     }
 
 

@@ -24,6 +24,7 @@ from lib.providers import BACKGROUNDS, FIXED_SIZES, MODERATIONS, OUTPUT_FORMATS,
 from lib.text import literal, literal_obj
 from lib.ui.budget import limit_for as budget_limit
 from lib.ui.budget import send_gate
+from lib.ui.checks import cell_checks, check_grid_cells, checks_choice, get_check_queue, judge_grid, show_checks
 from lib.ui.generate import grid_cancel_note, grid_right, may_cancel_cells, session_right, session_runner
 from lib.ui.library import fill_builder, library_rows_picker
 from lib.ui.lineage import result_actions
@@ -196,7 +197,11 @@ def builder() -> None:
             st.caption("Write the prompts (or a template) above; the size of the grid shows here before anything runs.")
         else:
             st.error(str(err), icon=":material/edit_note:")
+    images = plan.n_cells * int(plan.shared["n"]) if plan is not None else 0
+    checks = checks_choice("compare", images=images, size=str(ss.get("compare_size") or "auto"), persist=KEEP)  # every cell
     if plan is not None:
+        if checks.problem:
+            st.error("Not sent until fixed: " + checks.problem, icon=":material/fact_check:")
         st.info(
             f"**{plan.shape()}**, run in parallel within each provider's limits (sidebar: Parallel requests, Rate limit).",
             icon=":material/grid_view:",
@@ -215,12 +220,21 @@ def builder() -> None:
     if refusal:
         st.error("Not sent until fixed: " + refusal, icon=":material/tune:")
     clicked = st.button(
-        "Run the grid", type="primary", key="compare_run", disabled=plan is None or bool(refusal), icon=":material/play_arrow:"
+        "Run the grid",
+        type="primary",
+        key="compare_run",
+        disabled=plan is None or bool(refusal) or bool(checks.problem),
+        icon=":material/play_arrow:",
     )
 
     def send():
+        from lib.checks import kept_specs
+
+        plan.checks = kept_specs(store.keeper, checks.specs)  # every cell gets them
         comparison_id, _ = K.start(store, session_runner(), plan, settings_for, limits=budget_limit)  # this session's cells
         st.query_params["comparison"] = comparison_id
+        if checks.judge:
+            judge_grid(comparison_id)  # billed: judged by this session only
         return comparison_id
 
     if plan is not None:  # the estimate, today's spend, the confirmation above the threshold, cells over the budget
@@ -294,6 +308,9 @@ def cell_dialog(comparison_id: str, key: str) -> None:
             st.caption(f"{img['width']}x{img['height']} {img['format']}, {(img['byte_size'] or 0) / 1024:,.0f} KB")
     if cell.error_type:
         ui.error_card(cell_outcome(cell))
+    if cell.checks:
+        st.markdown("**Checks**")
+        show_checks(st, cell.checks)
     with st.expander("Parameters", icon=":material/tune:", expanded=not cell.error_type):
         st.json(literal_obj(plan_cell.request.params() if plan_cell else {}))
     last = cell.attempts[-1] if cell.attempts else None
@@ -387,6 +404,7 @@ def draw_cell(view: K.ComparisonView, cell: K.CellState | None, key: str, runner
         )
         if cell.fell_back:
             box.caption(f":material/alt_route: answered by {ui.plain(cell.model_used)}")
+        cell_checks(box, cell, checking=cell.run_id in get_check_queue().pending())  # the grid's checks, once made
         if box.button("Full size", key=f"open-{key}", icon=":material/open_in_full:", type="tertiary"):
             cell_dialog(cid, key)
         result_actions(cell.run_id, len(cell.images), key=f"cell-{key}", where=box, compact=True)  # refill Generate from it
@@ -562,6 +580,8 @@ def show_comparison(comparison_id: str) -> None:
         left = fill_builder(view.plan.builder_values(), options=options)
         if view.plan.reference_entries:
             left.append("the reference images (add them again below)")
+        if view.plan.checks:
+            left.append("the checks (tick them again under Checks)")
         ss["compare_prefill_note"] = "Not carried over: " + "; ".join(left) + "." if left else ""
         del st.query_params["comparison"]
         st.rerun()
@@ -603,8 +623,10 @@ def show_comparison(comparison_id: str) -> None:
     everything = view.plan.cells()
 
     def send_rerun():
-        new_id, _ = K.rerun(store, runner, view.id, settings_for, limits=budget_limit)
+        new_id, _ = K.rerun(store, runner, view.id, settings_for, limits=budget_limit)  # with the same checks
         st.query_params["comparison"] = new_id
+        if any(e.get("name") == "judge" for e in view.plan.checks):
+            judge_grid(new_id)
         return new_id
 
     cells = [(c.target.provider, c.request) for c in everything]
@@ -617,14 +639,16 @@ def show_comparison(comparison_id: str) -> None:
         grid_cancel_note(right)  # a teammate's grid: watch only, or confirm first
 
     refresh_s = max(C.COMPARE_REFRESH_S, view.plan.n_cells / C.COMPARE_REFRESH_CELLS_PER_S)  # big grids redraw less often
+    live = running or check_grid_cells(view, settings_for)  # finished cells are checked while others still run
 
-    @st.fragment(run_every=refresh_s if running else None)
+    @st.fragment(run_every=refresh_s if live else None)
     def live_grid() -> None:
         current = K.load(store, comparison_id)
         if current is None:
             return
-        if running and not current.running:
-            st.rerun(scope="app")  # finished: the whole page, to stop refreshing and offer the exports
+        checking = check_grid_cells(current, settings_for)
+        if live and not current.running and not checking:
+            st.rerun(scope="app")  # finished and checked: the whole page, to stop refreshing and offer the exports
         st.caption(counts_line(current))
         order, show = ss.get("compare_order", "grid"), ss.get("compare_show", "all")
         if current.plan.vary and not ss.get("compare_side_by_side"):

@@ -7,6 +7,7 @@ from lib.generation import GenerationRequest
 from lib.preflight import check_request_values
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices, size_rule, takes_free_size
 from lib.ui.budget import send_gate
+from lib.ui.checks import checks_choice, remember_run_checks, run_checks_section
 from lib.ui.generate import cancel_control, running_elsewhere
 from lib.ui.library import save_control
 from lib.ui.sidebar import checked_number
@@ -107,6 +108,7 @@ request = GenerationRequest(
 )
 
 save_control(save_spot, prompt, {"model": model, **request.params()})
+checks = checks_choice("gen", images=request.n, size=size, persist="session")  # opt-in; made once the images are saved
 
 # What the model does not take (size, n, quality, prompt length...), by the rules pre-flight applies
 problem = None if typed else check_request_values(request, model, provider)
@@ -116,10 +118,13 @@ if background == "transparent" and output_format == "jpeg":
     st.warning("A transparent background needs png or webp.")
 if typed:
     st.error("Not sent until fixed: " + " ".join(typed.values()), icon=":material/error:")
+if checks.problem:
+    st.error("Not sent until fixed: " + checks.problem, icon=":material/fact_check:")
+blocked = bool(typed) or bool(checks.problem)
 
 buttons = st.container(horizontal=True)  # buttons side by side, never squeezed into narrow columns
 clicked = buttons.button(
-    "Generate", type="primary", key="generate", disabled=running or bool(typed), icon=":material/brush:", shortcut="Ctrl+Enter"
+    "Generate", type="primary", key="generate", disabled=running or blocked, icon=":material/brush:", shortcut="Ctrl+Enter"
 )
 if running:
     cancel_control(job, buttons)  # the owner's (or, with an app password, a confirmed teammate's)
@@ -129,11 +134,12 @@ def send():
     started = ui.start_job(settings, request, SLOT)  # None: it could not start, and the card says why
     if started is not None:
         st.query_params[ui.RUN_PARAM] = started.run_id
+        remember_run_checks(started.run_id, checks, lambda _provider: settings.client)
     return started
 
 
 # The estimate, today's spend, the confirmation above the threshold, the refusal over the budget
-if send_gate("generate", [(settings.client.provider, request)], clicked, send, disabled=running or bool(typed)) is not None:
+if send_gate("generate", [(settings.client.provider, request)], clicked, send, disabled=running or blocked) is not None:
     st.rerun()
 
 
@@ -154,6 +160,8 @@ elif shown and not running_elsewhere(shown):  # another process's run (the CLI):
     found, outcome, shown_prompt = ui.find_run(shown)
     if outcome is not None:
         ui.show_outcome(outcome, key_prefix=f"res-{shown}", prompt=shown_prompt, request=found.request if found is not None else None)
+        if outcome.images:
+            run_checks_section(shown, settings.client.provider)
     elif found is None:
         st.info("No generation with this link was found in this app's database.", icon=":material/link_off:")
 opened = ui.recent_generations(shown)

@@ -19,6 +19,7 @@ from lib.generation import Outcome
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS
 from lib.text import literal, literal_obj
 from lib.ui.charts import spend_chart
+from lib.ui.checks import show_checks
 from lib.ui.lineage import lineage_section, result_actions
 
 settings = ui.page_settings()
@@ -38,6 +39,7 @@ WIDGETS = {
     "q": "hist_q",
     "page": "hist_page",
     "by": "hist_by",
+    "checks": "hist_failed_checks",
 }
 
 
@@ -79,6 +81,7 @@ def widgets_from_view(view: H.HistoryView) -> None:
     ss[WIDGETS["q"]] = view.text
     ss[WIDGETS["page"]] = view.page
     ss[WIDGETS["by"]] = view.chart_by
+    ss[WIDGETS["checks"]] = view.failed_checks
     ss["hist_url_view"] = view
 
 
@@ -110,6 +113,11 @@ def filters(view: H.HistoryView) -> H.HistoryView:
             ss.setdefault(WIDGETS["to"], None)
             date_from = e[0].date_input("From (UTC)", key=WIDGETS["from"])
             date_to = e[1].date_input("To (UTC, included)", key=WIDGETS["to"])
+        failed_checks = st.checkbox(
+            "Only attempts with a failed check",
+            key=WIDGETS["checks"],
+            help="Checks (size, text, similar, judge) made on Generate, Compare or by imagelab compare --check.",
+        )
     url_view: H.HistoryView = ss.get("hist_url_view", view)
     new = H.HistoryView(
         since=since,
@@ -120,6 +128,7 @@ def filters(view: H.HistoryView) -> H.HistoryView:
         kinds=list(kind),
         text=text.strip(),
         chart_by=by,
+        failed_checks=bool(failed_checks),
         date_from=H.keep_when(url_view.date_from, date_from),
         date_to=H.keep_when(url_view.date_to, date_to),
     )
@@ -363,6 +372,9 @@ def show_attempt(view: H.HistoryView) -> None:
                     file_name=Path(image["abs_path"]).name,
                     key=f"img-dl-{n}",
                 )
+    if detail["checks"]:
+        st.markdown("**Checks**")
+        show_checks(st, detail["checks"])
     with st.expander("Parameters", icon=":material/tune:", expanded=True):
         st.json(literal_obj(a.get("params") or {}))
     with st.expander("The request as sent (the key masked)", icon=":material/upload:"):

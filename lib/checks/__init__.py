@@ -37,11 +37,51 @@ class CheckSpec:
     reference: bytes | None = None
     reference_name: str = ""
     rubric: str = ""
+    model: str = ""  # the judge's model ("" for the default judge model)
+    reference_path: str = ""  # where the reference is kept (under the data directory), once kept
 
     def label(self) -> str:
         if self.name == "similar" and self.reference_name:
             return f"similar={self.reference_name}"
         return self.name
+
+    def to_dict(self) -> dict:
+        """The spec as JSON keeps it (a comparison's axes): the reference by its kept path, never its bytes."""
+        out: dict = {"name": self.name}
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        if self.name == "similar":
+            out.update(reference_name=self.reference_name, reference_path=self.reference_path)
+        if self.name == "judge":
+            out.update(rubric=self.rubric, model=self.model)
+        return out
+
+
+def spec_from_dict(entry: dict, *, read_file=None) -> CheckSpec | None:
+    """A spec kept by ``CheckSpec.to_dict`` (None for one that is not a check); ``read_file(path) -> bytes``
+    gives back a similar check's reference (a lost one makes the check fail and say so when it runs)."""
+    if not isinstance(entry, dict) or entry.get("name") not in CHECK_NAMES:
+        return None
+    threshold = entry.get("threshold")
+    threshold = float(threshold) if isinstance(threshold, (int, float)) and not isinstance(threshold, bool) else None
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        threshold = None
+    reference = None
+    path = str(entry.get("reference_path") or "")
+    if entry["name"] == "similar" and path and read_file is not None:
+        try:
+            reference = read_file(path)
+        except (OSError, ValueError):
+            reference = None
+    return CheckSpec(
+        entry["name"],
+        threshold,
+        reference,
+        str(entry.get("reference_name") or ""),
+        str(entry.get("rubric") or ""),
+        str(entry.get("model") or ""),
+        path,
+    )
 
 
 class SpecError(ValueError):
@@ -96,6 +136,24 @@ def parse_spec(spec: str, *, read_file=None) -> CheckSpec:
     return CheckSpec("similar", threshold, data, Path(path).name)
 
 
+def kept_specs(keeper, specs: Iterable[CheckSpec]) -> list[dict]:
+    """Specs as JSON keeps them, a similar check's reference saved first through ``keeper``
+    (lib.images.ImageKeeper: content-addressed under the data directory)."""
+    out = []
+    for spec in specs:
+        if spec.name == "similar" and spec.reference and not spec.reference_path:
+            from dataclasses import replace
+
+            spec = replace(spec, reference_path=keeper.save(spec.reference, source="reference").rel_path)
+        out.append(spec.to_dict())
+    return out
+
+
+def kept_reader(keeper):
+    """``read_file(path) -> bytes`` for ``spec_from_dict``: a reference kept by ``kept_specs``."""
+    return lambda path: keeper.resolve(path).read_bytes()
+
+
 def _failed(name: str, reason: str, **detail) -> CheckResult:
     return CheckResult(name, False, 0.0, {"error": reason, **detail}, reason)
 
@@ -142,6 +200,9 @@ __all__ = [
     "CheckResult",
     "CheckSpec",
     "SpecError",
+    "kept_reader",
+    "kept_specs",
     "parse_spec",
     "run_checks",
+    "spec_from_dict",
 ]

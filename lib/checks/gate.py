@@ -146,3 +146,25 @@ def check_attempt(store: Any, attempt_id: int, specs: list[CheckSpec], *, judge=
         store.record_checks(attempt_id, image["id"], results)
         out += [(image["id"], r) for r in results]
     return out
+
+
+def check_run(store: Any, run_id: str, specs: list[CheckSpec], *, judge=None, engine=None) -> list[tuple[int, CheckResult]]:
+    """Run ``specs`` (and ``judge``) on the images of every succeeded attempt of one run, keeping the results."""
+    out: list[tuple[int, CheckResult]] = []
+    for attempt_id in store.checkable_attempts(run_id):
+        out += check_attempt(store, attempt_id, specs, judge=judge, engine=engine)
+    return out
+
+
+def stored_result(row: dict[str, Any]) -> tuple[int | None, CheckResult]:
+    """A row the store kept (``Store.checks_for``) as (image id, result) again."""
+    detail = {k: v for k, v in (row.get("detail") or {}).items() if k != "summary"}
+    return row.get("image_id"), CheckResult(row["name"], bool(row["passed"]), float(row["score"]), detail, row.get("summary") or "")
+
+
+def stored_cell(key: str, label: str, rows: Iterable[dict[str, Any]], *, ok: bool = True) -> CellChecks | None:
+    """The verdict of a cell from its kept checks (None when none is kept yet): the gate's rule applies."""
+    results = [stored_result(r) for r in rows]
+    if not results:
+        return None
+    return CellChecks(key, label, ok, results=results)

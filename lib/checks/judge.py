@@ -299,3 +299,15 @@ def run_judge(
     result.detail["judge_run_id"] = run_id
     result.detail["judge_attempt_id"] = attempt_id
     return result
+
+
+def estimate_total(rubric: str, sizes: list[tuple[int, int]], *, model: str = DEFAULT_JUDGE_MODEL, table=None) -> float:
+    """What judging images of these sizes is expected to cost, in all, before any call is made."""
+    return sum(estimate_cost(rubric, w or 1024, h or 1024, model=model or DEFAULT_JUDGE_MODEL, table=table).usd for w, h in sizes)
+
+
+def judge_caller(client: Any, recorder: Any, *, rubric: str, model: str = DEFAULT_JUDGE_MODEL, table=None):
+    """``judge(data, judged) -> CheckResult``: one image judged through ``client``, recorded through ``recorder``."""
+    return lambda data, judged: run_judge(
+        client, recorder, rubric=rubric, data=data, model=model or DEFAULT_JUDGE_MODEL, judged=judged, table=table
+    )

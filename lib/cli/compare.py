@@ -332,18 +332,18 @@ def _run_checks(args, store, plan, view, specs, settings) -> dict:
     judges = {}
 
     def judge_for(provider: str):
-        from lib.checks.judge import run_judge
+        from lib.checks.judge import judge_caller
         from lib.client import ImageClient
 
         client = judges.setdefault(provider, ImageClient(settings=settings[provider]))
-        return lambda data, judged: run_judge(client, store, rubric=args.judge, data=data, model=args.judge_model, judged=judged)
+        return judge_caller(client, store, rubric=args.judge, model=args.judge_model)
 
     if args.judge:
-        from lib.checks.judge import estimate_cost
+        from lib.checks.judge import estimate_total
 
         images = [img for _cp, c in pairs if c is not None and c.ok for img in c.images]
-        total = sum(
-            estimate_cost(args.judge, img.get("width") or 1024, img.get("height") or 1024, model=args.judge_model).usd for img in images
+        total = estimate_total(
+            args.judge, [(img.get("width") or 1024, img.get("height") or 1024) for img in images], model=args.judge_model
         )
         say(f"Judge: {len(images)} image(s) with {args.judge_model}, about ${total:.4f} in all (an estimate).", file=sys.stderr)
     out = {}

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lib import redact
+from lib.checks.present import export_entry
 from lib.compare.record import CellState, ComparisonView, summary
 from lib.compare.sheet import contact_sheet_png
 
@@ -38,7 +39,8 @@ def _image_name(c: CellState, i: int, fmt: str) -> str:
 
 
 def export_dict(view: ComparisonView) -> dict[str, Any]:
-    """comparison.json: axes, cells (models actually used, latency, cost, error types, judging), summary, winners."""
+    """comparison.json: axes, cells (models actually used, latency, cost, error types, judging, each image's
+    checks), summary, winners."""
     plan = view.plan
     cells = []
     for cp in plan.cells():
@@ -68,6 +70,8 @@ def export_dict(view: ComparisonView) -> dict[str, Any]:
             "winner": bool(rating.get("winner")),
             "thumb": rating.get("thumb"),
             "note": rating.get("note"),
+            "checks": [export_entry(r) for r in c.checks] if c else [],
+            "checks_passed": c.verdict.passed if c and c.verdict is not None else None,
         }
         cells.append(entry)
     winners = []
@@ -97,6 +101,7 @@ def export_dict(view: ComparisonView) -> dict[str, Any]:
             "variables": plan.variables,
             "targets": [t.label for t in plan.targets],
             "vary": plan.vary.to_dict() if plan.vary else None,
+            "checks": [{k: v for k, v in e.items() if k != "reference_path"} for e in plan.checks],
         },
         "shared_params": plan.shared,
         "use_fallback": plan.use_fallback,

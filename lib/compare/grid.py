@@ -374,6 +374,7 @@ class GridPlan:
     partial_images: int = 2
     reference_entries: list[dict[str, Any]] = field(default_factory=list)  # described only: a plan read without its files
     repeats: int = 1  # samples per cell, each one run
+    checks: list[dict[str, Any]] = field(default_factory=list)  # lib.checks.CheckSpec.to_dict() of each check every cell gets
 
     @property
     def n_variants(self) -> int:
@@ -500,7 +501,14 @@ class GridPlan:
             "stream": self.stream,
             "partial_images": self.partial_images,
             "repeats": self.repeats,
+            **({"checks": self.checks} if self.checks else {}),
         }
+
+    def check_specs(self, read_file: Callable[[str], bytes] | None = None) -> list[Any]:
+        """The checks every cell gets, as lib.checks specs (``read_file`` gives back a kept reference)."""
+        from lib.checks import spec_from_dict
+
+        return [s for s in (spec_from_dict(e, read_file=read_file) for e in self.checks) if s is not None]
 
     def builder_values(self) -> dict[str, Any]:
         """The plan as the Compare builder's inputs, so 'Edit and re-run' opens it filled in:
@@ -549,6 +557,7 @@ class GridPlan:
             template=axes.get("template"),
             variables=axes.get("variables"),
             repeats=_repeats(axes.get("repeats")),
+            checks=[e for e in (axes.get("checks") or []) if isinstance(e, dict)],
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from lib import constants as C
 from lib import redact
+from lib.checks.gate import CellChecks, stored_cell
 from lib.compare.grid import TERMINAL, GridPlan, Target, VaryAxis, cell_key, provider_name
 from lib.errors import ERROR_INFO
 from lib.store.records import AttemptRecord, run_error
@@ -45,6 +46,12 @@ class CellState:
     cost_usd: float | None = None  # every attempt of every try
     run_error_type: str | None = None
     repeat: int = 0  # which sample of its cell
+    checks: list[dict[str, Any]] = field(default_factory=list)  # the kept checks of its images (Store.checks_for)
+
+    @property
+    def verdict(self) -> CellChecks | None:
+        """The cell's checks under the gate's rule (passed: every check of every image); None before any is kept."""
+        return stored_cell(self.key, self.target, self.checks, ok=self.ok)
 
     @property
     def done(self) -> bool:
@@ -140,8 +147,11 @@ def cell_states(store: Any, comparison_id: str) -> dict[str, CellState]:
             run_error_type=r["error_type"],
             repeat=int(cell.get("repeat") or 0),
         )
-    images = store.images_for([a.id for c in out.values() for a in c.attempts if a.status == "succeeded"])
+    succeeded = [a.id for c in out.values() for a in c.attempts if a.status == "succeeded"]
+    images = store.images_for(succeeded)
+    checks = store.checks_for(succeeded)
     for key, c in out.items():
+        c.checks = [row for a in c.attempts for row in checks.get(a.id, [])]
         c.tries = tries[key]
         c.cost_usd = spent.get(key)
         c.images = [img for a in c.attempts for img in images.get(a.id, [])]
@@ -335,15 +345,27 @@ class ColumnSummary:
     cost_usd: float | None
     winners: int
     error_types: dict[str, int]
+    checked: int = 0  # cells with kept checks
+    checks_passing: int = 0  # of those, the cells passing every check
+    mean_score: float | None = None  # the mean of the checked cells' scores (each its lowest check score)
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.checks_passing / self.checked if self.checked else None
 
     def line(self) -> str:
         from lib.pricing import format_usd
 
         head = self.label + (f" ({self.sub_label})" if self.sub_label else "")
         latency = f"median {self.median_latency_ms / 1000:.1f} s" if self.median_latency_ms is not None else "no latency yet"
+        checks = (
+            f", checks {self.checks_passing}/{self.checked} pass ({self.pass_rate:.0%}), mean score {self.mean_score:.2f}"
+            if self.checked and self.mean_score is not None
+            else ""
+        )
         return (
             f"{head}: {self.succeeded}/{self.cells} succeeded, {latency}, {format_usd(self.cost_usd)} estimated, "
-            f"{self.winners} win{'s' if self.winners != 1 else ''}"
+            f"{self.winners} win{'s' if self.winners != 1 else ''}{checks}"
         )
 
 
@@ -361,6 +383,7 @@ def summary(view: ComparisonView) -> list[ColumnSummary]:
         for c in present:
             if c.error_type:
                 errors[c.error_type] = errors.get(c.error_type, 0) + 1
+        verdicts = [v for v in (c.verdict for c in present) if v is not None]
         out.append(
             ColumnSummary(
                 label=column.label,
@@ -373,6 +396,9 @@ def summary(view: ComparisonView) -> list[ColumnSummary]:
                 cost_usd=sum(costs) if costs else None,
                 winners=sum(1 for c in present if c.key in winners),
                 error_types=errors,
+                checked=len(verdicts),
+                checks_passing=sum(v.passed for v in verdicts),
+                mean_score=statistics.fmean(v.score for v in verdicts) if verdicts else None,
             )
         )
     return out
@@ -383,11 +409,14 @@ ROW_ORDERS = {
     "rating": "Best rated first",
     "cost": "Cheapest first",
     "latency": "Fastest first",
+    "score": "Best check score first",
 }
+DESCENDING = ("rating", "score")  # the other orders put the lowest figure first
 ROW_FILTERS = {
     "all": "All rows",
     "rated": "Rows with a winner or a thumbs up",
     "failed": "Rows with a failed cell",
+    "checks_failed": "Rows with a failed check",
     "unfinished": "Rows still running",
 }
 
@@ -404,6 +433,8 @@ class Spread:
     latency_stdev_ms: float | None
     cost_mean_usd: float | None
     cost_stdev_usd: float | None
+    checked: int = 0  # samples with kept checks
+    checks_passing: int = 0
 
     def line(self) -> str:
         from lib.pricing import format_usd
@@ -412,6 +443,8 @@ class Spread:
             f"{self.succeeded}/{self.samples} samples succeeded"
             + (f", {self.samples - self.done} running" if self.done < self.samples else "")
         ]
+        if self.checked:
+            parts.append(f"{self.checks_passing}/{self.checked} pass their checks ({self.checks_passing / self.checked:.0%})")
         if self.latency_mean_ms is not None:
             parts.append(f"latency {self.latency_mean_ms / 1000:.1f} s ± {(self.latency_stdev_ms or 0) / 1000:.1f}")
         if self.cost_mean_usd is not None:
@@ -432,14 +465,19 @@ def spread(samples: list[CellState]) -> Spread:
 
     lat, lat_sd = mean_sd(latencies)
     cost, cost_sd = mean_sd(costs)
-    return Spread(len(samples), len(done), sum(1 for c in done if c.ok), lat, lat_sd, cost, cost_sd)
+    verdicts = [v for v in (c.verdict for c in done) if v is not None]
+    return Spread(
+        len(samples), len(done), sum(1 for c in done if c.ok), lat, lat_sd, cost, cost_sd, len(verdicts), sum(v.passed for v in verdicts)
+    )
 
 
 def row_figures(view: ComparisonView, row: int, columns: Iterable[Column]) -> dict[str, Any]:
     """One row's figures over ``columns``: rating (+2 a winner, +1/-1 a thumb), cost (every
     attempt of its cells, None when none is known), latency (the median of its succeeded
-    cells, None when none succeeded), and whether it has a failed or unfinished cell."""
+    cells, None when none succeeded), score (the mean of its checked cells' scores, None when
+    none is checked), and whether it has a failed or unfinished cell, or a failed check."""
     rating, costs, latencies, failed, unfinished = 0, [], [], False, False
+    scores, checks_failed = [], False
     for column in columns:
         key = cell_key(row, column.col, column.variant)
         judged = view.ratings.get(key, {})
@@ -453,10 +491,16 @@ def row_figures(view: ComparisonView, row: int, columns: Iterable[Column]) -> di
         if c.ok and c.latency_ms is not None:
             latencies.append(c.latency_ms)
         failed = failed or c.status in ("failed", "interrupted")
+        verdict = c.verdict
+        if verdict is not None:
+            scores.append(verdict.score)
+            checks_failed = checks_failed or not verdict.passed
     return {
         "rating": rating,
         "cost": sum(costs) if costs else None,
         "latency": statistics.median(latencies) if latencies else None,
+        "score": statistics.fmean(scores) if scores else None,
+        "checks_failed": checks_failed,
         "failed": failed,
         "unfinished": unfinished,
         "rated": any(
@@ -474,11 +518,10 @@ def arrange_rows(view: ComparisonView, columns: list[Column], *, order: str = "g
         raise ValueError(f"unknown row order or filter: {order!r}, {show!r}")
     figures = {r.index: row_figures(view, r.index, columns) for r in view.plan.rows}
     rows = [r for r in view.plan.rows if show == "all" or figures[r.index][show]]
-    if order == "rating":
-        return sorted(rows, key=lambda r: -figures[r.index]["rating"])
-    if order in ("cost", "latency"):
-        return sorted(rows, key=lambda r: (figures[r.index][order] is None, figures[r.index][order] or 0))
-    return rows
+    if order == "grid":
+        return rows
+    sign = -1 if order in DESCENDING else 1
+    return sorted(rows, key=lambda r: (figures[r.index][order] is None, sign * (figures[r.index][order] or 0)))
 
 
 def live_note(job: Any) -> str:

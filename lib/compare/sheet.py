@@ -1,5 +1,5 @@
 """The contact sheet: one PNG of the grid, with row and column labels, each cell's image
-or error chip, and the winner stars."""
+or error chip, the winner stars and, for a grid with checks, each cell's verdict."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ GRID_BG = (255, 255, 255)
 LABEL_TEXT = (30, 30, 35)
 MUTED_TEXT = (110, 112, 120)
 STAR_FILL = (245, 180, 20)
+CHECK_PASS = (30, 120, 60)  # a cell's checks badge: every check passed
+CHECK_FAIL = (180, 30, 30)  # some check failed
 
 
 @dataclass
@@ -143,6 +145,13 @@ def _draw_cell(store, sheet, draw, box, state: CellState | None, font, small, li
                 text((x0 + 9, y1 - line_h - 4), badge, small, (255, 255, 255))
             if state.fell_back:
                 text((x0 + 4, y0 + 4), f"by {state.model_used}", small, (255, 255, 255))
+            verdict = state.verdict
+            if verdict is not None:  # the grid's checks: passed, or the checks that failed
+                failed = sorted({r.name for _i, r in verdict.results if not r.passed})
+                mark = "checks pass" if verdict.passed else "fail: " + ", ".join(failed)
+                width = draw.textlength(mark, font=small)
+                draw.rectangle((x1 - width - 14, y1 - line_h - 6, x1 - 4, y1 - 4), fill=CHECK_PASS if verdict.passed else CHECK_FAIL)
+                text((x1 - width - 9, y1 - line_h - 4), mark, small, (255, 255, 255))
             return "image"
         except (OSError, ValueError, TypeError):
             pass

@@ -128,3 +128,28 @@ class CheckQueries:
             f"WHERE {' AND '.join(where)} ORDER BY a.started_at DESC, a.id DESC LIMIT ?"
         )
         return [r[0] for r in self.db.execute(sql, [*params, int(limit)])]
+
+    def unchecked_runs(self, run_ids: Iterable[str]) -> list[str]:
+        """Of ``run_ids``, those with a succeeded attempt that kept images and has no check kept yet."""
+        ids = [str(i) for i in run_ids]
+        out: list[str] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            sql = (
+                "SELECT DISTINCT a.run_id FROM attempts a WHERE a.run_id IN ("
+                + marks
+                + ") AND a.status = 'succeeded' AND EXISTS (SELECT 1 FROM images i WHERE i.attempt_id = a.id) "
+                "AND NOT EXISTS (SELECT 1 FROM checks c WHERE c.attempt_id = a.id)"
+            )
+            out += [r[0] for r in self.db.execute(sql, chunk)]
+        order = {run_id: i for i, run_id in enumerate(ids)}
+        return sorted(out, key=order.get)
+
+    def checkable_attempts(self, run_id: str) -> list[int]:
+        """The succeeded attempts of a run that kept images: what its checks judge."""
+        sql = (
+            "SELECT a.id FROM attempts a WHERE a.run_id = ? AND a.status = 'succeeded' "
+            "AND EXISTS (SELECT 1 FROM images i WHERE i.attempt_id = a.id) ORDER BY a.attempt_no, a.id"
+        )
+        return [r[0] for r in self.db.execute(sql, [run_id])]

@@ -25,6 +25,7 @@ class AttemptFilter:
     kinds: list[str] = field(default_factory=list)  # runs.kind of the attempt's run (History)
     exclude_kinds: list[str] = field(default_factory=list)  # e.g. probes left out of success rates
     sent_only: bool = False  # only attempts whose request went out (see SENT)
+    failed_checks: bool = False  # only attempts with a kept check that failed (lib/store/checks.py)
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -62,4 +63,6 @@ class AttemptFilter:
             params.extend(self.exclude_kinds)
         if self.sent_only:
             clauses.append(SENT)
+        if self.failed_checks:
+            clauses.append("id IN (SELECT attempt_id FROM checks WHERE passed = 0)")
         return (" AND ".join(clauses) or "1 = 1"), params

@@ -20,22 +20,6 @@ from tests.support.wait_until import wait_until
 GPT2, GPT15 = Target("sandbox", "gpt-image-2"), Target("sandbox", "gpt-image-1.5")
 
 
-@pytest.fixture
-def store(tmp_path):
-    from lib.store import Store
-
-    return Store(tmp_path / "data" / "imagelab.db")
-
-
-@pytest.fixture
-def runner(store):
-    from lib.jobs import JobRunner
-
-    r = JobRunner(recorder=store, keeper=store.keeper, max_workers=8)
-    yield r
-    r.shutdown(5)
-
-
 def settings_for(sandbox, **changes):
     def build(provider: str) -> ClientSettings:
         assert provider == "sandbox"

@@ -119,7 +119,7 @@ def test_rows_are_ordered_and_filtered_by_rating_cost_and_latency():
     assert order["cost"] == [1, 2, 0, 3]  # a row with no cost known comes last
     assert order["latency"] == [2, 1, 0, 3]  # the median of its succeeded cells
     show = {name: [r.index for r in K.arrange_rows(view, columns, show=name)] for name in K.ROW_FILTERS}
-    assert show == {"all": [0, 1, 2, 3], "rated": [2], "failed": [1], "unfinished": [3]}
+    assert show == {"all": [0, 1, 2, 3], "rated": [2], "failed": [1], "checks_failed": [], "unfinished": [3]}
     with pytest.raises(ValueError):
         K.arrange_rows(view, columns, order="colour")
 
