@@ -1555,6 +1555,10 @@ class SandboxServer:
         """The base URL for the EvoLink preset to rehearse on this sandbox."""
         return self.url + SANDBOX_EVOLINK_PATH
 
+    def face_for(self, provider_id: str) -> str:
+        """The base URL that answers in a provider's shapes: EvoLink's face for EvoLink, else the OpenAI one."""
+        return self.evolink_base_url if provider_id == "evolink" else self.base_url
+
     async def _app(self, scope: Any, receive: Any, send: Any) -> None:
         port = (scope.get("server") or (None, None))[1]
         app = self.sandbox.files_app if port == getattr(self, "files_port", None) else self.sandbox.app

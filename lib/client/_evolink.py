@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -111,7 +112,7 @@ def upload_references(client: ImageClient, request: GenerationRequest, *, model:
             client._token.check()
             emit(
                 "uploading",
-                f"Uploading reference image {position} of {total} ({safe_filename(ref)}, {ref.byte_size:,} bytes) to {host_of(target)}",
+                f"Uploading reference image {position} of {total} ({safe_filename(ref)}, {ref.byte_size:,} bytes) to {urlsplit(target).netloc}",
                 model=model,
                 attempt_no=attempt_no,
             )
