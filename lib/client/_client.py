@@ -202,7 +202,7 @@ class ImageClient:
         self._tracker: SocketTracker | None = SocketTracker() if transport is None else None
         self._injected_transport = transport
         self._fetch: httpx.Client | None = None  # result URLs: a client of its own (see download)
-        self.links = Links(wall_clock)  # reference images uploaded as links, by content hash
+        self.links = Links(wall_clock, self.recorder)  # reference images uploaded as links, by content hash
         self.guard = AddressGuard(settings.endpoint.root, allow_private=settings.allow_private_images)
         self._http = httpx.Client(
             transport=transport if transport is not None else DeadlineTransport(tracker=self._tracker),

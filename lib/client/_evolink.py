@@ -7,8 +7,9 @@ EvoLink has no ``/images/edits``: a generation request names its reference image
 - ``uploads_url``: where the files of this configuration go, the file host named for its API host
   (``lib.providers.files_upload_url``), or a refusal before anything is sent. The key goes there
   only because that host is listed, and only where the key rule allows it (``ClientSettings.key_problem``).
-- ``Links``: the links of one client's uploads by content hash, reused while they are valid, so a
-  file listed twice, a retry or a fallback hop does not upload the same bytes again.
+- ``Links``: the links of uploads by content hash, reused while they are valid (kept in the store
+  across runs), so a file listed twice, a retry, a fallback hop or the next run does not upload the
+  same bytes again.
 - ``upload_references``: each reference uploaded (or its link reused), the links in order.
 - ``preview_body``: the body as sent, ``image_urls`` included (a link not made yet is named by its file).
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -42,6 +44,7 @@ from lib.providers import EVOLINK_FILE_LINK_S, files_upload_url, host_of, route
 if TYPE_CHECKING:
     from lib.client._client import ImageClient
 
+log = logging.getLogger("imagelab.client")
 MAX_LINK_CHARS = 2048  # a link longer than this is not taken as one
 LINK_MARGIN_S = 3600  # a link this close to its end is not reused: the provider fetches it later, while the task runs
 _FILE_TYPE_WORDS = re.compile(r"file type|mime|not an image|unsupported|format", re.I)
@@ -74,26 +77,47 @@ class Link:
 
 
 class Links:
-    """The links of one client's uploads, by the sha256 of the bytes."""
+    """The links of one client's uploads, by the sha256 of the bytes and the file host; with a store that keeps
+    them (``upload_link`` / ``upload_kept``, lib/store/uploads.py), also the links of earlier runs."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, store: Any = None) -> None:
         self._clock = clock
+        self._store = store if hasattr(store, "upload_link") and hasattr(store, "upload_kept") else None
         self._lock = threading.Lock()
-        self._links: dict[str, Link] = {}
+        self._links: dict[tuple[str, str], Link] = {}
 
-    def get(self, sha256: str) -> str | None:
+    def get(self, sha256: str, files_root: str) -> str | None:
+        """A link to these bytes at this file host that stays valid a while yet, or None."""
+        valid_until = self._clock() + LINK_MARGIN_S
         with self._lock:
-            link = self._links.get(sha256)
-        if link is None or link.expires_at - LINK_MARGIN_S <= self._clock():
+            link = self._links.get((sha256, files_root))
+        if link is None and self._store is not None:
+            try:
+                kept = self._store.upload_link(sha256, files_root, valid_until=valid_until)
+            except Exception:  # a record that cannot be read means one upload more, nothing worse
+                log.exception("could not read the kept upload links")
+                kept = None
+            if kept is not None:
+                link = Link(*kept)
+                with self._lock:
+                    self._links[(sha256, files_root)] = link
+        if link is None or link.expires_at <= valid_until:
             return None
         return link.url
 
-    def put(self, sha256: str, link: Link) -> None:
+    def put(self, sha256: str, files_root: str, link: Link) -> None:
         with self._lock:
-            self._links[sha256] = link
+            self._links[(sha256, files_root)] = link
+        if self._store is not None:
+            try:
+                self._store.upload_kept(sha256, files_root, link.url, link.expires_at)
+            except Exception:  # the link still serves this run
+                log.exception("could not keep the upload link")
 
-    def __len__(self) -> int:
-        return len(self._links)
+
+def _root_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _sha(ref: ReferenceImage) -> str:
@@ -103,11 +127,12 @@ def _sha(ref: ReferenceImage) -> str:
 def upload_references(client: ImageClient, request: GenerationRequest, *, model: str, attempt_no: int, emit) -> list[str]:
     """The link of each reference image, in order: uploaded now, or one still valid from before."""
     target = uploads_url(client)
+    files_root = _root_of(target)
     urls: list[str] = []
     total = len(request.images)
     for position, ref in enumerate(request.images, start=1):
         sha = _sha(ref)
-        known = client.links.get(sha)
+        known = client.links.get(sha, files_root)
         if known is None:
             client._token.check()
             emit(
@@ -117,7 +142,7 @@ def upload_references(client: ImageClient, request: GenerationRequest, *, model:
                 attempt_no=attempt_no,
             )
             link = _upload(client, ref, target, position)
-            client.links.put(sha, link)
+            client.links.put(sha, files_root, link)
             known = link.url
         urls.append(known)
     return urls
@@ -198,7 +223,10 @@ def link_body(request: GenerationRequest, model: str, urls: list[str]) -> dict[s
 
 def preview_body(client: ImageClient, request: GenerationRequest, model: str | None) -> dict[str, Any]:
     """The body as sent, ``image_urls`` included: the links made, or the files still to upload, by name."""
+    target = files_upload_url(client.settings.endpoint.root)
+    files_root = _root_of(target) if target else ""
     links = [
-        client.links.get(_sha(ref)) or f"(uploaded when sent: {safe_filename(ref)}, {ref.byte_size:,} bytes)" for ref in request.images
+        client.links.get(_sha(ref), files_root) or f"(uploaded when sent: {safe_filename(ref)}, {ref.byte_size:,} bytes)"
+        for ref in request.images
     ]
     return link_body(request, model or request.model, [redact.strip_query(u) for u in links])

@@ -92,10 +92,39 @@ def test_the_same_file_twice_is_uploaded_once_and_a_second_run_reuses_the_link(e
 def test_a_link_near_its_end_is_not_reused():
     now = [1_000_000.0]
     links = Links(lambda: now[0])
-    links.put("abc", Link("https://files.example/abc.png", now[0] + LINK_MARGIN_S + 10))
-    assert links.get("abc") == "https://files.example/abc.png"
+    links.put("abc", "https://files.example", Link("https://files.example/abc.png", now[0] + LINK_MARGIN_S + 10))
+    assert links.get("abc", "https://files.example") == "https://files.example/abc.png"
+    assert links.get("abc", "https://other.example") is None  # a link belongs to its file host
     now[0] += 11
-    assert links.get("abc") is None
+    assert links.get("abc", "https://files.example") is None
+
+
+def test_links_are_kept_in_the_store_for_the_next_run(evolink, tmp_path):
+    from lib.store import Store
+
+    store = Store(tmp_path / "db.sqlite")
+    before = evolink.sandbox.uploads
+    with client_for(evolink, store) as client:
+        first = client.generate(edit(("fox.png", FOX)))
+    with client_for(evolink, store) as client:  # a new client, as each job has
+        second = client.generate(edit(("fox.png", FOX), ("owl.png", OWL)))
+    assert first.ok and second.ok, (first.error, second.error)
+    assert evolink.sandbox.uploads - before == 2  # the fox once, then only the owl
+    assert second.preview.body["image_urls"][0] == first.preview.body["image_urls"][0]
+    rows = list(store.db.query("SELECT sha256, files_root, url FROM uploads"))
+    assert len(rows) == 2 and {r["files_root"] for r in rows} == {evolink.sandbox.files_root}
+    assert not any(KEY in str(r) for r in rows)
+
+
+def test_a_kept_link_that_ended_is_uploaded_again(tmp_path):
+    from lib.store import Store
+
+    store = Store(tmp_path / "db.sqlite")
+    store.upload_kept("abc", "https://files.example", "https://files.example/abc.png", 2_000.0, now=1_000.0)
+    assert store.upload_link("abc", "https://files.example", valid_until=1_500.0) == ("https://files.example/abc.png", 2_000.0)
+    assert store.upload_link("abc", "https://files.example", valid_until=2_000.0) is None
+    store.upload_kept("def", "https://files.example", "https://files.example/def.png", 9_000.0, now=3_000.0)
+    assert [r["sha256"] for r in store.db.query("SELECT sha256 FROM uploads")] == ["def"]  # the ended one was dropped
 
 
 def test_the_preview_names_files_not_uploaded_yet(evolink):
