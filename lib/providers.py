@@ -1132,7 +1132,7 @@ EVOLINK_UPLOAD_PATH = "/api/v1/files/upload/base64"
 EVOLINK_FILES_ROOT = "https://files-api.evolink.ai"
 EVOLINK_FILE_LINK_S = 72 * 3600  # EvoLink keeps an uploaded file's link this long
 SANDBOX_EVOLINK_PATH = "/evolink/v1"  # where the sandbox answers in EvoLink's shapes (its API base)
-REHEARSAL_KEY = "sandbox-rehearsal"  # the key a rehearsal on the sandbox sends when none was given (the sandbox takes any)
+REHEARSAL_KEY = "sbx-7f3a9c2e5d1b"  # the placeholder key a rehearsal on the sandbox sends when none was given (it takes any)
 
 # API root -> the root of its file host. The key of an API host is sent to its file host only because it is
 # listed here: EvoLink's own, and the local sandbox's while it runs (bind_files_root).

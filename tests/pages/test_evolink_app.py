@@ -21,7 +21,7 @@ def rehearsal(app):
     assert app.sidebar.text_input(key="base_url__evolink").value == ui.get_sandbox().evolink_base_url
     assert any("Rehearsing" in s.value for s in app.success)
     assert not any("is not EvoLink's" in w.value for w in app.sidebar.warning)  # the sandbox is named as a rehearsal
-    assert any("speaking as EvoLink" in c.value for c in app.sidebar.caption)
+    assert any("speaking as EvoLink: a rehearsal, nothing reaches api.evolink.ai" in c.value for c in app.sidebar.caption)
     return app
 
 
