@@ -1393,8 +1393,11 @@ class Sandbox:
                         code="image_download_failed",
                     )
                 refs.append(found)
-        if size == "auto":
-            w, h = Image.open(io.BytesIO(refs[0][0])).size if refs else (1024, 1024)
+        if size == "auto" and refs:
+            with Image.open(io.BytesIO(refs[0][0])) as first:
+                w, h = first.size
+        elif size == "auto":
+            w, h = 1024, 1024
         elif size in EVOLINK_RATIOS:
             w, h = ratio_pixels(size, resolution)
         else:

@@ -78,3 +78,12 @@ def test_back_to_evolink_restores_its_base_url_and_drops_the_placeholder_key(reh
     at.button(key="evolink_leave_sandbox").click().run()
     assert at.sidebar.text_input(key="base_url__evolink").value == "https://api.evolink.ai/v1"
     assert at.sidebar.text_input(key="typed_key__evolink").value == ""
+
+
+def test_a_key_typed_before_the_rehearsal_is_left_as_typed(app):
+    app.sidebar.selectbox(key="provider").set_value("evolink").run()
+    app.sidebar.text_input(key="typed_key__evolink").set_value("evo-typed-by-me-9876").run()
+    app.button(key="evolink_use_sandbox").click().run()
+    assert app.sidebar.text_input(key="typed_key__evolink").value == "evo-typed-by-me-9876"
+    app.button(key="evolink_leave_sandbox").click().run()
+    assert app.sidebar.text_input(key="typed_key__evolink").value == "evo-typed-by-me-9876"
