@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import re
 import threading
@@ -36,6 +37,7 @@ import httpx
 
 from lib import errors as E
 from lib import redact
+from lib.answers import describe_shape, error_envelope
 from lib.classify import classify_exception, load_json
 from lib.edits import safe_filename, sniff
 from lib.generation import GenerationRequest, ReferenceImage
@@ -167,34 +169,36 @@ def _upload(client: ImageClient, ref: ReferenceImage, target: str, position: int
 
     status = answer.status_code
     if not 200 <= status < 300:
-        err = classify_answer(status, answer.content, answer.headers, now=client.wall_clock())
-        said = err.provider_message or ""
-        if status in (400, 415, 422) and _FILE_TYPE_WORDS.search(said):
-            err = E.InvalidImage(
-                f"{what}: the file API refused the file ({redact.scrub(said, limit=300)}).",
-                status=status,
-                code="upload_refused",
-                provider_message=said,
-            )
-        else:
-            err.message = f"{what}: {err.message}"
-        raise err
+        raise _refusal(classify_answer(status, answer.content, answer.headers, now=client.wall_clock()), what)
     try:
         payload = load_json(answer.content.decode("utf-8", "replace"))
     except ValueError:
         raise E.BadResponse(f"{what}: the answer (HTTP {status}) is not JSON.", status=status, code="upload_not_json") from None
+    if error_envelope(payload):  # a 200 that carries an error of its own ({"success": false, "code": 401, ...})
+        raise _refusal(classify_answer(status, json.dumps(payload, ensure_ascii=False), answer.headers, now=client.wall_clock()), what)
     data = payload.get("data") if isinstance(payload, dict) else None
     url = data.get("file_url") if isinstance(data, dict) else None
-    if not (isinstance(payload, dict) and payload.get("success") is not False and isinstance(url, str) and _is_link(url)):
-        said = payload.get("msg") or payload.get("message") if isinstance(payload, dict) else None
+    if not (isinstance(url, str) and _is_link(url)):
         raise E.BadResponse(
-            f"{what}: the answer (HTTP {status}) holds no file_url link"
-            + (f"; it said: {redact.scrub(str(said), limit=300)}" if said else "")
-            + ".",
+            f"{what}: the answer (HTTP {status}) holds no file_url link: {describe_shape(payload)}.",
             status=status,
             code="upload_no_link",
         )
     return Link(url, _expiry(data.get("expires_at"), client.wall_clock()))
+
+
+def _refusal(err: E.ImageLabError, what: str) -> E.ImageLabError:
+    """The file API's refusal as the attempt's error, saying it was the upload; a file refused for its type is invalid_image."""
+    said = err.provider_message or ""
+    if err.error_type == "bad_request" and _FILE_TYPE_WORDS.search(said):
+        return E.InvalidImage(
+            f"{what}: the file API refused the file ({redact.scrub(said, limit=300)}).",
+            status=err.status,
+            code="upload_refused",
+            provider_message=said,
+        )
+    err.message = f"{what}: {err.message}"
+    return err
 
 
 def _is_link(url: str) -> bool:

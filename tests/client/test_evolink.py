@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import httpx
 import pytest
@@ -194,3 +195,59 @@ def test_a_reference_makes_the_auto_size_its_own(evolink):
         out = client.generate(edit(("owl.png", OWL), size="auto"))
     assert out.ok, out.error
     assert sizes(out) == [Image.open(io.BytesIO(OWL)).size]
+
+
+def _answering(upload_answer: httpx.Response):
+    """A small EvoLink: the upload answers ``upload_answer``; a generation that gets through is a test failure."""
+    sent: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(str(request.url))
+        if request.url.path.endswith("/files/upload/base64"):
+            return upload_answer
+        raise AssertionError(f"nothing but the upload may be sent: {request.url}")
+
+    return httpx.MockTransport(handle), sent
+
+
+@pytest.mark.parametrize(
+    ("answer", "error_type"),
+    [
+        (httpx.Response(200, json={"success": False, "code": 401, "msg": "Invalid API key"}), "auth"),
+        (httpx.Response(200, json={"success": False, "code": 402, "msg": "Insufficient balance"}), "quota_exceeded"),
+        (httpx.Response(200, json={"success": True, "data": {"file_url": "javascript:alert(1)"}}), "bad_response"),
+        (httpx.Response(200, json={"success": True, "data": {"file_url": "https://f.example/" + "a" * 5000}}), "bad_response"),
+        (httpx.Response(200, json=["not", "an", "object"]), "bad_response"),
+        (httpx.Response(200, text="<html>maintenance</html>"), "bad_response"),
+        (httpx.Response(415, json={"success": False, "code": 415, "msg": "Unsupported media type"}), "invalid_image"),
+        (httpx.Response(413, json={"success": False, "code": 413, "msg": "File too large"}), "bad_request"),
+    ],
+)
+def test_an_upload_answer_that_is_no_link_is_classified_and_nothing_else_is_sent(answer, error_type):
+    transport, sent = _answering(answer)
+    s = ClientSettings(provider="evolink", api_key=KEY, key_source="typed", use_fallback=False, max_retries=0)
+    with ImageClient(settings=s, recorder=MemoryRecorder(), transport=transport) as client:
+        out = client.generate(edit(("fox.png", FOX)))
+    assert out.error.error_type == error_type, out.error
+    assert sent == [EVOLINK_FILES_ROOT + EVOLINK_UPLOAD_PATH]
+    assert "Uploading reference image 1 ('fox.png')" in out.error.message and KEY not in out.error.message
+
+
+def test_a_good_upload_on_evolink_sends_the_link_to_its_api_with_the_key_on_both_hosts():
+    seen: list[tuple[str, str]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.host, request.headers.get("authorization", "")))
+        if request.url.path == EVOLINK_UPLOAD_PATH:
+            return httpx.Response(200, json={"success": True, "code": 200, "data": {"file_url": "https://files.evolink.ai/u/fox.png"}})
+        assert request.url.path == "/v1/images/generations"
+        body = json.loads(request.content)
+        assert body["image_urls"] == ["https://files.evolink.ai/u/fox.png"] and "image" not in body
+        return httpx.Response(200, json={"id": "task-unified-1-x", "object": "image.generation.task", "status": "failed",
+                                         "error": {"code": "content_policy_violation", "message": "blocked"}})  # fmt: skip
+
+    s = ClientSettings(provider="evolink", api_key=KEY, key_source="environment", use_fallback=False, max_retries=0)
+    with ImageClient(settings=s, recorder=MemoryRecorder(), transport=httpx.MockTransport(handle)) as client:
+        out = client.generate(edit(("fox.png", FOX)))
+    assert out.error.error_type == "content_policy"  # the task's own failure: the upload and the request went through
+    assert seen == [("files-api.evolink.ai", f"Bearer {KEY}"), ("api.evolink.ai", f"Bearer {KEY}")]
