@@ -353,7 +353,11 @@ def build_endpoint(base_url: str, *, preset: Provider | None = None) -> Endpoint
         )
     if preset is not None and preset.base_url:
         preset_host = urlsplit(preset.base_url).hostname
-        if preset_host and host != preset_host:
+        if preset_host and host != preset_host and is_rehearsal(api_base, preset):
+            problems.append(
+                EndpointProblem("info", f"The local sandbox, speaking as {preset.label}: a rehearsal, nothing reaches {preset_host}.")
+            )
+        elif preset_host and host != preset_host:
             problems.append(
                 EndpointProblem(
                     "warn",
@@ -769,7 +773,7 @@ def key_destination_problem(key: str, source: str, key_host: str, url: str) -> t
             f"Settings, set {CUSTOM_KEY_HOST_VAR} to the host it belongs to, or add it under [{HOST_KEYS_TABLE}] in "
             ".streamlit/secrets.toml.",
         )
-    if host != key_host:
+    if host != key_host and host not in files_hosts_of(key_host):
         return (
             "api_key",
             f"The key from {where} belongs to '{key_host}' and is only sent there, not to '{host}'. Type a key for "
@@ -1069,6 +1073,8 @@ def route(provider: Provider | str | None, model: str) -> Route:
         base["source"] = f"The local sandbox, which follows the model's documented rules ({caps.source})"
     elif not caps.known:
         base["not_confirmed"] = "A model this app has no facts about: nothing is refused, the provider decides."
+    if pid == "evolink" and caps.edits:
+        base["references"] = "image_urls"  # EvoLink has no /images/edits: every model takes references as URLs
     base.update(_ROUTES.get((pid, model), {}))
     listed = bool(preset and model in preset.models)
     return Route(pid, model, listed=listed, **base)
@@ -1101,3 +1107,82 @@ def route_row(r: Route) -> dict[str, Any]:
         "source": r.source,
         "not confirmed": r.not_confirmed or "-",
     }
+
+
+# --------------------------------------------------------------------------
+# EvoLink: ratio sizes in pixels, and the file host its references are uploaded to
+
+# Each resolution word aims at a pixel count; the ratio shapes it, sides aligned to multiples of 16, and a
+# shape over the budget (8,294,400 pixels, no edge over 3,840) is scaled down to it: 4K 2:1 is 3840x1920.
+EVOLINK_RESOLUTION_PIXELS = {"1K": 1024 * 1024, "2K": 2048 * 2048, "4K": FREE_SIZE_MAX_PIXELS}
+EVOLINK_DEFAULT_RESOLUTION = "1K"
+
+
+def ratio_pixels(ratio: str, resolution: str | None = None) -> tuple[int, int]:
+    """The pixel size EvoLink makes for a ratio size (``16:9``) at a resolution (default 1K).
+    ValueError for a ratio or resolution it does not list."""
+    import math
+
+    if ratio not in EVOLINK_RATIOS:
+        raise ValueError(f"'{ratio}' is not one of EvoLink's ratios: {', '.join(EVOLINK_RATIOS)}")
+    word = resolution or EVOLINK_DEFAULT_RESOLUTION
+    if word not in EVOLINK_RESOLUTION_PIXELS:
+        raise ValueError(f"'{word}' is not one of EvoLink's resolutions: {', '.join(EVOLINK_RESOLUTION_PIXELS)}")
+    rw, rh = (int(x) for x in ratio.split(":"))
+    target = EVOLINK_RESOLUTION_PIXELS[word]
+    w, h = math.sqrt(target * rw / rh), math.sqrt(target * rh / rw)
+    scale = min(1.0, FREE_SIZE_MAX_EDGE / max(w, h), math.sqrt(FREE_SIZE_MAX_PIXELS / (w * h)))
+    m = FREE_SIZE_MULTIPLE
+    w, h = max(m, round(w * scale / m) * m), max(m, round(h * scale / m) * m)
+    while w * h > FREE_SIZE_MAX_PIXELS or max(w, h) > FREE_SIZE_MAX_EDGE:  # rounding up may pass the budget
+        w, h = (w - m, h) if w >= h else (w, h - m)
+    return w, h
+
+
+EVOLINK_UPLOAD_PATH = "/api/v1/files/upload/base64"
+EVOLINK_FILES_ROOT = "https://files-api.evolink.ai"
+EVOLINK_FILE_LINK_S = 72 * 3600  # EvoLink keeps an uploaded file's link this long
+SANDBOX_EVOLINK_PATH = "/evolink/v1"  # where the sandbox answers in EvoLink's shapes (its API base)
+REHEARSAL_KEY = "sbx-7f3a9c2e5d1b"  # the placeholder key a rehearsal on the sandbox sends when none was given (it takes any)
+
+# API root -> the root of its file host. The key of an API host is sent to its file host only because it is
+# listed here: EvoLink's own, and the local sandbox's while it runs (bind_files_root).
+EVOLINK_API_ROOT = "https://api.evolink.ai"
+_FILES_ROOTS: dict[str, str] = {EVOLINK_API_ROOT: EVOLINK_FILES_ROOT}
+
+
+def _root(url: str) -> str:
+    parts = urlsplit((url or "").strip())
+    return f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}"
+
+
+def bind_files_root(api_root: str, files_root: str) -> None:
+    """Name the file host of an API host (the sandbox registers its own when it starts)."""
+    _FILES_ROOTS[_root(api_root)] = _root(files_root)
+
+
+def unbind_files_root(api_root: str) -> None:
+    if _root(api_root) != EVOLINK_API_ROOT:
+        _FILES_ROOTS.pop(_root(api_root), None)
+
+
+def files_upload_url(api_root: str) -> str | None:
+    """Where reference files for the API at ``api_root`` are uploaded, or None when no file host is known."""
+    files_root = _FILES_ROOTS.get(_root(api_root))
+    return files_root + EVOLINK_UPLOAD_PATH if files_root else None
+
+
+def files_hosts_of(key_host: str) -> set[str]:
+    """The file hosts a key bound to ``key_host`` may also go to (EvoLink's uploads)."""
+    return {host_of(files) for api, files in list(_FILES_ROOTS.items()) if host_of(api) == key_host}
+
+
+def is_rehearsal(api_base: str, preset: Provider | None) -> bool:
+    """True for the local sandbox's EvoLink face, as the EvoLink preset's base URL."""
+    return bool(
+        preset is not None
+        and preset.id == "evolink"
+        and host_of(api_base) in LOOPBACK_HOSTS
+        and urlsplit(api_base).path.rstrip("/") == SANDBOX_EVOLINK_PATH
+        and _root(api_base) in _FILES_ROOTS
+    )

@@ -45,7 +45,20 @@ from starlette.routing import Route
 from lib import constants as C
 from lib.checks.text import quoted_texts, without_quoted
 from lib.edits import sniff as _sniff
-from lib.providers import GATEWAY_MODELS, GPT_IMAGE_MODELS, check_size
+from lib.providers import (
+    EVOLINK_FILE_LINK_S,
+    EVOLINK_RATIOS,
+    EVOLINK_UPLOAD_PATH,
+    GATEWAY_MODELS,
+    GPT_IMAGE_MODELS,
+    SANDBOX_EVOLINK_PATH,
+    bind_files_root,
+    check_size,
+    get_provider,
+    ratio_pixels,
+    route,
+    unbind_files_root,
+)
 
 if TYPE_CHECKING:  # the server is imported when the sandbox is started, not to read its scenarios
     import uvicorn
@@ -97,6 +110,14 @@ MODERATION_CATEGORIES = (
     "violence",
     "violence/graphic",
 )
+# How the EvoLink file API can misbehave (Sandbox.fail_uploads).
+UPLOAD_FAULTS = {
+    "auth": "401: the key is not accepted by the file API.",
+    "server_error": "502 Bad Gateway as an HTML page.",
+    "network": "The connection drops in the middle of the answer.",
+    "bad_response": "200 with no file_url in the answer.",
+    "invalid_image": "400: the file is refused as not an image it takes.",
+}
 # Prompt tags that change the image rather than fail the request.
 IMAGE_TAGS = {
     "misspell": "The prompt's first quoted text is lettered onto the image with one letter changed.",
@@ -424,6 +445,17 @@ def _error(
     )
 
 
+async def _json_object(request: Request) -> dict[str, Any] | Response:
+    """The request's JSON object, or the 400 a provider answers when it is not one."""
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "We could not parse the JSON body of your request.", code="invalid_json")
+    if not isinstance(body, dict):
+        return _error(400, "The request body must be a JSON object.", code="invalid_json")
+    return body
+
+
 _NGINX_404 = """<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n</body>\r\n</html>\r\n"""
 _NGINX_405 = """<html>\r\n<head><title>405 Not Allowed</title></head>\r\n<body>\r\n<center><h1>405 Not Allowed</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n</body>\r\n</html>\r\n"""
 _BAD_GATEWAY = """<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body><h1>Bad Gateway</h1><p>The proxy server received an invalid response from an upstream server.</p></body></html>\n"""
@@ -446,6 +478,7 @@ class Sandbox:
         self._window_start = 0.0
         self._window_count = 0
         self.requests = 0
+        self._evolink_init()
         self.app = self._build_app()
 
     # -- config -----------------------------------------------------------------
@@ -502,6 +535,7 @@ class Sandbox:
             Route("/sandbox/config", self.get_config, methods=["GET"]),
             Route("/sandbox/config", self.set_config, methods=["POST"]),
             Route("/health", self.health, methods=["GET"]),
+            *self._evolink_routes(),
         ]
 
         async def not_found(request: Request, exc: Exception) -> Response:
@@ -568,12 +602,9 @@ class Sandbox:
     async def generate(self, request: Request) -> Response:
         self.requests += 1
         cfg = self.config
-        try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "We could not parse the JSON body of your request.", code="invalid_json")
-        if not isinstance(body, dict):
-            return _error(400, "The request body must be a JSON object.", code="invalid_json")
+        body = await _json_object(request)
+        if isinstance(body, Response):
+            return body
         prompt = body.get("prompt")
         scenario = self._scenario_for(request, prompt if isinstance(prompt, str) else "")
         dialect = request.headers.get("x-sandbox-dialect") or cfg.dialect
@@ -1189,6 +1220,250 @@ class Sandbox:
             )
         return Response(data, media_type=mime)
 
+    # -- EvoLink's shapes: tasks, ratio sizes, image_urls, and the file API on a host of its own --------------
+    #
+    # Under SANDBOX_EVOLINK_PATH the sandbox answers as EvoLink does: a task object for POST .../images/generations,
+    # polled at .../tasks/{id}. References come as image_urls, which it reads only from its own file host:
+    # ``files_app``, served on a second port, takes EvoLink's base64 upload and serves the files back.
+
+    def _evolink_init(self) -> None:
+        self._uploads: OrderedDict[str, tuple[bytes, str, float]] = OrderedDict()
+        self.files_root = ""  # scheme://host:port of the file host, set when it is served
+        self.upload_fault: str | None = None  # one of UPLOAD_FAULTS: how the file API misbehaves
+        self.uploads = 0  # uploads answered, faults included
+        self.files_app = Starlette(
+            routes=[
+                Route(EVOLINK_UPLOAD_PATH, self.evolink_upload, methods=["POST"]),
+                Route("/files/{token}", self.evolink_file, methods=["GET"]),
+            ],
+            exception_handlers={404: self._nginx_404},
+        )
+
+    async def _nginx_404(self, request: Request, exc: Exception) -> Response:
+        return HTMLResponse(_NGINX_404, status_code=404)
+
+    def _evolink_routes(self) -> list[Route]:
+        return [
+            Route(SANDBOX_EVOLINK_PATH + "/images/generations", self.evolink_generate, methods=["POST"]),
+            Route(SANDBOX_EVOLINK_PATH + "/tasks/{task_id}", self.evolink_task, methods=["GET"]),
+        ]
+
+    def fail_uploads(self, fault: str | None) -> None:
+        """Make the file API misbehave (one of UPLOAD_FAULTS), or answer normally again (None)."""
+        if fault is not None and fault not in UPLOAD_FAULTS:
+            raise ValueError(f"unknown upload fault {fault!r}; one of {', '.join(UPLOAD_FAULTS)}")
+        self.upload_fault = fault
+
+    async def evolink_upload(self, request: Request) -> Response:
+        """POST /api/v1/files/upload/base64: {"base64_data": "data:image/png;base64,..."} -> the file's link."""
+        self.uploads += 1
+        fault = self.upload_fault
+        header = request.headers.get("authorization") or ""
+        if fault == "auth" or not re.fullmatch(r"Bearer \S+", header):
+            return JSONResponse({"success": False, "code": 401, "msg": "Invalid or missing API key."}, status_code=401)
+        if fault == "server_error":
+            return HTMLResponse(_BAD_GATEWAY, status_code=502)
+        if fault == "network":
+
+            async def broken():
+                yield b'{"success": true, "code": 200, "data": {"file_url": "'
+                raise _DropConnection("sandbox dropped the upload on purpose")
+
+            return StreamingResponse(broken(), media_type="application/json")
+        if fault == "bad_response":
+            return JSONResponse({"success": True, "code": 200, "data": {"file_name": "upload.png"}})
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return JSONResponse({"success": False, "code": 400, "msg": "The body is not JSON."}, status_code=400)
+        raw = body.get("base64_data") if isinstance(body, dict) else None
+        m = re.fullmatch(r"data:([\w.+-]+/[\w.+-]+);base64,(.*)", raw or "", re.S)
+        try:
+            data = base64.b64decode(m.group(2), validate=True) if m else b""
+        except ValueError:
+            data = b""
+        if not data:
+            return JSONResponse(
+                {"success": False, "code": 400, "msg": "base64_data must be a data URL: data:<type>;base64,<data>."}, status_code=400
+            )
+        if len(data) > C.MAX_REFERENCE_IMAGE_BYTES:
+            return JSONResponse({"success": False, "code": 413, "msg": "The file is over 50 MB."}, status_code=413)
+        mime = _sniff(data)
+        if fault == "invalid_image" or mime not in ("image/png", "image/jpeg", "image/webp"):
+            return JSONResponse(
+                {"success": False, "code": 400, "msg": "Unsupported file type: only jpeg, png and webp images are accepted."},
+                status_code=400,
+            )
+        token = uuid.uuid4().hex
+        expires = time.time() + EVOLINK_FILE_LINK_S
+        with self._lock:
+            self._uploads[token] = (data, mime, expires)
+            while len(self._uploads) > C.SANDBOX_KEPT_FILES:
+                self._uploads.popitem(last=False)
+        ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[mime]
+        url = f"{self.files_root or str(request.base_url).rstrip('/')}/files/{token}.{ext}"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
+        return JSONResponse(
+            {
+                "success": True,
+                "code": 200,
+                "msg": "upload succeeded",
+                "data": {
+                    "file_id": f"file_{token[:16]}",
+                    "file_name": f"{token}.{ext}",
+                    "original_name": str(body.get("file_name") or f"upload.{ext}")[:120],
+                    "file_size": len(data),
+                    "mime_type": mime,
+                    "upload_path": str(body.get("upload_path") or "images")[:120],
+                    "file_url": url,
+                    "download_url": url,
+                    "upload_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "expires_at": stamp,
+                },
+            }
+        )
+
+    def _uploaded(self, url: str) -> tuple[bytes, str] | None:
+        """The bytes behind a link of this sandbox's file host (None: not one of its links, or expired)."""
+        if not self.files_root or not isinstance(url, str) or not url.startswith(self.files_root + "/files/"):
+            return None
+        token = url[len(self.files_root + "/files/") :].split(".", 1)[0]
+        with self._lock:
+            entry = self._uploads.get(token)
+        if entry is None or time.time() > entry[2]:
+            return None
+        return entry[0], entry[1]
+
+    async def evolink_file(self, request: Request) -> Response:
+        found = self._uploaded(f"{self.files_root}/files/{request.path_params['token']}")
+        if found is None:
+            return HTMLResponse(_NGINX_404, status_code=404)
+        return Response(found[0], media_type=found[1])
+
+    async def evolink_generate(self, request: Request) -> Response:
+        """POST .../images/generations in EvoLink's shape: checks as its documentation states them, then a task."""
+        self.requests += 1
+        body = await _json_object(request)
+        if isinstance(body, Response):
+            return body
+        prompt = body.get("prompt")
+        scenario = self._scenario_for(request, prompt if isinstance(prompt, str) else "")
+        model = body.get("model")
+        if request.headers.get("authorization") is None:
+            return _error(401, "Authorization header is missing: send Authorization: Bearer <key>.", code="unauthorized")
+        early = self._early_faults(request, scenario, model)
+        if early is not None:
+            return early
+        if not isinstance(prompt, str) or not prompt.strip():
+            return _error(400, "prompt is required.", param="prompt", code="invalid_parameter")
+        served = get_provider("evolink").models
+        if model not in served or scenario == "model_not_found":
+            return _error(404, f"Model '{model}' is not available. Available models: {', '.join(served)}.", code="model_not_found")
+        rules = route("evolink", str(model))
+        size = str(body.get("size") or "auto")
+        problem = check_size(size, str(model), "evolink")
+        if problem or scenario == "bad_request":
+            return _error(400, f"Invalid size '{size}'. {problem or ''}".strip(), param="size", code="invalid_parameter")
+        resolution = body.get("resolution")
+        if resolution is not None and resolution not in rules.sizes.resolutions:
+            return _error(
+                400, f"resolution must be one of {', '.join(rules.sizes.resolutions)}.", param="resolution", code="invalid_parameter"
+            )
+        n = body.get("n", 1)
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= rules.limits.max_n:
+            return _error(400, f"n must be from 1 to {rules.limits.max_n} for {model}.", param="n", code="invalid_parameter")
+        if "quality" in body and body["quality"] not in rules.limits.qualities:
+            return _error(
+                400, f"quality is not one {model} takes: {', '.join(rules.limits.qualities)}.", param="quality", code="invalid_parameter"
+            )
+        urls = body.get("image_urls")
+        refs: list[tuple[bytes, str]] = []
+        if urls is not None:
+            if not isinstance(urls, list) or not 1 <= len(urls) <= C.MAX_REFERENCE_IMAGES:
+                return _error(
+                    400, f"image_urls must list 1 to {C.MAX_REFERENCE_IMAGES} URLs.", param="image_urls", code="invalid_parameter"
+                )
+            for i, url in enumerate(urls):
+                found = self._uploaded(url)
+                if found is None:
+                    return _error(
+                        400,
+                        f"image_urls[{i}] could not be downloaded; this sandbox reads only the links of its own file host.",
+                        param="image_urls",
+                        code="image_download_failed",
+                    )
+                refs.append(found)
+        if size == "auto" and refs:
+            with Image.open(io.BytesIO(refs[0][0])) as first:
+                w, h = first.size
+        elif size == "auto":
+            w, h = 1024, 1024
+        elif size in EVOLINK_RATIOS:
+            w, h = ratio_pixels(size, resolution)
+        else:
+            w, h = _parse_dims(size)
+        if "#wrong_size" in prompt.lower():
+            w, h = wrong_size(w, h)
+        failing = scenario in ("content_policy", "task_failed")
+        ttl = -1.0 if scenario == "image_fetch_failed" else self.config.url_ttl_s
+
+        def make() -> list[str]:
+            if refs:
+                images = [derive_edit(refs[0][0], f"{prompt} #{i + 1}" if i else prompt, w, h, "png", None, None) for i in range(n)]
+            else:
+                images = [render_image(prompt, w, h, "png", False, i, None) for i in range(n)]
+            return [self._keep_file(img, "image/png", ttl) for img in images]
+
+        tokens = [] if failing else await asyncio.to_thread(make)
+        base = str(request.base_url).rstrip("/")
+        task_id = f"task-unified-{int(time.time())}-{uuid.uuid4().hex[:8]}"
+        with self._lock:
+            self._tasks[task_id] = {
+                "created": time.monotonic(),
+                "duration": self.config.task_duration_s if scenario != "slow" else C.SANDBOX_SLOW_LATENCY_S,
+                "scenario": scenario,
+                "dialect": "evolink",
+                "args": (prompt, f"{w}x{h}", "png", False, None, n),
+                "model": model,
+                "urls": [f"{base}/files/{t}" for t in tokens],
+            }
+        return JSONResponse(
+            {
+                "created": int(time.time()),
+                "id": task_id,
+                "model": model,
+                "object": "image.generation.task",
+                "progress": 0,
+                "status": "pending",
+                "task_info": {"can_cancel": True, "estimated_time": max(1, round(self.config.task_duration_s))},
+                "type": "image",
+                "usage": {"billing_rule": "per_call", "credits_reserved": 2.5 * n, "user_group": "default"},
+            }
+        )
+
+    async def evolink_task(self, request: Request) -> Response:
+        """GET .../tasks/{id}: EvoLink's task object; ``results`` once completed, an ``error`` object once failed."""
+        task_id = request.path_params["task_id"]
+        with self._lock:
+            task = self._tasks.get(task_id)
+        view = self._task_view(request, task_id) if task is not None and task["dialect"] == "evolink" else None
+        if view is None:
+            return _error(404, f"Task {task_id} not found.", code="task_not_found")
+        out: dict[str, Any] = {
+            "created": int(time.time()),
+            "id": task_id,
+            "model": task["model"],
+            "object": "image.generation.task",
+            "progress": view.get("progress", 0),
+            "status": view["status"],
+            "type": "image",
+        }
+        if view["status"] == "completed":
+            out["results"] = view["urls"]
+        elif view["status"] == "failed":
+            out["error"] = {"code": view["code"], "message": view["message"], "type": "task_error"}
+        return JSONResponse(out)
+
 
 # --------------------------------------------------------------------------
 # Serving
@@ -1226,6 +1501,7 @@ class SandboxServer:
         sock.bind((self.host, self._requested_port))
         sock.listen(128)
         self.port = sock.getsockname()[1]
+        sock = self._with_files_host(sock)
         self._stopping = threading.Event()
         if lazy:
             self._thread = threading.Thread(target=self._serve_when_called, args=(sock,), name=f"sandbox:{self.port}", daemon=True)
@@ -1240,25 +1516,56 @@ class SandboxServer:
             time.sleep(0.01)
         return self
 
-    def _run(self, sock: socket.socket) -> None:
+    def _run(self, sock: list[socket.socket]) -> None:
         import uvicorn
 
-        config = uvicorn.Config(self.sandbox.app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self._app, interface="asgi3", log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
+        )
         self._server = uvicorn.Server(config)
         if self._stopping.is_set():
-            sock.close()
+            for one in sock:
+                one.close()
             return
-        self._server.run(sockets=[sock])
+        self._server.run(sockets=sock)
 
-    def _serve_when_called(self, sock: socket.socket) -> None:
+    def _serve_when_called(self, sock: list[socket.socket]) -> None:
         import select
 
         while not self._stopping.is_set():
-            ready, _, _ = select.select([sock], [], [], 0.2)
+            ready, _, _ = select.select(sock, [], [], 0.2)
             if ready:
                 self._run(sock)
                 return
-        sock.close()
+        for one in sock:
+            one.close()
+
+    # -- EvoLink's file host: a second port of the same server ------------------
+
+    def _with_files_host(self, sock: socket.socket) -> list[socket.socket]:
+        """Listen on a second port for EvoLink's file API, and name it as the file host of this sandbox's API."""
+        files = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        files.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        files.bind((self.host, 0))
+        files.listen(128)
+        self.files_port = files.getsockname()[1]
+        self.sandbox.files_root = f"http://{self.host}:{self.files_port}"
+        bind_files_root(self.url, self.sandbox.files_root)
+        return [sock, files]
+
+    @property
+    def evolink_base_url(self) -> str:
+        """The base URL for the EvoLink preset to rehearse on this sandbox."""
+        return self.url + SANDBOX_EVOLINK_PATH
+
+    def face_for(self, provider_id: str) -> str:
+        """The base URL that answers in a provider's shapes: EvoLink's face for EvoLink, else the OpenAI one."""
+        return self.evolink_base_url if provider_id == "evolink" else self.base_url
+
+    async def _app(self, scope: Any, receive: Any, send: Any) -> None:
+        port = (scope.get("server") or (None, None))[1]
+        app = self.sandbox.files_app if port == getattr(self, "files_port", None) else self.sandbox.app
+        await app(scope, receive, send)
 
     def stop(self) -> None:
         stopping = getattr(self, "_stopping", None)
@@ -1268,6 +1575,8 @@ class SandboxServer:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self.port is not None:
+            unbind_files_root(self.url)
 
     def __enter__(self) -> SandboxServer:
         return self.start()

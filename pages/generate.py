@@ -83,6 +83,7 @@ resolution = (
     if size in rule.ratios
     else None
 )
+ui.evolink_panel(settings)  # EvoLink: image_urls, callback_url, a rehearsal on the sandbox
 with_compression = output_format in ("jpeg", "webp")
 d = st.columns(3 if with_compression else 2)
 background = d[0].selectbox("Background", BACKGROUNDS, key="background")

@@ -26,3 +26,13 @@ def test_scenarios_named_in_the_table_exist():
             continue
         assert any(label.startswith(name.split(" (")[0]) for label in SCENARIO_LABELS.values()), name
     assert set(SCENARIO_LABELS) == set(SCENARIOS)
+
+
+def test_the_evolink_section_matches_the_rules():
+    from lib.providers import EVOLINK_FILES_ROOT, EVOLINK_UPLOAD_PATH, ratio_pixels
+
+    section = README.split("**EvoLink's references and sizes.**")[1].split("## Command line")[0]
+    assert f"`16:9` at 2K is {'x'.join(map(str, ratio_pixels('16:9', '2K')))}" in section
+    assert f"at 4K {'x'.join(map(str, ratio_pixels('2:1', '4K')))}" in section
+    assert EVOLINK_FILES_ROOT + EVOLINK_UPLOAD_PATH in section
+    assert "Rehearse on the sandbox" in section and "--rehearse" in section and "callback_url" in README

@@ -12,7 +12,7 @@ from typing import Any
 from lib import constants as C
 from lib import redact
 from lib.config import Config
-from lib.providers import ResolvedKey
+from lib.providers import REHEARSAL_KEY, ResolvedKey
 from lib.text import TERMINAL_LINE_LIMIT, terminal
 
 
@@ -71,13 +71,22 @@ def target(args: argparse.Namespace) -> tuple[Config, ResolvedKey, str | None, d
 
     A key from the environment or secrets.toml is bound to the preset's host;
     --api-key goes where --base-url says. The sandbox provider without
-    --base-url starts its own sandbox for the one command (the caller stops it)."""
+    --base-url starts its own sandbox for the one command (the caller stops it), and so does
+    ``--rehearse`` for another provider: its base URL is the sandbox's face for that provider
+    (EvoLink's shapes for EvoLink), and without --api-key a placeholder key is sent there."""
     cfg = Config.load()
     resolved = cfg.key_for(args.provider, base_url=args.base_url, typed=args.api_key or "")
     sandbox = None
     base_url = args.base_url
     headers: dict[str, str] = {}
-    if args.provider == "sandbox":
+    if getattr(args, "rehearse", False) and args.provider != "sandbox":
+        # A sandbox for this command, answering in the provider's shapes; a configured key stays home.
+        from lib.sandbox import SandboxConfig, SandboxServer
+
+        sandbox = SandboxServer(SandboxConfig(latency_s=C.CLI_SANDBOX_LATENCY_S)).start()
+        base_url = sandbox.face_for(args.provider)
+        resolved = cfg.key_for(args.provider, base_url=base_url, typed=args.api_key or REHEARSAL_KEY)
+    elif args.provider == "sandbox":
         if base_url is None:
             from lib.sandbox import SandboxConfig, SandboxServer
 

@@ -66,6 +66,12 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--max-retries", type=int, default=C.DEFAULT_MAX_RETRIES)
     g.add_argument("--no-fallback", action="store_true", help="do not try the fallback chain")
     g.add_argument("--scenario", choices=list(SCENARIOS), help="sandbox only: the behaviour to rehearse")
+    g.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="send to a sandbox started for this command, in the provider's shapes (EvoLink: tasks, ratio sizes, "
+        "uploads and image_urls); no configured key leaves this machine",
+    )
     g.add_argument("--json", action="store_true", help="print one JSON object")
     g.add_argument(
         "--allow-private-images",
@@ -118,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
             return 2
     if args.scenario and args.provider != "sandbox":
         say("imagelab: --scenario applies to the sandbox provider only", file=sys.stderr)
+        return 2
+    if args.rehearse and args.base_url:
+        say("imagelab: --rehearse sends to its own sandbox; leave --base-url out", file=sys.stderr)
         return 2
     cfg, key, base_url, headers, sandbox = target(args)
 

@@ -7,6 +7,7 @@
 - ``_attempt``: what one attempt gathers (a typed context) and what a run has;
 - ``_events``: a run's progress events, bounded (coalesced) whatever the provider sends;
 - ``_moderation``: the check before paying (the provider's moderations route, before the image request);
+- ``_evolink``: references sent as links (``image_urls``): each file uploaded to the file host first;
 - ``_client``: ``ImageClient``: ``generate`` (pre-flight, limits, the attempt
   row, the exchange, polling, downloads, retries and fallbacks) and ``send``.
 """

@@ -60,6 +60,7 @@ from lib.classify import (
 )
 from lib.client._attempt import AttemptContext, AttemptResult, RunState, drop_frames
 from lib.client._events import EventLog
+from lib.client._evolink import Links, link_body, preview_body, sends_links, upload_references
 from lib.client._moderation import check_before_sending
 from lib.client._retry import (
     budget_waits,
@@ -205,6 +206,7 @@ class ImageClient:
         self._tracker: SocketTracker | None = SocketTracker() if transport is None else None
         self._injected_transport = transport
         self._fetch: httpx.Client | None = None  # result URLs: a client of its own (see download)
+        self.links = Links(wall_clock, self.recorder)  # reference images uploaded as links, by content hash
         self.guard = AddressGuard(settings.endpoint.root, allow_private=settings.allow_private_images)
         self._http = httpx.Client(
             transport=transport if transport is not None else DeadlineTransport(tracker=self._tracker),
@@ -329,10 +331,11 @@ class ImageClient:
         return headers
 
     def preview(self, request: GenerationRequest, model: str | None = None) -> RequestPreview:
-        if request.is_edit:
+        links = sends_links(request, self.settings.preset, model or request.model)
+        if request.is_edit and not links:
             return self._edit_preview(request, model)
         url = self.settings.endpoint.url
-        body = request.body(model)
+        body = preview_body(self, request, model) if links else request.body(model)
         headers = self._headers(masked=True)
         env = self.settings.preset.key_env
         lines = [f"curl -sS -X POST {shlex.quote(url)}"]
@@ -583,7 +586,9 @@ class ImageClient:
             "run_id": run_id,
             "started_at": self.wall_clock(),
             "provider": self.settings.provider,
-            "url": self.settings.endpoint.edits_url if request.is_edit else self.settings.endpoint.url,
+            "url": self.settings.endpoint.edits_url
+            if request.is_edit and not sends_links(request, self.settings.preset, model)
+            else self.settings.endpoint.url,
             "model": model,
             "prompt": request.prompt,
             "params": request.params(),
@@ -889,9 +894,12 @@ class ImageClient:
     def _exchange(self, request, model, attempt_no, attempt_id, ctx, emit) -> None:
         s = self.settings
         endpoint = s.endpoint
-        url = endpoint.edits_url if request.is_edit else endpoint.url
+        links = sends_links(request, s.preset, model)
+        url = endpoint.edits_url if request.is_edit and not links else endpoint.url
         headers = self._headers(masked=False, url=url)
-        if request.is_edit:
+        if links:  # references as links: each file uploaded first (EvoLink)
+            send = {"json": link_body(request, model, upload_references(self, request, model=model, attempt_no=attempt_no, emit=emit))}
+        elif request.is_edit:
             fields, files = edit_form(request, model)
             send: dict[str, Any] = {"data": fields, "files": files}
             headers.pop("Content-Type", None)  # httpx writes multipart/form-data with its boundary

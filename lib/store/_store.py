@@ -51,6 +51,7 @@ from lib.store.recovery import RecoveryWrites
 from lib.store.reports import ReportQueries
 from lib.store.schema import migrations
 from lib.store.spend import SpendQueries
+from lib.store.uploads import UploadQueries
 
 log = logging.getLogger("imagelab.store")
 
@@ -134,6 +135,7 @@ class Store(
     CheckQueries,
     PlaceQueries,
     LineageQueries,
+    UploadQueries,
 ):
     """The SQLite record of runs, attempts, images and reports. Thread-safe."""
 

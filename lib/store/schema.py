@@ -383,3 +383,15 @@ def m019_places(db: sqlite_utils.Database) -> None:
         not_null={"token", "page", "data", "updated_at"},
     )
     db["places"].create_index(["updated_at"], if_not_exists=True)
+
+
+@migrations()
+def m020_uploads(db: sqlite_utils.Database) -> None:
+    """Reference files uploaded to a provider's file host (EvoLink's), by content: the link it answered and
+    when that link ends, so the same bytes are not uploaded again while the link is valid. No key is kept."""
+    db["uploads"].create(
+        {"sha256": str, "files_root": str, "url": str, "expires_at": float, "created_at": float},
+        pk=("sha256", "files_root"),
+        not_null={"sha256", "files_root", "url", "expires_at", "created_at"},
+    )
+    db["uploads"].create_index(["expires_at"], if_not_exists=True)

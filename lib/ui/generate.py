@@ -1,5 +1,5 @@
 """What the Generate page owns: starting a job, reattaching to a run by its link, recent
-generations, and filling the form from an attempt to re-run."""
+generations, filling the form from an attempt to re-run, and EvoLink's rehearsal on the sandbox."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from streamlit.errors import StreamlitAPIException
 from lib import constants as C
 from lib import errors as E
 from lib.generation import GenerationRequest, Outcome
-from lib.providers import KNOWN_MODELS, PRESETS
+from lib.providers import KNOWN_MODELS, PRESETS, REHEARSAL_KEY, is_rehearsal
 from lib.store.records import outcome_from_run
 from lib.text import literal
 from lib.text import markdown as plain
 from lib.ui.media import session_image
-from lib.ui.resources import get_runner, get_store, thumbnail_path
+from lib.ui.resources import get_runner, get_sandbox, get_store, thumbnail_path
 from lib.ui.sidebar import OTHER_MODEL, PageSettings
 
 if TYPE_CHECKING:  # the job runner (and the HTTP client under it) is imported when a generation starts
@@ -402,3 +402,53 @@ def prefill_from_result() -> str | None:
     if skipped:
         st.caption(plain("Not restored: " + ", ".join(skipped) + "."))
     return run_id
+
+
+# --------------------------------------------------------------------------
+# EvoLink: how its references travel, callback_url, and a rehearsal on the sandbox's EvoLink face
+
+EVOLINK_BASE_KEY = "base_url__evolink"  # the sidebar's Base URL field of the EvoLink provider
+EVOLINK_TYPED_KEY = "typed_key__evolink"  # and its API key field
+
+
+def _point_evolink_at(base_url: str, key: str) -> None:
+    """Set the sidebar's EvoLink base URL (and the rehearsal's placeholder key, or none), before the sidebar is drawn."""
+    st.session_state[EVOLINK_BASE_KEY] = base_url
+    typed = st.session_state.get(EVOLINK_TYPED_KEY) or ""
+    if (key and not typed) or (not key and typed == REHEARSAL_KEY):  # a key typed by the user is left as it is
+        st.session_state[EVOLINK_TYPED_KEY] = key
+
+
+def evolink_panel(settings: PageSettings) -> None:
+    """On the EvoLink provider: what differs there, and one click to rehearse on the local sandbox (and back)."""
+    client = settings.client
+    if client.provider != "evolink":
+        return
+    preset = PRESETS["evolink"]
+    rehearsing = is_rehearsal(client.endpoint.api_base, preset)
+    with st.expander("EvoLink: references, callbacks, rehearsal", icon=":material/theater_comedy:", expanded=rehearsing):
+        st.caption(
+            "Sizes are a ratio with a resolution (1K, 2K, 4K), WIDTHxHEIGHT, or auto. Reference images are uploaded to "
+            "EvoLink's file API first (links kept 72 hours) and sent as links in image_urls; your EvoLink key goes only "
+            "to api.evolink.ai and its file host, files-api.evolink.ai. callback_url is not used: EvoLink cannot reach "
+            "an app on your machine, so the app polls the task instead."
+        )
+        if rehearsing:
+            st.success("Rehearsing: requests go to the local sandbox, which answers in EvoLink's shapes. Nothing reaches EvoLink.")
+            st.button(
+                "Back to EvoLink",
+                key="evolink_leave_sandbox",
+                icon=":material/cloud:",
+                on_click=_point_evolink_at,
+                args=(preset.base_url, ""),
+            )
+        else:
+            st.button(
+                "Rehearse on the sandbox",
+                key="evolink_use_sandbox",
+                icon=":material/science:",
+                help="Point the EvoLink base URL at the local sandbox: tasks, ratio sizes, uploads and image_urls as EvoLink "
+                "has them, with no key of yours sent anywhere (a placeholder key is used).",
+                on_click=_point_evolink_at,
+                args=(get_sandbox().evolink_base_url, REHEARSAL_KEY),
+            )

@@ -123,7 +123,9 @@ def test_widget_choices_follow_the_route():
 def test_unknown_routes_leave_the_decision_to_the_provider():
     r = route("custom", "my-gateway-model")
     assert not r.capabilities.known and "may differ" in r.not_confirmed
-    assert route("evolink", "seedream-4-5").references == "multipart"
+    assert route("wisgate", "seedream-4-5").references == "multipart"
+    # EvoLink has no /images/edits: a model it serves takes its references as links, whatever the model
+    assert route("evolink", "seedream-4-5").references == "image_urls"
 
 
 def test_token_estimate_errs_high():
