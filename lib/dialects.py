@@ -54,6 +54,7 @@ from lib.answers import extract_items
 from lib.classify import MAX_JSON_DEPTH, load_json
 
 DIALECT_FILE = "dialects.toml"  # or one file per dialect in a dialects/ folder, beside secrets.toml or in the data directory
+DIALECT_ENV = "IMAGELAB_DIALECT"  # or dialect = "..." in secrets.toml: the Custom provider's dialect by default
 MAX_FILE_BYTES = 64 * 1024
 MAX_PATH_STEPS = 32
 
@@ -823,3 +824,29 @@ def starting_file(found: Mapping[str, str], *, name: str = "my gateway") -> str:
         "",
     ]
     return "\n".join(out)
+
+
+# --------------------------------------------------------------------------
+# The dialect a provider uses
+# --------------------------------------------------------------------------
+
+OPENAI_COMPATIBLE = ""  # the name of no dialect: the OpenAI image API, read by family
+
+
+def choose(name: str, paths: Iterable[Path]) -> Dialect | DialectError | None:
+    """The dialect called ``name`` in these files; None for ``OPENAI_COMPATIBLE``; a
+    ``DialectError`` saying why when it cannot be used (no such name, or its file has
+    problems: each with its file and line), for pre-flight to refuse before sending."""
+    wanted = str(name or "").strip()
+    if not wanted:
+        return None
+    files = list(paths)
+    found, problems = load_dialects(files)
+    if wanted in found:
+        return found[wanted]
+    known = f"the files define: {', '.join(sorted(found))}" if found else "no dialect loaded"
+    where = ", ".join(str(p) for p in files) or f"no {DIALECT_FILE} or dialects/ folder was found"
+    if problems:
+        listed = "\n".join(f"- {p}" for p in problems)
+        return DialectError(f"the dialect '{wanted}' is not available ({known}; files: {where}); the files have problems:\n{listed}")
+    return DialectError(f"the dialect '{wanted}' is not defined ({known}; files: {where})")
