@@ -1,0 +1,68 @@
+"""The Custom provider's gateway dialect, chosen in the sidebar from the dialect files found
+(``lib.dialects``; where they are looked for: ``lib.config.dialect_folders``). The choice is
+kept with the rest of the provider settings, for a reload too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from lib.config import chosen_dialect, dialect_folders
+from lib.dialects import DIALECT_FILE, OPENAI_COMPATIBLE, Dialect, dialect_files, load_dialects
+from lib.text import markdown as plain
+from lib.ui.place import keep_place
+from lib.ui.resources import config, get_store
+
+DIALECT_KEY = "gateway_dialect__custom"
+DIALECT_PLACE = "gateway_dialect"
+OPENAI_LABEL = "OpenAI-compatible (no dialect file)"
+
+
+def _folders() -> list[Any]:
+    return dialect_folders(get_store().root)
+
+
+def _default() -> str:
+    return config().dialect_name
+
+
+def dialect_sidebar(container: Any, provider_id: str) -> Any:
+    """For the Custom provider: the *Gateway dialect* selectbox, what it describes (or why its
+    file cannot be used, each problem with its file and line); the ``ClientSettings.dialect``
+    it stands for. Other providers speak no dialect: None."""
+    if provider_id != "custom":
+        return None
+    keep_place(DIALECT_PLACE, [DIALECT_KEY], every_page=True)
+    ss = st.session_state
+    ss.setdefault(DIALECT_KEY, _default())
+    ss[DIALECT_KEY] = ss[DIALECT_KEY]  # the session's own value: it survives a page change
+    folders = _folders()
+    found, problems = load_dialects(dialect_files(*folders))
+    names = [OPENAI_COMPATIBLE, *sorted(found)]
+    if ss[DIALECT_KEY] not in names:
+        names.append(ss[DIALECT_KEY])  # chosen before, its file now broken or gone: pre-flight says why
+    where = " or ".join(f"`{f}`" for f in folders[:2])
+    choice = container.selectbox(
+        "Gateway dialect",
+        names,
+        key=DIALECT_KEY,
+        format_func=lambda n: OPENAI_LABEL if n == OPENAI_COMPATIBLE else n,
+        help=f"For a gateway with its own task API: a dialect file ({DIALECT_FILE}, or dialects/*.toml) in {where}. "
+        "The README's section 'Connecting a gateway' has a worked file.",
+    )
+    dialect = found.get(choice) or (chosen_dialect(provider_id, choice, get_store().root) if choice else None)
+    if isinstance(dialect, Dialect):
+        container.caption(plain(dialect.describe()))
+    elif dialect is not None:
+        container.error(plain(f"This dialect cannot be used; nothing is sent until it is fixed: {dialect}"), icon=":material/description:")
+    elif problems:
+        container.warning(plain("Dialect files with problems: " + "; ".join(str(p) for p in problems[:3])), icon=":material/description:")
+    return dialect
+
+
+def chosen_for(provider_id: str) -> Any:
+    """The dialect the sidebar last chose for ``provider_id`` (Compare's other targets), without drawing anything."""
+    if provider_id != "custom":
+        return None
+    return chosen_dialect(provider_id, st.session_state.get(DIALECT_KEY, _default()), get_store().root)
