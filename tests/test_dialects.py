@@ -237,3 +237,17 @@ def test_choose_finds_a_dialect_by_name_or_says_why_not_with_file_and_line(tmp_p
     assert "'broken' is not available" in text and "acme tasks" in text
     assert f"{broken}: line 6: 'poll.answer.done' is missing" in text  # the file and the line of the problem
     assert "not defined" in str(D.choose("nothing", [folder / "acme.toml"]))
+
+
+def test_report_answer_describes_and_reads_a_pasted_answer_through_a_dialect():
+    d = D.parse_dialect(ACME)
+    pending = D.report_answer('{"code": 200, "data": {"taskId": "abc", "state": "queuing"}}', d)
+    assert dict(pending.fields)["task id"] == "data.taskId" and dict(pending.fields)["its word"] == "queuing"
+    assert pending.read[:2] == [
+        "As a create answer: task id at data.taskId: abc.",
+        "As a poll answer: status 'queuing' at data.state (pending).",
+    ]
+    odd = D.report_answer('{"data": {"state": "paused"}}', d)
+    assert "(not one of the file's words)" in odd.read[1]
+    assert D.report_answer("", d).problem and "not JSON" in D.report_answer("nope", d).problem
+    assert D.report_answer('{"data": {"taskId": "x"}}').read == []  # no dialect in use: the fields only

@@ -9,8 +9,10 @@ from typing import Any
 import streamlit as st
 
 from lib.config import chosen_dialect, dialect_folders
-from lib.dialects import DIALECT_FILE, OPENAI_COMPATIBLE, Dialect, dialect_files, load_dialects
+from lib.dialects import DIALECT_FILE, OPENAI_COMPATIBLE, Dialect, dialect_files, load_dialects, report_answer
+from lib.text import literal
 from lib.text import markdown as plain
+from lib.ui.media import session_download
 from lib.ui.place import keep_place
 from lib.ui.resources import config, get_store
 
@@ -66,3 +68,42 @@ def chosen_for(provider_id: str) -> Any:
     if provider_id != "custom":
         return None
     return chosen_dialect(provider_id, st.session_state.get(DIALECT_KEY, _default()), get_store().root)
+
+
+ANSWER_KEY = "diag_describe_answer"
+
+
+def describe_answer_box(dialect: Any) -> None:
+    """ "Describe this answer": paste an answer a gateway returned; the fields a dialect would
+    read, what the dialect in use reads from it, and a starting file to download."""
+    with st.expander("Describe this answer", icon=":material/data_object:", expanded=bool(st.session_state.get(ANSWER_KEY))):
+        st.caption(
+            "Paste an answer your gateway returned (the create answer, or a poll of a finished task): the fields a dialect "
+            "file would read are found, and a starting file is made from them. Nothing is sent anywhere."
+        )
+        pasted = st.text_area("Answer (JSON)", key=ANSWER_KEY, height=160, placeholder='{"code": 200, "data": {"taskId": "..."}}')
+        if not pasted.strip():
+            return
+        in_use = dialect if isinstance(dialect, Dialect) else None
+        report = report_answer(pasted, in_use)
+        if report.problem:
+            st.warning(plain(report.problem), icon=":material/data_object:")
+            return
+        if report.fields:
+            st.markdown("**Fields found**")
+            st.text(literal("\n".join(f"{what}: {where}" for what, where in report.fields)))
+        else:
+            st.info("No task id, status, results or error field was recognised in this answer.", icon=":material/search_off:")
+        if report.read:
+            st.markdown(f"**What the dialect '{plain(in_use.name if in_use else '')}' reads from it**")
+            st.text(literal("\n".join(report.read)))
+        st.markdown("**A starting file**")
+        st.code(report.starting_file, language="toml")
+        session_download(
+            st,
+            "Download the starting file",
+            lambda: report.starting_file,
+            file_name="my-gateway.toml",
+            mime="application/toml",
+            key="diag_dialect_dl",
+        )

@@ -3,10 +3,13 @@ chosen in the sidebar for the Custom provider; a broken file is named with its l
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lib import compare as K
 from lib import ui
+from lib.dialects import parse_dialect
 from tests.support.apptest import error_card_text, generate
 from tests.support.dialect_support import README_DIALECT_NAME, install_readme_dialect
 from tests.support.wait_until import wait_until
@@ -74,3 +77,27 @@ def test_compare_through_the_dialect(custom):
     assert done.status == "done" and all(c.ok for c in done.cells.values())
     at.run()
     assert len(at.get("image")) == 2
+
+
+POLL_ANSWER = (
+    '{"code": 200, "msg": "success", "data": {"taskId": "t-1", "state": "success", '
+    '"resultJson": "{\\"resultUrls\\": [\\"https://cdn.example.com/a.png\\"]}", "failMsg": null}}'
+)
+
+
+def test_diagnostics_names_the_dialect_and_describes_a_pasted_answer(custom):
+    custom.sidebar.selectbox(key="gateway_dialect__custom").set_value(README_DIALECT_NAME).run()
+    at = custom
+    at.switch_page("pages/diagnostics.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = " ".join(t.value for t in at.text)
+    assert "gateway dialect: sandbox jobs" in shown and "Gateway dialect in use: sandbox jobs" in shown
+    at.text_area(key="diag_describe_answer").set_value(POLL_ANSWER).run()
+    shown = " ".join(t.value for t in at.text)
+    assert "task id: data.taskId" in shown and "status: data.state" in shown and "results: data.resultJson.$json.resultUrls" in shown
+    assert "status 'success' at data.state (done)" in shown and "Results at data.resultJson.$json.resultUrls: 1 image(s)." in shown
+    (starting,) = [c.value for c in at.code if "[poll.answer]" in c.value]
+    assert 'task_id = "data.taskId"' in starting and 'done = ["success"]' in starting
+    assert parse_dialect(starting).read_poll(json.loads(POLL_ANSWER)).state == "done"  # the file reads the answer it came from
+    at.text_area(key="diag_describe_answer").set_value("<html>nope</html>").run()
+    assert any("not JSON" in w.value for w in at.warning)
