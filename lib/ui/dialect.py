@@ -10,7 +10,7 @@ import streamlit as st
 
 from lib.config import chosen_dialect, dialect_folders
 from lib.dialects import DIALECT_FILE, OPENAI_COMPATIBLE, Dialect, dialect_files, load_dialects, report_answer
-from lib.text import literal
+from lib.text import code_span, literal
 from lib.text import markdown as plain
 from lib.ui.media import session_download
 from lib.ui.place import keep_place
@@ -55,12 +55,30 @@ def dialect_sidebar(container: Any, provider_id: str) -> Any:
     )
     dialect = found.get(choice) or (chosen_dialect(provider_id, choice, get_store().root) if choice else None)
     if isinstance(dialect, Dialect):
-        container.caption(plain(dialect.describe()))
+        container.caption(routes_caption(dialect, str(ss.get(f"base_url__{provider_id}") or "")))
     elif dialect is not None:
         container.error(plain(f"This dialect cannot be used; nothing is sent until it is fixed: {dialect}"), icon=":material/description:")
     elif problems:
         container.warning(plain("Dialect files with problems: " + "; ".join(str(p) for p in problems[:3])), icon=":material/description:")
     return dialect
+
+
+def routes_caption(dialect: Dialect, base_url: str) -> str:
+    """Where requests go through this dialect (it replaces the generations route shown above)."""
+    from lib.client._dialect import base_of
+    from lib.dialects import DialectError
+    from lib.providers import PRESETS, build_endpoint
+
+    endpoint = build_endpoint(base_url, preset=PRESETS["custom"])
+    if not endpoint.url:
+        return plain(dialect.describe())
+    try:
+        create = dialect.create_request({"model": "m", "prompt": "p", "size": "auto", "n": 1}).url(base_of(endpoint))
+        poll = dialect.poll_request("TASKID").url(base_of(endpoint)).replace("TASKID", "{task_id}") if dialect.is_async else ""
+    except DialectError:
+        return plain(dialect.describe())
+    out = f"Through the dialect '{plain(dialect.name)}', requests go to `{code_span(create)}`"
+    return out + (f"; tasks are polled at `{code_span(poll)}`." if poll else "; the answer holds the images.")
 
 
 def chosen_for(provider_id: str) -> Any:
