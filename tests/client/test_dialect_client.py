@@ -4,6 +4,7 @@ over loopback (create route, ?taskId= polling, state words, resultJson), and its
 from __future__ import annotations
 
 import base64
+import json
 
 import httpx
 import pytest
@@ -19,6 +20,16 @@ from tests.support.memory_recorder import MemoryRecorder
 @pytest.fixture
 def jobs():
     return D.parse_dialect(readme_dialect_text(), source="README.md")
+
+
+def png(size=(20, 20)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, (1, 2, 3)).save(buf, "PNG")
+    return buf.getvalue()
 
 
 def run(sandbox, dialect, prompt, *, clock=None, recorder=None, **settings):
@@ -104,13 +115,7 @@ results = "result.pictures[*].b64"
 
 
 def test_a_dialect_that_answers_at_once_reads_base64_where_the_file_says(fake_clock):
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (32, 24), (10, 120, 200)).save(buf, "PNG")
-    picture = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    picture = "data:image/png;base64," + base64.b64encode(png((32, 24))).decode()
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -126,3 +131,41 @@ def test_a_dialect_that_answers_at_once_reads_base64_where_the_file_says(fake_cl
     (request,) = seen
     assert str(request.url) == "https://gw.example.com/v2/images/make"
     assert request.content == b'{"text":"a boat","dims":"1024*1536"}'
+
+
+def mock_client(dialect, handler, clock, **settings):
+    s = ClientSettings(provider="custom", base_url="https://gw.example.com", dialect=dialect, max_retries=0, **settings)
+    limiter = ProviderLimiter(rate_per_s=1000, burst=1000, max_concurrency=4, clock=clock, sleep=clock.sleep)
+    return ImageClient(settings=s, transport=httpx.MockTransport(handler), clock=clock, sleep=clock.sleep, limiter=limiter)
+
+
+def test_edits_streaming_and_a_broken_file_are_refused_before_sending(jobs, fake_clock):
+    from lib.generation import ReferenceImage
+
+    sent: list[httpx.Request] = []
+    broken = D.choose("gone", [])
+    for dialect, request in (
+        (jobs, GenerationRequest(prompt="a boat", model="gpt-image-2", stream=True)),
+        (jobs, GenerationRequest(prompt="a boat", model="gpt-image-2", images=[ReferenceImage("a.png", png((64, 64)))])),
+        (broken, GenerationRequest(prompt="a boat", model="gpt-image-2")),
+    ):
+        with mock_client(dialect, lambda r: sent.append(r) or httpx.Response(500), fake_clock) as client:
+            out = client.generate(request)
+        assert out.error.error_type == "invalid_input" and out.error.param == "dialect" and not out.sent
+    assert sent == []
+
+
+def test_a_gateway_that_sends_more_images_than_asked_keeps_only_those_asked(jobs, fake_clock):
+    urls = [f"https://gw.example.com/files/{i}.png" for i in range(50)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/files/"):
+            return httpx.Response(200, content=png(), headers={"content-type": "image/png"})
+        if request.method == "POST":
+            return httpx.Response(200, json={"code": 200, "data": {"taskId": "t" * 5000}})
+        assert request.url.params["taskId"] == "t" * 200  # an overlong task id is cut before it is sent back
+        return httpx.Response(200, json={"data": {"state": "success", "resultJson": json.dumps({"resultUrls": urls})}})
+
+    with mock_client(jobs, handler, fake_clock) as client:
+        out = client.generate(GenerationRequest(prompt="a boat", model="gpt-image-2", size="1024x1024", n=2))
+    assert out.ok and len(out.images) == 2

@@ -30,7 +30,10 @@ def test_the_sidebar_offers_the_files_dialects_and_keeps_the_choice(custom):
     box = custom.sidebar.selectbox(key="gateway_dialect__custom")
     assert box.options == ["OpenAI-compatible (no dialect file)", README_DIALECT_NAME]
     box.set_value(README_DIALECT_NAME).run()
-    assert any("requests go to" in c.value and "/api/v1/jobs/createTask" in c.value and "recordInfo?taskId=" in c.value for c in custom.sidebar.caption)
+    assert any(
+        "requests go to" in c.value and "/api/v1/jobs/createTask" in c.value and "recordInfo?taskId=" in c.value
+        for c in custom.sidebar.caption
+    )
     custom.switch_page("pages/history.py").run()
     custom.switch_page("pages/generate.py").run()
     assert custom.sidebar.selectbox(key="gateway_dialect__custom").value == README_DIALECT_NAME
