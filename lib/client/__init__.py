@@ -6,6 +6,7 @@
 - ``_retry``'s second half: the rate-limit budget a provider announces (``x-ratelimit-*``);
 - ``_attempt``: what one attempt gathers (a typed context) and what a run has;
 - ``_events``: a run's progress events, bounded (coalesced) whatever the provider sends;
+- ``_dialect``: a gateway dialect file's create and poll requests, and its answers read back;
 - ``_client``: ``ImageClient``: ``generate`` (pre-flight, limits, the attempt
   row, the exchange, polling, downloads, retries and fallbacks) and ``send``.
 """

@@ -314,7 +314,7 @@ class ImageClient:
     def preview(self, request: GenerationRequest, model: str | None = None) -> RequestPreview:
         if request.is_edit:
             return self._edit_preview(request, model)
-        dialect = dialect_for(self.settings, request)
+        dialect = dialect_for(self.settings)
         method, url, body = "POST", self.settings.endpoint.url, request.body(model)
         if dialect is not None:
             method, url, body = create_call(dialect, request, model or request.model, self.settings.endpoint)
@@ -579,7 +579,7 @@ class ImageClient:
     def _sent_to(self, request: GenerationRequest, model: str) -> str:
         """The URL the request goes to: the edits or generations route, or the dialect's create route."""
         endpoint = self.settings.endpoint
-        dialect = dialect_for(self.settings, request)
+        dialect = dialect_for(self.settings)
         if dialect is not None:
             try:
                 return create_call(dialect, request, model, endpoint)[1]
@@ -878,7 +878,7 @@ class ImageClient:
         s = self.settings
         endpoint = s.endpoint
         url = endpoint.edits_url if request.is_edit else endpoint.url
-        method, dialect = "POST", dialect_for(s, request)
+        method, dialect = "POST", dialect_for(s)
         if dialect is not None:  # a gateway's own API, as its dialect file describes it
             method, url, body = create_call(dialect, request, model, endpoint)
         headers = self._headers(masked=False, url=url)

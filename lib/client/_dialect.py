@@ -37,8 +37,8 @@ class TaskRoute:
     read: Callable[[Any], TaskState]
 
 
-def dialect_for(settings: Any, request: Any) -> Dialect | None:
-    """The dialect a request goes through: the settings' (pre-flight has refused one that did not load)."""
+def dialect_for(settings: Any) -> Dialect | None:
+    """The dialect requests go through: the settings' (pre-flight has refused one that did not load)."""
     dialect = getattr(settings, "dialect", None)
     return dialect if isinstance(dialect, Dialect) else None
 

@@ -104,3 +104,17 @@ def test_diagnostics_names_the_dialect_and_describes_a_pasted_answer(custom):
     assert parse_dialect(starting).read_poll(json.loads(POLL_ANSWER)).state == "done"  # the file reads the answer it came from
     at.text_area(key="diag_describe_answer").set_value("<html>nope</html>").run()
     assert any("not JSON" in w.value for w in at.warning)
+
+
+def test_a_reload_finds_the_dialect_chosen(app_env, new_app, sandbox, monkeypatch):
+    from lib.ui import place
+
+    monkeypatch.setattr(place, "_cookie_token", lambda: "mine-" + "d" * 30)  # the same browser, session after session
+    install_readme_dialect(app_env)
+    at = new_app()
+    at.sidebar.selectbox(key="provider").set_value("custom").run()
+    at.sidebar.text_input(key="base_url__custom").set_value(sandbox.base_url).run()
+    at.sidebar.selectbox(key="gateway_dialect__custom").set_value(README_DIALECT_NAME).run()
+    again = new_app()  # a reload: a new session
+    assert again.sidebar.selectbox(key="provider").value == "custom"
+    assert again.sidebar.selectbox(key="gateway_dialect__custom").value == README_DIALECT_NAME
