@@ -212,8 +212,8 @@ def preflight(request: GenerationRequest, settings: ClientSettings) -> None:
             raise bad(problem, "output_compression")
     if "response_format" in request.extra and request.model.startswith("gpt-image"):
         raise bad("gpt-image models reject response_format; they always answer with base64.", "response_format")
-    check_media(request, settings)  # streaming, reference images, mask
     check_dialect(request, settings)
+    check_media(request, settings)  # streaming, reference images, mask
 
 
 def check_dialect(request: GenerationRequest, settings: ClientSettings) -> None:

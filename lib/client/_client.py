@@ -317,7 +317,10 @@ class ImageClient:
         dialect = dialect_for(self.settings)
         method, url, body = "POST", self.settings.endpoint.url, request.body(model)
         if dialect is not None:
-            method, url, body = create_call(dialect, request, model or request.model, self.settings.endpoint)
+            try:
+                method, url, body = create_call(dialect, request, model or request.model, self.settings.endpoint)
+            except E.InvalidInput:  # a route the request cannot fill: pre-flight says so; the preview shows the host
+                method, url, body = "POST", self.settings.endpoint.root, None
         headers = self._headers(masked=True)
         env = self.settings.preset.key_env
         lines = [f"curl -sS -X {method} {shlex.quote(url)}"]
@@ -579,12 +582,8 @@ class ImageClient:
     def _sent_to(self, request: GenerationRequest, model: str) -> str:
         """The URL the request goes to: the edits or generations route, or the dialect's create route."""
         endpoint = self.settings.endpoint
-        dialect = dialect_for(self.settings)
-        if dialect is not None:
-            try:
-                return create_call(dialect, request, model, endpoint)[1]
-            except E.InvalidInput:
-                return endpoint.root
+        if dialect_for(self.settings) is not None:
+            return self.preview(request, model).url
         return endpoint.edits_url if request.is_edit else endpoint.url
 
     def _record_not_sent(self, request: GenerationRequest, run_id: str, err: E.ImageLabError) -> AttemptResult:
