@@ -177,6 +177,14 @@ class Config:
         """The operator's daily budgets per provider and confirmation threshold (``read_budget``)."""
         return read_budget(self.secrets, self.environ)
 
+    @property
+    def dialect_name(self) -> str:
+        """The Custom provider's default dialect: ``dialect`` in secrets, else $IMAGELAB_DIALECT; "" for OpenAI-compatible."""
+        from lib.dialects import DIALECT_ENV
+
+        value = self.secrets.get("dialect") or self.environ.get(DIALECT_ENV, "")
+        return value.strip() if isinstance(value, str) else ""
+
     def key_for(self, provider_id: str, *, base_url: str | None = None, typed: str = "") -> ResolvedKey:
         """The key for a provider at ``base_url``: typed > [host_keys] > secrets > environment, bound
         to its host (``lib.providers.resolve_key_for``)."""
@@ -359,6 +367,32 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
     path = Path(chosen).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def dialect_folders(data: str | os.PathLike | None = None) -> list[Path]:
+    """Where dialect files are looked for (``lib.dialects.dialect_files``): the data directory,
+    then the folders of the secrets files that exist."""
+    folders = [data_dir(data)]
+    for path in secrets_paths():
+        if path.is_file() and path.parent not in folders:
+            folders.append(path.parent)
+    return folders
+
+
+def find_dialects(data: str | os.PathLike | None = None) -> tuple[dict[str, Any], list[Any]]:
+    """Every dialect in the files found, by name, and the problems of the files that failed."""
+    from lib.dialects import dialect_files, load_dialects
+
+    return load_dialects(dialect_files(*dialect_folders(data)))
+
+
+def chosen_dialect(provider: str, name: str, data: str | os.PathLike | None = None) -> Any:
+    """The ``ClientSettings.dialect`` of a provider: only the Custom provider speaks one; None for OpenAI-compatible."""
+    if provider != "custom" or not (name or "").strip():
+        return None
+    from lib.dialects import choose, dialect_files
+
+    return choose(name, dialect_files(*dialect_folders(data)))
 
 
 # What carries over when the same settings go to another provider (Compare's other

@@ -54,6 +54,7 @@ from lib.answers import extract_items
 from lib.classify import MAX_JSON_DEPTH, load_json
 
 DIALECT_FILE = "dialects.toml"  # or one file per dialect in a dialects/ folder, beside secrets.toml or in the data directory
+DIALECT_ENV = "IMAGELAB_DIALECT"  # or dialect = "..." in secrets.toml: the Custom provider's dialect by default
 MAX_FILE_BYTES = 64 * 1024
 MAX_PATH_STEPS = 32
 
@@ -823,3 +824,94 @@ def starting_file(found: Mapping[str, str], *, name: str = "my gateway") -> str:
         "",
     ]
     return "\n".join(out)
+
+
+# --------------------------------------------------------------------------
+# The dialect a provider uses
+# --------------------------------------------------------------------------
+
+OPENAI_COMPATIBLE = ""  # the name of no dialect: the OpenAI image API, read by family
+
+
+def choose(name: str, paths: Iterable[Path]) -> Dialect | DialectError | None:
+    """The dialect called ``name`` in these files; None for ``OPENAI_COMPATIBLE``; a
+    ``DialectError`` saying why when it cannot be used (no such name, or its file has
+    problems: each with its file and line), for pre-flight to refuse before sending."""
+    wanted = str(name or "").strip()
+    if not wanted:
+        return None
+    files = list(paths)
+    found, problems = load_dialects(files)
+    if wanted in found:
+        return found[wanted]
+    known = f"the files define: {', '.join(sorted(found))}" if found else "no dialect loaded"
+    where = ", ".join(str(p) for p in files) or f"no {DIALECT_FILE} or dialects/ folder was found"
+    if problems:
+        listed = "\n".join(f"- {p}" for p in problems)
+        return DialectError(f"the dialect '{wanted}' is not available ({known}; files: {where}); the files have problems:\n{listed}")
+    return DialectError(f"the dialect '{wanted}' is not defined ({known}; files: {where})")
+
+
+@dataclass(frozen=True)
+class AnswerReport:
+    """ "Describe this answer": the fields found in a pasted answer (``describe_answer``), a
+    starting file made from them, and what the dialect in use reads from it, in words."""
+
+    found: dict[str, str] = field(default_factory=dict)
+    starting_file: str = ""
+    read: list[str] = field(default_factory=list)
+    problem: str = ""  # why nothing could be read (not JSON, too large)
+
+    @property
+    def fields(self) -> list[tuple[str, str]]:
+        """(what, where) for each field found, in the order a dialect file names them."""
+        labels = {
+            "task_id": "task id",
+            "status": "status",
+            "status_word": "its word",
+            "results": "results",
+            "error": "error",
+            "error_code": "error code",
+        }
+        return [(labels[k], self.found[k]) for k in labels if k in self.found]
+
+
+def report_answer(text: str, dialect: Dialect | None = None, *, name: str = "my gateway") -> AnswerReport:
+    """A pasted answer described: its fields and a starting file; with ``dialect``, also what
+    that dialect reads from it as a create answer and as a poll answer. Never raises."""
+    raw = str(text or "")
+    if not raw.strip():
+        return AnswerReport(problem="Paste an answer your gateway returned (a create answer, or a finished poll).")
+    if len(raw.encode("utf-8", "replace")) > MAX_FILE_BYTES * 16:
+        return AnswerReport(problem=f"The answer is larger than {MAX_FILE_BYTES * 16 // 1024} KB; paste it with its images cut out.")
+    try:
+        found = describe_answer(raw)
+    except ValueError as err:
+        return AnswerReport(problem=f"This is not JSON: {err}")
+    read: list[str] = []
+    if dialect is not None:
+        payload = load_json(raw)
+        if dialect.is_async:
+            created = dialect.read_create(payload)
+            where = dialect.task_id.text if dialect.task_id else "?"
+            read.append(f"As a create answer: task id at {where}: {created.task_id or 'not found'}.")
+            polled = dialect.read_poll(payload)
+            status_path = dialect.status.text if dialect.status else "?"
+            if polled.status_word is None:
+                read.append(f"As a poll answer: no status at {status_path}.")
+            else:
+                meaning = "not one of the file's words" if polled.state == "unknown" else polled.state
+                read.append(f"As a poll answer: status '{polled.status_word[:60]}' at {status_path} ({meaning}).")
+            if polled.state == "done":
+                results = dialect.results.text if dialect.results else "the image fields"
+                read.append(f"Results at {results}: {len(polled.items)} image(s).")
+            if polled.error:
+                read.append(f"Error at {dialect.error.text if dialect.error else '?'}: {polled.error[:200]}.")
+        else:
+            created = dialect.read_create(payload)
+            read.append(
+                f"As an answer with the images: {len(created.items)} image(s)"
+                + (f"; error: {created.error[:200]}" if created.error else "")
+                + "."
+            )
+    return AnswerReport(found=found, starting_file=starting_file(found, name=name), read=read)

@@ -195,6 +195,9 @@ class ClientSettings:
     # unless the operator allows a private image store (IMAGELAB_ALLOW_PRIVATE_IMAGES=1, --allow-private-images).
     allow_private_images: bool = False
     moderate: bool = False  # check the prompt and references at the provider's moderations route first (lib.client._moderation)
+    # A Custom provider's gateway dialect (lib.dialects.Dialect), or the DialectError that kept the chosen one
+    # from loading (pre-flight refuses it); None: OpenAI-compatible.
+    dialect: Any = None
 
     def key_problem(self, url: str) -> tuple[str, str] | None:
         """None when the key may be sent to ``url``; else (param, reason). See providers.key_destination_problem."""
@@ -240,6 +243,8 @@ class ClientSettings:
         }
         if model:
             out["model"] = model
+        if self.dialect is not None:
+            out["dialect"] = getattr(self.dialect, "name", "") or "(could not be loaded)"
         sandbox = {k[len("X-Sandbox-") :].lower(): v for k, v in self.extra_headers.items() if k.startswith("X-Sandbox-")}
         if sandbox:
             out["sandbox"] = sandbox

@@ -212,7 +212,28 @@ def preflight(request: GenerationRequest, settings: ClientSettings) -> None:
             raise bad(problem, "output_compression")
     if "response_format" in request.extra and request.model.startswith("gpt-image"):
         raise bad("gpt-image models reject response_format; they always answer with base64.", "response_format")
+    check_dialect(request, settings)
     check_media(request, settings)  # streaming, reference images, mask
+
+
+def check_dialect(request: GenerationRequest, settings: ClientSettings) -> None:
+    """A Custom provider's dialect must have loaded (its file's problems named with file:line),
+    and it describes text to image only: no reference images, no streaming."""
+    from lib.dialects import Dialect, DialectError
+
+    dialect = settings.dialect
+    if dialect is None:
+        return
+    if isinstance(dialect, DialectError) or not isinstance(dialect, Dialect):
+        raise E.InvalidInput(f"The gateway dialect cannot be used: {dialect}", param="dialect", code="dialect")
+    for used, what in ((request.is_edit, "reference images (edits)"), (request.stream, "streaming")):
+        if used:
+            raise E.InvalidInput(
+                f"The dialect '{dialect.name}' describes text-to-image requests only; {what} cannot be sent through it. "
+                "Remove them, or choose the OpenAI-compatible dialect.",
+                param="dialect",
+                code="dialect",
+            )
 
 
 # --------------------------------------------------------------------------

@@ -536,6 +536,7 @@ class Sandbox:
             Route("/sandbox/config", self.set_config, methods=["POST"]),
             Route("/health", self.health, methods=["GET"]),
             *self._evolink_routes(),
+            *jobs_routes(self),
         ]
 
         async def not_found(request: Request, exc: Exception) -> Response:
@@ -551,7 +552,7 @@ class Sandbox:
         return JSONResponse({"ok": True, "requests": self.requests})
 
     async def get_config(self, request: Request) -> Response:
-        return JSONResponse({**asdict(self.config), "scenarios": SCENARIOS, "dialects": DIALECTS})
+        return JSONResponse({**asdict(self.config), "scenarios": SCENARIOS, "dialects": DIALECTS, "task_apis": TASK_APIS})
 
     async def set_config(self, request: Request) -> Response:
         try:
@@ -1463,6 +1464,122 @@ class Sandbox:
         elif view["status"] == "failed":
             out["error"] = {"code": view["code"], "message": view["message"], "type": "task_error"}
         return JSONResponse(out)
+
+
+# --------------------------------------------------------------------------
+# A gateway's own task API (not OpenAI's): a create route, a poll route with the task id in
+# the query string, ``state`` words, and the result URLs inside a JSON-encoded string.
+#
+#   POST /api/v1/jobs/createTask  {"model", "input": {"prompt", "size", "n", "output_format"}}
+#     -> {"code": 200, "msg": "success", "data": {"taskId": "..."}}
+#   GET  /api/v1/jobs/recordInfo?taskId=...
+#     -> {"code": 200, "data": {"taskId", "state": "waiting|generating|success|fail",
+#                               "resultJson": "{\"resultUrls\": [...]}", "failCode", "failMsg"}}
+#
+# A dialect file describes it (README, "Connecting a gateway"). Faults: the scenarios that
+# act before a request is read (auth, rate limits, quota, 5xx...), ``task_failed`` and
+# ``content_policy`` (the task ends in ``fail``), and two of its own, by the
+# ``X-Sandbox-Job-Fault`` header or a ``#tag`` in the prompt.
+
+TASK_APIS = {
+    "jobs": "A gateway's own task API: POST /api/v1/jobs/createTask, GET /api/v1/jobs/recordInfo?taskId=..., "
+    "state words waiting / generating / success / fail, result URLs in the JSON string resultJson.",
+}
+JOB_FAULTS = {
+    "bad_result_json": "The task succeeds, but resultJson is cut off: not valid JSON.",
+    "unknown_state": "The task reports a state word the dialect does not list ('paused').",
+}
+JOBS_CREATE_PATH = "/api/v1/jobs/createTask"
+JOBS_POLL_PATH = "/api/v1/jobs/recordInfo"
+
+
+def _job_answer(code: int, msg: str, data: Any = None, *, status: int = 200) -> JSONResponse:
+    return JSONResponse({"code": code, "msg": msg, "data": data}, status_code=status)
+
+
+def _job_fault(request: Request, prompt: str) -> str | None:
+    header = request.headers.get("x-sandbox-job-fault")
+    if header in JOB_FAULTS:
+        return header
+    return next((tag for tag in _TAG.findall(prompt.lower()) if tag in JOB_FAULTS), None)
+
+
+def jobs_routes(sandbox: Sandbox) -> list[Route]:
+    """The task API's two routes, served by every sandbox beside the OpenAI-compatible ones."""
+
+    async def create(request: Request) -> Response:
+        sandbox.requests += 1
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _job_answer(400, "request body is not valid JSON")
+        inputs = body.get("input") if isinstance(body, dict) else None
+        if not isinstance(inputs, dict):
+            return _job_answer(422, "input is required: an object with prompt, size, n")
+        prompt = inputs.get("prompt")
+        scenario = sandbox._scenario_for(request, prompt if isinstance(prompt, str) else "")
+        early = sandbox._early_faults(request, scenario, body.get("model"))
+        if early is not None:
+            return early
+        if not isinstance(prompt, str) or not prompt.strip():
+            return _job_answer(422, "input.prompt is required")
+        model = body.get("model")
+        if model not in SANDBOX_MODELS:
+            return _job_answer(422, f"model '{model}' is not supported")
+        size = str(inputs.get("size") or "auto")
+        if check_size(size, str(model)):
+            return _job_answer(422, f"input.size '{size}': {check_size(size, str(model))}")
+        n = inputs.get("n", 1)
+        if isinstance(n, str) and n.isdigit():
+            n = int(n)
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
+            return _job_answer(422, f"input.n must be from 1 to 10, not {n!r}")
+        fmt = str(inputs.get("output_format") or "png")
+        if fmt not in ("png", "jpeg", "webp"):
+            return _job_answer(422, f"input.output_format '{fmt}' is not supported")
+        task_id = uuid.uuid4().hex[:24]
+        with sandbox._lock:
+            sandbox._tasks[task_id] = {
+                "created": time.monotonic(),
+                "duration": sandbox.config.task_duration_s if scenario != "slow" else C.SANDBOX_SLOW_LATENCY_S,
+                "scenario": scenario,
+                "dialect": "jobs",
+                "fault": _job_fault(request, prompt),
+                "args": (prompt, size, fmt, False, None, n),
+                "model": model,
+                "urls": None,
+            }
+        return _job_answer(200, "success", {"taskId": task_id})
+
+    async def record_info(request: Request) -> Response:
+        task_id = request.query_params.get("taskId", "")
+        if not task_id:
+            return _job_answer(422, "taskId is required")
+        scenario = sandbox._scenario_for(request, "")
+        denied = sandbox._auth_problem(request, scenario)
+        if denied is not None:
+            return denied
+        with sandbox._lock:
+            task = sandbox._tasks.get(task_id)
+        if task is None or task.get("dialect") != "jobs":
+            return _job_answer(404, f"task {task_id} not found")
+        view = sandbox._task_view(request, task_id)
+        assert view is not None
+        data: dict[str, Any] = {"taskId": task_id, "model": task["model"], "param": json.dumps({"prompt": task["args"][0]})}
+        fault = task.get("fault")
+        if view["status"] in ("pending", "processing"):
+            data["state"] = "waiting" if view["status"] == "pending" else "generating"
+            data["progress"] = view.get("progress", 0)
+        elif view["status"] == "failed":
+            data.update(state="fail", failCode=view["code"], failMsg=view["message"])
+        elif fault == "unknown_state":
+            data["state"] = "paused"
+        else:
+            result = json.dumps({"resultUrls": view["urls"]})
+            data.update(state="success", progress=100, resultJson=result[: len(result) // 2] if fault == "bad_result_json" else result)
+        return _job_answer(200, "success", data)
+
+    return [Route(JOBS_CREATE_PATH, create, methods=["POST"]), Route(JOBS_POLL_PATH, record_info, methods=["GET"])]
 
 
 # --------------------------------------------------------------------------

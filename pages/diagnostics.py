@@ -15,6 +15,7 @@ from lib import constants as C
 from lib import diagnostics as D
 from lib import text, ui
 from lib.providers import KNOWN_MODELS, PRESETS
+from lib.ui.dialect import describe_answer_box
 
 log = logging.getLogger("imagelab.app")
 KIND_LABELS = {"static": "Static check", "probe": "Live probe", "history": "From history"}
@@ -52,7 +53,12 @@ def render_report(report: D.Report, *, key: str, expanded_step: int | None) -> N
     )
     s = report.settings
     st.caption("Checked")
-    st.text(text.literal(f"{s.get('provider_label', report.provider)} · {report.model} · {s.get('endpoint', '')} · {report.created_at}"))
+    dialect = f" · gateway dialect: {s['dialect']}" if s.get("dialect") else ""
+    st.text(
+        text.literal(
+            f"{s.get('provider_label', report.provider)} · {report.model} · {s.get('endpoint', '')}{dialect} · {report.created_at}"
+        )
+    )
     for step in report.steps:
         with st.container(border=True, key=f"{key}-step-{step.step}"):
             st.markdown(f"{ICONS[step.status]} **{step.step}. {step.title}** · {D.STATUS_LABELS[step.status]}")
@@ -228,6 +234,7 @@ def live_view() -> None:
     hide = st.checkbox("Hide prompts (length and a short hash instead), for sharing outside the team", key="diag_hide")
     shown = D.hide_prompts(report) if hide else report
     render_report(shown, key="live", expanded_step=_step_param())
+    describe_answer_box(client.dialect)
 
     st.divider()
     st.subheader("Share")

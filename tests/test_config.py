@@ -56,3 +56,21 @@ def test_flags_read_true_from_either_place():
     assert config.Config(secrets={"allow_private_images": True}, environ={}).allow_private_images
     assert config.Config(secrets={}, environ={"IMAGELAB_ALLOW_PRIVATE_IMAGES": "On"}).allow_private_images
     assert not config.Config(secrets={"allow_private_images": "no"}, environ={"IMAGELAB_ALLOW_PRIVATE_IMAGES": "0"}).allow_private_images
+
+
+def test_the_custom_provider_s_dialect_comes_from_the_files_found_and_the_setting(tmp_path, monkeypatch):
+    from lib.config import Config, chosen_dialect, find_dialects
+    from lib.dialects import Dialect, DialectError
+    from tests.support.dialect_support import README_DIALECT_NAME, install_readme_dialect
+
+    data = tmp_path / "data"
+    install_readme_dialect(data)
+    monkeypatch.setattr("lib.config.secrets_paths", lambda: [tmp_path / "none" / "secrets.toml"])
+    found, problems = find_dialects(data)
+    assert list(found) == [README_DIALECT_NAME] and problems == []
+    assert isinstance(chosen_dialect("custom", README_DIALECT_NAME, data), Dialect)
+    assert chosen_dialect("openai", README_DIALECT_NAME, data) is None  # only the Custom provider speaks a dialect
+    assert chosen_dialect("custom", "", data) is None
+    assert isinstance(chosen_dialect("custom", "acme", data), DialectError)
+    assert Config.load(secrets={"dialect": " acme "}, environ={}).dialect_name == "acme"
+    assert Config.load(secrets={}, environ={"IMAGELAB_DIALECT": "sandbox jobs"}).dialect_name == "sandbox jobs"

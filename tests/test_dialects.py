@@ -220,3 +220,34 @@ def test_dialect_files_are_found_and_one_bad_file_hides_no_other(tmp_path):
     assert len(problems) == 2
     assert any("broken.toml" in str(p) and p.line == 4 and "{nope}" in p.message for p in problems)
     assert any("dup.toml" in str(p) and "already defined" in p.message for p in problems)
+
+
+def test_choose_finds_a_dialect_by_name_or_says_why_not_with_file_and_line(tmp_path):
+    folder = tmp_path / "dialects"
+    folder.mkdir()
+    (folder / "acme.toml").write_text(ACME)
+    broken = folder / "broken.toml"
+    broken.write_text('name = "broken"\n[create]\npath = "/go"\n[poll]\npath = "/check/{task_id}"\n[poll.answer]\nstatus = "state"\n')
+    paths = D.dialect_files(tmp_path)
+    assert D.choose(D.OPENAI_COMPATIBLE, paths) is None
+    assert D.choose("acme tasks", paths).name == "acme tasks"
+    missing = D.choose("broken", paths)
+    assert isinstance(missing, D.DialectError)
+    text = str(missing)
+    assert "'broken' is not available" in text and "acme tasks" in text
+    assert f"{broken}: line 6: 'poll.answer.done' is missing" in text  # the file and the line of the problem
+    assert "not defined" in str(D.choose("nothing", [folder / "acme.toml"]))
+
+
+def test_report_answer_describes_and_reads_a_pasted_answer_through_a_dialect():
+    d = D.parse_dialect(ACME)
+    pending = D.report_answer('{"code": 200, "data": {"taskId": "abc", "state": "queuing"}}', d)
+    assert dict(pending.fields)["task id"] == "data.taskId" and dict(pending.fields)["its word"] == "queuing"
+    assert pending.read[:2] == [
+        "As a create answer: task id at data.taskId: abc.",
+        "As a poll answer: status 'queuing' at data.state (pending).",
+    ]
+    odd = D.report_answer('{"data": {"state": "paused"}}', d)
+    assert "(not one of the file's words)" in odd.read[1]
+    assert D.report_answer("", d).problem and "not JSON" in D.report_answer("nope", d).problem
+    assert D.report_answer('{"data": {"taskId": "x"}}').read == []  # no dialect in use: the fields only

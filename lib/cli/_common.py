@@ -95,3 +95,24 @@ def target(args: argparse.Namespace) -> tuple[Config, ResolvedKey, str | None, d
         if args.scenario:
             headers["X-Sandbox-Scenario"] = args.scenario
     return cfg, resolved, base_url, headers, sandbox
+
+
+def add_dialect_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dialect",
+        metavar="NAME",
+        help="custom provider: the gateway dialect file's name (default: dialect in secrets.toml or $IMAGELAB_DIALECT; "
+        "none: OpenAI-compatible)",
+    )
+
+
+def chosen_dialect(args: argparse.Namespace, cfg: Config, provider: str | None = None) -> Any:
+    """The dialect the command's Custom provider speaks (``ClientSettings.dialect``): --dialect, else the
+    setting; a file's problems come back as the error pre-flight refuses. ValueError for --dialect
+    with another provider."""
+    from lib.config import chosen_dialect as resolve
+
+    provider = provider or getattr(args, "provider", None) or ""
+    if getattr(args, "dialect", None) and provider != "custom":
+        raise ValueError("--dialect applies to the custom provider only")
+    return resolve(provider, getattr(args, "dialect", None) or cfg.dialect_name, getattr(args, "data_dir", None))

@@ -21,7 +21,7 @@ from typing import Any
 from lib import budget as B
 from lib import compare as K
 from lib import constants as C
-from lib.cli._common import add_moderate_flag, say, say_json
+from lib.cli._common import add_dialect_argument, add_moderate_flag, chosen_dialect, say, say_json
 from lib.config import Config, client_settings
 from lib.generation import ClientSettings
 from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, PRESETS, QUALITIES
@@ -52,6 +52,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-concurrency", type=int, default=C.DEFAULT_MAX_CONCURRENCY, metavar="N", help="parallel requests per provider")
     p.add_argument("--rate", type=float, default=C.DEFAULT_RATE_PER_S, metavar="R", help="requests per second per provider")
     p.add_argument("--base-url", help="for custom targets, or a running sandbox")
+    add_dialect_argument(p)
     p.add_argument("--data-dir", help=f"where the database and images live (default: ${C.DATA_DIR_ENV} or ./data)")
     p.add_argument("--timeout", type=float, default=C.DEFAULT_READ_TIMEOUT_S, help="read timeout in seconds")
     p.add_argument("--max-retries", type=int, default=C.DEFAULT_MAX_RETRIES)
@@ -119,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
     if args.base_url and not {"sandbox", "custom"} & set(providers):
         say("imagelab compare: --base-url is for custom targets or a running sandbox; no target uses either.", file=sys.stderr)
         return 2
+    if args.dialect and "custom" not in providers:
+        say("imagelab compare: --dialect is for custom targets; no target uses one.", file=sys.stderr)
+        return 2
     if "custom" in providers and not args.base_url:
         say("imagelab compare: custom targets need --base-url (the gateway's address).", file=sys.stderr)
         return 2
@@ -157,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
             rate_per_s=args.rate,
             max_concurrency=args.max_concurrency,
             moderate=args.moderate,
+            dialect=chosen_dialect(args, cfg, pid) if pid == "custom" else None,
         )
 
     workers = max(1, min(plan.n_cells, args.max_concurrency * len(providers)))

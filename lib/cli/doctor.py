@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from lib import constants as C
-from lib.cli._common import say, say_json, target
+from lib.cli._common import add_dialect_argument, chosen_dialect, say, say_json, target
 from lib.config import client_settings
 from lib.providers import PRESETS
 from lib.sandbox import SCENARIOS
@@ -25,6 +25,7 @@ def add_parser(sub: Any) -> None:
     d.add_argument("--base-url", help="override the preset's base URL (sandbox: a running sandbox)")
     d.add_argument("--api-key", help="the key (default: the provider's environment variable)")
     d.add_argument("--model", default="gpt-image-2")
+    add_dialect_argument(d)
     d.add_argument("--data-dir", help=f"the database to read history from and record probes to (default: ${C.DATA_DIR_ENV} or ./data)")
     d.add_argument("--timeout", type=float, default=C.DEFAULT_READ_TIMEOUT_S, help="the read timeout to judge (seconds)")
     d.add_argument("--no-probe", action="store_true", help="no requests at all: static checks and history only")
@@ -78,6 +79,13 @@ def run(args: argparse.Namespace) -> int:
         return _print(args, report, link_base)
     cfg, key, base_url, headers, sandbox = target(args)
     try:
+        dialect = chosen_dialect(args, cfg)
+    except ValueError as err:
+        if sandbox is not None:
+            sandbox.stop()
+        say(f"imagelab: {err}", file=sys.stderr)
+        return 2
+    try:
         store = Store(data_dir=args.data_dir)
         configure_logging(store.root)
         settings = client_settings(
@@ -88,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             typed_source="argument",
             read_timeout_s=args.timeout,
             extra_headers=headers,
+            dialect=dialect,
         )
 
         def progress(message: str) -> None:

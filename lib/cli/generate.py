@@ -15,7 +15,7 @@ from typing import Any
 
 from lib import budget as B
 from lib import constants as C
-from lib.cli._common import add_moderate_flag, read_file, say, say_json, target
+from lib.cli._common import add_dialect_argument, add_moderate_flag, chosen_dialect, read_file, say, say_json, target
 from lib.config import client_settings
 from lib.errors import describe
 from lib.generation import CancelToken, GenerationRequest
@@ -33,6 +33,7 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--base-url", help="override the preset's base URL (sandbox: a running sandbox)")
     g.add_argument("--api-key", help="the key (default: the provider's environment variable)")
     g.add_argument("--model", default="gpt-image-2")
+    add_dialect_argument(g)
     g.add_argument("--size", default="auto", help="auto, WIDTHxHEIGHT, or on routes that take one a ratio such as 16:9")
     g.add_argument(
         "--resolution",
@@ -129,6 +130,11 @@ def run(args: argparse.Namespace) -> int:
         say("imagelab: --rehearse sends to its own sandbox; leave --base-url out", file=sys.stderr)
         return 2
     cfg, key, base_url, headers, sandbox = target(args)
+    try:
+        dialect = chosen_dialect(args, cfg)
+    except ValueError as err:
+        say(f"imagelab: {err}", file=sys.stderr)
+        return 2
 
     try:
         store = Store(data_dir=args.data_dir)
@@ -152,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         task_deadline_s=args.task_deadline,
         run_deadline_s=args.run_deadline,
         moderate=args.moderate,
+        dialect=dialect,
     )
     request = GenerationRequest(
         prompt=args.prompt,

@@ -8,6 +8,7 @@
 - ``_events``: a run's progress events, bounded (coalesced) whatever the provider sends;
 - ``_moderation``: the check before paying (the provider's moderations route, before the image request);
 - ``_evolink``: references sent as links (``image_urls``): each file uploaded to the file host first;
+- ``_dialect``: a gateway dialect file's create and poll requests, and its answers read back;
 - ``_client``: ``ImageClient``: ``generate`` (pre-flight, limits, the attempt
   row, the exchange, polling, downloads, retries and fallbacks) and ``send``.
 """

@@ -59,6 +59,7 @@ from lib.classify import (
     local_failure,
 )
 from lib.client._attempt import AttemptContext, AttemptResult, RunState, drop_frames
+from lib.client._dialect import TaskRoute, create_call, dialect_for, read_created, task_route
 from lib.client._events import EventLog
 from lib.client._evolink import Links, link_body, preview_body, sends_links, upload_references
 from lib.client._moderation import check_before_sending
@@ -334,18 +335,25 @@ class ImageClient:
         links = sends_links(request, self.settings.preset, model or request.model)
         if request.is_edit and not links:
             return self._edit_preview(request, model)
-        url = self.settings.endpoint.url
+        dialect = dialect_for(self.settings)
+        method, url = "POST", self.settings.endpoint.url
         body = preview_body(self, request, model) if links else request.body(model)
+        if dialect is not None:
+            try:
+                method, url, body = create_call(dialect, request, model or request.model, self.settings.endpoint)
+            except E.InvalidInput:  # a route the request cannot fill: pre-flight says so; the preview shows the host
+                method, url, body = "POST", self.settings.endpoint.root, None
         headers = self._headers(masked=True)
         env = self.settings.preset.key_env
-        lines = [f"curl -sS -X POST {shlex.quote(url)}"]
+        lines = [f"curl -sS -X {method} {shlex.quote(url)}"]
         if self.settings.api_key:
             lines.append(f'-H "Authorization: Bearer ${env}"')
         lines.append("-H 'Content-Type: application/json'")
         for name, value in self.settings.extra_headers.items():
             lines.append(f"-H {shlex.quote(f'{name}: {value}')}")
-        lines.append(f"-d {shlex.quote(json.dumps(body, ensure_ascii=False))}")
-        return RequestPreview("POST", url, headers, body, " \\\n  ".join(lines))
+        if body is not None:
+            lines.append(f"-d {shlex.quote(json.dumps(body, ensure_ascii=False))}")
+        return RequestPreview(method, url, headers, body or {}, " \\\n  ".join(lines))
 
     def _edit_preview(self, request: GenerationRequest, model: str | None) -> RequestPreview:
         """An edit as sent: multipart fields with file names and sizes, never the bytes; curl with -F."""
@@ -586,9 +594,7 @@ class ImageClient:
             "run_id": run_id,
             "started_at": self.wall_clock(),
             "provider": self.settings.provider,
-            "url": self.settings.endpoint.edits_url
-            if request.is_edit and not sends_links(request, self.settings.preset, model)
-            else self.settings.endpoint.url,
+            "url": self._sent_to(request, model),
             "model": model,
             "prompt": request.prompt,
             "params": request.params(),
@@ -597,6 +603,13 @@ class ImageClient:
             "status": "pending",
             "key_hint": self.settings.key_hint,
         }
+
+    def _sent_to(self, request: GenerationRequest, model: str) -> str:
+        """The URL the request goes to: the edits or generations route, or the dialect's create route."""
+        endpoint = self.settings.endpoint
+        if dialect_for(self.settings) is not None:
+            return self.preview(request, model).url
+        return endpoint.edits_url if request.is_edit and not sends_links(request, self.settings.preset, model) else endpoint.url
 
     def _record_not_sent(self, request: GenerationRequest, run_id: str, err: E.ImageLabError) -> AttemptResult:
         row = self._row(request, request.model, run_id, 1, None)
@@ -896,12 +909,18 @@ class ImageClient:
         endpoint = s.endpoint
         links = sends_links(request, s.preset, model)
         url = endpoint.edits_url if request.is_edit and not links else endpoint.url
+        method, dialect = "POST", dialect_for(s)
+        if dialect is not None:  # a gateway's own API, as its dialect file describes it
+            method, url, body = create_call(dialect, request, model, endpoint)
         headers = self._headers(masked=False, url=url)
-        if links:  # references as links: each file uploaded first (EvoLink)
+        send: dict[str, Any]
+        if dialect is not None:
+            send = {"json": body} if body is not None else {}
+        elif links:  # references as links: each file uploaded first (EvoLink)
             send = {"json": link_body(request, model, upload_references(self, request, model=model, attempt_no=attempt_no, emit=emit))}
         elif request.is_edit:
             fields, files = edit_form(request, model)
-            send: dict[str, Any] = {"data": fields, "files": files}
+            send = {"data": fields, "files": files}
             headers.pop("Content-Type", None)  # httpx writes multipart/form-data with its boundary
         else:
             send = {"json": request.body(model)}
@@ -924,7 +943,7 @@ class ImageClient:
                     headers["Accept"] = "text/event-stream"
                     streamed, payload = self._stream_exchange(url, headers, send, request, model, attempt_no, ctx, emit)
                 else:
-                    payload = self._read(self._request("POST", url, deadline_s=s.read_timeout_s, headers=headers, **send), ctx)
+                    payload = self._read(self._request(method, url, deadline_s=s.read_timeout_s, headers=headers, **send), ctx)
             except E.ImageLabError as err:
                 self._report_probe(ctx, rate_limited=err.error_type == "rate_limited")
                 if err.error_type == "rate_limited":
@@ -936,10 +955,11 @@ class ImageClient:
         if streamed is not None:
             return self._keep_all(streamed, endpoint, model, attempt_no, ctx, emit)
 
-        task = read_task(payload)
+        task = read_created(dialect, payload) if dialect is not None else read_task(payload)
         if task is not None:
             if task.status != "completed" or not extract_items(task.payload):
-                task = self._poll(task, endpoint, model, attempt_no, ctx, emit)
+                route = task_route(dialect, request, model, endpoint, task.task_id) if dialect and task.task_id else None
+                task = self._poll(task, endpoint, model, attempt_no, ctx, emit, route=route)
             payload = task.payload
         elif isinstance(payload, dict):
             ctx.usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else None
@@ -1229,15 +1249,26 @@ class ImageClient:
             raise classify_answer(status, json.dumps(payload, ensure_ascii=False), response.headers, now=self.wall_clock())
         return payload
 
-    def _poll(self, task: TaskState, endpoint: Endpoint, model: str, attempt_no: int, ctx, emit) -> TaskState:
+    def _poll(
+        self, task: TaskState, endpoint: Endpoint, model: str, attempt_no: int, ctx, emit, *, route: TaskRoute | None = None
+    ) -> TaskState:
+        """Poll a task until it is done, failed or past the task deadline: at the task shape's
+        own route, or at the ``route`` a dialect file describes (read with its words)."""
         s = self.settings
         ctx.task_id = task.task_id
         if not task.task_id:
             raise E.BadResponse("The answer looks like a task but carries no task id.", status=ctx.http_status, code="no_task_id")
-        poll_url = endpoint.task_url_a(task.task_id) if task.shape == "a" else endpoint.task_url_b(task.task_id)
+        if route is not None:
+            poll_method, poll_url, interval, read = route.method, route.url, route.interval_s, route.read
+        else:
+            poll_url = endpoint.task_url_a(task.task_id) if task.shape == "a" else endpoint.task_url_b(task.task_id)
+            poll_method, interval = "GET", C.TASK_POLL_INITIAL_S
+
+            def read(payload: Any) -> TaskState | None:
+                return read_task(payload, shape_hint=task.shape)
+
         start = self.clock()
         deadline = start + s.task_deadline_s
-        interval = C.TASK_POLL_INITIAL_S
         transient = 0
         polls = 0
         emit(
@@ -1275,7 +1306,7 @@ class ImageClient:
                 polls += 1
                 # Each poll has a deadline of its own: the read timeout, and never past the task's deadline.
                 poll_deadline = max(min(s.read_timeout_s, deadline - self.clock()), C.MIN_POLL_DEADLINE_S)
-                response = self._request("GET", poll_url, deadline_s=poll_deadline, headers=self._headers(masked=False, url=poll_url))
+                response = self._request(poll_method, poll_url, deadline_s=poll_deadline, headers=self._headers(masked=False, url=poll_url))
                 payload = self._read(response, ctx)
             except (E.ImageLabError, httpx.HTTPError) as exc:
                 if self._token.cancelled:
@@ -1290,7 +1321,7 @@ class ImageClient:
                         raise err from None
                     self._pause(max(0.0, min(err.retry_after_s, deadline - self.clock())))
                 continue
-            new = read_task(payload, shape_hint=task.shape)
+            new = read(payload)
             if new is None:
                 raise E.BadResponse(f"The task poll answered with an unknown shape: {describe_shape(payload)}.", code="unknown_task_shape")
             new.task_id = new.task_id or task.task_id

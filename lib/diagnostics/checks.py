@@ -19,8 +19,9 @@ from lib import constants as C
 from lib import errors as E
 from lib import pricing
 from lib.diagnostics.evidence import CheckContext, SpendResult, _ev, _history_items, _probe_item, _worst
-from lib.diagnostics.probes import probe_models, probe_route, probe_task_poll
+from lib.diagnostics.probes import probe_dialect_create, probe_dialect_poll, probe_models, probe_route, probe_task_poll
 from lib.diagnostics.report import STEP_NAMES, Evidence, Link, Report, Step, _scrub_report, attempt_link
+from lib.dialects import Dialect
 from lib.errors import ERROR_INFO
 from lib.generation import ClientSettings, GenerationRequest, Outcome
 from lib.images import data_url, make_thumbnail
@@ -415,6 +416,11 @@ def check_delivery(ctx: CheckContext) -> Step:
             items.append(
                 _ev("probe", f"The test image failed before delivery could be seen: {err.info.title} (step {E.step_of(err) or '-'}).")
             )
+    dialect_status, dialect_fix = dialect_items(ctx, items)
+    if dialect_status != "pass":
+        statuses.append(dialect_status)
+        verdict = items[-1].text
+        fixes.append(dialect_fix)
     hist, count, unresolved = _history_items(ctx, 4)
     items.extend(hist)
     tasks = (ctx.history(4) or {}).get("tasks", 0)
@@ -426,6 +432,58 @@ def check_delivery(ctx: CheckContext) -> Step:
         fixes.append(ERROR_INFO["task_failed"].fix)
     status = _worst(*statuses)
     return Step(4, STEP_NAMES[4], status, verdict, items, " ".join(dict.fromkeys(fixes)) or "Nothing to fix.")
+
+
+def dialect_items(ctx: CheckContext, items: list[Evidence]) -> tuple[str, str]:
+    """A Custom provider's gateway dialect, checked: which one is in use, whether its file
+    loaded, its poll route, and the test image's live answers read through it (task id
+    found, status words known, results readable). Adds the evidence to ``items``; returns
+    (status, fix)."""
+    from lib.dialects import Dialect
+
+    dialect = ctx.settings.dialect
+    if dialect is None:
+        if ctx.provider == "custom":
+            items.append(_ev("static", "Gateway dialect: OpenAI-compatible (no dialect file chosen)."))
+        return "pass", ""
+    if not isinstance(dialect, Dialect):
+        items.append(_ev("static", ctx.text(f"The gateway dialect cannot be used: {dialect}", limit=1500)))
+        return "fail", "Fix the dialect file at the lines named (or choose another dialect); nothing is sent until it loads."
+    items.append(_ev("static", ctx.text(f"Gateway dialect in use: {dialect.describe()} (file {dialect.source or '?'}).")))
+    status, fix = "pass", ""
+    poll = ctx.probes.get("dialect_poll")
+    if poll is not None:
+        items.append(_probe_item(poll, "The dialect's poll route"))
+        if not poll.ok and poll.http_status not in (401, 403):
+            items.append(_ev("probe", "The dialect's poll route does not answer like a task API."))
+            status, fix = "fail", "Check [poll] path and query in the dialect file against the gateway's documentation."
+    spend = ctx.spend
+    outcome = spend.outcome if spend is not None else None
+    if outcome is None:
+        return status, fix
+    accepted = [ev for ev in outcome.events if ev.kind == "accepted" and ev.data.get("task_id")]
+    words = list(dict.fromkeys(str(ev.data["status"]) for ev in outcome.events if ev.kind == "polling" and ev.data.get("status")))
+    if dialect.is_async and accepted:
+        path = dialect.task_id.text if dialect.task_id else "?"
+        items.append(_ev("probe", ctx.text(f"Live answer: the task id was found at {path} ({accepted[0].data['task_id']}).", limit=300)))
+    if words:
+        items.append(
+            _ev(
+                "probe",
+                ctx.text(
+                    f"Live answer: status word(s) seen at {dialect.status.text if dialect.status else '?'}: {', '.join(words)}; all listed in the file.",
+                    limit=300,
+                ),
+            )
+        )
+    err = outcome.error
+    if outcome.ok:
+        where = (dialect.results or dialect.create_results).text if (dialect.results or dialect.create_results) else "the image fields"
+        items.append(_ev("probe", f"Live answer: {len(outcome.images)} image(s) read at {where}."))
+    elif err is not None and (err.code or "").startswith("dialect_"):
+        items.append(_ev("probe", ctx.text(f"The live answer does not fit the dialect: {err.message}", limit=600)))
+        status, fix = "fail", "Change the field named above in the dialect file (Describe this answer, below, reads a pasted answer)."
+    return status, fix
 
 
 def check_limits(ctx: CheckContext) -> Step:
@@ -888,6 +946,7 @@ SETTING_LABELS = {
     "burst": "burst",
     "max_concurrency": "parallel requests",
     "sandbox": "sandbox scenario or dialect",
+    "dialect": "gateway dialect",
     "extra_headers": "extra headers",
 }
 
@@ -994,17 +1053,25 @@ def run_checks(
             run_id = recorder.start_run(kind="probe", label=f"Diagnostics probes: {settings.provider} / {model}"[:120], settings=summary)
             attempt_no = 0
             started = time.time()
+            dialect = settings.dialect if isinstance(settings.dialect, Dialect) else None
             plan: list[tuple[str, Callable[[int], Any]]] = [
                 # A base URL refused for its path: the endpoint is the corrected one, so the probes try the correction.
                 ("models", lambda n: probe_models(client, run_id=run_id, attempt_no=n, model=model)),
-                ("route", lambda n: probe_route(client, model, run_id=run_id, attempt_no=n)),
+                (
+                    "route",
+                    (lambda n: probe_dialect_create(client, dialect, model, run_id=run_id, attempt_no=n))
+                    if dialect is not None
+                    else (lambda n: probe_route(client, model, run_id=run_id, attempt_no=n)),
+                ),
             ]
             typed = _typed_api_base(settings)
             if settings.endpoint.correction:
                 typed = None
             if typed:
                 plan.append(("typed_models", lambda n: probe_models(client, run_id=run_id, attempt_no=n, model=model, api_base=typed)))
-            if ctx.delivery == "task":
+            if dialect is not None and dialect.is_async:
+                plan.append(("dialect_poll", lambda n: probe_dialect_poll(client, dialect, model, run_id=run_id, attempt_no=n)))
+            elif ctx.delivery == "task" and dialect is None:
                 plan.append(("task_poll_a", lambda n: probe_task_poll(client, run_id=run_id, attempt_no=n, model=model, shape="a")))
                 plan.append(("task_poll_b", lambda n: probe_task_poll(client, run_id=run_id, attempt_no=n, model=model, shape="b")))
             labels = {
@@ -1013,11 +1080,16 @@ def run_checks(
                 "typed_models": "the base URL as typed",
                 "task_poll_a": "the task poll route (shape A)",
                 "task_poll_b": "the task poll route (shape B)",
+                "dialect_poll": "the dialect's poll route",
             }
             for name, do in plan:
                 attempt_no += 1
                 progress(f"Probing {labels[name]}...")
-                ctx.probes[name] = do(attempt_no)
+                result = do(attempt_no)
+                if result is None:  # a dialect route a probe cannot fill
+                    attempt_no -= 1
+                    continue
+                ctx.probes[name] = result
             # A task provider answers one of the two poll shapes: one that works is enough.
             polls = [ctx.probes.get(n) for n in ("task_poll_a", "task_poll_b") if ctx.probes.get(n) is not None]
             if polls and any(p.ok for p in polls):

@@ -26,7 +26,7 @@ PROBE_TASK_ID = "imagelab-probe-0000000000"
 
 @dataclass
 class ProbeResult:
-    name: str  # models | route | task_poll_a | task_poll_b
+    name: str  # models | route | task_poll_a | task_poll_b | dialect_poll
     method: str
     url: str  # signed query strings cut
     attempt_id: Any = None
@@ -122,6 +122,56 @@ def probe_task_poll(client: ImageClient, *, run_id: str = "", attempt_no: int = 
     fake = PROBE_TASK_ID if shape == "a" else "task-" + PROBE_TASK_ID
     url = endpoint.task_url_a(fake) if shape == "a" else endpoint.task_url_b(fake)
     return _probe(client, f"task_poll_{shape}", "GET", url, run_id=run_id, attempt_no=attempt_no, model=model, expect=_expect_task_route)
+
+
+def probe_dialect_create(client: ImageClient, dialect: Any, model: str, *, run_id: str = "", attempt_no: int = 1) -> ProbeResult | None:
+    """POST a gateway dialect's create route its body without a prompt (the prompt's key left
+    out, as for any placeholder with no value): the gateway refuses it, in HTTP or in its own
+    envelope, and nothing is generated. Recorded as the ``route`` probe; None when the route
+    itself needs a value a probe does not have."""
+    from lib.client._dialect import base_of
+    from lib.dialects import DialectError
+
+    try:
+        spec = dialect.create_request({"model": model})
+    except DialectError:
+        return None
+    url = spec.url(base_of(client.settings.endpoint))
+
+    def expect(r: ProbeResult) -> str | None:
+        if r.http_status != 200 or not r.is_json:
+            return _expect_route(r)
+        from lib.answers import error_envelope
+
+        if error_envelope(r.payload):
+            said = scrub(str(r.payload.get("msg") or r.payload.get("message") or r.payload.get("error")), limit=120)
+            return f"HTTP 200 with the gateway's own error for a body without a prompt ({said}): the create route exists and the key was accepted."
+        if dialect.read_create(r.payload).task_id:
+            return "The create route accepted a body without a prompt and started a task: it exists and the key was accepted."
+        return None
+
+    return _probe(client, "route", spec.method, url, json_body=spec.body, run_id=run_id, attempt_no=attempt_no, model=model, expect=expect)
+
+
+def probe_dialect_poll(client: ImageClient, dialect: Any, model: str, *, run_id: str = "", attempt_no: int = 1) -> ProbeResult | None:
+    """The dialect's poll route for a task that cannot exist: a JSON answer proves the route is there."""
+    from lib.client._dialect import base_of
+    from lib.dialects import DialectError
+
+    try:
+        url = dialect.poll_request(PROBE_TASK_ID, {"model": model}).url(base_of(client.settings.endpoint))
+    except DialectError:
+        return None
+    return _probe(
+        client,
+        "dialect_poll",
+        dialect.poll_method or "GET",
+        url,
+        run_id=run_id,
+        attempt_no=attempt_no,
+        model=model,
+        expect=_expect_task_route,
+    )
 
 
 def _probe(

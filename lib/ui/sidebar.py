@@ -20,6 +20,7 @@ from lib.text import code_span
 from lib.text import markdown as plain
 from lib.ui.budget import CONFIRM_KEY, budget_sidebar
 from lib.ui.cards import damaged_database_card, show_unexpected
+from lib.ui.dialect import chosen_for, dialect_sidebar
 from lib.ui.place import keep_place, note_run, remember_browser
 from lib.ui.resources import config, get_sandbox, get_store, leave_pages_folder_mode
 
@@ -264,6 +265,7 @@ def settings_sidebar() -> PageSettings:
         max_concurrency=int(concurrency if concurrency is not None else DEFAULTS["max_concurrency"]),
         extra_headers=headers,
         moderate=moderate,
+        dialect=dialect_sidebar(sb, provider_id),  # the Custom provider's gateway dialect
     )
     remember_browser(sb)  # the browser's place token, for a reload
     return PageSettings(client=client, model=model, problems=problems)
@@ -316,7 +318,14 @@ def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
     headers = {k: v for k, v in page.client.extra_headers.items() if not k.startswith("X-Sandbox-")}
     moderate = st.session_state.get(MODERATE_KEY.format(provider=provider_id))  # None: never shown, the operator's setting
     return client_settings(
-        cfg, provider_id, base_url=base_url, key=resolved, extra_headers=headers, moderate=moderate, **shared_values(page.client)
+        cfg,
+        provider_id,
+        base_url=base_url,
+        key=resolved,
+        extra_headers=headers,
+        moderate=moderate,
+        dialect=chosen_for(provider_id),
+        **shared_values(page.client),
     )
 
 
