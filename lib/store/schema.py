@@ -383,3 +383,27 @@ def m019_places(db: sqlite_utils.Database) -> None:
         not_null={"token", "page", "data", "updated_at"},
     )
     db["places"].create_index(["updated_at"], if_not_exists=True)
+
+
+@migrations()
+def m023_place_refs(db: sqlite_utils.Database) -> None:
+    """The reference images (and mask) a browser's place holds on a page (``place_refs``), so that a
+    reload finds them: one row per file, in order, pointing at a content-addressed file under
+    ``images/`` (the bytes are never in the database nor in the cookie); dropped with the place."""
+    db["place_refs"].create(
+        {
+            "token": str,
+            "page": str,
+            "role": str,
+            "position": int,
+            "sha256": str,
+            "path": str,
+            "filename": str,
+            "byte_size": int,
+            "note": str,
+            "updated_at": float,
+        },
+        pk=("token", "page", "role", "position"),
+        not_null={"token", "page", "role", "position", "sha256", "path"},
+    )
+    db["place_refs"].create_index(["path"], if_not_exists=True)
