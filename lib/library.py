@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 NAME_MAX = 80
 TAG_MAX = 24
@@ -137,3 +138,22 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
             raise LibraryError(f"'{raw}': versions are numbered from 1.")
         return clean_name(name), version
     return clean_name(raw), None
+
+
+def row_from_ref(store: Any, ref: str) -> str:
+    """A saved prompt or one of its versions (``NAME`` or ``NAME@VERSION``, see ``parse_ref``) as a
+    Compare row, read through ``store`` (``Store.prompt_named`` and ``Store.prompt_versions``).
+    Raises LibraryError saying which name or version is not in the library."""
+    name, version = parse_ref(ref)
+    found = store.prompt_named(name)
+    if found is None:
+        known = [p["name"] for p in store.prompts(limit=6)]
+        hint = f" Saved prompts include: {', '.join(known[:5])}." if known else " The library is empty: save a prompt from Generate first."
+        raise LibraryError(f"No saved prompt is named '{name}'.{hint}")
+    versions = store.prompt_versions(found["id"])
+    if version is None:
+        return as_row(versions[-1]["text"]) if versions else as_row(found["latest_text"])
+    chosen = next((v for v in versions if v["version"] == version), None)
+    if chosen is None:
+        raise LibraryError(f"'{found['name']}' has no version {version}: it has versions 1 to {len(versions)}.")
+    return as_row(chosen["text"])

@@ -91,7 +91,7 @@ moderation = d[1].selectbox("Moderation", MODERATIONS, key="moderation")
 compression = d[2].slider("Compression", 0, 100, key="compression") if with_compression else None
 
 # Media: streaming partial images, reference images, mask, input_fidelity
-ui.keep_references("ref_images", "ref_mask")  # uploaded references survive another page (this session)
+ui.keep_references("ref_images", "ref_mask", page="generate")  # reference images survive another page and a reload
 media = ui.media_controls(model, provider)
 
 request = GenerationRequest(

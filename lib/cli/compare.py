@@ -33,9 +33,16 @@ def add_parser(sub: Any) -> None:
         help="run a grid of prompts x targets at once, recording every cell",
         description="Rows: --prompt (repeatable) or --template with --var. Columns: --target PROVIDER:MODEL (repeatable).",
     )
-    rows = p.add_mutually_exclusive_group(required=True)
-    rows.add_argument("--prompt", action="append", help="a row of the grid (repeatable)")
+    rows = p.add_mutually_exclusive_group()
+    rows.add_argument("--prompt", action=_RowAction, help="a row of the grid (repeatable)")
     rows.add_argument("--template", help="a prompt with {variables}, e.g. 'a {animal} in {style} style'")
+    p.add_argument(
+        "--prompt-from",
+        action=_RowAction,
+        metavar="NAME[@VERSION]",
+        help="a row from the prompt library: a saved prompt's latest version, or the version named (repeatable; "
+        "rows keep the order given with --prompt)",
+    )
     p.add_argument("--var", action="append", default=[], metavar="NAME=V1,V2", help="values of a template variable (repeatable)")
     p.add_argument("--target", action="append", default=[], metavar="PROVIDER:MODEL", help="a column of the grid (repeatable)")
     p.add_argument("--provider", help="shorthand: with --model, adds the targets PROVIDER:MODEL")
@@ -63,7 +70,31 @@ def add_parser(sub: Any) -> None:
     _add_check_arguments(p)
 
 
-def _plan(args: argparse.Namespace) -> K.GridPlan:
+class _RowAction(argparse.Action):
+    """--prompt and --prompt-from: each value is also a row in ``rows``, in the order typed."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), values])
+        namespace.rows = [*(getattr(namespace, "rows", None) or []), (self.dest, values)]
+
+
+def _rows(args: argparse.Namespace, store: Any) -> list[str]:
+    """The prompts of the grid's rows: typed ones as they are, library ones read from ``store``."""
+    from lib import library as L
+
+    out = []
+    for kind, value in getattr(args, "rows", None) or []:
+        if kind == "prompt":
+            out.append(value)
+            continue
+        try:
+            out.append(L.row_from_ref(store, value))
+        except L.LibraryError as err:
+            raise K.CompareInputError(f"--prompt-from {value}: {err}") from None
+    return out
+
+
+def _plan(args: argparse.Namespace, store: Any = None) -> K.GridPlan:
     targets = [K.parse_target(t) for t in args.target]
     if args.model and not args.provider:
         raise K.CompareInputError("--model needs --provider (or write --target PROVIDER:MODEL).")
@@ -84,6 +115,8 @@ def _plan(args: argparse.Namespace) -> K.GridPlan:
         "n": args.n,
     }
     if args.template is not None:
+        if args.prompt_from:
+            raise K.CompareInputError("--prompt-from adds rows of prompts; a --template makes its own rows: use one or the other.")
         return K.build_plan(
             template=args.template,
             variables=K.parse_vars(args.var),
@@ -93,10 +126,12 @@ def _plan(args: argparse.Namespace) -> K.GridPlan:
             use_fallback=args.fallback,
             title=args.title or "",
         )
+    if not getattr(args, "rows", None):
+        raise K.CompareInputError("Give the grid its rows: --prompt TEXT, --prompt-from NAME[@VERSION] (repeatable) or --template.")
     if args.var:
         raise K.CompareInputError("--var gives values to a --template; with --prompt there is nothing to fill in.")
     return K.build_plan(
-        prompts=list(args.prompt), targets=targets, vary=vary, shared=shared, use_fallback=args.fallback, title=args.title or ""
+        prompts=_rows(args, store), targets=targets, vary=vary, shared=shared, use_fallback=args.fallback, title=args.title or ""
     )
 
 
@@ -105,8 +140,15 @@ def run(args: argparse.Namespace) -> int:
     from lib.jobs import JobRunner
     from lib.store import DamagedDatabase, Store
 
+    store = None
+    if args.prompt_from:  # library rows are read from the database the grid is recorded in
+        try:
+            store = Store(data_dir=args.data_dir)
+        except DamagedDatabase as err:
+            say(f"imagelab compare: {err.message}", file=sys.stderr)
+            return 2
     try:
-        plan = _plan(args)
+        plan = _plan(args, store)
         if args.max_concurrency < 1 or args.rate <= 0:
             raise K.CompareInputError("--max-concurrency must be at least 1 and --rate above 0.")
         specs = _check_specs(args)
@@ -128,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     try:
-        store = Store(data_dir=args.data_dir)
+        store = store or Store(data_dir=args.data_dir)
     except DamagedDatabase as err:
         say(f"imagelab compare: {err.message}", file=sys.stderr)
         return 2

@@ -395,3 +395,27 @@ def m020_uploads(db: sqlite_utils.Database) -> None:
         not_null={"sha256", "files_root", "url", "expires_at", "created_at"},
     )
     db["uploads"].create_index(["expires_at"], if_not_exists=True)
+
+
+@migrations()
+def m023_place_refs(db: sqlite_utils.Database) -> None:
+    """The reference images (and mask) a browser's place holds on a page (``place_refs``), so that a
+    reload finds them: one row per file, in order, pointing at a content-addressed file under
+    ``images/`` (the bytes are never in the database nor in the cookie); dropped with the place."""
+    db["place_refs"].create(
+        {
+            "token": str,
+            "page": str,
+            "role": str,
+            "position": int,
+            "sha256": str,
+            "path": str,
+            "filename": str,
+            "byte_size": int,
+            "note": str,
+            "updated_at": float,
+        },
+        pk=("token", "page", "role", "position"),
+        not_null={"token", "page", "role", "position", "sha256", "path"},
+    )
+    db["place_refs"].create_index(["path"], if_not_exists=True)

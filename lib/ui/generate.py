@@ -386,7 +386,7 @@ def prefill_from_result() -> str | None:
             ref = None
             skipped.append(f"the image ({err})")
         if ref is not None:
-            ss["media_rerun_refs"] = ([ref], None)
+            ss["media_rerun_refs"], ss["media_rerun_refs__note"] = ([ref], None), f"Image {index + 1} of the result being edited"
             st.info(
                 f"Image {index + 1} of this result is the reference image below, with the prompt and settings that made it. "
                 "Change the prompt to say what to edit, then Generate: the edit goes to the edits route.",
@@ -395,6 +395,8 @@ def prefill_from_result() -> str | None:
         else:
             st.warning("This result has no such image any more; its prompt and settings are filled in, with no reference image.")
     else:
+        if ss.get("media_rerun_refs"):  # the result was itself an edit: its reference images come too
+            ss["media_rerun_refs__note"] = "The reference images of the result being reused"
         st.info(
             "The prompt and settings of that result are filled in below (the API key is not part of them: the one set is used).",
             icon=":material/replay:",

@@ -11,7 +11,8 @@ drawing its widgets:
   opening a shared link has their own place, not yours; dropped after
   ``constants.PLACE_KEEP_DAYS`` days. API keys are never kept (``typed_key__*`` is refused here).
 
-Uploaded reference images are bytes: they are kept in the session only (``keep_references``).
+Reference images are files: ``keep_references`` keeps them in the session and, for a reload, as
+content-addressed files with rows of the place (``Store.keep_place_refs``), never in the cookie.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ LINK_FILLED_STATE = "_imagelab_place_link_filled"  # session state: a link fille
 REFS_STATE = "_imagelab_place_refs"  # session state: uploader key -> kept reference images
 NEVER_KEPT = ("typed_key__",)  # what is typed there is an API key: kept nowhere
 
-GENERATE_INPUTS = (  # Generate's form: prompt, parameters, streaming (references: ``keep_references``)
+GENERATE_INPUTS = (  # Generate's form: prompt, parameters, streaming (reference images: ``keep_references``)
     "prompt",
     "size_choice",
     "size_w",
@@ -245,27 +246,99 @@ def forget_place(page: str, keys: Iterable[str] = ()) -> None:
     _save(page, kept)
 
 
-def keep_references(uploader_key: str, mask_key: str | None = None, *, into: str = "media_rerun_refs") -> None:
-    """Reference images survive a page move (in this session only: they are bytes, never written
-    for this). Call it before the uploaders are drawn: uploads present now are kept; when the
-    uploader was forgotten (the page was left) and nothing else is queued in ``into``, the kept
-    images are put there, where the page's media controls offer them (with "Don't send these")."""
+UPLOADED_NOTE = "Uploaded before the reload"  # what restored uploads say they are
+MOVED_NOTE = "Kept from before you left this page"
+REFS_LOADED_STATE = "_imagelab_place_refs_loaded"  # session state: pages whose kept references were read
+REFS_SAVED_STATE = "_imagelab_place_refs_saved"  # session state: page -> what was last kept of its references
+REFS_SAY_STATE = "_imagelab_place_refs_say"  # session state: page -> what to say about its kept references
+
+
+def _refs_mark(images: list[Any], mask: Any, note: str) -> tuple:
+    """What a set of references is, cheaply (a bytes object remembers its hash)."""
+    return tuple((r.role, r.filename, len(r.data), hash(r.data)) for r in [*images, *([mask] if mask else [])]) + (note,)
+
+
+def keep_references(uploader_key: str, mask_key: str | None = None, *, page: str = "generate", into: str = "media_rerun_refs") -> None:
+    """Reference images survive a page move and a reload. Call it before the uploaders are drawn.
+
+    In the session, uploads present now are kept; when the uploader was forgotten (the page was
+    left) and nothing else is queued in ``into``, they are put there, where the page's media
+    controls offer them (with "Don't send these"). For a reload, what the form would send (the
+    uploads, else what is queued in ``into``) is kept with the place (``Store.keep_place_refs``:
+    files, bounded, never in the cookie); a new session of the same browser finds them in ``into``,
+    unless a link filled it. A kept file gone from the data directory is named, not sent."""
     from lib.generation import ReferenceImage
 
     ss = st.session_state
     refs: dict[str, Any] = ss.setdefault(REFS_STATE, {})
-    uploads = ss.get(uploader_key)
+    say: dict[str, str] = ss.setdefault(REFS_SAY_STATE, {})
+    loaded: set[str] = ss.setdefault(REFS_LOADED_STATE, set())
+    if page not in loaded:  # a new session: what this browser's place held before the reload
+        loaded.add(page)
+        if into not in ss and uploader_key not in ss:
+            stored = _stored_refs(page)
+            if stored.images:
+                ss[into] = (stored.images, stored.mask)
+                ss[f"{into}__note"] = stored.note or UPLOADED_NOTE
+            if stored.missing:
+                say[page] = (
+                    f"{len(stored.missing)} reference image(s) kept from before are no longer in the data directory "
+                    f"and will not be sent: {', '.join(stored.missing)}. Upload them again to use them."
+                )
+            ss.setdefault(REFS_SAVED_STATE, {})[page] = _refs_mark(stored.images, stored.mask, stored.note)
     if uploader_key in ss:
-        images = [ReferenceImage(u.name, u.getvalue()) for u in (uploads or [])]
+        uploads = ss.get(uploader_key) or []
+        images = [ReferenceImage(u.name, u.getvalue()) for u in uploads]
         mask_file = ss.get(mask_key) if mask_key else None
         mask = ReferenceImage(mask_file.name, mask_file.getvalue(), "mask") if mask_file is not None else None
         refs[uploader_key] = (images, mask) if images else None
+        note = ""
+    else:
+        kept = refs.get(uploader_key)
+        if kept and not ss.get(into):
+            ss[into] = kept
+            ss[f"{into}__note"] = MOVED_NOTE
+            refs[uploader_key] = None
+        images, mask, note = [], None, ""
+    if not images and ss.get(into):  # nothing uploaded: what is queued is what the form sends
+        images, mask = ss[into]
+        note = ss.get(f"{into}__note") or ""
+        note = "" if note in (MOVED_NOTE, UPLOADED_NOTE) else note
+    _save_refs(page, list(images), mask, note)
+    if say.get(page):
+        st.warning(say[page], icon=":material/hide_image:")
+
+
+def _stored_refs(page: str):
+    from lib.store.places import PlaceRefs
+
+    try:
+        return get_store().place_refs(browser_token(), page)
+    except Exception:  # the place is a convenience: it never takes a page down
+        logging.getLogger("imagelab.app").exception("reading the kept reference images failed")
+        return PlaceRefs()
+
+
+def _save_refs(page: str, images: list[Any], mask: Any, note: str) -> None:
+    from lib.store.places import PLACE_REFS_MAX_BYTES, PLACE_REFS_MAX_FILES
+
+    mark = _refs_mark(images, mask, note)
+    saved: dict[str, tuple] = st.session_state.setdefault(REFS_SAVED_STATE, {})
+    if saved.get(page) == mark:
         return
-    kept = refs.get(uploader_key)
-    if kept and not ss.get(into):
-        ss[into] = kept
-        ss[f"{into}__note"] = "Kept from before you left this page"
-        refs[uploader_key] = None
+    say: dict[str, str] = st.session_state.setdefault(REFS_SAY_STATE, {})
+    try:
+        left = get_store().keep_place_refs(browser_token(), page, images, mask, note=note)
+    except Exception:
+        logging.getLogger("imagelab.app").exception("keeping the reference images failed")
+        return
+    saved[page] = mark
+    say[page] = (
+        f"Kept for this browser session only, not for a reload: {', '.join(left)} (a reload keeps up to "
+        f"{PLACE_REFS_MAX_FILES} files and {PLACE_REFS_MAX_BYTES // 1048576} MB of images)."
+        if left
+        else ""
+    )
 
 
 def keep_query(page: str, params: dict[str, list[str]], *, arrived: bool) -> dict[str, list[str]] | None:

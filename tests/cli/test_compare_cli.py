@@ -141,5 +141,63 @@ def test_a_missing_key_is_a_bad_argument(capsys, tmp_path, monkeypatch):
 
 def test_argparse_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
-        cli.main(["compare", "--target", "sandbox:gpt-image-2"])  # neither --prompt nor --template
+        cli.main(["compare", "--prompt", "a fox", "--target", "sandbox:gpt-image-2", "--n", "two"])
     assert exc.value.code == 2
+
+
+def library(tmp_path):
+    store = Store(data_dir=tmp_path / "d")
+    store.save_prompt("Lighthouse", "a lighthouse on a basalt cliff at dusk")
+    store.save_prompt("Lighthouse", "a red lighthouse\non a basalt cliff at dawn")  # version 2
+    store.close()
+
+
+def test_prompt_from_makes_rows_of_saved_prompts_and_versions_in_the_order_given(capsys, sandbox, tmp_path):
+    library(tmp_path)
+    code, out, err = run(
+        capsys,
+        "--prompt-from",
+        "LIGHTHOUSE@1",
+        "--prompt",
+        "a fox",
+        "--prompt-from",
+        "Lighthouse",
+        "--target",
+        "sandbox:gpt-image-2",
+        "--base-url",
+        sandbox.base_url,
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--json",
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    store = Store(data_dir=tmp_path / "d")
+    plan = K.load(store, doc["comparison_id"]).plan
+    assert [r.prompt for r in plan.rows] == [
+        "a lighthouse on a basalt cliff at dusk",
+        "a fox",
+        "a red lighthouse on a basalt cliff at dawn",  # the latest version, its two lines as one row
+    ]
+    assert len(doc["cells"]) == 3 and all(c["ok"] for c in doc["cells"])
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--prompt-from", "Lantern"], "No saved prompt is named 'Lantern'. Saved prompts include: Lighthouse."),
+        (["--prompt-from", "Lighthouse@3"], "--prompt-from Lighthouse@3: 'Lighthouse' has no version 3: it has versions 1 to 2."),
+        (["--prompt-from", "Lighthouse@0"], "versions are numbered from 1"),
+        (["--prompt-from", "Lighthouse", "--template", "a {x}", "--var", "x=a,b"], "use one or the other"),
+        ([], "Give the grid its rows"),
+    ],
+)
+def test_prompt_from_an_unknown_name_or_version_exits_2_saying_which(capsys, tmp_path, args, words):
+    library(tmp_path)
+    code, out, err = run(capsys, *args, "--target", "sandbox:gpt-image-2", "--data-dir", str(tmp_path / "d"))
+    assert code == 2 and words in err and "Traceback" not in err and out == ""
+
+
+def test_prompt_from_in_an_empty_library_says_to_save_one_first(capsys, tmp_path):
+    code, out, err = run(capsys, "--prompt-from", "Lighthouse", "--target", "sandbox:gpt-image-2", "--data-dir", str(tmp_path / "d"))
+    assert code == 2 and "The library is empty: save a prompt from Generate first." in err

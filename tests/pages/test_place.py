@@ -118,3 +118,80 @@ def test_a_rerun_link_wins_over_the_kept_place(browser, new_app):
     at.text_area(key="prompt").input("a draft typed afterwards").run()
     linked = new_app(query={"rerun": "1"})  # a reload of a re-run link: the attempt's prompt, not the draft
     assert linked.text_area(key="prompt").value == "the prompt that was sent"
+
+
+def _refs_caption(at) -> str:
+    return " ".join(c.value for c in at.caption if ".png" in c.value)
+
+
+def _queued(at):
+    """The reference images the form would send when nothing is uploaded."""
+    return at.session_state["media_rerun_refs"] if "media_rerun_refs" in at.session_state else None
+
+
+def test_uploaded_reference_images_come_back_after_a_reload_from_files(browser, new_app, app_env):
+    from tests.support.media_support import image_bytes, mask_bytes
+
+    first, second = image_bytes((64, 48), colour=(30, 160, 90)), image_bytes((64, 48), colour=(90, 30, 160))
+    at = new_app()
+    at.file_uploader(key="ref_images").set_value([("garden.png", first, "image/png"), ("style.png", second, "image/png")]).run()
+    at.file_uploader(key="ref_mask").set_value(("mask.png", mask_bytes((64, 48)), "image/png")).run()
+    again = new_app()  # a reload: a new session of the same browser
+    images, mask = again.session_state["media_rerun_refs"]
+    assert [(r.filename, r.data) for r in images] == [("garden.png", first), ("style.png", second)] and mask.filename == "mask.png"
+    assert "Uploaded before the reload: garden.png, style.png, mask mask.png" in _refs_caption(again)
+    assert first not in (app_env / C.DB_FILENAME).read_bytes()  # files under images/, rows in the database
+    browser["token"] = TEAMMATE
+    assert _queued(new_app()) is None  # another browser has its own place
+
+
+def test_edit_this_image_says_where_its_reference_came_from_and_survives_a_reload(browser, new_app):
+    from lib import ui
+    from tests.support.apptest import generate, wait_for_job
+
+    at = new_app()
+    at.sidebar.selectbox(key="sandbox_latency").set_value("none").run()
+    generate(at, "a red kite over dunes")
+    [b for b in at.button if b.label == "Edit this image"][0].click().run()
+    assert "Image 1 of the result being edited: result-" in _refs_caption(at)
+    assert "re-run" not in _refs_caption(at)
+    again = new_app()
+    assert "Image 1 of the result being edited: result-" in _refs_caption(again)
+    again.text_area(key="prompt").input("the same kite at night").run()
+    again.button(key="generate").click().run()
+    wait_for_job(again)
+    attempt = ui.get_store().recent_attempts()[0]
+    assert attempt["prompt"] == "the same kite at night" and attempt["url"].endswith("/images/edits")
+
+
+def test_dont_send_these_is_kept_too_and_a_gone_file_is_named_not_sent(browser, new_app):
+    from lib import ui
+    from tests.support.media_support import image_bytes
+
+    at = new_app()
+    at.file_uploader(key="ref_images").set_value([("garden.png", image_bytes(colour=(1, 2, 3)), "image/png")]).run()
+    again = new_app()
+    again.button(key="ref_clear_rerun").click().run()
+    assert _queued(new_app()) is None
+
+    at.file_uploader(key="ref_images").set_value([("pond.png", image_bytes(colour=(9, 8, 7)), "image/png")]).run()
+    store = ui.get_store()
+    path = store.keeper.resolve(store.db.execute("SELECT path FROM place_refs").fetchone()[0])
+    path.unlink()
+    gone = new_app()
+    assert _queued(gone) is None
+    assert any("no longer in the data directory and will not be sent: pond.png" in w.value for w in gone.warning)
+
+
+def test_references_past_what_a_reload_keeps_stay_for_the_session_and_say_so(browser, new_app, monkeypatch):
+    from lib.store import places as P
+    from tests.support.media_support import image_bytes
+
+    monkeypatch.setattr(P, "PLACE_REFS_MAX_FILES", 1)
+    at = new_app()
+    at.file_uploader(key="ref_images").set_value(
+        [("a.png", image_bytes(colour=(1, 1, 1)), "image/png"), ("b.png", image_bytes(colour=(2, 2, 2)), "image/png")]
+    ).run()
+    assert any("Kept for this browser session only, not for a reload: b.png" in w.value for w in at.warning)
+    images, _ = new_app().session_state["media_rerun_refs"]
+    assert [r.filename for r in images] == ["a.png"]
