@@ -39,6 +39,9 @@ FIRST_PAGE_MODULES = (
     "lib.sandbox",
     "lib.preflight",
     "lib.monitoring",
+    "lib.ui.checks",
+    "lib.checks.background",
+    "lib.client._moderation",
 )
 LISTEN_WAIT_S = 60.0  # give up warming when the server has not listened by then
 LISTEN_POLL_S = 0.02
