@@ -13,7 +13,8 @@ How it ends:
 - flagged: the run ends there with ``content_policy`` (code ``moderation_flagged``), its message
   naming the flagged categories and which input they were found in; no image request is sent.
 - not flagged: the attempt succeeds and the image request goes ahead.
-- no moderations route (HTTP 404 or 405): remembered for that provider and API base for the life
+- no moderations route (HTTP 404, 405 or 501, or an answer saying the route or the moderation model
+  is unknown there): remembered for that provider and API base for the life
   of the process (``NO_ROUTE``), said once in the run's events and the attempt's note; later runs
   there send without checking and without a word (the sidebar shows it beside the toggle).
 - the check could not be made (network, timeout, 5xx, 429, a rejected key, an answer that cannot
@@ -47,7 +48,8 @@ log = logging.getLogger("imagelab.client")
 
 MODERATION_MODEL = "omni-moderation-latest"
 FLAGGED_CODE = "moderation_flagged"  # the error code of a run the check stopped
-NO_ROUTE_STATUSES = (404, 405)  # the route itself is missing: remembered, said once
+NO_ROUTE_STATUSES = (404, 405, 501)  # the route itself is missing: remembered, said once...
+NO_ROUTE_ERRORS = ("endpoint_not_found", "model_not_found")  # ...as when the answer says the route or the model is unknown
 MAX_CATEGORIES = 20  # categories named in a message at most...
 MAX_CATEGORY_CHARS = 60  # ...each cut to this many characters
 
@@ -221,10 +223,10 @@ def _ask(client: Any, url: str, inputs: list[list[dict[str, Any]]]) -> _Check:
             err = exchange.error
             check.error = err
             check.raw = redact.scrub(f"HTTP {exchange.status}  {exchange.content_type}\n{err.message}", limit=C.MAX_RAW_PREVIEW_CHARS)
-            if exchange.status in NO_ROUTE_STATUSES:
+            if exchange.status in NO_ROUTE_STATUSES or err.error_type in NO_ROUTE_ERRORS:
                 check.no_route = True
                 check.skipped = (
-                    f"This provider has no moderations route at {url} (HTTP {exchange.status}): sent without the check. "
+                    f"This provider has no moderations route at {url} (HTTP {exchange.status}, {err.error_type}): sent without the check. "
                     "Said once; later runs here are sent unchecked too."
                 )
             else:

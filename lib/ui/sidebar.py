@@ -13,7 +13,7 @@ from lib import constants as C
 from lib.config import client_settings, shared_values
 from lib.generation import ClientSettings, key_hint
 from lib.preflight import parse_number
-from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, build_endpoint, check_model
+from lib.providers import KEY_SOURCES, KNOWN_MODELS, PRESETS, Endpoint, build_endpoint, check_model
 from lib.sandbox import DIALECTS, SCENARIOS
 from lib.store import DamagedDatabase
 from lib.text import code_span
@@ -186,7 +186,7 @@ def settings_sidebar() -> PageSettings:
     if not mc.known:
         (sb.error if mc.near_miss else sb.warning)(plain(mc.message))
 
-    moderate = moderation_toggle(provider_id, endpoint.api_base)
+    moderate = moderation_toggle(provider_id, endpoint)
 
     with sb.expander("Reliability", expanded=False):
         use_fallback = st.checkbox("Fall back to other models", key="use_fallback")
@@ -329,7 +329,7 @@ def client_settings_for(page: PageSettings, provider_id: str) -> ClientSettings:
     )
 
 
-def moderation_toggle(provider_id: str, api_base: str) -> bool:
+def moderation_toggle(provider_id: str, endpoint: Endpoint) -> bool:
     """The check before paying for one provider: off unless the operator's setting or this toggle turns it on."""
     from lib.client import MODERATION_MODEL, NO_ROUTE
 
@@ -343,6 +343,6 @@ def moderation_toggle(provider_id: str, api_base: str) -> bool:
         "first; a flagged prompt stops there and no image is paid for. If the check cannot be made, the image request goes ahead."
         + (f" Default from {source}." if source else ""),
     )
-    if moderate and NO_ROUTE.missing(provider_id, api_base):
-        st.sidebar.caption(f"No moderations route at `{code_span(api_base)}/moderations`: prompts here are sent unchecked.")
+    if moderate and NO_ROUTE.missing(provider_id, endpoint.api_base):
+        st.sidebar.caption(f"No moderations route at `{code_span(endpoint.moderations_url)}`: prompts here are sent unchecked.")
     return bool(moderate)

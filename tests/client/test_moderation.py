@@ -130,6 +130,32 @@ def test_a_provider_without_the_route_is_said_once_and_sent_as_usual(hostile):
     assert NO_ROUTE.missing("custom", settings.endpoint.api_base)
 
 
+@pytest.mark.parametrize(
+    "status,body",
+    [
+        (405, b"<html>405 Not Allowed</html>"),
+        (501, b""),
+        (400, b'{"error": {"message": "The model `omni-moderation-latest` does not exist", "param": "model", "code": "model_not_found"}}'),
+    ],
+)
+def test_a_route_or_model_the_gateway_does_not_serve_is_remembered(status, body):
+    sent = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        if request.url.path.endswith("/moderations"):
+            return httpx.Response(status, content=body)
+        return httpx.Response(200, json={"created": 1, "data": [{"b64_json": _png_b64()}]})
+
+    settings = ClientSettings(provider="wisgate", api_key="sk-" + "g4t3w4y" * 6, use_fallback=False, max_retries=0, moderate=True)
+    events = []
+    with client_for(settings, transport=httpx.MockTransport(handler)) as client:
+        assert client.generate(GenerationRequest(prompt="a fox", model="gpt-image-2"), on_event=events.append).ok
+        assert client.generate(GenerationRequest(prompt="an owl", model="gpt-image-2")).ok
+    assert sent == ["/v1/moderations", "/v1/images/generations", "/v1/images/generations"]
+    assert [e.message for e in events if e.kind == "note" and "no moderations route" in e.message]
+
+
 def _png_b64() -> str:
     return base64.b64encode(image_bytes()).decode()
 
