@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lib.checks._base import CheckRequest, CheckResult, open_image
@@ -142,8 +142,6 @@ def kept_specs(keeper, specs: Iterable[CheckSpec]) -> list[dict]:
     out = []
     for spec in specs:
         if spec.name == "similar" and spec.reference and not spec.reference_path:
-            from dataclasses import replace
-
             spec = replace(spec, reference_path=keeper.save(spec.reference, source="reference").rel_path)
         out.append(spec.to_dict())
     return out

@@ -107,22 +107,33 @@ def checks_choice(prefix: str, *, images: int, size: str, persist: str | None = 
     return out
 
 
+JUDGE_CLIENTS_KEY = "checks_judge_clients"  # session state: provider -> the client its judge calls go through
+
+
+def _judge_client(provider: str, settings: Any) -> Any:
+    """This session's client for a provider's judge calls, made again when its settings changed; it
+    shares the provider's limits (rate, parallel requests, cooldown) with the generations."""
+    from lib.client import ImageClient
+    from lib.ui.resources import get_runner
+
+    clients = st.session_state.setdefault(JUDGE_CLIENTS_KEY, {})
+    client = clients.get(provider)
+    if client is None or client.settings != settings:
+        if client is not None:
+            client.close()
+        client = clients[provider] = ImageClient(settings=settings, limiters=get_runner().limiters)
+    return client
+
+
 def judge_calls(rubric_spec: CheckSpec | None, settings_for: Callable[[str], Any]) -> Callable[[str], Any] | None:
-    """``provider -> judge(data, judged)`` through that provider's client (one client per provider), or
-    None without a judge spec."""
+    """``provider -> judge(data, judged)`` through that provider's client, or None without a judge spec."""
     if rubric_spec is None:
         return None
     from lib.checks.judge import judge_caller
-    from lib.client import ImageClient
 
-    clients: dict[str, Any] = {}
-
-    def for_provider(provider: str):
-        if provider not in clients:
-            clients[provider] = ImageClient(settings=settings_for(provider))
-        return judge_caller(clients[provider], get_store(), rubric=rubric_spec.rubric, model=rubric_spec.model)
-
-    return for_provider
+    return lambda provider: judge_caller(
+        _judge_client(provider, settings_for(provider)), get_store(), rubric=rubric_spec.rubric, model=rubric_spec.model
+    )
 
 
 def show_checks(where, rows: list[dict[str, Any]], *, compact: bool = False) -> None:

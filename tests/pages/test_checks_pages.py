@@ -127,3 +127,17 @@ def test_the_checks_chosen_are_kept_across_pages(app):
     assert app.checkbox(key="gen_check_text").value is True and app.checkbox(key="gen_check_judge").value is False
     app.switch_page("pages/compare.py").run()
     assert app.checkbox(key="compare_check_size").value is True
+
+
+def test_a_grid_judged_by_the_session_that_started_it(app):
+    app.switch_page("pages/compare.py").run()
+    app.text_area(key="compare_prompts").set_value(GOOD).run()
+    app.checkbox(key="compare_check_judge").check().run()
+    app.text_input(key="compare_judge_rubric").set_value("the sign is legible").run()
+    app.button(key="compare_run").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    until_shown(app, "Judge passed")
+    wait_until(lambda: len(ui.get_store().recent_runs(kind="judge")) == 2 and get_check_queue().wait_idle(0), timeout=60, interval=0.2)
+    runs = ui.get_store().recent_runs(kind="judge")
+    assert all(r["status"] == "succeeded" for r in runs)  # one per cell (two targets), each a run of its own
+    until_shown(app, "checks 1/1 pass (100%)")
