@@ -1404,10 +1404,15 @@ class Sandbox:
             w, h = _parse_dims(size)
         if "#wrong_size" in prompt.lower():
             w, h = wrong_size(w, h)
+        broken = await self._evolink_submission_fault(scenario)
+        if broken is not None:
+            return broken
         failing = scenario in ("content_policy", "task_failed")
         ttl = -1.0 if scenario == "image_fetch_failed" else self.config.url_ttl_s
 
         def make() -> list[str]:
+            if scenario == "invalid_image":  # the task completes; its result is not an image
+                return [self._keep_file(b"<html>this is certainly not an image</html>" * 4, "image/png", ttl) for _ in range(n)]
             if refs:
                 images = [derive_edit(refs[0][0], f"{prompt} #{i + 1}" if i else prompt, w, h, "png", None, None) for i in range(n)]
             else:
@@ -1440,6 +1445,24 @@ class Sandbox:
                 "usage": {"billing_rule": "per_call", "credits_reserved": 2.5 * n, "user_group": "default"},
             }
         )
+
+    async def _evolink_submission_fault(self, scenario: str) -> Response | None:
+        """The faults that act on the submission itself: no answer in time, a dropped connection, a cut answer."""
+        if scenario == "timeout":
+            await asyncio.sleep(self.config.hang_s)
+        if scenario == "network":
+
+            async def broken():
+                yield b'{"created": 1757156493, "id": "task-unified-'
+                await asyncio.sleep(0.01)
+                raise _DropConnection("sandbox dropped the connection on purpose")
+
+            return StreamingResponse(broken(), media_type="application/json")
+        if scenario == "bad_response":
+            return Response(
+                b'{"created": 1757156493, "id": "task-unified-1757156493-imcg5zqt", "object": "image.gen', media_type="application/json"
+            )
+        return None
 
     async def evolink_task(self, request: Request) -> Response:
         """GET .../tasks/{id}: EvoLink's task object; ``results`` once completed, an ``error`` object once failed."""
