@@ -445,6 +445,17 @@ def _error(
     )
 
 
+def _dropped(start: bytes) -> StreamingResponse:
+    """An answer that begins with ``start`` and then loses its connection."""
+
+    async def broken():
+        yield start
+        await asyncio.sleep(0.01)
+        raise _DropConnection("sandbox dropped the connection on purpose")
+
+    return StreamingResponse(broken(), media_type="application/json")
+
+
 async def _json_object(request: Request) -> dict[str, Any] | Response:
     """The request's JSON object, or the 400 a provider answers when it is not one."""
     try:
@@ -698,13 +709,7 @@ class Sandbox:
         else:
             await asyncio.sleep(delay)
         if scenario == "network":
-
-            async def broken():
-                yield b'{"created": 1700000000, "data": [{"b64_json": "iVBORw0KGgoAAAANSUhEUgAA'
-                await asyncio.sleep(0.01)
-                raise _DropConnection("sandbox dropped the connection on purpose")
-
-            return StreamingResponse(broken(), media_type="application/json")
+            return _dropped(b'{"created": 1700000000, "data": [{"b64_json": "iVBORw0KGgoAAAANSUhEUgAA')
         if scenario == "bad_response":
             return Response(b'{"created": 1700000000, "data": [{"b64_json": "iVBORw0KGgo', media_type="application/json")
         if scenario == "invalid_image":
@@ -1264,12 +1269,7 @@ class Sandbox:
         if fault == "server_error":
             return HTMLResponse(_BAD_GATEWAY, status_code=502)
         if fault == "network":
-
-            async def broken():
-                yield b'{"success": true, "code": 200, "data": {"file_url": "'
-                raise _DropConnection("sandbox dropped the upload on purpose")
-
-            return StreamingResponse(broken(), media_type="application/json")
+            return _dropped(b'{"success": true, "code": 200, "data": {"file_url": "')
         if fault == "bad_response":
             return JSONResponse({"success": True, "code": 200, "data": {"file_name": "upload.png"}})
         try:
@@ -1451,13 +1451,7 @@ class Sandbox:
         if scenario == "timeout":
             await asyncio.sleep(self.config.hang_s)
         if scenario == "network":
-
-            async def broken():
-                yield b'{"created": 1757156493, "id": "task-unified-'
-                await asyncio.sleep(0.01)
-                raise _DropConnection("sandbox dropped the connection on purpose")
-
-            return StreamingResponse(broken(), media_type="application/json")
+            return _dropped(b'{"created": 1757156493, "id": "task-unified-')
         if scenario == "bad_response":
             return Response(
                 b'{"created": 1757156493, "id": "task-unified-1757156493-imcg5zqt", "object": "image.gen', media_type="application/json"
