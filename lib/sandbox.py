@@ -445,6 +445,17 @@ def _error(
     )
 
 
+def _dropped(start: bytes) -> StreamingResponse:
+    """An answer that begins with ``start`` and then loses its connection."""
+
+    async def broken():
+        yield start
+        await asyncio.sleep(0.01)
+        raise _DropConnection("sandbox dropped the connection on purpose")
+
+    return StreamingResponse(broken(), media_type="application/json")
+
+
 async def _json_object(request: Request) -> dict[str, Any] | Response:
     """The request's JSON object, or the 400 a provider answers when it is not one."""
     try:
@@ -699,13 +710,7 @@ class Sandbox:
         else:
             await asyncio.sleep(delay)
         if scenario == "network":
-
-            async def broken():
-                yield b'{"created": 1700000000, "data": [{"b64_json": "iVBORw0KGgoAAAANSUhEUgAA'
-                await asyncio.sleep(0.01)
-                raise _DropConnection("sandbox dropped the connection on purpose")
-
-            return StreamingResponse(broken(), media_type="application/json")
+            return _dropped(b'{"created": 1700000000, "data": [{"b64_json": "iVBORw0KGgoAAAANSUhEUgAA')
         if scenario == "bad_response":
             return Response(b'{"created": 1700000000, "data": [{"b64_json": "iVBORw0KGgo', media_type="application/json")
         if scenario == "invalid_image":
@@ -1265,12 +1270,7 @@ class Sandbox:
         if fault == "server_error":
             return HTMLResponse(_BAD_GATEWAY, status_code=502)
         if fault == "network":
-
-            async def broken():
-                yield b'{"success": true, "code": 200, "data": {"file_url": "'
-                raise _DropConnection("sandbox dropped the upload on purpose")
-
-            return StreamingResponse(broken(), media_type="application/json")
+            return _dropped(b'{"success": true, "code": 200, "data": {"file_url": "')
         if fault == "bad_response":
             return JSONResponse({"success": True, "code": 200, "data": {"file_name": "upload.png"}})
         try:
@@ -1405,10 +1405,15 @@ class Sandbox:
             w, h = _parse_dims(size)
         if "#wrong_size" in prompt.lower():
             w, h = wrong_size(w, h)
+        broken = await self._evolink_submission_fault(scenario)
+        if broken is not None:
+            return broken
         failing = scenario in ("content_policy", "task_failed")
         ttl = -1.0 if scenario == "image_fetch_failed" else self.config.url_ttl_s
 
         def make() -> list[str]:
+            if scenario == "invalid_image":  # the task completes; its result is not an image
+                return [self._keep_file(b"<html>this is certainly not an image</html>" * 4, "image/png", ttl) for _ in range(n)]
             if refs:
                 images = [derive_edit(refs[0][0], f"{prompt} #{i + 1}" if i else prompt, w, h, "png", None, None) for i in range(n)]
             else:
@@ -1441,6 +1446,18 @@ class Sandbox:
                 "usage": {"billing_rule": "per_call", "credits_reserved": 2.5 * n, "user_group": "default"},
             }
         )
+
+    async def _evolink_submission_fault(self, scenario: str) -> Response | None:
+        """The faults that act on the submission itself: no answer in time, a dropped connection, a cut answer."""
+        if scenario == "timeout":
+            await asyncio.sleep(self.config.hang_s)
+        if scenario == "network":
+            return _dropped(b'{"created": 1757156493, "id": "task-unified-')
+        if scenario == "bad_response":
+            return Response(
+                b'{"created": 1757156493, "id": "task-unified-1757156493-imcg5zqt", "object": "image.gen', media_type="application/json"
+            )
+        return None
 
     async def evolink_task(self, request: Request) -> Response:
         """GET .../tasks/{id}: EvoLink's task object; ``results`` once completed, an ``error`` object once failed."""

@@ -251,3 +251,30 @@ def test_a_good_upload_on_evolink_sends_the_link_to_its_api_with_the_key_on_both
         out = client.generate(edit(("fox.png", FOX)))
     assert out.error.error_type == "content_policy"  # the task's own failure: the upload and the request went through
     assert seen == [("files-api.evolink.ai", f"Bearer {KEY}"), ("api.evolink.ai", f"Bearer {KEY}")]
+
+
+@pytest.mark.parametrize(
+    ("tag", "error_type"),
+    [
+        ("#timeout", "timeout"),
+        ("#network", "network"),
+        ("#bad_response", "bad_response"),
+        ("#invalid_image", "invalid_image"),
+        ("#image_fetch_failed", "image_fetch_failed"),
+        ("#task_failed", "task_failed"),
+        ("#content_policy", "content_policy"),
+        ("#quota_exceeded", "quota_exceeded"),
+        ("#auth", "auth"),
+    ],
+)
+def test_the_evolink_face_rehearses_every_fault_by_tag(evolink, tag, error_type):
+    with client_for(evolink, read_timeout_s=1.0) as client:
+        out = client.generate(GenerationRequest(prompt=f"a lighthouse {tag}", size="16:9", resolution="1K"))
+    assert not out.ok and out.error.error_type == error_type, out.error
+
+
+def test_a_rate_limit_on_the_evolink_face_is_retried(evolink):
+    with client_for(evolink, max_retries=2) as client:
+        out = client.generate(GenerationRequest(prompt="a lighthouse #rate_limited", size="1:1"))
+    assert out.ok, out.error
+    assert [a.error_type for a in out.attempts] == ["rate_limited", None]
