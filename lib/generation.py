@@ -245,6 +245,8 @@ class ClientSettings:
             out["model"] = model
         if self.dialect is not None:
             out["dialect"] = getattr(self.dialect, "name", "") or "(could not be loaded)"
+            if getattr(self.dialect, "is_async", False):
+                out["delivery"] = "task"
         sandbox = {k[len("X-Sandbox-") :].lower(): v for k, v in self.extra_headers.items() if k.startswith("X-Sandbox-")}
         if sandbox:
             out["sandbox"] = sandbox

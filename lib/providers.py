@@ -98,7 +98,8 @@ PRESETS: dict[str, Provider] = {
             needs_key=False,  # local and private gateways often take none; a key is sent when there is one
             delivery="sync",
             models=GPT_IMAGE_MODELS + GATEWAY_MODELS,
-            note="Any OpenAI-compatible base URL. Sync and task answers are both recognised.",
+            note="Any OpenAI-compatible base URL (sync and task answers are both recognised), "
+            "or a gateway with its own task API described by a dialect file.",
         ),
     )
 }

@@ -169,3 +169,23 @@ def test_a_gateway_that_sends_more_images_than_asked_keeps_only_those_asked(jobs
     with mock_client(jobs, handler, fake_clock) as client:
         out = client.generate(GenerationRequest(prompt="a boat", model="gpt-image-2", size="1024x1024", n=2))
     assert out.ok and len(out.images) == 2
+
+
+def test_preflight_names_each_problem_of_the_chosen_file_with_its_line(tmp_path):
+    from lib import errors as E
+    from lib.preflight import preflight
+
+    folder = tmp_path / "dialects"
+    folder.mkdir()
+    broken = folder / "jobs.toml"
+    broken.write_text(readme_dialect_text().replace("[create.answer]", "[create.answers]").replace('status = "data.state"', "status = 3"))
+    settings = ClientSettings(provider="custom", base_url="https://gw.example.com", dialect=D.choose(README_DIALECT_NAME, [broken]))
+    with pytest.raises(E.InvalidInput) as refused:
+        preflight(GenerationRequest(prompt="a boat", model="gpt-image-2"), settings)
+    lines = readme_dialect_text().splitlines()
+    answers = lines.index("[create.answer]") + 1
+    status = next(n for n, line in enumerate(lines, 1) if line.startswith("status ="))
+    message = refused.value.message
+    assert refused.value.param == "dialect" and E.step_of(refused.value) == 6
+    assert f"{broken}: line {answers}: 'create.answers' is not a dialect setting (did you mean 'answer'?)" in message
+    assert f"{broken}: line {status}: 'poll.answer.status' must be a path in quotes" in message
