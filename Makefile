@@ -7,6 +7,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8501
+# Tests run on as many pytest-xdist workers as there are cores; the browser tests all go to one of them
+# (tests/conftest.py), one at a time. `make test PYTEST_ARGS="-n0 tests/client"` runs a part in one process.
+PYTEST_ARGS ?= -n auto --dist loadgroup
 # Loopback only by default: serving teammates is a choice (ADDRESS=0.0.0.0, with IMAGELAB_PASSWORD set; see README).
 ADDRESS ?= 127.0.0.1
 

@@ -17,6 +17,14 @@ from tests.support.clock import FakeClock  # noqa: E402
 FAST = dict(latency_s=(0.0, 0.0), task_duration_s=0.2, retry_after_s=0.05, hang_s=3.0)
 
 
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs two pytest-xdist workers: every browser test goes to one of them, one at a time
+    (two Chromiums and two app servers at once on two cores would time out), the rest to either."""
+    for item in items:
+        if item.get_closest_marker("e2e") is not None:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 @pytest.fixture(scope="session")
 def sandbox_server():
     server = SandboxServer(SandboxConfig(**FAST)).start()

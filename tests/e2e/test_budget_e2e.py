@@ -33,7 +33,7 @@ def run_count(data) -> int:
 
 def test_a_double_click_only_asks_and_one_confirmation_sends_once(budget_page):
     page, data = budget_page
-    page.get_by_label("Prompt").fill("a lighthouse on a basalt cliff at dusk")
+    page.get_by_label("Prompt", exact=True).fill("a lighthouse on a basalt cliff at dusk")
     settle(page)
     assert page.get_by_text("Estimated cost of this generation: ~$0.053 (estimate)").first.is_visible()
     page.get_by_role("button", name="Generate").dblclick()  # two clicks before the page settles

@@ -12,14 +12,14 @@ pytestmark = pytest.mark.e2e
 def test_generate_then_rate_limit_recovery(page):
     assert page.get_by_role("heading", name="Generate").is_visible()
 
-    page.get_by_label("Prompt").fill("a lighthouse on a basalt cliff at dusk")
+    page.get_by_label("Prompt", exact=True).fill("a lighthouse on a basalt cliff at dusk")
     page.get_by_role("button", name="Generate").click()
     image = page.locator("[data-testid='stImage'] img").first
     image.wait_for(state="visible", timeout=30_000)
     assert page.locator("[data-testid='stMetricValue']").first.inner_text() == "gpt-image-2"
 
     pick(page, "Scenario", "Rate limited, then fine")
-    page.get_by_label("Prompt").fill("the same lighthouse, in the rain")
+    page.get_by_label("Prompt", exact=True).fill("the same lighthouse, in the rain")
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("Retrying in").first.wait_for(timeout=30_000)  # live progress
     page.locator("[data-testid='stMetricValue']").filter(has_text="2").first.wait_for(timeout=30_000)
@@ -33,7 +33,7 @@ def test_generate_then_rate_limit_recovery(page):
 
 def test_error_card_in_the_browser(page):
     pick(page, "Scenario", "Out of credits")
-    page.get_by_label("Prompt").fill("anything")
+    page.get_by_label("Prompt", exact=True).fill("anything")
     page.get_by_role("button", name="Generate").click()
     card = page.locator(".st-key-error_card")
     card.wait_for(timeout=30_000)

@@ -12,12 +12,12 @@ pytestmark = pytest.mark.e2e
 
 
 def test_an_edit_of_a_result_shows_as_a_two_step_chain_in_history(page, tmp_path):
-    page.get_by_label("Prompt").fill("a red kite over dunes")
+    page.get_by_label("Prompt", exact=True).fill("a red kite over dunes")
     page.get_by_role("button", name="Generate").click()
     page.locator("[data-testid='stImage'] img").first.wait_for(state="visible", timeout=30_000)
     page.get_by_role("button", name="Edit this image").first.click()
     page.get_by_text("is the reference image below").wait_for(timeout=30_000)
-    prompt = page.get_by_label("Prompt")
+    prompt = page.get_by_label("Prompt", exact=True)
     assert prompt.input_value() == "a red kite over dunes"
     prompt.fill("a red kite over dunes at night")
     page.get_by_role("button", name="Generate").click()

@@ -18,7 +18,7 @@ def test_streamed_generation_shows_a_partial_then_the_final(page):
     page.wait_for_selector(APP_IDLE)
     page.get_by_text("Stream partial images").click()
     page.wait_for_selector(APP_IDLE)
-    page.get_by_label("Prompt").fill("a paper lantern drifting over a night market")
+    page.get_by_label("Prompt", exact=True).fill("a paper lantern drifting over a night market")
     page.get_by_role("button", name="Generate").click()
     preview = page.locator(".st-key-partial_preview [data-testid='stImage'] img")
     preview.first.wait_for(state="visible", timeout=30_000)

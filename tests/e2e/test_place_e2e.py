@@ -39,7 +39,7 @@ def test_generate_compare_generate_and_a_reload_mid_run_keep_the_place(browser, 
             wait_for_http(url, proc)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
-            page.get_by_label("Prompt").wait_for(timeout=30_000)
+            page.get_by_label("Prompt", exact=True).wait_for(timeout=30_000)
 
             pick(page, "Provider", "Custom", settle_after=True)
             base_url_box(page).fill(gateway.base_url)
@@ -49,7 +49,7 @@ def test_generate_compare_generate_and_a_reload_mid_run_keep_the_place(browser, 
             key_box.fill("custom-gateway-key-0001")
             key_box.press("Enter")
             settle(page)
-            page.get_by_label("Prompt").fill(PROMPT)
+            page.get_by_label("Prompt", exact=True).fill(PROMPT)
             pick(page, "Quality", "high", settle_after=True)
 
             # Generate -> Compare: the sidebar's Custom base URL is there, and a Custom cell reaches it
@@ -75,17 +75,17 @@ def test_generate_compare_generate_and_a_reload_mid_run_keep_the_place(browser, 
 
             # ... -> Generate: the prompt, the quality and the base URL as they were
             go_to(page, "Generate")
-            assert page.get_by_label("Prompt").input_value() == PROMPT
+            assert page.get_by_label("Prompt", exact=True).input_value() == PROMPT
             assert base_url_box(page).input_value(timeout=10_000) == gateway.base_url  # the sidebar stayed on Custom
 
             # Ctrl+Enter in the prompt generates; a reload mid-run finds the form filled
-            page.get_by_label("Prompt").fill(PROMPT + ", at night")
-            page.get_by_label("Prompt").press("Control+Enter")
+            page.get_by_label("Prompt", exact=True).fill(PROMPT + ", at night")
+            page.get_by_label("Prompt", exact=True).press("Control+Enter")
             page.wait_for_url(re.compile(r"[?&]run="), timeout=30_000)
             page.reload()
-            page.get_by_label("Prompt").wait_for(timeout=30_000)
+            page.get_by_label("Prompt", exact=True).wait_for(timeout=30_000)
             idle(page)
-            assert page.get_by_label("Prompt").input_value() == PROMPT + ", at night"
+            assert page.get_by_label("Prompt", exact=True).input_value() == PROMPT + ", at night"
             assert base_url_box(page).input_value(timeout=10_000) == gateway.base_url
             page.locator("[data-testid='stImage'] img").first.wait_for(state="visible", timeout=60_000)
             runs = list(store.db.query("SELECT prompt FROM attempts WHERE prompt = ?", [PROMPT + ", at night"]))
@@ -95,9 +95,9 @@ def test_generate_compare_generate_and_a_reload_mid_run_keep_the_place(browser, 
             # A teammate opening the same run's link in another browser gets the run, not this draft
             other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             other.goto(page.url)
-            other.get_by_label("Prompt").wait_for(timeout=30_000)
+            other.get_by_label("Prompt", exact=True).wait_for(timeout=30_000)
             idle(other)
-            assert other.get_by_label("Prompt").input_value() == ""
+            assert other.get_by_label("Prompt", exact=True).input_value() == ""
             assert base_url_box(other).count() == 0  # their sidebar is on the Sandbox, as for anyone new
             other.context.close()
             store.close()
@@ -121,14 +121,14 @@ def test_six_alerts_leave_the_prompt_on_the_first_screen(browser, tmp_path):
         wait_for_http(url, proc)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(url)
-        page.get_by_label("Prompt").wait_for(timeout=30_000)
+        page.get_by_label("Prompt", exact=True).wait_for(timeout=30_000)
         idle(page)
         fold = page.locator("[data-testid='stExpander']").filter(has_text=re.compile(r"\d+ alerts: "))
         assert fold.count() == 1
         label = fold.first.locator("summary").inner_text()
         count = int(re.search(r"(\d+) alerts", label).group(1))
         assert count >= 6
-        box = page.get_by_label("Prompt").bounding_box()
+        box = page.get_by_label("Prompt", exact=True).bounding_box()
         assert box is not None and box["y"] + box["height"] <= 900  # the prompt box on the first screen
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "e2e-alerts-folded.png"))

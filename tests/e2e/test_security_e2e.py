@@ -46,7 +46,7 @@ def test_password_gate_then_hostile_markup_stays_text(browser, hostile, tmp_path
         page.get_by_role("textbox", name="API key").fill("sk-e2e-" + "Bb4" * 14)
         page.get_by_role("textbox", name="API key").press("Enter")
         page.wait_for_selector(APP_IDLE)
-        page.get_by_label("Prompt").fill("![p](http://127.0.0.1:9/prompt.png) :red[prompt]")
+        page.get_by_label("Prompt", exact=True).fill("![p](http://127.0.0.1:9/prompt.png) :red[prompt]")
         page.get_by_role("button", name="Generate").click()
         card = page.locator(".st-key-error_card")
         card.wait_for(timeout=30_000)

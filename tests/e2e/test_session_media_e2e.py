@@ -21,7 +21,7 @@ def _sources(page) -> list[str]:
 
 
 def _generate(page, prompt: str) -> None:
-    page.get_by_label("Prompt").fill(prompt)
+    page.get_by_label("Prompt", exact=True).fill(prompt)
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("Done in").first.wait_for(timeout=30_000)
     page.wait_for_selector(APP_IDLE, timeout=30_000)
