@@ -141,7 +141,10 @@ def media_controls(model: str, provider: str | None = None) -> dict[str, Any]:
             )
         )
 
-    with st.expander("Reference images (edit)", icon=":material/photo_library:", expanded=bool(st.session_state.get("ref_images"))):
+    queued = st.session_state.get("media_rerun_refs")  # from Edit this image, a re-run, or kept from before: in sight
+    with st.expander(
+        "Reference images (edit)", icon=":material/photo_library:", expanded=bool(st.session_state.get("ref_images") or queued)
+    ):
         if not cap.edits:
             st.caption(f"{plain(model)} cannot edit images. Models that can: {plain(', '.join(edit_models(PRESETS.get(provider or ''))))}.")
         st.caption("With reference images the request goes to the edits route, beside the generations route: .../v1/images/edits.")

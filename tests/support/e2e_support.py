@@ -96,3 +96,30 @@ def pick(page, label: str, option: str, *, settle_after: bool = False) -> None:
         settle(page)
     else:
         page.wait_for_selector(APP_IDLE)
+
+
+def go_to(page, title: str) -> None:
+    """Move to another page by the sidebar's navigation (a page move, not a reload) and wait for it."""
+    page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=title).click()
+    page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
+    settle(page)
+
+
+def sidebar_box(page, name: str):
+    """A text box of the sidebar by its label ("Base URL", "API key")."""
+    return page.locator("[data-testid='stSidebar']").get_by_role("textbox", name=name)
+
+
+def save_to_library(page, name: str, text: str) -> None:
+    """On Generate: type ``text`` as the prompt and save it to the library as ``name``."""
+    prompt = page.get_by_label("Prompt", exact=True)
+    prompt.fill(text)
+    prompt.press("Tab")
+    settle(page)
+    if not page.get_by_label("Name", exact=True).is_visible():  # the popover stays open after a save
+        page.get_by_role("button", name="Save to library").click()
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Name", exact=True).press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Save", exact=True).click()
+    settle(page)
