@@ -163,6 +163,9 @@ def media_controls(model: str, provider: str | None = None) -> dict[str, Any]:
             images, mask = rerun_refs
             from_where = st.session_state.get("media_rerun_refs__note") or "From the attempt being re-run"
             st.caption(f"{from_where}: {plain(', '.join(r.filename for r in images))}" + (f", mask {plain(mask.filename)}" if mask else ""))
+            with st.container(horizontal=True, key="media_queued_refs"):  # what will be sent, in sight
+                for ref in images[: C.MAX_REFERENCE_IMAGES]:
+                    session_image(st, ref.data, width=C.THUMBNAIL_PX // 2)
             if st.button("Don't send these", key="ref_clear_rerun"):
                 st.session_state["media_rerun_refs"] = st.session_state["media_rerun_refs__note"] = None
                 st.rerun()

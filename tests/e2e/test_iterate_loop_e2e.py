@@ -68,6 +68,7 @@ def test_the_iterate_loop_in_one_browser_session(browser, tmp_path):
             # ... a reload keeps the reference (a file on the server, not a cookie) and the prompt
             reload(page)
             page.get_by_text("Image 1 of the result being edited: result-").wait_for(timeout=10_000)
+            page.locator(".st-key-media_queued_refs img").first.wait_for(state="visible", timeout=10_000)  # in sight
             prompt = page.get_by_label("Prompt", exact=True)
             expect(prompt).to_have_value(KITE)
             prompt.fill(EDIT)
