@@ -89,8 +89,8 @@ def pick(page, label: str, option: str, *, settle_after: bool = False) -> None:
     box.click()
     try:
         page.get_by_role("option").first.wait_for(timeout=3_000)
-    except Exception:  # the first click on a freshly loaded Generate page can go to the page, not the list
-        box.click()
+    except Exception:  # on a freshly loaded page, a select low in the sidebar can open and close at once: the
+        box.click()  # sidebar scrolls to its end just after the click (not the place cookie's script: it does so without it)
     page.get_by_role("option").filter(has_text=option).first.click()
     if settle_after:
         settle(page)
