@@ -102,8 +102,8 @@ def test_the_iterate_loop_in_one_browser_session(browser, tmp_path):
             go_to(page, "Library")
             page.get_by_text("From version 1 to version 2:").wait_for(timeout=15_000)
             assert page.get_by_text("2 words added, 1 removed").count() == 1
-            assert page.locator(".imagelab-diff ins").filter(has_text="red").count() == 1
-            assert page.locator(".imagelab-diff del").filter(has_text="dusk").count() == 1
+            expect(page.locator(".imagelab-diff ins").filter(has_text="red")).to_have_count(1)  # the diff's HTML comes after the counts
+            expect(page.locator(".imagelab-diff del").filter(has_text="dusk")).to_have_count(1)
             shot(page, "library")
 
             # 4. Both versions as Compare rows, run; "Edit and re-run" fills the builder in

@@ -7,6 +7,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.e2e_support import APP_IDLE, pick, save_to_library, settle
 
@@ -25,8 +26,8 @@ def test_a_prompt_saved_twice_shows_its_diff_and_a_grid_reopens_in_the_builder(p
     page.wait_for_selector(APP_IDLE, timeout=30_000)
     page.get_by_text("From version 1 to version 2:").wait_for(timeout=15_000)
     assert page.get_by_text("2 words added, 1 removed").count() == 1  # red and dawn in, dusk out
-    assert page.locator(".imagelab-diff ins").filter(has_text="red").count() == 1
-    assert page.locator(".imagelab-diff del").filter(has_text="dusk").count() == 1
+    expect(page.locator(".imagelab-diff ins").filter(has_text="red")).to_have_count(1)  # the diff's HTML comes after the counts
+    expect(page.locator(".imagelab-diff del").filter(has_text="dusk")).to_have_count(1)
 
     # both versions as Compare rows, run, then Edit and re-run
     page.get_by_role("button", name="Versions 1 and 2 as Compare rows").click()
