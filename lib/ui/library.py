@@ -107,14 +107,15 @@ def save_control(where: Any, text: str, settings: dict[str, Any] | None = None) 
 
 
 def diff_html(segments: list[L.Segment]) -> str:
-    """The word diff as HTML: added words underlined in green, removed ones struck through in red."""
+    """The word diff as HTML: added words underlined in green, removed ones struck through in red (a little
+    apart from the words that replace them)."""
     parts = []
     for seg in segments:
         text = html_text(literal(seg.text)).replace("\n", "<br>")
         if seg.op == "added":
             parts.append(f'<ins style="background:#d8f5dd;color:#0b5d1e">{text}</ins>')
         elif seg.op == "removed":
-            parts.append(f'<del style="background:#fbe0e0;color:#8a1010">{text}</del>')
+            parts.append(f'<del style="background:#fbe0e0;color:#8a1010;margin-right:.25em">{text}</del>')
         else:
             parts.append(f"<span>{text}</span>")
     return '<div class="imagelab-diff" style="line-height:1.6;white-space:normal">' + "".join(parts) + "</div>"
