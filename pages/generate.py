@@ -10,6 +10,7 @@ from lib.ui.budget import send_gate
 from lib.ui.checks import checks_choice, remember_run_checks, run_checks_section
 from lib.ui.generate import cancel_control, running_elsewhere
 from lib.ui.library import save_control
+from lib.ui.place import GENERATE_VALUES
 from lib.ui.sidebar import checked_number
 
 SLOT = "generate_job"
@@ -20,7 +21,8 @@ ui.prefill_rerun()
 ui.prefill_from_result()  # Reuse prompt and settings, Edit this image: from a result on any page
 ui.alerts_banner()
 settings = ui.page_settings()
-ui.keep_place("generate", ui.GENERATE_INPUTS, restore=not rerun_link)  # the form survives another page and a reload (lib/ui/place.py)
+# the form, and what the next generation is made from, survive another page and a reload (lib/ui/place.py)
+ui.keep_place("generate", ui.GENERATE_INPUTS, values=GENERATE_VALUES, restore=not rerun_link)
 
 # The running job lives in session state and, for a reload or a shared link, in the
 # URL (/?run=<run_id>): a reload reattaches to it, or shows its finished result.

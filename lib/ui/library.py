@@ -18,6 +18,7 @@ from lib.text import html as html_text
 from lib.text import literal
 from lib.text import markdown as plain
 from lib.ui.media import session_image
+from lib.ui.place import COMPARE_PLACE, put_in_place
 from lib.ui.resources import get_store, thumbnail_path
 
 COMPARE_PAGE = "pages/compare.py"
@@ -72,8 +73,7 @@ def add_rows(texts: list[str]) -> int:
     if ss.get("compare_rows_mode") == "Template":
         present = []  # the template's rows are replaced by prompts
     added = [row for row in dict.fromkeys(L.as_row(t) for t in texts) if row and row not in present]
-    ss["compare_rows_mode"] = "One prompt per line"
-    ss["compare_prompts"] = "\n".join([*present, *added])
+    put_in_place(COMPARE_PLACE, {"compare_rows_mode": "One prompt per line", "compare_prompts": "\n".join([*present, *added])})
     return len(added)
 
 
@@ -107,14 +107,15 @@ def save_control(where: Any, text: str, settings: dict[str, Any] | None = None) 
 
 
 def diff_html(segments: list[L.Segment]) -> str:
-    """The word diff as HTML: added words underlined in green, removed ones struck through in red."""
+    """The word diff as HTML: added words underlined in green, removed ones struck through in red (a little
+    apart from the words that replace them)."""
     parts = []
     for seg in segments:
         text = html_text(literal(seg.text)).replace("\n", "<br>")
         if seg.op == "added":
             parts.append(f'<ins style="background:#d8f5dd;color:#0b5d1e">{text}</ins>')
         elif seg.op == "removed":
-            parts.append(f'<del style="background:#fbe0e0;color:#8a1010">{text}</del>')
+            parts.append(f'<del style="background:#fbe0e0;color:#8a1010;margin-right:.25em">{text}</del>')
         else:
             parts.append(f"<span>{text}</span>")
     return '<div class="imagelab-diff" style="line-height:1.6;white-space:normal">' + "".join(parts) + "</div>"
@@ -210,7 +211,7 @@ def library_page() -> None:
 
     actions = st.container(horizontal=True)
     if actions.button(f"Use version {b['version']} in Generate", key="library_to_generate", icon=":material/brush:"):
-        ss["prompt"] = b["text"]
+        put_in_place("generate", {"prompt": b["text"]})
         st.switch_page(GENERATE_PAGE)
     pair = [a["text"], b["text"]] if a["version"] != b["version"] else [b["text"]]
     label = f"Versions {a['version']} and {b['version']} as Compare rows" if len(pair) == 2 else f"Version {b['version']} as a Compare row"

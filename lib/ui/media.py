@@ -141,7 +141,10 @@ def media_controls(model: str, provider: str | None = None) -> dict[str, Any]:
             )
         )
 
-    with st.expander("Reference images (edit)", icon=":material/photo_library:", expanded=bool(st.session_state.get("ref_images"))):
+    queued = st.session_state.get("media_rerun_refs")  # from Edit this image, a re-run, or kept from before: in sight
+    with st.expander(
+        "Reference images (edit)", icon=":material/photo_library:", expanded=bool(st.session_state.get("ref_images") or queued)
+    ):
         if not cap.edits:
             st.caption(f"{plain(model)} cannot edit images. Models that can: {plain(', '.join(edit_models(PRESETS.get(provider or ''))))}.")
         st.caption("With reference images the request goes to the edits route, beside the generations route: .../v1/images/edits.")
@@ -160,6 +163,9 @@ def media_controls(model: str, provider: str | None = None) -> dict[str, Any]:
             images, mask = rerun_refs
             from_where = st.session_state.get("media_rerun_refs__note") or "From the attempt being re-run"
             st.caption(f"{from_where}: {plain(', '.join(r.filename for r in images))}" + (f", mask {plain(mask.filename)}" if mask else ""))
+            with st.container(horizontal=True, key="media_queued_refs"):  # what will be sent, in sight
+                for ref in images[: C.MAX_REFERENCE_IMAGES]:
+                    session_image(st, ref.data, width=C.THUMBNAIL_PX // 2)
             if st.button("Don't send these", key="ref_clear_rerun"):
                 st.session_state["media_rerun_refs"] = st.session_state["media_rerun_refs__note"] = None
                 st.rerun()

@@ -58,6 +58,9 @@ GENERATE_INPUTS = (  # Generate's form: prompt, parameters, streaming (reference
     "input_fidelity",
 )
 
+COMPARE_PLACE = "compare"  # Compare's builder, kept by address (``note_run``)
+GENERATE_VALUES = ("parent_run_id", "rerun_of")  # what the next generation is made from (lineage, a re-run)
+
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
 
@@ -132,21 +135,45 @@ def _page_hash() -> str:
         return ""
 
 
+def _page_path(page_hash: str) -> str:
+    """The address of the page a script hash stands for ("compare"), "" when unknown."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        info = ctx.pages_manager.get_pages().get(page_hash) if ctx is not None else None
+        return str((info or {}).get("url_pathname") or "")
+    except Exception:
+        return ""
+
+
+def _kept_by_address() -> dict[str, tuple[str, ...]]:
+    """Pages whose inputs are kept from here, before the page draws them: the page address -> its
+    widget keys. Compare's builder: the keys "Edit and re-run" fills (``library.BUILDER_FIELDS``)."""
+    from lib.ui.library import BUILDER_FIELDS
+
+    return {COMPARE_PLACE: tuple(BUILDER_FIELDS)}
+
+
 def note_run() -> None:
     """Called once at the top of every page's run (the shared sidebar does): which page ran last.
     When the user has just left a page, the values its widgets held at the moment of leaving are
-    kept now (they are gone by the end of this run)."""
+    kept now (they are gone by the end of this run). A page of ``_kept_by_address`` has its place
+    kept here."""
     ss = st.session_state
     current = _page_hash()
     previous = ss.get(CURRENT_PAGE_STATE)
     ss[PREVIOUS_PAGE_STATE], ss[CURRENT_PAGE_STATE] = previous, current
-    if previous is None or previous == current:
-        return
-    for page, (keys, prefixes, page_hash) in ss.get(REGISTERED_STATE, {}).items():
-        if page_hash == previous:
-            kept = ss.setdefault(PLACE_STATE, {}).setdefault(page, {})
-            _capture(kept, keys, prefixes)
-            _save(page, kept)
+    if previous is not None and previous != current:
+        for page, (keys, prefixes, page_hash) in ss.get(REGISTERED_STATE, {}).items():
+            if page_hash == previous:
+                kept = ss.setdefault(PLACE_STATE, {}).setdefault(page, {})
+                _capture(kept, keys, prefixes)
+                _save(page, kept)
+    address = _page_path(current)
+    keys = _kept_by_address().get(address)
+    if keys:
+        keep_place(address, keys)
 
 
 def _arrived() -> bool:
@@ -163,15 +190,23 @@ def _capture(kept: dict[str, Any], keys: tuple[str, ...], prefixes: tuple[str, .
 
 
 def keep_place(
-    page: str, keys: Iterable[str], *, prefixes: Iterable[str] = (), restore: bool = True, every_page: bool = False
+    page: str,
+    keys: Iterable[str],
+    *,
+    prefixes: Iterable[str] = (),
+    values: Iterable[str] = (),
+    restore: bool = True,
+    every_page: bool = False,
 ) -> dict[str, Any]:
     """Keep and restore ``page``'s inputs (the widget ``keys``, and every key starting with one of
     ``prefixes``). Call it before the page draws those widgets. On the page, what its widgets hold
     is kept; arriving on it (from another page, or a reload: a new session) its kept values are put
     back into the widgets, unless ``restore`` is False (a link that fills the form itself wins).
-    ``every_page``: widgets drawn on every page (the sidebar), restored only in a new session.
-    Returns the page's kept values."""
-    keys = tuple(k for k in keys if not k.startswith(NEVER_KEPT))
+    ``values``: session values that are no widget's (what the next run is made from), kept as they
+    are, their absence too. ``every_page``: widgets drawn on every page (the sidebar), restored
+    only in a new session. Returns the page's kept values."""
+    values = tuple(values)
+    keys = tuple(k for k in (*keys, *values) if not k.startswith(NEVER_KEPT))
     prefixes = tuple(p for p in prefixes if not p.startswith(NEVER_KEPT))
     ss = st.session_state
     new_session = PLACE_STATE not in ss or page not in ss.get(LOADED_STATE, set())
@@ -196,17 +231,32 @@ def keep_place(
         for key, value in kept.items():
             if new_session and key in ss:  # set by a link in this new session's first run: the link wins
                 continue
-            if _matches(key, keys, prefixes) and not key.startswith(NEVER_KEPT):
+            if key in values and value is None:
+                ss.pop(key, None)
+            elif _matches(key, keys, prefixes) and not key.startswith(NEVER_KEPT):
                 try:
                     ss[key] = list(value) if isinstance(value, tuple) else value
                 except Exception:  # a key Streamlit does not let us set (a button's): left to its widget
                     logging.getLogger("imagelab.app").debug("place: %s not restored", key)
     else:
         _capture(kept, keys, prefixes)
+        kept.update({key: ss.get(key) for key in values})  # gone from the session: gone from the place
     if not every_page:
         ss.pop(LINK_FILLED_STATE, None)  # the page's own inputs were the last to read it
     _save(page, kept)
     return kept
+
+
+def put_in_place(page: str, values: dict[str, Any]) -> None:
+    """Set some of ``page``'s kept inputs, for a control on another page that sends the user
+    there with them (a Library version to Generate, rows to Compare): arriving, they are what
+    the page's widgets get back."""
+    ss = st.session_state
+    kept = ss.setdefault(PLACE_STATE, {}).setdefault(page, {})
+    kept.update(values)
+    for key, value in values.items():
+        ss[key] = value
+    _save(page, kept)
 
 
 def filled_by_link() -> None:

@@ -7,40 +7,27 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.support.e2e_support import APP_IDLE, pick, settle
+from tests.support.e2e_support import APP_IDLE, pick, save_to_library, settle
 
 pytestmark = pytest.mark.e2e
-
-
-def save(page, name: str, text: str) -> None:
-    prompt = page.get_by_label("Prompt", exact=True)
-    prompt.fill(text)
-    prompt.press("Control+Enter")
-    settle(page)
-    if not page.get_by_label("Name", exact=True).is_visible():  # the popover stays open after a save
-        page.get_by_role("button", name="Save to library").click()
-    page.get_by_label("Name", exact=True).fill(name)
-    page.get_by_label("Name", exact=True).press("Enter")
-    settle(page)
-    page.get_by_role("button", name="Save", exact=True).click()
-    settle(page)
 
 
 def test_a_prompt_saved_twice_shows_its_diff_and_a_grid_reopens_in_the_builder(page):
     base = "{0.scheme}://{0.netloc}".format(urlsplit(page.url))  # the app's address, without the page's query
     pick(page, "Latency", "none", settle_after=True)
-    save(page, "Lighthouse", "a lighthouse on a basalt cliff at dusk")
+    save_to_library(page, "Lighthouse", "a lighthouse on a basalt cliff at dusk")
     page.get_by_text("Saved to the library as Lighthouse, version 1.").wait_for(timeout=15_000)
-    save(page, "Lighthouse", "a red lighthouse on a basalt cliff at dawn")
+    save_to_library(page, "Lighthouse", "a red lighthouse on a basalt cliff at dawn")
     page.get_by_text("Saved to the library as Lighthouse, version 2.").wait_for(timeout=15_000)
 
     page.goto(base + "/library")
     page.wait_for_selector(APP_IDLE, timeout=30_000)
     page.get_by_text("From version 1 to version 2:").wait_for(timeout=15_000)
     assert page.get_by_text("2 words added, 1 removed").count() == 1  # red and dawn in, dusk out
-    assert page.locator(".imagelab-diff ins").filter(has_text="red").count() == 1
-    assert page.locator(".imagelab-diff del").filter(has_text="dusk").count() == 1
+    expect(page.locator(".imagelab-diff ins").filter(has_text="red")).to_have_count(1)  # the diff's HTML comes after the counts
+    expect(page.locator(".imagelab-diff del").filter(has_text="dusk")).to_have_count(1)
 
     # both versions as Compare rows, run, then Edit and re-run
     page.get_by_role("button", name="Versions 1 and 2 as Compare rows").click()

@@ -11,7 +11,7 @@ import pytest
 
 from lib.sandbox import SandboxConfig, SandboxServer
 from lib.store import Store
-from tests.support.e2e_support import APP_IDLE, ARTIFACTS, pick, running_app, settle, wait_for_http
+from tests.support.e2e_support import APP_IDLE, ARTIFACTS, go_to, pick, running_app, settle, sidebar_box, wait_for_http
 
 pytestmark = pytest.mark.e2e
 PROMPT = "a lighthouse on a basalt cliff at dusk, soft fog"
@@ -19,16 +19,6 @@ PROMPT = "a lighthouse on a basalt cliff at dusk, soft fog"
 
 def idle(page) -> None:
     page.wait_for_selector(APP_IDLE, timeout=30_000)
-
-
-def go_to(page, title: str) -> None:
-    page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=title).click()
-    page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
-    settle(page)
-
-
-def base_url_box(page):
-    return page.locator("[data-testid='stSidebar']").get_by_role("textbox", name="Base URL")
 
 
 def test_generate_compare_generate_and_a_reload_mid_run_keep_the_place(browser, tmp_path):
@@ -42,8 +32,8 @@ def test_generate_compare_generate_and_a_reload_mid_run_keep_the_place(browser, 
             page.get_by_label("Prompt", exact=True).wait_for(timeout=30_000)
 
             pick(page, "Provider", "Custom", settle_after=True)
-            base_url_box(page).fill(gateway.base_url)
-            base_url_box(page).press("Enter")
+            sidebar_box(page, "Base URL").fill(gateway.base_url)
+            sidebar_box(page, "Base URL").press("Enter")
             settle(page)
             key_box = page.locator("[data-testid='stSidebar']").get_by_role("textbox", name="API key")
             key_box.fill("custom-gateway-key-0001")
@@ -54,7 +44,7 @@ def test_generate_compare_generate_and_a_reload_mid_run_keep_the_place(browser, 
 
             # Generate -> Compare: the sidebar's Custom base URL is there, and a Custom cell reaches it
             go_to(page, "Compare")
-            assert base_url_box(page).input_value() == gateway.base_url
+            assert sidebar_box(page, "Base URL").input_value() == gateway.base_url
             page.get_by_label("Prompts, one per line").fill("a red fox in the snow")
             page.keyboard.press("Control+Enter")
             settle(page)
@@ -76,7 +66,7 @@ def test_generate_compare_generate_and_a_reload_mid_run_keep_the_place(browser, 
             # ... -> Generate: the prompt, the quality and the base URL as they were
             go_to(page, "Generate")
             assert page.get_by_label("Prompt", exact=True).input_value() == PROMPT
-            assert base_url_box(page).input_value(timeout=10_000) == gateway.base_url  # the sidebar stayed on Custom
+            assert sidebar_box(page, "Base URL").input_value(timeout=10_000) == gateway.base_url  # the sidebar stayed on Custom
 
             # Ctrl+Enter in the prompt generates; a reload mid-run finds the form filled
             page.get_by_label("Prompt", exact=True).fill(PROMPT + ", at night")
@@ -86,7 +76,7 @@ def test_generate_compare_generate_and_a_reload_mid_run_keep_the_place(browser, 
             page.get_by_label("Prompt", exact=True).wait_for(timeout=30_000)
             idle(page)
             assert page.get_by_label("Prompt", exact=True).input_value() == PROMPT + ", at night"
-            assert base_url_box(page).input_value(timeout=10_000) == gateway.base_url
+            assert sidebar_box(page, "Base URL").input_value(timeout=10_000) == gateway.base_url
             page.locator("[data-testid='stImage'] img").first.wait_for(state="visible", timeout=60_000)
             runs = list(store.db.query("SELECT prompt FROM attempts WHERE prompt = ?", [PROMPT + ", at night"]))
             assert len(runs) == 1  # Ctrl+Enter sent it once, with the text just typed
@@ -98,7 +88,7 @@ def test_generate_compare_generate_and_a_reload_mid_run_keep_the_place(browser, 
             other.get_by_label("Prompt", exact=True).wait_for(timeout=30_000)
             idle(other)
             assert other.get_by_label("Prompt", exact=True).input_value() == ""
-            assert base_url_box(other).count() == 0  # their sidebar is on the Sandbox, as for anyone new
+            assert sidebar_box(other, "Base URL").count() == 0  # their sidebar is on the Sandbox, as for anyone new
             other.context.close()
             store.close()
     finally:

@@ -152,16 +152,20 @@ def test_edit_this_image_says_where_its_reference_came_from_and_survives_a_reloa
     at = new_app()
     at.sidebar.selectbox(key="sandbox_latency").set_value("none").run()
     generate(at, "a red kite over dunes")
+    first = ui.get_store().recent_runs(limit=1)[0]["id"]
     [b for b in at.button if b.label == "Edit this image"][0].click().run()
     assert "Image 1 of the result being edited: result-" in _refs_caption(at)
     assert "re-run" not in _refs_caption(at)
     again = new_app()
     assert "Image 1 of the result being edited: result-" in _refs_caption(again)
+    assert again.text_area(key="prompt").value == "a red kite over dunes"
     again.text_area(key="prompt").input("the same kite at night").run()
     again.button(key="generate").click().run()
     wait_for_job(again)
     attempt = ui.get_store().recent_attempts()[0]
     assert attempt["prompt"] == "the same kite at night" and attempt["url"].endswith("/images/edits")
+    edit = ui.get_store().run(attempt["run_id"])
+    assert edit["parent_run_id"] == first  # the reload kept what the edit is made from: its lineage holds
 
 
 def test_dont_send_these_is_kept_too_and_a_gone_file_is_named_not_sent(browser, new_app):
@@ -195,3 +199,38 @@ def test_references_past_what_a_reload_keeps_stay_for_the_session_and_say_so(bro
     assert any("Kept for this browser session only, not for a reload: b.png" in w.value for w in at.warning)
     images, _ = new_app().session_state["media_rerun_refs"]
     assert [r.filename for r in images] == ["a.png"]
+
+
+def test_compare_builder_survives_a_reload_and_library_rows_win_over_it(browser, new_app):
+    at = new_app("pages/compare.py")
+    at.text_area(key="compare_prompts").input("a lighthouse at dusk\na lighthouse at dawn").run()
+    at.multiselect(key="compare_targets").set_value(["gpt-image-1.5 @ Sandbox"]).run()
+    at.selectbox(key="compare_quality").set_value("high").run()
+    again = new_app("pages/compare.py")  # a reload of /compare
+    assert again.text_area(key="compare_prompts").value == "a lighthouse at dusk\na lighthouse at dawn"
+    assert again.multiselect(key="compare_targets").value == ["gpt-image-1.5 @ Sandbox"]
+    assert again.selectbox(key="compare_quality").value == "high"
+
+    from lib import ui
+
+    ui.get_store().save_prompt("Fox", "a red fox in the snow")
+    again.switch_page("pages/library.py").run()
+    again.button(key="library_pair_to_compare").click().run()
+    again.switch_page("pages/compare.py").run()  # AppTest stays on the page st.switch_page went to
+    assert not again.exception
+    assert again.text_area(key="compare_prompts").value == "a lighthouse at dusk\na lighthouse at dawn\na red fox in the snow"
+    assert new_app("pages/compare.py").text_area(key="compare_prompts").value.endswith("a red fox in the snow")
+
+
+def test_a_library_version_sent_to_generate_wins_over_the_kept_prompt(browser, new_app):
+    from lib import ui
+
+    at = new_app()
+    at.text_area(key="prompt").input("a draft typed before").run()
+    ui.get_store().save_prompt("Fox", "a red fox in the snow")
+    at.switch_page("pages/library.py").run()
+    at.button(key="library_to_generate").click().run()
+    at.switch_page("pages/generate.py").run()
+    assert not at.exception
+    assert at.text_area(key="prompt").value == "a red fox in the snow"
+    assert new_app().text_area(key="prompt").value == "a red fox in the snow"  # and a reload finds it

@@ -89,8 +89,8 @@ def pick(page, label: str, option: str, *, settle_after: bool = False) -> None:
     box.click()
     try:
         page.get_by_role("option").first.wait_for(timeout=3_000)
-    except Exception:  # the first click on a freshly loaded Generate page can go to the page, not the list
-        box.click()
+    except Exception:  # on a freshly loaded page, a select low in the sidebar can open and close at once: the
+        box.click()  # sidebar scrolls to its end just after the click (not the place cookie's script: it does so without it)
     page.get_by_role("option").filter(has_text=option).first.click()
     if settle_after:
         settle(page)
@@ -102,15 +102,15 @@ def flood_generation(page, base_url: str, *, key: str = "sk-e2e-" + "F1o" * 12) 
     """On Generate: a Custom provider at ``base_url`` (a hostile provider's flood), streaming on,
     Generate pressed, and the run under way (its Cancel button shown)."""
     pick(page, "Provider", "Custom")
-    page.get_by_role("textbox", name="Base URL").fill(base_url)
-    page.get_by_role("textbox", name="Base URL").press("Enter")
+    sidebar_box(page, "Base URL").fill(base_url)
+    sidebar_box(page, "Base URL").press("Enter")
     page.wait_for_selector(APP_IDLE)
-    page.get_by_role("textbox", name="API key").fill(key)
-    page.get_by_role("textbox", name="API key").press("Enter")
+    sidebar_box(page, "API key").fill(key)
+    sidebar_box(page, "API key").press("Enter")
     page.wait_for_selector(APP_IDLE)
     page.get_by_text("Stream partial images").click()
     page.wait_for_selector(APP_IDLE)
-    page.get_by_role("textbox", name="Prompt").fill("a flood of partial images")
+    page.get_by_label("Prompt", exact=True).fill("a flood of partial images")
     page.get_by_role("button", name="Generate").click()
     page.get_by_role("button", name="Cancel").wait_for(timeout=30_000)
 
@@ -124,3 +124,30 @@ def cancel_and_wait(page, *, timeout_ms: int = 60_000) -> float:
     button.click(timeout=timeout_ms)
     page.get_by_text("Cancelled").first.wait_for(timeout=timeout_ms)
     return time.perf_counter() - started
+
+
+def go_to(page, title: str) -> None:
+    """Move to another page by the sidebar's navigation (a page move, not a reload) and wait for it."""
+    page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=title).click()
+    page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
+    settle(page)
+
+
+def sidebar_box(page, name: str):
+    """A text box of the sidebar by its label ("Base URL", "API key")."""
+    return page.locator("[data-testid='stSidebar']").get_by_role("textbox", name=name)
+
+
+def save_to_library(page, name: str, text: str) -> None:
+    """On Generate: type ``text`` as the prompt and save it to the library as ``name``."""
+    prompt = page.get_by_label("Prompt", exact=True)
+    prompt.fill(text)
+    prompt.press("Tab")
+    settle(page)
+    if not page.get_by_label("Name", exact=True).is_visible():  # the popover stays open after a save
+        page.get_by_role("button", name="Save to library").click()
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Name", exact=True).press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Save", exact=True).click()
+    settle(page)
