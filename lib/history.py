@@ -20,7 +20,10 @@ Odd URLs never fail: an unknown value, a bad number or an unknown key is
 ignored and reported in plain words (``ParsedView.problems``).
 
 Probe runs (Diagnostics) are left out of the list, the count, the stats, the
-charts and the exports unless the run-kind filter asks for them.
+charts and the exports unless the run-kind filter asks for them. The list, the
+count and the exports hold every attempt; the stats and the charts are figures of
+image requests, and spend counts every attempt that costs money, moderation
+checks and judge calls included (``lib.store.filters``, ``ATTEMPT_KINDS``).
 
 Rates: ``finished`` attempts are succeeded + failed + interrupted among the attempts
 whose request went out (``lib.store.filters.SENT``): an attempt refused before
@@ -120,8 +123,9 @@ class HistoryView:
         )
 
     def stats_filter(self, now: float | None = None) -> AttemptFilter:
-        """The filter for stats and charts: the list's own (one set of attempts per view)."""
-        return self.to_filter(now)
+        """The filter for stats and charts: the list's own, image requests only (a moderation check
+        or a judge call is no image attempt; their cost is in ``totals``' spend)."""
+        return replace(self.to_filter(now), images_only=True)
 
     def without_attempt(self) -> HistoryView:
         return replace(self, attempt=None)
@@ -409,14 +413,17 @@ def stats_table(stats: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
     return rows
 
 
-def totals(stats: list[dict[str, Any]], runs: tuple[int, int] | None = None) -> dict[str, Any]:
+def totals(stats: list[dict[str, Any]], runs: tuple[int, int] | None = None, spend: dict[str, float] | None = None) -> dict[str, Any]:
     """The whole view: attempt figures summed over ``stats``; run success from
-    ``runs`` (``Store.run_outcomes``: runs that succeeded, runs that ended)."""
+    ``runs`` (``Store.run_outcomes``: runs that succeeded, runs that ended); the cost from
+    ``spend`` (``Store.spend_by_kind``: every attempt that costs money, checks included) when
+    given, else the cost of ``stats``. ``checks_cost_usd`` is the part that was no image request."""
     attempts = sum(g["attempts"] for g in stats)
     finished = sum(g["finished"] for g in stats)
     succeeded = sum(g["succeeded"] for g in stats)
     images = sum(g["images"] for g in stats)
-    cost = sum(g["cost_usd"] for g in stats)
+    image_cost = sum(g["cost_usd"] for g in stats)
+    cost = sum(spend.values()) if spend is not None else image_cost
     runs_ok, runs_ended = runs or (0, 0)
     return {
         "attempts": attempts,
@@ -429,7 +436,8 @@ def totals(stats: list[dict[str, Any]], runs: tuple[int, int] | None = None) -> 
         "run_success_rate": runs_ok / runs_ended if runs_ended else None,
         "images": images,
         "cost_usd": cost,
-        "cost_per_image": cost / images if images else None,
+        "checks_cost_usd": sum(usd for kind, usd in (spend or {}).items() if kind != "image"),
+        "cost_per_image": image_cost / images if images else None,
     }
 
 

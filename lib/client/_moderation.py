@@ -11,7 +11,8 @@ request carries more than one image. All of it is one attempt of the run (``atte
 
 How it ends:
 - flagged: the run ends there with ``content_policy`` (code ``moderation_flagged``), its message
-  naming the flagged categories and which input they were found in; no image request is sent.
+  naming the flagged categories and which input they were found in, the categories kept on the
+  attempt (``flagged_categories``); no image request is sent. The run's model stays the image model asked for.
 - not flagged: the attempt succeeds and the image request goes ahead.
 - no moderations route (HTTP 404, 405 or 501, or an answer saying the route or the moderation model
   is unknown there): remembered for that provider and API base for the life
@@ -187,6 +188,8 @@ def check_before_sending(client: Any, request: GenerationRequest, run_id: str, e
     cost = pricing.moderation_cost(MODERATION_MODEL)
     fields = client._finish_fields(err, check.latency_ms, 0, None, check.http_status, check.request_id)
     fields.update(cost_usd=cost.usd, cost_basis=cost.basis, raw_response=check.raw)
+    if check.flagged:  # kept with the attempt, so a card rebuilt from the store shows them as the live one does
+        fields["flagged_categories"] = list(check.categories)
     if note:
         fields["note"] = redact.scrub(note, limit=C.MAX_ERROR_MESSAGE_CHARS)
     client.finish_attempt(attempt_id, fields, row=row)

@@ -4,21 +4,23 @@ covering indexes of the schema (``+column`` stops SQLite from choosing another).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from lib.store.filters import SENT, AttemptFilter
+from lib.store.filters import IMAGE, SENT, AttemptFilter
 
 
 def run_outcomes_query(flt: AttemptFilter) -> tuple[str, list[Any]]:
     """The SQL of ``HistoryQueries.run_outcomes``: counting only attempts whose request went out,
-    a run succeeded when one of its attempts did; it ended when it has a finished attempt and none
-    cancelled (a run the user stopped is no one's failure). Grouped in run order, it reads
-    ``idx_attempts_run_outcomes`` (m013_history_run_index) alone: no table rows, no sort."""
-    where, params = flt.where()
+    a run succeeded when one of its image attempts did (a moderation check that passed is no image);
+    it ended when it has a finished attempt and none cancelled (a run the user stopped is no one's
+    failure), so a run the moderation check stopped ended without an image. Judge calls are no image
+    runs. Grouped in run order, it reads ``idx_attempts_run_outcomes`` alone: no table rows, no sort."""
+    where, params = dataclasses.replace(flt, images_only=False).where()
     return (
-        "SELECT total(ok), count(*) FROM (SELECT max(status = 'succeeded') AS ok, max(status = 'cancelled') AS stopped, "
-        "max(status IN ('succeeded', 'failed', 'interrupted')) AS ended "
-        f"FROM attempts WHERE {where} AND {SENT} GROUP BY run_id) WHERE ok OR (ended AND NOT stopped)",
+        f"SELECT total(ok), count(*) FROM (SELECT max(status = 'succeeded' AND {IMAGE}) AS ok, "
+        "max(status = 'cancelled') AS stopped, max(status IN ('succeeded', 'failed', 'interrupted')) AS ended "
+        f"FROM attempts WHERE {where} AND {SENT} AND attempt_kind <> 'judge' GROUP BY run_id) WHERE ok OR (ended AND NOT stopped)",
         params,
     )
 
@@ -50,6 +52,17 @@ class HistoryQueries:
         sql, params = run_outcomes_query(flt)
         row = self.db.execute(sql, params).fetchone()
         return int(row[0]), int(row[1])
+
+    def spend_by_kind(self, flt: AttemptFilter) -> dict[str, float]:
+        """Estimated cost per attempt kind (``ATTEMPT_KINDS``) of the attempts ``flt`` covers, whatever
+        ``images_only`` says: spend counts every attempt that costs money."""
+        where, params = dataclasses.replace(flt, images_only=False).where()
+        return {
+            kind or "image": float(usd)
+            for kind, usd in self.db.execute(
+                f"SELECT attempt_kind, total(cost_usd) FROM attempts WHERE {where} GROUP BY +attempt_kind", params
+            )
+        }
 
     def first_started(self, flt: AttemptFilter) -> float | None:
         where, params = flt.where()
