@@ -729,13 +729,62 @@ def attempt_detail(store: Store, attempt_id: int) -> dict[str, Any] | None:
     }
 
 
+def rerun_source(store: Store, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The attempt a re-run of ``row`` sends again, and what to say when that is not ``row``'s own request:
+    an image request is sent again as it was; a moderation check is no request to send again, its run's
+    image request is (the first image attempt, or, when the check stopped the run, the run itself:
+    ``row`` is given back with a note); a judge call sends again the image request it judged. (None, why)
+    when there is nothing to send again."""
+    kind = row.get("attempt_kind") or "image"
+    if kind == "moderation":
+        image = next((a for a in store.run_attempt_lines(row.get("run_id") or "") if a.get("attempt_kind") == "image"), None)
+        if image is not None:
+            return store.attempt(image["id"]), (
+                f"Attempt #{row['id']} is the moderation check of its run: a re-run sends the run's image request "
+                f"(attempt #{image['id']}) again, not the check."
+            )
+        return row, (
+            f"Attempt #{row['id']} is the moderation check that stopped its run: a re-run fills in the image request it "
+            "stopped (the check runs again first when it is on)."
+        )
+    if kind == "judge":
+        params = row.get("params") if isinstance(row.get("params"), dict) else {}
+        judged = params.get("judged_attempt")
+        target = store.attempt(judged) if isinstance(judged, int) and not isinstance(judged, bool) else None
+        if target is None or (target.get("attempt_kind") or "image") != "image":
+            return None, (
+                f"Attempt #{row['id']} is a judge call (a check of an image), and the image request it judged is not "
+                "recorded: there is no image request to run again."
+            )
+        return (
+            target,
+            f"Attempt #{row['id']} is a judge call on an image of attempt #{target['id']}: a re-run sends that image request again.",
+        )
+    return row, ""
+
+
 def rerun_request(store: Store, attempt_id: int) -> dict[str, Any] | None:
-    """What Generate needs to send an attempt again: prompt, params, provider, model."""
+    """What Generate needs to send an attempt again: prompt, params, provider, model, and the
+    attempt they come from (``rerun_source``: an image request, never a check's); None when there
+    is no such attempt or nothing to send again."""
     row = store.attempt(attempt_id)
     if row is None:
         return None
-    request = request_of(row)
-    return {"attempt_id": attempt_id, "provider": row.get("provider") or "", "model": request.model, "request": request}
+    source, note = rerun_source(store, row)
+    if source is None:
+        return None
+    if (source.get("attempt_kind") or "image") == "moderation":  # the run the check stopped: its own request
+        run = store.run_row(source.get("run_id") or "") or {}
+        stored = run.get("request") if isinstance(run.get("request"), dict) else {"prompt": source.get("prompt") or ""}
+        try:
+            request = GenerationRequest.from_dict({**stored, "images": [], "mask": None})
+        except (ValueError, TypeError):
+            request = GenerationRequest(prompt=source.get("prompt") or "")  # the default image model
+        if stored.get("images") or stored.get("mask"):
+            note += " The check stopped the run before its reference images were kept: add them again."
+    else:
+        request = request_of(source)
+    return {"attempt_id": source["id"], "provider": source.get("provider") or "", "model": request.model, "request": request, "note": note}
 
 
 def mark_rerun(store: Store, run_id: str, attempt_id: int) -> None:

@@ -331,14 +331,18 @@ def show_attempt(view: H.HistoryView) -> None:
         + (f" · fell back from {ui.plain(a['fallback_from'])}" if a["fallback_from"] else "")
         + (" · " + str(a["image_count"]) + " image(s)" if a["image_count"] else "")
     )
+    source, why = H.rerun_source(store, a)  # a check is never sent again: its run's image request is
     if st.button(
         "Re-run in Generate",
         key="rerun",
         icon=":material/replay:",
         type="primary",
-        help="Opens Generate with this prompt, these parameters, this provider and model.",
+        disabled=source is None,
+        help=why or "Opens Generate with this prompt, these parameters, this provider and model.",
     ):
         st.switch_page("pages/generate.py", query_params={"rerun": str(a["id"])})
+    if why:
+        st.caption(ui.plain(why))
     if a.get("note"):  # what the attempt noted: images past the number asked for, events counted, a partial failure
         st.info(ui.plain(a["note"]), icon=":material/info:")
     st.markdown("**Prompt**")

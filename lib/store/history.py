@@ -117,7 +117,8 @@ class HistoryQueries:
         """A line per attempt of a run, in order: what History lists beside one attempt."""
         return list(
             self.db.query(
-                "SELECT id, attempt_no, model, fallback_from, status, error_type, http_status, latency_ms, wait_ms, cost_usd, started_at "
+                "SELECT id, attempt_no, model, fallback_from, status, error_type, http_status, latency_ms, wait_ms, cost_usd, started_at, "
+                "attempt_kind "
                 "FROM attempts WHERE run_id = ? ORDER BY attempt_no, started_at, id",
                 [run_id],
             )

@@ -29,7 +29,8 @@ def checked_run(store, at, **image):
 
 
 def judge(store, at, **kw):
-    return add(store, at=at, kind="judge", model="gpt-4o-mini", params=JUDGE, **kw)
+    kw.setdefault("params", JUDGE)
+    return add(store, at=at, kind="judge", model="gpt-4o-mini", **kw)
 
 
 def test_stats_and_charts_count_image_attempts_and_cost_counts_everything(store):
@@ -74,3 +75,20 @@ def test_the_moderation_model_has_no_latency_of_its_own_in_the_alerts(store):
         checked_run(store, NOW - 60 * (i + 1), latency_ms=20_000)
     assert set(store.latencies_by_model_since(NOW - 3600)) == {"gpt-image-2"}
     assert store.errors_by_provider_since("rate_limited", NOW - 3600) == []
+
+
+def test_a_re_run_of_a_moderation_check_sends_its_runs_image_request_again(store):
+    image = checked_run(store, NOW, model="gpt-image-1.5", params={"size": "1536x1024", "quality": "high", "n": 1})
+    (check,) = [a["id"] for a in store.recent_attempts() if a["attempt_kind"] == "moderation"]
+    found = H.rerun_request(store, check)
+    assert found["attempt_id"] == image and found["model"] == "gpt-image-1.5"
+    assert (found["request"].size, found["request"].quality) == ("1536x1024", "high")
+    assert f"attempt #{image}" in found["note"]
+    assert H.rerun_request(store, image)["note"] == ""
+
+
+def test_a_re_run_of_a_judge_call_without_its_judged_attempt_is_not_offered(store):
+    orphan = judge(store, NOW, params={"kind": "judge", "judged_attempt": 424242})
+    source, why = H.rerun_source(store, store.attempt(orphan))
+    assert source is None and "judge call" in why
+    assert H.rerun_request(store, orphan) is None
