@@ -55,6 +55,7 @@ from lib import redact
 from lib.checks.present import export_entry, export_text
 from lib.errors import ERROR_TYPES
 from lib.generation import GenerationRequest
+from lib.providers import route
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS, AttemptFilter, Store
 from lib.store.records import AttemptRecord
 
@@ -687,11 +688,20 @@ def request_of(row: dict[str, Any]) -> GenerationRequest:
     return GenerationRequest(prompt=row.get("prompt") or "", model=row.get("model") or "gpt-image-2", extra=params, **known)
 
 
-def request_as_sent(row: dict[str, Any]) -> dict[str, Any]:
+def request_as_sent(row: dict[str, Any], links: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The request of an attempt, rebuilt from what was stored: the final URL, the
-    headers with the key masked (only its last four characters, if stored), the body."""
+    headers with the key masked (only its last four characters, if stored), the body.
+    ``links`` (``Store.sent_links``) are the reference images of a route that sends them as
+    links: the body's ``image_urls``, each the link sent (signed query cut) or, when it is no
+    longer kept, the file it was made from."""
     request = request_of(row)
     hint = row.get("key_hint") or ""
+    body = request.body(row.get("model"))
+    if links:
+        body["image_urls"] = [
+            redact.strip_query(link["url"]) if link.get("url") else f"(link no longer kept: {link.get('filename') or 'image'})"
+            for link in links
+        ]
     return {
         "method": "POST",
         "url": redact.scrub(redact.strip_query(row.get("url") or "")),
@@ -699,8 +709,14 @@ def request_as_sent(row: dict[str, Any]) -> dict[str, Any]:
             "Authorization": f"Bearer {redact.MASK}{hint}" if hint else f"Bearer {redact.MASK} (or no key)",
             "Content-Type": "application/json",
         },
-        "body": redact.scrub_obj(request.body(row.get("model"))),
+        "body": redact.scrub_obj(body),
     }
+
+
+def sends_links(row: dict[str, Any]) -> bool:
+    """Whether an attempt's reference images went as links in ``image_urls`` (its route's way, e.g. EvoLink's)."""
+    params = row.get("params") if isinstance(row.get("params"), dict) else {}
+    return bool(params.get("reference_images")) and route(row.get("provider"), row.get("model") or "").references == "image_urls"
 
 
 def attempt_detail(store: Store, attempt_id: int) -> dict[str, Any] | None:
@@ -714,7 +730,7 @@ def attempt_detail(store: Store, attempt_id: int) -> dict[str, Any] | None:
         siblings = store.run_attempt_lines(row["run_id"])
     for image in row.get("images", []):
         try:
-            image["abs_path"] = str(store.keeper.resolve(image["path"]))
+            image["abs_path"] = str(store.keeper.resolve(image["path"])) if image.get("path") else None
         except ValueError:
             image["abs_path"] = None
     return {
@@ -722,7 +738,7 @@ def attempt_detail(store: Store, attempt_id: int) -> dict[str, Any] | None:
         "run": run,
         "siblings": siblings,
         "events": run_events(store, row.get("run_id")),
-        "request": request_as_sent(row),
+        "request": request_as_sent(row, store.sent_links(attempt_id) if sends_links(row) else None),
         "raw_response": row.get("raw_response"),
         "error": AttemptRecord.from_row(row).error(),
         "checks": store.checks_for([attempt_id]).get(attempt_id, []),

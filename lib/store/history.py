@@ -124,6 +124,20 @@ class HistoryQueries:
             )
         )
 
+    def sent_links(self, attempt_id: int) -> list[dict[str, Any]]:
+        """The reference images of an attempt, in order (``position``, ``filename``), each with the link kept for
+        its file (``uploads``) when it is the one the attempt sent: made before the attempt finished. A file
+        uploaded again since has another link, and a link past its end is dropped: then ``url`` is None."""
+        return list(
+            self.db.query(
+                "SELECT i.position, i.filename, (SELECT u.url FROM uploads u WHERE u.sha256 = i.sha256 "
+                "AND (a.finished_at IS NULL OR u.created_at <= a.finished_at) ORDER BY u.created_at DESC LIMIT 1) AS url "
+                "FROM attempt_inputs i JOIN attempts a ON a.id = i.attempt_id WHERE i.attempt_id = ? AND i.role = 'image' "
+                "ORDER BY i.position",
+                [attempt_id],
+            )
+        )
+
     def mark_rerun(self, run_id: str, attempt_id: int) -> None:
         """A run started from History's re-run button: kind 'rerun', pointing at its attempt."""
         self._update("runs", run_id, {"kind": "rerun", "rerun_of": attempt_id})
