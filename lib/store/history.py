@@ -138,6 +138,13 @@ class HistoryQueries:
             )
         )
 
+    def attempt_kinds(self, attempt_ids: list[int]) -> dict[int, str]:
+        """The kind of each of these attempts (``ATTEMPT_KINDS``), by id."""
+        if not attempt_ids:
+            return {}
+        marks = ", ".join("?" for _ in attempt_ids)
+        return dict(self.db.execute(f"SELECT id, attempt_kind FROM attempts WHERE id IN ({marks})", list(attempt_ids)).fetchall())
+
     def mark_rerun(self, run_id: str, attempt_id: int) -> None:
         """A run started from History's re-run button: kind 'rerun', pointing at its attempt."""
         self._update("runs", run_id, {"kind": "rerun", "rerun_of": attempt_id})

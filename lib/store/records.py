@@ -40,6 +40,11 @@ class AttemptRecord:
     retry_after_s: float | None = None
     request_id: str | None = None
     flagged_categories: str | None = None  # JSON list: what the moderation check flagged, as the provider named it
+    attempt_kind: str | None = None  # image | moderation | judge (lib.store.filters); unknown is an image request
+
+    @property
+    def is_image(self) -> bool:
+        return self.attempt_kind in (None, "image")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> AttemptRecord:

@@ -117,3 +117,15 @@ def test_the_diagnostics_evidence_is_of_image_requests_only(store):
     assert evidence[0]["total"] == 1
     assert evidence[5]["errors"] == {} and evidence[8]["errors"] == {}
     assert evidence[9]["latency"]["count"] == 1 and evidence[9]["latency"]["p50_ms"] == 40_000
+
+
+def test_a_comparison_cell_the_moderation_check_stopped_was_answered_by_no_check(store):
+    from lib.compare.record import cell_states
+
+    store.insert_comparison("cmp1", title="t", axes={}, settings={})
+    cell = {"key": "r0c0", "row": 0, "col": 0, "target": "gpt-image-2", "model": "gpt-image-2"}
+    run = store.start_run(kind="compare", label="x", settings={}, comparison_id="cmp1", cell=cell)
+    add(store, run_id=run, at=NOW, model="omni-moderation-latest", attempt_no=0, params=CHECK, status="failed", error_type="content_policy")
+    (state,) = cell_states(store, "cmp1").values()
+    assert state.model_used == "gpt-image-2"
+    assert [a.is_image for a in state.attempts] == [False]
