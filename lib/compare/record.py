@@ -113,10 +113,10 @@ def cell_states(store: Any, comparison_id: str) -> dict[str, CellState]:
         return {}
     attempts: dict[str, list[AttemptRecord]] = {}
     costs: dict[str, float] = {}
-    kinds = store.attempt_kinds([a["id"] for a in rows])  # a moderation check is no image attempt of the cell
+    kinds = store.attempt_kinds([a["id"] for a in rows])  # a moderation check is no image attempt; what it flagged
     for a in rows:
         run_id = a.pop("run_id")
-        attempts.setdefault(run_id, []).append(AttemptRecord.from_row({**a, "attempt_kind": kinds.get(a["id"])}))
+        attempts.setdefault(run_id, []).append(AttemptRecord.from_row({**kinds.get(a["id"], {}), **a}))
         if a["cost_usd"] is not None:
             costs[run_id] = costs.get(run_id, 0.0) + a["cost_usd"]
     out: dict[str, CellState] = {}

@@ -138,12 +138,16 @@ class HistoryQueries:
             )
         )
 
-    def attempt_kinds(self, attempt_ids: list[int]) -> dict[int, str]:
-        """The kind of each of these attempts (``ATTEMPT_KINDS``), by id."""
+    def attempt_kinds(self, attempt_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """The kind of each of these attempts (``attempt_kind``, ``ATTEMPT_KINDS``) and what the moderation
+        check flagged on it (``flagged_categories``), by id: what a reader of a few columns adds to its rows."""
         if not attempt_ids:
             return {}
         marks = ", ".join("?" for _ in attempt_ids)
-        return dict(self.db.execute(f"SELECT id, attempt_kind FROM attempts WHERE id IN ({marks})", list(attempt_ids)).fetchall())
+        return {
+            r["id"]: r
+            for r in self.db.query(f"SELECT id, attempt_kind, flagged_categories FROM attempts WHERE id IN ({marks})", list(attempt_ids))
+        }
 
     def mark_rerun(self, run_id: str, attempt_id: int) -> None:
         """A run started from History's re-run button: kind 'rerun', pointing at its attempt."""

@@ -125,7 +125,19 @@ def test_a_comparison_cell_the_moderation_check_stopped_was_answered_by_no_check
     store.insert_comparison("cmp1", title="t", axes={}, settings={})
     cell = {"key": "r0c0", "row": 0, "col": 0, "target": "gpt-image-2", "model": "gpt-image-2"}
     run = store.start_run(kind="compare", label="x", settings={}, comparison_id="cmp1", cell=cell)
-    add(store, run_id=run, at=NOW, model="omni-moderation-latest", attempt_no=0, params=CHECK, status="failed", error_type="content_policy")
+    add(
+        store,
+        run_id=run,
+        at=NOW,
+        model="omni-moderation-latest",
+        attempt_no=0,
+        params=CHECK,
+        status="failed",
+        error_type="content_policy",
+        flagged_categories=["violence"],
+    )
+    store.run_finished(run, {"status": "failed", "error_type": "content_policy", "model": "gpt-image-2", "finished_at": NOW + 1})
     (state,) = cell_states(store, "cmp1").values()
     assert state.model_used == "gpt-image-2"
     assert [a.is_image for a in state.attempts] == [False]
+    assert state.error().categories == ("violence",)  # the cell's card names them as the live one does
