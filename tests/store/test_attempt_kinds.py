@@ -25,9 +25,9 @@ def kinds(store):
     return dict(store.db.execute("SELECT id, attempt_kind FROM attempts").fetchall())
 
 
-def flagged_run(store, at):
+def flagged_run(store, at, *, run=None, **finish):
     """A run the moderation check stopped: one failed attempt 0 of the moderation model."""
-    run = store.start_run(kind="generate", label="x", settings={})
+    run = run or store.start_run(kind="generate", label="x", settings={})
     add(
         store,
         run_id=run,
@@ -39,6 +39,7 @@ def flagged_run(store, at):
         error_type="content_policy",
         latency_ms=300,
         cost_usd=0.0,
+        **finish,
     )
     return run
 
@@ -125,17 +126,7 @@ def test_a_comparison_cell_the_moderation_check_stopped_was_answered_by_no_check
     store.insert_comparison("cmp1", title="t", axes={}, settings={})
     cell = {"key": "r0c0", "row": 0, "col": 0, "target": "gpt-image-2", "model": "gpt-image-2"}
     run = store.start_run(kind="compare", label="x", settings={}, comparison_id="cmp1", cell=cell)
-    add(
-        store,
-        run_id=run,
-        at=NOW,
-        model="omni-moderation-latest",
-        attempt_no=0,
-        params=CHECK,
-        status="failed",
-        error_type="content_policy",
-        flagged_categories=["violence"],
-    )
+    flagged_run(store, NOW, run=run, flagged_categories=["violence"])
     store.run_finished(run, {"status": "failed", "error_type": "content_policy", "model": "gpt-image-2", "finished_at": NOW + 1})
     (state,) = cell_states(store, "cmp1").values()
     assert state.model_used == "gpt-image-2"
