@@ -694,9 +694,8 @@ def request_as_sent(row: dict[str, Any], links: list[dict[str, Any]] | None = No
     ``links`` (``Store.sent_links``) are the reference images of a route that sends them as
     links: the body's ``image_urls``, each the link sent (signed query cut) or, when it is no
     longer kept, the file it was made from."""
-    request = request_of(row)
     hint = row.get("key_hint") or ""
-    body = request.body(row.get("model"))
+    body, note = _body_as_sent(row)
     if links:
         body["image_urls"] = [
             redact.strip_query(link["url"]) if link.get("url") else f"(link no longer kept: {link.get('filename') or 'image'})"
@@ -710,7 +709,25 @@ def request_as_sent(row: dict[str, Any], links: list[dict[str, Any]] | None = No
             "Content-Type": "application/json",
         },
         "body": redact.scrub_obj(body),
+        "note": note,
     }
+
+
+def _body_as_sent(row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The JSON body an attempt sent, by its kind (``attempt_kind``), and what to say about it."""
+    from lib.client._moderation import described_inputs
+
+    kind = row.get("attempt_kind") or "image"
+    params = row.get("params") if isinstance(row.get("params"), dict) else {}
+    if kind == "moderation":
+        images = params.get("images") if isinstance(params.get("images"), int) else 0
+        requests = described_inputs(row.get("prompt") or "", max(0, min(images, C.MAX_REFERENCE_IMAGES)))
+        more = len(requests) - 1
+        note = f"The first of {len(requests)} requests: each further reference image went in a request of its own." if more else ""
+        return {"model": row.get("model"), "input": requests[0]}, note
+    if kind == "judge":
+        return None, "A judge call sends the rubric and the judged image as a chat completion; its body is not kept with the attempt."
+    return request_of(row).body(row.get("model")), ""
 
 
 def sends_links(row: dict[str, Any]) -> bool:

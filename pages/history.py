@@ -391,8 +391,11 @@ def show_attempt(view: H.HistoryView) -> None:
         st.code(literal(f"{req['method']} {req['url']}"), language=None, wrap_lines=True)
         st.caption("Headers the app sends (provider-specific extra headers are not stored)")
         st.json(literal_obj(req["headers"]))
-        st.caption("JSON body")
-        st.json(literal_obj(req["body"]))
+        if req["body"] is not None:
+            st.caption("JSON body")
+            st.json(literal_obj(req["body"]))
+        if req["note"]:
+            st.caption(ui.plain(req["note"]))
     with st.expander("The raw answer (base64 shortened)", icon=":material/download:", expanded=err is not None):
         if detail["raw_response"]:
             st.code(literal(detail["raw_response"]), language=None, wrap_lines=True)

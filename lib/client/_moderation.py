@@ -80,10 +80,18 @@ NO_ROUTE = RouteMemory()
 
 def moderation_inputs(request: GenerationRequest) -> list[list[dict[str, Any]]]:
     """The ``input`` of each moderation request: the prompt with the first reference image, then each other image alone."""
-    images = [_image_part(ref) for ref in request.images if ref.role == "image"]
-    first: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
-    if images:
-        first.append(images[0])
+    return _grouped(request.prompt, [_image_part(ref) for ref in request.images if ref.role == "image"])
+
+
+def described_inputs(prompt: str, images: int) -> list[list[dict[str, Any]]]:
+    """``moderation_inputs`` as shown afterwards (History's request as sent): the images' bytes are not kept
+    with the check, so each is named by its place instead of its ``data:`` URL."""
+    parts = [{"type": "image_url", "image_url": {"url": f"(reference image {i}, sent as a data: URL)"}} for i in range(1, images + 1)]
+    return _grouped(prompt, parts)
+
+
+def _grouped(prompt: str, images: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    first: list[dict[str, Any]] = [{"type": "text", "text": prompt}, *images[:1]]
     return [first, *([part] for part in images[1:])]
 
 

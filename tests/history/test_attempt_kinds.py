@@ -92,3 +92,23 @@ def test_a_re_run_of_a_judge_call_without_its_judged_attempt_is_not_offered(stor
     source, why = H.rerun_source(store, store.attempt(orphan))
     assert source is None and "judge call" in why
     assert H.rerun_request(store, orphan) is None
+
+
+def test_the_request_as_sent_of_a_check_is_the_check_not_an_image_request(store):
+    run = store.start_run(kind="generate", label="x", settings={})
+    check = add(
+        store, run_id=run, at=NOW, model="omni-moderation-latest", attempt_no=0, params={"kind": "moderation", "images": 2}, prompt="a fox"
+    )
+    sent = H.attempt_detail(store, check)["request"]
+    assert sent["body"] == {
+        "model": "omni-moderation-latest",
+        "input": [
+            {"type": "text", "text": "a fox"},
+            {"type": "image_url", "image_url": {"url": "(reference image 1, sent as a data: URL)"}},
+        ],
+    }
+    assert "first of 2 requests" in sent["note"]
+    called = H.attempt_detail(store, judge(store, NOW))["request"]
+    assert called["body"] is None and "judge call" in called["note"]
+    image = H.attempt_detail(store, add(store, at=NOW))["request"]
+    assert image["body"]["model"] == "gpt-image-2" and image["note"] == ""
