@@ -20,7 +20,10 @@ Odd URLs never fail: an unknown value, a bad number or an unknown key is
 ignored and reported in plain words (``ParsedView.problems``).
 
 Probe runs (Diagnostics) are left out of the list, the count, the stats, the
-charts and the exports unless the run-kind filter asks for them.
+charts and the exports unless the run-kind filter asks for them. The list, the
+count and the exports hold every attempt; the stats and the charts are figures of
+image requests, and spend counts every attempt that costs money, moderation
+checks and judge calls included (``lib.store.filters``, ``ATTEMPT_KINDS``).
 
 Rates: ``finished`` attempts are succeeded + failed + interrupted among the attempts
 whose request went out (``lib.store.filters.SENT``): an attempt refused before
@@ -52,6 +55,7 @@ from lib import redact
 from lib.checks.present import export_entry, export_text
 from lib.errors import ERROR_TYPES
 from lib.generation import GenerationRequest
+from lib.providers import route
 from lib.store import ATTEMPT_STATUSES, RUN_KINDS, AttemptFilter, Store
 from lib.store.records import AttemptRecord
 
@@ -120,8 +124,9 @@ class HistoryView:
         )
 
     def stats_filter(self, now: float | None = None) -> AttemptFilter:
-        """The filter for stats and charts: the list's own (one set of attempts per view)."""
-        return self.to_filter(now)
+        """The filter for stats and charts: the list's own, image requests only (a moderation check
+        or a judge call is no image attempt; their cost is in ``totals``' spend)."""
+        return replace(self.to_filter(now), images_only=True)
 
     def without_attempt(self) -> HistoryView:
         return replace(self, attempt=None)
@@ -409,14 +414,17 @@ def stats_table(stats: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
     return rows
 
 
-def totals(stats: list[dict[str, Any]], runs: tuple[int, int] | None = None) -> dict[str, Any]:
+def totals(stats: list[dict[str, Any]], runs: tuple[int, int] | None = None, spend: dict[str, float] | None = None) -> dict[str, Any]:
     """The whole view: attempt figures summed over ``stats``; run success from
-    ``runs`` (``Store.run_outcomes``: runs that succeeded, runs that ended)."""
+    ``runs`` (``Store.run_outcomes``: runs that succeeded, runs that ended); the cost from
+    ``spend`` (``Store.spend_by_kind``: every attempt that costs money, checks included) when
+    given, else the cost of ``stats``. ``checks_cost_usd`` is the part that was no image request."""
     attempts = sum(g["attempts"] for g in stats)
     finished = sum(g["finished"] for g in stats)
     succeeded = sum(g["succeeded"] for g in stats)
     images = sum(g["images"] for g in stats)
-    cost = sum(g["cost_usd"] for g in stats)
+    image_cost = sum(g["cost_usd"] for g in stats)
+    cost = sum(spend.values()) if spend is not None else image_cost
     runs_ok, runs_ended = runs or (0, 0)
     return {
         "attempts": attempts,
@@ -429,7 +437,8 @@ def totals(stats: list[dict[str, Any]], runs: tuple[int, int] | None = None) -> 
         "run_success_rate": runs_ok / runs_ended if runs_ended else None,
         "images": images,
         "cost_usd": cost,
-        "cost_per_image": cost / images if images else None,
+        "checks_cost_usd": sum(usd for kind, usd in (spend or {}).items() if kind != "image"),
+        "cost_per_image": image_cost / images if images else None,
     }
 
 
@@ -679,11 +688,19 @@ def request_of(row: dict[str, Any]) -> GenerationRequest:
     return GenerationRequest(prompt=row.get("prompt") or "", model=row.get("model") or "gpt-image-2", extra=params, **known)
 
 
-def request_as_sent(row: dict[str, Any]) -> dict[str, Any]:
+def request_as_sent(row: dict[str, Any], links: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The request of an attempt, rebuilt from what was stored: the final URL, the
-    headers with the key masked (only its last four characters, if stored), the body."""
-    request = request_of(row)
+    headers with the key masked (only its last four characters, if stored), the body.
+    ``links`` (``Store.sent_links``) are the reference images of a route that sends them as
+    links: the body's ``image_urls``, each the link sent (signed query cut) or, when it is no
+    longer kept, the file it was made from."""
     hint = row.get("key_hint") or ""
+    body, note = _body_as_sent(row)
+    if links:
+        body["image_urls"] = [
+            redact.strip_query(link["url"]) if link.get("url") else f"(link no longer kept: {link.get('filename') or 'image'})"
+            for link in links
+        ]
     return {
         "method": "POST",
         "url": redact.scrub(redact.strip_query(row.get("url") or "")),
@@ -691,8 +708,32 @@ def request_as_sent(row: dict[str, Any]) -> dict[str, Any]:
             "Authorization": f"Bearer {redact.MASK}{hint}" if hint else f"Bearer {redact.MASK} (or no key)",
             "Content-Type": "application/json",
         },
-        "body": redact.scrub_obj(request.body(row.get("model"))),
+        "body": redact.scrub_obj(body),
+        "note": note,
     }
+
+
+def _body_as_sent(row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The JSON body an attempt sent, by its kind (``attempt_kind``), and what to say about it."""
+    from lib.client._moderation import described_inputs
+
+    kind = row.get("attempt_kind") or "image"
+    params = row.get("params") if isinstance(row.get("params"), dict) else {}
+    if kind == "moderation":
+        images = params.get("images") if isinstance(params.get("images"), int) else 0
+        requests = described_inputs(row.get("prompt") or "", max(0, min(images, C.MAX_REFERENCE_IMAGES)))
+        more = len(requests) - 1
+        note = f"The first of {len(requests)} requests: each further reference image went in a request of its own." if more else ""
+        return {"model": row.get("model"), "input": requests[0]}, note
+    if kind == "judge":
+        return None, "A judge call sends the rubric and the judged image as a chat completion; its body is not kept with the attempt."
+    return request_of(row).body(row.get("model")), ""
+
+
+def sends_links(row: dict[str, Any]) -> bool:
+    """Whether an attempt's reference images went as links in ``image_urls`` (its route's way, e.g. EvoLink's)."""
+    params = row.get("params") if isinstance(row.get("params"), dict) else {}
+    return bool(params.get("reference_images")) and route(row.get("provider"), row.get("model") or "").references == "image_urls"
 
 
 def attempt_detail(store: Store, attempt_id: int) -> dict[str, Any] | None:
@@ -706,7 +747,7 @@ def attempt_detail(store: Store, attempt_id: int) -> dict[str, Any] | None:
         siblings = store.run_attempt_lines(row["run_id"])
     for image in row.get("images", []):
         try:
-            image["abs_path"] = str(store.keeper.resolve(image["path"]))
+            image["abs_path"] = str(store.keeper.resolve(image["path"])) if image.get("path") else None
         except ValueError:
             image["abs_path"] = None
     return {
@@ -714,20 +755,69 @@ def attempt_detail(store: Store, attempt_id: int) -> dict[str, Any] | None:
         "run": run,
         "siblings": siblings,
         "events": run_events(store, row.get("run_id")),
-        "request": request_as_sent(row),
+        "request": request_as_sent(row, store.sent_links(attempt_id) if sends_links(row) else None),
         "raw_response": row.get("raw_response"),
         "error": AttemptRecord.from_row(row).error(),
         "checks": store.checks_for([attempt_id]).get(attempt_id, []),
     }
 
 
+def rerun_source(store: Store, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The attempt a re-run of ``row`` sends again, and what to say when that is not ``row``'s own request:
+    an image request is sent again as it was; a moderation check is no request to send again, its run's
+    image request is (the first image attempt, or, when the check stopped the run, the run itself:
+    ``row`` is given back with a note); a judge call sends again the image request it judged. (None, why)
+    when there is nothing to send again."""
+    kind = row.get("attempt_kind") or "image"
+    if kind == "moderation":
+        image = next((a for a in store.run_attempt_lines(row.get("run_id") or "") if a.get("attempt_kind") == "image"), None)
+        if image is not None:
+            return store.attempt(image["id"]), (
+                f"Attempt #{row['id']} is the moderation check of its run: a re-run sends the run's image request "
+                f"(attempt #{image['id']}) again, not the check."
+            )
+        return row, (
+            f"Attempt #{row['id']} is the moderation check that stopped its run: a re-run fills in the image request it "
+            "stopped (the check runs again first when it is on)."
+        )
+    if kind == "judge":
+        params = row.get("params") if isinstance(row.get("params"), dict) else {}
+        judged = params.get("judged_attempt")
+        target = store.attempt(judged) if isinstance(judged, int) and not isinstance(judged, bool) else None
+        if target is None or (target.get("attempt_kind") or "image") != "image":
+            return None, (
+                f"Attempt #{row['id']} is a judge call (a check of an image), and the image request it judged is not "
+                "recorded: there is no image request to run again."
+            )
+        return (
+            target,
+            f"Attempt #{row['id']} is a judge call on an image of attempt #{target['id']}: a re-run sends that image request again.",
+        )
+    return row, ""
+
+
 def rerun_request(store: Store, attempt_id: int) -> dict[str, Any] | None:
-    """What Generate needs to send an attempt again: prompt, params, provider, model."""
+    """What Generate needs to send an attempt again: prompt, params, provider, model, and the
+    attempt they come from (``rerun_source``: an image request, never a check's); None when there
+    is no such attempt or nothing to send again."""
     row = store.attempt(attempt_id)
     if row is None:
         return None
-    request = request_of(row)
-    return {"attempt_id": attempt_id, "provider": row.get("provider") or "", "model": request.model, "request": request}
+    source, note = rerun_source(store, row)
+    if source is None:
+        return None
+    if (source.get("attempt_kind") or "image") == "moderation":  # the run the check stopped: its own request
+        run = store.run_row(source.get("run_id") or "") or {}
+        stored = run.get("request") if isinstance(run.get("request"), dict) else {"prompt": source.get("prompt") or ""}
+        try:
+            request = GenerationRequest.from_dict({**stored, "images": [], "mask": None})
+        except (ValueError, TypeError):
+            request = GenerationRequest(prompt=source.get("prompt") or "")  # the default image model
+        if stored.get("images") or stored.get("mask"):
+            note += " The check stopped the run before its reference images were kept: add them again."
+    else:
+        request = request_of(source)
+    return {"attempt_id": source["id"], "provider": source.get("provider") or "", "model": request.model, "request": request, "note": note}
 
 
 def mark_rerun(store: Store, run_id: str, attempt_id: int) -> None:

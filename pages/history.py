@@ -199,7 +199,7 @@ def show_list(view: H.HistoryView) -> None:
                 st.caption("Nothing to count yet.")
                 continue
             if by == "model":
-                t = H.totals(stats, store.run_outcomes(stats_flt))
+                t = H.totals(stats, store.run_outcomes(stats_flt), store.spend_by_kind(flt))
                 m = st.columns(5)
                 m[0].metric(
                     "Attempts",
@@ -223,7 +223,9 @@ def show_list(view: H.HistoryView) -> None:
                 m[4].metric(
                     "Cost (estimate)",
                     pricing.format_usd(t["cost_usd"]),
-                    help=f"Per image: {pricing.format_usd(t['cost_per_image'])}. An estimate, not a bill.",
+                    help=f"Every attempt that costs money, {pricing.format_usd(t['checks_cost_usd'])} of it for moderation checks "
+                    f"and judge calls. Per image (image requests only): {pricing.format_usd(t['cost_per_image'])}. "
+                    "An estimate, not a bill.",
                 )
             st.dataframe(
                 H.stats_table(stats, by),
@@ -248,7 +250,10 @@ def show_list(view: H.HistoryView) -> None:
             )
         if not view.kinds:
             st.caption("Probe runs from Diagnostics are left out of these numbers; pick the run kind 'probe' to see them.")
-        st.caption("Latency is the provider's time; time waiting inside the app is left out of p50 and p95.")
+        st.caption(
+            "These figures are of image requests: moderation checks and judge calls are left out (they are in the "
+            "list, and their cost is in Cost). Latency is the provider's time; time waiting inside the app is left out of p50 and p95."
+        )
     with tab_charts:
         timeline, bucket = H.timeline(store, stats_flt, by=view.chart_by)
         if timeline:
@@ -267,7 +272,7 @@ def show_list(view: H.HistoryView) -> None:
             st.altair_chart(ui.errors_chart(errors), key="chart_errors")
         elif timeline:
             st.caption("No errors for these filters.")
-        spend = spend_per_day(store, stats_flt)  # estimated cost per UTC day and provider
+        spend = spend_per_day(store, flt)  # estimated cost per UTC day and provider, checks included
         if spend:
             st.altair_chart(spend_chart(spend), key="chart_spend")
             st.caption("Spend is the estimated cost recorded with each attempt (lib/pricing.py), per UTC day: an estimate, not a bill.")
@@ -326,14 +331,18 @@ def show_attempt(view: H.HistoryView) -> None:
         + (f" · fell back from {ui.plain(a['fallback_from'])}" if a["fallback_from"] else "")
         + (" · " + str(a["image_count"]) + " image(s)" if a["image_count"] else "")
     )
+    source, why = H.rerun_source(store, a)  # a check is never sent again: its run's image request is
     if st.button(
         "Re-run in Generate",
         key="rerun",
         icon=":material/replay:",
         type="primary",
-        help="Opens Generate with this prompt, these parameters, this provider and model.",
+        disabled=source is None,
+        help=why or "Opens Generate with this prompt, these parameters, this provider and model.",
     ):
         st.switch_page("pages/generate.py", query_params={"rerun": str(a["id"])})
+    if why:
+        st.caption(ui.plain(why))
     if a.get("note"):  # what the attempt noted: images past the number asked for, events counted, a partial failure
         st.info(ui.plain(a["note"]), icon=":material/info:")
     st.markdown("**Prompt**")
@@ -382,8 +391,11 @@ def show_attempt(view: H.HistoryView) -> None:
         st.code(literal(f"{req['method']} {req['url']}"), language=None, wrap_lines=True)
         st.caption("Headers the app sends (provider-specific extra headers are not stored)")
         st.json(literal_obj(req["headers"]))
-        st.caption("JSON body")
-        st.json(literal_obj(req["body"]))
+        if req["body"] is not None:
+            st.caption("JSON body")
+            st.json(literal_obj(req["body"]))
+        if req["note"]:
+            st.caption(ui.plain(req["note"]))
     with st.expander("The raw answer (base64 shortened)", icon=":material/download:", expanded=err is not None):
         if detail["raw_response"]:
             st.code(literal(detail["raw_response"]), language=None, wrap_lines=True)

@@ -463,6 +463,7 @@ class ImageClient:
             return self._finish(run_id, request, state, events, t0)
         if s.moderate and (flagged := check_before_sending(self, request, run_id, emit)) is not None:
             state.take(flagged)  # the check before paying stopped it: no image request is sent
+            state.model = request.model  # the run's model is the image model asked for, not the check's
             return self._finish(run_id, request, state, events, t0)
 
         deadline = t0 + s.run_deadline_s

@@ -11,7 +11,8 @@ request carries more than one image. All of it is one attempt of the run (``atte
 
 How it ends:
 - flagged: the run ends there with ``content_policy`` (code ``moderation_flagged``), its message
-  naming the flagged categories and which input they were found in; no image request is sent.
+  naming the flagged categories and which input they were found in, the categories kept on the
+  attempt (``flagged_categories``); no image request is sent. The run's model stays the image model asked for.
 - not flagged: the attempt succeeds and the image request goes ahead.
 - no moderations route (HTTP 404, 405 or 501, or an answer saying the route or the moderation model
   is unknown there): remembered for that provider and API base for the life
@@ -79,10 +80,18 @@ NO_ROUTE = RouteMemory()
 
 def moderation_inputs(request: GenerationRequest) -> list[list[dict[str, Any]]]:
     """The ``input`` of each moderation request: the prompt with the first reference image, then each other image alone."""
-    images = [_image_part(ref) for ref in request.images if ref.role == "image"]
-    first: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
-    if images:
-        first.append(images[0])
+    return _grouped(request.prompt, [_image_part(ref) for ref in request.images if ref.role == "image"])
+
+
+def described_inputs(prompt: str, images: int) -> list[list[dict[str, Any]]]:
+    """``moderation_inputs`` as shown afterwards (History's request as sent): the images' bytes are not kept
+    with the check, so each is named by its place instead of its ``data:`` URL."""
+    parts = [{"type": "image_url", "image_url": {"url": f"(reference image {i}, sent as a data: URL)"}} for i in range(1, images + 1)]
+    return _grouped(prompt, parts)
+
+
+def _grouped(prompt: str, images: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    first: list[dict[str, Any]] = [{"type": "text", "text": prompt}, *images[:1]]
     return [first, *([part] for part in images[1:])]
 
 
@@ -187,6 +196,8 @@ def check_before_sending(client: Any, request: GenerationRequest, run_id: str, e
     cost = pricing.moderation_cost(MODERATION_MODEL)
     fields = client._finish_fields(err, check.latency_ms, 0, None, check.http_status, check.request_id)
     fields.update(cost_usd=cost.usd, cost_basis=cost.basis, raw_response=check.raw)
+    if check.flagged:  # kept with the attempt, so a card rebuilt from the store shows them as the live one does
+        fields["flagged_categories"] = list(check.categories)
     if note:
         fields["note"] = redact.scrub(note, limit=C.MAX_ERROR_MESSAGE_CHARS)
     client.finish_attempt(attempt_id, fields, row=row)

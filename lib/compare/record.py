@@ -63,10 +63,12 @@ class CellState:
 
     @property
     def model_used(self) -> str:
-        for a in reversed(self.attempts):
+        """The model of the image attempt that succeeded, else of the last image attempt (never a check's)."""
+        images = [a for a in self.attempts if a.is_image]
+        for a in reversed(images):
             if a.status == "succeeded":
                 return a.model
-        return self.attempts[-1].model if self.attempts else self.model
+        return images[-1].model if images else self.model
 
     @property
     def fell_back(self) -> bool:
@@ -111,9 +113,10 @@ def cell_states(store: Any, comparison_id: str) -> dict[str, CellState]:
         return {}
     attempts: dict[str, list[AttemptRecord]] = {}
     costs: dict[str, float] = {}
+    kinds = store.attempt_kinds([a["id"] for a in rows])  # a moderation check is no image attempt; what it flagged
     for a in rows:
         run_id = a.pop("run_id")
-        attempts.setdefault(run_id, []).append(AttemptRecord.from_row(a))
+        attempts.setdefault(run_id, []).append(AttemptRecord.from_row({**kinds.get(a["id"], {}), **a}))
         if a["cost_usd"] is not None:
             costs[run_id] = costs.get(run_id, 0.0) + a["cost_usd"]
     out: dict[str, CellState] = {}
@@ -156,7 +159,7 @@ def cell_states(store: Any, comparison_id: str) -> dict[str, CellState]:
         c.cost_usd = spent.get(key)
         c.images = [img for a in c.attempts for img in images.get(a.id, [])]
         if c.latency_ms is None and c.done and c.attempts:
-            c.latency_ms = sum(a.latency_ms or 0 for a in c.attempts)
+            c.latency_ms = sum(a.latency_ms or 0 for a in c.attempts if a.is_image)
     return out
 
 

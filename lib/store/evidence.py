@@ -53,7 +53,7 @@ class EvidenceQueries:
         latency percentiles, with the read timeout each was made with. Attempts of
         diagnostics probe runs are left out unless ``include_probes`` (the checks read
         their probes' answers directly: counted as history too, they would be counted
-        twice); attempts never sent (refused by pre-flight), and attempts the provider did
+        twice); moderation checks and judge calls (other routes, other models: ``IMAGE``); attempts never sent (refused by pre-flight), and attempts the provider did
         not finish (cancelled by the user, interrupted by the app, still pending) are
         always left out: they say nothing about the route. ``urls`` (the exact endpoint URLs: generations, edits) and ``key_hint`` scope the evidence
         to one route: one base URL and one key of a provider. With ``read_timeout_s``,
@@ -63,8 +63,8 @@ class EvidenceQueries:
         flt = flt or AttemptFilter()
         if not include_probes and "probe" not in flt.exclude_kinds:
             flt = dataclasses.replace(flt, exclude_kinds=[*flt.exclude_kinds, "probe"])
-        if not flt.sent_only:
-            flt = dataclasses.replace(flt, sent_only=True)
+        if not flt.sent_only or not flt.images_only:  # the route's image requests only (lib.store.filters)
+            flt = dataclasses.replace(flt, sent_only=True, images_only=True)
         where, params = flt.where()
         where += f" AND {FINISHED}"
         if urls is not None:

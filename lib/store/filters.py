@@ -11,6 +11,17 @@ from lib.store.schema import FTS_TRIGRAM
 # it is evidence of nothing about an endpoint and counts in no provider error rate or alert.
 SENT = "(error_type IS NULL OR error_type <> 'invalid_input')"
 
+# Which request an attempt was (``attempts.attempt_kind``, kept by the schema from m025_attempt_kind on):
+# ``image`` (a generation or an edit), ``moderation`` (the check before paying, attempt 0 of an image run) or
+# ``judge`` (a judge call, a run of its own). What each figure counts:
+# - image figures (attempt and error rates, latency, History's stats and charts, the alerts, the diagnostics
+#   evidence, a comparison's latency) count image attempts only (``IMAGE``, ``AttemptFilter.images_only``);
+# - run success counts the runs of image requests, and a run the moderation check stopped is one that
+#   ended without an image (``lib.store.history.run_outcomes_query``);
+# - spend counts every attempt that costs money: image requests, moderation checks and judge calls.
+ATTEMPT_KINDS = ("image", "moderation", "judge")
+IMAGE = "attempt_kind = 'image'"
+
 
 @dataclass
 class AttemptFilter:
@@ -26,6 +37,7 @@ class AttemptFilter:
     exclude_kinds: list[str] = field(default_factory=list)  # e.g. probes left out of success rates
     sent_only: bool = False  # only attempts whose request went out (see SENT)
     failed_checks: bool = False  # only attempts with a kept check that failed (lib/store/checks.py)
+    images_only: bool = False  # only image requests: no moderation check, no judge call (see IMAGE)
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -63,6 +75,8 @@ class AttemptFilter:
             params.extend(self.exclude_kinds)
         if self.sent_only:
             clauses.append(SENT)
+        if self.images_only:
+            clauses.append(IMAGE)
         if self.failed_checks:
             clauses.append("id IN (SELECT attempt_id FROM checks WHERE passed = 0)")
         return (" AND ".join(clauses) or "1 = 1"), params

@@ -4,21 +4,23 @@ covering indexes of the schema (``+column`` stops SQLite from choosing another).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from lib.store.filters import SENT, AttemptFilter
+from lib.store.filters import IMAGE, SENT, AttemptFilter
 
 
 def run_outcomes_query(flt: AttemptFilter) -> tuple[str, list[Any]]:
     """The SQL of ``HistoryQueries.run_outcomes``: counting only attempts whose request went out,
-    a run succeeded when one of its attempts did; it ended when it has a finished attempt and none
-    cancelled (a run the user stopped is no one's failure). Grouped in run order, it reads
-    ``idx_attempts_run_outcomes`` (m013_history_run_index) alone: no table rows, no sort."""
-    where, params = flt.where()
+    a run succeeded when one of its image attempts did (a moderation check that passed is no image);
+    it ended when it has a finished attempt and none cancelled (a run the user stopped is no one's
+    failure), so a run the moderation check stopped ended without an image. Judge calls are no image
+    runs. Grouped in run order, it reads ``idx_attempts_run_outcomes`` alone: no table rows, no sort."""
+    where, params = dataclasses.replace(flt, images_only=False).where()
     return (
-        "SELECT total(ok), count(*) FROM (SELECT max(status = 'succeeded') AS ok, max(status = 'cancelled') AS stopped, "
-        "max(status IN ('succeeded', 'failed', 'interrupted')) AS ended "
-        f"FROM attempts WHERE {where} AND {SENT} GROUP BY run_id) WHERE ok OR (ended AND NOT stopped)",
+        f"SELECT total(ok), count(*) FROM (SELECT max(status = 'succeeded' AND {IMAGE}) AS ok, "
+        "max(status = 'cancelled') AS stopped, max(status IN ('succeeded', 'failed', 'interrupted')) AS ended "
+        f"FROM attempts WHERE {where} AND {SENT} AND attempt_kind <> 'judge' GROUP BY run_id) WHERE ok OR (ended AND NOT stopped)",
         params,
     )
 
@@ -50,6 +52,17 @@ class HistoryQueries:
         sql, params = run_outcomes_query(flt)
         row = self.db.execute(sql, params).fetchone()
         return int(row[0]), int(row[1])
+
+    def spend_by_kind(self, flt: AttemptFilter) -> dict[str, float]:
+        """Estimated cost per attempt kind (``ATTEMPT_KINDS``) of the attempts ``flt`` covers, whatever
+        ``images_only`` says: spend counts every attempt that costs money."""
+        where, params = dataclasses.replace(flt, images_only=False).where()
+        return {
+            kind or "image": float(usd)
+            for kind, usd in self.db.execute(
+                f"SELECT attempt_kind, total(cost_usd) FROM attempts WHERE {where} GROUP BY +attempt_kind", params
+            )
+        }
 
     def first_started(self, flt: AttemptFilter) -> float | None:
         where, params = flt.where()
@@ -104,11 +117,37 @@ class HistoryQueries:
         """A line per attempt of a run, in order: what History lists beside one attempt."""
         return list(
             self.db.query(
-                "SELECT id, attempt_no, model, fallback_from, status, error_type, http_status, latency_ms, wait_ms, cost_usd, started_at "
+                "SELECT id, attempt_no, model, fallback_from, status, error_type, http_status, latency_ms, wait_ms, cost_usd, started_at, "
+                "attempt_kind "
                 "FROM attempts WHERE run_id = ? ORDER BY attempt_no, started_at, id",
                 [run_id],
             )
         )
+
+    def sent_links(self, attempt_id: int) -> list[dict[str, Any]]:
+        """The reference images of an attempt, in order (``position``, ``filename``), each with the link kept for
+        its file (``uploads``) when it is the one the attempt sent: made before the attempt finished. A file
+        uploaded again since has another link, and a link past its end is dropped: then ``url`` is None."""
+        return list(
+            self.db.query(
+                "SELECT i.position, i.filename, (SELECT u.url FROM uploads u WHERE u.sha256 = i.sha256 "
+                "AND (a.finished_at IS NULL OR u.created_at <= a.finished_at) ORDER BY u.created_at DESC LIMIT 1) AS url "
+                "FROM attempt_inputs i JOIN attempts a ON a.id = i.attempt_id WHERE i.attempt_id = ? AND i.role = 'image' "
+                "ORDER BY i.position",
+                [attempt_id],
+            )
+        )
+
+    def attempt_kinds(self, attempt_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """The kind of each of these attempts (``attempt_kind``, ``ATTEMPT_KINDS``) and what the moderation
+        check flagged on it (``flagged_categories``), by id: what a reader of a few columns adds to its rows."""
+        if not attempt_ids:
+            return {}
+        marks = ", ".join("?" for _ in attempt_ids)
+        return {
+            r["id"]: r
+            for r in self.db.query(f"SELECT id, attempt_kind, flagged_categories FROM attempts WHERE id IN ({marks})", list(attempt_ids))
+        }
 
     def mark_rerun(self, run_id: str, attempt_id: int) -> None:
         """A run started from History's re-run button: kind 'rerun', pointing at its attempt."""

@@ -141,6 +141,7 @@ class RecorderWrites:
         "first_partial_ms",
         "note",
         "raw_response",
+        "flagged_categories",
         "ratelimit_remaining_requests",
         "ratelimit_remaining_tokens",
         "ratelimit_limit_requests",
@@ -157,8 +158,9 @@ class RecorderWrites:
         if images:
             fields["image_count"] = len(images)
         values = {k: fields.get(k) for k in self._FINISH_COLUMNS if k in fields}
-        if "usage" in values and values["usage"] is not None:
-            values["usage"] = json.dumps(values["usage"])
+        for key in ("usage", "flagged_categories"):
+            if values.get(key) is not None:
+                values[key] = json.dumps(values[key], ensure_ascii=False)
         if values.get("raw_response") is not None:  # History: the answer as it came back, base64 already elided
             values["raw_response"] = redact.scrub(str(values["raw_response"]), limit=C.MAX_RAW_PREVIEW_CHARS + 200)
         if values.get("status") not in (None, *ATTEMPT_STATUSES):

@@ -9,6 +9,7 @@ process: a reload after a restart, or a link opened later.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,12 @@ class AttemptRecord:
     fallback_from: str | None = None
     retry_after_s: float | None = None
     request_id: str | None = None
+    flagged_categories: str | None = None  # JSON list: what the moderation check flagged, as the provider named it
+    attempt_kind: str | None = None  # image | moderation | judge (lib.store.filters); unknown is an image request
+
+    @property
+    def is_image(self) -> bool:
+        return self.attempt_kind in (None, "image")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> AttemptRecord:
@@ -51,7 +58,7 @@ class AttemptRecord:
         message = redact.scrub(self.error_message or E.ERROR_INFO[self.error_type].title)
         answered = bool(self.http_status)
         own_code = str(self.error_code or "").startswith(_OWN_CODE_PREFIXES)
-        return E.make_error(
+        err = E.make_error(
             self.error_type,
             message,
             status=self.http_status,
@@ -62,6 +69,17 @@ class AttemptRecord:
             provider_message=message,
             provider_code=self.error_code if answered and self.error_code and not own_code else None,
         )
+        if self.flagged_categories is not None:
+            err.categories = self.categories()
+        return err
+
+    def categories(self) -> tuple[str, ...]:
+        """The stored flagged categories (cut and scrubbed when they were kept), read defensively: text only."""
+        try:
+            names = json.loads(self.flagged_categories or "[]")
+        except ValueError:
+            return ()
+        return tuple(redact.scrub(str(n)) for n in names if isinstance(n, str)) if isinstance(names, list) else ()
 
     def summary(self) -> AttemptSummary:
         return AttemptSummary(

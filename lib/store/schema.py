@@ -6,6 +6,7 @@ released, never changes (``m004_wave2`` keeps its recorded name).
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 
@@ -419,3 +420,50 @@ def m023_place_refs(db: sqlite_utils.Database) -> None:
         not_null={"token", "page", "role", "position", "sha256", "path"},
     )
     db["place_refs"].create_index(["path"], if_not_exists=True)
+
+
+# Which request an attempt was, from its own row and its run (m025_attempt_kind): the check before
+# paying (``params.kind``), a judge call (its run's kind), else an image generation or edit.
+_ATTEMPT_KIND = (
+    "CASE WHEN json_valid({row}params) AND json_extract({row}params, '$.kind') IN ('moderation', 'judge') "
+    "THEN json_extract({row}params, '$.kind') "
+    "WHEN (SELECT kind FROM runs WHERE runs.id = {row}run_id) = 'judge' THEN 'judge' ELSE 'image' END"
+)
+
+
+@migrations()
+def m025_attempt_kind(db: sqlite_utils.Database) -> None:
+    """Which request each attempt was (``attempt_kind``: ``image``, ``moderation`` or ``judge``), so that
+    each figure counts the attempts it speaks of (``lib.store.filters``); filled for old rows and kept by a
+    trigger, with History's covering indexes rebuilt to hold it. With it: the categories the moderation check
+    flagged (``flagged_categories``, a JSON list), read once from the answer old rows kept, and the model of a
+    run the check stopped, which is the image model asked for, not the moderation model."""
+    attempts = db["attempts"]
+    attempts.add_column("attempt_kind", str)
+    attempts.add_column("flagged_categories", str)
+    db.execute(f"UPDATE attempts SET attempt_kind = {_ATTEMPT_KIND.format(row='attempts.')}")
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS attempts_attempt_kind AFTER INSERT ON attempts WHEN NEW.attempt_kind IS NULL "
+        f"BEGIN UPDATE attempts SET attempt_kind = {_ATTEMPT_KIND.format(row='NEW.')} WHERE id = NEW.id; END"
+    )
+    for name, columns in (
+        (
+            "idx_attempts_history",
+            ["started_at", "status", "model", "provider", "error_type", "latency_ms", "image_count", "cost_usd", "run_kind"],
+        ),
+        ("idx_attempts_run_outcomes", ["run_id", "started_at", "status", "error_type", "run_kind", "model", "provider"]),
+    ):
+        db.execute(f"DROP INDEX IF EXISTS {name}")
+        attempts.create_index([*columns, "attempt_kind"], index_name=name)
+    found = db.execute(
+        "SELECT id, raw_response FROM attempts WHERE error_code = 'moderation_flagged' AND raw_response LIKE '%categories: %'"
+    ).fetchall()
+    for attempt_id, raw in found:
+        named = raw.rsplit("categories: ", 1)[1].strip()
+        names = [] if named == "none" else [n.strip() for n in named.split(", ") if n.strip()]
+        db.execute("UPDATE attempts SET flagged_categories = ? WHERE id = ?", [json.dumps(names, ensure_ascii=False), attempt_id])
+    db.execute(
+        "UPDATE runs SET model = json_extract(request, '$.model') WHERE kind <> 'judge' AND json_valid(request) "
+        "AND json_extract(request, '$.model') IS NOT NULL "
+        "AND model IN (SELECT a.model FROM attempts a WHERE a.run_id = runs.id AND a.attempt_kind = 'moderation')"
+    )

@@ -220,3 +220,20 @@ def test_a_cancel_during_the_check_ends_the_run_with_nothing_sent_after_it():
     assert out.status == "cancelled" and sent == ["/v1/moderations"]
     ((row, summary),) = zip(recorder.attempts.values(), out.attempts, strict=True)
     assert row["status"] == summary.status == "cancelled" and row["error_type"] is None and row["cost_usd"] == 0
+
+
+def test_a_stopped_run_keeps_its_image_model_and_its_flagged_categories_for_a_card_rebuilt_from_the_store(sandbox, tmp_path):
+    from lib.store.records import outcome_from_run
+
+    store = Store(tmp_path / "db.sqlite")
+    with client_for(sandbox_settings(sandbox), recorder=store) as client:
+        out = client.generate(GenerationRequest(prompt="a castle after the gore of battle", model="gpt-image-2"))
+    assert out.model == "gpt-image-2" and out.requested_model == "gpt-image-2"
+    store.flush()
+    run = store.run(out.run_id)
+    assert run["model"] == "gpt-image-2"
+    again = outcome_from_run(run, tmp_path)
+    assert again.model == "gpt-image-2"
+    assert again.error.categories == out.error.categories == ("violence", "violence/graphic")
+    (aid,) = [a["id"] for a in run["attempts"]]
+    assert store.attempt(aid)["attempt_kind"] == "moderation"
