@@ -1087,6 +1087,25 @@ def routes(provider: Provider | str) -> list[Route]:
     return [route(provider, m) for m in (preset.models if preset else KNOWN_MODELS)]
 
 
+def references_note(r: Route, dialect: str | None = None) -> str:
+    """What happens to reference images on this route, in a sentence; ``dialect``: the name of the gateway
+    dialect in use, which describes text to image only (pre-flight refuses references through it)."""
+    if dialect is not None:
+        through = f"the dialect '{dialect}'" if dialect else "the gateway dialect"
+        return (
+            f"Through {through}, reference images are refused before sending: a dialect describes "
+            "text-to-image requests only. Choose the OpenAI-compatible dialect to edit."
+        )
+    if r.references == "image_urls":
+        return (
+            "With reference images, each file is first uploaded to the provider's file host, and the generation "
+            "request lists the links in image_urls (this provider has no /images/edits)."
+        )
+    if r.references == "multipart":
+        return "With reference images the request goes to the edits route, beside the generations route: a multipart .../v1/images/edits."
+    return f"{r.label} takes no reference images."
+
+
 def route_row(r: Route) -> dict[str, Any]:
     """One route as a row for display."""
     c, lim = r.capabilities, r.limits
