@@ -1087,6 +1087,19 @@ def routes(provider: Provider | str) -> list[Route]:
     return [route(provider, m) for m in (preset.models if preset else KNOWN_MODELS)]
 
 
+def route_delivery(provider: Provider | str | None, *, dialect: Any = None, sandbox_delivery: str = "") -> str:
+    """'task' or 'sync': how images come back on this route, the one rule for every check that cares (deadlines,
+    polling, Diagnostics step 4). A gateway dialect decides for the gateway (an asynchronous one is a task route),
+    the delivery chosen for the sandbox decides there (its task shapes), else the provider's own."""
+    if isinstance(getattr(dialect, "is_async", None), bool):
+        return "task" if dialect.is_async else "sync"
+    pid = _provider_id(provider)
+    if pid == "sandbox" and sandbox_delivery:
+        return "task" if sandbox_delivery.startswith("task") else "sync"
+    preset = PRESETS.get(pid)
+    return preset.delivery if preset is not None else "sync"
+
+
 def references_note(r: Route, dialect: str | None = None) -> str:
     """What happens to reference images on this route, in a sentence; ``dialect``: the name of the gateway
     dialect in use, which describes text to image only (pre-flight refuses references through it)."""
