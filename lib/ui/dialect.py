@@ -55,11 +55,38 @@ def dialect_sidebar(container: Any, provider_id: str) -> Any:
     )
     dialect = found.get(choice) or (chosen_dialect(provider_id, choice, get_store().root) if choice else None)
     # A usable dialect's routes are the sidebar's one "requests go to" caption (routes_caption).
+    if not found and not problems and choice == OPENAI_COMPATIBLE:
+        container.caption(
+            plain(f"No dialect file yet: save one as {folders[0]}/dialects/NAME.toml. ") + "The README's 'Connecting a gateway' "
+            "has a worked file that runs against the sandbox's task API."
+        )
     if dialect is not None and not isinstance(dialect, Dialect):
         container.error(plain(f"This dialect cannot be used; nothing is sent until it is fixed: {dialect}"), icon=":material/description:")
     elif problems:
         container.warning(plain("Dialect files with problems: " + "; ".join(str(p) for p in problems[:3])), icon=":material/description:")
     return dialect
+
+
+def dialect_rehearsal(container: Any, sandbox_root: str) -> None:
+    """In the sandbox's box: its task API is a gateway's own, not a delivery of the OpenAI routes, so a dialect
+    file is rehearsed on it with the Custom provider; one click sets that up."""
+    container.caption(
+        "The sandbox also serves a gateway's own task API (/api/v1/jobs/...), the one the README's worked dialect "
+        "file describes. It speaks only through a dialect file, so it is rehearsed with the Custom provider:"
+    )
+    container.button(
+        "Rehearse a dialect file",
+        key="sandbox_dialect_rehearsal",
+        icon=":material/description:",
+        on_click=_point_custom_at,
+        args=(sandbox_root,),
+        help=f"The Custom provider with the base URL {sandbox_root}; then choose the dialect under Gateway dialect.",
+    )
+
+
+def _point_custom_at(base_url: str) -> None:
+    st.session_state["provider"] = "custom"
+    st.session_state["base_url__custom"] = base_url
 
 
 def routes_caption(endpoint: Any, dialect: Any) -> str:

@@ -20,7 +20,7 @@ from lib.text import code_span
 from lib.text import markdown as plain
 from lib.ui.budget import CONFIRM_KEY, budget_sidebar
 from lib.ui.cards import damaged_database_card, show_unexpected
-from lib.ui.dialect import chosen_for, dialect_sidebar, routes_caption
+from lib.ui.dialect import chosen_for, dialect_rehearsal, dialect_sidebar, routes_caption
 from lib.ui.place import keep_place, note_run, remember_browser
 from lib.ui.resources import config, get_sandbox, get_store, leave_pages_folder_mode
 
@@ -240,6 +240,7 @@ def settings_sidebar() -> PageSettings:
                 + "  \n".join(f"**{DIALECT_LABELS[d]}**: {text}" for d, text in DIALECTS.items()),
             )
             latency = st.selectbox("Latency", list(LATENCIES), key="sandbox_latency")
+            dialect_rehearsal(st, get_sandbox().url)
         # The scenario header wins over #tags in the prompt: send it only for a scenario other than Healthy.
         headers = {"X-Sandbox-Dialect": dialect}
         if scenario != "healthy":

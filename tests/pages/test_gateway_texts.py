@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.dialect_support import README_DIALECT_NAME, custom_on_sandbox
+from lib import ui
+from tests.support.apptest import error_card_text, generate
+from tests.support.dialect_support import README_DIALECT_NAME, custom_on_sandbox, install_readme_dialect
 
 pytestmark = pytest.mark.usefixtures("no_keys_from_other_tests")
 
@@ -62,3 +64,18 @@ def test_the_reference_images_text_follows_the_route(app, provider, expected, ab
     said = _references_text(app)
     assert expected in said and absent not in said
     assert "refused before sending" not in said
+
+
+def test_the_sandbox_box_leads_to_a_dialect_rehearsal_on_its_task_api(app_env, app):
+    assert any("gateway's own task API" in c.value for c in app.sidebar.caption)
+    app.sidebar.button(key="sandbox_dialect_rehearsal").click().run()
+    assert app.sidebar.selectbox(key="provider").value == "custom"
+    assert app.sidebar.text_input(key="base_url__custom").value == ui.get_sandbox().url
+    assert any("No dialect file yet" in c.value and "dialects" in c.value for c in app.sidebar.caption)
+    install_readme_dialect(app_env)
+    app.run()
+    assert not any("No dialect file yet" in c.value for c in app.sidebar.caption)
+    app.sidebar.selectbox(key="gateway_dialect__custom").set_value(README_DIALECT_NAME).run()
+    at = generate(app, "a paper boat on a pond")
+    assert not at.error, error_card_text(at)
+    assert ui.get_store().recent_attempts()[0]["url"] == ui.get_sandbox().url + "/api/v1/jobs/createTask"
