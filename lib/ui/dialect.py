@@ -71,8 +71,7 @@ def dialect_rehearsal(container: Any, sandbox_root: str) -> None:
     """In the sandbox's box: its task API is a gateway's own, not a delivery of the OpenAI routes, so a dialect
     file is rehearsed on it with the Custom provider; one click sets that up."""
     container.caption(
-        "The sandbox also serves a gateway's own task API (/api/v1/jobs/...), the one the README's worked dialect "
-        "file describes. It speaks only through a dialect file, so it is rehearsed with the Custom provider:"
+        "A gateway's own task API (/api/v1/jobs/...) is served too. It answers only through a dialect file, read by the Custom provider:"
     )
     container.button(
         "Rehearse a dialect file",

@@ -67,7 +67,7 @@ def test_the_reference_images_text_follows_the_route(app, provider, expected, ab
 
 
 def test_the_sandbox_box_leads_to_a_dialect_rehearsal_on_its_task_api(app_env, app):
-    assert any("gateway's own task API" in c.value for c in app.sidebar.caption)
+    assert any("task API" in c.value and "dialect file" in c.value for c in app.sidebar.caption)
     app.sidebar.button(key="sandbox_dialect_rehearsal").click().run()
     assert app.sidebar.selectbox(key="provider").value == "custom"
     assert app.sidebar.text_input(key="base_url__custom").value == ui.get_sandbox().url
