@@ -1211,11 +1211,11 @@ def files_hosts_of(key_host: str) -> set[str]:
 
 
 def is_rehearsal(api_base: str, preset: Provider | None) -> bool:
-    """True for the local sandbox's EvoLink face, as the EvoLink preset's base URL."""
+    """True for a local sandbox's EvoLink face, as the EvoLink preset's base URL: the app's own, or one started
+    by hand (whose file host the client asks it for)."""
     return bool(
         preset is not None
         and preset.id == "evolink"
         and host_of(api_base) in LOOPBACK_HOSTS
         and urlsplit(api_base).path.rstrip("/") == SANDBOX_EVOLINK_PATH
-        and _root(api_base) in _FILES_ROOTS
     )

@@ -12,7 +12,7 @@ import pytest
 from lib.client import ImageClient
 from lib.errors import InvalidInput
 from lib.generation import ClientSettings, GenerationRequest, ReferenceImage
-from lib.providers import EVOLINK_UPLOAD_PATH, files_upload_url, unbind_files_root
+from lib.providers import EVOLINK_UPLOAD_PATH, PRESETS, build_endpoint, files_upload_url, unbind_files_root
 from tests.support import ROOT
 from tests.support import cli as C
 from tests.support.media_support import image_bytes
@@ -98,3 +98,9 @@ def test_a_file_host_port_that_is_taken_is_named_not_a_traceback():
         done = C.run("sandbox", "--port", "0", "--files-port", str(port), timeout=30)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert f"cannot listen on 127.0.0.1 (port 0 and {port})" in done.stderr
+
+
+def test_its_evolink_face_is_named_a_rehearsal_before_anything_is_sent(by_hand):
+    api = _url(by_hand, "EvoLink's shapes")
+    problems = build_endpoint(api, preset=PRESETS["evolink"]).problems
+    assert [p.severity for p in problems] == ["info"] and "a rehearsal, nothing reaches api.evolink.ai" in problems[0].message
