@@ -11,8 +11,9 @@ A fault is chosen, first match wins, by:
 3. the scenario set at run time (``POST /sandbox/config`` or
    ``SandboxServer.configure``).
 
-Run it standalone with ``python -m lib.sandbox --port 8765`` or start it
-in-process on a free loopback port with ``SandboxServer().start()``.
+Run it standalone with ``python -m lib.sandbox --port 8765`` (EvoLink's file host on the
+next port; both printed) or start it in-process on free loopback ports with
+``SandboxServer().start()``.
 """
 
 from __future__ import annotations
