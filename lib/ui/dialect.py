@@ -91,9 +91,6 @@ def _point_custom_at(base_url: str) -> None:
 def routes_caption(endpoint: Any, dialect: Any) -> str:
     """Where this configuration's requests go: the endpoint's generations route, or, through a
     dialect, its create route and poll route (a dialect file that cannot be used sends nothing)."""
-    from lib.client._dialect import base_of
-    from lib.dialects import DialectError
-
     if not endpoint.url:
         return "Requests go to: (no endpoint yet)"
     if dialect is None:
@@ -101,6 +98,9 @@ def routes_caption(endpoint: Any, dialect: Any) -> str:
         return f"Requests go to `{code_span(endpoint.url)}`"
     if not isinstance(dialect, Dialect):
         return "Nothing is sent until the dialect file is fixed (below)."
+    from lib.client._dialect import base_of  # loaded only with a dialect: not on every first page
+    from lib.dialects import DialectError
+
     try:
         create = dialect.create_request({"model": "m", "prompt": "p", "size": "auto", "n": 1}).url(base_of(endpoint))
         poll = dialect.poll_request("TASKID").url(base_of(endpoint)).replace("TASKID", "{task_id}") if dialect.is_async else ""
