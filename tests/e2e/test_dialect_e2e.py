@@ -27,7 +27,7 @@ def test_a_gateway_dialect_chosen_in_the_sidebar_generates(page, sandbox, tmp_pa
         return sum(1 for task in list(sandbox.sandbox._tasks.values()) if task.get("dialect") == "jobs")
 
     before = jobs_tasks()
-    page.get_by_label("Prompt").fill("a paper boat on a pond")
+    page.get_by_role("textbox", name="Prompt").fill("a paper boat on a pond")
     page.get_by_role("button", name="Generate").click()
     page.locator("[data-testid='stImage'] img").first.wait_for(state="visible", timeout=30_000)
     assert page.locator("[data-testid='stException']").count() == 0

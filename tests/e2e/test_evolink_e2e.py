@@ -22,7 +22,7 @@ def test_an_edit_with_two_files_on_the_evolink_rehearsal(page, tmp_path):
     page.get_by_text("Reference images (edit)").click()
     page.locator("input[type=file]").first.set_input_files([str(fox), str(owl)])
     settle(page)
-    page.get_by_label("Prompt").fill("the fox meets the owl")
+    page.get_by_role("textbox", name="Prompt").fill("the fox meets the owl")
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("Edited from 2 reference image(s): fox.png, owl.png").wait_for(timeout=40_000)
     page.wait_for_selector(APP_IDLE)
