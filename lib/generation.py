@@ -21,7 +21,16 @@ from lib import constants as C
 from lib import errors as E
 from lib import redact
 from lib.images import ImageInfo
-from lib.providers import Endpoint, Provider, bound_host, build_endpoint, fallback_chain, get_provider, key_destination_problem
+from lib.providers import (
+    Endpoint,
+    Provider,
+    bound_host,
+    build_endpoint,
+    fallback_chain,
+    get_provider,
+    key_destination_problem,
+    route_delivery,
+)
 
 
 @dataclass
@@ -216,6 +225,11 @@ class ClientSettings:
     def key_hint(self) -> str:
         return key_hint(self.api_key)
 
+    @property
+    def delivery(self) -> str:
+        """'task' or 'sync' on this route (lib/providers.py, route_delivery)."""
+        return route_delivery(self.provider, dialect=self.dialect, sandbox_delivery=self.extra_headers.get("X-Sandbox-Dialect", ""))
+
     def describe(self, model: str | None = None) -> dict[str, Any]:
         """These settings as stored with a run or a comparison and shown in a report: never
         the key, only where it came from (``key_source``) and its last four characters;
@@ -229,7 +243,7 @@ class ClientSettings:
             "key_source": self.key_source if self.api_key else "",
             "key_hint": self.key_hint,
             "key_env": self.preset.key_env,
-            "delivery": self.preset.delivery,
+            "delivery": self.delivery,
             "connect_timeout_s": self.connect_timeout_s,
             "read_timeout_s": self.read_timeout_s,
             "task_deadline_s": self.task_deadline_s,
@@ -245,8 +259,6 @@ class ClientSettings:
             out["model"] = model
         if self.dialect is not None:
             out["dialect"] = getattr(self.dialect, "name", "") or "(could not be loaded)"
-            if getattr(self.dialect, "is_async", False):
-                out["delivery"] = "task"
         sandbox = {k[len("X-Sandbox-") :].lower(): v for k, v in self.extra_headers.items() if k.startswith("X-Sandbox-")}
         if sandbox:
             out["sandbox"] = sandbox

@@ -1087,6 +1087,38 @@ def routes(provider: Provider | str) -> list[Route]:
     return [route(provider, m) for m in (preset.models if preset else KNOWN_MODELS)]
 
 
+def route_delivery(provider: Provider | str | None, *, dialect: Any = None, sandbox_delivery: str = "") -> str:
+    """'task' or 'sync': how images come back on this route, the one rule for every check that cares (deadlines,
+    polling, Diagnostics step 4). A gateway dialect decides for the gateway (an asynchronous one is a task route),
+    the delivery chosen for the sandbox decides there (its task shapes), else the provider's own."""
+    if isinstance(getattr(dialect, "is_async", None), bool):
+        return "task" if dialect.is_async else "sync"
+    pid = _provider_id(provider)
+    if pid == "sandbox" and sandbox_delivery:
+        return "task" if sandbox_delivery.startswith("task") else "sync"
+    preset = PRESETS.get(pid)
+    return preset.delivery if preset is not None else "sync"
+
+
+def references_note(r: Route, dialect: str | None = None) -> str:
+    """What happens to reference images on this route, in a sentence; ``dialect``: the name of the gateway
+    dialect in use, which describes text to image only (pre-flight refuses references through it)."""
+    if dialect is not None:
+        through = f"the dialect '{dialect}'" if dialect else "the gateway dialect"
+        return (
+            f"Through {through}, reference images are refused before sending: a dialect describes "
+            "text-to-image requests only. Choose the OpenAI-compatible dialect to edit."
+        )
+    if r.references == "image_urls":
+        return (
+            "With reference images, each file is first uploaded to the provider's file host, and the generation "
+            "request lists the links in image_urls (this provider has no /images/edits)."
+        )
+    if r.references == "multipart":
+        return "With reference images the request goes to the edits route, beside the generations route: a multipart .../v1/images/edits."
+    return f"{r.label} takes no reference images."
+
+
 def route_row(r: Route) -> dict[str, Any]:
     """One route as a row for display."""
     c, lim = r.capabilities, r.limits
@@ -1179,11 +1211,11 @@ def files_hosts_of(key_host: str) -> set[str]:
 
 
 def is_rehearsal(api_base: str, preset: Provider | None) -> bool:
-    """True for the local sandbox's EvoLink face, as the EvoLink preset's base URL."""
+    """True for a local sandbox's EvoLink face, as the EvoLink preset's base URL: the app's own, or one started
+    by hand (whose file host the client asks it for)."""
     return bool(
         preset is not None
         and preset.id == "evolink"
         and host_of(api_base) in LOOPBACK_HOSTS
         and urlsplit(api_base).path.rstrip("/") == SANDBOX_EVOLINK_PATH
-        and _root(api_base) in _FILES_ROOTS
     )

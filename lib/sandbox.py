@@ -11,8 +11,9 @@ A fault is chosen, first match wins, by:
 3. the scenario set at run time (``POST /sandbox/config`` or
    ``SandboxServer.configure``).
 
-Run it standalone with ``python -m lib.sandbox --port 8765`` or start it
-in-process on a free loopback port with ``SandboxServer().start()``.
+Run it standalone with ``python -m lib.sandbox --port 8765`` (EvoLink's file host on the
+next port; both printed) or start it in-process on free loopback ports with
+``SandboxServer().start()``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import math
 import random
 import re
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -563,7 +565,15 @@ class Sandbox:
         return JSONResponse({"ok": True, "requests": self.requests})
 
     async def get_config(self, request: Request) -> Response:
-        return JSONResponse({**asdict(self.config), "scenarios": SCENARIOS, "dialects": DIALECTS, "task_apis": TASK_APIS})
+        return JSONResponse(
+            {
+                **asdict(self.config),
+                "scenarios": SCENARIOS,
+                "dialects": DIALECTS,
+                "task_apis": TASK_APIS,
+                "files_root": self.files_root or None,  # EvoLink's file host, for a client in another process
+            }
+        )
 
     async def set_config(self, request: Request) -> Response:
         try:
@@ -1606,10 +1616,11 @@ def jobs_routes(sandbox: Sandbox) -> list[Route]:
 class SandboxServer:
     """The sandbox served by uvicorn on loopback, in a background thread."""
 
-    def __init__(self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0, files_port: int = 0) -> None:
         self.sandbox = Sandbox(config)
         self.host = host
         self._requested_port = port
+        self._requested_files_port = files_port  # EvoLink's file host; 0: any free port
         self.port: int | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -1630,13 +1641,7 @@ class SandboxServer:
         is known, connections wait in the backlog) but load and start the server only
         when the first connection comes, so an app that never uses the sandbox never
         pays for it."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
-        sock.listen(128)
-        self.port = sock.getsockname()[1]
-        sock = self._with_files_host(sock)
-        self._stopping = threading.Event()
+        sock = self.listen()
         if lazy:
             self._thread = threading.Thread(target=self._serve_when_called, args=(sock,), name=f"sandbox:{self.port}", daemon=True)
             self._thread.start()
@@ -1649,6 +1654,21 @@ class SandboxServer:
                 raise RuntimeError("the sandbox server did not start")
             time.sleep(0.01)
         return self
+
+    def listen(self) -> list[socket.socket]:
+        """Bind both ports (the API, then EvoLink's file host): their addresses are known from here on."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._requested_port))
+        sock.listen(128)
+        self.port = sock.getsockname()[1]
+        try:
+            sockets = self._with_files_host(sock)
+        except OSError:
+            sock.close()
+            raise
+        self._stopping = threading.Event()
+        return sockets
 
     def _run(self, sock: list[socket.socket]) -> None:
         import uvicorn
@@ -1680,7 +1700,7 @@ class SandboxServer:
         """Listen on a second port for EvoLink's file API, and name it as the file host of this sandbox's API."""
         files = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         files.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        files.bind((self.host, 0))
+        files.bind((self.host, self._requested_files_port))
         files.listen(128)
         self.files_port = files.getsockname()[1]
         self.sandbox.files_root = f"http://{self.host}:{self.files_port}"
@@ -1719,27 +1739,92 @@ class SandboxServer:
         self.stop()
 
 
-def serve(port: int, *, host: str = "127.0.0.1", scenario: str = "healthy", dialect: str = "b64", latency: float | None = None) -> None:
-    """Run the sandbox in the foreground until Ctrl-C."""
+FILES_PORT_HELP = (
+    "the port of EvoLink's file host, which takes the uploads of an EvoLink edit rehearsed here "
+    "(default: the next port, or any free one when it is taken; 0: any free port)"
+)
+
+
+def serve(
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    scenario: str = "healthy",
+    dialect: str = "b64",
+    latency: float | None = None,
+    files_port: int | None = None,
+    out: Any = None,
+) -> None:
+    """Run the sandbox in the foreground until Ctrl-C: the API on ``port``, EvoLink's file host on
+    ``files_port`` (default: the next port), both printed."""
     config = SandboxConfig(scenario=scenario, dialect=dialect)
     if latency is not None:
         config.latency_s = (latency, latency)
-    import uvicorn
+    config.validate()
+    server = SandboxServer(config, host=host, port=port, files_port=files_port if files_port is not None else port + 1 if port else 0)
+    try:
+        try:
+            sockets = server.listen()
+        except OSError:
+            if files_port is not None or not port:
+                raise
+            server._requested_files_port = 0  # the next port is taken: any free one (it is printed, and discoverable)
+            sockets = server.listen()
+    except OSError as err:
+        ports = f"{port} and {files_port}" if files_port is not None else str(port)
+        raise SystemExit(f"The sandbox cannot listen on {host} (port {ports}): {err.strerror or err}") from None
+    for line in serve_banner(server, scenario=scenario, dialect=dialect):
+        print(line, file=out or sys.stdout, flush=True)
+    try:
+        server._run(sockets)
+    finally:
+        unbind_files_root(server.url)
 
-    sandbox = Sandbox(config)
-    print(f"Image Prompt Lab sandbox on http://{host}:{port}/v1  (scenario: {scenario}, dialect: {dialect})", flush=True)
-    uvicorn.run(sandbox.app, host=host, port=port, log_level="warning", access_log=False)
+
+def serve_banner(server: SandboxServer, *, scenario: str, dialect: str) -> list[str]:
+    """What a sandbox started by hand prints: where each of its faces answers."""
+    return [
+        f"Image Prompt Lab sandbox on {server.base_url}  (scenario: {scenario}, delivery: {dialect})",
+        f"  EvoLink's shapes:     {server.evolink_base_url}  (the EvoLink provider's base URL for a rehearsal)",
+        f"  EvoLink's file host:  {server.sandbox.files_root}{EVOLINK_UPLOAD_PATH}  (uploads of reference images)",
+        f"  A gateway's task API: {server.url}{JOBS_CREATE_PATH}  (the README's worked dialect file; Custom provider, "
+        f"base URL {server.url})",
+    ]
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a sandbox started by hand (``imagelab sandbox`` and ``python -m lib.sandbox``)."""
+    parser.add_argument("--port", type=int, default=8765, help="the port of the image API (default: 8765)")
+    parser.add_argument("--files-port", type=int, default=None, metavar="PORT", help=FILES_PORT_HELP)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--scenario", default="healthy", choices=list(SCENARIOS))
+    parser.add_argument(
+        "--dialect",
+        default="b64",
+        choices=list(DIALECTS),
+        help="how the OpenAI routes hand back images; EvoLink's shapes and the task API are served beside them",
+    )
+    parser.add_argument("--latency", type=float, default=None, metavar="SECONDS", help="seconds per answer (default: 1-3 s at random)")
+
+
+def serve_from(args: argparse.Namespace) -> None:
+    serve(
+        args.port,
+        host=args.host,
+        scenario=args.scenario,
+        dialect=args.dialect,
+        latency=args.latency,
+        files_port=args.files_port,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lib.sandbox", description="A local image API that misbehaves on demand.")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--scenario", default="healthy", choices=sorted(SCENARIOS))
-    parser.add_argument("--dialect", default="b64", choices=sorted(DIALECTS))
-    parser.add_argument("--latency", type=float, default=None, help="seconds per answer (default: 1-3 s at random)")
-    args = parser.parse_args(argv)
-    serve(args.port, host=args.host, scenario=args.scenario, dialect=args.dialect, latency=args.latency)
+    parser = argparse.ArgumentParser(
+        prog="python -m lib.sandbox",
+        description="A local image API that misbehaves on demand, with EvoLink's file host on a second port.",
+    )
+    add_serve_arguments(parser)
+    serve_from(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -190,7 +190,8 @@ def live_view() -> None:
         "Live probes (generate nothing)",
         value=True,
         key="diag_probe",
-        help="GET /models, a prompt-less POST to the generations route, and the task poll route for task providers.",
+        help="GET /models, a prompt-less POST to the generations route (a dialect's create route), and the poll route "
+        "of a task route (a dialect's own poll route).",
     )
     spend = o2.checkbox(
         "Spend one image",

@@ -41,7 +41,15 @@ from lib.answers import describe_shape, error_envelope
 from lib.classify import classify_exception, load_json
 from lib.edits import safe_filename, sniff
 from lib.generation import GenerationRequest, ReferenceImage
-from lib.providers import EVOLINK_FILE_LINK_S, files_upload_url, host_of, route
+from lib.providers import (
+    EVOLINK_FILE_LINK_S,
+    LOOPBACK_HOSTS,
+    SANDBOX_EVOLINK_PATH,
+    bind_files_root,
+    files_upload_url,
+    host_of,
+    route,
+)
 
 if TYPE_CHECKING:
     from lib.client._client import ImageClient
@@ -60,16 +68,39 @@ def sends_links(request: GenerationRequest, provider: Any, model: str) -> bool:
 def uploads_url(client: ImageClient) -> str:
     """The file API of this configuration's API host, or ``InvalidInput`` when none is known."""
     endpoint = client.settings.endpoint
-    url = files_upload_url(endpoint.root)
+    url = files_upload_url(endpoint.root) or _sandbox_files_host(client)
     if url is None:
         raise E.InvalidInput(
             f"No file host is known for '{host_of(endpoint.root)}', so the reference images cannot be uploaded: "
             "EvoLink's are uploaded to files-api.evolink.ai, which the key is sent to only beside api.evolink.ai. "
-            "Use EvoLink's base URL, or rehearse on the sandbox's EvoLink face.",
+            "Use EvoLink's base URL, or rehearse on the sandbox's EvoLink face (a sandbox started by hand names its "
+            "file host at /sandbox/config: is it running?).",
             param="base_url",
             code="no_files_host",
         )
     return url
+
+
+SANDBOX_CONFIG_PATH = "/sandbox/config"  # where a sandbox names its file host (``files_root``)
+
+
+def _sandbox_files_host(client: ImageClient) -> str | None:
+    """A sandbox started by hand (``imagelab sandbox``) runs in another process: its EvoLink face is on
+    this machine and names its file host at /sandbox/config. Asked once, without the key; the file host is
+    taken only on this machine too, and bound to that API host for the rest of this process."""
+    endpoint = client.settings.endpoint
+    if host_of(endpoint.root) not in LOOPBACK_HOSTS or urlsplit(endpoint.api_base).path.rstrip("/") != SANDBOX_EVOLINK_PATH:
+        return None
+    try:
+        answer = client._request("GET", endpoint.root + SANDBOX_CONFIG_PATH, deadline_s=min(5.0, client.settings.read_timeout_s))
+        payload = load_json(answer.content.decode("utf-8", "replace")) if answer.status_code == 200 else None
+    except (E.ImageLabError, httpx.HTTPError, ValueError):
+        return None
+    files_root = payload.get("files_root") if isinstance(payload, dict) else None
+    if not (isinstance(files_root, str) and _is_link(files_root) and host_of(files_root) in LOOPBACK_HOSTS):
+        return None
+    bind_files_root(endpoint.root, files_root)
+    return files_upload_url(endpoint.root)
 
 
 @dataclass(frozen=True)

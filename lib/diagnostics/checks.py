@@ -365,17 +365,23 @@ def check_delivery(ctx: CheckContext) -> Step:
     statuses: list[str] = ["pass"]
     fixes: list[str] = []
     delivery = ctx.delivery
-    items.append(
-        _ev(
-            "static",
-            (
-                f"A Custom gateway delivers images as its answers show: {'recent answers were async tasks, polled' if delivery == 'task' else 'no async task seen yet'}; "
-                if s.provider == "custom"
-                else f"{s.preset.label} delivers images {'as an async task that is polled' if delivery == 'task' else 'in the answer itself (sync)'}; "
-            )
-            + f"the client reads both shapes either way. Read timeout {s.read_timeout_s:.0f} s, task deadline {s.task_deadline_s:.0f} s.",
+    dialect = getattr(s.dialect, "name", None) if s.dialect is not None and isinstance(getattr(s.dialect, "is_async", None), bool) else None
+    if dialect is not None:
+        how = (
+            f"Through the dialect '{dialect}', images come "
+            f"{'as an async task, polled at its poll route' if delivery == 'task' else 'in the create answer itself'}. "
         )
-    )
+    elif s.provider == "custom":
+        how = (
+            "A Custom gateway delivers images as its answers show: "
+            f"{'recent answers were async tasks, polled' if delivery == 'task' else 'no async task seen yet'}; the client reads both shapes either way. "
+        )
+    else:
+        how = (
+            f"{s.preset.label} delivers images {'as an async task that is polled' if delivery == 'task' else 'in the answer itself (sync)'}; "
+            "the client reads both shapes either way. "
+        )
+    items.append(_ev("static", ctx.text(how) + f"Read timeout {s.read_timeout_s:.0f} s, task deadline {s.task_deadline_s:.0f} s."))
     verdict = "Delivery and timeouts suit this provider."
     if s.read_timeout_s < C.MIN_RECOMMENDED_READ_TIMEOUT_S:
         statuses.append("warn")

@@ -48,13 +48,11 @@ class CheckContext:
 
     @property
     def delivery(self) -> str:
-        """'task' or 'sync': the preset's, or the sandbox's chosen dialect."""
-        dialect = self.settings.extra_headers.get("X-Sandbox-Dialect", "")
-        if self.provider == "sandbox" and dialect:
-            return "task" if dialect.startswith("task") else "sync"
-        if self.provider == "custom" and self.tasks_seen:
-            return "task"  # a Custom gateway's delivery is what its answers show
-        return self.settings.preset.delivery
+        """'task' or 'sync' on the route in use (``ClientSettings.delivery``: a dialect's, the sandbox's
+        chosen delivery, the preset's); a Custom gateway without a dialect delivers as its answers show."""
+        if self.provider == "custom" and self.settings.dialect is None and self.tasks_seen:
+            return "task"
+        return self.settings.delivery
 
     @property
     def tasks_seen(self) -> bool:

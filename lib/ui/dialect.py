@@ -54,24 +54,53 @@ def dialect_sidebar(container: Any, provider_id: str) -> Any:
         "The README's section 'Connecting a gateway' has a worked file.",
     )
     dialect = found.get(choice) or (chosen_dialect(provider_id, choice, get_store().root) if choice else None)
-    if isinstance(dialect, Dialect):
-        container.caption(routes_caption(dialect, str(ss.get(f"base_url__{provider_id}") or "")))
-    elif dialect is not None:
+    # A usable dialect's routes are the sidebar's one "requests go to" caption (routes_caption).
+    if not found and not problems and choice == OPENAI_COMPATIBLE:
+        container.caption(
+            plain(f"No dialect file yet: save one as {folders[0]}/dialects/NAME.toml. ") + "The README's 'Connecting a gateway' "
+            "has a worked file that runs against the sandbox's task API."
+        )
+    if dialect is not None and not isinstance(dialect, Dialect):
         container.error(plain(f"This dialect cannot be used; nothing is sent until it is fixed: {dialect}"), icon=":material/description:")
     elif problems:
         container.warning(plain("Dialect files with problems: " + "; ".join(str(p) for p in problems[:3])), icon=":material/description:")
     return dialect
 
 
-def routes_caption(dialect: Dialect, base_url: str) -> str:
-    """Where requests go through this dialect (it replaces the generations route shown above)."""
-    from lib.client._dialect import base_of
-    from lib.dialects import DialectError
-    from lib.providers import PRESETS, build_endpoint
+def dialect_rehearsal(container: Any, sandbox_root: str) -> None:
+    """In the sandbox's box: its task API is a gateway's own, not a delivery of the OpenAI routes, so a dialect
+    file is rehearsed on it with the Custom provider; one click sets that up."""
+    container.caption(
+        "A gateway's own task API (/api/v1/jobs/...) is served too. It answers only through a dialect file, read by the Custom provider:"
+    )
+    container.button(
+        "Rehearse a dialect file",
+        key="sandbox_dialect_rehearsal",
+        icon=":material/description:",
+        on_click=_point_custom_at,
+        args=(sandbox_root,),
+        help=f"The Custom provider with the base URL {sandbox_root}; then choose the dialect under Gateway dialect.",
+    )
 
-    endpoint = build_endpoint(base_url, preset=PRESETS["custom"])
+
+def _point_custom_at(base_url: str) -> None:
+    st.session_state["provider"] = "custom"
+    st.session_state["base_url__custom"] = base_url
+
+
+def routes_caption(endpoint: Any, dialect: Any) -> str:
+    """Where this configuration's requests go: the endpoint's generations route, or, through a
+    dialect, its create route and poll route (a dialect file that cannot be used sends nothing)."""
     if not endpoint.url:
-        return plain(dialect.describe())
+        return "Requests go to: (no endpoint yet)"
+    if dialect is None:
+        # A code span, not st.code: one widget type fewer for the browser to load on every page.
+        return f"Requests go to `{code_span(endpoint.url)}`"
+    if not isinstance(dialect, Dialect):
+        return "Nothing is sent until the dialect file is fixed (below)."
+    from lib.client._dialect import base_of  # loaded only with a dialect: not on every first page
+    from lib.dialects import DialectError
+
     try:
         create = dialect.create_request({"model": "m", "prompt": "p", "size": "auto", "n": 1}).url(base_of(endpoint))
         poll = dialect.poll_request("TASKID").url(base_of(endpoint)).replace("TASKID", "{task_id}") if dialect.is_async else ""

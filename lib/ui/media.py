@@ -147,14 +147,15 @@ def media_controls(model: str, provider: str | None = None) -> dict[str, Any]:
     ):
         if not cap.edits:
             st.caption(f"{plain(model)} cannot edit images. Models that can: {plain(', '.join(edit_models(PRESETS.get(provider or ''))))}.")
-        st.caption("With reference images the request goes to the edits route, beside the generations route: .../v1/images/edits.")
+        references = _references_note(model, provider)
+        st.caption(plain(references))
         uploads = (
             st.file_uploader(
                 f"Reference images (png, webp or jpg; up to {min(cap.max_reference_images, C.MAX_REFERENCE_IMAGES)}, each under {C.MAX_REFERENCE_IMAGE_BYTES // 1048576} MB)",
                 type=MEDIA_UPLOAD_TYPES,
                 accept_multiple_files=True,
                 key="ref_images",
-                help="With reference images the request goes to /v1/images/edits; the result is derived from them, the first one above all.",
+                help=f"{plain(references)} The result is derived from them, the first one above all.",
             )
             or []
         )
@@ -193,6 +194,15 @@ def media_controls(model: str, provider: str | None = None) -> dict[str, Any]:
             else:
                 st.caption(f"{plain(model)} takes no input_fidelity; it is left out.")
     return out
+
+
+def _references_note(model: str, provider: str | None) -> str:
+    """What this route does with reference images (lib/providers.py), with the sidebar's gateway dialect."""
+    from lib.providers import references_note, route
+    from lib.ui.dialect import chosen_for
+
+    dialect = chosen_for(provider or "")
+    return references_note(route(provider, model), None if dialect is None else str(getattr(dialect, "name", "") or ""))
 
 
 def compare_media_controls() -> dict[str, Any]:

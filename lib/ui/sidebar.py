@@ -20,7 +20,7 @@ from lib.text import code_span
 from lib.text import markdown as plain
 from lib.ui.budget import CONFIRM_KEY, budget_sidebar
 from lib.ui.cards import damaged_database_card, show_unexpected
-from lib.ui.dialect import chosen_for, dialect_sidebar
+from lib.ui.dialect import chosen_for, dialect_rehearsal, dialect_sidebar, routes_caption
 from lib.ui.place import keep_place, note_run, remember_browser
 from lib.ui.resources import config, get_sandbox, get_store, leave_pages_folder_mode
 
@@ -148,8 +148,7 @@ def settings_sidebar() -> PageSettings:
             help="Paste the host, the /v1 base, or the full .../images/generations URL.",
         )
     endpoint = build_endpoint(base_url, preset=preset if provider_id != "sandbox" else None)
-    # A code span, not st.code: one widget type fewer for the browser to load on every page.
-    sb.caption(f"Requests go to `{code_span(endpoint.url)}`" if endpoint.url else "Requests go to: (no endpoint yet)")
+    routes = sb.empty()  # where requests go: filled once the dialect is known (a dialect has routes of its own)
     for problem in endpoint.problems:
         (sb.error if problem.severity == "fail" else sb.warning if problem.severity == "warn" else sb.caption)(plain(problem.message))
 
@@ -241,6 +240,7 @@ def settings_sidebar() -> PageSettings:
                 + "  \n".join(f"**{DIALECT_LABELS[d]}**: {text}" for d, text in DIALECTS.items()),
             )
             latency = st.selectbox("Latency", list(LATENCIES), key="sandbox_latency")
+            dialect_rehearsal(st, get_sandbox().url)
         # The scenario header wins over #tags in the prompt: send it only for a scenario other than Healthy.
         headers = {"X-Sandbox-Dialect": dialect}
         if scenario != "healthy":
@@ -248,6 +248,8 @@ def settings_sidebar() -> PageSettings:
         if LATENCIES[latency] is not None:
             headers["X-Sandbox-Latency"] = LATENCIES[latency]
 
+    dialect = dialect_sidebar(sb, provider_id)  # the Custom provider's gateway dialect
+    routes.caption(routes_caption(endpoint, dialect))
     client = client_settings(
         cfg,
         provider_id,
@@ -265,7 +267,7 @@ def settings_sidebar() -> PageSettings:
         max_concurrency=int(concurrency if concurrency is not None else DEFAULTS["max_concurrency"]),
         extra_headers=headers,
         moderate=moderate,
-        dialect=dialect_sidebar(sb, provider_id),  # the Custom provider's gateway dialect
+        dialect=dialect,
     )
     remember_browser(sb)  # the browser's place token, for a reload
     return PageSettings(client=client, model=model, problems=problems)

@@ -11,19 +11,14 @@ from lib import compare as K
 from lib import ui
 from lib.dialects import parse_dialect
 from tests.support.apptest import error_card_text, generate
-from tests.support.dialect_support import README_DIALECT_NAME, install_readme_dialect
+from tests.support.dialect_support import README_DIALECT_NAME, custom_on_sandbox, install_readme_dialect
 from tests.support.wait_until import wait_until
 
 
 @pytest.fixture
 def custom(app_env, new_app, sandbox):
     """The app with the README's dialect file in its data directory, the Custom provider at the sandbox's address."""
-    path = install_readme_dialect(app_env)
-    at = new_app()
-    at.sidebar.selectbox(key="provider").set_value("custom").run()
-    at.sidebar.text_input(key="base_url__custom").set_value(sandbox.base_url).run()
-    at.path = path
-    return at
+    return custom_on_sandbox(app_env, new_app, sandbox)
 
 
 def test_the_sidebar_offers_the_files_dialects_and_keeps_the_choice(custom):

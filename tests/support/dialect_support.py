@@ -24,3 +24,14 @@ def install_readme_dialect(data_dir: Path) -> Path:
     path = folder / "sandbox-jobs.toml"
     path.write_text(readme_dialect_text())
     return path
+
+
+def custom_on_sandbox(data_dir: Path, new_app, sandbox):
+    """A new session of the app with the README's dialect file installed and the Custom provider at the
+    sandbox's address (no dialect chosen yet); ``at.path`` is the file."""
+    path = install_readme_dialect(data_dir)
+    at = new_app()
+    at.sidebar.selectbox(key="provider").set_value("custom").run()
+    at.sidebar.text_input(key="base_url__custom").set_value(sandbox.base_url).run()
+    at.path = path
+    return at

@@ -86,12 +86,19 @@ def pick(page, label: str, option: str, *, settle_after: bool = False) -> None:
     """Choose an option in a Streamlit selectbox found by its label, then wait for the rerun
     (``settle_after``: give the rerun time to begin first, where a page is slow to start it)."""
     box = page.get_by_role("combobox", name=label)
-    box.click()
-    try:
-        page.get_by_role("option").first.wait_for(timeout=3_000)
-    except Exception:  # on a freshly loaded page, a select low in the sidebar can open and close at once: the
-        box.click()  # sidebar scrolls to its end just after the click (not the place cookie's script: it does so without it)
-    page.get_by_role("option").filter(has_text=option).first.click()
+    # Scrolled into view first, and given a moment: a click made while Playwright's own scroll of the sidebar
+    # still moves it opens the list and closes it at once (a person scrolls, then clicks, and never meets this).
+    box.scroll_into_view_if_needed()
+    page.wait_for_timeout(200)
+    for attempt in range(3):
+        box.click()
+        try:
+            page.get_by_role("option").filter(has_text=option).first.click(timeout=5_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
     if settle_after:
         settle(page)
     else:
