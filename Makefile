@@ -36,7 +36,7 @@ ocr:
 	  fi; }
 
 run: $(STAMP) ocr
-	$(BIN)/python -m lib.serve --server.port $(PORT) --server.address $(ADDRESS)
+	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT) --server.address $(ADDRESS)
 
 test: lint ocr
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 
-from lib import serve
 from lib.sandbox import SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,58 +38,6 @@ def test_the_first_page_loads_no_http_client_server_or_dataframes(tmp_path):
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["exceptions"] == [] and seen["title"] == ["Generate"]
     assert seen["loaded"] == []
-
-
-AFTER_WARMING = f"""
-import json, sys
-sys.path.insert(0, {str(ROOT)!r})
-from lib import serve
-import importlib
-for name in serve.FIRST_PAGE_MODULES:
-    importlib.import_module(name)
-warmed = {{m for m in sys.modules if m == "lib" or m.startswith("lib.")}}
-from streamlit.testing.v1 import AppTest
-at = AppTest.from_file({str(ROOT / "streamlit_app.py")!r}, default_timeout=60)
-at.run()
-print(json.dumps({{
-    "after": sorted(m for m in sys.modules if (m == "lib" or m.startswith("lib.")) and m not in warmed),
-    "exceptions": [e.value for e in at.exception],
-}}))
-"""
-
-
-def test_the_warm_up_loads_every_module_the_first_page_needs(tmp_path):
-    env = {"IMAGELAB_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", AFTER_WARMING], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
-    assert seen["exceptions"] == []
-    assert seen["after"] == [], "add these to lib.serve.FIRST_PAGE_MODULES (or load them later): " + ", ".join(seen["after"])
-
-
-def test_warming_waits_for_the_server_then_opens_the_database(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        assert serve.warm("127.0.0.1", listener.getsockname()[1], wait_s=10) is True
-    assert (tmp_path / "data").is_dir() and any(p.suffix == ".db" for p in (tmp_path / "data").iterdir())
-
-
-def test_warming_gives_up_when_the_server_never_listens(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMAGELAB_DATA_DIR", str(tmp_path / "data"))
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]  # bound, never listening
-        assert serve.warm("127.0.0.1", port, wait_s=0.1) is False
-    assert not (tmp_path / "data").exists()
-
-
-def test_the_server_options_are_read_as_streamlit_takes_them():
-    argv = ["--server.port", "8600", "--server.address=0.0.0.0"]
-    assert serve._option(argv, "--server.port", "8501") == "8600"
-    assert serve._option(argv, "--server.address", "127.0.0.1") == "0.0.0.0"
-    assert serve._option([], "--server.port", "8501") == "8501"
 
 
 def test_a_lazy_sandbox_answers_its_first_request():
