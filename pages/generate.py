@@ -5,7 +5,7 @@ import streamlit as st
 from lib import ui
 from lib.generation import GenerationRequest
 from lib.preflight import check_request_values
-from lib.providers import BACKGROUNDS, MODERATIONS, OUTPUT_FORMATS, request_limits, size_choices, size_rule, takes_free_size
+from lib.providers import MODERATIONS, OUTPUT_FORMATS, capabilities, request_limits, size_choices, size_rule, takes_free_size
 from lib.ui.budget import send_gate
 from lib.ui.checks import checks_choice, remember_run_checks, run_checks_section
 from lib.ui.generate import cancel_control, running_elsewhere
@@ -52,7 +52,8 @@ typed = dict(settings.problems)  # numbers typed out of range: shown inline, and
 provider = settings.client.provider
 sizes = [*size_choices(model, provider), *(["custom"] if takes_free_size(model, provider) else [])]
 qualities = list(request_limits(model, provider).qualities)
-for widget, options, what in (("size_choice", sizes, "size"), ("quality", qualities, "quality")):
+backgrounds = list(capabilities(model, provider).backgrounds)  # the route's: EvoLink takes no background parameter
+for widget, options, what in (("size_choice", sizes, "size"), ("quality", qualities, "quality"), ("background", backgrounds, "background")):
     chosen = st.session_state.get(widget)
     if chosen is not None and chosen not in options:  # another model was picked: say so, do not switch silently
         takes = ", ".join(o for o in options if o != "custom")
@@ -88,13 +89,13 @@ resolution = (
 ui.evolink_panel(settings)  # EvoLink: image_urls, callback_url, a rehearsal on the sandbox
 with_compression = output_format in ("jpeg", "webp")
 d = st.columns(3 if with_compression else 2)
-background = d[0].selectbox("Background", BACKGROUNDS, key="background")
+background = d[0].selectbox("Background", backgrounds, key="background")
 moderation = d[1].selectbox("Moderation", MODERATIONS, key="moderation")
 compression = d[2].slider("Compression", 0, 100, key="compression") if with_compression else None
 
 # Media: streaming partial images, reference images, mask, input_fidelity
 ui.keep_references("ref_images", "ref_mask", page="generate")  # reference images survive another page and a reload
-media = ui.media_controls(model, provider)
+media = ui.media_controls(model, provider, through_dialect=settings.client.dialect is not None)
 
 request = GenerationRequest(
     prompt=prompt,

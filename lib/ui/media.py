@@ -107,26 +107,30 @@ def session_download(
     where.download_button(label, data=data, file_name=file_name, mime=mime, key=key, icon=icon, on_click="ignore", **kwargs)
 
 
-def media_controls(model: str, provider: str | None = None) -> dict[str, Any]:
+def media_controls(model: str, provider: str | None = None, *, through_dialect: bool = False) -> dict[str, Any]:
     """The streaming toggle, the reference-image and mask uploaders and input_fidelity,
-    offered as far as ``model`` takes them (lib/providers.py capabilities). Returns the
-    GenerationRequest fields: stream, partial_images, images, mask, input_fidelity."""
+    offered as far as ``model`` takes them (lib/providers.py capabilities; ``through_dialect``:
+    a gateway dialect file, which sends no stream). Returns the GenerationRequest fields:
+    stream, partial_images, images, mask, input_fidelity."""
     from lib.generation import ReferenceImage
     from lib.providers import PRESETS, capabilities, edit_models, stream_models
 
     cap = capabilities(model, provider)
+    streams_here = cap.streams and not through_dialect
     out: dict[str, Any] = {"stream": False, "partial_images": 2, "keep_partials": False, "images": [], "mask": None, "input_fidelity": None}
     s1, s2 = st.columns([1, 1])
     streams = s1.toggle(
         "Stream partial images",
         key="stream",
-        disabled=not cap.streams,
+        disabled=not streams_here,
         help="Ask for rough previews while the image forms (stream: true). They are shown as they arrive and "
         "kept in memory only; the final image replaces them and is the only one saved.",
     )
     if not cap.streams:
         s1.caption(f"{plain(model)} does not stream. Models that do: {plain(', '.join(stream_models(PRESETS.get(provider or ''))))}.")
-    if streams and cap.streams:
+    elif through_dialect:
+        s1.caption("Through a gateway dialect, requests are sent without streaming.")
+    if streams and streams_here:
         out["stream"] = True
         out["partial_images"] = int(
             s2.slider(

@@ -290,6 +290,7 @@ def test_evolink_routes_offer_their_own_sizes_and_qualities(app):
     sizes = app.selectbox(key="size_choice").options
     assert "16:9" in sizes and "21:9" in sizes and "custom" in sizes and "1024x1024" not in sizes
     assert app.selectbox(key="quality").options == ["auto", "low", "medium", "high"]
+    assert app.selectbox(key="background").options == ["auto"]  # EvoLink takes no background parameter
     assert not [s for s in app.selectbox if s.key == "resolution"]
     app.selectbox(key="size_choice").set_value("16:9").run()
     app.selectbox(key="resolution").set_value("2K").run()

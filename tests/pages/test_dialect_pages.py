@@ -34,6 +34,13 @@ def test_the_sidebar_offers_the_files_dialects_and_keeps_the_choice(custom):
     assert custom.sidebar.selectbox(key="gateway_dialect__custom").value == README_DIALECT_NAME
 
 
+def test_streaming_is_not_offered_through_a_dialect(custom):
+    assert not custom.toggle(key="stream").disabled  # OpenAI-compatible: gpt-image-2 streams
+    custom.sidebar.selectbox(key="gateway_dialect__custom").set_value(README_DIALECT_NAME).run()
+    assert custom.toggle(key="stream").disabled
+    assert any("without streaming" in c.value for c in custom.caption)
+
+
 def test_generate_through_the_dialect(custom, sandbox):
     custom.sidebar.selectbox(key="gateway_dialect__custom").set_value(README_DIALECT_NAME).run()
     before = sandbox.sandbox.requests
