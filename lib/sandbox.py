@@ -478,6 +478,11 @@ _BAD_GATEWAY = """<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></h
 # The app
 
 
+def _evolink_task_id() -> str:
+    """An id shaped as EvoLink's task ids are: task-unified-<unix time>-<8 characters>."""
+    return f"task-unified-{int(time.time())}-{uuid.uuid4().hex[:8]}"
+
+
 class Sandbox:
     """State of one sandbox: its config, kept result files and tasks."""
 
@@ -1432,7 +1437,7 @@ class Sandbox:
 
         tokens = [] if failing else await asyncio.to_thread(make)
         base = str(request.base_url).rstrip("/")
-        task_id = f"task-unified-{int(time.time())}-{uuid.uuid4().hex[:8]}"
+        task_id = _evolink_task_id()
         with self._lock:
             self._tasks[task_id] = {
                 "created": time.monotonic(),
@@ -1462,11 +1467,10 @@ class Sandbox:
         if scenario == "timeout":
             await asyncio.sleep(self.config.hang_s)
         if scenario == "network":
-            return _dropped(b'{"created": 1757156493, "id": "task-unified-')
-        if scenario == "bad_response":
-            return Response(
-                b'{"created": 1757156493, "id": "task-unified-1757156493-imcg5zqt", "object": "image.gen', media_type="application/json"
-            )
+            return _dropped(f'{{"created": {int(time.time())}, "id": "task-unified-'.encode())
+        if scenario == "bad_response":  # cut off in the middle of the task object
+            cut = f'{{"created": {int(time.time())}, "id": "{_evolink_task_id()}", "object": "image.gen'
+            return Response(cut.encode(), media_type="application/json")
         return None
 
     async def evolink_task(self, request: Request) -> Response:
