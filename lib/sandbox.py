@@ -1134,18 +1134,25 @@ class Sandbox:
 
     # -- tasks ------------------------------------------------------------------
 
+    def add_task(self, task_id: str, scenario: str, dialect: str, args: tuple, model: Any, **fields: Any) -> None:
+        """A task the sandbox runs, in any of its task shapes: it ends after the configured task time (a slow
+        one after SANDBOX_SLOW_LATENCY_S); ``args`` make its image; ``fields`` are the shape's own."""
+        task = {
+            "created": time.monotonic(),
+            "duration": self.config.task_duration_s if scenario != "slow" else C.SANDBOX_SLOW_LATENCY_S,
+            "scenario": scenario,
+            "dialect": dialect,
+            "args": args,
+            "model": model,
+            "urls": None,
+            **fields,
+        }
+        with self._lock:
+            self._tasks[task_id] = task
+
     def _new_task(self, dialect, scenario, prompt, size, fmt, transparent, compression, n, model) -> Response:
         task_id = ("task-" if dialect == "task_b" else "") + uuid.uuid4().hex[:20]
-        with self._lock:
-            self._tasks[task_id] = {
-                "created": time.monotonic(),
-                "duration": self.config.task_duration_s if scenario != "slow" else C.SANDBOX_SLOW_LATENCY_S,
-                "scenario": scenario,
-                "dialect": dialect,
-                "args": (prompt, size, fmt, transparent, compression, n),
-                "model": model,
-                "urls": None,
-            }
+        self.add_task(task_id, scenario, dialect, (prompt, size, fmt, transparent, compression, n), model)
         if scenario not in ("content_policy", "task_failed"):
             # Like a real provider, the image is made while the task runs, so the poll
             # that sees "completed" can hand it over at once (render_image is cached).
@@ -1438,16 +1445,9 @@ class Sandbox:
         tokens = [] if failing else await asyncio.to_thread(make)
         base = str(request.base_url).rstrip("/")
         task_id = _evolink_task_id()
-        with self._lock:
-            self._tasks[task_id] = {
-                "created": time.monotonic(),
-                "duration": self.config.task_duration_s if scenario != "slow" else C.SANDBOX_SLOW_LATENCY_S,
-                "scenario": scenario,
-                "dialect": "evolink",
-                "args": (prompt, f"{w}x{h}", "png", False, None, n),
-                "model": model,
-                "urls": [f"{base}/files/{t}" for t in tokens],
-            }
+        self.add_task(
+            task_id, scenario, "evolink", (prompt, f"{w}x{h}", "png", False, None, n), model, urls=[f"{base}/files/{t}" for t in tokens]
+        )
         return JSONResponse(
             {
                 "created": int(time.time()),
@@ -1569,17 +1569,7 @@ def jobs_routes(sandbox: Sandbox) -> list[Route]:
         if fmt not in ("png", "jpeg", "webp"):
             return _job_answer(422, f"input.output_format '{fmt}' is not supported")
         task_id = uuid.uuid4().hex[:24]
-        with sandbox._lock:
-            sandbox._tasks[task_id] = {
-                "created": time.monotonic(),
-                "duration": sandbox.config.task_duration_s if scenario != "slow" else C.SANDBOX_SLOW_LATENCY_S,
-                "scenario": scenario,
-                "dialect": "jobs",
-                "fault": _job_fault(request, prompt),
-                "args": (prompt, size, fmt, False, None, n),
-                "model": model,
-                "urls": None,
-            }
+        sandbox.add_task(task_id, scenario, "jobs", (prompt, size, fmt, False, None, n), model, fault=_job_fault(request, prompt))
         return _job_answer(200, "success", {"taskId": task_id})
 
     async def record_info(request: Request) -> Response:
