@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.e2e_support import APP_IDLE, ARTIFACTS, pick, running_app, settle, wait_for_http
+from tests.support.e2e_support import APP_IDLE, ARTIFACTS, pick, running_app, set_targets, settle, wait_for_http
 
 pytestmark = pytest.mark.e2e
 GOOD = 'a bakery window with a sign that says "GRAND OPENING"'
@@ -24,9 +24,7 @@ def test_a_grid_with_the_text_check_shows_pass_and_fail_with_the_text_read(brows
         page.get_by_label("Prompts, one per line").fill(f"{GOOD}\n{GOOD} #misspell")
         page.keyboard.press("Control+Enter")
         settle(page)
-        targets = page.locator("[data-testid='stMultiSelect']").filter(has_text="Targets")
-        targets.get_by_role("button", name="Remove gpt-image-1.5 @ Sandbox").click()
-        settle(page)
+        set_targets(page, remove=("gpt-image-1.5 @ Sandbox",))
         page.get_by_text("2 rows x 1 target = 2 cells").wait_for(timeout=10_000)
 
         page.locator("[data-testid='stExpander']").filter(has_text="Checks").get_by_text("Checks", exact=True).click()

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from lib.sandbox import SandboxConfig, SandboxServer
-from tests.support.e2e_support import APP_IDLE, ARTIFACTS, pick, running_app, settle, wait_for_http
+from tests.support.e2e_support import APP_IDLE, ARTIFACTS, pick, running_app, set_targets, settle, wait_for_http
 
 pytestmark = pytest.mark.e2e
 SLOW_S = 6.0
@@ -44,14 +44,7 @@ def test_a_3x2_grid_with_a_slow_target_fills_in_live_and_reopens_from_its_permal
             page.get_by_label("Prompts, one per line").fill("a red fox in the snow\nan owl at night\na paper boat on a pond")
             page.keyboard.press("Control+Enter")
             settle(page)
-            targets = page.locator("[data-testid='stMultiSelect']").filter(has_text="Targets")
-            targets.get_by_role("button", name="Remove gpt-image-1.5 @ Sandbox").click()
-            settle(page)
-            targets.get_by_role("combobox").click()
-            page.keyboard.type("gpt-image-2 @ Custom")
-            page.get_by_role("option").filter(has_text=re.compile(r"^gpt-image-2 @ Custom$")).first.click()
-            page.keyboard.press("Escape")
-            settle(page)
+            set_targets(page, remove=("gpt-image-1.5 @ Sandbox",), add=("gpt-image-2 @ Custom",))
             page.get_by_text("3 rows x 2 targets = 6 cells").wait_for(timeout=10_000)
             page.get_by_role("button", name="Run the grid").click()
 

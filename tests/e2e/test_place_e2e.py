@@ -11,7 +11,7 @@ import pytest
 
 from lib.sandbox import SandboxConfig, SandboxServer
 from lib.store import Store
-from tests.support.e2e_support import APP_IDLE, ARTIFACTS, go_to, pick, running_app, settle, sidebar_box, wait_for_http
+from tests.support.e2e_support import APP_IDLE, ARTIFACTS, go_to, pick, running_app, set_targets, settle, sidebar_box, wait_for_http
 
 pytestmark = pytest.mark.e2e
 PROMPT = "a lighthouse on a basalt cliff at dusk, soft fog"
@@ -48,14 +48,7 @@ def test_generate_compare_generate_and_a_reload_mid_run_keep_the_place(browser, 
             page.get_by_label("Prompts, one per line").fill("a red fox in the snow")
             page.keyboard.press("Control+Enter")
             settle(page)
-            targets = page.locator("[data-testid='stMultiSelect']").filter(has_text="Targets")
-            targets.get_by_role("button", name="Remove gpt-image-1.5 @ Sandbox").click()
-            settle(page)
-            targets.get_by_role("combobox").click()
-            page.keyboard.type("gpt-image-2 @ Custom")
-            page.get_by_role("option").filter(has_text=re.compile(r"^gpt-image-2 @ Custom$")).first.click()
-            page.keyboard.press("Escape")
-            settle(page)
+            set_targets(page, remove=("gpt-image-1.5 @ Sandbox",), add=("gpt-image-2 @ Custom",))
             page.get_by_role("button", name="Run the grid").click()
             page.locator("[data-testid='stImage'] img").nth(1).wait_for(state="visible", timeout=60_000)
             store = Store(data_dir=data)

@@ -158,3 +158,19 @@ def save_to_library(page, name: str, text: str) -> None:
     settle(page)
     page.get_by_role("button", name="Save", exact=True).click()
     settle(page)
+
+
+def set_targets(page, *, remove: tuple[str, ...] = (), add: tuple[str, ...] = ()) -> None:
+    """On Compare: take targets out of the Targets box by their label, then add others by typing them."""
+    import re
+
+    targets = page.locator("[data-testid='stMultiSelect']").filter(has_text="Targets")
+    for label in remove:
+        targets.get_by_role("button", name=f"Remove {label}").click()
+        settle(page)
+    for label in add:
+        targets.get_by_role("combobox").click()
+        page.keyboard.type(label)
+        page.get_by_role("option").filter(has_text=re.compile(f"^{re.escape(label)}$")).first.click()
+        page.keyboard.press("Escape")
+        settle(page)
