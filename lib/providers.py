@@ -1000,8 +1000,7 @@ def route_label(provider: Provider | str | None, model: str) -> str:
     pid = _provider_id(provider)
     if not pid:
         return model
-    preset = PRESETS.get(pid)
-    return f"{model} @ {preset.label.split(' (')[0] if preset else pid}"
+    return f"{model} @ {provider_name(pid)}"
 
 
 _EVOLINK_SIZE_RULE = SizeRule(("auto",), free=True, ratios=EVOLINK_RATIOS, resolutions=EVOLINK_RESOLUTIONS)
