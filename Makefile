@@ -6,6 +6,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# The app's own modules, compiled to bytecode when they change, as pip compiles every dependency it
+# installs: a start never compiles them again, even where Python writes no bytecode itself
+# (PYTHONDONTWRITEBYTECODE, a read-only checkout).
+BYTECODE := $(VENV)/.bytecode-stamp
 PORT   ?= 8501
 # Tests run on as many pytest-xdist workers as there are cores; the browser tests all go to one of them
 # (tests/conftest.py), one at a time. `make test PYTEST_ARGS="-n0 tests/client"` runs a part in one process.
@@ -35,7 +39,11 @@ ocr:
 	    [ "$(CI)" != "true" ]; \
 	  fi; }
 
-run: $(STAMP) ocr
+$(BYTECODE): $(STAMP) $(shell find lib -name '*.py')
+	$(BIN)/python -m compileall -q lib
+	touch $(BYTECODE)
+
+run: $(STAMP) $(BYTECODE) ocr
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT) --server.address $(ADDRESS)
 
 test: lint ocr

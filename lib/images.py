@@ -21,8 +21,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from lib import constants as C
 from lib import redact
 from lib.errors import InvalidImage
@@ -95,6 +93,8 @@ def decode_b64(text: str | bytes) -> bytes:
 
 def validate(data: bytes) -> ImageInfo:
     """Check that ``data`` is one complete, reasonably sized image."""
+    from PIL import Image, UnidentifiedImageError
+
     if not data:
         raise InvalidImage("The image is empty (0 bytes).")
     if len(data) > C.MAX_IMAGE_BYTES:
@@ -138,6 +138,8 @@ def validate(data: bytes) -> ImageInfo:
 
 def _pixels_only(data: bytes, fmt: str) -> bytes:
     """The same image re-encoded by Pillow with no metadata (text chunks, EXIF, comments)."""
+    from PIL import Image
+
     with Image.open(io.BytesIO(data)) as im:
         im.load()
         out = io.BytesIO()
@@ -224,6 +226,8 @@ class ImageKeeper:
 def make_thumbnail(source: bytes | str | os.PathLike, size: int, *, fmt: str = "WEBP") -> bytes:
     """A thumbnail at most ``size`` pixels on a side, encoded as ``fmt`` (WEBP keeps
     transparency; JPEG is flattened to RGB)."""
+    from PIL import Image
+
     with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
         im.thumbnail((size, size))
         if fmt == "JPEG":

@@ -38,7 +38,6 @@ from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps, ImageStat
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -62,8 +61,9 @@ from lib.providers import (
     unbind_files_root,
 )
 
-if TYPE_CHECKING:  # the server is imported when the sandbox is started, not to read its scenarios
+if TYPE_CHECKING:  # Pillow is loaded by the functions that draw or open an image, the server when the sandbox starts
     import uvicorn
+    from PIL import Image, ImageFont
 
 SANDBOX_MODELS = GPT_IMAGE_MODELS + GATEWAY_MODELS
 DIALECTS = {
@@ -185,6 +185,8 @@ def _parse_dims(size: str) -> tuple[int, int]:
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    from PIL import ImageFont
+
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # very old Pillow
@@ -233,6 +235,8 @@ def _draw_sign(img: Image.Image, pieces: list[str]) -> None:
     """A light band across the middle of the image with the pieces in large dark letters, one piece
     a line (wrapped when long), so that OCR reads them as a person would (a band from edge to edge
     reads more reliably with Tesseract than a panel among the shapes)."""
+    from PIL import ImageDraw
+
     width, height = img.size
     size = max(12, min(width, height) // 9)
     while True:
@@ -273,6 +277,8 @@ def render_image(
     prompt: str, width: int, height: int, fmt: str = "png", transparent: bool = False, index: int = 0, compression: int | None = None
 ) -> bytes:
     """A real picture, visibly different per prompt: two-colour gradient, shapes, and the prompt."""
+    from PIL import Image, ImageDraw, ImageOps
+
     digest = hashlib.sha256(f"{prompt}\x00{index}".encode()).digest()
     c1 = tuple(digest[0:3])
     c2 = tuple(255 - b for b in digest[3:6])
@@ -391,6 +397,8 @@ def _encode(img: Image.Image, fmt: str, compression: int | None = None) -> bytes
 
 def coarse_version(final: bytes, index: int, count: int, fmt: str = "png") -> bytes:
     """Partial image ``index`` of ``count``: the final image pixelated, in blocks that halve with each index."""
+    from PIL import Image
+
     with Image.open(io.BytesIO(final)) as im:
         im.load()
         w, h = im.size
@@ -404,6 +412,8 @@ def derive_edit(
 ) -> bytes:
     """The sandbox's "edit": the first reference image, resized, recoloured and captioned with the prompt;
     with a mask, only its transparent pixels change."""
+    from PIL import Image, ImageDraw, ImageFont, ImageOps
+
     digest = hashlib.sha256(prompt.encode()).digest()
     with Image.open(io.BytesIO(first)) as src:
         src = ImageOps.exif_transpose(src).convert("RGBA")
@@ -816,6 +826,8 @@ class Sandbox:
         a picture passes and a blank, black or white frame fails; the reason gives both figures.
         The reply is the JSON verdict lib.checks.judge asks for; usage counts the text at four
         characters a token and the image by OpenAI's tile rule."""
+        from PIL import Image, ImageStat
+
         from lib.checks.judge import image_tokens, text_tokens
 
         self.requests += 1
@@ -950,6 +962,8 @@ class Sandbox:
 
     async def edit(self, request: Request) -> Response:
         """POST /v1/images/edits: multipart with image (or image[]), optional mask, and the usual fields."""
+        from PIL import Image
+
         self.requests += 1
         cfg = self.config
         try:
@@ -1365,6 +1379,8 @@ class Sandbox:
 
     async def evolink_generate(self, request: Request) -> Response:
         """POST .../images/generations in EvoLink's shape: checks as its documentation states them, then a task."""
+        from PIL import Image
+
         self.requests += 1
         body = await _json_object(request)
         if isinstance(body, Response):

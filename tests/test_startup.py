@@ -1,5 +1,6 @@
 """The first page is drawn without what only a generation needs: the HTTP client, the job
-runner, the sandbox's server, numpy and pandas, Streamlit's emoji catalogue. The figure
+runner, the sandbox's server, Pillow's image module, numpy and pandas, a date parser,
+Streamlit's emoji catalogue. The figure
 itself is benchmarks/startup.py's; this keeps the import graph that makes it."""
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ import httpx
 from lib.sandbox import SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("httpx", "uvicorn", "lib.client._client", "lib.client._transport", "lib.jobs", "streamlit.emojis", "numpy", "pandas")
+HEAVY = (
+    "httpx",
+    "uvicorn",
+    "lib.client._client",
+    "lib.client._transport",
+    "lib.jobs",
+    "PIL.Image",
+    "dateutil.parser",
+    "streamlit.emojis",
+    "numpy",
+    "pandas",
+)
 
 FIRST_RUN = f"""
 import json, sys

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import Any
-
-from PIL import Image
+from typing import TYPE_CHECKING, Any
 
 from lib import constants as C
 from lib.errors import InvalidImage
+
+if TYPE_CHECKING:  # Pillow is loaded by the functions that open an image
+    from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class CheckRequest:
 
 def open_image(data: bytes) -> Image.Image:
     """The image in ``data``, fully decoded; InvalidImage when it is not one (or is too large to open)."""
+    from PIL import Image
+
     try:
         with Image.open(io.BytesIO(data)) as im:
             if im.width * im.height > C.MAX_IMAGE_PIXELS:

@@ -31,8 +31,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
-
 from lib.checks._base import CheckResult
 from lib.errors import make_error
 from lib.images import data_url
@@ -119,6 +117,8 @@ def usage_cost(usage: Any, model: str, *, table=None) -> float | None:
 
 def image_data_url(data: bytes) -> tuple[str, int, int]:
     """The image as a data URL, scaled down to ``JUDGE_IMAGE_SIDE``, and the size sent."""
+    from PIL import Image
+
     with Image.open(io.BytesIO(data)) as im:
         im.load()
         fmt = (im.format or "PNG").upper()
@@ -243,6 +243,8 @@ def run_judge(
 ) -> CheckResult:
     """Judge one image through ``client.send`` (the client's bounds, key rules and masking), recorded
     through ``recorder`` as a run of kind ``judge`` with one attempt, like any other request."""
+    from PIL import Image
+
     settings = client.settings
     url = chat_url(settings)
     try:

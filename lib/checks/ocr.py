@@ -20,8 +20,11 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps
+if TYPE_CHECKING:  # Pillow is loaded by the functions that open an image
+    from PIL import Image
+
 
 OCR_TIMEOUT_S = 30.0
 # Tesseract reads small text badly: a short side under this is scaled up before reading.
@@ -43,6 +46,8 @@ class Reading:
 
 def _prepared(image: Image.Image) -> Image.Image:
     """Greyscale, flattened on white, at a size Tesseract reads well."""
+    from PIL import Image
+
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         ground = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -72,6 +77,8 @@ def framed(grey: Image.Image, fill: int) -> Image.Image:
     """The image in a margin of one grey level. Tesseract's layout analysis misses text on a panel
     that reaches a busy edge; a margin of the image's own edge colour mends most of those (a margin
     of another colour is an edge of its own, and hides light text on dark), a white one the rest."""
+    from PIL import ImageOps
+
     return ImageOps.expand(grey, max(OCR_MIN_BORDER, min(grey.size) // 10), fill)
 
 
@@ -114,6 +121,8 @@ class TesseractEngine:
     def readings(self, image: Image.Image) -> Iterator[Reading]:
         """Readings one at a time, cheapest and likeliest first: in a margin of the edge colour, then
         (only when asked for) in a white margin, then inverted. A caller that has what it needs stops."""
+        from PIL import ImageOps
+
         grey = _prepared(image)
         edge = edge_grey(grey)
         yield Reading(self._run(_png(framed(grey, edge))), self.name)

@@ -11,9 +11,12 @@ kept in the detail, with the number of bits that differ.
 
 from __future__ import annotations
 
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from lib.checks._base import CheckResult
+
+if TYPE_CHECKING:  # Pillow is loaded by the functions that open an image
+    from PIL import Image
 
 NAME = "similar"
 DEFAULT_THRESHOLD = 0.75
@@ -26,6 +29,8 @@ _C2 = 58.5225
 
 
 def _grey(image: Image.Image, side: int) -> Image.Image:
+    from PIL import Image
+
     if "A" in image.getbands() or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
@@ -52,6 +57,8 @@ def ssim(a: Image.Image, b: Image.Image) -> float:
 
 def dhash(image: Image.Image) -> int:
     """64-bit difference hash: is each pixel of a 9x8 greyscale thumbnail brighter than its right neighbour."""
+    from PIL import Image
+
     small = image.convert("L").resize((9, 8), Image.Resampling.BOX)
     px = list(small.tobytes())
     bits = 0

@@ -12,11 +12,13 @@ The score is the share of asked aspects that match; the check passes when all do
 from __future__ import annotations
 
 import re
-
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from lib.checks._base import CheckRequest, CheckResult
 from lib.providers import parse_size
+
+if TYPE_CHECKING:  # Pillow is loaded by the functions that open an image
+    from PIL import Image
 
 NAME = "size"
 RATIO_TOLERANCE = 0.02  # 2 % apart, as 1024x1536 is to 2:3 exactly and 1920x1080 to 16:9

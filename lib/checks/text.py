@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from lib.checks import ocr
 from lib.checks._base import CheckRequest, CheckResult
+
+if TYPE_CHECKING:  # Pillow is loaded by the functions that open an image
+    from PIL import Image
 
 NAME = "text"
 DEFAULT_THRESHOLD = 1.0
