@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.e2e_support import APP_IDLE, ARTIFACTS, pick, settle
+from tests.support.e2e_support import APP_IDLE, ARTIFACTS, attach_references, pick, settle
 from tests.support.media_support import image_bytes
 
 pytestmark = pytest.mark.e2e
@@ -20,8 +20,7 @@ def test_an_edit_with_two_files_on_the_evolink_rehearsal(page, tmp_path):
     settle(page)
     page.get_by_text("Rehearsing: requests go to the local sandbox").wait_for()
     page.get_by_text("Reference images (edit)").click()
-    page.locator("input[type=file]").first.set_input_files([str(fox), str(owl)])
-    settle(page)
+    attach_references(page, [fox, owl])
     page.get_by_label("Prompt", exact=True).fill("the fox meets the owl")
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("Edited from 2 reference image(s): fox.png, owl.png").wait_for(timeout=40_000)

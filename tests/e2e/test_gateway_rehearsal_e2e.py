@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.dialect_support import README_DIALECT_NAME, install_readme_dialect
-from tests.support.e2e_support import ARTIFACTS, pick, settle
+from tests.support.e2e_support import ARTIFACTS, attach_references, pick, settle
 from tests.support.media_support import image_bytes
 
 pytestmark = pytest.mark.e2e
@@ -43,8 +43,7 @@ def test_a_dialect_then_an_evolink_edit_rehearsed_from_the_sidebar(page, tmp_pat
     fox, owl = tmp_path / "fox.png", tmp_path / "owl.jpg"
     fox.write_bytes(image_bytes((320, 200), colour=(30, 160, 90)))
     owl.write_bytes(image_bytes((64, 64), fmt="JPEG"))
-    page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files([str(fox), str(owl)])
-    settle(page)
+    attach_references(page, [fox, owl])
     page.get_by_role("textbox", name="Prompt").fill("the fox and the owl, together")
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("Edited from 2 reference image(s): fox.png, owl.jpg.").first.wait_for(timeout=60_000)

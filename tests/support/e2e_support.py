@@ -82,6 +82,15 @@ def settle(page) -> None:
     page.wait_for_selector(APP_IDLE, timeout=30_000)
 
 
+def attach_references(page, paths) -> None:
+    """Put files in Generate's reference-image uploader and wait until the page has read them: the
+    mask uploader is drawn by the rerun that received them (an upload still under way when a
+    fixed pause ends would send the generation without them)."""
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files([str(p) for p in paths])
+    page.get_by_text("Mask (optional").first.wait_for(timeout=30_000)
+    page.wait_for_selector(APP_IDLE, timeout=30_000)
+
+
 def pick(page, label: str, option: str, *, settle_after: bool = False) -> None:
     """Choose an option in a Streamlit selectbox found by its label, then wait for the rerun
     (``settle_after``: give the rerun time to begin first, where a page is slow to start it)."""
