@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 # The app's own modules, compiled to bytecode when they change, as pip compiles every dependency it
 # installs: a start never compiles them again, even where Python writes no bytecode itself
-# (PYTHONDONTWRITEBYTECODE, a read-only checkout).
+# (PYTHONDONTWRITEBYTECODE). Where the checkout cannot be written, the app still starts, compiling as it loads.
 BYTECODE := $(VENV)/.bytecode-stamp
 PORT   ?= 8501
 # Tests run on as many pytest-xdist workers as there are cores; the browser tests all go to one of them
@@ -40,7 +40,7 @@ ocr:
 	  fi; }
 
 $(BYTECODE): $(STAMP) $(shell find lib -name '*.py')
-	$(BIN)/python -m compileall -q lib
+	@$(BIN)/python -m compileall -q lib >/dev/null || echo "The app's modules could not be compiled ahead; they compile as they load."
 	touch $(BYTECODE)
 
 run: $(STAMP) $(BYTECODE) ocr

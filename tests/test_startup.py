@@ -1,7 +1,7 @@
 """The first page is drawn without what only a generation needs: the HTTP client, the job
 runner, the sandbox's server, Pillow's image module, numpy and pandas, a date parser,
-Streamlit's emoji catalogue. The figure
-itself is benchmarks/startup.py's; this keeps the import graph that makes it."""
+Streamlit's emoji catalogue. The figure itself is benchmarks/startup.py's; this keeps the
+import graph that makes it."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -171,8 +172,6 @@ def save_to_library(page, name: str, text: str) -> None:
 
 def set_targets(page, *, remove: tuple[str, ...] = (), add: tuple[str, ...] = ()) -> None:
     """On Compare: take targets out of the Targets box by their label, then add others by typing them."""
-    import re
-
     targets = page.locator("[data-testid='stMultiSelect']").filter(has_text="Targets")
     for label in remove:
         targets.get_by_role("button", name=f"Remove {label}").click()
