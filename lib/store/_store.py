@@ -175,7 +175,7 @@ class Store(
             self._enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            db = sqlite_utils.Database(conn)
+            db = sqlite_utils.Database(conn, execute_plugins=False)  # no sqlite-utils plugin of the environment hooks the app's connections
             db._imagelab_store = self  # type: ignore[attr-defined]  # a Database handed out keeps its store (and connection) alive
             holder = _ConnectionHolder(db)
             key = id(holder)

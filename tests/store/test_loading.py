@@ -64,3 +64,20 @@ print(got)
 def test_the_hiding_finder_is_gone_once_loaded():
     out = run_python("import sys, lib.store; print([type(f).__name__ for f in sys.meta_path if f.__module__ == 'lib.store._sqlite_utils'])")
     assert out == "[]"
+
+
+def test_the_stores_connections_run_no_sqlite_utils_plugin(tmp_path):
+    code = f"""
+import sqlite_utils.plugins
+from lib.store import Store
+
+class Plugin:
+    @sqlite_utils.hookimpl
+    def prepare_connection(self, conn):
+        raise RuntimeError("a plugin ran on the store's connection")
+
+sqlite_utils.plugins.pm.register(Plugin())
+store = Store(data_dir={str(tmp_path)!r})
+print(store.db.execute("select count(*) from runs").fetchone()[0])
+"""
+    assert run_python(code) == "0"
