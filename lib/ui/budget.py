@@ -17,6 +17,7 @@ from lib.config import parse_usd
 from lib.pricing import format_usd
 from lib.text import markdown as plain
 from lib.ui.resources import config, get_store
+from lib.ui.sections import BUDGET_OPEN, section
 
 ENTRIES = "budget_entries"  # provider id -> what was typed as its daily budget (survives provider switches)
 CONFIRM_KEY = "confirm_above"  # the sidebar's confirmation threshold (text, USD)
@@ -61,7 +62,21 @@ def budget_sidebar(provider_id: str, problems: dict[str, str]) -> None:
         ss[CONFIRM_KEY] = ss[CONFIRM_KEY]
     operator = config().budget
     op_usd, op_source = operator.daily_for(provider_id)
-    with st.sidebar.expander("Budget", expanded=False, icon=":material/savings:"):
+    # Closed, the section's two fields are not drawn: what was typed is read from the session by the same
+    # rules, and one that is not an amount (or an operator's setting that was ignored) opens it.
+    entries[provider_id] = ss[key]
+    value, problem = parse_usd(ss[key], label=_label(provider_id))
+    _, confirm_problem = parse_usd(ss.get(CONFIRM_KEY, ""), label="Ask to confirm above")
+    box = section(
+        st.sidebar,
+        "Budget",
+        BUDGET_OPEN,
+        keep_open=bool(problem or confirm_problem or operator.problems),
+        icon=":material/savings:",
+    )
+    if box is None:
+        return
+    with box:
         raw = st.text_input(
             _label(provider_id),
             key=key,

@@ -23,6 +23,7 @@ from lib.pricing import format_usd
 from lib.text import literal_obj
 from lib.text import markdown as plain
 from lib.ui.resources import get_store
+from lib.ui.sections import CHECKS_OPEN, section
 
 CHECKS_REFRESH_S = 1.0  # how often a result waiting for its checks looks again
 RUN_CHECKS_KEY = "checks_of_runs"  # session state: run id -> the checks chosen when it was sent
@@ -59,7 +60,11 @@ def checks_choice(prefix: str, *, images: int, size: str, persist: str | None = 
     ss = st.session_state
     out = ChecksChoice()
     ticked = any(ss.get(f"{prefix}_check_{n}") for n in ("size", "text", "similar", "judge"))
-    with st.expander("Checks", icon=":material/fact_check:", expanded=ticked):
+    # Drawn once opened, and kept open while a check is ticked: closed, every check is off
+    box = section(st, "Checks", CHECKS_OPEN.format(prefix=prefix), keep_open=ticked, icon=":material/fact_check:")
+    if box is None:
+        return out
+    with box:
         st.caption("Checked after the images are saved; the verdicts show with each image and are kept in History.")
         c1, c2 = st.columns(2)
         if c1.checkbox("Size, format and background as asked", key=f"{prefix}_check_size", **keep):

@@ -20,6 +20,7 @@ from lib import constants as C
 from lib.generation import Event, GenerationRequest, Outcome
 from lib.text import markdown as plain
 from lib.ui.resources import get_store, thumbnail_path
+from lib.ui.sections import REFERENCES_OPEN, section
 
 MEDIA_UPLOAD_TYPES = ["png", "webp", "jpg", "jpeg"]
 
@@ -146,9 +147,17 @@ def media_controls(model: str, provider: str | None = None, *, through_dialect: 
         )
 
     queued = st.session_state.get("media_rerun_refs")  # from Edit this image, a re-run, or kept from before: in sight
-    with st.expander(
-        "Reference images (edit)", icon=":material/photo_library:", expanded=bool(st.session_state.get("ref_images") or queued)
-    ):
+    # Drawn once opened; kept open while it holds files (closed, its uploader would let go of them)
+    box = section(
+        st,
+        "Reference images (edit)",
+        REFERENCES_OPEN,
+        keep_open=bool(st.session_state.get("ref_images") or queued),
+        icon=":material/photo_library:",
+    )
+    if box is None:
+        return out
+    with box:
         if not cap.edits:
             st.caption(f"{plain(model)} cannot edit images. Models that can: {plain(', '.join(edit_models(PRESETS.get(provider or ''))))}.")
         references = _references_note(model, provider)

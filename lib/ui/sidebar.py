@@ -23,6 +23,7 @@ from lib.ui.cards import damaged_database_card, show_unexpected
 from lib.ui.dialect import chosen_for, dialect_rehearsal, dialect_sidebar, routes_caption
 from lib.ui.place import keep_place, note_run, remember_browser
 from lib.ui.resources import config, get_sandbox, get_store, leave_pages_folder_mode
+from lib.ui.sections import RELIABILITY_OPEN, section
 
 SCENARIO_LABELS = {
     "healthy": "Healthy",
@@ -82,6 +83,9 @@ assert set(DIALECT_LABELS) == set(DIALECTS)
 
 
 LATENCIES = {"1-3 s (like a provider)": None, "none": "0", "5 s": "5"}
+
+# The Reliability section's numbers, in the order it draws them
+RELIABILITY_NUMBERS = ("read_timeout", "task_deadline", "run_deadline", "max_retries", "rate_per_s", "max_concurrency")
 
 
 @dataclass
@@ -187,41 +191,51 @@ def settings_sidebar() -> PageSettings:
 
     moderate = moderation_toggle(provider_id, endpoint)
 
-    with sb.expander("Reliability", expanded=False):
-        use_fallback = st.checkbox("Fall back to other models", key="use_fallback")
-        chain_key = f"fallbacks__{provider_id}"
-        st.session_state.setdefault(chain_key, [m for m in preset.fallbacks if m != model])
-        fallbacks = st.multiselect("Fallback chain", models, key=chain_key, disabled=not use_fallback, accept_new_options=True)
-        problems: dict[str, str] = {}
-        read_timeout = checked_number(
-            st,
-            "Read timeout (s)",
-            "read_timeout",
-            problems,
-            step=10.0,
-            help="Image models often take 1-2 minutes; below 120 s, timeouts are likely. From 1 to 900 s.",
-        )
-        if read_timeout is not None and read_timeout < C.MIN_RECOMMENDED_READ_TIMEOUT_S:
-            st.caption(f"Below {C.MIN_RECOMMENDED_READ_TIMEOUT_S:.0f} s, slow prompts will time out.")
-        task_deadline = checked_number(
-            st,
-            "Task deadline (s)",
-            "task_deadline",
-            problems,
-            step=30.0,
-            help="Async gateways: a task still unfinished after this long ends as a timeout. From 10 to 3,600 s.",
-        )
-        run_deadline = checked_number(
-            st,
-            "Run deadline (s)",
-            "run_deadline",
-            problems,
-            step=60.0,
-            help="The whole generation, every retry and fallback included, stops here. From 10 to 7,200 s.",
-        )
-        max_retries = checked_number(st, "Retries", "max_retries", problems, step=1, help="From 0 to 6.")
-        rate = checked_number(st, "Rate limit (requests/s)", "rate_per_s", problems, step=0.5, help="From 0.1 to 50.")
-        concurrency = checked_number(st, "Parallel requests", "max_concurrency", problems, step=1, help="From 1 to 16.")
+    ss = st.session_state
+    chain_key = f"fallbacks__{provider_id}"
+    ss.setdefault(chain_key, [m for m in preset.fallbacks if m != model])
+    problems: dict[str, str] = {}
+    # Closed, the section's widgets are not drawn: their values are the session's (init_state keeps them),
+    # read by the same rules; one that cannot be used opens the section, where it shows what is wrong.
+    kept = {name: parse_number(name, ss.get(name)) for name in RELIABILITY_NUMBERS}
+    box = section(sb, "Reliability", RELIABILITY_OPEN, keep_open=any(problem for _, problem in kept.values()))
+    if box is None:
+        use_fallback = bool(ss.get("use_fallback"))
+        fallbacks = list(ss.get(chain_key) or [])
+        read_timeout, task_deadline, run_deadline, max_retries, rate, concurrency = (kept[name][0] for name in RELIABILITY_NUMBERS)
+    else:
+        with box:
+            use_fallback = st.checkbox("Fall back to other models", key="use_fallback")
+            fallbacks = st.multiselect("Fallback chain", models, key=chain_key, disabled=not use_fallback, accept_new_options=True)
+            read_timeout = checked_number(
+                st,
+                "Read timeout (s)",
+                "read_timeout",
+                problems,
+                step=10.0,
+                help="Image models often take 1-2 minutes; below 120 s, timeouts are likely. From 1 to 900 s.",
+            )
+            if read_timeout is not None and read_timeout < C.MIN_RECOMMENDED_READ_TIMEOUT_S:
+                st.caption(f"Below {C.MIN_RECOMMENDED_READ_TIMEOUT_S:.0f} s, slow prompts will time out.")
+            task_deadline = checked_number(
+                st,
+                "Task deadline (s)",
+                "task_deadline",
+                problems,
+                step=30.0,
+                help="Async gateways: a task still unfinished after this long ends as a timeout. From 10 to 3,600 s.",
+            )
+            run_deadline = checked_number(
+                st,
+                "Run deadline (s)",
+                "run_deadline",
+                problems,
+                step=60.0,
+                help="The whole generation, every retry and fallback included, stops here. From 10 to 7,200 s.",
+            )
+            max_retries = checked_number(st, "Retries", "max_retries", problems, step=1, help="From 0 to 6.")
+            rate = checked_number(st, "Rate limit (requests/s)", "rate_per_s", problems, step=0.5, help="From 0.1 to 50.")
+            concurrency = checked_number(st, "Parallel requests", "max_concurrency", problems, step=1, help="From 1 to 16.")
     budget_sidebar(provider_id, problems)  # the daily budget and the confirmation threshold
     if problems:
         sb.error("Not sent until fixed: " + " ".join(problems.values()), icon=":material/tune:")

@@ -12,8 +12,10 @@ from streamlit.testing.v1 import AppTest
 from lib import constants as C
 from lib import ui
 from lib.providers import PRESETS
+from lib.ui.sections import CHECKS_OPEN, SECTION_KEYS
 from tests.support.apptest import APP
 
+OPEN_SECTIONS = (*SECTION_KEYS, *(CHECKS_OPEN.format(prefix=p) for p in ("gen", "compare")))
 KEY_ENVS = sorted({p.key_env for p in PRESETS.values() if p.key_env})
 
 
@@ -36,11 +38,15 @@ def new_app(app_env) -> Callable[..., AppTest]:
 
     ``new_app()`` opens the app's address, ``new_app(query={"run": id})`` a link to the Generate page,
     ``new_app("pages/history.py", {"since": "7d"})`` a link to another page: the app runs once, then that
-    page with the query. The page must not raise.
+    page with the query. The page must not raise. The sections drawn on demand (lib/ui/sections.py) are
+    open, unless ``sections_open=False``: a first visit, with all of them closed.
     """
 
-    def open_app(page: str | None = None, query: dict[str, str] | None = None) -> AppTest:
+    def open_app(page: str | None = None, query: dict[str, str] | None = None, *, sections_open: bool = True) -> AppTest:
         at = AppTest.from_file(APP, default_timeout=30)
+        if sections_open:  # as a user who has opened them: their widgets are drawn (closed, they are not)
+            for key in OPEN_SECTIONS:
+                at.session_state[key] = True
         if page is not None:
             at.run()
             at.switch_page(page)
