@@ -43,8 +43,9 @@ $(BYTECODE): $(STAMP) $(shell find lib -name '*.py')
 	@$(BIN)/python -m compileall -q lib >/dev/null || echo "The app's modules could not be compiled ahead; they compile as they load."
 	touch $(BYTECODE)
 
+# serve.py: `streamlit run streamlit_app.py`, with the app loaded while the first browser is on its way
 run: $(STAMP) $(BYTECODE) ocr
-	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT) --server.address $(ADDRESS)
+	$(BIN)/python serve.py --server.port $(PORT) --server.address $(ADDRESS)
 
 test: lint ocr
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

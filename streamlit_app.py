@@ -30,10 +30,10 @@ if first_run:
     # done, since what they build (modules, classes) lives as long as the process too.
     gc.freeze()
     gc.disable()
-    # Streamlit asks once per process, at the first element, whether it runs in a Python REPL,
-    # with inspect.stack(): it resolves the file of every loaded module, a twentieth of a second
-    # of the first page. Under `streamlit run` the answer is known.
-    delta_generator._use_warning_has_been_displayed = True
+# Streamlit asks once per process, at the first element, whether it runs in a Python REPL, with
+# inspect.stack(): it resolves the file of every loaded module, a twentieth of a second of the first
+# page. Under `streamlit run` the answer is known.
+delta_generator._use_warning_has_been_displayed = True
 
 try:
     from lib import ui

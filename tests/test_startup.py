@@ -6,6 +6,8 @@ import graph that makes it."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +16,9 @@ from pathlib import Path
 import httpx
 
 from lib.sandbox import SandboxServer
+from lib.store import Store
+from tests.support.e2e_support import free_port
+from tests.support.wait_until import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = (
@@ -80,3 +85,28 @@ def test_a_lazy_sandbox_never_called_stops_and_frees_its_port():
     assert not server._thread.is_alive()
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_make_runs_server_opens_the_database_before_any_browser_comes(tmp_path):
+    """serve.py (what `make run` starts) loads the app as soon as the server answers: the database is
+    there, created, with no page opened (the app alone creates it on a first page's run)."""
+    data = tmp_path / "data"
+    port = free_port()
+    env = {"IMAGELAB_DATA_DIR": str(data), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    command = [sys.executable, "serve.py", "--server.port", str(port), "--server.headless", "true"]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_until(lambda: answers(f"http://127.0.0.1:{port}/_stcore/health") or proc.poll() is not None, timeout=60)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        wait_until(lambda: (data / "imagelab.db").exists(), timeout=30, message="serve.py did not open the database")
+        assert Store(data / "imagelab.db").recent_runs(limit=1) == []
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(15)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
