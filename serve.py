@@ -2,7 +2,7 @@
 
 The first page a new server process draws imports the app's modules and opens (on a first start,
 creates) the database: a quarter of a second or more that a browser connecting then waits for. Here a
-thread does that work as soon as the server answers, while the browser is still loading Streamlit's
+thread does that work as soon as the server is ready for browsers, while the browser is still loading Streamlit's
 own scripts; a person who opens the address a moment later finds it done. Everything else is
 Streamlit's command line, unchanged: ``python serve.py --server.port 8600`` is
 ``streamlit run streamlit_app.py --server.port 8600``, and that command still works, without the head start.
@@ -10,57 +10,39 @@ Streamlit's command line, unchanged: ``python serve.py --server.port 8600`` is
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 import threading
 import time
-import urllib.request
 
-WAIT_S = 60.0  # how long the thread waits for the server to answer before giving up (nothing is lost)
-
-
-def health_url() -> str:
-    """Where this server answers its health check, from the options Streamlit has read."""
-    from streamlit import config
-
-    address = str(config.get_option("server.address") or "127.0.0.1")
-    if address in ("0.0.0.0", "::", ""):
-        address = "127.0.0.1"
-    elif ":" in address:
-        address = f"[{address}]"
-    base = str(config.get_option("server.baseUrlPath") or "").strip("/")
-    return f"http://{address}:{config.get_option('server.port')}/{base + '/' if base else ''}_stcore/health"
+WAIT_S = 60.0  # how long the thread waits for the server to be ready before giving up (nothing is lost)
 
 
 def wait_until_served(*, timeout: float = WAIT_S, interval: float = 0.05) -> bool:
+    """Until Streamlit's runtime is ready for browsers (what its health check answers), or ``timeout``."""
     from streamlit import runtime
+    from streamlit.runtime.runtime import RuntimeState
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if runtime.exists():  # the options are read by now
-            try:
-                with urllib.request.urlopen(health_url(), timeout=1) as answer:
-                    if answer.status == 200:
-                        return True
-            except OSError:
-                pass
+        if runtime.exists() and runtime.get_instance().state in (
+            RuntimeState.NO_SESSIONS_CONNECTED,
+            RuntimeState.ONE_OR_MORE_SESSIONS_CONNECTED,
+        ):
+            return True
         time.sleep(interval)
     return False
 
 
 def load_app() -> None:
     """What the first page would otherwise do on its first run: the app's modules, and the database."""
-    gc.freeze()  # as streamlit_app.py does on a first run: what is loaded now lives as long as the process
-    gc.disable()
-    try:
+    from lib.process import loaded_for_good
+
+    with loaded_for_good():
         from lib import ui  # noqa: F401
         from lib.store import Store
 
         Store().close()  # creates or migrates the database once; the app's own store then opens it as it is
-    finally:
-        gc.freeze()
-        gc.enable()
 
 
 def head_start() -> None:

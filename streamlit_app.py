@@ -13,34 +13,25 @@ emoji catalogue and an image one loads numpy, each a tenth of a second or more o
 cold start.
 """
 
-import gc
+import contextlib
 import logging
 import sys
 
 import streamlit as st
 from streamlit import delta_generator
 
+from lib.process import loaded_for_good
+
 st.set_page_config(page_title="Image Prompt Lab", layout="wide")
 
-first_run = "lib" not in sys.modules
-if first_run:
-    # The first run in this server process. What Streamlit has loaded lives as long as the
-    # process: set apart from the collector, it is not walked again by every collection the
-    # app's imports set off (a third of their time); and the collector waits until they are
-    # done, since what they build (modules, classes) lives as long as the process too.
-    gc.freeze()
-    gc.disable()
 # Streamlit asks once per process, at the first element, whether it runs in a Python REPL, with
 # inspect.stack(): it resolves the file of every loaded module, a twentieth of a second of the first
 # page. Under `streamlit run` the answer is known.
 delta_generator._use_warning_has_been_displayed = True
 
-try:
+# The first run in this server process loads the app (unless serve.py has loaded it ahead)
+with loaded_for_good() if "lib.ui" not in sys.modules else contextlib.nullcontext():
     from lib import ui
-finally:
-    if first_run:
-        gc.freeze()
-        gc.enable()
 
 if not ui.password_gate():  # optional app password (app_password / IMAGELAB_PASSWORD): guards every page
     st.stop()
