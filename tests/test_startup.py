@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from lib.sandbox import SandboxServer
 from lib.store import Store
@@ -110,3 +111,67 @@ def answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+class FakeClock:
+    """Time that moves only when the code under test sleeps, and requests that begin and end on cue."""
+
+    def __init__(self, events=()):
+        self.now = 0.0
+        self.events = sorted(events)  # (at, change in flight)
+        self.watch = None
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        while self.events and self.events[0][0] <= self.now:
+            at, change = self.events.pop(0)
+            self.watch.in_flight += change
+            self.watch.last = at
+
+
+def give_way_until(events) -> float:
+    import serve
+
+    clock = FakeClock(events)
+    clock.watch = serve.RequestWatch(app=None, clock=clock)
+    serve.give_way(clock.watch, clock=clock, sleep=clock.sleep)
+    return clock.now
+
+
+def test_the_head_start_waits_for_the_browsers_scripts_then_loads():
+    import serve
+
+    # a browser asks at 0.05 s, keeps a request in flight until 0.40 s: the load starts once 60 ms pass without one
+    burst = [(0.05, +1), (0.10, +1), (0.20, -1), (0.40, -1)]
+    assert 0.40 + serve.QUIET_S <= give_way_until(burst) < 0.40 + serve.QUIET_S + 0.02
+    assert give_way_until([]) == pytest.approx(serve.FIRST_REQUEST_S, abs=0.02)  # no browser: soon
+    assert give_way_until([(0.01, +1)]) == pytest.approx(serve.MOST_S, abs=0.02)  # a request that never ends
+    serve.give_way(None)  # no watch (another Streamlit): at once
+
+
+def test_the_request_watch_counts_http_requests_around_streamlits_own_app(monkeypatch):
+    import asyncio
+
+    from streamlit.web.server.starlette import starlette_server
+
+    import serve
+
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append((scope["type"], watch.in_flight))
+
+    watch = serve.RequestWatch(app, clock=lambda: 7.0)
+    asyncio.run(watch({"type": "http"}, None, None))
+    asyncio.run(watch({"type": "websocket"}, None, None))
+    assert seen == [("http", 1), ("websocket", 0)] and watch.in_flight == 0 and watch.last == 7.0
+
+    assert callable(starlette_server.create_starlette_app)  # where this Streamlit builds its server's app
+    monkeypatch.setattr(starlette_server, "create_starlette_app", lambda runtime: ("app for", runtime))
+    monkeypatch.setattr(serve, "WATCH", None)
+    serve.watch_requests()
+    built = starlette_server.create_starlette_app("the runtime")
+    assert isinstance(built, serve.RequestWatch) and built.app == ("app for", "the runtime") and serve.WATCH is built
