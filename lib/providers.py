@@ -58,7 +58,7 @@ PRESETS: dict[str, Provider] = {
             delivery="sync",
             models=GPT_IMAGE_MODELS + GATEWAY_MODELS,
             needs_key=False,
-            note="A local image API started by the app. Pick a behaviour below to rehearse any failure.",
+            note="A local image API started by the app; it needs no key. Under Sandbox behaviour, pick a failure to rehearse.",
         ),
         Provider(
             id="openai",

@@ -33,6 +33,7 @@ LOADED_STATE = "_imagelab_place_loaded"  # session state: pages whose kept place
 SAVED_STATE = "_imagelab_place_saved"  # session state: page -> what was last written to the database
 TOKEN_STATE = "_imagelab_place_token"  # session state: this browser's token
 COOKIE_SET_STATE = "_imagelab_place_cookie_set"
+SECOND_RUN_STATE = "_imagelab_place_second_run"  # session state: the session's first run is over
 REGISTERED_STATE = "_imagelab_place_pages"  # session state: page -> (keys, prefixes, page script hash)
 CURRENT_PAGE_STATE = "_imagelab_place_current"  # session state: the page script this run is of...
 PREVIOUS_PAGE_STATE = "_imagelab_place_previous"  # ...and the one the run before was of
@@ -91,10 +92,18 @@ def browser_token() -> str:
 def remember_browser(where: Any = None) -> None:
     """Write the token into the browser's cookie once per session (when it did not send one), so a
     reload finds this place. A small script in the sidebar; the cookie is for this site's path
-    only, same-site, and expires with the kept places."""
+    only, same-site, and expires with the kept places.
+
+    Not in a session's first run: its first view holds nothing the person chose yet (a reload
+    would show the same), and the script is one more element for the browser to load before the
+    page is drawn. Any run after it (a widget changed, a page opened) writes it; until then,
+    nothing is kept in the database either (``_save``)."""
     ss = st.session_state
     token = browser_token()
     if ss.get(COOKIE_SET_STATE):
+        return
+    if not ss.get(SECOND_RUN_STATE):
+        ss[SECOND_RUN_STATE] = True
         return
     ss[COOKIE_SET_STATE] = True
     max_age = int(C.PLACE_KEEP_DAYS * 86400)
@@ -274,8 +283,11 @@ def _stored_place(page: str) -> dict[str, Any]:
 
 
 def _save(page: str, kept: dict[str, Any]) -> None:
+    ss = st.session_state
+    if not (ss.get(COOKIE_SET_STATE) or ss.get(SECOND_RUN_STATE)):
+        return  # a first run, under a token the browser does not hold yet: kept from the next run on
     data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kept.items() if _keepable(k, v)}
-    saved: dict[str, Any] = st.session_state.setdefault(SAVED_STATE, {})
+    saved: dict[str, Any] = ss.setdefault(SAVED_STATE, {})
     if saved.get(page) == data:
         return
     try:

@@ -23,7 +23,7 @@ from lib.ui.cards import damaged_database_card, show_unexpected
 from lib.ui.dialect import chosen_for, dialect_rehearsal, dialect_sidebar, routes_caption
 from lib.ui.place import keep_place, note_run, remember_browser
 from lib.ui.resources import config, get_sandbox, get_store, leave_pages_folder_mode
-from lib.ui.sections import RELIABILITY_OPEN, section
+from lib.ui.sections import RELIABILITY_OPEN, SANDBOX_OPEN, section
 
 SCENARIO_LABELS = {
     "healthy": "Healthy",
@@ -102,7 +102,12 @@ class PageSettings:
 def checked_number(container: Any, label: str, name: str, problems: dict[str, str], **kwargs: Any) -> Any:
     """A number widget that keeps what was typed, with no silent clamping: the value is read
     against the field's rule in lib.preflight, and a value out of range shows the rule inline,
-    goes into ``problems`` and comes back as None (so nothing is sent with it)."""
+    goes into ``problems`` and comes back as None (so nothing is sent with it).
+
+    The widget's own default is the value the session holds: a browser that draws the widget
+    afresh (a click made before the page's first run had finished) shows that, not 0."""
+    if name in st.session_state:
+        kwargs.setdefault("value", st.session_state[name])
     raw = container.number_input(label, key=name, **kwargs)
     value, problem = parse_number(name, raw)
     if problem:
@@ -158,13 +163,10 @@ def settings_sidebar() -> PageSettings:
 
     # Key: typed (session only) > secrets.toml > environment
     _keep_provider_entry(provider_id, f"typed_key__{provider_id}", "typed")  # Compare: typed keys of every provider stay
-    typed = sb.text_input(
-        "API key",
-        type="password",
-        key=f"typed_key__{provider_id}",
-        placeholder=f"from secrets or ${preset.key_env}" if preset.needs_key else "not needed",
-        help=f"Kept in this browser session only, never written anywhere. Otherwise read from .streamlit/secrets.toml or ${preset.key_env}.",
-    )
+    if provider_id != "sandbox":
+        typed = key_input(sb, provider_id)
+    else:  # the sandbox takes any key or none: its box is with the sandbox's behaviour, below, and read here
+        typed = str(st.session_state.get(f"typed_key__{provider_id}") or "")
     cfg = config()
     resolved = cfg.key_for(provider_id, base_url=base_url, typed=typed)
     st.session_state.setdefault("provider_entries", {})[provider_id] = {"typed": typed, "base_url": base_url}
@@ -242,19 +244,7 @@ def settings_sidebar() -> PageSettings:
 
     headers: dict[str, str] = {}
     if provider_id == "sandbox":
-        with sb.expander("Sandbox behaviour", expanded=True):
-            scenario = st.selectbox("Scenario", list(SCENARIOS), format_func=SCENARIO_LABELS.get, key="sandbox_scenario")
-            st.caption(SCENARIOS[scenario] + (" Lower the read timeout to see it sooner." if scenario == "timeout" else ""))
-            dialect = st.selectbox(
-                "Delivery",
-                list(DIALECTS),
-                format_func=DIALECT_LABELS.get,
-                key="sandbox_dialect",
-                help="How the sandbox hands back images.  \n"
-                + "  \n".join(f"**{DIALECT_LABELS[d]}**: {text}" for d, text in DIALECTS.items()),
-            )
-            latency = st.selectbox("Latency", list(LATENCIES), key="sandbox_latency")
-            dialect_rehearsal(st, get_sandbox().url)
+        scenario, dialect, latency = sandbox_behaviour(sb, provider_id)
         # The scenario header wins over #tags in the prompt: send it only for a scenario other than Healthy.
         headers = {"X-Sandbox-Dialect": dialect}
         if scenario != "healthy":
@@ -285,6 +275,45 @@ def settings_sidebar() -> PageSettings:
     )
     remember_browser(sb)  # the browser's place token, for a reload
     return PageSettings(client=client, model=model, problems=problems)
+
+
+def key_input(container: Any, provider_id: str, *, label: str = "API key") -> str:
+    preset = PRESETS[provider_id]
+    return container.text_input(
+        label,
+        type="password",
+        key=f"typed_key__{provider_id}",
+        placeholder=f"from secrets or ${preset.key_env}" if preset.needs_key else "not needed",
+        help=f"Kept in this browser session only, never written anywhere. Otherwise read from .streamlit/secrets.toml or ${preset.key_env}.",
+    )
+
+
+SANDBOX_BEHAVIOUR = ("sandbox_scenario", "sandbox_dialect", "sandbox_latency")
+
+
+def sandbox_behaviour(sb: Any, provider_id: str) -> tuple[str, str, str]:
+    """What the sandbox does: its scenario, delivery and latency, and the key it is sent (any, or none).
+    Folded away until opened, unless a behaviour other than the usual one is picked: what is being
+    rehearsed stays in sight."""
+    ss = st.session_state
+    rehearsing = any(ss.get(name, DEFAULTS[name]) != DEFAULTS[name] for name in SANDBOX_BEHAVIOUR)
+    box = section(sb, "Sandbox behaviour", SANDBOX_OPEN, keep_open=rehearsing)
+    if box is None:
+        return tuple(str(ss.get(name, DEFAULTS[name])) for name in SANDBOX_BEHAVIOUR)  # type: ignore[return-value]
+    with box:
+        scenario = st.selectbox("Scenario", list(SCENARIOS), format_func=SCENARIO_LABELS.get, key="sandbox_scenario")
+        st.caption(SCENARIOS[scenario] + (" Lower the read timeout to see it sooner." if scenario == "timeout" else ""))
+        dialect = st.selectbox(
+            "Delivery",
+            list(DIALECTS),
+            format_func=DIALECT_LABELS.get,
+            key="sandbox_dialect",
+            help="How the sandbox hands back images.  \n" + "  \n".join(f"**{DIALECT_LABELS[d]}**: {text}" for d, text in DIALECTS.items()),
+        )
+        latency = st.selectbox("Latency", list(LATENCIES), key="sandbox_latency")
+        key_input(st, provider_id, label="API key (optional)")
+        dialect_rehearsal(st, get_sandbox().url)
+    return scenario, dialect, latency
 
 
 def page_settings() -> PageSettings:

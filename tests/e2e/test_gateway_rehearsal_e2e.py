@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.dialect_support import README_DIALECT_NAME, install_readme_dialect
-from tests.support.e2e_support import ARTIFACTS, attach_references, pick, settle
+from tests.support.e2e_support import ARTIFACTS, attach_references, open_sandbox_behaviour, pick, settle
 from tests.support.media_support import image_bytes
 
 pytestmark = pytest.mark.e2e
@@ -18,6 +18,7 @@ pytestmark = pytest.mark.e2e
 def test_a_dialect_then_an_evolink_edit_rehearsed_from_the_sidebar(page, tmp_path: Path):
     install_readme_dialect(tmp_path / "data")  # the page fixture's data directory
     ARTIFACTS.mkdir(exist_ok=True)
+    open_sandbox_behaviour(page)
     page.get_by_role("button", name="Rehearse a dialect file").click()
     settle(page)
     pick(page, "Gateway dialect", README_DIALECT_NAME, settle_after=True)

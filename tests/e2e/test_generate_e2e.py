@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.e2e_support import ARTIFACTS, pick
+from tests.support.e2e_support import APP_IDLE, ARTIFACTS, pick, running_app, wait_for_http
 
 pytestmark = pytest.mark.e2e
 
@@ -41,3 +41,19 @@ def test_error_card_in_the_browser(page):
     assert "Out of credits or quota" in text and "HTTP 429" in text and "Checklist step 5" in text
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "e2e-error-card.png"), full_page=True)
+
+
+def test_a_section_opened_before_the_first_view_has_settled_leaves_the_form_as_it_was(browser, tmp_path):
+    """Budget is clicked the moment it shows, while the first run still draws the page: the number
+    boxes keep their values (a browser drawing one afresh used to show 0 Images, and refuse to send)."""
+    with running_app(tmp_path / "data") as (url, proc):
+        wait_for_http(url, proc)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.locator("[data-testid='stSidebar'] [data-testid='stExpander'] summary").filter(has_text="Budget").click()
+        page.get_by_label("Daily budget", exact=False).first.wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        page.wait_for_selector(APP_IDLE, timeout=30_000)
+        assert page.locator("[data-testid='stNumberInputField'][aria-label='Images']").input_value() == "1"
+        assert page.get_by_role("button", name="Generate").is_enabled()
+        page.close()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.e2e_support import APP_IDLE, ARTIFACTS
+from tests.support.e2e_support import APP_IDLE, ARTIFACTS, open_sandbox_behaviour
 
 pytestmark = pytest.mark.e2e
 
 
 def test_streamed_generation_shows_a_partial_then_the_final(page):
+    open_sandbox_behaviour(page)
     box = page.get_by_role("combobox", name="Latency")  # at the foot of the sidebar: typed, not clicked
     box.click()
     page.keyboard.type("5 s")

@@ -7,6 +7,7 @@ import pytest
 
 from lib import constants as C
 from lib.ui import place
+from lib.ui.sidebar import SIDEBAR_PLACE
 
 BROWSER = "mine-" + "a" * 30
 TEAMMATE = "theirs-" + "b" * 30
@@ -60,6 +61,36 @@ def test_a_reload_finds_the_form_but_never_the_key(browser, new_app, app_env):
     assert "typed_key__custom" not in again.session_state
     db = (app_env / C.DB_FILENAME).read_bytes()
     assert b"DO-NOT-KEEP" not in db and b"a lighthouse on a basalt cliff" in db
+
+
+def cookie_scripts(at) -> list[str]:
+    return [h.proto.body for h in at.get("html") if "document.cookie" in h.proto.body]
+
+
+def test_a_new_browser_is_remembered_from_its_second_run_and_nothing_is_kept_before(browser, new_app):
+    from lib import ui
+
+    browser["token"] = None  # a browser that sends no cookie: a new token, unknown to it
+    at = new_app()
+    token = at.session_state[place.TOKEN_STATE]
+    assert not cookie_scripts(at)  # the first view: no script, and nothing kept under a token the browser lacks
+    assert ui.get_store().place(token, "generate") == {} and ui.get_store().place(token, SIDEBAR_PLACE) == {}
+    at.selectbox(key="quality").set_value("high").run()
+    (script,) = cookie_scripts(at)
+    assert f"{C.PLACE_COOKIE}={token};" in script and "SameSite=Strict" in script
+    assert ui.get_store().place(token, "generate")["quality"] == "high"
+    at.text_area(key="prompt").input("a paper boat").run()
+    assert not cookie_scripts(at)  # once per session
+
+
+def test_a_browser_that_sends_its_cookie_is_never_sent_the_script(browser, new_app):
+    from lib import ui
+
+    at = new_app()
+    assert not cookie_scripts(at) and at.session_state[place.TOKEN_STATE] == BROWSER
+    at.selectbox(key="quality").set_value("high").run()
+    assert not cookie_scripts(at)  # it holds the token already
+    assert ui.get_store().place(BROWSER, "generate")["quality"] == "high"
 
 
 def test_another_browser_opening_a_link_does_not_get_my_draft(browser, new_app):

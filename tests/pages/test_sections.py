@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lib import ui
 from lib.generation import ReferenceImage
-from lib.ui.sections import BUDGET_OPEN, CHECKS_OPEN, REFERENCES_OPEN, RELIABILITY_OPEN
+from lib.ui.sections import BUDGET_OPEN, CHECKS_OPEN, REFERENCES_OPEN, RELIABILITY_OPEN, SANDBOX_OPEN
 from tests.support.apptest import error_card_text, generate
 from tests.support.media_support import image_bytes
 
@@ -14,14 +14,17 @@ def test_a_first_visit_draws_no_folded_widget(new_app):
     at = new_app(sections_open=False)
     labels = {e.label for e in at.expander}
     assert {"Reliability", "Budget", "Reference images (edit)", "Checks"} <= labels
-    keys = {w.key for kind in ("number_input", "text_input", "multiselect", "checkbox") for w in at.get(kind)}
+    assert "Sandbox behaviour" in labels
+    keys = {w.key for kind in ("number_input", "text_input", "multiselect", "checkbox", "selectbox") for w in at.get(kind)}
     assert not keys & {"read_timeout", "max_retries", "use_fallback", "fallbacks__sandbox", "budget__sandbox", "confirm_above"}
+    assert not keys & {"sandbox_scenario", "sandbox_dialect", "sandbox_latency", "typed_key__sandbox"}
+    assert not at.sidebar.text_input  # the sandbox takes no key: its optional box is in Sandbox behaviour
     assert not at.get("file_uploader") and "gen_check_size" not in keys
 
 
 def test_values_set_in_a_section_count_once_it_is_closed(new_app):
     at = new_app(sections_open=False)
-    at.session_state[RELIABILITY_OPEN] = True
+    at.session_state[RELIABILITY_OPEN] = at.session_state[SANDBOX_OPEN] = True
     at.run()
     at.sidebar.checkbox(key="use_fallback").set_value(False)
     at.sidebar.number_input(key="max_retries").set_value(0).run()
@@ -65,3 +68,18 @@ def test_references_queued_for_an_edit_keep_their_section_open(new_app):
     at.run()
     assert at.session_state[REFERENCES_OPEN] and at.get("file_uploader")
     assert any("fox.png" in c.value for c in at.caption)
+
+
+def test_a_rehearsed_failure_keeps_sandbox_behaviour_open_and_a_key_typed_there_counts_closed(new_app):
+    at = new_app(sections_open=False)
+    at.session_state["sandbox_scenario"] = "quota_exceeded"  # left from before: what is rehearsed stays in sight
+    at.run()
+    assert at.session_state[SANDBOX_OPEN] and at.sidebar.selectbox(key="sandbox_scenario").value == "quota_exceeded"
+    at.sidebar.selectbox(key="sandbox_scenario").set_value("healthy").run()
+    at.sidebar.text_input(key="typed_key__sandbox").input("sk-sandbox-" + "Q" * 20 + "k9Zw").run()
+    at.session_state[SANDBOX_OPEN] = False
+    at.run()
+    assert not at.get("selectbox") or "sandbox_scenario" not in {w.key for w in at.get("selectbox")}
+    assert any("ends in `k9Zw`" in c.value for c in at.sidebar.caption)  # closed, the typed key is still the one sent
+    generate(at, "with the sandbox key")
+    assert ui.get_store().recent_attempts()[0]["status"] == "succeeded"

@@ -92,9 +92,23 @@ def attach_references(page, paths) -> None:
     page.wait_for_selector(APP_IDLE, timeout=30_000)
 
 
+SANDBOX_BEHAVIOUR_LABELS = ("Scenario", "Delivery", "Latency")  # in the sidebar's Sandbox behaviour, folded until opened
+
+
+def open_sandbox_behaviour(page) -> None:
+    """Open the sidebar's Sandbox behaviour section (a first visit finds it closed) and wait for its widgets."""
+    if page.get_by_role("combobox", name="Scenario").count():
+        return
+    page.locator("[data-testid='stSidebar'] [data-testid='stExpander'] summary").filter(has_text="Sandbox behaviour").click()
+    page.get_by_role("combobox", name="Scenario").wait_for(timeout=30_000)
+    settle(page)  # the rerun that drew it may still be drawing the page below
+
+
 def pick(page, label: str, option: str, *, settle_after: bool = False) -> None:
     """Choose an option in a Streamlit selectbox found by its label, then wait for the rerun
     (``settle_after``: give the rerun time to begin first, where a page is slow to start it)."""
+    if label in SANDBOX_BEHAVIOUR_LABELS:
+        open_sandbox_behaviour(page)
     box = page.get_by_role("combobox", name=label)
     # Scrolled into view first, and given a moment: a click made while Playwright's own scroll of the sidebar
     # still moves it opens the list and closes it at once (a person scrolls, then clicks, and never meets this).
