@@ -153,7 +153,6 @@ def test_the_head_start_waits_for_the_browsers_scripts_then_loads():
 
 
 def test_the_request_watch_counts_http_requests_around_streamlits_own_app(monkeypatch):
-    import asyncio
 
     from streamlit.web.server.starlette import starlette_server
 
@@ -164,9 +163,13 @@ def test_the_request_watch_counts_http_requests_around_streamlits_own_app(monkey
     async def app(scope, receive, send):
         seen.append((scope["type"], watch.in_flight))
 
+    def run(coro):  # by hand: nothing in it waits, and this thread may already run an event loop
+        with pytest.raises(StopIteration):
+            coro.send(None)
+
     watch = serve.RequestWatch(app, clock=lambda: 7.0)
-    asyncio.run(watch({"type": "http"}, None, None))
-    asyncio.run(watch({"type": "websocket"}, None, None))
+    run(watch({"type": "http"}, None, None))
+    run(watch({"type": "websocket"}, None, None))
     assert seen == [("http", 1), ("websocket", 0)] and watch.in_flight == 0 and watch.last == 7.0
 
     assert callable(starlette_server.create_starlette_app)  # where this Streamlit builds its server's app
