@@ -91,7 +91,9 @@ with_compression = output_format in ("jpeg", "webp")
 d = st.columns(3 if with_compression else 2)
 background = d[0].selectbox("Background", backgrounds, key="background")
 moderation = d[1].selectbox("Moderation", MODERATIONS, key="moderation")
-compression = d[2].slider("Compression", 0, 100, value=st.session_state["compression"], key="compression") if with_compression else None
+held = st.session_state.get("compression")
+held = held if isinstance(held, int) and not isinstance(held, bool) and 0 <= held <= 100 else None  # a default the slider takes
+compression = d[2].slider("Compression", 0, 100, value=held, key="compression") if with_compression else None
 
 # Media: streaming partial images, reference images, mask, input_fidelity
 ui.keep_references("ref_images", "ref_mask", page="generate")  # reference images survive another page and a reload

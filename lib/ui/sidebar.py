@@ -106,8 +106,13 @@ def checked_number(container: Any, label: str, name: str, problems: dict[str, st
 
     The widget's own default is the value the session holds: a browser that draws the widget
     afresh (a click made before the page's first run had finished) shows that, not 0."""
-    if name in st.session_state:
-        kwargs.setdefault("value", st.session_state[name])
+    held = st.session_state.get(name)
+    if "value" not in kwargs and isinstance(held, int | float) and not isinstance(held, bool):
+        # of the widget's own type (set by its step), or no default at all: Streamlit refuses a mix
+        if isinstance(kwargs.get("step"), float):
+            kwargs["value"] = float(held)
+        elif float(held).is_integer():
+            kwargs["value"] = int(held)
     raw = container.number_input(label, key=name, **kwargs)
     value, problem = parse_number(name, raw)
     if problem:
@@ -292,14 +297,15 @@ SANDBOX_BEHAVIOUR = ("sandbox_scenario", "sandbox_dialect", "sandbox_latency")
 
 
 def sandbox_behaviour(sb: Any, provider_id: str) -> tuple[str, str, str]:
-    """What the sandbox does: its scenario, delivery and latency, and the key it is sent (any, or none).
-    Folded away until opened, unless a behaviour other than the usual one is picked: what is being
+    """What the sandbox does: its scenario, delivery and latency (returned), with the box for the key it
+    is sent (any, or none; read with the other providers' keys). Folded away until opened, unless a behaviour other than the usual one is picked: what is being
     rehearsed stays in sight."""
     ss = st.session_state
     rehearsing = any(ss.get(name, DEFAULTS[name]) != DEFAULTS[name] for name in SANDBOX_BEHAVIOUR)
     box = section(sb, "Sandbox behaviour", SANDBOX_OPEN, keep_open=rehearsing)
     if box is None:
-        return tuple(str(ss.get(name, DEFAULTS[name])) for name in SANDBOX_BEHAVIOUR)  # type: ignore[return-value]
+        scenario, dialect, latency = (str(ss.get(name, DEFAULTS[name])) for name in SANDBOX_BEHAVIOUR)
+        return scenario, dialect, latency
     with box:
         scenario = st.selectbox("Scenario", list(SCENARIOS), format_func=SCENARIO_LABELS.get, key="sandbox_scenario")
         st.caption(SCENARIOS[scenario] + (" Lower the read timeout to see it sooner." if scenario == "timeout" else ""))
