@@ -33,7 +33,6 @@ LOADED_STATE = "_imagelab_place_loaded"  # session state: pages whose kept place
 SAVED_STATE = "_imagelab_place_saved"  # session state: page -> what was last written to the database
 TOKEN_STATE = "_imagelab_place_token"  # session state: this browser's token
 COOKIE_SET_STATE = "_imagelab_place_cookie_set"
-SECOND_RUN_STATE = "_imagelab_place_second_run"  # session state: the session's first run is over
 REGISTERED_STATE = "_imagelab_place_pages"  # session state: page -> (keys, prefixes, page script hash)
 CURRENT_PAGE_STATE = "_imagelab_place_current"  # session state: the page script this run is of...
 PREVIOUS_PAGE_STATE = "_imagelab_place_previous"  # ...and the one the run before was of
@@ -100,10 +99,7 @@ def remember_browser(where: Any = None) -> None:
     nothing is kept in the database either (``_save``)."""
     ss = st.session_state
     token = browser_token()
-    if ss.get(COOKIE_SET_STATE):
-        return
-    if not ss.get(SECOND_RUN_STATE):
-        ss[SECOND_RUN_STATE] = True
+    if ss.get(COOKIE_SET_STATE) or _first_run():
         return
     ss[COOKIE_SET_STATE] = True
     max_age = int(C.PLACE_KEEP_DAYS * 86400)
@@ -185,10 +181,15 @@ def note_run() -> None:
         keep_place(address, keys)
 
 
+def _first_run() -> bool:
+    """Whether this run is the session's first (``note_run`` has seen no run before it)."""
+    return st.session_state.get(PREVIOUS_PAGE_STATE) is None
+
+
 def _arrived() -> bool:
     """Whether this run is the first of this session, or the first on this page since another page ran."""
     ss = st.session_state
-    return ss.get(PREVIOUS_PAGE_STATE) != ss.get(CURRENT_PAGE_STATE) or ss.get(PREVIOUS_PAGE_STATE) is None
+    return _first_run() or ss.get(PREVIOUS_PAGE_STATE) != ss.get(CURRENT_PAGE_STATE)
 
 
 def _capture(kept: dict[str, Any], keys: tuple[str, ...], prefixes: tuple[str, ...]) -> None:
@@ -284,7 +285,7 @@ def _stored_place(page: str) -> dict[str, Any]:
 
 def _save(page: str, kept: dict[str, Any]) -> None:
     ss = st.session_state
-    if not (ss.get(COOKIE_SET_STATE) or ss.get(SECOND_RUN_STATE)):
+    if _first_run() and not ss.get(COOKIE_SET_STATE):
         return  # a first run, under a token the browser does not hold yet: kept from the next run on
     data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kept.items() if _keepable(k, v)}
     saved: dict[str, Any] = ss.setdefault(SAVED_STATE, {})
