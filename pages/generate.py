@@ -11,7 +11,7 @@ from lib.ui.checks import checks_choice, remember_run_checks, run_checks_section
 from lib.ui.generate import cancel_control, running_elsewhere
 from lib.ui.library import save_control
 from lib.ui.place import GENERATE_VALUES
-from lib.ui.sidebar import checked_number
+from lib.ui.sidebar import checked_number, held_default
 
 SLOT = "generate_job"
 # History: /?rerun=<attempt id>, and a result's /?reuse= or /?edit= link, prefill the form (and win over the kept one);
@@ -91,8 +91,7 @@ with_compression = output_format in ("jpeg", "webp")
 d = st.columns(3 if with_compression else 2)
 background = d[0].selectbox("Background", backgrounds, key="background")
 moderation = d[1].selectbox("Moderation", MODERATIONS, key="moderation")
-held = st.session_state.get("compression")
-held = held if isinstance(held, int) and not isinstance(held, bool) and 0 <= held <= 100 else None  # a default the slider takes
+held = held_default("compression", whole=True, lo=0, hi=100)
 compression = d[2].slider("Compression", 0, 100, value=held, key="compression") if with_compression else None
 
 # Media: streaming partial images, reference images, mask, input_fidelity

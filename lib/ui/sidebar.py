@@ -4,6 +4,7 @@ and the sandbox's behaviour; and the same settings moved to another provider (Co
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,20 +100,30 @@ class PageSettings:
         return " ".join(self.problems.values()) or None
 
 
+def held_default(name: str, *, whole: bool, lo: float | None = None, hi: float | None = None) -> int | float | None:
+    """The value the session holds for the number widget ``name``, as that widget's default. A
+    browser that draws the widget afresh (a click made before the page's first run had finished)
+    then shows the session's value, not the widget's minimum. Of the widget's own type (``whole``:
+    it holds ints, else floats; Streamlit refuses a mix), within ``lo``..``hi`` when given; None
+    when the session holds no value the widget can take."""
+    held = st.session_state.get(name)
+    if not isinstance(held, int | float) or isinstance(held, bool) or not math.isfinite(held):
+        return None
+    if (lo is not None and held < lo) or (hi is not None and held > hi):
+        return None
+    if not whole:
+        return float(held)
+    return int(held) if float(held).is_integer() else None
+
+
 def checked_number(container: Any, label: str, name: str, problems: dict[str, str], **kwargs: Any) -> Any:
     """A number widget that keeps what was typed, with no silent clamping: the value is read
     against the field's rule in lib.preflight, and a value out of range shows the rule inline,
-    goes into ``problems`` and comes back as None (so nothing is sent with it).
-
-    The widget's own default is the value the session holds: a browser that draws the widget
-    afresh (a click made before the page's first run had finished) shows that, not 0."""
-    held = st.session_state.get(name)
-    if "value" not in kwargs and isinstance(held, int | float) and not isinstance(held, bool):
-        # of the widget's own type (set by its step), or no default at all: Streamlit refuses a mix
-        if isinstance(kwargs.get("step"), float):
-            kwargs["value"] = float(held)
-        elif float(held).is_integer():
-            kwargs["value"] = int(held)
+    goes into ``problems`` and comes back as None (so nothing is sent with it). Its default is
+    the session's value (``held_default``); the step's type says whether it holds whole numbers."""
+    held = held_default(name, whole=not isinstance(kwargs.get("step"), float))
+    if "value" not in kwargs and held is not None:
+        kwargs["value"] = held
     raw = container.number_input(label, key=name, **kwargs)
     value, problem = parse_number(name, raw)
     if problem:
@@ -297,9 +308,9 @@ SANDBOX_BEHAVIOUR = ("sandbox_scenario", "sandbox_dialect", "sandbox_latency")
 
 
 def sandbox_behaviour(sb: Any, provider_id: str) -> tuple[str, str, str]:
-    """What the sandbox does: its scenario, delivery and latency (returned), with the box for the key it
-    is sent (any, or none; read with the other providers' keys). Folded away until opened, unless a behaviour other than the usual one is picked: what is being
-    rehearsed stays in sight."""
+    """What the sandbox does: its scenario, delivery and latency (returned), with the box for the key
+    it is sent (any, or none; read with the other providers' keys). Folded away until opened, unless
+    a behaviour other than the usual one is picked: what is being rehearsed stays in sight."""
     ss = st.session_state
     rehearsing = any(ss.get(name, DEFAULTS[name]) != DEFAULTS[name] for name in SANDBOX_BEHAVIOUR)
     box = section(sb, "Sandbox behaviour", SANDBOX_OPEN, keep_open=rehearsing)

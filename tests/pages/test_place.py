@@ -93,6 +93,15 @@ def test_a_browser_that_sends_its_cookie_is_never_sent_the_script(browser, new_a
     assert ui.get_store().place(BROWSER, "generate")["quality"] == "high"
 
 
+def test_numbers_kept_as_floats_come_back_in_their_widgets_own_type(browser, new_app):
+    from lib import ui
+
+    ui.get_store().keep_place(BROWSER, "generate", {"n": 3.0, "output_format": "jpeg", "compression": 55.0})
+    at = new_app()  # an int box handed a float default would stop the page
+    assert at.number_input(key="n").value == 3
+    assert at.slider(key="compression").value == 55
+
+
 def test_another_browser_opening_a_link_does_not_get_my_draft(browser, new_app):
     fill_form(new_app())
     browser["token"] = TEAMMATE
