@@ -9,11 +9,13 @@ Streamlit's command line, unchanged: ``python serve.py --server.port 8600`` is
 
 When does the thread load? A browser opening the page asks for some sixty scripts at once; anything
 this process does meanwhile slows every one of those answers (the threads share one interpreter
-lock), and the page is drawn that much later. Once they are served, the browser spends a few
-tenths of a second reading them before it connects for the first page run: that is when the
-thread loads. So it watches the server's HTTP requests (``RequestWatch``, around Streamlit's own
-app) and starts once none has been in flight for a moment; with no browser on its way, within a third
-of a second.
+lock), and the page is drawn that much later. Once they are served, the browser spends a while
+reading them before it connects for the first page run: that is when the thread loads. So it
+watches the server's HTTP requests (``RequestWatch``, around Streamlit's own app) and starts once
+none has been in flight for a moment; with no browser on its way, within a third of a second. On
+a busy machine the loading can outlast the browser's reading, and the first page run then waits
+for the rest of it, which is still less than all of it (``benchmarks/startup.py`` measures the
+whole start).
 """
 
 from __future__ import annotations
